@@ -1,0 +1,1 @@
+//! A user-mode WSK provider. Being written: see issue 3.

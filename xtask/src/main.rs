@@ -1,0 +1,2 @@
+//! `cargo xtask`: project automation. Being written.
+fn main() {}
