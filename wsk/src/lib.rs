@@ -1,2 +1,112 @@
-//! Safe Rust binding for the Windows Winsock Kernel (WSK) DDI. Being written: see issue 4.
+//! Safe Rust for the Windows **Winsock Kernel** (WSK): TCP, UDP and name
+//! resolution for kernel drivers.
+//!
+//! # The model in one page
+//!
+//! **Registration.** A driver registers as a WSK client at `PASSIVE_LEVEL`
+//! ([`Registration::register`]) and captures the provider
+//! ([`Registration::capture`]); the [`Provider`] creates sockets.
+//! Deregistration refuses while handles are alive and happens on drop, so it
+//! cannot be forgotten.
+//!
+//! **IRQL tokens.** Zero-sized, `!Send` proofs of the current IRQL
+//! ([`Passive`], [`Dispatch`], [`AtMostDispatch`]). Everything that can wait
+//! takes `&Passive`; event callbacks never get one, so blocking inside a
+//! callback does not compile. See [`irql`].
+//!
+//! **Requests.** Every WSK call is a [`Request`]: one allocation owning the
+//! IRP, its completion state and every buffer and address the provider may
+//! touch. Await it, or [`wait`](Request::wait) at `PASSIVE_LEVEL`. Buffers
+//! come back with the result; dropping a pending request cancels it and frees
+//! its memory only once the provider is done. See [`request`].
+//!
+//! **Events.** Callbacks are traits ([`ConnectionEvents`], [`ListenEvents`]);
+//! the dispatch tables and event masks are constants derived from the
+//! implementation, the trampolines return the statuses the DDI requires, and
+//! the [`EventContext`] carries the IRQL the provider reported. See [`events`].
+//!
+//! **Teardown.** A socket owns its handler and frees it only after
+//! `WskCloseSocket` completes; dropping a socket closes it in the background.
+//! [`Registration::deregister`] then waits for those closes.
+//!
+//! ```
+//! # let _sim = wsk_sim::Sim::start();
+//! use wsk::{block_on, Buffer, ConnectionSocket, NoEvents, Passive, Registration};
+//! use core::time::Duration;
+//!
+//! # _sim.peer_listen("127.0.0.1:7".parse().unwrap()).echo_in_background();
+//! let passive = Passive::current().expect("PASSIVE_LEVEL");
+//! let registration = Registration::register(&passive)?;
+//! let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
+//!
+//! let socket = block_on(&passive, ConnectionSocket::open(&provider, wsk_sys::AF_INET, NoEvents))?;
+//! socket.bind("0.0.0.0:0".parse().unwrap()).wait(&passive)?;
+//! socket.connect("127.0.0.1:7".parse().unwrap()).wait(&passive)?;
+//!
+//! let (sent, _buffer) = socket.send(Buffer::from_slice(b"hello")?).wait(&passive);
+//! assert_eq!(sent?, 5);
+//! let (received, buffer) = socket.receive(Buffer::with_capacity(64)?).wait(&passive);
+//! assert_eq!(&buffer.as_slice()[..received?], b"hello");
+//!
+//! socket.close().wait(&passive)?;
+//! drop(provider);
+//! registration.deregister(&passive).expect("no handles left");
+//! # Ok::<(), wsk::Error>(())
+//! ```
+//!
+//! # Memory
+//!
+//! `wsk` is `no_std` + `alloc`. A driver's global allocator must return
+//! non-paged memory (as `wdk-alloc` and this project's example runtime do):
+//! requests, buffers and socket state are touched by the provider at
+//! `DISPATCH_LEVEL`.
+//!
+//! # Testing
+//!
+//! The same code runs in host tests against `wsk-sim`, a user-mode WSK
+//! provider that checks its client like Driver Verifier.
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+extern crate alloc;
+
+// Host builds: the user-mode provider supplies the kernel and netio symbols.
+#[cfg(not(windows))]
+extern crate wsk_sim as _;
+
+mod addr;
+mod block_on;
+mod buffer;
+mod connection;
+pub mod defer;
+mod error;
+pub mod events;
+pub mod irql;
+mod listen;
+mod mdl;
+mod registration;
+pub mod request;
+mod socket;
+mod time;
+
+pub use addr::SockAddr;
+pub use block_on::{block_on, block_on_timeout};
+pub use buffer::{Buffer, MAX_BUFFER_LEN};
+pub use connection::{AddressOp, ConnectionSocket, DisconnectOp, TransferOp};
+pub use error::{Error, Result};
+pub use events::{
+    ConnectionEvents, DisconnectFlags, EventContext, Indication, NoEvents, ReceiveAction,
+    ReceiveFlags, RetainedIndication, Segments,
+};
+pub use irql::{AtMostDispatch, Dispatch, Passive, SpinLock, SpinLockGuard};
+pub use listen::{
+    AcceptOp, Incoming, ListenAddressOp, ListenEvents, ListenSocket, ListenState, NoListenEvents,
+};
+pub use registration::{Provider, Registration, Version};
+pub use request::{Operation, Request};
+pub use socket::{CloseOp, ControlOp, ControlOutput, CreateOp};
+
+pub use wsk_macros::vtable;
+
+/// The raw bindings this crate is built on.
+pub use wsk_sys as sys;

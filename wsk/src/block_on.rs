@@ -1,0 +1,114 @@
+//! Driving a future to completion from `PASSIVE_LEVEL`.
+
+use alloc::sync::Arc;
+use alloc::task::Wake;
+use core::cell::UnsafeCell;
+use core::future::Future;
+use core::mem::MaybeUninit;
+use core::pin::pin;
+use core::task::{Context, Poll, Waker};
+use core::time::Duration;
+
+use wsk_sys as sys;
+
+use crate::irql::Passive;
+
+/// Runs `future` to completion on the current thread, sleeping on a
+/// `KEVENT` between polls.
+///
+/// This is how `PASSIVE_LEVEL` code uses the `async` helpers
+/// ([`ConnectionSocket::open`](crate::ConnectionSocket::open), …) without an
+/// executor. The waker may be called from any thread at ≤ `DISPATCH_LEVEL`.
+///
+/// # IRQL
+///
+/// `PASSIVE_LEVEL` (proven by `passive`).
+pub fn block_on<F: Future>(passive: &Passive<'_>, future: F) -> F::Output {
+    match run(passive, future, None) {
+        Ok(out) => out,
+        Err(()) => unreachable!("an infinite wait cannot time out"),
+    }
+}
+
+/// Like [`block_on`], but gives up after `timeout`, dropping the future
+/// (which cancels the requests it was waiting on).
+///
+/// # IRQL
+///
+/// `PASSIVE_LEVEL` (proven by `passive`).
+///
+/// # Errors
+///
+/// [`Error::IO_TIMEOUT`](crate::Error::IO_TIMEOUT) if the future did not
+/// finish in time.
+pub fn block_on_timeout<F: Future>(
+    passive: &Passive<'_>,
+    future: F,
+    timeout: Duration,
+) -> crate::Result<F::Output> {
+    run(passive, future, Some(timeout)).map_err(|()| crate::Error::IO_TIMEOUT)
+}
+
+fn run<F: Future>(
+    passive: &Passive<'_>,
+    future: F,
+    timeout: Option<Duration>,
+) -> Result<F::Output, ()> {
+    let _ = passive;
+    let signal = Arc::new(EventWake(UnsafeCell::new(MaybeUninit::uninit())));
+    // SAFETY: the KEVENT lives in the Arc, which every waker clone keeps alive.
+    unsafe { sys::KeInitializeEvent(signal.event(), sys::SynchronizationEvent, sys::FALSE) };
+    let waker = Waker::from(Arc::clone(&signal));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    let mut timeout = timeout.map(crate::time::relative_timeout);
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return Ok(out);
+        }
+        let timeout_ptr = timeout
+            .as_mut()
+            .map_or(core::ptr::null_mut(), core::ptr::from_mut);
+        // SAFETY: PASSIVE_LEVEL proven; the event is initialised and kept alive by `signal`.
+        let status = unsafe {
+            sys::KeWaitForSingleObject(
+                signal.event().cast(),
+                sys::Executive,
+                sys::KernelMode,
+                sys::FALSE,
+                timeout_ptr,
+            )
+        };
+        if status == sys::STATUS_TIMEOUT {
+            // Dropping the future (on return) cancels what it waits on.
+            return Err(());
+        }
+    }
+}
+
+/// A waker that signals a synchronization `KEVENT` in the heap, so that a
+/// waker kept beyond [`block_on`] stays harmless.
+struct EventWake(UnsafeCell<MaybeUninit<sys::KEVENT>>);
+
+// SAFETY: the KEVENT is only touched through kernel routines, which are thread-safe.
+unsafe impl Send for EventWake {}
+// SAFETY: as above.
+unsafe impl Sync for EventWake {}
+
+impl EventWake {
+    fn event(&self) -> *mut sys::KEVENT {
+        self.0.get().cast()
+    }
+}
+
+impl Wake for EventWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // SAFETY: initialised before any waker exists; KeSetEvent without
+        // waiting is legal at <= DISPATCH_LEVEL.
+        unsafe { sys::KeSetEvent(self.event(), 0, sys::FALSE) };
+    }
+}

@@ -1,0 +1,807 @@
+//! Connection-oriented sockets (`WSK_FLAG_CONNECTION_SOCKET`) and their
+//! event trampolines.
+
+use alloc::sync::Arc;
+use core::cell::Cell;
+use core::marker::PhantomData;
+use core::net::SocketAddr;
+
+use wsk_sys as sys;
+
+use crate::addr::{SockAddr, family_of};
+use crate::buffer::Buffer;
+use crate::events::{
+    ConnectionEvents, DisconnectFlags, EventContext, Indication, NoEvents, ReceiveAction,
+    ReceiveFlags,
+};
+use crate::registration::{LiveHandle, Provider};
+use crate::request::{Operation, Request};
+use crate::socket::{
+    ABORTED, CloseOp, ControlOp, CreateOp, FromCore, LOCAL_CLOSED, PEER_CLOSED, SocketCore,
+    close_in_background, submit_close, submit_control, submit_create, submit_enable_events,
+};
+use crate::{Error, Result};
+
+/// The dispatch table and event mask derived from a [`ConnectionEvents`]
+/// implementation, as constants.
+pub(crate) struct ConnectionVtable<H>(PhantomData<H>);
+
+impl<H: ConnectionEvents> ConnectionVtable<H> {
+    /// `WSK_CLIENT_CONNECTION_DISPATCH` with only the implemented callbacks.
+    pub(crate) const DISPATCH: sys::WSK_CLIENT_CONNECTION_DISPATCH =
+        sys::WSK_CLIENT_CONNECTION_DISPATCH {
+            WskReceiveEvent: if H::HAS_RECEIVE {
+                Some(receive_event::<H>)
+            } else {
+                None
+            },
+            WskDisconnectEvent: if H::HAS_DISCONNECT {
+                Some(disconnect_event::<H>)
+            } else {
+                None
+            },
+            WskSendBacklogEvent: if H::HAS_SEND_BACKLOG {
+                Some(send_backlog_event::<H>)
+            } else {
+                None
+            },
+        };
+
+    /// The `SO_WSK_EVENT_CALLBACK` mask enabling exactly those callbacks.
+    pub(crate) const EVENT_MASK: u32 = (if H::HAS_RECEIVE {
+        sys::WSK_EVENT_RECEIVE
+    } else {
+        0
+    }) | (if H::HAS_DISCONNECT {
+        sys::WSK_EVENT_DISCONNECT
+    } else {
+        0
+    }) | (if H::HAS_SEND_BACKLOG {
+        sys::WSK_EVENT_SEND_BACKLOG
+    } else {
+        0
+    });
+
+    /// The table to pass with the socket (null when nothing is enabled).
+    pub(crate) fn dispatch_ptr() -> *const sys::WSK_CLIENT_CONNECTION_DISPATCH {
+        if Self::EVENT_MASK == 0 {
+            core::ptr::null()
+        } else {
+            &Self::DISPATCH
+        }
+    }
+}
+
+/// `PFN_WSK_DISCONNECT_EVENT` trampoline.
+///
+/// # Safety
+///
+/// Called by the provider with the context of a socket whose handler is `H`.
+unsafe extern "system" fn disconnect_event<H: ConnectionEvents>(
+    context: sys::PVOID,
+    flags: sys::ULONG,
+) -> sys::NTSTATUS {
+    // SAFETY: the context is a live SocketCore<H> until its close completes.
+    let core = unsafe { &*context.cast::<SocketCore<H>>() };
+    let flags = DisconnectFlags::from_bits_retain(flags);
+    core.set_flags(if flags.is_abortive() {
+        ABORTED
+    } else {
+        PEER_CLOSED
+    });
+    // SAFETY: inside the provider's callback; the flag tells DISPATCH_LEVEL.
+    let cx = unsafe { EventContext::new(flags.bits()) };
+    core.handler.on_disconnect(&cx, flags);
+    sys::STATUS_SUCCESS
+}
+
+/// `PFN_WSK_SEND_BACKLOG_EVENT` trampoline.
+///
+/// # Safety
+///
+/// As [`disconnect_event`].
+unsafe extern "system" fn send_backlog_event<H: ConnectionEvents>(
+    context: sys::PVOID,
+    ideal_backlog: sys::SIZE_T,
+) -> sys::NTSTATUS {
+    // SAFETY: the context is a live SocketCore<H> until its close completes.
+    let core = unsafe { &*context.cast::<SocketCore<H>>() };
+    // SAFETY: inside the provider's callback; no flags: IRQL <= DISPATCH_LEVEL.
+    let cx = unsafe { EventContext::new(0) };
+    core.handler.on_send_backlog(&cx, ideal_backlog);
+    sys::STATUS_SUCCESS
+}
+
+/// `PFN_WSK_RECEIVE_EVENT` trampoline.
+///
+/// # Safety
+///
+/// As [`disconnect_event`]; `bytes_accepted` is writable.
+unsafe extern "system" fn receive_event<H: ConnectionEvents>(
+    context: sys::PVOID,
+    flags: sys::ULONG,
+    data: sys::PWSK_DATA_INDICATION,
+    bytes_indicated: sys::SIZE_T,
+    bytes_accepted: *mut sys::SIZE_T,
+) -> sys::NTSTATUS {
+    let core_ptr = context.cast::<SocketCore<H>>().cast_const();
+    // SAFETY: the context is a live SocketCore<H> until its close completes.
+    let core = unsafe { &*core_ptr };
+    // SAFETY: inside the provider's callback; the flag tells DISPATCH_LEVEL.
+    let cx = unsafe { EventContext::new(flags) };
+    if data.is_null() {
+        core.handler.on_receive(&cx, None);
+        return sys::STATUS_SUCCESS;
+    }
+    let retained = Cell::new(false);
+    let indication = Indication {
+        head: data,
+        total: bytes_indicated,
+        flags: ReceiveFlags::from_bits_retain(flags),
+        retained: &retained,
+        raw: RetainedRaw {
+            core: core_ptr.cast(),
+            head: data,
+            ops: &RetainOpsFor::<H>::OPS,
+        },
+    };
+    let action = core.handler.on_receive(&cx, Some(indication));
+    if retained.get() {
+        return sys::STATUS_PENDING;
+    }
+    match action {
+        ReceiveAction::Accept => sys::STATUS_SUCCESS,
+        ReceiveAction::AcceptPartial(n) => {
+            // SAFETY: the provider passes a writable BytesAccepted.
+            unsafe { *bytes_accepted = n.min(bytes_indicated) };
+            sys::STATUS_SUCCESS
+        }
+        ReceiveAction::Refuse => sys::STATUS_DATA_NOT_ACCEPTED,
+    }
+}
+
+/// A data indication chain of one socket, type-erased over the handler, so
+/// that [`RetainedIndication`](crate::RetainedIndication) needs no type
+/// parameter.
+///
+/// # Invariants
+///
+/// `core` points to a `SocketCore<H>` inside an `Arc`, and `ops` is
+/// `RetainOpsFor::<H>::OPS` for the same `H`. Once [`try_retain`] succeeded,
+/// the value owns one strong reference and one retain-gate count, both given
+/// back by [`release`].
+///
+/// [`try_retain`]: Self::try_retain
+/// [`release`]: Self::release
+pub(crate) struct RetainedRaw {
+    core: *const (),
+    head: sys::PWSK_DATA_INDICATION,
+    ops: &'static RetainOps,
+}
+
+/// Monomorphised retain/release functions for one handler type.
+pub(crate) struct RetainOps {
+    retain: unsafe fn(*const ()) -> bool,
+    release: unsafe fn(*const (), sys::PWSK_DATA_INDICATION),
+}
+
+struct RetainOpsFor<H>(PhantomData<H>);
+
+impl<H: ConnectionEvents> RetainOpsFor<H> {
+    const OPS: RetainOps = RetainOps {
+        retain: retain_core::<H>,
+        release: release_indication::<H>,
+    };
+}
+
+// SAFETY: the chain and the core are usable from any thread at <= DISPATCH_LEVEL.
+unsafe impl Send for RetainedRaw {}
+// SAFETY: shared access only reads the chain.
+unsafe impl Sync for RetainedRaw {}
+
+impl RetainedRaw {
+    pub(crate) fn head(&self) -> sys::PWSK_DATA_INDICATION {
+        self.head
+    }
+
+    /// Takes the references a retained indication owns; false when the
+    /// socket is closing and retention is no longer allowed.
+    ///
+    /// Called only inside the receive callback, where the core is live.
+    pub(crate) fn try_retain(&self) -> bool {
+        // SAFETY: invariant: `ops` matches the live core's handler type.
+        unsafe { (self.ops.retain)(self.core) }
+    }
+
+    /// Releases the chain (`WskRelease`) and the references.
+    ///
+    /// Called once, by the `RetainedIndication` that `try_retain` armed.
+    pub(crate) fn release(&self) {
+        // SAFETY: invariant: the armed value owns a reference and a gate count.
+        unsafe { (self.ops.release)(self.core, self.head) };
+    }
+}
+
+/// Counts a retention on a `SocketCore<H>` and takes a strong reference.
+///
+/// # Safety
+///
+/// `core` points to a live `SocketCore<H>` inside an `Arc`.
+unsafe fn retain_core<H: ConnectionEvents>(core: *const ()) -> bool {
+    let core = core.cast::<SocketCore<H>>();
+    // SAFETY: live core (caller contract).
+    if !unsafe { &*core }.try_retain() {
+        return false;
+    }
+    // SAFETY: the core is inside an Arc (caller contract).
+    unsafe { Arc::increment_strong_count(core) };
+    true
+}
+
+/// Releases a retained chain of a `SocketCore<H>` (`WskRelease`), submitting
+/// the deferred close if this was the last one.
+///
+/// # Safety
+///
+/// A matching [`retain_core`] succeeded and is not yet undone.
+unsafe fn release_indication<H: ConnectionEvents>(
+    core: *const (),
+    head: sys::PWSK_DATA_INDICATION,
+) {
+    // SAFETY: the retain took one strong reference, which we now own.
+    let core = unsafe { Arc::from_raw(core.cast::<SocketCore<H>>()) };
+    // SAFETY: the socket exists (it indicated data); its table is a connection table.
+    let table = unsafe { core.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
+    if let Some(release) = table.WskRelease {
+        // SAFETY: `head` is a chain this socket indicated and we retained; the
+        // socket is not closed yet (the gate holds the close back).
+        let _ = unsafe { release(core.socket(), head) };
+    }
+    if core.end_retain() {
+        submit_close(core).detach();
+    }
+}
+
+/// A connection-oriented socket whose events go to `H`.
+///
+/// Dropping it closes the socket in the background (after any retained
+/// indications are released); [`close`](Self::close) closes it as a request.
+/// The handler lives until the provider has completed the close, so
+/// callbacks never see freed state.
+pub struct ConnectionSocket<H: ConnectionEvents = NoEvents> {
+    core: Option<Arc<SocketCore<H>>>,
+    _live: LiveHandle,
+}
+
+impl<H: ConnectionEvents> FromCore<H> for ConnectionSocket<H> {
+    #[allow(private_interfaces)]
+    fn from_core(core: Arc<SocketCore<H>>, live: LiveHandle) -> Self {
+        Self {
+            core: Some(core),
+            _live: live,
+        }
+    }
+}
+
+impl<H: ConnectionEvents> ConnectionSocket<H> {
+    fn core(&self) -> &Arc<SocketCore<H>> {
+        // Only `close` takes the core, and it consumes the handle.
+        self.core.as_ref().unwrap_or_else(|| unreachable!())
+    }
+
+    /// Creates a connection socket for `family` (`WskSocket`), installing
+    /// `handler`'s callbacks. Events are not enabled yet: call
+    /// [`enable_events`](Self::enable_events), or use [`open`](Self::open).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// The request resolves to the status of `WskSocket`, for example
+    /// [`Error::INSUFFICIENT_RESOURCES`] or [`Error::NOT_SUPPORTED`].
+    pub fn create(
+        provider: &Provider,
+        family: sys::ADDRESS_FAMILY,
+        handler: H,
+    ) -> Request<CreateOp<H, Self>> {
+        let core = Arc::new(SocketCore::new(Arc::clone(&provider.inner), handler));
+        submit_create(
+            core,
+            provider.live_handle(),
+            family,
+            sys::SOCK_STREAM,
+            sys::IPPROTO_TCP as u32,
+            sys::WSK_FLAG_CONNECTION_SOCKET,
+            ConnectionVtable::<H>::dispatch_ptr().cast(),
+        )
+    }
+
+    /// Creates a connection socket and enables the handler's events.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL` (poll it there; block on it with [`crate::block_on`]
+    /// at `PASSIVE_LEVEL`).
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Self::create) and [`enable_events`](Self::enable_events).
+    /// A provider without event support (Wine's) fails with
+    /// [`Error::NOT_IMPLEMENTED`]; the socket is then closed.
+    pub async fn open(
+        provider: &Provider,
+        family: sys::ADDRESS_FAMILY,
+        handler: H,
+    ) -> Result<Self> {
+        let socket = Self::create(provider, family, handler).await?;
+        if ConnectionVtable::<H>::EVENT_MASK != 0 {
+            socket.enable_events().await?;
+        }
+        Ok(socket)
+    }
+
+    /// Enables every callback the handler implements (`SO_WSK_EVENT_CALLBACK`
+    /// with the mask derived from its `HAS_*` constants).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// The status of `WskControlSocket`; [`Error::NOT_IMPLEMENTED`] where the
+    /// provider has no event support.
+    pub fn enable_events(&self) -> Request<ControlOp<H>> {
+        submit_enable_events(self.core(), ConnectionVtable::<H>::EVENT_MASK)
+    }
+
+    /// The handler.
+    #[must_use]
+    pub fn handler(&self) -> &H {
+        &self.core().handler
+    }
+
+    /// Binds to a local address (`WskBind`); `0.0.0.0:0` or `[::]:0` lets the
+    /// stack choose. Required before [`connect`](Self::connect).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// For example [`Error::ADDRESS_ALREADY_EXISTS`], [`Error::INVALID_ADDRESS_COMPONENT`].
+    pub fn bind(&self, local: SocketAddr) -> Request<AddressOp<H>> {
+        self.address_op(local, |d| d.WskBind.map(AddressCall::Bind))
+    }
+
+    /// Connects to `remote` (`WskConnect`).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// For example [`Error::CONNECTION_REFUSED`], [`Error::HOST_UNREACHABLE`],
+    /// [`Error::IO_TIMEOUT`], [`Error::ADDRESS_NOT_ASSOCIATED`] (not bound).
+    pub fn connect(&self, remote: SocketAddr) -> Request<AddressOp<H>> {
+        self.address_op(remote, |d| d.WskConnect.map(AddressCall::Connect))
+    }
+
+    /// The local address (`WskGetLocalAddress`).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// For example [`Error::INVALID_DEVICE_STATE`] (not bound).
+    pub fn local_address(&self) -> Request<AddressOp<H>> {
+        self.address_op(SocketAddr::from(([0, 0, 0, 0], 0)), |d| {
+            d.WskGetLocalAddress.map(AddressCall::Query)
+        })
+    }
+
+    /// The remote address (`WskGetRemoteAddress`).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// For example [`Error::INVALID_DEVICE_STATE`] (not connected).
+    pub fn remote_address(&self) -> Request<AddressOp<H>> {
+        self.address_op(SocketAddr::from(([0, 0, 0, 0], 0)), |d| {
+            d.WskGetRemoteAddress.map(AddressCall::Query)
+        })
+    }
+
+    fn address_op(
+        &self,
+        addr: SocketAddr,
+        pick: impl FnOnce(&sys::WSK_PROVIDER_CONNECTION_DISPATCH) -> Option<AddressCall>,
+    ) -> Request<AddressOp<H>> {
+        let core = self.core();
+        let op = AddressOp {
+            _core: Arc::clone(core),
+            addr: SockAddr::from(addr),
+        };
+        // SAFETY: the socket exists (a handle exists only after creation); connection table.
+        let Some(call) = pick(unsafe { core.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() })
+        else {
+            return Request::failed(op, Error::NOT_IMPLEMENTED);
+        };
+        let socket = core.socket();
+        let _ = family_of;
+        Request::submit(op, |irp, op| {
+            let addr = op.addr.as_mut_ptr();
+            match call {
+                // SAFETY: the socket exists; the address lives in the payload
+                // until completion; the IRP goes to this routine only.
+                AddressCall::Bind(f) | AddressCall::Connect(f) => unsafe {
+                    f(socket, addr, 0, irp)
+                },
+                // SAFETY: as above.
+                AddressCall::Query(f) => unsafe { f(socket, addr, irp) },
+            }
+        })
+    }
+
+    /// Sends the bytes of `buffer` (`WskSend`); resolves to the bytes sent
+    /// and the buffer.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::CONNECTION_ABORTED`] without calling the provider once the
+    ///   connection was aborted (by the peer, as an abortive disconnect event
+    ///   reported, or by [`abort`](Self::abort)).
+    /// - [`Error::INVALID_PARAMETER`] for an empty buffer.
+    /// - Provider statuses such as [`Error::CONNECTION_RESET`].
+    pub fn send(&self, buffer: Buffer) -> Request<TransferOp<H>> {
+        self.transfer(buffer, true)
+    }
+
+    /// Receives into `buffer`'s whole capacity (`WskReceive`); resolves to
+    /// the bytes received (0: the peer closed its side) and the buffer, whose
+    /// length is set accordingly.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// Provider statuses such as [`Error::CONNECTION_RESET`] (abortive
+    /// disconnect) or [`Error::CANCELLED`] (the socket closed).
+    pub fn receive(&self, buffer: Buffer) -> Request<TransferOp<H>> {
+        self.transfer(buffer, false)
+    }
+
+    fn transfer(&self, buffer: Buffer, send: bool) -> Request<TransferOp<H>> {
+        let core = self.core();
+        let wsk_buf = if send {
+            buffer.wsk_buf_data()
+        } else {
+            buffer.wsk_buf_capacity()
+        };
+        let op = TransferOp {
+            _core: Arc::clone(core),
+            buffer,
+            wsk_buf,
+            receive: !send,
+        };
+        if send && core.has_flags(ABORTED) {
+            return Request::failed(op, Error::CONNECTION_ABORTED);
+        }
+        if send && op.buffer.is_empty() {
+            return Request::failed(op, Error::INVALID_PARAMETER);
+        }
+        // SAFETY: the socket exists; connection table.
+        let table = unsafe { core.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
+        let Some(call) = (if send {
+            table.WskSend
+        } else {
+            table.WskReceive
+        }) else {
+            return Request::failed(op, Error::NOT_IMPLEMENTED);
+        };
+        let socket = core.socket();
+        Request::submit(op, |irp, op| {
+            // SAFETY: the socket exists; the WSK_BUF and the memory it
+            // describes live in the payload until completion.
+            unsafe { call(socket, &raw mut op.wsk_buf, 0, irp) }
+        })
+    }
+
+    /// Disconnects gracefully (`WskDisconnect`), after sending `final_data`
+    /// if given: the peer sees end of stream; this side may still receive.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CONNECTION_ABORTED`] without calling the provider after an
+    /// abortive disconnect; provider statuses otherwise (Wine's stub:
+    /// [`Error::NOT_IMPLEMENTED`]).
+    pub fn disconnect(&self, final_data: Option<Buffer>) -> Request<DisconnectOp<H>> {
+        self.disconnect_with(final_data, 0)
+    }
+
+    /// Aborts the connection (`WskDisconnect` with `WSK_FLAG_ABORTIVE`): the
+    /// peer sees a reset; later sends fail with [`Error::CONNECTION_ABORTED`].
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// Provider statuses (Wine's stub: [`Error::NOT_IMPLEMENTED`]).
+    pub fn abort(&self) -> Request<DisconnectOp<H>> {
+        self.core().set_flags(ABORTED);
+        self.disconnect_with(None, sys::WSK_FLAG_ABORTIVE)
+    }
+
+    fn disconnect_with(&self, final_data: Option<Buffer>, flags: u32) -> Request<DisconnectOp<H>> {
+        let core = self.core();
+        let wsk_buf = final_data.as_ref().map(Buffer::wsk_buf_data);
+        let op = DisconnectOp {
+            _core: Arc::clone(core),
+            buffer: final_data,
+            wsk_buf,
+        };
+        if flags == 0 && core.has_flags(ABORTED) {
+            return Request::failed(op, Error::CONNECTION_ABORTED);
+        }
+        if flags == 0 {
+            core.set_flags(LOCAL_CLOSED);
+        }
+        // SAFETY: the socket exists; connection table.
+        let Some(call) =
+            (unsafe { core.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() }).WskDisconnect
+        else {
+            return Request::failed(op, Error::NOT_IMPLEMENTED);
+        };
+        let socket = core.socket();
+        Request::submit(op, |irp, op| {
+            let buf = op
+                .wsk_buf
+                .as_mut()
+                .map_or(core::ptr::null_mut(), core::ptr::from_mut);
+            // SAFETY: the socket exists; the buffer lives in the payload until completion.
+            unsafe { call(socket, buf, flags, irp) }
+        })
+    }
+
+    /// Whether the connection was aborted (by either side).
+    #[must_use]
+    pub fn is_aborted(&self) -> bool {
+        self.core().has_flags(ABORTED)
+    }
+
+    /// Whether the peer disconnected gracefully (as a disconnect event reported).
+    #[must_use]
+    pub fn is_peer_closed(&self) -> bool {
+        self.core().has_flags(PEER_CLOSED)
+    }
+
+    /// Sets a `ULONG` socket option (`WskControlSocket`, `WskSetOption`).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// Provider statuses, for example [`Error::INVALID_PARAMETER`] for an
+    /// unknown option.
+    pub fn set_option(&self, level: u32, option: u32, value: u32) -> Request<ControlOp<H>> {
+        submit_control(
+            self.core(),
+            sys::WskSetOption,
+            option,
+            level,
+            &value.to_ne_bytes(),
+            0,
+        )
+    }
+
+    /// Reads a `ULONG` socket option (`WskControlSocket`, `WskGetOption`);
+    /// use [`ControlOutput::as_u32`](crate::ControlOutput::as_u32).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// Provider statuses.
+    pub fn get_option(&self, level: u32, option: u32) -> Request<ControlOp<H>> {
+        submit_control(self.core(), sys::WskGetOption, option, level, &[], 4)
+    }
+
+    /// Closes the socket (`WskCloseSocket`); the handler is freed when the
+    /// provider completes the close. Pending requests on the socket complete
+    /// (typically with [`Error::CANCELLED`]).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::INVALID_DEVICE_STATE`] at once if retained indications are
+    ///   still held: the close then happens in the background when the last
+    ///   one is released (the DDI forbids closing before).
+    /// - The status of `WskCloseSocket`.
+    pub fn close(mut self) -> Request<CloseOp<H>> {
+        let core = self.core.take().unwrap_or_else(|| unreachable!());
+        if core.begin_close() {
+            submit_close(core)
+        } else {
+            // The last RetainedIndication submits the close.
+            Request::ready(Err(Error::INVALID_DEVICE_STATE))
+        }
+    }
+}
+
+impl<H: ConnectionEvents> Drop for ConnectionSocket<H> {
+    fn drop(&mut self) {
+        if let Some(core) = self.core.take() {
+            close_in_background(core);
+        }
+    }
+}
+
+impl<H: ConnectionEvents> core::fmt::Debug for ConnectionSocket<H> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ConnectionSocket")
+            .field("aborted", &self.is_aborted())
+            .field("peer_closed", &self.is_peer_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum AddressCall {
+    Bind(
+        unsafe extern "system" fn(
+            sys::PWSK_SOCKET,
+            sys::PSOCKADDR,
+            sys::ULONG,
+            sys::PIRP,
+        ) -> sys::NTSTATUS,
+    ),
+    Connect(
+        unsafe extern "system" fn(
+            sys::PWSK_SOCKET,
+            sys::PSOCKADDR,
+            sys::ULONG,
+            sys::PIRP,
+        ) -> sys::NTSTATUS,
+    ),
+    Query(unsafe extern "system" fn(sys::PWSK_SOCKET, sys::PSOCKADDR, sys::PIRP) -> sys::NTSTATUS),
+}
+
+/// `WskBind`, `WskConnect`, `WskGetLocalAddress`, `WskGetRemoteAddress`.
+pub struct AddressOp<H> {
+    _core: Arc<SocketCore<H>>,
+    addr: SockAddr,
+}
+
+impl<H: Send + Sync + 'static> Operation for AddressOp<H> {
+    /// The address involved: the one bound or connected to, or the one queried.
+    type Output = Result<SocketAddr>;
+    fn complete(self, status: sys::NTSTATUS, _information: usize) -> Result<SocketAddr> {
+        Error::check(status)?;
+        self.addr.to_socket_addr()
+    }
+}
+
+/// `WskSend` and `WskReceive`.
+pub struct TransferOp<H> {
+    _core: Arc<SocketCore<H>>,
+    buffer: Buffer,
+    wsk_buf: sys::WSK_BUF,
+    receive: bool,
+}
+
+// SAFETY: the WSK_BUF points into the owned buffer; moving the op between
+// threads moves both.
+unsafe impl<H: Send + Sync> Send for TransferOp<H> {}
+
+impl<H: Send + Sync + 'static> Operation for TransferOp<H> {
+    /// Bytes transferred, and the buffer.
+    type Output = (Result<usize>, Buffer);
+    fn complete(mut self, status: sys::NTSTATUS, information: usize) -> (Result<usize>, Buffer) {
+        match Error::check(status) {
+            Ok(_) => {
+                let n = information.min(self.buffer.capacity());
+                if self.receive {
+                    self.buffer.set_len(n);
+                }
+                (Ok(n), self.buffer)
+            }
+            Err(e) => (Err(e), self.buffer),
+        }
+    }
+}
+
+/// `WskDisconnect`.
+pub struct DisconnectOp<H> {
+    _core: Arc<SocketCore<H>>,
+    buffer: Option<Buffer>,
+    wsk_buf: Option<sys::WSK_BUF>,
+}
+
+// SAFETY: as TransferOp.
+unsafe impl<H: Send + Sync> Send for DisconnectOp<H> {}
+
+impl<H: Send + Sync + 'static> Operation for DisconnectOp<H> {
+    /// The outcome, and the final-data buffer if one was given.
+    type Output = (Result<()>, Option<Buffer>);
+    fn complete(self, status: sys::NTSTATUS, _information: usize) -> (Result<()>, Option<Buffer>) {
+        (Error::check(status).map(drop), self.buffer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct OnlyDisconnect;
+    #[crate::vtable]
+    impl ConnectionEvents for OnlyDisconnect {
+        fn on_disconnect(&self, _: &EventContext<'_>, _: DisconnectFlags) {}
+    }
+
+    struct All;
+    #[crate::vtable]
+    impl ConnectionEvents for All {
+        fn on_receive(&self, _: &EventContext<'_>, _: Option<Indication<'_>>) -> ReceiveAction {
+            ReceiveAction::Accept
+        }
+        fn on_disconnect(&self, _: &EventContext<'_>, _: DisconnectFlags) {}
+        fn on_send_backlog(&self, _: &EventContext<'_>, _: usize) {}
+    }
+
+    #[test]
+    fn vtable_installs_and_enables_only_implemented_callbacks() {
+        const { assert!(OnlyDisconnect::HAS_DISCONNECT && !OnlyDisconnect::HAS_RECEIVE) };
+        let table = ConnectionVtable::<OnlyDisconnect>::DISPATCH;
+        assert!(table.WskDisconnectEvent.is_some());
+        assert!(table.WskReceiveEvent.is_none() && table.WskSendBacklogEvent.is_none());
+        assert_eq!(
+            ConnectionVtable::<OnlyDisconnect>::EVENT_MASK,
+            sys::WSK_EVENT_DISCONNECT
+        );
+
+        assert_eq!(
+            ConnectionVtable::<All>::EVENT_MASK,
+            sys::WSK_EVENT_RECEIVE | sys::WSK_EVENT_DISCONNECT | sys::WSK_EVENT_SEND_BACKLOG
+        );
+        assert_eq!(ConnectionVtable::<NoEvents>::EVENT_MASK, 0);
+        assert!(ConnectionVtable::<NoEvents>::dispatch_ptr().is_null());
+    }
+
+    #[test]
+    fn dispatch_tables_are_static() {
+        // The provider keeps the pointer for the socket's lifetime: it must
+        // be the same 'static table every time, not a temporary.
+        let a = ConnectionVtable::<All>::dispatch_ptr();
+        let b = ConnectionVtable::<All>::dispatch_ptr();
+        assert!(!a.is_null());
+        assert_eq!(a, b);
+    }
+}

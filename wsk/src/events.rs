@@ -1,0 +1,399 @@
+//! Event callbacks as traits.
+//!
+//! The WSK provider calls a client's event callbacks — data arrived, the peer
+//! disconnected, a connection was accepted — through `WSK_CLIENT_*_DISPATCH`
+//! tables, with the socket's context pointer, in arbitrary thread context at
+//! IRQL ≤ `DISPATCH_LEVEL`. This crate generates those tables from trait
+//! implementations:
+//!
+//! - Each trait method has a default; a `HAS_*` associated constant says
+//!   whether the implementation provides it. The dispatch table and the event
+//!   mask passed with `SO_WSK_EVENT_CALLBACK` are `const` items computed from
+//!   those constants, so only implemented callbacks are installed and enabled,
+//!   nothing is allocated per event, and the provider's call lands in a
+//!   monomorphised trampoline that calls the method directly.
+//! - Callbacks get an [`EventContext`]: the IRQL knowledge the provider gave
+//!   (`WSK_FLAG_AT_DISPATCH_LEVEL`), as a [`Dispatch`] or [`AtMostDispatch`]
+//!   token — never a [`Passive`](crate::Passive), because the DDI forbids
+//!   waiting in a callback at any IRQL. Work that must wait goes to a work item
+//!   ([`crate::defer`]).
+//! - Callbacks whose only legal result is `STATUS_SUCCESS` (disconnect, send
+//!   backlog, abort) return `()`: the trampoline returns `STATUS_SUCCESS`, so
+//!   the contract holds by construction.
+
+use core::marker::PhantomData;
+
+use wsk_sys as sys;
+
+use crate::irql::{AtMostDispatch, Dispatch};
+
+/// What an event callback knows about its context.
+///
+/// Borrowed for the duration of one callback; it cannot escape (it is `!Send`
+/// and only ever handed out by reference with a callback-local lifetime).
+///
+/// ```compile_fail
+/// use wsk::{ConnectionEvents, DisconnectFlags, EventContext};
+/// use std::sync::Mutex;
+/// struct H(Mutex<Option<&'static EventContext<'static>>>);
+/// #[wsk::vtable]
+/// impl ConnectionEvents for H {
+///     fn on_disconnect(&self, cx: &EventContext<'_>, _: DisconnectFlags) {
+///         *self.0.lock().unwrap() = Some(cx); // the context cannot outlive the callback
+///     }
+/// }
+/// ```
+#[derive(Debug)]
+pub struct EventContext<'a> {
+    at_dispatch: bool,
+    dispatch: Dispatch<'a>,
+    at_most_dispatch: AtMostDispatch<'a>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl EventContext<'_> {
+    /// Builds the context for a callback whose flags are `flags`.
+    ///
+    /// # Safety
+    ///
+    /// Called only by a trampoline, inside the provider's callback, at IRQL ≤
+    /// `DISPATCH_LEVEL`; when `flags` contains `WSK_FLAG_AT_DISPATCH_LEVEL` the
+    /// IRQL is `DISPATCH_LEVEL`.
+    pub(crate) unsafe fn new(flags: sys::ULONG) -> Self {
+        Self {
+            at_dispatch: flags & sys::WSK_FLAG_AT_DISPATCH_LEVEL != 0,
+            // SAFETY: only reachable through `at_dispatch()`, which checks the flag.
+            dispatch: unsafe { Dispatch::new_unchecked() },
+            // SAFETY: every WSK callback runs at <= DISPATCH_LEVEL.
+            at_most_dispatch: unsafe { AtMostDispatch::new_unchecked() },
+            _not_send: PhantomData,
+        }
+    }
+
+    /// A `DISPATCH_LEVEL` token if the provider said it called at
+    /// `DISPATCH_LEVEL` (`WSK_FLAG_AT_DISPATCH_LEVEL`).
+    ///
+    /// `None` means the IRQL is anything ≤ `DISPATCH_LEVEL`.
+    #[must_use]
+    pub fn at_dispatch(&self) -> Option<&Dispatch<'_>> {
+        self.at_dispatch.then_some(&self.dispatch)
+    }
+
+    /// The token every callback has: IRQL ≤ `DISPATCH_LEVEL`, no waiting.
+    #[must_use]
+    pub fn at_most_dispatch(&self) -> &AtMostDispatch<'_> {
+        &self.at_most_dispatch
+    }
+}
+
+bitflags::bitflags! {
+    /// The `Flags` of a disconnect event (`PFN_WSK_DISCONNECT_EVENT`).
+    ///
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_disconnect_event>
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct DisconnectFlags: sys::ULONG {
+        /// `WSK_FLAG_ABORTIVE`: the peer reset the connection.
+        const ABORTIVE = sys::WSK_FLAG_ABORTIVE;
+        /// `WSK_FLAG_AT_DISPATCH_LEVEL`: the callback runs at `DISPATCH_LEVEL`.
+        const AT_DISPATCH_LEVEL = sys::WSK_FLAG_AT_DISPATCH_LEVEL;
+        // Keep flags this crate does not know.
+        const _ = !0;
+    }
+}
+
+impl DisconnectFlags {
+    /// The peer reset the connection: nothing more can be sent or received.
+    #[must_use]
+    pub fn is_abortive(self) -> bool {
+        self.contains(Self::ABORTIVE)
+    }
+
+    /// The peer closed its sending direction: no more data will arrive, but
+    /// this side may still send.
+    #[must_use]
+    pub fn is_graceful(self) -> bool {
+        !self.is_abortive()
+    }
+}
+
+bitflags::bitflags! {
+    /// The `Flags` of a receive event (`PFN_WSK_RECEIVE_EVENT`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct ReceiveFlags: sys::ULONG {
+        /// `WSK_FLAG_RELEASE_ASAP`: retain these buffers only briefly.
+        const RELEASE_ASAP = sys::WSK_FLAG_RELEASE_ASAP;
+        /// `WSK_FLAG_ENTIRE_MESSAGE`: the indication holds a whole message.
+        const ENTIRE_MESSAGE = sys::WSK_FLAG_ENTIRE_MESSAGE;
+        /// `WSK_FLAG_AT_DISPATCH_LEVEL`: the callback runs at `DISPATCH_LEVEL`.
+        const AT_DISPATCH_LEVEL = sys::WSK_FLAG_AT_DISPATCH_LEVEL;
+        // Keep flags this crate does not know.
+        const _ = !0;
+    }
+}
+
+/// What a receive callback did with the indicated data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReceiveAction {
+    /// Consumed all indicated bytes (`STATUS_SUCCESS`). More indications follow
+    /// as data arrives.
+    Accept,
+    /// Consumed only the first `n` bytes (`STATUS_SUCCESS` with
+    /// `*BytesAccepted = n`). No further indications are made until a receive
+    /// request completes; the rest is delivered to it.
+    AcceptPartial(usize),
+    /// Took nothing (`STATUS_DATA_NOT_ACCEPTED`). The provider keeps the data
+    /// and makes no further indications until a receive request completes.
+    Refuse,
+}
+
+/// Event callbacks of a connection-oriented socket
+/// (`WSK_CLIENT_CONNECTION_DISPATCH`).
+///
+/// Implement the methods you need in an impl block marked
+/// [`#[wsk::vtable]`](crate::vtable), which sets the matching `HAS_*`
+/// constants; only those callbacks are installed and enabled. All callbacks
+/// run at IRQL ≤ `DISPATCH_LEVEL` and must not block.
+///
+/// ```
+/// use wsk::{ConnectionEvents, DisconnectFlags, EventContext};
+/// use core::sync::atomic::{AtomicBool, Ordering};
+///
+/// struct Peer { closed: AtomicBool }
+///
+/// #[wsk::vtable]
+/// impl ConnectionEvents for Peer {
+///     fn on_disconnect(&self, cx: &EventContext<'_>, flags: DisconnectFlags) {
+///         let _irql_is_dispatch = cx.at_dispatch().is_some();
+///         self.closed.store(flags.is_graceful(), Ordering::Release);
+///     }
+/// }
+/// ```
+pub trait ConnectionEvents: Send + Sync + 'static {
+    /// Whether [`on_receive`](Self::on_receive) is implemented
+    /// (`WSK_EVENT_RECEIVE`).
+    const HAS_RECEIVE: bool = false;
+    /// Whether [`on_disconnect`](Self::on_disconnect) is implemented
+    /// (`WSK_EVENT_DISCONNECT`).
+    const HAS_DISCONNECT: bool = false;
+    /// Whether [`on_send_backlog`](Self::on_send_backlog) is implemented
+    /// (`WSK_EVENT_SEND_BACKLOG`).
+    const HAS_SEND_BACKLOG: bool = false;
+
+    /// Data arrived (`WskReceiveEvent`).
+    ///
+    /// `data` is `None` when the provider says the socket must be closed.
+    /// Return what was consumed, or call [`Indication::retain`] to keep the
+    /// provider's buffers (the trampoline then returns `STATUS_PENDING`, and
+    /// the returned action is ignored).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`; see `cx`.
+    fn on_receive(&self, cx: &EventContext<'_>, data: Option<Indication<'_>>) -> ReceiveAction {
+        let _ = (cx, data);
+        ReceiveAction::Refuse
+    }
+
+    /// The peer disconnected (`WskDisconnectEvent`), gracefully or abortively.
+    ///
+    /// After a graceful disconnect this side may still send; after an abortive
+    /// one the socket refuses sends with
+    /// [`Error::CONNECTION_ABORTED`](crate::Error::CONNECTION_ABORTED) without
+    /// calling the provider. The provider is always answered `STATUS_SUCCESS`,
+    /// the only status the DDI allows.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`; `flags` and `cx` say whether it is exactly `DISPATCH_LEVEL`.
+    fn on_disconnect(&self, cx: &EventContext<'_>, flags: DisconnectFlags) {
+        let _ = (cx, flags);
+    }
+
+    /// The ideal amount of outstanding send data changed (`WskSendBacklogEvent`).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    fn on_send_backlog(&self, cx: &EventContext<'_>, ideal_backlog: usize) {
+        let _ = (cx, ideal_backlog);
+    }
+}
+
+/// The handler of sockets that enable no events.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoEvents;
+
+impl ConnectionEvents for NoEvents {}
+
+/// Data indicated to a receive callback: a chain of provider-owned buffers
+/// (`WSK_DATA_INDICATION`), valid during the callback.
+///
+/// Iterate the segments with [`segments`](Self::segments), copy with
+/// [`copy_to`](Self::copy_to), or keep them past the callback with
+/// [`retain`](Self::retain).
+pub struct Indication<'a> {
+    pub(crate) head: *mut sys::WSK_DATA_INDICATION,
+    pub(crate) total: usize,
+    pub(crate) flags: ReceiveFlags,
+    /// Set when the callback retains the chain: the trampoline then answers
+    /// `STATUS_PENDING`.
+    pub(crate) retained: &'a core::cell::Cell<bool>,
+    pub(crate) raw: crate::connection::RetainedRaw,
+}
+
+impl Indication<'_> {
+    /// Total number of bytes indicated.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.total
+    }
+
+    /// Whether no bytes were indicated.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// The indication's flags.
+    #[must_use]
+    pub fn flags(&self) -> ReceiveFlags {
+        self.flags
+    }
+
+    /// The indicated bytes, segment by segment.
+    #[must_use]
+    pub fn segments(&self) -> Segments<'_> {
+        Segments {
+            next: self.head,
+            _borrow: PhantomData,
+        }
+    }
+
+    /// Copies up to `out.len()` indicated bytes into `out`; returns how many.
+    pub fn copy_to(&self, out: &mut [u8]) -> usize {
+        copy_segments(self.segments(), out)
+    }
+
+    /// Keeps the provider's buffers after the callback returns.
+    ///
+    /// The trampoline answers `STATUS_PENDING` (the callback's
+    /// [`ReceiveAction`] is then ignored); the returned handle calls
+    /// `WskRelease` when dropped, at IRQL ≤ `DISPATCH_LEVEL`. Honour
+    /// [`ReceiveFlags::RELEASE_ASAP`].
+    ///
+    /// Returns `None` — and the callback's action applies — when the socket
+    /// is already closing: the DDI requires every retained indication to be
+    /// released before `WskCloseSocket`.
+    #[must_use]
+    pub fn retain(self) -> Option<RetainedIndication> {
+        if !self.raw.try_retain() {
+            return None;
+        }
+        self.retained.set(true);
+        Some(RetainedIndication {
+            raw: self.raw,
+            total: self.total,
+        })
+    }
+}
+
+impl core::fmt::Debug for Indication<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Indication")
+            .field("len", &self.total)
+            .field("flags", &self.flags)
+            .finish()
+    }
+}
+
+/// Iterator over the byte segments of a data indication chain.
+pub struct Segments<'a> {
+    next: *mut sys::WSK_DATA_INDICATION,
+    _borrow: PhantomData<&'a [u8]>,
+}
+
+impl<'a> Iterator for Segments<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        while !self.next.is_null() {
+            let node = self.next;
+            // SAFETY: the provider guarantees the chain is valid while indicated
+            // or retained; `'a` borrows the indication or retained handle.
+            let node = unsafe { &*node };
+            let (buf, next) = (node.Buffer, node.Next);
+            self.next = next;
+            // SAFETY: as above, the WSK_BUF describes locked, mapped memory.
+            if let Some(bytes) = unsafe { crate::mdl::wsk_buf_bytes(&buf) } {
+                return Some(bytes);
+            }
+        }
+        None
+    }
+}
+
+pub(crate) fn copy_segments<'a>(segments: impl Iterator<Item = &'a [u8]>, out: &mut [u8]) -> usize {
+    let mut copied = 0;
+    for segment in segments {
+        let n = segment.len().min(out.len() - copied);
+        out[copied..copied + n].copy_from_slice(&segment[..n]);
+        copied += n;
+        if copied == out.len() {
+            break;
+        }
+    }
+    copied
+}
+
+/// Data indications kept past the receive callback; released to the provider
+/// with `WskRelease` when dropped.
+///
+/// # IRQL
+///
+/// Dropping it is legal at IRQL ≤ `DISPATCH_LEVEL`.
+pub struct RetainedIndication {
+    raw: crate::connection::RetainedRaw,
+    total: usize,
+}
+
+impl RetainedIndication {
+    /// Total number of bytes retained.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.total
+    }
+
+    /// Whether no bytes were retained.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// The retained bytes, segment by segment.
+    #[must_use]
+    pub fn segments(&self) -> Segments<'_> {
+        Segments {
+            next: self.raw.head(),
+            _borrow: PhantomData,
+        }
+    }
+
+    /// Copies up to `out.len()` retained bytes into `out`; returns how many.
+    pub fn copy_to(&self, out: &mut [u8]) -> usize {
+        copy_segments(self.segments(), out)
+    }
+}
+
+impl core::fmt::Debug for RetainedIndication {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RetainedIndication")
+            .field("len", &self.total)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for RetainedIndication {
+    fn drop(&mut self) {
+        self.raw.release();
+    }
+}

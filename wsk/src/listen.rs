@@ -1,0 +1,499 @@
+//! Listening sockets (`WSK_FLAG_LISTEN_SOCKET`) and the accept event.
+
+use alloc::sync::Arc;
+use core::cell::Cell;
+use core::marker::PhantomData;
+use core::net::SocketAddr;
+
+use wsk_sys as sys;
+
+use crate::addr::SockAddr;
+use crate::connection::{ConnectionSocket, ConnectionVtable};
+use crate::events::{ConnectionEvents, EventContext};
+use crate::registration::{HandleSource, LiveHandle, Provider, ProviderInner};
+use crate::request::{Operation, Request};
+use crate::socket::{
+    CloseOp, ControlOp, CreateOp, FromCore, SocketCore, close_in_background, submit_close,
+    submit_create, submit_enable_events,
+};
+use crate::{Error, Result};
+
+/// Event callbacks of a listening socket (`WSK_CLIENT_LISTEN_DISPATCH`).
+///
+/// `Connection` is the handler type of the connections it accepts: the
+/// accept callback supplies one per connection through [`Incoming::accept`],
+/// so the accepted socket's callbacks are typed by it.
+///
+/// ```
+/// use wsk::{ConnectionEvents, EventContext, Incoming, ListenEvents, NoEvents};
+///
+/// struct Server;
+/// #[wsk::vtable]
+/// impl ListenEvents for Server {
+///     type Connection = NoEvents;
+///     fn on_accept(&self, cx: &EventContext<'_>, incoming: Option<Incoming<'_, NoEvents>>) {
+///         if let Some(incoming) = incoming {
+///             // Accept and drop the handle at once: the connection closes in the background.
+///             let _ = incoming.accept(NoEvents);
+///         }
+///     }
+/// }
+/// ```
+pub trait ListenEvents: Send + Sync + 'static {
+    /// The handler type of accepted connections.
+    type Connection: ConnectionEvents;
+
+    /// Whether [`on_accept`](Self::on_accept) is implemented (`WSK_EVENT_ACCEPT`).
+    const HAS_ACCEPT: bool = false;
+
+    /// A connection was accepted (`WskAcceptEvent`); the handshake is done.
+    ///
+    /// Call [`Incoming::accept`] to keep it (the provider is answered
+    /// `STATUS_SUCCESS`); otherwise it is rejected
+    /// (`STATUS_REQUEST_NOT_ACCEPTED`) and the provider closes it. `None`
+    /// means the listening socket no longer works and must be closed.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`; see `cx`.
+    fn on_accept(&self, cx: &EventContext<'_>, incoming: Option<Incoming<'_, Self::Connection>>) {
+        let _ = (cx, incoming);
+    }
+}
+
+/// The listen handler of sockets that enable no events; accepted
+/// connections have no events either.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoListenEvents;
+
+impl ListenEvents for NoListenEvents {
+    type Connection = crate::NoEvents;
+}
+
+pub(crate) struct ListenVtable<L>(PhantomData<L>);
+
+impl<L: ListenEvents> ListenVtable<L> {
+    const DISPATCH: sys::WSK_CLIENT_LISTEN_DISPATCH = sys::WSK_CLIENT_LISTEN_DISPATCH {
+        WskAcceptEvent: if L::HAS_ACCEPT {
+            Some(accept_event::<L>)
+        } else {
+            None
+        },
+        WskInspectEvent: None,
+        WskAbortEvent: None,
+    };
+
+    /// Accept events, plus the accepted connections' events (inherited by
+    /// accepted sockets).
+    const EVENT_MASK: u32 = if L::HAS_ACCEPT {
+        sys::WSK_EVENT_ACCEPT | ConnectionVtable::<L::Connection>::EVENT_MASK
+    } else {
+        0
+    };
+
+    fn dispatch_ptr() -> *const sys::WSK_CLIENT_LISTEN_DISPATCH {
+        if Self::EVENT_MASK == 0 {
+            core::ptr::null()
+        } else {
+            &Self::DISPATCH
+        }
+    }
+}
+
+/// A connection offered to [`ListenEvents::on_accept`].
+pub struct Incoming<'a, C: ConnectionEvents> {
+    socket: sys::PWSK_SOCKET,
+    local: *const sys::SOCKADDR,
+    remote: *const sys::SOCKADDR,
+    provider: &'a Arc<ProviderInner>,
+    handles: &'a HandleSource,
+    /// Set on acceptance: the new socket's context.
+    accepted: &'a Cell<sys::PVOID>,
+    _handler: PhantomData<fn(C)>,
+}
+
+impl<C: ConnectionEvents> Incoming<'_, C> {
+    /// The local address the connection arrived on.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::INVALID_ADDRESS_COMPONENT`] for an unexpected address family.
+    pub fn local_address(&self) -> Result<SocketAddr> {
+        // SAFETY: the provider passes valid addresses for the callback's duration.
+        unsafe { SockAddr::copy_from_raw(self.local) }
+    }
+
+    /// The remote address of the connection.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::INVALID_ADDRESS_COMPONENT`] for an unexpected address family.
+    pub fn remote_address(&self) -> Result<SocketAddr> {
+        // SAFETY: as above.
+        unsafe { SockAddr::copy_from_raw(self.remote) }
+    }
+
+    /// Accepts the connection with `handler` for its events.
+    ///
+    /// The connection's events enabled on the listening socket (those `C`
+    /// implements) are inherited by the accepted socket.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL` (inside the accept callback).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::INSUFFICIENT_RESOURCES`] if the socket state cannot be
+    /// allocated; the connection is then rejected.
+    pub fn accept(self, handler: C) -> Result<ConnectionSocket<C>> {
+        let core = Arc::new(SocketCore::new(Arc::clone(self.provider), handler));
+        core.set_socket(self.socket);
+        self.accepted.set(SocketCore::context(&core));
+        Ok(ConnectionSocket::from_core(core, self.handles.handle()))
+    }
+}
+
+impl<C: ConnectionEvents> core::fmt::Debug for Incoming<'_, C> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Incoming")
+            .field("remote", &self.remote_address())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The state behind a listening socket: its handler, and where accepted
+/// sockets get their handle count from.
+pub struct ListenState<L> {
+    handler: L,
+    handles: HandleSource,
+}
+
+/// `PFN_WSK_ACCEPT_EVENT` trampoline.
+///
+/// # Safety
+///
+/// Called by the provider with the context of a listening socket whose
+/// handler is `L`; the out-parameters are writable.
+unsafe extern "system" fn accept_event<L: ListenEvents>(
+    context: sys::PVOID,
+    flags: sys::ULONG,
+    local: sys::PSOCKADDR,
+    remote: sys::PSOCKADDR,
+    accept_socket: sys::PWSK_SOCKET,
+    accept_context: *mut sys::PVOID,
+    accept_dispatch: *mut *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
+) -> sys::NTSTATUS {
+    // SAFETY: the context is a live core until the listening socket's close completes.
+    let core = unsafe { &*context.cast::<SocketCore<ListenState<L>>>() };
+    // SAFETY: inside the provider's callback; the flag tells DISPATCH_LEVEL.
+    let cx = unsafe { EventContext::new(flags) };
+    if accept_socket.is_null() {
+        core.handler.handler.on_accept(&cx, None);
+        return sys::STATUS_SUCCESS;
+    }
+    let accepted = Cell::new(core::ptr::null_mut());
+    let incoming = Incoming {
+        socket: accept_socket,
+        local,
+        remote,
+        provider: &core.provider,
+        handles: &core.handler.handles,
+        accepted: &accepted,
+        _handler: PhantomData,
+    };
+    core.handler.handler.on_accept(&cx, Some(incoming));
+    let context = accepted.get();
+    if context.is_null() {
+        return sys::STATUS_REQUEST_NOT_ACCEPTED;
+    }
+    // SAFETY: the provider passes writable out-parameters.
+    unsafe { accept_context.write(context) };
+    // SAFETY: as above.
+    unsafe { accept_dispatch.write(ConnectionVtable::<L::Connection>::dispatch_ptr()) };
+    sys::STATUS_SUCCESS
+}
+
+/// A listening socket whose accept events go to `L`.
+///
+/// Binding it ([`bind`](Self::bind)) starts listening. Dropping it closes it
+/// in the background; [`close`](Self::close) closes it as a request.
+pub struct ListenSocket<L: ListenEvents = NoListenEvents> {
+    core: Option<Arc<SocketCore<ListenState<L>>>>,
+    _live: LiveHandle,
+}
+
+impl<L: ListenEvents> FromCore<ListenState<L>> for ListenSocket<L> {
+    #[allow(private_interfaces)]
+    fn from_core(core: Arc<SocketCore<ListenState<L>>>, live: LiveHandle) -> Self {
+        Self {
+            core: Some(core),
+            _live: live,
+        }
+    }
+}
+
+impl<L: ListenEvents> ListenSocket<L> {
+    fn core(&self) -> &Arc<SocketCore<ListenState<L>>> {
+        self.core.as_ref().unwrap_or_else(|| unreachable!())
+    }
+
+    /// Creates a listening TCP socket for `family` (`WskSocket`) with `handler`.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// The status of `WskSocket`.
+    pub fn create(
+        provider: &Provider,
+        family: sys::ADDRESS_FAMILY,
+        handler: L,
+    ) -> Request<CreateOp<ListenState<L>, Self>> {
+        let state = ListenState {
+            handler,
+            handles: provider.handle_source(),
+        };
+        let core = Arc::new(SocketCore::new(Arc::clone(&provider.inner), state));
+        submit_create(
+            core,
+            provider.live_handle(),
+            family,
+            sys::SOCK_STREAM,
+            sys::IPPROTO_TCP as u32,
+            sys::WSK_FLAG_LISTEN_SOCKET,
+            ListenVtable::<L>::dispatch_ptr().cast(),
+        )
+    }
+
+    /// Creates a listening socket, enables its events (if `L` has any), and
+    /// binds it to `local`, which starts listening.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL` (block on it with [`crate::block_on`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Self::create), [`enable_events`](Self::enable_events) and
+    /// [`bind`](Self::bind); the socket is closed on failure.
+    pub async fn open(provider: &Provider, local: SocketAddr, handler: L) -> Result<Self> {
+        let socket = Self::create(provider, crate::addr::family_of(&local), handler).await?;
+        if ListenVtable::<L>::EVENT_MASK != 0 {
+            socket.enable_events().await?;
+        }
+        socket.bind(local).await?;
+        Ok(socket)
+    }
+
+    /// Enables the accept event and the accepted connections' events
+    /// (`SO_WSK_EVENT_CALLBACK`).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// The status of `WskControlSocket` ([`Error::NOT_IMPLEMENTED`] on Wine).
+    pub fn enable_events(&self) -> Request<ControlOp<ListenState<L>>> {
+        submit_enable_events(self.core(), ListenVtable::<L>::EVENT_MASK)
+    }
+
+    /// The handler.
+    #[must_use]
+    pub fn handler(&self) -> &L {
+        &self.core().handler.handler
+    }
+
+    /// Binds to `local` and starts listening (`WskBind`).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// For example [`Error::ADDRESS_ALREADY_EXISTS`] or [`Error::ACCESS_DENIED`].
+    pub fn bind(&self, local: SocketAddr) -> Request<ListenAddressOp<L>> {
+        let core = self.core();
+        let op = ListenAddressOp {
+            _core: Arc::clone(core),
+            addr: SockAddr::from(local),
+        };
+        // SAFETY: the socket exists; listen table.
+        let Some(bind) = (unsafe { core.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }).WskBind
+        else {
+            return Request::failed(op, Error::NOT_IMPLEMENTED);
+        };
+        let socket = core.socket();
+        Request::submit(op, |irp, op| {
+            // SAFETY: the socket exists; the address lives in the payload until completion.
+            unsafe { bind(socket, op.addr.as_mut_ptr(), 0, irp) }
+        })
+    }
+
+    /// The local address (`WskGetLocalAddress`), for example the port the
+    /// stack chose for a bind to port 0.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// Provider statuses (Wine's stub: [`Error::NOT_IMPLEMENTED`]).
+    pub fn local_address(&self) -> Request<ListenAddressOp<L>> {
+        let core = self.core();
+        let op = ListenAddressOp {
+            _core: Arc::clone(core),
+            addr: SockAddr::UNSPECIFIED,
+        };
+        // SAFETY: the socket exists; listen table.
+        let Some(query) =
+            (unsafe { core.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }).WskGetLocalAddress
+        else {
+            return Request::failed(op, Error::NOT_IMPLEMENTED);
+        };
+        let socket = core.socket();
+        Request::submit(op, |irp, op| {
+            // SAFETY: the socket exists; the address lives in the payload until completion.
+            unsafe { query(socket, op.addr.as_mut_ptr(), irp) }
+        })
+    }
+
+    /// Accepts one connection (`WskAccept`) with `handler` for its events;
+    /// resolves to the connection and its remote address.
+    ///
+    /// Events of the accepted socket are not enabled: call
+    /// [`ConnectionSocket::enable_events`] if `C` has any.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// Provider statuses, for example [`Error::INVALID_CONNECTION`] when the
+    /// client reset before it was accepted (try again), or
+    /// [`Error::CANCELLED`] when the listening socket closed.
+    pub fn accept<C: ConnectionEvents>(&self, handler: C) -> Request<AcceptOp<C>> {
+        let listen = self.core();
+        let core = Arc::new(SocketCore::new(Arc::clone(&listen.provider), handler));
+        let op = AcceptOp {
+            core: Some(core),
+            live: Some(listen.handler.handles.handle()),
+            local: SockAddr::UNSPECIFIED,
+            remote: SockAddr::UNSPECIFIED,
+        };
+        // SAFETY: the socket exists; listen table.
+        let Some(accept) =
+            (unsafe { listen.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }).WskAccept
+        else {
+            return Request::failed(op, Error::NOT_IMPLEMENTED);
+        };
+        let socket = listen.socket();
+        Request::submit(op, |irp, op| {
+            let context = op
+                .core
+                .as_ref()
+                .map_or(core::ptr::null_mut(), SocketCore::context);
+            // SAFETY: the socket exists; the context (the new core) and the
+            // addresses live in the payload until completion.
+            unsafe {
+                accept(
+                    socket,
+                    0,
+                    context,
+                    ConnectionVtable::<C>::dispatch_ptr(),
+                    op.local.as_mut_ptr(),
+                    op.remote.as_mut_ptr(),
+                    irp,
+                )
+            }
+        })
+    }
+
+    /// Closes the listening socket (`WskCloseSocket`); pending accepts
+    /// complete with [`Error::CANCELLED`].
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// The status of `WskCloseSocket`.
+    pub fn close(mut self) -> Request<CloseOp<ListenState<L>>> {
+        let core = self.core.take().unwrap_or_else(|| unreachable!());
+        let _ = core.begin_close();
+        submit_close(core)
+    }
+}
+
+impl<L: ListenEvents> Drop for ListenSocket<L> {
+    fn drop(&mut self) {
+        if let Some(core) = self.core.take() {
+            close_in_background(core);
+        }
+    }
+}
+
+impl<L: ListenEvents> core::fmt::Debug for ListenSocket<L> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ListenSocket").finish_non_exhaustive()
+    }
+}
+
+/// `WskBind` and `WskGetLocalAddress` on a listening socket.
+pub struct ListenAddressOp<L> {
+    _core: Arc<SocketCore<ListenState<L>>>,
+    addr: SockAddr,
+}
+
+impl<L: ListenEvents> Operation for ListenAddressOp<L> {
+    type Output = Result<SocketAddr>;
+    fn complete(self, status: sys::NTSTATUS, _information: usize) -> Result<SocketAddr> {
+        Error::check(status)?;
+        self.addr.to_socket_addr()
+    }
+}
+
+/// `WskAccept`.
+pub struct AcceptOp<C> {
+    core: Option<Arc<SocketCore<C>>>,
+    live: Option<LiveHandle>,
+    local: SockAddr,
+    remote: SockAddr,
+}
+
+impl<C: ConnectionEvents> Operation for AcceptOp<C> {
+    /// The accepted connection and its remote address.
+    type Output = Result<(ConnectionSocket<C>, SocketAddr)>;
+
+    fn complete(mut self, status: sys::NTSTATUS, information: usize) -> Self::Output {
+        Error::check(status)?;
+        let socket = information as sys::PWSK_SOCKET;
+        if socket.is_null() {
+            return Err(Error::UNSUCCESSFUL);
+        }
+        let (Some(core), Some(live)) = (self.core.take(), self.live.take()) else {
+            unreachable!("completed once")
+        };
+        core.set_socket(socket);
+        let remote = self.remote.to_socket_addr();
+        let connection = ConnectionSocket::from_core(core, live);
+        Ok((connection, remote?))
+    }
+
+    fn abandon(mut self, status: sys::NTSTATUS, information: usize) {
+        if sys::NT_SUCCESS(status) && information != 0 {
+            if let Some(core) = self.core.take() {
+                core.set_socket(information as sys::PWSK_SOCKET);
+                close_in_background(core);
+            }
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! Registration with the WSK subsystem and capture of the provider NPI.
+//!
+//! ```text
+//! Registration::register ──► capture / try_capture ──► Provider ──► sockets
+//!        ▲                                                 │
+//!        └──────── deregister (after every handle drops) ◄─┘
+//! ```
+//!
+//! - [`Registration::register`] calls `WskRegister` (`PASSIVE_LEVEL`).
+//! - [`Registration::capture`] calls `WskCaptureProviderNPI` with a time-out
+//!   (`PASSIVE_LEVEL`, may wait for the provider to load);
+//!   [`Registration::try_capture`] uses `WSK_NO_WAIT` (≤ `DISPATCH_LEVEL`).
+//!   The returned [`Provider`] is reference-counted; `WskReleaseProviderNPI`
+//!   runs when its last clone — including the ones sockets hold — drops.
+//! - [`Registration::deregister`] calls `WskDeregister`, which waits until every
+//!   captured NPI is released and every socket closed. It refuses while any
+//!   [`Provider`] or socket handle is still alive (that wait would never end),
+//!   and waits only for background closes already under way. Dropping a
+//!   `Registration` deregisters too, so it cannot be forgotten.
+
+use alloc::sync::Arc;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::time::Duration;
+
+use wsk_sys as sys;
+
+use crate::irql::{AtMostDispatch, Passive};
+use crate::{Error, Result};
+
+/// A WSK version (`MAKE_WSK_VERSION(major, minor)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(pub u16);
+
+impl Version {
+    /// WSK 1.0: Windows Vista and later; every provider supports it.
+    pub const V1_0: Self = Self::new(1, 0);
+
+    /// `MAKE_WSK_VERSION(major, minor)`.
+    #[must_use]
+    pub const fn new(major: u8, minor: u8) -> Self {
+        Self(sys::MAKE_WSK_VERSION(major, minor))
+    }
+
+    /// `WSK_MAJOR_VERSION`.
+    #[must_use]
+    pub const fn major(self) -> u8 {
+        sys::WSK_MAJOR_VERSION(self.0)
+    }
+
+    /// `WSK_MINOR_VERSION`.
+    #[must_use]
+    pub const fn minor(self) -> u8 {
+        sys::WSK_MINOR_VERSION(self.0)
+    }
+}
+
+/// State shared by the registration, its providers and sockets.
+///
+/// # Invariants
+///
+/// `registration` and `client_dispatch`/`client_npi` stay at their address
+/// from `WskRegister` until `WskDeregister` returns (the struct is only ever
+/// behind an `Arc`).
+pub(crate) struct RegInner {
+    registration: UnsafeCell<sys::WSK_REGISTRATION>,
+    client_dispatch: sys::WSK_CLIENT_DISPATCH,
+    client_npi: UnsafeCell<sys::WSK_CLIENT_NPI>,
+    /// Provider and socket handles the driver still holds.
+    live_handles: AtomicUsize,
+    deregistered: AtomicBool,
+}
+
+// SAFETY: the WSK registration block is used only through WSK routines, which
+// are thread-safe; the rest is atomics and immutable data.
+unsafe impl Send for RegInner {}
+// SAFETY: as above.
+unsafe impl Sync for RegInner {}
+
+impl RegInner {
+    fn registration(&self) -> *mut sys::WSK_REGISTRATION {
+        self.registration.get()
+    }
+}
+
+/// Counts a handle the driver holds, so deregistration can refuse while any
+/// is alive.
+pub(crate) struct LiveHandle(Arc<RegInner>);
+
+impl LiveHandle {
+    fn new(reg: &Arc<RegInner>) -> Self {
+        reg.live_handles.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(reg))
+    }
+}
+
+/// Mints [`LiveHandle`]s without counting as one itself (held by listening
+/// sockets for the connections they accept).
+pub(crate) struct HandleSource(Arc<RegInner>);
+
+impl HandleSource {
+    pub(crate) fn handle(&self) -> LiveHandle {
+        LiveHandle::new(&self.0)
+    }
+}
+
+impl Clone for LiveHandle {
+    fn clone(&self) -> Self {
+        Self::new(&self.0)
+    }
+}
+
+impl Drop for LiveHandle {
+    fn drop(&mut self) {
+        self.0.live_handles.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// A client registered with the WSK subsystem (`WskRegister`).
+///
+/// See the [module docs](self) for the life cycle.
+pub struct Registration {
+    inner: Arc<RegInner>,
+}
+
+impl Registration {
+    /// Registers a WSK client asking for WSK 1.0.
+    ///
+    /// # IRQL
+    ///
+    /// `PASSIVE_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// The status of `WskRegister`, for example [`Error::INSUFFICIENT_RESOURCES`].
+    pub fn register(passive: &Passive<'_>) -> Result<Self> {
+        Self::register_version(passive, Version::V1_0)
+    }
+
+    /// Registers a WSK client asking for `version` (`WSK_CLIENT_DISPATCH.Version`).
+    ///
+    /// Capturing the provider then fails with [`Error::NOINTERFACE`] if the
+    /// provider does not support it.
+    ///
+    /// # IRQL
+    ///
+    /// `PASSIVE_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// The status of `WskRegister`.
+    pub fn register_version(passive: &Passive<'_>, version: Version) -> Result<Self> {
+        let _ = passive;
+        let inner = Arc::new(RegInner {
+            // SAFETY: WSK_REGISTRATION is plain data the provider initialises.
+            registration: UnsafeCell::new(unsafe { core::mem::zeroed() }),
+            client_dispatch: sys::WSK_CLIENT_DISPATCH {
+                Version: version.0,
+                Reserved: 0,
+                WskClientEvent: None,
+            },
+            client_npi: UnsafeCell::new(sys::WSK_CLIENT_NPI {
+                ClientContext: core::ptr::null_mut(),
+                Dispatch: core::ptr::null(),
+            }),
+            live_handles: AtomicUsize::new(0),
+            deregistered: AtomicBool::new(false),
+        });
+        // SAFETY: the Arc's contents never move; nobody else has access yet.
+        unsafe { (*inner.client_npi.get()).Dispatch = &raw const inner.client_dispatch };
+        // SAFETY: PASSIVE_LEVEL is proven; both structures live until
+        // WskDeregister (invariant of RegInner).
+        let status = unsafe { sys::WskRegister(inner.client_npi.get(), inner.registration()) };
+        Error::check(status)?;
+        Ok(Self { inner })
+    }
+
+    /// Captures the provider NPI, waiting up to `timeout` for the WSK
+    /// subsystem to become ready (`WskCaptureProviderNPI`). `None` waits
+    /// forever (`WSK_INFINITE_WAIT`).
+    ///
+    /// # IRQL
+    ///
+    /// `PASSIVE_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::DEVICE_NOT_READY`]: the provider did not become ready in time.
+    /// - [`Error::NOINTERFACE`]: the provider does not support the registered version.
+    pub fn capture(&self, passive: &Passive<'_>, timeout: Option<Duration>) -> Result<Provider> {
+        let _ = passive;
+        let wait = match timeout {
+            None => sys::WSK_INFINITE_WAIT,
+            // A finite wait never means "no wait" or "forever".
+            Some(t) => u32::try_from(t.as_millis())
+                .unwrap_or(sys::WSK_INFINITE_WAIT - 1)
+                .clamp(1, sys::WSK_INFINITE_WAIT - 1),
+        };
+        // SAFETY: PASSIVE_LEVEL proven, as a waiting capture requires.
+        unsafe { self.capture_raw(wait) }
+    }
+
+    /// Captures the provider NPI without waiting (`WSK_NO_WAIT`).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::DEVICE_NOT_READY`]: the provider is not ready yet.
+    /// - [`Error::NOINTERFACE`]: the provider does not support the registered version.
+    pub fn try_capture(&self, context: &AtMostDispatch<'_>) -> Result<Provider> {
+        let _ = context;
+        // SAFETY: WSK_NO_WAIT is callable at <= DISPATCH_LEVEL.
+        unsafe { self.capture_raw(sys::WSK_NO_WAIT) }
+    }
+
+    /// # Safety
+    ///
+    /// IRQL is `PASSIVE_LEVEL` unless `wait` is `WSK_NO_WAIT`.
+    unsafe fn capture_raw(&self, wait: u32) -> Result<Provider> {
+        // SAFETY: WSK_PROVIDER_NPI is plain data the provider fills in.
+        let mut npi: sys::WSK_PROVIDER_NPI = unsafe { core::mem::zeroed() };
+        // SAFETY: the registration is live (we hold it); IRQL per caller contract.
+        let status =
+            unsafe { sys::WskCaptureProviderNPI(self.inner.registration(), wait, &raw mut npi) };
+        Error::check(status)?;
+        Ok(Provider {
+            inner: Arc::new(ProviderInner {
+                reg: Arc::clone(&self.inner),
+                npi,
+            }),
+            live: LiveHandle::new(&self.inner),
+        })
+    }
+
+    /// Deregisters the client (`WskDeregister`), waiting for sockets that are
+    /// closing in the background.
+    ///
+    /// # IRQL
+    ///
+    /// `PASSIVE_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// Gives the registration back while any [`Provider`] or socket handle is
+    /// still alive: drop or close them first.
+    pub fn deregister(self, passive: &Passive<'_>) -> Result<(), Self> {
+        if self.inner.live_handles.load(Ordering::Acquire) != 0 {
+            return Err(self);
+        }
+        let _ = passive;
+        // SAFETY: PASSIVE_LEVEL proven; no handle can capture or create anew.
+        unsafe { self.deregister_now() };
+        Ok(())
+    }
+
+    /// Provider and socket handles still alive.
+    #[must_use]
+    pub fn live_handles(&self) -> usize {
+        self.inner.live_handles.load(Ordering::Acquire)
+    }
+
+    /// # Safety
+    ///
+    /// `PASSIVE_LEVEL`, and no live handle remains.
+    unsafe fn deregister_now(&self) {
+        if !self.inner.deregistered.swap(true, Ordering::AcqRel) {
+            // SAFETY: per the caller; WskDeregister waits for background closes
+            // and NPI releases, after which nothing uses the registration.
+            unsafe { sys::WskDeregister(self.inner.registration()) };
+        }
+    }
+}
+
+impl Drop for Registration {
+    /// Deregisters if that was not done explicitly.
+    ///
+    /// # Panics
+    ///
+    /// When dropped above `PASSIVE_LEVEL`, or while provider or socket handles
+    /// are alive: continuing would let the WSK subsystem call into a driver
+    /// that may be unloading (in a driver, a panic is a bug check).
+    fn drop(&mut self) {
+        if self.inner.deregistered.load(Ordering::Acquire) {
+            return;
+        }
+        let live = self.inner.live_handles.load(Ordering::Acquire);
+        assert!(
+            live == 0,
+            "wsk: Registration dropped while {live} provider/socket handles are alive"
+        );
+        let passive = Passive::current();
+        assert!(
+            passive.is_some(),
+            "wsk: Registration dropped above PASSIVE_LEVEL"
+        );
+        // SAFETY: checked both conditions just above.
+        unsafe { self.deregister_now() };
+    }
+}
+
+impl core::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Registration")
+            .field("live_handles", &self.live_handles())
+            .finish()
+    }
+}
+
+/// A captured provider NPI; releases it (`WskReleaseProviderNPI`) when the
+/// last user — this handle, its clones, or a socket — is gone.
+pub(crate) struct ProviderInner {
+    reg: Arc<RegInner>,
+    npi: sys::WSK_PROVIDER_NPI,
+}
+
+// SAFETY: the NPI is immutable after capture and WSK routines are thread-safe.
+unsafe impl Send for ProviderInner {}
+// SAFETY: as above.
+unsafe impl Sync for ProviderInner {}
+
+impl ProviderInner {
+    pub(crate) fn client(&self) -> sys::PWSK_CLIENT {
+        self.npi.Client
+    }
+
+    pub(crate) fn dispatch(&self) -> &sys::WSK_PROVIDER_DISPATCH {
+        // SAFETY: the provider's dispatch table is valid while the NPI is captured.
+        unsafe { &*self.npi.Dispatch }
+    }
+}
+
+impl Drop for ProviderInner {
+    fn drop(&mut self) {
+        // SAFETY: one release per capture; IRQL <= DISPATCH_LEVEL wherever
+        // handles drop; the registration outlives us (we hold it).
+        unsafe { sys::WskReleaseProviderNPI(self.reg.registration()) };
+    }
+}
+
+/// The captured WSK provider: the entry point for creating sockets and
+/// resolving names.
+///
+/// Cheap to clone; the NPI is released when the last clone and the last
+/// socket created from it are gone.
+#[derive(Clone)]
+pub struct Provider {
+    pub(crate) inner: Arc<ProviderInner>,
+    pub(crate) live: LiveHandle,
+}
+
+impl Provider {
+    /// The WSK version the provider runs for this client
+    /// (`WSK_PROVIDER_DISPATCH.Version`).
+    #[must_use]
+    pub fn version(&self) -> Version {
+        Version(self.inner.dispatch().Version)
+    }
+
+    pub(crate) fn live_handle(&self) -> LiveHandle {
+        self.live.clone()
+    }
+
+    pub(crate) fn handle_source(&self) -> HandleSource {
+        HandleSource(Arc::clone(&self.inner.reg))
+    }
+}
+
+impl core::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Provider")
+            .field("version", &self.version())
+            .finish()
+    }
+}

@@ -1,0 +1,399 @@
+//! What every socket kind shares: the core that outlives the handle until
+//! `WskCloseSocket` completes, closing, and socket control.
+
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+
+use wsk_sys as sys;
+
+use crate::registration::{LiveHandle, ProviderInner};
+use crate::request::{Operation, Request};
+use crate::{Error, Result};
+
+/// `gate` bit: closing has begun; no new retention is allowed.
+const CLOSING: usize = 1 << (usize::BITS - 1);
+
+/// `flags` bit: the connection was aborted (by either side).
+pub(crate) const ABORTED: u32 = 1 << 0;
+/// `flags` bit: the peer disconnected gracefully.
+pub(crate) const PEER_CLOSED: u32 = 1 << 1;
+/// `flags` bit: this side sent its disconnect.
+pub(crate) const LOCAL_CLOSED: u32 = 1 << 2;
+
+/// The state of one WSK socket shared by its handle, its requests and the
+/// provider's callbacks (whose `SocketContext` is this struct's address).
+///
+/// # Invariants
+///
+/// - The core is always inside an `Arc`; the provider's `SocketContext` is
+///   `Arc::as_ptr`. One strong reference is held by whoever will submit
+///   `WskCloseSocket` and dropped only when it completes, so callbacks never
+///   see a freed core.
+/// - `socket` is null until the socket exists, then fixed.
+/// - `gate` counts retained indications plus the `CLOSING` bit; the party that
+///   brings it to exactly `CLOSING` submits the close.
+pub(crate) struct SocketCore<H> {
+    socket: AtomicPtr<sys::WSK_SOCKET>,
+    pub(crate) provider: Arc<ProviderInner>,
+    gate: AtomicUsize,
+    flags: AtomicU32,
+    pub(crate) handler: H,
+}
+
+impl<H: Send + Sync + 'static> SocketCore<H> {
+    pub(crate) fn new(provider: Arc<ProviderInner>, handler: H) -> Self {
+        Self {
+            socket: AtomicPtr::new(core::ptr::null_mut()),
+            provider,
+            gate: AtomicUsize::new(0),
+            flags: AtomicU32::new(0),
+            handler,
+        }
+    }
+
+    /// The socket context to hand to the provider.
+    pub(crate) fn context(this: &Arc<Self>) -> sys::PVOID {
+        Arc::as_ptr(this).cast_mut().cast()
+    }
+
+    /// The WSK socket (null before creation completes).
+    pub(crate) fn socket(&self) -> sys::PWSK_SOCKET {
+        self.socket.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_socket(&self, socket: sys::PWSK_SOCKET) {
+        self.socket.store(socket, Ordering::Release);
+    }
+
+    /// The provider's dispatch table of this socket, viewed as `T`.
+    ///
+    /// # Safety
+    ///
+    /// The socket exists and `T` is the dispatch table type of its kind.
+    pub(crate) unsafe fn dispatch<T>(&self) -> &T {
+        // SAFETY: per the caller, the socket exists.
+        let table = unsafe { (*self.socket()).Dispatch };
+        // SAFETY: per the caller, the table is a `T`, valid while the socket is.
+        unsafe { &*table.cast::<T>() }
+    }
+
+    pub(crate) fn set_flags(&self, bits: u32) {
+        self.flags.fetch_or(bits, Ordering::AcqRel);
+    }
+
+    pub(crate) fn has_flags(&self, bits: u32) -> bool {
+        self.flags.load(Ordering::Acquire) & bits != 0
+    }
+
+    /// Counts a retained indication unless closing has begun.
+    pub(crate) fn try_retain(&self) -> bool {
+        let mut current = self.gate.load(Ordering::Relaxed);
+        loop {
+            if current & CLOSING != 0 {
+                return false;
+            }
+            match self.gate.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Uncounts a retained indication; true if the caller must now submit the
+    /// deferred close.
+    pub(crate) fn end_retain(&self) -> bool {
+        self.gate.fetch_sub(1, Ordering::AcqRel) == CLOSING + 1
+    }
+
+    /// Marks the socket closing; true if no retained indication is
+    /// outstanding, so the caller must submit the close now.
+    pub(crate) fn begin_close(&self) -> bool {
+        self.gate.fetch_or(CLOSING, Ordering::AcqRel) == 0
+    }
+}
+
+/// Submits `WskCloseSocket` for `core`.
+///
+/// The request holds the core until the provider completes the close, since
+/// callbacks may run until then.
+pub(crate) fn submit_close<H: Send + Sync + 'static>(
+    core: Arc<SocketCore<H>>,
+) -> Request<CloseOp<H>> {
+    let socket = core.socket();
+    if socket.is_null() {
+        return Request::ready(Ok(()));
+    }
+    // SAFETY: the socket exists; every socket kind's table starts with the basic one.
+    let close = unsafe { core.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }.WskCloseSocket;
+    let Some(close) = close else {
+        return Request::failed(CloseOp { _core: core }, Error::NOT_IMPLEMENTED);
+    };
+    Request::submit(CloseOp { _core: core }, |irp, _| {
+        // SAFETY: the socket exists and no other call on it is in progress
+        // from this handle; the payload keeps its core alive until completion.
+        unsafe { close(socket, irp) }
+    })
+}
+
+/// Starts closing a socket whose handle is gone; the close completes in the
+/// background, or when the last retained indication is released.
+pub(crate) fn close_in_background<H: Send + Sync + 'static>(core: Arc<SocketCore<H>>) {
+    if core.begin_close() {
+        submit_close(core).detach();
+    }
+    // Otherwise the last RetainedIndication submits it (and holds a reference).
+}
+
+/// `WskCloseSocket`.
+pub struct CloseOp<H> {
+    _core: Arc<SocketCore<H>>,
+}
+
+impl<H: Send + Sync + 'static> Operation for CloseOp<H> {
+    type Output = Result<()>;
+    fn complete(self, status: sys::NTSTATUS, _information: usize) -> Result<()> {
+        Error::check(status).map(drop)
+    }
+}
+
+/// `WskControlSocket` with small, inline input and output.
+pub struct ControlOp<H> {
+    _core: Arc<SocketCore<H>>,
+    input: [u8; CONTROL_BYTES],
+    output: [u8; CONTROL_BYTES],
+    returned: sys::SIZE_T,
+}
+
+/// Room for the option values and control structures this crate passes.
+const CONTROL_BYTES: usize = 32;
+
+impl<H: Send + Sync + 'static> Operation for ControlOp<H> {
+    type Output = Result<ControlOutput>;
+    fn complete(self, status: sys::NTSTATUS, information: usize) -> Result<ControlOutput> {
+        Error::check(status)?;
+        let len = if self.returned != 0 {
+            self.returned
+        } else {
+            information
+        };
+        Ok(ControlOutput {
+            bytes: self.output,
+            len: len.min(CONTROL_BYTES),
+        })
+    }
+}
+
+/// What a socket control request returned.
+#[derive(Clone, Copy, Debug)]
+pub struct ControlOutput {
+    bytes: [u8; CONTROL_BYTES],
+    len: usize,
+}
+
+impl ControlOutput {
+    /// The output bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    /// The output as a `ULONG` option value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BUFFER_TOO_SMALL`] if fewer than 4 bytes were returned.
+    pub fn as_u32(&self) -> Result<u32> {
+        let bytes: [u8; 4] = self.bytes[..4]
+            .try_into()
+            .map_err(|_| Error::BUFFER_TOO_SMALL)?;
+        if self.len < 4 {
+            return Err(Error::BUFFER_TOO_SMALL);
+        }
+        Ok(u32::from_ne_bytes(bytes))
+    }
+}
+
+/// Submits `WskControlSocket` with `input` and room for `output_len` bytes.
+pub(crate) fn submit_control<H: Send + Sync + 'static>(
+    core: &Arc<SocketCore<H>>,
+    request_type: sys::WSK_CONTROL_SOCKET_TYPE,
+    control_code: u32,
+    level: u32,
+    input: &[u8],
+    output_len: usize,
+) -> Request<ControlOp<H>> {
+    let mut op = ControlOp {
+        _core: Arc::clone(core),
+        input: [0; CONTROL_BYTES],
+        output: [0; CONTROL_BYTES],
+        returned: 0,
+    };
+    if input.len() > CONTROL_BYTES || output_len > CONTROL_BYTES {
+        return Request::failed(op, Error::INVALID_BUFFER_SIZE);
+    }
+    op.input[..input.len()].copy_from_slice(input);
+    let socket = core.socket();
+    if socket.is_null() {
+        return Request::failed(op, Error::INVALID_HANDLE);
+    }
+    // SAFETY: the socket exists; every table starts with the basic one.
+    let Some(control) =
+        (unsafe { core.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }).WskControlSocket
+    else {
+        return Request::failed(op, Error::NOT_IMPLEMENTED);
+    };
+    let input_len = input.len();
+    Request::submit(op, |irp, op| {
+        let input_ptr = if input_len == 0 {
+            core::ptr::null_mut()
+        } else {
+            op.input.as_mut_ptr().cast()
+        };
+        let output_ptr = if output_len == 0 {
+            core::ptr::null_mut()
+        } else {
+            op.output.as_mut_ptr().cast()
+        };
+        // SAFETY: the socket exists; the buffers live in the payload until completion.
+        unsafe {
+            control(
+                socket,
+                request_type,
+                control_code,
+                level,
+                input_len,
+                input_ptr,
+                output_len,
+                output_ptr,
+                &raw mut op.returned,
+                irp,
+            )
+        }
+    })
+}
+
+/// Enables the events in `mask` (`SO_WSK_EVENT_CALLBACK`).
+pub(crate) fn submit_enable_events<H: Send + Sync + 'static>(
+    core: &Arc<SocketCore<H>>,
+    mask: u32,
+) -> Request<ControlOp<H>> {
+    let control = sys::WSK_EVENT_CALLBACK_CONTROL {
+        NpiId: (&raw const NPI_WSK_INTERFACE_ID).cast_mut(),
+        EventMask: mask,
+    };
+    // SAFETY: WSK_EVENT_CALLBACK_CONTROL is plain data without padding
+    // (a pointer and a ULONG, padded to 16 bytes), readable as bytes.
+    let bytes = unsafe {
+        core::slice::from_raw_parts(
+            (&raw const control).cast::<u8>(),
+            size_of::<sys::WSK_EVENT_CALLBACK_CONTROL>(),
+        )
+    };
+    submit_control(
+        core,
+        sys::WskSetOption,
+        sys::SO_WSK_EVENT_CALLBACK,
+        sys::SOL_SOCKET,
+        bytes,
+        0,
+    )
+}
+
+/// `NPI_WSK_INTERFACE_ID` at a fixed address, for `WSK_EVENT_CALLBACK_CONTROL`.
+static NPI_WSK_INTERFACE_ID: sys::NPIID = sys::NPI_WSK_INTERFACE_ID;
+
+/// Creates a WSK socket whose context is `core` (`WskSocket`).
+///
+/// `dispatch` is the client dispatch table for the kind (null: no events).
+pub(crate) fn submit_create<H, S>(
+    core: Arc<SocketCore<H>>,
+    live: LiveHandle,
+    family: sys::ADDRESS_FAMILY,
+    socket_type: u16,
+    protocol: u32,
+    flags: u32,
+    dispatch: *const core::ffi::c_void,
+) -> Request<CreateOp<H, S>>
+where
+    H: Send + Sync + 'static,
+    S: FromCore<H>,
+{
+    let provider = Arc::clone(&core.provider);
+    let op = CreateOp {
+        core: Some(core),
+        live: Some(live),
+        _kind: core::marker::PhantomData,
+    };
+    let Some(create) = provider.dispatch().WskSocket else {
+        return Request::failed(op, Error::NOT_IMPLEMENTED);
+    };
+    let client = provider.client();
+    Request::submit(op, |irp, op| {
+        let context = op
+            .core
+            .as_ref()
+            .map_or(core::ptr::null_mut(), SocketCore::context);
+        // SAFETY: the context (the core) is kept alive by the payload and, on
+        // success, by the new handle.
+        unsafe {
+            create(
+                client,
+                family,
+                socket_type,
+                protocol,
+                flags,
+                context,
+                dispatch,
+                core::ptr::null_mut(),
+                core::ptr::null_mut(),
+                core::ptr::null_mut(),
+                irp,
+            )
+        }
+    })
+}
+
+/// Turns a created core into a socket handle.
+pub trait FromCore<H>: Sized + Send + 'static {
+    /// Builds the handle.
+    #[doc(hidden)]
+    #[allow(private_interfaces)]
+    fn from_core(core: Arc<SocketCore<H>>, live: LiveHandle) -> Self;
+}
+
+/// `WskSocket`.
+pub struct CreateOp<H, S> {
+    core: Option<Arc<SocketCore<H>>>,
+    live: Option<LiveHandle>,
+    _kind: core::marker::PhantomData<fn() -> S>,
+}
+
+impl<H: Send + Sync + 'static, S: FromCore<H>> Operation for CreateOp<H, S> {
+    type Output = Result<S>;
+    fn abandon(mut self, status: sys::NTSTATUS, information: usize) {
+        // Nobody waits for the socket any more: close it if it was created.
+        if sys::NT_SUCCESS(status) && information != 0 {
+            if let Some(core) = self.core.take() {
+                core.set_socket(information as sys::PWSK_SOCKET);
+                close_in_background(core);
+            }
+        }
+    }
+    fn complete(mut self, status: sys::NTSTATUS, information: usize) -> Result<S> {
+        Error::check(status)?;
+        let socket = information as sys::PWSK_SOCKET;
+        if socket.is_null() {
+            return Err(Error::UNSUCCESSFUL);
+        }
+        let (Some(core), Some(live)) = (self.core.take(), self.live.take()) else {
+            unreachable!("completed once")
+        };
+        core.set_socket(socket);
+        Ok(S::from_core(core, live))
+    }
+}
