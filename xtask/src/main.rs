@@ -1,2 +1,220 @@
-//! `cargo xtask`: project automation. Being written.
-fn main() {}
+//! `cargo xtask`: project automation for `wsk`, `std` only.
+//!
+//! Invoked through the alias in `.cargo/config.toml` (`cargo xtask …`).
+//!
+//! # `cargo xtask driver <name> [--target x86_64|aarch64] [--debug] [--verbose] [--manifest-path PATH]`
+//!
+//! Builds `examples/<name>` (a `cdylib`, `#![no_std]`, `panic = "abort"`) for
+//! `<arch>-pc-windows-msvc` with the toolchain's `rust-lld`, release unless
+//! `--debug`. The kernel link arguments come from the example's build script
+//! (`examples/driver-rt/driver-build.rs`) and the linker from
+//! `.cargo/config.toml`, so a plain `cargo build -p <name> --target …` makes
+//! the same image. The result is copied to
+//! `target/drivers/<arch>/<name>.sys` (`…/<arch>/debug/<name>.sys` for debug
+//! builds, with the `.pdb` beside it) and checked by a small PE reader:
+//! machine matches the target, PE32+, subsystem NATIVE, entry point inside an
+//! executable section, imports only from `ntoskrnl.exe` and `netio.sys`, no
+//! TLS, no delay-load imports, header checksum valid, NX-compatible, no
+//! writable+executable section. `--verbose` lists every imported function.
+//! `--manifest-path` builds an out-of-tree driver crate instead.
+//!
+//! # `cargo xtask wine [names…] [--sys PATH] [--debug] [--verbose]`
+//!
+//! Builds each driver for `x86_64` (or takes `--sys` for a single name) and runs
+//! it as a kernel service in Debian's 64-bit Wine (`/usr/lib/wine/wine64`;
+//! refuses with instructions when it is missing, never installs). Uses its
+//! own prefix `target/wine/prefix` (created once), a headless environment and
+//! `WINEDEBUG=warn+debugstr` whatever the caller's environment says, kills the
+//! prefix's `wineserver` before and after, keeps a `cmd.exe` alive while the
+//! driver runs, `sc create`s the service, writes its `Parameters` registry
+//! values, `sc start`s it, plays the loopback peer (an echo server the driver
+//! connects to, or a client connecting to the driver, with graceful or
+//! abortive close) on 127.0.0.1, collects the `DbgPrint` lines, `sc stop`s it
+//! and checks that it unloaded. What each example must do is a table in
+//! `xtask/src/examples.rs`; drivers without an entry must load and unload
+//! cleanly. Prints a summary per driver and fails when any check fails; every
+//! wait has a timeout, after which the log is printed. Without names: every
+//! driver under `examples/`. The full log stays in `target/wine/<name>.log`.
+//!
+//! # `cargo xtask ci [--skip STEP]… [--only STEP]… [--list]`
+//!
+//! Runs the CI steps in order, fail-fast: `fmt`, `clippy`, `doc`, `test`,
+//! `cross-x86_64`, `cross-aarch64`, `drivers`, `wine` (the table `STEPS` in
+//! `xtask/src/ci.rs`).
+//!
+//! # `cargo xtask demo`
+//!
+//! Builds the `echo-server` example (or the first example driver there is),
+//! runs it under Wine against the loopback peer and tells what happened.
+
+mod ci;
+mod driver;
+mod examples;
+mod pe;
+mod peer;
+mod wine;
+
+use driver::{Arch, BuildOpts};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const HELP: &str = "\
+cargo xtask <command> [options]
+
+Commands:
+  driver <name> [--target x86_64|aarch64] [--debug] [--verbose] [--manifest-path PATH]
+      Build examples/<name> into a kernel driver for <arch>-pc-windows-msvc
+      (release by default), copy it to target/drivers/<arch>/<name>.sys and
+      check the PE image: machine, subsystem NATIVE, entry point, imports only
+      from ntoskrnl.exe and netio.sys, no TLS, checksum. --verbose lists the
+      imported functions. --manifest-path builds an out-of-tree driver crate.
+
+  wine [names...] [--sys PATH] [--debug] [--verbose]
+      Build each driver (x86_64) and run it as a kernel service in Wine
+      (/usr/lib/wine/wine64, prefix target/wine/prefix) against a loopback
+      peer on 127.0.0.1; check the traffic and DbgPrint lines listed for it in
+      xtask/src/examples.rs; print a summary; fail on any mismatch or timeout.
+      No names: every example driver. --sys runs a prebuilt .sys (one name).
+      --verbose prints the whole Wine log.
+
+  ci [--skip STEP]... [--only STEP]... [--list]
+      Run the CI steps in order, fail-fast:
+      fmt, clippy, doc, test, cross-x86_64, cross-aarch64, drivers, wine.
+
+  demo
+      Build the echo-server example, run it under Wine against the loopback
+      peer, and show what happened.
+
+  help
+      This text.
+";
+
+/// The workspace root (the parent of this crate's directory).
+pub(crate) fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// The cargo that runs us (`$CARGO`), else `cargo` from `PATH`.
+pub(crate) fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// Command-line options after the command name.
+#[derive(Default)]
+struct Args {
+    positional: Vec<String>,
+    target: Option<String>,
+    debug: bool,
+    verbose: bool,
+    manifest: Option<PathBuf>,
+    sys: Option<PathBuf>,
+    skip: Vec<String>,
+    only: Vec<String>,
+    list: bool,
+}
+
+fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut a = Args::default();
+    while let Some(arg) = it.next() {
+        let mut value = |flag: &str| it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match arg.as_str() {
+            "--target" => a.target = Some(value("--target")?),
+            "--debug" => a.debug = true,
+            "--verbose" | "-v" => a.verbose = true,
+            "--manifest-path" => a.manifest = Some(value("--manifest-path")?.into()),
+            "--sys" => a.sys = Some(value("--sys")?.into()),
+            "--skip" => a.skip.push(value("--skip")?),
+            "--only" => a.only.push(value("--only")?),
+            "--list" => a.list = true,
+            s if s.starts_with('-') => return Err(format!("unknown option `{s}`")),
+            _ => a.positional.push(arg),
+        }
+    }
+    Ok(a)
+}
+
+fn run() -> Result<(), String> {
+    let mut argv = std::env::args().skip(1);
+    let Some(command) = argv.next() else {
+        print!("{HELP}");
+        return Ok(());
+    };
+    if matches!(command.as_str(), "help" | "--help" | "-h") {
+        print!("{HELP}");
+        return Ok(());
+    }
+    let a = parse(argv)?;
+    match command.as_str() {
+        "driver" => {
+            let [name] = a.positional.as_slice() else {
+                return Err("usage: cargo xtask driver <name> [--target x86_64|aarch64] [--debug] [--verbose]".into());
+            };
+            let arch = Arch::parse(a.target.as_deref().unwrap_or("x86_64"))?;
+            driver::build(
+                name,
+                &BuildOpts {
+                    arch,
+                    debug: a.debug,
+                    verbose: a.verbose,
+                    manifest: a.manifest,
+                },
+            )
+            .map(drop)
+        }
+        "wine" => wine::wine(&wine::WineOpts {
+            names: a.positional,
+            sys: a.sys,
+            debug: a.debug,
+            verbose: a.verbose,
+        }),
+        "ci" => {
+            if a.list {
+                for s in ci::STEPS {
+                    println!("{:<14} {}", s.name, s.about);
+                }
+                return Ok(());
+            }
+            ci::ci(&a.skip, &a.only)
+        }
+        "demo" => demo(a.verbose),
+        other => Err(format!("unknown command `{other}`; see `cargo xtask help`")),
+    }
+}
+
+/// `cargo xtask demo`.
+fn demo(verbose: bool) -> Result<(), String> {
+    let found = driver::example_drivers();
+    let name = if found.iter().any(|n| n == "echo-server") {
+        "echo-server".to_string()
+    } else {
+        found
+            .first()
+            .cloned()
+            .ok_or("no example drivers under examples/ yet")?
+    };
+    let ex = examples::lookup(&name);
+    println!("demo: `{name}` — {}", ex.about);
+    println!("  1. build it as a Windows x86_64 kernel driver (.sys) with rust-lld, on this host");
+    println!("  2. load it into Wine's kernel (ntoskrnl.exe + netio.sys) as a service");
+    println!("  3. talk to it over 127.0.0.1 from this process and compare the bytes");
+    println!("  4. stop the service and check that the driver unloaded\n");
+    wine::wine(&wine::WineOpts {
+        names: vec![name],
+        sys: None,
+        debug: false,
+        verbose,
+    })
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! `cargo xtask ci`: every check CI runs, in order, fail-fast. The steps are
+//! the table [`STEPS`]; add one there.
+
+use crate::driver::{self, Arch, BuildOpts};
+use crate::wine::{self, WineOpts};
+use crate::{cargo, workspace_root};
+use std::time::Instant;
+
+/// What a step runs.
+pub(crate) enum Action {
+    /// `cargo <args>` in the workspace root with extra environment variables.
+    Cargo {
+        args: &'static [&'static str],
+        env: &'static [(&'static str, &'static str)],
+    },
+    /// Every example driver through `xtask driver`, both targets, release
+    /// and debug.
+    Drivers,
+    /// `xtask wine` for every example driver.
+    Wine,
+}
+
+/// One CI step.
+pub(crate) struct Step {
+    /// The name `--skip`/`--only` take.
+    pub(crate) name: &'static str,
+    /// What it checks.
+    pub(crate) about: &'static str,
+    pub(crate) action: Action,
+}
+
+/// The CI steps, in order.
+pub(crate) const STEPS: &[Step] = &[
+    Step {
+        name: "fmt",
+        about: "formatting",
+        action: Action::Cargo {
+            args: &["fmt", "--all", "--check"],
+            env: &[],
+        },
+    },
+    Step {
+        name: "clippy",
+        about: "lints, all targets, warnings denied",
+        action: Action::Cargo {
+            args: &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            env: &[],
+        },
+    },
+    Step {
+        name: "doc",
+        about: "rustdoc, warnings denied",
+        action: Action::Cargo {
+            args: &["doc", "--workspace", "--no-deps"],
+            env: &[("RUSTDOCFLAGS", "-Dwarnings")],
+        },
+    },
+    Step {
+        name: "test",
+        about: "host tests (wsk-sim)",
+        action: Action::Cargo {
+            args: &["test", "--workspace"],
+            env: &[],
+        },
+    },
+    Step {
+        name: "cross-x86_64",
+        about: "wsk-sys and wsk for x86_64-pc-windows-msvc",
+        action: Action::Cargo {
+            args: &[
+                "build",
+                "-p",
+                "wsk-sys",
+                "-p",
+                "wsk",
+                "--target",
+                "x86_64-pc-windows-msvc",
+            ],
+            env: &[],
+        },
+    },
+    Step {
+        name: "cross-aarch64",
+        about: "wsk-sys and wsk for aarch64-pc-windows-msvc",
+        action: Action::Cargo {
+            args: &[
+                "build",
+                "-p",
+                "wsk-sys",
+                "-p",
+                "wsk",
+                "--target",
+                "aarch64-pc-windows-msvc",
+            ],
+            env: &[],
+        },
+    },
+    Step {
+        name: "drivers",
+        about: "every example as a checked .sys (x86_64, aarch64; release, debug)",
+        action: Action::Drivers,
+    },
+    Step {
+        name: "wine",
+        about: "every example driver under Wine against the loopback peer",
+        action: Action::Wine,
+    },
+];
+
+fn run_step(step: &Step) -> Result<(), String> {
+    match &step.action {
+        Action::Cargo { args, env } => {
+            let mut c = cargo();
+            c.current_dir(workspace_root()).args(*args);
+            for (k, v) in *env {
+                c.env(k, v);
+            }
+            let status = c.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+            if status.success() {
+                Ok(())
+            } else {
+                Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+            }
+        }
+        Action::Drivers => {
+            let names = driver::example_drivers();
+            if names.is_empty() {
+                println!("no example drivers yet");
+            }
+            for name in &names {
+                for arch in Arch::ALL {
+                    for debug in [false, true] {
+                        let opts = BuildOpts {
+                            arch,
+                            debug,
+                            verbose: false,
+                            manifest: None,
+                        };
+                        driver::build(name, &opts)?;
+                    }
+                }
+            }
+            Ok(())
+        }
+        Action::Wine => wine::wine(&WineOpts::default()),
+    }
+}
+
+/// Runs the steps not skipped (or only those named), fail-fast.
+pub(crate) fn ci(skip: &[String], only: &[String]) -> Result<(), String> {
+    for name in skip.iter().chain(only) {
+        if !STEPS.iter().any(|s| s.name == name) {
+            return Err(format!(
+                "no CI step named `{name}`; steps: {}",
+                step_names()
+            ));
+        }
+    }
+    let started = Instant::now();
+    let mut ran = Vec::new();
+    for step in STEPS {
+        let name = step.name.to_string();
+        if skip.contains(&name) || (!only.is_empty() && !only.contains(&name)) {
+            println!("\n==> {} — skipped", step.name);
+            continue;
+        }
+        println!("\n==> {} — {}", step.name, step.about);
+        let t = Instant::now();
+        if let Err(e) = run_step(step) {
+            println!("\n==> FAILED at step `{}`: {e}", step.name);
+            return Err(format!("ci failed at `{}`", step.name));
+        }
+        ran.push(format!("{} {:.0}s", step.name, t.elapsed().as_secs_f64()));
+    }
+    println!(
+        "\n==> ci passed in {:.0} s: {}",
+        started.elapsed().as_secs_f64(),
+        ran.join(", ")
+    );
+    Ok(())
+}
+
+/// The step names, comma separated.
+pub(crate) fn step_names() -> String {
+    STEPS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+}
