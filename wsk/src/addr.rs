@@ -176,9 +176,7 @@ mod tests {
             Err(Error::INVALID_ADDRESS_COMPONENT)
         );
         // SAFETY: null is allowed.
-        assert_eq!(
-            unsafe { SockAddr::copy_from_raw(core::ptr::null()) },
-            Err(Error::INVALID_ADDRESS)
-        );
+        let from_null = unsafe { SockAddr::copy_from_raw(core::ptr::null()) };
+        assert_eq!(from_null, Err(Error::INVALID_ADDRESS));
     }
 }

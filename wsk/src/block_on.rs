@@ -30,8 +30,10 @@ pub fn block_on<F: Future>(passive: &Passive<'_>, future: F) -> F::Output {
     }
 }
 
-/// Like [`block_on`], but gives up after `timeout`, dropping the future
-/// (which cancels the requests it was waiting on).
+/// Like [`block_on`], but gives up when no wake-up arrives for `timeout`
+/// (the limit applies to each wait between polls, so a future that keeps
+/// making progress is not cut off), dropping the future — which cancels the
+/// requests it was waiting on.
 ///
 /// # IRQL
 ///

@@ -17,8 +17,8 @@ use crate::events::{
 use crate::registration::{LiveHandle, Provider};
 use crate::request::{Operation, Request};
 use crate::socket::{
-    ABORTED, CloseOp, ControlOp, CreateOp, FromCore, LOCAL_CLOSED, PEER_CLOSED, SocketCore,
-    close_in_background, submit_close, submit_control, submit_create, submit_enable_events,
+    ABORTED, CloseOp, ControlOp, CreateOp, FromCore, PEER_CLOSED, SocketCore, close_in_background,
+    enable_events, submit_close, submit_control, submit_create,
 };
 use crate::{Error, Result};
 
@@ -151,12 +151,13 @@ unsafe extern "system" fn receive_event<H: ConnectionEvents>(
     }
     match action {
         ReceiveAction::Accept => sys::STATUS_SUCCESS,
+        // Accepting nothing is refusing: success must mean some bytes were taken.
+        ReceiveAction::Refuse | ReceiveAction::AcceptPartial(0) => sys::STATUS_DATA_NOT_ACCEPTED,
         ReceiveAction::AcceptPartial(n) => {
             // SAFETY: the provider passes a writable BytesAccepted.
             unsafe { *bytes_accepted = n.min(bytes_indicated) };
             sys::STATUS_SUCCESS
         }
-        ReceiveAction::Refuse => sys::STATUS_DATA_NOT_ACCEPTED,
     }
 }
 
@@ -235,6 +236,10 @@ unsafe fn retain_core<H: ConnectionEvents>(core: *const ()) -> bool {
     }
     // SAFETY: the core is inside an Arc (caller contract).
     unsafe { Arc::increment_strong_count(core) };
+    // A retained indication holds its socket open, so it counts as a handle
+    // that deregistration must wait for.
+    // SAFETY: live core (caller contract).
+    unsafe { &*core }.provider.add_live();
     true
 }
 
@@ -257,6 +262,7 @@ unsafe fn release_indication<H: ConnectionEvents>(
         // socket is not closed yet (the gate holds the close back).
         let _ = unsafe { release(core.socket(), head) };
     }
+    core.provider.remove_live();
     if core.end_retain() {
         submit_close(core).detach();
     }
@@ -290,8 +296,9 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     }
 
     /// Creates a connection socket for `family` (`WskSocket`), installing
-    /// `handler`'s callbacks. Events are not enabled yet: call
-    /// [`enable_events`](Self::enable_events), or use [`open`](Self::open).
+    /// `handler`'s callbacks. Bind it, connect it, then
+    /// [`enable_events`](Self::enable_events) — or use
+    /// [`connect_to`](Self::connect_to), which does all of it.
     ///
     /// # IRQL
     ///
@@ -318,7 +325,8 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         )
     }
 
-    /// Creates a connection socket and enables the handler's events.
+    /// Creates a socket, binds it to the wildcard address of `remote`'s
+    /// family, connects it to `remote`, and enables the handler's events.
     ///
     /// # IRQL
     ///
@@ -327,34 +335,39 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// # Errors
     ///
-    /// As [`create`](Self::create) and [`enable_events`](Self::enable_events).
-    /// A provider without event support (Wine's) fails with
-    /// [`Error::NOT_IMPLEMENTED`]; the socket is then closed.
-    pub async fn open(
-        provider: &Provider,
-        family: sys::ADDRESS_FAMILY,
-        handler: H,
-    ) -> Result<Self> {
-        let socket = Self::create(provider, family, handler).await?;
-        if ConnectionVtable::<H>::EVENT_MASK != 0 {
-            socket.enable_events().await?;
-        }
+    /// As [`create`](Self::create), [`bind`](Self::bind),
+    /// [`connect`](Self::connect) and [`enable_events`](Self::enable_events);
+    /// the socket is closed on failure. A provider without event support
+    /// (Wine's) fails with [`Error::NOT_IMPLEMENTED`] if `H` has events.
+    pub async fn connect_to(provider: &Provider, remote: SocketAddr, handler: H) -> Result<Self> {
+        let socket = Self::create(provider, family_of(&remote), handler).await?;
+        let any = if remote.is_ipv4() {
+            SocketAddr::from(([0, 0, 0, 0], 0))
+        } else {
+            SocketAddr::from(([0u16; 8], 0))
+        };
+        socket.bind(any).await?;
+        socket.connect(remote).await?;
+        socket.enable_events()?;
         Ok(socket)
     }
 
     /// Enables every callback the handler implements (`SO_WSK_EVENT_CALLBACK`
-    /// with the mask derived from its `HAS_*` constants).
+    /// with the mask derived from its `HAS_*` constants; nothing for a handler
+    /// without callbacks). The socket must be connected. Sockets accepted
+    /// through [`ListenEvents`](crate::ListenEvents) inherit their events from
+    /// the listening socket and need not call this.
     ///
     /// # IRQL
     ///
-    /// ≤ `DISPATCH_LEVEL`.
+    /// ≤ `DISPATCH_LEVEL`. Takes no IRP: returns at once.
     ///
     /// # Errors
     ///
     /// The status of `WskControlSocket`; [`Error::NOT_IMPLEMENTED`] where the
-    /// provider has no event support.
-    pub fn enable_events(&self) -> Request<ControlOp<H>> {
-        submit_enable_events(self.core(), ConnectionVtable::<H>::EVENT_MASK)
+    /// provider has no event support (Wine).
+    pub fn enable_events(&self) -> Result<()> {
+        enable_events(self.core(), ConnectionVtable::<H>::EVENT_MASK)
     }
 
     /// The handler.
@@ -539,7 +552,8 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     }
 
     /// Aborts the connection (`WskDisconnect` with `WSK_FLAG_ABORTIVE`): the
-    /// peer sees a reset; later sends fail with [`Error::CONNECTION_ABORTED`].
+    /// peer sees a reset; once the request has succeeded, later sends fail
+    /// with [`Error::CONNECTION_ABORTED`] without calling the provider.
     ///
     /// # IRQL
     ///
@@ -549,7 +563,6 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// Provider statuses (Wine's stub: [`Error::NOT_IMPLEMENTED`]).
     pub fn abort(&self) -> Request<DisconnectOp<H>> {
-        self.core().set_flags(ABORTED);
         self.disconnect_with(None, sys::WSK_FLAG_ABORTIVE)
     }
 
@@ -557,15 +570,13 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         let core = self.core();
         let wsk_buf = final_data.as_ref().map(Buffer::wsk_buf_data);
         let op = DisconnectOp {
-            _core: Arc::clone(core),
+            core: Arc::clone(core),
             buffer: final_data,
             wsk_buf,
+            abortive: flags & sys::WSK_FLAG_ABORTIVE != 0,
         };
         if flags == 0 && core.has_flags(ABORTED) {
             return Request::failed(op, Error::CONNECTION_ABORTED);
-        }
-        if flags == 0 {
-            core.set_flags(LOCAL_CLOSED);
         }
         // SAFETY: the socket exists; connection table.
         let Some(call) =
@@ -647,6 +658,10 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// - The status of `WskCloseSocket`.
     pub fn close(mut self) -> Request<CloseOp<H>> {
         let core = self.core.take().unwrap_or_else(|| unreachable!());
+        if core.close_in_accept() {
+            // Inside its accept callback: the connection is rejected instead.
+            return Request::ready(Ok(()));
+        }
         if core.begin_close() {
             submit_close(core)
         } else {
@@ -740,9 +755,10 @@ impl<H: Send + Sync + 'static> Operation for TransferOp<H> {
 
 /// `WskDisconnect`.
 pub struct DisconnectOp<H> {
-    _core: Arc<SocketCore<H>>,
+    core: Arc<SocketCore<H>>,
     buffer: Option<Buffer>,
     wsk_buf: Option<sys::WSK_BUF>,
+    abortive: bool,
 }
 
 // SAFETY: as TransferOp.
@@ -751,8 +767,13 @@ unsafe impl<H: Send + Sync> Send for DisconnectOp<H> {}
 impl<H: Send + Sync + 'static> Operation for DisconnectOp<H> {
     /// The outcome, and the final-data buffer if one was given.
     type Output = (Result<()>, Option<Buffer>);
-    fn complete(self, status: sys::NTSTATUS, _information: usize) -> (Result<()>, Option<Buffer>) {
-        (Error::check(status).map(drop), self.buffer)
+    fn complete(self, status: sys::NTSTATUS, _information: usize) -> Self::Output {
+        let result = Error::check(status).map(drop);
+        if result.is_ok() && self.abortive {
+            // Only a reset that happened refuses later sends.
+            self.core.set_flags(ABORTED);
+        }
+        (result, self.buffer)
     }
 }
 

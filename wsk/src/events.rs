@@ -20,6 +20,69 @@
 //! - Callbacks whose only legal result is `STATUS_SUCCESS` (disconnect, send
 //!   backlog, abort) return `()`: the trampoline returns `STATUS_SUCCESS`, so
 //!   the contract holds by construction.
+//!
+//! # Callbacks cannot wait
+//!
+//! Everything that can block takes `&Passive`, which no callback has. Waiting
+//! on a request inside `on_disconnect` does not compile:
+//!
+//! ```compile_fail,E0308
+//! use wsk::{CloseOp, ConnectionEvents, DisconnectFlags, EventContext, NoEvents, Request, SpinLock};
+//! struct H { closing: SpinLock<Option<Request<CloseOp<NoEvents>>>> }
+//! #[wsk::vtable]
+//! impl ConnectionEvents for H {
+//!     fn on_disconnect(&self, cx: &EventContext<'_>, _: DisconnectFlags) {
+//!         let request = self.closing.lock_at_most_dispatch(cx.at_most_dispatch()).take();
+//!         if let Some(request) = request {
+//!             let _ = request.wait(cx.at_most_dispatch()); // expected `&Passive`
+//!         }
+//!     }
+//! }
+//! ```
+//!
+//! Nor does capturing the provider with a time-out:
+//!
+//! ```compile_fail,E0308
+//! use wsk::{ConnectionEvents, DisconnectFlags, EventContext, Registration};
+//! struct H { registration: Registration }
+//! #[wsk::vtable]
+//! impl ConnectionEvents for H {
+//!     fn on_disconnect(&self, cx: &EventContext<'_>, _: DisconnectFlags) {
+//!         let timeout = Some(core::time::Duration::from_secs(1));
+//!         let _ = self.registration.capture(cx.at_most_dispatch(), timeout); // expected `&Passive`
+//!     }
+//! }
+//! ```
+//!
+//! Nor does deregistering:
+//!
+//! ```compile_fail,E0308
+//! use wsk::{ConnectionEvents, DisconnectFlags, EventContext, Registration, SpinLock};
+//! struct H { registration: SpinLock<Option<Registration>> }
+//! #[wsk::vtable]
+//! impl ConnectionEvents for H {
+//!     fn on_disconnect(&self, cx: &EventContext<'_>, _: DisconnectFlags) {
+//!         let registration = self.registration.lock_at_most_dispatch(cx.at_most_dispatch()).take();
+//!         if let Some(r) = registration {
+//!             let _ = r.deregister(cx.at_most_dispatch()); // expected `&Passive`
+//!         }
+//!     }
+//! }
+//! ```
+//!
+//! The non-blocking variant of the same capture compiles, and so does the
+//! waiting code once it is deferred to a work item, where a `Passive` exists:
+//!
+//! ```
+//! use wsk::{ConnectionEvents, DisconnectFlags, EventContext, Registration};
+//! struct H { registration: Registration }
+//! #[wsk::vtable]
+//! impl ConnectionEvents for H {
+//!     fn on_disconnect(&self, cx: &EventContext<'_>, _: DisconnectFlags) {
+//!         let _ = self.registration.try_capture(cx.at_most_dispatch()); // WSK_NO_WAIT
+//!     }
+//! }
+//! ```
 
 use core::marker::PhantomData;
 
@@ -139,7 +202,8 @@ pub enum ReceiveAction {
     Accept,
     /// Consumed only the first `n` bytes (`STATUS_SUCCESS` with
     /// `*BytesAccepted = n`). No further indications are made until a receive
-    /// request completes; the rest is delivered to it.
+    /// request completes; the rest is delivered to it. `AcceptPartial(0)` is
+    /// [`Refuse`](Self::Refuse); `n` above the indicated length is all of it.
     AcceptPartial(usize),
     /// Took nothing (`STATUS_DATA_NOT_ACCEPTED`). The provider keeps the data
     /// and makes no further indications until a receive request completes.

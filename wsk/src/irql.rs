@@ -19,7 +19,7 @@
 //! `&AtMostDispatch` but never a `Passive`, so a wait inside a callback does not
 //! compile:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0599
 //! use wsk::{ConnectionEvents, DisconnectFlags, EventContext, Passive};
 //! struct H;
 //! #[wsk::vtable]

@@ -30,27 +30,29 @@
 //! [`Registration::deregister`] then waits for those closes.
 //!
 //! ```
-//! # let _sim = wsk_sim::Sim::start();
+//! # let sim = wsk_sim::Sim::start();
+//! # let peer = sim.peer_listen("10.0.0.2:7");
+//! # let echo = std::thread::spawn(move || { let c = peer.accept(); let d = c.recv_exact(5); c.send(&d); c });
 //! use wsk::{block_on, Buffer, ConnectionSocket, NoEvents, Passive, Registration};
 //! use core::time::Duration;
 //!
-//! # _sim.peer_listen("127.0.0.1:7".parse().unwrap()).echo_in_background();
+//! // In a driver, DriverEntry or a system thread proves PASSIVE_LEVEL.
 //! let passive = Passive::current().expect("PASSIVE_LEVEL");
 //! let registration = Registration::register(&passive)?;
 //! let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
 //!
-//! let socket = block_on(&passive, ConnectionSocket::open(&provider, wsk_sys::AF_INET, NoEvents))?;
-//! socket.bind("0.0.0.0:0".parse().unwrap()).wait(&passive)?;
-//! socket.connect("127.0.0.1:7".parse().unwrap()).wait(&passive)?;
+//! let remote = "10.0.0.2:7".parse().unwrap();
+//! let socket = block_on(&passive, ConnectionSocket::connect_to(&provider, remote, NoEvents))?;
 //!
-//! let (sent, _buffer) = socket.send(Buffer::from_slice(b"hello")?).wait(&passive);
+//! let (sent, buffer) = socket.send(Buffer::from_slice(b"hello")?).wait(&passive);
 //! assert_eq!(sent?, 5);
-//! let (received, buffer) = socket.receive(Buffer::with_capacity(64)?).wait(&passive);
+//! let (received, buffer) = socket.receive(buffer).wait(&passive);
 //! assert_eq!(&buffer.as_slice()[..received?], b"hello");
 //!
 //! socket.close().wait(&passive)?;
-//! drop(provider);
+//! drop((buffer, provider));
 //! registration.deregister(&passive).expect("no handles left");
+//! # drop(echo.join());
 //! # Ok::<(), wsk::Error>(())
 //! ```
 //!
@@ -86,6 +88,7 @@ mod listen;
 mod mdl;
 mod registration;
 pub mod request;
+mod resolve;
 mod socket;
 mod time;
 
@@ -104,6 +107,7 @@ pub use listen::{
 };
 pub use registration::{Provider, Registration, Version};
 pub use request::{Operation, Request};
+pub use resolve::Family;
 pub use socket::{CloseOp, ControlOp, ControlOutput, CreateOp};
 
 pub use wsk_macros::vtable;

@@ -13,8 +13,8 @@ use crate::events::{ConnectionEvents, EventContext};
 use crate::registration::{HandleSource, LiveHandle, Provider, ProviderInner};
 use crate::request::{Operation, Request};
 use crate::socket::{
-    CloseOp, ControlOp, CreateOp, FromCore, SocketCore, close_in_background, submit_close,
-    submit_create, submit_enable_events,
+    ACCEPTING, CloseOp, CreateOp, FromCore, SocketCore, close_in_background, enable_events,
+    submit_close, submit_create,
 };
 use crate::{Error, Result};
 
@@ -25,17 +25,22 @@ use crate::{Error, Result};
 /// so the accepted socket's callbacks are typed by it.
 ///
 /// ```
-/// use wsk::{ConnectionEvents, EventContext, Incoming, ListenEvents, NoEvents};
+/// use wsk::{ConnectionSocket, EventContext, Incoming, ListenEvents, NoEvents, SpinLock};
+/// extern crate alloc;
+/// use alloc::vec::Vec;
 ///
-/// struct Server;
+/// struct Server {
+///     connections: SpinLock<Vec<ConnectionSocket<NoEvents>>>,
+/// }
+///
 /// #[wsk::vtable]
 /// impl ListenEvents for Server {
 ///     type Connection = NoEvents;
 ///     fn on_accept(&self, cx: &EventContext<'_>, incoming: Option<Incoming<'_, NoEvents>>) {
-///         if let Some(incoming) = incoming {
-///             // Accept and drop the handle at once: the connection closes in the background.
-///             let _ = incoming.accept(NoEvents);
-///         }
+///         let Some(incoming) = incoming else { return }; // the listener must be closed
+///         // Keep the handle: dropping it here would reject the connection.
+///         let socket = incoming.accept(NoEvents);
+///         self.connections.lock_at_most_dispatch(cx.at_most_dispatch()).push(socket);
 ///     }
 /// }
 /// ```
@@ -61,13 +66,33 @@ pub trait ListenEvents: Send + Sync + 'static {
     }
 }
 
-/// The listen handler of sockets that enable no events; accepted
-/// connections have no events either.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoListenEvents;
+/// The listen handler of sockets that enable no events (request-driven
+/// accepting); `C` is the handler type of the connections accepted with
+/// [`ListenSocket::accept`], whose events they enable themselves.
+pub struct NoListenEvents<C = crate::NoEvents>(PhantomData<fn(C)>);
 
-impl ListenEvents for NoListenEvents {
-    type Connection = crate::NoEvents;
+impl<C> NoListenEvents<C> {
+    /// The handler.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<C> Default for NoListenEvents<C> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C> core::fmt::Debug for NoListenEvents<C> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("NoListenEvents")
+    }
+}
+
+impl<C: ConnectionEvents> ListenEvents for NoListenEvents<C> {
+    type Connection = C;
 }
 
 pub(crate) struct ListenVtable<L>(PhantomData<L>);
@@ -107,8 +132,8 @@ pub struct Incoming<'a, C: ConnectionEvents> {
     remote: *const sys::SOCKADDR,
     provider: &'a Arc<ProviderInner>,
     handles: &'a HandleSource,
-    /// Set on acceptance: the new socket's context.
-    accepted: &'a Cell<sys::PVOID>,
+    /// Set on acceptance: the new socket's core.
+    accepted: &'a Cell<Option<Arc<SocketCore<C>>>>,
     _handler: PhantomData<fn(C)>,
 }
 
@@ -138,19 +163,19 @@ impl<C: ConnectionEvents> Incoming<'_, C> {
     /// The connection's events enabled on the listening socket (those `C`
     /// implements) are inherited by the accepted socket.
     ///
+    /// Dropping or closing the returned socket before the callback returns
+    /// rejects the connection instead (the provider closes it): the DDI
+    /// allows no call on it until the callback has accepted it.
+    ///
     /// # IRQL
     ///
     /// ≤ `DISPATCH_LEVEL` (inside the accept callback).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::INSUFFICIENT_RESOURCES`] if the socket state cannot be
-    /// allocated; the connection is then rejected.
-    pub fn accept(self, handler: C) -> Result<ConnectionSocket<C>> {
+    pub fn accept(self, handler: C) -> ConnectionSocket<C> {
         let core = Arc::new(SocketCore::new(Arc::clone(self.provider), handler));
         core.set_socket(self.socket);
-        self.accepted.set(SocketCore::context(&core));
-        Ok(ConnectionSocket::from_core(core, self.handles.handle()))
+        core.set_flags(ACCEPTING);
+        self.accepted.set(Some(Arc::clone(&core)));
+        ConnectionSocket::from_core(core, self.handles.handle())
     }
 }
 
@@ -192,7 +217,7 @@ unsafe extern "system" fn accept_event<L: ListenEvents>(
         core.handler.handler.on_accept(&cx, None);
         return sys::STATUS_SUCCESS;
     }
-    let accepted = Cell::new(core::ptr::null_mut());
+    let accepted = Cell::new(None);
     let incoming = Incoming {
         socket: accept_socket,
         local,
@@ -203,12 +228,17 @@ unsafe extern "system" fn accept_event<L: ListenEvents>(
         _handler: PhantomData,
     };
     core.handler.handler.on_accept(&cx, Some(incoming));
-    let context = accepted.get();
-    if context.is_null() {
+    let Some(new_core) = accepted.take() else {
+        return sys::STATUS_REQUEST_NOT_ACCEPTED;
+    };
+    if new_core.finish_accept() {
+        // The handle was dropped or closed inside the callback: reject, and
+        // the provider closes the socket; our last reference frees the core.
         return sys::STATUS_REQUEST_NOT_ACCEPTED;
     }
-    // SAFETY: the provider passes writable out-parameters.
-    unsafe { accept_context.write(context) };
+    // SAFETY: the provider passes writable out-parameters; the context stays
+    // valid until the handle's close completes (the handle holds the core).
+    unsafe { accept_context.write(SocketCore::context(&new_core)) };
     // SAFETY: as above.
     unsafe { accept_dispatch.write(ConnectionVtable::<L::Connection>::dispatch_ptr()) };
     sys::STATUS_SUCCESS
@@ -281,25 +311,24 @@ impl<L: ListenEvents> ListenSocket<L> {
     /// [`bind`](Self::bind); the socket is closed on failure.
     pub async fn open(provider: &Provider, local: SocketAddr, handler: L) -> Result<Self> {
         let socket = Self::create(provider, crate::addr::family_of(&local), handler).await?;
-        if ListenVtable::<L>::EVENT_MASK != 0 {
-            socket.enable_events().await?;
-        }
         socket.bind(local).await?;
+        socket.enable_events()?;
         Ok(socket)
     }
 
     /// Enables the accept event and the accepted connections' events
-    /// (`SO_WSK_EVENT_CALLBACK`).
+    /// (`SO_WSK_EVENT_CALLBACK`; nothing if `L` has no accept callback). The
+    /// socket must be bound.
     ///
     /// # IRQL
     ///
-    /// ≤ `DISPATCH_LEVEL`.
+    /// ≤ `DISPATCH_LEVEL`. Takes no IRP: returns at once.
     ///
     /// # Errors
     ///
     /// The status of `WskControlSocket` ([`Error::NOT_IMPLEMENTED`] on Wine).
-    pub fn enable_events(&self) -> Request<ControlOp<ListenState<L>>> {
-        submit_enable_events(self.core(), ListenVtable::<L>::EVENT_MASK)
+    pub fn enable_events(&self) -> Result<()> {
+        enable_events(self.core(), ListenVtable::<L>::EVENT_MASK)
     }
 
     /// The handler.
@@ -367,8 +396,10 @@ impl<L: ListenEvents> ListenSocket<L> {
     /// Accepts one connection (`WskAccept`) with `handler` for its events;
     /// resolves to the connection and its remote address.
     ///
-    /// Events of the accepted socket are not enabled: call
-    /// [`ConnectionSocket::enable_events`] if `C` has any.
+    /// The handler type is the listener's `Connection` type, so the accepted
+    /// socket's dispatch table always matches the events it may inherit from
+    /// the listening socket. With [`NoListenEvents`] nothing is inherited:
+    /// call [`ConnectionSocket::enable_events`] on the accepted socket.
     ///
     /// # IRQL
     ///
@@ -379,7 +410,7 @@ impl<L: ListenEvents> ListenSocket<L> {
     /// Provider statuses, for example [`Error::INVALID_CONNECTION`] when the
     /// client reset before it was accepted (try again), or
     /// [`Error::CANCELLED`] when the listening socket closed.
-    pub fn accept<C: ConnectionEvents>(&self, handler: C) -> Request<AcceptOp<C>> {
+    pub fn accept(&self, handler: L::Connection) -> Request<AcceptOp<L::Connection>> {
         let listen = self.core();
         let core = Arc::new(SocketCore::new(Arc::clone(&listen.provider), handler));
         let op = AcceptOp {
@@ -407,7 +438,7 @@ impl<L: ListenEvents> ListenSocket<L> {
                     socket,
                     0,
                     context,
-                    ConnectionVtable::<C>::dispatch_ptr(),
+                    ConnectionVtable::<L::Connection>::dispatch_ptr(),
                     op.local.as_mut_ptr(),
                     op.remote.as_mut_ptr(),
                     irp,

@@ -326,6 +326,17 @@ impl ProviderInner {
         self.npi.Client
     }
 
+    /// Counts a handle that is not a [`LiveHandle`] value (a retained
+    /// indication), so deregistration refuses while it exists.
+    pub(crate) fn add_live(&self) {
+        self.reg.live_handles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Uncounts a handle counted with [`add_live`](Self::add_live).
+    pub(crate) fn remove_live(&self) {
+        self.reg.live_handles.fetch_sub(1, Ordering::Release);
+    }
+
     pub(crate) fn dispatch(&self) -> &sys::WSK_PROVIDER_DISPATCH {
         // SAFETY: the provider's dispatch table is valid while the NPI is captured.
         unsafe { &*self.npi.Dispatch }

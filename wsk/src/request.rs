@@ -295,8 +295,10 @@ impl<O: Operation> Request<O> {
                 });
             }
         }
+        // SAFETY: `block` is the non-null allocation checked above.
+        let block = unsafe { NonNull::new_unchecked(block) };
         Self {
-            inner: Inner::Submitted(NonNull::from(this)),
+            inner: Inner::Submitted(block),
         }
     }
 

@@ -17,8 +17,11 @@ const CLOSING: usize = 1 << (usize::BITS - 1);
 pub(crate) const ABORTED: u32 = 1 << 0;
 /// `flags` bit: the peer disconnected gracefully.
 pub(crate) const PEER_CLOSED: u32 = 1 << 1;
-/// `flags` bit: this side sent its disconnect.
-pub(crate) const LOCAL_CLOSED: u32 = 1 << 2;
+/// `flags` bit: the socket is being offered to an accept callback, which
+/// has not returned yet.
+pub(crate) const ACCEPTING: u32 = 1 << 2;
+/// `flags` bit: the handle was dropped or closed during the accept callback.
+const CLOSED_IN_ACCEPT: u32 = 1 << 3;
 
 /// The state of one WSK socket shared by its handle, its requests and the
 /// provider's callbacks (whose `SocketContext` is this struct's address).
@@ -85,6 +88,30 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
         self.flags.load(Ordering::Acquire) & bits != 0
     }
 
+    /// Ends the accept callback's window; true if the handle was dropped or
+    /// closed inside it (the connection must then be rejected).
+    pub(crate) fn finish_accept(&self) -> bool {
+        self.flags.fetch_and(!ACCEPTING, Ordering::AcqRel) & CLOSED_IN_ACCEPT != 0
+    }
+
+    /// Records a close requested inside the accept callback; true if that is
+    /// the case (the caller must then not close the socket itself).
+    pub(crate) fn close_in_accept(&self) -> bool {
+        let mut current = self.flags.load(Ordering::Acquire);
+        while current & ACCEPTING != 0 {
+            match self.flags.compare_exchange_weak(
+                current,
+                current | CLOSED_IN_ACCEPT,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => current = actual,
+            }
+        }
+        false
+    }
+
     /// Counts a retained indication unless closing has begun.
     pub(crate) fn try_retain(&self) -> bool {
         let mut current = self.gate.load(Ordering::Relaxed);
@@ -143,6 +170,10 @@ pub(crate) fn submit_close<H: Send + Sync + 'static>(
 /// Starts closing a socket whose handle is gone; the close completes in the
 /// background, or when the last retained indication is released.
 pub(crate) fn close_in_background<H: Send + Sync + 'static>(core: Arc<SocketCore<H>>) {
+    if core.close_in_accept() {
+        // The accept trampoline rejects the connection instead.
+        return;
+    }
     if core.begin_close() {
         submit_close(core).detach();
     }
@@ -278,30 +309,48 @@ pub(crate) fn submit_control<H: Send + Sync + 'static>(
 }
 
 /// Enables the events in `mask` (`SO_WSK_EVENT_CALLBACK`).
-pub(crate) fn submit_enable_events<H: Send + Sync + 'static>(
-    core: &Arc<SocketCore<H>>,
+///
+/// Enabling takes no IRP: `WskControlSocket` returns the final status
+/// (<https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback>).
+/// Listening sockets must be bound and connection sockets connected first.
+pub(crate) fn enable_events<H: Send + Sync + 'static>(
+    core: &SocketCore<H>,
     mask: u32,
-) -> Request<ControlOp<H>> {
-    let control = sys::WSK_EVENT_CALLBACK_CONTROL {
+) -> Result<()> {
+    if mask == 0 {
+        return Ok(());
+    }
+    let socket = core.socket();
+    if socket.is_null() {
+        return Err(Error::INVALID_HANDLE);
+    }
+    // SAFETY: the socket exists; every table starts with the basic one.
+    let Some(control) =
+        (unsafe { core.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }).WskControlSocket
+    else {
+        return Err(Error::NOT_IMPLEMENTED);
+    };
+    let mut input = sys::WSK_EVENT_CALLBACK_CONTROL {
         NpiId: (&raw const NPI_WSK_INTERFACE_ID).cast_mut(),
         EventMask: mask,
     };
-    // SAFETY: WSK_EVENT_CALLBACK_CONTROL is plain data without padding
-    // (a pointer and a ULONG, padded to 16 bytes), readable as bytes.
-    let bytes = unsafe {
-        core::slice::from_raw_parts(
-            (&raw const control).cast::<u8>(),
+    // SAFETY: the socket exists; the input lives across this synchronous
+    // call; enabling takes no IRP, output or returned size.
+    let status = unsafe {
+        control(
+            socket,
+            sys::WskSetOption,
+            sys::SO_WSK_EVENT_CALLBACK,
+            sys::SOL_SOCKET,
             size_of::<sys::WSK_EVENT_CALLBACK_CONTROL>(),
+            (&raw mut input).cast(),
+            0,
+            core::ptr::null_mut(),
+            core::ptr::null_mut(),
+            core::ptr::null_mut(),
         )
     };
-    submit_control(
-        core,
-        sys::WskSetOption,
-        sys::SO_WSK_EVENT_CALLBACK,
-        sys::SOL_SOCKET,
-        bytes,
-        0,
-    )
+    Error::check(status).map(drop)
 }
 
 /// `NPI_WSK_INTERFACE_ID` at a fixed address, for `WSK_EVENT_CALLBACK_CONTROL`.

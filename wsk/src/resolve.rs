@@ -1,0 +1,234 @@
+//! Name resolution: `WskGetAddressInfo` / `WskFreeAddressInfo`.
+//!
+//! Host names and services are ordinary Rust strings, converted to counted
+//! UTF-16 (`UNICODE_STRING`) for the call. The provider's `ADDRINFOEXW` list
+//! is copied into an owned [`Vec`] of addresses and freed exactly once,
+//! before the function returns — both routines require `PASSIVE_LEVEL`, so
+//! the list never outlives the context that may free it.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use wsk_sys as sys;
+
+use crate::addr::SockAddr;
+use crate::irql::Passive;
+use crate::registration::{Provider, ProviderInner};
+use crate::request::{Operation, Request};
+use crate::{Error, Result};
+
+/// Which addresses [`Provider::resolve`] asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Family {
+    /// IPv4 and IPv6 (`AF_UNSPEC`).
+    #[default]
+    Any,
+    /// IPv4 only (`AF_INET`).
+    V4,
+    /// IPv6 only (`AF_INET6`).
+    V6,
+}
+
+impl Family {
+    fn raw(self) -> i32 {
+        i32::from(match self {
+            Family::Any => sys::AF_UNSPEC,
+            Family::V4 => sys::AF_INET,
+            Family::V6 => sys::AF_INET6,
+        })
+    }
+}
+
+/// A string as counted UTF-16 for a `UNICODE_STRING`.
+struct Utf16 {
+    units: Vec<u16>,
+}
+
+impl Utf16 {
+    fn new(text: &str) -> Result<Self> {
+        if text.is_empty() || text.contains('\0') {
+            return Err(Error::INVALID_PARAMETER);
+        }
+        let units: Vec<u16> = text.encode_utf16().collect();
+        // UNICODE_STRING lengths are USHORT byte counts.
+        if units.len() * 2 > usize::from(u16::MAX) - 1 {
+            return Err(Error::INVALID_PARAMETER);
+        }
+        Ok(Self { units })
+    }
+
+    /// The `UNICODE_STRING` view; valid while `self` is neither moved nor dropped.
+    fn unicode(&mut self) -> sys::UNICODE_STRING {
+        // Checked in `new`: fits a USHORT.
+        #[allow(clippy::cast_possible_truncation)]
+        let bytes = (self.units.len() * 2) as u16;
+        sys::UNICODE_STRING {
+            Length: bytes,
+            MaximumLength: bytes,
+            Buffer: self.units.as_mut_ptr(),
+        }
+    }
+}
+
+/// `WskGetAddressInfo`: the strings, hints and result pointer the provider
+/// uses until completion.
+struct ResolveOp {
+    provider: Arc<ProviderInner>,
+    /// Owns the UTF-16 buffers the strings point into.
+    _host: Utf16,
+    _service: Option<Utf16>,
+    has_service: bool,
+    host_string: sys::UNICODE_STRING,
+    service_string: sys::UNICODE_STRING,
+    hints: sys::ADDRINFOEXW,
+    result: sys::PADDRINFOEXW,
+}
+
+// SAFETY: the raw pointers point into the op's own heap data or to the
+// provider's result list, usable from any thread.
+unsafe impl Send for ResolveOp {}
+
+/// The provider's result list, freed with `WskFreeAddressInfo` exactly once.
+struct ResultList {
+    provider: Arc<ProviderInner>,
+    head: sys::PADDRINFOEXW,
+}
+
+impl ResultList {
+    fn addresses(&self) -> Vec<SocketAddr> {
+        let mut out = Vec::new();
+        let mut node = self.head;
+        while !node.is_null() {
+            // SAFETY: the provider's list is valid until we free it.
+            let info = unsafe { &*node };
+            // SAFETY: `ai_addr` points to an address of the family it names.
+            if let Ok(addr) = unsafe { SockAddr::copy_from_raw(info.ai_addr) } {
+                if !out.contains(&addr) {
+                    out.push(addr);
+                }
+            }
+            node = info.ai_next;
+        }
+        out
+    }
+
+    /// Frees the list.
+    ///
+    /// # Safety
+    ///
+    /// IRQL is `PASSIVE_LEVEL` (`WskFreeAddressInfo`'s requirement).
+    unsafe fn free(self) {
+        if self.head.is_null() {
+            return;
+        }
+        if let Some(free) = self.provider.dispatch().WskFreeAddressInfo {
+            // SAFETY: the list came from this client's WskGetAddressInfo and
+            // is freed once (we consume `self`); IRQL per the caller.
+            unsafe { free(self.provider.client(), self.head) };
+        }
+    }
+}
+
+impl Operation for ResolveOp {
+    type Output = Result<ResultList>;
+
+    fn complete(self, status: sys::NTSTATUS, _information: usize) -> Self::Output {
+        // A failed call returns no list, so there is nothing to free then.
+        Error::check(status)?;
+        Ok(ResultList {
+            provider: self.provider,
+            head: self.result,
+        })
+    }
+}
+
+impl Provider {
+    /// Resolves `host` (and `service`, a port number or service name) to
+    /// socket addresses (`WskGetAddressInfo`), waiting for the answer.
+    ///
+    /// The provider's result list is copied and freed before returning.
+    /// Duplicate addresses are removed; the provider's order is kept.
+    ///
+    /// # IRQL
+    ///
+    /// `PASSIVE_LEVEL` (proven by `passive`); may wait for DNS, whose
+    /// time-outs the provider applies.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::INVALID_PARAMETER`]: `host` or `service` is empty, contains
+    ///   NUL, or is longer than a `UNICODE_STRING` holds.
+    /// - [`Error::NOT_IMPLEMENTED`]: the provider lacks `WskGetAddressInfo`
+    ///   (WSK before Windows 7).
+    /// - Provider statuses, for example [`Error::NOT_FOUND`] or
+    ///   [`Error::BAD_NETWORK_PATH`] for an unknown host.
+    pub fn resolve(
+        &self,
+        passive: &Passive<'_>,
+        host: &str,
+        service: Option<&str>,
+        family: Family,
+    ) -> Result<Vec<SocketAddr>> {
+        let mut host = Utf16::new(host)?;
+        let mut service = service.map(Utf16::new).transpose()?;
+        let Some(get) = self.inner.dispatch().WskGetAddressInfo else {
+            return Err(Error::NOT_IMPLEMENTED);
+        };
+        // SAFETY: ADDRINFOEXW is plain data; all-zero is "no hints".
+        let mut hints: sys::ADDRINFOEXW = unsafe { core::mem::zeroed() };
+        hints.ai_family = family.raw();
+        hints.ai_socktype = i32::from(sys::SOCK_STREAM);
+        let empty = sys::UNICODE_STRING {
+            Length: 0,
+            MaximumLength: 0,
+            Buffer: core::ptr::null_mut(),
+        };
+        let op = ResolveOp {
+            provider: Arc::clone(&self.inner),
+            host_string: host.unicode(),
+            service_string: service.as_mut().map_or(empty, Utf16::unicode),
+            has_service: service.is_some(),
+            _host: host,
+            _service: service,
+            hints,
+            result: core::ptr::null_mut(),
+        };
+        let client = self.inner.client();
+        let request = Request::submit(op, |irp, op| {
+            let service = if op.has_service {
+                &raw mut op.service_string
+            } else {
+                core::ptr::null_mut()
+            };
+            // SAFETY: the strings' buffers (moved into the op, heap data that
+            // does not move), the hints and the result slot live in the
+            // payload until completion; PASSIVE_LEVEL is proven.
+            unsafe {
+                get(
+                    client,
+                    &raw mut op.host_string,
+                    service,
+                    sys::NS_ALL,
+                    core::ptr::null_mut(),
+                    &raw mut op.hints,
+                    &raw mut op.result,
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    irp,
+                )
+            }
+        });
+        // Waiting without a time-out never abandons the request, so the
+        // result list is always freed here, at PASSIVE_LEVEL.
+        let list = request.wait(passive)?;
+        let addresses = list.addresses();
+        // SAFETY: PASSIVE_LEVEL proven.
+        unsafe { list.free() };
+        if addresses.is_empty() {
+            Err(Error::NOT_FOUND)
+        } else {
+            Ok(addresses)
+        }
+    }
+}

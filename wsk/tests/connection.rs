@@ -1,0 +1,388 @@
+//! Connection sockets and their events through the simulated provider.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use wsk::{
+    Buffer, ConnectionEvents, ConnectionSocket, DisconnectFlags, Error, EventContext, Indication,
+    NoEvents, Passive, Provider, ReceiveAction, Registration, block_on,
+};
+use wsk_sim::{EventKind, Irql, Routine, Sim};
+use wsk_sys as sys;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn passive() -> Passive<'static> {
+    Passive::current().expect("test threads run at PASSIVE_LEVEL")
+}
+
+fn setup(passive: &Passive<'_>) -> (Registration, Provider) {
+    let registration = Registration::register(passive).expect("register");
+    let provider = registration
+        .capture(passive, Some(TIMEOUT))
+        .expect("capture");
+    (registration, provider)
+}
+
+fn teardown(passive: &Passive<'_>, registration: Registration, provider: Provider) {
+    drop(provider);
+    registration.deregister(passive).expect("no handles left");
+}
+
+/// Records every disconnect callback: its flags and whether the context
+/// offered a `Dispatch` token.
+#[derive(Default)]
+struct Recorder {
+    disconnects: Mutex<Vec<(DisconnectFlags, bool)>>,
+}
+
+#[wsk::vtable]
+impl ConnectionEvents for Recorder {
+    fn on_disconnect(&self, cx: &EventContext<'_>, flags: DisconnectFlags) {
+        self.disconnects
+            .lock()
+            .unwrap()
+            .push((flags, cx.at_dispatch().is_some()));
+    }
+}
+
+fn disconnect_reaches_handler(irql: Irql, abortive: bool) {
+    let sim = Sim::start();
+    sim.set_event_irql(irql);
+    let listener = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+
+    let socket = block_on(
+        &p,
+        ConnectionSocket::connect_to(
+            &provider,
+            "10.0.0.2:80".parse().unwrap(),
+            Recorder::default(),
+        ),
+    )
+    .expect("connect");
+    let peer = listener.accept();
+    if abortive {
+        peer.abort();
+    } else {
+        peer.close();
+    }
+    sim.settle();
+
+    let seen = socket.handler().disconnects.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "exactly one disconnect event: {seen:?}");
+    let (flags, had_dispatch) = seen[0];
+    assert_eq!(flags.is_abortive(), abortive);
+    assert_eq!(flags.is_graceful(), !abortive);
+    let at_dispatch = irql == Irql::Dispatch;
+    assert_eq!(
+        flags.contains(DisconnectFlags::AT_DISPATCH_LEVEL),
+        at_dispatch
+    );
+    assert_eq!(
+        had_dispatch, at_dispatch,
+        "Dispatch token only when the flag says so"
+    );
+    assert_eq!(socket.is_aborted(), abortive);
+    assert_eq!(socket.is_peer_closed(), !abortive);
+
+    let statuses = sim.stats().statuses(EventKind::Disconnect);
+    assert_eq!(
+        statuses,
+        vec![sys::STATUS_SUCCESS],
+        "the provider always gets STATUS_SUCCESS"
+    );
+
+    socket.close().wait(&p).expect("close");
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn graceful_disconnect_at_passive() {
+    disconnect_reaches_handler(Irql::Passive, false);
+}
+
+#[test]
+fn graceful_disconnect_at_dispatch() {
+    disconnect_reaches_handler(Irql::Dispatch, false);
+}
+
+#[test]
+fn abortive_disconnect_at_passive() {
+    disconnect_reaches_handler(Irql::Passive, true);
+}
+
+#[test]
+fn abortive_disconnect_at_dispatch() {
+    disconnect_reaches_handler(Irql::Dispatch, true);
+}
+
+#[test]
+fn send_after_graceful_remote_disconnect_works() {
+    let sim = Sim::start();
+    let listener = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        ConnectionSocket::connect_to(
+            &provider,
+            "10.0.0.2:80".parse().unwrap(),
+            Recorder::default(),
+        ),
+    )
+    .unwrap();
+    let peer = listener.accept();
+    peer.close();
+    sim.settle();
+    assert!(socket.is_peer_closed());
+
+    let (sent, buffer) = socket
+        .send(Buffer::from_slice(b"still here").unwrap())
+        .wait(&p);
+    assert_eq!(sent, Ok(10));
+    assert_eq!(buffer.as_slice(), b"still here");
+    assert_eq!(peer.recv_exact(10), b"still here");
+    drop(buffer);
+
+    // The receive side reports end of stream.
+    let (received, _) = socket.receive(Buffer::with_capacity(16).unwrap()).wait(&p);
+    assert_eq!(received, Ok(0));
+
+    socket.close().wait(&p).unwrap();
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn send_after_abortive_remote_disconnect_is_refused_without_provider_call() {
+    let sim = Sim::start();
+    let listener = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        ConnectionSocket::connect_to(
+            &provider,
+            "10.0.0.2:80".parse().unwrap(),
+            Recorder::default(),
+        ),
+    )
+    .unwrap();
+    listener.accept().abort();
+    sim.settle();
+    assert!(socket.is_aborted());
+
+    // Were WskSend called, this injected hang would keep the request pending.
+    sim.hang_next(Routine::WskSend);
+    let request = socket.send(Buffer::from_slice(b"lost?").unwrap());
+    assert!(
+        request.is_complete(),
+        "refused before reaching the provider"
+    );
+    let (sent, buffer) = request.wait(&p);
+    assert_eq!(sent, Err(Error::CONNECTION_ABORTED));
+    assert_eq!(buffer.as_slice(), b"lost?", "the buffer comes back intact");
+    drop(buffer);
+
+    socket.close().wait(&p).unwrap();
+    teardown(&p, registration, provider);
+    // The unused hang injection must not count as a failure.
+    sim.finish();
+}
+
+#[test]
+fn provider_failure_returns_the_buffer() {
+    let sim = Sim::start();
+    let listener = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        ConnectionSocket::connect_to(&provider, "10.0.0.2:80".parse().unwrap(), NoEvents),
+    )
+    .unwrap();
+    let _peer = listener.accept();
+
+    sim.fail_next(Routine::WskSend, sys::STATUS_INSUFFICIENT_RESOURCES);
+    let (sent, buffer) = socket
+        .send(Buffer::from_slice(b"payload").unwrap())
+        .wait(&p);
+    assert_eq!(sent, Err(Error::INSUFFICIENT_RESOURCES));
+    assert_eq!(buffer.as_slice(), b"payload");
+    drop(buffer);
+
+    socket.close().wait(&p).unwrap();
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn dropping_a_pending_receive_cancels_it() {
+    let sim = Sim::start();
+    let listener = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        ConnectionSocket::connect_to(&provider, "10.0.0.2:80".parse().unwrap(), NoEvents),
+    )
+    .unwrap();
+    let peer = listener.accept();
+
+    let pending = socket.receive(Buffer::with_capacity(64).unwrap());
+    let pending = pending
+        .wait_timeout(&p, Duration::from_millis(20))
+        .expect_err("no data yet");
+    drop(pending);
+    sim.settle();
+    let stats = sim.stats();
+    assert!(
+        stats.cancel_calls >= 1 && stats.irps_cancelled >= 1,
+        "{stats:?}"
+    );
+
+    // The socket still works afterwards.
+    peer.send(b"after");
+    let (n, buffer) = socket.receive(Buffer::with_capacity(64).unwrap()).wait(&p);
+    assert_eq!(&buffer.as_slice()[..n.unwrap()], b"after");
+    drop(buffer);
+
+    socket.close().wait(&p).unwrap();
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn a_request_that_ignores_cancel_is_freed_when_the_socket_closes() {
+    let sim = Sim::start();
+    sim.set_ignore_cancel(true); // like Wine's netio.sys
+    let listener = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        ConnectionSocket::connect_to(&provider, "10.0.0.2:80".parse().unwrap(), NoEvents),
+    )
+    .unwrap();
+    let _peer = listener.accept();
+
+    sim.hang_next(Routine::WskReceive);
+    let pending = socket.receive(Buffer::with_capacity(64).unwrap());
+    let pending = pending
+        .wait_timeout(&p, Duration::from_millis(20))
+        .expect_err("hangs");
+    // Dropped while the provider still owns the IRP and the buffer: freed
+    // only when the close completes it.
+    drop(pending);
+    socket.close().wait(&p).unwrap();
+    sim.settle();
+    assert!(sim.stats().irps_cancelled >= 1);
+
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn receive_indications_can_be_retained_and_released() {
+    #[derive(Default)]
+    struct Keeper {
+        held: Mutex<Vec<wsk::RetainedIndication>>,
+        bytes: Mutex<Vec<u8>>,
+    }
+    #[wsk::vtable]
+    impl ConnectionEvents for Keeper {
+        fn on_receive(&self, _: &EventContext<'_>, data: Option<Indication<'_>>) -> ReceiveAction {
+            let Some(data) = data else {
+                return ReceiveAction::Accept;
+            };
+            let mut copy = vec![0; data.len()];
+            data.copy_to(&mut copy);
+            self.bytes.lock().unwrap().extend_from_slice(&copy);
+            if let Some(retained) = data.retain() {
+                self.held.lock().unwrap().push(retained);
+            }
+            ReceiveAction::Accept
+        }
+    }
+
+    let sim = Sim::start();
+    let listener = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        ConnectionSocket::connect_to(&provider, "10.0.0.2:80".parse().unwrap(), Keeper::default()),
+    )
+    .unwrap();
+    let peer = listener.accept();
+    peer.send(b"keep me");
+    sim.settle();
+
+    let retained: Vec<_> = socket.handler().held.lock().unwrap().drain(..).collect();
+    assert_eq!(retained.len(), 1);
+    assert_eq!(retained[0].len(), 7);
+    let mut copy = [0u8; 7];
+    assert_eq!(retained[0].copy_to(&mut copy), 7);
+    assert_eq!(&copy, b"keep me");
+    assert_eq!(
+        sim.stats().statuses(EventKind::Receive),
+        vec![sys::STATUS_PENDING]
+    );
+
+    // Deregistration refuses while a retained indication holds the socket.
+    drop(socket);
+    let registration = registration;
+    drop(provider);
+    assert_eq!(registration.live_handles(), 1);
+    drop(retained); // WskRelease, then the deferred close
+    sim.settle();
+    registration.deregister(&p).expect("all released");
+    sim.finish();
+}
+
+#[test]
+fn partial_accept_and_refuse_report_the_right_statuses() {
+    struct Half;
+    #[wsk::vtable]
+    impl ConnectionEvents for Half {
+        fn on_receive(&self, _: &EventContext<'_>, data: Option<Indication<'_>>) -> ReceiveAction {
+            match data {
+                Some(d) if d.len() > 1 => ReceiveAction::AcceptPartial(d.len() / 2),
+                _ => ReceiveAction::Refuse,
+            }
+        }
+    }
+    let sim = Sim::start();
+    let listener = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        ConnectionSocket::connect_to(&provider, "10.0.0.2:80".parse().unwrap(), Half),
+    )
+    .unwrap();
+    let peer = listener.accept();
+    peer.send(b"abcdef");
+    sim.settle();
+    let events = sim.stats().events;
+    let receive = events
+        .iter()
+        .find(|e| e.kind == EventKind::Receive)
+        .expect("a receive event");
+    assert_eq!(
+        (receive.status, receive.indicated, receive.accepted),
+        (sys::STATUS_SUCCESS, 6, 3)
+    );
+
+    // The rest goes to the next receive request.
+    let (n, buffer) = socket.receive(Buffer::with_capacity(16).unwrap()).wait(&p);
+    assert_eq!(&buffer.as_slice()[..n.unwrap()], b"def");
+    drop(buffer);
+
+    socket.close().wait(&p).unwrap();
+    teardown(&p, registration, provider);
+    sim.finish();
+}

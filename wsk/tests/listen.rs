@@ -1,0 +1,311 @@
+//! Listening sockets, accept requests and accept events, and a client/server
+//! round trip between two `wsk` sockets over the simulated network.
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use wsk::{
+    Buffer, ConnectionEvents, ConnectionSocket, DisconnectFlags, Error, EventContext, Incoming,
+    ListenEvents, ListenSocket, NoEvents, NoListenEvents, Passive, Provider, Registration,
+    block_on,
+};
+use wsk_sim::{EventKind, Irql, Sim};
+use wsk_sys as sys;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn passive() -> Passive<'static> {
+    Passive::current().expect("test threads run at PASSIVE_LEVEL")
+}
+
+fn setup(passive: &Passive<'_>) -> (Registration, Provider) {
+    let registration = Registration::register(passive).expect("register");
+    let provider = registration
+        .capture(passive, Some(TIMEOUT))
+        .expect("capture");
+    (registration, provider)
+}
+
+/// Sends all of `data` in chunks.
+fn send_all(socket: &ConnectionSocket<NoEvents>, p: &Passive<'_>, data: &[u8]) {
+    let mut buffer = Buffer::with_capacity(64 * 1024).unwrap();
+    for chunk in data.chunks(buffer.capacity()) {
+        buffer.clear();
+        buffer.extend_from_slice(chunk);
+        let mut offset = 0;
+        while offset < chunk.len() {
+            let (sent, b) = socket.send(buffer).wait(p);
+            buffer = b;
+            let n = sent.expect("send");
+            offset += n;
+            // A partial send leaves the tail to send again.
+            let rest = buffer.as_slice()[n..].to_vec();
+            buffer.clear();
+            buffer.extend_from_slice(&rest);
+        }
+    }
+}
+
+/// Receives exactly `len` bytes.
+fn receive_exactly(socket: &ConnectionSocket<NoEvents>, p: &Passive<'_>, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    let mut buffer = Buffer::with_capacity(64 * 1024).unwrap();
+    while out.len() < len {
+        let (received, b) = socket.receive(buffer).wait(p);
+        buffer = b;
+        let n = received.expect("receive");
+        assert_ne!(n, 0, "end of stream after {} of {len} bytes", out.len());
+        out.extend_from_slice(buffer.as_slice());
+    }
+    out
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| u8::try_from(i % 251).unwrap().wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+#[test]
+fn one_mebibyte_round_trip_between_wsk_sockets() {
+    const LEN: usize = 1 << 20;
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup(&p);
+
+    let listener = block_on(
+        &p,
+        ListenSocket::open(
+            &provider,
+            "0.0.0.0:7007".parse().unwrap(),
+            NoListenEvents::<NoEvents>::new(),
+        ),
+    )
+    .expect("listen");
+    let server = std::thread::scope(|scope| {
+        let server = scope.spawn(|| {
+            let p = passive();
+            let (connection, remote) = listener.accept(NoEvents).wait(&p).expect("accept");
+            assert_eq!(remote.ip().to_string(), "10.0.0.1");
+            let upload = receive_exactly(&connection, &p, LEN);
+            assert_eq!(upload, pattern(LEN, 1), "server got the client's bytes");
+            send_all(&connection, &p, &pattern(LEN, 2));
+            connection
+                .disconnect(None)
+                .wait(&p)
+                .0
+                .expect("server disconnect");
+            connection
+        });
+        let client = block_on(
+            &p,
+            ConnectionSocket::connect_to(&provider, "10.0.0.1:7007".parse().unwrap(), NoEvents),
+        )
+        .expect("connect");
+        send_all(&client, &p, &pattern(LEN, 1));
+        let download = receive_exactly(&client, &p, LEN);
+        assert_eq!(download, pattern(LEN, 2), "client got the server's bytes");
+        let (end, _) = client.receive(Buffer::with_capacity(16).unwrap()).wait(&p);
+        assert_eq!(end, Ok(0), "graceful end of stream");
+        client
+            .disconnect(None)
+            .wait(&p)
+            .0
+            .expect("client disconnect");
+        client.close().wait(&p).expect("client close");
+        server.join().unwrap()
+    });
+    server.close().wait(&p).expect("server close");
+    listener.close().wait(&p).expect("listener close");
+    drop(provider);
+    registration.deregister(&p).expect("deregister");
+    sim.finish();
+}
+
+#[test]
+fn accept_completes_with_cancelled_when_the_listener_closes() {
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let listener = block_on(
+        &p,
+        ListenSocket::open(
+            &provider,
+            "0.0.0.0:7008".parse().unwrap(),
+            NoListenEvents::<NoEvents>::new(),
+        ),
+    )
+    .unwrap();
+    let pending = listener.accept(NoEvents);
+    let pending = pending
+        .wait_timeout(&p, Duration::from_millis(20))
+        .expect_err("nobody connects");
+    listener.close().wait(&p).unwrap();
+    match pending.wait(&p) {
+        Err(e) => assert_eq!(e, Error::CANCELLED),
+        Ok(_) => panic!("accept succeeded on a closed listener"),
+    }
+    drop(provider);
+    registration.deregister(&p).unwrap();
+    sim.finish();
+}
+
+#[test]
+fn deregistration_refuses_while_sockets_are_alive() {
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let listener = block_on(
+        &p,
+        ListenSocket::open(
+            &provider,
+            "0.0.0.0:7009".parse().unwrap(),
+            NoListenEvents::<NoEvents>::new(),
+        ),
+    )
+    .unwrap();
+    drop(provider);
+    let registration = registration
+        .deregister(&p)
+        .expect_err("a listening socket is alive");
+    assert_eq!(registration.live_handles(), 1);
+    drop(listener); // closes in the background; deregistration waits for it
+    registration.deregister(&p).expect("no handles left");
+    sim.finish();
+}
+
+/// An event-driven server: accepts everything, records disconnects.
+struct Server {
+    accepted: Mutex<Vec<ConnectionSocket<Peer>>>,
+    remotes: Mutex<Vec<SocketAddr>>,
+    reject_next: Mutex<bool>,
+}
+
+struct Peer {
+    disconnects: Mutex<Vec<DisconnectFlags>>,
+}
+
+#[wsk::vtable]
+impl ConnectionEvents for Peer {
+    fn on_disconnect(&self, _: &EventContext<'_>, flags: DisconnectFlags) {
+        self.disconnects.lock().unwrap().push(flags);
+    }
+}
+
+#[wsk::vtable]
+impl ListenEvents for Server {
+    type Connection = Peer;
+
+    fn on_accept(&self, _: &EventContext<'_>, incoming: Option<Incoming<'_, Peer>>) {
+        let Some(incoming) = incoming else { return };
+        self.remotes
+            .lock()
+            .unwrap()
+            .push(incoming.remote_address().unwrap());
+        let socket = incoming.accept(Peer {
+            disconnects: Mutex::new(Vec::new()),
+        });
+        if std::mem::take(&mut *self.reject_next.lock().unwrap()) {
+            drop(socket); // dropping inside the callback rejects the connection
+        } else {
+            self.accepted.lock().unwrap().push(socket);
+        }
+    }
+}
+
+fn accept_events(irql: Irql) {
+    let sim = Sim::start();
+    sim.set_event_irql(irql);
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let server = Server {
+        accepted: Mutex::new(Vec::new()),
+        remotes: Mutex::new(Vec::new()),
+        reject_next: Mutex::new(false),
+    };
+    let listener = block_on(
+        &p,
+        ListenSocket::open(&provider, "0.0.0.0:7010".parse().unwrap(), server),
+    )
+    .unwrap();
+
+    let first = sim.peer_connect("10.0.0.1:7010").expect("accepted");
+    *listener.handler().reject_next.lock().unwrap() = true;
+    let rejected = sim.peer_connect("10.0.0.1:7010");
+    assert!(
+        rejected.is_err() || rejected.as_ref().is_ok_and(wsk_sim::PeerConn::wait_closed),
+        "second connection rejected"
+    );
+    first.close();
+    sim.settle();
+
+    let accepted: Vec<_> = listener
+        .handler()
+        .accepted
+        .lock()
+        .unwrap()
+        .drain(..)
+        .collect();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(listener.handler().remotes.lock().unwrap().len(), 2);
+    // The accepted socket inherited the disconnect event from the listener.
+    assert_eq!(accepted[0].handler().disconnects.lock().unwrap().len(), 1);
+    let statuses = sim.stats().statuses(EventKind::Accept);
+    assert_eq!(
+        statuses,
+        vec![sys::STATUS_SUCCESS, sys::STATUS_REQUEST_NOT_ACCEPTED]
+    );
+    let at_dispatch = sim
+        .stats()
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::Accept)
+        .all(|e| e.at_dispatch);
+    assert_eq!(at_dispatch, irql == Irql::Dispatch);
+
+    for socket in accepted {
+        socket.close().wait(&p).unwrap();
+    }
+    listener.close().wait(&p).unwrap();
+    drop(provider);
+    registration.deregister(&p).unwrap();
+    sim.finish();
+}
+
+#[test]
+fn accept_events_at_passive() {
+    accept_events(Irql::Passive);
+}
+
+#[test]
+fn accept_events_at_dispatch() {
+    accept_events(Irql::Dispatch);
+}
+
+#[test]
+fn events_refused_by_the_provider_are_a_clear_error() {
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    sim.fail_next(
+        wsk_sim::Routine::WskControlSocket,
+        sys::STATUS_NOT_IMPLEMENTED,
+    );
+    let server = Server {
+        accepted: Mutex::new(Vec::new()),
+        remotes: Mutex::new(Vec::new()),
+        reject_next: Mutex::new(false),
+    };
+    let result = block_on(
+        &p,
+        ListenSocket::open(&provider, "0.0.0.0:7011".parse().unwrap(), server),
+    );
+    assert_eq!(result.err(), Some(Error::NOT_IMPLEMENTED));
+    sim.settle();
+    drop(provider);
+    registration
+        .deregister(&p)
+        .expect("the failed socket was closed");
+    sim.finish();
+}
