@@ -40,7 +40,9 @@ impl Family {
     }
 }
 
-/// A string as counted UTF-16 for a `UNICODE_STRING`.
+/// A string as counted UTF-16 for a `UNICODE_STRING`, NUL-terminated beyond
+/// its counted length: Windows reads only `Length` bytes, but Wine's
+/// `netio.sys` passes `Buffer` on as a C string.
 struct Utf16 {
     units: Vec<u16>,
 }
@@ -50,11 +52,12 @@ impl Utf16 {
         if text.is_empty() || text.contains('\0') {
             return Err(Error::INVALID_PARAMETER);
         }
-        let units: Vec<u16> = text.encode_utf16().collect();
-        // UNICODE_STRING lengths are USHORT byte counts.
-        if units.len() * 2 > usize::from(u16::MAX) - 1 {
+        let mut units: Vec<u16> = text.encode_utf16().collect();
+        // UNICODE_STRING lengths are USHORT byte counts, terminator included.
+        if (units.len() + 1) * 2 > usize::from(u16::MAX) {
             return Err(Error::INVALID_PARAMETER);
         }
+        units.push(0);
         Ok(Self { units })
     }
 
@@ -62,10 +65,10 @@ impl Utf16 {
     fn unicode(&mut self) -> sys::UNICODE_STRING {
         // Checked in `new`: fits a USHORT.
         #[allow(clippy::cast_possible_truncation)]
-        let bytes = (self.units.len() * 2) as u16;
+        let capacity = (self.units.len() * 2) as u16;
         sys::UNICODE_STRING {
-            Length: bytes,
-            MaximumLength: bytes,
+            Length: capacity - 2,
+            MaximumLength: capacity,
             Buffer: self.units.as_mut_ptr(),
         }
     }
