@@ -64,5 +64,7 @@ pub fn vtable(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 fn compile_error(message: &str) -> TokenStream {
-    format!("compile_error!({message:?});").parse().unwrap_or_else(|_| unreachable!("a valid macro call"))
+    format!("compile_error!({message:?});")
+        .parse()
+        .unwrap_or_else(|_| unreachable!("a valid macro call"))
 }

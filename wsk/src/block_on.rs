@@ -17,7 +17,7 @@ use crate::irql::Passive;
 /// `KEVENT` between polls.
 ///
 /// This is how `PASSIVE_LEVEL` code uses the `async` helpers
-/// ([`ConnectionSocket::open`](crate::ConnectionSocket::open), …) without an
+/// ([`ConnectionSocket::connect_to`](crate::ConnectionSocket::connect_to), …) without an
 /// executor. The waker may be called from any thread at ≤ `DISPATCH_LEVEL`.
 ///
 /// # IRQL

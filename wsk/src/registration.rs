@@ -118,7 +118,10 @@ impl Drop for LiveHandle {
 
 /// A client registered with the WSK subsystem (`WskRegister`).
 ///
-/// See the [module docs](self) for the life cycle.
+/// Life cycle: `register` → [`capture`](Self::capture) or
+/// [`try_capture`](Self::try_capture) → sockets → drop every handle →
+/// [`deregister`](Self::deregister) (which `Drop` does too, at
+/// `PASSIVE_LEVEL`, if it was not called).
 pub struct Registration {
     inner: Arc<RegInner>,
 }
