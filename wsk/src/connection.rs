@@ -17,7 +17,7 @@ use crate::events::{
 use crate::registration::{LiveHandle, Provider};
 use crate::request::{Operation, Request};
 use crate::socket::{
-    ABORTED, CloseOp, ControlOp, CreateOp, FromCore, PEER_CLOSED, SocketCore, close_in_background,
+    ABORTED, CloseOp, ControlOp, CreateOp, FromCore, SocketCore, close_in_background,
     enable_events, submit_close, submit_control, submit_create,
 };
 use crate::{Error, Result};
@@ -84,11 +84,7 @@ unsafe extern "system" fn disconnect_event<H: ConnectionEvents>(
     // SAFETY: the context is a live SocketCore<H> until its close completes.
     let core = unsafe { &*context.cast::<SocketCore<H>>() };
     let flags = DisconnectFlags::from_bits_retain(flags);
-    core.set_flags(if flags.is_abortive() {
-        ABORTED
-    } else {
-        PEER_CLOSED
-    });
+    core.record_peer_disconnect(flags.bits());
     // SAFETY: inside the provider's callback; the flag tells DISPATCH_LEVEL.
     let cx = unsafe { EventContext::new(flags.bits()) };
     core.handler.on_disconnect(&cx, flags);
@@ -512,7 +508,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
             wsk_buf,
             receive: !send,
         };
-        if send && core.has_flags(ABORTED) {
+        if send && core.is_aborted() {
             return Request::failed(op, Error::CONNECTION_ABORTED);
         }
         if send && op.buffer.is_empty() {
@@ -575,7 +571,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
             wsk_buf,
             abortive: flags & sys::WSK_FLAG_ABORTIVE != 0,
         };
-        if flags == 0 && core.has_flags(ABORTED) {
+        if flags == 0 && core.is_aborted() {
             return Request::failed(op, Error::CONNECTION_ABORTED);
         }
         // SAFETY: the socket exists; connection table.
@@ -598,13 +594,15 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// Whether the connection was aborted (by either side).
     #[must_use]
     pub fn is_aborted(&self) -> bool {
-        self.core().has_flags(ABORTED)
+        self.core().is_aborted()
     }
 
     /// Whether the peer disconnected gracefully (as a disconnect event reported).
     #[must_use]
     pub fn is_peer_closed(&self) -> bool {
-        self.core().has_flags(PEER_CLOSED)
+        self.core()
+            .peer_disconnect()
+            .is_some_and(|f| f & sys::WSK_FLAG_ABORTIVE == 0)
     }
 
     /// Sets a `ULONG` socket option (`WskControlSocket`, `WskSetOption`).

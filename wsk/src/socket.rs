@@ -13,10 +13,10 @@ use crate::{Error, Result};
 /// `gate` bit: closing has begun; no new retention is allowed.
 const CLOSING: usize = 1 << (usize::BITS - 1);
 
-/// `flags` bit: the connection was aborted (by either side).
+/// `flags` bit: this side aborted the connection.
 pub(crate) const ABORTED: u32 = 1 << 0;
-/// `flags` bit: the peer disconnected gracefully.
-pub(crate) const PEER_CLOSED: u32 = 1 << 1;
+/// `peer_disconnect` bit: a disconnect event arrived (its flags are the rest).
+const PEER_DISCONNECTED: u32 = 1 << 31;
 /// `flags` bit: the socket is being offered to an accept callback, which
 /// has not returned yet.
 pub(crate) const ACCEPTING: u32 = 1 << 2;
@@ -40,6 +40,10 @@ pub(crate) struct SocketCore<H> {
     pub(crate) provider: Arc<ProviderInner>,
     gate: AtomicUsize,
     flags: AtomicU32,
+    /// The last disconnect event's flags with `PEER_DISCONNECTED`, written by
+    /// the event trampoline alone: a plain store keeps the event path as
+    /// cheap as a hand-written callback's.
+    peer_disconnect: AtomicU32,
     pub(crate) handler: H,
 }
 
@@ -50,6 +54,7 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
             provider,
             gate: AtomicUsize::new(0),
             flags: AtomicU32::new(0),
+            peer_disconnect: AtomicU32::new(0),
             handler,
         }
     }
@@ -86,6 +91,30 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
 
     pub(crate) fn has_flags(&self, bits: u32) -> bool {
         self.flags.load(Ordering::Acquire) & bits != 0
+    }
+
+    /// Records a disconnect event (its `Flags`).
+    ///
+    /// Relaxed suffices: a send that misses a reset that has just happened
+    /// gets the provider's error instead of ours.
+    #[inline]
+    pub(crate) fn record_peer_disconnect(&self, flags: u32) {
+        self.peer_disconnect
+            .store(flags | PEER_DISCONNECTED, Ordering::Relaxed);
+    }
+
+    /// The flags of the peer's disconnect event, if one arrived.
+    pub(crate) fn peer_disconnect(&self) -> Option<u32> {
+        let flags = self.peer_disconnect.load(Ordering::Relaxed);
+        (flags & PEER_DISCONNECTED != 0).then_some(flags & !PEER_DISCONNECTED)
+    }
+
+    /// Whether either side aborted the connection.
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.has_flags(ABORTED)
+            || self
+                .peer_disconnect()
+                .is_some_and(|f| f & sys::WSK_FLAG_ABORTIVE != 0)
     }
 
     /// Ends the accept callback's window; true if the handle was dropped or

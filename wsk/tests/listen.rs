@@ -63,7 +63,12 @@ fn receive_exactly(socket: &ConnectionSocket<NoEvents>, p: &Passive<'_>, len: us
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
-        .map(|i| u8::try_from(i % 251).unwrap().wrapping_mul(31).wrapping_add(seed))
+        .map(|i| {
+            u8::try_from(i % 251)
+                .unwrap()
+                .wrapping_mul(31)
+                .wrapping_add(seed)
+        })
         .collect()
 }
 

@@ -18,6 +18,8 @@ pub(crate) enum Action {
     Drivers,
     /// `xtask wine` for every example driver.
     Wine,
+    /// `xtask bench`: instruction-count and allocation targets.
+    Bench,
 }
 
 /// One CI step.
@@ -121,6 +123,11 @@ pub(crate) const STEPS: &[Step] = &[
         about: "every example driver under Wine against the loopback peer",
         action: Action::Wine,
     },
+    Step {
+        name: "bench",
+        about: "performance targets: instructions (callgrind) and allocations",
+        action: Action::Bench,
+    },
 ];
 
 fn run_step(step: &Step) -> Result<(), String> {
@@ -144,6 +151,7 @@ fn run_step(step: &Step) -> Result<(), String> {
                 Err(format!("`cargo {}` failed ({status})", args.join(" ")))
             }
         }
+        Action::Bench => crate::bench::bench(false),
         Action::Drivers => {
             let names = driver::example_drivers();
             if names.is_empty() {

@@ -42,11 +42,19 @@
 //! `cross-x86_64`, `cross-aarch64`, `drivers`, `wine` (the table `STEPS` in
 //! `xtask/src/ci.rs`).
 //!
+//! # `cargo xtask bench [--verbose]`
+//!
+//! Builds `wsk`'s benches in release, runs each measurement under callgrind
+//! (only the measured function is counted, `--toggle-collect`), counts heap
+//! allocations natively, prints a table and `bench …` lines and fails if a
+//! target of `docs/performance.md` is missed (`xtask/src/bench.rs`).
+//!
 //! # `cargo xtask demo`
 //!
 //! Builds the `echo-server` example (or the first example driver there is),
 //! runs it under Wine against the loopback peer and tells what happened.
 
+mod bench;
 mod ci;
 mod driver;
 mod examples;
@@ -80,6 +88,12 @@ Commands:
   ci [--skip STEP]... [--only STEP]... [--list]
       Run the CI steps in order, fail-fast:
       fmt, clippy, doc, test, cross-x86_64, cross-aarch64, drivers, wine.
+
+  bench [--verbose]
+      Build wsk's benches in release and measure them with valgrind's
+      callgrind: instructions per event dispatch and per request, safe layer
+      vs raw wsk-sys calls, and heap allocations per event and per request.
+      Prints a table; fails if a target of docs/performance.md is missed.
 
   demo
       Build the echo-server example, run it under Wine against the loopback
@@ -179,6 +193,7 @@ fn run() -> Result<(), String> {
             }
             ci::ci(&a.skip, &a.only)
         }
+        "bench" => bench::bench(a.verbose),
         "demo" => demo(a.verbose),
         other => Err(format!("unknown command `{other}`; see `cargo xtask help`")),
     }

@@ -52,7 +52,7 @@ pub fn run_once(passive: &Passive<'_>, config: &Config) -> Result<Report, Error>
         .capture(passive, Some(CAPTURE_TIMEOUT))
         .and_then(|provider| {
             client::run(passive, &provider, config, &mut |line| {
-                dbg_println!("tcp-client: {line}")
+                dbg_println!("tcp-client: {line}");
             })
         });
     if let Err(registration) = registration.deregister(passive) {
