@@ -333,7 +333,8 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// As [`create`](Self::create), [`bind`](Self::bind),
     /// [`connect`](Self::connect) and [`enable_events`](Self::enable_events);
-    /// the socket is closed on failure. A provider without event support
+    /// on failure the socket is closed (and the close awaited) before the
+    /// error is returned. A provider without event support
     /// (Wine's) fails with [`Error::NOT_IMPLEMENTED`] if `H` has events.
     pub async fn connect_to(provider: &Provider, remote: SocketAddr, handler: H) -> Result<Self> {
         let socket = Self::create(provider, family_of(&remote), handler).await?;
@@ -342,10 +343,18 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         } else {
             SocketAddr::from(([0u16; 8], 0))
         };
-        socket.bind(any).await?;
-        socket.connect(remote).await?;
-        socket.enable_events()?;
-        Ok(socket)
+        let connected = match socket.bind(any).await {
+            Ok(_) => socket.connect(remote).await.map(drop),
+            Err(e) => Err(e),
+        };
+        match connected.and_then(|()| socket.enable_events()) {
+            Ok(()) => Ok(socket),
+            Err(e) => {
+                // Close before returning, so nothing of it outlives the error.
+                let _ = socket.close().await;
+                Err(e)
+            }
+        }
     }
 
     /// Enables every callback the handler implements (`SO_WSK_EVENT_CALLBACK`

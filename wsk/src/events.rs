@@ -338,6 +338,25 @@ impl Indication<'_> {
         copy_segments(self.segments(), out)
     }
 
+    /// Copies the indicated bytes into a new [`Buffer`](crate::Buffer) (one
+    /// allocation for the bytes, one MDL).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL` (non-paged allocation).
+    ///
+    /// # Errors
+    ///
+    /// As [`Buffer::with_capacity`](crate::Buffer::with_capacity) for the
+    /// indicated length ([`Error::INVALID_BUFFER_SIZE`](crate::Error::INVALID_BUFFER_SIZE)
+    /// for an empty indication).
+    pub fn to_buffer(&self) -> crate::Result<crate::Buffer> {
+        let mut buffer = crate::Buffer::with_capacity(self.total)?;
+        let n = self.copy_to(buffer.as_mut_capacity());
+        buffer.set_len(n);
+        Ok(buffer)
+    }
+
     /// Keeps the provider's buffers after the callback returns.
     ///
     /// The trampoline answers `STATUS_PENDING` (the callback's

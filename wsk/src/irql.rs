@@ -338,3 +338,17 @@ impl<T: ?Sized> Drop for SpinLockGuard<'_, T> {
         }
     }
 }
+
+impl Passive<'_> {
+    /// Sleeps for at least `duration` (`KeDelayExecutionThread`, kernel
+    /// mode, not alertable).
+    ///
+    /// # IRQL
+    ///
+    /// `PASSIVE_LEVEL` (proven by `self`).
+    pub fn sleep(&self, duration: core::time::Duration) {
+        let mut interval = crate::time::relative_timeout(duration);
+        // SAFETY: PASSIVE_LEVEL is proven; the interval lives across the call.
+        unsafe { sys::KeDelayExecutionThread(sys::KernelMode, sys::FALSE, &raw mut interval) };
+    }
+}

@@ -307,13 +307,25 @@ impl<L: ListenEvents> ListenSocket<L> {
     ///
     /// # Errors
     ///
-    /// As [`create`](Self::create), [`enable_events`](Self::enable_events) and
-    /// [`bind`](Self::bind); the socket is closed on failure.
+    /// As [`create`](Self::create), [`bind`](Self::bind) and
+    /// [`enable_events`](Self::enable_events); on failure the socket is closed
+    /// (and the close awaited, so the address is free again) before the
+    /// error is returned.
     pub async fn open(provider: &Provider, local: SocketAddr, handler: L) -> Result<Self> {
         let socket = Self::create(provider, crate::addr::family_of(&local), handler).await?;
-        socket.bind(local).await?;
-        socket.enable_events()?;
-        Ok(socket)
+        let bound = match socket.bind(local).await {
+            Ok(_) => socket.enable_events(),
+            Err(e) => Err(e),
+        };
+        match bound {
+            Ok(()) => Ok(socket),
+            Err(e) => {
+                // Close before returning, so that the address is free again
+                // for a retry (a background close could still hold it).
+                let _ = socket.close().await;
+                Err(e)
+            }
+        }
     }
 
     /// Enables the accept event and the accepted connections' events

@@ -4,8 +4,12 @@
 //! A run (see `wine.rs`) goes: write the entry's `Parameters` registry values,
 //! start the loopback peer, `sc start`, run the peer's part, wait until every
 //! `expect` line has appeared in the driver's `DbgPrint` output (in order),
-//! `sc stop`, and check that the driver unloaded. Any of these lines anywhere
-//! in the Wine log fails the run: see [`ALWAYS_FORBIDDEN`].
+//! `sc stop`, check that the driver unloaded, and wait for the `after_stop`
+//! lines. Any of [`ALWAYS_FORBIDDEN`] anywhere in the Wine log, or any of the
+//! entry's `forbidden` substrings in a `DbgPrint` line, fails the run.
+//!
+//! Patterns (`expect`, `after_stop`) match a line when their parts between
+//! `*` appear in it in order (`*` stands for any text); see [`matches`].
 
 use crate::peer::Close;
 
@@ -15,6 +19,7 @@ use crate::peer::Close;
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Param {
     /// A fixed `REG_DWORD`.
+    #[allow(dead_code)] // No example uses it at the moment.
     Dword(u32),
     /// A fixed `REG_SZ`.
     Str(&'static str),
@@ -46,7 +51,13 @@ pub(crate) enum Peer {
     EchoServer { expect: &'static [u8] },
     /// The driver listens (port in [`Param::ListenPort`]); the peer opens
     /// these connections one after the other.
+    #[allow(dead_code)] // No example uses it at the moment.
     Client(&'static [Connection]),
+    /// The driver listens (port in [`Param::ListenPort`]); the peer opens
+    /// all these connections first, in order, then runs each one's exchange
+    /// and close in reverse order: the driver must serve the last connection
+    /// while the earlier ones are open and idle.
+    Concurrent(&'static [Connection]),
 }
 
 /// The checks for one example driver.
@@ -60,8 +71,13 @@ pub(crate) struct Example {
     pub(crate) params: &'static [(&'static str, Param)],
     /// The peer's part.
     pub(crate) peer: Peer,
-    /// Substrings that must appear in the driver's `DbgPrint` lines, in order.
+    /// Patterns that must match the driver's `DbgPrint` lines, in order,
+    /// while it runs.
     pub(crate) expect: &'static [&'static str],
+    /// Patterns that must match, in order, once `sc stop` has unloaded it.
+    pub(crate) after_stop: &'static [&'static str],
+    /// Substrings no `DbgPrint` line of the driver may contain.
+    pub(crate) forbidden: &'static [&'static str],
     /// Budget for the whole run after `sc start` (peer and `expect` lines).
     pub(crate) timeout_secs: u64,
 }
@@ -83,49 +99,133 @@ pub(crate) const SMOKE: Example = Example {
     params: &[],
     peer: Peer::None,
     expect: &[],
+    after_stop: &[],
+    forbidden: &[],
     timeout_secs: 10,
 };
 
 /// Every example with checks. Keep in sync with `examples/`.
 pub(crate) const EXAMPLES: &[Example] = &[
-    // Draft contract for the first example; its author adjusts the lines.
+    // Wine's netio.sys has no event callbacks, so the driver must fall back
+    // to its request-driven mode. The peer opens four connections at once
+    // and serves them last to first, so the driver must serve each while
+    // the earlier ones idle. Every report line precedes what the peer can
+    // see of it (the echo, the FIN), so the order below is deterministic.
     Example {
         name: "echo-server",
-        about: "listens on 127.0.0.1:<Port>, echoes each connection until the client closes",
+        about: "listens on 127.0.0.1:<Port>, echoes every connection until the client closes",
         params: &[
             ("Port", Param::ListenPort),
-            ("Connections", Param::Dword(2)),
+            ("Address", Param::Str("127.0.0.1")),
         ],
-        peer: Peer::Client(&[
+        peer: Peer::Concurrent(&[
+            // Exchanged last: nothing the peer does afterwards can race the
+            // driver's report of the reset.
+            Connection {
+                send: b"and goodbye (abortive)\n",
+                expect: b"and goodbye (abortive)\n",
+                close: Close::Abortive,
+            },
             Connection {
                 send: b"hello from the loopback peer\n",
                 expect: b"hello from the loopback peer\n",
                 close: Close::Graceful,
             },
             Connection {
-                send: b"and goodbye (abortive)\n",
-                expect: b"and goodbye (abortive)\n",
-                close: Close::Abortive,
+                send: ECHO_BULK,
+                expect: ECHO_BULK,
+                close: Close::Graceful,
+            },
+            // Exchanged first, then kept open through the stop.
+            Connection {
+                send: b"still here when the driver stops\n",
+                expect: b"still here when the driver stops\n",
+                close: Close::Hold,
             },
         ]),
-        expect: &[],
-        timeout_secs: 20,
-    },
-    // Draft contract for a driver acting as a client.
-    Example {
-        name: "echo-client",
-        about: "connects to <PeerAddress>:<PeerPort>, sends a message, reads the echo, closes",
-        params: &[
-            ("PeerAddress", Param::Str("127.0.0.1")),
-            ("PeerPort", Param::PeerPort),
+        expect: &[
+            "echo-server: listening on 127.0.0.1:* mode=request-driven",
+            "echo-server: connection 1 from 127.0.0.1:",
+            "echo-server: connection 2 from 127.0.0.1:",
+            "echo-server: connection 3 from 127.0.0.1:",
+            "echo-server: connection 4 from 127.0.0.1:",
+            "echo-server: connection 3 closed graceful bytes=32768",
+            "echo-server: connection 2 closed graceful bytes=29",
+            // Abortive on Windows. On Wine the peer's RST completes the
+            // pending receive with success and 0 bytes, exactly like a FIN,
+            // so the driver cannot tell and reports graceful.
+            "echo-server: connection 1 closed * bytes=23",
         ],
+        // Connection 4 is still open when the driver stops: the driver
+        // must close it, which on Wine is also what completes its pending
+        // receive (Wine ignores IoCancelIrp).
+        after_stop: &[
+            "echo-server: connection 4 closed stopped bytes=33",
+            // 23 + 29 + 32768 + 33 bytes (checked by a unit test).
+            "echo-server: stopped connections=4 bytes=32853 mode=request-driven",
+        ],
+        forbidden: &[
+            "connection 5 ",
+            "failed",
+            "cannot deregister",
+            "still running",
+        ],
+        timeout_secs: 30,
+    },
+    // The client resolves "localhost" with WskGetAddressInfo (Wine answers
+    // with the host's resolver), connects to the peer's echo server, and
+    // meets Wine's two stubs: WskControlSocket (so no event callbacks) and
+    // WskDisconnect. Both must surface as errors at once, never as hangs.
+    Example {
+        name: "tcp-client",
+        about: "resolves localhost, connects to the peer's echo server, sends a message, reads the echo, closes",
+        params: &[("Host", Param::Str("localhost")), ("Port", Param::PeerPort)],
         peer: Peer::EchoServer {
             expect: b"hello from the driver\n",
         },
-        expect: &[],
+        expect: &[
+            "tcp-client: host=localhost port=* message=22 bytes",
+            "tcp-client: resolved localhost to * address(es)",
+            "tcp-client: connected to 127.0.0.1:",
+            "tcp-client: event callbacks unavailable (STATUS_NOT_IMPLEMENTED",
+            "tcp-client: sent 22 bytes",
+            "tcp-client: received 22 bytes identical=true",
+            "tcp-client: disconnect: STATUS_NOT_IMPLEMENTED",
+            "tcp-client: done remote=127.0.0.1:* events=false sent=22 received=22",
+        ],
+        after_stop: &["tcp-client: unloaded"],
+        forbidden: &["failed", "cannot deregister"],
         timeout_secs: 20,
     },
 ];
+
+/// The echo server's bulk payload: 32 KiB of a pattern that repeats only
+/// every 251 bytes, so lost, repeated or reordered chunks show.
+pub(crate) const ECHO_BULK: &[u8; 32 * 1024] = &{
+    let mut b = [0u8; 32 * 1024];
+    let mut i = 0;
+    while i < b.len() {
+        #[allow(clippy::cast_possible_truncation)] // i % 251 < 256
+        {
+            b[i] = (i % 251) as u8;
+        }
+        i += 1;
+    }
+    b
+};
+
+/// Whether `line` matches `pattern`: the parts of `pattern` between `*`
+/// occur in `line` in order (a pattern without `*` is a substring).
+pub(crate) fn matches(line: &str, pattern: &str) -> bool {
+    let mut rest = line;
+    for part in pattern.split('*') {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
 
 /// The table entry for `name`, or [`SMOKE`].
 pub(crate) fn lookup(name: &str) -> Example {
@@ -134,4 +234,53 @@ pub(crate) fn lookup(name: &str) -> Example {
         .find(|e| e.name == name)
         .copied()
         .unwrap_or(SMOKE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        assert!(matches(
+            "x: connection 2 closed graceful bytes=23",
+            "connection 2 closed * bytes=23"
+        ));
+        assert!(matches("abc", "abc"));
+        assert!(matches("abc", "a*c"));
+        assert!(!matches("acb", "b*c"));
+        assert!(!matches(
+            "connection 2 closed bytes=2",
+            "connection 2 closed * bytes=23"
+        ));
+    }
+
+    #[test]
+    fn echo_server_stopped_line_counts_the_peer_traffic() {
+        let ex = lookup("echo-server");
+        let Peer::Concurrent(conns) = ex.peer else {
+            panic!("echo-server uses concurrent clients");
+        };
+        let bytes: usize = conns.iter().map(|c| c.send.len()).sum();
+        let line = format!(
+            "echo-server: stopped connections={} bytes={bytes} mode=request-driven",
+            conns.len()
+        );
+        assert_eq!(ex.after_stop.last(), Some(&line.as_str()));
+        for (i, c) in conns.iter().enumerate() {
+            assert_eq!(c.send, c.expect, "an echo returns what was sent");
+            let n = i + 1;
+            let closed = format!("connection {n} closed ");
+            let line = ex
+                .expect
+                .iter()
+                .chain(ex.after_stop)
+                .find(|l| l.contains(&closed))
+                .unwrap_or_else(|| panic!("no close line for connection {n}"));
+            assert!(
+                line.ends_with(&format!(" bytes={}", c.send.len())),
+                "{line}"
+            );
+        }
+    }
 }

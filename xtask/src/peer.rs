@@ -13,6 +13,9 @@ pub(crate) enum Close {
     Graceful,
     /// `SO_LINGER` {on, 0} and close: the kernel sends RST.
     Abortive,
+    /// Keep the connection open while the driver stops: the driver must
+    /// close it (see [`await_driver_close`]).
+    Hold,
 }
 
 /// What happened on one connection, for the summary.
@@ -156,11 +159,79 @@ pub(crate) fn client(
     deadline: Instant,
 ) -> Transcript {
     let mut t = Transcript::default();
+    if let Some(stream) = connect(port, deadline, &mut t) {
+        if let Some(held) = exchange(stream, send, expect, close, deadline, &mut t) {
+            // Sequential clients cannot hold a connection past their turn.
+            drop(held);
+            t.fail("Close::Hold needs Peer::Concurrent");
+        }
+    }
+    t
+}
+
+/// Concurrent clients: opens one connection per entry of `conns`, in order,
+/// then runs each one's exchange and close in reverse order, so the driver
+/// must serve later connections while earlier ones are open and idle.
+/// Returns one transcript (events in the order they happened, each tagged
+/// `#n` with the connection's number) and the connections kept open
+/// ([`Close::Hold`]) with their index.
+pub(crate) fn concurrent_clients(
+    port: u16,
+    conns: &[(&[u8], &[u8], Close)],
+    deadline: Instant,
+) -> (Transcript, Vec<(usize, TcpStream)>) {
+    let mut all = Transcript::default();
+    let mut streams = Vec::new();
+    let mut held = Vec::new();
+    // Runs one step on a connection's own transcript and merges it.
+    let step = |all: &mut Transcript, i: usize, f: &mut dyn FnMut(&mut Transcript)| {
+        let mut t = Transcript::default();
+        f(&mut t);
+        all.events
+            .extend(t.events.into_iter().map(|e| format!("#{} {e}", i + 1)));
+        all.problems
+            .extend(t.problems.into_iter().map(|p| format!("#{} {p}", i + 1)));
+        all.sent.extend(t.sent);
+        all.received.extend(t.received);
+    };
+    for i in 0..conns.len() {
+        step(&mut all, i, &mut |t| {
+            if let Some(s) = connect(port, deadline, t) {
+                streams.push(s);
+            }
+        });
+        if !all.problems.is_empty() {
+            return (all, held);
+        }
+    }
+    all.events.push(format!(
+        "all {} connected; exchanging from the last to the first",
+        conns.len()
+    ));
+    for (i, stream) in streams.into_iter().enumerate().rev() {
+        let (send, expect, close) = conns[i];
+        let mut stream = Some(stream);
+        step(&mut all, i, &mut |t| {
+            if let Some(s) = stream.take() {
+                if let Some(kept) = exchange(s, send, expect, close, deadline, t) {
+                    held.push((i, kept));
+                }
+            }
+        });
+        if !all.problems.is_empty() {
+            break;
+        }
+    }
+    (all, held)
+}
+
+/// Connects to the driver at `127.0.0.1:port`, retrying while it refuses.
+fn connect(port: u16, deadline: Instant, t: &mut Transcript) -> Option<TcpStream> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = loop {
+    let stream = loop {
         let Some(left) = remaining(deadline) else {
             t.fail(format!("timed out connecting to the driver at {addr}"));
-            return t;
+            return None;
         };
         match TcpStream::connect_timeout(&addr, left) {
             Ok(s) => break s,
@@ -169,15 +240,32 @@ pub(crate) fn client(
             }
             Err(e) => {
                 t.fail(format!("connect {addr}: {e}"));
-                return t;
+                return None;
             }
         }
     };
-    t.events.push(format!("connected to the driver at {addr}"));
+    let local = stream
+        .local_addr()
+        .map_or_else(|_| "?".to_string(), |a| a.to_string());
+    t.events
+        .push(format!("connected to the driver at {addr} from {local}"));
+    Some(stream)
+}
+
+/// Sends `send`, reads back `expect.len()` bytes, compares, closes; returns
+/// the stream when `close` is [`Close::Hold`] and all went well.
+fn exchange(
+    mut stream: TcpStream,
+    send: &[u8],
+    expect: &[u8],
+    close: Close,
+    deadline: Instant,
+    t: &mut Transcript,
+) -> Option<TcpStream> {
     let _ = stream.set_write_timeout(remaining(deadline));
     if let Err(e) = stream.write_all(send) {
         t.fail(format!("send: {e}"));
-        return t;
+        return None;
     }
     t.sent.extend_from_slice(send);
     let mut buf = [0u8; 4096];
@@ -188,7 +276,7 @@ pub(crate) fn client(
                 show(&t.received),
                 show(expect)
             ));
-            return t;
+            return None;
         };
         let _ = stream.set_read_timeout(Some(left));
         match stream.read(&mut buf) {
@@ -197,12 +285,12 @@ pub(crate) fn client(
                     "driver closed before echoing everything: got {}",
                     show(&t.received)
                 ));
-                return t;
+                return None;
             }
             Ok(n) => t.received.extend_from_slice(&buf[..n]),
             Err(e) => {
                 t.fail(format!("read: {e}"));
-                return t;
+                return None;
             }
         }
     }
@@ -217,7 +305,7 @@ pub(crate) fn client(
         ));
     }
     match close {
-        Close::Graceful => close_gracefully(&mut stream, &mut t, deadline),
+        Close::Graceful => close_gracefully(&mut stream, t, deadline),
         Close::Abortive => match set_linger_zero(&stream) {
             Ok(()) => {
                 drop(stream);
@@ -225,8 +313,40 @@ pub(crate) fn client(
             }
             Err(e) => t.fail(format!("SO_LINGER: {e}")),
         },
+        Close::Hold => {
+            t.events
+                .push("keeps the connection open while the driver stops".into());
+            return Some(stream);
+        }
     }
-    t
+    None
+}
+
+/// Waits until the driver closes a held connection: end of stream or a
+/// reset (either is a close); any data or a timeout is a failure.
+pub(crate) fn await_driver_close(
+    stream: &mut TcpStream,
+    deadline: Instant,
+) -> Result<&'static str, String> {
+    let mut buf = [0u8; 256];
+    let Some(left) = remaining(deadline) else {
+        return Err("no time left to see the driver close".into());
+    };
+    let _ = stream.set_read_timeout(Some(left));
+    match stream.read(&mut buf) {
+        Ok(0) => Ok("the driver closed it (FIN)"),
+        Ok(n) => Err(format!("unexpected bytes: {}", show(&buf[..n]))),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Ok("the driver reset it (RST)"),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err("the driver did not close it".into())
+        }
+        Err(e) => Err(format!("read: {e}")),
+    }
 }
 
 fn close_gracefully(stream: &mut TcpStream, t: &mut Transcript, deadline: Instant) {
@@ -352,6 +472,40 @@ mod tests {
         let t = client(port, b"abc", b"abc", Close::Abortive, deadline());
         assert!(t.problems.is_empty(), "{t:?}");
         assert_eq!(server.join().unwrap(), Err(io::ErrorKind::ConnectionReset));
+    }
+
+    #[test]
+    fn concurrent_clients_against_a_threaded_echo() {
+        let l = listen().unwrap();
+        let port = l.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let mut handlers = Vec::new();
+            for _ in 0..2 {
+                let (mut s, _) = l.accept().unwrap();
+                handlers.push(std::thread::spawn(move || {
+                    let mut buf = [0u8; 64];
+                    loop {
+                        match s.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => s.write_all(&buf[..n]).unwrap(),
+                        }
+                    }
+                }));
+            }
+            for h in handlers {
+                h.join().unwrap();
+            }
+        });
+        let conns: [(&[u8], &[u8], Close); 2] = [
+            (b"one", b"one", Close::Graceful),
+            (b"two", b"two", Close::Abortive),
+        ];
+        let (t, held) = concurrent_clients(port, &conns, deadline());
+        assert!(t.problems.is_empty(), "{t:?}");
+        // Exchanged from the last connection to the first.
+        assert_eq!(t.received, b"twoone");
+        assert!(held.is_empty());
+        server.join().unwrap();
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! `DriverEntry` does.
 
 use crate::driver::{self, Arch, BuildOpts};
-use crate::examples::{self, ALWAYS_FORBIDDEN, Example, Param, Peer};
+use crate::examples::{self, ALWAYS_FORBIDDEN, Example, Param, Peer, matches};
 use crate::peer::{self, Transcript};
 use crate::workspace_root;
 use std::fs::File;
@@ -475,6 +475,14 @@ fn run_one(wine: &Wine, name: &str, ex: &Example, sys: &Path) -> Report {
                 .push(format!("forbidden log line: {}", line.trim()));
         }
     }
+    for bad in ex.forbidden {
+        if let Some(line) = r.dbg.iter().find(|l| l.contains(bad)) {
+            r.problems.push(format!(
+                "forbidden DbgPrint line ({bad:?}): {}",
+                line.trim()
+            ));
+        }
+    }
     r.log = log;
     r.elapsed = started.elapsed();
     r
@@ -497,9 +505,24 @@ fn drive(wine: &Wine, session: &Session<'_>, name: &str, ex: &Example, sys: &Pat
         return;
     };
     let deadline = Instant::now() + Duration::from_secs(ex.timeout_secs);
-    if exercise(wine, name, ex, ports, deadline, r) {
-        await_lines(session, ex, deadline, r);
-        stop(wine, name, r);
+    if let Some(mut held) = exercise(wine, name, ex, ports, deadline, r) {
+        await_lines(session, ex.expect, "dbgprint", deadline, r);
+        if stop(wine, name, r) {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            for (i, stream) in &mut held {
+                match peer::await_driver_close(stream, deadline) {
+                    Ok(how) => r.step(
+                        "peer",
+                        format!("#{} held open through the stop: {how}", *i + 1),
+                    ),
+                    Err(e) => r.fail(
+                        "peer",
+                        format!("#{} held open through the stop: {e}", *i + 1),
+                    ),
+                }
+            }
+            await_lines(session, ex.after_stop, "unload", deadline, r);
+        }
     }
 }
 
@@ -592,7 +615,8 @@ fn install(wine: &Wine, name: &str, ex: &Example, sys: &Path, r: &mut Report) ->
     Some(ports)
 }
 
-/// `sc start`, then the peer's part. False when the driver did not start.
+/// `sc start`, then the peer's part. `None` when the driver did not start;
+/// else the connections the peer keeps open through the stop.
 fn exercise(
     wine: &Wine,
     name: &str,
@@ -600,7 +624,7 @@ fn exercise(
     ports: Ports,
     deadline: Instant,
     r: &mut Report,
-) -> bool {
+) -> Option<Vec<(usize, std::net::TcpStream)>> {
     let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let server = ports.listener.map(|l| {
         let cancel = cancel.clone();
@@ -632,8 +656,9 @@ fn exercise(
         if let Some(s) = server {
             let _ = s.join();
         }
-        return false;
+        return None;
     }
+    let mut held = Vec::new();
     match ex.peer {
         Peer::None => {}
         Peer::EchoServer { expect } => {
@@ -660,37 +685,46 @@ fn exercise(
                 }
             }
         }
+        Peer::Concurrent(conns) => {
+            let plan: Vec<_> = conns.iter().map(|c| (c.send, c.expect, c.close)).collect();
+            let (t, open) = peer::concurrent_clients(ports.listen, &plan, deadline);
+            r.transcript(t);
+            held = open;
+        }
     }
-    true
+    Some(held)
 }
 
-/// Waits until the example's `expect` lines have appeared, in order.
-fn await_lines(session: &Session<'_>, ex: &Example, deadline: Instant, r: &mut Report) {
-    if ex.expect.is_empty() {
+/// Waits until lines matching `patterns` have appeared, in order.
+fn await_lines(
+    session: &Session<'_>,
+    patterns: &[&str],
+    label: &'static str,
+    deadline: Instant,
+    r: &mut Report,
+) {
+    if patterns.is_empty() {
         return;
     }
     loop {
         let lines = dbgprint_lines(&session.read_log());
         let mut next = 0;
         for l in &lines {
-            if next < ex.expect.len() && l.contains(ex.expect[next]) {
+            if next < patterns.len() && matches(l, patterns[next]) {
                 next += 1;
             }
         }
-        if next == ex.expect.len() {
+        if next == patterns.len() {
             r.step(
-                "dbgprint",
-                format!("all {} expected line(s) seen", ex.expect.len()),
+                label,
+                format!("all {} expected line(s) seen", patterns.len()),
             );
             return;
         }
         if Instant::now() > deadline {
             r.fail(
-                "dbgprint",
-                format!(
-                    "timed out waiting for a line containing {:?}",
-                    ex.expect[next]
-                ),
+                label,
+                format!("timed out waiting for a line matching {:?}", patterns[next]),
             );
             return;
         }
@@ -698,13 +732,20 @@ fn await_lines(session: &Session<'_>, ex: &Example, deadline: Instant, r: &mut R
     }
 }
 
-/// `sc stop`, then waits until the service reports STOPPED.
-fn stop(wine: &Wine, name: &str, r: &mut Report) {
+/// `sc stop`, then waits until the service reports STOPPED. False when it
+/// did not stop.
+fn stop(wine: &Wine, name: &str, r: &mut Report) -> bool {
     let t = Instant::now();
     match wine.run(&["sc", "stop", name], SC) {
         Ok(f) if f.ok() || f.stdout.contains("STOP") => {}
-        Ok(f) => return r.fail("sc stop", f.describe()),
-        Err(e) => return r.fail("sc stop", e),
+        Ok(f) => {
+            r.fail("sc stop", f.describe());
+            return false;
+        }
+        Err(e) => {
+            r.fail("sc stop", e);
+            return false;
+        }
     }
     let stop_deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -716,13 +757,14 @@ fn stop(wine: &Wine, name: &str, r: &mut Report) {
                     t.elapsed().as_secs_f64()
                 ),
             );
-            return;
+            return true;
         }
         if Instant::now() > stop_deadline {
-            return r.fail(
+            r.fail(
                 "sc stop",
                 "still RUNNING after 20 s (no DriverUnload set, or it blocked)",
             );
+            return false;
         }
         std::thread::sleep(Duration::from_millis(200));
     }

@@ -1,0 +1,134 @@
+//! Request-driven mode, for providers without event callbacks (Wine): the
+//! server thread keeps one accept request outstanding (Wine allows no more
+//! per listening socket) and starts a system thread per connection, which
+//! alternates receive and send requests.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use wsk::{Buffer, ConnectionSocket, Error, ListenSocket, NoEvents, NoListenEvents, Passive};
+use wsk_driver_rt::dbg_println;
+use wsk_driver_rt::thread::SystemThread;
+
+use crate::echo::{self, CLOSE_TIMEOUT, End, POLL, Session, Shared};
+
+/// Receive buffer per connection, reused for the echo.
+const BUFFER_SIZE: usize = 4096;
+
+/// A connection's thread and whether it has finished (so it can be joined
+/// without waiting).
+struct Worker {
+    done: Arc<AtomicBool>,
+    thread: SystemThread,
+}
+
+/// Accepts connections until the server stops, then closes the listening
+/// socket and joins every connection thread (each closes its own socket).
+pub(crate) fn serve(
+    passive: &Passive<'_>,
+    listener: ListenSocket<NoListenEvents>,
+    shared: &Arc<Shared>,
+) {
+    let mut workers: Vec<Worker> = Vec::new();
+    while !shared.stopping() {
+        reap(&mut workers);
+        let Some(accepted) = echo::wait_or_stop(passive, listener.accept(NoEvents), shared) else {
+            break;
+        };
+        match accepted {
+            Ok((socket, peer)) => {
+                let session = Session::open(shared, Some(peer));
+                if let Some(worker) = spawn(socket, session) {
+                    workers.push(worker);
+                }
+            }
+            // The client reset before its connection was accepted (Wine);
+            // the next accept gets the next client.
+            Err(
+                Error::INVALID_CONNECTION | Error::CONNECTION_RESET | Error::CONNECTION_ABORTED,
+            ) => {}
+            Err(_) if shared.stopping() => break,
+            Err(e) => {
+                dbg_println!("echo-server: accept failed: {e}");
+                // Keep a persistent failure from spinning.
+                echo::sleep(passive, POLL);
+            }
+        }
+    }
+    // Closing completes the accept request that stopping abandoned (Wine
+    // ignores its cancellation).
+    if let Err(pending) = listener.close().wait_timeout(passive, CLOSE_TIMEOUT) {
+        drop(pending);
+    }
+    for worker in workers {
+        worker.thread.join();
+    }
+}
+
+/// Joins the connection threads that have finished.
+fn reap(workers: &mut Vec<Worker>) {
+    let mut i = 0;
+    while i < workers.len() {
+        if workers[i].done.load(Ordering::Acquire) {
+            workers.swap_remove(i).thread.join();
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// Starts the thread serving one connection; closes the connection if no
+/// thread can be created.
+fn spawn(socket: ConnectionSocket<NoEvents>, session: Session) -> Option<Worker> {
+    let done = Arc::new(AtomicBool::new(false));
+    let finished = Arc::clone(&done);
+    // The socket travels into the thread's closure; if spawning fails the
+    // closure, and so the socket, is dropped, which closes it.
+    let spawned = SystemThread::spawn(move || {
+        // SAFETY: a system thread's start routine runs at PASSIVE_LEVEL,
+        // outside any WSK callback, and may wait.
+        let passive = unsafe { Passive::new_unchecked() };
+        let end = echo_until_end(&passive, &socket, &session);
+        echo::finish(&passive, socket, end, &session);
+        finished.store(true, Ordering::Release);
+    });
+    match spawned {
+        Ok(thread) => Some(Worker { done, thread }),
+        Err(status) => {
+            dbg_println!("echo-server: no thread for a connection: NTSTATUS {status:#010x}");
+            None
+        }
+    }
+}
+
+/// Receives and echoes until the peer closes, a request fails or the server
+/// stops.
+fn echo_until_end(
+    passive: &Passive<'_>,
+    socket: &ConnectionSocket<NoEvents>,
+    session: &Session,
+) -> End {
+    let mut buffer = match Buffer::with_capacity(BUFFER_SIZE) {
+        Ok(b) => b,
+        Err(e) => return End::Failed(e),
+    };
+    loop {
+        buffer.clear();
+        let Some((received, back)) =
+            echo::wait_or_stop(passive, socket.receive(buffer), session.shared())
+        else {
+            return End::Stopped;
+        };
+        buffer = back;
+        match received {
+            Ok(0) => return End::Graceful,
+            Ok(_) => {}
+            Err(e) => return End::from_error(e),
+        }
+        buffer = match echo::echo(passive, socket, buffer, session) {
+            Ok(b) => b,
+            Err(end) => return end,
+        };
+    }
+}
