@@ -14,11 +14,12 @@ use crate::events::{
     ConnectionEvents, DisconnectFlags, EventContext, Indication, NoEvents, ReceiveAction,
     ReceiveFlags,
 };
+use crate::options::{self, SocketOption};
 use crate::registration::{LiveHandle, Provider};
 use crate::request::{Operation, Request};
 use crate::socket::{
-    ABORTED, CloseOp, ControlOp, CreateOp, FromCore, SocketCore, close_in_background,
-    enable_events, submit_close, submit_control, submit_create,
+    ABORTED, BOUND, CloseOp, ControlOp, CreateOp, FromCore, SocketCore, close_in_background,
+    enable_events, submit_close, submit_control, submit_create, submit_socket_connect,
 };
 use crate::{Error, Result};
 
@@ -357,6 +358,44 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         }
     }
 
+    /// Creates a connection socket, binds it to `local` and connects it to
+    /// `remote` in one provider call (`WskSocketConnect`), installing
+    /// `handler`'s callbacks. Enable them with
+    /// [`enable_events`](Self::enable_events) once the request resolves.
+    ///
+    /// `local` may be the wildcard address of `remote`'s family (port 0: the
+    /// stack chooses).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::INVALID_PARAMETER`] at once if `local` and `remote` are of
+    ///   different families.
+    /// - [`Error::NOT_IMPLEMENTED`]: the provider lacks `WskSocketConnect`
+    ///   (Wine's `netio.sys` stub).
+    /// - Provider statuses, as for [`bind`](Self::bind) and
+    ///   [`connect`](Self::connect), for example [`Error::CONNECTION_REFUSED`].
+    ///   On failure the provider has already closed the socket.
+    pub fn socket_connect(
+        provider: &Provider,
+        local: SocketAddr,
+        remote: SocketAddr,
+        handler: H,
+    ) -> Request<CreateOp<H, Self>> {
+        let core = Arc::new(SocketCore::new(Arc::clone(&provider.inner), handler));
+        core.set_flags(BOUND);
+        submit_socket_connect(
+            core,
+            provider.live_handle(),
+            local,
+            remote,
+            ConnectionVtable::<H>::dispatch_ptr(),
+        )
+    }
+
     /// Enables every callback the handler implements (`SO_WSK_EVENT_CALLBACK`
     /// with the mask derived from its `HAS_*` constants; nothing for a handler
     /// without callbacks). The socket must be connected. Sockets accepted
@@ -455,7 +494,9 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
             return Request::failed(op, Error::NOT_IMPLEMENTED);
         };
         let socket = core.socket();
-        let _ = family_of;
+        if matches!(call, AddressCall::Bind(_)) {
+            core.set_flags(BOUND);
+        }
         Request::submit(op, |irp, op| {
             let addr = op.addr.as_mut_ptr();
             match call {
@@ -647,6 +688,70 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// Provider statuses.
     pub fn get_option(&self, level: u32, option: u32) -> Request<ControlOp<H>> {
         submit_control(self.core(), sys::WskGetOption, option, level, &[], 4)
+    }
+
+    /// Sets the typed socket option `O` (`WskControlSocket`,
+    /// `WskSetOption`), for example `socket.set::<NoDelay>(true)`; see
+    /// [`options`](crate::options).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::INVALID_DEVICE_STATE`] at once for an option that must
+    ///   precede the bind ([`SocketOption::BEFORE_BIND`]) on a bound socket.
+    /// - Provider statuses, for example [`Error::NOT_SUPPORTED`] or
+    ///   [`Error::INVALID_PARAMETER`] for an option it does not know, and
+    ///   [`Error::NOT_IMPLEMENTED`] on Wine.
+    pub fn set<O: SocketOption>(&self, value: O::Value) -> Request<ControlOp<H, ()>> {
+        options::set::<H, O>(self.core(), value)
+    }
+
+    /// Reads the typed socket option `O` (`WskControlSocket`,
+    /// `WskGetOption`), for example `socket.get::<ReceiveBuffer>()`.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// Provider statuses, for example [`Error::NOT_SUPPORTED`] for an option
+    /// it does not know; [`Error::BUFFER_TOO_SMALL`] if it returned fewer
+    /// than 4 bytes.
+    pub fn get<O: SocketOption>(&self) -> Request<ControlOp<H, O::Value>> {
+        options::get::<H, O>(self.core())
+    }
+
+    /// The ideal send backlog in bytes (`SIO_WSK_QUERY_IDEAL_SEND_BACKLOG`):
+    /// how much data to keep queued in sends for the best throughput.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// Provider statuses, for example [`Error::INVALID_DEVICE_STATE`] when not
+    /// connected, [`Error::NOT_IMPLEMENTED`] on Wine.
+    pub fn ideal_send_backlog(&self) -> Request<ControlOp<H, usize>> {
+        options::query_size(self.core(), sys::SIO_WSK_QUERY_IDEAL_SEND_BACKLOG)
+    }
+
+    /// The bytes received and not yet taken by a receive or receive event
+    /// (`SIO_WSK_QUERY_RECEIVE_BACKLOG`).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// Provider statuses, for example [`Error::NOT_IMPLEMENTED`] on Wine.
+    pub fn receive_backlog(&self) -> Request<ControlOp<H, usize>> {
+        options::query_size(self.core(), sys::SIO_WSK_QUERY_RECEIVE_BACKLOG)
     }
 
     /// Closes the socket (`WskCloseSocket`); the handler is freed when the

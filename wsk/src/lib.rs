@@ -80,12 +80,14 @@ mod addr;
 mod block_on;
 mod buffer;
 mod connection;
+mod datagram;
 pub mod defer;
 mod error;
 pub mod events;
 pub mod irql;
 mod listen;
 mod mdl;
+pub mod options;
 mod registration;
 pub mod request;
 mod resolve;
@@ -96,19 +98,25 @@ pub use addr::SockAddr;
 pub use block_on::{block_on, block_on_timeout};
 pub use buffer::{Buffer, MAX_BUFFER_LEN};
 pub use connection::{AddressOp, ConnectionSocket, DisconnectOp, TransferOp};
+pub use datagram::{
+    DatagramAddressOp, DatagramSocket, RECEIVE_CONTROL_BYTES, ReceiveFromOp, ReceivedFrom,
+    SendMessagesOp, SendToOp, assume_windows_8_tables,
+};
 pub use error::{Error, Result};
 pub use events::{
-    ConnectionEvents, DisconnectFlags, EventContext, Indication, NoEvents, ReceiveAction,
-    ReceiveFlags, RetainedIndication, Segments,
+    ConnectionEvents, Datagram, DatagramAction, DatagramEvents, DatagramFlags, DatagramIndication,
+    DatagramSegments, Datagrams, DisconnectFlags, EventContext, Indication, NoDatagramEvents,
+    NoEvents, ReceiveAction, ReceiveFlags, RetainedDatagrams, RetainedIndication, Segments,
 };
 pub use irql::{AtMostDispatch, Dispatch, Passive, SpinLock, SpinLockGuard};
 pub use listen::{
-    AcceptOp, Incoming, ListenAddressOp, ListenEvents, ListenSocket, ListenState, NoListenEvents,
+    AcceptOp, Incoming, InspectAction, InspectCompleteOp, InspectId, ListenAddressOp, ListenEvents,
+    ListenSocket, ListenState, NoListenEvents,
 };
-pub use registration::{Provider, Registration, Version};
+pub use registration::{Provider, Registration, Transport, Version};
 pub use request::{Operation, Request};
 pub use resolve::Family;
-pub use socket::{CloseOp, ControlOp, ControlOutput, CreateOp};
+pub use socket::{CloseOp, ControlOp, ControlOutput, ControlValue, CreateOp};
 
 pub use wsk_macros::vtable;
 

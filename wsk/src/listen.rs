@@ -10,11 +10,12 @@ use wsk_sys as sys;
 use crate::addr::SockAddr;
 use crate::connection::{ConnectionSocket, ConnectionVtable};
 use crate::events::{ConnectionEvents, EventContext};
+use crate::options::{self, ConditionalAccept, SocketOption};
 use crate::registration::{HandleSource, LiveHandle, Provider, ProviderInner};
 use crate::request::{Operation, Request};
 use crate::socket::{
-    ACCEPTING, CloseOp, CreateOp, FromCore, SocketCore, close_in_background, enable_events,
-    submit_close, submit_create,
+    ACCEPTING, BOUND, CloseOp, ControlOp, CreateOp, FromCore, SocketCore, close_in_background,
+    enable_events, submit_close, submit_create,
 };
 use crate::{Error, Result};
 
@@ -64,6 +65,107 @@ pub trait ListenEvents: Send + Sync + 'static {
     fn on_accept(&self, cx: &EventContext<'_>, incoming: Option<Incoming<'_, Self::Connection>>) {
         let _ = (cx, incoming);
     }
+
+    /// Whether [`on_inspect`](Self::on_inspect) is implemented: the listening
+    /// socket then uses conditional accept (`SO_CONDITIONAL_ACCEPT`, which
+    /// [`ListenSocket::open`] sets before binding).
+    const HAS_INSPECT: bool = false;
+
+    /// A connection request arrived on a conditional-accept socket, before
+    /// the handshake (`WskInspectEvent`).
+    ///
+    /// Return [`InspectAction::Accept`] to let the handshake proceed (the
+    /// connection then arrives through [`on_accept`](Self::on_accept) or
+    /// [`ListenSocket::accept`]), [`InspectAction::Reject`] to refuse it, or
+    /// [`InspectAction::Pend`] to decide later with
+    /// [`ListenSocket::inspect_complete`] and `id`. Requests whose addresses
+    /// cannot be read are rejected without calling this.
+    ///
+    /// Inspect and abort events are not enabled with `SO_WSK_EVENT_CALLBACK`:
+    /// they are active on every conditional-accept socket whose dispatch
+    /// table has them.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL` (the DDI does not report which).
+    fn on_inspect(
+        &self,
+        cx: &EventContext<'_>,
+        local: SocketAddr,
+        remote: SocketAddr,
+        id: InspectId,
+    ) -> InspectAction {
+        let _ = (cx, local, remote, id);
+        InspectAction::Accept
+    }
+
+    /// Whether [`on_abort`](Self::on_abort) is implemented.
+    const HAS_ABORT: bool = false;
+
+    /// The peer dropped a connection request that
+    /// [`on_inspect`](Self::on_inspect) accepted or pended, before it was
+    /// accepted (`WskAbortEvent`). A pended `id` must not be completed any
+    /// more. The trampoline always returns `STATUS_SUCCESS`, as the DDI
+    /// requires.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    fn on_abort(&self, cx: &EventContext<'_>, id: InspectId) {
+        let _ = (cx, id);
+    }
+}
+
+/// Identifies a connection request inspected by
+/// [`ListenEvents::on_inspect`] (`WSK_INSPECT_ID`, compared by content).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InspectId {
+    key: usize,
+    serial: u32,
+}
+
+impl InspectId {
+    fn from_raw(raw: &sys::WSK_INSPECT_ID) -> Self {
+        Self {
+            key: raw.Key,
+            serial: raw.SerialNumber,
+        }
+    }
+
+    fn to_raw(self) -> sys::WSK_INSPECT_ID {
+        sys::WSK_INSPECT_ID {
+            Key: self.key,
+            SerialNumber: self.serial,
+        }
+    }
+}
+
+impl core::fmt::Debug for InspectId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "InspectId({:#x}:{})", self.key, self.serial)
+    }
+}
+
+/// What to do with an inspected connection request (`WSK_INSPECT_ACTION`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InspectAction {
+    /// Refuse the connection (`WskInspectReject`).
+    Reject,
+    /// Proceed with the handshake (`WskInspectAccept`).
+    Accept,
+    /// Decide later with [`ListenSocket::inspect_complete`]
+    /// (`WskInspectPend`; only as [`ListenEvents::on_inspect`]'s answer).
+    Pend,
+}
+
+impl InspectAction {
+    fn raw(self) -> sys::WSK_INSPECT_ACTION {
+        match self {
+            InspectAction::Reject => sys::WskInspectReject,
+            InspectAction::Accept => sys::WskInspectAccept,
+            InspectAction::Pend => sys::WskInspectPend,
+        }
+    }
 }
 
 /// The listen handler of sockets that enable no events (request-driven
@@ -104,8 +206,16 @@ impl<L: ListenEvents> ListenVtable<L> {
         } else {
             None
         },
-        WskInspectEvent: None,
-        WskAbortEvent: None,
+        WskInspectEvent: if L::HAS_INSPECT {
+            Some(inspect_event::<L>)
+        } else {
+            None
+        },
+        WskAbortEvent: if L::HAS_ABORT {
+            Some(abort_event::<L>)
+        } else {
+            None
+        },
     };
 
     /// Accept events, plus the accepted connections' events (inherited by
@@ -117,7 +227,7 @@ impl<L: ListenEvents> ListenVtable<L> {
     };
 
     fn dispatch_ptr() -> *const sys::WSK_CLIENT_LISTEN_DISPATCH {
-        if Self::EVENT_MASK == 0 {
+        if Self::EVENT_MASK == 0 && !L::HAS_INSPECT && !L::HAS_ABORT {
             core::ptr::null()
         } else {
             &Self::DISPATCH
@@ -173,7 +283,7 @@ impl<C: ConnectionEvents> Incoming<'_, C> {
     pub fn accept(self, handler: C) -> ConnectionSocket<C> {
         let core = Arc::new(SocketCore::new(Arc::clone(self.provider), handler));
         core.set_socket(self.socket);
-        core.set_flags(ACCEPTING);
+        core.set_flags(ACCEPTING | BOUND);
         self.accepted.set(Some(Arc::clone(&core)));
         ConnectionSocket::from_core(core, self.handles.handle())
     }
@@ -244,6 +354,62 @@ unsafe extern "system" fn accept_event<L: ListenEvents>(
     sys::STATUS_SUCCESS
 }
 
+/// `PFN_WSK_INSPECT_EVENT` trampoline.
+///
+/// # Safety
+///
+/// Called by the provider with the context of a listening socket whose
+/// handler is `L`; the addresses and ID are valid for the call.
+unsafe extern "system" fn inspect_event<L: ListenEvents>(
+    context: sys::PVOID,
+    local: sys::PSOCKADDR,
+    remote: sys::PSOCKADDR,
+    id: sys::PWSK_INSPECT_ID,
+) -> sys::WSK_INSPECT_ACTION {
+    // SAFETY: the context is a live core until the listening socket's close completes.
+    let core = unsafe { &*context.cast::<SocketCore<ListenState<L>>>() };
+    if id.is_null() {
+        return sys::WskInspectReject;
+    }
+    // SAFETY: the provider passes a valid WSK_INSPECT_ID for the call.
+    let id = InspectId::from_raw(unsafe { &*id });
+    // SAFETY: the provider passes valid addresses for the call.
+    let local = unsafe { SockAddr::copy_from_raw(local) };
+    // SAFETY: as above.
+    let remote = unsafe { SockAddr::copy_from_raw(remote) };
+    let (Ok(local), Ok(remote)) = (local, remote) else {
+        return sys::WskInspectReject;
+    };
+    // SAFETY: inside the provider's callback; no flags: IRQL <= DISPATCH_LEVEL.
+    let cx = unsafe { EventContext::new(0) };
+    core.handler
+        .handler
+        .on_inspect(&cx, local, remote, id)
+        .raw()
+}
+
+/// `PFN_WSK_ABORT_EVENT` trampoline; always `STATUS_SUCCESS`.
+///
+/// # Safety
+///
+/// As [`inspect_event`].
+unsafe extern "system" fn abort_event<L: ListenEvents>(
+    context: sys::PVOID,
+    id: sys::PWSK_INSPECT_ID,
+) -> sys::NTSTATUS {
+    // SAFETY: the context is a live core until the listening socket's close completes.
+    let core = unsafe { &*context.cast::<SocketCore<ListenState<L>>>() };
+    if id.is_null() {
+        return sys::STATUS_SUCCESS;
+    }
+    // SAFETY: the provider passes a valid WSK_INSPECT_ID for the call.
+    let id = InspectId::from_raw(unsafe { &*id });
+    // SAFETY: inside the provider's callback; no flags: IRQL <= DISPATCH_LEVEL.
+    let cx = unsafe { EventContext::new(0) };
+    core.handler.handler.on_abort(&cx, id);
+    sys::STATUS_SUCCESS
+}
+
 /// A listening socket whose accept events go to `L`.
 ///
 /// Binding it ([`bind`](Self::bind)) starts listening. Dropping it closes it
@@ -298,8 +464,10 @@ impl<L: ListenEvents> ListenSocket<L> {
         )
     }
 
-    /// Creates a listening socket, enables its events (if `L` has any), and
-    /// binds it to `local`, which starts listening.
+    /// Creates a listening socket, turns on conditional accept if `L`
+    /// implements [`on_inspect`](ListenEvents::on_inspect), binds it to
+    /// `local`, which starts listening, and enables its events (if `L` has
+    /// any).
     ///
     /// # IRQL
     ///
@@ -307,14 +475,22 @@ impl<L: ListenEvents> ListenSocket<L> {
     ///
     /// # Errors
     ///
-    /// As [`create`](Self::create), [`bind`](Self::bind) and
-    /// [`enable_events`](Self::enable_events); on failure the socket is closed
+    /// As [`create`](Self::create), [`set`](Self::set), [`bind`](Self::bind)
+    /// and [`enable_events`](Self::enable_events); on failure the socket is closed
     /// (and the close awaited, so the address is free again) before the
     /// error is returned.
     pub async fn open(provider: &Provider, local: SocketAddr, handler: L) -> Result<Self> {
         let socket = Self::create(provider, crate::addr::family_of(&local), handler).await?;
-        let bound = match socket.bind(local).await {
-            Ok(_) => socket.enable_events(),
+        let conditional = if L::HAS_INSPECT {
+            socket.set::<ConditionalAccept>(true).await
+        } else {
+            Ok(())
+        };
+        let bound = match conditional {
+            Ok(()) => match socket.bind(local).await {
+                Ok(_) => socket.enable_events(),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         match bound {
@@ -370,9 +546,82 @@ impl<L: ListenEvents> ListenSocket<L> {
             return Request::failed(op, Error::NOT_IMPLEMENTED);
         };
         let socket = core.socket();
+        core.set_flags(BOUND);
         Request::submit(op, |irp, op| {
             // SAFETY: the socket exists; the address lives in the payload until completion.
             unsafe { bind(socket, op.addr.as_mut_ptr(), 0, irp) }
+        })
+    }
+
+    /// Sets the typed socket option `O` (`WskControlSocket`,
+    /// `WskSetOption`); see [`options`](crate::options).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::INVALID_DEVICE_STATE`] at once for an option that must
+    ///   precede the bind ([`SocketOption::BEFORE_BIND`]) once
+    ///   [`bind`](Self::bind) was called.
+    /// - Provider statuses, for example [`Error::NOT_SUPPORTED`] for an
+    ///   option it does not know, [`Error::NOT_IMPLEMENTED`] on Wine.
+    pub fn set<O: SocketOption>(&self, value: O::Value) -> Request<ControlOp<ListenState<L>, ()>> {
+        options::set::<_, O>(self.core(), value)
+    }
+
+    /// Reads the typed socket option `O` (`WskControlSocket`,
+    /// `WskGetOption`).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// Provider statuses, for example [`Error::NOT_SUPPORTED`] for an option
+    /// it does not know.
+    pub fn get<O: SocketOption>(&self) -> Request<ControlOp<ListenState<L>, O::Value>> {
+        options::get::<_, O>(self.core())
+    }
+
+    /// Completes a connection request that [`ListenEvents::on_inspect`]
+    /// pended (`WskInspectComplete`) with [`InspectAction::Accept`] or
+    /// [`InspectAction::Reject`].
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::INVALID_PARAMETER`] at once for [`InspectAction::Pend`].
+    /// - Provider statuses, for example [`Error::INVALID_CONNECTION`] when the
+    ///   request is unknown or was already aborted ([`ListenEvents::on_abort`]).
+    pub fn inspect_complete(
+        &self,
+        id: InspectId,
+        action: InspectAction,
+    ) -> Request<InspectCompleteOp<L>> {
+        let core = self.core();
+        let op = InspectCompleteOp {
+            _core: Arc::clone(core),
+            id: id.to_raw(),
+        };
+        if action == InspectAction::Pend {
+            return Request::failed(op, Error::INVALID_PARAMETER);
+        }
+        // SAFETY: the socket exists; listen table.
+        let Some(complete) =
+            (unsafe { core.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }).WskInspectComplete
+        else {
+            return Request::failed(op, Error::NOT_IMPLEMENTED);
+        };
+        let socket = core.socket();
+        Request::submit(op, |irp, op| {
+            // SAFETY: the socket exists; the ID lives in the payload until completion.
+            unsafe { complete(socket, &raw mut op.id, action.raw(), irp) }
         })
     }
 
@@ -504,6 +753,19 @@ impl<L: ListenEvents> Operation for ListenAddressOp<L> {
     }
 }
 
+/// `WskInspectComplete`.
+pub struct InspectCompleteOp<L> {
+    _core: Arc<SocketCore<ListenState<L>>>,
+    id: sys::WSK_INSPECT_ID,
+}
+
+impl<L: ListenEvents> Operation for InspectCompleteOp<L> {
+    type Output = Result<()>;
+    fn complete(self, status: sys::NTSTATUS, _information: usize) -> Result<()> {
+        Error::check(status).map(drop)
+    }
+}
+
 /// `WskAccept`.
 pub struct AcceptOp<C> {
     core: Option<Arc<SocketCore<C>>>,
@@ -526,6 +788,7 @@ impl<C: ConnectionEvents> Operation for AcceptOp<C> {
             unreachable!("completed once")
         };
         core.set_socket(socket);
+        core.set_flags(BOUND);
         let remote = self.remote.to_socket_addr();
         let connection = ConnectionSocket::from_core(core, live);
         Ok((connection, remote?))

@@ -19,6 +19,7 @@
 //!   `Registration` deregisters too, so it cannot be forgotten.
 
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::time::Duration;
@@ -379,6 +380,86 @@ impl Provider {
 
     pub(crate) fn handle_source(&self) -> HandleSource {
         HandleSource(Arc::clone(&self.inner.reg))
+    }
+
+    /// The transports the provider offers (`WskControlClient` with
+    /// `WSK_TRANSPORT_LIST_QUERY`, which takes no IRP and returns at once).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::NOT_IMPLEMENTED`]: the provider lacks `WskControlClient`
+    ///   (Wine's `netio.sys` stub).
+    /// - [`Error::INSUFFICIENT_RESOURCES`]: the list could not be allocated.
+    /// - Other provider statuses.
+    pub fn transports(&self) -> Result<Vec<Transport>> {
+        let Some(control) = self.inner.dispatch().WskControlClient else {
+            return Err(Error::NOT_IMPLEMENTED);
+        };
+        let mut capacity = 8usize;
+        // The list can grow between calls; give up after a few rounds.
+        for _ in 0..4 {
+            let mut list: Vec<sys::WSK_TRANSPORT> = Vec::new();
+            list.try_reserve_exact(capacity)
+                .map_err(|_| Error::INSUFFICIENT_RESOURCES)?;
+            list.resize(capacity, sys::WSK_TRANSPORT::default());
+            let size = capacity * size_of::<sys::WSK_TRANSPORT>();
+            let mut returned: sys::SIZE_T = 0;
+            // SAFETY: the output buffer holds `size` bytes and lives across
+            // this synchronous call, as does `returned`; no IRP, no input.
+            let status = unsafe {
+                control(
+                    self.inner.client(),
+                    sys::WSK_TRANSPORT_LIST_QUERY,
+                    0,
+                    core::ptr::null_mut(),
+                    size,
+                    list.as_mut_ptr().cast(),
+                    &raw mut returned,
+                    core::ptr::null_mut(),
+                )
+            };
+            let count = returned / size_of::<sys::WSK_TRANSPORT>();
+            if status == sys::STATUS_BUFFER_TOO_SMALL || status == sys::STATUS_BUFFER_OVERFLOW {
+                capacity = count.max(capacity * 2);
+                continue;
+            }
+            Error::check(status)?;
+            list.truncate(count.min(capacity));
+            return Ok(list.iter().map(Transport::from_raw).collect());
+        }
+        Err(Error::BUFFER_TOO_SMALL)
+    }
+}
+
+/// One transport the provider offers (`WSK_TRANSPORT`), from
+/// [`Provider::transports`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transport {
+    /// The transport's version.
+    pub version: u16,
+    /// The socket type (`SOCK_STREAM`, `SOCK_DGRAM`, ...).
+    pub socket_type: u16,
+    /// The protocol (`IPPROTO_TCP`, `IPPROTO_UDP`, ...).
+    pub protocol: u32,
+    /// The address family (`AF_INET`, `AF_INET6`).
+    pub family: sys::ADDRESS_FAMILY,
+    /// The provider's identifier.
+    pub provider_id: sys::GUID,
+}
+
+impl Transport {
+    fn from_raw(raw: &sys::WSK_TRANSPORT) -> Self {
+        Self {
+            version: raw.Version,
+            socket_type: raw.SocketType,
+            protocol: raw.Protocol,
+            family: raw.AddressFamily,
+            provider_id: raw.ProviderId,
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! Name resolution: `WskGetAddressInfo` / `WskFreeAddressInfo`.
+//! Name resolution: `WskGetAddressInfo` / `WskFreeAddressInfo`, and
+//! address-to-name translation: `WskGetNameInfo`.
 //!
 //! Host names and services are ordinary Rust strings, converted to counted
 //! UTF-16 (`UNICODE_STRING`) for the call. The provider's `ADDRINFOEXW` list
@@ -6,7 +7,9 @@
 //! before the function returns — both routines require `PASSIVE_LEVEL`, so
 //! the list never outlives the context that may free it.
 
+use alloc::string::String;
 use alloc::sync::Arc;
+use alloc::vec;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
@@ -233,5 +236,126 @@ impl Provider {
         } else {
             Ok(addresses)
         }
+    }
+}
+
+/// `WskGetNameInfo`: the address and the two output strings, whose buffers
+/// the op owns, until completion.
+struct NameInfoOp {
+    addr: SockAddr,
+    _host_units: Vec<u16>,
+    _service_units: Vec<u16>,
+    host: sys::UNICODE_STRING,
+    service: sys::UNICODE_STRING,
+}
+
+// SAFETY: the strings point into the op's own heap buffers, which move with it.
+unsafe impl Send for NameInfoOp {}
+
+impl NameInfoOp {
+    /// An output string over `units` (whose heap data does not move).
+    fn output(units: &mut [u16]) -> sys::UNICODE_STRING {
+        // Both buffers are at most NI_MAXHOST units: fits a USHORT.
+        #[allow(clippy::cast_possible_truncation)]
+        let capacity = (units.len() * 2) as u16;
+        sys::UNICODE_STRING {
+            Length: 0,
+            MaximumLength: capacity,
+            Buffer: units.as_mut_ptr(),
+        }
+    }
+
+    fn text(string: &sys::UNICODE_STRING) -> String {
+        let len = usize::from(string.Length.min(string.MaximumLength)) / 2;
+        if string.Buffer.is_null() || len == 0 {
+            return String::new();
+        }
+        // SAFETY: the provider wrote `Length` bytes into our buffer of
+        // `MaximumLength` bytes (clamped above).
+        let units = unsafe { core::slice::from_raw_parts(string.Buffer, len) };
+        let units = units.split(|&u| u == 0).next().unwrap_or(&[]);
+        char::decode_utf16(units.iter().copied())
+            .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+            .collect()
+    }
+}
+
+impl Operation for NameInfoOp {
+    /// The host name and the service name (`None` if the provider left it empty).
+    type Output = Result<(String, Option<String>)>;
+
+    fn complete(self, status: sys::NTSTATUS, _information: usize) -> Self::Output {
+        Error::check(status)?;
+        let host = Self::text(&self.host);
+        let service = Self::text(&self.service);
+        Ok((host, (!service.is_empty()).then_some(service)))
+    }
+}
+
+impl Provider {
+    /// Translates `addr` to a host name and a service name
+    /// (`WskGetNameInfo`), waiting for the answer. `flags` are the `NI_*`
+    /// flags of `getnameinfo` ([`sys::NI_NUMERICHOST`],
+    /// [`sys::NI_NAMEREQD`], [`sys::NI_NUMERICSERV`], [`sys::NI_DGRAM`],
+    /// [`sys::NI_NOFQDN`]); 0 asks for names, falling back to numeric forms.
+    ///
+    /// The output strings are `NI_MAXHOST` and `NI_MAXSERV` characters long,
+    /// owned by the request until the provider completes it.
+    ///
+    /// # IRQL
+    ///
+    /// `PASSIVE_LEVEL` (proven by `passive`); may wait for reverse DNS.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::NOT_IMPLEMENTED`]: the provider lacks `WskGetNameInfo`
+    ///   (WSK before Windows 7; Wine's `netio.sys` stub).
+    /// - Provider statuses, for example [`Error::NOT_FOUND`] with
+    ///   `NI_NAMEREQD` for an address without a name, or
+    ///   [`Error::BUFFER_OVERFLOW`].
+    pub fn name_info(
+        &self,
+        passive: &Passive<'_>,
+        addr: SocketAddr,
+        flags: u32,
+    ) -> Result<(String, Option<String>)> {
+        let Some(get) = self.inner.dispatch().WskGetNameInfo else {
+            return Err(Error::NOT_IMPLEMENTED);
+        };
+        let mut host_units = vec![0u16; sys::NI_MAXHOST as usize];
+        let mut service_units = vec![0u16; sys::NI_MAXSERV as usize];
+        let op = NameInfoOp {
+            addr: SockAddr::from(addr),
+            host: NameInfoOp::output(&mut host_units),
+            service: NameInfoOp::output(&mut service_units),
+            _host_units: host_units,
+            _service_units: service_units,
+        };
+        let length = match addr {
+            SocketAddr::V4(_) => size_of::<sys::SOCKADDR_IN>(),
+            SocketAddr::V6(_) => size_of::<sys::SOCKADDR_IN6>(),
+        };
+        #[allow(clippy::cast_possible_truncation)] // a socket address is a few dozen bytes
+        let length = length as u32;
+        let client = self.inner.client();
+        let request = Request::submit(op, |irp, op| {
+            // SAFETY: the address and both strings' buffers (heap data moved
+            // into the op, which does not move) live in the payload until
+            // completion; PASSIVE_LEVEL is proven.
+            unsafe {
+                get(
+                    client,
+                    op.addr.as_mut_ptr(),
+                    length,
+                    &raw mut op.host,
+                    &raw mut op.service,
+                    flags,
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    irp,
+                )
+            }
+        });
+        request.wait(passive)
     }
 }

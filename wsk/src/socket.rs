@@ -6,6 +6,9 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
 use wsk_sys as sys;
 
+use core::net::SocketAddr;
+
+use crate::addr::SockAddr;
 use crate::registration::{LiveHandle, ProviderInner};
 use crate::request::{Operation, Request};
 use crate::{Error, Result};
@@ -22,6 +25,10 @@ const PEER_DISCONNECTED: u32 = 1 << 31;
 pub(crate) const ACCEPTING: u32 = 1 << 2;
 /// `flags` bit: the handle was dropped or closed during the accept callback.
 const CLOSED_IN_ACCEPT: u32 = 1 << 3;
+/// `flags` bit: a bind was submitted (or the socket came bound: accepted or
+/// created by `WskSocketConnect`); options that must precede the bind are
+/// refused from then on.
+pub(crate) const BOUND: u32 = 1 << 8;
 
 /// The state of one WSK socket shared by its handle, its requests and the
 /// provider's callbacks (whose `SocketContext` is this struct's address).
@@ -221,30 +228,79 @@ impl<H: Send + Sync + 'static> Operation for CloseOp<H> {
     }
 }
 
-/// `WskControlSocket` with small, inline input and output.
-pub struct ControlOp<H> {
+/// `WskControlSocket` with small, inline input and output; `D` is what the
+/// output decodes to ([`ControlOutput`]: the raw bytes).
+pub struct ControlOp<H, D = ControlOutput> {
     _core: Arc<SocketCore<H>>,
     input: [u8; CONTROL_BYTES],
     output: [u8; CONTROL_BYTES],
     returned: sys::SIZE_T,
+    _decode: core::marker::PhantomData<fn() -> D>,
 }
 
 /// Room for the option values and control structures this crate passes.
 const CONTROL_BYTES: usize = 32;
 
-impl<H: Send + Sync + 'static> Operation for ControlOp<H> {
-    type Output = Result<ControlOutput>;
-    fn complete(self, status: sys::NTSTATUS, information: usize) -> Result<ControlOutput> {
+impl<H: Send + Sync + 'static, D: ControlValue> Operation for ControlOp<H, D> {
+    type Output = Result<D>;
+    fn complete(self, status: sys::NTSTATUS, information: usize) -> Result<D> {
         Error::check(status)?;
         let len = if self.returned != 0 {
             self.returned
         } else {
             information
         };
-        Ok(ControlOutput {
+        D::from_output(&ControlOutput {
             bytes: self.output,
             len: len.min(CONTROL_BYTES),
         })
+    }
+}
+
+/// A value a socket control request's output decodes to.
+pub trait ControlValue: Sized + Send + 'static {
+    /// Decodes the output bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BUFFER_TOO_SMALL`] if the provider returned too few bytes.
+    fn from_output(output: &ControlOutput) -> Result<Self>;
+}
+
+impl ControlValue for ControlOutput {
+    fn from_output(output: &ControlOutput) -> Result<Self> {
+        Ok(*output)
+    }
+}
+
+impl ControlValue for () {
+    fn from_output(_output: &ControlOutput) -> Result<Self> {
+        Ok(())
+    }
+}
+
+impl ControlValue for u32 {
+    fn from_output(output: &ControlOutput) -> Result<Self> {
+        output.as_u32()
+    }
+}
+
+impl ControlValue for bool {
+    fn from_output(output: &ControlOutput) -> Result<Self> {
+        output.as_u32().map(|v| v != 0)
+    }
+}
+
+impl ControlValue for usize {
+    /// A `SIZE_T`; a provider that writes only a `ULONG` is accepted too.
+    fn from_output(output: &ControlOutput) -> Result<Self> {
+        if output.len >= size_of::<usize>() {
+            let mut bytes = [0u8; size_of::<usize>()];
+            bytes.copy_from_slice(&output.bytes[..size_of::<usize>()]);
+            Ok(usize::from_ne_bytes(bytes))
+        } else {
+            output.as_u32().map(|v| v as usize)
+        }
     }
 }
 
@@ -287,11 +343,24 @@ pub(crate) fn submit_control<H: Send + Sync + 'static>(
     input: &[u8],
     output_len: usize,
 ) -> Request<ControlOp<H>> {
+    submit_control_as(core, request_type, control_code, level, input, output_len)
+}
+
+/// [`submit_control`] whose output decodes to `D`.
+pub(crate) fn submit_control_as<H: Send + Sync + 'static, D: ControlValue>(
+    core: &Arc<SocketCore<H>>,
+    request_type: sys::WSK_CONTROL_SOCKET_TYPE,
+    control_code: u32,
+    level: u32,
+    input: &[u8],
+    output_len: usize,
+) -> Request<ControlOp<H, D>> {
     let mut op = ControlOp {
         _core: Arc::clone(core),
         input: [0; CONTROL_BYTES],
         output: [0; CONTROL_BYTES],
         returned: 0,
+        _decode: core::marker::PhantomData,
     };
     if input.len() > CONTROL_BYTES || output_len > CONTROL_BYTES {
         return Request::failed(op, Error::INVALID_BUFFER_SIZE);
@@ -405,6 +474,8 @@ where
     let op = CreateOp {
         core: Some(core),
         live: Some(live),
+        local: SockAddr::UNSPECIFIED,
+        remote: SockAddr::UNSPECIFIED,
         _kind: core::marker::PhantomData,
     };
     let Some(create) = provider.dispatch().WskSocket else {
@@ -436,6 +507,61 @@ where
     })
 }
 
+/// Creates a connection socket bound to `local` and connected to `remote`
+/// in one call (`WskSocketConnect`); its context is `core`.
+pub(crate) fn submit_socket_connect<H, S>(
+    core: Arc<SocketCore<H>>,
+    live: LiveHandle,
+    local: SocketAddr,
+    remote: SocketAddr,
+    dispatch: *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
+) -> Request<CreateOp<H, S>>
+where
+    H: Send + Sync + 'static,
+    S: FromCore<H>,
+{
+    let provider = Arc::clone(&core.provider);
+    let op = CreateOp {
+        core: Some(core),
+        live: Some(live),
+        local: SockAddr::from(local),
+        remote: SockAddr::from(remote),
+        _kind: core::marker::PhantomData,
+    };
+    if local.is_ipv4() != remote.is_ipv4() {
+        return Request::failed(op, Error::INVALID_PARAMETER);
+    }
+    let Some(connect) = provider.dispatch().WskSocketConnect else {
+        return Request::failed(op, Error::NOT_IMPLEMENTED);
+    };
+    let client = provider.client();
+    Request::submit(op, |irp, op| {
+        let context = op
+            .core
+            .as_ref()
+            .map_or(core::ptr::null_mut(), SocketCore::context);
+        // SAFETY: the context (the core) and both addresses live in the
+        // payload until completion, and the core, on success, in the new
+        // handle; `Flags` is reserved (0).
+        unsafe {
+            connect(
+                client,
+                sys::SOCK_STREAM,
+                sys::IPPROTO_TCP as u32,
+                op.local.as_mut_ptr(),
+                op.remote.as_mut_ptr(),
+                0,
+                context,
+                dispatch,
+                core::ptr::null_mut(),
+                core::ptr::null_mut(),
+                core::ptr::null_mut(),
+                irp,
+            )
+        }
+    })
+}
+
 /// Turns a created core into a socket handle.
 pub trait FromCore<H>: Sized + Send + 'static {
     /// Builds the handle.
@@ -448,6 +574,9 @@ pub trait FromCore<H>: Sized + Send + 'static {
 pub struct CreateOp<H, S> {
     core: Option<Arc<SocketCore<H>>>,
     live: Option<LiveHandle>,
+    /// `WskSocketConnect`'s addresses (unused by `WskSocket`).
+    local: SockAddr,
+    remote: SockAddr,
     _kind: core::marker::PhantomData<fn() -> S>,
 }
 

@@ -1,0 +1,523 @@
+//! Datagram sockets and their receive-from events through the simulated
+//! provider.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use wsk::{
+    Buffer, DatagramAction, DatagramEvents, DatagramFlags, DatagramIndication, DatagramSocket,
+    Error, EventContext, NoDatagramEvents, Passive, Provider, Registration, RetainedDatagrams,
+    block_on,
+};
+use wsk_sim::{EventKind, Irql, Routine, Sim};
+use wsk_sys as sys;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn passive() -> Passive<'static> {
+    Passive::current().expect("test threads run at PASSIVE_LEVEL")
+}
+
+fn setup(passive: &Passive<'_>) -> (Registration, Provider) {
+    let registration = Registration::register(passive).expect("register");
+    let provider = registration
+        .capture(passive, Some(TIMEOUT))
+        .expect("capture");
+    (registration, provider)
+}
+
+fn teardown(passive: &Passive<'_>, registration: Registration, provider: Provider) {
+    drop(provider);
+    registration.deregister(passive).expect("no handles left");
+}
+
+fn round_trip(local: &str, peer_addr: &str) {
+    let sim = Sim::start();
+    let peer = sim.peer_udp(peer_addr);
+    let p = passive();
+    let (registration, provider) = setup(&p);
+
+    let socket = block_on(
+        &p,
+        DatagramSocket::open(&provider, local.parse().unwrap(), NoDatagramEvents),
+    )
+    .expect("open");
+    assert!(socket.is_bound());
+    let bound = socket.local_address().wait(&p).expect("local address");
+    assert_eq!(bound, local.parse().unwrap());
+
+    // Every byte value, both ways.
+    let payload: Vec<u8> = (0..=255u8).collect();
+    let (sent, buffer) = socket
+        .send_to(
+            Buffer::from_slice(&payload).unwrap(),
+            peer_addr.parse().unwrap(),
+        )
+        .wait(&p);
+    assert_eq!(sent, Ok(256));
+    assert_eq!(buffer.as_slice(), &payload[..], "the buffer comes back");
+    drop(buffer);
+    let (from, data) = peer.recv_from();
+    assert_eq!(from, bound);
+    assert_eq!(data, payload);
+
+    let reply: Vec<u8> = payload.iter().rev().copied().collect();
+    peer.send_to(local, &reply);
+    let (received, buffer) = socket
+        .receive_from(Buffer::with_capacity(512).unwrap())
+        .wait(&p);
+    let received = received.expect("receive_from");
+    assert_eq!(received.len(), 256);
+    assert_eq!(received.remote(), peer.local_addr());
+    assert_eq!(received.flags(), DatagramFlags::empty());
+    assert!(received.control_info().is_empty());
+    assert_eq!(buffer.as_slice(), &reply[..]);
+    drop(buffer);
+
+    // A datagram larger than the buffer is truncated and says so.
+    peer.send_to(local, b"0123456789");
+    let (received, buffer) = socket
+        .receive_from(Buffer::with_capacity(4).unwrap())
+        .wait(&p);
+    let received = received.expect("truncated receive_from");
+    assert_eq!(received.len(), 4);
+    assert!(received.flags().is_truncated());
+    assert_eq!(buffer.as_slice(), b"0123");
+    drop(buffer);
+
+    socket.close().wait(&p).expect("close");
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn send_to_and_receive_from_round_trip_ipv4() {
+    round_trip("10.0.0.1:5000", "10.0.0.2:53");
+}
+
+#[test]
+fn send_to_and_receive_from_round_trip_ipv6() {
+    round_trip("[fd00::1]:5000", "[fd00::2]:53");
+}
+
+#[test]
+fn wildcard_bind_gets_a_port() {
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        DatagramSocket::open(&provider, "0.0.0.0:0".parse().unwrap(), NoDatagramEvents),
+    )
+    .expect("open");
+    let local = socket.local_address().wait(&p).expect("local address");
+    assert_ne!(local.port(), 0, "{local}");
+    drop(socket); // closes in the background
+    sim.settle();
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+/// Records every datagram a receive-from event indicated, and whether the
+/// context offered a `Dispatch` token.
+#[derive(Default)]
+struct Recorder {
+    seen: Mutex<Vec<(std::net::SocketAddr, Vec<u8>, usize)>>,
+    dispatch: Mutex<Vec<(bool, bool)>>,
+}
+
+#[wsk::vtable]
+impl DatagramEvents for Recorder {
+    fn on_receive_from(
+        &self,
+        cx: &EventContext<'_>,
+        data: Option<DatagramIndication<'_>>,
+    ) -> DatagramAction {
+        let Some(data) = data else {
+            return DatagramAction::Accept;
+        };
+        self.dispatch.lock().unwrap().push((
+            cx.at_dispatch().is_some(),
+            data.flags().contains(DatagramFlags::AT_DISPATCH_LEVEL),
+        ));
+        for d in &data {
+            let mut bytes = vec![0; d.len()];
+            assert_eq!(d.copy_to(&mut bytes), d.len());
+            let joined: Vec<u8> = d.segments().flatten().copied().collect();
+            assert_eq!(joined, bytes);
+            self.seen.lock().unwrap().push((
+                d.remote_address().unwrap(),
+                bytes,
+                d.control_info_len(),
+            ));
+        }
+        DatagramAction::Accept
+    }
+}
+
+fn receive_from_events(irql: Irql) {
+    let sim = Sim::start();
+    sim.set_event_irql(irql);
+    let peer = sim.peer_udp("10.0.0.2:53");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        DatagramSocket::open(
+            &provider,
+            "10.0.0.1:6000".parse().unwrap(),
+            Recorder::default(),
+        ),
+    )
+    .expect("open");
+
+    peer.send_to("10.0.0.1:6000", b"first");
+    peer.send_to("10.0.0.1:6000", b"second");
+    sim.settle();
+
+    let seen = socket.handler().seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec![
+            (peer.local_addr(), b"first".to_vec(), 0),
+            (peer.local_addr(), b"second".to_vec(), 0),
+        ]
+    );
+    let at_dispatch = irql == Irql::Dispatch;
+    for &(token, flag) in socket.handler().dispatch.lock().unwrap().iter() {
+        assert_eq!(flag, at_dispatch);
+        assert_eq!(
+            token, at_dispatch,
+            "Dispatch token only when the flag says so"
+        );
+    }
+    let statuses = sim.stats().statuses(EventKind::ReceiveFrom);
+    assert!(!statuses.is_empty());
+    assert!(
+        statuses.iter().all(|&s| s == sys::STATUS_SUCCESS),
+        "{statuses:?}"
+    );
+
+    socket.close().wait(&p).expect("close");
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn receive_from_events_at_passive() {
+    receive_from_events(Irql::Passive);
+}
+
+#[test]
+fn receive_from_events_at_dispatch() {
+    receive_from_events(Irql::Dispatch);
+}
+
+#[derive(Default)]
+struct Keeper {
+    held: Mutex<Vec<RetainedDatagrams>>,
+}
+
+#[wsk::vtable]
+impl DatagramEvents for Keeper {
+    fn on_receive_from(
+        &self,
+        _: &EventContext<'_>,
+        data: Option<DatagramIndication<'_>>,
+    ) -> DatagramAction {
+        if let Some(retained) = data.and_then(DatagramIndication::retain) {
+            self.held.lock().unwrap().push(retained);
+        }
+        DatagramAction::Accept
+    }
+}
+
+#[test]
+fn receive_from_indications_can_be_retained_and_released() {
+    let sim = Sim::start();
+    let peer = sim.peer_udp("10.0.0.2:53");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        DatagramSocket::open(
+            &provider,
+            "10.0.0.1:6001".parse().unwrap(),
+            Keeper::default(),
+        ),
+    )
+    .expect("open");
+    peer.send_to("10.0.0.1:6001", b"keep me");
+    sim.settle();
+
+    let retained: Vec<_> = socket.handler().held.lock().unwrap().drain(..).collect();
+    assert_eq!(retained.len(), 1);
+    assert_eq!(retained[0].count(), 1);
+    let datagram = retained[0].iter().next().unwrap();
+    assert_eq!(datagram.remote_address(), Ok(peer.local_addr()));
+    let mut copy = [0u8; 7];
+    assert_eq!(datagram.copy_to(&mut copy), 7);
+    assert_eq!(&copy, b"keep me");
+    assert_eq!(
+        sim.stats().statuses(EventKind::ReceiveFrom),
+        vec![sys::STATUS_PENDING]
+    );
+
+    // Closing waits for the release; the retained list counts as a handle.
+    assert_eq!(socket.close().wait(&p), Err(Error::INVALID_DEVICE_STATE));
+    drop(provider);
+    assert_eq!(registration.live_handles(), 1);
+    drop(retained); // WskRelease, then the deferred close
+    sim.settle();
+    registration.deregister(&p).expect("all released");
+    sim.finish();
+}
+
+#[test]
+fn refused_datagrams_go_to_the_next_receive_from() {
+    struct Refuser;
+    #[wsk::vtable]
+    impl DatagramEvents for Refuser {
+        fn on_receive_from(
+            &self,
+            _: &EventContext<'_>,
+            _: Option<DatagramIndication<'_>>,
+        ) -> DatagramAction {
+            DatagramAction::Refuse
+        }
+    }
+    let sim = Sim::start();
+    let peer = sim.peer_udp("10.0.0.2:53");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        DatagramSocket::open(&provider, "10.0.0.1:6002".parse().unwrap(), Refuser),
+    )
+    .expect("open");
+    peer.send_to("10.0.0.1:6002", b"refused");
+    sim.settle();
+    assert_eq!(
+        sim.stats().statuses(EventKind::ReceiveFrom),
+        vec![sys::STATUS_DATA_NOT_ACCEPTED]
+    );
+
+    let (received, buffer) = socket
+        .receive_from(Buffer::with_capacity(64).unwrap())
+        .wait(&p);
+    assert_eq!(received.unwrap().remote(), peer.local_addr());
+    assert_eq!(buffer.as_slice(), b"refused");
+    drop(buffer);
+
+    socket.close().wait(&p).unwrap();
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn send_messages_sends_each_buffer_as_a_datagram() {
+    let sim = Sim::start();
+    let peer = sim.peer_udp("10.0.0.2:53");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        DatagramSocket::open(
+            &provider,
+            "10.0.0.1:6003".parse().unwrap(),
+            NoDatagramEvents,
+        ),
+    )
+    .expect("open");
+    let remote = "10.0.0.2:53".parse().unwrap();
+    let datagrams = || {
+        vec![
+            Buffer::from_slice(b"one").unwrap(),
+            Buffer::from_slice(b"two!").unwrap(),
+            Buffer::from_slice(b"three").unwrap(),
+        ]
+    };
+
+    // SAFETY: wsk-sim's datagram table has the Windows 8 fields.
+    unsafe { wsk::assume_windows_8_tables() };
+    let (sent, buffers) = socket.send_messages(datagrams(), remote).wait(&p);
+    assert_eq!(sent, Ok(12));
+    assert_eq!(buffers.len(), 3, "the buffers come back");
+    for expected in [&b"one"[..], b"two!", b"three"] {
+        let (from, data) = peer.recv_from();
+        assert_eq!(from, "10.0.0.1:6003".parse().unwrap());
+        assert_eq!(data, expected);
+    }
+    assert!(peer.try_recv_from().is_none());
+
+    // A provider failure returns them too.
+    sim.fail_next(Routine::WskSendMessages, sys::STATUS_INSUFFICIENT_RESOURCES);
+    let (sent, buffers) = socket.send_messages(buffers, remote).wait(&p);
+    assert_eq!(sent, Err(Error::INSUFFICIENT_RESOURCES));
+    assert_eq!(buffers[2].as_slice(), b"three");
+    drop(buffers);
+
+    socket.close().wait(&p).unwrap();
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn bad_input_is_refused_without_calling_the_provider() {
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let remote = "10.0.0.2:53".parse().unwrap();
+
+    // Created but not bound: sending, receiving and events are refused.
+    let socket = DatagramSocket::create(&provider, sys::AF_INET, NoDatagramEvents)
+        .wait(&p)
+        .expect("create");
+    assert!(!socket.is_bound());
+    let (sent, buffer) = socket
+        .send_to(Buffer::from_slice(b"early").unwrap(), remote)
+        .wait(&p);
+    assert_eq!(sent, Err(Error::ADDRESS_NOT_ASSOCIATED));
+    assert_eq!(buffer.as_slice(), b"early");
+    let (received, buffer) = socket.receive_from(buffer).wait(&p);
+    assert_eq!(received.err(), Some(Error::ADDRESS_NOT_ASSOCIATED));
+    drop(buffer);
+    let (sent, buffers) = socket
+        .send_messages(vec![Buffer::from_slice(b"x").unwrap()], remote)
+        .wait(&p);
+    assert_eq!(sent, Err(Error::ADDRESS_NOT_ASSOCIATED));
+    assert_eq!(buffers.len(), 1);
+    drop(buffers);
+
+    socket
+        .bind("10.0.0.1:6004".parse().unwrap())
+        .wait(&p)
+        .expect("bind");
+    // An empty buffer, an empty list, a list with an empty buffer.
+    let mut empty = Buffer::with_capacity(8).unwrap();
+    empty.clear();
+    let (sent, _) = socket.send_to(empty, remote).wait(&p);
+    assert_eq!(sent, Err(Error::INVALID_PARAMETER));
+    let (sent, _) = socket.send_messages(Vec::new(), remote).wait(&p);
+    assert_eq!(sent, Err(Error::INVALID_PARAMETER));
+    let (sent, _) = socket
+        .send_messages(
+            vec![
+                Buffer::from_slice(b"x").unwrap(),
+                Buffer::with_capacity(1).unwrap(),
+            ],
+            remote,
+        )
+        .wait(&p);
+    assert_eq!(sent, Err(Error::INVALID_PARAMETER));
+    // A remote of the other family: the provider's error.
+    let (sent, _) = socket
+        .send_to(
+            Buffer::from_slice(b"v6").unwrap(),
+            "[fd00::2]:53".parse().unwrap(),
+        )
+        .wait(&p);
+    assert_eq!(sent, Err(Error::INVALID_ADDRESS));
+    assert_eq!(
+        sim.stats().sockets_created,
+        1,
+        "one socket, no other created"
+    );
+
+    socket.close().wait(&p).unwrap();
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn open_failure_closes_the_socket() {
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    sim.fail_next(Routine::WskBind, sys::STATUS_ADDRESS_ALREADY_EXISTS);
+    let err = block_on(
+        &p,
+        DatagramSocket::open(
+            &provider,
+            "10.0.0.1:6005".parse().unwrap(),
+            Recorder::default(),
+        ),
+    )
+    .expect_err("bind fails");
+    assert_eq!(err, Error::ADDRESS_ALREADY_EXISTS);
+    assert_eq!(sim.open_sockets(), 0);
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn dropping_a_pending_receive_from_cancels_it() {
+    let sim = Sim::start();
+    let peer = sim.peer_udp("10.0.0.2:53");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        DatagramSocket::open(
+            &provider,
+            "10.0.0.1:6006".parse().unwrap(),
+            NoDatagramEvents,
+        ),
+    )
+    .expect("open");
+
+    let pending = socket.receive_from(Buffer::with_capacity(64).unwrap());
+    let pending = pending
+        .wait_timeout(&p, Duration::from_millis(20))
+        .expect_err("no datagram yet");
+    drop(pending);
+    sim.settle();
+    let stats = sim.stats();
+    assert!(
+        stats.cancel_calls >= 1 && stats.irps_cancelled >= 1,
+        "{stats:?}"
+    );
+
+    // The socket still works afterwards.
+    peer.send_to("10.0.0.1:6006", b"after");
+    let (received, buffer) = socket
+        .receive_from(Buffer::with_capacity(64).unwrap())
+        .wait(&p);
+    assert_eq!(received.unwrap().len(), 5);
+    assert_eq!(buffer.as_slice(), b"after");
+    drop(buffer);
+
+    socket.close().wait(&p).unwrap();
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn a_receive_from_that_ignores_cancel_is_freed_when_the_socket_closes() {
+    let sim = Sim::start();
+    sim.set_ignore_cancel(true); // like Wine's netio.sys
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        DatagramSocket::open(
+            &provider,
+            "10.0.0.1:6007".parse().unwrap(),
+            NoDatagramEvents,
+        ),
+    )
+    .expect("open");
+
+    sim.hang_next(Routine::WskReceiveFrom);
+    let pending = socket
+        .receive_from(Buffer::with_capacity(64).unwrap())
+        .wait_timeout(&p, Duration::from_millis(20))
+        .expect_err("hangs");
+    drop(pending);
+    socket.close().wait(&p).unwrap();
+    sim.settle();
+    assert!(sim.stats().irps_cancelled >= 1);
+
+    teardown(&p, registration, provider);
+    sim.finish();
+}

@@ -1,0 +1,89 @@
+//! Address-to-name translation (`WskGetNameInfo`) and the transport list
+//! (`WskControlClient`).
+
+use std::time::Duration;
+
+use wsk::{Error, Passive, Registration};
+use wsk_sim::{Routine, Sim};
+use wsk_sys as sys;
+
+fn passive() -> Passive<'static> {
+    Passive::current().expect("test threads run at PASSIVE_LEVEL")
+}
+
+#[test]
+fn name_info_finds_names_and_services() {
+    let sim = Sim::start();
+    sim.add_name("server.example.test", &["10.0.0.7", "fd00::7"]);
+    let p = passive();
+    let registration = Registration::register(&p).unwrap();
+    let provider = registration
+        .capture(&p, Some(Duration::from_secs(5)))
+        .unwrap();
+
+    let (host, service) = provider
+        .name_info(&p, "10.0.0.7:80".parse().unwrap(), 0)
+        .unwrap();
+    assert_eq!(host, "server.example.test");
+    assert_eq!(service.as_deref(), Some("http"));
+
+    let (host, _) = provider
+        .name_info(&p, "[fd00::7]:443".parse().unwrap(), 0)
+        .unwrap();
+    assert_eq!(host, "server.example.test");
+
+    let (host, service) = provider
+        .name_info(
+            &p,
+            "10.0.0.7:80".parse().unwrap(),
+            sys::NI_NUMERICHOST | sys::NI_NUMERICSERV,
+        )
+        .unwrap();
+    assert_eq!(host, "10.0.0.7");
+    assert_eq!(service.as_deref(), Some("80"));
+
+    // Without a name: the numeric form, or NOT_FOUND with NI_NAMEREQD.
+    let (host, _) = provider
+        .name_info(&p, "10.0.0.9:80".parse().unwrap(), 0)
+        .unwrap();
+    assert_eq!(host, "10.0.0.9");
+    assert_eq!(
+        provider.name_info(&p, "10.0.0.9:80".parse().unwrap(), sys::NI_NAMEREQD),
+        Err(Error::NOT_FOUND)
+    );
+
+    // Wine's stub.
+    sim.fail_next(Routine::WskGetNameInfo, sys::STATUS_NOT_IMPLEMENTED);
+    assert_eq!(
+        provider.name_info(&p, "10.0.0.7:80".parse().unwrap(), 0),
+        Err(Error::NOT_IMPLEMENTED)
+    );
+
+    drop(provider);
+    registration.deregister(&p).expect("no handles left");
+    sim.finish();
+}
+
+#[test]
+fn transport_list_query() {
+    let sim = Sim::start();
+    let p = passive();
+    let registration = Registration::register(&p).unwrap();
+    let provider = registration
+        .capture(&p, Some(Duration::from_secs(5)))
+        .unwrap();
+    let transports = provider.transports().expect("transports");
+    assert!(transports.iter().any(|t| t.socket_type == sys::SOCK_STREAM
+        && t.protocol == sys::IPPROTO_TCP as u32
+        && t.family == sys::AF_INET6));
+    assert!(
+        transports
+            .iter()
+            .any(|t| t.socket_type == sys::SOCK_DGRAM && t.family == sys::AF_INET)
+    );
+    sim.fail_next(Routine::WskControlClient, sys::STATUS_NOT_IMPLEMENTED);
+    assert_eq!(provider.transports(), Err(Error::NOT_IMPLEMENTED));
+    drop(provider);
+    registration.deregister(&p).expect("no handles left");
+    sim.finish();
+}
