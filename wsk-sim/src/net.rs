@@ -1,0 +1,1916 @@
+//! The simulated network: sockets (the provider's objects), TCP-like
+//! connections, UDP-like endpoints, peers driven by the test, and event
+//! delivery to the client's callbacks.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use wsk_sys::{
+    NTSTATUS, PMDL, PVOID, PWSK_SOCKET, STATUS_CANCELLED, STATUS_CONNECTION_RESET,
+    STATUS_DATA_NOT_ACCEPTED, STATUS_PENDING, STATUS_REQUEST_NOT_ACCEPTED, STATUS_SUCCESS,
+    WSK_CLIENT_CONNECTION_DISPATCH, WSK_CLIENT_DATAGRAM_DISPATCH, WSK_CLIENT_LISTEN_DISPATCH,
+    WSK_EVENT_ACCEPT, WSK_EVENT_DISCONNECT, WSK_EVENT_RECEIVE, WSK_EVENT_RECEIVE_FROM,
+    WSK_EVENT_SEND_BACKLOG, WSK_FLAG_ABORTIVE, WSK_FLAG_AT_DISPATCH_LEVEL, WSK_INSPECT_ID,
+    WSK_SOCKET,
+};
+
+use crate::io::{self, Done, Seg};
+use crate::pool::{raw_alloc_zeroed, raw_free};
+use crate::script::{EventDelivery, EventKind, EventRecord, Irql};
+use crate::verifier::{CallbackKind, InCallback, IrqlGuard, Rule};
+use crate::world::{self, World};
+
+/// The provider's socket object: `WSK_SOCKET` followed by the socket id.
+#[repr(C)]
+pub(crate) struct SocketObj {
+    pub(crate) header: WSK_SOCKET,
+    pub(crate) id: u64,
+}
+
+/// Socket kinds (`WSK_FLAG_*_SOCKET`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Basic,
+    Listen,
+    Connection,
+    Datagram,
+    Stream,
+}
+
+impl Kind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Basic => "basic",
+            Kind::Listen => "listen",
+            Kind::Connection => "connection",
+            Kind::Datagram => "datagram",
+            Kind::Stream => "stream",
+        }
+    }
+}
+
+/// Lifecycle of a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Accepted by the provider, waiting in a listen backlog (not yet the
+    /// client's).
+    Unaccepted,
+    Open,
+    Closed,
+}
+
+/// A pending `WskReceive`.
+#[derive(Clone, Debug)]
+pub(crate) struct RecvReq {
+    pub(crate) irp: usize,
+    pub(crate) segs: Vec<Seg>,
+    pub(crate) mdls: Vec<usize>,
+    pub(crate) waitall: bool,
+    pub(crate) filled: usize,
+}
+
+/// A pending `WskReceiveFrom`.
+#[derive(Clone, Debug)]
+pub(crate) struct RecvFromReq {
+    pub(crate) irp: usize,
+    pub(crate) segs: Vec<Seg>,
+    pub(crate) mdls: Vec<usize>,
+    pub(crate) remote: usize,
+    pub(crate) control_len: usize,
+    pub(crate) control_flags: usize,
+}
+
+/// A pending `WskAccept`.
+#[derive(Clone, Debug)]
+pub(crate) struct AcceptReq {
+    pub(crate) irp: usize,
+    pub(crate) context: usize,
+    pub(crate) dispatch: usize,
+    pub(crate) local: usize,
+    pub(crate) remote: usize,
+}
+
+/// A received datagram.
+#[derive(Clone, Debug)]
+pub(crate) struct Datagram {
+    pub(crate) from: SocketAddr,
+    pub(crate) data: Vec<u8>,
+}
+
+/// Queued (discrete) events.
+#[derive(Clone, Debug)]
+pub(crate) enum Ev {
+    Disconnect {
+        abortive: bool,
+    },
+    SendBacklog(usize),
+    Accept(u64),
+    Inspect(u64),
+    Abort(WSK_INSPECT_ID),
+    /// A NULL indication: "close this socket".
+    CloseRequired,
+}
+
+/// One provider socket.
+#[derive(Debug)]
+#[allow(clippy::struct_excessive_bools)] // independent state flags
+pub(crate) struct Socket {
+    pub(crate) obj: usize,
+    pub(crate) client: usize,
+    pub(crate) kind: Kind,
+    pub(crate) family: u16,
+    pub(crate) socktype: u16,
+    pub(crate) context: usize,
+    /// Client tables resolved from the socket's dispatch argument.
+    pub(crate) conn_dispatch: usize,
+    pub(crate) listen_dispatch: usize,
+    pub(crate) dgram_dispatch: usize,
+    pub(crate) state: State,
+    pub(crate) calls_in_progress: u32,
+    pub(crate) callbacks_in_progress: u32,
+    /// The thread delivering this socket's events right now.
+    pub(crate) delivering: Option<std::thread::ThreadId>,
+    pub(crate) local: Option<SocketAddr>,
+    pub(crate) remote: Option<SocketAddr>,
+    pub(crate) options: BTreeMap<(u32, u32), Vec<u8>>,
+    pub(crate) events: u32,
+    pub(crate) ev_queue: VecDeque<Ev>,
+    // Connection side.
+    pub(crate) conn: Option<(u64, usize)>,
+    pub(crate) connect_irp: Option<usize>,
+    pub(crate) connect_data: Vec<u8>,
+    /// The pending connect is a `WskSocketConnect` (completes with the
+    /// socket pointer).
+    pub(crate) connect_is_socket_connect: bool,
+    pub(crate) recv_irps: VecDeque<RecvReq>,
+    pub(crate) blocked: bool,
+    pub(crate) aborted_locally: bool,
+    pub(crate) disconnect_queued: bool,
+    // Listen side.
+    pub(crate) listening: bool,
+    pub(crate) conditional: bool,
+    pub(crate) backlog: VecDeque<u64>,
+    pub(crate) accept_irps: VecDeque<AcceptReq>,
+    pub(crate) inspecting: BTreeMap<(usize, u32), u64>,
+    pub(crate) parent: Option<u64>,
+    pub(crate) inspect_id: Option<WSK_INSPECT_ID>,
+    // Datagram side.
+    pub(crate) dgrams: VecDeque<Datagram>,
+    pub(crate) recv_from_irps: VecDeque<RecvFromReq>,
+    pub(crate) fixed_remote: Option<SocketAddr>,
+    // Misc.
+    pub(crate) hung: BTreeSet<usize>,
+    pub(crate) close_irp: Option<usize>,
+    /// Retained indications: element address → (allocation size, datagram?).
+    pub(crate) retained: BTreeMap<usize, (usize, bool)>,
+}
+
+impl Socket {
+    fn new(obj: usize, client: usize, kind: Kind, family: u16, socktype: u16) -> Self {
+        Socket {
+            obj,
+            client,
+            kind,
+            family,
+            socktype,
+            context: 0,
+            conn_dispatch: 0,
+            listen_dispatch: 0,
+            dgram_dispatch: 0,
+            state: State::Open,
+            calls_in_progress: 0,
+            callbacks_in_progress: 0,
+            delivering: None,
+            local: None,
+            remote: None,
+            options: BTreeMap::new(),
+            events: 0,
+            ev_queue: VecDeque::new(),
+            conn: None,
+            connect_irp: None,
+            connect_data: Vec::new(),
+            connect_is_socket_connect: false,
+            recv_irps: VecDeque::new(),
+            blocked: false,
+            aborted_locally: false,
+            disconnect_queued: false,
+            listening: false,
+            conditional: false,
+            backlog: VecDeque::new(),
+            accept_irps: VecDeque::new(),
+            inspecting: BTreeMap::new(),
+            parent: None,
+            inspect_id: None,
+            dgrams: VecDeque::new(),
+            recv_from_irps: VecDeque::new(),
+            fixed_remote: None,
+            hung: BTreeSet::new(),
+            close_irp: None,
+            retained: BTreeMap::new(),
+        }
+    }
+
+    /// Whether the socket acts as a connection (connection kind, or a stream
+    /// socket that connected or was accepted).
+    pub(crate) fn is_connection(&self) -> bool {
+        self.kind == Kind::Connection || (self.kind == Kind::Stream && !self.listening)
+    }
+}
+
+/// Who owns one end of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Owner {
+    Socket(u64),
+    Peer,
+    /// Nobody any more (closed/destroyed).
+    Gone,
+}
+
+/// One end of a TCP-like connection.
+#[derive(Clone, Debug)]
+pub(crate) struct End {
+    pub(crate) owner: Owner,
+    pub(crate) addr: SocketAddr,
+    pub(crate) rx: VecDeque<u8>,
+    /// The other end sent FIN (after `rx` drains, reads see end of stream).
+    pub(crate) rx_fin: bool,
+    /// The other end reset the connection.
+    pub(crate) rx_reset: bool,
+    /// This end sent FIN.
+    pub(crate) tx_fin: bool,
+}
+
+/// Connection setup state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ConnState {
+    /// Waiting for a conditional-accept decision.
+    Inspecting,
+    Established,
+    Refused(NTSTATUS),
+}
+
+/// A TCP-like connection: `ends[0]` connected to `ends[1]` (the listening
+/// side).
+#[derive(Clone, Debug)]
+pub(crate) struct Conn {
+    pub(crate) ends: [End; 2],
+    pub(crate) state: ConnState,
+    /// Listen socket that received it (for inspect/abort).
+    pub(crate) listener: Option<u64>,
+    pub(crate) inspect_id: Option<WSK_INSPECT_ID>,
+}
+
+/// A listening endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Listener {
+    Socket(u64),
+    Peer(u64),
+}
+
+/// A UDP-like endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UdpEnd {
+    Socket(u64),
+    Peer(u64),
+}
+
+/// A test-side listener.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PeerListenerState {
+    pub(crate) backlog: VecDeque<u64>,
+    pub(crate) closed: bool,
+}
+
+/// A test-side UDP socket.
+#[derive(Clone, Debug)]
+pub(crate) struct PeerUdpState {
+    pub(crate) queue: VecDeque<Datagram>,
+}
+
+/// An address list handed out by `WskGetAddressInfo`.
+#[derive(Clone, Debug)]
+pub(crate) struct AddrInfoAlloc {
+    /// Node addresses and sizes.
+    pub(crate) nodes: Vec<(usize, usize)>,
+}
+
+/// Network state.
+#[derive(Default)]
+pub(crate) struct Net {
+    pub(crate) next_id: u64,
+    pub(crate) sockets: BTreeMap<u64, Socket>,
+    pub(crate) by_ptr: BTreeMap<usize, u64>,
+    pub(crate) conns: BTreeMap<u64, Conn>,
+    pub(crate) listeners: BTreeMap<SocketAddr, Listener>,
+    pub(crate) bound: BTreeSet<SocketAddr>,
+    pub(crate) udp: BTreeMap<SocketAddr, UdpEnd>,
+    pub(crate) peer_listeners: BTreeMap<u64, PeerListenerState>,
+    pub(crate) peer_udp: BTreeMap<u64, PeerUdpState>,
+    pub(crate) hosts: BTreeSet<IpAddr>,
+    pub(crate) local: Vec<IpAddr>,
+    pub(crate) names: Vec<(String, Vec<IpAddr>)>,
+    pub(crate) services: BTreeMap<String, u16>,
+    pub(crate) next_port: u16,
+    pub(crate) static_events: BTreeMap<usize, u32>,
+    pub(crate) addrinfos: BTreeMap<usize, AddrInfoAlloc>,
+    pub(crate) inspect_serial: u32,
+    pub(crate) indication_chunk: usize,
+    /// Client-level pending IRPs (`WSK_TRANSPORT_LIST_CHANGE`, hung calls).
+    pub(crate) client_irps: BTreeSet<usize>,
+}
+
+impl Net {
+    /// A new id, unique for the whole process (peers may outlive a world).
+    pub(crate) fn next(&mut self) -> u64 {
+        static NEXT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
+        let _ = self.next_id;
+        NEXT.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Local addresses of the simulated machine.
+    pub(crate) fn local_addrs(&self) -> Vec<IpAddr> {
+        let mut v = vec![
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ];
+        if self.local.is_empty() {
+            v.push(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+            v.push(IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1)));
+        } else {
+            v.extend(self.local.iter().copied());
+        }
+        v
+    }
+
+    pub(crate) fn is_local(&self, ip: IpAddr) -> bool {
+        ip.is_loopback() || self.local_addrs().contains(&ip)
+    }
+
+    /// The local address a socket bound to `ip` uses towards `remote`.
+    pub(crate) fn source_for(&self, ip: IpAddr, remote: IpAddr) -> IpAddr {
+        if !ip.is_unspecified() {
+            return ip;
+        }
+        if remote.is_loopback() {
+            return remote;
+        }
+        if self.is_local(remote) {
+            return remote;
+        }
+        self.local_addrs()
+            .into_iter()
+            .find(|a| a.is_ipv4() == remote.is_ipv4() && !a.is_loopback())
+            .unwrap_or(remote)
+    }
+
+    /// A free ephemeral port on `ip`.
+    pub(crate) fn ephemeral(&mut self, ip: IpAddr) -> u16 {
+        if self.next_port < 49152 {
+            self.next_port = 49152;
+        }
+        loop {
+            let p = self.next_port;
+            self.next_port = if p == u16::MAX { 49152 } else { p + 1 };
+            let a = SocketAddr::new(ip, p);
+            if !self.bound.contains(&a)
+                && !self.listeners.contains_key(&a)
+                && !self.udp.contains_key(&a)
+            {
+                return p;
+            }
+        }
+    }
+
+    /// The listener a connection to `to` reaches.
+    pub(crate) fn find_listener(&self, to: SocketAddr) -> Option<Listener> {
+        if let Some(l) = self.listeners.get(&to) {
+            return Some(*l);
+        }
+        if self.is_local(to.ip()) {
+            let any = SocketAddr::new(
+                if to.is_ipv4() {
+                    IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+                } else {
+                    IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+                },
+                to.port(),
+            );
+            return self.listeners.get(&any).copied();
+        }
+        None
+    }
+
+    /// The UDP endpoint a datagram to `to` reaches.
+    pub(crate) fn find_udp(&self, to: SocketAddr) -> Option<UdpEnd> {
+        if let Some(u) = self.udp.get(&to) {
+            return Some(*u);
+        }
+        if self.is_local(to.ip()) {
+            let any = SocketAddr::new(
+                crate::addr::unspecified(crate::addr::family(&to)),
+                to.port(),
+            );
+            return self.udp.get(&any).copied();
+        }
+        None
+    }
+
+    /// Whether `ip` is a host of the simulated network.
+    pub(crate) fn host_exists(&self, ip: IpAddr) -> bool {
+        self.is_local(ip)
+            || self.hosts.contains(&ip)
+            || self.listeners.keys().any(|a| a.ip() == ip)
+            || self.udp.keys().any(|a| a.ip() == ip)
+    }
+}
+
+/// Actions to run once the world lock is released.
+#[derive(Default)]
+pub(crate) struct Out {
+    pub(crate) done: Vec<Done>,
+    pub(crate) deliver: Vec<u64>,
+    pub(crate) deliver_later: Vec<u64>,
+}
+
+impl Out {
+    pub(crate) fn deliver(&mut self, sid: u64) {
+        if !self.deliver.contains(&sid) {
+            self.deliver.push(sid);
+        }
+    }
+}
+
+/// Runs `out` (no lock held).
+pub(crate) fn flush(out: Out) {
+    io::run_done(out.done);
+    let delivery = world::lock().cfg.event_delivery;
+    let mut later = out.deliver_later;
+    match delivery {
+        EventDelivery::Inline => {
+            for sid in out.deliver {
+                deliver_events(sid);
+            }
+        }
+        EventDelivery::Worker => later.extend(out.deliver),
+    }
+    if !later.is_empty() {
+        let mut w = world::lock();
+        for sid in later {
+            let delay = match w.cfg.completion {
+                crate::script::CompletionMode::Manual => None,
+                _ => Some(std::time::Duration::ZERO),
+            };
+            world::queue_job(&mut w, delay, Box::new(move || deliver_events(sid)));
+        }
+    }
+}
+
+/// Allocates the provider object of a new socket and registers it.
+pub(crate) fn create_socket(
+    w: &mut World,
+    client: usize,
+    kind: Kind,
+    family: u16,
+    socktype: u16,
+    protocol: u32,
+) -> u64 {
+    let id = w.net.next();
+    let dispatch = crate::provider::dispatch_for(kind);
+    let obj = Box::into_raw(Box::new(SocketObj {
+        header: WSK_SOCKET { Dispatch: dispatch },
+        id,
+    })) as usize;
+    let _ = protocol;
+    let mut s = Socket::new(obj, client, kind, family, socktype);
+    if let Some(mask) = w.net.static_events.get(&client) {
+        s.events = *mask & valid_events(kind);
+    }
+    w.net.sockets.insert(id, s);
+    w.net.by_ptr.insert(obj, id);
+    w.stats.sockets_created += 1;
+    id
+}
+
+/// Events valid for a socket kind.
+#[allow(clippy::match_same_arms)] // one arm per kind reads best
+pub(crate) fn valid_events(kind: Kind) -> u32 {
+    match kind {
+        Kind::Listen => {
+            WSK_EVENT_ACCEPT | WSK_EVENT_RECEIVE | WSK_EVENT_DISCONNECT | WSK_EVENT_SEND_BACKLOG
+        }
+        Kind::Connection => WSK_EVENT_RECEIVE | WSK_EVENT_DISCONNECT | WSK_EVENT_SEND_BACKLOG,
+        Kind::Datagram => WSK_EVENT_RECEIVE_FROM,
+        Kind::Stream => {
+            WSK_EVENT_ACCEPT | WSK_EVENT_RECEIVE | WSK_EVENT_DISCONNECT | WSK_EVENT_SEND_BACKLOG
+        }
+        Kind::Basic => 0,
+    }
+}
+
+/// Frees a socket object's memory (end of test).
+///
+/// # Safety
+///
+/// `obj` came from [`create_socket`] and is no longer used.
+unsafe fn free_socket_obj(obj: usize) {
+    // SAFETY: caller's contract.
+    drop(unsafe { Box::from_raw(obj as *mut SocketObj) });
+}
+
+/// Removes a pending IRP from a socket's queues (cancel routine).
+pub(crate) fn forget_irp(w: &mut World, sid: u64, irp: usize) {
+    if sid == 0 {
+        w.net.client_irps.remove(&irp);
+        return;
+    }
+    let Some(s) = w.net.sockets.get_mut(&sid) else {
+        return;
+    };
+    s.recv_irps.retain(|r| r.irp != irp);
+    s.recv_from_irps.retain(|r| r.irp != irp);
+    s.accept_irps.retain(|r| r.irp != irp);
+    s.hung.remove(&irp);
+    if s.connect_irp == Some(irp) {
+        s.connect_irp = None;
+    }
+}
+
+/// Which pending request still uses an MDL, if any.
+pub(crate) fn mdl_in_use(w: &World, mdl: usize) -> Option<&'static str> {
+    for s in w.net.sockets.values() {
+        if s.recv_irps.iter().any(|r| r.mdls.contains(&mdl)) {
+            return Some("WskReceive");
+        }
+        if s.recv_from_irps.iter().any(|r| r.mdls.contains(&mdl)) {
+            return Some("WskReceiveFrom");
+        }
+    }
+    None
+}
+
+/// Open sockets of a client, as leak lines.
+pub(crate) fn open_sockets_of(w: &World, client: usize) -> Vec<String> {
+    w.net
+        .sockets
+        .iter()
+        .filter(|(_, s)| s.client == client && s.state == State::Open)
+        .map(|(id, s)| {
+            format!(
+                "{} socket #{id} (PWSK_SOCKET {:#x}) not closed",
+                s.kind.name(),
+                s.obj
+            )
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Connections
+
+/// Creates a connection from `from` (end 0) to `to` (end 1).
+pub(crate) fn new_conn(w: &mut World, from: (Owner, SocketAddr), to: (Owner, SocketAddr)) -> u64 {
+    let id = w.net.next();
+    let end = |o: Owner, a: SocketAddr| End {
+        owner: o,
+        addr: a,
+        rx: VecDeque::new(),
+        rx_fin: false,
+        rx_reset: false,
+        tx_fin: false,
+    };
+    w.net.conns.insert(
+        id,
+        Conn {
+            ends: [end(from.0, from.1), end(to.0, to.1)],
+            state: ConnState::Established,
+            listener: None,
+            inspect_id: None,
+        },
+    );
+    id
+}
+
+/// Something changed for the owner of `(conn, end)`: progress it.
+pub(crate) fn notify_end(w: &mut World, conn: u64, end: usize, out: &mut Out) {
+    let owner = w.net.conns.get(&conn).map(|c| c.ends[end].owner);
+    match owner {
+        Some(Owner::Socket(sid)) => progress_conn_socket(w, sid, out),
+        _ => w.notify(),
+    }
+}
+
+/// Sends `data` from `(conn, end)` to the other end.
+pub(crate) fn conn_send(w: &mut World, conn: u64, end: usize, data: &[u8], out: &mut Out) {
+    if let Some(c) = w.net.conns.get_mut(&conn) {
+        let other = &mut c.ends[1 - end];
+        if !other.rx_reset && other.owner != Owner::Gone {
+            other.rx.extend(data);
+        }
+    }
+    notify_end(w, conn, 1 - end, out);
+}
+
+/// Sends FIN from `(conn, end)`.
+pub(crate) fn conn_fin(w: &mut World, conn: u64, end: usize, out: &mut Out) {
+    let Some(c) = w.net.conns.get_mut(&conn) else {
+        return;
+    };
+    if c.ends[end].tx_fin {
+        return;
+    }
+    c.ends[end].tx_fin = true;
+    c.ends[1 - end].rx_fin = true;
+    let other = c.ends[1 - end].owner;
+    if let Owner::Socket(sid) = other {
+        queue_disconnect_event(w, sid, false);
+    }
+    notify_end(w, conn, 1 - end, out);
+}
+
+/// Resets the connection from `(conn, end)`.
+pub(crate) fn conn_reset(w: &mut World, conn: u64, end: usize, out: &mut Out) {
+    let Some(c) = w.net.conns.get_mut(&conn) else {
+        return;
+    };
+    let other = &mut c.ends[1 - end];
+    if other.rx_reset {
+        return;
+    }
+    other.rx_reset = true;
+    other.rx.clear();
+    c.ends[end].tx_fin = true;
+    let owner = c.ends[1 - end].owner;
+    let state = c.state;
+    if state == ConnState::Inspecting {
+        // The connector gave up while the listener was inspecting it.
+        abort_inspect(w, conn, out);
+        return;
+    }
+    if let Owner::Socket(sid) = owner {
+        let unaccepted = w
+            .net
+            .sockets
+            .get(&sid)
+            .is_some_and(|s| s.state == State::Unaccepted);
+        if unaccepted {
+            drop_unaccepted(w, sid);
+            return;
+        }
+        queue_disconnect_event(w, sid, true);
+    }
+    notify_end(w, conn, 1 - end, out);
+}
+
+fn queue_disconnect_event(w: &mut World, sid: u64, abortive: bool) {
+    let Some(s) = w.net.sockets.get_mut(&sid) else {
+        return;
+    };
+    if s.events & WSK_EVENT_DISCONNECT != 0 && s.conn_dispatch != 0 && s.state == State::Open {
+        if abortive {
+            // An abortive disconnect supersedes a graceful one not yet
+            // delivered.
+            s.ev_queue.retain(|e| !matches!(e, Ev::Disconnect { .. }));
+        } else if s.disconnect_queued {
+            return;
+        }
+        s.disconnect_queued = true;
+        s.ev_queue.push_back(Ev::Disconnect { abortive });
+    }
+}
+
+/// Removes an unaccepted backlog socket (its connector reset).
+fn drop_unaccepted(w: &mut World, sid: u64) {
+    if let Some(s) = w.net.sockets.get(&sid) {
+        let parent = s.parent;
+        if let Some(p) = parent.and_then(|p| w.net.sockets.get_mut(&p)) {
+            p.backlog.retain(|&x| x != sid);
+            p.ev_queue
+                .retain(|e| !matches!(e, Ev::Accept(x) if *x == sid));
+        }
+    }
+    destroy_socket(w, sid);
+}
+
+/// Forgets a provider-internal socket entirely (never the client's).
+fn destroy_socket(w: &mut World, sid: u64) {
+    if let Some(s) = w.net.sockets.get_mut(&sid) {
+        s.state = State::Closed;
+        if let Some((c, e)) = s.conn {
+            if let Some(conn) = w.net.conns.get_mut(&c) {
+                conn.ends[e].owner = Owner::Gone;
+            }
+        }
+    }
+}
+
+/// Progresses a connection socket: satisfies pending receives and queues
+/// what event delivery has to do.
+pub(crate) fn progress_conn_socket(w: &mut World, sid: u64, out: &mut Out) {
+    let Some(s) = w.net.sockets.get(&sid) else {
+        return;
+    };
+    let Some((cid, end)) = s.conn else {
+        return;
+    };
+    loop {
+        let Some(s) = w.net.sockets.get_mut(&sid) else {
+            return;
+        };
+        let Some(req) = s.recv_irps.front().cloned() else {
+            break;
+        };
+        let Some(c) = w.net.conns.get_mut(&cid) else {
+            break;
+        };
+        let e = &mut c.ends[end];
+        if e.rx_reset {
+            s.recv_irps.pop_front();
+            let (irp, filled) = (req.irp, req.filled);
+            let st = if filled > 0 {
+                STATUS_SUCCESS
+            } else {
+                STATUS_CONNECTION_RESET
+            };
+            io::finish_pending(w, irp, st, filled, &mut out.done);
+            continue;
+        }
+        if e.rx.is_empty() && !e.rx_fin {
+            break;
+        }
+        let cap: usize = req.segs.iter().map(|sg| sg.len).sum();
+        let want = cap - req.filled;
+        let n = want.min(e.rx.len());
+        let chunk: Vec<u8> = e.rx.drain(..n).collect();
+        let fin = e.rx_fin && e.rx.is_empty();
+        let filled = req.filled + n;
+        // Write into the client's buffer after the already-filled part.
+        write_at(&req.segs, req.filled, &chunk);
+        let complete = !req.waitall || filled == cap || fin || cap == 0;
+        if complete {
+            s.recv_irps.pop_front();
+            s.blocked = false;
+            io::finish_pending(w, req.irp, STATUS_SUCCESS, filled, &mut out.done);
+            // At end of stream every further receive completes with 0.
+        } else if let Some(r) = s.recv_irps.front_mut() {
+            r.filled = filled;
+            break;
+        }
+    }
+    out.deliver(sid);
+}
+
+/// Writes `data` into segments starting `offset` bytes in.
+fn write_at(segs: &[Seg], offset: usize, data: &[u8]) {
+    let mut skip = offset;
+    let mut done = 0;
+    for s in segs {
+        if done == data.len() {
+            break;
+        }
+        if skip >= s.len {
+            skip -= s.len;
+            continue;
+        }
+        let room = s.len - skip;
+        let n = room.min(data.len() - done);
+        // SAFETY: each segment is writable client memory of `s.len` bytes;
+        // `skip + n <= s.len`.
+        unsafe {
+            core::ptr::copy_nonoverlapping(data[done..].as_ptr(), s.ptr.wrapping_add(skip), n);
+        }
+        done += n;
+        skip = 0;
+    }
+}
+
+/// Establishes a connection that was waiting (inspect accepted).
+pub(crate) fn establish(w: &mut World, conn: u64, out: &mut Out) {
+    let Some(c) = w.net.conns.get_mut(&conn) else {
+        return;
+    };
+    c.state = ConnState::Established;
+    let listener = c.listener;
+    let connector = c.ends[0].owner;
+    if let Some(l) = listener {
+        incoming_to_socket(w, l, conn, out);
+    }
+    connector_result(w, conn, connector, STATUS_SUCCESS, out);
+}
+
+/// Refuses a connection that was waiting.
+pub(crate) fn refuse(w: &mut World, conn: u64, status: NTSTATUS, out: &mut Out) {
+    let Some(c) = w.net.conns.get_mut(&conn) else {
+        return;
+    };
+    c.state = ConnState::Refused(status);
+    let connector = c.ends[0].owner;
+    connector_result(w, conn, connector, status, out);
+}
+
+/// Tells the connecting side how its connect ended.
+fn connector_result(w: &mut World, conn: u64, connector: Owner, status: NTSTATUS, out: &mut Out) {
+    match connector {
+        Owner::Socket(sid) => {
+            let Some(s) = w.net.sockets.get_mut(&sid) else {
+                return;
+            };
+            let irp = s.connect_irp.take();
+            let returns_socket = s.connect_is_socket_connect;
+            let obj = s.obj;
+            if status == STATUS_SUCCESS {
+                s.conn = Some((conn, 0));
+                let data = core::mem::take(&mut s.connect_data);
+                if !data.is_empty() {
+                    conn_send(w, conn, 0, &data, out);
+                }
+            } else {
+                s.remote = None;
+                if returns_socket {
+                    // WskSocketConnect: the client never gets the socket.
+                    destroy_socket(w, sid);
+                }
+            }
+            if let Some(irp) = irp {
+                let info = if returns_socket && status == STATUS_SUCCESS {
+                    obj
+                } else {
+                    0
+                };
+                io::finish_pending(w, irp, status, info, &mut out.done);
+            }
+        }
+        _ => w.notify(),
+    }
+}
+
+/// An established connection arrives at listen socket `l`.
+pub(crate) fn incoming_to_socket(w: &mut World, l: u64, conn: u64, out: &mut Out) {
+    let Some(ls) = w.net.sockets.get(&l) else {
+        return;
+    };
+    let (client, family, kind) = (ls.client, ls.family, ls.kind);
+    let inherited = ls.events & (WSK_EVENT_RECEIVE | WSK_EVENT_DISCONNECT | WSK_EVENT_SEND_BACKLOG);
+    let child_kind = if kind == Kind::Stream {
+        Kind::Stream
+    } else {
+        Kind::Connection
+    };
+    let sid = create_socket(w, client, child_kind, family, 1, 6);
+    // Accepted sockets do not count as created by the client until accepted.
+    let (local, remote, inspect) = {
+        let c = &w.net.conns[&conn];
+        (c.ends[1].addr, c.ends[0].addr, c.inspect_id)
+    };
+    if let Some(s) = w.net.sockets.get_mut(&sid) {
+        s.state = State::Unaccepted;
+        s.parent = Some(l);
+        s.conn = Some((conn, 1));
+        s.local = Some(local);
+        s.remote = Some(remote);
+        s.events = inherited;
+        s.inspect_id = inspect;
+    }
+    if let Some(c) = w.net.conns.get_mut(&conn) {
+        c.ends[1].owner = Owner::Socket(sid);
+    }
+    let Some(ls) = w.net.sockets.get_mut(&l) else {
+        return;
+    };
+    if let Some(req) = ls.accept_irps.pop_front() {
+        accept_into(w, sid, req.context, req.dispatch);
+        // SAFETY: the client keeps the optional address buffers valid until
+        // the accept completes.
+        unsafe {
+            crate::addr::write(req.local as wsk_sys::PSOCKADDR, local);
+        }
+        // SAFETY: as above.
+        unsafe {
+            crate::addr::write(req.remote as wsk_sys::PSOCKADDR, remote);
+        }
+        let obj = w.net.sockets[&sid].obj;
+        io::finish_pending(w, req.irp, STATUS_SUCCESS, obj, &mut out.done);
+        out.deliver(sid);
+    } else if ls.events & WSK_EVENT_ACCEPT != 0 && ls.listen_dispatch != 0 {
+        ls.ev_queue.push_back(Ev::Accept(sid));
+        out.deliver(l);
+    } else {
+        ls.backlog.push_back(sid);
+    }
+}
+
+/// Makes an unaccepted socket the client's.
+pub(crate) fn accept_into(w: &mut World, sid: u64, context: usize, dispatch: usize) {
+    if let Some(s) = w.net.sockets.get_mut(&sid) {
+        s.state = State::Open;
+        s.context = context;
+        s.conn_dispatch = dispatch;
+        if dispatch == 0 {
+            s.events = 0;
+        }
+    }
+}
+
+fn abort_inspect(w: &mut World, conn: u64, out: &mut Out) {
+    let Some(c) = w.net.conns.get_mut(&conn) else {
+        return;
+    };
+    c.state = ConnState::Refused(STATUS_CONNECTION_RESET);
+    let (Some(l), Some(id)) = (c.listener, c.inspect_id) else {
+        return;
+    };
+    if let Some(ls) = w.net.sockets.get_mut(&l) {
+        let was_pended = ls.inspecting.remove(&(id.Key, id.SerialNumber)).is_some();
+        let queued = ls
+            .ev_queue
+            .iter()
+            .any(|e| matches!(e, Ev::Inspect(x) if *x == conn));
+        if queued {
+            ls.ev_queue
+                .retain(|e| !matches!(e, Ev::Inspect(x) if *x == conn));
+        } else if was_pended {
+            ls.ev_queue.push_back(Ev::Abort(id));
+            out.deliver(l);
+        }
+    }
+}
+
+/// A connection attempt from `from` to `to`. Returns the connection, or the
+/// failure status.
+pub(crate) fn connect_to(
+    w: &mut World,
+    from_owner: Owner,
+    from: SocketAddr,
+    to: SocketAddr,
+    out: &mut Out,
+) -> Result<u64, NTSTATUS> {
+    match w.net.find_listener(to) {
+        Some(Listener::Peer(pid)) => {
+            let conn = new_conn(w, (from_owner, from), (Owner::Peer, to));
+            match w.net.peer_listeners.get_mut(&pid) {
+                Some(pl) if !pl.closed => {
+                    pl.backlog.push_back(conn);
+                    w.notify();
+                    Ok(conn)
+                }
+                _ => {
+                    w.net.conns.remove(&conn);
+                    Err(wsk_sys::STATUS_CONNECTION_REFUSED)
+                }
+            }
+        }
+        Some(Listener::Socket(l)) => {
+            let Some(ls) = w.net.sockets.get(&l) else {
+                return Err(wsk_sys::STATUS_CONNECTION_REFUSED);
+            };
+            if ls.state != State::Open || !ls.listening {
+                return Err(wsk_sys::STATUS_CONNECTION_REFUSED);
+            }
+            let backlog_full = ls.backlog.len() >= w.cfg.backlog;
+            if backlog_full {
+                return Err(wsk_sys::STATUS_CONNECTION_REFUSED);
+            }
+            let local_addr = to;
+            let conn = new_conn(w, (from_owner, from), (Owner::Gone, local_addr));
+            if let Some(c) = w.net.conns.get_mut(&conn) {
+                c.listener = Some(l);
+            }
+            let ls = &w.net.sockets[&l];
+            let inspect =
+                ls.conditional && listen_table(ls).is_some_and(|t| t.WskInspectEvent.is_some());
+            if inspect {
+                w.net.inspect_serial += 1;
+                let id = WSK_INSPECT_ID {
+                    Key: usize::try_from(conn).unwrap_or(usize::MAX),
+                    SerialNumber: w.net.inspect_serial,
+                };
+                if let Some(c) = w.net.conns.get_mut(&conn) {
+                    c.state = ConnState::Inspecting;
+                    c.inspect_id = Some(id);
+                }
+                if let Some(ls) = w.net.sockets.get_mut(&l) {
+                    ls.ev_queue.push_back(Ev::Inspect(conn));
+                }
+                out.deliver(l);
+            } else {
+                incoming_to_socket(w, l, conn, out);
+            }
+            Ok(conn)
+        }
+        None => {
+            if w.net.host_exists(to.ip()) {
+                Err(wsk_sys::STATUS_CONNECTION_REFUSED)
+            } else {
+                Err(wsk_sys::STATUS_HOST_UNREACHABLE)
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Datagrams
+
+/// Delivers a datagram to the endpoint at `to`.
+pub(crate) fn udp_deliver(
+    w: &mut World,
+    from: SocketAddr,
+    to: SocketAddr,
+    data: Vec<u8>,
+    out: &mut Out,
+) {
+    match w.net.find_udp(to) {
+        Some(UdpEnd::Socket(sid)) => {
+            if let Some(s) = w.net.sockets.get_mut(&sid) {
+                if s.state == State::Open {
+                    s.dgrams.push_back(Datagram { from, data });
+                    progress_dgram_socket(w, sid, out);
+                }
+            }
+        }
+        Some(UdpEnd::Peer(pid)) => {
+            if let Some(p) = w.net.peer_udp.get_mut(&pid) {
+                p.queue.push_back(Datagram { from, data });
+            }
+            w.notify();
+        }
+        None => {}
+    }
+}
+
+/// Satisfies pending `WskReceiveFrom` requests.
+pub(crate) fn progress_dgram_socket(w: &mut World, sid: u64, out: &mut Out) {
+    loop {
+        let Some(s) = w.net.sockets.get_mut(&sid) else {
+            return;
+        };
+        if s.recv_from_irps.is_empty() || s.dgrams.is_empty() {
+            break;
+        }
+        let (Some(req), Some(d)) = (s.recv_from_irps.pop_front(), s.dgrams.pop_front()) else {
+            break;
+        };
+        s.blocked = false;
+        let n = io::copy_to_segs(&req.segs, &d.data);
+        write_recv_from_outputs(&req, d.from, n < d.data.len());
+        io::finish_pending(w, req.irp, STATUS_SUCCESS, n, &mut out.done);
+    }
+    out.deliver(sid);
+}
+
+/// Writes the optional outputs of a `WskReceiveFrom`.
+pub(crate) fn write_recv_from_outputs(req: &RecvFromReq, from: SocketAddr, truncated: bool) {
+    // SAFETY: the client keeps these outputs valid until completion.
+    unsafe { crate::addr::write(req.remote as wsk_sys::PSOCKADDR, from) };
+    if req.control_len != 0 {
+        // SAFETY: as above (a ULONG).
+        unsafe { (req.control_len as *mut u32).write_unaligned(0) };
+        if req.control_flags != 0 {
+            let flags = if truncated { wsk_sys::MSG_TRUNC } else { 0 };
+            // SAFETY: as above (a ULONG).
+            unsafe { (req.control_flags as *mut u32).write_unaligned(flags) };
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Event delivery
+
+fn listen_table(s: &Socket) -> Option<WSK_CLIENT_LISTEN_DISPATCH> {
+    if s.listen_dispatch == 0 {
+        return None;
+    }
+    // SAFETY: the client's dispatch tables stay valid while the socket is
+    // open (a WskSocket/WskAccept contract).
+    Some(unsafe { (s.listen_dispatch as *const WSK_CLIENT_LISTEN_DISPATCH).read() })
+}
+
+fn conn_table(s: &Socket) -> Option<WSK_CLIENT_CONNECTION_DISPATCH> {
+    if s.conn_dispatch == 0 {
+        return None;
+    }
+    // SAFETY: as in `listen_table`.
+    Some(unsafe { (s.conn_dispatch as *const WSK_CLIENT_CONNECTION_DISPATCH).read() })
+}
+
+fn dgram_table(s: &Socket) -> Option<WSK_CLIENT_DATAGRAM_DISPATCH> {
+    if s.dgram_dispatch == 0 {
+        return None;
+    }
+    // SAFETY: as in `listen_table`.
+    Some(unsafe { (s.dgram_dispatch as *const WSK_CLIENT_DATAGRAM_DISPATCH).read() })
+}
+
+/// What the delivery loop does next.
+enum Step {
+    Queued(Ev),
+    Receive(Vec<u8>),
+    ReceiveFrom(Vec<Datagram>),
+}
+
+/// Whether receive indications can be made now.
+fn can_indicate_receive(w: &World, s: &Socket) -> bool {
+    s.state == State::Open
+        && s.events & WSK_EVENT_RECEIVE != 0
+        && !s.blocked
+        && s.recv_irps.is_empty()
+        && conn_table(s).is_some_and(|t| t.WskReceiveEvent.is_some())
+        && s.conn.is_some_and(|(c, e)| {
+            w.net
+                .conns
+                .get(&c)
+                .is_some_and(|c| !c.ends[e].rx.is_empty())
+        })
+}
+
+fn next_step(w: &mut World, sid: u64) -> Option<Step> {
+    let s = w.net.sockets.get(&sid)?;
+    if s.state != State::Open {
+        // Listen sockets still deliver nothing once closed; unaccepted
+        // sockets wait for their accept.
+        return None;
+    }
+    // Non-disconnect events first, in order.
+    let first_non_disc = s
+        .ev_queue
+        .iter()
+        .position(|e| !matches!(e, Ev::Disconnect { .. }));
+    if can_indicate_receive(w, s) {
+        // Data before a queued disconnect; other queued events first.
+        if let Some(i) = first_non_disc {
+            let s = w.net.sockets.get_mut(&sid)?;
+            return s.ev_queue.remove(i).map(Step::Queued);
+        }
+        let (c, e) = s.conn?;
+        let conn = w.net.conns.get_mut(&c)?;
+        let rx = &mut conn.ends[e].rx;
+        // Up to 64 KiB per indication, as a chain of `chunk_max` pieces.
+        let n = rx.len().min(65536);
+        let data: Vec<u8> = rx.drain(..n).collect();
+        return Some(Step::Receive(data));
+    }
+    if s.kind == Kind::Datagram
+        && s.events & WSK_EVENT_RECEIVE_FROM != 0
+        && !s.blocked
+        && s.recv_from_irps.is_empty()
+        && !s.dgrams.is_empty()
+        && dgram_table(s).is_some_and(|t| t.WskReceiveFromEvent.is_some())
+    {
+        let s = w.net.sockets.get_mut(&sid)?;
+        let all: Vec<Datagram> = s.dgrams.drain(..).collect();
+        return Some(Step::ReceiveFrom(all));
+    }
+    let s = w.net.sockets.get_mut(&sid)?;
+    let ev = s.ev_queue.pop_front()?;
+    Some(Step::Queued(ev))
+}
+
+fn event_irql(w: &mut World) -> Irql {
+    if w.cfg.seed.is_some() {
+        if w.rng.below(2) == 0 {
+            Irql::Passive
+        } else {
+            Irql::Dispatch
+        }
+    } else {
+        w.cfg.event_irql
+    }
+}
+
+/// Delivers every pending event of a socket, one callback at a time.
+pub(crate) fn deliver_events(sid: u64) {
+    loop {
+        let mut w = world::lock();
+        let Some(s) = w.net.sockets.get_mut(&sid) else {
+            return;
+        };
+        match s.delivering {
+            // Re-entered from one of our own callbacks: the outer loop
+            // delivers what this call queued.
+            Some(t) if t == std::thread::current().id() => return,
+            // Another thread is delivering: wait for it, so that an inline
+            // delivery has happened when the action that caused it returns.
+            Some(_) => {
+                w.wait(Some(std::time::Duration::from_millis(20)));
+                continue;
+            }
+            None => {}
+        }
+        let Some(step) = next_step(&mut w, sid) else {
+            return;
+        };
+        let irql = event_irql(&mut w);
+        let Some(s) = w.net.sockets.get_mut(&sid) else {
+            return;
+        };
+        s.delivering = Some(std::thread::current().id());
+        s.callbacks_in_progress += 1;
+        let snapshot = CallbackTarget {
+            context: s.context,
+            conn: conn_table(s),
+            listen: listen_table(s),
+            dgram: dgram_table(s),
+            chunk: if w.net.indication_chunk == 0 {
+                1460
+            } else {
+                w.net.indication_chunk
+            },
+        };
+        drop(w);
+        let mut out = Out::default();
+        run_step(sid, step, irql, &snapshot, &mut out);
+        let mut w = world::lock();
+        let mut close_done = None;
+        if let Some(s) = w.net.sockets.get_mut(&sid) {
+            s.delivering = None;
+            s.callbacks_in_progress -= 1;
+            crate::world::CHANGED.notify_all();
+            if s.callbacks_in_progress == 0 && s.state == State::Closed {
+                close_done = s.close_irp.take();
+            }
+        }
+        if let Some(irp) = close_done {
+            io::finish_pending(&mut w, irp, STATUS_SUCCESS, 0, &mut out.done);
+        }
+        drop(w);
+        flush(out);
+    }
+}
+
+/// What a callback needs from its socket.
+struct CallbackTarget {
+    context: usize,
+    conn: Option<WSK_CLIENT_CONNECTION_DISPATCH>,
+    listen: Option<WSK_CLIENT_LISTEN_DISPATCH>,
+    dgram: Option<WSK_CLIENT_DATAGRAM_DISPATCH>,
+    chunk: usize,
+}
+
+fn record(
+    kind: EventKind,
+    flags: u32,
+    at_dispatch: bool,
+    status: NTSTATUS,
+    indicated: usize,
+    accepted: usize,
+    null: bool,
+) {
+    let mut w = world::lock();
+    w.stats.events.push(EventRecord {
+        kind,
+        flags,
+        at_dispatch,
+        status,
+        indicated,
+        accepted,
+        null_indication: null,
+    });
+    w.notify();
+}
+
+fn callback_violation(args: core::fmt::Arguments<'_>) {
+    crate::verifier::report(Rule::CallbackStatus, args);
+}
+
+fn run_step(sid: u64, step: Step, irql: Irql, t: &CallbackTarget, out: &mut Out) {
+    let at_dispatch = irql == Irql::Dispatch;
+    let dflag = if at_dispatch {
+        WSK_FLAG_AT_DISPATCH_LEVEL
+    } else {
+        0
+    };
+    let ctx = t.context as PVOID;
+    match step {
+        Step::Receive(data) => deliver_receive(sid, data, dflag, irql, t, out),
+        Step::ReceiveFrom(dgrams) => deliver_receive_from(sid, dgrams, dflag, irql, t, out),
+        Step::Queued(Ev::Disconnect { abortive }) => {
+            let Some(f) = t.conn.and_then(|c| c.WskDisconnectEvent) else {
+                return;
+            };
+            let flags = dflag | if abortive { WSK_FLAG_ABORTIVE } else { 0 };
+            let st = {
+                let _cb = InCallback::enter(CallbackKind::Event("WskDisconnectEvent"));
+                let _i = IrqlGuard::raise_to(irql.level());
+                // SAFETY: the client installed this callback for the socket.
+                unsafe { f(ctx, flags) }
+            };
+            record(EventKind::Disconnect, flags, at_dispatch, st, 0, 0, false);
+            if st != STATUS_SUCCESS {
+                callback_violation(format_args!(
+                    "WskDisconnectEvent returned {st:#x}; STATUS_SUCCESS is the only allowed value"
+                ));
+            }
+        }
+        Step::Queued(Ev::SendBacklog(n)) => {
+            let Some(f) = t.conn.and_then(|c| c.WskSendBacklogEvent) else {
+                return;
+            };
+            let st = {
+                let _cb = InCallback::enter(CallbackKind::Event("WskSendBacklogEvent"));
+                let _i = IrqlGuard::raise_to(irql.level());
+                // SAFETY: the client installed this callback for the socket.
+                unsafe { f(ctx, n) }
+            };
+            record(EventKind::SendBacklog, 0, at_dispatch, st, n, 0, false);
+            if st != STATUS_SUCCESS {
+                callback_violation(format_args!(
+                    "WskSendBacklogEvent returned {st:#x}; STATUS_SUCCESS is the only allowed value"
+                ));
+            }
+        }
+        Step::Queued(Ev::Accept(child)) => deliver_accept(sid, child, dflag, irql, t, out),
+        Step::Queued(Ev::Inspect(conn)) => deliver_inspect(sid, conn, irql, t, out),
+        Step::Queued(Ev::Abort(id)) => {
+            let Some(f) = t.listen.and_then(|l| l.WskAbortEvent) else {
+                return;
+            };
+            let mut id = id;
+            let st = {
+                let _cb = InCallback::enter(CallbackKind::Event("WskAbortEvent"));
+                let _i = IrqlGuard::raise_to(irql.level());
+                // SAFETY: the client installed this callback; `id` lives
+                // for the call.
+                unsafe { f(ctx, &raw mut id) }
+            };
+            record(EventKind::Abort, 0, at_dispatch, st, 0, 0, false);
+            if st != STATUS_SUCCESS {
+                callback_violation(format_args!(
+                    "WskAbortEvent returned {st:#x}; STATUS_SUCCESS is the only allowed value"
+                ));
+            }
+        }
+        Step::Queued(Ev::CloseRequired) => deliver_close_required(sid, dflag, irql, t),
+    }
+}
+
+/// Allocates one indication element: header (`hdr` bytes), an MDL over
+/// `data` (copied in), and `extra` bytes after the MDL. Returns the element
+/// address, its size, and the address of the extra bytes.
+fn alloc_element(hdr: usize, data: &[u8], extra: usize) -> (*mut u8, usize, *mut u8, PMDL) {
+    let mdl_off = hdr.next_multiple_of(16);
+    let pages = data.len().div_ceil(0x1000) + 1;
+    let mdl_size = core::mem::size_of::<wsk_sys::MDL>() + pages * 8;
+    let extra_off = (mdl_off + mdl_size).next_multiple_of(16);
+    let data_off = (extra_off + extra).next_multiple_of(16);
+    let size = data_off + data.len().max(1);
+    let base = raw_alloc_zeroed(size);
+    let data_ptr = base.wrapping_add(data_off);
+    // SAFETY: `data_ptr` has room for `data.len()` bytes inside `base`.
+    unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), data_ptr, data.len()) };
+    let mdl: PMDL = base.wrapping_add(mdl_off).cast();
+    let offset = (data_ptr as usize) & 0xFFF;
+    let header = wsk_sys::MDL {
+        Next: core::ptr::null_mut(),
+        Size: i16::try_from(mdl_size).unwrap_or(i16::MAX),
+        MdlFlags: wsk_sys::MDL_SOURCE_IS_NONPAGED_POOL | wsk_sys::MDL_ALLOCATED_FIXED_SIZE,
+        Process: core::ptr::null_mut(),
+        MappedSystemVa: data_ptr.cast(),
+        StartVa: data_ptr.wrapping_sub(offset).cast(),
+        ByteCount: u32::try_from(data.len()).unwrap_or(u32::MAX),
+        ByteOffset: u32::try_from(offset).unwrap_or(0),
+    };
+    // SAFETY: `mdl` is 16-aligned inside `base` with room for the header.
+    unsafe { mdl.write(header) };
+    (base, size, base.wrapping_add(extra_off), mdl)
+}
+
+fn free_elements(elems: &[(usize, usize)]) {
+    for &(p, size) in elems {
+        // SAFETY: allocated by `alloc_element` with this size.
+        unsafe { raw_free(p as *mut u8, size) };
+    }
+}
+
+#[allow(clippy::needless_pass_by_value)]
+fn deliver_receive(
+    sid: u64,
+    data: Vec<u8>,
+    dflag: u32,
+    irql: Irql,
+    t: &CallbackTarget,
+    out: &mut Out,
+) {
+    let Some(f) = t.conn.and_then(|c| c.WskReceiveEvent) else {
+        put_back(sid, &data, true, out);
+        return;
+    };
+    // Build the chain.
+    let mut elems: Vec<(usize, usize)> = Vec::new();
+    let hdr = core::mem::size_of::<wsk_sys::WSK_DATA_INDICATION>();
+    let mut prev: *mut wsk_sys::WSK_DATA_INDICATION = core::ptr::null_mut();
+    let mut head: *mut wsk_sys::WSK_DATA_INDICATION = core::ptr::null_mut();
+    for piece in data.chunks(t.chunk.max(1)) {
+        let (base, size, _, mdl) = alloc_element(hdr, piece, 0);
+        let ind: *mut wsk_sys::WSK_DATA_INDICATION = base.cast();
+        let v = wsk_sys::WSK_DATA_INDICATION {
+            Next: core::ptr::null_mut(),
+            Buffer: wsk_sys::WSK_BUF {
+                Mdl: mdl,
+                Offset: 0,
+                Length: piece.len(),
+            },
+        };
+        // SAFETY: `ind` is the start of a fresh element sized for it.
+        unsafe { ind.write(v) };
+        if prev.is_null() {
+            head = ind;
+        } else {
+            // SAFETY: `prev` is the previous element of this chain.
+            unsafe { (*prev).Next = ind };
+        }
+        prev = ind;
+        elems.push((base as usize, size));
+    }
+    let total = data.len();
+    let mut accepted: usize = total;
+    let st = {
+        let _cb = InCallback::enter(CallbackKind::Event("WskReceiveEvent"));
+        let _i = IrqlGuard::raise_to(irql.level());
+        // SAFETY: the client installed this callback; the chain and
+        // `accepted` live for the call.
+        unsafe { f(t.context as PVOID, dflag, head, total, &raw mut accepted) }
+    };
+    let valid = matches!(
+        st,
+        STATUS_SUCCESS | STATUS_PENDING | STATUS_DATA_NOT_ACCEPTED
+    );
+    record(
+        EventKind::Receive,
+        dflag,
+        dflag != 0,
+        st,
+        total,
+        if st == STATUS_SUCCESS {
+            accepted.min(total)
+        } else {
+            0
+        },
+        false,
+    );
+    if !valid {
+        callback_violation(format_args!(
+            "WskReceiveEvent returned {st:#x}; allowed: STATUS_SUCCESS, STATUS_PENDING, \
+             STATUS_DATA_NOT_ACCEPTED"
+        ));
+    }
+    match st {
+        STATUS_SUCCESS => {
+            if accepted > total {
+                callback_violation(format_args!(
+                    "WskReceiveEvent accepted {accepted} bytes of {total} indicated \
+                     (BytesAccepted > BytesIndicated)"
+                ));
+                accepted = total;
+            }
+            free_elements(&elems);
+            if accepted < total {
+                put_back(sid, &data[accepted..], true, out);
+            }
+        }
+        STATUS_PENDING => {
+            let mut w = world::lock();
+            if let Some(s) = w.net.sockets.get_mut(&sid) {
+                for &(p, size) in &elems {
+                    s.retained.insert(p, (size, false));
+                }
+            }
+        }
+        _ => {
+            free_elements(&elems);
+            put_back(sid, &data, true, out);
+        }
+    }
+}
+
+/// Returns unaccepted bytes to the front of the receive queue.
+fn put_back(sid: u64, data: &[u8], block: bool, out: &mut Out) {
+    let mut w = world::lock();
+    let Some(s) = w.net.sockets.get_mut(&sid) else {
+        return;
+    };
+    if block {
+        s.blocked = true;
+    }
+    let Some((c, e)) = s.conn else {
+        return;
+    };
+    if let Some(conn) = w.net.conns.get_mut(&c) {
+        let rx = &mut conn.ends[e].rx;
+        for &b in data.iter().rev() {
+            rx.push_front(b);
+        }
+    }
+    progress_conn_socket(&mut w, sid, out);
+}
+
+fn deliver_receive_from(
+    sid: u64,
+    dgrams: Vec<Datagram>,
+    dflag: u32,
+    irql: Irql,
+    t: &CallbackTarget,
+    out: &mut Out,
+) {
+    let Some(f) = t.dgram.and_then(|d| d.WskReceiveFromEvent) else {
+        return;
+    };
+    let hdr = core::mem::size_of::<wsk_sys::WSK_DATAGRAM_INDICATION>();
+    let mut elems: Vec<(usize, usize)> = Vec::new();
+    let mut prev: *mut wsk_sys::WSK_DATAGRAM_INDICATION = core::ptr::null_mut();
+    let mut head: *mut wsk_sys::WSK_DATAGRAM_INDICATION = core::ptr::null_mut();
+    for d in &dgrams {
+        let (base, size, extra, mdl) = alloc_element(hdr, &d.data, 128);
+        let sa = crate::addr::to_bytes(d.from);
+        // SAFETY: `extra` has 128 bytes inside the element.
+        unsafe { core::ptr::copy_nonoverlapping(sa.as_ptr(), extra, sa.len()) };
+        let ind: *mut wsk_sys::WSK_DATAGRAM_INDICATION = base.cast();
+        let v = wsk_sys::WSK_DATAGRAM_INDICATION {
+            Next: core::ptr::null_mut(),
+            Buffer: wsk_sys::WSK_BUF {
+                Mdl: mdl,
+                Offset: 0,
+                Length: d.data.len(),
+            },
+            ControlInfo: core::ptr::null_mut(),
+            ControlInfoLength: 0,
+            RemoteAddress: extra.cast(),
+        };
+        // SAFETY: `ind` is the start of a fresh element sized for it.
+        unsafe { ind.write(v) };
+        if prev.is_null() {
+            head = ind;
+        } else {
+            // SAFETY: `prev` is the previous element of this chain.
+            unsafe { (*prev).Next = ind };
+        }
+        prev = ind;
+        elems.push((base as usize, size));
+    }
+    let st = {
+        let _cb = InCallback::enter(CallbackKind::Event("WskReceiveFromEvent"));
+        let _i = IrqlGuard::raise_to(irql.level());
+        // SAFETY: the client installed this callback; the chain lives for
+        // the call.
+        unsafe { f(t.context as PVOID, dflag, head) }
+    };
+    record(
+        EventKind::ReceiveFrom,
+        dflag,
+        dflag != 0,
+        st,
+        dgrams.len(),
+        0,
+        false,
+    );
+    match st {
+        STATUS_SUCCESS => free_elements(&elems),
+        STATUS_PENDING => {
+            let mut w = world::lock();
+            if let Some(s) = w.net.sockets.get_mut(&sid) {
+                for &(p, size) in &elems {
+                    s.retained.insert(p, (size, true));
+                }
+            }
+        }
+        other => {
+            if other != STATUS_DATA_NOT_ACCEPTED {
+                callback_violation(format_args!(
+                    "WskReceiveFromEvent returned {other:#x}; allowed: STATUS_SUCCESS, \
+                     STATUS_PENDING, STATUS_DATA_NOT_ACCEPTED"
+                ));
+            }
+            free_elements(&elems);
+            let mut w = world::lock();
+            if let Some(s) = w.net.sockets.get_mut(&sid) {
+                s.blocked = true;
+                for d in dgrams.into_iter().rev() {
+                    s.dgrams.push_front(d);
+                }
+            }
+            progress_dgram_socket(&mut w, sid, out);
+        }
+    }
+}
+
+fn deliver_accept(_l: u64, child: u64, dflag: u32, irql: Irql, t: &CallbackTarget, out: &mut Out) {
+    let Some(f) = t.listen.and_then(|d| d.WskAcceptEvent) else {
+        return;
+    };
+    let (obj, local, remote) = {
+        let w = world::lock();
+        let Some(c) = w.net.sockets.get(&child) else {
+            return;
+        };
+        if c.state != State::Unaccepted {
+            return;
+        }
+        (c.obj, c.local, c.remote)
+    };
+    let mut local_b =
+        crate::addr::to_bytes(local.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))));
+    let mut remote_b =
+        crate::addr::to_bytes(remote.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))));
+    local_b.resize(128, 0);
+    remote_b.resize(128, 0);
+    let mut ctx_out: PVOID = core::ptr::null_mut();
+    let mut disp_out: *const WSK_CLIENT_CONNECTION_DISPATCH = core::ptr::null();
+    let st = {
+        let _cb = InCallback::enter(CallbackKind::Event("WskAcceptEvent"));
+        let _i = IrqlGuard::raise_to(irql.level());
+        // SAFETY: the client installed this callback; every pointer
+        // argument lives for the call.
+        unsafe {
+            f(
+                t.context as PVOID,
+                dflag,
+                local_b.as_mut_ptr().cast(),
+                remote_b.as_mut_ptr().cast(),
+                obj as PWSK_SOCKET,
+                &raw mut ctx_out,
+                &raw mut disp_out,
+            )
+        }
+    };
+    record(EventKind::Accept, dflag, dflag != 0, st, 0, 0, false);
+    let mut w = world::lock();
+    match st {
+        STATUS_SUCCESS => {
+            accept_into(&mut w, child, ctx_out as usize, disp_out as usize);
+            out.deliver(child);
+        }
+        other => {
+            if other != STATUS_REQUEST_NOT_ACCEPTED {
+                drop(w);
+                callback_violation(format_args!(
+                    "WskAcceptEvent returned {other:#x}; allowed: STATUS_SUCCESS, \
+                     STATUS_REQUEST_NOT_ACCEPTED"
+                ));
+                w = world::lock();
+            }
+            // The provider closes the rejected socket: reset the connector.
+            let conn = w.net.sockets.get(&child).and_then(|c| c.conn);
+            destroy_socket(&mut w, child);
+            if let Some((c, e)) = conn {
+                conn_reset(&mut w, c, e, out);
+            }
+        }
+    }
+}
+
+fn deliver_inspect(l: u64, conn: u64, irql: Irql, t: &CallbackTarget, out: &mut Out) {
+    let Some(f) = t.listen.and_then(|d| d.WskInspectEvent) else {
+        return;
+    };
+    let (id, local, remote) = {
+        let w = world::lock();
+        let Some(c) = w.net.conns.get(&conn) else {
+            return;
+        };
+        if c.state != ConnState::Inspecting {
+            return;
+        }
+        let Some(id) = c.inspect_id else {
+            return;
+        };
+        (id, c.ends[1].addr, c.ends[0].addr)
+    };
+    let mut local_b = crate::addr::to_bytes(local);
+    let mut remote_b = crate::addr::to_bytes(remote);
+    local_b.resize(128, 0);
+    remote_b.resize(128, 0);
+    let mut id_copy = id;
+    let action = {
+        let _cb = InCallback::enter(CallbackKind::Event("WskInspectEvent"));
+        let _i = IrqlGuard::raise_to(irql.level());
+        // SAFETY: the client installed this callback; the arguments live for
+        // the call.
+        unsafe {
+            f(
+                t.context as PVOID,
+                local_b.as_mut_ptr().cast(),
+                remote_b.as_mut_ptr().cast(),
+                &raw mut id_copy,
+            )
+        }
+    };
+    record(
+        EventKind::Inspect,
+        0,
+        irql == Irql::Dispatch,
+        action,
+        0,
+        0,
+        false,
+    );
+    let mut w = world::lock();
+    match action {
+        wsk_sys::WskInspectAccept => establish(&mut w, conn, out),
+        wsk_sys::WskInspectReject => refuse(&mut w, conn, wsk_sys::STATUS_CONNECTION_REFUSED, out),
+        wsk_sys::WskInspectPend => {
+            if let Some(ls) = w.net.sockets.get_mut(&l) {
+                ls.inspecting.insert((id.Key, id.SerialNumber), conn);
+            }
+        }
+        other => {
+            crate::world::wviolation!(
+                w,
+                Rule::CallbackStatus,
+                "WskInspectEvent returned WSK_INSPECT_ACTION {other}; allowed: WskInspectReject, \
+                 WskInspectAccept, WskInspectPend"
+            );
+            refuse(&mut w, conn, wsk_sys::STATUS_CONNECTION_REFUSED, out);
+        }
+    }
+}
+
+fn deliver_close_required(sid: u64, dflag: u32, irql: Irql, t: &CallbackTarget) {
+    let ctx = t.context as PVOID;
+    let kind = world::lock().net.sockets.get(&sid).map(|s| s.kind);
+    let at = dflag != 0;
+    match kind {
+        Some(Kind::Listen) => {
+            let Some(f) = t.listen.and_then(|d| d.WskAcceptEvent) else {
+                return;
+            };
+            let mut c: PVOID = core::ptr::null_mut();
+            let mut d: *const WSK_CLIENT_CONNECTION_DISPATCH = core::ptr::null();
+            let mut zero = [0u8; 128];
+            let mut zero2 = [0u8; 128];
+            let st = {
+                let _cb = InCallback::enter(CallbackKind::Event("WskAcceptEvent"));
+                let _i = IrqlGuard::raise_to(irql.level());
+                // SAFETY: the client installed this callback; NULL
+                // AcceptSocket means "close the listening socket".
+                unsafe {
+                    f(
+                        ctx,
+                        dflag,
+                        zero.as_mut_ptr().cast(),
+                        zero2.as_mut_ptr().cast(),
+                        core::ptr::null_mut(),
+                        &raw mut c,
+                        &raw mut d,
+                    )
+                }
+            };
+            record(EventKind::Accept, dflag, at, st, 0, 0, true);
+        }
+        Some(Kind::Datagram) => {
+            let Some(f) = t.dgram.and_then(|d| d.WskReceiveFromEvent) else {
+                return;
+            };
+            let st = {
+                let _cb = InCallback::enter(CallbackKind::Event("WskReceiveFromEvent"));
+                let _i = IrqlGuard::raise_to(irql.level());
+                // SAFETY: the client installed this callback.
+                unsafe { f(ctx, dflag, core::ptr::null_mut()) }
+            };
+            record(EventKind::ReceiveFrom, dflag, at, st, 0, 0, true);
+        }
+        Some(_) => {
+            let Some(f) = t.conn.and_then(|d| d.WskReceiveEvent) else {
+                return;
+            };
+            let mut acc = 0usize;
+            let st = {
+                let _cb = InCallback::enter(CallbackKind::Event("WskReceiveEvent"));
+                let _i = IrqlGuard::raise_to(irql.level());
+                // SAFETY: the client installed this callback; NULL
+                // DataIndication means "close the socket".
+                unsafe { f(ctx, dflag, core::ptr::null_mut(), 0, &raw mut acc) }
+            };
+            record(EventKind::Receive, dflag, at, st, 0, 0, true);
+        }
+        None => {}
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Closing
+
+/// Closes a socket: cancels its pending IRPs and tears down its transport.
+/// Returns whether event callbacks are still running (the close IRP then
+/// completes when they return).
+pub(crate) fn close_socket(w: &mut World, sid: u64, out: &mut Out) {
+    let Some(s) = w.net.sockets.get_mut(&sid) else {
+        return;
+    };
+    s.state = State::Closed;
+    s.ev_queue.clear();
+    let mut irps: Vec<usize> = Vec::new();
+    irps.extend(s.recv_irps.drain(..).map(|r| r.irp));
+    irps.extend(s.recv_from_irps.drain(..).map(|r| r.irp));
+    irps.extend(s.accept_irps.drain(..).map(|r| r.irp));
+    irps.extend(core::mem::take(&mut s.hung));
+    irps.extend(s.connect_irp.take());
+    let conn = s.conn;
+    let backlog: Vec<u64> = s.backlog.drain(..).collect();
+    let inspecting: Vec<u64> = core::mem::take(&mut s.inspecting).into_values().collect();
+    let local = s.local;
+    let kind = s.kind;
+    let listening = s.listening;
+    for irp in irps {
+        io::finish_pending(w, irp, STATUS_CANCELLED, 0, &mut out.done);
+    }
+    // Transport teardown.
+    if let Some((c, e)) = conn {
+        let fully = w
+            .net
+            .conns
+            .get(&c)
+            .is_some_and(|c| c.ends[e].tx_fin && (c.ends[e].rx_fin || c.ends[e].rx_reset));
+        if !fully {
+            conn_reset(w, c, e, out);
+        }
+        if let Some(cc) = w.net.conns.get_mut(&c) {
+            cc.ends[e].owner = Owner::Gone;
+        }
+    }
+    for child in backlog {
+        let conn = w.net.sockets.get(&child).and_then(|c| c.conn);
+        destroy_socket(w, child);
+        if let Some((c, e)) = conn {
+            conn_reset(w, c, e, out);
+        }
+    }
+    for conn in inspecting {
+        refuse(w, conn, wsk_sys::STATUS_CONNECTION_REFUSED, out);
+    }
+    // Unaccepted children whose accept event never got delivered.
+    let orphans: Vec<u64> = w
+        .net
+        .sockets
+        .iter()
+        .filter(|(_, c)| c.parent == Some(sid) && c.state == State::Unaccepted)
+        .map(|(id, _)| *id)
+        .collect();
+    for child in orphans {
+        let conn = w.net.sockets.get(&child).and_then(|c| c.conn);
+        destroy_socket(w, child);
+        if let Some((c, e)) = conn {
+            conn_reset(w, c, e, out);
+        }
+    }
+    if let Some(a) = local {
+        if (kind == Kind::Listen || kind == Kind::Stream) && listening {
+            w.net.listeners.remove(&a);
+        }
+        if kind == Kind::Datagram {
+            w.net.udp.remove(&a);
+        }
+        w.net.bound.remove(&a);
+    }
+    w.stats.sockets_closed += 1;
+    w.notify();
+}
+
+/// Leak lines for the network (end of test).
+pub(crate) fn leaks(net: &Net, io: &io::IoState) -> Vec<String> {
+    let mut out = Vec::new();
+    for (id, s) in &net.sockets {
+        if s.state == State::Open {
+            out.push(format!(
+                "{} socket #{id} not closed (WskCloseSocket)",
+                s.kind.name()
+            ));
+        }
+        if !s.retained.is_empty() {
+            out.push(format!(
+                "{} indication(s) retained on socket #{id} never released (WskRelease)",
+                s.retained.len()
+            ));
+        }
+    }
+    for (head, a) in &net.addrinfos {
+        out.push(format!(
+            "address list {head:#x} ({} node(s)) from WskGetAddressInfo not freed (WskFreeAddressInfo)",
+            a.nodes.len()
+        ));
+    }
+    for (irp, p) in &io.pending {
+        out.push(format!("IRP {irp:#x} still pending in {}", p.routine));
+    }
+    out
+}
+
+/// Frees everything the network allocated (end of test).
+pub(crate) fn free_all(net: &mut Net) {
+    for (_, s) in core::mem::take(&mut net.sockets) {
+        for (p, (size, _)) in s.retained {
+            // SAFETY: allocated by `alloc_element` with this size.
+            unsafe { raw_free(p as *mut u8, size) };
+        }
+        // SAFETY: created by `create_socket`; the test is over.
+        unsafe { free_socket_obj(s.obj) };
+    }
+    for (_, a) in core::mem::take(&mut net.addrinfos) {
+        for (p, size) in a.nodes {
+            // SAFETY: allocated by the name resolver with this size.
+            unsafe { raw_free(p as *mut u8, size) };
+        }
+    }
+    net.by_ptr.clear();
+}
+
+/// Looks up the socket behind a `PWSK_SOCKET`.
+pub(crate) fn socket_id(w: &World, p: PWSK_SOCKET) -> Option<u64> {
+    w.net.by_ptr.get(&(p as usize)).copied()
+}

@@ -1,0 +1,2020 @@
+//! The provider's dispatch routines (`WSK_PROVIDER_*_DISPATCH` of
+//! `wsk.h`): socket creation, control, close, bind/listen/accept/inspect,
+//! connect/send/receive/disconnect/release, datagrams.
+
+use std::net::SocketAddr;
+
+use wsk_sys::{
+    ADDRESS_FAMILY, AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, NPI_WSK_INTERFACE_ID, NTSTATUS,
+    PCMSGHDR, PCVOID, PEPROCESS, PETHREAD, PIRP, PSECURITY_DESCRIPTOR, PSIZE_T, PSOCKADDR, PULONG,
+    PVOID, PWSK_BUF, PWSK_BUF_LIST, PWSK_CLIENT, PWSK_DATA_INDICATION, PWSK_DATAGRAM_INDICATION,
+    PWSK_INSPECT_ID, PWSK_SOCKET, SIZE_T, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET,
+    STATUS_CONNECTION_ABORTED, STATUS_CONNECTION_ACTIVE, STATUS_CONNECTION_RESET,
+    STATUS_INVALID_ADDRESS, STATUS_INVALID_ADDRESS_COMPONENT, STATUS_INVALID_CONNECTION,
+    STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER,
+    STATUS_NOT_SUPPORTED, STATUS_PENDING, STATUS_SUCCESS, ULONG, USHORT,
+    WSK_CLIENT_CONNECTION_DISPATCH, WSK_CLIENT_STREAM_DISPATCH, WSK_CONTROL_SOCKET_TYPE,
+    WSK_EVENT_DISABLE, WSK_EVENT_SEND_BACKLOG, WSK_FLAG_ABORTIVE, WSK_FLAG_WAITALL,
+    WSK_INSPECT_ACTION, WSK_PROVIDER_BASIC_DISPATCH, WSK_PROVIDER_CONNECTION_DISPATCH,
+    WSK_PROVIDER_DATAGRAM_DISPATCH, WSK_PROVIDER_DISPATCH, WSK_PROVIDER_LISTEN_DISPATCH,
+    WSK_PROVIDER_STREAM_DISPATCH,
+};
+
+use crate::io::{self, Pending, Seg};
+use crate::net::{self, Ev, Kind, Listener, Out, RecvFromReq, RecvReq, Socket, State, UdpEnd};
+use crate::script::{Fault, Routine};
+use crate::verifier::{self, DISPATCH_LEVEL, NoUnwind, Rule};
+use crate::world::{self, WorldGuard, wviolation};
+
+// ---------------------------------------------------------------------------
+// Dispatch tables
+
+static BASIC: WSK_PROVIDER_BASIC_DISPATCH = WSK_PROVIDER_BASIC_DISPATCH {
+    WskControlSocket: Some(WskControlSocket),
+    WskCloseSocket: Some(WskCloseSocket),
+};
+
+static LISTEN: WSK_PROVIDER_LISTEN_DISPATCH = WSK_PROVIDER_LISTEN_DISPATCH {
+    Basic: BASIC,
+    WskBind: Some(WskBind),
+    WskAccept: Some(WskAccept),
+    WskInspectComplete: Some(WskInspectComplete),
+    WskGetLocalAddress: Some(WskGetLocalAddress),
+};
+
+static DATAGRAM: WSK_PROVIDER_DATAGRAM_DISPATCH = WSK_PROVIDER_DATAGRAM_DISPATCH {
+    Basic: BASIC,
+    WskBind: Some(WskBind),
+    WskSendTo: Some(WskSendTo),
+    WskReceiveFrom: Some(WskReceiveFrom),
+    WskRelease: Some(WskReleaseDatagram),
+    WskGetLocalAddress: Some(WskGetLocalAddress),
+    WskSendMessages: Some(WskSendMessages),
+};
+
+static CONNECTION: WSK_PROVIDER_CONNECTION_DISPATCH = WSK_PROVIDER_CONNECTION_DISPATCH {
+    Basic: BASIC,
+    WskBind: Some(WskBind),
+    WskConnect: Some(WskConnect),
+    WskGetLocalAddress: Some(WskGetLocalAddress),
+    WskGetRemoteAddress: Some(WskGetRemoteAddress),
+    WskSend: Some(WskSend),
+    WskReceive: Some(WskReceive),
+    WskDisconnect: Some(WskDisconnect),
+    WskRelease: Some(WskRelease),
+    WskConnectEx: Some(WskConnectEx),
+    WskSendEx: Some(WskSendEx),
+    WskReceiveEx: Some(WskReceiveEx),
+};
+
+static STREAM: WSK_PROVIDER_STREAM_DISPATCH = WSK_PROVIDER_STREAM_DISPATCH {
+    Basic: BASIC,
+    WskBind: Some(WskBind),
+    WskAccept: Some(WskAccept),
+    WskConnect: Some(WskConnect),
+    WskListen: Some(WskListen),
+    WskSend: Some(WskSend),
+    WskReceive: Some(WskReceive),
+    WskDisconnect: Some(WskDisconnect),
+    WskRelease: Some(WskRelease),
+    WskGetLocalAddress: Some(WskGetLocalAddress),
+    WskGetRemoteAddress: Some(WskGetRemoteAddress),
+    WskConnectEx: Some(WskConnectEx),
+    WskSendEx: Some(WskSendEx),
+    WskReceiveEx: Some(WskReceiveEx),
+};
+
+/// The provider dispatch table of a socket kind.
+pub(crate) fn dispatch_for(kind: Kind) -> PCVOID {
+    match kind {
+        Kind::Basic => (&raw const BASIC).cast(),
+        Kind::Listen => (&raw const LISTEN).cast(),
+        Kind::Connection => (&raw const CONNECTION).cast(),
+        Kind::Datagram => (&raw const DATAGRAM).cast(),
+        Kind::Stream => (&raw const STREAM).cast(),
+    }
+}
+
+/// `WSK_PROVIDER_DISPATCH` (the version is filled in per world).
+pub(crate) fn provider_dispatch_template() -> WSK_PROVIDER_DISPATCH {
+    WSK_PROVIDER_DISPATCH {
+        Version: 0x0100,
+        Reserved: 0,
+        WskSocket: Some(WskSocket),
+        WskSocketConnect: Some(WskSocketConnect),
+        WskControlClient: Some(WskControlClient),
+        WskGetAddressInfo: Some(crate::names::WskGetAddressInfo),
+        WskFreeAddressInfo: Some(crate::names::WskFreeAddressInfo),
+        WskGetNameInfo: Some(crate::names::WskGetNameInfo),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Call plumbing
+
+/// How a routine's operation ended.
+pub(crate) enum Outcome {
+    /// Finished: complete the IRP with this status and information.
+    Done(NTSTATUS, usize),
+    /// Registered as pending (see [`pend`]).
+    Pended,
+}
+
+/// Registers `irp` as pending on socket `sid` (or on the client when
+/// `sid == 0`). If it was already cancelled, returns the outcome to use.
+pub(crate) fn pend(
+    w: &mut WorldGuard,
+    sid: u64,
+    irp: PIRP,
+    routine: &'static str,
+) -> Option<Outcome> {
+    let pending = Pending {
+        socket: if sid == 0 { None } else { Some(sid) },
+        routine,
+    };
+    if io::irp_pend(w, irp, pending) {
+        None
+    } else {
+        Some(Outcome::Done(wsk_sys::STATUS_CANCELLED, 0))
+    }
+}
+
+/// Looks a socket up and checks it is usable.
+fn enter_socket(w: &mut WorldGuard, socket: PWSK_SOCKET, routine: &str) -> Result<u64, NTSTATUS> {
+    let Some(sid) = net::socket_id(w, socket) else {
+        wviolation!(
+            w,
+            Rule::Parameter,
+            "{routine}({socket:p}): not a PWSK_SOCKET of this provider"
+        );
+        return Err(STATUS_INVALID_HANDLE);
+    };
+    let s = &w.net.sockets[&sid];
+    if s.state == State::Closed {
+        let kind = s.kind.name();
+        wviolation!(
+            w,
+            Rule::SocketClosed,
+            "{routine} on {kind} socket #{sid} after WskCloseSocket"
+        );
+        return Err(STATUS_INVALID_HANDLE);
+    }
+    Ok(sid)
+}
+
+/// Runs a socket routine that takes an IRP.
+fn socket_irp_call(
+    socket: PWSK_SOCKET,
+    irp: PIRP,
+    r: Routine,
+    allowed: fn(&Socket) -> bool,
+    body: impl FnOnce(&mut WorldGuard, u64, PIRP, &mut Out) -> Outcome,
+) -> NTSTATUS {
+    let name = r.name();
+    verifier::check_irql_max(name, DISPATCH_LEVEL);
+    if let Err(st) = io::irp_enter(irp, name) {
+        return st;
+    }
+    let mut out = Out::default();
+    let mut w = world::lock();
+    let sid = match enter_socket(&mut w, socket, name) {
+        Ok(s) => s,
+        Err(st) => {
+            drop(w);
+            return io::complete_dispatch(irp, st, 0);
+        }
+    };
+    if !allowed(&w.net.sockets[&sid]) {
+        let kind = w.net.sockets[&sid].kind.name();
+        wviolation!(
+            w,
+            Rule::Parameter,
+            "{name} is not valid on {kind} socket #{sid}"
+        );
+        drop(w);
+        return io::complete_dispatch(irp, STATUS_NOT_SUPPORTED, 0);
+    }
+    if let Some(s) = w.net.sockets.get_mut(&sid) {
+        s.calls_in_progress += 1;
+    }
+    let outcome = match w.faults.take(r) {
+        Some(Fault::Fail(st)) => Outcome::Done(st, 0),
+        Some(Fault::Hang) => {
+            if let Some(o) = pend(&mut w, sid, irp, name) {
+                o
+            } else {
+                if let Some(s) = w.net.sockets.get_mut(&sid) {
+                    s.hung.insert(irp as usize);
+                }
+                Outcome::Pended
+            }
+        }
+        None => body(&mut w, sid, irp, &mut out),
+    };
+    drop(w);
+    // Event deliveries this call caused run before it returns (and count as
+    // inside it); its own completion runs after the call is over.
+    net::flush(out);
+    if let Some(s) = world::lock().net.sockets.get_mut(&sid) {
+        s.calls_in_progress -= 1;
+    }
+    match outcome {
+        Outcome::Done(st, info) => io::complete_dispatch(irp, st, info),
+        Outcome::Pended => STATUS_PENDING,
+    }
+}
+
+/// Resolves a `WSK_BUF`, reporting a violation on a bad one.
+fn resolve_buf(
+    w: &mut WorldGuard,
+    buf: PWSK_BUF,
+    routine: &str,
+) -> Result<(Vec<Seg>, Vec<usize>), NTSTATUS> {
+    if buf.is_null() {
+        wviolation!(w, Rule::Parameter, "{routine} with a NULL WSK_BUF");
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    // SAFETY: the client passes a valid WSK_BUF.
+    let b = unsafe { buf.read() };
+    match io::buf_segments(b.Mdl, b.Offset as usize, b.Length, routine) {
+        Ok(v) => Ok(v),
+        Err(msg) => {
+            wviolation!(w, Rule::Mdl, "{msg}");
+            Err(STATUS_INVALID_PARAMETER)
+        }
+    }
+}
+
+fn any_socket(_: &Socket) -> bool {
+    true
+}
+fn bindable(s: &Socket) -> bool {
+    s.kind != Kind::Basic
+}
+fn connection(s: &Socket) -> bool {
+    s.is_connection()
+}
+fn listener(s: &Socket) -> bool {
+    s.kind == Kind::Listen || s.kind == Kind::Stream
+}
+fn stream(s: &Socket) -> bool {
+    s.kind == Kind::Stream
+}
+fn datagram(s: &Socket) -> bool {
+    s.kind == Kind::Datagram
+}
+
+// ---------------------------------------------------------------------------
+// Client-level routines
+
+fn kind_from_flags(flags: ULONG) -> Option<Kind> {
+    match flags {
+        wsk_sys::WSK_FLAG_BASIC_SOCKET => Some(Kind::Basic),
+        wsk_sys::WSK_FLAG_LISTEN_SOCKET => Some(Kind::Listen),
+        wsk_sys::WSK_FLAG_CONNECTION_SOCKET => Some(Kind::Connection),
+        wsk_sys::WSK_FLAG_DATAGRAM_SOCKET => Some(Kind::Datagram),
+        wsk_sys::WSK_FLAG_STREAM_SOCKET => Some(Kind::Stream),
+        _ => None,
+    }
+}
+
+/// Runs a client-level routine that takes an IRP (for `names`).
+pub(crate) fn client_irp_call_pub(
+    client: PWSK_CLIENT,
+    irp: PIRP,
+    r: Routine,
+    body: impl FnOnce(&mut WorldGuard, usize, PIRP, &mut Out) -> Outcome,
+) -> NTSTATUS {
+    client_irp_call(client, irp, r, body)
+}
+
+/// Runs a client-level routine that takes an IRP.
+fn client_irp_call(
+    client: PWSK_CLIENT,
+    irp: PIRP,
+    r: Routine,
+    body: impl FnOnce(&mut WorldGuard, usize, PIRP, &mut Out) -> Outcome,
+) -> NTSTATUS {
+    let name = r.name();
+    if let Err(st) = io::irp_enter(irp, name) {
+        return st;
+    }
+    let mut out = Out::default();
+    let mut w = world::lock();
+    let outcome = if crate::netio::check_client(&mut w, client, name).is_none() {
+        Outcome::Done(STATUS_INVALID_HANDLE, 0)
+    } else {
+        match w.faults.take(r) {
+            Some(Fault::Fail(st)) => Outcome::Done(st, 0),
+            Some(Fault::Hang) => {
+                if let Some(o) = pend(&mut w, 0, irp, name) {
+                    o
+                } else {
+                    w.net.client_irps.insert(irp as usize);
+                    Outcome::Pended
+                }
+            }
+            None => body(&mut w, client as usize, irp, &mut out),
+        }
+    };
+    drop(w);
+    net::flush(out);
+    match outcome {
+        Outcome::Done(st, info) => io::complete_dispatch(irp, st, info),
+        Outcome::Pended => STATUS_PENDING,
+    }
+}
+
+/// Creates a socket and sets its client tables; `Err` is the failure status.
+#[allow(clippy::too_many_arguments)] // mirrors WskSocket
+fn new_socket(
+    w: &mut WorldGuard,
+    client: usize,
+    family: u16,
+    socktype: u16,
+    protocol: u32,
+    kind: Kind,
+    context: PVOID,
+    dispatch: PCVOID,
+) -> Result<u64, NTSTATUS> {
+    if kind == Kind::Stream && !w.cfg.stream_sockets {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    if family != AF_INET && family != AF_INET6 {
+        return Err(STATUS_NOT_SUPPORTED);
+    }
+    let tcp = IPPROTO_TCP as u32;
+    let udp = IPPROTO_UDP as u32;
+    let ok = match kind {
+        Kind::Basic => true,
+        Kind::Listen | Kind::Connection | Kind::Stream => {
+            socktype == SOCK_STREAM && (protocol == tcp || protocol == 0)
+        }
+        Kind::Datagram => socktype == SOCK_DGRAM && (protocol == udp || protocol == 0),
+    };
+    if !ok {
+        return Err(STATUS_NOT_SUPPORTED);
+    }
+    let sid = net::create_socket(w, client, kind, family, socktype, protocol);
+    let s = w
+        .net
+        .sockets
+        .get_mut(&sid)
+        .ok_or(STATUS_INVALID_PARAMETER)?;
+    s.context = context as usize;
+    let d = dispatch as usize;
+    match kind {
+        Kind::Listen => s.listen_dispatch = d,
+        Kind::Connection => s.conn_dispatch = d,
+        Kind::Datagram => s.dgram_dispatch = d,
+        Kind::Stream => {
+            if d != 0 {
+                // SAFETY: a stream socket's dispatch is a
+                // WSK_CLIENT_STREAM_DISPATCH the client keeps alive.
+                let t = unsafe { (d as *const WSK_CLIENT_STREAM_DISPATCH).read() };
+                s.listen_dispatch = t.Listen as usize;
+                s.conn_dispatch = t.Connect as usize;
+            }
+        }
+        Kind::Basic => {}
+    }
+    Ok(sid)
+}
+
+/// `WskSocket`: creates a basic, listen, connection, datagram or stream
+/// socket; `Irp->IoStatus.Information` receives the `PWSK_SOCKET`.
+///
+/// # Safety
+///
+/// Provider routine: valid `Client` and IRP; `Dispatch` valid for the kind.
+pub(crate) unsafe extern "system" fn WskSocket(
+    Client: PWSK_CLIENT,
+    AddressFamily: ADDRESS_FAMILY,
+    SocketType: USHORT,
+    Protocol: ULONG,
+    Flags: ULONG,
+    SocketContext: PVOID,
+    Dispatch: PCVOID,
+    OwningProcess: PEPROCESS,
+    OwningThread: PETHREAD,
+    SecurityDescriptor: PSECURITY_DESCRIPTOR,
+    Irp: PIRP,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    let _ = (OwningProcess, OwningThread, SecurityDescriptor);
+    verifier::check_irql_max("WskSocket", DISPATCH_LEVEL);
+    client_irp_call(Client, Irp, Routine::WskSocket, |w, client, _irp, _out| {
+        let Some(kind) = kind_from_flags(Flags) else {
+            wviolation!(w, Rule::Parameter, "WskSocket with Flags {Flags:#x}");
+            return Outcome::Done(STATUS_INVALID_PARAMETER, 0);
+        };
+        match new_socket(
+            w,
+            client,
+            AddressFamily,
+            SocketType,
+            Protocol,
+            kind,
+            SocketContext,
+            Dispatch,
+        ) {
+            Ok(sid) => Outcome::Done(STATUS_SUCCESS, w.net.sockets[&sid].obj),
+            Err(st) => Outcome::Done(st, 0),
+        }
+    })
+}
+
+/// `WskSocketConnect`: creates a connection socket, binds it to
+/// `LocalAddress` and connects it to `RemoteAddress`;
+/// `Irp->IoStatus.Information` receives the `PWSK_SOCKET`.
+///
+/// # Safety
+///
+/// Provider routine: valid arguments and IRP.
+pub(crate) unsafe extern "system" fn WskSocketConnect(
+    Client: PWSK_CLIENT,
+    SocketType: USHORT,
+    Protocol: ULONG,
+    LocalAddress: PSOCKADDR,
+    RemoteAddress: PSOCKADDR,
+    Flags: ULONG,
+    SocketContext: PVOID,
+    Dispatch: *const WSK_CLIENT_CONNECTION_DISPATCH,
+    OwningProcess: PEPROCESS,
+    OwningThread: PETHREAD,
+    SecurityDescriptor: PSECURITY_DESCRIPTOR,
+    Irp: PIRP,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    let _ = (Flags, OwningProcess, OwningThread, SecurityDescriptor);
+    verifier::check_irql_max("WskSocketConnect", DISPATCH_LEVEL);
+    client_irp_call(
+        Client,
+        Irp,
+        Routine::WskSocketConnect,
+        |w, client, irp, out| {
+            // SAFETY: the client passes valid socket addresses.
+            let local = match unsafe { crate::addr::read(LocalAddress) } {
+                Ok(a) => a,
+                Err(st) => return Outcome::Done(st, 0),
+            };
+            // SAFETY: as above.
+            let remote = match unsafe { crate::addr::read(RemoteAddress) } {
+                Ok(a) => a,
+                Err(st) => return Outcome::Done(st, 0),
+            };
+            let family = crate::addr::family(&local);
+            let sid = match new_socket(
+                w,
+                client,
+                family,
+                SocketType,
+                Protocol,
+                Kind::Connection,
+                SocketContext,
+                Dispatch.cast(),
+            ) {
+                Ok(s) => s,
+                Err(st) => return Outcome::Done(st, 0),
+            };
+            if let Err(st) = do_bind(w, sid, local) {
+                net::close_socket(w, sid, out);
+                forget_socket(w, sid);
+                return Outcome::Done(st, 0);
+            }
+            if let Some(s) = w.net.sockets.get_mut(&sid) {
+                s.connect_is_socket_connect = true;
+            }
+            match do_connect(w, sid, remote, irp, "WskSocketConnect", out) {
+                Outcome::Done(st, _) if st == STATUS_SUCCESS => {
+                    Outcome::Done(STATUS_SUCCESS, w.net.sockets[&sid].obj)
+                }
+                Outcome::Done(st, _) => {
+                    net::close_socket(w, sid, out);
+                    forget_socket(w, sid);
+                    Outcome::Done(st, 0)
+                }
+                Outcome::Pended => Outcome::Pended,
+            }
+        },
+    )
+}
+
+/// Makes a socket the client never received invisible to leak checks.
+fn forget_socket(w: &mut WorldGuard, sid: u64) {
+    if let Some(s) = w.net.sockets.get_mut(&sid) {
+        s.state = State::Closed;
+    }
+    w.stats.sockets_closed = w.stats.sockets_closed.saturating_sub(1);
+}
+
+const TRANSPORTS: [(u16, u32, u16); 4] = [
+    (SOCK_STREAM, IPPROTO_TCP as u32, AF_INET),
+    (SOCK_STREAM, IPPROTO_TCP as u32, AF_INET6),
+    (SOCK_DGRAM, IPPROTO_UDP as u32, AF_INET),
+    (SOCK_DGRAM, IPPROTO_UDP as u32, AF_INET6),
+];
+
+/// `WskControlClient`: `WSK_TRANSPORT_LIST_QUERY` (inline, no IRP),
+/// `WSK_TRANSPORT_LIST_CHANGE` (an IRP that stays pending until cancelled),
+/// `WSK_SET_STATIC_EVENT_CALLBACKS` (before any socket is created),
+/// `WSK_CACHE_SD`/`WSK_RELEASE_SD`; the TDI codes are not supported.
+///
+/// # Safety
+///
+/// Provider routine: valid buffers of the given sizes.
+pub(crate) unsafe extern "system" fn WskControlClient(
+    Client: PWSK_CLIENT,
+    ControlCode: ULONG,
+    InputSize: SIZE_T,
+    InputBuffer: PVOID,
+    OutputSize: SIZE_T,
+    OutputBuffer: PVOID,
+    OutputSizeReturned: PSIZE_T,
+    Irp: PIRP,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    verifier::check_irql_max("WskControlClient", DISPATCH_LEVEL);
+    if ControlCode == wsk_sys::WSK_TRANSPORT_LIST_CHANGE {
+        return client_irp_call(
+            Client,
+            Irp,
+            Routine::WskControlClient,
+            |w, _c, irp, _out| {
+                if let Some(o) = pend(w, 0, irp, "WskControlClient(WSK_TRANSPORT_LIST_CHANGE)") {
+                    return o;
+                }
+                w.net.client_irps.insert(irp as usize);
+                Outcome::Pended
+            },
+        );
+    }
+    let mut w = world::lock();
+    if crate::netio::check_client(&mut w, Client, "WskControlClient").is_none() {
+        return STATUS_INVALID_HANDLE;
+    }
+    if let Some(Fault::Fail(st)) = w.faults.take(Routine::WskControlClient) {
+        return st;
+    }
+    let (status, written) = match ControlCode {
+        wsk_sys::WSK_TRANSPORT_LIST_QUERY => {
+            if !Irp.is_null() || OutputSizeReturned.is_null() {
+                wviolation!(
+                    w,
+                    Rule::Parameter,
+                    "WSK_TRANSPORT_LIST_QUERY needs Irp == NULL and OutputSizeReturned != NULL"
+                );
+                return STATUS_INVALID_PARAMETER;
+            }
+            let need = TRANSPORTS.len() * core::mem::size_of::<wsk_sys::WSK_TRANSPORT>();
+            if OutputSize < need || OutputBuffer.is_null() {
+                (wsk_sys::STATUS_BUFFER_TOO_SMALL, need)
+            } else {
+                let out: *mut wsk_sys::WSK_TRANSPORT = OutputBuffer.cast();
+                for (i, (st, proto, af)) in TRANSPORTS.iter().enumerate() {
+                    let t = wsk_sys::WSK_TRANSPORT {
+                        Version: 0x0100,
+                        SocketType: *st,
+                        Protocol: *proto,
+                        AddressFamily: *af,
+                        ProviderId: wsk_sys::GUID::default(),
+                    };
+                    let slot = out.wrapping_add(i);
+                    // SAFETY: `OutputSize >= need`: room for every entry.
+                    unsafe { slot.write_unaligned(t) };
+                }
+                (STATUS_SUCCESS, need)
+            }
+        }
+        wsk_sys::WSK_SET_STATIC_EVENT_CALLBACKS => {
+            if InputBuffer.is_null()
+                || InputSize < core::mem::size_of::<wsk_sys::WSK_EVENT_CALLBACK_CONTROL>()
+            {
+                return STATUS_INVALID_PARAMETER;
+            }
+            // SAFETY: checked size; the client passes a valid structure.
+            let ctl = unsafe {
+                InputBuffer
+                    .cast::<wsk_sys::WSK_EVENT_CALLBACK_CONTROL>()
+                    .read_unaligned()
+            };
+            let has_sockets = w.net.sockets.values().any(|s| s.client == Client as usize);
+            if has_sockets {
+                (STATUS_INVALID_DEVICE_STATE, 0)
+            } else {
+                w.net
+                    .static_events
+                    .insert(Client as usize, ctl.EventMask & !WSK_EVENT_DISABLE);
+                (STATUS_SUCCESS, 0)
+            }
+        }
+        wsk_sys::WSK_CACHE_SD | wsk_sys::WSK_RELEASE_SD => (STATUS_SUCCESS, 0),
+        wsk_sys::WSK_TDI_DEVICENAME_MAPPING | wsk_sys::WSK_TDI_BEHAVIOR => {
+            (STATUS_NOT_SUPPORTED, 0)
+        }
+        _ => (STATUS_INVALID_PARAMETER, 0),
+    };
+    drop(w);
+    if !OutputSizeReturned.is_null() {
+        // SAFETY: the client passes a writable SIZE_T.
+        unsafe { OutputSizeReturned.write(written) };
+    }
+    if Irp.is_null() {
+        status
+    } else {
+        match io::irp_enter(Irp, "WskControlClient") {
+            Ok(()) => io::complete_dispatch(Irp, status, written),
+            Err(st) => st,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Basic: control and close
+
+fn read_ulong(buf: PVOID, size: SIZE_T) -> Option<u32> {
+    if buf.is_null() || size < 4 {
+        return None;
+    }
+    // SAFETY: at least 4 readable bytes.
+    Some(unsafe { buf.cast::<u32>().read_unaligned() })
+}
+
+fn default_option(s: &Socket, level: u32, code: u32) -> Option<Vec<u8>> {
+    let v: u32 = match (level, code) {
+        (SOL_SOCKET, wsk_sys::SO_RCVBUF | wsk_sys::SO_SNDBUF) => 65536,
+        (SOL_SOCKET, wsk_sys::SO_TYPE) => u32::from(s.socktype),
+        (SOL_SOCKET, wsk_sys::SO_CONDITIONAL_ACCEPT) => u32::from(s.conditional),
+        (
+            SOL_SOCKET,
+            wsk_sys::SO_REUSEADDR | wsk_sys::SO_KEEPALIVE | wsk_sys::SO_EXCLUSIVEADDRUSE,
+        )
+        | (6, wsk_sys::TCP_NODELAY) => 0,
+        (41, wsk_sys::IPV6_V6ONLY) => 1,
+        _ => return None,
+    };
+    Some(v.to_le_bytes().to_vec())
+}
+
+/// Handles `SO_WSK_EVENT_CALLBACK`.
+fn event_callback_option(
+    w: &mut WorldGuard,
+    sid: u64,
+    input: PVOID,
+    size: SIZE_T,
+    irp: PIRP,
+    out: &mut Out,
+) -> NTSTATUS {
+    if input.is_null() || size < core::mem::size_of::<wsk_sys::WSK_EVENT_CALLBACK_CONTROL>() {
+        wviolation!(
+            w,
+            Rule::Parameter,
+            "SO_WSK_EVENT_CALLBACK without a WSK_EVENT_CALLBACK_CONTROL"
+        );
+        return STATUS_INVALID_PARAMETER;
+    }
+    // SAFETY: checked size; the client passes a valid structure.
+    let ctl = unsafe {
+        input
+            .cast::<wsk_sys::WSK_EVENT_CALLBACK_CONTROL>()
+            .read_unaligned()
+    };
+    // SAFETY: `NpiId` points to an NPIID (a GUID) or is NULL.
+    let npi = (!ctl.NpiId.is_null()).then(|| unsafe { ctl.NpiId.read_unaligned() });
+    if npi != Some(NPI_WSK_INTERFACE_ID) {
+        return STATUS_NOT_SUPPORTED;
+    }
+    let kind = w.net.sockets[&sid].kind;
+    let disable = ctl.EventMask & WSK_EVENT_DISABLE != 0;
+    let mask = ctl.EventMask & !WSK_EVENT_DISABLE;
+    let valid = net::valid_events(kind);
+    if mask == 0 || mask & !valid != 0 {
+        wviolation!(
+            w,
+            Rule::Parameter,
+            "SO_WSK_EVENT_CALLBACK mask {:#x} is not valid for a {} socket",
+            ctl.EventMask,
+            kind.name()
+        );
+        return STATUS_INVALID_PARAMETER;
+    }
+    if disable {
+        if mask.count_ones() != 1 {
+            wviolation!(
+                w,
+                Rule::Parameter,
+                "SO_WSK_EVENT_CALLBACK disables one event at a time (mask {:#x})",
+                ctl.EventMask
+            );
+            return STATUS_INVALID_PARAMETER;
+        }
+        if let Some(s) = w.net.sockets.get_mut(&sid) {
+            s.events &= !mask;
+        }
+        return STATUS_SUCCESS;
+    }
+    if !irp.is_null() {
+        wviolation!(
+            w,
+            Rule::Parameter,
+            "SO_WSK_EVENT_CALLBACK enabling events must pass Irp == NULL"
+        );
+    }
+    let s = &w.net.sockets[&sid];
+    // Preconditions: listen/datagram sockets bound, connection sockets connected.
+    let ready = match kind {
+        Kind::Listen | Kind::Datagram => s.local.is_some(),
+        Kind::Connection => s.conn.is_some(),
+        Kind::Stream => s.local.is_some() || s.conn.is_some(),
+        Kind::Basic => false,
+    };
+    if !ready {
+        return STATUS_INVALID_DEVICE_STATE;
+    }
+    // The client's table must have each callback it enables.
+    let missing = missing_callback(s, mask);
+    if let Some(cb) = missing {
+        wviolation!(
+            w,
+            Rule::Parameter,
+            "SO_WSK_EVENT_CALLBACK enables an event whose {cb} is NULL"
+        );
+        return STATUS_INVALID_PARAMETER;
+    }
+    let Some(s) = w.net.sockets.get_mut(&sid) else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    let newly = mask & !s.events;
+    s.events |= mask;
+    s.blocked = false;
+    if newly & WSK_EVENT_SEND_BACKLOG != 0 && s.is_connection() {
+        let n = w.cfg.ideal_send_backlog;
+        if let Some(s) = w.net.sockets.get_mut(&sid) {
+            s.ev_queue.push_back(Ev::SendBacklog(n));
+        }
+    }
+    if !out.deliver_later.contains(&sid) {
+        out.deliver_later.push(sid);
+    }
+    STATUS_SUCCESS
+}
+
+fn missing_callback(s: &Socket, mask: u32) -> Option<&'static str> {
+    use wsk_sys::{
+        WSK_EVENT_ACCEPT, WSK_EVENT_DISCONNECT, WSK_EVENT_RECEIVE, WSK_EVENT_RECEIVE_FROM,
+    };
+    let read_conn = || -> Option<WSK_CLIENT_CONNECTION_DISPATCH> {
+        (s.conn_dispatch != 0).then(|| {
+            // SAFETY: the client's table, kept alive while the socket is open.
+            unsafe { (s.conn_dispatch as *const WSK_CLIENT_CONNECTION_DISPATCH).read() }
+        })
+    };
+    if s.is_connection() {
+        let t = read_conn();
+        if mask & WSK_EVENT_RECEIVE != 0 && t.and_then(|t| t.WskReceiveEvent).is_none() {
+            return Some("WskReceiveEvent");
+        }
+        if mask & WSK_EVENT_DISCONNECT != 0 && t.and_then(|t| t.WskDisconnectEvent).is_none() {
+            return Some("WskDisconnectEvent");
+        }
+        if mask & WSK_EVENT_SEND_BACKLOG != 0 && t.and_then(|t| t.WskSendBacklogEvent).is_none() {
+            return Some("WskSendBacklogEvent");
+        }
+    }
+    if mask & WSK_EVENT_ACCEPT != 0 {
+        let ok = s.listen_dispatch != 0 && {
+            // SAFETY: as above.
+            let t =
+                unsafe { (s.listen_dispatch as *const wsk_sys::WSK_CLIENT_LISTEN_DISPATCH).read() };
+            t.WskAcceptEvent.is_some()
+        };
+        if !ok {
+            return Some("WskAcceptEvent");
+        }
+    }
+    if mask & WSK_EVENT_RECEIVE_FROM != 0 {
+        let ok = s.dgram_dispatch != 0 && {
+            // SAFETY: as above.
+            let t = unsafe {
+                (s.dgram_dispatch as *const wsk_sys::WSK_CLIENT_DATAGRAM_DISPATCH).read()
+            };
+            t.WskReceiveFromEvent.is_some()
+        };
+        if !ok {
+            return Some("WskReceiveFromEvent");
+        }
+    }
+    None
+}
+
+/// Runs a `WskControlSocket` request; returns (status, bytes written).
+#[allow(clippy::too_many_arguments)] // mirrors WskControlSocket
+fn control(
+    w: &mut WorldGuard,
+    sid: u64,
+    ty: WSK_CONTROL_SOCKET_TYPE,
+    code: ULONG,
+    level: ULONG,
+    input: (PVOID, SIZE_T),
+    output: (PVOID, SIZE_T),
+    irp: PIRP,
+    out: &mut Out,
+) -> (NTSTATUS, usize) {
+    let write_out = |bytes: &[u8]| -> (NTSTATUS, usize) {
+        if output.0.is_null() || output.1 < bytes.len() {
+            return (wsk_sys::STATUS_BUFFER_TOO_SMALL, bytes.len());
+        }
+        // SAFETY: the client's output buffer holds `output.1` bytes.
+        unsafe {
+            core::ptr::copy_nonoverlapping(bytes.as_ptr(), output.0.cast::<u8>(), bytes.len());
+        };
+        (STATUS_SUCCESS, bytes.len())
+    };
+    match ty {
+        wsk_sys::WskSetOption => {
+            if level == SOL_SOCKET && code == wsk_sys::SO_WSK_EVENT_CALLBACK {
+                return (event_callback_option(w, sid, input.0, input.1, irp, out), 0);
+            }
+            let Some(s) = w.net.sockets.get_mut(&sid) else {
+                return (STATUS_INVALID_HANDLE, 0);
+            };
+            if level == SOL_SOCKET && code == wsk_sys::SO_CONDITIONAL_ACCEPT {
+                if !(s.kind == Kind::Listen || s.kind == Kind::Stream) || s.local.is_some() {
+                    return (STATUS_INVALID_DEVICE_STATE, 0);
+                }
+                s.conditional = read_ulong(input.0, input.1).unwrap_or(0) != 0;
+            }
+            let bytes = if input.0.is_null() {
+                Vec::new()
+            } else {
+                // SAFETY: the client's input buffer holds `input.1` bytes.
+                unsafe { core::slice::from_raw_parts(input.0.cast::<u8>(), input.1) }.to_vec()
+            };
+            s.options.insert((level, code), bytes);
+            (STATUS_SUCCESS, 0)
+        }
+        wsk_sys::WskGetOption => {
+            let s = &w.net.sockets[&sid];
+            let v = s
+                .options
+                .get(&(level, code))
+                .cloned()
+                .or_else(|| default_option(s, level, code));
+            match v {
+                Some(bytes) => write_out(&bytes),
+                None => (STATUS_NOT_SUPPORTED, 0),
+            }
+        }
+        wsk_sys::WskIoctl => ioctl(w, sid, code, input, &write_out),
+        _ => {
+            wviolation!(w, Rule::Parameter, "WskControlSocket with RequestType {ty}");
+            (STATUS_INVALID_PARAMETER, 0)
+        }
+    }
+}
+
+fn ioctl(
+    w: &mut WorldGuard,
+    sid: u64,
+    code: ULONG,
+    input: (PVOID, SIZE_T),
+    write_out: &dyn Fn(&[u8]) -> (NTSTATUS, usize),
+) -> (NTSTATUS, usize) {
+    match code {
+        wsk_sys::SIO_WSK_SET_REMOTE_ADDRESS | wsk_sys::SIO_WSK_SET_SENDTO_ADDRESS => {
+            // SAFETY: the client passes a socket address.
+            match unsafe { crate::addr::read(input.0.cast()) } {
+                Ok(a) => {
+                    if let Some(s) = w.net.sockets.get_mut(&sid) {
+                        if s.kind != Kind::Datagram {
+                            return (STATUS_NOT_SUPPORTED, 0);
+                        }
+                        s.fixed_remote = Some(a);
+                    }
+                    (STATUS_SUCCESS, 0)
+                }
+                Err(st) => (st, 0),
+            }
+        }
+        wsk_sys::SIO_WSK_QUERY_IDEAL_SEND_BACKLOG => {
+            write_out(&w.cfg.ideal_send_backlog.to_le_bytes())
+        }
+        wsk_sys::SIO_WSK_QUERY_RECEIVE_BACKLOG => {
+            let s = &w.net.sockets[&sid];
+            let n = match s.conn {
+                Some((c, e)) => w.net.conns.get(&c).map_or(0, |c| c.ends[e].rx.len()),
+                None => s.dgrams.iter().map(|d| d.data.len()).sum(),
+            };
+            write_out(&n.to_le_bytes())
+        }
+        wsk_sys::SIO_WSK_QUERY_INSPECT_ID => {
+            let s = &w.net.sockets[&sid];
+            match s.inspect_id {
+                Some(id) => {
+                    let mut b = vec![0u8; core::mem::size_of::<wsk_sys::WSK_INSPECT_ID>()];
+                    b[0..8].copy_from_slice(&id.Key.to_le_bytes());
+                    b[8..12].copy_from_slice(&id.SerialNumber.to_le_bytes());
+                    write_out(&b)
+                }
+                None => (STATUS_INVALID_DEVICE_STATE, 0),
+            }
+        }
+        wsk_sys::SIO_WSK_SET_TCP_SILENT_MODE => (STATUS_SUCCESS, 0),
+        _ => (STATUS_NOT_SUPPORTED, 0),
+    }
+}
+
+/// `WskControlSocket`: socket options (`SO_WSK_EVENT_CALLBACK`,
+/// `SO_CONDITIONAL_ACCEPT` and any option, stored and returned), and the
+/// `SIO_WSK_*` IOCTLs. Completes the IRP when one is given; otherwise
+/// returns the status and writes `*OutputSizeReturned`.
+///
+/// # Safety
+///
+/// Provider routine: valid socket and buffers of the given sizes.
+pub(crate) unsafe extern "system" fn WskControlSocket(
+    Socket: PWSK_SOCKET,
+    RequestType: WSK_CONTROL_SOCKET_TYPE,
+    ControlCode: ULONG,
+    Level: ULONG,
+    InputSize: SIZE_T,
+    InputBuffer: PVOID,
+    OutputSize: SIZE_T,
+    OutputBuffer: PVOID,
+    OutputSizeReturned: PSIZE_T,
+    Irp: PIRP,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    if !Irp.is_null() {
+        let mut written = 0usize;
+        let st = socket_irp_call(
+            Socket,
+            Irp,
+            Routine::WskControlSocket,
+            any_socket,
+            |w, sid, irp, out| {
+                let (st, n) = control(
+                    w,
+                    sid,
+                    RequestType,
+                    ControlCode,
+                    Level,
+                    (InputBuffer, InputSize),
+                    (OutputBuffer, OutputSize),
+                    irp,
+                    out,
+                );
+                written = n;
+                Outcome::Done(st, n)
+            },
+        );
+        if !OutputSizeReturned.is_null() {
+            // SAFETY: the client passes a writable SIZE_T.
+            unsafe { OutputSizeReturned.write(written) };
+        }
+        return st;
+    }
+    verifier::check_irql_max("WskControlSocket", DISPATCH_LEVEL);
+    let mut out = Out::default();
+    let mut w = world::lock();
+    let sid = match enter_socket(&mut w, Socket, "WskControlSocket") {
+        Ok(s) => s,
+        Err(st) => return st,
+    };
+    if let Some(Fault::Fail(st)) = w.faults.take(Routine::WskControlSocket) {
+        return st;
+    }
+    let (st, n) = control(
+        &mut w,
+        sid,
+        RequestType,
+        ControlCode,
+        Level,
+        (InputBuffer, InputSize),
+        (OutputBuffer, OutputSize),
+        Irp,
+        &mut out,
+    );
+    drop(w);
+    net::flush(out);
+    if !OutputSizeReturned.is_null() {
+        // SAFETY: the client passes a writable SIZE_T.
+        unsafe { OutputSizeReturned.write(n) };
+    }
+    st
+}
+
+/// `WskCloseSocket`: completes every pending IRP of the socket with
+/// `STATUS_CANCELLED`, disconnects abortively unless the connection is
+/// already closed both ways, waits for running event callbacks, then
+/// completes.
+///
+/// # Safety
+///
+/// Provider routine: a socket of this provider and a valid IRP.
+pub(crate) unsafe extern "system" fn WskCloseSocket(Socket: PWSK_SOCKET, Irp: PIRP) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    verifier::check_irql_max("WskCloseSocket", DISPATCH_LEVEL);
+    if let Err(st) = io::irp_enter(Irp, "WskCloseSocket") {
+        return st;
+    }
+    let mut out = Out::default();
+    let mut w = world::lock();
+    let sid = match enter_socket(&mut w, Socket, "WskCloseSocket") {
+        Ok(s) => s,
+        Err(st) => {
+            drop(w);
+            return io::complete_dispatch(Irp, st, 0);
+        }
+    };
+    let calls = w.net.sockets[&sid].calls_in_progress;
+    if calls > 0 {
+        wviolation!(
+            w,
+            Rule::CloseInProgress,
+            "WskCloseSocket on socket #{sid} while {calls} other call(s) on it have not returned"
+        );
+    }
+    if let Some(Fault::Fail(st)) = w.faults.take(Routine::WskCloseSocket) {
+        drop(w);
+        return io::complete_dispatch(Irp, st, 0);
+    }
+    net::close_socket(&mut w, sid, &mut out);
+    let wait_callbacks = w
+        .net
+        .sockets
+        .get(&sid)
+        .is_some_and(|s| s.callbacks_in_progress > 0);
+    let outcome = if wait_callbacks {
+        io::irp_mark_pending(Irp);
+        w.io.pending.insert(
+            Irp as usize,
+            Pending {
+                socket: Some(sid),
+                routine: "WskCloseSocket",
+            },
+        );
+        if let Some(s) = w.net.sockets.get_mut(&sid) {
+            s.close_irp = Some(Irp as usize);
+        }
+        Outcome::Pended
+    } else {
+        Outcome::Done(STATUS_SUCCESS, 0)
+    };
+    drop(w);
+    net::flush(out);
+    match outcome {
+        Outcome::Done(st, info) => io::complete_dispatch(Irp, st, info),
+        Outcome::Pended => STATUS_PENDING,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Bind, listen, accept, inspect, addresses
+
+fn do_bind(w: &mut WorldGuard, sid: u64, a: SocketAddr) -> Result<(), NTSTATUS> {
+    let s = &w.net.sockets[&sid];
+    if s.local.is_some() {
+        return Err(STATUS_INVALID_DEVICE_STATE);
+    }
+    if crate::addr::family(&a) != s.family {
+        return Err(STATUS_INVALID_ADDRESS);
+    }
+    if !a.ip().is_unspecified() && !w.net.is_local(a.ip()) {
+        return Err(STATUS_INVALID_ADDRESS_COMPONENT);
+    }
+    let reuse = s
+        .options
+        .get(&(SOL_SOCKET, wsk_sys::SO_REUSEADDR))
+        .is_some_and(|v| v.iter().any(|&b| b != 0));
+    let kind = s.kind;
+    let port = if a.port() == 0 {
+        w.net.ephemeral(a.ip())
+    } else {
+        a.port()
+    };
+    let a = SocketAddr::new(a.ip(), port);
+    let taken = match kind {
+        Kind::Listen | Kind::Stream | Kind::Connection => {
+            w.net.listeners.contains_key(&a) || w.net.bound.contains(&a)
+        }
+        Kind::Datagram => w.net.udp.contains_key(&a),
+        Kind::Basic => return Err(STATUS_NOT_SUPPORTED),
+    };
+    if taken && !reuse {
+        return Err(wsk_sys::STATUS_ADDRESS_ALREADY_EXISTS);
+    }
+    match kind {
+        Kind::Listen => {
+            w.net.listeners.insert(a, Listener::Socket(sid));
+        }
+        Kind::Datagram => {
+            w.net.udp.insert(a, UdpEnd::Socket(sid));
+        }
+        _ => {
+            w.net.bound.insert(a);
+        }
+    }
+    if let Some(s) = w.net.sockets.get_mut(&sid) {
+        s.local = Some(a);
+        if kind == Kind::Listen {
+            s.listening = true;
+        }
+    }
+    Ok(())
+}
+
+/// `WskBind`: binds a listen (and starts listening), connection, datagram or
+/// stream socket; port 0 picks an ephemeral port.
+///
+/// # Safety
+///
+/// Provider routine: valid socket, address and IRP.
+pub(crate) unsafe extern "system" fn WskBind(
+    Socket: PWSK_SOCKET,
+    LocalAddress: PSOCKADDR,
+    Flags: ULONG,
+    Irp: PIRP,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    let _ = Flags;
+    socket_irp_call(
+        Socket,
+        Irp,
+        Routine::WskBind,
+        bindable,
+        |w, sid, _irp, _out| {
+            // SAFETY: the client passes a valid socket address.
+            let a = match unsafe { crate::addr::read(LocalAddress) } {
+                Ok(a) => a,
+                Err(st) => return Outcome::Done(st, 0),
+            };
+            match do_bind(w, sid, a) {
+                Ok(()) => Outcome::Done(STATUS_SUCCESS, 0),
+                Err(st) => Outcome::Done(st, 0),
+            }
+        },
+    )
+}
+
+/// `WskListen` (stream sockets): starts listening on the bound address.
+///
+/// # Safety
+///
+/// Provider routine: valid socket and IRP.
+pub(crate) unsafe extern "system" fn WskListen(Socket: PWSK_SOCKET, Irp: PIRP) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    socket_irp_call(
+        Socket,
+        Irp,
+        Routine::WskListen,
+        stream,
+        |w, sid, _irp, _out| {
+            let s = &w.net.sockets[&sid];
+            let Some(a) = s.local else {
+                return Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0);
+            };
+            if s.conn.is_some() || s.listening {
+                return Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0);
+            }
+            w.net.bound.remove(&a);
+            w.net.listeners.insert(a, Listener::Socket(sid));
+            if let Some(s) = w.net.sockets.get_mut(&sid) {
+                s.listening = true;
+            }
+            Outcome::Done(STATUS_SUCCESS, 0)
+        },
+    )
+}
+
+/// `WskAccept`: takes a connection from the backlog (or pends until one
+/// arrives); `Irp->IoStatus.Information` receives the accepted
+/// `PWSK_SOCKET`.
+///
+/// # Safety
+///
+/// Provider routine: valid socket, IRP, and optional address buffers that
+/// stay valid until completion.
+pub(crate) unsafe extern "system" fn WskAccept(
+    ListenSocket: PWSK_SOCKET,
+    Flags: ULONG,
+    AcceptSocketContext: PVOID,
+    AcceptSocketDispatch: *const WSK_CLIENT_CONNECTION_DISPATCH,
+    LocalAddress: PSOCKADDR,
+    RemoteAddress: PSOCKADDR,
+    Irp: PIRP,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    let _ = Flags;
+    socket_irp_call(
+        ListenSocket,
+        Irp,
+        Routine::WskAccept,
+        listener,
+        |w, sid, irp, out| {
+            let s = &w.net.sockets[&sid];
+            if !s.listening {
+                return Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0);
+            }
+            if let Some(Some(child)) = w.net.sockets.get_mut(&sid).map(|s| s.backlog.pop_front()) {
+                net::accept_into(
+                    w,
+                    child,
+                    AcceptSocketContext as usize,
+                    AcceptSocketDispatch as usize,
+                );
+                let c = &w.net.sockets[&child];
+                if let Some(a) = c.local {
+                    // SAFETY: optional output, valid when non-NULL.
+                    unsafe { crate::addr::write(LocalAddress, a) };
+                }
+                if let Some(a) = c.remote {
+                    // SAFETY: as above.
+                    unsafe { crate::addr::write(RemoteAddress, a) };
+                }
+                out.deliver(child);
+                return Outcome::Done(STATUS_SUCCESS, c.obj);
+            }
+            if let Some(o) = pend(w, sid, irp, "WskAccept") {
+                return o;
+            }
+            if let Some(s) = w.net.sockets.get_mut(&sid) {
+                s.accept_irps.push_back(net::AcceptReq {
+                    irp: irp as usize,
+                    context: AcceptSocketContext as usize,
+                    dispatch: AcceptSocketDispatch as usize,
+                    local: LocalAddress as usize,
+                    remote: RemoteAddress as usize,
+                });
+            }
+            Outcome::Pended
+        },
+    )
+}
+
+/// `WskInspectComplete`: resumes a connection request pended by
+/// `WskInspectEvent` with `WskInspectAccept` or `WskInspectReject`.
+///
+/// # Safety
+///
+/// Provider routine: valid socket, inspect ID and IRP.
+pub(crate) unsafe extern "system" fn WskInspectComplete(
+    ListenSocket: PWSK_SOCKET,
+    InspectID: PWSK_INSPECT_ID,
+    Action: WSK_INSPECT_ACTION,
+    Irp: PIRP,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    socket_irp_call(
+        ListenSocket,
+        Irp,
+        Routine::WskInspectComplete,
+        listener,
+        |w, sid, _irp, out| {
+            if InspectID.is_null() {
+                wviolation!(
+                    w,
+                    Rule::Parameter,
+                    "WskInspectComplete with a NULL InspectID"
+                );
+                return Outcome::Done(STATUS_INVALID_PARAMETER, 0);
+            }
+            // SAFETY: the client passes a valid WSK_INSPECT_ID.
+            let id = unsafe { InspectID.read_unaligned() };
+            if Action != wsk_sys::WskInspectAccept && Action != wsk_sys::WskInspectReject {
+                wviolation!(
+                    w,
+                    Rule::Parameter,
+                    "WskInspectComplete with action {Action}: only WskInspectAccept or WskInspectReject"
+                );
+                return Outcome::Done(STATUS_INVALID_PARAMETER, 0);
+            }
+            let conn = w
+                .net
+                .sockets
+                .get_mut(&sid)
+                .and_then(|s| s.inspecting.remove(&(id.Key, id.SerialNumber)));
+            let Some(conn) = conn else {
+                return Outcome::Done(STATUS_INVALID_CONNECTION, 0);
+            };
+            if Action == wsk_sys::WskInspectAccept {
+                net::establish(w, conn, out);
+            } else {
+                net::refuse(w, conn, wsk_sys::STATUS_CONNECTION_REFUSED, out);
+            }
+            Outcome::Done(STATUS_SUCCESS, 0)
+        },
+    )
+}
+
+/// `WskGetLocalAddress`: the bound (and, once connected, actual) local
+/// address.
+///
+/// # Safety
+///
+/// Provider routine: valid socket, output buffer and IRP.
+pub(crate) unsafe extern "system" fn WskGetLocalAddress(
+    Socket: PWSK_SOCKET,
+    LocalAddress: PSOCKADDR,
+    Irp: PIRP,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    socket_irp_call(
+        Socket,
+        Irp,
+        Routine::WskGetLocalAddress,
+        bindable,
+        |w, sid, _irp, _out| {
+            match w.net.sockets[&sid].local {
+                Some(a) => {
+                    // SAFETY: the client passes a writable address buffer.
+                    unsafe { crate::addr::write(LocalAddress, a) };
+                    Outcome::Done(STATUS_SUCCESS, 0)
+                }
+                None => Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0),
+            }
+        },
+    )
+}
+
+/// `WskGetRemoteAddress`: the connected peer's address.
+///
+/// # Safety
+///
+/// Provider routine: valid socket, output buffer and IRP.
+pub(crate) unsafe extern "system" fn WskGetRemoteAddress(
+    Socket: PWSK_SOCKET,
+    RemoteAddress: PSOCKADDR,
+    Irp: PIRP,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    socket_irp_call(
+        Socket,
+        Irp,
+        Routine::WskGetRemoteAddress,
+        connection,
+        |w, sid, _irp, _out| {
+            let s = &w.net.sockets[&sid];
+            match (s.conn, s.remote) {
+                (Some(_), Some(a)) => {
+                    // SAFETY: the client passes a writable address buffer.
+                    unsafe { crate::addr::write(RemoteAddress, a) };
+                    Outcome::Done(STATUS_SUCCESS, 0)
+                }
+                _ => Outcome::Done(STATUS_INVALID_CONNECTION, 0),
+            }
+        },
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Connections
+
+fn do_connect(
+    w: &mut WorldGuard,
+    sid: u64,
+    remote: SocketAddr,
+    irp: PIRP,
+    routine: &'static str,
+    out: &mut Out,
+) -> Outcome {
+    let s = &w.net.sockets[&sid];
+    let Some(bound) = s.local else {
+        return Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0);
+    };
+    if s.conn.is_some() || s.connect_irp.is_some() || s.listening {
+        return Outcome::Done(STATUS_CONNECTION_ACTIVE, 0);
+    }
+    if crate::addr::family(&remote) != s.family {
+        return Outcome::Done(STATUS_INVALID_ADDRESS, 0);
+    }
+    let src = SocketAddr::new(w.net.source_for(bound.ip(), remote.ip()), bound.port());
+    if let Some(s) = w.net.sockets.get_mut(&sid) {
+        s.local = Some(src);
+        s.remote = Some(remote);
+    }
+    match net::connect_to(w, net::Owner::Socket(sid), src, remote, out) {
+        Ok(conn) => {
+            let established = w
+                .net
+                .conns
+                .get(&conn)
+                .is_some_and(|c| c.state == net::ConnState::Established);
+            if established {
+                let data = w.net.sockets.get_mut(&sid).map(|s| {
+                    s.conn = Some((conn, 0));
+                    core::mem::take(&mut s.connect_data)
+                });
+                let sent = data.as_ref().map_or(0, Vec::len);
+                if let Some(d) = data.filter(|d| !d.is_empty()) {
+                    net::conn_send(w, conn, 0, &d, out);
+                }
+                Outcome::Done(STATUS_SUCCESS, sent)
+            } else {
+                if let Some(o) = pend(w, sid, irp, routine) {
+                    return o;
+                }
+                if let Some(s) = w.net.sockets.get_mut(&sid) {
+                    s.connect_irp = Some(irp as usize);
+                }
+                Outcome::Pended
+            }
+        }
+        Err(st) => {
+            if let Some(s) = w.net.sockets.get_mut(&sid) {
+                s.remote = None;
+                s.connect_data.clear();
+            }
+            Outcome::Done(st, 0)
+        }
+    }
+}
+
+/// `WskConnect`: connects a bound connection (or stream) socket.
+///
+/// # Safety
+///
+/// Provider routine: valid socket, address and IRP.
+pub(crate) unsafe extern "system" fn WskConnect(
+    Socket: PWSK_SOCKET,
+    RemoteAddress: PSOCKADDR,
+    Flags: ULONG,
+    Irp: PIRP,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    let _ = Flags;
+    socket_irp_call(
+        Socket,
+        Irp,
+        Routine::WskConnect,
+        connection,
+        |w, sid, irp, out| {
+            // SAFETY: the client passes a valid socket address.
+            match unsafe { crate::addr::read(RemoteAddress) } {
+                Ok(a) => match do_connect(w, sid, a, irp, "WskConnect", out) {
+                    Outcome::Done(st, _) => Outcome::Done(st, 0),
+                    Outcome::Pended => Outcome::Pended,
+                },
+                Err(st) => Outcome::Done(st, 0),
+            }
+        },
+    )
+}
+
+/// `WskConnectEx`: connects and sends `Buffer` once connected.
+///
+/// # Safety
+///
+/// Provider routine: valid socket, address, optional buffer and IRP.
+pub(crate) unsafe extern "system" fn WskConnectEx(
+    Socket: PWSK_SOCKET,
+    RemoteAddress: PSOCKADDR,
+    Buffer: PWSK_BUF,
+    Flags: ULONG,
+    Irp: PIRP,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    let _ = Flags;
+    socket_irp_call(
+        Socket,
+        Irp,
+        Routine::WskConnectEx,
+        connection,
+        |w, sid, irp, out| {
+            // SAFETY: the client passes a valid socket address.
+            let a = match unsafe { crate::addr::read(RemoteAddress) } {
+                Ok(a) => a,
+                Err(st) => return Outcome::Done(st, 0),
+            };
+            if !Buffer.is_null() {
+                let segs = match resolve_buf(w, Buffer, "WskConnectEx") {
+                    Ok((s, _)) => s,
+                    Err(st) => return Outcome::Done(st, 0),
+                };
+                let data = io::read_segs(&segs);
+                if let Some(s) = w.net.sockets.get_mut(&sid) {
+                    s.connect_data = data;
+                }
+            }
+            do_connect(w, sid, a, irp, "WskConnectEx", out)
+        },
+    )
+}
+
+/// The connection end of a socket, or the status a data call fails with.
+fn conn_of(w: &WorldGuard, sid: u64) -> Result<(u64, usize), NTSTATUS> {
+    let s = &w.net.sockets[&sid];
+    if s.aborted_locally {
+        return Err(STATUS_CONNECTION_ABORTED);
+    }
+    s.conn.ok_or(STATUS_INVALID_CONNECTION)
+}
+
+fn send_body(w: &mut WorldGuard, sid: u64, buf: PWSK_BUF, routine: &str, out: &mut Out) -> Outcome {
+    let (c, e) = match conn_of(w, sid) {
+        Ok(v) => v,
+        Err(st) => return Outcome::Done(st, 0),
+    };
+    let segs = match resolve_buf(w, buf, routine) {
+        Ok((s, _)) => s,
+        Err(st) => return Outcome::Done(st, 0),
+    };
+    let Some(conn) = w.net.conns.get(&c) else {
+        return Outcome::Done(STATUS_INVALID_CONNECTION, 0);
+    };
+    if conn.ends[e].rx_reset {
+        return Outcome::Done(STATUS_CONNECTION_RESET, 0);
+    }
+    if conn.ends[e].tx_fin {
+        return Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0);
+    }
+    let data = io::read_segs(&segs);
+    net::conn_send(w, c, e, &data, out);
+    Outcome::Done(STATUS_SUCCESS, data.len())
+}
+
+/// `WskSend`: sends the buffer on a connected socket (completes once the
+/// data is in the peer's receive queue).
+///
+/// # Safety
+///
+/// Provider routine: valid socket, buffer and IRP.
+pub(crate) unsafe extern "system" fn WskSend(
+    Socket: PWSK_SOCKET,
+    Buffer: PWSK_BUF,
+    Flags: ULONG,
+    Irp: PIRP,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    let _ = Flags;
+    socket_irp_call(
+        Socket,
+        Irp,
+        Routine::WskSend,
+        connection,
+        |w, sid, _irp, out| send_body(w, sid, Buffer, "WskSend", out),
+    )
+}
+
+/// `WskSendEx`: as [`WskSend`] (control information is ignored).
+///
+/// # Safety
+///
+/// Provider routine: valid socket, buffer and IRP.
+pub(crate) unsafe extern "system" fn WskSendEx(
+    Socket: PWSK_SOCKET,
+    Buffer: PWSK_BUF,
+    Flags: ULONG,
+    ControlInfoLength: ULONG,
+    ControlInfo: PCMSGHDR,
+    Irp: PIRP,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    let _ = (Flags, ControlInfoLength, ControlInfo);
+    socket_irp_call(
+        Socket,
+        Irp,
+        Routine::WskSend,
+        connection,
+        |w, sid, _irp, out| send_body(w, sid, Buffer, "WskSendEx", out),
+    )
+}
+
+fn receive_body(
+    w: &mut WorldGuard,
+    sid: u64,
+    buf: PWSK_BUF,
+    flags: ULONG,
+    irp: PIRP,
+    routine: &'static str,
+    out: &mut Out,
+) -> Outcome {
+    let (c, e) = match conn_of(w, sid) {
+        Ok(v) => v,
+        Err(st) => return Outcome::Done(st, 0),
+    };
+    let (segs, mdls) = match resolve_buf(w, buf, routine) {
+        Ok(v) => v,
+        Err(st) => return Outcome::Done(st, 0),
+    };
+    let cap: usize = segs.iter().map(|s| s.len).sum();
+    let waitall = flags & WSK_FLAG_WAITALL != 0;
+    let queue_empty = w.net.sockets[&sid].recv_irps.is_empty();
+    let mut filled = 0;
+    if queue_empty {
+        let Some(conn) = w.net.conns.get_mut(&c) else {
+            return Outcome::Done(STATUS_INVALID_CONNECTION, 0);
+        };
+        let end = &mut conn.ends[e];
+        if end.rx_reset {
+            return Outcome::Done(STATUS_CONNECTION_RESET, 0);
+        }
+        let n = cap.min(end.rx.len());
+        let chunk: Vec<u8> = end.rx.drain(..n).collect();
+        io::copy_to_segs(&segs, &chunk);
+        filled = n;
+        let eof = end.rx.is_empty() && end.rx_fin;
+        if n > 0 && (!waitall || n == cap || eof) || (n == 0 && eof) || cap == 0 {
+            if let Some(s) = w.net.sockets.get_mut(&sid) {
+                s.blocked = false;
+            }
+            out.deliver(sid);
+            return Outcome::Done(STATUS_SUCCESS, n);
+        }
+    }
+    if let Some(o) = pend(w, sid, irp, routine) {
+        return o;
+    }
+    if let Some(s) = w.net.sockets.get_mut(&sid) {
+        s.recv_irps.push_back(RecvReq {
+            irp: irp as usize,
+            segs,
+            mdls,
+            waitall,
+            filled,
+        });
+    }
+    net::progress_conn_socket(w, sid, out);
+    Outcome::Pended
+}
+
+/// `WskReceive`: receives into the buffer: completes at once with buffered
+/// data, with 0 bytes after the peer's graceful disconnect, with
+/// `STATUS_CONNECTION_RESET` after an abortive one, or pends.
+///
+/// # Safety
+///
+/// Provider routine: valid socket, buffer (valid until completion) and IRP.
+pub(crate) unsafe extern "system" fn WskReceive(
+    Socket: PWSK_SOCKET,
+    Buffer: PWSK_BUF,
+    Flags: ULONG,
+    Irp: PIRP,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    socket_irp_call(
+        Socket,
+        Irp,
+        Routine::WskReceive,
+        connection,
+        |w, sid, irp, out| receive_body(w, sid, Buffer, Flags, irp, "WskReceive", out),
+    )
+}
+
+/// `WskReceiveEx`: as [`WskReceive`]; no control information is returned.
+///
+/// # Safety
+///
+/// Provider routine: valid socket, buffer, outputs and IRP.
+pub(crate) unsafe extern "system" fn WskReceiveEx(
+    Socket: PWSK_SOCKET,
+    Buffer: PWSK_BUF,
+    Flags: ULONG,
+    ControlInfoLength: PULONG,
+    ControlInfo: PCMSGHDR,
+    ControlFlags: PULONG,
+    Irp: PIRP,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    let _ = ControlInfo;
+    if !ControlInfoLength.is_null() {
+        // SAFETY: the client passes a writable ULONG.
+        unsafe { ControlInfoLength.write_unaligned(0) };
+        if !ControlFlags.is_null() {
+            // SAFETY: as above.
+            unsafe { ControlFlags.write_unaligned(0) };
+        }
+    }
+    socket_irp_call(
+        Socket,
+        Irp,
+        Routine::WskReceive,
+        connection,
+        |w, sid, irp, out| receive_body(w, sid, Buffer, Flags, irp, "WskReceiveEx", out),
+    )
+}
+
+/// `WskDisconnect`: graceful (optionally sending `Buffer` first, then FIN) or
+/// abortive (`WSK_FLAG_ABORTIVE`: reset; the socket's pending receives
+/// complete with `STATUS_CONNECTION_ABORTED`).
+///
+/// # Safety
+///
+/// Provider routine: valid socket, optional buffer and IRP.
+pub(crate) unsafe extern "system" fn WskDisconnect(
+    Socket: PWSK_SOCKET,
+    Buffer: PWSK_BUF,
+    Flags: ULONG,
+    Irp: PIRP,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    socket_irp_call(
+        Socket,
+        Irp,
+        Routine::WskDisconnect,
+        connection,
+        |w, sid, _irp, out| {
+            let (c, e) = match conn_of(w, sid) {
+                Ok(v) => v,
+                Err(st) => return Outcome::Done(st, 0),
+            };
+            if Flags & WSK_FLAG_ABORTIVE != 0 {
+                if !Buffer.is_null() {
+                    wviolation!(
+                        w,
+                        Rule::Parameter,
+                        "WskDisconnect(WSK_FLAG_ABORTIVE) with a Buffer"
+                    );
+                }
+                let reqs: Vec<usize> = w
+                    .net
+                    .sockets
+                    .get_mut(&sid)
+                    .map(|s| {
+                        s.aborted_locally = true;
+                        s.recv_irps.drain(..).map(|r| r.irp).collect()
+                    })
+                    .unwrap_or_default();
+                for irp in reqs {
+                    io::finish_pending(w, irp, STATUS_CONNECTION_ABORTED, 0, &mut out.done);
+                }
+                net::conn_reset(w, c, e, out);
+                return Outcome::Done(STATUS_SUCCESS, 0);
+            }
+            let mut sent = 0;
+            if !Buffer.is_null() {
+                match send_body(w, sid, Buffer, "WskDisconnect", out) {
+                    Outcome::Done(st, n) if st == STATUS_SUCCESS => sent = n,
+                    other => return other,
+                }
+            }
+            let reset = w.net.conns.get(&c).is_some_and(|cc| cc.ends[e].rx_reset);
+            if reset {
+                return Outcome::Done(STATUS_CONNECTION_RESET, 0);
+            }
+            net::conn_fin(w, c, e, out);
+            Outcome::Done(STATUS_SUCCESS, sent)
+        },
+    )
+}
+
+fn release_list(socket: PWSK_SOCKET, head: usize, datagram: bool, routine: &str) -> NTSTATUS {
+    verifier::check_irql_max(routine, DISPATCH_LEVEL);
+    let mut w = world::lock();
+    let Some(sid) = net::socket_id(&w, socket) else {
+        wviolation!(
+            w,
+            Rule::Parameter,
+            "{routine}({socket:p}): not a PWSK_SOCKET of this provider"
+        );
+        return STATUS_INVALID_HANDLE;
+    };
+    let mut cur = head;
+    let mut freed: Vec<(usize, usize)> = Vec::new();
+    let mut bad = None;
+    while cur != 0 {
+        let next = if datagram {
+            // SAFETY: retained elements are live provider memory; an
+            // unknown pointer is reported before being followed.
+            (w.net.sockets[&sid].retained.contains_key(&cur))
+                .then(|| unsafe { (*(cur as PWSK_DATAGRAM_INDICATION)).Next as usize })
+        } else {
+            // SAFETY: as above.
+            (w.net.sockets[&sid].retained.contains_key(&cur))
+                .then(|| unsafe { (*(cur as PWSK_DATA_INDICATION)).Next as usize })
+        };
+        let Some(next) = next else {
+            bad = Some(cur);
+            break;
+        };
+        if let Some(s) = w.net.sockets.get_mut(&sid) {
+            if let Some((size, _)) = s.retained.remove(&cur) {
+                freed.push((cur, size));
+            }
+        }
+        cur = next;
+    }
+    if let Some(b) = bad {
+        wviolation!(
+            w,
+            Rule::Release,
+            "{routine}: indication {b:#x} on socket #{sid} is not retained (released twice, or \
+             its receive callback did not return STATUS_PENDING)"
+        );
+    }
+    drop(w);
+    for (p, size) in freed {
+        // SAFETY: allocated by the indication builder with this size and no
+        // longer tracked.
+        unsafe { crate::pool::raw_free(p as *mut u8, size) };
+    }
+    if bad.is_some() {
+        STATUS_INVALID_PARAMETER
+    } else {
+        STATUS_SUCCESS
+    }
+}
+
+/// `WskRelease` (connection and stream sockets): gives back data indications
+/// retained by returning `STATUS_PENDING` from `WskReceiveEvent`.
+///
+/// # Safety
+///
+/// Provider routine: `DataIndication` must be a retained list.
+pub(crate) unsafe extern "system" fn WskRelease(
+    Socket: PWSK_SOCKET,
+    DataIndication: PWSK_DATA_INDICATION,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    release_list(Socket, DataIndication as usize, false, "WskRelease")
+}
+
+/// `WskRelease` of datagram sockets (`PFN_WSK_RELEASE_DATAGRAM_INDICATION_LIST`).
+///
+/// # Safety
+///
+/// Provider routine: `DatagramIndication` must be a retained list.
+pub(crate) unsafe extern "system" fn WskReleaseDatagram(
+    Socket: PWSK_SOCKET,
+    DatagramIndication: PWSK_DATAGRAM_INDICATION,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    release_list(Socket, DatagramIndication as usize, true, "WskRelease")
+}
+
+// ---------------------------------------------------------------------------
+// Datagrams
+
+fn send_to_body(
+    w: &mut WorldGuard,
+    sid: u64,
+    datas: Vec<Vec<u8>>,
+    remote: PSOCKADDR,
+    out: &mut Out,
+) -> Outcome {
+    let s = &w.net.sockets[&sid];
+    let Some(local) = s.local else {
+        return Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0);
+    };
+    let to = if remote.is_null() {
+        if let Some(a) = s.fixed_remote {
+            a
+        } else {
+            wviolation!(
+                w,
+                Rule::Parameter,
+                "WskSendTo without a RemoteAddress and without SIO_WSK_SET_REMOTE_ADDRESS"
+            );
+            return Outcome::Done(STATUS_INVALID_PARAMETER, 0);
+        }
+    } else {
+        // SAFETY: the client passes a valid socket address.
+        match unsafe { crate::addr::read(remote) } {
+            Ok(a) => a,
+            Err(st) => return Outcome::Done(st, 0),
+        }
+    };
+    if crate::addr::family(&to) != s.family {
+        return Outcome::Done(STATUS_INVALID_ADDRESS, 0);
+    }
+    let from = SocketAddr::new(w.net.source_for(local.ip(), to.ip()), local.port());
+    let mut total = 0;
+    for d in datas {
+        total += d.len();
+        net::udp_deliver(w, from, to, d, out);
+    }
+    Outcome::Done(STATUS_SUCCESS, total)
+}
+
+/// `WskSendTo`: sends one datagram (to `RemoteAddress`, or the address set
+/// with `SIO_WSK_SET_REMOTE_ADDRESS`); datagrams to no endpoint are dropped.
+///
+/// # Safety
+///
+/// Provider routine: valid socket, buffer, address and IRP.
+pub(crate) unsafe extern "system" fn WskSendTo(
+    Socket: PWSK_SOCKET,
+    Buffer: PWSK_BUF,
+    Flags: ULONG,
+    RemoteAddress: PSOCKADDR,
+    ControlInfoLength: ULONG,
+    ControlInfo: PCMSGHDR,
+    Irp: PIRP,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    let _ = (Flags, ControlInfoLength, ControlInfo);
+    socket_irp_call(
+        Socket,
+        Irp,
+        Routine::WskSendTo,
+        datagram,
+        |w, sid, _irp, out| {
+            let segs = match resolve_buf(w, Buffer, "WskSendTo") {
+                Ok((s, _)) => s,
+                Err(st) => return Outcome::Done(st, 0),
+            };
+            send_to_body(w, sid, vec![io::read_segs(&segs)], RemoteAddress, out)
+        },
+    )
+}
+
+/// `WskSendMessages`: sends each buffer of the list as a datagram.
+///
+/// # Safety
+///
+/// Provider routine: valid socket, list, address and IRP.
+pub(crate) unsafe extern "system" fn WskSendMessages(
+    Socket: PWSK_SOCKET,
+    BufferList: PWSK_BUF_LIST,
+    Flags: ULONG,
+    RemoteAddress: PSOCKADDR,
+    ControlInfoLength: ULONG,
+    ControlInfo: PCMSGHDR,
+    Irp: PIRP,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    let _ = (Flags, ControlInfoLength, ControlInfo);
+    socket_irp_call(
+        Socket,
+        Irp,
+        Routine::WskSendMessages,
+        datagram,
+        |w, sid, _irp, out| {
+            let mut datas = Vec::new();
+            let mut cur = BufferList;
+            while !cur.is_null() {
+                // SAFETY: the client passes a valid WSK_BUF_LIST chain.
+                let b = unsafe { &raw mut (*cur).Buffer };
+                let segs = match resolve_buf(w, b, "WskSendMessages") {
+                    Ok((s, _)) => s,
+                    Err(st) => return Outcome::Done(st, 0),
+                };
+                datas.push(io::read_segs(&segs));
+                // SAFETY: as above.
+                cur = unsafe { (*cur).Next };
+            }
+            send_to_body(w, sid, datas, RemoteAddress, out)
+        },
+    )
+}
+
+/// `WskReceiveFrom`: receives one datagram (truncated ones set `MSG_TRUNC`
+/// in `*ControlFlags`), or pends.
+///
+/// # Safety
+///
+/// Provider routine: valid socket, buffer and outputs (valid until
+/// completion) and IRP.
+pub(crate) unsafe extern "system" fn WskReceiveFrom(
+    Socket: PWSK_SOCKET,
+    Buffer: PWSK_BUF,
+    Flags: ULONG,
+    RemoteAddress: PSOCKADDR,
+    ControlLength: PULONG,
+    ControlInfo: PCMSGHDR,
+    ControlFlags: PULONG,
+    Irp: PIRP,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    let _ = (Flags, ControlInfo);
+    socket_irp_call(
+        Socket,
+        Irp,
+        Routine::WskReceiveFrom,
+        datagram,
+        |w, sid, irp, out| {
+            if w.net.sockets[&sid].local.is_none() {
+                return Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0);
+            }
+            let (segs, mdls) = match resolve_buf(w, Buffer, "WskReceiveFrom") {
+                Ok(v) => v,
+                Err(st) => return Outcome::Done(st, 0),
+            };
+            let req = RecvFromReq {
+                irp: irp as usize,
+                segs,
+                mdls,
+                remote: RemoteAddress as usize,
+                control_len: ControlLength as usize,
+                control_flags: ControlFlags as usize,
+            };
+            let s = w.net.sockets.get_mut(&sid).expect("socket");
+            if s.recv_from_irps.is_empty() {
+                if let Some(d) = s.dgrams.pop_front() {
+                    s.blocked = false;
+                    let n = io::copy_to_segs(&req.segs, &d.data);
+                    net::write_recv_from_outputs(&req, d.from, n < d.data.len());
+                    out.deliver(sid);
+                    return Outcome::Done(STATUS_SUCCESS, n);
+                }
+            }
+            if let Some(o) = pend(w, sid, irp, "WskReceiveFrom") {
+                return o;
+            }
+            if let Some(s) = w.net.sockets.get_mut(&sid) {
+                s.recv_from_irps.push_back(req);
+            }
+            Outcome::Pended
+        },
+    )
+}
