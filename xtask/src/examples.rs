@@ -197,6 +197,22 @@ pub(crate) const EXAMPLES: &[Example] = &[
         forbidden: &["failed", "cannot deregister"],
         timeout_secs: 20,
     },
+    // Wine 8's netio.sys refuses datagram sockets, so on Wine the driver
+    // can only report that, stay loaded, and unload cleanly when stopped;
+    // its echo is covered by the wsk-sim tests in examples/udp-echo.
+    Example {
+        name: "udp-echo",
+        about: "binds 0.0.0.0:<Port> for UDP and echoes every datagram (Wine: reports that datagram sockets are unavailable)",
+        params: &[("Port", Param::ListenPort)],
+        peer: Peer::None,
+        expect: &[
+            "udp-echo: datagram sockets unavailable: STATUS_NOT_IMPLEMENTED (0xC0000002)",
+            "udp-echo: not serving: STATUS_NOT_IMPLEMENTED (0xC0000002)",
+        ],
+        after_stop: &["udp-echo: unloaded"],
+        forbidden: &["cannot deregister", "close still pending", "listening on"],
+        timeout_secs: 15,
+    },
 ];
 
 /// The echo server's bulk payload: 32 KiB of a pattern that repeats only
