@@ -9,7 +9,7 @@
 //! object code that defines them in the final link.
 
 /// Number of routines `wsk-sys` declares for host builds.
-pub(crate) const EXPORTED: usize = 60;
+pub(crate) const EXPORTED: usize = 61;
 
 macro_rules! exports {
     ($($m:ident :: $name:ident,)*) => {
@@ -80,6 +80,7 @@ exports! {
     ps::PsCreateSystemThread,
     ps::PsTerminateSystemThread,
     ps::RtlCompareMemory,
+    ps::RtlGetVersion,
     ps::RtlInitUnicodeString,
     ps::ZwClose,
     ps::ZwOpenKey,

@@ -64,18 +64,20 @@
 //!     let mut provider = WSK_PROVIDER_NPI { Client: ptr::null_mut(), Dispatch: ptr::null() };
 //!     assert_eq!(WskCaptureProviderNPI(&mut reg, WSK_INFINITE_WAIT, &mut provider), STATUS_SUCCESS);
 //!
-//!     let mut event: KEVENT = core::mem::zeroed();
-//!     KeInitializeEvent(&mut event, NotificationEvent, FALSE);
+//!     // The event lives behind a raw pointer: the completion routine writes
+//!     // it from whatever thread completes the IRP.
+//!     let event: *mut KEVENT = Box::into_raw(Box::new(core::mem::zeroed()));
+//!     KeInitializeEvent(event, NotificationEvent, FALSE);
 //!     let irp = IoAllocateIrp(1, FALSE);
-//!     let wait = |event: &mut KEVENT, status: NTSTATUS| {
+//!     let wait = |status: NTSTATUS| {
 //!         if status == STATUS_PENDING {
-//!             KeWaitForSingleObject((event as *mut KEVENT).cast(), Executive, KernelMode, FALSE, ptr::null_mut());
+//!             KeWaitForSingleObject(event.cast(), Executive, KernelMode, FALSE, ptr::null_mut());
 //!         }
 //!         KeClearEvent(event);
 //!     };
 //!
 //!     // WskSocketConnect: create, bind and connect in one call.
-//!     IoSetCompletionRoutine(irp, Some(done), (&raw mut event).cast(), TRUE, TRUE, TRUE);
+//!     IoSetCompletionRoutine(irp, Some(done), event.cast(), TRUE, TRUE, TRUE);
 //!     let mut local = SOCKADDR_IN { sin_family: AF_INET, ..Default::default() };
 //!     let mut remote = SOCKADDR_IN { sin_family: AF_INET, sin_port: 7u16.to_be(), ..Default::default() };
 //!     remote.sin_addr.S_un.S_addr = u32::from_ne_bytes([192, 0, 2, 10]);
@@ -84,19 +86,20 @@
 //!         (&raw mut local).cast(), (&raw mut remote).cast(), 0,
 //!         ptr::null_mut(), ptr::null(), ptr::null_mut(), ptr::null_mut(), ptr::null_mut(), irp,
 //!     );
-//!     wait(&mut event, status);
+//!     wait(status);
 //!     assert_eq!((*irp).IoStatus.Status, STATUS_SUCCESS);
 //!     let socket = (*irp).IoStatus.Information as PWSK_SOCKET;
 //!     let conn = peer.accept();
 //!
 //!     // WskCloseSocket (through the basic part of the dispatch table).
 //!     IoReuseIrp(irp, STATUS_UNSUCCESSFUL);
-//!     IoSetCompletionRoutine(irp, Some(done), (&raw mut event).cast(), TRUE, TRUE, TRUE);
+//!     IoSetCompletionRoutine(irp, Some(done), event.cast(), TRUE, TRUE, TRUE);
 //!     let basic = (*socket).Dispatch.cast::<WSK_PROVIDER_BASIC_DISPATCH>();
-//!     wait(&mut event, ((*basic).WskCloseSocket.unwrap())(socket, irp));
+//!     wait(((*basic).WskCloseSocket.unwrap())(socket, irp));
 //!     assert!(conn.was_reset()); // closing without WskDisconnect is abortive
 //!
 //!     IoFreeIrp(irp);
+//!     drop(Box::from_raw(event));
 //!     WskReleaseProviderNPI(&mut reg);
 //!     WskDeregister(&mut reg);
 //! }
@@ -199,8 +202,8 @@ pub use netio::{
 pub use pool::{ExAllocatePool2, ExAllocatePoolWithTag, ExFreePool, ExFreePoolWithTag};
 pub use ps::{
     ObReferenceObjectByHandle, ObfDereferenceObject, ObfReferenceObject, PsCreateSystemThread,
-    PsTerminateSystemThread, RtlCompareMemory, RtlInitUnicodeString, ZwClose, ZwOpenKey,
-    ZwQueryValueKey,
+    PsTerminateSystemThread, RtlCompareMemory, RtlGetVersion, RtlInitUnicodeString, ZwClose,
+    ZwOpenKey, ZwQueryValueKey,
 };
 pub use script::{
     CompletionMode, Config, EventDelivery, EventKind, EventRecord, Irql, Readiness, Routine, Stats,

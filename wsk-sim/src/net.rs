@@ -210,6 +210,16 @@ impl Socket {
         }
     }
 
+    /// Whether an IPv6 socket also takes IPv4 traffic: `IPV6_V6ONLY` was set
+    /// to 0 (the default is 1, as on Windows).
+    pub(crate) fn dual_stack(&self) -> bool {
+        self.family == wsk_sys::AF_INET6
+            && self
+                .options
+                .get(&(41, wsk_sys::IPV6_V6ONLY))
+                .is_some_and(|v| v.len() >= 4 && v[..4] == [0, 0, 0, 0])
+    }
+
     /// Whether the socket acts as a connection (connection kind, or a stream
     /// socket that connected or was accepted).
     pub(crate) fn is_connection(&self) -> bool {
@@ -395,7 +405,19 @@ impl Net {
                 },
                 to.port(),
             );
-            return self.listeners.get(&any).copied();
+            if let Some(l) = self.listeners.get(&any) {
+                return Some(*l);
+            }
+            // Dual stack: an IPv6 wildcard listener with IPV6_V6ONLY = 0 also
+            // receives IPv4 connections (its addresses become v4-mapped).
+            if to.is_ipv4() {
+                let any6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), to.port());
+                if let Some(Listener::Socket(sid)) = self.listeners.get(&any6) {
+                    if self.sockets.get(sid).is_some_and(Socket::dual_stack) {
+                        return Some(Listener::Socket(*sid));
+                    }
+                }
+            }
         }
         None
     }
@@ -843,6 +865,17 @@ fn connector_result(w: &mut World, conn: u64, connector: Owner, status: NTSTATUS
     }
 }
 
+/// `addr` as a socket of `family` sees it: an IPv4 address on an IPv6
+/// (dual-stack) socket is v4-mapped (`::ffff:a.b.c.d`).
+fn as_seen_by(family: u16, addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V4(v4) if family == wsk_sys::AF_INET6 => {
+            SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+        }
+        other => other,
+    }
+}
+
 /// An established connection arrives at listen socket `l`.
 pub(crate) fn incoming_to_socket(w: &mut World, l: u64, conn: u64, out: &mut Out) {
     let Some(ls) = w.net.sockets.get(&l) else {
@@ -859,7 +892,11 @@ pub(crate) fn incoming_to_socket(w: &mut World, l: u64, conn: u64, out: &mut Out
     // Accepted sockets do not count as created by the client until accepted.
     let (local, remote, inspect) = {
         let c = &w.net.conns[&conn];
-        (c.ends[1].addr, c.ends[0].addr, c.inspect_id)
+        (
+            as_seen_by(family, c.ends[1].addr),
+            as_seen_by(family, c.ends[0].addr),
+            c.inspect_id,
+        )
     };
     if let Some(s) = w.net.sockets.get_mut(&sid) {
         s.state = State::Unaccepted;
@@ -1186,9 +1223,14 @@ pub(crate) fn deliver_events(sid: u64) {
             // Re-entered from one of our own callbacks: the outer loop
             // delivers what this call queued.
             Some(t) if t == std::thread::current().id() => return,
-            // Another thread is delivering: wait for it, so that an inline
-            // delivery has happened when the action that caused it returns.
+            // Another thread is delivering. A test-side action waits for it,
+            // so that an inline delivery has happened when the action
+            // returns; client callbacks and the worker never wait (that
+            // could deadlock), the other thread delivers for them.
             Some(_) => {
+                if crate::verifier::current_callback().is_some() || world::is_worker_thread() {
+                    return;
+                }
                 w.wait(Some(std::time::Duration::from_millis(20)));
                 continue;
             }
@@ -1216,7 +1258,12 @@ pub(crate) fn deliver_events(sid: u64) {
         };
         drop(w);
         let mut out = Out::default();
-        run_step(sid, step, irql, &snapshot, &mut out);
+        {
+            // Violations found while delivering are recorded and raised by
+            // the caller once the socket's delivery state is consistent.
+            let _no_unwind = crate::verifier::NoUnwind::enter();
+            run_step(sid, step, irql, &snapshot, &mut out);
+        }
         let mut w = world::lock();
         let mut close_done = None;
         if let Some(s) = w.net.sockets.get_mut(&sid) {
@@ -1670,7 +1717,12 @@ fn deliver_inspect(l: u64, conn: u64, irql: Irql, t: &CallbackTarget, out: &mut 
         let Some(id) = c.inspect_id else {
             return;
         };
-        (id, c.ends[1].addr, c.ends[0].addr)
+        let family = w.net.sockets.get(&l).map_or(0, |s| s.family);
+        (
+            id,
+            as_seen_by(family, c.ends[1].addr),
+            as_seen_by(family, c.ends[0].addr),
+        )
     };
     let mut local_b = crate::addr::to_bytes(local);
     let mut remote_b = crate::addr::to_bytes(remote);

@@ -568,6 +568,66 @@ pub unsafe extern "system" fn RtlCompareMemory(
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
+/// `RtlGetVersion`: the simulated Windows version
+/// ([`Sim::set_windows_version`](crate::Sim::set_windows_version)), into an
+/// `RTL_OSVERSIONINFOW` or `RTL_OSVERSIONINFOEXW` by its
+/// `dwOSVersionInfoSize`. `PASSIVE_LEVEL` only.
+///
+/// # Safety
+///
+/// `lpVersionInformation` points to a writable structure of the size its
+/// `dwOSVersionInfoSize` gives.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn RtlGetVersion(
+    lpVersionInformation: wsk_sys::PRTL_OSVERSIONINFOW,
+) -> NTSTATUS {
+    let _g = NoUnwind::enter();
+    verifier::check_passive("RtlGetVersion");
+    if lpVersionInformation.is_null() {
+        return STATUS_INVALID_PARAMETER;
+    }
+    // SAFETY: the caller passes a readable structure.
+    let size = unsafe { (*lpVersionInformation).dwOSVersionInfoSize } as usize;
+    let ex = size == size_of::<wsk_sys::RTL_OSVERSIONINFOEXW>();
+    if size != size_of::<wsk_sys::RTL_OSVERSIONINFOW>() && !ex {
+        return STATUS_INVALID_PARAMETER;
+    }
+    let (major, minor, build) = world::lock().cfg.windows_version;
+    let info = wsk_sys::RTL_OSVERSIONINFOW {
+        dwOSVersionInfoSize: ULONG::try_from(size).unwrap_or(0),
+        dwMajorVersion: major,
+        dwMinorVersion: minor,
+        dwBuildNumber: build,
+        dwPlatformId: wsk_sys::VER_PLATFORM_WIN32_NT,
+        szCSDVersion: [0; 128],
+    };
+    if ex {
+        let info = wsk_sys::RTL_OSVERSIONINFOEXW {
+            dwOSVersionInfoSize: info.dwOSVersionInfoSize,
+            dwMajorVersion: major,
+            dwMinorVersion: minor,
+            dwBuildNumber: build,
+            dwPlatformId: info.dwPlatformId,
+            szCSDVersion: [0; 128],
+            wServicePackMajor: 0,
+            wServicePackMinor: 0,
+            wSuiteMask: 0,
+            wProductType: 1, // VER_NT_WORKSTATION
+            wReserved: 0,
+        };
+        // SAFETY: the size says the caller passed an RTL_OSVERSIONINFOEXW.
+        unsafe {
+            lpVersionInformation
+                .cast::<wsk_sys::RTL_OSVERSIONINFOEXW>()
+                .write(info);
+        };
+    } else {
+        // SAFETY: the caller passes a writable RTL_OSVERSIONINFOW.
+        unsafe { lpVersionInformation.write(info) };
+    }
+    STATUS_SUCCESS
+}
+
 /// Sets a registry value (test side).
 pub(crate) fn registry_set(path: &str, name: &str, ty: u32, data: Vec<u8>) {
     let mut w = world::lock();

@@ -101,6 +101,9 @@ pub struct Config {
     pub lowest_version: u16,
     /// Whether `WSK_FLAG_STREAM_SOCKET` (Windows 10 1703+) is supported.
     pub stream_sockets: bool,
+    /// The Windows version `RtlGetVersion` reports: major, minor, build
+    /// (default 10.0.22631, Windows 11 23H2).
+    pub windows_version: (u32, u32, u32),
     /// How long `WskDeregister` waits for sockets and captured NPIs before
     /// reporting a [`DEREGISTER`](crate::Rule::Deregister) violation.
     pub deregister_timeout: Duration,
@@ -124,6 +127,7 @@ impl Default for Config {
             highest_version: 0x0100,
             lowest_version: 0x0100,
             stream_sockets: true,
+            windows_version: (10, 0, 22631),
             deregister_timeout: Duration::from_secs(2),
             peer_timeout: Duration::from_secs(10),
             backlog: 16,

@@ -137,6 +137,16 @@ impl Sim {
         self.with(|w| w.cfg.stream_sockets = on);
     }
 
+    /// The Windows version `RtlGetVersion` reports (default 10.0.22631,
+    /// Windows 11 23H2): for example `(6, 0, 6002)` for Vista SP2,
+    /// `(6, 1, 7601)` for Windows 7, `(10, 0, 14393)` for Windows 10 1607.
+    /// WSK providers report version 1.0 on every release, so clients learn
+    /// which provider-table fields exist from this. Takes effect for the
+    /// next `RtlGetVersion` call.
+    pub fn set_windows_version(&self, major: u32, minor: u32, build: u32) {
+        self.with(|w| w.cfg.windows_version = (major, minor, build));
+    }
+
     /// How long `WskDeregister` waits before reporting a violation.
     pub fn set_deregister_timeout(&self, d: Duration) {
         self.with(|w| w.cfg.deregister_timeout = d);

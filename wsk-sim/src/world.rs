@@ -75,6 +75,12 @@ pub(crate) static CHANGED: Condvar = Condvar::new();
 
 thread_local! {
     static HOLDING: Cell<bool> = const { Cell::new(false) };
+    static IS_WORKER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this is the simulator's worker thread.
+pub(crate) fn is_worker_thread() -> bool {
+    IS_WORKER.with(Cell::get)
 }
 
 /// The world lock; see the module invariant.
@@ -195,6 +201,7 @@ fn ensure_worker(w: &mut World) {
 }
 
 fn worker_main() {
+    IS_WORKER.with(|c| c.set(true));
     let mut w = lock();
     loop {
         if w.worker_stop && w.timed.is_empty() {

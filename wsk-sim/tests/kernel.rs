@@ -302,10 +302,7 @@ fn wait_for_multiple_objects_any_and_all() {
         let (pa, pb) = (&raw mut a, &raw mut b);
         KeInitializeEvent(pa, NotificationEvent, FALSE);
         KeInitializeEvent(pb, NotificationEvent, TRUE);
-        let mut objs = [
-            pa.cast::<core::ffi::c_void>(),
-            pb.cast(),
-        ];
+        let mut objs = [pa.cast::<core::ffi::c_void>(), pb.cast()];
         let mut zero: i64 = 0;
         let st = KeWaitForMultipleObjects(
             2,
@@ -695,4 +692,30 @@ fn debug_print_time_and_delay() {
         assert_eq!(RtlCompareMemory(a.as_ptr().cast(), b.as_ptr().cast(), 4), 2);
     }
     assert_eq!(sim.stats().debug_output, vec!["hello world!".to_owned()]);
+}
+
+unsafe extern "system" fn returns_success(_d: PDEVICE_OBJECT, _irp: PIRP, _c: PVOID) -> NTSTATUS {
+    STATUS_SUCCESS
+}
+
+#[test]
+#[should_panic(expected = "completed back to the I/O manager")]
+fn completion_routine_must_stop_completion_of_driver_irps() {
+    let sim = Sim::start();
+    unsafe {
+        let drv = sim.driver_object();
+        (*drv).MajorFunction[IRP_MJ_INTERNAL_DEVICE_CONTROL as usize] = Some(dev_null_dispatch);
+        let irp = IoAllocateIrp(1, FALSE);
+        (*IoGetNextIrpStackLocation(irp)).MajorFunction = IRP_MJ_INTERNAL_DEVICE_CONTROL;
+        IoSetCompletionRoutine(
+            irp,
+            Some(returns_success),
+            ptr::null_mut(),
+            TRUE,
+            TRUE,
+            TRUE,
+        );
+        IoCallDriver(sim.device_object(), irp);
+        IoFreeIrp(irp);
+    }
 }

@@ -1695,3 +1695,42 @@ fn null_indications_ask_the_client_to_close() {
     assert_eq!(close(s), STATUS_SUCCESS);
     c.finish();
 }
+
+#[test]
+fn events_can_be_delivered_on_the_worker_thread() {
+    let sim = Sim::start();
+    sim.set_event_delivery(wsk_sim::EventDelivery::Worker);
+    let x = Ctx::new();
+    let (c, s, p, _l) = connected_with_events(&sim, 9400, &x, ALL_CONN_EVENTS);
+    p.send(b"async");
+    p.close();
+    sim.settle();
+    assert_eq!(x.log(), vec!["receive 5 flags=0x0", "disconnect flags=0x0"]);
+    assert_eq!(close(s), STATUS_SUCCESS);
+    c.finish();
+}
+
+#[test]
+#[should_panic(expected = "WskGetAddressInfo called at IRQL DISPATCH_LEVEL")]
+fn passive_only_routines_at_dispatch_are_reported() {
+    let sim = Sim::start();
+    let c = Client::new();
+    let (_n, mut node) = unicode("localhost");
+    let mut result: PADDRINFOEXW = ptr::null_mut();
+    let mut r = Req::new();
+    let irp = r.arm();
+    sim.at_irql(Irql::Dispatch, || unsafe {
+        (c.dispatch().WskGetAddressInfo.unwrap())(
+            c.npi.Client,
+            &mut node,
+            ptr::null_mut(),
+            NS_ALL,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            &mut result,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            irp,
+        );
+    });
+}

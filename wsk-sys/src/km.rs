@@ -1244,6 +1244,87 @@ pub struct KEY_VALUE_PARTIAL_INFORMATION {
 pub type PKEY_VALUE_PARTIAL_INFORMATION = *mut KEY_VALUE_PARTIAL_INFORMATION;
 
 // ---------------------------------------------------------------------------
+// Operating system version
+// ---------------------------------------------------------------------------
+
+/// `RTL_OSVERSIONINFOW`: what [`RtlGetVersion`] reports. Set
+/// `dwOSVersionInfoSize` to `size_of::<RTL_OSVERSIONINFOW>()` before the call.
+///
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/ns-wdm-_osversioninfow>
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct RTL_OSVERSIONINFOW {
+    /// `dwOSVersionInfoSize`: the size of the structure passed, in bytes.
+    pub dwOSVersionInfoSize: ULONG,
+    /// `dwMajorVersion`: 6 for Vista to 8.1, 10 for Windows 10 and 11.
+    pub dwMajorVersion: ULONG,
+    /// `dwMinorVersion`: 0 Vista, 1 Windows 7, 2 Windows 8, 3 Windows 8.1.
+    pub dwMinorVersion: ULONG,
+    /// `dwBuildNumber`: for example 15063 for Windows 10 1703.
+    pub dwBuildNumber: ULONG,
+    /// `dwPlatformId`: `VER_PLATFORM_WIN32_NT` (2).
+    pub dwPlatformId: ULONG,
+    /// `szCSDVersion`: the service pack, NUL-terminated (empty if none).
+    pub szCSDVersion: [WCHAR; 128],
+}
+/// `PRTL_OSVERSIONINFOW`: pointer to [`RTL_OSVERSIONINFOW`].
+pub type PRTL_OSVERSIONINFOW = *mut RTL_OSVERSIONINFOW;
+
+impl Default for RTL_OSVERSIONINFOW {
+    /// Zeroed, with `dwOSVersionInfoSize` set, ready for [`RtlGetVersion`].
+    fn default() -> Self {
+        Self {
+            #[allow(clippy::cast_possible_truncation)] // 276
+            dwOSVersionInfoSize: size_of::<Self>() as ULONG,
+            dwMajorVersion: 0,
+            dwMinorVersion: 0,
+            dwBuildNumber: 0,
+            dwPlatformId: 0,
+            szCSDVersion: [0; 128],
+        }
+    }
+}
+
+/// `RTL_OSVERSIONINFOEXW`: [`RTL_OSVERSIONINFOW`] followed by the service
+/// pack numbers, suite mask and product type; [`RtlGetVersion`] fills it in
+/// when `dwOSVersionInfoSize` is its size (pass it cast to
+/// [`PRTL_OSVERSIONINFOW`]).
+///
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/ns-wdm-_osversioninfoexw>
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct RTL_OSVERSIONINFOEXW {
+    /// `dwOSVersionInfoSize`: the size of the structure passed, in bytes.
+    pub dwOSVersionInfoSize: ULONG,
+    /// `dwMajorVersion`.
+    pub dwMajorVersion: ULONG,
+    /// `dwMinorVersion`.
+    pub dwMinorVersion: ULONG,
+    /// `dwBuildNumber`.
+    pub dwBuildNumber: ULONG,
+    /// `dwPlatformId`.
+    pub dwPlatformId: ULONG,
+    /// `szCSDVersion`.
+    pub szCSDVersion: [WCHAR; 128],
+    /// `wServicePackMajor`.
+    pub wServicePackMajor: USHORT,
+    /// `wServicePackMinor`.
+    pub wServicePackMinor: USHORT,
+    /// `wSuiteMask`: `VER_SUITE_*` bits.
+    pub wSuiteMask: USHORT,
+    /// `wProductType`: `VER_NT_WORKSTATION` (1), `VER_NT_DOMAIN_CONTROLLER`
+    /// (2) or `VER_NT_SERVER` (3).
+    pub wProductType: UCHAR,
+    /// `wReserved`.
+    pub wReserved: UCHAR,
+}
+/// `PRTL_OSVERSIONINFOEXW`: pointer to [`RTL_OSVERSIONINFOEXW`].
+pub type PRTL_OSVERSIONINFOEXW = *mut RTL_OSVERSIONINFOEXW;
+
+/// `VER_PLATFORM_WIN32_NT`: `dwPlatformId` of every Windows NT release.
+pub const VER_PLATFORM_WIN32_NT: ULONG = 2;
+
+// ---------------------------------------------------------------------------
 // Routines exported by ntoskrnl.exe
 // ---------------------------------------------------------------------------
 
@@ -1786,6 +1867,15 @@ unsafe extern "system" {
     ///
     /// IRQL: any level (both blocks non-paged above `APC_LEVEL`).
     pub fn RtlCompareMemory(Source1: PCVOID, Source2: PCVOID, Length: SIZE_T) -> SIZE_T;
+
+    /// Reports the running Windows version into an [`RTL_OSVERSIONINFOW`] or
+    /// [`RTL_OSVERSIONINFOEXW`] (chosen by its `dwOSVersionInfoSize`, which
+    /// the caller sets); returns `STATUS_SUCCESS`.
+    ///
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-rtlgetversion>
+    ///
+    /// IRQL: `PASSIVE_LEVEL`.
+    pub fn RtlGetVersion(lpVersionInformation: PRTL_OSVERSIONINFOW) -> NTSTATUS;
 }
 
 #[cfg(all(windows, not(feature = "sim")))]
@@ -2281,6 +2371,11 @@ macro_rules! check_layout {
 }
 
 check_layout!(IO_STATUS_BLOCK, size 0x10, align 8, Status @ 0, Information @ 8);
+check_layout!(RTL_OSVERSIONINFOW, size 276, align 4,
+    dwMajorVersion @ 4, dwBuildNumber @ 12, dwPlatformId @ 16, szCSDVersion @ 20);
+check_layout!(RTL_OSVERSIONINFOEXW, size 284, align 4,
+    szCSDVersion @ 20, wServicePackMajor @ 276, wSuiteMask @ 280, wProductType @ 282,
+    wReserved @ 283);
 check_layout!(KDEVICE_QUEUE_ENTRY, size 0x18, align 8, SortKey @ 0x10, Inserted @ 0x14);
 check_layout!(KAPC, size 0x58, align 8,
     Thread @ 0x08, ApcListEntry @ 0x10, Reserved @ 0x20, NormalContext @ 0x38,

@@ -12,7 +12,6 @@ use core::cell::Cell;
 use core::marker::PhantomData;
 use core::mem::offset_of;
 use core::net::SocketAddr;
-use core::sync::atomic::{AtomicBool, Ordering};
 
 use wsk_sys as sys;
 
@@ -22,7 +21,7 @@ use crate::events::{
     DatagramAction, DatagramEvents, DatagramFlags, DatagramIndication, EventContext,
     NoDatagramEvents,
 };
-use crate::registration::{LiveHandle, Provider};
+use crate::registration::{LiveHandle, Provider, WindowsVersion};
 use crate::request::{Operation, Request};
 use crate::socket::{
     CloseOp, CreateOp, FromCore, SocketCore, close_in_background, enable_events, submit_close,
@@ -38,31 +37,6 @@ const BOUND: u32 = 1 << 16;
 /// [`receive_from`](DatagramSocket::receive_from) request can return, kept
 /// inline in the request.
 pub const RECEIVE_CONTROL_BYTES: usize = 64;
-
-/// Set by [`assume_windows_8_tables`].
-static WINDOWS_8_TABLES: AtomicBool = AtomicBool::new(false);
-
-/// Declares that the running system is Windows 8 or later, so that provider
-/// dispatch tables have their Windows 8 fields and
-/// [`DatagramSocket::send_messages`] may read `WskSendMessages`.
-///
-/// The WSK version a provider negotiates (1.0 on every Windows release) does
-/// not reveal the table length, and older providers' tables are shorter than
-/// `WSK_PROVIDER_DATAGRAM_DISPATCH`: without this declaration
-/// `send_messages` answers [`Error::NOT_SUPPORTED`] rather than read past
-/// the provider's table.
-///
-/// # IRQL
-///
-/// Any.
-///
-/// # Safety
-///
-/// The system is Windows 8 or later (for example, `RtlIsNtDdiVersionAvailable(NTDDI_WIN8)`
-/// returned true), or the provider is `wsk-sim`, whose tables are complete.
-pub unsafe fn assume_windows_8_tables() {
-    WINDOWS_8_TABLES.store(true, Ordering::Release);
-}
 
 /// The dispatch table and event mask derived from a [`DatagramEvents`]
 /// implementation, as constants.
@@ -607,9 +581,10 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     ///
     /// # Errors
     ///
-    /// - [`Error::NOT_SUPPORTED`] without calling the provider unless
-    ///   [`assume_windows_8_tables`] declared the routine present (older
-    ///   providers' tables end before it), or if the provider leaves it null.
+    /// - [`Error::NOT_SUPPORTED`] without calling the provider before
+    ///   Windows 8 ([`Provider::windows_version`](crate::Provider::windows_version);
+    ///   older providers' tables end before the routine), or if the provider
+    ///   leaves it null.
     /// - [`Error::ADDRESS_NOT_ASSOCIATED`] without calling the provider
     ///   before [`bind`](Self::bind) succeeded.
     /// - [`Error::INVALID_PARAMETER`] for no buffers or an empty one.
@@ -633,12 +608,12 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         if !core.has_flags(BOUND) {
             return Request::failed(op, Error::ADDRESS_NOT_ASSOCIATED);
         }
-        if !WINDOWS_8_TABLES.load(Ordering::Acquire) {
+        if !core.provider.windows().at_least(WindowsVersion::WINDOWS_8) {
             return Request::failed(op, Error::NOT_SUPPORTED);
         }
         let offset = offset_of!(sys::WSK_PROVIDER_DATAGRAM_DISPATCH, WskSendMessages);
         // SAFETY: the socket exists; a datagram table, which has its Windows 8
-        // field `WskSendMessages` (declared by `assume_windows_8_tables`).
+        // field `WskSendMessages` (the system is Windows 8 or later).
         let send: sys::PFN_WSK_SEND_MESSAGES = unsafe { routine(core, offset) };
         let Some(send) = send else {
             return Request::failed(op, Error::NOT_SUPPORTED);

@@ -92,6 +92,7 @@ mod registration;
 pub mod request;
 mod resolve;
 mod socket;
+mod stream;
 mod time;
 
 pub use addr::SockAddr;
@@ -100,7 +101,7 @@ pub use buffer::{Buffer, MAX_BUFFER_LEN};
 pub use connection::{AddressOp, ConnectionSocket, DisconnectOp, TransferOp};
 pub use datagram::{
     DatagramAddressOp, DatagramSocket, RECEIVE_CONTROL_BYTES, ReceiveFromOp, ReceivedFrom,
-    SendMessagesOp, SendToOp, assume_windows_8_tables,
+    SendMessagesOp, SendToOp,
 };
 pub use error::{Error, Result};
 pub use events::{
@@ -113,10 +114,11 @@ pub use listen::{
     AcceptOp, Incoming, InspectAction, InspectCompleteOp, InspectId, ListenAddressOp, ListenEvents,
     ListenSocket, ListenState, NoListenEvents,
 };
-pub use registration::{Provider, Registration, Transport, Version};
+pub use registration::{Provider, Registration, Transport, Version, WindowsVersion};
 pub use request::{Operation, Request};
 pub use resolve::Family;
 pub use socket::{CloseOp, ControlOp, ControlOutput, ControlValue, CreateOp};
+pub use stream::{StreamAcceptOp, StreamListenOp, StreamListener, StreamSocket};
 
 pub use wsk_macros::vtable;
 

@@ -27,6 +27,7 @@ use core::time::Duration;
 use wsk_sys as sys;
 
 use crate::irql::{AtMostDispatch, Passive};
+use crate::stream::StreamTables;
 use crate::{Error, Result};
 
 /// A WSK version (`MAKE_WSK_VERSION(major, minor)`).
@@ -56,6 +57,91 @@ impl Version {
     }
 }
 
+/// The running Windows version, as `RtlGetVersion` reports it.
+///
+/// WSK providers report WSK version 1.0 on every Windows release, yet their
+/// dispatch tables grew: `WskGetAddressInfo`, `WskFreeAddressInfo` and
+/// `WskGetNameInfo` exist from Windows 7, `WskSendMessages` from Windows 8,
+/// stream sockets (`WSK_PROVIDER_STREAM_DISPATCH`, `WskConnectEx`,
+/// `WskListen`) from Windows 10 1703, `WskSendEx`/`WskReceiveEx` from
+/// Windows 10 1803. Reading a field past the end of an older provider's
+/// table would read unrelated memory, so this crate gates every such field
+/// on the version recorded at [`Registration::register`] and answers
+/// [`Error::NOT_SUPPORTED`] without touching the provider when it is too old.
+///
+/// Ordered by `(major, minor, build)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WindowsVersion {
+    /// `dwMajorVersion`: 6 for Vista to 8.1, 10 for Windows 10 and 11.
+    pub major: u32,
+    /// `dwMinorVersion`.
+    pub minor: u32,
+    /// `dwBuildNumber`.
+    pub build: u32,
+}
+
+impl WindowsVersion {
+    /// Windows Vista (6.0): WSK 1.0, the oldest WSK provider.
+    pub const VISTA: Self = Self::new(6, 0, 0);
+    /// Windows 7 (6.1): `WskGetAddressInfo`, `WskFreeAddressInfo`,
+    /// `WskGetNameInfo` (`NTDDI_WIN7`).
+    pub const WINDOWS_7: Self = Self::new(6, 1, 0);
+    /// Windows 8 (6.2): `WskSendMessages` (`NTDDI_WIN8`).
+    pub const WINDOWS_8: Self = Self::new(6, 2, 0);
+    /// Windows 10 1703 (10.0.15063): stream sockets, `WskConnectEx`,
+    /// `WskListen` (`NTDDI_WIN10_RS2`).
+    pub const WINDOWS_10_1703: Self = Self::new(10, 0, 15063);
+    /// Windows 10 1803 (10.0.17134): `WskSendEx`, `WskReceiveEx`.
+    pub const WINDOWS_10_1803: Self = Self::new(10, 0, 17134);
+
+    /// A version from its parts.
+    #[must_use]
+    pub const fn new(major: u32, minor: u32, build: u32) -> Self {
+        Self {
+            major,
+            minor,
+            build,
+        }
+    }
+
+    /// Whether this version is `other` or later.
+    #[must_use]
+    pub const fn at_least(self, other: Self) -> bool {
+        if self.major != other.major {
+            return self.major > other.major;
+        }
+        if self.minor != other.minor {
+            return self.minor > other.minor;
+        }
+        self.build >= other.build
+    }
+
+    /// Asks `RtlGetVersion`; the oldest WSK system ([`VISTA`](Self::VISTA))
+    /// if it fails, so that nothing newer is assumed.
+    ///
+    /// # IRQL
+    ///
+    /// `PASSIVE_LEVEL` (`RtlGetVersion`'s requirement).
+    fn query(passive: &Passive<'_>) -> Self {
+        let _ = passive;
+        let mut info = sys::RTL_OSVERSIONINFOW::default();
+        // SAFETY: PASSIVE_LEVEL proven; the structure is writable and its
+        // size field set.
+        let status = unsafe { sys::RtlGetVersion(&raw mut info) };
+        if sys::NT_SUCCESS(status) {
+            Self::new(info.dwMajorVersion, info.dwMinorVersion, info.dwBuildNumber)
+        } else {
+            Self::VISTA
+        }
+    }
+}
+
+impl core::fmt::Display for WindowsVersion {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.build)
+    }
+}
+
 /// State shared by the registration, its providers and sockets.
 ///
 /// # Invariants
@@ -70,6 +156,9 @@ pub(crate) struct RegInner {
     /// Provider and socket handles the driver still holds.
     live_handles: AtomicUsize,
     deregistered: AtomicBool,
+    /// Queried at registration (`PASSIVE_LEVEL`), so that a capture at
+    /// `DISPATCH_LEVEL` needs no `RtlGetVersion` call.
+    windows: WindowsVersion,
 }
 
 // SAFETY: the WSK registration block is used only through WSK routines, which
@@ -143,6 +232,11 @@ impl Registration {
 
     /// Registers a WSK client asking for `version` (`WSK_CLIENT_DISPATCH.Version`).
     ///
+    /// Also records the running Windows version (`RtlGetVersion`, which
+    /// requires `PASSIVE_LEVEL`), so that providers captured later, even
+    /// with [`try_capture`](Self::try_capture) at `DISPATCH_LEVEL`, know
+    /// which routines exist: see [`Provider::windows_version`].
+    ///
     /// Capturing the provider then fails with [`Error::NOINTERFACE`] if the
     /// provider does not support it.
     ///
@@ -154,7 +248,7 @@ impl Registration {
     ///
     /// The status of `WskRegister`.
     pub fn register_version(passive: &Passive<'_>, version: Version) -> Result<Self> {
-        let _ = passive;
+        let windows = WindowsVersion::query(passive);
         let inner = Arc::new(RegInner {
             // SAFETY: WSK_REGISTRATION is plain data the provider initialises.
             registration: UnsafeCell::new(unsafe { core::mem::zeroed() }),
@@ -169,6 +263,7 @@ impl Registration {
             }),
             live_handles: AtomicUsize::new(0),
             deregistered: AtomicBool::new(false),
+            windows,
         });
         // SAFETY: the Arc's contents never move; nobody else has access yet.
         unsafe { (*inner.client_npi.get()).Dispatch = &raw const inner.client_dispatch };
@@ -230,10 +325,17 @@ impl Registration {
         let status =
             unsafe { sys::WskCaptureProviderNPI(self.inner.registration(), wait, &raw mut npi) };
         Error::check(status)?;
+        let windows = self.inner.windows;
+        // SAFETY: the NPI was just captured, so its table is valid; the copy
+        // reads only the fields `windows` says it has.
+        let dispatch = unsafe { copy_provider_dispatch(npi.Dispatch, windows) };
         Ok(Provider {
             inner: Arc::new(ProviderInner {
                 reg: Arc::clone(&self.inner),
                 npi,
+                dispatch,
+                windows,
+                stream_tables: StreamTables::new(),
             }),
             live: LiveHandle::new(&self.inner),
         })
@@ -318,7 +420,62 @@ impl core::fmt::Debug for Registration {
 pub(crate) struct ProviderInner {
     reg: Arc<RegInner>,
     npi: sys::WSK_PROVIDER_NPI,
+    /// The provider's table as far as the running Windows version has it;
+    /// later fields are `None`.
+    dispatch: sys::WSK_PROVIDER_DISPATCH,
+    windows: WindowsVersion,
+    /// Connection and listen views of the provider's stream-socket tables.
+    pub(crate) stream_tables: StreamTables,
 }
+
+/// Copies a provider's `WSK_PROVIDER_DISPATCH`, reading only the fields
+/// `windows` has (Vista's table ends after `WskControlClient`); the others
+/// are `None`.
+///
+/// # Safety
+///
+/// `table` points to a valid provider table of a system running `windows`.
+unsafe fn copy_provider_dispatch(
+    table: *const sys::WSK_PROVIDER_DISPATCH,
+    windows: WindowsVersion,
+) -> sys::WSK_PROVIDER_DISPATCH {
+    if windows.at_least(WindowsVersion::WINDOWS_7) {
+        // SAFETY: Windows 7 and later tables have every field (caller contract).
+        return unsafe { table.read() };
+    }
+    // SAFETY: every WSK table has the WSK 1.0 (Vista) fields (caller
+    // contract); the prefix type has their layout.
+    let vista = unsafe { table.cast::<VistaProviderDispatch>().read() };
+    sys::WSK_PROVIDER_DISPATCH {
+        Version: vista.Version,
+        Reserved: vista.Reserved,
+        WskSocket: vista.WskSocket,
+        WskSocketConnect: vista.WskSocketConnect,
+        WskControlClient: vista.WskControlClient,
+        WskGetAddressInfo: None,
+        WskFreeAddressInfo: None,
+        WskGetNameInfo: None,
+    }
+}
+
+/// Windows Vista's `WSK_PROVIDER_DISPATCH`: the fields up to
+/// `WskControlClient` (32 bytes).
+#[repr(C)]
+#[derive(Clone, Copy)]
+#[allow(non_snake_case)] // the C field names
+struct VistaProviderDispatch {
+    Version: sys::USHORT,
+    Reserved: sys::USHORT,
+    WskSocket: sys::PFN_WSK_SOCKET,
+    WskSocketConnect: sys::PFN_WSK_SOCKET_CONNECT,
+    WskControlClient: sys::PFN_WSK_CONTROL_CLIENT,
+}
+
+const _: () = assert!(size_of::<VistaProviderDispatch>() == 32);
+const _: () = assert!(
+    core::mem::offset_of!(VistaProviderDispatch, WskControlClient)
+        == core::mem::offset_of!(sys::WSK_PROVIDER_DISPATCH, WskControlClient)
+);
 
 // SAFETY: the NPI is immutable after capture and WSK routines are thread-safe.
 unsafe impl Send for ProviderInner {}
@@ -341,9 +498,20 @@ impl ProviderInner {
         self.reg.live_handles.fetch_sub(1, Ordering::Release);
     }
 
+    /// The provider's table, with the fields the running Windows lacks
+    /// set to `None`.
     pub(crate) fn dispatch(&self) -> &sys::WSK_PROVIDER_DISPATCH {
-        // SAFETY: the provider's dispatch table is valid while the NPI is captured.
-        unsafe { &*self.npi.Dispatch }
+        &self.dispatch
+    }
+
+    /// The Windows version recorded at registration.
+    pub(crate) fn windows(&self) -> WindowsVersion {
+        self.windows
+    }
+
+    /// Counts a new handle (for a socket created from this provider).
+    pub(crate) fn live_handle(&self) -> LiveHandle {
+        LiveHandle::new(&self.reg)
     }
 }
 
@@ -371,7 +539,20 @@ impl Provider {
     /// (`WSK_PROVIDER_DISPATCH.Version`).
     #[must_use]
     pub fn version(&self) -> Version {
-        Version(self.inner.dispatch().Version)
+        // SAFETY: the provider's table is valid while the NPI is captured.
+        Version(unsafe { (*self.inner.npi.Dispatch).Version })
+    }
+
+    /// The Windows version, as `RtlGetVersion` reported it at
+    /// [`Registration::register`]: it decides which provider routines exist
+    /// (see [`WindowsVersion`]).
+    ///
+    /// # IRQL
+    ///
+    /// Any.
+    #[must_use]
+    pub fn windows_version(&self) -> WindowsVersion {
+        self.inner.windows
     }
 
     pub(crate) fn live_handle(&self) -> LiveHandle {
@@ -467,6 +648,7 @@ impl core::fmt::Debug for Provider {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Provider")
             .field("version", &self.version())
+            .field("windows", &self.windows_version())
             .finish()
     }
 }

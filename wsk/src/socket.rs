@@ -11,6 +11,7 @@ use core::net::SocketAddr;
 use crate::addr::SockAddr;
 use crate::registration::{LiveHandle, ProviderInner};
 use crate::request::{Operation, Request};
+use crate::stream::StreamViews;
 use crate::{Error, Result};
 
 /// `gate` bit: closing has begun; no new retention is allowed.
@@ -85,9 +86,26 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
     /// # Safety
     ///
     /// The socket exists and `T` is the dispatch table type of its kind.
-    pub(crate) unsafe fn dispatch<T>(&self) -> &T {
+    ///
+    /// A stream socket's table (`WSK_PROVIDER_STREAM_DISPATCH`, learned when
+    /// this crate created one) is seen through its connection or listen view
+    /// (see [`StreamTables`](crate::stream::StreamTables)), so the connection
+    /// and listen code works on stream sockets, and on the sockets a stream
+    /// listener accepts, unchanged.
+    pub(crate) unsafe fn dispatch<T: ProviderTable>(&self) -> &T {
         // SAFETY: per the caller, the socket exists.
         let table = unsafe { (*self.socket()).Dispatch };
+        if let Some(view) = self
+            .provider
+            .stream_tables
+            .find(table)
+            .and_then(T::stream_view)
+        {
+            return view;
+        }
+        if let Some(view) = T::short_table_copy(&self.provider, table) {
+            return view;
+        }
         // SAFETY: per the caller, the table is a `T`, valid while the socket is.
         unsafe { &*table.cast::<T>() }
     }
@@ -177,6 +195,65 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
     /// outstanding, so the caller must submit the close now.
     pub(crate) fn begin_close(&self) -> bool {
         self.gate.fetch_or(CLOSING, Ordering::AcqRel) == 0
+    }
+}
+
+/// A provider socket dispatch table type, and its view of a stream socket's
+/// table (`None`: not applicable to stream sockets).
+pub(crate) trait ProviderTable: Sized {
+    /// This table as a view of a stream socket's table.
+    fn stream_view(views: &StreamViews) -> Option<&Self>;
+
+    /// A complete copy of `table` when the running Windows' tables of this
+    /// type are shorter than the structure (so that no reference to the
+    /// whole structure is made over a shorter table); `None` when `table`
+    /// can be used directly.
+    fn short_table_copy(
+        provider: &ProviderInner,
+        table: *const core::ffi::c_void,
+    ) -> Option<&Self> {
+        let _ = (provider, table);
+        None
+    }
+}
+
+impl ProviderTable for sys::WSK_PROVIDER_BASIC_DISPATCH {
+    fn stream_view(views: &StreamViews) -> Option<&Self> {
+        Some(&views.connection.Basic)
+    }
+}
+
+impl ProviderTable for sys::WSK_PROVIDER_CONNECTION_DISPATCH {
+    fn stream_view(views: &StreamViews) -> Option<&Self> {
+        Some(&views.connection)
+    }
+
+    /// Before Windows 10 1803 connection tables end before `WskSendEx`
+    /// (before 1703, before `WskConnectEx`).
+    fn short_table_copy(
+        provider: &ProviderInner,
+        table: *const core::ffi::c_void,
+    ) -> Option<&Self> {
+        let windows = provider.windows();
+        if windows.at_least(crate::WindowsVersion::WINDOWS_10_1803) {
+            return None;
+        }
+        // SAFETY: only connection sockets' tables are read as connection
+        // tables (stream tables were found above); valid while the NPI is
+        // captured, which `provider` keeps.
+        Some(unsafe { provider.stream_tables.connection_copy(table, windows) })
+    }
+}
+
+impl ProviderTable for sys::WSK_PROVIDER_LISTEN_DISPATCH {
+    fn stream_view(views: &StreamViews) -> Option<&Self> {
+        Some(&views.listen)
+    }
+}
+
+impl ProviderTable for sys::WSK_PROVIDER_DATAGRAM_DISPATCH {
+    fn stream_view(_views: &StreamViews) -> Option<&Self> {
+        None
     }
 }
 
@@ -471,13 +548,22 @@ where
     S: FromCore<H>,
 {
     let provider = Arc::clone(&core.provider);
+    let stream = flags == sys::WSK_FLAG_STREAM_SOCKET;
     let op = CreateOp {
         core: Some(core),
         live: Some(live),
         local: SockAddr::UNSPECIFIED,
         remote: SockAddr::UNSPECIFIED,
+        stream,
         _kind: core::marker::PhantomData,
     };
+    if stream
+        && !provider
+            .windows()
+            .at_least(crate::WindowsVersion::WINDOWS_10_1703)
+    {
+        return Request::failed(op, Error::NOT_SUPPORTED);
+    }
     let Some(create) = provider.dispatch().WskSocket else {
         return Request::failed(op, Error::NOT_IMPLEMENTED);
     };
@@ -526,6 +612,7 @@ where
         live: Some(live),
         local: SockAddr::from(local),
         remote: SockAddr::from(remote),
+        stream: false,
         _kind: core::marker::PhantomData,
     };
     if local.is_ipv4() != remote.is_ipv4() {
@@ -577,6 +664,8 @@ pub struct CreateOp<H, S> {
     /// `WskSocketConnect`'s addresses (unused by `WskSocket`).
     local: SockAddr,
     remote: SockAddr,
+    /// A stream socket (`WSK_FLAG_STREAM_SOCKET`) is being created.
+    stream: bool,
     _kind: core::marker::PhantomData<fn() -> S>,
 }
 
@@ -592,6 +681,10 @@ impl<H: Send + Sync + 'static, S: FromCore<H>> Operation for CreateOp<H, S> {
         }
     }
     fn complete(mut self, status: sys::NTSTATUS, information: usize) -> Result<S> {
+        if self.stream && status == sys::STATUS_INVALID_PARAMETER {
+            // A provider that does not know WSK_FLAG_STREAM_SOCKET.
+            return Err(Error::NOT_SUPPORTED);
+        }
         Error::check(status)?;
         let socket = information as sys::PWSK_SOCKET;
         if socket.is_null() {
@@ -600,6 +693,20 @@ impl<H: Send + Sync + 'static, S: FromCore<H>> Operation for CreateOp<H, S> {
         let (Some(core), Some(live)) = (self.core.take(), self.live.take()) else {
             unreachable!("completed once")
         };
+        if self.stream {
+            // Before any call through the socket's table: from now on it is
+            // seen through its connection and listen views.
+            // SAFETY: the provider just created the socket.
+            let table = unsafe { (*socket).Dispatch };
+            // SAFETY: a stream socket: its table is a
+            // WSK_PROVIDER_STREAM_DISPATCH of the running Windows, valid while
+            // the NPI is captured (the core holds the provider).
+            unsafe {
+                core.provider
+                    .stream_tables
+                    .learn(table.cast(), core.provider.windows());
+            }
+        }
         core.set_socket(socket);
         Ok(S::from_core(core, live))
     }

@@ -338,8 +338,12 @@ fn send_messages_sends_each_buffer_as_a_datagram() {
         ]
     };
 
-    // SAFETY: wsk-sim's datagram table has the Windows 8 fields.
-    unsafe { wsk::assume_windows_8_tables() };
+    // The simulated Windows is current: WskSendMessages exists.
+    assert!(
+        provider
+            .windows_version()
+            .at_least(wsk::WindowsVersion::WINDOWS_8)
+    );
     let (sent, buffers) = socket.send_messages(datagrams(), remote).wait(&p);
     assert_eq!(sent, Ok(12));
     assert_eq!(buffers.len(), 3, "the buffers come back");
@@ -518,6 +522,47 @@ fn a_receive_from_that_ignores_cancel_is_freed_when_the_socket_closes() {
     sim.settle();
     assert!(sim.stats().irps_cancelled >= 1);
 
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn send_messages_is_refused_before_windows_8() {
+    let sim = Sim::start();
+    // Windows 7 SP1: the datagram table ends before WskSendMessages.
+    sim.set_windows_version(6, 1, 7601);
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    assert_eq!(
+        provider.windows_version(),
+        wsk::WindowsVersion::new(6, 1, 7601)
+    );
+    let socket = block_on(
+        &p,
+        DatagramSocket::open(
+            &provider,
+            "10.0.0.1:6010".parse().unwrap(),
+            NoDatagramEvents,
+        ),
+    )
+    .expect("open");
+    let before = sim.stats();
+    let (sent, buffers) = socket
+        .send_messages(
+            vec![Buffer::from_slice(b"old").unwrap()],
+            "10.0.0.2:53".parse().unwrap(),
+        )
+        .wait(&p);
+    assert_eq!(sent, Err(Error::NOT_SUPPORTED));
+    assert_eq!(buffers[0].as_slice(), b"old", "the buffers come back");
+    let after = sim.stats();
+    assert_eq!(
+        (after.irps_completed, after.pool_allocations),
+        (before.irps_completed, before.pool_allocations),
+        "the provider was not called (no IRP)"
+    );
+    drop(buffers);
+    socket.close().wait(&p).unwrap();
     teardown(&p, registration, provider);
     sim.finish();
 }

@@ -298,7 +298,6 @@ impl Client {
             WskReleaseProviderNPI(&mut *self.reg);
             WskDeregister(&mut *self.reg);
         }
-        std::mem::forget(self);
     }
 }
 

@@ -1,0 +1,484 @@
+//! Stream sockets (`WSK_FLAG_STREAM_SOCKET`) and the Windows-version gates,
+//! through the simulated provider.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use wsk::{
+    Buffer, ConnectionEvents, DisconnectFlags, Error, EventContext, NoEvents, Passive, Provider,
+    Registration, StreamSocket, WindowsVersion, block_on,
+};
+use wsk_sim::Sim;
+use wsk_sys as sys;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn passive() -> Passive<'static> {
+    Passive::current().expect("test threads run at PASSIVE_LEVEL")
+}
+
+fn setup(passive: &Passive<'_>) -> (Registration, Provider) {
+    let registration = Registration::register(passive).expect("register");
+    let provider = registration
+        .capture(passive, Some(TIMEOUT))
+        .expect("capture");
+    (registration, provider)
+}
+
+fn teardown(passive: &Passive<'_>, registration: Registration, provider: Provider) {
+    drop(provider);
+    registration.deregister(passive).expect("no handles left");
+}
+
+#[derive(Default)]
+struct Disconnects(Mutex<Vec<DisconnectFlags>>);
+
+#[wsk::vtable]
+impl ConnectionEvents for Disconnects {
+    fn on_disconnect(&self, _cx: &EventContext<'_>, flags: DisconnectFlags) {
+        self.0.lock().unwrap().push(flags);
+    }
+}
+
+#[test]
+fn the_windows_version_is_recorded_at_registration() {
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    // wsk-sim's default: a current Windows 11.
+    let current = provider.windows_version();
+    assert_eq!(current.major, 10);
+    assert!(current.at_least(WindowsVersion::WINDOWS_10_1803));
+    // Changing the simulated version later does not change a registration's.
+    sim.set_windows_version(6, 0, 6002);
+    assert_eq!(provider.windows_version(), current);
+    let again = registration
+        .capture(&p, Some(TIMEOUT))
+        .expect("second capture");
+    assert_eq!(again.windows_version(), current);
+    drop(again);
+    teardown(&p, registration, provider);
+
+    // A new registration sees the new version, also when captured at
+    // DISPATCH_LEVEL (where RtlGetVersion may not be called).
+    let registration = Registration::register(&p).expect("register");
+    let provider = sim.at_irql(wsk_sim::Irql::Dispatch, || {
+        // SAFETY: `at_irql` runs this at the simulated DISPATCH_LEVEL.
+        let cx = unsafe { wsk::AtMostDispatch::new_unchecked() };
+        registration.try_capture(&cx).expect("try_capture")
+    });
+    assert_eq!(provider.windows_version(), WindowsVersion::new(6, 0, 6002));
+    assert_eq!(provider.windows_version().to_string(), "6.0.6002");
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn version_ordering() {
+    use WindowsVersion as V;
+    assert!(V::WINDOWS_7.at_least(V::VISTA));
+    assert!(!V::VISTA.at_least(V::WINDOWS_7));
+    assert!(V::new(6, 3, 9600).at_least(V::WINDOWS_8));
+    assert!(!V::new(6, 3, 9600).at_least(V::WINDOWS_10_1703));
+    assert!(!V::new(10, 0, 14393).at_least(V::WINDOWS_10_1703));
+    assert!(V::new(10, 0, 15063).at_least(V::WINDOWS_10_1703));
+    assert!(V::new(11, 0, 0).at_least(V::WINDOWS_10_1803));
+    assert!(V::WINDOWS_10_1703 < V::WINDOWS_10_1803);
+}
+
+#[test]
+fn stream_socket_as_client_connects_sends_receives_and_closes() {
+    let sim = Sim::start();
+    let peer = sim.peer_listen("10.0.0.2:7000");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+
+    let socket = block_on(
+        &p,
+        StreamSocket::connect_to(
+            &provider,
+            "10.0.0.2:7000".parse().unwrap(),
+            Disconnects::default(),
+        ),
+    )
+    .expect("connect");
+    let conn = peer.accept();
+
+    let (sent, buffer) = socket.send(Buffer::from_slice(b"hello").unwrap()).wait(&p);
+    assert_eq!(sent, Ok(5));
+    assert_eq!(conn.recv_exact(5), b"hello");
+
+    conn.send(b"world!");
+    let mut buffer = buffer;
+    buffer.clear();
+    let mut got = Vec::new();
+    while got.len() < 6 {
+        let (received, b) = socket.receive(buffer).wait(&p);
+        let n = received.expect("receive");
+        assert!(n > 0);
+        got.extend_from_slice(&b.as_slice()[..n]);
+        buffer = b;
+    }
+    assert_eq!(got, b"world!");
+
+    let remote = socket.remote_address().wait(&p).expect("remote address");
+    assert_eq!(remote, "10.0.0.2:7000".parse().unwrap());
+
+    // The connection callbacks installed through WSK_CLIENT_STREAM_DISPATCH
+    // run with the stream socket's context.
+    conn.close();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while socket.handler().0.lock().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no disconnect event");
+        sim.settle();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(socket.handler().0.lock().unwrap()[0].is_graceful());
+    assert!(socket.is_peer_closed());
+
+    let (done, _) = socket.disconnect(None).wait(&p);
+    done.expect("disconnect");
+    socket.close().wait(&p).expect("close");
+    drop(buffer);
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn stream_socket_step_by_step_with_retained_indication() {
+    // Receive events on a stream socket: releasing a retained indication
+    // must call the stream table's WskRelease (through the connection view).
+    struct Retainer(Mutex<Vec<wsk::RetainedIndication>>);
+    #[wsk::vtable]
+    impl ConnectionEvents for Retainer {
+        fn on_receive(
+            &self,
+            _cx: &EventContext<'_>,
+            data: Option<wsk::Indication<'_>>,
+        ) -> wsk::ReceiveAction {
+            if let Some(data) = data {
+                if let Some(kept) = data.retain() {
+                    self.0.lock().unwrap().push(kept);
+                }
+            }
+            wsk::ReceiveAction::Accept
+        }
+    }
+
+    let sim = Sim::start();
+    let peer = sim.peer_listen("10.0.0.2:7001");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = StreamSocket::create(&provider, sys::AF_INET, Retainer(Mutex::new(Vec::new())))
+        .wait(&p)
+        .expect("create");
+    socket
+        .bind("0.0.0.0:0".parse().unwrap())
+        .wait(&p)
+        .expect("bind");
+    socket
+        .connect("10.0.0.2:7001".parse().unwrap())
+        .wait(&p)
+        .expect("connect");
+    let socket = socket.into_connection();
+    socket.enable_events().expect("enable events");
+    let conn = peer.accept();
+    conn.send(b"kept");
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while socket.handler().0.lock().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no receive event");
+        sim.settle();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let kept = socket.handler().0.lock().unwrap().pop().unwrap();
+    let mut bytes = Vec::new();
+    for segment in kept.segments() {
+        bytes.extend_from_slice(segment);
+    }
+    assert_eq!(bytes, b"kept");
+    drop(kept); // WskRelease
+    socket.close().wait(&p).expect("close");
+    let _ = conn;
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn stream_socket_as_listener_accepts_by_request() {
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup(&p);
+
+    let listener = block_on(
+        &p,
+        StreamSocket::listen_on(&provider, "10.0.0.1:8000".parse().unwrap(), NoEvents),
+    )
+    .expect("listen");
+    assert_eq!(
+        listener.local_address().wait(&p).expect("local address"),
+        "10.0.0.1:8000".parse().unwrap()
+    );
+
+    let accept = listener.accept(Disconnects::default());
+    let peer = sim.peer_connect("10.0.0.1:8000").expect("peer connects");
+    let (connection, remote) = accept.wait(&p).expect("accept");
+    assert_eq!(remote, peer.local_addr());
+
+    // The accepted socket (a stream socket in wsk-sim) sends and receives.
+    let (sent, buffer) = connection
+        .send(Buffer::from_slice(b"ping").unwrap())
+        .wait(&p);
+    assert_eq!(sent, Ok(4));
+    assert_eq!(peer.recv_exact(4), b"ping");
+    peer.send(b"pong");
+    let (received, buffer) = connection.receive(buffer).wait(&p);
+    let n = received.expect("receive");
+    assert_eq!(&buffer.as_slice()[..n], &b"pong"[..n]);
+
+    // A pending accept completes with CANCELLED when the listener closes.
+    let pending = listener.accept(NoEvents);
+    listener.close().wait(&p).expect("close listener");
+    assert_eq!(pending.wait(&p).err(), Some(Error::CANCELLED));
+
+    connection.close().wait(&p).expect("close connection");
+    drop(buffer);
+    let _ = peer;
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn listening_twice_is_refused_and_hands_the_socket_back() {
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = StreamSocket::create(&provider, sys::AF_INET, NoEvents)
+        .wait(&p)
+        .expect("create");
+    // Not bound: the provider refuses WskListen.
+    let Err((error, socket)) = socket.listen().wait(&p) else {
+        panic!("listening unbound succeeded")
+    };
+    assert_eq!(error, Error::INVALID_DEVICE_STATE);
+    socket.close().wait(&p).expect("close");
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn stream_sockets_are_refused_before_windows_10_1703() {
+    let sim = Sim::start();
+    // Windows 10 1607: no stream sockets yet.
+    sim.set_windows_version(10, 0, 14393);
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let before = sim.stats();
+    let created = StreamSocket::create(&provider, sys::AF_INET, NoEvents).wait(&p);
+    assert_eq!(created.err(), Some(Error::NOT_SUPPORTED));
+    let connected = block_on(
+        &p,
+        StreamSocket::connect_to(&provider, "10.0.0.2:7000".parse().unwrap(), NoEvents),
+    );
+    assert_eq!(connected.err(), Some(Error::NOT_SUPPORTED));
+    let listening = block_on(
+        &p,
+        StreamSocket::listen_on(&provider, "10.0.0.1:8001".parse().unwrap(), NoEvents),
+    );
+    assert_eq!(listening.err(), Some(Error::NOT_SUPPORTED));
+    assert_eq!(
+        sim.stats().sockets_created,
+        before.sockets_created,
+        "the provider was not called"
+    );
+    assert_eq!(registration.live_handles(), 1, "only the provider");
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn stream_sockets_disabled_in_the_provider_are_not_supported() {
+    let sim = Sim::start();
+    sim.set_stream_sockets(false);
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let created = StreamSocket::create(&provider, sys::AF_INET, NoEvents).wait(&p);
+    assert_eq!(created.err(), Some(Error::NOT_SUPPORTED));
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn name_resolution_is_refused_on_vista() {
+    let sim = Sim::start();
+    sim.add_name("example.test", &["10.0.0.9"]);
+    // Windows Vista SP2: the provider table ends after WskControlClient.
+    sim.set_windows_version(6, 0, 6002);
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    // WskGetAddressInfo and WskGetNameInfo are Windows 7 fields: the
+    // provider table is not read past its Vista end (resolve.rs reports the
+    // missing routine as NOT_IMPLEMENTED).
+    let resolved = provider.resolve(&p, "example.test", None, wsk::Family::V4);
+    assert_eq!(resolved.err(), Some(Error::NOT_IMPLEMENTED));
+    let name = provider.name_info(&p, "10.0.0.9:80".parse().unwrap(), 0);
+    assert_eq!(name.err(), Some(Error::NOT_IMPLEMENTED));
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn dual_stack_ipv6_listener_accepts_ipv4_peers_as_v4_mapped() {
+    use wsk::options::Ipv6Only;
+    use wsk::{ListenSocket, NoListenEvents};
+
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup(&p);
+
+    // IPV6_V6ONLY = 0 before the bind: the [::] wildcard takes IPv4 too.
+    let listener =
+        ListenSocket::create(&provider, sys::AF_INET6, NoListenEvents::<NoEvents>::new())
+            .wait(&p)
+            .expect("create");
+    listener.set::<Ipv6Only>(false).wait(&p).expect("Ipv6Only");
+    assert!(!listener.get::<Ipv6Only>().wait(&p).expect("read back"));
+    listener
+        .bind("[::]:9100".parse().unwrap())
+        .wait(&p)
+        .expect("bind");
+    let accept = listener.accept(NoEvents);
+    let peer = sim
+        .peer_connect("10.0.0.1:9100")
+        .expect("IPv4 peer connects");
+    let (connection, remote) = accept.wait(&p).expect("accept");
+    let std::net::SocketAddr::V4(peer_v4) = peer.local_addr() else {
+        panic!("the peer is IPv4")
+    };
+    let mapped = std::net::SocketAddr::new(peer_v4.ip().to_ipv6_mapped().into(), peer_v4.port());
+    assert_eq!(remote, mapped, "remote reported as ::ffff:a.b.c.d");
+    assert_eq!(
+        connection.remote_address().wait(&p).expect("remote"),
+        mapped
+    );
+    assert_eq!(
+        connection.local_address().wait(&p).expect("local"),
+        "[::ffff:10.0.0.1]:9100".parse().unwrap()
+    );
+    let (sent, buffer) = connection
+        .send(Buffer::from_slice(b"v4 over v6").unwrap())
+        .wait(&p);
+    assert_eq!(sent, Ok(10));
+    assert_eq!(peer.recv_exact(10), b"v4 over v6");
+    connection.close().wait(&p).expect("close connection");
+    listener.close().wait(&p).expect("close listener");
+    drop(buffer);
+    let _ = peer;
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn ipv6_only_listener_refuses_ipv4_peers() {
+    use wsk::{ListenSocket, NoListenEvents};
+
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    // The default, as on Windows: IPV6_V6ONLY = 1.
+    let listener = block_on(
+        &p,
+        ListenSocket::open(
+            &provider,
+            "[::]:9101".parse().unwrap(),
+            NoListenEvents::<NoEvents>::new(),
+        ),
+    )
+    .expect("open");
+    assert!(sim.peer_connect("10.0.0.1:9101").is_err());
+    // IPv6 peers still reach it.
+    let accept = listener.accept(NoEvents);
+    let peer = sim
+        .peer_connect("[fd00::1]:9101")
+        .expect("IPv6 peer connects");
+    let (connection, remote) = accept.wait(&p).expect("accept");
+    assert_eq!(remote, peer.local_addr());
+    connection.close().wait(&p).expect("close connection");
+    listener.close().wait(&p).expect("close listener");
+    let _ = peer;
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn dual_stack_stream_listener_accepts_ipv4_peers() {
+    use wsk::options::Ipv6Only;
+
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = StreamSocket::create(&provider, sys::AF_INET6, NoEvents)
+        .wait(&p)
+        .expect("create");
+    socket.set::<Ipv6Only>(false).wait(&p).expect("Ipv6Only");
+    socket
+        .bind("[::]:9102".parse().unwrap())
+        .wait(&p)
+        .expect("bind");
+    let listener = socket
+        .listen()
+        .wait(&p)
+        .map_err(|(e, _)| e)
+        .expect("listen");
+    let accept = listener.accept(NoEvents);
+    let peer = sim
+        .peer_connect("10.0.0.1:9102")
+        .expect("IPv4 peer connects");
+    let (connection, remote) = accept.wait(&p).expect("accept");
+    let std::net::SocketAddr::V4(peer_v4) = peer.local_addr() else {
+        panic!("the peer is IPv4")
+    };
+    assert_eq!(
+        remote,
+        std::net::SocketAddr::new(peer_v4.ip().to_ipv6_mapped().into(), peer_v4.port())
+    );
+    connection.close().wait(&p).expect("close connection");
+    listener.close().wait(&p).expect("close listener");
+    let _ = peer;
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn connection_sockets_work_on_windows_7_tables() {
+    use wsk::ConnectionSocket;
+
+    let sim = Sim::start();
+    // Windows 7 SP1: connection tables end after WskRelease; the crate
+    // reads them through a copy of the fields they have.
+    sim.set_windows_version(6, 1, 7601);
+    let peer = sim.peer_listen("10.0.0.2:7100");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        ConnectionSocket::connect_to(
+            &provider,
+            "10.0.0.2:7100".parse().unwrap(),
+            Disconnects::default(),
+        ),
+    )
+    .expect("connect");
+    let conn = peer.accept();
+    let (sent, buffer) = socket.send(Buffer::from_slice(b"win7").unwrap()).wait(&p);
+    assert_eq!(sent, Ok(4));
+    assert_eq!(conn.recv_exact(4), b"win7");
+    conn.send(b"ok");
+    let (received, buffer) = socket.receive(buffer).wait(&p);
+    let n = received.expect("receive");
+    assert_eq!(&buffer.as_slice()[..n], &b"ok"[..n]);
+    socket.close().wait(&p).expect("close");
+    drop(buffer);
+    let _ = conn;
+    teardown(&p, registration, provider);
+    sim.finish();
+}
