@@ -11,12 +11,18 @@ use proc_macro::{Delimiter, Group, TokenStream, TokenTree};
 /// unless the block already sets that constant. Only implemented callbacks
 /// are then installed in the provider's dispatch table and enabled.
 ///
-/// ```ignore
+/// ```
+/// struct Peer;
+///
 /// #[wsk::vtable]
 /// impl wsk::ConnectionEvents for Peer {
-///     fn on_disconnect(&self, cx: &wsk::EventContext<'_>, flags: wsk::DisconnectFlags) {}
+///     fn on_disconnect(&self, _: &wsk::EventContext<'_>, _: wsk::DisconnectFlags) {}
 /// }
-/// // same as writing `const HAS_DISCONNECT: bool = true;` in the block
+///
+/// // As if the block had said `const HAS_DISCONNECT: bool = true;`.
+/// use wsk::ConnectionEvents;
+/// assert!(Peer::HAS_DISCONNECT);
+/// assert!(!Peer::HAS_RECEIVE && !Peer::HAS_SEND_BACKLOG);
 /// ```
 #[proc_macro_attribute]
 pub fn vtable(attr: TokenStream, item: TokenStream) -> TokenStream {

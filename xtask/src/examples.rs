@@ -9,7 +9,7 @@
 //! entry's `forbidden` substrings in a `DbgPrint` line, fails the run.
 //!
 //! Patterns (`expect`, `after_stop`) match a line when their parts between
-//! `*` appear in it in order (`*` stands for any text); see [`matches`].
+//! `*` appear in it in order (`*` stands for any text); see [`matches()`].
 
 use crate::peer::Close;
 

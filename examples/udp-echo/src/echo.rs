@@ -30,7 +30,7 @@ const CAPTURE_TIMEOUT: Duration = Duration::from_secs(5);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Consecutive receive failures after which the server gives up.
-const MAX_RECEIVE_FAILURES: u32 = 10;
+pub const MAX_RECEIVE_FAILURES: u32 = 10;
 
 /// What the server does, from the service's `Parameters` key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
