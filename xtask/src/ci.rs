@@ -128,6 +128,26 @@ pub(crate) const STEPS: &[Step] = &[
         about: "performance targets: instructions (callgrind) and allocations",
         action: Action::Bench,
     },
+    Step {
+        name: "package",
+        about: "the published crates package and pass `cargo publish --dry-run` (no upload)",
+        action: Action::Cargo {
+            args: &[
+                "publish",
+                "--dry-run",
+                "--allow-dirty",
+                "-p",
+                "wsk-sys",
+                "-p",
+                "wsk-macros",
+                "-p",
+                "wsk",
+                "-p",
+                "wsk-sim",
+            ],
+            env: &[],
+        },
+    },
 ];
 
 fn run_step(step: &Step) -> Result<(), String> {
