@@ -157,7 +157,12 @@ pub(crate) struct Socket {
     // Datagram side.
     pub(crate) dgrams: VecDeque<Datagram>,
     pub(crate) recv_from_irps: VecDeque<RecvFromReq>,
+    /// The fixed destination of `WskSendTo` without an address
+    /// (`SIO_WSK_SET_REMOTE_ADDRESS` or `SIO_WSK_SET_SENDTO_ADDRESS`).
     pub(crate) fixed_remote: Option<SocketAddr>,
+    /// Only datagrams from this address are accepted
+    /// (`SIO_WSK_SET_REMOTE_ADDRESS`).
+    pub(crate) remote_filter: Option<SocketAddr>,
     // Misc.
     pub(crate) hung: BTreeSet<usize>,
     pub(crate) close_irp: Option<usize>,
@@ -204,6 +209,7 @@ impl Socket {
             dgrams: VecDeque::new(),
             recv_from_irps: VecDeque::new(),
             fixed_remote: None,
+            remote_filter: None,
             hung: BTreeSet::new(),
             close_irp: None,
             retained: BTreeMap::new(),
@@ -327,6 +333,12 @@ pub(crate) struct Net {
     pub(crate) indication_chunk: usize,
     /// Client-level pending IRPs (`WSK_TRANSPORT_LIST_CHANGE`, hung calls).
     pub(crate) client_irps: BTreeSet<usize>,
+    /// The pending `WSK_TRANSPORT_LIST_CHANGE` IRPs (also in `client_irps`,
+    /// which cancellation removes them from).
+    pub(crate) transport_change_irps: BTreeSet<usize>,
+    /// Cached security descriptors (`WSK_CACHE_SD`) not yet released
+    /// (`WSK_RELEASE_SD`), by address.
+    pub(crate) cached_sds: BTreeMap<usize, Box<u64>>,
 }
 
 impl Net {
@@ -543,6 +555,7 @@ unsafe fn free_socket_obj(obj: usize) {
 pub(crate) fn forget_irp(w: &mut World, sid: u64, irp: usize) {
     if sid == 0 {
         w.net.client_irps.remove(&irp);
+        w.net.transport_change_irps.remove(&irp);
         return;
     }
     let Some(s) = w.net.sockets.get_mut(&sid) else {
@@ -1057,7 +1070,9 @@ pub(crate) fn udp_deliver(
     match w.net.find_udp(to) {
         Some(UdpEnd::Socket(sid)) => {
             if let Some(s) = w.net.sockets.get_mut(&sid) {
-                if s.state == State::Open {
+                // SIO_WSK_SET_REMOTE_ADDRESS: datagrams from other
+                // addresses are not accepted.
+                if s.state == State::Open && s.remote_filter.is_none_or(|f| f == from) {
                     s.dgrams.push_back(Datagram { from, data });
                     progress_dgram_socket(w, sid, out);
                 }
@@ -1917,6 +1932,11 @@ pub(crate) fn close_socket(w: &mut World, sid: u64, out: &mut Out) {
 /// Leak lines for the network (end of test).
 pub(crate) fn leaks(net: &Net, io: &io::IoState) -> Vec<String> {
     let mut out = Vec::new();
+    for addr in net.cached_sds.keys() {
+        out.push(format!(
+            "cached security descriptor {addr:#x} from WSK_CACHE_SD not released (WSK_RELEASE_SD)"
+        ));
+    }
     for (id, s) in &net.sockets {
         if s.state == State::Open {
             out.push(format!(

@@ -523,6 +523,7 @@ const TRANSPORTS: [(u16, u32, u16); 4] = [
 /// # Safety
 ///
 /// Provider routine: valid buffers of the given sizes.
+#[allow(clippy::too_many_lines)] // one arm per control code
 pub(crate) unsafe extern "system" fn WskControlClient(
     Client: PWSK_CLIENT,
     ControlCode: ULONG,
@@ -545,6 +546,7 @@ pub(crate) unsafe extern "system" fn WskControlClient(
                     return o;
                 }
                 w.net.client_irps.insert(irp as usize);
+                w.net.transport_change_irps.insert(irp as usize);
                 Outcome::Pended
             },
         );
@@ -608,7 +610,18 @@ pub(crate) unsafe extern "system" fn WskControlClient(
                 (STATUS_SUCCESS, 0)
             }
         }
-        wsk_sys::WSK_CACHE_SD | wsk_sys::WSK_RELEASE_SD => (STATUS_SUCCESS, 0),
+        wsk_sys::WSK_CACHE_SD | wsk_sys::WSK_RELEASE_SD => {
+            match security_descriptor_control(
+                &mut w,
+                ControlCode,
+                (InputBuffer, InputSize),
+                (OutputBuffer, OutputSize),
+                Irp,
+            ) {
+                Ok(done) => done,
+                Err(st) => return st,
+            }
+        }
         wsk_sys::WSK_TDI_DEVICENAME_MAPPING | wsk_sys::WSK_TDI_BEHAVIOR => {
             (STATUS_NOT_SUPPORTED, 0)
         }
@@ -626,6 +639,71 @@ pub(crate) unsafe extern "system" fn WskControlClient(
             Ok(()) => io::complete_dispatch(Irp, status, written),
             Err(st) => st,
         }
+    }
+}
+
+/// `WSK_CACHE_SD` and `WSK_RELEASE_SD` (no IRP): `Err` is returned at once.
+fn security_descriptor_control(
+    w: &mut WorldGuard,
+    code: ULONG,
+    input: (PVOID, SIZE_T),
+    output: (PVOID, SIZE_T),
+    irp: PIRP,
+) -> Result<(NTSTATUS, usize), NTSTATUS> {
+    match code {
+        wsk_sys::WSK_CACHE_SD => {
+            // In: a PSECURITY_DESCRIPTOR; out: the cached copy's address.
+            let psd = core::mem::size_of::<PVOID>();
+            if !irp.is_null()
+                || input.0.is_null()
+                || input.1 < psd
+                || output.0.is_null()
+                || output.1 < psd
+            {
+                wviolation!(
+                    w,
+                    Rule::Parameter,
+                    "WSK_CACHE_SD needs Irp == NULL and PSECURITY_DESCRIPTOR input and output"
+                );
+                return Err(STATUS_INVALID_PARAMETER);
+            }
+            // SAFETY: checked size; the client passes a PSECURITY_DESCRIPTOR.
+            let sd = unsafe { input.0.cast::<PVOID>().read_unaligned() };
+            if sd.is_null() {
+                Ok((STATUS_INVALID_PARAMETER, 0))
+            } else {
+                // The "copy": a distinct heap cell, released by WSK_RELEASE_SD.
+                let copy = Box::new(sd as u64);
+                let addr = core::ptr::from_ref::<u64>(&copy) as usize;
+                w.net.cached_sds.insert(addr, copy);
+                // SAFETY: checked size; the client passes a writable PSECURITY_DESCRIPTOR.
+                unsafe { output.0.cast::<PVOID>().write_unaligned(addr as PVOID) };
+                Ok((STATUS_SUCCESS, 0))
+            }
+        }
+        wsk_sys::WSK_RELEASE_SD => {
+            let psd = core::mem::size_of::<PVOID>();
+            if !irp.is_null() || input.0.is_null() || input.1 < psd {
+                wviolation!(
+                    w,
+                    Rule::Parameter,
+                    "WSK_RELEASE_SD needs Irp == NULL and a PSECURITY_DESCRIPTOR input"
+                );
+                return Err(STATUS_INVALID_PARAMETER);
+            }
+            // SAFETY: checked size; the client passes a PSECURITY_DESCRIPTOR.
+            let sd = unsafe { input.0.cast::<PVOID>().read_unaligned() } as usize;
+            if w.net.cached_sds.remove(&sd).is_none() {
+                wviolation!(
+                    w,
+                    Rule::Parameter,
+                    "WSK_RELEASE_SD of {sd:#x}, which is not a cached security descriptor (released twice?)"
+                );
+                return Err(STATUS_INVALID_PARAMETER);
+            }
+            Ok((STATUS_SUCCESS, 0))
+        }
+        _ => Err(STATUS_INVALID_PARAMETER),
     }
 }
 
@@ -838,6 +916,34 @@ fn control(
             let Some(s) = w.net.sockets.get_mut(&sid) else {
                 return (STATUS_INVALID_HANDLE, 0);
             };
+            if level == SOL_SOCKET && code == wsk_sys::SO_WSK_SECURITY {
+                // A cached descriptor (WSK_CACHE_SD), on a listening or
+                // datagram socket, before the bind.
+                if input.0.is_null() || input.1 < core::mem::size_of::<PVOID>() {
+                    return (STATUS_INVALID_PARAMETER, 0);
+                }
+                // SAFETY: checked size; the client passes a PSECURITY_DESCRIPTOR.
+                let sd = unsafe { input.0.cast::<PVOID>().read_unaligned() } as usize;
+                if !matches!(s.kind, Kind::Listen | Kind::Datagram | Kind::Stream) {
+                    return (STATUS_NOT_SUPPORTED, 0);
+                }
+                if s.local.is_some() {
+                    return (STATUS_INVALID_DEVICE_STATE, 0);
+                }
+                if !w.net.cached_sds.contains_key(&sd) {
+                    wviolation!(
+                        w,
+                        Rule::Parameter,
+                        "SO_WSK_SECURITY with {sd:#x}, which is not a cached security descriptor (WSK_CACHE_SD)"
+                    );
+                    return (STATUS_INVALID_PARAMETER, 0);
+                }
+                let Some(s) = w.net.sockets.get_mut(&sid) else {
+                    return (STATUS_INVALID_HANDLE, 0);
+                };
+                s.options.insert((level, code), sd.to_le_bytes().to_vec());
+                return (STATUS_SUCCESS, 0);
+            }
             if level == SOL_SOCKET && code == wsk_sys::SO_CONDITIONAL_ACCEPT {
                 if !(s.kind == Kind::Listen || s.kind == Kind::Stream) || s.local.is_some() {
                     return (STATUS_INVALID_DEVICE_STATE, 0);
@@ -882,19 +988,38 @@ fn ioctl(
 ) -> (NTSTATUS, usize) {
     match code {
         wsk_sys::SIO_WSK_SET_REMOTE_ADDRESS | wsk_sys::SIO_WSK_SET_SENDTO_ADDRESS => {
-            // SAFETY: the client passes a socket address.
-            match unsafe { crate::addr::read(input.0.cast()) } {
-                Ok(a) => {
-                    if let Some(s) = w.net.sockets.get_mut(&sid) {
-                        if s.kind != Kind::Datagram {
-                            return (STATUS_NOT_SUPPORTED, 0);
-                        }
-                        s.fixed_remote = Some(a);
-                    }
-                    (STATUS_SUCCESS, 0)
+            // Microsoft's pages: datagram sockets only, after the bind; a
+            // NULL input clears the address; SET_REMOTE_ADDRESS also accepts
+            // only datagrams from it, SET_SENDTO_ADDRESS from anyone.
+            let clear = input.0.is_null() || input.1 == 0;
+            let addr = if clear {
+                None
+            } else {
+                // SAFETY: the client passes a socket address.
+                match unsafe { crate::addr::read(input.0.cast()) } {
+                    Ok(a) => Some(a),
+                    Err(st) => return (st, 0),
                 }
-                Err(st) => (st, 0),
+            };
+            let Some(s) = w.net.sockets.get_mut(&sid) else {
+                return (STATUS_INVALID_HANDLE, 0);
+            };
+            if s.kind != Kind::Datagram {
+                return (STATUS_NOT_SUPPORTED, 0);
             }
+            let Some(local) = s.local else {
+                return (STATUS_INVALID_DEVICE_STATE, 0);
+            };
+            if addr.is_some_and(|a| crate::addr::family(&a) != crate::addr::family(&local)) {
+                return (STATUS_INVALID_ADDRESS, 0);
+            }
+            s.fixed_remote = addr;
+            s.remote_filter = if code == wsk_sys::SIO_WSK_SET_REMOTE_ADDRESS {
+                addr
+            } else {
+                None
+            };
+            (STATUS_SUCCESS, 0)
         }
         wsk_sys::SIO_WSK_QUERY_IDEAL_SEND_BACKLOG => {
             write_out(&w.cfg.ideal_send_backlog.to_le_bytes())

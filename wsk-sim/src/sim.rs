@@ -147,6 +147,28 @@ impl Sim {
         self.with(|w| w.cfg.windows_version = (major, minor, build));
     }
 
+    /// Reports a change of the transport list: completes every pending
+    /// `WSK_TRANSPORT_LIST_CHANGE` request with `STATUS_SUCCESS`.
+    pub fn change_transports(&self) {
+        let mut out = crate::net::Out::default();
+        self.with(|w| {
+            let irps = core::mem::take(&mut w.net.transport_change_irps);
+            for irp in irps {
+                if w.net.client_irps.remove(&irp) {
+                    crate::io::finish_pending(w, irp, wsk_sys::STATUS_SUCCESS, 0, &mut out.done);
+                }
+            }
+        });
+        crate::net::flush(out);
+    }
+
+    /// Whether the client holds cached security descriptors
+    /// (`WSK_CACHE_SD` not yet released with `WSK_RELEASE_SD`), and how many.
+    #[must_use]
+    pub fn cached_security_descriptors(&self) -> usize {
+        self.with(|w| w.net.cached_sds.len())
+    }
+
     /// How long `WskDeregister` waits before reporting a violation.
     pub fn set_deregister_timeout(&self, d: Duration) {
         self.with(|w| w.cfg.deregister_timeout = d);

@@ -319,6 +319,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
             sys::IPPROTO_TCP as u32,
             sys::WSK_FLAG_CONNECTION_SOCKET,
             ConnectionVtable::<H>::dispatch_ptr().cast(),
+            ConnectionVtable::<H>::EVENT_MASK,
         )
     }
 
@@ -393,6 +394,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
             local,
             remote,
             ConnectionVtable::<H>::dispatch_ptr(),
+            ConnectionVtable::<H>::EVENT_MASK,
         )
     }
 
@@ -752,6 +754,33 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// Provider statuses, for example [`Error::NOT_IMPLEMENTED`] on Wine.
     pub fn receive_backlog(&self) -> Request<ControlOp<H, usize>> {
         options::query_size(self.core(), sys::SIO_WSK_QUERY_RECEIVE_BACKLOG)
+    }
+
+    /// The [`InspectId`](crate::InspectId) the connection had when
+    /// [`ListenEvents::on_inspect`](crate::ListenEvents::on_inspect) saw its
+    /// request (`SIO_WSK_QUERY_INSPECT_ID`), for a connection accepted on a
+    /// conditional-accept listening socket: it ties the accepted socket to
+    /// the decision made about it.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// Provider statuses, for example [`Error::INVALID_DEVICE_STATE`] (the
+    /// simulated provider) for a socket not accepted through conditional
+    /// accept; [`Error::BUFFER_TOO_SMALL`] if it returned less than a
+    /// `WSK_INSPECT_ID`.
+    pub fn inspect_id(&self) -> Request<ControlOp<H, crate::InspectId>> {
+        crate::socket::submit_control_as(
+            self.core(),
+            sys::WskIoctl,
+            sys::SIO_WSK_QUERY_INSPECT_ID,
+            0,
+            &[],
+            size_of::<sys::WSK_INSPECT_ID>(),
+        )
     }
 
     /// Closes the socket (`WskCloseSocket`); the handler is freed when the

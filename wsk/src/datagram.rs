@@ -33,6 +33,12 @@ use crate::{Error, Result};
 /// from the bits `socket.rs` defines for connection sockets.
 const BOUND: u32 = 1 << 16;
 
+/// `flags` bit of a datagram socket's core: a fixed destination is set
+/// ([`DatagramSocket::set_remote_address`] or
+/// [`DatagramSocket::set_send_to_address`] succeeded with an address), so
+/// [`DatagramSocket::send`] may omit the address.
+const FIXED_DESTINATION: u32 = 1 << 17;
+
 /// Bytes of control information (`CMSGHDR` objects) a
 /// [`receive_from`](DatagramSocket::receive_from) request can return, kept
 /// inline in the request.
@@ -329,6 +335,7 @@ impl<H: DatagramEvents> DatagramSocket<H> {
             sys::IPPROTO_UDP as u32,
             sys::WSK_FLAG_DATAGRAM_SOCKET,
             DatagramVtable::<H>::dispatch_ptr().cast(),
+            DatagramVtable::<H>::EVENT_MASK,
         )
     }
 
@@ -470,18 +477,47 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     /// - Provider statuses such as [`Error::INVALID_ADDRESS`] (a `remote` of
     ///   another family) or [`Error::HOST_UNREACHABLE`].
     pub fn send_to(&self, buffer: Buffer, remote: SocketAddr) -> Request<SendToOp<H>> {
+        self.submit_send_to(buffer, Some(remote))
+    }
+
+    /// Sends the bytes of `buffer` as one datagram to the socket's fixed
+    /// destination (`WskSendTo` without a `RemoteAddress`), set with
+    /// [`set_remote_address`](Self::set_remote_address) or
+    /// [`set_send_to_address`](Self::set_send_to_address); resolves to the
+    /// bytes sent and the buffer.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::ADDRESS_NOT_ASSOCIATED`] without calling the provider
+    ///   before [`bind`](Self::bind) succeeded.
+    /// - [`Error::INVALID_DEVICE_STATE`] without calling the provider while
+    ///   no fixed destination is set (none was, or it was cleared).
+    /// - As [`send_to`](Self::send_to).
+    pub fn send(&self, buffer: Buffer) -> Request<SendToOp<H>> {
+        self.submit_send_to(buffer, None)
+    }
+
+    fn submit_send_to(&self, buffer: Buffer, remote: Option<SocketAddr>) -> Request<SendToOp<H>> {
         let core = self.core();
         let op = SendToOp {
             _core: Arc::clone(core),
             wsk_buf: buffer.wsk_buf_data(),
             buffer,
-            remote: SockAddr::from(remote),
+            remote: remote.map_or(SockAddr::UNSPECIFIED, SockAddr::from),
+            has_remote: remote.is_some(),
         };
         if op.buffer.is_empty() {
             return Request::failed(op, Error::INVALID_PARAMETER);
         }
         if !core.has_flags(BOUND) {
             return Request::failed(op, Error::ADDRESS_NOT_ASSOCIATED);
+        }
+        if remote.is_none() && !core.has_flags(FIXED_DESTINATION) {
+            return Request::failed(op, Error::INVALID_DEVICE_STATE);
         }
         let offset = offset_of!(sys::WSK_PROVIDER_DATAGRAM_DISPATCH, WskSendTo);
         // SAFETY: the socket exists; a datagram table; `WskSendTo` exists in
@@ -492,7 +528,11 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         };
         let socket = core.socket();
         Request::submit(op, |irp, op| {
-            let remote = op.remote.as_mut_ptr();
+            let remote = if op.has_remote {
+                op.remote.as_mut_ptr()
+            } else {
+                core::ptr::null_mut()
+            };
             // SAFETY: the socket exists; the WSK_BUF, the memory it describes
             // and the address live in the payload until completion; no
             // control information.
@@ -503,6 +543,123 @@ impl<H: DatagramEvents> DatagramSocket<H> {
                     0,
                     remote,
                     0,
+                    core::ptr::null_mut(),
+                    irp,
+                )
+            }
+        })
+    }
+
+    /// Sets the socket's security descriptor (`SO_WSK_SECURITY`) to a
+    /// descriptor cached with [`Provider::cache_security_descriptor`]. Must
+    /// precede the bind: create the socket with [`create`](Self::create),
+    /// set this, then [`bind`](Self::bind).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::INVALID_DEVICE_STATE`] at once once bound.
+    /// - [`Error::INVALID_PARAMETER`] at once for a descriptor another
+    ///   client cached.
+    /// - Provider statuses ([`Error::NOT_IMPLEMENTED`] on Wine).
+    pub fn set_security(
+        &self,
+        descriptor: &crate::CachedSecurityDescriptor,
+    ) -> Request<crate::SecurityOp<H>> {
+        let core = self.core();
+        crate::client_control::submit_security(core, descriptor, core.has_flags(BOUND))
+    }
+
+    /// Sets (`Some`) or clears (`None`) the socket's fixed *remote* address
+    /// (`SIO_WSK_SET_REMOTE_ADDRESS`): [`send`](Self::send) then sends to
+    /// it, and only datagrams **from** it are received. A
+    /// [`send_to`](Self::send_to) to another address still works, but
+    /// replies from there are not accepted. For a fixed destination that
+    /// keeps receiving from anyone, see
+    /// [`set_send_to_address`](Self::set_send_to_address).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::ADDRESS_NOT_ASSOCIATED`] without calling the provider
+    ///   before [`bind`](Self::bind) succeeded (the DDI requires a bound
+    ///   socket).
+    /// - Provider statuses, for example [`Error::INVALID_ADDRESS`] for an
+    ///   address of another family; [`Error::NOT_IMPLEMENTED`] if the
+    ///   provider lacks `WskControlSocket`.
+    pub fn set_remote_address(&self, remote: Option<SocketAddr>) -> Request<FixedAddressOp<H>> {
+        self.submit_fixed_address(sys::SIO_WSK_SET_REMOTE_ADDRESS, remote)
+    }
+
+    /// Sets (`Some`) or clears (`None`) the socket's fixed *destination*
+    /// (`SIO_WSK_SET_SENDTO_ADDRESS`): [`send`](Self::send) then sends to
+    /// it, while datagrams are still received from any address;
+    /// [`send_to`](Self::send_to) overrides it per datagram.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_remote_address`](Self::set_remote_address).
+    pub fn set_send_to_address(
+        &self,
+        destination: Option<SocketAddr>,
+    ) -> Request<FixedAddressOp<H>> {
+        self.submit_fixed_address(sys::SIO_WSK_SET_SENDTO_ADDRESS, destination)
+    }
+
+    fn submit_fixed_address(
+        &self,
+        ioctl: u32,
+        addr: Option<SocketAddr>,
+    ) -> Request<FixedAddressOp<H>> {
+        let core = self.core();
+        let op = FixedAddressOp {
+            core: Arc::clone(core),
+            addr: addr.map_or(SockAddr::UNSPECIFIED, SockAddr::from),
+            set: addr.is_some(),
+        };
+        if !core.has_flags(BOUND) {
+            return Request::failed(op, Error::ADDRESS_NOT_ASSOCIATED);
+        }
+        // SAFETY: the socket exists; every table starts with the basic one.
+        let Some(control) =
+            (unsafe { core.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }).WskControlSocket
+        else {
+            return Request::failed(op, Error::NOT_IMPLEMENTED);
+        };
+        let length = match addr {
+            Some(SocketAddr::V4(_)) => size_of::<sys::SOCKADDR_IN>(),
+            Some(SocketAddr::V6(_)) => size_of::<sys::SOCKADDR_IN6>(),
+            None => 0,
+        };
+        let socket = core.socket();
+        Request::submit(op, |irp, op| {
+            let input = if op.set {
+                op.addr.as_mut_ptr().cast()
+            } else {
+                core::ptr::null_mut()
+            };
+            // SAFETY: the socket exists; the address lives in the payload
+            // until completion; no output; the IRP the DDI requires.
+            unsafe {
+                control(
+                    socket,
+                    sys::WskIoctl,
+                    ioctl,
+                    0,
+                    length,
+                    input,
+                    0,
+                    core::ptr::null_mut(),
                     core::ptr::null_mut(),
                     irp,
                 )
@@ -712,6 +869,8 @@ pub struct SendToOp<H> {
     buffer: Buffer,
     wsk_buf: sys::WSK_BUF,
     remote: SockAddr,
+    /// Whether `remote` is passed (otherwise the fixed destination is used).
+    has_remote: bool,
 }
 
 // SAFETY: the WSK_BUF points into the owned buffer; moving the op between
@@ -726,6 +885,27 @@ impl<H: Send + Sync + 'static> Operation for SendToOp<H> {
             Ok(_) => (Ok(information.min(self.buffer.len())), self.buffer),
             Err(e) => (Err(e), self.buffer),
         }
+    }
+}
+
+/// `SIO_WSK_SET_REMOTE_ADDRESS` / `SIO_WSK_SET_SENDTO_ADDRESS`.
+pub struct FixedAddressOp<H> {
+    core: Arc<SocketCore<H>>,
+    addr: SockAddr,
+    /// Set (`true`) or clear.
+    set: bool,
+}
+
+impl<H: Send + Sync + 'static> Operation for FixedAddressOp<H> {
+    type Output = Result<()>;
+    fn complete(self, status: sys::NTSTATUS, _information: usize) -> Result<()> {
+        Error::check(status)?;
+        if self.set {
+            self.core.set_flags(FIXED_DESTINATION);
+        } else {
+            self.core.clear_flags(FIXED_DESTINATION);
+        }
+        Ok(())
     }
 }
 

@@ -79,6 +79,7 @@ extern crate wsk_sim as _;
 mod addr;
 mod block_on;
 mod buffer;
+mod client_control;
 mod connection;
 mod datagram;
 pub mod defer;
@@ -98,10 +99,11 @@ mod time;
 pub use addr::SockAddr;
 pub use block_on::{block_on, block_on_timeout};
 pub use buffer::{Buffer, MAX_BUFFER_LEN};
+pub use client_control::{CachedSecurityDescriptor, SecurityOp, StaticEvents, TransportChangeOp};
 pub use connection::{AddressOp, ConnectionSocket, DisconnectOp, TransferOp};
 pub use datagram::{
-    DatagramAddressOp, DatagramSocket, RECEIVE_CONTROL_BYTES, ReceiveFromOp, ReceivedFrom,
-    SendMessagesOp, SendToOp,
+    DatagramAddressOp, DatagramSocket, FixedAddressOp, RECEIVE_CONTROL_BYTES, ReceiveFromOp,
+    ReceivedFrom, SendMessagesOp, SendToOp,
 };
 pub use error::{Error, Result};
 pub use events::{

@@ -140,6 +140,25 @@ impl InspectId {
     }
 }
 
+impl crate::socket::ControlValue for InspectId {
+    /// A `WSK_INSPECT_ID` (`SIO_WSK_QUERY_INSPECT_ID`).
+    fn from_output(output: &crate::socket::ControlOutput) -> Result<Self> {
+        let bytes = output.as_bytes();
+        if bytes.len() < size_of::<sys::WSK_INSPECT_ID>() {
+            return Err(Error::BUFFER_TOO_SMALL);
+        }
+        // SAFETY: at least `size_of::<WSK_INSPECT_ID>()` readable bytes;
+        // plain data, read unaligned.
+        let raw = unsafe {
+            bytes
+                .as_ptr()
+                .cast::<sys::WSK_INSPECT_ID>()
+                .read_unaligned()
+        };
+        Ok(Self::from_raw(&raw))
+    }
+}
+
 impl core::fmt::Debug for InspectId {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "InspectId({:#x}:{})", self.key, self.serial)
@@ -200,7 +219,7 @@ impl<C: ConnectionEvents> ListenEvents for NoListenEvents<C> {
 pub(crate) struct ListenVtable<L>(PhantomData<L>);
 
 impl<L: ListenEvents> ListenVtable<L> {
-    const DISPATCH: sys::WSK_CLIENT_LISTEN_DISPATCH = sys::WSK_CLIENT_LISTEN_DISPATCH {
+    pub(crate) const DISPATCH: sys::WSK_CLIENT_LISTEN_DISPATCH = sys::WSK_CLIENT_LISTEN_DISPATCH {
         WskAcceptEvent: if L::HAS_ACCEPT {
             Some(accept_event::<L>)
         } else {
@@ -220,14 +239,17 @@ impl<L: ListenEvents> ListenVtable<L> {
 
     /// Accept events, plus the accepted connections' events (inherited by
     /// accepted sockets).
-    const EVENT_MASK: u32 = if L::HAS_ACCEPT {
+    pub(crate) const EVENT_MASK: u32 = if L::HAS_ACCEPT {
         sys::WSK_EVENT_ACCEPT | ConnectionVtable::<L::Connection>::EVENT_MASK
     } else {
         0
     };
 
-    fn dispatch_ptr() -> *const sys::WSK_CLIENT_LISTEN_DISPATCH {
-        if Self::EVENT_MASK == 0 && !L::HAS_INSPECT && !L::HAS_ABORT {
+    /// Whether the table has no callback at all (then none is installed).
+    pub(crate) const IS_EMPTY: bool = Self::EVENT_MASK == 0 && !L::HAS_INSPECT && !L::HAS_ABORT;
+
+    pub(crate) fn dispatch_ptr() -> *const sys::WSK_CLIENT_LISTEN_DISPATCH {
+        if Self::IS_EMPTY {
             core::ptr::null()
         } else {
             &Self::DISPATCH
@@ -302,6 +324,16 @@ impl<C: ConnectionEvents> core::fmt::Debug for Incoming<'_, C> {
 pub struct ListenState<L> {
     handler: L,
     handles: HandleSource,
+}
+
+impl<L: ListenEvents> ListenState<L> {
+    /// The state of a new listening socket of `provider` with `handler`.
+    pub(crate) fn new(provider: &Provider, handler: L) -> Self {
+        Self {
+            handler,
+            handles: provider.handle_source(),
+        }
+    }
 }
 
 /// `PFN_WSK_ACCEPT_EVENT` trampoline.
@@ -430,7 +462,7 @@ impl<L: ListenEvents> FromCore<ListenState<L>> for ListenSocket<L> {
 }
 
 impl<L: ListenEvents> ListenSocket<L> {
-    fn core(&self) -> &Arc<SocketCore<ListenState<L>>> {
+    pub(crate) fn core(&self) -> &Arc<SocketCore<ListenState<L>>> {
         self.core.as_ref().unwrap_or_else(|| unreachable!())
     }
 
@@ -448,10 +480,7 @@ impl<L: ListenEvents> ListenSocket<L> {
         family: sys::ADDRESS_FAMILY,
         handler: L,
     ) -> Request<CreateOp<ListenState<L>, Self>> {
-        let state = ListenState {
-            handler,
-            handles: provider.handle_source(),
-        };
+        let state = ListenState::new(provider, handler);
         let core = Arc::new(SocketCore::new(Arc::clone(&provider.inner), state));
         submit_create(
             core,
@@ -461,6 +490,7 @@ impl<L: ListenEvents> ListenSocket<L> {
             sys::IPPROTO_TCP as u32,
             sys::WSK_FLAG_LISTEN_SOCKET,
             ListenVtable::<L>::dispatch_ptr().cast(),
+            ListenVtable::<L>::EVENT_MASK,
         )
     }
 
@@ -584,6 +614,31 @@ impl<L: ListenEvents> ListenSocket<L> {
     /// it does not know.
     pub fn get<O: SocketOption>(&self) -> Request<ControlOp<ListenState<L>, O::Value>> {
         options::get::<_, O>(self.core())
+    }
+
+    /// Sets the socket's security descriptor (`SO_WSK_SECURITY`), which
+    /// decides who may connect, to a descriptor cached with
+    /// [`Provider::cache_security_descriptor`]. Must precede the bind: so
+    /// create the socket with [`create`](Self::create), set this, then
+    /// [`bind`](Self::bind) and [`enable_events`](Self::enable_events).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::INVALID_DEVICE_STATE`] at once once [`bind`](Self::bind)
+    ///   was called.
+    /// - [`Error::INVALID_PARAMETER`] at once for a descriptor another
+    ///   client cached.
+    /// - Provider statuses ([`Error::NOT_IMPLEMENTED`] on Wine).
+    pub fn set_security(
+        &self,
+        descriptor: &crate::CachedSecurityDescriptor,
+    ) -> Request<crate::SecurityOp<ListenState<L>>> {
+        let core = self.core();
+        crate::client_control::submit_security(core, descriptor, core.has_flags(BOUND))
     }
 
     /// Completes a connection request that [`ListenEvents::on_inspect`]

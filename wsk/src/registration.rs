@@ -21,7 +21,7 @@
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use core::time::Duration;
 
 use wsk_sys as sys;
@@ -155,6 +155,9 @@ pub(crate) struct RegInner {
     client_npi: UnsafeCell<sys::WSK_CLIENT_NPI>,
     /// Provider and socket handles the driver still holds.
     live_handles: AtomicUsize,
+    /// The static event mask (`WSK_SET_STATIC_EVENT_CALLBACKS`) in the
+    /// `WSK_EVENT_*` bits, plus [`SOCKETS_CREATED`] and [`STATIC_SETTING`].
+    static_events: AtomicU32,
     deregistered: AtomicBool,
     /// Queried at registration (`PASSIVE_LEVEL`), so that a capture at
     /// `DISPATCH_LEVEL` needs no `RtlGetVersion` call.
@@ -170,6 +173,68 @@ unsafe impl Sync for RegInner {}
 impl RegInner {
     fn registration(&self) -> *mut sys::WSK_REGISTRATION {
         self.registration.get()
+    }
+}
+
+/// `RegInner::static_events` bit: a socket was (or is being) created, so
+/// static event callbacks can no longer be set.
+const SOCKETS_CREATED: u32 = 1 << 30;
+/// `RegInner::static_events` bit: [`Provider::set_static_events`] is
+/// talking to the provider.
+const STATIC_SETTING: u32 = 1 << 29;
+/// The `WSK_EVENT_*` bits of `RegInner::static_events`.
+const STATIC_MASK: u32 = !(SOCKETS_CREATED | STATIC_SETTING | sys::WSK_EVENT_DISABLE);
+
+impl RegInner {
+    /// The statically enabled events (`WSK_EVENT_*`).
+    pub(crate) fn static_events(&self) -> u32 {
+        self.static_events.load(Ordering::Acquire) & STATIC_MASK
+    }
+
+    /// Records that a socket of a kind whose events are `valid` is about to
+    /// be created, whose client dispatch table implements `supported`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::INVALID_DEVICE_STATE`] while another thread sets static
+    ///   events.
+    /// - [`Error::INVALID_PARAMETER`] if a statically enabled event of this
+    ///   kind has no callback in the table (the provider would call a
+    ///   missing callback).
+    pub(crate) fn begin_socket(&self, valid: u32, supported: u32) -> Result<()> {
+        let previous = self
+            .static_events
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                (s & STATIC_SETTING == 0).then_some(s | SOCKETS_CREATED)
+            })
+            .map_err(|_| Error::INVALID_DEVICE_STATE)?;
+        check_static(previous & STATIC_MASK, valid, supported)
+    }
+
+    /// Sets the static events with `set`, which calls the provider, if no
+    /// socket was created and none were set yet.
+    fn set_static_events(&self, mask: u32, set: impl FnOnce() -> Result<()>) -> Result<()> {
+        self.static_events
+            .compare_exchange(0, STATIC_SETTING, Ordering::AcqRel, Ordering::Acquire)
+            .map_err(|_| Error::INVALID_DEVICE_STATE)?;
+        let result = set();
+        let state = if result.is_ok() {
+            mask & STATIC_MASK
+        } else {
+            0
+        };
+        self.static_events.store(state, Ordering::Release);
+        result
+    }
+}
+
+/// Whether a socket whose table implements `supported` may exist under the
+/// static events `statics`, for a socket kind whose events are `valid`.
+pub(crate) fn check_static(statics: u32, valid: u32, supported: u32) -> Result<()> {
+    if statics & valid & !supported == 0 {
+        Ok(())
+    } else {
+        Err(Error::INVALID_PARAMETER)
     }
 }
 
@@ -262,6 +327,7 @@ impl Registration {
                 Dispatch: core::ptr::null(),
             }),
             live_handles: AtomicUsize::new(0),
+            static_events: AtomicU32::new(0),
             deregistered: AtomicBool::new(false),
             windows,
         });
@@ -502,6 +568,20 @@ impl ProviderInner {
     /// set to `None`.
     pub(crate) fn dispatch(&self) -> &sys::WSK_PROVIDER_DISPATCH {
         &self.dispatch
+    }
+
+    /// The registration's static-events state.
+    pub(crate) fn reg(&self) -> &RegInner {
+        &self.reg
+    }
+
+    /// Sets static events through the registration's state machine.
+    pub(crate) fn set_static_events(
+        &self,
+        mask: u32,
+        set: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        self.reg.set_static_events(mask, set)
     }
 
     /// The Windows version recorded at registration.

@@ -17,7 +17,7 @@ use wsk_sys as sys;
 
 use crate::addr::SockAddr;
 use crate::irql::Passive;
-use crate::registration::{Provider, ProviderInner};
+use crate::registration::{Provider, ProviderInner, WindowsVersion};
 use crate::request::{Operation, Request};
 use crate::{Error, Result};
 
@@ -165,8 +165,11 @@ impl Provider {
     ///
     /// - [`Error::INVALID_PARAMETER`]: `host` or `service` is empty, contains
     ///   NUL, or is longer than a `UNICODE_STRING` holds.
-    /// - [`Error::NOT_IMPLEMENTED`]: the provider lacks `WskGetAddressInfo`
-    ///   (WSK before Windows 7).
+    /// - [`Error::NOT_SUPPORTED`]: the running Windows is older than
+    ///   Windows 7, whose provider table has no `WskGetAddressInfo` (see
+    ///   [`WindowsVersion`]); the provider is not called.
+    /// - [`Error::NOT_IMPLEMENTED`]: the provider left `WskGetAddressInfo`
+    ///   or `WskFreeAddressInfo` empty.
     /// - Provider statuses, for example [`Error::NOT_FOUND`] or
     ///   [`Error::BAD_NETWORK_PATH`] for an unknown host.
     pub fn resolve(
@@ -178,7 +181,11 @@ impl Provider {
     ) -> Result<Vec<SocketAddr>> {
         let mut host = Utf16::new(host)?;
         let mut service = service.map(Utf16::new).transpose()?;
-        let Some(get) = self.inner.dispatch().WskGetAddressInfo else {
+        if !self.inner.windows().at_least(WindowsVersion::WINDOWS_7) {
+            return Err(Error::NOT_SUPPORTED);
+        }
+        let dispatch = self.inner.dispatch();
+        let (Some(get), Some(_)) = (dispatch.WskGetAddressInfo, dispatch.WskFreeAddressInfo) else {
             return Err(Error::NOT_IMPLEMENTED);
         };
         // SAFETY: ADDRINFOEXW is plain data; all-zero is "no hints".
@@ -308,8 +315,11 @@ impl Provider {
     ///
     /// # Errors
     ///
-    /// - [`Error::NOT_IMPLEMENTED`]: the provider lacks `WskGetNameInfo`
-    ///   (WSK before Windows 7; Wine's `netio.sys` stub).
+    /// - [`Error::NOT_SUPPORTED`]: the running Windows is older than
+    ///   Windows 7, whose provider table has no `WskGetNameInfo` (see
+    ///   [`WindowsVersion`]); the provider is not called.
+    /// - [`Error::NOT_IMPLEMENTED`]: the provider left `WskGetNameInfo`
+    ///   empty (Wine's `netio.sys` stub).
     /// - Provider statuses, for example [`Error::NOT_FOUND`] with
     ///   `NI_NAMEREQD` for an address without a name, or
     ///   [`Error::BUFFER_OVERFLOW`].
@@ -319,6 +329,9 @@ impl Provider {
         addr: SocketAddr,
         flags: u32,
     ) -> Result<(String, Option<String>)> {
+        if !self.inner.windows().at_least(WindowsVersion::WINDOWS_7) {
+            return Err(Error::NOT_SUPPORTED);
+        }
         let Some(get) = self.inner.dispatch().WskGetNameInfo else {
             return Err(Error::NOT_IMPLEMENTED);
         };

@@ -114,6 +114,10 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
         self.flags.fetch_or(bits, Ordering::AcqRel);
     }
 
+    pub(crate) fn clear_flags(&self, bits: u32) {
+        self.flags.fetch_and(!bits, Ordering::AcqRel);
+    }
+
     pub(crate) fn has_flags(&self, bits: u32) -> bool {
         self.flags.load(Ordering::Acquire) & bits != 0
     }
@@ -492,6 +496,8 @@ pub(crate) fn enable_events<H: Send + Sync + 'static>(
     core: &SocketCore<H>,
     mask: u32,
 ) -> Result<()> {
+    // Events enabled statically are always on and may not be enabled again.
+    let mask = mask & !core.provider.reg().static_events();
     if mask == 0 {
         return Ok(());
     }
@@ -531,9 +537,32 @@ pub(crate) fn enable_events<H: Send + Sync + 'static>(
 /// `NPI_WSK_INTERFACE_ID` at a fixed address, for `WSK_EVENT_CALLBACK_CONTROL`.
 static NPI_WSK_INTERFACE_ID: sys::NPIID = sys::NPI_WSK_INTERFACE_ID;
 
+/// The events of a connection socket (`WSK_EVENT_*`).
+pub(crate) const CONNECTION_EVENTS: u32 =
+    sys::WSK_EVENT_RECEIVE | sys::WSK_EVENT_DISCONNECT | sys::WSK_EVENT_SEND_BACKLOG;
+
+/// The events that static event callbacks may enable on a socket created
+/// with `flags`: a listening (or stream) socket's accept event and the
+/// connection events its accepted sockets inherit.
+fn events_of_kind(flags: u32) -> u32 {
+    match flags {
+        sys::WSK_FLAG_LISTEN_SOCKET | sys::WSK_FLAG_STREAM_SOCKET => {
+            sys::WSK_EVENT_ACCEPT | CONNECTION_EVENTS
+        }
+        sys::WSK_FLAG_CONNECTION_SOCKET => CONNECTION_EVENTS,
+        sys::WSK_FLAG_DATAGRAM_SOCKET => sys::WSK_EVENT_RECEIVE_FROM,
+        _ => 0,
+    }
+}
+
 /// Creates a WSK socket whose context is `core` (`WskSocket`).
 ///
-/// `dispatch` is the client dispatch table for the kind (null: no events).
+/// `dispatch` is the client dispatch table for the kind (null: no events),
+/// whose implemented events are `supported` (`WSK_EVENT_*`): creation is
+/// refused with [`Error::INVALID_PARAMETER`] if static event callbacks
+/// ([`Provider::set_static_events`](crate::Provider::set_static_events))
+/// enable an event of this kind the table lacks.
+#[allow(clippy::too_many_arguments)] // mirrors WskSocket
 pub(crate) fn submit_create<H, S>(
     core: Arc<SocketCore<H>>,
     live: LiveHandle,
@@ -542,6 +571,7 @@ pub(crate) fn submit_create<H, S>(
     protocol: u32,
     flags: u32,
     dispatch: *const core::ffi::c_void,
+    supported: u32,
 ) -> Request<CreateOp<H, S>>
 where
     H: Send + Sync + 'static,
@@ -563,6 +593,12 @@ where
             .at_least(crate::WindowsVersion::WINDOWS_10_1703)
     {
         return Request::failed(op, Error::NOT_SUPPORTED);
+    }
+    if let Err(e) = provider
+        .reg()
+        .begin_socket(events_of_kind(flags), supported)
+    {
+        return Request::failed(op, e);
     }
     let Some(create) = provider.dispatch().WskSocket else {
         return Request::failed(op, Error::NOT_IMPLEMENTED);
@@ -594,13 +630,15 @@ where
 }
 
 /// Creates a connection socket bound to `local` and connected to `remote`
-/// in one call (`WskSocketConnect`); its context is `core`.
+/// in one call (`WskSocketConnect`); its context is `core`, its table
+/// `dispatch`, implementing the events `supported` (see [`submit_create`]).
 pub(crate) fn submit_socket_connect<H, S>(
     core: Arc<SocketCore<H>>,
     live: LiveHandle,
     local: SocketAddr,
     remote: SocketAddr,
     dispatch: *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
+    supported: u32,
 ) -> Request<CreateOp<H, S>>
 where
     H: Send + Sync + 'static,
@@ -617,6 +655,9 @@ where
     };
     if local.is_ipv4() != remote.is_ipv4() {
         return Request::failed(op, Error::INVALID_PARAMETER);
+    }
+    if let Err(e) = provider.reg().begin_socket(CONNECTION_EVENTS, supported) {
+        return Request::failed(op, e);
     }
     let Some(connect) = provider.dispatch().WskSocketConnect else {
         return Request::failed(op, Error::NOT_IMPLEMENTED);

@@ -16,6 +16,7 @@ use wsk_sys as sys;
 use crate::addr::{SockAddr, family_of};
 use crate::connection::{AddressOp, ConnectionSocket, ConnectionVtable};
 use crate::events::{ConnectionEvents, NoEvents};
+use crate::listen::{ListenEvents, ListenSocket, ListenState, ListenVtable};
 use crate::options::SocketOption;
 use crate::registration::{LiveHandle, Provider, WindowsVersion};
 use crate::request::{Operation, Request};
@@ -331,6 +332,125 @@ impl<H: ConnectionEvents> StreamVtable<H> {
     };
 }
 
+/// The `WSK_CLIENT_STREAM_DISPATCH` of a stream socket created to listen
+/// with listen handler `L` ([`ListenSocket::open_stream`]): `L`'s listen
+/// callbacks, no connection callbacks.
+struct StreamListenVtable<L>(PhantomData<L>);
+
+impl<L: ListenEvents> StreamListenVtable<L> {
+    /// The table to pass with the socket: a promoted, `'static` constant.
+    fn dispatch_ptr() -> *const sys::WSK_CLIENT_STREAM_DISPATCH {
+        &Self::DISPATCH
+    }
+
+    const DISPATCH: sys::WSK_CLIENT_STREAM_DISPATCH = sys::WSK_CLIENT_STREAM_DISPATCH {
+        Listen: if ListenVtable::<L>::IS_EMPTY {
+            core::ptr::null()
+        } else {
+            &ListenVtable::<L>::DISPATCH
+        },
+        Connect: core::ptr::null(),
+    };
+}
+
+impl<L: ListenEvents> ListenSocket<L> {
+    /// Creates a *stream* socket (`WskSocket` with `WSK_FLAG_STREAM_SOCKET`,
+    /// Windows 10 1703 and later) whose context is `handler`'s listen state,
+    /// binds it to `local`, starts listening (`WskListen`) and enables the
+    /// accept events (and the accepted connections' events) `L` implements.
+    ///
+    /// The result is an ordinary [`ListenSocket`]: accept events go to
+    /// `handler` as on a `WSK_FLAG_LISTEN_SOCKET` socket, and
+    /// [`accept`](Self::accept) works too. Stream sockets have no
+    /// `WskInspectComplete`, so a handler with
+    /// [`on_inspect`](ListenEvents::on_inspect) is refused; and
+    /// [`inspect_complete`](Self::inspect_complete) fails with
+    /// [`Error::NOT_IMPLEMENTED`].
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL` (block on it with [`crate::block_on`]).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::NOT_SUPPORTED`] without calling the provider if `L`
+    ///   implements [`on_inspect`](ListenEvents::on_inspect), before Windows
+    ///   10 1703, or when the provider does not know stream sockets (as
+    ///   [`StreamSocket::create`]) or its table lacks `WskListen`.
+    /// - As [`bind`](Self::bind) (for example
+    ///   [`Error::ADDRESS_ALREADY_EXISTS`]), `WskListen` and
+    ///   [`enable_events`](Self::enable_events); on failure the socket is
+    ///   closed (and the close awaited, so the address is free again) before
+    ///   the error is returned.
+    pub async fn open_stream(provider: &Provider, local: SocketAddr, handler: L) -> Result<Self> {
+        if L::HAS_INSPECT {
+            return Err(Error::NOT_SUPPORTED);
+        }
+        let state = ListenState::new(provider, handler);
+        let core = Arc::new(SocketCore::new(Arc::clone(&provider.inner), state));
+        let socket: Self = submit_create(
+            core,
+            provider.live_handle(),
+            family_of(&local),
+            sys::SOCK_STREAM,
+            sys::IPPROTO_TCP as u32,
+            sys::WSK_FLAG_STREAM_SOCKET,
+            StreamListenVtable::<L>::dispatch_ptr().cast(),
+            ListenVtable::<L>::EVENT_MASK,
+        )
+        .await?;
+        let listening = match socket.bind(local).await {
+            Ok(_) => match submit_listen(socket.core()).await {
+                Ok(()) => socket.enable_events(),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        match listening {
+            Ok(()) => Ok(socket),
+            Err(e) => {
+                let _ = socket.close().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// `WskListen` on a stream socket whose context is `core`.
+fn submit_listen<T: Send + Sync + 'static>(core: &Arc<SocketCore<T>>) -> Request<ListenOnlyOp<T>> {
+    let socket = core.socket();
+    let op = ListenOnlyOp {
+        _core: Arc::clone(core),
+    };
+    // SAFETY: the socket exists (created by the caller's request).
+    let table = unsafe { (*socket).Dispatch }.cast::<sys::WSK_PROVIDER_STREAM_DISPATCH>();
+    // SAFETY: a stream socket (created with WSK_FLAG_STREAM_SOCKET, Windows
+    // 10 1703+, checked at creation): its table is a
+    // WSK_PROVIDER_STREAM_DISPATCH, which has `WskListen`; the field is
+    // read alone.
+    let listen = unsafe { (*table).WskListen };
+    let Some(listen) = listen else {
+        return Request::failed(op, Error::NOT_SUPPORTED);
+    };
+    Request::submit(op, |irp, _| {
+        // SAFETY: the socket exists; the payload keeps its core (and the
+        // socket, which closes only after the core's handle) until completion.
+        unsafe { listen(socket, irp) }
+    })
+}
+
+/// `WskListen` for [`ListenSocket::open_stream`].
+struct ListenOnlyOp<T> {
+    _core: Arc<SocketCore<T>>,
+}
+
+impl<T: Send + Sync + 'static> Operation for ListenOnlyOp<T> {
+    type Output = Result<()>;
+    fn complete(self, status: sys::NTSTATUS, _information: usize) -> Result<()> {
+        Error::check(status).map(drop)
+    }
+}
+
 /// A stream socket (`WSK_FLAG_STREAM_SOCKET`, Windows 10 1703 and later)
 /// whose connection events go to `H`, before it has chosen its role.
 ///
@@ -366,8 +486,11 @@ impl<H: ConnectionEvents> StreamVtable<H> {
 /// `WskReceiveEx` before 1803) are never read.
 ///
 /// Accept *events* on a stream listener (`WSK_CLIENT_STREAM_DISPATCH.Listen`)
-/// are not offered yet: they need the listening socket's context to be the
-/// listen state of a [`ListenEvents`](crate::ListenEvents) handler.
+/// need the socket's context to be the listen state of a
+/// [`ListenEvents`] handler from the start, which a `StreamSocket` (whose
+/// context is connection state) cannot change into: use
+/// [`ListenSocket::open_stream`], which creates a stream socket with that
+/// context, binds it, listens and enables the accept events.
 pub struct StreamSocket<H: ConnectionEvents = NoEvents> {
     /// The same socket seen as a connection socket (through the
     /// connection view of its table).
@@ -416,6 +539,7 @@ impl<H: ConnectionEvents> StreamSocket<H> {
             sys::IPPROTO_TCP as u32,
             sys::WSK_FLAG_STREAM_SOCKET,
             StreamVtable::<H>::dispatch_ptr().cast(),
+            ConnectionVtable::<H>::EVENT_MASK,
         )
     }
 
@@ -657,9 +781,12 @@ impl<H: ConnectionEvents> StreamListener<H> {
     ///
     /// # Errors
     ///
-    /// Provider statuses, for example [`Error::CANCELLED`] when the listener
-    /// closed; [`Error::NOT_SUPPORTED`] if the provider's table lacks
-    /// `WskAccept`.
+    /// - [`Error::INVALID_PARAMETER`] without calling the provider if static
+    ///   event callbacks ([`Provider::set_static_events`]) enable a
+    ///   connection event `C` does not implement.
+    /// - Provider statuses, for example [`Error::CANCELLED`] when the
+    ///   listener closed; [`Error::NOT_SUPPORTED`] if the provider's table
+    ///   lacks `WskAccept`.
     pub fn accept<C: ConnectionEvents>(&self, handler: C) -> Request<StreamAcceptOp<C>> {
         let listen = &self.socket.core;
         let core = Arc::new(SocketCore::new(Arc::clone(&listen.provider), handler));
@@ -670,6 +797,14 @@ impl<H: ConnectionEvents> StreamListener<H> {
             remote: SockAddr::UNSPECIFIED,
             _listener: Arc::clone(listen) as Arc<dyn Send + Sync>,
         };
+        // Static event callbacks apply to accepted sockets too: `C` must have them.
+        if let Err(e) = crate::registration::check_static(
+            listen.provider.reg().static_events(),
+            crate::socket::CONNECTION_EVENTS,
+            ConnectionVtable::<C>::EVENT_MASK,
+        ) {
+            return Request::failed(op, e);
+        }
         // SAFETY: the socket exists; a stream socket, seen through its listen view.
         let Some(accept) =
             (unsafe { listen.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }).WskAccept

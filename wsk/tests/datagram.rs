@@ -566,3 +566,68 @@ fn send_messages_is_refused_before_windows_8() {
     teardown(&p, registration, provider);
     sim.finish();
 }
+
+#[test]
+fn fixed_remote_and_send_to_addresses() {
+    let sim = Sim::start();
+    let a = sim.peer_udp("10.0.0.2:53");
+    let b = sim.peer_udp("10.0.0.3:53");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let local = "10.0.0.1:5310";
+    let socket = block_on(
+        &p,
+        DatagramSocket::open(&provider, local.parse().unwrap(), NoDatagramEvents),
+    )
+    .expect("open");
+    let send = |data: &[u8]| socket.send(Buffer::from_slice(data).unwrap()).wait(&p).0;
+    let receive = || {
+        let (received, buffer) = socket
+            .receive_from(Buffer::with_capacity(64).unwrap())
+            .wait(&p);
+        (
+            received.expect("receive_from").remote(),
+            buffer.as_slice().to_vec(),
+        )
+    };
+
+    // No fixed destination yet: refused without calling the provider.
+    assert_eq!(send(b"x"), Err(Error::INVALID_DEVICE_STATE));
+
+    // SIO_WSK_SET_SENDTO_ADDRESS: sends go to `a`, datagrams come from anyone.
+    socket
+        .set_send_to_address(Some(a.local_addr()))
+        .wait(&p)
+        .expect("set sendto address");
+    assert_eq!(send(b"to a"), Ok(4));
+    assert_eq!(a.recv_from().1, b"to a");
+    b.send_to(local, b"from b");
+    assert_eq!(receive(), (b.local_addr(), b"from b".to_vec()));
+
+    // SIO_WSK_SET_REMOTE_ADDRESS: sends go to `b`, and only `b` is heard.
+    socket
+        .set_remote_address(Some(b.local_addr()))
+        .wait(&p)
+        .expect("set remote address");
+    assert_eq!(send(b"to b"), Ok(4));
+    assert_eq!(b.recv_from().1, b"to b");
+    a.send_to(local, b"dropped");
+    b.send_to(local, b"kept");
+    assert_eq!(receive(), (b.local_addr(), b"kept".to_vec()));
+    // send_to still overrides the fixed address.
+    let (overridden, _) = socket
+        .send_to(Buffer::from_slice(b"override").unwrap(), a.local_addr())
+        .wait(&p);
+    assert_eq!(overridden, Ok(8));
+    assert_eq!(a.recv_from().1, b"override");
+
+    // Cleared: `send` has nowhere to go again.
+    socket.set_remote_address(None).wait(&p).expect("clear");
+    assert_eq!(send(b"x"), Err(Error::INVALID_DEVICE_STATE));
+    a.send_to(local, b"heard again");
+    assert_eq!(receive(), (a.local_addr(), b"heard again".to_vec()));
+
+    socket.close().wait(&p).expect("close");
+    teardown(&p, registration, provider);
+    sim.finish();
+}

@@ -316,12 +316,12 @@ fn name_resolution_is_refused_on_vista() {
     let p = passive();
     let (registration, provider) = setup(&p);
     // WskGetAddressInfo and WskGetNameInfo are Windows 7 fields: the
-    // provider table is not read past its Vista end (resolve.rs reports the
-    // missing routine as NOT_IMPLEMENTED).
+    // provider table is not read past its Vista end: NOT_SUPPORTED, like
+    // the other version gates.
     let resolved = provider.resolve(&p, "example.test", None, wsk::Family::V4);
-    assert_eq!(resolved.err(), Some(Error::NOT_IMPLEMENTED));
+    assert_eq!(resolved.err(), Some(Error::NOT_SUPPORTED));
     let name = provider.name_info(&p, "10.0.0.9:80".parse().unwrap(), 0);
-    assert_eq!(name.err(), Some(Error::NOT_IMPLEMENTED));
+    assert_eq!(name.err(), Some(Error::NOT_SUPPORTED));
     teardown(&p, registration, provider);
     sim.finish();
 }
@@ -479,6 +479,83 @@ fn connection_sockets_work_on_windows_7_tables() {
     socket.close().wait(&p).expect("close");
     drop(buffer);
     let _ = conn;
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[derive(Default)]
+struct StreamServer {
+    accepted: Mutex<Vec<wsk::ConnectionSocket<Disconnects>>>,
+    remotes: Mutex<Vec<std::net::SocketAddr>>,
+}
+
+#[wsk::vtable]
+impl wsk::ListenEvents for StreamServer {
+    type Connection = Disconnects;
+
+    fn on_accept(&self, _: &EventContext<'_>, incoming: Option<wsk::Incoming<'_, Disconnects>>) {
+        let Some(incoming) = incoming else { return };
+        self.remotes
+            .lock()
+            .unwrap()
+            .push(incoming.remote_address().unwrap());
+        let socket = incoming.accept(Disconnects::default());
+        self.accepted.lock().unwrap().push(socket);
+    }
+}
+
+#[test]
+fn stream_listener_runs_accept_events() {
+    use wsk::ListenSocket;
+
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let listener = block_on(
+        &p,
+        ListenSocket::open_stream(
+            &provider,
+            "10.0.0.1:8010".parse().unwrap(),
+            StreamServer::default(),
+        ),
+    )
+    .expect("stream listener with accept events");
+    let peer = sim.peer_connect("10.0.0.1:8010").expect("accepted");
+    peer.close();
+    sim.settle();
+    let accepted: Vec<_> = listener
+        .handler()
+        .accepted
+        .lock()
+        .unwrap()
+        .drain(..)
+        .collect();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(listener.handler().remotes.lock().unwrap().len(), 1);
+    // The accepted socket inherited the disconnect event.
+    assert_eq!(accepted[0].handler().0.lock().unwrap().len(), 1);
+    assert_eq!(
+        sim.stats().statuses(wsk_sim::EventKind::Accept),
+        vec![sys::STATUS_SUCCESS]
+    );
+    for socket in accepted {
+        socket.close().wait(&p).unwrap();
+    }
+    listener.close().wait(&p).unwrap();
+
+    // Before Windows 10 1703 no stream socket is created.
+    sim.set_windows_version(6, 3, 9600);
+    teardown(&p, registration, provider);
+    let (registration, provider) = setup(&p);
+    let old = block_on(
+        &p,
+        ListenSocket::open_stream(
+            &provider,
+            "10.0.0.1:8011".parse().unwrap(),
+            StreamServer::default(),
+        ),
+    );
+    assert_eq!(old.err(), Some(Error::NOT_SUPPORTED));
     teardown(&p, registration, provider);
     sim.finish();
 }
