@@ -18,8 +18,9 @@ use crate::options::{self, SocketOption};
 use crate::registration::{LiveHandle, Provider};
 use crate::request::{Operation, Request};
 use crate::socket::{
-    ABORTED, BOUND, CloseOp, ControlOp, CreateOp, FromCore, SocketCore, close_in_background,
-    enable_events, submit_close, submit_control, submit_create, submit_socket_connect,
+    ABORTED, BOUND, CloseOp, ControlOp, CreateOp, FromCore, RetainOps, RetainedRaw, SocketCore,
+    close_in_background, enable_events, end_release, retain_core, retained_core, submit_close,
+    submit_control, submit_create, submit_socket_connect,
 };
 use crate::{Error, Result};
 
@@ -136,11 +137,8 @@ unsafe extern "system" fn receive_event<H: ConnectionEvents>(
         total: bytes_indicated,
         flags: ReceiveFlags::from_bits_retain(flags),
         retained: &retained,
-        raw: RetainedRaw {
-            core: core_ptr.cast(),
-            head: data,
-            ops: &RetainOpsFor::<H>::OPS,
-        },
+        // SAFETY: the context is a SocketCore<H> inside an Arc; OPS is H's.
+        raw: unsafe { RetainedRaw::new(core_ptr.cast(), data, &RetainOpsFor::<H>::OPS) },
     };
     let action = core.handler.on_receive(&cx, Some(indication));
     if retained.get() {
@@ -158,86 +156,14 @@ unsafe extern "system" fn receive_event<H: ConnectionEvents>(
     }
 }
 
-/// A data indication chain of one socket, type-erased over the handler, so
-/// that [`RetainedIndication`](crate::RetainedIndication) needs no type
-/// parameter.
-///
-/// # Invariants
-///
-/// `core` points to a `SocketCore<H>` inside an `Arc`, and `ops` is
-/// `RetainOpsFor::<H>::OPS` for the same `H`. Once [`try_retain`] succeeded,
-/// the value owns one strong reference and one retain-gate count, both given
-/// back by [`release`].
-///
-/// [`try_retain`]: Self::try_retain
-/// [`release`]: Self::release
-pub(crate) struct RetainedRaw {
-    core: *const (),
-    head: sys::PWSK_DATA_INDICATION,
-    ops: &'static RetainOps,
-}
-
-/// Monomorphised retain/release functions for one handler type.
-pub(crate) struct RetainOps {
-    retain: unsafe fn(*const ()) -> bool,
-    release: unsafe fn(*const (), sys::PWSK_DATA_INDICATION),
-}
-
+/// The retain/release functions of connection sockets with handler `H`.
 struct RetainOpsFor<H>(PhantomData<H>);
 
 impl<H: ConnectionEvents> RetainOpsFor<H> {
-    const OPS: RetainOps = RetainOps {
+    const OPS: RetainOps<sys::WSK_DATA_INDICATION> = RetainOps {
         retain: retain_core::<H>,
         release: release_indication::<H>,
     };
-}
-
-// SAFETY: the chain and the core are usable from any thread at <= DISPATCH_LEVEL.
-unsafe impl Send for RetainedRaw {}
-// SAFETY: shared access only reads the chain.
-unsafe impl Sync for RetainedRaw {}
-
-impl RetainedRaw {
-    pub(crate) fn head(&self) -> sys::PWSK_DATA_INDICATION {
-        self.head
-    }
-
-    /// Takes the references a retained indication owns; false when the
-    /// socket is closing and retention is no longer allowed.
-    ///
-    /// Called only inside the receive callback, where the core is live.
-    pub(crate) fn try_retain(&self) -> bool {
-        // SAFETY: invariant: `ops` matches the live core's handler type.
-        unsafe { (self.ops.retain)(self.core) }
-    }
-
-    /// Releases the chain (`WskRelease`) and the references.
-    ///
-    /// Called once, by the `RetainedIndication` that `try_retain` armed.
-    pub(crate) fn release(&self) {
-        // SAFETY: invariant: the armed value owns a reference and a gate count.
-        unsafe { (self.ops.release)(self.core, self.head) };
-    }
-}
-
-/// Counts a retention on a `SocketCore<H>` and takes a strong reference.
-///
-/// # Safety
-///
-/// `core` points to a live `SocketCore<H>` inside an `Arc`.
-unsafe fn retain_core<H: ConnectionEvents>(core: *const ()) -> bool {
-    let core = core.cast::<SocketCore<H>>();
-    // SAFETY: live core (caller contract).
-    if !unsafe { &*core }.try_retain() {
-        return false;
-    }
-    // SAFETY: the core is inside an Arc (caller contract).
-    unsafe { Arc::increment_strong_count(core) };
-    // A retained indication holds its socket open, so it counts as a handle
-    // that deregistration must wait for.
-    // SAFETY: live core (caller contract).
-    unsafe { &*core }.provider.add_live();
-    true
 }
 
 /// Releases a retained chain of a `SocketCore<H>` (`WskRelease`), submitting
@@ -245,13 +171,13 @@ unsafe fn retain_core<H: ConnectionEvents>(core: *const ()) -> bool {
 ///
 /// # Safety
 ///
-/// A matching [`retain_core`] succeeded and is not yet undone.
+/// A matching `retain_core::<H>` succeeded and is not yet undone.
 unsafe fn release_indication<H: ConnectionEvents>(
     core: *const (),
     head: sys::PWSK_DATA_INDICATION,
 ) {
-    // SAFETY: the retain took one strong reference, which we now own.
-    let core = unsafe { Arc::from_raw(core.cast::<SocketCore<H>>()) };
+    // SAFETY: per the caller, a matching retain_core::<H> succeeded.
+    let core = unsafe { retained_core::<H>(core) };
     // SAFETY: the socket exists (it indicated data); its table is a connection table.
     let table = unsafe { core.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
     if let Some(release) = table.WskRelease {
@@ -259,10 +185,7 @@ unsafe fn release_indication<H: ConnectionEvents>(
         // socket is not closed yet (the gate holds the close back).
         let _ = unsafe { release(core.socket(), head) };
     }
-    core.provider.remove_live();
-    if core.end_retain() {
-        submit_close(core).detach();
-    }
+    end_release(core);
 }
 
 /// A connection-oriented socket whose events go to `H`.

@@ -24,8 +24,8 @@ use crate::events::{
 use crate::registration::{LiveHandle, Provider, WindowsVersion};
 use crate::request::{Operation, Request};
 use crate::socket::{
-    CloseOp, CreateOp, FromCore, SocketCore, close_in_background, enable_events, submit_close,
-    submit_create,
+    CloseOp, CreateOp, FromCore, RetainOps, RetainedRaw, SocketCore, close_in_background,
+    enable_events, end_release, retain_core, retained_core, submit_close, submit_create,
 };
 use crate::{Error, Result};
 
@@ -103,11 +103,8 @@ unsafe extern "system" fn receive_from_event<H: DatagramEvents>(
         head: data,
         flags: DatagramFlags::from_bits_retain(flags),
         retained: &retained,
-        raw: RetainedDatagramRaw {
-            core: core_ptr.cast(),
-            head: data,
-            ops: &RetainOpsFor::<H>::OPS,
-        },
+        // SAFETY: the context is a SocketCore<H> inside an Arc; OPS is H's.
+        raw: unsafe { RetainedRaw::new(core_ptr.cast(), data, &RetainOpsFor::<H>::OPS) },
     };
     let action = core.handler.on_receive_from(&cx, Some(indication));
     if retained.get() {
@@ -119,86 +116,14 @@ unsafe extern "system" fn receive_from_event<H: DatagramEvents>(
     }
 }
 
-/// A datagram indication list of one socket, type-erased over the handler,
-/// so that [`RetainedDatagrams`](crate::RetainedDatagrams) needs no type
-/// parameter.
-///
-/// # Invariants
-///
-/// `core` points to a `SocketCore<H>` inside an `Arc`, and `ops` is
-/// `RetainOpsFor::<H>::OPS` for the same `H`. Once [`try_retain`] succeeded,
-/// the value owns one strong reference, one live-handle count and one
-/// retain-gate count, all given back by [`release`].
-///
-/// [`try_retain`]: Self::try_retain
-/// [`release`]: Self::release
-pub(crate) struct RetainedDatagramRaw {
-    core: *const (),
-    head: sys::PWSK_DATAGRAM_INDICATION,
-    ops: &'static RetainOps,
-}
-
-/// Monomorphised retain/release functions for one handler type.
-struct RetainOps {
-    retain: unsafe fn(*const ()) -> bool,
-    release: unsafe fn(*const (), sys::PWSK_DATAGRAM_INDICATION),
-}
-
+/// The retain/release functions of datagram sockets with handler `H`.
 struct RetainOpsFor<H>(PhantomData<H>);
 
 impl<H: DatagramEvents> RetainOpsFor<H> {
-    const OPS: RetainOps = RetainOps {
+    const OPS: RetainOps<sys::WSK_DATAGRAM_INDICATION> = RetainOps {
         retain: retain_core::<H>,
         release: release_datagrams::<H>,
     };
-}
-
-// SAFETY: the list and the core are usable from any thread at <= DISPATCH_LEVEL.
-unsafe impl Send for RetainedDatagramRaw {}
-// SAFETY: shared access only reads the list.
-unsafe impl Sync for RetainedDatagramRaw {}
-
-impl RetainedDatagramRaw {
-    pub(crate) fn head(&self) -> sys::PWSK_DATAGRAM_INDICATION {
-        self.head
-    }
-
-    /// Takes the references a retained list owns; false when the socket is
-    /// closing and retention is no longer allowed.
-    ///
-    /// Called only inside the receive-from callback, where the core is live.
-    pub(crate) fn try_retain(&self) -> bool {
-        // SAFETY: invariant: `ops` matches the live core's handler type.
-        unsafe { (self.ops.retain)(self.core) }
-    }
-
-    /// Releases the list (`WskRelease`) and the references.
-    ///
-    /// Called once, by the `RetainedDatagrams` that `try_retain` armed.
-    pub(crate) fn release(&self) {
-        // SAFETY: invariant: the armed value owns a reference and a gate count.
-        unsafe { (self.ops.release)(self.core, self.head) };
-    }
-}
-
-/// Counts a retention on a `SocketCore<H>` and takes a strong reference.
-///
-/// # Safety
-///
-/// `core` points to a live `SocketCore<H>` inside an `Arc`.
-unsafe fn retain_core<H: DatagramEvents>(core: *const ()) -> bool {
-    let core = core.cast::<SocketCore<H>>();
-    // SAFETY: live core (caller contract).
-    if !unsafe { &*core }.try_retain() {
-        return false;
-    }
-    // SAFETY: the core is inside an Arc (caller contract).
-    unsafe { Arc::increment_strong_count(core) };
-    // A retained list holds its socket open, so it counts as a handle that
-    // deregistration must wait for.
-    // SAFETY: live core (caller contract).
-    unsafe { &*core }.provider.add_live();
-    true
 }
 
 /// Releases a retained list of a `SocketCore<H>` (`WskRelease`), submitting
@@ -206,13 +131,13 @@ unsafe fn retain_core<H: DatagramEvents>(core: *const ()) -> bool {
 ///
 /// # Safety
 ///
-/// A matching [`retain_core`] succeeded and is not yet undone.
+/// A matching `retain_core::<H>` succeeded and is not yet undone.
 unsafe fn release_datagrams<H: DatagramEvents>(
     core: *const (),
     head: sys::PWSK_DATAGRAM_INDICATION,
 ) {
-    // SAFETY: the retain took one strong reference, which we now own.
-    let core = unsafe { Arc::from_raw(core.cast::<SocketCore<H>>()) };
+    // SAFETY: per the caller, a matching retain_core::<H> succeeded.
+    let core = unsafe { retained_core::<H>(core) };
     // SAFETY: the socket exists (it indicated data) and is a datagram
     // socket; `WskRelease` exists in every version of the table.
     let release: sys::PFN_WSK_RELEASE_DATAGRAM_INDICATION_LIST = unsafe {
@@ -226,10 +151,7 @@ unsafe fn release_datagrams<H: DatagramEvents>(
         // socket is not closed yet (the gate holds the close back).
         let _ = unsafe { release(core.socket(), head) };
     }
-    core.provider.remove_live();
-    if core.end_retain() {
-        submit_close(core).detach();
-    }
+    end_release(core);
 }
 
 /// Reads one routine of a datagram socket's provider table.

@@ -302,7 +302,7 @@ pub struct Indication<'a> {
     /// Set when the callback retains the chain: the trampoline then answers
     /// `STATUS_PENDING`.
     pub(crate) retained: &'a core::cell::Cell<bool>,
-    pub(crate) raw: crate::connection::RetainedRaw,
+    pub(crate) raw: crate::socket::RetainedRaw<sys::WSK_DATA_INDICATION>,
 }
 
 impl Indication<'_> {
@@ -435,7 +435,7 @@ pub(crate) fn copy_segments<'a>(segments: impl Iterator<Item = &'a [u8]>, out: &
 ///
 /// Dropping it is legal at IRQL ≤ `DISPATCH_LEVEL`.
 pub struct RetainedIndication {
-    raw: crate::connection::RetainedRaw,
+    raw: crate::socket::RetainedRaw<sys::WSK_DATA_INDICATION>,
     total: usize,
 }
 
@@ -596,7 +596,7 @@ pub struct DatagramIndication<'a> {
     /// Set when the callback retains the list: the trampoline then answers
     /// `STATUS_PENDING`.
     pub(crate) retained: &'a core::cell::Cell<bool>,
-    pub(crate) raw: crate::datagram::RetainedDatagramRaw,
+    pub(crate) raw: crate::socket::RetainedRaw<sys::WSK_DATAGRAM_INDICATION>,
 }
 
 impl DatagramIndication<'_> {
@@ -820,7 +820,7 @@ impl<'a> Iterator for DatagramSegments<'a> {
 ///
 /// Dropping it is legal at IRQL ≤ `DISPATCH_LEVEL`.
 pub struct RetainedDatagrams {
-    raw: crate::datagram::RetainedDatagramRaw,
+    raw: crate::socket::RetainedRaw<sys::WSK_DATAGRAM_INDICATION>,
 }
 
 impl RetainedDatagrams {

@@ -752,3 +752,107 @@ impl<H: Send + Sync + 'static, S: FromCore<H>> Operation for CreateOp<H, S> {
         Ok(S::from_core(core, live))
     }
 }
+
+/// A retained indication list (`WSK_DATA_INDICATION` or
+/// `WSK_DATAGRAM_INDICATION` chain) of one socket, type-erased over the
+/// handler, so that the public retained handles need no type parameter.
+///
+/// # Invariants
+///
+/// `core` points to a `SocketCore<H>` inside an `Arc`, and `ops` holds the
+/// functions monomorphised for the same `H`. Once [`try_retain`] succeeded,
+/// the value owns one strong reference, one live-handle count and one
+/// retain-gate count, all given back by [`release`].
+///
+/// [`try_retain`]: Self::try_retain
+/// [`release`]: Self::release
+pub(crate) struct RetainedRaw<T: 'static> {
+    core: *const (),
+    head: *mut T,
+    ops: &'static RetainOps<T>,
+}
+
+/// Monomorphised retain/release functions for one handler type.
+pub(crate) struct RetainOps<T> {
+    /// [`retain_core`] for the handler type.
+    pub(crate) retain: unsafe fn(*const ()) -> bool,
+    /// Calls the socket kind's `WskRelease`, then [`end_release`].
+    pub(crate) release: unsafe fn(*const (), *mut T),
+}
+
+// SAFETY: the list and the core are usable from any thread at <= DISPATCH_LEVEL.
+unsafe impl<T> Send for RetainedRaw<T> {}
+// SAFETY: shared access only reads the list.
+unsafe impl<T> Sync for RetainedRaw<T> {}
+
+impl<T> RetainedRaw<T> {
+    /// The list `head` of the core at `core`, not yet retained.
+    ///
+    /// # Safety
+    ///
+    /// As the type's invariants: `core` is a `SocketCore<H>` inside an `Arc`
+    /// and `ops` belongs to the same `H`.
+    pub(crate) unsafe fn new(core: *const (), head: *mut T, ops: &'static RetainOps<T>) -> Self {
+        Self { core, head, ops }
+    }
+
+    pub(crate) fn head(&self) -> *mut T {
+        self.head
+    }
+
+    /// Takes the references a retained list owns; false when the socket is
+    /// closing and retention is no longer allowed.
+    ///
+    /// Called only inside the indicating callback, where the core is live.
+    pub(crate) fn try_retain(&self) -> bool {
+        // SAFETY: invariant: `ops` matches the live core's handler type.
+        unsafe { (self.ops.retain)(self.core) }
+    }
+
+    /// Releases the list (`WskRelease`) and the references.
+    ///
+    /// Called once, by the retained handle that `try_retain` armed.
+    pub(crate) fn release(&self) {
+        // SAFETY: invariant: the armed value owns a reference and a gate count.
+        unsafe { (self.ops.release)(self.core, self.head) };
+    }
+}
+
+/// Counts a retention on a `SocketCore<H>`, takes a strong reference and
+/// counts a live handle (a retained list holds its socket open, so
+/// deregistration must wait for it).
+///
+/// # Safety
+///
+/// `core` points to a live `SocketCore<H>` inside an `Arc`.
+pub(crate) unsafe fn retain_core<H: Send + Sync + 'static>(core: *const ()) -> bool {
+    let core = core.cast::<SocketCore<H>>();
+    // SAFETY: live core (caller contract).
+    let live = unsafe { &*core };
+    if !live.try_retain() {
+        return false;
+    }
+    // SAFETY: the core is inside an Arc (caller contract).
+    unsafe { Arc::increment_strong_count(core) };
+    live.provider.add_live();
+    true
+}
+
+/// Takes back the strong reference a [`retain_core`] took.
+///
+/// # Safety
+///
+/// A matching [`retain_core`] for this `H` succeeded and is not yet undone.
+pub(crate) unsafe fn retained_core<H>(core: *const ()) -> Arc<SocketCore<H>> {
+    // SAFETY: the retain took one strong reference, which the caller now owns.
+    unsafe { Arc::from_raw(core.cast::<SocketCore<H>>()) }
+}
+
+/// Ends a retention after the list was released with `WskRelease`: uncounts
+/// the live handle and submits the deferred close if this was the last one.
+pub(crate) fn end_release<H: Send + Sync + 'static>(core: Arc<SocketCore<H>>) {
+    core.provider.remove_live();
+    if core.end_retain() {
+        submit_close(core).detach();
+    }
+}
