@@ -1483,7 +1483,10 @@ mod layout {
     use core::mem::{align_of, offset_of, size_of};
     use static_assertions::const_assert_eq;
 
-    const P: usize = 8; // pointer / function pointer size
+    // Pointer / function pointer size. Used only inside const assertions,
+    // which the dead-code lint of Rust 1.85 (the MSRV) does not see.
+    #[allow(dead_code)]
+    const P: usize = 8;
 
     const_assert_eq!(size_of::<WSK_SOCKET>(), 8);
     const_assert_eq!(size_of::<WSK_PROVIDER_CHARACTERISTICS>(), 4);
