@@ -74,6 +74,14 @@ pub(crate) const STEPS: &[Step] = &[
         },
     },
     Step {
+        name: "msrv",
+        about: "the whole workspace builds with the stated MSRV, Rust 1.85",
+        action: Action::Cargo {
+            args: &["+1.85.0", "check", "--workspace", "--all-targets"],
+            env: &[("RUSTFLAGS", "-Dwarnings")],
+        },
+    },
+    Step {
         name: "miri",
         about: "wsk-sim and wsk host tests under Miri (nightly)",
         action: Action::Cargo {
