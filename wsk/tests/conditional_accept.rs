@@ -1,31 +1,19 @@
 //! Conditional accept: `WskInspectEvent`, `WskAbortEvent` and
 //! `WskInspectComplete`, with events at `PASSIVE_LEVEL` and `DISPATCH_LEVEL`.
 
+mod common;
+use common::{passive, setup};
+
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use wsk::options::ConditionalAccept;
 use wsk::{
     ConnectionSocket, Error, EventContext, Incoming, InspectAction, InspectId, ListenEvents,
-    ListenSocket, NoEvents, Passive, Provider, Registration, block_on,
+    ListenSocket, NoEvents, block_on,
 };
 use wsk_sim::{EventKind, Irql, Sim};
 use wsk_sys as sys;
-
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-fn passive() -> Passive<'static> {
-    Passive::current().expect("test threads run at PASSIVE_LEVEL")
-}
-
-fn setup(passive: &Passive<'_>) -> (Registration, Provider) {
-    let registration = Registration::register(passive).expect("register");
-    let provider = registration
-        .capture(passive, Some(TIMEOUT))
-        .expect("capture");
-    (registration, provider)
-}
 
 struct Gate {
     decision: Mutex<InspectAction>,

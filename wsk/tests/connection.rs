@@ -1,33 +1,17 @@
 //! Connection sockets and their events through the simulated provider.
 
+mod common;
+use common::{passive, setup, teardown};
+
 use std::sync::Mutex;
 use std::time::Duration;
 
 use wsk::{
     Buffer, ConnectionEvents, ConnectionSocket, DisconnectFlags, Error, EventContext, Indication,
-    NoEvents, Passive, Provider, ReceiveAction, Registration, block_on,
+    NoEvents, ReceiveAction, block_on,
 };
 use wsk_sim::{EventKind, Irql, Routine, Sim};
 use wsk_sys as sys;
-
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-fn passive() -> Passive<'static> {
-    Passive::current().expect("test threads run at PASSIVE_LEVEL")
-}
-
-fn setup(passive: &Passive<'_>) -> (Registration, Provider) {
-    let registration = Registration::register(passive).expect("register");
-    let provider = registration
-        .capture(passive, Some(TIMEOUT))
-        .expect("capture");
-    (registration, provider)
-}
-
-fn teardown(passive: &Passive<'_>, registration: Registration, provider: Provider) {
-    drop(provider);
-    registration.deregister(passive).expect("no handles left");
-}
 
 /// Records every disconnect callback: its flags and whether the context
 /// offered a `Dispatch` token.

@@ -1,35 +1,18 @@
 //! Datagram sockets and their receive-from events through the simulated
 //! provider.
 
+mod common;
+use common::{passive, setup, teardown};
+
 use std::sync::Mutex;
 use std::time::Duration;
 
 use wsk::{
     Buffer, DatagramAction, DatagramEvents, DatagramFlags, DatagramIndication, DatagramSocket,
-    Error, EventContext, NoDatagramEvents, Passive, Provider, Registration, RetainedDatagrams,
-    block_on,
+    Error, EventContext, NoDatagramEvents, RetainedDatagrams, block_on,
 };
 use wsk_sim::{EventKind, Irql, Routine, Sim};
 use wsk_sys as sys;
-
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-fn passive() -> Passive<'static> {
-    Passive::current().expect("test threads run at PASSIVE_LEVEL")
-}
-
-fn setup(passive: &Passive<'_>) -> (Registration, Provider) {
-    let registration = Registration::register(passive).expect("register");
-    let provider = registration
-        .capture(passive, Some(TIMEOUT))
-        .expect("capture");
-    (registration, provider)
-}
-
-fn teardown(passive: &Passive<'_>, registration: Registration, provider: Provider) {
-    drop(provider);
-    registration.deregister(passive).expect("no handles left");
-}
 
 fn round_trip(local: &str, peer_addr: &str) {
     let sim = Sim::start();

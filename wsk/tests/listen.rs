@@ -1,31 +1,19 @@
 //! Listening sockets, accept requests and accept events, and a client/server
 //! round trip between two `wsk` sockets over the simulated network.
 
+mod common;
+use common::{passive, setup};
+
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use wsk::{
     Buffer, ConnectionEvents, ConnectionSocket, DisconnectFlags, Error, EventContext, Incoming,
-    ListenEvents, ListenSocket, NoEvents, NoListenEvents, Passive, Provider, Registration,
-    block_on,
+    ListenEvents, ListenSocket, NoEvents, NoListenEvents, Passive, block_on,
 };
 use wsk_sim::{EventKind, Irql, Sim};
 use wsk_sys as sys;
-
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-fn passive() -> Passive<'static> {
-    Passive::current().expect("test threads run at PASSIVE_LEVEL")
-}
-
-fn setup(passive: &Passive<'_>) -> (Registration, Provider) {
-    let registration = Registration::register(passive).expect("register");
-    let provider = registration
-        .capture(passive, Some(TIMEOUT))
-        .expect("capture");
-    (registration, provider)
-}
 
 /// Sends all of `data` in chunks.
 fn send_all(socket: &ConnectionSocket<NoEvents>, p: &Passive<'_>, data: &[u8]) {

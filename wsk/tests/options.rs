@@ -1,31 +1,15 @@
 //! Typed socket options, the WSK query IOCTLs, and `WskSocketConnect`.
 
-use std::time::Duration;
+mod common;
+use common::{passive, setup};
 
 use wsk::options::{
     ExclusiveAddressUse, Ipv6Only, KeepAlive, NoDelay, ReceiveBuffer, ReuseAddress, SendBuffer,
     SocketOption,
 };
-use wsk::{
-    Buffer, ConnectionSocket, Error, ListenSocket, NoEvents, NoListenEvents, Passive, Provider,
-    Registration, block_on,
-};
+use wsk::{Buffer, ConnectionSocket, Error, ListenSocket, NoEvents, NoListenEvents, block_on};
 use wsk_sim::{Routine, Sim};
 use wsk_sys as sys;
-
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-fn passive() -> Passive<'static> {
-    Passive::current().expect("test threads run at PASSIVE_LEVEL")
-}
-
-fn setup(passive: &Passive<'_>) -> (Registration, Provider) {
-    let registration = Registration::register(passive).expect("register");
-    let provider = registration
-        .capture(passive, Some(TIMEOUT))
-        .expect("capture");
-    (registration, provider)
-}
 
 /// An option no provider knows.
 struct Unknown;

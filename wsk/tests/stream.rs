@@ -1,34 +1,18 @@
 //! Stream sockets (`WSK_FLAG_STREAM_SOCKET`) and the Windows-version gates,
 //! through the simulated provider.
 
+mod common;
+use common::{TIMEOUT, passive, setup, teardown};
+
 use std::sync::Mutex;
 use std::time::Duration;
 
 use wsk::{
-    Buffer, ConnectionEvents, DisconnectFlags, Error, EventContext, NoEvents, Passive, Provider,
-    Registration, StreamSocket, WindowsVersion, block_on,
+    Buffer, ConnectionEvents, DisconnectFlags, Error, EventContext, NoEvents, Registration,
+    StreamSocket, WindowsVersion, block_on,
 };
 use wsk_sim::Sim;
 use wsk_sys as sys;
-
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-fn passive() -> Passive<'static> {
-    Passive::current().expect("test threads run at PASSIVE_LEVEL")
-}
-
-fn setup(passive: &Passive<'_>) -> (Registration, Provider) {
-    let registration = Registration::register(passive).expect("register");
-    let provider = registration
-        .capture(passive, Some(TIMEOUT))
-        .expect("capture");
-    (registration, provider)
-}
-
-fn teardown(passive: &Passive<'_>, registration: Registration, provider: Provider) {
-    drop(provider);
-    registration.deregister(passive).expect("no handles left");
-}
 
 #[derive(Default)]
 struct Disconnects(Mutex<Vec<DisconnectFlags>>);
