@@ -451,7 +451,21 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// - [`Error::INVALID_PARAMETER`] for an empty buffer.
     /// - Provider statuses such as [`Error::CONNECTION_RESET`].
     pub fn send(&self, buffer: Buffer) -> Request<TransferOp<H>> {
-        self.transfer(buffer, true)
+        self.transfer(buffer, true, 0)
+    }
+
+    /// [`send`](Self::send) with `WskSend` flags (`WSK_FLAG_NODELAY`,
+    /// `WSK_FLAG_OOB`).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub fn send_with(&self, buffer: Buffer, flags: SendFlags) -> Request<TransferOp<H>> {
+        self.transfer(buffer, true, flags.bits())
     }
 
     /// Receives into `buffer`'s whole capacity (`WskReceive`); resolves to
@@ -467,10 +481,29 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// Provider statuses such as [`Error::CONNECTION_RESET`] (abortive
     /// disconnect) or [`Error::CANCELLED`] (the socket closed).
     pub fn receive(&self, buffer: Buffer) -> Request<TransferOp<H>> {
-        self.transfer(buffer, false)
+        self.transfer(buffer, false, 0)
     }
 
-    fn transfer(&self, buffer: Buffer, send: bool) -> Request<TransferOp<H>> {
+    /// [`receive`](Self::receive) with `WskReceive` flags
+    /// (`WSK_FLAG_WAITALL`: complete only when the buffer is full or the
+    /// connection ends; `WSK_FLAG_DRAIN`: discard incoming data).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// As [`receive`](Self::receive).
+    pub fn receive_with(
+        &self,
+        buffer: Buffer,
+        flags: ReceiveRequestFlags,
+    ) -> Request<TransferOp<H>> {
+        self.transfer(buffer, false, flags.bits())
+    }
+
+    fn transfer(&self, buffer: Buffer, send: bool, flags: u32) -> Request<TransferOp<H>> {
         let core = self.core();
         let wsk_buf = if send {
             buffer.wsk_buf_data()
@@ -502,7 +535,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         Request::submit(op, |irp, op| {
             // SAFETY: the socket exists; the WSK_BUF and the memory it
             // describes live in the payload until completion.
-            unsafe { call(socket, &raw mut op.wsk_buf, 0, irp) }
+            unsafe { call(socket, &raw mut op.wsk_buf, flags, irp) }
         })
     }
 
@@ -838,6 +871,33 @@ impl<H: Send + Sync + 'static> Operation for DisconnectOp<H> {
             self.core.set_flags(ABORTED);
         }
         (result, self.buffer)
+    }
+}
+
+bitflags::bitflags! {
+    /// The `Flags` of a send request (`PFN_WSK_SEND`).
+    ///
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send>
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct SendFlags: sys::ULONG {
+        /// `WSK_FLAG_NODELAY`: send this and queued data at once (no Nagle delay).
+        const NO_DELAY = sys::WSK_FLAG_NODELAY;
+        /// `WSK_FLAG_OOB`: send as out-of-band data (WDK 10.0.16299 and later).
+        const OUT_OF_BAND = sys::WSK_FLAG_OOB;
+    }
+}
+
+bitflags::bitflags! {
+    /// The `Flags` of a receive request (`PFN_WSK_RECEIVE`).
+    ///
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive>
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct ReceiveRequestFlags: sys::ULONG {
+        /// `WSK_FLAG_WAITALL`: complete only when the buffer is full or the
+        /// connection ends.
+        const WAIT_ALL = sys::WSK_FLAG_WAITALL;
+        /// `WSK_FLAG_DRAIN`: discard existing and future incoming data.
+        const DRAIN = sys::WSK_FLAG_DRAIN;
     }
 }
 

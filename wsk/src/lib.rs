@@ -100,7 +100,9 @@ pub use addr::SockAddr;
 pub use block_on::{block_on, block_on_timeout};
 pub use buffer::{Buffer, MAX_BUFFER_LEN};
 pub use client_control::{CachedSecurityDescriptor, SecurityOp, StaticEvents, TransportChangeOp};
-pub use connection::{AddressOp, ConnectionSocket, DisconnectOp, TransferOp};
+pub use connection::{
+    AddressOp, ConnectionSocket, DisconnectOp, ReceiveRequestFlags, SendFlags, TransferOp,
+};
 pub use datagram::{
     DatagramAddressOp, DatagramSocket, FixedAddressOp, RECEIVE_CONTROL_BYTES, ReceiveFromOp,
     ReceivedFrom, SendMessagesOp, SendToOp,

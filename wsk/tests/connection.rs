@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use wsk::{
     Buffer, ConnectionEvents, ConnectionSocket, DisconnectFlags, Error, EventContext, Indication,
-    NoEvents, ReceiveAction, block_on,
+    NoEvents, ReceiveAction, ReceiveRequestFlags, SendFlags, block_on,
 };
 use wsk_sim::{EventKind, Irql, Routine, Sim};
 use wsk_sys as sys;
@@ -364,6 +364,46 @@ fn partial_accept_and_refuse_report_the_right_statuses() {
     // The rest goes to the next receive request.
     let (n, buffer) = socket.receive(Buffer::with_capacity(16).unwrap()).wait(&p);
     assert_eq!(&buffer.as_slice()[..n.unwrap()], b"def");
+    drop(buffer);
+
+    socket.close().wait(&p).unwrap();
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn receive_with_wait_all_fills_the_buffer_and_send_flags_pass_through() {
+    let sim = Sim::start();
+    let listener = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        ConnectionSocket::connect_to(&provider, "10.0.0.2:80".parse().unwrap(), NoEvents),
+    )
+    .unwrap();
+    let peer = listener.accept();
+
+    let pending = socket.receive_with(
+        Buffer::with_capacity(6).unwrap(),
+        ReceiveRequestFlags::WAIT_ALL,
+    );
+    peer.send(b"abc");
+    sim.settle();
+    let pending = pending
+        .wait_timeout(&p, Duration::from_millis(20))
+        .expect_err("WAIT_ALL waits for a full buffer");
+    peer.send(b"def");
+    let (n, buffer) = pending.wait(&p);
+    assert_eq!(n, Ok(6));
+    assert_eq!(buffer.as_slice(), b"abcdef");
+    drop(buffer);
+
+    let (sent, buffer) = socket
+        .send_with(Buffer::from_slice(b"now").unwrap(), SendFlags::NO_DELAY)
+        .wait(&p);
+    assert_eq!(sent, Ok(3));
+    assert_eq!(peer.recv_exact(3), b"now");
     drop(buffer);
 
     socket.close().wait(&p).unwrap();
