@@ -599,6 +599,48 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         })
     }
 
+    /// Connects to `remote` and sends `data` once connected, in one call
+    /// (`WskConnectEx`, Windows 10 1703 and later); resolves to the address
+    /// connected to and the buffer.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::NOT_SUPPORTED`] without calling the provider on Windows
+    ///   before 10 1703, whose provider tables lack `WskConnectEx`.
+    /// - [`Error::INVALID_PARAMETER`] for an empty buffer.
+    /// - As [`connect`](Self::connect) and [`send`](Self::send).
+    pub fn connect_with_data(&self, remote: SocketAddr, data: Buffer) -> Request<ConnectExOp<H>> {
+        let core = self.core();
+        let wsk_buf = data.wsk_buf_data();
+        let op = ConnectExOp {
+            _core: Arc::clone(core),
+            buffer: data,
+            wsk_buf,
+            addr: SockAddr::from(remote),
+        };
+        if op.buffer.is_empty() {
+            return Request::failed(op, Error::INVALID_PARAMETER);
+        }
+        // SAFETY: the socket exists; connection table (copied with only the
+        // fields the running Windows has).
+        let Some(call) =
+            (unsafe { core.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() }).WskConnectEx
+        else {
+            return Request::failed(op, Error::NOT_SUPPORTED);
+        };
+        let socket = core.socket();
+        Request::submit(op, |irp, op| {
+            let addr = op.addr.as_mut_ptr();
+            // SAFETY: the socket exists; the address, the WSK_BUF and the
+            // memory it describes live in the payload until completion.
+            unsafe { call(socket, addr, &raw mut op.wsk_buf, 0, irp) }
+        })
+    }
+
     /// Whether the connection was aborted (by either side).
     #[must_use]
     pub fn is_aborted(&self) -> bool {
@@ -847,6 +889,26 @@ impl<H: Send + Sync + 'static> Operation for TransferOp<H> {
             }
             Err(e) => (Err(e), self.buffer),
         }
+    }
+}
+
+/// `WskConnectEx`.
+pub struct ConnectExOp<H> {
+    _core: Arc<SocketCore<H>>,
+    buffer: Buffer,
+    wsk_buf: sys::WSK_BUF,
+    addr: SockAddr,
+}
+
+// SAFETY: as TransferOp.
+unsafe impl<H: Send + Sync> Send for ConnectExOp<H> {}
+
+impl<H: Send + Sync + 'static> Operation for ConnectExOp<H> {
+    /// The address connected to, and the buffer that was sent.
+    type Output = (Result<SocketAddr>, Buffer);
+    fn complete(self, status: sys::NTSTATUS, _information: usize) -> Self::Output {
+        let result = Error::check(status).and_then(|_| self.addr.to_socket_addr());
+        (result, self.buffer)
     }
 }
 

@@ -410,3 +410,40 @@ fn receive_with_wait_all_fills_the_buffer_and_send_flags_pass_through() {
     teardown(&p, registration, provider);
     sim.finish();
 }
+
+#[test]
+fn connect_with_data_sends_on_connect_and_is_gated_by_windows_version() {
+    let p = passive();
+    for (build, supported) in [(22631, true), (14393, false)] {
+        let sim = Sim::start();
+        sim.set_windows_version(10, 0, build);
+        let listener = sim.peer_listen("10.0.0.2:80");
+        let (registration, provider) = setup(&p);
+        let socket = block_on(
+            &p,
+            ConnectionSocket::create(&provider, sys::AF_INET, NoEvents),
+        )
+        .unwrap();
+        socket.bind("0.0.0.0:0".parse().unwrap()).wait(&p).unwrap();
+        let request = socket.connect_with_data(
+            "10.0.0.2:80".parse().unwrap(),
+            Buffer::from_slice(b"hi").unwrap(),
+        );
+        let (result, buffer) = request.wait(&p);
+        drop(buffer);
+        if supported {
+            assert_eq!(result, Ok("10.0.0.2:80".parse().unwrap()));
+            let peer = listener.accept();
+            assert_eq!(peer.recv_exact(2), b"hi");
+        } else {
+            assert_eq!(
+                result,
+                Err(Error::NOT_SUPPORTED),
+                "Windows 10 1607 has no WskConnectEx"
+            );
+        }
+        socket.close().wait(&p).unwrap();
+        teardown(&p, registration, provider);
+        sim.finish();
+    }
+}
