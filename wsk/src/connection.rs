@@ -19,8 +19,8 @@ use crate::registration::{LiveHandle, Provider};
 use crate::request::{Operation, Request};
 use crate::socket::{
     ABORTED, BOUND, CloseOp, ControlOp, CreateOp, FromCore, RetainOps, RetainedRaw, SocketCore,
-    close_in_background, enable_events, end_release, retain_core, retained_core, submit_close,
-    submit_control, submit_create, submit_socket_connect,
+    close_in_background, disable_events, enable_events, end_release, retain_core, retained_core,
+    submit_close, submit_control, submit_create, submit_socket_connect,
 };
 use crate::{Error, Result};
 
@@ -337,6 +337,23 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// provider has no event support (Wine).
     pub fn enable_events(&self) -> Result<()> {
         enable_events(self.core(), ConnectionVtable::<H>::EVENT_MASK)
+    }
+
+    /// Disables the callbacks [`enable_events`](Self::enable_events)
+    /// enabled (`SO_WSK_EVENT_CALLBACK` with `WSK_EVENT_DISABLE`, one event
+    /// at a time), without an IRP. A callback already running may still
+    /// finish after this returns (`STATUS_EVENT_PENDING`).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// The status of `WskControlSocket`; [`Error::NOT_IMPLEMENTED`] where the
+    /// provider has no event support (Wine).
+    pub fn disable_events(&self) -> Result<()> {
+        disable_events(self.core(), ConnectionVtable::<H>::EVENT_MASK)
     }
 
     /// The handler.

@@ -24,14 +24,11 @@ use crate::events::{
 use crate::registration::{LiveHandle, Provider, WindowsVersion};
 use crate::request::{Operation, Request};
 use crate::socket::{
-    CloseOp, CreateOp, FromCore, RetainOps, RetainedRaw, SocketCore, close_in_background,
-    enable_events, end_release, retain_core, retained_core, submit_close, submit_create,
+    BOUND, CloseOp, CreateOp, FromCore, RetainOps, RetainedRaw, SocketCore, close_in_background,
+    disable_events, enable_events, end_release, retain_core, retained_core, submit_close,
+    submit_create,
 };
 use crate::{Error, Result};
-
-/// `flags` bit of a datagram socket's core: `WskBind` succeeded. Chosen far
-/// from the bits `socket.rs` defines for connection sockets.
-const BOUND: u32 = 1 << 16;
 
 /// `flags` bit of a datagram socket's core: a fixed destination is set
 /// ([`DatagramSocket::set_remote_address`] or
@@ -306,6 +303,60 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     /// (Wine).
     pub fn enable_events(&self) -> Result<()> {
         enable_events(self.core(), DatagramVtable::<H>::EVENT_MASK)
+    }
+
+    /// Disables the callbacks [`enable_events`](Self::enable_events)
+    /// enabled (`SO_WSK_EVENT_CALLBACK` with `WSK_EVENT_DISABLE`, one event
+    /// at a time), without an IRP. A callback already running may still
+    /// finish after this returns (`STATUS_EVENT_PENDING`).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// The status of `WskControlSocket`; [`Error::NOT_IMPLEMENTED`] where the
+    /// provider has no event support (Wine).
+    pub fn disable_events(&self) -> Result<()> {
+        disable_events(self.core(), DatagramVtable::<H>::EVENT_MASK)
+    }
+
+    /// Sets the typed socket option `O` (`WskControlSocket`, `WskSetOption`),
+    /// for example `socket.set::<ReceiveBuffer>(1 << 16)`.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::INVALID_DEVICE_STATE`] at once for an option that must
+    ///   precede the bind on a bound socket.
+    /// - Provider statuses, for example [`Error::NOT_SUPPORTED`] for an
+    ///   option it does not know.
+    pub fn set<O: crate::options::SocketOption>(
+        &self,
+        value: O::Value,
+    ) -> crate::Request<crate::ControlOp<H, ()>> {
+        crate::options::set::<H, O>(self.core(), value)
+    }
+
+    /// Reads the typed socket option `O` (`WskControlSocket`,
+    /// `WskGetOption`).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// Provider statuses, for example [`Error::NOT_SUPPORTED`] for an option
+    /// it does not know.
+    pub fn get<O: crate::options::SocketOption>(
+        &self,
+    ) -> crate::Request<crate::ControlOp<H, O::Value>> {
+        crate::options::get::<H, O>(self.core())
     }
 
     /// The handler.

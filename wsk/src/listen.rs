@@ -15,7 +15,7 @@ use crate::registration::{HandleSource, LiveHandle, Provider, ProviderInner};
 use crate::request::{Operation, Request};
 use crate::socket::{
     ACCEPTING, BOUND, CloseOp, ControlOp, CreateOp, FromCore, SocketCore, close_in_background,
-    enable_events, submit_close, submit_create,
+    disable_events, enable_events, submit_close, submit_create,
 };
 use crate::{Error, Result};
 
@@ -547,6 +547,23 @@ impl<L: ListenEvents> ListenSocket<L> {
     /// The status of `WskControlSocket` ([`Error::NOT_IMPLEMENTED`] on Wine).
     pub fn enable_events(&self) -> Result<()> {
         enable_events(self.core(), ListenVtable::<L>::EVENT_MASK)
+    }
+
+    /// Disables the callbacks [`enable_events`](Self::enable_events)
+    /// enabled (`SO_WSK_EVENT_CALLBACK` with `WSK_EVENT_DISABLE`, one event
+    /// at a time), without an IRP. A callback already running may still
+    /// finish after this returns (`STATUS_EVENT_PENDING`).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// The status of `WskControlSocket`; [`Error::NOT_IMPLEMENTED`] where the
+    /// provider has no event support (Wine).
+    pub fn disable_events(&self) -> Result<()> {
+        disable_events(self.core(), ListenVtable::<L>::EVENT_MASK)
     }
 
     /// The handler.

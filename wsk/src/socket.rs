@@ -501,6 +501,29 @@ pub(crate) fn enable_events<H: Send + Sync + 'static>(
     if mask == 0 {
         return Ok(());
     }
+    event_control(core, mask)
+}
+
+/// Disables every event in `mask` (`SO_WSK_EVENT_CALLBACK` with
+/// `WSK_EVENT_DISABLE`, one event at a time as the DDI requires), without an
+/// IRP: a callback already running may still finish after this returns
+/// (`STATUS_EVENT_PENDING`, a success status).
+pub(crate) fn disable_events<H: Send + Sync + 'static>(
+    core: &SocketCore<H>,
+    mask: u32,
+) -> Result<()> {
+    let mask = mask & !core.provider.reg().static_events();
+    let mut remaining = mask;
+    while remaining != 0 {
+        let event = remaining & remaining.wrapping_neg();
+        remaining &= !event;
+        event_control(core, sys::WSK_EVENT_DISABLE | event)?;
+    }
+    Ok(())
+}
+
+/// `WskControlSocket(WskSetOption, SO_WSK_EVENT_CALLBACK)` without an IRP.
+fn event_control<H: Send + Sync + 'static>(core: &SocketCore<H>, mask: u32) -> Result<()> {
     let socket = core.socket();
     if socket.is_null() {
         return Err(Error::INVALID_HANDLE);
@@ -516,7 +539,7 @@ pub(crate) fn enable_events<H: Send + Sync + 'static>(
         EventMask: mask,
     };
     // SAFETY: the socket exists; the input lives across this synchronous
-    // call; enabling takes no IRP, output or returned size.
+    // call; enabling and disabling without an IRP take no output.
     let status = unsafe {
         control(
             socket,

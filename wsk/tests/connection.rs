@@ -447,3 +447,33 @@ fn connect_with_data_sends_on_connect_and_is_gated_by_windows_version() {
         sim.finish();
     }
 }
+
+#[test]
+fn disabled_events_are_no_longer_delivered() {
+    let sim = Sim::start();
+    let listener = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        ConnectionSocket::connect_to(
+            &provider,
+            "10.0.0.2:80".parse().unwrap(),
+            Recorder::default(),
+        ),
+    )
+    .unwrap();
+    let peer = listener.accept();
+    socket.disable_events().expect("disable");
+    peer.close();
+    sim.settle();
+    assert!(
+        socket.handler().disconnects.lock().unwrap().is_empty(),
+        "no callback after disabling"
+    );
+    assert_eq!(sim.stats().count(EventKind::Disconnect), 0);
+
+    socket.close().wait(&p).unwrap();
+    teardown(&p, registration, provider);
+    sim.finish();
+}

@@ -614,3 +614,31 @@ fn fixed_remote_and_send_to_addresses() {
     teardown(&p, registration, provider);
     sim.finish();
 }
+
+#[test]
+fn datagram_sockets_take_typed_options() {
+    use wsk::options::{ReceiveBuffer, ReuseAddress};
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        DatagramSocket::create(&provider, sys::AF_INET, NoDatagramEvents),
+    )
+    .unwrap();
+    socket
+        .set::<ReuseAddress>(true)
+        .wait(&p)
+        .expect("before bind");
+    socket.bind("0.0.0.0:0".parse().unwrap()).wait(&p).unwrap();
+    assert_eq!(
+        socket.set::<ReuseAddress>(true).wait(&p).err(),
+        Some(Error::INVALID_DEVICE_STATE),
+        "SO_REUSEADDR must precede the bind"
+    );
+    socket.set::<ReceiveBuffer>(32 * 1024).wait(&p).unwrap();
+    assert_eq!(socket.get::<ReceiveBuffer>().wait(&p), Ok(32 * 1024));
+    socket.close().wait(&p).unwrap();
+    teardown(&p, registration, provider);
+    sim.finish();
+}
