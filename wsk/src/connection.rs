@@ -757,6 +757,33 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         options::query_size(self.core(), sys::SIO_WSK_QUERY_IDEAL_SEND_BACKLOG)
     }
 
+    /// Puts the TCP connection in silent mode (`SIO_WSK_SET_TCP_SILENT_MODE`):
+    /// nothing more is sent on the wire, not even control packets; later
+    /// sends and disconnects fail with [`Error::INVALID_DEVICE_STATE`]. No send
+    /// or disconnect request may be pending when it is called. Not supported
+    /// on loopback.
+    ///
+    /// <https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-set-tcp-silent-mode>
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// Provider statuses, for example [`Error::INVALID_DEVICE_STATE`] when not
+    /// connected or with sends pending, [`Error::NOT_IMPLEMENTED`] on Wine.
+    pub fn set_tcp_silent_mode(&self) -> Request<ControlOp<H>> {
+        submit_control(
+            self.core(),
+            sys::WskIoctl,
+            sys::SIO_WSK_SET_TCP_SILENT_MODE,
+            0,
+            &[],
+            0,
+        )
+    }
+
     /// The bytes received and not yet taken by a receive or receive event
     /// (`SIO_WSK_QUERY_RECEIVE_BACKLOG`).
     ///

@@ -477,3 +477,26 @@ fn disabled_events_are_no_longer_delivered() {
     teardown(&p, registration, provider);
     sim.finish();
 }
+
+#[test]
+fn tcp_silent_mode_is_requested_with_an_ioctl() {
+    let sim = Sim::start();
+    let listener = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        ConnectionSocket::connect_to(&provider, "10.0.0.2:80".parse().unwrap(), NoEvents),
+    )
+    .unwrap();
+    let _peer = listener.accept();
+    assert!(socket.set_tcp_silent_mode().wait(&p).is_ok());
+    sim.fail_next(Routine::WskControlSocket, sys::STATUS_INVALID_DEVICE_STATE);
+    assert_eq!(
+        socket.set_tcp_silent_mode().wait(&p).err(),
+        Some(Error::INVALID_DEVICE_STATE)
+    );
+    socket.close().wait(&p).unwrap();
+    teardown(&p, registration, provider);
+    sim.finish();
+}
