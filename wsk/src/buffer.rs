@@ -36,6 +36,25 @@ const PAGE_SIZE: usize = 4096;
 /// `ptr` points to `capacity` initialised bytes allocated with
 /// `Layout::array::<u8>(capacity)`; `mdl` describes exactly those bytes;
 /// `len <= capacity`; `0 < capacity <= MAX_BUFFER_LEN`.
+///
+/// ```
+/// # let sim = wsk_sim::Sim::start();
+/// use wsk::Buffer;
+///
+/// let mut buffer = Buffer::with_capacity(8)?;
+/// assert!(buffer.is_empty());
+/// assert_eq!(buffer.extend_from_slice(b"hello, world"), 8); // as much as fits
+/// assert_eq!(buffer.as_slice(), b"hello, w");
+///
+/// buffer.clear();
+/// buffer.as_mut_capacity()[..2].copy_from_slice(b"hi");
+/// buffer.set_len(2);
+/// assert_eq!((buffer.len(), buffer.capacity()), (2, 8));
+/// assert_eq!(Buffer::from_slice(b"hi")?.as_slice(), buffer.as_slice());
+/// # drop(buffer);
+/// # sim.finish();
+/// # Ok::<(), wsk::Error>(())
+/// ```
 pub struct Buffer {
     ptr: NonNull<u8>,
     capacity: usize,

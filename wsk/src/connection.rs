@@ -194,6 +194,33 @@ unsafe fn release_indication<H: ConnectionEvents>(
 /// indications are released); [`close`](Self::close) closes it as a request.
 /// The handler lives until the provider has completed the close, so
 /// callbacks never see freed state.
+///
+/// ```
+/// # let sim = wsk_sim::Sim::start();
+/// # let peer = sim.peer_listen("10.0.0.2:80");
+/// use wsk::{block_on, Buffer, ConnectionSocket, NoEvents, Passive, Registration};
+/// use core::time::Duration;
+///
+/// let passive = Passive::current().expect("PASSIVE_LEVEL");
+/// let registration = Registration::register(&passive)?;
+/// let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
+///
+/// let remote = "10.0.0.2:80".parse().unwrap();
+/// let socket = block_on(&passive, ConnectionSocket::connect_to(&provider, remote, NoEvents))?;
+/// # let conn = peer.accept();
+/// let (sent, buffer) = socket.send(Buffer::from_slice(b"GET /")?).wait(&passive);
+/// assert_eq!(sent?, 5);
+/// # assert_eq!(conn.recv_exact(5), b"GET /");
+/// # conn.send(b"200 OK");
+/// let (received, buffer) = socket.receive(buffer).wait(&passive);
+/// assert_eq!(&buffer.as_slice()[..received?], b"200 O"); // up to the capacity
+///
+/// socket.close().wait(&passive)?;
+/// drop((buffer, provider));
+/// registration.deregister(&passive).expect("no handles left");
+/// # sim.finish();
+/// # Ok::<(), wsk::Error>(())
+/// ```
 pub struct ConnectionSocket<H: ConnectionEvents = NoEvents> {
     core: Option<Arc<SocketCore<H>>>,
     _live: LiveHandle,

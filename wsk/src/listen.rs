@@ -446,6 +446,32 @@ unsafe extern "system" fn abort_event<L: ListenEvents>(
 ///
 /// Binding it ([`bind`](Self::bind)) starts listening. Dropping it closes it
 /// in the background; [`close`](Self::close) closes it as a request.
+///
+/// ```
+/// # let sim = wsk_sim::Sim::start();
+/// use wsk::{block_on, ListenSocket, NoEvents, NoListenEvents, Passive, Registration};
+/// use core::time::Duration;
+///
+/// let passive = Passive::current().expect("PASSIVE_LEVEL");
+/// let registration = Registration::register(&passive)?;
+/// let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
+///
+/// let local = "10.0.0.1:8080".parse().unwrap();
+/// let handler = NoListenEvents::<NoEvents>::new();
+/// let listener = block_on(&passive, ListenSocket::open(&provider, local, handler))?;
+/// let accept = listener.accept(NoEvents);
+/// # let peer = sim.peer_connect("10.0.0.1:8080").expect("accepted");
+/// let (connection, remote) = accept.wait(&passive)?;
+/// # assert_eq!(remote, peer.local_addr());
+/// assert_eq!(remote.ip(), "10.0.0.2".parse::<core::net::IpAddr>().unwrap());
+///
+/// connection.close().wait(&passive)?;
+/// listener.close().wait(&passive)?;
+/// drop(provider);
+/// registration.deregister(&passive).expect("no handles left");
+/// # sim.finish();
+/// # Ok::<(), wsk::Error>(())
+/// ```
 pub struct ListenSocket<L: ListenEvents = NoListenEvents> {
     core: Option<Arc<SocketCore<ListenState<L>>>>,
     _live: LiveHandle,

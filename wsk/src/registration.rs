@@ -277,6 +277,25 @@ impl Drop for LiveHandle {
 /// [`try_capture`](Self::try_capture) → sockets → drop every handle →
 /// [`deregister`](Self::deregister) (which `Drop` does too, at
 /// `PASSIVE_LEVEL`, if it was not called).
+///
+/// ```
+/// # let sim = wsk_sim::Sim::start();
+/// use wsk::{Passive, Registration};
+/// use core::time::Duration;
+///
+/// let passive = Passive::current().expect("PASSIVE_LEVEL");
+/// let registration = Registration::register(&passive)?;
+/// let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
+/// assert_eq!(registration.live_handles(), 1);
+///
+/// // Deregistering refuses while a handle is alive and gives the registration back.
+/// let registration = registration.deregister(&passive).unwrap_err();
+/// drop(provider);
+/// assert_eq!(registration.live_handles(), 0);
+/// registration.deregister(&passive).expect("no handles left");
+/// # sim.finish();
+/// # Ok::<(), wsk::Error>(())
+/// ```
 pub struct Registration {
     inner: Arc<RegInner>,
 }
@@ -608,6 +627,25 @@ impl Drop for ProviderInner {
 ///
 /// Cheap to clone; the NPI is released when the last clone and the last
 /// socket created from it are gone.
+///
+/// ```
+/// # let sim = wsk_sim::Sim::start();
+/// # sim.add_name("echo.example", &["10.0.0.2"]);
+/// use wsk::{Family, Passive, Registration};
+/// use core::time::Duration;
+///
+/// let passive = Passive::current().expect("PASSIVE_LEVEL");
+/// let registration = Registration::register(&passive)?;
+/// let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
+///
+/// let addresses = provider.resolve(&passive, "echo.example", Some("7"), Family::V4)?;
+/// assert_eq!(addresses, ["10.0.0.2:7".parse().unwrap()]);
+///
+/// drop(provider);
+/// registration.deregister(&passive).expect("no handles left");
+/// # sim.finish();
+/// # Ok::<(), wsk::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Provider {
     pub(crate) inner: Arc<ProviderInner>,

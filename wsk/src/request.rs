@@ -195,6 +195,36 @@ impl<O> Block<O> {
 /// callable at `DISPATCH_LEVEL`), [`wait`](Self::wait) or
 /// [`wait_timeout`](Self::wait_timeout) (`PASSIVE_LEVEL`). Dropping it before
 /// it completes cancels the IRP; see the [module docs](self).
+///
+/// ```
+/// # let sim = wsk_sim::Sim::start();
+/// # let peer = sim.peer_listen("10.0.0.2:7");
+/// use wsk::{block_on, Buffer, ConnectionSocket, NoEvents, Passive, Registration};
+/// use core::time::Duration;
+///
+/// let passive = Passive::current().expect("PASSIVE_LEVEL");
+/// let registration = Registration::register(&passive)?;
+/// let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
+/// let remote = "10.0.0.2:7".parse().unwrap();
+/// let socket = block_on(&passive, ConnectionSocket::connect_to(&provider, remote, NoEvents))?;
+/// # let conn = peer.accept();
+///
+/// // Nothing arrives: the time-out gives the request back, still pending.
+/// let request = socket.receive(Buffer::with_capacity(64)?);
+/// let request = request.wait_timeout(&passive, Duration::from_millis(10)).unwrap_err();
+/// assert!(!request.is_complete());
+/// drop(request); // cancels the IRP; the buffer is freed once the provider lets go
+///
+/// // A request that completes: `wait` returns its output and the buffer.
+/// let (sent, buffer) = socket.send(Buffer::from_slice(b"ping")?).wait(&passive);
+/// assert_eq!(sent?, 4);
+/// # assert_eq!(conn.recv_exact(4), b"ping");
+/// socket.close().wait(&passive)?;
+/// drop((buffer, provider));
+/// registration.deregister(&passive).expect("no handles left");
+/// # sim.finish();
+/// # Ok::<(), wsk::Error>(())
+/// ```
 #[must_use = "a request does nothing useful unless awaited; dropping it cancels the IRP"]
 pub struct Request<O: Operation> {
     inner: Inner<O>,

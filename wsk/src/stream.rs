@@ -491,6 +491,32 @@ impl<T: Send + Sync + 'static> Operation for ListenOnlyOp<T> {
 /// context is connection state) cannot change into: use
 /// [`ListenSocket::open_stream`], which creates a stream socket with that
 /// context, binds it, listens and enables the accept events.
+///
+/// ```
+/// # let sim = wsk_sim::Sim::start();
+/// use wsk::{block_on, Buffer, NoEvents, Passive, Registration, StreamSocket};
+/// use core::time::Duration;
+///
+/// let passive = Passive::current().expect("PASSIVE_LEVEL");
+/// let registration = Registration::register(&passive)?;
+/// let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
+///
+/// let local = "10.0.0.1:9000".parse().unwrap();
+/// let listener = block_on(&passive, StreamSocket::listen_on(&provider, local, NoEvents))?;
+/// let accept = listener.accept(NoEvents);
+/// # let peer = sim.peer_connect("10.0.0.1:9000").expect("accepted");
+/// let (connection, _remote) = accept.wait(&passive)?;
+/// # peer.send(b"hi");
+/// let (received, buffer) = connection.receive(Buffer::with_capacity(16)?).wait(&passive);
+/// assert_eq!(&buffer.as_slice()[..received?], b"hi");
+///
+/// connection.close().wait(&passive)?;
+/// listener.close().wait(&passive)?;
+/// drop((buffer, provider));
+/// registration.deregister(&passive).expect("no handles left");
+/// # sim.finish();
+/// # Ok::<(), wsk::Error>(())
+/// ```
 pub struct StreamSocket<H: ConnectionEvents = NoEvents> {
     /// The same socket seen as a connection socket (through the
     /// connection view of its table).
