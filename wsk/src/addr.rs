@@ -140,6 +140,16 @@ impl core::fmt::Debug for SockAddr {
     }
 }
 
+/// The wildcard address (`0.0.0.0:0` or `[::]:0`) of `addr`'s family: what a
+/// client socket binds to before connecting to `addr`.
+pub(crate) fn wildcard_for(addr: &SocketAddr) -> SocketAddr {
+    if addr.is_ipv4() {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    } else {
+        SocketAddr::from(([0u16; 8], 0))
+    }
+}
+
 /// The address family of `addr` (`AF_INET` or `AF_INET6`).
 pub(crate) fn family_of(addr: &SocketAddr) -> sys::ADDRESS_FAMILY {
     if addr.is_ipv4() {

@@ -8,7 +8,7 @@ use core::net::SocketAddr;
 
 use wsk_sys as sys;
 
-use crate::addr::{SockAddr, family_of};
+use crate::addr::{SockAddr, family_of, wildcard_for};
 use crate::buffer::Buffer;
 use crate::events::{
     ConnectionEvents, DisconnectFlags, EventContext, Indication, NoEvents, ReceiveAction,
@@ -290,12 +290,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// (Wine's) fails with [`Error::NOT_IMPLEMENTED`] if `H` has events.
     pub async fn connect_to(provider: &Provider, remote: SocketAddr, handler: H) -> Result<Self> {
         let socket = Self::create(provider, family_of(&remote), handler).await?;
-        let any = if remote.is_ipv4() {
-            SocketAddr::from(([0, 0, 0, 0], 0))
-        } else {
-            SocketAddr::from(([0u16; 8], 0))
-        };
-        let connected = match socket.bind(any).await {
+        let connected = match socket.bind(wildcard_for(&remote)).await {
             Ok(_) => socket.connect(remote).await.map(drop),
             Err(e) => Err(e),
         };

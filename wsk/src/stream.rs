@@ -13,7 +13,7 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 
 use wsk_sys as sys;
 
-use crate::addr::{SockAddr, family_of};
+use crate::addr::{SockAddr, family_of, wildcard_for};
 use crate::connection::{AddressOp, ConnectionSocket, ConnectionVtable};
 use crate::events::{ConnectionEvents, NoEvents};
 use crate::listen::{ListenEvents, ListenSocket, ListenState, ListenVtable};
@@ -589,12 +589,7 @@ impl<H: ConnectionEvents> StreamSocket<H> {
         handler: H,
     ) -> Result<ConnectionSocket<H>> {
         let socket = Self::create(provider, family_of(&remote), handler).await?;
-        let any = if remote.is_ipv4() {
-            SocketAddr::from(([0, 0, 0, 0], 0))
-        } else {
-            SocketAddr::from(([0u16; 8], 0))
-        };
-        let connected = match socket.bind(any).await {
+        let connected = match socket.bind(wildcard_for(&remote)).await {
             Ok(_) => socket.connect(remote).await.map(drop),
             Err(e) => Err(e),
         };
