@@ -308,6 +308,7 @@ pub unsafe extern "system" fn IoInitializeIrp(Irp: PIRP, PacketSize: USHORT, Sta
             );
         }
     }
+    w.stats.irps_initialized += 1;
     drop(w);
     init_irp(Irp, usize::from(PacketSize), StackSize);
 }
@@ -334,6 +335,7 @@ pub unsafe extern "system" fn IoReuseIrp(Irp: PIRP, Iostatus: NTSTATUS) {
         );
         return;
     }
+    w.stats.irps_reused += 1;
     drop(w);
     let flags = irp_get!(Irp, AllocationFlags);
     let size = usize::from(irp_get!(Irp, Size));

@@ -311,6 +311,10 @@ pub struct Stats {
     pub events: Vec<EventRecord>,
     /// IRPs the provider completed.
     pub irps_completed: u64,
+    /// `IoInitializeIrp` calls.
+    pub irps_initialized: u64,
+    /// `IoReuseIrp` calls.
+    pub irps_reused: u64,
     /// IRPs completed with `STATUS_CANCELLED`.
     pub irps_cancelled: u64,
     /// `IoCancelIrp` calls.

@@ -16,7 +16,7 @@ use crate::events::{
 };
 use crate::options::{self, SocketOption};
 use crate::registration::{LiveHandle, Provider};
-use crate::request::{Operation, Request};
+use crate::request::{Operation, Request, RequestSlot, SlotRequest};
 use crate::socket::{
     ABORTED, BOUND, CloseOp, ControlOp, CreateOp, FromCore, RetainOps, RetainedRaw, SocketCore,
     close_in_background, disable_events, enable_events, end_release, retain_core, retained_core,
@@ -542,7 +542,81 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         self.transfer(buffer, false, flags.bits())
     }
 
+    /// Sends `buffer`'s data as [`send_with`](Self::send_with) does, with
+    /// the memory of `slot` instead of a new allocation: a stream of sends
+    /// through one slot allocates nothing. The request borrows the slot until
+    /// it completes; see [`RequestSlot`](crate::RequestSlot).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send); [`Error::INSUFFICIENT_RESOURCES`] if the slot
+    /// lost its memory (a request in it was dropped while pending) and
+    /// allocating it again failed.
+    #[inline]
+    pub fn send_in<'s>(
+        &self,
+        slot: &'s mut TransferSlot<H>,
+        buffer: Buffer,
+        flags: SendFlags,
+    ) -> SlotRequest<'s, TransferOp<H>> {
+        match self.prepare_transfer(buffer, true, flags.bits()) {
+            Ok((op, call)) => SlotRequest::submit(slot, op, call),
+            Err((op, error)) => SlotRequest::failed(slot, op, error),
+        }
+    }
+
+    /// Receives into `buffer` as [`receive_with`](Self::receive_with) does,
+    /// with the memory of `slot` instead of a new allocation; see
+    /// [`send_in`](Self::send_in).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// As [`receive`](Self::receive) and [`send_in`](Self::send_in).
+    #[inline]
+    pub fn receive_in<'s>(
+        &self,
+        slot: &'s mut TransferSlot<H>,
+        buffer: Buffer,
+        flags: ReceiveRequestFlags,
+    ) -> SlotRequest<'s, TransferOp<H>> {
+        match self.prepare_transfer(buffer, false, flags.bits()) {
+            Ok((op, call)) => SlotRequest::submit(slot, op, call),
+            Err((op, error)) => SlotRequest::failed(slot, op, error),
+        }
+    }
+
+    #[inline]
     fn transfer(&self, buffer: Buffer, send: bool, flags: u32) -> Request<TransferOp<H>> {
+        match self.prepare_transfer(buffer, send, flags) {
+            Ok((op, call)) => Request::submit(op, call),
+            Err((op, error)) => Request::failed(op, error),
+        }
+    }
+
+    /// The payload of a `WskSend` or `WskReceive` and the call that starts
+    /// it, or the payload and why the provider must not be called.
+    #[allow(clippy::type_complexity)] // a one-off pair, named by the callers' use
+    #[inline]
+    fn prepare_transfer(
+        &self,
+        buffer: Buffer,
+        send: bool,
+        flags: u32,
+    ) -> core::result::Result<
+        (
+            TransferOp<H>,
+            impl FnOnce(sys::PIRP, &mut TransferOp<H>) -> sys::NTSTATUS + use<H>,
+        ),
+        (TransferOp<H>, Error),
+    > {
         let core = self.core();
         let wsk_buf = if send {
             buffer.wsk_buf_data()
@@ -556,10 +630,10 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
             receive: !send,
         };
         if send && core.is_aborted() {
-            return Request::failed(op, Error::CONNECTION_ABORTED);
+            return Err((op, Error::CONNECTION_ABORTED));
         }
         if send && op.buffer.is_empty() {
-            return Request::failed(op, Error::INVALID_PARAMETER);
+            return Err((op, Error::INVALID_PARAMETER));
         }
         // SAFETY: the socket exists; connection table.
         let table = unsafe { core.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
@@ -568,14 +642,14 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         } else {
             table.WskReceive
         }) else {
-            return Request::failed(op, Error::NOT_IMPLEMENTED);
+            return Err((op, Error::NOT_IMPLEMENTED));
         };
         let socket = core.socket();
-        Request::submit(op, |irp, op| {
+        Ok((op, move |irp, op: &mut TransferOp<H>| {
             // SAFETY: the socket exists; the WSK_BUF and the memory it
             // describes live in the payload until completion.
             unsafe { call(socket, &raw mut op.wsk_buf, flags, irp) }
-        })
+        }))
     }
 
     /// Disconnects gracefully (`WskDisconnect`), after sending `final_data`
@@ -928,6 +1002,10 @@ impl<H: Send + Sync + 'static> Operation for AddressOp<H> {
         self.addr.to_socket_addr()
     }
 }
+
+/// The memory of one `WskSend` or `WskReceive` at a time, reused by
+/// [`ConnectionSocket::send_in`] and [`ConnectionSocket::receive_in`].
+pub type TransferSlot<H = NoEvents> = RequestSlot<TransferOp<H>>;
 
 /// `WskSend` and `WskReceive`.
 pub struct TransferOp<H> {

@@ -102,6 +102,7 @@ pub use buffer::{Buffer, MAX_BUFFER_LEN};
 pub use client_control::{CachedSecurityDescriptor, SecurityOp, StaticEvents, TransportChangeOp};
 pub use connection::{
     AddressOp, ConnectionSocket, DisconnectOp, ReceiveRequestFlags, SendFlags, TransferOp,
+    TransferSlot,
 };
 pub use datagram::{
     DatagramAddressOp, DatagramSocket, FixedAddressOp, RECEIVE_CONTROL_BYTES, ReceiveFromOp,
@@ -119,7 +120,7 @@ pub use listen::{
     ListenSocket, ListenState, NoListenEvents,
 };
 pub use registration::{Provider, Registration, Transport, Version, WindowsVersion};
-pub use request::{Operation, Request};
+pub use request::{Operation, Request, RequestSlot, SlotRequest};
 pub use resolve::Family;
 pub use socket::{CloseOp, ControlOp, ControlOutput, ControlValue, CreateOp};
 pub use stream::{StreamAcceptOp, StreamListenOp, StreamListener, StreamSocket};

@@ -10,9 +10,9 @@
 //! # Lifecycle
 //!
 //! ```text
-//!   submit ──► Pending ──completion routine──► Completed ──wait/poll──► output (block freed)
+//!   submit ──► pending ──completion routine──► completed ──wait/poll──► output (block freed or reused)
 //!                │
-//!                └─ Request dropped: IoCancelIrp, then Abandoned ──completion routine──► block freed
+//!                └─ Request dropped: IoCancelIrp, then released ──completion routine──► block freed
 //! ```
 //!
 //! - The completion routine always returns `STATUS_MORE_PROCESSING_REQUIRED`:
@@ -27,12 +27,41 @@
 //!   with that status, so waits end.
 //! - Buffers come back to the caller with the result, on success and failure
 //!   alike (`(Result<T>, B)`), as in other completion-based I/O APIs.
+//!
+//! # Reuse
+//!
+//! A [`RequestSlot`] keeps one block from one request to the next: the same
+//! memory, the same IRP (reinitialised with `IoReuseIrp`, which
+//! [Microsoft allows](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-ioreuseirp)
+//! for IRPs a driver "allocated … as raw memory"), so a stream of sends or
+//! receives through a slot allocates nothing. A request made in a slot
+//! ([`SlotRequest`]) borrows the slot until it completes; dropping it while
+//! pending behaves as for a [`Request`] and leaves the slot empty, so that
+//! its next request allocates a fresh block instead of reusing memory the
+//! provider may still touch.
+//!
+//! # Completion without a lock
+//!
+//! The block's state is one atomic word. The completion routine marks the
+//! IRP completed with one atomic OR; if the owner had registered a waker or
+//! was blocked in a wait by then, the routine takes the waker and the
+//! waiter's event, marks itself finished with a second OR, and only then
+//! wakes the task or signals the event — so whoever it wakes finds the block
+//! free to reuse. The waiter's `KEVENT` lives on the waiting thread's stack
+//! (the classic pattern of a synchronous IRP), so a request that is never
+//! waited on never initialises one. The owner never spins on the routine:
+//! once the IRP is marked completed it takes the output, and if the routine
+//! is still finishing, whichever of the two is last frees the block. An
+//! inline completion therefore costs the completion routine one atomic
+//! operation and the owner one load, with no kernel call.
 
 use core::cell::UnsafeCell;
 use core::future::Future;
-use core::mem::MaybeUninit;
+use core::mem::{ManuallyDrop, MaybeUninit};
 use core::pin::Pin;
 use core::ptr::{self, NonNull};
+use core::sync::atomic::AtomicU32;
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Release};
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 
@@ -75,117 +104,467 @@ struct IrpWithStack {
     stack: [sys::IO_STACK_LOCATION; 1],
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum State {
-    /// Submitted; the provider owns the IRP.
-    Pending,
-    /// The provider completed the IRP (or returned without completing it).
-    Completed {
-        status: sys::NTSTATUS,
-        information: usize,
-    },
-    /// The owner dropped the request; the completion routine frees the block.
-    Abandoned,
+// Bits of `Block::state`. The owner sets WAITER, WAKER, RELEASED and TAKEN
+// (with compare-exchange or OR); the completion routine sets COMPLETING and
+// COMPLETE (with OR). A failed compare-exchange by the owner therefore means
+// the IRP completed.
+
+/// The owner is blocked on the event `event` points to: the completion
+/// routine signals it.
+const WAITER: u32 = 1 << 0;
+/// `waker` holds the owner's waker: the completion routine takes and wakes it.
+const WAKER: u32 = 1 << 1;
+/// The IRP completed: its `IoStatus` is final and the owner may take the
+/// output.
+const COMPLETING: u32 = 1 << 2;
+/// The completion routine is done with the block. Set only when it had a
+/// waker or a waiter to serve; without either, `COMPLETING` means the same.
+const COMPLETE: u32 = 1 << 3;
+/// The owner let go of the block: whichever party finishes last frees it.
+const RELEASED: u32 = 1 << 4;
+/// With `RELEASED`: the owner took the payload out before letting go.
+const TAKEN: u32 = 1 << 5;
+
+/// Whether the completion routine no longer touches the block.
+const fn finished(state: u32) -> bool {
+    state & COMPLETING != 0 && (state & COMPLETE != 0 || state & (WAITER | WAKER) == 0)
 }
 
 /// The single allocation behind a request.
 ///
 /// # Invariants
 ///
-/// - `irp` is the first field, initialised by `IoInitializeIrp` before the
-///   provider sees it, and its completion context is the block's address.
-/// - `state`, `waker` are only accessed with `lock` held.
-/// - While `state` is `Pending`, the provider may touch `irp` and anything in
-///   `op`; neither is moved or freed.
-/// - Exactly one party frees the block: the owner once `state` is `Completed`,
-///   or the completion routine once it is `Abandoned`.
+/// - `irp` is the first field, initialised by `IoInitializeIrp` when the
+///   block is allocated; while a request is in flight its completion context
+///   is the block's address.
+/// - `state` follows the bits above. While `COMPLETING` is clear the provider
+///   may touch `irp` and anything in `op`; neither is moved or freed.
+/// - `event` and `waker` are read by the completion routine only if it saw
+///   `WAITER` (respectively `WAKER`), and written by the owner only while
+///   that bit is clear. While `WAITER` is set, `event` points to an
+///   initialised `KEVENT` on the waiting thread's stack, which stays valid
+///   until the completion routine has signalled it or the owner has cleared
+///   `WAITER`.
+/// - `op` holds a payload from submission until the owner takes it (after
+///   `COMPLETING`) or the disposing party drops it.
+/// - Exactly one party frees the block: the owner if it sees the completion
+///   routine `finished`, else the completion routine once `RELEASED` is set.
 #[repr(C)]
 struct Block<O> {
     irp: UnsafeCell<MaybeUninit<IrpWithStack>>,
-    lock: UnsafeCell<sys::KSPIN_LOCK>,
-    event: UnsafeCell<MaybeUninit<sys::KEVENT>>,
-    state: UnsafeCell<State>,
+    state: AtomicU32,
+    event: UnsafeCell<*mut sys::KEVENT>,
     waker: UnsafeCell<Option<Waker>>,
-    op: UnsafeCell<O>,
-}
-
-/// The completion state, borrowed while the block's lock is held.
-struct Locked<'a> {
-    state: &'a mut State,
-    waker: &'a mut Option<Waker>,
-    event: *mut sys::KEVENT,
-}
-
-impl Locked<'_> {
-    /// Records completion, signals waiters and takes the waker to wake once
-    /// the lock is released.
-    fn complete(&mut self, status: sys::NTSTATUS, information: usize) -> Option<Waker> {
-        *self.state = State::Completed {
-            status,
-            information,
-        };
-        // SAFETY: the event was initialised at submission and lives in the
-        // block, which cannot be freed while its lock is held; setting it
-        // without waiting is legal at DISPATCH_LEVEL.
-        unsafe { sys::KeSetEvent(self.event, 0, sys::FALSE) };
-        self.waker.take()
-    }
+    op: UnsafeCell<MaybeUninit<O>>,
 }
 
 impl<O> Block<O> {
+    #[inline]
     fn irp(&self) -> sys::PIRP {
         self.irp.get().cast()
     }
 
-    fn event(&self) -> *mut sys::KEVENT {
-        self.event.get().cast()
+    /// The IRP's final `IoStatus`.
+    #[inline]
+    fn io_status(&self) -> (sys::NTSTATUS, usize) {
+        // SAFETY: the IRP is initialised (invariant); callers read it only
+        // once it completed, when nobody writes it.
+        let io = unsafe { (*self.irp()).IoStatus };
+        (io.Status, io.Information)
     }
 
-    /// Runs `f` with the block's spin lock held.
-    ///
-    /// Takes a raw pointer, not `&self`: once the lock is released another
-    /// party may free the block, which no reference may outlive.
+    /// Frees a block with no payload.
     ///
     /// # Safety
     ///
-    /// `this` points to a live block; IRQL ≤ `DISPATCH_LEVEL`.
-    unsafe fn locked<R>(this: *const Self, f: impl FnOnce(&mut Locked<'_>) -> R) -> R {
-        // SAFETY: `this` is a live block (caller contract); taking a field's
-        // address reads nothing. Likewise for the next three fields.
-        let lock = UnsafeCell::raw_get(unsafe { &raw const (*this).lock });
-        // SAFETY: as above.
-        let state = UnsafeCell::raw_get(unsafe { &raw const (*this).state });
-        // SAFETY: as above.
-        let waker = UnsafeCell::raw_get(unsafe { &raw const (*this).waker });
-        // SAFETY: as above.
-        let event = UnsafeCell::raw_get(unsafe { &raw const (*this).event }).cast::<sys::KEVENT>();
-        // SAFETY: a valid KSPIN_LOCK in the live block; IRQL <= DISPATCH_LEVEL.
-        let old = unsafe { sys::KeAcquireSpinLockRaiseToDpc(lock) };
-        // SAFETY: the lock is held, so no one else accesses the state (invariant).
-        let state = unsafe { &mut *state };
-        // SAFETY: as above, for the waker.
-        let waker = unsafe { &mut *waker };
-        let r = f(&mut Locked {
-            state,
-            waker,
-            event,
-        });
-        // SAFETY: acquired above with the returned IRQL; nothing of the block
-        // is touched after this call.
-        unsafe { sys::KeReleaseSpinLock(lock, old) };
-        r
+    /// `this` came from [`RawRequest::alloc`], holds no payload, the provider
+    /// and the completion routine are done with it, and no other pointer to
+    /// it will be used again.
+    unsafe fn free(this: *mut Self) {
+        // SAFETY: sole ownership of a block allocated as a Box (caller
+        // contract); dropping it drops the waker, never the (absent) payload.
+        drop(unsafe { alloc::boxed::Box::from_raw(this) });
     }
 
-    /// Frees a block nobody else can reach, returning its payload.
+    /// Takes the payload out, frees the block and lets the payload dispose of
+    /// itself.
     ///
     /// # Safety
     ///
-    /// `this` came from [`Request::submit`]'s allocation, the provider is done
-    /// with it, and no other pointer to it will be used again.
-    unsafe fn free(this: *mut Self) -> O {
-        // SAFETY: the caller hands over sole ownership of a block allocated as a Box.
-        let block = unsafe { alloc::boxed::Box::from_raw(this) };
-        block.op.into_inner()
+    /// As [`free`](Self::free), except that the block holds a payload and its
+    /// IRP has completed.
+    unsafe fn dispose(this: *mut Self)
+    where
+        O: Operation,
+    {
+        // SAFETY: live block (caller contract).
+        let block = unsafe { &*this };
+        let (status, information) = block.io_status();
+        // SAFETY: the payload cell is not borrowed anywhere else.
+        let slot = unsafe { &*block.op.get() };
+        // SAFETY: the block holds a payload nobody else will read.
+        let op = unsafe { slot.assume_init_read() };
+        // SAFETY: the payload is out; caller contract otherwise.
+        unsafe { Self::free(this) };
+        op.abandon(status, information);
+    }
+}
+
+/// The owner's handle on a block.
+///
+/// # Invariants
+///
+/// Points to a live block that this handle may free or reuse according to
+/// [`Block`]'s invariants; at most one `RawRequest` exists per block.
+struct RawRequest<O: Operation>(NonNull<Block<O>>);
+
+// SAFETY: the handle owns the block; the payload is Send, and the waker and
+// state are thread-safe.
+unsafe impl<O: Operation> Send for RawRequest<O> {}
+// SAFETY: `&RawRequest` only reads the atomic state.
+unsafe impl<O: Operation> Sync for RawRequest<O> {}
+
+impl<O: Operation> RawRequest<O> {
+    /// Allocates a block without a payload and initialises its IRP.
+    fn alloc() -> Option<Self> {
+        let layout = core::alloc::Layout::new::<Block<O>>();
+        // SAFETY: Block has a non-zero size.
+        let block = NonNull::new(unsafe { alloc::alloc::alloc(layout) }.cast::<Block<O>>())?;
+        // SAFETY: freshly allocated with Block's layout; nothing else refers to it.
+        unsafe {
+            block.write(Block {
+                irp: UnsafeCell::new(MaybeUninit::uninit()),
+                state: AtomicU32::new(0),
+                event: UnsafeCell::new(ptr::null_mut()),
+                waker: UnsafeCell::new(None),
+                op: UnsafeCell::new(MaybeUninit::uninit()),
+            });
+        }
+        let this = Self(block);
+        #[allow(clippy::cast_possible_truncation)] // IrpWithStack is a few hundred bytes.
+        let size = size_of::<IrpWithStack>() as u16;
+        // SAFETY: storage for an IRP with one stack location of `size` bytes,
+        // in non-paged memory that nobody else uses.
+        unsafe { sys::IoInitializeIrp(this.block().irp(), size, 1) };
+        Some(this)
+    }
+
+    #[inline]
+    fn block(&self) -> &Block<O> {
+        // SAFETY: the handle keeps the block alive (invariant); every field
+        // written after allocation is atomic or in an UnsafeCell.
+        unsafe { self.0.as_ref() }
+    }
+
+    #[inline]
+    fn state(&self) -> u32 {
+        self.block().state.load(Acquire)
+    }
+
+    /// Puts `op` in the idle block and passes the IRP to `call`, which starts
+    /// one WSK routine with it and returns that routine's status.
+    ///
+    /// `reuse`: the IRP served an earlier request and is reinitialised with
+    /// `IoReuseIrp`; otherwise it is fresh from [`alloc`](Self::alloc).
+    #[inline]
+    fn start(&mut self, op: O, reuse: bool, call: impl FnOnce(sys::PIRP, &mut O) -> sys::NTSTATUS) {
+        let block = self.block();
+        // The block is idle: no payload, and neither the provider nor the
+        // completion routine touches it (a finished block, or a fresh one), so
+        // this handle has it to itself until `call` hands the IRP over.
+        block.state.store(0, Release);
+        // SAFETY: idle block: the payload slot is empty and unshared.
+        unsafe { (*block.op.get()).write(op) };
+        let irp = block.irp();
+        if reuse {
+            // SAFETY: an initialised IRP in raw memory that nobody owns now.
+            unsafe { sys::IoReuseIrp(irp, sys::STATUS_SUCCESS) };
+        }
+        // SAFETY: the IRP has one stack location; the block, the routine's
+        // context, lives until the routine has run (Block's invariants).
+        unsafe {
+            sys::IoSetCompletionRoutine(
+                irp,
+                Some(on_complete::<O>),
+                self.0.as_ptr().cast(),
+                sys::TRUE,
+                sys::TRUE,
+                sys::TRUE,
+            );
+        }
+        // SAFETY: only `call` (and then the provider, through pointers it
+        // derives) uses the payload until completion.
+        let slot = unsafe { &mut *block.op.get() };
+        // SAFETY: the payload was written above.
+        let op = unsafe { slot.assume_init_mut() };
+        let status = call(irp, op);
+        if status != sys::STATUS_PENDING && block.state.load(Acquire) & COMPLETING == 0 {
+            // A real provider completes the IRP before returning a final
+            // status; one that returns without completing it (Wine's stubs)
+            // is treated as having completed it with that status. Nobody
+            // else touches the block: the provider let go of the IRP.
+            // SAFETY: the IRP is ours again; writing its status races with nothing.
+            unsafe {
+                (*irp).IoStatus = sys::IO_STATUS_BLOCK {
+                    Status: status,
+                    Information: 0,
+                };
+            }
+            block.state.store(COMPLETING, Release);
+        }
+    }
+
+    /// Whether the IRP completed, so [`take`](Self::take) may be called.
+    #[inline]
+    fn is_complete(&self) -> bool {
+        self.state() & COMPLETING != 0
+    }
+
+    /// Makes `waker` the one the completion routine wakes; returns whether
+    /// the IRP already completed (then nothing is registered).
+    fn register(&self, waker: &Waker) -> bool {
+        let block = self.block();
+        let mut state = block.state.load(Acquire);
+        if state & COMPLETING != 0 {
+            return true;
+        }
+        if state & WAKER != 0 {
+            // Take the slot back before touching it; failing means the IRP
+            // completed (only the completion routine changes the state now).
+            let cleared = state & !WAKER;
+            if block
+                .state
+                .compare_exchange(state, cleared, Acquire, Acquire)
+                .is_err()
+            {
+                return true;
+            }
+            state = cleared;
+        }
+        // SAFETY: WAKER is clear, so the completion routine does not touch the
+        // slot (Block's invariants), and this handle is its only other user.
+        let slot = unsafe { &mut *block.waker.get() };
+        if !slot.as_ref().is_some_and(|old| old.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+        // Publish the waker; failing means the IRP completed meanwhile and the
+        // completion routine did not look at the slot.
+        block
+            .state
+            .compare_exchange(state, state | WAKER, AcqRel, Acquire)
+            .is_err()
+    }
+
+    /// Blocks until the IRP completes or `timeout` passes; returns whether it
+    /// completed.
+    #[cold]
+    #[inline(never)]
+    fn wait(&self, passive: &Passive<'_>, timeout: Option<Duration>) -> bool {
+        let _ = passive;
+        let block = self.block();
+        let state = block.state.load(Acquire);
+        if state & COMPLETING != 0 {
+            return true;
+        }
+        let mut event = MaybeUninit::<sys::KEVENT>::uninit();
+        let event = event.as_mut_ptr();
+        // SAFETY: KEVENT storage on this thread's stack, which is resident
+        // while the thread waits in kernel mode.
+        unsafe { sys::KeInitializeEvent(event, sys::NotificationEvent, sys::FALSE) };
+        // SAFETY: WAITER is clear (only `wait` sets it, and it clears or
+        // consumes it before returning), so the completion routine does not
+        // read the pointer now.
+        unsafe { *block.event.get() = event };
+        if block
+            .state
+            .compare_exchange(state, state | WAITER, AcqRel, Acquire)
+            .is_err()
+        {
+            // Completed meanwhile, without looking at the event.
+            return true;
+        }
+        if Self::wait_event(event, timeout) {
+            return true;
+        }
+        // Timed out: withdraw the event before its stack frame goes.
+        let mut state = block.state.load(Acquire);
+        while state & COMPLETING == 0 {
+            match block
+                .state
+                .compare_exchange(state, state & !WAITER, AcqRel, Acquire)
+            {
+                Ok(_) => return false,
+                Err(now) => state = now,
+            }
+        }
+        // The completion routine saw WAITER: it signals the event once it is
+        // done with the block, moments from now.
+        Self::wait_event(event, None);
+        true
+    }
+
+    /// Waits on a `KEVENT`; returns whether it was signalled.
+    fn wait_event(event: *mut sys::KEVENT, timeout: Option<Duration>) -> bool {
+        let mut relative = timeout.map(crate::time::relative_timeout);
+        let timeout_ptr = relative.as_mut().map_or(ptr::null_mut(), ptr::from_mut);
+        // SAFETY: PASSIVE_LEVEL is proven by the caller's token; the event is
+        // initialised and outlives the wait.
+        let status = unsafe {
+            sys::KeWaitForSingleObject(
+                event.cast(),
+                sys::Executive,
+                sys::KernelMode,
+                sys::FALSE,
+                timeout_ptr,
+            )
+        };
+        status != sys::STATUS_TIMEOUT
+    }
+
+    /// Takes the output of a completed request, and the block back if the
+    /// completion routine is done with it (else the routine frees it).
+    #[inline]
+    fn take(self) -> (O::Output, Option<Self>) {
+        let this = ManuallyDrop::new(self);
+        let block = this.block();
+        let state = block.state.load(Acquire);
+        assert!(
+            state & COMPLETING != 0,
+            "wsk: request taken before completion"
+        );
+        let (status, information) = block.io_status();
+        // SAFETY: COMPLETING: the provider is done with the payload and the
+        // completion routine never reads it unless RELEASED without TAKEN.
+        let slot = unsafe { &*block.op.get() };
+        // SAFETY: submitted requests hold a payload (Block's invariants).
+        let op = unsafe { slot.assume_init_read() };
+        let reusable = finished(state) || {
+            let old = block.state.fetch_or(RELEASED | TAKEN, AcqRel);
+            // If the routine had not finished it frees the block: our handle is
+            // no longer valid.
+            finished(old)
+        };
+        let back = reusable.then(|| Self(this.0));
+        (op.complete(status, information), back)
+    }
+
+    /// Gives the request up: cancels the IRP first if `cancel`, and leaves
+    /// the payload's disposal to whichever party finishes last. Returns the
+    /// idle block if that was this handle (the completion routine was done).
+    fn release(self, cancel: bool) -> Option<Self> {
+        let this = ManuallyDrop::new(self);
+        let block = this.block();
+        if cancel && block.state.load(Acquire) & COMPLETING == 0 {
+            // Cancel while the block is certainly ours: once RELEASED is set the
+            // completion routine may free it at any moment.
+            // SAFETY: the IRP lives in our block and was submitted; IoCancelIrp
+            // is callable at <= DISPATCH_LEVEL and harmless on a completed IRP.
+            unsafe { sys::IoCancelIrp(block.irp()) };
+        }
+        let old = block.state.fetch_or(RELEASED, AcqRel);
+        if !finished(old) {
+            // The completion routine disposes of the payload and frees the block.
+            return None;
+        }
+        let (status, information) = block.io_status();
+        // SAFETY: the completion routine is done and saw no RELEASED, so the
+        // payload cell is this handle's alone.
+        let slot = unsafe { &*block.op.get() };
+        // SAFETY: a submitted request holds a payload until it is taken.
+        let op = unsafe { slot.assume_init_read() };
+        op.abandon(status, information);
+        Some(Self(this.0))
+    }
+}
+
+impl<O: Operation> Drop for RawRequest<O> {
+    /// Frees an idle block (no payload), such as a [`RequestSlot`]'s.
+    fn drop(&mut self) {
+        // SAFETY: an idle block this handle owns (only `take` and `release`
+        // end a handle on a busy block, and they do not drop it).
+        unsafe { Block::free(self.0.as_ptr()) };
+    }
+}
+
+/// The state a request handle is in: submitted (`raw`), finished before
+/// reaching the provider (`ready`: validation or allocation failure), or
+/// done (neither: the output was taken).
+struct Inner<O: Operation> {
+    raw: Option<RawRequest<O>>,
+    ready: Option<O::Output>,
+}
+
+impl<O: Operation> Inner<O> {
+    fn submitted(raw: RawRequest<O>) -> Self {
+        Self {
+            raw: Some(raw),
+            ready: None,
+        }
+    }
+
+    fn ready(output: O::Output) -> Self {
+        Self {
+            raw: None,
+            ready: Some(output),
+        }
+    }
+
+    /// Takes the output if the request completed; registers `waker` if not.
+    /// A block the completion routine is done with goes to `home` (a slot)
+    /// or is freed.
+    #[inline]
+    fn try_take(
+        &mut self,
+        waker: Option<&Waker>,
+        home: Option<&mut Option<RawRequest<O>>>,
+    ) -> Option<O::Output> {
+        let Some(raw) = &self.raw else {
+            let out = self.ready.take();
+            assert!(out.is_some(), "wsk: request polled after completion");
+            return out;
+        };
+        let complete = match waker {
+            Some(w) => raw.register(w),
+            None => raw.is_complete(),
+        };
+        if !complete {
+            return None;
+        }
+        let (out, block) = self.raw.take()?.take();
+        if let (Some(home), Some(block)) = (home, block) {
+            *home = Some(block);
+        }
+        Some(out)
+    }
+
+    #[inline]
+    fn wait(
+        &mut self,
+        passive: &Passive<'_>,
+        timeout: Option<Duration>,
+        home: Option<&mut Option<RawRequest<O>>>,
+    ) -> Option<O::Output> {
+        if let Some(raw) = &self.raw {
+            if !raw.is_complete() && !raw.wait(passive, timeout) {
+                return None;
+            }
+        }
+        self.try_take(None, home)
+    }
+
+    fn is_complete(&self) -> bool {
+        self.raw.as_ref().is_none_or(RawRequest::is_complete)
+    }
+
+    /// Gives a submitted request up (see [`RawRequest::release`]); an idle
+    /// block goes to `home` (a slot) or is freed.
+    #[inline]
+    fn release(&mut self, cancel: bool, home: Option<&mut Option<RawRequest<O>>>) {
+        if let Some(raw) = self.raw.take() {
+            if let (Some(block), Some(home)) = (raw.release(cancel), home) {
+                *home = Some(block);
+            }
+        }
     }
 }
 
@@ -230,19 +609,10 @@ pub struct Request<O: Operation> {
     inner: Inner<O>,
 }
 
-enum Inner<O: Operation> {
-    /// Owns the block (see [`Block`]'s invariants).
-    Submitted(NonNull<Block<O>>),
-    /// Finished before reaching the provider (validation or allocation failure).
-    Ready(Option<O::Output>),
-    /// Output already taken.
-    Done,
-}
-
 // SAFETY: the block is only reached through this handle or the provider's
-// completion, both synchronised by the block's spin lock; the payload is Send.
+// completion, synchronised by the block's atomic state; the payload is Send.
 unsafe impl<O: Operation> Send for Request<O> where O::Output: Send {}
-// SAFETY: `&Request` exposes no access to the block.
+// SAFETY: `&Request` only reads the block's atomic state.
 unsafe impl<O: Operation> Sync for Request<O> {}
 impl<O: Operation> Unpin for Request<O> {}
 
@@ -250,7 +620,7 @@ impl<O: Operation> Request<O> {
     /// A request that finished before reaching the provider.
     pub(crate) fn ready(output: O::Output) -> Self {
         Self {
-            inner: Inner::Ready(Some(output)),
+            inner: Inner::ready(output),
         }
     }
 
@@ -268,113 +638,12 @@ impl<O: Operation> Request<O> {
     /// they may be handed to the provider. If `call` does not pass the IRP to
     /// a routine it must return a status other than `STATUS_PENDING`.
     pub(crate) fn submit(op: O, call: impl FnOnce(sys::PIRP, &mut O) -> sys::NTSTATUS) -> Self {
-        let layout = core::alloc::Layout::new::<Block<O>>();
-        // SAFETY: Block has a non-zero size.
-        let raw = unsafe { alloc::alloc::alloc(layout) }.cast::<Block<O>>();
-        if raw.is_null() {
+        let Some(mut raw) = RawRequest::alloc() else {
             return Self::failed(op, Error::INSUFFICIENT_RESOURCES);
-        }
-        let block = raw;
-        // SAFETY: freshly allocated with Block's layout; nothing else refers to it.
-        unsafe {
-            block.write(Block {
-                irp: UnsafeCell::new(MaybeUninit::uninit()),
-                lock: UnsafeCell::new(0),
-                event: UnsafeCell::new(MaybeUninit::uninit()),
-                state: UnsafeCell::new(State::Pending),
-                waker: UnsafeCell::new(None),
-                op: UnsafeCell::new(op),
-            });
-        }
-        // SAFETY: the block is live; every field that is written later sits in an
-        // UnsafeCell, so a shared reference is sound for the block's lifetime.
-        let this = unsafe { &*block };
-        // SAFETY: `event` is writable KEVENT storage in non-paged memory.
-        unsafe { sys::KeInitializeEvent(this.event(), sys::NotificationEvent, sys::FALSE) };
-        let irp = this.irp();
-        #[allow(clippy::cast_possible_truncation)] // IrpWithStack is a few hundred bytes.
-        let size = size_of::<IrpWithStack>() as u16;
-        // SAFETY: `irp` is storage for an IRP with one stack location of `size` bytes.
-        unsafe { sys::IoInitializeIrp(irp, size, 1) };
-        // SAFETY: the IRP has one stack location, which the routine's context
-        // (the block) outlives: the block is freed only after completion.
-        unsafe {
-            sys::IoSetCompletionRoutine(
-                irp,
-                Some(on_complete::<O>),
-                block.cast(),
-                sys::TRUE,
-                sys::TRUE,
-                sys::TRUE,
-            );
-        }
-        // SAFETY: nothing else refers to the payload until the provider gets the
-        // IRP; it is not moved until the block is freed.
-        let op_ref = unsafe { &mut *this.op.get() };
-        let status = call(irp, op_ref);
-        if status != sys::STATUS_PENDING {
-            // A real provider has completed the IRP before returning a final
-            // status; one that returns without completing (Wine's stubs) is
-            // treated as having completed it with that status. Nothing to wake.
-            // SAFETY: the block is ours (no one can have abandoned it yet).
-            unsafe {
-                Block::locked(block, |l| {
-                    if *l.state == State::Pending {
-                        drop(l.complete(status, 0));
-                    }
-                });
-            }
-        }
-        // SAFETY: `block` is the non-null allocation checked above.
-        let block = unsafe { NonNull::new_unchecked(block) };
+        };
+        raw.start(op, false, call);
         Self {
-            inner: Inner::Submitted(block),
-        }
-    }
-
-    /// The block this handle owns, by shared reference.
-    fn block<'b>(block: *mut Block<O>) -> &'b Block<O> {
-        // SAFETY: called only with the block of `Inner::Submitted`, which this
-        // handle owns and keeps alive; all mutable fields are UnsafeCells.
-        unsafe { &*block }
-    }
-
-    /// Takes the output if the provider has completed the request.
-    fn try_take(&mut self, waker: Option<&Waker>) -> Option<O::Output> {
-        match &mut self.inner {
-            Inner::Ready(out) => {
-                let out = out.take();
-                self.inner = Inner::Done;
-                out
-            }
-            Inner::Done => panic!("wsk: request polled after completion"),
-            Inner::Submitted(block) => {
-                let block = block.as_ptr();
-                // SAFETY: we own the live block; requests are used at <= DISPATCH_LEVEL.
-                let done = unsafe {
-                    Block::locked(block, |l| match *l.state {
-                        State::Completed {
-                            status,
-                            information,
-                        } => Some((status, information)),
-                        State::Pending => {
-                            if let Some(w) = waker {
-                                if !l.waker.as_ref().is_some_and(|old| old.will_wake(w)) {
-                                    *l.waker = Some(w.clone());
-                                }
-                            }
-                            None
-                        }
-                        State::Abandoned => unreachable!("owner still holds the request"),
-                    })
-                };
-                let (status, information) = done?;
-                self.inner = Inner::Done;
-                // SAFETY: Completed: the provider is done and the completion
-                // routine no longer touches the block; we are its sole owner.
-                let op = unsafe { Block::free(block) };
-                Some(op.complete(status, information))
-            }
+            inner: Inner::submitted(raw),
         }
     }
 
@@ -383,10 +652,10 @@ impl<O: Operation> Request<O> {
     /// # IRQL
     ///
     /// `PASSIVE_LEVEL` (proven by `passive`).
-    pub fn wait(self, passive: &Passive<'_>) -> O::Output {
-        match self.wait_inner(passive, None) {
-            Ok(out) => out,
-            Err(_) => unreachable!("an infinite wait cannot time out"),
+    pub fn wait(mut self, passive: &Passive<'_>) -> O::Output {
+        match self.inner.wait(passive, None, None) {
+            Some(out) => out,
+            None => unreachable!("an infinite wait ends with the request complete"),
         }
     }
 
@@ -401,44 +670,12 @@ impl<O: Operation> Request<O> {
     /// Gives the request back if it has not completed in time: wait again, or
     /// drop it to cancel the IRP (its buffers are freed once the provider lets
     /// go of them).
-    pub fn wait_timeout(self, passive: &Passive<'_>, timeout: Duration) -> Result<O::Output, Self> {
-        self.wait_inner(passive, Some(timeout))
-    }
-
-    fn wait_inner(
+    pub fn wait_timeout(
         mut self,
         passive: &Passive<'_>,
-        timeout: Option<Duration>,
+        timeout: Duration,
     ) -> Result<O::Output, Self> {
-        let _ = passive;
-        // Most requests have completed by now (inline completions): take the
-        // output without a kernel wait.
-        if let Some(out) = self.try_take(None) {
-            return Ok(out);
-        }
-        if let Inner::Submitted(block) = &self.inner {
-            let event = Self::block(block.as_ptr()).event();
-            let mut relative = timeout.map(crate::time::relative_timeout);
-            let timeout_ptr = relative.as_mut().map_or(ptr::null_mut(), ptr::from_mut);
-            // SAFETY: PASSIVE_LEVEL is proven by the token; the event lives as
-            // long as the block, which we own for the duration of the wait.
-            let status = unsafe {
-                sys::KeWaitForSingleObject(
-                    event.cast(),
-                    sys::Executive,
-                    sys::KernelMode,
-                    sys::FALSE,
-                    timeout_ptr,
-                )
-            };
-            if status == sys::STATUS_TIMEOUT {
-                return Err(self);
-            }
-        }
-        match self.try_take(None) {
-            Some(out) => Ok(out),
-            None => Err(self),
-        }
+        self.inner.wait(passive, Some(timeout), None).ok_or(self)
     }
 
     /// Whether the output is available without waiting.
@@ -448,15 +685,14 @@ impl<O: Operation> Request<O> {
     /// ≤ `DISPATCH_LEVEL`.
     #[must_use]
     pub fn is_complete(&self) -> bool {
-        match &self.inner {
-            Inner::Ready(_) | Inner::Done => true,
-            // SAFETY: we own the live block; IRQL <= DISPATCH_LEVEL.
-            Inner::Submitted(block) => unsafe {
-                Block::locked(block.as_ptr(), |l| {
-                    matches!(l.state, State::Completed { .. })
-                })
-            },
-        }
+        self.inner.is_complete()
+    }
+
+    /// Lets the request run to completion without an owner: no cancellation;
+    /// the completion routine frees the block (and runs
+    /// [`Operation::abandon`]).
+    pub(crate) fn detach(mut self) {
+        self.inner.release(false, None);
     }
 }
 
@@ -464,7 +700,7 @@ impl<O: Operation> Future for Request<O> {
     type Output = O::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O::Output> {
-        match self.try_take(Some(cx.waker())) {
+        match self.inner.try_take(Some(cx.waker()), None) {
             Some(out) => Poll::Ready(out),
             None => Poll::Pending,
         }
@@ -473,77 +709,7 @@ impl<O: Operation> Future for Request<O> {
 
 impl<O: Operation> Drop for Request<O> {
     fn drop(&mut self) {
-        let Inner::Submitted(block) = self.inner else {
-            return;
-        };
-        let block = block.as_ptr();
-        // Cancel first, while the block is certainly ours: once it is marked
-        // Abandoned the completion routine may free it at any moment.
-        // SAFETY: the IRP lives in our block and was submitted; IoCancelIrp is
-        // callable at <= DISPATCH_LEVEL and harmless on a completed IRP.
-        unsafe { sys::IoCancelIrp(Self::block(block).irp()) };
-        // SAFETY: we own the live block; IRQL <= DISPATCH_LEVEL.
-        let completed = unsafe {
-            Block::locked(block, |l| {
-                *l.waker = None;
-                match *l.state {
-                    State::Pending => {
-                        *l.state = State::Abandoned;
-                        false
-                    }
-                    State::Completed { .. } => true,
-                    State::Abandoned => unreachable!("dropped twice"),
-                }
-            })
-        };
-        if completed {
-            Self::dispose(block);
-        }
-    }
-}
-
-impl<O: Operation> Request<O> {
-    /// Lets the request run to completion without an owner: no cancellation;
-    /// the completion routine frees the block (and runs
-    /// [`Operation::abandon`]).
-    pub(crate) fn detach(mut self) {
-        let Inner::Submitted(block) = self.inner else {
-            return;
-        };
-        self.inner = Inner::Done;
-        let block = block.as_ptr();
-        // SAFETY: we own the live block; IRQL <= DISPATCH_LEVEL.
-        let completed = unsafe {
-            Block::locked(block, |l| {
-                *l.waker = None;
-                if *l.state == State::Pending {
-                    *l.state = State::Abandoned;
-                    false
-                } else {
-                    true
-                }
-            })
-        };
-        if completed {
-            Self::dispose(block);
-        }
-    }
-
-    /// Frees a completed block whose output nobody will take.
-    fn dispose(block: *mut Block<O>) {
-        // SAFETY: the caller owns the live block; IRQL <= DISPATCH_LEVEL.
-        let state = unsafe { Block::locked(block, |l| *l.state) };
-        let State::Completed {
-            status,
-            information,
-        } = state
-        else {
-            unreachable!("disposed before completion")
-        };
-        // SAFETY: completed: the provider and completion routine are done
-        // with the block, and the caller owned it.
-        let op = unsafe { Block::free(block) };
-        op.abandon(status, information);
+        self.inner.release(true, None);
     }
 }
 
@@ -555,42 +721,287 @@ impl<O: Operation> core::fmt::Debug for Request<O> {
     }
 }
 
+/// The memory of one request — IRP, completion state, event, payload —
+/// kept from one request to the next, so that a stream of requests
+/// allocates nothing.
+///
+/// Requests made in a slot (such as
+/// [`ConnectionSocket::send_in`](crate::ConnectionSocket::send_in)) borrow
+/// it mutably until they complete: one request at a time per slot. A slot is
+/// typed by the operation it serves ([`TransferSlot`](crate::TransferSlot)
+/// for sends and receives); its block is allocated by [`new`](Self::new), and
+/// again only after a request in it was dropped while pending.
+///
+/// # Invariants
+///
+/// `block`, when present, is idle: no payload, and neither the provider nor
+/// a completion routine touches it.
+///
+/// ```
+/// # let sim = wsk_sim::Sim::start();
+/// # let peer = sim.peer_listen("10.0.0.2:7");
+/// use wsk::{block_on, Buffer, ConnectionSocket, NoEvents, Passive, Registration};
+/// use wsk::{ReceiveRequestFlags, SendFlags, TransferSlot};
+/// use core::time::Duration;
+///
+/// let passive = Passive::current().expect("PASSIVE_LEVEL");
+/// let registration = Registration::register(&passive)?;
+/// let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
+/// let remote = "10.0.0.2:7".parse().unwrap();
+/// let socket = block_on(&passive, ConnectionSocket::connect_to(&provider, remote, NoEvents))?;
+/// # let conn = peer.accept();
+///
+/// // One slot and one buffer serve every send: no allocation per request.
+/// let mut slot = TransferSlot::new()?;
+/// let mut buffer = Buffer::with_capacity(4)?;
+/// for round in 0..3_u8 {
+///     buffer.clear();
+///     buffer.extend_from_slice(&[round; 4]);
+///     let (sent, back) = socket.send_in(&mut slot, buffer, SendFlags::empty()).wait(&passive);
+///     assert_eq!(sent?, 4);
+///     buffer = back;
+/// }
+/// # assert_eq!(conn.recv_exact(12), [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]);
+/// # conn.send(b"pong");
+/// let (received, buffer) =
+///     socket.receive_in(&mut slot, buffer, ReceiveRequestFlags::WAIT_ALL).wait(&passive);
+/// assert_eq!((received?, buffer.as_slice()), (4, &b"pong"[..]));
+/// socket.close().wait(&passive)?;
+/// drop((slot, buffer, provider));
+/// registration.deregister(&passive).expect("no handles left");
+/// # sim.finish();
+/// # Ok::<(), wsk::Error>(())
+/// ```
+pub struct RequestSlot<O: Operation> {
+    block: Option<RawRequest<O>>,
+}
+
+impl<O: Operation> RequestSlot<O> {
+    /// Allocates the slot's memory and initialises its IRP.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL` (the allocator must allow it; non-paged pool does).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::INSUFFICIENT_RESOURCES`] if the memory could not be allocated.
+    pub fn new() -> Result<Self> {
+        let block = RawRequest::alloc().ok_or(Error::INSUFFICIENT_RESOURCES)?;
+        Ok(Self { block: Some(block) })
+    }
+
+    /// Whether the slot holds its memory, so its next request allocates
+    /// nothing. False only after a request in the slot was dropped (or
+    /// forgotten) while pending, or an allocation failed; the next request
+    /// then allocates again.
+    ///
+    /// # IRQL
+    ///
+    /// Any.
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.block.is_some()
+    }
+}
+
+impl<O: Operation> core::fmt::Debug for RequestSlot<O> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RequestSlot")
+            .field("ready", &self.is_ready())
+            .finish()
+    }
+}
+
+/// A request made in a [`RequestSlot`]: as a [`Request`], but on completion
+/// its memory goes back to the slot instead of being freed.
+///
+/// Dropping it while pending cancels the IRP as for a [`Request`]; the slot
+/// then loses its memory (the completion routine frees it once the provider
+/// is done) and its next request allocates. Dropping it once complete
+/// discards the output and keeps the memory in the slot.
+#[must_use = "a request does nothing useful unless awaited; dropping it cancels the IRP"]
+pub struct SlotRequest<'s, O: Operation> {
+    slot: &'s mut RequestSlot<O>,
+    inner: Inner<O>,
+}
+
+// SAFETY: as for Request; the slot's block is idle.
+unsafe impl<O: Operation> Send for SlotRequest<'_, O> where O::Output: Send {}
+// SAFETY: `&SlotRequest` only reads the block's atomic state.
+unsafe impl<O: Operation> Sync for SlotRequest<'_, O> {}
+impl<O: Operation> Unpin for SlotRequest<'_, O> {}
+
+impl<'s, O: Operation> SlotRequest<'s, O> {
+    /// As [`Request::submit`], with the slot's memory (allocated if the slot
+    /// lost it).
+    pub(crate) fn submit(
+        slot: &'s mut RequestSlot<O>,
+        op: O,
+        call: impl FnOnce(sys::PIRP, &mut O) -> sys::NTSTATUS,
+    ) -> Self {
+        let (raw, reuse) = match slot.block.take() {
+            Some(raw) => (Some(raw), true),
+            None => (RawRequest::alloc(), false),
+        };
+        let inner = match raw {
+            Some(mut raw) => {
+                raw.start(op, reuse, call);
+                Inner::submitted(raw)
+            }
+            None => Inner::ready(op.complete(Error::INSUFFICIENT_RESOURCES.ntstatus(), 0)),
+        };
+        Self { slot, inner }
+    }
+
+    /// A request that failed before reaching the provider; the slot keeps
+    /// its memory.
+    pub(crate) fn failed(slot: &'s mut RequestSlot<O>, op: O, error: Error) -> Self {
+        Self {
+            slot,
+            inner: Inner::ready(op.complete(error.ntstatus(), 0)),
+        }
+    }
+
+    /// Waits until the provider completes the request.
+    ///
+    /// # IRQL
+    ///
+    /// `PASSIVE_LEVEL` (proven by `passive`).
+    pub fn wait(mut self, passive: &Passive<'_>) -> O::Output {
+        match self.inner.wait(passive, None, Some(&mut self.slot.block)) {
+            Some(out) => out,
+            None => unreachable!("an infinite wait ends with the request complete"),
+        }
+    }
+
+    /// Waits at most `timeout` for the provider to complete the request.
+    ///
+    /// # IRQL
+    ///
+    /// `PASSIVE_LEVEL` (proven by `passive`).
+    ///
+    /// # Errors
+    ///
+    /// Gives the request back if it has not completed in time, as
+    /// [`Request::wait_timeout`] does.
+    pub fn wait_timeout(
+        mut self,
+        passive: &Passive<'_>,
+        timeout: Duration,
+    ) -> Result<O::Output, Self> {
+        let out = self
+            .inner
+            .wait(passive, Some(timeout), Some(&mut self.slot.block));
+        out.ok_or(self)
+    }
+
+    /// Whether the output is available without waiting.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    #[must_use]
+    pub fn is_complete(&self) -> bool {
+        self.inner.is_complete()
+    }
+}
+
+impl<O: Operation> Future for SlotRequest<'_, O> {
+    type Output = O::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O::Output> {
+        let this = self.get_mut();
+        match this
+            .inner
+            .try_take(Some(cx.waker()), Some(&mut this.slot.block))
+        {
+            Some(out) => Poll::Ready(out),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<O: Operation> Drop for SlotRequest<'_, O> {
+    fn drop(&mut self) {
+        self.inner.release(true, Some(&mut self.slot.block));
+    }
+}
+
+impl<O: Operation> core::fmt::Debug for SlotRequest<'_, O> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SlotRequest")
+            .field("complete", &self.is_complete())
+            .finish_non_exhaustive()
+    }
+}
+
 /// The completion routine of every request.
 ///
 /// # Safety
 ///
 /// Called by the provider (through the I/O manager's completion logic) for an
-/// IRP prepared by [`Request::submit`], whose context is its block.
+/// IRP prepared by [`RawRequest::start`], whose context is its block.
 unsafe extern "system" fn on_complete<O: Operation>(
     _device: sys::PDEVICE_OBJECT,
-    irp: sys::PIRP,
+    _irp: sys::PIRP,
     context: sys::PVOID,
 ) -> sys::NTSTATUS {
     let block = context.cast::<Block<O>>();
-    // SAFETY: the provider completed this IRP, so its IoStatus is final and readable.
-    let io_status = unsafe { (*irp).IoStatus };
-    let (status, information) = (io_status.Status, io_status.Information);
-    // SAFETY: the block stays live until we (Abandoned) or the owner (after
-    // seeing Completed under the lock) free it; the completion routine runs
-    // at <= DISPATCH_LEVEL.
-    let action = unsafe {
-        Block::locked(block, |l| match *l.state {
-            State::Pending => Some(l.complete(status, information)),
-            State::Abandoned => None,
-            State::Completed { .. } => panic!("wsk: IRP completed twice"),
-        })
-    };
-    // After the lock is released the owner may free the block: touch only the waker.
-    if let Some(waker) = action {
-        if let Some(w) = waker {
-            w.wake();
-        }
+    // SAFETY: the block lives until this routine has finished with it
+    // (Block's invariants); the reference is not used after the OR that
+    // hands the block over.
+    let live = unsafe { &*block };
+    let state = &live.state;
+    let old = state.fetch_or(COMPLETING, AcqRel);
+    assert!(old & COMPLETING == 0, "wsk: IRP completed twice");
+    if old & RELEASED != 0 {
+        // SAFETY: the owner is gone and the provider is done; the payload is
+        // still inside (TAKEN needs COMPLETING).
+        unsafe { Block::dispose(block) };
+        return sys::STATUS_MORE_PROCESSING_REQUIRED;
+    }
+    if old & (WAKER | WAITER) == 0 {
+        // Nobody to wake: the owner may take and free the block from now on.
+        return sys::STATUS_MORE_PROCESSING_REQUIRED;
+    }
+    let waker = if old & WAKER != 0 {
+        // SAFETY: WAKER was set, so the owner leaves the slot alone and the
+        // block stays alive until COMPLETE (Block's invariants).
+        unsafe { (*live.waker.get()).take() }
     } else {
-        {
-            // SAFETY: Abandoned: the owner is gone and the provider is done; we free it.
-            let op = unsafe { Block::free(block) };
-            op.abandon(status, information);
+        None
+    };
+    let event = if old & WAITER != 0 {
+        // SAFETY: WAITER was set, so the owner leaves the pointer alone and
+        // the block stays alive until COMPLETE.
+        Some(unsafe { *live.event.get() })
+    } else {
+        None
+    };
+    let old = state.fetch_or(COMPLETE, AcqRel);
+    if old & RELEASED != 0 {
+        // The owner let go while this routine was finishing: it frees the
+        // block, with the payload unless the owner took it. (Never while a
+        // waiter is blocked: the owner cannot let go from inside `wait`.)
+        if old & TAKEN != 0 {
+            // SAFETY: no payload; nobody else will touch the block.
+            unsafe { Block::free(block) };
+        } else {
+            // SAFETY: the payload is inside; nobody else will touch the block.
+            unsafe { Block::dispose(block) };
         }
+    }
+    // The block may be gone or reused: only the waiter's event and the
+    // waker are touched from here on.
+    if let Some(event) = event {
+        // SAFETY: the waiter keeps its event alive until it is signalled
+        // (Block's invariants); setting it without waiting is legal at
+        // DISPATCH_LEVEL.
+        unsafe { sys::KeSetEvent(event, 0, sys::FALSE) };
+    }
+    if let Some(waker) = waker {
+        waker.wake();
     }
     sys::STATUS_MORE_PROCESSING_REQUIRED
 }

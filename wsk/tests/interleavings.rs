@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use wsk::{
     Buffer, ConnectionEvents, ConnectionSocket, DisconnectFlags, Error, EventContext, Indication,
-    ListenSocket, NoListenEvents, Passive, ReceiveAction, Registration, Request,
-    RetainedIndication, TransferOp, block_on,
+    ListenSocket, NoListenEvents, Passive, ReceiveAction, ReceiveRequestFlags, Registration,
+    Request, RetainedIndication, SendFlags, SlotRequest, TransferOp, TransferSlot, block_on,
 };
 use wsk_sim::{CompletionMode, EventKind, Irql, PeerConn, PeerListener, Routine, Sim};
 use wsk_sys as sys;
@@ -77,6 +77,8 @@ struct Coverage {
     receives_failed: usize,
     end_of_stream: usize,
     dropped: usize,
+    slot_requests: usize,
+    slot_memory_lost: usize,
     event_chunks: usize,
     abort_refusals: usize,
     peer_bytes_checked: usize,
@@ -91,6 +93,8 @@ static COVERAGE: Mutex<Coverage> = Mutex::new(Coverage {
     receives_failed: 0,
     end_of_stream: 0,
     dropped: 0,
+    slot_requests: 0,
+    slot_memory_lost: 0,
     event_chunks: 0,
     abort_refusals: 0,
     peer_bytes_checked: 0,
@@ -266,6 +270,8 @@ struct Conn {
     sends: Vec<SendRec>,
     recvs: Vec<RecvRec>,
     held: Vec<Held>,
+    /// Reused memory for requests resolved within one step.
+    slot: TransferSlot<Handler>,
     peer_received: Vec<u8>,
 }
 
@@ -307,6 +313,7 @@ impl Conn {
             sends: Vec::new(),
             recvs: Vec::new(),
             held: Vec::new(),
+            slot: TransferSlot::new().expect("slot"),
             peer_received: Vec::new(),
         }
     }
@@ -416,6 +423,42 @@ impl Conn {
                     }
                 }
             },
+        }
+    }
+
+    /// Makes a send (`Some(data)`) or a receive in the connection's slot and
+    /// resolves it within this step: waited for, polled then waited for, or
+    /// dropped.
+    fn slot_request(
+        &mut self,
+        p: &Passive<'_>,
+        rng: &mut Rng,
+        index: usize,
+        data: Option<Vec<u8>>,
+        capacity: usize,
+    ) {
+        let send = data.is_some();
+        let socket = self.socket.as_ref().unwrap();
+        let request = match data {
+            Some(data) => socket.send_in(
+                &mut self.slot,
+                Buffer::from_slice(&data).unwrap(),
+                SendFlags::empty(),
+            ),
+            None => socket.receive_in(
+                &mut self.slot,
+                Buffer::with_capacity(capacity).unwrap(),
+                ReceiveRequestFlags::empty(),
+            ),
+        };
+        let resolved = resolve_slot_request(p, rng, request);
+        cover(|c| c.slot_requests += 1);
+        if !self.slot.is_ready() {
+            cover(|c| c.slot_memory_lost += 1);
+        }
+        match resolved {
+            Some(out) => self.record(send, index, out),
+            None => self.mark_dropped(send, index),
         }
     }
 
@@ -622,6 +665,69 @@ impl Conn {
     }
 }
 
+/// A waker that counts its wakes.
+struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Resolves a slot request within the step, one of four ways; `None` if it
+/// was dropped unresolved.
+fn resolve_slot_request(
+    p: &Passive<'_>,
+    rng: &mut Rng,
+    mut request: SlotRequest<'_, TransferOp<Handler>>,
+) -> Option<(Result<usize, Error>, Buffer)> {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    match rng.below(4) {
+        0 => {
+            log(format!(
+                "  -> slot: dropped at once (complete: {})",
+                request.is_complete()
+            ));
+            None
+        }
+        1 => {
+            // Poll with a waker first: the completion routine takes it.
+            let counter = Arc::new(CountingWaker(std::sync::atomic::AtomicUsize::new(0)));
+            let waker = Waker::from(Arc::clone(&counter));
+            let mut cx = Context::from_waker(&waker);
+            match std::pin::Pin::new(&mut request).poll(&mut cx) {
+                Poll::Ready(out) => {
+                    log("  -> slot: ready on first poll".to_owned());
+                    Some(out)
+                }
+                Poll::Pending => match request.wait_timeout(p, Duration::from_millis(1)) {
+                    Ok(out) => {
+                        log("  -> slot: polled, then waited".to_owned());
+                        Some(out)
+                    }
+                    Err(request) => {
+                        log("  -> slot: polled, wait expired, dropped".to_owned());
+                        drop(request);
+                        None
+                    }
+                },
+            }
+        }
+        _ => match request.wait_timeout(p, Duration::from_millis(1)) {
+            Ok(out) => {
+                log("  -> slot: waited".to_owned());
+                Some(out)
+            }
+            Err(request) => {
+                log("  -> slot: wait expired, dropped".to_owned());
+                drop(request);
+                None
+            }
+        },
+    }
+}
+
 // ---------------------------------------------------------------------------
 // One scenario
 
@@ -804,6 +910,12 @@ fn scenario(seed: u64, steps: usize) {
                     c.name,
                     start + len
                 ));
+                if rng.chance(30) {
+                    log("  (in the slot)".to_owned());
+                    let data = encode(start, len, c.salt_out);
+                    c.slot_request(&p, &mut rng, index, Some(data), 0);
+                    continue;
+                }
                 let socket = c.socket.as_ref().unwrap();
                 let aborted_before = socket.is_aborted();
                 let request =
@@ -833,6 +945,11 @@ fn scenario(seed: u64, steps: usize) {
                     data: Vec::new(),
                 });
                 log(format!("[{step}] {} recv #{index} cap {capacity}", c.name));
+                if rng.chance(30) {
+                    log("  (in the slot)".to_owned());
+                    c.slot_request(&p, &mut rng, index, None, capacity);
+                    continue;
+                }
                 let request = c
                     .socket
                     .as_ref()

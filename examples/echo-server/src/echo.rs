@@ -19,7 +19,8 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::time::Duration;
 
 use wsk::{
-    Buffer, ConnectionEvents, ConnectionSocket, DisconnectFlags, Error, Operation, Passive, Request,
+    Buffer, ConnectionEvents, ConnectionSocket, DisconnectFlags, Error, Operation, Passive,
+    Request, SendFlags, SlotRequest, TransferSlot,
 };
 use wsk_driver_rt::dbg_println;
 
@@ -185,11 +186,11 @@ impl Session {
 /// server stops: then the request is dropped, which cancels it, and `None`
 /// returned. Where cancelling has no effect (Wine), closing the socket
 /// afterwards completes the IRP and frees the request's memory.
-pub(crate) fn wait_or_stop<O: Operation>(
+pub(crate) fn wait_or_stop<R: Pending>(
     passive: &Passive<'_>,
-    mut request: Request<O>,
+    mut request: R,
     shared: &Shared,
-) -> Option<O::Output> {
+) -> Option<R::Output> {
     loop {
         match request.wait_timeout(passive, POLL) {
             Ok(output) => return Some(output),
@@ -202,24 +203,48 @@ pub(crate) fn wait_or_stop<O: Operation>(
     }
 }
 
+/// A request [`wait_or_stop`] can wait for: one with memory of its own, or
+/// one made in a [`TransferSlot`].
+pub(crate) trait Pending: Sized {
+    /// What the request resolves to.
+    type Output;
+    /// [`Request::wait_timeout`].
+    fn wait_timeout(self, passive: &Passive<'_>, timeout: Duration) -> Result<Self::Output, Self>;
+}
+
+impl<O: Operation> Pending for Request<O> {
+    type Output = O::Output;
+    fn wait_timeout(self, passive: &Passive<'_>, timeout: Duration) -> Result<O::Output, Self> {
+        Request::wait_timeout(self, passive, timeout)
+    }
+}
+
+impl<O: Operation> Pending for SlotRequest<'_, O> {
+    type Output = O::Output;
+    fn wait_timeout(self, passive: &Passive<'_>, timeout: Duration) -> Result<O::Output, Self> {
+        SlotRequest::wait_timeout(self, passive, timeout)
+    }
+}
+
 /// Sleeps for `duration` (without a timer of its own: a wait on a future
 /// that never completes).
 pub(crate) fn sleep(passive: &Passive<'_>, duration: Duration) {
     let _ = wsk::block_on_timeout(passive, core::future::pending::<()>(), duration);
 }
 
-/// Sends all of `buffer` back to the peer; returns the buffer for reuse, or
-/// how the connection ended.
+/// Sends all of `buffer` back to the peer, with the memory of `slot`;
+/// returns the buffer for reuse, or how the connection ended.
 pub(crate) fn echo<H: ConnectionEvents>(
     passive: &Passive<'_>,
     socket: &ConnectionSocket<H>,
+    slot: &mut TransferSlot<H>,
     mut buffer: Buffer,
     session: &Session,
 ) -> Result<Buffer, End> {
     while !buffer.is_empty() {
         let len = buffer.len();
-        let (sent, back) =
-            wait_or_stop(passive, socket.send(buffer), &session.shared).ok_or(End::Stopped)?;
+        let request = socket.send_in(slot, buffer, SendFlags::empty());
+        let (sent, back) = wait_or_stop(passive, request, &session.shared).ok_or(End::Stopped)?;
         buffer = back;
         match sent {
             // A stream send completes with everything sent unless it fails;

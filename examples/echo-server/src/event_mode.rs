@@ -23,7 +23,8 @@ use core::time::Duration;
 use wsk::defer::{IoObject, WorkItem};
 use wsk::{
     Buffer, ConnectionEvents, ConnectionSocket, DisconnectFlags, Error, EventContext, Incoming,
-    Indication, ListenEvents, ListenSocket, Passive, ReceiveAction, SpinLock, SpinLockGuard,
+    Indication, ListenEvents, ListenSocket, Passive, ReceiveAction, ReceiveRequestFlags, SpinLock,
+    SpinLockGuard, TransferSlot,
 };
 use wsk_driver_rt::dbg_println;
 
@@ -83,6 +84,9 @@ pub(crate) struct Conn {
 struct State {
     /// `None` while a work item holds it, and once closed.
     socket: Option<ConnectionSocket<Handler>>,
+    /// The work items' request memory, reused by every send and receive;
+    /// travels with `socket`. Made by the first work item.
+    slot: Option<TransferSlot<Handler>>,
     /// Received bytes waiting to be sent back, in order.
     queue: VecDeque<Buffer>,
     /// Bytes in `queue`.
@@ -225,11 +229,13 @@ enum Step {
 /// data, and closes the socket once the connection has ended.
 fn work(passive: &mut Passive<'_>, conn: &Arc<Conn>) {
     let mut socket: Option<ConnectionSocket<Handler>> = None;
+    let mut slot: Option<TransferSlot<Handler>> = None;
     let end = loop {
         let step = {
             let mut state = conn.state.lock(passive);
             if socket.is_none() {
                 socket = state.socket.take();
+                slot = state.slot.take();
             }
             if conn.events.shared.stopping() {
                 Step::Finish(state.end.unwrap_or(End::Stopped))
@@ -252,6 +258,7 @@ fn work(passive: &mut Passive<'_>, conn: &Arc<Conn>) {
                 // cleared.
                 state.worker = false;
                 state.socket = socket.take();
+                state.slot = slot.take();
                 Step::Idle
             }
         };
@@ -262,16 +269,22 @@ fn work(passive: &mut Passive<'_>, conn: &Arc<Conn>) {
                 _ => Some(End::Failed(Error::INVALID_HANDLE)),
             };
         };
-        match step {
-            Step::Idle => break None,
-            Step::Finish(end) => break Some(end),
-            Step::Send(buffer) => {
-                if let Err(end) = echo::echo(passive, live, buffer, &conn.session) {
+        let memory = match (&step, &mut slot) {
+            (Step::Send(_) | Step::Receive, None) => TransferSlot::new().map(|s| slot.insert(s)),
+            (_, Some(s)) => Ok(s),
+            (_, None) => Err(Error::INSUFFICIENT_RESOURCES),
+        };
+        match (step, memory) {
+            (Step::Idle, _) => break None,
+            (Step::Finish(end), _) => break Some(end),
+            (Step::Send(_) | Step::Receive, Err(e)) => break Some(End::Failed(e)),
+            (Step::Send(buffer), Ok(slot)) => {
+                if let Err(end) = echo::echo(passive, live, slot, buffer, &conn.session) {
                     break Some(end);
                 }
             }
-            Step::Receive => {
-                if let Some(end) = receive_refused(passive, live, conn) {
+            (Step::Receive, Ok(slot)) => {
+                if let Some(end) = receive_refused(passive, live, slot, conn) {
                     break Some(end);
                 }
             }
@@ -293,6 +306,7 @@ fn work(passive: &mut Passive<'_>, conn: &Arc<Conn>) {
 fn receive_refused(
     passive: &Passive<'_>,
     socket: &ConnectionSocket<Handler>,
+    slot: &mut TransferSlot<Handler>,
     conn: &Conn,
 ) -> Option<End> {
     let buffer = match Buffer::with_capacity(BUFFER_SIZE) {
@@ -300,15 +314,15 @@ fn receive_refused(
         Err(e) => return Some(End::Failed(e)),
     };
     let shared = conn.session.shared();
-    let Some((received, buffer)) = echo::wait_or_stop(passive, socket.receive(buffer), shared)
-    else {
+    let request = socket.receive_in(slot, buffer, ReceiveRequestFlags::empty());
+    let Some((received, buffer)) = echo::wait_or_stop(passive, request, shared) else {
         return Some(End::Stopped);
     };
     // Indications made from now on queue behind these bytes, which go out
     // first.
     match received {
         Ok(0) => Some(End::Graceful),
-        Ok(_) => echo::echo(passive, socket, buffer, &conn.session).err(),
+        Ok(_) => echo::echo(passive, socket, slot, buffer, &conn.session).err(),
         Err(e) => Some(End::from_error(e)),
     }
 }

@@ -7,7 +7,10 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use wsk::{Buffer, ConnectionSocket, Error, ListenSocket, NoEvents, NoListenEvents, Passive};
+use wsk::{
+    Buffer, ConnectionSocket, Error, ListenSocket, NoEvents, NoListenEvents, Passive,
+    ReceiveRequestFlags, TransferSlot,
+};
 use wsk_driver_rt::dbg_println;
 use wsk_driver_rt::thread::SystemThread;
 
@@ -109,15 +112,16 @@ fn echo_until_end(
     socket: &ConnectionSocket<NoEvents>,
     session: &Session,
 ) -> End {
-    let mut buffer = match Buffer::with_capacity(BUFFER_SIZE) {
-        Ok(b) => b,
-        Err(e) => return End::Failed(e),
+    // One buffer and one request slot serve the whole connection: the loop
+    // allocates nothing per request.
+    let (mut buffer, mut slot) = match (Buffer::with_capacity(BUFFER_SIZE), TransferSlot::new()) {
+        (Ok(b), Ok(s)) => (b, s),
+        (Err(e), _) | (_, Err(e)) => return End::Failed(e),
     };
     loop {
         buffer.clear();
-        let Some((received, back)) =
-            echo::wait_or_stop(passive, socket.receive(buffer), session.shared())
-        else {
+        let request = socket.receive_in(&mut slot, buffer, ReceiveRequestFlags::empty());
+        let Some((received, back)) = echo::wait_or_stop(passive, request, session.shared()) else {
             return End::Stopped;
         };
         buffer = back;
@@ -126,7 +130,7 @@ fn echo_until_end(
             Ok(_) => {}
             Err(e) => return End::from_error(e),
         }
-        buffer = match echo::echo(passive, socket, buffer, session) {
+        buffer = match echo::echo(passive, socket, &mut slot, buffer, session) {
             Ok(b) => b,
             Err(end) => return end,
         };

@@ -358,6 +358,49 @@ impl RawClient {
         (io.Status, io.Information)
     }
 
+    /// Makes one IRP-based WSK call with an IRP of its own, as a C driver's
+    /// synchronous helper does: `IoAllocateIrp`, a `KEVENT` on the stack,
+    /// `IoSetCompletionRoutine`, the call, a wait only if it pended,
+    /// `IoFreeIrp`. Returns the IRP's final `IoStatus`.
+    #[inline]
+    pub(crate) fn call_once(f: impl FnOnce(sys::PIRP) -> sys::NTSTATUS) -> (sys::NTSTATUS, usize) {
+        // SAFETY: <= DISPATCH_LEVEL; one stack location is what WSK needs.
+        let irp = unsafe { sys::IoAllocateIrp(1, sys::FALSE) };
+        assert!(!irp.is_null(), "IoAllocateIrp");
+        let mut event = core::mem::MaybeUninit::<sys::KEVENT>::uninit();
+        let event = event.as_mut_ptr();
+        // SAFETY: KEVENT storage on this stack, alive until the IRP is freed.
+        unsafe { sys::KeInitializeEvent(event, sys::NotificationEvent, sys::FALSE) };
+        // SAFETY: the IRP has one stack location; the event outlives the call.
+        unsafe {
+            sys::IoSetCompletionRoutine(
+                irp,
+                Some(raw_done),
+                event.cast(),
+                sys::TRUE,
+                sys::TRUE,
+                sys::TRUE,
+            );
+        };
+        if f(irp) == sys::STATUS_PENDING {
+            // SAFETY: PASSIVE_LEVEL; the event lives on this stack.
+            unsafe {
+                sys::KeWaitForSingleObject(
+                    event.cast(),
+                    sys::Executive,
+                    sys::KernelMode,
+                    sys::FALSE,
+                    ptr::null_mut(),
+                )
+            };
+        }
+        // SAFETY: the IRP completed, so its IoStatus is final.
+        let io = unsafe { (*irp).IoStatus };
+        // SAFETY: our IRP, completed; nothing refers to it any more.
+        unsafe { sys::IoFreeIrp(irp) };
+        (io.Status, io.Information)
+    }
+
     /// `WskSocketConnect` to [`PEER`] with `context`/`dispatch` as the
     /// socket's event callbacks, then enables `mask` (`SO_WSK_EVENT_CALLBACK`)
     /// if it is not 0.
