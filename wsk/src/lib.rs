@@ -18,7 +18,9 @@
 //! IRP, its completion state and every buffer and address the provider may
 //! touch. Await it, or [`wait`](Request::wait) at `PASSIVE_LEVEL`. Buffers
 //! come back with the result; dropping a pending request cancels it and frees
-//! its memory only once the provider is done. See [`request`].
+//! its memory only once the provider is done. A [`RequestSlot`] keeps that
+//! memory and its IRP for the next request, so a stream of sends and receives
+//! ([`ConnectionSocket::send_in`]) allocates nothing. See [`request`].
 //!
 //! **Events.** Callbacks are traits ([`ConnectionEvents`], [`ListenEvents`]);
 //! the dispatch tables and event masks are constants derived from the

@@ -130,35 +130,110 @@ const fn finished(state: u32) -> bool {
     state & COMPLETING != 0 && (state & COMPLETE != 0 || state & (WAITER | WAKER) == 0)
 }
 
-/// The single allocation behind a request.
+/// The part of a request's block that does not depend on the operation: the
+/// IRP, the completion state and the hand-off to the owner. The completion
+/// routine and the owner's state transitions are written once against it, not
+/// once per operation.
 ///
 /// # Invariants
 ///
 /// - `irp` is the first field, initialised by `IoInitializeIrp` when the
 ///   block is allocated; while a request is in flight its completion context
-///   is the block's address.
+///   is the header's (so the block's) address.
 /// - `state` follows the bits above. While `COMPLETING` is clear the provider
-///   may touch `irp` and anything in `op`; neither is moved or freed.
+///   may touch `irp` and anything in the payload; neither is moved or freed.
 /// - `event` and `waker` are read by the completion routine only if it saw
 ///   `WAITER` (respectively `WAKER`), and written by the owner only while
 ///   that bit is clear. While `WAITER` is set, `event` points to an
 ///   initialised `KEVENT` on the waiting thread's stack, which stays valid
 ///   until the completion routine has signalled it or the owner has cleared
 ///   `WAITER`.
-/// - `op` holds a payload from submission until the owner takes it (after
-///   `COMPLETING`) or the disposing party drops it.
+/// - `ops` is the block's [`BlockOps`], for the completion routine.
 /// - Exactly one party frees the block: the owner if it sees the completion
 ///   routine `finished`, else the completion routine once `RELEASED` is set.
 #[repr(C)]
-struct Block<O> {
+struct Header {
     irp: UnsafeCell<MaybeUninit<IrpWithStack>>,
     state: AtomicU32,
     event: UnsafeCell<*mut sys::KEVENT>,
     waker: UnsafeCell<Option<Waker>>,
+    ops: &'static BlockOps,
+}
+
+/// How the completion routine frees a block whose owner let go.
+struct BlockOps {
+    /// Frees a block without a payload.
+    free: unsafe fn(*mut Header),
+    /// Takes the payload out, frees the block and runs
+    /// [`Operation::abandon`].
+    dispose: unsafe fn(*mut Header),
+}
+
+/// The single allocation behind a request: the [`Header`], then the payload.
+///
+/// # Invariants
+///
+/// `op` holds a payload from submission until the owner takes it (after
+/// `COMPLETING`) or the disposing party drops it.
+#[repr(C)]
+struct Block<O> {
+    header: Header,
     op: UnsafeCell<MaybeUninit<O>>,
 }
 
-impl<O> Block<O> {
+impl<O: Operation> Block<O> {
+    const OPS: BlockOps = BlockOps {
+        free: Self::free,
+        dispose: Self::dispose,
+    };
+
+    /// Frees a block with no payload.
+    ///
+    /// # Safety
+    ///
+    /// `this` is the header of a block from [`RawRequest::alloc`] that holds
+    /// no payload; the provider and the completion routine are done with it,
+    /// and no other pointer to it will be used again.
+    unsafe fn free(this: *mut Header) {
+        // SAFETY: sole ownership of a block allocated as a Box (caller
+        // contract); dropping it drops the waker, never the (absent) payload.
+        drop(unsafe { alloc::boxed::Box::from_raw(this.cast::<Self>()) });
+    }
+
+    /// Takes the payload out, frees the block and lets the payload dispose of
+    /// itself.
+    ///
+    /// # Safety
+    ///
+    /// As [`free`](Self::free), except that the block holds a payload and its
+    /// IRP has completed.
+    unsafe fn dispose(this: *mut Header) {
+        // SAFETY: live block (caller contract).
+        let block = unsafe { &*this.cast::<Self>() };
+        let (status, information) = block.header.io_status();
+        // SAFETY: the payload is there and nobody else reads it.
+        let op = unsafe { block.take_op() };
+        // SAFETY: the payload is out; caller contract otherwise.
+        unsafe { Self::free(this) };
+        op.abandon(status, information);
+    }
+
+    /// Moves the payload out.
+    ///
+    /// # Safety
+    ///
+    /// The block holds a payload that nobody else reads or writes; it holds
+    /// none afterwards.
+    #[inline]
+    unsafe fn take_op(&self) -> O {
+        // SAFETY: the payload cell is not borrowed elsewhere (caller contract).
+        let slot = unsafe { &*self.op.get() };
+        // SAFETY: initialised (caller contract).
+        unsafe { slot.assume_init_read() }
+    }
+}
+
+impl Header {
     #[inline]
     fn irp(&self) -> sys::PIRP {
         self.irp.get().cast()
@@ -173,41 +248,181 @@ impl<O> Block<O> {
         (io.Status, io.Information)
     }
 
-    /// Frees a block with no payload.
-    ///
-    /// # Safety
-    ///
-    /// `this` came from [`RawRequest::alloc`], holds no payload, the provider
-    /// and the completion routine are done with it, and no other pointer to
-    /// it will be used again.
-    unsafe fn free(this: *mut Self) {
-        // SAFETY: sole ownership of a block allocated as a Box (caller
-        // contract); dropping it drops the waker, never the (absent) payload.
-        drop(unsafe { alloc::boxed::Box::from_raw(this) });
+    /// Whether the IRP completed.
+    #[inline]
+    fn is_complete(&self) -> bool {
+        self.state.load(Acquire) & COMPLETING != 0
     }
 
-    /// Takes the payload out, frees the block and lets the payload dispose of
-    /// itself.
+    /// Readies the idle block's IRP for one submission.
     ///
     /// # Safety
     ///
-    /// As [`free`](Self::free), except that the block holds a payload and its
-    /// IRP has completed.
-    unsafe fn dispose(this: *mut Self)
-    where
-        O: Operation,
-    {
-        // SAFETY: live block (caller contract).
-        let block = unsafe { &*this };
-        let (status, information) = block.io_status();
-        // SAFETY: the payload cell is not borrowed anywhere else.
-        let slot = unsafe { &*block.op.get() };
-        // SAFETY: the block holds a payload nobody else will read.
-        let op = unsafe { slot.assume_init_read() };
-        // SAFETY: the payload is out; caller contract otherwise.
-        unsafe { Self::free(this) };
-        op.abandon(status, information);
+    /// The block is idle: neither the provider nor the completion routine
+    /// touches it.
+    #[inline]
+    unsafe fn arm(&self, reuse: bool) -> sys::PIRP {
+        self.state.store(0, Release);
+        let irp = self.irp();
+        if reuse {
+            // SAFETY: an initialised IRP in raw memory that nobody owns now
+            // (caller contract).
+            unsafe { sys::IoReuseIrp(irp, sys::STATUS_SUCCESS) };
+        }
+        // SAFETY: the IRP has one stack location; the block, the routine's
+        // context, lives until the routine has run (invariants).
+        unsafe {
+            sys::IoSetCompletionRoutine(
+                irp,
+                Some(on_complete),
+                ptr::from_ref(self).cast_mut().cast(),
+                sys::TRUE,
+                sys::TRUE,
+                sys::TRUE,
+            );
+        }
+        irp
     }
+
+    /// After the WSK routine returned `status`: a provider that returned a
+    /// final status without completing the IRP (Wine's stubs) is treated as
+    /// having completed it with that status.
+    #[inline]
+    fn submitted(&self, status: sys::NTSTATUS) {
+        if status != sys::STATUS_PENDING && !self.is_complete() {
+            // A real provider completes the IRP before returning a final
+            // status, so nobody else touches the block now.
+            // SAFETY: the IRP is ours again; writing its status races with nothing.
+            unsafe {
+                (*self.irp()).IoStatus = sys::IO_STATUS_BLOCK {
+                    Status: status,
+                    Information: 0,
+                };
+            }
+            self.state.store(COMPLETING, Release);
+        }
+    }
+
+    /// Makes `waker` the one the completion routine wakes; returns whether
+    /// the IRP already completed (then nothing is registered).
+    fn register(&self, waker: &Waker) -> bool {
+        let mut state = self.state.load(Acquire);
+        if state & COMPLETING != 0 {
+            return true;
+        }
+        if state & WAKER != 0 {
+            // Take the slot back before touching it; failing means the IRP
+            // completed (only the completion routine changes the state now).
+            let cleared = state & !WAKER;
+            if self
+                .state
+                .compare_exchange(state, cleared, Acquire, Acquire)
+                .is_err()
+            {
+                return true;
+            }
+            state = cleared;
+        }
+        // SAFETY: WAKER is clear, so the completion routine does not touch the
+        // slot (invariants), and the owner is its only other user.
+        let slot = unsafe { &mut *self.waker.get() };
+        if !slot.as_ref().is_some_and(|old| old.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+        // Publish the waker; failing means the IRP completed meanwhile and the
+        // completion routine did not look at the slot.
+        self.state
+            .compare_exchange(state, state | WAKER, AcqRel, Acquire)
+            .is_err()
+    }
+
+    /// Blocks until the IRP completes or `timeout` passes; returns whether it
+    /// completed.
+    #[cold]
+    fn wait(&self, passive: &Passive<'_>, timeout: Option<Duration>) -> bool {
+        let _ = passive;
+        let state = self.state.load(Acquire);
+        if state & COMPLETING != 0 {
+            return true;
+        }
+        let mut event = MaybeUninit::<sys::KEVENT>::uninit();
+        let event = event.as_mut_ptr();
+        // SAFETY: KEVENT storage on this thread's stack, which is resident
+        // while the thread waits in kernel mode.
+        unsafe { sys::KeInitializeEvent(event, sys::NotificationEvent, sys::FALSE) };
+        // SAFETY: WAITER is clear (only `wait` sets it, and it clears or
+        // consumes it before returning), so the completion routine does not
+        // read the pointer now.
+        unsafe { *self.event.get() = event };
+        if self
+            .state
+            .compare_exchange(state, state | WAITER, AcqRel, Acquire)
+            .is_err()
+        {
+            // Completed meanwhile, without looking at the event.
+            return true;
+        }
+        if wait_event(event, timeout) {
+            return true;
+        }
+        // Timed out: withdraw the event before its stack frame goes.
+        let mut state = self.state.load(Acquire);
+        while state & COMPLETING == 0 {
+            match self
+                .state
+                .compare_exchange(state, state & !WAITER, AcqRel, Acquire)
+            {
+                Ok(_) => return false,
+                Err(now) => state = now,
+            }
+        }
+        // The completion routine saw WAITER: it signals the event once it is
+        // done with the block, moments from now.
+        wait_event(event, None);
+        true
+    }
+
+    /// Lets go of a completed request whose payload the owner took; returns
+    /// whether the owner may reuse or free the block (the completion
+    /// routine is done), else the routine frees it.
+    #[inline]
+    fn release_taken(&self) -> bool {
+        finished(self.state.load(Acquire))
+            || finished(self.state.fetch_or(RELEASED | TAKEN, AcqRel))
+    }
+
+    /// Lets go of a request with its payload inside: cancels the IRP first if
+    /// `cancel` and it has not completed; returns whether the owner must
+    /// dispose of the payload (the completion routine is done), else the
+    /// routine does.
+    fn release(&self, cancel: bool) -> bool {
+        if cancel && !self.is_complete() {
+            // Cancel while the block is certainly ours: once RELEASED is set the
+            // completion routine may free it at any moment.
+            // SAFETY: the IRP lives in our block and was submitted; IoCancelIrp
+            // is callable at <= DISPATCH_LEVEL and harmless on a completed IRP.
+            unsafe { sys::IoCancelIrp(self.irp()) };
+        }
+        finished(self.state.fetch_or(RELEASED, AcqRel))
+    }
+}
+
+/// Waits on a `KEVENT`; returns whether it was signalled.
+fn wait_event(event: *mut sys::KEVENT, timeout: Option<Duration>) -> bool {
+    let mut relative = timeout.map(crate::time::relative_timeout);
+    let timeout_ptr = relative.as_mut().map_or(ptr::null_mut(), ptr::from_mut);
+    // SAFETY: callers hold a Passive token; the event is initialised and
+    // outlives the wait.
+    let status = unsafe {
+        sys::KeWaitForSingleObject(
+            event.cast(),
+            sys::Executive,
+            sys::KernelMode,
+            sys::FALSE,
+            timeout_ptr,
+        )
+    };
+    status != sys::STATUS_TIMEOUT
 }
 
 /// The owner's handle on a block.
@@ -215,7 +430,7 @@ impl<O> Block<O> {
 /// # Invariants
 ///
 /// Points to a live block that this handle may free or reuse according to
-/// [`Block`]'s invariants; at most one `RawRequest` exists per block.
+/// [`Header`]'s invariants; at most one `RawRequest` exists per block.
 struct RawRequest<O: Operation>(NonNull<Block<O>>);
 
 // SAFETY: the handle owns the block; the payload is Send, and the waker and
@@ -233,10 +448,13 @@ impl<O: Operation> RawRequest<O> {
         // SAFETY: freshly allocated with Block's layout; nothing else refers to it.
         unsafe {
             block.write(Block {
-                irp: UnsafeCell::new(MaybeUninit::uninit()),
-                state: AtomicU32::new(0),
-                event: UnsafeCell::new(ptr::null_mut()),
-                waker: UnsafeCell::new(None),
+                header: Header {
+                    irp: UnsafeCell::new(MaybeUninit::uninit()),
+                    state: AtomicU32::new(0),
+                    event: UnsafeCell::new(ptr::null_mut()),
+                    waker: UnsafeCell::new(None),
+                    ops: &const { Block::<O>::OPS },
+                },
                 op: UnsafeCell::new(MaybeUninit::uninit()),
             });
         }
@@ -245,7 +463,7 @@ impl<O: Operation> RawRequest<O> {
         let size = size_of::<IrpWithStack>() as u16;
         // SAFETY: storage for an IRP with one stack location of `size` bytes,
         // in non-paged memory that nobody else uses.
-        unsafe { sys::IoInitializeIrp(this.block().irp(), size, 1) };
+        unsafe { sys::IoInitializeIrp(this.header().irp(), size, 1) };
         Some(this)
     }
 
@@ -257,8 +475,8 @@ impl<O: Operation> RawRequest<O> {
     }
 
     #[inline]
-    fn state(&self) -> u32 {
-        self.block().state.load(Acquire)
+    fn header(&self) -> &Header {
+        &self.block().header
     }
 
     /// Puts `op` in the idle block and passes the IRP to `call`, which starts
@@ -269,156 +487,22 @@ impl<O: Operation> RawRequest<O> {
     #[inline]
     fn start(&mut self, op: O, reuse: bool, call: impl FnOnce(sys::PIRP, &mut O) -> sys::NTSTATUS) {
         let block = self.block();
-        // The block is idle: no payload, and neither the provider nor the
-        // completion routine touches it (a finished block, or a fresh one), so
-        // this handle has it to itself until `call` hands the IRP over.
-        block.state.store(0, Release);
-        // SAFETY: idle block: the payload slot is empty and unshared.
-        unsafe { (*block.op.get()).write(op) };
-        let irp = block.irp();
-        if reuse {
-            // SAFETY: an initialised IRP in raw memory that nobody owns now.
-            unsafe { sys::IoReuseIrp(irp, sys::STATUS_SUCCESS) };
-        }
-        // SAFETY: the IRP has one stack location; the block, the routine's
-        // context, lives until the routine has run (Block's invariants).
-        unsafe {
-            sys::IoSetCompletionRoutine(
-                irp,
-                Some(on_complete::<O>),
-                self.0.as_ptr().cast(),
-                sys::TRUE,
-                sys::TRUE,
-                sys::TRUE,
-            );
-        }
-        // SAFETY: only `call` (and then the provider, through pointers it
-        // derives) uses the payload until completion.
+        // SAFETY: the block is idle (a fresh one, or one given back by `take`
+        // or `release` once the completion routine finished): this handle has
+        // it to itself until `call` hands the IRP over.
+        let irp = unsafe { block.header.arm(reuse) };
+        // SAFETY: idle block: the payload cell is empty and unshared.
         let slot = unsafe { &mut *block.op.get() };
-        // SAFETY: the payload was written above.
-        let op = unsafe { slot.assume_init_mut() };
-        let status = call(irp, op);
-        if status != sys::STATUS_PENDING && block.state.load(Acquire) & COMPLETING == 0 {
-            // A real provider completes the IRP before returning a final
-            // status; one that returns without completing it (Wine's stubs)
-            // is treated as having completed it with that status. Nobody
-            // else touches the block: the provider let go of the IRP.
-            // SAFETY: the IRP is ours again; writing its status races with nothing.
-            unsafe {
-                (*irp).IoStatus = sys::IO_STATUS_BLOCK {
-                    Status: status,
-                    Information: 0,
-                };
-            }
-            block.state.store(COMPLETING, Release);
-        }
+        // Only `call` (and then the provider, through pointers it derives)
+        // uses the payload until completion.
+        let status = call(irp, slot.write(op));
+        block.header.submitted(status);
     }
 
     /// Whether the IRP completed, so [`take`](Self::take) may be called.
     #[inline]
     fn is_complete(&self) -> bool {
-        self.state() & COMPLETING != 0
-    }
-
-    /// Makes `waker` the one the completion routine wakes; returns whether
-    /// the IRP already completed (then nothing is registered).
-    fn register(&self, waker: &Waker) -> bool {
-        let block = self.block();
-        let mut state = block.state.load(Acquire);
-        if state & COMPLETING != 0 {
-            return true;
-        }
-        if state & WAKER != 0 {
-            // Take the slot back before touching it; failing means the IRP
-            // completed (only the completion routine changes the state now).
-            let cleared = state & !WAKER;
-            if block
-                .state
-                .compare_exchange(state, cleared, Acquire, Acquire)
-                .is_err()
-            {
-                return true;
-            }
-            state = cleared;
-        }
-        // SAFETY: WAKER is clear, so the completion routine does not touch the
-        // slot (Block's invariants), and this handle is its only other user.
-        let slot = unsafe { &mut *block.waker.get() };
-        if !slot.as_ref().is_some_and(|old| old.will_wake(waker)) {
-            *slot = Some(waker.clone());
-        }
-        // Publish the waker; failing means the IRP completed meanwhile and the
-        // completion routine did not look at the slot.
-        block
-            .state
-            .compare_exchange(state, state | WAKER, AcqRel, Acquire)
-            .is_err()
-    }
-
-    /// Blocks until the IRP completes or `timeout` passes; returns whether it
-    /// completed.
-    #[cold]
-    #[inline(never)]
-    fn wait(&self, passive: &Passive<'_>, timeout: Option<Duration>) -> bool {
-        let _ = passive;
-        let block = self.block();
-        let state = block.state.load(Acquire);
-        if state & COMPLETING != 0 {
-            return true;
-        }
-        let mut event = MaybeUninit::<sys::KEVENT>::uninit();
-        let event = event.as_mut_ptr();
-        // SAFETY: KEVENT storage on this thread's stack, which is resident
-        // while the thread waits in kernel mode.
-        unsafe { sys::KeInitializeEvent(event, sys::NotificationEvent, sys::FALSE) };
-        // SAFETY: WAITER is clear (only `wait` sets it, and it clears or
-        // consumes it before returning), so the completion routine does not
-        // read the pointer now.
-        unsafe { *block.event.get() = event };
-        if block
-            .state
-            .compare_exchange(state, state | WAITER, AcqRel, Acquire)
-            .is_err()
-        {
-            // Completed meanwhile, without looking at the event.
-            return true;
-        }
-        if Self::wait_event(event, timeout) {
-            return true;
-        }
-        // Timed out: withdraw the event before its stack frame goes.
-        let mut state = block.state.load(Acquire);
-        while state & COMPLETING == 0 {
-            match block
-                .state
-                .compare_exchange(state, state & !WAITER, AcqRel, Acquire)
-            {
-                Ok(_) => return false,
-                Err(now) => state = now,
-            }
-        }
-        // The completion routine saw WAITER: it signals the event once it is
-        // done with the block, moments from now.
-        Self::wait_event(event, None);
-        true
-    }
-
-    /// Waits on a `KEVENT`; returns whether it was signalled.
-    fn wait_event(event: *mut sys::KEVENT, timeout: Option<Duration>) -> bool {
-        let mut relative = timeout.map(crate::time::relative_timeout);
-        let timeout_ptr = relative.as_mut().map_or(ptr::null_mut(), ptr::from_mut);
-        // SAFETY: PASSIVE_LEVEL is proven by the caller's token; the event is
-        // initialised and outlives the wait.
-        let status = unsafe {
-            sys::KeWaitForSingleObject(
-                event.cast(),
-                sys::Executive,
-                sys::KernelMode,
-                sys::FALSE,
-                timeout_ptr,
-            )
-        };
-        status != sys::STATUS_TIMEOUT
+        self.header().is_complete()
     }
 
     /// Takes the output of a completed request, and the block back if the
@@ -427,24 +511,17 @@ impl<O: Operation> RawRequest<O> {
     fn take(self) -> (O::Output, Option<Self>) {
         let this = ManuallyDrop::new(self);
         let block = this.block();
-        let state = block.state.load(Acquire);
         assert!(
-            state & COMPLETING != 0,
+            block.header.is_complete(),
             "wsk: request taken before completion"
         );
-        let (status, information) = block.io_status();
+        let (status, information) = block.header.io_status();
         // SAFETY: COMPLETING: the provider is done with the payload and the
         // completion routine never reads it unless RELEASED without TAKEN.
-        let slot = unsafe { &*block.op.get() };
-        // SAFETY: submitted requests hold a payload (Block's invariants).
-        let op = unsafe { slot.assume_init_read() };
-        let reusable = finished(state) || {
-            let old = block.state.fetch_or(RELEASED | TAKEN, AcqRel);
-            // If the routine had not finished it frees the block: our handle is
-            // no longer valid.
-            finished(old)
-        };
-        let back = reusable.then(|| Self(this.0));
+        let op = unsafe { block.take_op() };
+        // If the routine had not finished, it frees the block: our handle is
+        // no longer valid.
+        let back = block.header.release_taken().then(|| Self(this.0));
         (op.complete(status, information), back)
     }
 
@@ -454,24 +531,14 @@ impl<O: Operation> RawRequest<O> {
     fn release(self, cancel: bool) -> Option<Self> {
         let this = ManuallyDrop::new(self);
         let block = this.block();
-        if cancel && block.state.load(Acquire) & COMPLETING == 0 {
-            // Cancel while the block is certainly ours: once RELEASED is set the
-            // completion routine may free it at any moment.
-            // SAFETY: the IRP lives in our block and was submitted; IoCancelIrp
-            // is callable at <= DISPATCH_LEVEL and harmless on a completed IRP.
-            unsafe { sys::IoCancelIrp(block.irp()) };
-        }
-        let old = block.state.fetch_or(RELEASED, AcqRel);
-        if !finished(old) {
+        if !block.header.release(cancel) {
             // The completion routine disposes of the payload and frees the block.
             return None;
         }
-        let (status, information) = block.io_status();
+        let (status, information) = block.header.io_status();
         // SAFETY: the completion routine is done and saw no RELEASED, so the
-        // payload cell is this handle's alone.
-        let slot = unsafe { &*block.op.get() };
-        // SAFETY: a submitted request holds a payload until it is taken.
-        let op = unsafe { slot.assume_init_read() };
+        // payload, still inside, is this handle's alone.
+        let op = unsafe { block.take_op() };
         op.abandon(status, information);
         Some(Self(this.0))
     }
@@ -482,7 +549,7 @@ impl<O: Operation> Drop for RawRequest<O> {
     fn drop(&mut self) {
         // SAFETY: an idle block this handle owns (only `take` and `release`
         // end a handle on a busy block, and they do not drop it).
-        unsafe { Block::free(self.0.as_ptr()) };
+        unsafe { Block::<O>::free(self.0.as_ptr().cast()) };
     }
 }
 
@@ -524,7 +591,7 @@ impl<O: Operation> Inner<O> {
             return out;
         };
         let complete = match waker {
-            Some(w) => raw.register(w),
+            Some(w) => raw.header().register(w),
             None => raw.is_complete(),
         };
         if !complete {
@@ -545,7 +612,7 @@ impl<O: Operation> Inner<O> {
         home: Option<&mut Option<RawRequest<O>>>,
     ) -> Option<O::Output> {
         if let Some(raw) = &self.raw {
-            if !raw.is_complete() && !raw.wait(passive, timeout) {
+            if !raw.is_complete() && !raw.header().wait(passive, timeout) {
                 return None;
             }
         }
@@ -941,24 +1008,25 @@ impl<O: Operation> core::fmt::Debug for SlotRequest<'_, O> {
 /// # Safety
 ///
 /// Called by the provider (through the I/O manager's completion logic) for an
-/// IRP prepared by [`RawRequest::start`], whose context is its block.
-unsafe extern "system" fn on_complete<O: Operation>(
+/// IRP armed by [`Header::arm`], whose context is its block's header.
+unsafe extern "system" fn on_complete(
     _device: sys::PDEVICE_OBJECT,
     _irp: sys::PIRP,
     context: sys::PVOID,
 ) -> sys::NTSTATUS {
-    let block = context.cast::<Block<O>>();
+    let header = context.cast::<Header>();
     // SAFETY: the block lives until this routine has finished with it
-    // (Block's invariants); the reference is not used after the OR that
+    // (Header's invariants); the reference is not used after the OR that
     // hands the block over.
-    let live = unsafe { &*block };
+    let live = unsafe { &*header };
+    let ops = live.ops;
     let state = &live.state;
     let old = state.fetch_or(COMPLETING, AcqRel);
     assert!(old & COMPLETING == 0, "wsk: IRP completed twice");
     if old & RELEASED != 0 {
         // SAFETY: the owner is gone and the provider is done; the payload is
         // still inside (TAKEN needs COMPLETING).
-        unsafe { Block::dispose(block) };
+        unsafe { (ops.dispose)(header) };
         return sys::STATUS_MORE_PROCESSING_REQUIRED;
     }
     if old & (WAKER | WAITER) == 0 {
@@ -967,7 +1035,7 @@ unsafe extern "system" fn on_complete<O: Operation>(
     }
     let waker = if old & WAKER != 0 {
         // SAFETY: WAKER was set, so the owner leaves the slot alone and the
-        // block stays alive until COMPLETE (Block's invariants).
+        // block stays alive until COMPLETE (Header's invariants).
         unsafe { (*live.waker.get()).take() }
     } else {
         None
@@ -984,19 +1052,20 @@ unsafe extern "system" fn on_complete<O: Operation>(
         // The owner let go while this routine was finishing: it frees the
         // block, with the payload unless the owner took it. (Never while a
         // waiter is blocked: the owner cannot let go from inside `wait`.)
-        if old & TAKEN != 0 {
-            // SAFETY: no payload; nobody else will touch the block.
-            unsafe { Block::free(block) };
+        let free = if old & TAKEN != 0 {
+            ops.free
         } else {
-            // SAFETY: the payload is inside; nobody else will touch the block.
-            unsafe { Block::dispose(block) };
-        }
+            ops.dispose
+        };
+        // SAFETY: nobody else will touch the block; `free` finds no payload,
+        // `dispose` one.
+        unsafe { free(header) };
     }
     // The block may be gone or reused: only the waiter's event and the
     // waker are touched from here on.
     if let Some(event) = event {
         // SAFETY: the waiter keeps its event alive until it is signalled
-        // (Block's invariants); setting it without waiting is legal at
+        // (Header's invariants); setting it without waiting is legal at
         // DISPATCH_LEVEL.
         unsafe { sys::KeSetEvent(event, 0, sys::FALSE) };
     }
