@@ -16,7 +16,7 @@ use crate::events::{
 };
 use crate::options::{self, SocketOption};
 use crate::registration::{LiveHandle, Provider};
-use crate::request::{Operation, Request, RequestSlot, SlotRequest};
+use crate::request::{Operation, Prepared, Request, RequestSlot, SlotRequest};
 use crate::socket::{
     ABORTED, BOUND, CloseOp, ControlOp, CreateOp, FromCore, RetainOps, RetainedRaw, SocketCore,
     close_in_background, disable_events, enable_events, end_release, retain_core, retained_core,
@@ -563,10 +563,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         buffer: Buffer,
         flags: SendFlags,
     ) -> SlotRequest<'s, TransferOp<H>> {
-        match self.prepare_transfer(buffer, true, flags.bits()) {
-            Ok((op, call)) => SlotRequest::submit(slot, op, call),
-            Err((op, error)) => SlotRequest::failed(slot, op, error),
-        }
+        SlotRequest::prepared(slot, self.prepare_transfer(buffer, true, flags.bits()))
     }
 
     /// Receives into `buffer` as [`receive_with`](Self::receive_with) does,
@@ -587,36 +584,24 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         buffer: Buffer,
         flags: ReceiveRequestFlags,
     ) -> SlotRequest<'s, TransferOp<H>> {
-        match self.prepare_transfer(buffer, false, flags.bits()) {
-            Ok((op, call)) => SlotRequest::submit(slot, op, call),
-            Err((op, error)) => SlotRequest::failed(slot, op, error),
-        }
+        SlotRequest::prepared(slot, self.prepare_transfer(buffer, false, flags.bits()))
     }
 
     #[inline]
     fn transfer(&self, buffer: Buffer, send: bool, flags: u32) -> Request<TransferOp<H>> {
-        match self.prepare_transfer(buffer, send, flags) {
-            Ok((op, call)) => Request::submit(op, call),
-            Err((op, error)) => Request::failed(op, error),
-        }
+        Request::prepared(self.prepare_transfer(buffer, send, flags))
     }
 
     /// The payload of a `WskSend` or `WskReceive` and the call that starts
     /// it, or the payload and why the provider must not be called.
-    #[allow(clippy::type_complexity)] // a one-off pair, named by the callers' use
     #[inline]
     fn prepare_transfer(
         &self,
         buffer: Buffer,
         send: bool,
         flags: u32,
-    ) -> core::result::Result<
-        (
-            TransferOp<H>,
-            impl FnOnce(sys::PIRP, &mut TransferOp<H>) -> sys::NTSTATUS + use<H>,
-        ),
-        (TransferOp<H>, Error),
-    > {
+    ) -> Prepared<TransferOp<H>, impl FnOnce(sys::PIRP, &mut TransferOp<H>) -> sys::NTSTATUS + use<H>>
+    {
         let core = self.core();
         let wsk_buf = if send {
             buffer.wsk_buf_data()

@@ -22,7 +22,7 @@ use crate::events::{
     NoDatagramEvents,
 };
 use crate::registration::{LiveHandle, Provider, WindowsVersion};
-use crate::request::{Operation, Request};
+use crate::request::{Operation, Prepared, Request, RequestSlot, SlotRequest};
 use crate::socket::{
     BOUND, CloseOp, CreateOp, FromCore, RetainOps, RetainedRaw, SocketCore, close_in_background,
     disable_events, enable_events, end_release, retain_core, retained_core, submit_close,
@@ -450,7 +450,31 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     /// - Provider statuses such as [`Error::INVALID_ADDRESS`] (a `remote` of
     ///   another family) or [`Error::HOST_UNREACHABLE`].
     pub fn send_to(&self, buffer: Buffer, remote: SocketAddr) -> Request<SendToOp<H>> {
-        self.submit_send_to(buffer, Some(remote))
+        Request::prepared(self.prepare_send_to(buffer, Some(remote)))
+    }
+
+    /// [`send_to`](Self::send_to) with the memory of `slot` instead of a new
+    /// allocation: a stream of datagrams sent through one slot allocates
+    /// nothing. The request borrows the slot until it completes; see
+    /// [`RequestSlot`](crate::RequestSlot).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_to`](Self::send_to); [`Error::INSUFFICIENT_RESOURCES`] if
+    /// the slot lost its memory (a request in it was dropped while pending)
+    /// and allocating it again failed.
+    #[inline]
+    pub fn send_to_in<'s>(
+        &self,
+        slot: &'s mut SendToSlot<H>,
+        buffer: Buffer,
+        remote: SocketAddr,
+    ) -> SlotRequest<'s, SendToOp<H>> {
+        SlotRequest::prepared(slot, self.prepare_send_to(buffer, Some(remote)))
     }
 
     /// Sends the bytes of `buffer` as one datagram to the socket's fixed
@@ -471,10 +495,19 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     ///   no fixed destination is set (none was, or it was cleared).
     /// - As [`send_to`](Self::send_to).
     pub fn send(&self, buffer: Buffer) -> Request<SendToOp<H>> {
-        self.submit_send_to(buffer, None)
+        Request::prepared(self.prepare_send_to(buffer, None))
     }
 
-    fn submit_send_to(&self, buffer: Buffer, remote: Option<SocketAddr>) -> Request<SendToOp<H>> {
+    /// The payload of a `WskSendTo` and the call that starts it, or the
+    /// payload and why the provider must not be called.
+    #[inline]
+    #[allow(clippy::result_large_err)] // the payload goes back whole; boxing it would allocate
+    fn prepare_send_to(
+        &self,
+        buffer: Buffer,
+        remote: Option<SocketAddr>,
+    ) -> Prepared<SendToOp<H>, impl FnOnce(sys::PIRP, &mut SendToOp<H>) -> sys::NTSTATUS + use<H>>
+    {
         let core = self.core();
         let op = SendToOp {
             _core: Arc::clone(core),
@@ -484,23 +517,23 @@ impl<H: DatagramEvents> DatagramSocket<H> {
             has_remote: remote.is_some(),
         };
         if op.buffer.is_empty() {
-            return Request::failed(op, Error::INVALID_PARAMETER);
+            return Err((op, Error::INVALID_PARAMETER));
         }
         if !core.has_flags(BOUND) {
-            return Request::failed(op, Error::ADDRESS_NOT_ASSOCIATED);
+            return Err((op, Error::ADDRESS_NOT_ASSOCIATED));
         }
         if remote.is_none() && !core.has_flags(FIXED_DESTINATION) {
-            return Request::failed(op, Error::INVALID_DEVICE_STATE);
+            return Err((op, Error::INVALID_DEVICE_STATE));
         }
         let offset = offset_of!(sys::WSK_PROVIDER_DATAGRAM_DISPATCH, WskSendTo);
         // SAFETY: the socket exists; a datagram table; `WskSendTo` exists in
         // every version.
         let send: sys::PFN_WSK_SEND_TO = unsafe { routine(core, offset) };
         let Some(send) = send else {
-            return Request::failed(op, Error::NOT_IMPLEMENTED);
+            return Err((op, Error::NOT_IMPLEMENTED));
         };
         let socket = core.socket();
-        Request::submit(op, |irp, op| {
+        Ok((op, move |irp, op: &mut SendToOp<H>| {
             let remote = if op.has_remote {
                 op.remote.as_mut_ptr()
             } else {
@@ -520,7 +553,7 @@ impl<H: DatagramEvents> DatagramSocket<H> {
                     irp,
                 )
             }
-        })
+        }))
     }
 
     /// Sets the socket's security descriptor (`SO_WSK_SECURITY`) to a
@@ -657,6 +690,40 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     /// - Provider statuses such as [`Error::CANCELLED`] (the request was
     ///   dropped or the socket closed).
     pub fn receive_from(&self, buffer: Buffer) -> Request<ReceiveFromOp<H>> {
+        Request::prepared(self.prepare_receive_from(buffer))
+    }
+
+    /// [`receive_from`](Self::receive_from) with the memory of `slot` instead
+    /// of a new allocation; see [`send_to_in`](Self::send_to_in).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// As [`receive_from`](Self::receive_from) and
+    /// [`send_to_in`](Self::send_to_in).
+    #[inline]
+    pub fn receive_from_in<'s>(
+        &self,
+        slot: &'s mut ReceiveFromSlot<H>,
+        buffer: Buffer,
+    ) -> SlotRequest<'s, ReceiveFromOp<H>> {
+        SlotRequest::prepared(slot, self.prepare_receive_from(buffer))
+    }
+
+    /// The payload of a `WskReceiveFrom` and the call that starts it, or the
+    /// payload and why the provider must not be called.
+    #[inline]
+    #[allow(clippy::result_large_err)] // the payload goes back whole; boxing it would allocate
+    fn prepare_receive_from(
+        &self,
+        buffer: Buffer,
+    ) -> Prepared<
+        ReceiveFromOp<H>,
+        impl FnOnce(sys::PIRP, &mut ReceiveFromOp<H>) -> sys::NTSTATUS + use<H>,
+    > {
         let core = self.core();
         let op = ReceiveFromOp {
             _core: Arc::clone(core),
@@ -669,17 +736,17 @@ impl<H: DatagramEvents> DatagramSocket<H> {
             control: ControlStorage([0; RECEIVE_CONTROL_BYTES]),
         };
         if !core.has_flags(BOUND) {
-            return Request::failed(op, Error::ADDRESS_NOT_ASSOCIATED);
+            return Err((op, Error::ADDRESS_NOT_ASSOCIATED));
         }
         let offset = offset_of!(sys::WSK_PROVIDER_DATAGRAM_DISPATCH, WskReceiveFrom);
         // SAFETY: the socket exists; a datagram table; `WskReceiveFrom`
         // exists in every version.
         let receive: sys::PFN_WSK_RECEIVE_FROM = unsafe { routine(core, offset) };
         let Some(receive) = receive else {
-            return Request::failed(op, Error::NOT_IMPLEMENTED);
+            return Err((op, Error::NOT_IMPLEMENTED));
         };
         let socket = core.socket();
-        Request::submit(op, |irp, op| {
+        Ok((op, move |irp, op: &mut ReceiveFromOp<H>| {
             let remote = op.remote.as_mut_ptr();
             let control = (&raw mut op.control).cast::<sys::CMSGHDR>();
             // SAFETY: the socket exists; the WSK_BUF, the buffer, the address,
@@ -697,7 +764,7 @@ impl<H: DatagramEvents> DatagramSocket<H> {
                     irp,
                 )
             }
-        })
+        }))
     }
 
     /// Sends each buffer of `datagrams` as one datagram to `remote`, in one
@@ -835,6 +902,14 @@ impl<H: Send + Sync + 'static> Operation for DatagramAddressOp<H> {
         self.addr.to_socket_addr()
     }
 }
+
+/// The memory of one `WskSendTo` at a time, reused by
+/// [`DatagramSocket::send_to_in`].
+pub type SendToSlot<H = NoDatagramEvents> = RequestSlot<SendToOp<H>>;
+
+/// The memory of one `WskReceiveFrom` at a time, reused by
+/// [`DatagramSocket::receive_from_in`].
+pub type ReceiveFromSlot<H = NoDatagramEvents> = RequestSlot<ReceiveFromOp<H>>;
 
 /// `WskSendTo`.
 pub struct SendToOp<H> {

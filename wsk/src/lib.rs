@@ -108,7 +108,7 @@ pub use connection::{
 };
 pub use datagram::{
     DatagramAddressOp, DatagramSocket, FixedAddressOp, RECEIVE_CONTROL_BYTES, ReceiveFromOp,
-    ReceivedFrom, SendMessagesOp, SendToOp,
+    ReceiveFromSlot, ReceivedFrom, SendMessagesOp, SendToOp, SendToSlot,
 };
 pub use error::{Error, Result};
 pub use events::{
@@ -122,7 +122,7 @@ pub use listen::{
     ListenSocket, ListenState, NoListenEvents,
 };
 pub use registration::{Provider, Registration, Transport, Version, WindowsVersion};
-pub use request::{Operation, Request, RequestSlot, SlotRequest};
+pub use request::{Operation, Request, RequestSlot, SlotRequest, Waitable};
 pub use resolve::Family;
 pub use socket::{CloseOp, ControlOp, ControlOutput, ControlValue, CreateOp};
 pub use stream::{StreamAcceptOp, StreamListenOp, StreamListener, StreamSocket};

@@ -635,6 +635,88 @@ impl<O: Operation> Inner<O> {
     }
 }
 
+/// What [`Request`] and [`SlotRequest`] share: code that waits for either
+/// (a helper that waits in slices and gives up on a stop flag, say) takes
+/// `impl Waitable`. Both also implement [`Future`].
+///
+/// ```
+/// use core::time::Duration;
+/// use wsk::{Passive, Waitable};
+///
+/// /// Waits in 100 ms slices until the request completes or `stop()` says so;
+/// /// dropping the request then cancels it.
+/// fn wait_or_stop<R: Waitable>(passive: &Passive<'_>, mut request: R, stop: impl Fn() -> bool) -> Option<R::Output> {
+///     loop {
+///         match request.wait_timeout(passive, Duration::from_millis(100)) {
+///             Ok(output) => return Some(output),
+///             Err(_) if stop() => return None,
+///             Err(pending) => request = pending,
+///         }
+///     }
+/// }
+/// ```
+pub trait Waitable: Sized {
+    /// What the request resolves to.
+    type Output;
+
+    /// Waits until the provider completes the request.
+    ///
+    /// # IRQL
+    ///
+    /// `PASSIVE_LEVEL` (proven by `passive`).
+    fn wait(self, passive: &Passive<'_>) -> Self::Output;
+
+    /// Waits at most `timeout` for the provider to complete the request.
+    ///
+    /// # IRQL
+    ///
+    /// `PASSIVE_LEVEL` (proven by `passive`).
+    ///
+    /// # Errors
+    ///
+    /// Gives the request back if it has not completed in time.
+    fn wait_timeout(self, passive: &Passive<'_>, timeout: Duration) -> Result<Self::Output, Self>;
+
+    /// Whether the output is available without waiting.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    fn is_complete(&self) -> bool;
+}
+
+impl<O: Operation> Waitable for Request<O> {
+    type Output = O::Output;
+    fn wait(self, passive: &Passive<'_>) -> O::Output {
+        Request::wait(self, passive)
+    }
+    fn wait_timeout(self, passive: &Passive<'_>, timeout: Duration) -> Result<O::Output, Self> {
+        Request::wait_timeout(self, passive, timeout)
+    }
+    fn is_complete(&self) -> bool {
+        Request::is_complete(self)
+    }
+}
+
+impl<O: Operation> Waitable for SlotRequest<'_, O> {
+    type Output = O::Output;
+    fn wait(self, passive: &Passive<'_>) -> O::Output {
+        SlotRequest::wait(self, passive)
+    }
+    fn wait_timeout(self, passive: &Passive<'_>, timeout: Duration) -> Result<O::Output, Self> {
+        SlotRequest::wait_timeout(self, passive, timeout)
+    }
+    fn is_complete(&self) -> bool {
+        SlotRequest::is_complete(self)
+    }
+}
+
+/// A request ready to submit — its payload and the call that starts the WSK
+/// routine with an IRP — or its payload and why the provider must not be
+/// called. Built once per operation, submitted as a [`Request`] or in a
+/// [`RequestSlot`].
+pub(crate) type Prepared<O, F> = core::result::Result<(O, F), (O, Error)>;
+
 /// A submitted WSK request: a [`Future`] and a blocking waitable.
 ///
 /// Resolve it with `.await` (any IRQL ≤ `DISPATCH_LEVEL`; the waker must be
@@ -711,6 +793,18 @@ impl<O: Operation> Request<O> {
         raw.start(op, false, call);
         Self {
             inner: Inner::submitted(raw),
+        }
+    }
+
+    /// Submits a prepared request, or resolves it with its error.
+    #[inline]
+    pub(crate) fn prepared<F>(prepared: Prepared<O, F>) -> Self
+    where
+        F: FnOnce(sys::PIRP, &mut O) -> sys::NTSTATUS,
+    {
+        match prepared {
+            Ok((op, call)) => Self::submit(op, call),
+            Err((op, error)) => Self::failed(op, error),
         }
     }
 
@@ -921,12 +1015,19 @@ impl<'s, O: Operation> SlotRequest<'s, O> {
         Self { slot, inner }
     }
 
-    /// A request that failed before reaching the provider; the slot keeps
-    /// its memory.
-    pub(crate) fn failed(slot: &'s mut RequestSlot<O>, op: O, error: Error) -> Self {
-        Self {
-            slot,
-            inner: Inner::ready(op.complete(error.ntstatus(), 0)),
+    /// Submits a prepared request in `slot`, or resolves it with its error
+    /// (the slot keeps its memory).
+    #[inline]
+    pub(crate) fn prepared<F>(slot: &'s mut RequestSlot<O>, prepared: Prepared<O, F>) -> Self
+    where
+        F: FnOnce(sys::PIRP, &mut O) -> sys::NTSTATUS,
+    {
+        match prepared {
+            Ok((op, call)) => Self::submit(slot, op, call),
+            Err((op, error)) => Self {
+                slot,
+                inner: Inner::ready(op.complete(error.ntstatus(), 0)),
+            },
         }
     }
 

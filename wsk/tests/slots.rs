@@ -1,6 +1,6 @@
 //! Requests made in a `RequestSlot`: one block and one IRP reused from one
-//! send or receive to the next, and the slot's behaviour when a request in it
-//! is dropped, fails, or outlives its socket.
+//! send or receive to the next (stream and datagram sockets), and the slot's
+//! behaviour when a request in it is dropped, fails, or outlives its socket.
 
 mod common;
 use common::{passive, setup, teardown};
@@ -8,8 +8,8 @@ use common::{passive, setup, teardown};
 use std::time::Duration;
 
 use wsk::{
-    Buffer, ConnectionSocket, Error, NoEvents, Passive, ReceiveRequestFlags, SendFlags,
-    TransferSlot, block_on,
+    Buffer, ConnectionSocket, DatagramSocket, Error, NoDatagramEvents, NoEvents, Passive,
+    ReceiveFromSlot, ReceiveRequestFlags, SendFlags, SendToSlot, TransferSlot, block_on,
 };
 use wsk_sim::{CompletionMode, Routine, Sim};
 use wsk_sys as sys;
@@ -328,6 +328,72 @@ fn a_send_after_an_abortive_disconnect_is_refused_in_a_slot_too() {
     assert_eq!(sim.stats().irps_reused, before.irps_reused);
 
     drop((slot, buffer));
+    socket.close().wait(&p).unwrap();
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+#[test]
+fn datagrams_through_slots_reuse_their_irps() {
+    let sim = Sim::start();
+    let peer = sim.peer_udp("10.0.0.2:53");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let local: std::net::SocketAddr = "10.0.0.1:5000".parse().unwrap();
+    let socket =
+        block_on(&p, DatagramSocket::open(&provider, local, NoDatagramEvents)).expect("open");
+
+    let mut receive_slot = ReceiveFromSlot::new().expect("slot");
+    let mut send_slot = SendToSlot::new().expect("slot");
+    let mut buffer = Buffer::with_capacity(64).unwrap();
+    let before = sim.stats();
+    for round in 0..ROUNDS {
+        peer.send_to("10.0.0.1:5000", &[round; 12]);
+        let (received, back) = socket.receive_from_in(&mut receive_slot, buffer).wait(&p);
+        let received = received.expect("receive_from_in");
+        assert_eq!(received.len(), 12, "round {round}");
+        assert_eq!(received.remote(), peer.local_addr());
+        assert_eq!(back.as_slice(), [round; 12]);
+        let (sent, back) = socket
+            .send_to_in(&mut send_slot, back, received.remote())
+            .wait(&p);
+        assert_eq!(sent, Ok(12), "round {round}");
+        assert_eq!(peer.recv_from(), (local, vec![round; 12]));
+        buffer = back;
+    }
+    let after = sim.stats();
+    assert_eq!(after.irps_initialized, before.irps_initialized);
+    assert_eq!(
+        after.irps_reused - before.irps_reused,
+        2 * u64::from(ROUNDS)
+    );
+    assert!(receive_slot.is_ready() && send_slot.is_ready());
+
+    // Refused before the provider: an empty datagram; the slot keeps its memory.
+    let (sent, empty) = socket
+        .send_to_in(
+            &mut send_slot,
+            Buffer::with_capacity(1).unwrap(),
+            peer.local_addr(),
+        )
+        .wait(&p);
+    assert_eq!(sent, Err(Error::INVALID_PARAMETER));
+    assert!(send_slot.is_ready());
+
+    // A pending receive dropped: cancelled, and the slot keeps working.
+    let pending = socket
+        .receive_from_in(&mut receive_slot, buffer)
+        .wait_timeout(&p, Duration::from_millis(10))
+        .expect_err("nothing to receive");
+    drop(pending);
+    peer.send_to("10.0.0.1:5000", b"late");
+    let (received, buffer) = socket
+        .receive_from_in(&mut receive_slot, Buffer::with_capacity(8).unwrap())
+        .wait(&p);
+    assert_eq!(received.expect("receive").len(), 4);
+    assert_eq!(buffer.as_slice(), b"late");
+
+    drop((receive_slot, send_slot, buffer, empty));
     socket.close().wait(&p).unwrap();
     teardown(&p, registration, provider);
     sim.finish();

@@ -19,8 +19,8 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::time::Duration;
 
 use wsk::{
-    Buffer, ConnectionEvents, ConnectionSocket, DisconnectFlags, Error, Operation, Passive,
-    Request, SendFlags, SlotRequest, TransferSlot,
+    Buffer, ConnectionEvents, ConnectionSocket, DisconnectFlags, Error, Passive, SendFlags,
+    TransferSlot, Waitable,
 };
 use wsk_driver_rt::dbg_println;
 
@@ -186,7 +186,7 @@ impl Session {
 /// server stops: then the request is dropped, which cancels it, and `None`
 /// returned. Where cancelling has no effect (Wine), closing the socket
 /// afterwards completes the IRP and frees the request's memory.
-pub(crate) fn wait_or_stop<R: Pending>(
+pub(crate) fn wait_or_stop<R: Waitable>(
     passive: &Passive<'_>,
     mut request: R,
     shared: &Shared,
@@ -200,29 +200,6 @@ pub(crate) fn wait_or_stop<R: Pending>(
             }
             Err(pending) => request = pending,
         }
-    }
-}
-
-/// A request [`wait_or_stop`] can wait for: one with memory of its own, or
-/// one made in a [`TransferSlot`].
-pub(crate) trait Pending: Sized {
-    /// What the request resolves to.
-    type Output;
-    /// [`Request::wait_timeout`].
-    fn wait_timeout(self, passive: &Passive<'_>, timeout: Duration) -> Result<Self::Output, Self>;
-}
-
-impl<O: Operation> Pending for Request<O> {
-    type Output = O::Output;
-    fn wait_timeout(self, passive: &Passive<'_>, timeout: Duration) -> Result<O::Output, Self> {
-        Request::wait_timeout(self, passive, timeout)
-    }
-}
-
-impl<O: Operation> Pending for SlotRequest<'_, O> {
-    type Output = O::Output;
-    fn wait_timeout(self, passive: &Passive<'_>, timeout: Duration) -> Result<O::Output, Self> {
-        SlotRequest::wait_timeout(self, passive, timeout)
     }
 }
 

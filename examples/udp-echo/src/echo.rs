@@ -8,8 +8,8 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
 
 use wsk::{
-    Buffer, DatagramSocket, Error, NoDatagramEvents, Operation, Passive, Provider, Registration,
-    Request,
+    Buffer, DatagramSocket, Error, NoDatagramEvents, Passive, Provider, ReceiveFromSlot,
+    Registration, SendToSlot, Waitable,
 };
 
 /// Default `Port`.
@@ -187,9 +187,13 @@ fn echo_until_stopped(
 ) -> Result<Summary, Error> {
     let mut summary = Summary::default();
     let mut failures = 0;
+    // One buffer and two request slots serve every datagram: the loop
+    // allocates nothing per datagram.
+    let mut receive_slot = ReceiveFromSlot::new()?;
+    let mut send_slot = SendToSlot::new()?;
     loop {
-        let Some((received, back)) = wait_or_stop(passive, socket.receive_from(buffer), stop)
-        else {
+        let request = socket.receive_from_in(&mut receive_slot, buffer);
+        let Some((received, back)) = wait_or_stop(passive, request, stop) else {
             return Ok(summary);
         };
         buffer = back;
@@ -221,7 +225,8 @@ fn echo_until_stopped(
             // `send_to` refuses an empty buffer; nothing to echo.
             continue;
         }
-        let Some((sent, back)) = wait_or_stop(passive, socket.send_to(buffer, remote), stop) else {
+        let request = socket.send_to_in(&mut send_slot, buffer, remote);
+        let Some((sent, back)) = wait_or_stop(passive, request, stop) else {
             return Ok(summary);
         };
         buffer = back;
@@ -238,11 +243,11 @@ fn stopping(stop: &AtomicBool) -> bool {
 
 /// Waits for `request` in [`POLL`] slices; `None` (and the request dropped,
 /// which cancels it) once `stop` is set.
-fn wait_or_stop<O: Operation>(
+fn wait_or_stop<R: Waitable>(
     passive: &Passive<'_>,
-    mut request: Request<O>,
+    mut request: R,
     stop: &AtomicBool,
-) -> Option<O::Output> {
+) -> Option<R::Output> {
     loop {
         match request.wait_timeout(passive, POLL) {
             Ok(output) => return Some(output),
