@@ -216,6 +216,11 @@ fn bulk_scenario(sim: &Sim, mode: Mode) {
 #[test]
 fn event_driven_bulk_with_flow_control() {
     let sim = Sim::start();
+    // Sends complete 2 ms late, so the work item cannot drain the queue as
+    // fast as the peer fills it: the receive callback must refuse data, and
+    // the work item pull it with receive requests. (With inline completions
+    // whether the limit is reached would depend on thread scheduling.)
+    sim.set_completion_mode(CompletionMode::Delayed(Duration::from_millis(2)));
     bulk_scenario(&sim, Mode::EventDriven);
     let refused = sim
         .stats()
