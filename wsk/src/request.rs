@@ -254,14 +254,17 @@ impl Header {
         self.state.load(Acquire) & COMPLETING != 0
     }
 
-    /// Readies the idle block's IRP for one submission.
+    /// Readies the idle block's IRP for one submission; `block` becomes the
+    /// completion routine's context.
     ///
     /// # Safety
     ///
     /// The block is idle: neither the provider nor the completion routine
-    /// touches it.
+    /// touches it. `block` points to the whole block this header starts, with
+    /// the right to access all of it (not derived from `&self`, which covers
+    /// only the header).
     #[inline]
-    unsafe fn arm(&self, reuse: bool) -> sys::PIRP {
+    unsafe fn arm(&self, reuse: bool, block: sys::PVOID) -> sys::PIRP {
         self.state.store(0, Release);
         let irp = self.irp();
         if reuse {
@@ -275,7 +278,7 @@ impl Header {
             sys::IoSetCompletionRoutine(
                 irp,
                 Some(on_complete),
-                ptr::from_ref(self).cast_mut().cast(),
+                block,
                 sys::TRUE,
                 sys::TRUE,
                 sys::TRUE,
@@ -490,7 +493,7 @@ impl<O: Operation> RawRequest<O> {
         // SAFETY: the block is idle (a fresh one, or one given back by `take`
         // or `release` once the completion routine finished): this handle has
         // it to itself until `call` hands the IRP over.
-        let irp = unsafe { block.header.arm(reuse) };
+        let irp = unsafe { block.header.arm(reuse, self.0.as_ptr().cast()) };
         // SAFETY: idle block: the payload cell is empty and unshared.
         let slot = unsafe { &mut *block.op.get() };
         // Only `call` (and then the provider, through pointers it derives)
