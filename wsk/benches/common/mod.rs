@@ -162,10 +162,18 @@ pub(crate) fn main(cases: &[Case], allocs: &[AllocGroup]) {
         ["--harness", "allocs"] => run_allocs(allocs),
         // Alone: `cargo bench` passes `--bench` and maybe a filter.
         _ => {
-            println!("# plain counts; instructions per operation: `cargo xtask bench`");
+            println!("# plain counts and wall-clock time (informational, machine-dependent);");
+            println!("# instructions per operation, the measure the targets use: `cargo xtask bench`");
             for c in cases {
+                let start = std::time::Instant::now();
                 let calls = (c.run)(c.iters);
-                println!("ran case={} iters={} calls={calls}", c.name, c.iters);
+                let elapsed = start.elapsed();
+                // Includes each case's set-up and teardown, so an upper bound.
+                let ns_per_iter = elapsed.as_nanos() / u128::from(c.iters.max(1));
+                println!(
+                    "ran case={} iters={} calls={calls} wall_ns_per_iter<={ns_per_iter}",
+                    c.name, c.iters
+                );
             }
             run_allocs(allocs);
         }
