@@ -3,7 +3,7 @@
 //! violations and byte-stream integrity.
 //!
 //! Every seed builds one random scenario through the safe API against the
-//! simulated provider with the verifier on. `cargo test` runs 200 seeds
+//! simulated provider with the verifier on. `cargo test` runs 500 seeds
 //! (Miri: a handful); `WSK_INTERLEAVINGS=N` runs `N` seeds, `WSK_SEED=s`
 //! replays seed `s` alone. A failure prints the seed and the action log.
 //!
