@@ -36,9 +36,10 @@
 //! for IRPs a driver "allocated … as raw memory"), so a stream of sends or
 //! receives through a slot allocates nothing. A request made in a slot
 //! ([`SlotRequest`]) borrows the slot until it completes; dropping it while
-//! pending behaves as for a [`Request`] and leaves the slot empty, so that
-//! its next request allocates a fresh block instead of reusing memory the
-//! provider may still touch.
+//! the provider still owns the IRP behaves as for a [`Request`] and leaves
+//! the slot empty, so that its next request allocates a fresh block instead
+//! of reusing memory the provider may still touch. [`Waitable`] covers what
+//! both kinds of request offer, for helpers that wait for either.
 //!
 //! # Completion without a lock
 //!
