@@ -223,14 +223,33 @@ unsafe fn release_indication<H: ConnectionEvents>(
 /// ```
 pub struct ConnectionSocket<H: ConnectionEvents = NoEvents> {
     core: Option<Arc<SocketCore<H>>>,
+    /// `WskSend` and `WskReceive`, read from the provider's table once: the
+    /// hot path of every transfer skips the table lookup.
+    transfer: TransferCalls,
     _live: LiveHandle,
+}
+
+/// `WskSend` and `WskReceive` of one socket's provider table (present in
+/// every WSK version).
+#[derive(Clone, Copy)]
+struct TransferCalls {
+    send: sys::PFN_WSK_SEND,
+    receive: sys::PFN_WSK_RECEIVE,
 }
 
 impl<H: ConnectionEvents> FromCore<H> for ConnectionSocket<H> {
     #[allow(private_interfaces)]
     fn from_core(core: Arc<SocketCore<H>>, live: LiveHandle) -> Self {
+        // SAFETY: every caller has set the provider's socket (and learned a
+        // stream socket's table) first; a connection (or stream) socket.
+        let table = unsafe { core.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
+        let transfer = TransferCalls {
+            send: table.WskSend,
+            receive: table.WskReceive,
+        };
         Self {
             core: Some(core),
+            transfer,
             _live: live,
         }
     }
@@ -620,12 +639,10 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         if send && op.buffer.is_empty() {
             return Err((op, Error::INVALID_PARAMETER));
         }
-        // SAFETY: the socket exists; connection table.
-        let table = unsafe { core.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
         let Some(call) = (if send {
-            table.WskSend
+            self.transfer.send
         } else {
-            table.WskReceive
+            self.transfer.receive
         }) else {
             return Err((op, Error::NOT_IMPLEMENTED));
         };
