@@ -163,7 +163,9 @@ pub(crate) fn main(cases: &[Case], allocs: &[AllocGroup]) {
         // Alone: `cargo bench` passes `--bench` and maybe a filter.
         _ => {
             println!("# plain counts and wall-clock time (informational, machine-dependent);");
-            println!("# instructions per operation, the measure the targets use: `cargo xtask bench`");
+            println!(
+                "# instructions per operation, the measure the targets use: `cargo xtask bench`"
+            );
             for c in cases {
                 let start = std::time::Instant::now();
                 let calls = (c.run)(c.iters);
