@@ -1,18 +1,16 @@
 //! Bad input gets a clear error and loses nothing; requests dropped at every
 //! stage free their memory exactly once (Miri checks the latter too).
 
+mod common;
+use common::{connected, passive};
+
 use std::time::Duration;
 
 use wsk::{
-    Buffer, ConnectionSocket, Error, Family, MAX_BUFFER_LEN, NoEvents, Passive, Registration,
-    block_on,
+    Buffer, ConnectionSocket, Error, Family, MAX_BUFFER_LEN, NoEvents, Registration, block_on,
 };
 use wsk_sim::{Routine, Sim};
 use wsk_sys as sys;
-
-fn passive() -> Passive<'static> {
-    Passive::current().expect("test threads run at PASSIVE_LEVEL")
-}
 
 #[test]
 fn buffers_reject_empty_and_oversize_capacities() {
@@ -63,45 +61,6 @@ fn registration_and_capture_failures_are_clear_errors() {
     assert_eq!(err, Some(Error::DEVICE_NOT_READY));
     registration.deregister(&p).unwrap();
     sim.finish();
-}
-
-struct Connected {
-    sim: Sim,
-    registration: Registration,
-    provider: wsk::Provider,
-    socket: ConnectionSocket<NoEvents>,
-    peer: wsk_sim::PeerConn,
-}
-
-fn connected() -> Connected {
-    let sim = Sim::start();
-    let listener = sim.peer_listen("10.0.0.2:80");
-    let p = passive();
-    let registration = Registration::register(&p).unwrap();
-    let provider = registration.capture(&p, None).unwrap();
-    let socket = block_on(
-        &p,
-        ConnectionSocket::connect_to(&provider, "10.0.0.2:80".parse().unwrap(), NoEvents),
-    )
-    .unwrap();
-    let peer = listener.accept();
-    Connected {
-        sim,
-        registration,
-        provider,
-        socket,
-        peer,
-    }
-}
-
-impl Connected {
-    fn finish(self) {
-        let p = passive();
-        self.socket.close().wait(&p).unwrap();
-        drop(self.provider);
-        self.registration.deregister(&p).unwrap();
-        self.sim.finish();
-    }
 }
 
 #[test]

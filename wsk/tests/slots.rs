@@ -3,39 +3,28 @@
 //! behaviour when a request in it is dropped, fails, or outlives its socket.
 
 mod common;
-use common::{passive, setup, teardown};
+use common::{connected, connected_with, passive, setup, teardown};
 
 use std::time::Duration;
 
 use wsk::{
-    Buffer, ConnectionSocket, DatagramSocket, Error, NoDatagramEvents, NoEvents, Passive,
-    ReceiveFromSlot, ReceiveRequestFlags, SendFlags, SendToSlot, TransferSlot, block_on,
+    Buffer, DatagramSocket, Error, NoDatagramEvents, ReceiveFromSlot, ReceiveRequestFlags,
+    SendFlags, SendToSlot, TransferSlot, block_on,
 };
 use wsk_sim::{CompletionMode, Routine, Sim};
 use wsk_sys as sys;
 
-const REMOTE: &str = "10.0.0.2:80";
 /// Send/receive rounds of the streaming tests.
 const ROUNDS: u8 = 50;
-
-fn connect(p: &Passive<'_>, provider: &wsk::Provider) -> ConnectionSocket {
-    block_on(
-        p,
-        ConnectionSocket::connect_to(provider, REMOTE.parse().unwrap(), NoEvents),
-    )
-    .expect("connect")
-}
 
 /// Sends and receives alternately through one slot and one buffer; every
 /// request after the slot's creation reuses its IRP, none initialises one.
 fn stream_through_one_slot(mode: CompletionMode) {
-    let sim = Sim::start();
-    sim.set_completion_mode(mode);
-    let listener = sim.peer_listen(REMOTE);
+    let c = connected_with(|sim| {
+        sim.set_completion_mode(mode);
+    });
+    let (sim, socket, peer) = (&c.sim, &c.socket, &c.peer);
     let p = passive();
-    let (registration, provider) = setup(&p);
-    let socket = connect(&p, &provider);
-    let peer = listener.accept();
 
     let mut slot = TransferSlot::new().expect("slot");
     let mut buffer = Buffer::with_capacity(8).unwrap();
@@ -71,9 +60,7 @@ fn stream_through_one_slot(mode: CompletionMode) {
     assert!(slot.is_ready(), "{mode:?}");
 
     drop((slot, buffer));
-    socket.close().wait(&p).unwrap();
-    teardown(&p, registration, provider);
-    sim.finish();
+    c.finish();
 }
 
 #[test]
@@ -98,13 +85,11 @@ fn a_stream_through_one_slot_reuses_its_irp_with_manual_completion() {
 
 #[test]
 fn awaited_slot_requests_wake_their_task_and_keep_the_memory() {
-    let sim = Sim::start();
-    sim.set_completion_mode(CompletionMode::Delayed(Duration::from_millis(2)));
-    let listener = sim.peer_listen(REMOTE);
+    let c = connected_with(|sim| {
+        sim.set_completion_mode(CompletionMode::Delayed(Duration::from_millis(2)));
+    });
+    let (sim, socket, peer) = (&c.sim, &c.socket, &c.peer);
     let p = passive();
-    let (registration, provider) = setup(&p);
-    let socket = connect(&p, &provider);
-    let peer = listener.accept();
 
     let mut slot = TransferSlot::new().expect("slot");
     let before = sim.stats();
@@ -126,19 +111,14 @@ fn awaited_slot_requests_wake_their_task_and_keep_the_memory() {
     assert_eq!(after.irps_reused - before.irps_reused, 5);
 
     drop((slot, buffer));
-    socket.close().wait(&p).unwrap();
-    teardown(&p, registration, provider);
-    sim.finish();
+    c.finish();
 }
 
 #[test]
 fn dropping_a_pending_slot_request_cancels_it_and_keeps_the_memory() {
-    let sim = Sim::start();
-    let listener = sim.peer_listen(REMOTE);
+    let c = connected();
+    let (sim, socket, peer) = (&c.sim, &c.socket, &c.peer);
     let p = passive();
-    let (registration, provider) = setup(&p);
-    let socket = connect(&p, &provider);
-    let peer = listener.accept();
 
     let mut slot = TransferSlot::new().expect("slot");
     let before = sim.stats();
@@ -172,20 +152,16 @@ fn dropping_a_pending_slot_request_cancels_it_and_keeps_the_memory() {
     assert_eq!(after.irps_reused - before.irps_reused, 2);
 
     drop((slot, buffer));
-    socket.close().wait(&p).unwrap();
-    teardown(&p, registration, provider);
-    sim.finish();
+    c.finish();
 }
 
 #[test]
 fn a_slot_whose_request_ignores_cancel_allocates_again_and_the_block_is_freed_on_close() {
-    let sim = Sim::start();
-    sim.set_ignore_cancel(true); // like Wine's netio.sys
-    let listener = sim.peer_listen(REMOTE);
+    let c = connected_with(|sim| {
+        sim.set_ignore_cancel(true); // like Wine's netio.sys
+    });
+    let (sim, socket, peer) = (&c.sim, &c.socket, &c.peer);
     let p = passive();
-    let (registration, provider) = setup(&p);
-    let socket = connect(&p, &provider);
-    let peer = listener.accept();
 
     let mut slot = TransferSlot::new().expect("slot");
     sim.hang_next(Routine::WskReceive);
@@ -219,22 +195,28 @@ fn a_slot_whose_request_ignores_cancel_allocates_again_and_the_block_is_freed_on
     drop((slot, buffer));
     // Closing the socket completes the held IRP; its completion routine
     // frees the abandoned block and buffer (checked by the leak checks).
+    let common::Connected {
+        sim,
+        registration,
+        provider,
+        socket,
+        ..
+    } = c;
     socket.close().wait(&p).unwrap();
     sim.settle();
-    assert!(sim.stats().irps_cancelled >= 1);
-
+    assert!(
+        sim.stats().irps_cancelled >= 1,
+        "the close completed the held IRP"
+    );
     teardown(&p, registration, provider);
     sim.finish();
 }
 
 #[test]
 fn refused_and_failed_slot_requests_return_the_buffer_and_keep_the_memory() {
-    let sim = Sim::start();
-    let listener = sim.peer_listen(REMOTE);
+    let c = connected();
+    let (sim, socket, peer) = (&c.sim, &c.socket, &c.peer);
     let p = passive();
-    let (registration, provider) = setup(&p);
-    let socket = connect(&p, &provider);
-    let peer = listener.accept();
     let mut slot = TransferSlot::new().expect("slot");
 
     // Refused before the provider sees it: an empty send.
@@ -297,19 +279,14 @@ fn refused_and_failed_slot_requests_return_the_buffer_and_keep_the_memory() {
     assert_eq!(peer.recv_exact(1), b"y");
 
     drop((slot, buffer));
-    socket.close().wait(&p).unwrap();
-    teardown(&p, registration, provider);
-    sim.finish();
+    c.finish();
 }
 
 #[test]
 fn a_send_after_an_abortive_disconnect_is_refused_in_a_slot_too() {
-    let sim = Sim::start();
-    let listener = sim.peer_listen(REMOTE);
+    let c = connected();
+    let (sim, socket) = (&c.sim, &c.socket);
     let p = passive();
-    let (registration, provider) = setup(&p);
-    let socket = connect(&p, &provider);
-    let _peer = listener.accept();
     let mut slot = TransferSlot::new().expect("slot");
 
     let (aborted, _) = socket.abort().wait(&p);
@@ -328,9 +305,7 @@ fn a_send_after_an_abortive_disconnect_is_refused_in_a_slot_too() {
     assert_eq!(sim.stats().irps_reused, before.irps_reused);
 
     drop((slot, buffer));
-    socket.close().wait(&p).unwrap();
-    teardown(&p, registration, provider);
-    sim.finish();
+    c.finish();
 }
 
 #[test]

@@ -273,6 +273,49 @@ unsafe extern "system" fn raw_done(
     sys::STATUS_MORE_PROCESSING_REQUIRED
 }
 
+/// Sets `raw_done` as `irp`'s completion routine with `event` as its
+/// context, starts `f(irp)`, waits on `event` only if it pended, and returns
+/// the IRP's final `IoStatus`.
+///
+/// # Safety
+///
+/// `irp` is an initialised IRP with a free stack location that nobody owns;
+/// `event` is an initialised, non-signalled `KEVENT` that outlives the call;
+/// `PASSIVE_LEVEL`.
+#[inline]
+unsafe fn issue(
+    irp: sys::PIRP,
+    event: *mut sys::KEVENT,
+    f: impl FnOnce(sys::PIRP) -> sys::NTSTATUS,
+) -> (sys::NTSTATUS, usize) {
+    // SAFETY: the IRP has one stack location; the event outlives the call.
+    unsafe {
+        sys::IoSetCompletionRoutine(
+            irp,
+            Some(raw_done),
+            event.cast(),
+            sys::TRUE,
+            sys::TRUE,
+            sys::TRUE,
+        );
+    };
+    if f(irp) == sys::STATUS_PENDING {
+        // SAFETY: PASSIVE_LEVEL; the event outlives the wait (caller contract).
+        unsafe {
+            sys::KeWaitForSingleObject(
+                event.cast(),
+                sys::Executive,
+                sys::KernelMode,
+                sys::FALSE,
+                ptr::null_mut(),
+            )
+        };
+    }
+    // SAFETY: the IRP completed, so its IoStatus is final.
+    let io = unsafe { (*irp).IoStatus };
+    (io.Status, io.Information)
+}
+
 /// Heap-pinned state of the raw client (the provider keeps these addresses).
 struct RawState {
     registration: sys::WSK_REGISTRATION,
@@ -338,34 +381,11 @@ impl RawClient {
         let event = &raw mut self.state.event;
         // SAFETY: our IRP, not in use (the previous call completed).
         unsafe { sys::IoReuseIrp(irp, sys::STATUS_UNSUCCESSFUL) };
-        // SAFETY: the IRP has one stack location; the event outlives the call.
-        unsafe {
-            sys::IoSetCompletionRoutine(
-                irp,
-                Some(raw_done),
-                event.cast(),
-                sys::TRUE,
-                sys::TRUE,
-                sys::TRUE,
-            );
-        };
-        if f(irp) == sys::STATUS_PENDING {
-            // SAFETY: PASSIVE_LEVEL; the event lives in our box.
-            unsafe {
-                sys::KeWaitForSingleObject(
-                    event.cast(),
-                    sys::Executive,
-                    sys::KernelMode,
-                    sys::FALSE,
-                    ptr::null_mut(),
-                )
-            };
-        }
+        // SAFETY: the event lives in our box, initialised in `new`.
+        let io = unsafe { issue(irp, event, f) };
         // SAFETY: as above; not waited on by anyone else.
         unsafe { sys::KeClearEvent(event) };
-        // SAFETY: the IRP completed, so its IoStatus is final.
-        let io = unsafe { (*irp).IoStatus };
-        (io.Status, io.Information)
+        io
     }
 
     /// Makes one IRP-based WSK call with an IRP of its own, as a C driver's
@@ -381,34 +401,11 @@ impl RawClient {
         let event = event.as_mut_ptr();
         // SAFETY: KEVENT storage on this stack, alive until the IRP is freed.
         unsafe { sys::KeInitializeEvent(event, sys::NotificationEvent, sys::FALSE) };
-        // SAFETY: the IRP has one stack location; the event outlives the call.
-        unsafe {
-            sys::IoSetCompletionRoutine(
-                irp,
-                Some(raw_done),
-                event.cast(),
-                sys::TRUE,
-                sys::TRUE,
-                sys::TRUE,
-            );
-        };
-        if f(irp) == sys::STATUS_PENDING {
-            // SAFETY: PASSIVE_LEVEL; the event lives on this stack.
-            unsafe {
-                sys::KeWaitForSingleObject(
-                    event.cast(),
-                    sys::Executive,
-                    sys::KernelMode,
-                    sys::FALSE,
-                    ptr::null_mut(),
-                )
-            };
-        }
-        // SAFETY: the IRP completed, so its IoStatus is final.
-        let io = unsafe { (*irp).IoStatus };
+        // SAFETY: a fresh IRP; the event is initialised and outlives the call.
+        let io = unsafe { issue(irp, event, f) };
         // SAFETY: our IRP, completed; nothing refers to it any more.
         unsafe { sys::IoFreeIrp(irp) };
-        (io.Status, io.Information)
+        io
     }
 
     /// `WskSocketConnect` to [`PEER`] with `context`/`dispatch` as the

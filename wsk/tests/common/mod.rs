@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use wsk::{Passive, Provider, Registration};
+use wsk::{ConnectionSocket, NoEvents, Passive, Provider, Registration, block_on};
+use wsk_sim::{PeerConn, Sim};
 
 /// How long a test waits for the simulated provider to become ready.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
@@ -26,4 +27,53 @@ pub(crate) fn setup(passive: &Passive<'_>) -> (Registration, Provider) {
 pub(crate) fn teardown(passive: &Passive<'_>, registration: Registration, provider: Provider) {
     drop(provider);
     registration.deregister(passive).expect("no handles left");
+}
+
+/// The simulated peer that [`connected`] connects to.
+pub(crate) const PEER: &str = "10.0.0.2:80";
+
+/// A registered client with one connection to a simulated peer.
+pub(crate) struct Connected {
+    pub(crate) sim: Sim,
+    pub(crate) registration: Registration,
+    pub(crate) provider: Provider,
+    pub(crate) socket: ConnectionSocket<NoEvents>,
+    pub(crate) peer: PeerConn,
+}
+
+/// Starts a simulator, registers, and connects to [`PEER`].
+pub(crate) fn connected() -> Connected {
+    connected_with(|_| {})
+}
+
+/// As [`connected`], with `configure` applied to the simulator first.
+pub(crate) fn connected_with(configure: impl FnOnce(&Sim)) -> Connected {
+    let sim = Sim::start();
+    configure(&sim);
+    let listener = sim.peer_listen(PEER);
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        ConnectionSocket::connect_to(&provider, PEER.parse().unwrap(), NoEvents),
+    )
+    .expect("connect");
+    let peer = listener.accept();
+    Connected {
+        sim,
+        registration,
+        provider,
+        socket,
+        peer,
+    }
+}
+
+impl Connected {
+    /// Closes the socket, deregisters and runs the simulator's leak checks.
+    pub(crate) fn finish(self) {
+        let p = passive();
+        self.socket.close().wait(&p).expect("close");
+        teardown(&p, self.registration, self.provider);
+        self.sim.finish();
+    }
 }
