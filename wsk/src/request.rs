@@ -1124,14 +1124,13 @@ unsafe extern "system" fn on_complete(
     // (Header's invariants); the reference is not used after the OR that
     // hands the block over.
     let live = unsafe { &*header };
-    let ops = live.ops;
     let state = &live.state;
     let old = state.fetch_or(COMPLETING, AcqRel);
     assert!(old & COMPLETING == 0, "wsk: IRP completed twice");
     if old & RELEASED != 0 {
         // SAFETY: the owner is gone and the provider is done; the payload is
         // still inside (TAKEN needs COMPLETING).
-        unsafe { (ops.dispose)(header) };
+        unsafe { (live.ops.dispose)(header) };
         return sys::STATUS_MORE_PROCESSING_REQUIRED;
     }
     if old & (WAKER | WAITER) == 0 {
@@ -1157,10 +1156,11 @@ unsafe extern "system" fn on_complete(
         // The owner let go while this routine was finishing: it frees the
         // block, with the payload unless the owner took it. (Never while a
         // waiter is blocked: the owner cannot let go from inside `wait`.)
+        // The owner is gone, so the block is this routine's to read.
         let free = if old & TAKEN != 0 {
-            ops.free
+            live.ops.free
         } else {
-            ops.dispose
+            live.ops.dispose
         };
         // SAFETY: nobody else will touch the block; `free` finds no payload,
         // `dispose` one.
