@@ -1,7 +1,7 @@
 //! Connection sockets and their events through the simulated provider.
 
 mod common;
-use common::{passive, setup, teardown};
+use common::{connected, connected_to, passive, setup, teardown};
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -105,20 +105,9 @@ fn abortive_disconnect_at_dispatch() {
 
 #[test]
 fn send_after_graceful_remote_disconnect_works() {
-    let sim = Sim::start();
-    let listener = sim.peer_listen("10.0.0.2:80");
+    let c = connected_to(Recorder::default(), |_| {});
+    let (sim, socket, peer) = (&c.sim, &c.socket, &c.peer);
     let p = passive();
-    let (registration, provider) = setup(&p);
-    let socket = block_on(
-        &p,
-        ConnectionSocket::connect_to(
-            &provider,
-            "10.0.0.2:80".parse().unwrap(),
-            Recorder::default(),
-        ),
-    )
-    .unwrap();
-    let peer = listener.accept();
     peer.close();
     sim.settle();
     assert!(socket.is_peer_closed());
@@ -135,9 +124,7 @@ fn send_after_graceful_remote_disconnect_works() {
     let (received, _) = socket.receive(Buffer::with_capacity(16).unwrap()).wait(&p);
     assert_eq!(received, Ok(0));
 
-    socket.close().wait(&p).unwrap();
-    teardown(&p, registration, provider);
-    sim.finish();
+    c.finish();
 }
 
 #[test]
@@ -179,16 +166,9 @@ fn send_after_abortive_remote_disconnect_is_refused_without_provider_call() {
 
 #[test]
 fn provider_failure_returns_the_buffer() {
-    let sim = Sim::start();
-    let listener = sim.peer_listen("10.0.0.2:80");
+    let c = connected();
+    let (sim, socket) = (&c.sim, &c.socket);
     let p = passive();
-    let (registration, provider) = setup(&p);
-    let socket = block_on(
-        &p,
-        ConnectionSocket::connect_to(&provider, "10.0.0.2:80".parse().unwrap(), NoEvents),
-    )
-    .unwrap();
-    let _peer = listener.accept();
 
     sim.fail_next(Routine::WskSend, sys::STATUS_INSUFFICIENT_RESOURCES);
     let (sent, buffer) = socket
@@ -198,23 +178,14 @@ fn provider_failure_returns_the_buffer() {
     assert_eq!(buffer.as_slice(), b"payload");
     drop(buffer);
 
-    socket.close().wait(&p).unwrap();
-    teardown(&p, registration, provider);
-    sim.finish();
+    c.finish();
 }
 
 #[test]
 fn dropping_a_pending_receive_cancels_it() {
-    let sim = Sim::start();
-    let listener = sim.peer_listen("10.0.0.2:80");
+    let c = connected();
+    let (sim, socket, peer) = (&c.sim, &c.socket, &c.peer);
     let p = passive();
-    let (registration, provider) = setup(&p);
-    let socket = block_on(
-        &p,
-        ConnectionSocket::connect_to(&provider, "10.0.0.2:80".parse().unwrap(), NoEvents),
-    )
-    .unwrap();
-    let peer = listener.accept();
 
     let pending = socket.receive(Buffer::with_capacity(64).unwrap());
     let pending = pending
@@ -234,9 +205,7 @@ fn dropping_a_pending_receive_cancels_it() {
     assert_eq!(&buffer.as_slice()[..n.unwrap()], b"after");
     drop(buffer);
 
-    socket.close().wait(&p).unwrap();
-    teardown(&p, registration, provider);
-    sim.finish();
+    c.finish();
 }
 
 #[test]
@@ -339,16 +308,9 @@ fn partial_accept_and_refuse_report_the_right_statuses() {
             }
         }
     }
-    let sim = Sim::start();
-    let listener = sim.peer_listen("10.0.0.2:80");
+    let c = connected_to(Half, |_| {});
+    let (sim, socket, peer) = (&c.sim, &c.socket, &c.peer);
     let p = passive();
-    let (registration, provider) = setup(&p);
-    let socket = block_on(
-        &p,
-        ConnectionSocket::connect_to(&provider, "10.0.0.2:80".parse().unwrap(), Half),
-    )
-    .unwrap();
-    let peer = listener.accept();
     peer.send(b"abcdef");
     sim.settle();
     let events = sim.stats().events;
@@ -366,23 +328,14 @@ fn partial_accept_and_refuse_report_the_right_statuses() {
     assert_eq!(&buffer.as_slice()[..n.unwrap()], b"def");
     drop(buffer);
 
-    socket.close().wait(&p).unwrap();
-    teardown(&p, registration, provider);
-    sim.finish();
+    c.finish();
 }
 
 #[test]
 fn receive_with_wait_all_fills_the_buffer_and_send_flags_pass_through() {
-    let sim = Sim::start();
-    let listener = sim.peer_listen("10.0.0.2:80");
+    let c = connected();
+    let (sim, socket, peer) = (&c.sim, &c.socket, &c.peer);
     let p = passive();
-    let (registration, provider) = setup(&p);
-    let socket = block_on(
-        &p,
-        ConnectionSocket::connect_to(&provider, "10.0.0.2:80".parse().unwrap(), NoEvents),
-    )
-    .unwrap();
-    let peer = listener.accept();
 
     let pending = socket.receive_with(
         Buffer::with_capacity(6).unwrap(),
@@ -406,9 +359,7 @@ fn receive_with_wait_all_fills_the_buffer_and_send_flags_pass_through() {
     assert_eq!(peer.recv_exact(3), b"now");
     drop(buffer);
 
-    socket.close().wait(&p).unwrap();
-    teardown(&p, registration, provider);
-    sim.finish();
+    c.finish();
 }
 
 #[test]
@@ -450,20 +401,8 @@ fn connect_with_data_sends_on_connect_and_is_gated_by_windows_version() {
 
 #[test]
 fn disabled_events_are_no_longer_delivered() {
-    let sim = Sim::start();
-    let listener = sim.peer_listen("10.0.0.2:80");
-    let p = passive();
-    let (registration, provider) = setup(&p);
-    let socket = block_on(
-        &p,
-        ConnectionSocket::connect_to(
-            &provider,
-            "10.0.0.2:80".parse().unwrap(),
-            Recorder::default(),
-        ),
-    )
-    .unwrap();
-    let peer = listener.accept();
+    let c = connected_to(Recorder::default(), |_| {});
+    let (sim, socket, peer) = (&c.sim, &c.socket, &c.peer);
     socket.disable_events().expect("disable");
     peer.close();
     sim.settle();
@@ -473,30 +412,19 @@ fn disabled_events_are_no_longer_delivered() {
     );
     assert_eq!(sim.stats().count(EventKind::Disconnect), 0);
 
-    socket.close().wait(&p).unwrap();
-    teardown(&p, registration, provider);
-    sim.finish();
+    c.finish();
 }
 
 #[test]
 fn tcp_silent_mode_is_requested_with_an_ioctl() {
-    let sim = Sim::start();
-    let listener = sim.peer_listen("10.0.0.2:80");
+    let c = connected();
+    let (sim, socket) = (&c.sim, &c.socket);
     let p = passive();
-    let (registration, provider) = setup(&p);
-    let socket = block_on(
-        &p,
-        ConnectionSocket::connect_to(&provider, "10.0.0.2:80".parse().unwrap(), NoEvents),
-    )
-    .unwrap();
-    let _peer = listener.accept();
     assert!(socket.set_tcp_silent_mode().wait(&p).is_ok());
     sim.fail_next(Routine::WskControlSocket, sys::STATUS_INVALID_DEVICE_STATE);
     assert_eq!(
         socket.set_tcp_silent_mode().wait(&p).err(),
         Some(Error::INVALID_DEVICE_STATE)
     );
-    socket.close().wait(&p).unwrap();
-    teardown(&p, registration, provider);
-    sim.finish();
+    c.finish();
 }

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use wsk::{ConnectionSocket, NoEvents, Passive, Provider, Registration, block_on};
+use wsk::{
+    ConnectionEvents, ConnectionSocket, NoEvents, Passive, Provider, Registration, block_on,
+};
 use wsk_sim::{PeerConn, Sim};
 
 /// How long a test waits for the simulated provider to become ready.
@@ -33,11 +35,11 @@ pub(crate) fn teardown(passive: &Passive<'_>, registration: Registration, provid
 pub(crate) const PEER: &str = "10.0.0.2:80";
 
 /// A registered client with one connection to a simulated peer.
-pub(crate) struct Connected {
+pub(crate) struct Connected<H: ConnectionEvents = NoEvents> {
     pub(crate) sim: Sim,
     pub(crate) registration: Registration,
     pub(crate) provider: Provider,
-    pub(crate) socket: ConnectionSocket<NoEvents>,
+    pub(crate) socket: ConnectionSocket<H>,
     pub(crate) peer: PeerConn,
 }
 
@@ -48,6 +50,14 @@ pub(crate) fn connected() -> Connected {
 
 /// As [`connected`], with `configure` applied to the simulator first.
 pub(crate) fn connected_with(configure: impl FnOnce(&Sim)) -> Connected {
+    connected_to(NoEvents, configure)
+}
+
+/// As [`connected_with`], with `handler`'s events on the socket.
+pub(crate) fn connected_to<H: ConnectionEvents>(
+    handler: H,
+    configure: impl FnOnce(&Sim),
+) -> Connected<H> {
     let sim = Sim::start();
     configure(&sim);
     let listener = sim.peer_listen(PEER);
@@ -55,7 +65,7 @@ pub(crate) fn connected_with(configure: impl FnOnce(&Sim)) -> Connected {
     let (registration, provider) = setup(&p);
     let socket = block_on(
         &p,
-        ConnectionSocket::connect_to(&provider, PEER.parse().unwrap(), NoEvents),
+        ConnectionSocket::connect_to(&provider, PEER.parse().unwrap(), handler),
     )
     .expect("connect");
     let peer = listener.accept();
@@ -68,7 +78,7 @@ pub(crate) fn connected_with(configure: impl FnOnce(&Sim)) -> Connected {
     }
 }
 
-impl Connected {
+impl<H: ConnectionEvents> Connected<H> {
     /// Closes the socket, deregisters and runs the simulator's leak checks.
     pub(crate) fn finish(self) {
         let p = passive();
