@@ -153,6 +153,10 @@ pub(crate) struct Socket {
     pub(crate) accept_irps: VecDeque<AcceptReq>,
     pub(crate) inspecting: BTreeMap<(usize, u32), u64>,
     pub(crate) parent: Option<u64>,
+    /// An unaccepted socket whose `WskAcceptEvent` is running: the client
+    /// holds its `PWSK_SOCKET` and may keep it, so a FIN or RST arriving now
+    /// must not withdraw it.
+    pub(crate) offered: bool,
     pub(crate) inspect_id: Option<WSK_INSPECT_ID>,
     // Datagram side.
     pub(crate) dgrams: VecDeque<Datagram>,
@@ -205,6 +209,7 @@ impl Socket {
             accept_irps: VecDeque::new(),
             inspecting: BTreeMap::new(),
             parent: None,
+            offered: false,
             inspect_id: None,
             dgrams: VecDeque::new(),
             recv_from_irps: VecDeque::new(),
@@ -682,11 +687,14 @@ pub(crate) fn conn_reset(w: &mut World, conn: u64, end: usize, out: &mut Out) {
         return;
     }
     if let Owner::Socket(sid) = owner {
+        // A connection reset before its accept event runs is withdrawn; one
+        // reset while the event runs is the client's to learn of (see
+        // `accept_into`).
         let unaccepted = w
             .net
             .sockets
             .get(&sid)
-            .is_some_and(|s| s.state == State::Unaccepted);
+            .is_some_and(|s| s.state == State::Unaccepted && !s.offered);
         if unaccepted {
             drop_unaccepted(w, sid);
             return;
@@ -730,6 +738,7 @@ fn drop_unaccepted(w: &mut World, sid: u64) {
 fn destroy_socket(w: &mut World, sid: u64) {
     if let Some(s) = w.net.sockets.get_mut(&sid) {
         s.state = State::Closed;
+        s.offered = false;
         if let Some((c, e)) = s.conn {
             if let Some(conn) = w.net.conns.get_mut(&c) {
                 conn.ends[e].owner = Owner::Gone;
@@ -949,13 +958,29 @@ pub(crate) fn incoming_to_socket(w: &mut World, l: u64, conn: u64, out: &mut Out
 }
 
 /// Makes an unaccepted socket the client's.
+///
+/// A FIN or RST that reached the connection while the socket waited in the
+/// backlog or while its accept event ran is indicated now: its disconnect
+/// event (when enabled) is queued as if it had arrived after the accept.
 pub(crate) fn accept_into(w: &mut World, sid: u64, context: usize, dispatch: usize) {
-    if let Some(s) = w.net.sockets.get_mut(&sid) {
-        s.state = State::Open;
-        s.context = context;
-        s.conn_dispatch = dispatch;
-        if dispatch == 0 {
-            s.events = 0;
+    let Some(s) = w.net.sockets.get_mut(&sid) else {
+        return;
+    };
+    s.state = State::Open;
+    s.offered = false;
+    s.context = context;
+    s.conn_dispatch = dispatch;
+    if dispatch == 0 {
+        s.events = 0;
+    }
+    let end = s
+        .conn
+        .and_then(|(c, e)| w.net.conns.get(&c).map(|c| &c.ends[e]));
+    if let Some(end) = end {
+        if end.rx_reset {
+            queue_disconnect_event(w, sid, true);
+        } else if end.rx_fin {
+            queue_disconnect_event(w, sid, false);
         }
     }
 }
@@ -1657,13 +1682,14 @@ fn deliver_accept(_l: u64, child: u64, dflag: u32, irql: Irql, t: &CallbackTarge
         return;
     };
     let (obj, local, remote) = {
-        let w = world::lock();
-        let Some(c) = w.net.sockets.get(&child) else {
+        let mut w = world::lock();
+        let Some(c) = w.net.sockets.get_mut(&child) else {
             return;
         };
         if c.state != State::Unaccepted {
             return;
         }
+        c.offered = true;
         (c.obj, c.local, c.remote)
     };
     let mut local_b =
@@ -1906,7 +1932,7 @@ pub(crate) fn close_socket(w: &mut World, sid: u64, out: &mut Out) {
         .net
         .sockets
         .iter()
-        .filter(|(_, c)| c.parent == Some(sid) && c.state == State::Unaccepted)
+        .filter(|(_, c)| c.parent == Some(sid) && c.state == State::Unaccepted && !c.offered)
         .map(|(id, _)| *id)
         .collect();
     for child in orphans {

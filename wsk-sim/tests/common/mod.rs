@@ -17,10 +17,37 @@
 )]
 #![allow(clippy::multiple_unsafe_ops_per_block, unsafe_op_in_unsafe_fn)]
 
+pub(crate) mod recorder;
+
 use core::ptr;
 use std::net::SocketAddr;
 
 use wsk_sys::*;
+
+/// Reads the bytes a `WSK_BUF` describes the way Microsoft defines it
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_buf>):
+/// `Length` bytes starting `Offset` bytes into the first MDL and
+/// continuing through `Mdl->Next`. `None` when an MDL cannot be mapped
+/// (`MmGetSystemAddressForMdlSafe` returned NULL).
+pub(crate) unsafe fn wsk_buf_bytes(b: &WSK_BUF) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(b.Length);
+    let mut m = b.Mdl;
+    let mut skip = b.Offset as usize;
+    while out.len() < b.Length {
+        assert!(!m.is_null(), "WSK_BUF.Length exceeds its MDL chain");
+        let count = MmGetMdlByteCount(m) as usize;
+        assert!(skip <= count, "WSK_BUF.Offset beyond the first MDL");
+        let base = MmGetSystemAddressForMdlSafe(m, NormalPagePriority | MdlMappingNoExecute);
+        if base.is_null() {
+            return None;
+        }
+        let n = (count - skip).min(b.Length - out.len());
+        out.extend_from_slice(core::slice::from_raw_parts(base.cast::<u8>().add(skip), n));
+        skip = 0;
+        m = (*m).Next;
+    }
+    Some(out)
+}
 
 /// Completion routine: signals the `KEVENT` in `ctx`, keeps the IRP.
 pub(crate) unsafe extern "system" fn signal_done(
