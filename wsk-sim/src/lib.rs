@@ -166,7 +166,10 @@
 #![allow(clippy::many_single_char_names)]
 
 mod addr;
+mod adversary;
+mod delivery;
 mod exports;
+mod indication;
 mod io;
 mod ke;
 mod names;
@@ -180,6 +183,7 @@ mod sim;
 mod verifier;
 mod world;
 
+pub use adversary::{Adversary, Behaviour, DEFAULT_SEED, ON_BY_DEFAULT};
 pub use io::{
     IoAllocateIrp, IoAllocateMdl, IoAllocateWorkItem, IoCancelIrp, IoFreeIrp, IoFreeMdl,
     IoFreeWorkItem, IoInitializeIrp, IoInitializeWorkItem, IoQueueWorkItem, IoQueueWorkItemEx,

@@ -24,6 +24,12 @@ use std::net::SocketAddr;
 
 use wsk_sys::*;
 
+/// A machine without the adversary, whatever `WSK_SIM_ADVERSARY` says: for
+/// scenarios that assert exact, benign provider choices.
+pub(crate) fn benign() -> wsk_sim::Sim {
+    wsk_sim::Sim::with_config(wsk_sim::Config::default())
+}
+
 /// Reads the bytes a `WSK_BUF` describes the way Microsoft defines it
 /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_buf>):
 /// `Length` bytes starting `Offset` bytes into the first MDL and

@@ -5,7 +5,7 @@
 
 use core::ptr;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
 
 use wsk_sys::*;
 
@@ -38,6 +38,9 @@ pub(crate) struct Recorder {
     answer: AtomicU32,
     inspect_action: AtomicI32,
     accept_hook: Mutex<Option<Hook>>,
+    receive_hook: Mutex<Option<Box<dyn FnMut() + Send>>>,
+    /// The last data or datagram indication seen, whatever the answer.
+    last_indication: AtomicUsize,
 }
 
 impl Recorder {
@@ -52,6 +55,8 @@ impl Recorder {
             answer: AtomicU32::new(Answer::Take as u32),
             inspect_action: AtomicI32::new(WskInspectAccept),
             accept_hook: Mutex::new(None),
+            receive_hook: Mutex::new(None),
+            last_indication: AtomicUsize::new(0),
         })
     }
 
@@ -102,6 +107,22 @@ impl Recorder {
 
     pub(crate) fn on_accept(&self, hook: Hook) {
         *self.accept_hook.lock().unwrap() = Some(hook);
+    }
+
+    /// The last indication a receive callback saw (released or not).
+    pub(crate) fn last_indication(&self) -> usize {
+        self.last_indication.load(Ordering::SeqCst)
+    }
+
+    /// Runs `hook` inside the next receive or receive-from callbacks.
+    pub(crate) fn on_receive(&self, hook: Box<dyn FnMut() + Send>) {
+        *self.receive_hook.lock().unwrap() = Some(hook);
+    }
+
+    fn run_receive_hook(&self) {
+        if let Some(hook) = self.receive_hook.lock().unwrap().as_mut() {
+            hook();
+        }
     }
 
     fn current_answer(&self) -> Answer {
@@ -167,6 +188,8 @@ unsafe extern "system" fn on_receive(
         r.push("receive(null)".into());
         return STATUS_SUCCESS;
     }
+    r.last_indication.store(ind as usize, Ordering::SeqCst);
+    r.run_receive_hook();
     let answer = r.current_answer();
     if answer == Answer::Refuse {
         r.push(format!("receive {indicated} refused"));
@@ -266,6 +289,8 @@ unsafe extern "system" fn on_receive_from(
         r.push("receive_from(null)".into());
         return STATUS_SUCCESS;
     }
+    r.last_indication.store(ind as usize, Ordering::SeqCst);
+    r.run_receive_hook();
     let answer = r.current_answer();
     let mut n = 0;
     let mut p = ind;
