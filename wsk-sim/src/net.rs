@@ -64,6 +64,8 @@ pub(crate) struct RecvReq {
     pub(crate) segs: Vec<Seg>,
     pub(crate) mdls: Vec<usize>,
     pub(crate) waitall: bool,
+    /// `WSK_FLAG_DRAIN`: discard data until the connection ends.
+    pub(crate) drain: bool,
     pub(crate) filled: usize,
 }
 
@@ -820,6 +822,15 @@ pub(crate) fn progress_conn_socket(w: &mut World, sid: u64, out: &mut Out) {
                 STATUS_CONNECTION_RESET
             };
             io::finish_pending(w, irp, st, filled, &mut out.done);
+            continue;
+        }
+        if req.drain {
+            e.rx.clear();
+            if !e.rx_fin {
+                break;
+            }
+            s.recv_irps.pop_front();
+            io::finish_pending(w, req.irp, STATUS_SUCCESS, 0, &mut out.done);
             continue;
         }
         if e.rx.is_empty() && !e.rx_fin {

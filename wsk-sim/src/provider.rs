@@ -1883,9 +1883,32 @@ fn receive_body(
     };
     let cap: usize = segs.iter().map(|s| s.len).sum();
     let waitall = flags & WSK_FLAG_WAITALL != 0;
+    let drain = flags & wsk_sys::WSK_FLAG_DRAIN != 0;
+    if drain && (waitall || cap != 0) {
+        // https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive
+        wviolation!(
+            w,
+            Rule::Parameter,
+            "{routine} with WSK_FLAG_DRAIN needs a zero-length buffer and no WSK_FLAG_WAITALL"
+        );
+        return Outcome::Done(STATUS_INVALID_PARAMETER, 0);
+    }
     let queue_empty = w.net.sockets[&sid].recv_irps.is_empty();
     let mut filled = 0;
-    if queue_empty {
+    if queue_empty && drain {
+        // Discard what is buffered; complete at the end of the stream.
+        let Some(conn) = w.net.conns.get_mut(&c) else {
+            return Outcome::Done(STATUS_INVALID_CONNECTION, 0);
+        };
+        let end = &mut conn.ends[e];
+        end.rx.clear();
+        if end.rx_reset {
+            return Outcome::Done(STATUS_CONNECTION_RESET, 0);
+        }
+        if end.rx_fin {
+            return Outcome::Done(STATUS_SUCCESS, 0);
+        }
+    } else if queue_empty {
         let Some(conn) = w.net.conns.get_mut(&c) else {
             return Outcome::Done(STATUS_INVALID_CONNECTION, 0);
         };
@@ -1915,6 +1938,7 @@ fn receive_body(
             segs,
             mdls,
             waitall,
+            drain,
             filled,
         });
     }
@@ -1925,6 +1949,8 @@ fn receive_body(
 /// `WskReceive`: receives into the buffer: completes at once with buffered
 /// data, with 0 bytes after the peer's graceful disconnect, with
 /// `STATUS_CONNECTION_RESET` after an abortive one, or pends.
+/// `WSK_FLAG_DRAIN` (zero-length buffer) discards data until the
+/// connection ends.
 ///
 /// # Safety
 ///

@@ -232,7 +232,9 @@ impl Sim {
     }
 
     /// The size of each element of a receive indication chain (default 1460
-    /// bytes; one indication carries up to 64 KiB).
+    /// bytes; one indication carries up to 64 KiB). Under
+    /// [`Behaviour::SplitIndications`](crate::Behaviour::SplitIndications)
+    /// the adversary cuts chains its own way instead.
     pub fn set_indication_chunk(&self, n: usize) {
         self.with(|w| w.net.indication_chunk = n.max(1));
     }

@@ -682,3 +682,79 @@ fn enabling_events_inside_the_accept_event_is_reported() {
     let _p = sim.peer_connect("10.0.0.1:6703");
     drop(sim);
 }
+
+// ---------------------------------------------------------------------------
+// WskReceive: STATUS_DATA_NOT_ACCEPTED and WSK_FLAG_DRAIN
+// https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_event
+// https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive
+
+fn receive_with(s: PWSK_SOCKET, n: usize, flags: u32) -> (Req, Buf, NTSTATUS) {
+    let mut r = Req::new();
+    let mut b = Buf::zeroed(n);
+    let irp = r.arm();
+    let mut wb = *b.wsk;
+    wb.Length = n;
+    if n == 0 {
+        wb.Mdl = ptr::null_mut();
+    }
+    *b.wsk = wb;
+    let st = unsafe { (conn(s).WskReceive.unwrap())(s, b.ptr(), flags, irp) };
+    (r, b, st)
+}
+
+#[test]
+fn a_refused_receive_stops_indications_until_a_zero_length_receive() {
+    let sim = benign();
+    let rec = Recorder::new();
+    let (c, s, p, _l) = recorded_connection(&sim, 6800, &rec);
+    rec.answer(Answer::Refuse);
+    p.send(b"one");
+    rec.answer(Answer::Take);
+    p.send(b"two");
+    assert_eq!(
+        rec.log(),
+        vec!["receive 3 refused"],
+        "no call until WskReceive"
+    );
+    // A zero-length WskReceive takes nothing and resumes the indications,
+    // with the buffered data first.
+    let (mut r, _b, st) = receive_with(s, 0, 0);
+    assert_eq!(r.wait(st), (STATUS_SUCCESS, 0));
+    assert_eq!(rec.log()[1..], ["receive 6"]);
+    assert_eq!(rec.data(), b"onetwo");
+    assert_eq!(close(s), STATUS_SUCCESS);
+    c.finish();
+}
+
+#[test]
+fn a_drain_receive_discards_data_until_the_peer_closes() {
+    let sim = benign();
+    let peer = sim.peer_listen("10.0.0.2:6801");
+    let c = Client::new();
+    let s = connected(&c, "10.0.0.2:6801", ptr::null_mut(), ptr::null());
+    let p = peer.accept();
+    p.send(b"old");
+    let (mut r, _b, st) = receive_with(s, 0, WSK_FLAG_DRAIN);
+    assert_eq!(st, STATUS_PENDING);
+    p.send(b"discarded");
+    assert!(!r.done());
+    p.close();
+    assert_eq!(r.wait(st), (STATUS_SUCCESS, 0));
+    // Nothing is left: the next receive sees the end of the stream.
+    assert_eq!(recv(s, 8), (STATUS_SUCCESS, Vec::new()));
+    assert_eq!(close(s), STATUS_SUCCESS);
+    c.finish();
+}
+
+#[test]
+#[should_panic(expected = "WSK_FLAG_DRAIN needs a zero-length buffer")]
+fn a_drain_receive_with_a_buffer_is_reported() {
+    let sim = benign();
+    let peer = sim.peer_listen("10.0.0.2:6802");
+    let c = Client::new();
+    let s = connected(&c, "10.0.0.2:6802", ptr::null_mut(), ptr::null());
+    let _p = peer.accept();
+    let (mut r, _b, st) = receive_with(s, 4, WSK_FLAG_DRAIN);
+    let _ = r.wait(st);
+    drop(sim);
+}
