@@ -694,20 +694,16 @@ fn deliver_inspect(l: u64, conn: u64, d: Delivery, t: &CallbackTarget, out: &mut
 /// NULL datagram or data indication.
 fn deliver_close_required(sid: u64, d: Delivery, t: &CallbackTarget) {
     let ctx = t.context as PVOID;
-    let (kind, conditional) = world::lock()
+    let (kind, inspects) = world::lock()
         .net
         .sockets
         .get(&sid)
-        .map_or((None, false), |s| (Some(s.listen_kind()), s.conditional));
+        .map_or((None, false), |s| (Some(s.listen_kind()), net::inspects(s)));
     let flags = d.flags();
     let null = true;
     match kind {
         Some(Kind::Listen) => {
-            if let Some(f) = t
-                .listen
-                .and_then(|l| l.WskInspectEvent)
-                .filter(|_| conditional)
-            {
+            if let Some(f) = t.listen.and_then(|l| l.WskInspectEvent).filter(|_| inspects) {
                 let mut zero = [0u8; 128];
                 let mut zero2 = [0u8; 128];
                 // SAFETY: the client installed this callback; a NULL

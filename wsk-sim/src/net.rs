@@ -968,11 +968,25 @@ pub(crate) fn declare_dead(w: &mut World, sid: u64, out: &mut Out) {
     out.deliver(sid);
 }
 
-/// Whether the client can be told socket `s` is no longer functional: it
-/// has an event callback enabled (a conditional listener's inspect event
-/// counts).
+/// Whether the client can be told socket `s` is no longer functional: the
+/// callback that would carry the NULL is enabled (a conditional listener's
+/// inspect event, a listener's accept event, a connection's receive event,
+/// a datagram socket's receive-from event).
 pub(crate) fn can_be_told_dead(s: &Socket) -> bool {
-    s.events != 0 || (s.conditional && listen_table(s).is_some_and(|t| t.WskInspectEvent.is_some()))
+    match s.listen_kind() {
+        Kind::Listen => {
+            inspects(s) || (s.events & WSK_EVENT_ACCEPT != 0 && listen_table(s).is_some())
+        }
+        Kind::Datagram => s.events & WSK_EVENT_RECEIVE_FROM != 0,
+        Kind::Basic => false,
+        Kind::Connection | Kind::Stream => s.events & WSK_EVENT_RECEIVE != 0,
+    }
+}
+
+/// Whether a listen socket is in conditional-accept mode with an inspect
+/// callback (inspect events are on without `SO_WSK_EVENT_CALLBACK`).
+pub(crate) fn inspects(s: &Socket) -> bool {
+    s.conditional && listen_table(s).is_some_and(|t| t.WskInspectEvent.is_some())
 }
 
 /// Establishes a connection that was waiting (inspect accepted).
@@ -1218,9 +1232,7 @@ pub(crate) fn connect_to(
             if let Some(c) = w.net.conns.get_mut(&conn) {
                 c.listener = Some(l);
             }
-            let ls = &w.net.sockets[&l];
-            let inspect =
-                ls.conditional && listen_table(ls).is_some_and(|t| t.WskInspectEvent.is_some());
+            let inspect = inspects(&w.net.sockets[&l]);
             if inspect {
                 w.net.inspect_serial += 1;
                 let id = WSK_INSPECT_ID {

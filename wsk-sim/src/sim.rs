@@ -104,8 +104,9 @@ impl Sim {
         self.with(|w| w.cfg.adversary)
     }
 
-    /// Changes the adversary from now on (sockets keep the choices already
-    /// made; their streams stay seeded by the first adversary).
+    /// Changes the adversary from now on. Sockets that already exist keep
+    /// the stream of choices they were created with (seeded by the
+    /// adversary then in force, or by 0).
     pub fn set_adversary(&self, adversary: Option<Adversary>) {
         self.with(|w| {
             if let Some(a) = adversary {
