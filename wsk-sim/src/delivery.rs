@@ -82,11 +82,7 @@ impl Delivery {
 fn delivery(w: &mut World) -> Delivery {
     let mix = w.adversary(Behaviour::IrqlMix) && !w.pinned.2;
     let irql = if mix {
-        match w.adv_rng.below(4) {
-            0 => Irql::Passive,
-            1 => Irql::Apc,
-            _ => Irql::Dispatch,
-        }
+        Irql::any(&mut w.adv_rng)
     } else if w.cfg.seed.is_some() {
         if w.rng.below(2) == 0 {
             Irql::Passive
@@ -411,31 +407,13 @@ fn deliver_receive(
         net::put_back(sid, data, true, out);
         return;
     };
-    let hdr = core::mem::size_of::<wsk_sys::WSK_DATA_INDICATION>();
-    let mut elems: Vec<(usize, usize)> = Vec::with_capacity(shapes.len());
-    let mut head: *mut wsk_sys::WSK_DATA_INDICATION = core::ptr::null_mut();
-    let mut prev: *mut wsk_sys::WSK_DATA_INDICATION = core::ptr::null_mut();
     let mut at = 0;
-    for shape in shapes {
+    let pieces = shapes.iter().map(|shape| {
         let len: usize = shape.pieces.iter().sum();
-        let el = indication::alloc_element(hdr, &data[at..at + len], 0, shape);
         at += len;
-        let ind: *mut wsk_sys::WSK_DATA_INDICATION = el.base.cast();
-        let v = wsk_sys::WSK_DATA_INDICATION {
-            Next: core::ptr::null_mut(),
-            Buffer: el.buf,
-        };
-        // SAFETY: `ind` is the start of a fresh element sized for it.
-        unsafe { ind.write(v) };
-        if prev.is_null() {
-            head = ind;
-        } else {
-            // SAFETY: `prev` is the previous element of this chain.
-            unsafe { (*prev).Next = ind };
-        }
-        prev = ind;
-        elems.push((el.base as usize, el.size));
-    }
+        (&data[at - len..at], shape)
+    });
+    let (head, elems) = indication::build_chain::<wsk_sys::WSK_DATA_INDICATION>(pieces, |_, _| {});
     count_shapes(shapes);
     let total = data.len();
     let flags = d.flags() | d.receive_flags;
@@ -505,34 +483,14 @@ fn deliver_receive_from(
     let Some(f) = t.dgram.and_then(|d| d.WskReceiveFromEvent) else {
         return;
     };
-    let hdr = core::mem::size_of::<wsk_sys::WSK_DATAGRAM_INDICATION>();
-    let mut elems: Vec<(usize, usize)> = Vec::with_capacity(dgrams.len());
-    let mut head: *mut wsk_sys::WSK_DATAGRAM_INDICATION = core::ptr::null_mut();
-    let mut prev: *mut wsk_sys::WSK_DATAGRAM_INDICATION = core::ptr::null_mut();
-    for (dg, shape) in dgrams.iter().zip(shapes) {
-        let el = indication::alloc_element(hdr, &dg.data, 128, shape);
-        let sa = crate::addr::to_bytes(dg.from);
-        // SAFETY: `extra` has 128 bytes inside the element.
-        unsafe { core::ptr::copy_nonoverlapping(sa.as_ptr(), el.extra, sa.len()) };
-        let ind: *mut wsk_sys::WSK_DATAGRAM_INDICATION = el.base.cast();
-        let v = wsk_sys::WSK_DATAGRAM_INDICATION {
-            Next: core::ptr::null_mut(),
-            Buffer: el.buf,
-            ControlInfo: core::ptr::null_mut(),
-            ControlInfoLength: 0,
-            RemoteAddress: el.extra.cast(),
-        };
-        // SAFETY: `ind` is the start of a fresh element sized for it.
-        unsafe { ind.write(v) };
-        if prev.is_null() {
-            head = ind;
-        } else {
-            // SAFETY: `prev` is the previous element of this chain.
-            unsafe { (*prev).Next = ind };
-        }
-        prev = ind;
-        elems.push((el.base as usize, el.size));
-    }
+    let pieces = dgrams.iter().map(|dg| dg.data.as_slice()).zip(shapes);
+    let (head, elems) =
+        indication::build_chain::<wsk_sys::WSK_DATAGRAM_INDICATION>(pieces, |i, extra| {
+            let sa = crate::addr::to_bytes(dgrams[i].from);
+            // SAFETY: `extra` has `Link::EXTRA` (128) bytes inside the
+            // element, room for any socket address.
+            unsafe { core::ptr::copy_nonoverlapping(sa.as_ptr(), extra, sa.len()) };
+        });
     count_shapes(shapes);
     let flags = d.flags();
     // SAFETY: the client installed this callback; the chain lives for the
@@ -703,7 +661,11 @@ fn deliver_close_required(sid: u64, d: Delivery, t: &CallbackTarget) {
     let null = true;
     match kind {
         Some(Kind::Listen) => {
-            if let Some(f) = t.listen.and_then(|l| l.WskInspectEvent).filter(|_| inspects) {
+            if let Some(f) = t
+                .listen
+                .and_then(|l| l.WskInspectEvent)
+                .filter(|_| inspects)
+            {
                 let mut zero = [0u8; 128];
                 let mut zero2 = [0u8; 128];
                 // SAFETY: the client installed this callback; a NULL

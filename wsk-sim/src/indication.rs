@@ -14,6 +14,7 @@
 
 use wsk_sys::{
     MDL, MDL_ALLOCATED_FIXED_SIZE, MDL_PAGES_LOCKED, MDL_SOURCE_IS_NONPAGED_POOL, PMDL, WSK_BUF,
+    WSK_DATA_INDICATION, WSK_DATAGRAM_INDICATION,
 };
 
 use crate::pool::{raw_alloc_zeroed, raw_free};
@@ -240,6 +241,76 @@ pub(crate) fn alloc_element(hdr: usize, data: &[u8], extra: usize, shape: &BufSh
             Length: data.len(),
         },
     }
+}
+
+/// An indication structure the provider links into a chain.
+pub(crate) trait Link: Sized {
+    /// Bytes reserved after the MDLs for [`header`](Link::header)'s `extra`.
+    const EXTRA: usize;
+    /// The header of an element whose data `buf` describes.
+    fn header(buf: WSK_BUF, extra: *mut u8) -> Self;
+    /// The address of the element's `Next` field.
+    fn next(p: *mut Self) -> *mut *mut Self;
+}
+
+impl Link for WSK_DATA_INDICATION {
+    const EXTRA: usize = 0;
+    fn header(buf: WSK_BUF, _extra: *mut u8) -> Self {
+        WSK_DATA_INDICATION {
+            Next: core::ptr::null_mut(),
+            Buffer: buf,
+        }
+    }
+    fn next(p: *mut Self) -> *mut *mut Self {
+        // SAFETY: only computes a field address.
+        unsafe { &raw mut (*p).Next }
+    }
+}
+
+impl Link for WSK_DATAGRAM_INDICATION {
+    /// The remote address (a `SOCKADDR` of any family).
+    const EXTRA: usize = 128;
+    fn header(buf: WSK_BUF, extra: *mut u8) -> Self {
+        WSK_DATAGRAM_INDICATION {
+            Next: core::ptr::null_mut(),
+            Buffer: buf,
+            ControlInfo: core::ptr::null_mut(),
+            ControlInfoLength: 0,
+            RemoteAddress: extra.cast(),
+        }
+    }
+    fn next(p: *mut Self) -> *mut *mut Self {
+        // SAFETY: only computes a field address.
+        unsafe { &raw mut (*p).Next }
+    }
+}
+
+/// Builds a chain of `T`, one element per `(data, shape)`; `fill(i, extra)`
+/// writes element `i`'s [`Link::EXTRA`] bytes. Returns the head and each
+/// element's address and size (for [`free_elements`] or retention).
+pub(crate) fn build_chain<'a, T: Link>(
+    items: impl IntoIterator<Item = (&'a [u8], &'a BufShape)>,
+    mut fill: impl FnMut(usize, *mut u8),
+) -> (*mut T, Vec<(usize, usize)>) {
+    let mut head: *mut T = core::ptr::null_mut();
+    let mut prev: *mut T = core::ptr::null_mut();
+    let mut elems = Vec::new();
+    for (i, (data, shape)) in items.into_iter().enumerate() {
+        let el = alloc_element(core::mem::size_of::<T>(), data, T::EXTRA, shape);
+        fill(i, el.extra);
+        let ind: *mut T = el.base.cast();
+        // SAFETY: `ind` starts a fresh element sized and aligned for a `T`.
+        unsafe { ind.write(T::header(el.buf, el.extra)) };
+        if prev.is_null() {
+            head = ind;
+        } else {
+            // SAFETY: `prev` is the previous element of this chain.
+            unsafe { T::next(prev).write(ind) };
+        }
+        prev = ind;
+        elems.push((el.base as usize, el.size));
+    }
+    (head, elems)
 }
 
 /// Frees elements from [`alloc_element`].

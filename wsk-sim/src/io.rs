@@ -753,11 +753,7 @@ pub(crate) fn pick_mode(w: &mut World) -> CompletionMode {
 /// allows.
 fn pick_completion_irql(w: &mut World) -> Irql {
     if w.adversary(crate::Behaviour::IrqlMix) && !w.pinned.1 {
-        return match w.adv_rng.below(3) {
-            0 => Irql::Passive,
-            1 => Irql::Apc,
-            _ => Irql::Dispatch,
-        };
+        return Irql::any(&mut w.adv_rng);
     }
     if w.cfg.seed.is_some() {
         if w.rng.below(2) == 0 {

@@ -42,6 +42,16 @@ pub enum Irql {
 }
 
 impl Irql {
+    /// Any of the three, drawn from `rng` (the adversary's
+    /// [`IrqlMix`](crate::Behaviour::IrqlMix)).
+    pub(crate) fn any(rng: &mut crate::world::Rng) -> Irql {
+        match rng.below(3) {
+            0 => Irql::Passive,
+            1 => Irql::Apc,
+            _ => Irql::Dispatch,
+        }
+    }
+
     /// The `KIRQL` number.
     #[must_use]
     pub const fn level(self) -> u8 {

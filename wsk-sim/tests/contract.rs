@@ -465,24 +465,7 @@ unsafe extern "system" fn note_and_free(_d: PDEVICE_OBJECT, irp: PIRP, _c: PVOID
 }
 
 fn disable(s: PWSK_SOCKET, event: u32, irp: PIRP) -> NTSTATUS {
-    let ctl = WSK_EVENT_CALLBACK_CONTROL {
-        NpiId: &NPI_WSK_INTERFACE_ID,
-        EventMask: event | WSK_EVENT_DISABLE,
-    };
-    unsafe {
-        (basic(s).WskControlSocket.unwrap())(
-            s,
-            WskSetOption,
-            SO_WSK_EVENT_CALLBACK,
-            SOL_SOCKET,
-            core::mem::size_of_val(&ctl),
-            (&raw const ctl).cast_mut().cast(),
-            0,
-            ptr::null_mut(),
-            ptr::null_mut(),
-            irp,
-        )
-    }
+    event_callback(s, event | WSK_EVENT_DISABLE, irp)
 }
 
 /// Disables the receive event from inside its own callback, with an IRP

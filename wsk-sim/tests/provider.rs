@@ -1451,22 +1451,7 @@ fn conditional_listener(c: &Client, addr: &str, ctx: &Ctx) -> PWSK_SOCKET {
         ctx.ptr(),
         (&raw const LISTEN_DISPATCH).cast(),
     );
-    let on: u32 = 1;
-    let st = unsafe {
-        (basic(l).WskControlSocket.unwrap())(
-            l,
-            WskSetOption,
-            SO_CONDITIONAL_ACCEPT,
-            SOL_SOCKET,
-            4,
-            (&raw const on).cast_mut().cast(),
-            0,
-            ptr::null_mut(),
-            ptr::null_mut(),
-            ptr::null_mut(),
-        )
-    };
-    assert_eq!(st, STATUS_SUCCESS);
+    set_conditional_accept(l);
     assert_eq!(bind(l, listen(l).WskBind, addr), STATUS_SUCCESS);
     assert_eq!(enable_events(l, WSK_EVENT_ACCEPT), STATUS_SUCCESS);
     l

@@ -418,6 +418,12 @@ pub(crate) fn disconnect(s: PWSK_SOCKET, flags: u32) -> NTSTATUS {
 
 /// `WskControlSocket` to enable events (no IRP).
 pub(crate) fn enable_events(s: PWSK_SOCKET, mask: u32) -> NTSTATUS {
+    event_callback(s, mask, ptr::null_mut())
+}
+
+/// `SO_WSK_EVENT_CALLBACK` with `EventMask` `mask` (add `WSK_EVENT_DISABLE`
+/// to disable) and an optional IRP.
+pub(crate) fn event_callback(s: PWSK_SOCKET, mask: u32, irp: PIRP) -> NTSTATUS {
     let ctl = WSK_EVENT_CALLBACK_CONTROL {
         NpiId: &NPI_WSK_INTERFACE_ID,
         EventMask: mask,
@@ -433,7 +439,27 @@ pub(crate) fn enable_events(s: PWSK_SOCKET, mask: u32) -> NTSTATUS {
             0,
             ptr::null_mut(),
             ptr::null_mut(),
-            ptr::null_mut(),
+            irp,
         )
     }
+}
+
+/// Sets `SO_CONDITIONAL_ACCEPT` on a listen socket (before its bind).
+pub(crate) fn set_conditional_accept(l: PWSK_SOCKET) {
+    let on: u32 = 1;
+    let st = unsafe {
+        (basic(l).WskControlSocket.unwrap())(
+            l,
+            WskSetOption,
+            SO_CONDITIONAL_ACCEPT,
+            SOL_SOCKET,
+            4,
+            (&raw const on).cast_mut().cast(),
+            0,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    assert_eq!(st, STATUS_SUCCESS);
 }

@@ -3,13 +3,12 @@
 //! the careful way (`WSK_BUF` as an MDL chain, mapping failures handled) and
 //! answer as the test configured.
 
-use core::ptr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
 
 use wsk_sys::*;
 
-use super::{Client, basic, bind, listen, wsk_buf_bytes};
+use super::{Client, bind, listen, set_conditional_accept, wsk_buf_bytes};
 
 /// How the receive callbacks answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,23 +148,7 @@ impl Recorder {
     /// A conditional-accept listen socket bound at `addr`.
     pub(crate) fn conditional_listener(&self, c: &Client, addr: &str) -> PWSK_SOCKET {
         let l = c.socket(WSK_FLAG_LISTEN_SOCKET, self.ptr(), listen_dispatch());
-        let on: u32 = 1;
-        // SAFETY: a valid socket and a ULONG input.
-        let st = unsafe {
-            (basic(l).WskControlSocket.unwrap())(
-                l,
-                WskSetOption,
-                SO_CONDITIONAL_ACCEPT,
-                SOL_SOCKET,
-                4,
-                (&raw const on).cast_mut().cast(),
-                0,
-                ptr::null_mut(),
-                ptr::null_mut(),
-                ptr::null_mut(),
-            )
-        };
-        assert_eq!(st, STATUS_SUCCESS);
+        set_conditional_accept(l);
         assert_eq!(bind(l, listen(l).WskBind, addr), STATUS_SUCCESS);
         l
     }
