@@ -671,18 +671,15 @@ fn enabling_events_inside_the_accept_event_is_reported() {
 // https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_event
 // https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive
 
-fn receive_with(s: PWSK_SOCKET, n: usize, flags: u32) -> (Req, Buf, NTSTATUS) {
-    let mut r = Req::new();
-    let mut b = Buf::zeroed(n);
+/// Starts a `WskReceive` of `n` bytes (a NULL MDL when `n` is 0) with
+/// `flags` on `r` and `b` (which must not move until it completes).
+fn receive_with(s: PWSK_SOCKET, r: &mut Req, b: &mut Buf, n: usize, flags: u32) -> NTSTATUS {
     let irp = r.arm();
-    let mut wb = *b.wsk;
-    wb.Length = n;
+    b.wsk.Length = n;
     if n == 0 {
-        wb.Mdl = ptr::null_mut();
+        b.wsk.Mdl = ptr::null_mut();
     }
-    *b.wsk = wb;
-    let st = unsafe { (conn(s).WskReceive.unwrap())(s, b.ptr(), flags, irp) };
-    (r, b, st)
+    unsafe { (conn(s).WskReceive.unwrap())(s, b.ptr(), flags, irp) }
 }
 
 #[test]
@@ -701,7 +698,8 @@ fn a_refused_receive_stops_indications_until_a_zero_length_receive() {
     );
     // A zero-length WskReceive takes nothing and resumes the indications,
     // with the buffered data first.
-    let (mut r, _b, st) = receive_with(s, 0, 0);
+    let (mut r, mut b) = (Req::new(), Buf::zeroed(1));
+    let st = receive_with(s, &mut r, &mut b, 0, 0);
     assert_eq!(r.wait(st), (STATUS_SUCCESS, 0));
     assert_eq!(rec.log()[1..], ["receive 6"]);
     assert_eq!(rec.data(), b"onetwo");
@@ -717,7 +715,8 @@ fn a_drain_receive_discards_data_until_the_peer_closes() {
     let s = connected(&c, "10.0.0.2:6801", ptr::null_mut(), ptr::null());
     let p = peer.accept();
     p.send(b"old");
-    let (mut r, _b, st) = receive_with(s, 0, WSK_FLAG_DRAIN);
+    let (mut r, mut b) = (Req::new(), Buf::zeroed(1));
+    let st = receive_with(s, &mut r, &mut b, 0, WSK_FLAG_DRAIN);
     assert_eq!(st, STATUS_PENDING);
     p.send(b"discarded");
     assert!(!r.done());
@@ -737,7 +736,8 @@ fn a_drain_receive_with_a_buffer_is_reported() {
     let c = Client::new();
     let s = connected(&c, "10.0.0.2:6802", ptr::null_mut(), ptr::null());
     let _p = peer.accept();
-    let (mut r, _b, st) = receive_with(s, 4, WSK_FLAG_DRAIN);
+    let (mut r, mut b) = (Req::new(), Buf::zeroed(4));
+    let st = receive_with(s, &mut r, &mut b, 4, WSK_FLAG_DRAIN);
     let _ = r.wait(st);
     drop(sim);
 }
