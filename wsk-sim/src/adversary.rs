@@ -40,6 +40,8 @@ pub enum Behaviour {
     /// [`WSK_DATA_INDICATION.Next`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_data_indication));
     /// a receive-from event reports one or more datagrams
     /// ([`WskReceiveFromEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from_event)).
+    ///
+    /// `docs/conformance.md`, A-23 (IND-1, RCV-EV-4, DG-EV-1).
     SplitIndications,
     /// `mdl-chains`: every indicated `WSK_BUF` (stream data and each
     /// datagram) spans several MDLs linked by `Mdl->Next`, with MDL
@@ -51,6 +53,8 @@ pub enum Behaviour {
     /// `Mdl` may be the first MDL of a chain, and `Offset` only has to lie
     /// within the first MDL's buffer; a zero `Length` may come with a NULL
     /// `Mdl` (which the adversary does for empty datagrams).
+    ///
+    /// `docs/conformance.md`: A-1, A-23 (BUF-1, BUF-2, BUF-3, IND-1, DG-IND-1), M-01.
     MdlChains,
     /// `unmapped-indications`: indicated MDLs describe locked pages that
     /// are not (all) mapped into system space: a client must call
@@ -58,6 +62,8 @@ pub enum Behaviour {
     /// `StartVa`. [`WSK_BUF`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_buf)
     /// promises only that each MDL's memory is locked or non-paged, not
     /// that it is mapped.
+    ///
+    /// `docs/conformance.md`: A-19 (KRN-MDL-5), M-01.
     UnmappedIndications,
     /// `mapping-failures`: `MmMapLockedPagesSpecifyCache` (which
     /// `MmGetSystemAddressForMdlSafe` calls for an MDL not yet mapped)
@@ -68,11 +74,15 @@ pub enum Behaviour {
     /// be mapped:
     /// [`MmGetSystemAddressForMdlSafe`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-mmgetsystemaddressformdlsafe),
     /// [`MmMapLockedPagesSpecifyCache`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-mmmaplockedpagesspecifycache).
+    ///
+    /// `docs/conformance.md`: A-19 (KRN-MDL-5), M-01.
     MappingFailures,
     /// `indication-flags`: `WskReceiveEvent` flags also carry
     /// `WSK_FLAG_RELEASE_ASAP` and `WSK_FLAG_ENTIRE_MESSAGE` at random (a
     /// client must test bits, not compare the whole value).
     /// [`WskReceiveEvent` `Flags`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_event).
+    ///
+    /// `docs/conformance.md`: A-6 (RCV-EV-1).
     IndicationFlags,
     /// `completion-mix`: every IRP-based routine completes, at random,
     /// inside the call returning the final status, inside the call
@@ -83,6 +93,8 @@ pub enum Behaviour {
     /// A mode a test sets with
     /// [`Sim::set_completion_mode`](crate::Sim::set_completion_mode) is left
     /// alone.
+    ///
+    /// `docs/conformance.md`: A-5 (IRP-12, KRN-IRP-5).
     CompletionMix,
     /// `irql-mix`: each event callback runs at `PASSIVE_LEVEL`,
     /// `APC_LEVEL` or `DISPATCH_LEVEL`; `WSK_FLAG_AT_DISPATCH_LEVEL` is set
@@ -97,6 +109,8 @@ pub enum Behaviour {
     /// IRQLs a test sets with [`Sim::set_event_irql`](crate::Sim::set_event_irql)
     /// or [`Sim::set_completion_irql`](crate::Sim::set_completion_irql) are
     /// left alone.
+    ///
+    /// `docs/conformance.md`: A-3 (EV-GEN-1, EV-GEN-2, EV-GEN-3).
     IrqlMix,
     /// `accept-does-not-inherit` (contract): a socket returned by
     /// `WskAccept` starts with every event callback disabled (only
@@ -106,6 +120,8 @@ pub enum Behaviour {
     /// with `SO_WSK_EVENT_CALLBACK` on that socket.
     /// [`WskAccept`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept),
     /// [`SO_WSK_EVENT_CALLBACK`](https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback).
+    ///
+    /// `docs/conformance.md`: A-15 (EVT-9, ACC-5, ACC-EV-6), M-02.
     AcceptDoesNotInherit,
     /// `receive-from-disabled-on-refusal` (contract): a
     /// `WskReceiveFromEvent` answered `STATUS_DATA_NOT_ACCEPTED` disables
@@ -115,6 +131,8 @@ pub enum Behaviour {
     /// `WSK_SET_STATIC_EVENT_CALLBACKS` it stays enabled and indications
     /// resume with the next datagram.
     /// [`WskReceiveFromEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from_event).
+    ///
+    /// `docs/conformance.md`: A-14 (DG-EV-4, DG-EV-5), M-03.
     ReceiveFromDisabledOnRefusal,
     /// `socket-failure` (contract): the provider declares a socket no
     /// longer functional — a NULL `InspectID` in `WskInspectEvent`, a NULL
@@ -133,6 +151,8 @@ pub enum Behaviour {
     /// `STATUS_FILE_FORCED_CLOSED` rows of
     /// [`WskAccept`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept)
     /// and the other socket routines.
+    ///
+    /// `docs/conformance.md`: A-11, A-18 (INS-2, ACC-EV-3, IRP-13), M-04, M-17, M-22.
     SocketFailure,
     /// `disable-waits-for-callbacks` (contract): disabling an event callback
     /// with `SO_WSK_EVENT_CALLBACK` while a call to it is in progress
@@ -140,6 +160,8 @@ pub enum Behaviour {
     /// returns) or `STATUS_EVENT_PENDING` (without an IRP).
     /// [`SO_WSK_EVENT_CALLBACK`](https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback),
     /// [`WskControlSocket`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_control_socket).
+    ///
+    /// `docs/conformance.md`: A-13 (EVT-6, CTL-6), M-23.
     DisableWaitsForCallbacks,
     /// `fixed-events` (contract): statically enabled event callbacks
     /// (`WSK_SET_STATIC_EVENT_CALLBACKS`) cannot be disabled or re-enabled,
@@ -149,12 +171,31 @@ pub enum Behaviour {
     /// `STATUS_INVALID_PARAMETER` (Microsoft names no status).
     /// [`WSK_SET_STATIC_EVENT_CALLBACKS`](https://learn.microsoft.com/windows-hardware/drivers/network/wsk-set-static-event-callbacks),
     /// [`SO_WSK_EVENT_CALLBACK`](https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback).
+    ///
+    /// `docs/conformance.md`: EVT-10, CC-STATIC-2, M-12, M-24.
     FixedEvents,
+    /// `documented-statuses` (contract): the statuses the pages name where
+    /// the simulator used others: a too small `WSK_TRANSPORT_LIST_QUERY`
+    /// buffer gets `STATUS_BUFFER_OVERFLOW`
+    /// ([page](https://learn.microsoft.com/windows-hardware/drivers/network/wsk-transport-list-query)),
+    /// `WskGetRemoteAddress` on a socket not connected
+    /// `STATUS_INVALID_DEVICE_STATE`
+    /// ([page](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_get_remote_address)),
+    /// `SIO_WSK_QUERY_INSPECT_ID` on a socket not accepted through
+    /// conditional accept `STATUS_INVALID_DEVICE_REQUEST` — and passing it an
+    /// IRP, which the page says must be NULL, is a
+    /// [`PARAMETER`](crate::Rule::Parameter) violation
+    /// ([page](https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-query-inspect-id)),
+    /// `WskConnectEx` data over 65,535 bytes `STATUS_BUFFER_OVERFLOW`
+    /// ([page](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_connect_ex)).
+    ///
+    /// `docs/conformance.md`: A-20 (CC-TLQ-2, CONNX-2, ADDR-3, SIO-2), M-15, M-23.
+    DocumentedStatuses,
 }
 
 impl Behaviour {
     /// Every behaviour, in declaration order.
-    pub const ALL: [Behaviour; 12] = [
+    pub const ALL: [Behaviour; 13] = [
         Behaviour::SplitIndications,
         Behaviour::MdlChains,
         Behaviour::UnmappedIndications,
@@ -167,6 +208,7 @@ impl Behaviour {
         Behaviour::SocketFailure,
         Behaviour::DisableWaitsForCallbacks,
         Behaviour::FixedEvents,
+        Behaviour::DocumentedStatuses,
     ];
 
     /// The knob's name, as `WSK_SIM_ADVERSARY` spells it (`mdl-chains`, …).
@@ -185,6 +227,7 @@ impl Behaviour {
             Behaviour::SocketFailure => "socket-failure",
             Behaviour::DisableWaitsForCallbacks => "disable-waits-for-callbacks",
             Behaviour::FixedEvents => "fixed-events",
+            Behaviour::DocumentedStatuses => "documented-statuses",
         }
     }
 
@@ -218,6 +261,9 @@ impl Behaviour {
             }
             Behaviour::FixedEvents => {
                 "https://learn.microsoft.com/windows-hardware/drivers/network/wsk-set-static-event-callbacks"
+            }
+            Behaviour::DocumentedStatuses => {
+                "https://learn.microsoft.com/windows-hardware/drivers/network/wsk-transport-list-query"
             }
         }
     }

@@ -176,8 +176,12 @@ fn next_step(w: &mut World, sid: u64) -> Option<Step> {
         let s = sockets.get_mut(&sid)?;
         let rx = &mut conns.get_mut(&c)?.ends[e].rx;
         // Up to 64 KiB per indication; the adversary often indicates only a
-        // prefix and cuts it anywhere.
-        let avail = rx.len().min(65536);
+        // prefix, sometimes all of it however large, and cuts it anywhere.
+        let avail = if split && s.rng.below(4) == 0 {
+            rx.len()
+        } else {
+            rx.len().min(65536)
+        };
         let n = if split && s.rng.below(2) == 0 {
             1 + indication::below(&mut s.rng, avail)
         } else {
@@ -561,6 +565,7 @@ fn deliver_accept(child: u64, d: Delivery, t: &CallbackTarget, out: &mut Out) {
         )
     });
     record(EventKind::Accept, flags, d, st, (0, 0));
+    poison(&mut [&mut local_b, &mut remote_b]);
     let mut w = world::lock();
     match st {
         STATUS_SUCCESS => {
@@ -626,6 +631,7 @@ fn deliver_inspect(l: u64, conn: u64, d: Delivery, t: &CallbackTarget, out: &mut
         )
     });
     record(EventKind::Inspect, 0, d, action, (0, 0));
+    poison(&mut [&mut local_b, &mut remote_b]);
     let mut w = world::lock();
     match action {
         wsk_sys::WskInspectAccept => establish(&mut w, conn, out),
@@ -644,6 +650,18 @@ fn deliver_inspect(l: u64, conn: u64, d: Delivery, t: &CallbackTarget, out: &mut
             );
             refuse(&mut w, conn, wsk_sys::STATUS_CONNECTION_REFUSED, out);
         }
+    }
+}
+
+/// Overwrites the `SOCKADDR`s an accept or inspect callback was given: they
+/// are valid only for the call
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept_event>,
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_inspect_event>),
+/// so a client that kept a pointer reads garbage (and Miri reports the read
+/// once the buffer is freed).
+fn poison(addrs: &mut [&mut Vec<u8>]) {
+    for a in addrs {
+        a.fill(0xDD);
     }
 }
 

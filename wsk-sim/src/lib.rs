@@ -152,6 +152,16 @@
 //! | `socket-failure` | NULL `InspectID` / `AcceptSocket` / indications on command and for a seeded fraction of connections to listeners; the socket then fails every call but `WskCloseSocket` with `STATUS_FILE_FORCED_CLOSED` | [`WskInspectEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_inspect_event), [`WskAcceptEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept_event) |
 //! | `disable-waits-for-callbacks` | disabling an event while its callback runs returns `STATUS_PENDING` (IRP completed when it returns) or `STATUS_EVENT_PENDING` | [`SO_WSK_EVENT_CALLBACK`](https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback) |
 //! | `fixed-events` | disabling or re-enabling static events, or disabling a listener's connection events, is a violation | [`WSK_SET_STATIC_EVENT_CALLBACKS`](https://learn.microsoft.com/windows-hardware/drivers/network/wsk-set-static-event-callbacks) |
+//! | `documented-statuses` | `STATUS_BUFFER_OVERFLOW` for a short transport list and oversize `WskConnectEx` data, `STATUS_INVALID_DEVICE_STATE` for `WskGetRemoteAddress` unconnected, `STATUS_INVALID_DEVICE_REQUEST` for `SIO_WSK_QUERY_INSPECT_ID` on other sockets (and an IRP there is a violation) | [`WSK_TRANSPORT_LIST_QUERY`](https://learn.microsoft.com/windows-hardware/drivers/network/wsk-transport-list-query), [`SIO_WSK_QUERY_INSPECT_ID`](https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-query-inspect-id) |
+//!
+//! Each [`Behaviour`]'s documentation names the rows of
+//! `docs/conformance.md` it produces (`A-…` behaviours, the rules they
+//! rest on, the `M-…` mismatches they expose).
+//!
+//! Whatever the setting, the `SOCKADDR`s given to accept and inspect
+//! callbacks are overwritten when the callback returns (they are valid only
+//! for the call), and `WskReceive` with `WSK_FLAG_DRAIN` discards data until
+//! the connection ends.
 //!
 //! It is off by default for now ([`ON_BY_DEFAULT`]) and is to become the
 //! default. Turn it on for one machine with [`Sim::hostile`] or

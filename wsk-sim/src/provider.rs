@@ -586,7 +586,12 @@ pub(crate) unsafe extern "system" fn WskControlClient(
             }
             let need = TRANSPORTS.len() * core::mem::size_of::<wsk_sys::WSK_TRANSPORT>();
             if OutputSize < need || OutputBuffer.is_null() {
-                (wsk_sys::STATUS_BUFFER_TOO_SMALL, need)
+                let too_small = if w.adversary(crate::Behaviour::DocumentedStatuses) {
+                    wsk_sys::STATUS_BUFFER_OVERFLOW
+                } else {
+                    wsk_sys::STATUS_BUFFER_TOO_SMALL
+                };
+                (too_small, need)
             } else {
                 let out: *mut wsk_sys::WSK_TRANSPORT = OutputBuffer.cast();
                 for (i, (st, proto, af)) in TRANSPORTS.iter().enumerate() {
@@ -843,14 +848,11 @@ fn event_callback_option(
         return done(STATUS_INVALID_DEVICE_STATE);
     }
     if w.net.sockets[&sid].state == State::Unaccepted {
-        // Microsoft has no rule for this; the provider cannot deliver events
-        // before it has the socket's dispatch table.
-        wviolation!(
-            w,
-            Rule::Parameter,
-            "SO_WSK_EVENT_CALLBACK on socket #{sid} inside its WskAcceptEvent: the provider \
-             learns its dispatch table (AcceptSocketDispatch) only when the callback returns"
-        );
+        // Enabling events on a socket inside its own WskAcceptEvent: no page
+        // forbids calls there (the guide's sample makes some), but the
+        // provider learns the socket's dispatch table only when the callback
+        // returns. Microsoft says nothing of this case: fail it, the harder
+        // answer, without calling it a violation.
         return done(STATUS_INVALID_DEVICE_STATE);
     }
     if let Some(refused) = fixed_event_refusal(w, sid, mask, "re-enabled") {
@@ -1024,6 +1026,18 @@ fn control_request(
     {
         return event_callback_option(w, sid, input.0, input.1, irp, out);
     }
+    if ty == wsk_sys::WskIoctl
+        && code == wsk_sys::SIO_WSK_QUERY_INSPECT_ID
+        && !irp.is_null()
+        && w.adversary(crate::Behaviour::DocumentedStatuses)
+    {
+        // https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-query-inspect-id
+        wviolation!(
+            w,
+            Rule::Parameter,
+            "SIO_WSK_QUERY_INSPECT_ID must be called with Irp == NULL"
+        );
+    }
     let (st, n) = control(w, sid, ty, code, level, input, output);
     Outcome::Done(st, n)
 }
@@ -1178,6 +1192,9 @@ fn ioctl(
                     b[0..8].copy_from_slice(&id.Key.to_le_bytes());
                     b[8..12].copy_from_slice(&id.SerialNumber.to_le_bytes());
                     write_out(&b)
+                }
+                None if w.adversary(crate::Behaviour::DocumentedStatuses) => {
+                    (wsk_sys::STATUS_INVALID_DEVICE_REQUEST, 0)
                 }
                 None => (STATUS_INVALID_DEVICE_STATE, 0),
             }
@@ -1645,6 +1662,9 @@ pub(crate) unsafe extern "system" fn WskGetRemoteAddress(
                     unsafe { crate::addr::write(RemoteAddress, a) };
                     Outcome::Done(STATUS_SUCCESS, 0)
                 }
+                _ if w.adversary(crate::Behaviour::DocumentedStatuses) => {
+                    Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0)
+                }
                 _ => Outcome::Done(STATUS_INVALID_CONNECTION, 0),
             }
         },
@@ -1776,6 +1796,10 @@ pub(crate) unsafe extern "system" fn WskConnectEx(
                     Err(st) => return Outcome::Done(st, 0),
                 };
                 let data = io::read_segs(&segs);
+                if data.len() > 65_535 && w.adversary(crate::Behaviour::DocumentedStatuses) {
+                    // "The maximum allowed size in bytes is 65,535."
+                    return Outcome::Done(wsk_sys::STATUS_BUFFER_OVERFLOW, 0);
+                }
                 if let Some(s) = w.net.sockets.get_mut(&sid) {
                     s.connect_data = data;
                 }
