@@ -794,6 +794,7 @@ fn drain_udp(sim: &Sim, c: &CarefulUdp, d: PWSK_SOCKET) {
 #[test]
 fn a_careful_client_receives_every_datagram_under_every_seed() {
     let mut multi = 0;
+    let (mut elements, mut mdls, mut offsets) = (0, 0, 0);
     for seed in seeds() {
         let sim = Sim::hostile(seed);
         let peer = sim.peer_udp("10.0.0.2:53");
@@ -836,6 +837,12 @@ fn a_careful_client_receives_every_datagram_under_every_seed() {
         multi += x.chains.lock().unwrap().iter().filter(|&&n| n > 1).count();
         assert_eq!(close(d), STATUS_SUCCESS);
         client.finish();
+        let stats = sim.stats();
+        elements += stats.indication_elements;
+        mdls += stats.indication_mdls;
+        offsets += stats.indication_offsets;
     }
     assert!(multi > 0, "several datagrams per indication");
+    assert!(mdls > elements, "datagrams over several MDLs");
+    assert!(offsets > 0, "non-zero offsets in datagram buffers");
 }
