@@ -179,8 +179,9 @@
 //! ```
 //!
 //! A test that fails with the adversary on prints the setting that
-//! reproduces it (`wsk-sim: adversary on; reproduce with
-//! WSK_SIM_ADVERSARY=…`). The choices about a socket's data are drawn from a
+//! reproduces it (`wsk-sim: adversary on (…); a test started with
+//! Sim::start reproduces it with WSK_SIM_ADVERSARY=…`). The choices about a
+//! socket's data are drawn from a
 //! stream of its own (seeded by the seed and the socket's creation order in
 //! the machine), so they repeat whatever other tests ran; completion modes
 //! and IRQLs come from one stream per machine, so they repeat as long as the

@@ -665,7 +665,10 @@ impl Drop for Sim {
         let panicking = std::thread::panicking();
         let adversary = world::lock().cfg.adversary;
         let reproduce = adversary.map_or_else(String::new, |a| {
-            format!("\nwsk-sim: adversary on; reproduce with WSK_SIM_ADVERSARY={a}")
+            format!(
+                "\nwsk-sim: adversary on ({a}); a test started with Sim::start reproduces it \
+                 with WSK_SIM_ADVERSARY={a}"
+            )
         });
         if panicking && !reproduce.is_empty() {
             eprintln!("{}", reproduce.trim_start());
