@@ -201,7 +201,8 @@ unsafe fn release_indication<H: ConnectionEvents>(
 /// use wsk::{block_on, Buffer, ConnectionSocket, NoEvents, Passive, Registration};
 /// use core::time::Duration;
 ///
-/// let passive = Passive::current().expect("PASSIVE_LEVEL");
+/// # // SAFETY: a host test thread: PASSIVE_LEVEL, outside any WSK callback.
+/// # let passive = unsafe { wsk::Passive::new_unchecked() };
 /// let registration = Registration::register(&passive)?;
 /// let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
 ///

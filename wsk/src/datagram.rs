@@ -182,7 +182,8 @@ unsafe fn routine<H: Send + Sync + 'static, F: Copy>(core: &SocketCore<H>, offse
 /// use wsk::{block_on, Buffer, DatagramSocket, NoDatagramEvents, Passive, Registration};
 /// use core::time::Duration;
 ///
-/// let passive = Passive::current().expect("PASSIVE_LEVEL");
+/// # // SAFETY: a host test thread: PASSIVE_LEVEL, outside any WSK callback.
+/// # let passive = unsafe { wsk::Passive::new_unchecked() };
 /// let registration = Registration::register(&passive)?;
 /// let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
 ///

@@ -39,7 +39,8 @@
 //! use core::time::Duration;
 //!
 //! // In a driver, DriverEntry or a system thread proves PASSIVE_LEVEL.
-//! let passive = Passive::current().expect("PASSIVE_LEVEL");
+//! # // SAFETY: a host test thread: PASSIVE_LEVEL, outside any WSK callback.
+//! # let passive = unsafe { wsk::Passive::new_unchecked() };
 //! let registration = Registration::register(&passive)?;
 //! let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
 //!
@@ -116,7 +117,7 @@ pub use events::{
     DatagramSegments, Datagrams, DisconnectFlags, EventContext, Indication, NoDatagramEvents,
     NoEvents, ReceiveAction, ReceiveFlags, RetainedDatagrams, RetainedIndication, Segments,
 };
-pub use irql::{AtMostDispatch, Dispatch, Passive, SpinLock, SpinLockGuard};
+pub use irql::{AtMostDispatch, Dispatch, Passive, SpinLock};
 pub use listen::{
     AcceptOp, Incoming, InspectAction, InspectCompleteOp, InspectId, ListenAddressOp, ListenEvents,
     ListenSocket, ListenState, NoListenEvents,

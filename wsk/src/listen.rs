@@ -41,7 +41,7 @@ use crate::{Error, Result};
 ///         let Some(incoming) = incoming else { return }; // the listener must be closed
 ///         // Keep the handle: dropping it here would reject the connection.
 ///         let socket = incoming.accept(NoEvents);
-///         self.connections.lock_at_most_dispatch(cx.at_most_dispatch()).push(socket);
+///         self.connections.with_in_callback(cx, |list, _| list.push(socket));
 ///     }
 /// }
 /// ```
@@ -452,7 +452,8 @@ unsafe extern "system" fn abort_event<L: ListenEvents>(
 /// use wsk::{block_on, ListenSocket, NoEvents, NoListenEvents, Passive, Registration};
 /// use core::time::Duration;
 ///
-/// let passive = Passive::current().expect("PASSIVE_LEVEL");
+/// # // SAFETY: a host test thread: PASSIVE_LEVEL, outside any WSK callback.
+/// # let passive = unsafe { wsk::Passive::new_unchecked() };
 /// let registration = Registration::register(&passive)?;
 /// let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
 ///

@@ -11,7 +11,8 @@
 //! use wsk::options::{KeepAlive, NoDelay, ReceiveBuffer};
 //! use wsk::{block_on, ConnectionSocket, NoEvents, Passive, Registration};
 //!
-//! let passive = Passive::current().expect("PASSIVE_LEVEL");
+//! # // SAFETY: a host test thread: PASSIVE_LEVEL, outside any WSK callback.
+//! # let passive = unsafe { wsk::Passive::new_unchecked() };
 //! let registration = Registration::register(&passive)?;
 //! let provider = registration.capture(&passive, None)?;
 //! let socket = block_on(&passive, ConnectionSocket::connect_to(&provider, "10.0.0.2:80".parse().unwrap(), NoEvents))?;

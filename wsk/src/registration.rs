@@ -16,7 +16,8 @@
 //!   captured NPI is released and every socket closed. It refuses while any
 //!   [`Provider`] or socket handle is still alive (that wait would never end),
 //!   and waits only for background closes already under way. Dropping a
-//!   `Registration` deregisters too, so it cannot be forgotten.
+//!   `Registration` instead never waits: it leaks the registration (the
+//!   provider may still use it) and says so with a `DbgPrint` line.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -275,15 +276,17 @@ impl Drop for LiveHandle {
 ///
 /// Life cycle: `register` → [`capture`](Self::capture) or
 /// [`try_capture`](Self::try_capture) → sockets → drop every handle →
-/// [`deregister`](Self::deregister) (which `Drop` does too, at
-/// `PASSIVE_LEVEL`, if it was not called).
+/// [`deregister`](Self::deregister), explicitly, at `PASSIVE_LEVEL` (a
+/// registration dropped without it is leaked, with a `DbgPrint` line: `Drop`
+/// never waits).
 ///
 /// ```
 /// # let sim = wsk_sim::Sim::start();
 /// use wsk::{Passive, Registration};
 /// use core::time::Duration;
 ///
-/// let passive = Passive::current().expect("PASSIVE_LEVEL");
+/// # // SAFETY: a host test thread: PASSIVE_LEVEL, outside any WSK callback.
+/// # let passive = unsafe { wsk::Passive::new_unchecked() };
 /// let registration = Registration::register(&passive)?;
 /// let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
 /// assert_eq!(registration.live_handles(), 1);
@@ -466,29 +469,29 @@ impl Registration {
 }
 
 impl Drop for Registration {
-    /// Deregisters if that was not done explicitly.
+    /// Never waits, deregisters or panics: a `Registration` may be dropped
+    /// anywhere (in a callback, at `DISPATCH_LEVEL`, by a handler that owns
+    /// it), where `WskDeregister` must not be called.
     ///
-    /// # Panics
-    ///
-    /// When dropped above `PASSIVE_LEVEL`, or while provider or socket handles
-    /// are alive: continuing would let the WSK subsystem call into a driver
-    /// that may be unloading (in a driver, a panic is a bug check).
+    /// If [`deregister`](Registration::deregister) was not called, the WSK
+    /// subsystem may still use the registration block and the client NPI:
+    /// they are leaked, never freed, and a `DbgPrint` line says so. A driver
+    /// must deregister explicitly before it unloads.
     fn drop(&mut self) {
         if self.inner.deregistered.load(Ordering::Acquire) {
             return;
         }
-        let live = self.inner.live_handles.load(Ordering::Acquire);
-        assert!(
-            live == 0,
-            "wsk: Registration dropped while {live} provider/socket handles are alive"
-        );
-        let passive = Passive::current();
-        assert!(
-            passive.is_some(),
-            "wsk: Registration dropped above PASSIVE_LEVEL"
-        );
-        // SAFETY: checked both conditions just above.
-        unsafe { self.deregister_now() };
+        // The provider may still reach this memory: keep it forever.
+        core::mem::forget(Arc::clone(&self.inner));
+        // SAFETY: both strings are NUL-terminated and static; "%s" with one
+        // string argument is the form every build declares; DbgPrint is
+        // callable at any IRQL with a non-pageable format.
+        unsafe {
+            sys::DbgPrint(
+                c"%s".as_ptr().cast(),
+                c"wsk: Registration dropped without deregister(&Passive): its registration is leaked and WskDeregister was never called\n".as_ptr(),
+            );
+        }
     }
 }
 
@@ -634,7 +637,8 @@ impl Drop for ProviderInner {
 /// use wsk::{Family, Passive, Registration};
 /// use core::time::Duration;
 ///
-/// let passive = Passive::current().expect("PASSIVE_LEVEL");
+/// # // SAFETY: a host test thread: PASSIVE_LEVEL, outside any WSK callback.
+/// # let passive = unsafe { wsk::Passive::new_unchecked() };
 /// let registration = Registration::register(&passive)?;
 /// let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
 ///

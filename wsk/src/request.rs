@@ -734,7 +734,8 @@ pub(crate) type Prepared<O, F> = core::result::Result<(O, F), (O, Error)>;
 /// use wsk::{block_on, Buffer, ConnectionSocket, NoEvents, Passive, Registration};
 /// use core::time::Duration;
 ///
-/// let passive = Passive::current().expect("PASSIVE_LEVEL");
+/// # // SAFETY: a host test thread: PASSIVE_LEVEL, outside any WSK callback.
+/// # let passive = unsafe { wsk::Passive::new_unchecked() };
 /// let registration = Registration::register(&passive)?;
 /// let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
 /// let remote = "10.0.0.2:7".parse().unwrap();
@@ -909,7 +910,8 @@ impl<O: Operation> core::fmt::Debug for Request<O> {
 /// use wsk::{ReceiveRequestFlags, SendFlags, TransferSlot};
 /// use core::time::Duration;
 ///
-/// let passive = Passive::current().expect("PASSIVE_LEVEL");
+/// # // SAFETY: a host test thread: PASSIVE_LEVEL, outside any WSK callback.
+/// # let passive = unsafe { wsk::Passive::new_unchecked() };
 /// let registration = Registration::register(&passive)?;
 /// let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
 /// let remote = "10.0.0.2:7".parse().unwrap();

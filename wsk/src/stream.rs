@@ -497,7 +497,8 @@ impl<T: Send + Sync + 'static> Operation for ListenOnlyOp<T> {
 /// use wsk::{block_on, Buffer, NoEvents, Passive, Registration, StreamSocket};
 /// use core::time::Duration;
 ///
-/// let passive = Passive::current().expect("PASSIVE_LEVEL");
+/// # // SAFETY: a host test thread: PASSIVE_LEVEL, outside any WSK callback.
+/// # let passive = unsafe { wsk::Passive::new_unchecked() };
 /// let registration = Registration::register(&passive)?;
 /// let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
 ///

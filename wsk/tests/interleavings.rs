@@ -16,6 +16,9 @@
 // them would only scatter the log.
 #![allow(clippy::too_many_lines, clippy::struct_excessive_bools)]
 
+mod common;
+use common::passive;
+
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -279,10 +282,6 @@ fn encode(start: usize, len: usize, salt: u8) -> Vec<u8> {
     (start..start + len)
         .map(|i| u8::try_from(i).unwrap() ^ salt)
         .collect()
-}
-
-fn passive() -> Passive<'static> {
-    Passive::current().expect("test threads run at PASSIVE_LEVEL")
 }
 
 impl Conn {

@@ -1,15 +1,14 @@
 //! Address-to-name translation (`WskGetNameInfo`) and the transport list
 //! (`WskControlClient`).
 
+mod common;
+use common::passive;
+
 use std::time::Duration;
 
-use wsk::{Error, Passive, Registration};
+use wsk::{Error, Registration};
 use wsk_sim::{Routine, Sim};
 use wsk_sys as sys;
-
-fn passive() -> Passive<'static> {
-    Passive::current().expect("test threads run at PASSIVE_LEVEL")
-}
 
 #[test]
 fn name_info_finds_names_and_services() {

@@ -24,7 +24,7 @@ use wsk::defer::{IoObject, WorkItem};
 use wsk::{
     Buffer, ConnectionEvents, ConnectionSocket, DisconnectFlags, Error, EventContext, Incoming,
     Indication, ListenEvents, ListenSocket, Passive, ReceiveAction, ReceiveRequestFlags, SpinLock,
-    SpinLockGuard, TransferSlot,
+    TransferSlot,
 };
 use wsk_driver_rt::dbg_println;
 
@@ -64,7 +64,8 @@ impl Events {
 
     /// Removes `conn` from the table.
     fn forget(&self, passive: &mut Passive<'_>, conn: &Arc<Conn>) {
-        self.table.lock(passive).retain(|c| !Arc::ptr_eq(c, conn));
+        self.table
+            .with(passive, |table, _| table.retain(|c| !Arc::ptr_eq(c, conn)));
     }
 }
 
@@ -102,15 +103,6 @@ struct State {
 /// An accepted connection's handler.
 pub(crate) struct Handler(Arc<Conn>);
 
-/// Locks `lock` inside a callback, using the cheaper acquisition when the
-/// provider said it runs at `DISPATCH_LEVEL`.
-fn lock_in<'g, T>(lock: &'g SpinLock<T>, cx: &'g EventContext<'_>) -> SpinLockGuard<'g, T> {
-    match cx.at_dispatch() {
-        Some(dispatch) => lock.lock_at_dispatch(dispatch),
-        None => lock.lock_at_most_dispatch(cx.at_most_dispatch()),
-    }
-}
-
 #[wsk::vtable]
 impl ListenEvents for Listener {
     type Connection = Handler;
@@ -125,18 +117,20 @@ impl ListenEvents for Listener {
         let peer = incoming.remote_address().ok();
         // Held across the accept, so that stopping (which sets the flag,
         // then empties the table under this lock) sees every connection.
-        let mut table = lock_in(&events.table, cx);
-        if events.shared.stopping() {
-            return; // Not accepting: the provider closes the connection.
-        }
-        let conn = Arc::new(Conn {
-            session: Session::open(&events.shared, peer),
-            events: Arc::clone(events),
-            state: SpinLock::new(State::default()),
+        events.table.with_in_callback(cx, |table, dispatch| {
+            if events.shared.stopping() {
+                return; // Not accepting: the provider closes the connection.
+            }
+            let conn = Arc::new(Conn {
+                session: Session::open(&events.shared, peer),
+                events: Arc::clone(events),
+                state: SpinLock::new(State::default()),
+            });
+            let socket = incoming.accept(Handler(Arc::clone(&conn)));
+            conn.state
+                .with_at_dispatch(dispatch, |state, _| state.socket = Some(socket));
+            table.push(conn);
         });
-        let socket = incoming.accept(Handler(Arc::clone(&conn)));
-        conn.state.lock_at_dispatch(table.dispatch()).socket = Some(socket);
-        table.push(conn);
     }
 }
 
@@ -160,21 +154,22 @@ impl ConnectionEvents for Handler {
             buffer.set_len(n);
             buffer
         });
-        let mut state = lock_in(&conn.state, cx);
-        let fits = state.queued == 0 || state.queued + data.len() <= MAX_QUEUED;
-        let action = match copy {
-            Ok(buffer) if fits && !state.refused => {
-                state.queued += buffer.len();
-                state.queue.push_back(buffer);
-                ReceiveAction::Accept
-            }
-            _ => {
-                state.refused = true;
-                ReceiveAction::Refuse
-            }
-        };
-        conn.schedule(&mut state);
-        action
+        conn.state.with_in_callback(cx, |state, _| {
+            let fits = state.queued == 0 || state.queued + data.len() <= MAX_QUEUED;
+            let action = match copy {
+                Ok(buffer) if fits && !state.refused => {
+                    state.queued += buffer.len();
+                    state.queue.push_back(buffer);
+                    ReceiveAction::Accept
+                }
+                _ => {
+                    state.refused = true;
+                    ReceiveAction::Refuse
+                }
+            };
+            conn.schedule(state);
+            action
+        })
     }
 
     fn on_disconnect(&self, cx: &EventContext<'_>, flags: DisconnectFlags) {
@@ -185,9 +180,10 @@ impl ConnectionEvents for Handler {
 impl Conn {
     /// Records how the connection ended and lets a work item finish it.
     fn ended(self: &Arc<Self>, cx: &EventContext<'_>, end: End) {
-        let mut state = lock_in(&self.state, cx);
-        state.end.get_or_insert(end);
-        self.schedule(&mut state);
+        self.state.with_in_callback(cx, |state, _| {
+            state.end.get_or_insert(end);
+            self.schedule(state);
+        });
     }
 
     /// Queues a work item for the connection unless one is queued or
@@ -231,8 +227,7 @@ fn work(passive: &mut Passive<'_>, conn: &Arc<Conn>) {
     let mut socket: Option<ConnectionSocket<Handler>> = None;
     let mut slot: Option<TransferSlot<Handler>> = None;
     let end = loop {
-        let step = {
-            let mut state = conn.state.lock(passive);
+        let step = conn.state.with(passive, |state, _| {
             if socket.is_none() {
                 socket = state.socket.take();
                 slot = state.slot.take();
@@ -261,7 +256,7 @@ fn work(passive: &mut Passive<'_>, conn: &Arc<Conn>) {
                 state.slot = slot.take();
                 Step::Idle
             }
-        };
+        });
         let Some(live) = socket.as_ref() else {
             break match step {
                 Step::Idle => None,
@@ -358,10 +353,11 @@ pub(crate) fn serve(
 /// the flag under the table lock), so the table taken here is final.
 pub(crate) fn close_all(passive: &mut Passive<'_>, events: &Events) {
     debug_assert!(events.shared.stopping());
-    let conns = core::mem::take(&mut *events.table.lock(passive));
+    let conns = events
+        .table
+        .with(passive, |table, _| core::mem::take(table));
     for conn in conns {
-        let taken = {
-            let mut state = conn.state.lock(passive);
+        let taken = conn.state.with(passive, |state, _| {
             if state.worker {
                 None // The work item sees the stop and closes it.
             } else {
@@ -370,7 +366,7 @@ pub(crate) fn close_all(passive: &mut Passive<'_>, events: &Events) {
                     .take()
                     .map(|s| (s, state.end.unwrap_or(End::Stopped)))
             }
-        };
+        });
         if let Some((socket, end)) = taken {
             echo::finish(passive, socket, end, &conn.session);
         }
@@ -399,19 +395,18 @@ fn close_listener(passive: &Passive<'_>, listener: ListenSocket<Listener>) {
 /// work item could not be queued).
 fn sweep(passive: &mut Passive<'_>, events: &Arc<Events>) {
     loop {
-        let found = {
-            let table = events.table.lock(passive);
+        let found = events.table.with(passive, |table, dispatch| {
             table
                 .iter()
                 .find(|c| {
-                    let state = c.state.lock_at_dispatch(table.dispatch());
-                    state.end.is_some() && !state.worker && state.socket.is_some()
+                    c.state.with_at_dispatch(dispatch, |state, _| {
+                        state.end.is_some() && !state.worker && state.socket.is_some()
+                    })
                 })
                 .cloned()
-        };
+        });
         let Some(conn) = found else { return };
-        let taken = {
-            let mut state = conn.state.lock(passive);
+        let taken = conn.state.with(passive, |state, _| {
             if state.worker {
                 None
             } else {
@@ -420,7 +415,7 @@ fn sweep(passive: &mut Passive<'_>, events: &Arc<Events>) {
                     .take()
                     .map(|s| (s, state.end.unwrap_or(End::Stopped)))
             }
-        };
+        });
         // A work item started meanwhile closes it instead.
         if let Some((socket, end)) = taken {
             echo::finish(passive, socket, end, &conn.session);

@@ -103,13 +103,13 @@ pub fn run(
         .capture(passive, Some(CAPTURE_TIMEOUT))
         .and_then(|provider| serve(passive, &provider, config, stop, log));
     if let Err(registration) = registration.deregister(passive) {
-        // Deregistering would wait forever; dropping would check the IRQL
-        // with KeGetCurrentIrql, which Wine 8 lacks. A bug: report and leak.
+        // Deregistering would wait forever. A bug: report it; dropping leaks
+        // the registration (with a line of its own).
         log(format_args!(
             "cannot deregister: {} handle(s) alive",
             registration.live_handles()
         ));
-        core::mem::forget(registration);
+        drop(registration);
     }
     result
 }

@@ -85,7 +85,7 @@ pub unsafe extern "system" fn DriverEntry(
     });
     match thread {
         Ok(thread) => {
-            *THREAD.lock(&mut passive) = Some(thread);
+            THREAD.with(&mut passive, |slot, _| *slot = Some(thread));
             // SAFETY: `driver` is valid and ours to set up during DriverEntry.
             unsafe { (*driver).DriverUnload = Some(driver_unload) };
             sys::STATUS_SUCCESS
@@ -108,7 +108,7 @@ unsafe extern "system" fn driver_unload(_driver: sys::PDRIVER_OBJECT) {
     let mut passive = unsafe { Passive::new_unchecked() };
     STOP.store(true, Ordering::Release);
     // Taken out first: joining waits, which the spin lock forbids.
-    let thread = THREAD.lock(&mut passive).take();
+    let thread = THREAD.with(&mut passive, |slot, _| slot.take());
     if let Some(thread) = thread {
         thread.join();
     }
