@@ -21,6 +21,21 @@
 //!   backlog, abort) return `()`: the trampoline returns `STATUS_SUCCESS`, so
 //!   the contract holds by construction.
 //!
+//! # `#[wsk::vtable]` is required
+//!
+//! An impl block of an event trait without [`#[wsk::vtable]`](crate::vtable)
+//! does not compile: the attribute supplies a hidden item the traits require,
+//! so a forgotten attribute cannot leave every `HAS_*` constant false and
+//! every callback silently uninstalled.
+//!
+//! ```compile_fail,E0046
+//! use wsk::{ConnectionEvents, DisconnectFlags, EventContext};
+//! struct Peer;
+//! impl ConnectionEvents for Peer { // missing #[wsk::vtable]
+//!     fn on_disconnect(&self, _: &EventContext<'_>, _: DisconnectFlags) {}
+//! }
+//! ```
+//!
 //! # Callbacks cannot wait
 //!
 //! Everything that can block takes `&Passive`, which no callback has. Waiting
@@ -174,6 +189,12 @@ pub enum ReceiveAction {
 /// }
 /// ```
 pub trait ConnectionEvents: Send + Sync + 'static {
+    /// Present only in impl blocks marked [`#[wsk::vtable]`](crate::vtable),
+    /// which adds it: an impl without the attribute does not compile,
+    /// instead of silently installing none of its callbacks.
+    #[doc(hidden)]
+    const USE_VTABLE_ATTR: ();
+
     /// Whether [`on_receive`](Self::on_receive) is implemented
     /// (`WSK_EVENT_RECEIVE`).
     const HAS_RECEIVE: bool = false;
@@ -228,6 +249,7 @@ pub trait ConnectionEvents: Send + Sync + 'static {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoEvents;
 
+#[crate::vtable]
 impl ConnectionEvents for NoEvents {}
 
 /// Data indicated to a receive callback: a chain of provider-owned buffers
@@ -495,6 +517,12 @@ pub enum DatagramAction {
 /// }
 /// ```
 pub trait DatagramEvents: Send + Sync + 'static {
+    /// Present only in impl blocks marked [`#[wsk::vtable]`](crate::vtable),
+    /// which adds it: an impl without the attribute does not compile,
+    /// instead of silently installing none of its callbacks.
+    #[doc(hidden)]
+    const USE_VTABLE_ATTR: ();
+
     /// Whether [`on_receive_from`](Self::on_receive_from) is implemented
     /// (`WSK_EVENT_RECEIVE_FROM`).
     const HAS_RECEIVE_FROM: bool = false;
@@ -524,6 +552,7 @@ pub trait DatagramEvents: Send + Sync + 'static {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoDatagramEvents;
 
+#[crate::vtable]
 impl DatagramEvents for NoDatagramEvents {}
 
 /// Datagrams indicated to a receive-from callback: a list of provider-owned

@@ -46,6 +46,12 @@ use crate::{Error, Result};
 /// }
 /// ```
 pub trait ListenEvents: Send + Sync + 'static {
+    /// Present only in impl blocks marked [`#[wsk::vtable]`](crate::vtable),
+    /// which adds it: an impl without the attribute does not compile,
+    /// instead of silently installing none of its callbacks.
+    #[doc(hidden)]
+    const USE_VTABLE_ATTR: ();
+
     /// The handler type of accepted connections.
     type Connection: ConnectionEvents;
 
@@ -212,6 +218,7 @@ impl<C> core::fmt::Debug for NoListenEvents<C> {
     }
 }
 
+#[crate::vtable]
 impl<C: ConnectionEvents> ListenEvents for NoListenEvents<C> {
     type Connection = C;
 }
