@@ -29,12 +29,12 @@ use proc_macro::{Delimiter, Group, TokenStream, TokenTree};
 /// struct Peer;
 ///
 /// #[wsk::vtable]
-/// impl wsk::ConnectionEvents for Peer {
-///     fn on_disconnect(&self, _: &wsk::EventContext<'_>, _: wsk::DisconnectFlags) {}
+/// impl wsk::events::ConnectionEvents for Peer {
+///     fn on_disconnect(&self, _: &wsk::events::EventContext<'_>, _: wsk::events::DisconnectFlags) {}
 /// }
 ///
 /// // As if the block had said `const HAS_DISCONNECT: bool = true;`.
-/// use wsk::ConnectionEvents;
+/// use wsk::events::ConnectionEvents;
 /// assert!(Peer::HAS_DISCONNECT);
 /// assert!(!Peer::HAS_RECEIVE && !Peer::HAS_SEND_BACKLOG);
 /// ```

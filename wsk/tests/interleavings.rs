@@ -24,11 +24,15 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wsk::{
-    Buffer, ConnectionEvents, ConnectionSocket, DisconnectFlags, Error, EventContext, Indication,
-    ListenSocket, NoListenEvents, Passive, ReceiveAction, ReceiveRequestFlags, Registration,
-    Request, RetainedIndication, SendFlags, SlotRequest, TransferOp, TransferSlot, block_on,
+use wsk::events::{
+    ConnectionEvents, DisconnectFlags, EventContext, Indication, NoListenEvents, ReceiveAction,
+    RetainedIndication,
 };
+use wsk::irql::Passive;
+use wsk::request::ops::TransferOp;
+use wsk::request::{Request, SlotRequest, TransferSlot};
+use wsk::tcp::{ConnectionSocket, ListenSocket, ReceiveFlags, SendFlags};
+use wsk::{Buffer, Error, Registration, block_on};
 use wsk_sim::{CompletionMode, EventKind, Irql, PeerConn, PeerListener, Routine, Sim};
 use wsk_sys as sys;
 
@@ -224,7 +228,7 @@ impl ConnectionEvents for Handler {
 // ---------------------------------------------------------------------------
 // Scenario state
 
-type Transfer = Request<TransferOp<Handler>>;
+type Transfer = Request<TransferOp>;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Outcome {
@@ -274,7 +278,7 @@ struct Conn {
     recvs: Vec<RecvRec>,
     held: Vec<Held>,
     /// Reused memory for requests resolved within one step.
-    slot: TransferSlot<Handler>,
+    slot: TransferSlot,
     peer_received: Vec<u8>,
 }
 
@@ -447,7 +451,7 @@ impl Conn {
             None => socket.receive_in(
                 &mut self.slot,
                 Buffer::with_capacity(capacity).unwrap(),
-                ReceiveRequestFlags::empty(),
+                ReceiveFlags::empty(),
             ),
         };
         let resolved = resolve_slot_request(p, rng, request);
@@ -678,7 +682,7 @@ impl std::task::Wake for CountingWaker {
 fn resolve_slot_request(
     p: &Passive<'_>,
     rng: &mut Rng,
-    mut request: SlotRequest<'_, TransferOp<Handler>>,
+    mut request: SlotRequest<'_, TransferOp>,
 ) -> Option<(Result<usize, Error>, Buffer)> {
     use std::future::Future;
     use std::task::{Context, Poll, Waker};
@@ -820,7 +824,7 @@ fn scenario(seed: u64, steps: usize) {
                     log(format!("[{step}] client conn c{id} to {addr} ({rmode:?})"));
                     let peer_listener = sim.peer_listen(&addr);
                     let remote: SocketAddr = addr.parse().unwrap();
-                    match block_on(&p, ConnectionSocket::connect_to(&provider, remote, handler)) {
+                    match block_on(&p, wsk::tcp::connect(&provider, remote, handler)) {
                         Ok(socket) => {
                             let peer = peer_listener.accept();
                             conns.push(Conn::new(
@@ -844,7 +848,7 @@ fn scenario(seed: u64, steps: usize) {
                     if listen.is_none() {
                         match block_on(
                             &p,
-                            ListenSocket::open(
+                            wsk::tcp::listen(
                                 &provider,
                                 "0.0.0.0:7000".parse().unwrap(),
                                 NoListenEvents::new(),

@@ -21,11 +21,14 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::time::Duration;
 
 use wsk::defer::{IoObject, WorkItem};
-use wsk::{
-    Buffer, ConnectionEvents, ConnectionSocket, DisconnectFlags, Error, EventContext, Incoming,
-    Indication, ListenEvents, ListenSocket, Passive, ReceiveAction, ReceiveRequestFlags, SpinLock,
-    TransferSlot,
+use wsk::events::{
+    ConnectionEvents, DisconnectFlags, EventContext, Incoming, Indication, ListenEvents,
+    ReceiveAction,
 };
+use wsk::irql::{Passive, SpinLock};
+use wsk::request::TransferSlot;
+use wsk::tcp::{ConnectionSocket, ListenSocket, ReceiveFlags};
+use wsk::{Buffer, Error};
 use wsk_driver_rt::dbg_println;
 
 use crate::echo::{self, CLOSE_TIMEOUT, End, POLL, Session, Shared};
@@ -87,7 +90,7 @@ struct State {
     socket: Option<ConnectionSocket<Handler>>,
     /// The work items' request memory, reused by every send and receive;
     /// travels with `socket`. Made by the first work item.
-    slot: Option<TransferSlot<Handler>>,
+    slot: Option<TransferSlot>,
     /// Received bytes waiting to be sent back, in order.
     queue: VecDeque<Buffer>,
     /// Bytes in `queue`.
@@ -114,7 +117,7 @@ impl ListenEvents for Listener {
             events.listen_failed.store(true, Ordering::Release);
             return;
         };
-        let peer = incoming.remote_address().ok();
+        let peer = incoming.peer_addr().ok();
         // Held across the accept, so that stopping (which sets the flag,
         // then empties the table under this lock) sees every connection.
         events.table.with_in_callback(cx, |table, dispatch| {
@@ -225,7 +228,7 @@ enum Step {
 /// data, and closes the socket once the connection has ended.
 fn work(passive: &mut Passive<'_>, conn: &Arc<Conn>) {
     let mut socket: Option<ConnectionSocket<Handler>> = None;
-    let mut slot: Option<TransferSlot<Handler>> = None;
+    let mut slot: Option<TransferSlot> = None;
     let end = loop {
         let step = conn.state.with(passive, |state, _| {
             if socket.is_none() {
@@ -301,7 +304,7 @@ fn work(passive: &mut Passive<'_>, conn: &Arc<Conn>) {
 fn receive_refused(
     passive: &Passive<'_>,
     socket: &ConnectionSocket<Handler>,
-    slot: &mut TransferSlot<Handler>,
+    slot: &mut TransferSlot,
     conn: &Conn,
 ) -> Option<End> {
     let buffer = match Buffer::with_capacity(BUFFER_SIZE) {
@@ -309,7 +312,7 @@ fn receive_refused(
         Err(e) => return Some(End::Failed(e)),
     };
     let shared = conn.session.shared();
-    let request = socket.receive_in(slot, buffer, ReceiveRequestFlags::empty());
+    let request = socket.receive_in(slot, buffer, ReceiveFlags::empty());
     let Some((received, buffer)) = echo::wait_or_stop(passive, request, shared) else {
         return Some(End::Stopped);
     };

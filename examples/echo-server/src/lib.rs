@@ -37,8 +37,9 @@ mod tests;
 use core::time::Duration;
 
 use wsk::defer::IoObject;
+use wsk::irql::{Passive, SpinLock};
 use wsk::sys;
-use wsk::{Error, Passive, Provider, Registration, SpinLock};
+use wsk::{Error, Provider, Registration};
 use wsk_driver_rt::dbg_println;
 use wsk_driver_rt::registry::Parameters;
 
@@ -148,7 +149,7 @@ pub unsafe extern "system" fn DriverEntry(
     drop(params);
     // SAFETY: the driver object is valid until the driver unloads, after
     // every work item has finished (DriverUnload waits for them).
-    let io = unsafe { IoObject::from_raw(driver.cast()) };
+    let io = unsafe { IoObject::from_driver(driver) };
     match Driver::start(&mut passive, io, &config) {
         Ok(running) => {
             DRIVER.with(&mut passive, |slot, _| *slot = Some(running));

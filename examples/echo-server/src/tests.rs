@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use wsk::defer::IoObject;
-use wsk::{Passive, sys};
+use wsk::irql::Passive;
+use wsk::sys;
 use wsk_sim::{CompletionMode, EventDelivery, Irql, PeerConn, Routine, Sim};
 
 use crate::{Config, Driver, Mode, Summary};
@@ -24,7 +25,7 @@ fn passive() -> Passive<'static> {
 
 fn start(sim: &Sim, port: u16) -> Driver {
     // SAFETY: the simulator's driver object lives as long as `sim`.
-    let io = unsafe { IoObject::from_raw(sim.driver_object().cast()) };
+    let io = unsafe { IoObject::from_driver(sim.driver_object()) };
     let config = Config {
         address: ([0, 0, 0, 0], port).into(),
     };

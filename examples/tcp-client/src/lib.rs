@@ -30,8 +30,9 @@ mod tests;
 
 use core::time::Duration;
 
+use wsk::irql::{Passive, SpinLock};
 use wsk::sys;
-use wsk::{Error, Passive, Registration, SpinLock};
+use wsk::{Error, Registration};
 use wsk_driver_rt::dbg_println;
 use wsk_driver_rt::registry::Parameters;
 use wsk_driver_rt::thread::SystemThread;

@@ -3,7 +3,8 @@
 use alloc::string::String;
 use std::thread;
 
-use wsk::{Error, Passive};
+use wsk::Error;
+use wsk::irql::Passive;
 use wsk_sim::{EventKind, Irql, Sim};
 
 use crate::client::Config;

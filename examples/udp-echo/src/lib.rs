@@ -6,7 +6,7 @@
 //!   service's `Parameters` key and runs the server on a system thread
 //!   (`DriverEntry` must return quickly).
 //! - The server ([`echo::run`]) registers with WSK, captures the provider,
-//!   opens a [`wsk::DatagramSocket`] bound to `0.0.0.0:Port` and alternates
+//!   opens a [`wsk::udp::DatagramSocket`] bound to `0.0.0.0:Port` and alternates
 //!   `WskReceiveFrom` and `WskSendTo` requests. Each wait is a short slice
 //!   that checks the stop flag, so `DriverUnload` is prompt.
 //! - `DriverUnload` sets the stop flag and joins the thread, which closes
@@ -30,8 +30,8 @@ mod tests;
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use wsk::irql::{Passive, SpinLock};
 use wsk::sys;
-use wsk::{Passive, SpinLock};
 use wsk_driver_rt::dbg_println;
 use wsk_driver_rt::registry::Parameters;
 use wsk_driver_rt::thread::SystemThread;

@@ -8,7 +8,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
-use wsk::{Error, Passive};
+use wsk::Error;
+use wsk::irql::Passive;
 use wsk_sim::{Routine, Sim};
 
 use crate::echo::{self, Config, Summary};

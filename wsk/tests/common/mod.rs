@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use wsk::{
-    ConnectionEvents, ConnectionSocket, NoEvents, Passive, Provider, Registration, block_on,
-};
+use wsk::events::{ConnectionEvents, NoEvents};
+use wsk::irql::Passive;
+use wsk::tcp::ConnectionSocket;
+use wsk::{Provider, Registration, block_on};
 use wsk_sim::{PeerConn, Sim};
 
 /// How long a test waits for the simulated provider to become ready.
@@ -68,7 +69,7 @@ pub(crate) fn connected_to<H: ConnectionEvents>(
     let (registration, provider) = setup(&p);
     let socket = block_on(
         &p,
-        ConnectionSocket::connect_to(&provider, PEER.parse().unwrap(), handler),
+        wsk::tcp::connect(&provider, PEER.parse().unwrap(), handler),
     )
     .expect("connect");
     let peer = listener.accept();

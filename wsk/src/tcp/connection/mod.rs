@@ -1,192 +1,29 @@
-//! Connection-oriented sockets (`WSK_FLAG_CONNECTION_SOCKET`) and their
-//! event trampolines.
+//! Connection-oriented sockets (`WSK_FLAG_CONNECTION_SOCKET`): the socket
+//! type and its requests here, its events in [`events`].
+
+pub(crate) mod events;
 
 use alloc::sync::Arc;
-use core::cell::Cell;
-use core::marker::PhantomData;
 use core::net::SocketAddr;
 
 use wsk_sys as sys;
 
-use crate::addr::{SockAddr, family_of, wildcard_for};
-use crate::buffer::Buffer;
-use crate::events::{
-    ConnectionEvents, DisconnectFlags, EventContext, Indication, NoEvents, ReceiveAction,
-    ReceiveFlags,
+use self::events::{ConnectionEvents, ConnectionVtable, NoEvents};
+use crate::addr::{AddressFamily, SockAddr};
+use crate::buffer::{BufResult, Buffer};
+use crate::error::{Error, Result};
+use crate::irp::block::Operation;
+use crate::irp::handle::{Prepared, Request, RequestSlot, SlotRequest};
+use crate::options::SocketOption;
+use crate::provider::client::Provider;
+use crate::provider::npi::LiveHandle;
+use crate::socket::calls::{
+    AddressCall, AddressOp, CloseOp, ControlOp, close, close_in_background, disable_events,
+    enable_events, get_option, ioctl, set_option, submit_address,
 };
-use crate::options::{self, SocketOption};
-use crate::registration::{LiveHandle, Provider};
-use crate::request::{Operation, Prepared, Request, RequestSlot, SlotRequest};
-use crate::socket::{
-    ABORTED, BOUND, CloseOp, ControlOp, CreateOp, FromCore, RetainOps, RetainedRaw, SocketCore,
-    close_in_background, disable_events, enable_events, end_release, retain_core, retained_core,
-    submit_close, submit_control, submit_create, submit_socket_connect,
-};
-use crate::{Error, Result};
-
-/// The dispatch table and event mask derived from a [`ConnectionEvents`]
-/// implementation, as constants.
-pub(crate) struct ConnectionVtable<H>(PhantomData<H>);
-
-impl<H: ConnectionEvents> ConnectionVtable<H> {
-    /// `WSK_CLIENT_CONNECTION_DISPATCH` with only the implemented callbacks.
-    pub(crate) const DISPATCH: sys::WSK_CLIENT_CONNECTION_DISPATCH =
-        sys::WSK_CLIENT_CONNECTION_DISPATCH {
-            WskReceiveEvent: if H::HAS_RECEIVE {
-                Some(receive_event::<H>)
-            } else {
-                None
-            },
-            WskDisconnectEvent: if H::HAS_DISCONNECT {
-                Some(disconnect_event::<H>)
-            } else {
-                None
-            },
-            WskSendBacklogEvent: if H::HAS_SEND_BACKLOG {
-                Some(send_backlog_event::<H>)
-            } else {
-                None
-            },
-        };
-
-    /// The `SO_WSK_EVENT_CALLBACK` mask enabling exactly those callbacks.
-    pub(crate) const EVENT_MASK: u32 = (if H::HAS_RECEIVE {
-        sys::WSK_EVENT_RECEIVE
-    } else {
-        0
-    }) | (if H::HAS_DISCONNECT {
-        sys::WSK_EVENT_DISCONNECT
-    } else {
-        0
-    }) | (if H::HAS_SEND_BACKLOG {
-        sys::WSK_EVENT_SEND_BACKLOG
-    } else {
-        0
-    });
-
-    /// The table to pass with the socket (null when nothing is enabled).
-    pub(crate) fn dispatch_ptr() -> *const sys::WSK_CLIENT_CONNECTION_DISPATCH {
-        if Self::EVENT_MASK == 0 {
-            core::ptr::null()
-        } else {
-            &Self::DISPATCH
-        }
-    }
-}
-
-/// `PFN_WSK_DISCONNECT_EVENT` trampoline.
-///
-/// # Safety
-///
-/// Called by the provider with the context of a socket whose handler is `H`.
-unsafe extern "system" fn disconnect_event<H: ConnectionEvents>(
-    context: sys::PVOID,
-    flags: sys::ULONG,
-) -> sys::NTSTATUS {
-    // SAFETY: the context is a live SocketCore<H> until its close completes.
-    let core = unsafe { &*context.cast::<SocketCore<H>>() };
-    let flags = DisconnectFlags::from_bits_retain(flags);
-    core.record_peer_disconnect(flags.bits());
-    // SAFETY: inside the provider's callback; the flag tells DISPATCH_LEVEL.
-    let cx = unsafe { EventContext::new(flags.bits()) };
-    core.handler.on_disconnect(&cx, flags);
-    sys::STATUS_SUCCESS
-}
-
-/// `PFN_WSK_SEND_BACKLOG_EVENT` trampoline.
-///
-/// # Safety
-///
-/// As [`disconnect_event`].
-unsafe extern "system" fn send_backlog_event<H: ConnectionEvents>(
-    context: sys::PVOID,
-    ideal_backlog: sys::SIZE_T,
-) -> sys::NTSTATUS {
-    // SAFETY: the context is a live SocketCore<H> until its close completes.
-    let core = unsafe { &*context.cast::<SocketCore<H>>() };
-    // SAFETY: inside the provider's callback; no flags: IRQL <= DISPATCH_LEVEL.
-    let cx = unsafe { EventContext::new(0) };
-    core.handler.on_send_backlog(&cx, ideal_backlog);
-    sys::STATUS_SUCCESS
-}
-
-/// `PFN_WSK_RECEIVE_EVENT` trampoline.
-///
-/// # Safety
-///
-/// As [`disconnect_event`]; `bytes_accepted` is writable.
-unsafe extern "system" fn receive_event<H: ConnectionEvents>(
-    context: sys::PVOID,
-    flags: sys::ULONG,
-    data: sys::PWSK_DATA_INDICATION,
-    bytes_indicated: sys::SIZE_T,
-    bytes_accepted: *mut sys::SIZE_T,
-) -> sys::NTSTATUS {
-    let core_ptr = context.cast::<SocketCore<H>>().cast_const();
-    // SAFETY: the context is a live SocketCore<H> until its close completes.
-    let core = unsafe { &*core_ptr };
-    // SAFETY: inside the provider's callback; the flag tells DISPATCH_LEVEL.
-    let cx = unsafe { EventContext::new(flags) };
-    if data.is_null() {
-        core.handler.on_receive(&cx, None);
-        return sys::STATUS_SUCCESS;
-    }
-    let retained = Cell::new(false);
-    let indication = Indication {
-        head: data,
-        total: bytes_indicated,
-        flags: ReceiveFlags::from_bits_retain(flags),
-        retained: &retained,
-        // SAFETY: the context is a SocketCore<H> inside an Arc; OPS is H's.
-        raw: unsafe { RetainedRaw::new(core_ptr.cast(), data, &RetainOpsFor::<H>::OPS) },
-    };
-    let action = core.handler.on_receive(&cx, Some(indication));
-    if retained.get() {
-        return sys::STATUS_PENDING;
-    }
-    match action {
-        ReceiveAction::Accept => sys::STATUS_SUCCESS,
-        // Accepting nothing is refusing: success must mean some bytes were taken.
-        ReceiveAction::Refuse | ReceiveAction::AcceptPartial(0) => sys::STATUS_DATA_NOT_ACCEPTED,
-        ReceiveAction::AcceptPartial(n) => {
-            // SAFETY: the provider passes a writable BytesAccepted.
-            unsafe { *bytes_accepted = n.min(bytes_indicated) };
-            sys::STATUS_SUCCESS
-        }
-    }
-}
-
-/// The retain/release functions of connection sockets with handler `H`.
-struct RetainOpsFor<H>(PhantomData<H>);
-
-impl<H: ConnectionEvents> RetainOpsFor<H> {
-    const OPS: RetainOps<sys::WSK_DATA_INDICATION> = RetainOps {
-        retain: retain_core::<H>,
-        release: release_indication::<H>,
-    };
-}
-
-/// Releases a retained chain of a `SocketCore<H>` (`WskRelease`), submitting
-/// the deferred close if this was the last one.
-///
-/// # Safety
-///
-/// A matching `retain_core::<H>` succeeded and is not yet undone.
-unsafe fn release_indication<H: ConnectionEvents>(
-    core: *const (),
-    head: sys::PWSK_DATA_INDICATION,
-) {
-    // SAFETY: per the caller, a matching retain_core::<H> succeeded.
-    let core = unsafe { retained_core::<H>(core) };
-    // SAFETY: the socket exists (it indicated data); its table is a connection table.
-    let table = unsafe { core.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
-    if let Some(release) = table.WskRelease {
-        // SAFETY: `head` is a chain this socket indicated and we retained; the
-        // socket is not closed yet (the gate holds the close back).
-        let _ = unsafe { release(core.socket(), head) };
-    }
-    end_release(core);
-}
+use crate::socket::core::{ABORTED, EVENTS_ON, SocketCore, SocketRef};
+use crate::socket::create::{CreateOp, How, Kind, Socket, submit_create};
+use crate::tcp::inspect::InspectId;
 
 /// A connection-oriented socket whose events go to `H`.
 ///
@@ -198,16 +35,19 @@ unsafe fn release_indication<H: ConnectionEvents>(
 /// ```
 /// # let sim = wsk_sim::Sim::start();
 /// # let peer = sim.peer_listen("10.0.0.2:80");
-/// use wsk::{block_on, Buffer, ConnectionSocket, NoEvents, Passive, Registration};
+/// use wsk::{block_on, Buffer, Registration};
+/// use wsk::events::NoEvents;
+/// use wsk::irql::Passive;
+/// use wsk::tcp::ConnectionSocket;
 /// use core::time::Duration;
 ///
 /// # // SAFETY: a host test thread: PASSIVE_LEVEL, outside any WSK callback.
-/// # let passive = unsafe { wsk::Passive::new_unchecked() };
+/// # let passive = unsafe { wsk::irql::Passive::new_unchecked() };
 /// let registration = Registration::register(&passive)?;
 /// let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
 ///
 /// let remote = "10.0.0.2:80".parse().unwrap();
-/// let socket = block_on(&passive, ConnectionSocket::connect_to(&provider, remote, NoEvents))?;
+/// let socket = block_on(&passive, wsk::tcp::connect(&provider, remote, NoEvents))?;
 /// # let conn = peer.accept();
 /// let (sent, buffer) = socket.send(Buffer::from_slice(b"GET /")?).wait(&passive);
 /// assert_eq!(sent?, 5);
@@ -238,7 +78,9 @@ struct TransferCalls {
     receive: sys::PFN_WSK_RECEIVE,
 }
 
-impl<H: ConnectionEvents> FromCore<H> for ConnectionSocket<H> {
+impl<H: ConnectionEvents> Socket for ConnectionSocket<H> {
+    type Handler = H;
+
     #[allow(private_interfaces)]
     fn from_core(core: Arc<SocketCore<H>>, live: LiveHandle) -> Self {
         // SAFETY: every caller has set the provider's socket (and learned a
@@ -254,18 +96,37 @@ impl<H: ConnectionEvents> FromCore<H> for ConnectionSocket<H> {
             _live: live,
         }
     }
+
+    fn close_request(self) -> Request<CloseOp> {
+        self.close()
+    }
 }
 
 impl<H: ConnectionEvents> ConnectionSocket<H> {
-    fn core(&self) -> &Arc<SocketCore<H>> {
+    pub(crate) fn core(&self) -> &Arc<SocketCore<H>> {
         // Only `close` takes the core, and it consumes the handle.
         self.core.as_ref().unwrap_or_else(|| unreachable!())
+    }
+
+    /// A handler-free reference to the core, for a request's payload.
+    #[inline]
+    fn erased(&self) -> SocketRef {
+        SocketCore::erase(self.core())
+    }
+
+    /// The socket kind, with `H`'s table.
+    fn kind() -> Kind {
+        Kind {
+            flags: sys::WSK_FLAG_CONNECTION_SOCKET,
+            dispatch: ConnectionVtable::<H>::dispatch_ptr().cast(),
+            events: ConnectionVtable::<H>::EVENT_MASK,
+        }
     }
 
     /// Creates a connection socket for `family` (`WskSocket`), installing
     /// `handler`'s callbacks. Bind it, connect it, then
     /// [`enable_events`](Self::enable_events) — or use
-    /// [`connect_to`](Self::connect_to), which does all of it.
+    /// [`tcp::connect`](crate::tcp::connect), which does all of it.
     ///
     /// # IRQL
     ///
@@ -274,54 +135,12 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// # Errors
     ///
     /// The request resolves to the status of `WskSocket`, for example
-    /// [`Error::INSUFFICIENT_RESOURCES`] or [`Error::NOT_SUPPORTED`].
-    pub fn create(
-        provider: &Provider,
-        family: sys::ADDRESS_FAMILY,
-        handler: H,
-    ) -> Request<CreateOp<H, Self>> {
-        let core = Arc::new(SocketCore::new(Arc::clone(&provider.inner), handler));
-        submit_create(
-            core,
-            provider.live_handle(),
-            family,
-            sys::SOCK_STREAM,
-            sys::IPPROTO_TCP as u32,
-            sys::WSK_FLAG_CONNECTION_SOCKET,
-            ConnectionVtable::<H>::dispatch_ptr().cast(),
-            ConnectionVtable::<H>::EVENT_MASK,
-        )
-    }
-
-    /// Creates a socket, binds it to the wildcard address of `remote`'s
-    /// family, connects it to `remote`, and enables the handler's events.
-    ///
-    /// # IRQL
-    ///
-    /// ≤ `DISPATCH_LEVEL` (poll it there; block on it with [`crate::block_on`]
-    /// at `PASSIVE_LEVEL`).
-    ///
-    /// # Errors
-    ///
-    /// As [`create`](Self::create), [`bind`](Self::bind),
-    /// [`connect`](Self::connect) and [`enable_events`](Self::enable_events);
-    /// on failure the socket is closed (and the close awaited) before the
-    /// error is returned. A provider without event support
-    /// (Wine's) fails with [`Error::NOT_IMPLEMENTED`] if `H` has events.
-    pub async fn connect_to(provider: &Provider, remote: SocketAddr, handler: H) -> Result<Self> {
-        let socket = Self::create(provider, family_of(&remote), handler).await?;
-        let connected = match socket.bind(wildcard_for(&remote)).await {
-            Ok(_) => socket.connect(remote).await.map(drop),
-            Err(e) => Err(e),
-        };
-        match connected.and_then(|()| socket.enable_events()) {
-            Ok(()) => Ok(socket),
-            Err(e) => {
-                // Close before returning, so nothing of it outlives the error.
-                let _ = socket.close().await;
-                Err(e)
-            }
-        }
+    /// [`Error::INSUFFICIENT_RESOURCES`] or [`Error::NOT_SUPPORTED`];
+    /// [`Error::INVALID_PARAMETER`] without a provider call if static event
+    /// callbacks ([`Provider::set_static_events`]) enable a connection event
+    /// `H` does not implement.
+    pub fn new(provider: &Provider, family: AddressFamily, handler: H) -> Request<CreateOp<Self>> {
+        submit_create(provider, handler, Self::kind(), How::Socket(family))
     }
 
     /// Creates a connection socket, binds it to `local` and connects it to
@@ -350,24 +169,23 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         local: SocketAddr,
         remote: SocketAddr,
         handler: H,
-    ) -> Request<CreateOp<H, Self>> {
-        let core = Arc::new(SocketCore::new(Arc::clone(&provider.inner), handler));
-        core.set_flags(BOUND);
-        submit_socket_connect(
-            core,
-            provider.live_handle(),
-            local,
-            remote,
-            ConnectionVtable::<H>::dispatch_ptr(),
-            ConnectionVtable::<H>::EVENT_MASK,
+    ) -> Request<CreateOp<Self>> {
+        submit_create(
+            provider,
+            handler,
+            Self::kind(),
+            How::Connect { local, remote },
         )
     }
 
     /// Enables every callback the handler implements (`SO_WSK_EVENT_CALLBACK`
     /// with the mask derived from its `HAS_*` constants; nothing for a handler
     /// without callbacks). The socket must be connected. Sockets accepted
-    /// through [`ListenEvents`](crate::ListenEvents) inherit their events from
-    /// the listening socket and need not call this.
+    /// through [`ListenEvents`](crate::events::ListenEvents) inherit their
+    /// events from the listening socket and need not call this.
+    /// [`tcp::connect`](crate::tcp::connect) calls it, and tolerates a
+    /// provider without event support ([`events_enabled`](Self::events_enabled)
+    /// then says so).
     ///
     /// # IRQL
     ///
@@ -378,7 +196,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// The status of `WskControlSocket`; [`Error::NOT_IMPLEMENTED`] where the
     /// provider has no event support (Wine).
     pub fn enable_events(&self) -> Result<()> {
-        enable_events(self.core(), ConnectionVtable::<H>::EVENT_MASK)
+        enable_events(&**self.core(), ConnectionVtable::<H>::EVENT_MASK)
     }
 
     /// Disables the callbacks [`enable_events`](Self::enable_events)
@@ -395,7 +213,22 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// The status of `WskControlSocket`; [`Error::NOT_IMPLEMENTED`] where the
     /// provider has no event support (Wine).
     pub fn disable_events(&self) -> Result<()> {
-        disable_events(self.core(), ConnectionVtable::<H>::EVENT_MASK)
+        disable_events(&**self.core(), ConnectionVtable::<H>::EVENT_MASK)
+    }
+
+    /// Whether the handler's callbacks are enabled: [`enable_events`](Self::enable_events)
+    /// succeeded (and [`disable_events`](Self::disable_events) was not
+    /// called since), or the socket was accepted with events inherited from
+    /// its listening socket. `false` for a handler without callbacks, and
+    /// for a socket [`tcp::connect`](crate::tcp::connect) opened on a
+    /// provider without event support (Wine's): use requests there.
+    ///
+    /// # IRQL
+    ///
+    /// Any.
+    #[must_use]
+    pub fn events_enabled(&self) -> bool {
+        self.core().has_flags(EVENTS_ON)
     }
 
     /// The handler.
@@ -414,8 +247,13 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// # Errors
     ///
     /// For example [`Error::ADDRESS_ALREADY_EXISTS`], [`Error::INVALID_ADDRESS_COMPONENT`].
-    pub fn bind(&self, local: SocketAddr) -> Request<AddressOp<H>> {
-        self.address_op(local, |d| d.WskBind.map(AddressCall::Bind))
+    pub fn bind(&self, local: SocketAddr) -> Request<AddressOp> {
+        // SAFETY: the socket exists (a handle exists only after creation); connection table.
+        let table = unsafe {
+            self.core()
+                .dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>()
+        };
+        submit_address(self.erased(), AddressCall::Bind(table.WskBind), Some(local))
     }
 
     /// Connects to `remote` (`WskConnect`).
@@ -428,8 +266,17 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// For example [`Error::CONNECTION_REFUSED`], [`Error::HOST_UNREACHABLE`],
     /// [`Error::IO_TIMEOUT`], [`Error::ADDRESS_NOT_ASSOCIATED`] (not bound).
-    pub fn connect(&self, remote: SocketAddr) -> Request<AddressOp<H>> {
-        self.address_op(remote, |d| d.WskConnect.map(AddressCall::Connect))
+    pub fn connect(&self, remote: SocketAddr) -> Request<AddressOp> {
+        // SAFETY: the socket exists; connection table.
+        let table = unsafe {
+            self.core()
+                .dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>()
+        };
+        submit_address(
+            self.erased(),
+            AddressCall::Connect(table.WskConnect),
+            Some(remote),
+        )
     }
 
     /// The local address (`WskGetLocalAddress`).
@@ -441,10 +288,17 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// # Errors
     ///
     /// For example [`Error::INVALID_DEVICE_STATE`] (not bound).
-    pub fn local_address(&self) -> Request<AddressOp<H>> {
-        self.address_op(SocketAddr::from(([0, 0, 0, 0], 0)), |d| {
-            d.WskGetLocalAddress.map(AddressCall::Query)
-        })
+    pub fn local_addr(&self) -> Request<AddressOp> {
+        // SAFETY: the socket exists; connection table.
+        let table = unsafe {
+            self.core()
+                .dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>()
+        };
+        submit_address(
+            self.erased(),
+            AddressCall::Query(table.WskGetLocalAddress),
+            None,
+        )
     }
 
     /// The remote address (`WskGetRemoteAddress`).
@@ -456,43 +310,17 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// # Errors
     ///
     /// For example [`Error::INVALID_DEVICE_STATE`] (not connected).
-    pub fn remote_address(&self) -> Request<AddressOp<H>> {
-        self.address_op(SocketAddr::from(([0, 0, 0, 0], 0)), |d| {
-            d.WskGetRemoteAddress.map(AddressCall::Query)
-        })
-    }
-
-    fn address_op(
-        &self,
-        addr: SocketAddr,
-        pick: impl FnOnce(&sys::WSK_PROVIDER_CONNECTION_DISPATCH) -> Option<AddressCall>,
-    ) -> Request<AddressOp<H>> {
-        let core = self.core();
-        let op = AddressOp {
-            _core: Arc::clone(core),
-            addr: SockAddr::from(addr),
+    pub fn peer_addr(&self) -> Request<AddressOp> {
+        // SAFETY: the socket exists; connection table.
+        let table = unsafe {
+            self.core()
+                .dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>()
         };
-        // SAFETY: the socket exists (a handle exists only after creation); connection table.
-        let Some(call) = pick(unsafe { core.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() })
-        else {
-            return Request::failed(op, Error::NOT_IMPLEMENTED);
-        };
-        let socket = core.socket();
-        if matches!(call, AddressCall::Bind(_)) {
-            core.set_flags(BOUND);
-        }
-        Request::submit(op, |irp, op| {
-            let addr = op.addr.as_mut_ptr();
-            match call {
-                // SAFETY: the socket exists; the address lives in the payload
-                // until completion; the IRP goes to this routine only.
-                AddressCall::Bind(f) | AddressCall::Connect(f) => unsafe {
-                    f(socket, addr, 0, irp)
-                },
-                // SAFETY: as above.
-                AddressCall::Query(f) => unsafe { f(socket, addr, irp) },
-            }
-        })
+        submit_address(
+            self.erased(),
+            AddressCall::Query(table.WskGetRemoteAddress),
+            None,
+        )
     }
 
     /// Sends the bytes of `buffer` (`WskSend`); resolves to the bytes sent
@@ -509,8 +337,8 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///   reported, or by [`abort`](Self::abort)).
     /// - [`Error::INVALID_PARAMETER`] for an empty buffer.
     /// - Provider statuses such as [`Error::CONNECTION_RESET`].
-    pub fn send(&self, buffer: Buffer) -> Request<TransferOp<H>> {
-        self.transfer(buffer, true, 0)
+    pub fn send(&self, buffer: Buffer) -> Request<TransferOp> {
+        self.transfer(buffer, Transfer::Send, 0)
     }
 
     /// [`send`](Self::send) with `WskSend` flags (`WSK_FLAG_NODELAY`,
@@ -523,8 +351,8 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// # Errors
     ///
     /// As [`send`](Self::send).
-    pub fn send_with(&self, buffer: Buffer, flags: SendFlags) -> Request<TransferOp<H>> {
-        self.transfer(buffer, true, flags.bits())
+    pub fn send_with(&self, buffer: Buffer, flags: SendFlags) -> Request<TransferOp> {
+        self.transfer(buffer, Transfer::Send, flags.bits())
     }
 
     /// Receives into `buffer`'s whole capacity (`WskReceive`); resolves to
@@ -539,8 +367,8 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// Provider statuses such as [`Error::CONNECTION_RESET`] (abortive
     /// disconnect) or [`Error::CANCELLED`] (the socket closed).
-    pub fn receive(&self, buffer: Buffer) -> Request<TransferOp<H>> {
-        self.transfer(buffer, false, 0)
+    pub fn receive(&self, buffer: Buffer) -> Request<TransferOp> {
+        self.transfer(buffer, Transfer::Receive, 0)
     }
 
     /// [`receive`](Self::receive) with `WskReceive` flags
@@ -554,18 +382,14 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// # Errors
     ///
     /// As [`receive`](Self::receive).
-    pub fn receive_with(
-        &self,
-        buffer: Buffer,
-        flags: ReceiveRequestFlags,
-    ) -> Request<TransferOp<H>> {
-        self.transfer(buffer, false, flags.bits())
+    pub fn receive_with(&self, buffer: Buffer, flags: ReceiveFlags) -> Request<TransferOp> {
+        self.transfer(buffer, Transfer::Receive, flags.bits())
     }
 
     /// Sends `buffer`'s data as [`send_with`](Self::send_with) does, with
     /// the memory of `slot` instead of a new allocation: a stream of sends
     /// through one slot allocates nothing. The request borrows the slot until
-    /// it completes; see [`RequestSlot`](crate::RequestSlot).
+    /// it completes; see [`RequestSlot`](crate::request::RequestSlot).
     ///
     /// # IRQL
     ///
@@ -579,11 +403,14 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     #[inline]
     pub fn send_in<'s>(
         &self,
-        slot: &'s mut TransferSlot<H>,
+        slot: &'s mut TransferSlot,
         buffer: Buffer,
         flags: SendFlags,
-    ) -> SlotRequest<'s, TransferOp<H>> {
-        SlotRequest::prepared(slot, self.prepare_transfer(buffer, true, flags.bits()))
+    ) -> SlotRequest<'s, TransferOp> {
+        SlotRequest::prepared(
+            slot,
+            self.prepare_transfer(buffer, Transfer::Send, flags.bits()),
+        )
     }
 
     /// Receives into `buffer` as [`receive_with`](Self::receive_with) does,
@@ -600,16 +427,137 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     #[inline]
     pub fn receive_in<'s>(
         &self,
-        slot: &'s mut TransferSlot<H>,
+        slot: &'s mut TransferSlot,
         buffer: Buffer,
-        flags: ReceiveRequestFlags,
-    ) -> SlotRequest<'s, TransferOp<H>> {
-        SlotRequest::prepared(slot, self.prepare_transfer(buffer, false, flags.bits()))
+        flags: ReceiveFlags,
+    ) -> SlotRequest<'s, TransferOp> {
+        SlotRequest::prepared(
+            slot,
+            self.prepare_transfer(buffer, Transfer::Receive, flags.bits()),
+        )
+    }
+
+    /// Sends every valid byte of `buffer`, with as many sends (`WskSend`) as
+    /// it takes: after a short send the rest goes out from the same memory,
+    /// the `WSK_BUF` starting where the last send ended (no copy). Resolves
+    /// to the outcome and the buffer as it was given (all its bytes still
+    /// valid, for reuse). An empty buffer is sent at once (nothing to do).
+    ///
+    /// The sends share one [`TransferSlot`]: one allocation however many
+    /// sends it takes; [`send_all_in`](Self::send_all_in) reuses the
+    /// caller's.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL` (poll it there; block on it with
+    /// [`block_on`](crate::block_on) at `PASSIVE_LEVEL`).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send) (how much was sent before an error is not
+    /// reported); [`Error::INSUFFICIENT_RESOURCES`] if the slot cannot be
+    /// allocated; [`Error::CONNECTION_DISCONNECTED`] if a send completes
+    /// with nothing sent.
+    pub async fn send_all(&self, buffer: Buffer) -> BufResult<()> {
+        match TransferSlot::new() {
+            Ok(mut slot) => self.send_all_in(&mut slot, buffer).await,
+            Err(e) => (Err(e), buffer),
+        }
+    }
+
+    /// [`send_all`](Self::send_all) with the memory of `slot`: allocates
+    /// nothing.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_all`](Self::send_all) and [`send_in`](Self::send_in).
+    pub async fn send_all_in(&self, slot: &mut TransferSlot, mut buffer: Buffer) -> BufResult<()> {
+        let span = buffer.span();
+        let result = loop {
+            if buffer.is_empty() {
+                break Ok(());
+            }
+            let (sent, back) = self.send_in(slot, buffer, SendFlags::empty()).await;
+            buffer = back;
+            match sent {
+                Ok(0) => break Err(Error::CONNECTION_DISCONNECTED),
+                Ok(n) => buffer.advance(n.min(buffer.len())),
+                Err(e) => break Err(e),
+            }
+        };
+        buffer.set_span(span);
+        (result, buffer)
+    }
+
+    /// Receives until `buffer` is full: its spare capacity (after the valid
+    /// bytes) is filled with `WSK_FLAG_WAITALL` receives, each writing where
+    /// the last ended (the `WSK_BUF`'s `Offset`; no copy). Resolves to the
+    /// outcome and the buffer, whose valid bytes are everything received.
+    ///
+    /// The receives share one [`TransferSlot`];
+    /// [`receive_exact_in`](Self::receive_exact_in) reuses the caller's.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL` (poll it there; block on it with
+    /// [`block_on`](crate::block_on) at `PASSIVE_LEVEL`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::GRACEFUL_DISCONNECT`] if the peer closed its side before
+    ///   the buffer was full; the buffer holds what arrived.
+    /// - As [`receive`](Self::receive); [`Error::INSUFFICIENT_RESOURCES`] if
+    ///   the slot cannot be allocated.
+    pub async fn receive_exact(&self, buffer: Buffer) -> BufResult<()> {
+        match TransferSlot::new() {
+            Ok(mut slot) => self.receive_exact_in(&mut slot, buffer).await,
+            Err(e) => (Err(e), buffer),
+        }
+    }
+
+    /// [`receive_exact`](Self::receive_exact) with the memory of `slot`:
+    /// allocates nothing.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// As [`receive_exact`](Self::receive_exact) and
+    /// [`receive_in`](Self::receive_in).
+    pub async fn receive_exact_in(
+        &self,
+        slot: &mut TransferSlot,
+        mut buffer: Buffer,
+    ) -> BufResult<()> {
+        let result = loop {
+            if buffer.len() == buffer.capacity() {
+                break Ok(());
+            }
+            let flags = ReceiveFlags::WAIT_ALL.bits();
+            let request = SlotRequest::prepared(
+                slot,
+                self.prepare_transfer(buffer, Transfer::ReceiveMore, flags),
+            );
+            let (received, back) = request.await;
+            buffer = back;
+            match received {
+                Ok(0) => break Err(Error::GRACEFUL_DISCONNECT),
+                Ok(_) => {}
+                Err(e) => break Err(e),
+            }
+        };
+        (result, buffer)
     }
 
     #[inline]
-    fn transfer(&self, buffer: Buffer, send: bool, flags: u32) -> Request<TransferOp<H>> {
-        Request::prepared(self.prepare_transfer(buffer, send, flags))
+    fn transfer(&self, buffer: Buffer, transfer: Transfer, flags: u32) -> Request<TransferOp> {
+        Request::prepared(self.prepare_transfer(buffer, transfer, flags))
     }
 
     /// The payload of a `WskSend` or `WskReceive` and the call that starts
@@ -618,21 +566,22 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     fn prepare_transfer(
         &self,
         buffer: Buffer,
-        send: bool,
+        transfer: Transfer,
         flags: u32,
-    ) -> Prepared<TransferOp<H>, impl FnOnce(sys::PIRP, &mut TransferOp<H>) -> sys::NTSTATUS + use<H>>
+    ) -> Prepared<TransferOp, impl FnOnce(sys::PIRP, &mut TransferOp) -> sys::NTSTATUS + use<H>>
     {
         let core = self.core();
-        let wsk_buf = if send {
-            buffer.wsk_buf_data()
-        } else {
-            buffer.wsk_buf_capacity()
+        let wsk_buf = match transfer {
+            Transfer::Send => buffer.wsk_buf_data(),
+            Transfer::Receive => buffer.wsk_buf_capacity(),
+            Transfer::ReceiveMore => buffer.wsk_buf_spare(),
         };
+        let send = matches!(transfer, Transfer::Send);
         let op = TransferOp {
-            _core: Arc::clone(core),
+            _core: SocketCore::erase(core),
             buffer,
             wsk_buf,
-            receive: !send,
+            transfer,
         };
         if send && core.is_aborted() {
             return Err((op, Error::CONNECTION_ABORTED));
@@ -648,7 +597,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
             return Err((op, Error::NOT_IMPLEMENTED));
         };
         let socket = core.socket();
-        Ok((op, move |irp, op: &mut TransferOp<H>| {
+        Ok((op, move |irp, op: &mut TransferOp| {
             // SAFETY: the socket exists; the WSK_BUF and the memory it
             // describes live in the payload until completion.
             unsafe { call(socket, &raw mut op.wsk_buf, flags, irp) }
@@ -667,7 +616,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// [`Error::CONNECTION_ABORTED`] without calling the provider after an
     /// abortive disconnect; provider statuses otherwise (Wine's stub:
     /// [`Error::NOT_IMPLEMENTED`]).
-    pub fn disconnect(&self, final_data: Option<Buffer>) -> Request<DisconnectOp<H>> {
+    pub fn disconnect(&self, final_data: Option<Buffer>) -> Request<DisconnectOp> {
         self.disconnect_with(final_data, 0)
     }
 
@@ -682,15 +631,15 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// # Errors
     ///
     /// Provider statuses (Wine's stub: [`Error::NOT_IMPLEMENTED`]).
-    pub fn abort(&self) -> Request<DisconnectOp<H>> {
+    pub fn abort(&self) -> Request<DisconnectOp> {
         self.disconnect_with(None, sys::WSK_FLAG_ABORTIVE)
     }
 
-    fn disconnect_with(&self, final_data: Option<Buffer>, flags: u32) -> Request<DisconnectOp<H>> {
+    fn disconnect_with(&self, final_data: Option<Buffer>, flags: u32) -> Request<DisconnectOp> {
         let core = self.core();
         let wsk_buf = final_data.as_ref().map(Buffer::wsk_buf_data);
         let op = DisconnectOp {
-            core: Arc::clone(core),
+            core: SocketCore::erase(core),
             buffer: final_data,
             wsk_buf,
             abortive: flags & sys::WSK_FLAG_ABORTIVE != 0,
@@ -729,11 +678,11 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///   before 10 1703, whose provider tables lack `WskConnectEx`.
     /// - [`Error::INVALID_PARAMETER`] for an empty buffer.
     /// - As [`connect`](Self::connect) and [`send`](Self::send).
-    pub fn connect_with_data(&self, remote: SocketAddr, data: Buffer) -> Request<ConnectExOp<H>> {
+    pub fn connect_with_data(&self, remote: SocketAddr, data: Buffer) -> Request<ConnectExOp> {
         let core = self.core();
         let wsk_buf = data.wsk_buf_data();
         let op = ConnectExOp {
-            _core: Arc::clone(core),
+            _core: SocketCore::erase(core),
             buffer: data,
             wsk_buf,
             addr: SockAddr::from(remote),
@@ -771,41 +720,6 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
             .is_some_and(|f| f & sys::WSK_FLAG_ABORTIVE == 0)
     }
 
-    /// Sets a `ULONG` socket option (`WskControlSocket`, `WskSetOption`).
-    ///
-    /// # IRQL
-    ///
-    /// ≤ `DISPATCH_LEVEL`.
-    ///
-    /// # Errors
-    ///
-    /// Provider statuses, for example [`Error::INVALID_PARAMETER`] for an
-    /// unknown option.
-    pub fn set_option(&self, level: u32, option: u32, value: u32) -> Request<ControlOp<H>> {
-        submit_control(
-            self.core(),
-            sys::WskSetOption,
-            option,
-            level,
-            &value.to_ne_bytes(),
-            0,
-        )
-    }
-
-    /// Reads a `ULONG` socket option (`WskControlSocket`, `WskGetOption`);
-    /// use [`ControlOutput::as_u32`](crate::ControlOutput::as_u32).
-    ///
-    /// # IRQL
-    ///
-    /// ≤ `DISPATCH_LEVEL`.
-    ///
-    /// # Errors
-    ///
-    /// Provider statuses.
-    pub fn get_option(&self, level: u32, option: u32) -> Request<ControlOp<H>> {
-        submit_control(self.core(), sys::WskGetOption, option, level, &[], 4)
-    }
-
     /// Sets the typed socket option `O` (`WskControlSocket`,
     /// `WskSetOption`), for example `socket.set::<NoDelay>(true)`; see
     /// [`options`](crate::options).
@@ -821,8 +735,8 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// - Provider statuses, for example [`Error::NOT_SUPPORTED`] or
     ///   [`Error::INVALID_PARAMETER`] for an option it does not know, and
     ///   [`Error::NOT_IMPLEMENTED`] on Wine.
-    pub fn set<O: SocketOption>(&self, value: O::Value) -> Request<ControlOp<H, ()>> {
-        options::set::<H, O>(self.core(), value)
+    pub fn set<O: SocketOption>(&self, value: O::Value) -> Request<ControlOp<()>> {
+        set_option::<O>(self.erased(), value)
     }
 
     /// Reads the typed socket option `O` (`WskControlSocket`,
@@ -837,8 +751,8 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// Provider statuses, for example [`Error::NOT_SUPPORTED`] for an option
     /// it does not know; [`Error::BUFFER_TOO_SMALL`] if it returned fewer
     /// than 4 bytes.
-    pub fn get<O: SocketOption>(&self) -> Request<ControlOp<H, O::Value>> {
-        options::get::<H, O>(self.core())
+    pub fn get<O: SocketOption>(&self) -> Request<ControlOp<O::Value>> {
+        get_option::<O>(self.erased())
     }
 
     /// The ideal send backlog in bytes (`SIO_WSK_QUERY_IDEAL_SEND_BACKLOG`):
@@ -852,8 +766,12 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// Provider statuses, for example [`Error::INVALID_DEVICE_STATE`] when not
     /// connected, [`Error::NOT_IMPLEMENTED`] on Wine.
-    pub fn ideal_send_backlog(&self) -> Request<ControlOp<H, usize>> {
-        options::query_size(self.core(), sys::SIO_WSK_QUERY_IDEAL_SEND_BACKLOG)
+    pub fn ideal_send_backlog(&self) -> Request<ControlOp<usize>> {
+        ioctl(
+            self.erased(),
+            sys::SIO_WSK_QUERY_IDEAL_SEND_BACKLOG,
+            size_of::<usize>(),
+        )
     }
 
     /// Puts the TCP connection in silent mode (`SIO_WSK_SET_TCP_SILENT_MODE`):
@@ -872,15 +790,8 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// Provider statuses, for example [`Error::INVALID_DEVICE_STATE`] when not
     /// connected or with sends pending, [`Error::NOT_IMPLEMENTED`] on Wine.
-    pub fn set_tcp_silent_mode(&self) -> Request<ControlOp<H>> {
-        submit_control(
-            self.core(),
-            sys::WskIoctl,
-            sys::SIO_WSK_SET_TCP_SILENT_MODE,
-            0,
-            &[],
-            0,
-        )
+    pub fn set_tcp_silent_mode(&self) -> Request<ControlOp<()>> {
+        ioctl(self.erased(), sys::SIO_WSK_SET_TCP_SILENT_MODE, 0)
     }
 
     /// The bytes received and not yet taken by a receive or receive event
@@ -893,12 +804,16 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// # Errors
     ///
     /// Provider statuses, for example [`Error::NOT_IMPLEMENTED`] on Wine.
-    pub fn receive_backlog(&self) -> Request<ControlOp<H, usize>> {
-        options::query_size(self.core(), sys::SIO_WSK_QUERY_RECEIVE_BACKLOG)
+    pub fn receive_backlog(&self) -> Request<ControlOp<usize>> {
+        ioctl(
+            self.erased(),
+            sys::SIO_WSK_QUERY_RECEIVE_BACKLOG,
+            size_of::<usize>(),
+        )
     }
 
-    /// The [`InspectId`](crate::InspectId) the connection had when
-    /// [`ListenEvents::on_inspect`](crate::ListenEvents::on_inspect) saw its
+    /// The [`InspectId`] the connection had when
+    /// [`ListenEvents::on_inspect`](crate::events::ListenEvents::on_inspect) saw its
     /// request (`SIO_WSK_QUERY_INSPECT_ID`), for a connection accepted on a
     /// conditional-accept listening socket: it ties the accepted socket to
     /// the decision made about it.
@@ -913,13 +828,10 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// simulated provider) for a socket not accepted through conditional
     /// accept; [`Error::BUFFER_TOO_SMALL`] if it returned less than a
     /// `WSK_INSPECT_ID`.
-    pub fn inspect_id(&self) -> Request<ControlOp<H, crate::InspectId>> {
-        crate::socket::submit_control_as(
-            self.core(),
-            sys::WskIoctl,
+    pub fn inspect_id(&self) -> Request<ControlOp<InspectId>> {
+        ioctl(
+            self.erased(),
             sys::SIO_WSK_QUERY_INSPECT_ID,
-            0,
-            &[],
             size_of::<sys::WSK_INSPECT_ID>(),
         )
     }
@@ -938,25 +850,16 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///   still held: the close then happens in the background when the last
     ///   one is released (the DDI forbids closing before).
     /// - The status of `WskCloseSocket`.
-    pub fn close(mut self) -> Request<CloseOp<H>> {
+    pub fn close(mut self) -> Request<CloseOp> {
         let core = self.core.take().unwrap_or_else(|| unreachable!());
-        if core.close_in_accept() {
-            // Inside its accept callback: the connection is rejected instead.
-            return Request::ready(Ok(()));
-        }
-        if core.begin_close() {
-            submit_close(core)
-        } else {
-            // The last RetainedIndication submits the close.
-            Request::ready(Err(Error::INVALID_DEVICE_STATE))
-        }
+        close(SocketCore::erase(&core))
     }
 }
 
 impl<H: ConnectionEvents> Drop for ConnectionSocket<H> {
     fn drop(&mut self) {
         if let Some(core) = self.core.take() {
-            close_in_background(core);
+            close_in_background(SocketCore::erase(&core));
         }
     }
 }
@@ -970,67 +873,49 @@ impl<H: ConnectionEvents> core::fmt::Debug for ConnectionSocket<H> {
     }
 }
 
-#[derive(Clone, Copy)]
-enum AddressCall {
-    Bind(
-        unsafe extern "system" fn(
-            sys::PWSK_SOCKET,
-            sys::PSOCKADDR,
-            sys::ULONG,
-            sys::PIRP,
-        ) -> sys::NTSTATUS,
-    ),
-    Connect(
-        unsafe extern "system" fn(
-            sys::PWSK_SOCKET,
-            sys::PSOCKADDR,
-            sys::ULONG,
-            sys::PIRP,
-        ) -> sys::NTSTATUS,
-    ),
-    Query(unsafe extern "system" fn(sys::PWSK_SOCKET, sys::PSOCKADDR, sys::PIRP) -> sys::NTSTATUS),
-}
-
-/// `WskBind`, `WskConnect`, `WskGetLocalAddress`, `WskGetRemoteAddress`.
-pub struct AddressOp<H> {
-    _core: Arc<SocketCore<H>>,
-    addr: SockAddr,
-}
-
-impl<H: Send + Sync + 'static> Operation for AddressOp<H> {
-    /// The address involved: the one bound or connected to, or the one queried.
-    type Output = Result<SocketAddr>;
-    fn complete(self, status: sys::NTSTATUS, _information: usize) -> Result<SocketAddr> {
-        Error::check(status)?;
-        self.addr.to_socket_addr()
-    }
-}
-
 /// The memory of one `WskSend` or `WskReceive` at a time, reused by
-/// [`ConnectionSocket::send_in`] and [`ConnectionSocket::receive_in`].
-pub type TransferSlot<H = NoEvents> = RequestSlot<TransferOp<H>>;
+/// [`ConnectionSocket::send_in`] and [`ConnectionSocket::receive_in`] of
+/// any connection socket, whatever its handler.
+pub type TransferSlot = RequestSlot<TransferOp>;
 
 /// `WskSend` and `WskReceive`.
-pub struct TransferOp<H> {
-    _core: Arc<SocketCore<H>>,
+pub struct TransferOp {
+    _core: SocketRef,
     buffer: Buffer,
     wsk_buf: sys::WSK_BUF,
-    receive: bool,
+    transfer: Transfer,
+}
+
+/// What a [`TransferOp`] does with its buffer.
+#[derive(Clone, Copy)]
+enum Transfer {
+    /// Sends the valid bytes.
+    Send,
+    /// Receives into the whole capacity; the length becomes what arrived.
+    Receive,
+    /// Receives into the spare capacity after the valid bytes, which grow
+    /// by what arrived.
+    ReceiveMore,
 }
 
 // SAFETY: the WSK_BUF points into the owned buffer; moving the op between
 // threads moves both.
-unsafe impl<H: Send + Sync> Send for TransferOp<H> {}
+unsafe impl Send for TransferOp {}
 
-impl<H: Send + Sync + 'static> Operation for TransferOp<H> {
+impl Operation for TransferOp {
     /// Bytes transferred, and the buffer.
-    type Output = (Result<usize>, Buffer);
-    fn complete(mut self, status: sys::NTSTATUS, information: usize) -> (Result<usize>, Buffer) {
+    type Output = BufResult<usize>;
+    fn complete(mut self, status: i32, information: usize) -> BufResult<usize> {
         match Error::check(status) {
             Ok(_) => {
-                let n = information.min(self.buffer.capacity());
-                if self.receive {
-                    self.buffer.set_len(n);
+                let n = information.min(self.wsk_buf.Length);
+                match self.transfer {
+                    Transfer::Send => {}
+                    Transfer::Receive => self.buffer.set_len(n),
+                    Transfer::ReceiveMore => {
+                        let len = self.buffer.len() + n;
+                        self.buffer.set_len(len);
+                    }
                 }
                 (Ok(n), self.buffer)
             }
@@ -1040,40 +925,40 @@ impl<H: Send + Sync + 'static> Operation for TransferOp<H> {
 }
 
 /// `WskConnectEx`.
-pub struct ConnectExOp<H> {
-    _core: Arc<SocketCore<H>>,
+pub struct ConnectExOp {
+    _core: SocketRef,
     buffer: Buffer,
     wsk_buf: sys::WSK_BUF,
     addr: SockAddr,
 }
 
 // SAFETY: as TransferOp.
-unsafe impl<H: Send + Sync> Send for ConnectExOp<H> {}
+unsafe impl Send for ConnectExOp {}
 
-impl<H: Send + Sync + 'static> Operation for ConnectExOp<H> {
+impl Operation for ConnectExOp {
     /// The address connected to, and the buffer that was sent.
-    type Output = (Result<SocketAddr>, Buffer);
-    fn complete(self, status: sys::NTSTATUS, _information: usize) -> Self::Output {
+    type Output = BufResult<SocketAddr>;
+    fn complete(self, status: i32, _information: usize) -> Self::Output {
         let result = Error::check(status).and_then(|_| self.addr.to_socket_addr());
         (result, self.buffer)
     }
 }
 
 /// `WskDisconnect`.
-pub struct DisconnectOp<H> {
-    core: Arc<SocketCore<H>>,
+pub struct DisconnectOp {
+    core: SocketRef,
     buffer: Option<Buffer>,
     wsk_buf: Option<sys::WSK_BUF>,
     abortive: bool,
 }
 
 // SAFETY: as TransferOp.
-unsafe impl<H: Send + Sync> Send for DisconnectOp<H> {}
+unsafe impl Send for DisconnectOp {}
 
-impl<H: Send + Sync + 'static> Operation for DisconnectOp<H> {
+impl Operation for DisconnectOp {
     /// The outcome, and the final-data buffer if one was given.
     type Output = (Result<()>, Option<Buffer>);
-    fn complete(self, status: sys::NTSTATUS, _information: usize) -> Self::Output {
+    fn complete(self, status: i32, _information: usize) -> Self::Output {
         let result = Error::check(status).map(drop);
         if result.is_ok() && self.abortive {
             // Only a reset that happened refuses later sends.
@@ -1088,7 +973,7 @@ bitflags::bitflags! {
     ///
     /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send>
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-    pub struct SendFlags: sys::ULONG {
+    pub struct SendFlags: u32 {
         /// `WSK_FLAG_NODELAY`: send this and queued data at once (no Nagle delay).
         const NO_DELAY = sys::WSK_FLAG_NODELAY;
         /// `WSK_FLAG_OOB`: send as out-of-band data (WDK 10.0.16299 and later).
@@ -1097,65 +982,16 @@ bitflags::bitflags! {
 }
 
 bitflags::bitflags! {
-    /// The `Flags` of a receive request (`PFN_WSK_RECEIVE`).
+    /// The `Flags` of a receive request (`PFN_WSK_RECEIVE`). (The flags of a
+    /// receive *event* are [`IndicationFlags`](crate::events::IndicationFlags).)
     ///
     /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive>
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-    pub struct ReceiveRequestFlags: sys::ULONG {
+    pub struct ReceiveFlags: u32 {
         /// `WSK_FLAG_WAITALL`: complete only when the buffer is full or the
         /// connection ends.
         const WAIT_ALL = sys::WSK_FLAG_WAITALL;
         /// `WSK_FLAG_DRAIN`: discard existing and future incoming data.
         const DRAIN = sys::WSK_FLAG_DRAIN;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct OnlyDisconnect;
-    #[crate::vtable]
-    impl ConnectionEvents for OnlyDisconnect {
-        fn on_disconnect(&self, _: &EventContext<'_>, _: DisconnectFlags) {}
-    }
-
-    struct All;
-    #[crate::vtable]
-    impl ConnectionEvents for All {
-        fn on_receive(&self, _: &EventContext<'_>, _: Option<Indication<'_>>) -> ReceiveAction {
-            ReceiveAction::Accept
-        }
-        fn on_disconnect(&self, _: &EventContext<'_>, _: DisconnectFlags) {}
-        fn on_send_backlog(&self, _: &EventContext<'_>, _: usize) {}
-    }
-
-    #[test]
-    fn vtable_installs_and_enables_only_implemented_callbacks() {
-        const { assert!(OnlyDisconnect::HAS_DISCONNECT && !OnlyDisconnect::HAS_RECEIVE) };
-        let table = ConnectionVtable::<OnlyDisconnect>::DISPATCH;
-        assert!(table.WskDisconnectEvent.is_some());
-        assert!(table.WskReceiveEvent.is_none() && table.WskSendBacklogEvent.is_none());
-        assert_eq!(
-            ConnectionVtable::<OnlyDisconnect>::EVENT_MASK,
-            sys::WSK_EVENT_DISCONNECT
-        );
-
-        assert_eq!(
-            ConnectionVtable::<All>::EVENT_MASK,
-            sys::WSK_EVENT_RECEIVE | sys::WSK_EVENT_DISCONNECT | sys::WSK_EVENT_SEND_BACKLOG
-        );
-        assert_eq!(ConnectionVtable::<NoEvents>::EVENT_MASK, 0);
-        assert!(ConnectionVtable::<NoEvents>::dispatch_ptr().is_null());
-    }
-
-    #[test]
-    fn dispatch_tables_are_static() {
-        // The provider keeps the pointer for the socket's lifetime: it must
-        // be the same 'static table every time, not a temporary.
-        let a = ConnectionVtable::<All>::dispatch_ptr();
-        let b = ConnectionVtable::<All>::dispatch_ptr();
-        assert!(!a.is_null());
-        assert_eq!(a, b);
     }
 }

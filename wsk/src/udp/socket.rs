@@ -1,173 +1,40 @@
-//! Datagram sockets (`WSK_FLAG_DATAGRAM_SOCKET`, UDP) and their receive-from
-//! event trampoline.
+//! Datagram sockets (`WSK_FLAG_DATAGRAM_SOCKET`): the socket type and its
+//! requests.
 //!
 //! A datagram socket must be bound ([`DatagramSocket::bind`], or
-//! [`DatagramSocket::open`] which also enables events) before it sends or
-//! receives; until then those requests fail with
+//! [`udp::bind`](crate::udp::bind) which also enables events) before it
+//! sends or receives; until then those requests fail with
 //! [`Error::ADDRESS_NOT_ASSOCIATED`] without reaching the provider.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::cell::Cell;
-use core::marker::PhantomData;
 use core::mem::offset_of;
 use core::net::SocketAddr;
 
 use wsk_sys as sys;
 
-use crate::addr::{SockAddr, family_of};
-use crate::buffer::Buffer;
-use crate::events::{
-    DatagramAction, DatagramEvents, DatagramFlags, DatagramIndication, EventContext,
-    NoDatagramEvents,
+use super::events::{DatagramEvents, DatagramFlags, DatagramVtable, NoDatagramEvents};
+use crate::addr::{AddressFamily, SockAddr};
+use crate::buffer::{BufResult, Buffer};
+use crate::error::{Error, Result};
+use crate::irp::block::Operation;
+use crate::irp::handle::{Prepared, Request, RequestSlot, SlotRequest};
+use crate::options::SocketOption;
+use crate::provider::client::Provider;
+use crate::provider::control::CachedSecurityDescriptor;
+use crate::provider::npi::LiveHandle;
+use crate::provider::version::WindowsVersion;
+use crate::socket::calls::{
+    AddressCall, AddressOp, CloseOp, ControlOp, SecurityOp, close, close_in_background,
+    disable_events, enable_events, get_option, set_option, submit_address, submit_security,
 };
-use crate::registration::{LiveHandle, Provider, WindowsVersion};
-use crate::request::{Operation, Prepared, Request, RequestSlot, SlotRequest};
-use crate::socket::{
-    BOUND, CloseOp, CreateOp, FromCore, RetainOps, RetainedRaw, SocketCore, close_in_background,
-    disable_events, enable_events, end_release, retain_core, retained_core, submit_close,
-    submit_create,
-};
-use crate::{Error, Result};
-
-/// `flags` bit of a datagram socket's core: a fixed destination is set
-/// ([`DatagramSocket::set_remote_address`] or
-/// [`DatagramSocket::set_send_to_address`] succeeded with an address), so
-/// [`DatagramSocket::send`] may omit the address.
-const FIXED_DESTINATION: u32 = 1 << 17;
+use crate::socket::core::{BOUND, EVENTS_ON, FIXED_DESTINATION, SocketCore, SocketRef};
+use crate::socket::create::{CreateOp, How, Kind, Socket, submit_create};
 
 /// Bytes of control information (`CMSGHDR` objects) a
 /// [`receive_from`](DatagramSocket::receive_from) request can return, kept
 /// inline in the request.
 pub const RECEIVE_CONTROL_BYTES: usize = 64;
-
-/// The dispatch table and event mask derived from a [`DatagramEvents`]
-/// implementation, as constants.
-pub(crate) struct DatagramVtable<H>(PhantomData<H>);
-
-impl<H: DatagramEvents> DatagramVtable<H> {
-    /// `WSK_CLIENT_DATAGRAM_DISPATCH` with only the implemented callback.
-    pub(crate) const DISPATCH: sys::WSK_CLIENT_DATAGRAM_DISPATCH =
-        sys::WSK_CLIENT_DATAGRAM_DISPATCH {
-            WskReceiveFromEvent: if H::HAS_RECEIVE_FROM {
-                Some(receive_from_event::<H>)
-            } else {
-                None
-            },
-        };
-
-    /// The `SO_WSK_EVENT_CALLBACK` mask enabling exactly that callback.
-    pub(crate) const EVENT_MASK: u32 = if H::HAS_RECEIVE_FROM {
-        sys::WSK_EVENT_RECEIVE_FROM
-    } else {
-        0
-    };
-
-    /// The table to pass with the socket (null when nothing is enabled).
-    pub(crate) fn dispatch_ptr() -> *const sys::WSK_CLIENT_DATAGRAM_DISPATCH {
-        if Self::EVENT_MASK == 0 {
-            core::ptr::null()
-        } else {
-            &Self::DISPATCH
-        }
-    }
-}
-
-/// `PFN_WSK_RECEIVE_FROM_EVENT` trampoline.
-///
-/// Answers only `STATUS_SUCCESS` (accepted, or a null list),
-/// `STATUS_PENDING` (retained) and `STATUS_DATA_NOT_ACCEPTED` (refused).
-///
-/// # Safety
-///
-/// Called by the provider with the context of a socket whose handler is `H`.
-unsafe extern "system" fn receive_from_event<H: DatagramEvents>(
-    context: sys::PVOID,
-    flags: sys::ULONG,
-    data: sys::PWSK_DATAGRAM_INDICATION,
-) -> sys::NTSTATUS {
-    let core_ptr = context.cast::<SocketCore<H>>().cast_const();
-    // SAFETY: the context is a live SocketCore<H> until its close completes.
-    let core = unsafe { &*core_ptr };
-    // SAFETY: inside the provider's callback; the flag tells DISPATCH_LEVEL.
-    let cx = unsafe { EventContext::new(flags) };
-    if data.is_null() {
-        core.handler.on_receive_from(&cx, None);
-        return sys::STATUS_SUCCESS;
-    }
-    let retained = Cell::new(false);
-    let indication = DatagramIndication {
-        head: data,
-        flags: DatagramFlags::from_bits_retain(flags),
-        retained: &retained,
-        // SAFETY: the context is a SocketCore<H> inside an Arc; OPS is H's.
-        raw: unsafe { RetainedRaw::new(core_ptr.cast(), data, &RetainOpsFor::<H>::OPS) },
-    };
-    let action = core.handler.on_receive_from(&cx, Some(indication));
-    if retained.get() {
-        return sys::STATUS_PENDING;
-    }
-    match action {
-        DatagramAction::Accept => sys::STATUS_SUCCESS,
-        DatagramAction::Refuse => sys::STATUS_DATA_NOT_ACCEPTED,
-    }
-}
-
-/// The retain/release functions of datagram sockets with handler `H`.
-struct RetainOpsFor<H>(PhantomData<H>);
-
-impl<H: DatagramEvents> RetainOpsFor<H> {
-    const OPS: RetainOps<sys::WSK_DATAGRAM_INDICATION> = RetainOps {
-        retain: retain_core::<H>,
-        release: release_datagrams::<H>,
-    };
-}
-
-/// Releases a retained list of a `SocketCore<H>` (`WskRelease`), submitting
-/// the deferred close if this was the last retention.
-///
-/// # Safety
-///
-/// A matching `retain_core::<H>` succeeded and is not yet undone.
-unsafe fn release_datagrams<H: DatagramEvents>(
-    core: *const (),
-    head: sys::PWSK_DATAGRAM_INDICATION,
-) {
-    // SAFETY: per the caller, a matching retain_core::<H> succeeded.
-    let core = unsafe { retained_core::<H>(core) };
-    // SAFETY: the socket exists (it indicated data) and is a datagram
-    // socket; `WskRelease` exists in every version of the table.
-    let release: sys::PFN_WSK_RELEASE_DATAGRAM_INDICATION_LIST = unsafe {
-        routine(
-            &core,
-            offset_of!(sys::WSK_PROVIDER_DATAGRAM_DISPATCH, WskRelease),
-        )
-    };
-    if let Some(release) = release {
-        // SAFETY: `head` is a list this socket indicated and we retained; the
-        // socket is not closed yet (the gate holds the close back).
-        let _ = unsafe { release(core.socket(), head) };
-    }
-    end_release(core);
-}
-
-/// Reads one routine of a datagram socket's provider table.
-///
-/// Reads the field alone, never the whole table: an older provider's table
-/// is shorter than `WSK_PROVIDER_DATAGRAM_DISPATCH`.
-///
-/// # Safety
-///
-/// The socket exists and is a datagram socket; `offset` is the offset of a
-/// field of type `F` that the running provider's table has.
-unsafe fn routine<H: Send + Sync + 'static, F: Copy>(core: &SocketCore<H>, offset: usize) -> F {
-    // SAFETY: the socket exists (caller contract).
-    let table = unsafe { (*core.socket()).Dispatch };
-    let field = table.cast::<u8>().wrapping_add(offset).cast::<F>();
-    // SAFETY: the field lies within the provider's table (caller contract),
-    // which is aligned, initialised and valid while the socket is.
-    unsafe { field.read() }
-}
 
 /// A datagram (UDP) socket whose receive-from events go to `H`.
 ///
@@ -179,16 +46,17 @@ unsafe fn routine<H: Send + Sync + 'static, F: Copy>(core: &SocketCore<H>, offse
 /// ```
 /// # let sim = wsk_sim::Sim::start();
 /// # let peer = sim.peer_udp("10.0.0.2:53");
-/// use wsk::{block_on, Buffer, DatagramSocket, NoDatagramEvents, Passive, Registration};
+/// use wsk::events::NoDatagramEvents;
+/// use wsk::{block_on, Buffer, Registration};
 /// use core::time::Duration;
 ///
 /// # // SAFETY: a host test thread: PASSIVE_LEVEL, outside any WSK callback.
-/// # let passive = unsafe { wsk::Passive::new_unchecked() };
+/// # let passive = unsafe { wsk::irql::Passive::new_unchecked() };
 /// let registration = Registration::register(&passive)?;
 /// let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
 ///
 /// let local = "10.0.0.1:5353".parse().unwrap();
-/// let socket = block_on(&passive, DatagramSocket::open(&provider, local, NoDatagramEvents))?;
+/// let socket = block_on(&passive, wsk::udp::bind(&provider, local, NoDatagramEvents))?;
 /// let (sent, buffer) = socket
 ///     .send_to(Buffer::from_slice(b"query")?, "10.0.0.2:53".parse().unwrap())
 ///     .wait(&passive);
@@ -197,8 +65,8 @@ unsafe fn routine<H: Send + Sync + 'static, F: Copy>(core: &SocketCore<H>, offse
 /// # peer.send_to(&from.to_string(), b"answer");
 /// let (received, buffer) = socket.receive_from(buffer).wait(&passive);
 /// let received = received?;
-/// assert_eq!(received.remote(), "10.0.0.2:53".parse().unwrap());
-/// assert_eq!(&buffer.as_slice()[..received.len()], b"answe"); // truncated to the capacity
+/// assert_eq!(received.peer_addr(), "10.0.0.2:53".parse().unwrap());
+/// assert_eq!(&buffer[..], b"answe"); // truncated to the capacity
 /// assert!(received.flags().is_truncated());
 ///
 /// socket.close().wait(&passive)?;
@@ -211,7 +79,9 @@ pub struct DatagramSocket<H: DatagramEvents = NoDatagramEvents> {
     _live: LiveHandle,
 }
 
-impl<H: DatagramEvents> FromCore<H> for DatagramSocket<H> {
+impl<H: DatagramEvents> Socket for DatagramSocket<H> {
+    type Handler = H;
+
     #[allow(private_interfaces)]
     fn from_core(core: Arc<SocketCore<H>>, live: LiveHandle) -> Self {
         Self {
@@ -219,19 +89,42 @@ impl<H: DatagramEvents> FromCore<H> for DatagramSocket<H> {
             _live: live,
         }
     }
+
+    fn close_request(self) -> Request<CloseOp> {
+        self.close()
+    }
 }
 
 impl<H: DatagramEvents> DatagramSocket<H> {
-    fn core(&self) -> &Arc<SocketCore<H>> {
+    pub(crate) fn core(&self) -> &Arc<SocketCore<H>> {
         // Only `close` takes the core, and it consumes the handle.
         self.core.as_ref().unwrap_or_else(|| unreachable!())
+    }
+
+    /// A handler-free reference to the core, for a request's payload.
+    #[inline]
+    fn erased(&self) -> SocketRef {
+        SocketCore::erase(self.core())
+    }
+
+    /// A routine of the socket's provider table, read on its own (datagram
+    /// tables grew over Windows versions).
+    ///
+    /// # Safety
+    ///
+    /// `offset` is the offset of a field of type `F` that the running
+    /// provider's datagram table has.
+    unsafe fn routine<F: Copy>(&self, offset: usize) -> F {
+        // SAFETY: the socket exists (a handle exists only after creation);
+        // the field exists (caller contract).
+        unsafe { self.core().routine(offset) }
     }
 
     /// Creates a datagram socket for `family` (`WskSocket` with
     /// `WSK_FLAG_DATAGRAM_SOCKET`, `SOCK_DGRAM`, `IPPROTO_UDP`), installing
     /// `handler`'s callback. Bind it, then
     /// [`enable_events`](Self::enable_events) — or use
-    /// [`open`](Self::open), which does all of it.
+    /// [`udp::bind`](crate::udp::bind), which does all of it.
     ///
     /// # IRQL
     ///
@@ -241,51 +134,13 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     ///
     /// The request resolves to the status of `WskSocket`, for example
     /// [`Error::INSUFFICIENT_RESOURCES`] or [`Error::NOT_SUPPORTED`].
-    pub fn create(
-        provider: &Provider,
-        family: sys::ADDRESS_FAMILY,
-        handler: H,
-    ) -> Request<CreateOp<H, Self>> {
-        let core = Arc::new(SocketCore::new(Arc::clone(&provider.inner), handler));
-        submit_create(
-            core,
-            provider.live_handle(),
-            family,
-            sys::SOCK_DGRAM,
-            sys::IPPROTO_UDP as u32,
-            sys::WSK_FLAG_DATAGRAM_SOCKET,
-            DatagramVtable::<H>::dispatch_ptr().cast(),
-            DatagramVtable::<H>::EVENT_MASK,
-        )
-    }
-
-    /// Creates a socket for `local`'s family, binds it to `local` (port 0
-    /// lets the stack choose), and enables the handler's events.
-    ///
-    /// # IRQL
-    ///
-    /// ≤ `DISPATCH_LEVEL` (poll it there; block on it with [`crate::block_on`]
-    /// at `PASSIVE_LEVEL`).
-    ///
-    /// # Errors
-    ///
-    /// As [`create`](Self::create), [`bind`](Self::bind) and
-    /// [`enable_events`](Self::enable_events); on failure the socket is
-    /// closed (and the close awaited) before the error is returned.
-    pub async fn open(provider: &Provider, local: SocketAddr, handler: H) -> Result<Self> {
-        let socket = Self::create(provider, family_of(&local), handler).await?;
-        let ready = match socket.bind(local).await {
-            Ok(_) => socket.enable_events(),
-            Err(e) => Err(e),
+    pub fn new(provider: &Provider, family: AddressFamily, handler: H) -> Request<CreateOp<Self>> {
+        let kind = Kind {
+            flags: sys::WSK_FLAG_DATAGRAM_SOCKET,
+            dispatch: DatagramVtable::<H>::dispatch_ptr().cast(),
+            events: DatagramVtable::<H>::EVENT_MASK,
         };
-        match ready {
-            Ok(()) => Ok(socket),
-            Err(e) => {
-                // Close before returning, so nothing of it outlives the error.
-                let _ = socket.close().await;
-                Err(e)
-            }
-        }
+        submit_create(provider, handler, kind, How::Socket(family))
     }
 
     /// Enables the receive-from callback if the handler implements it
@@ -303,7 +158,7 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     /// [`Error::NOT_IMPLEMENTED`] where the provider has no event support
     /// (Wine).
     pub fn enable_events(&self) -> Result<()> {
-        enable_events(self.core(), DatagramVtable::<H>::EVENT_MASK)
+        enable_events(&**self.core(), DatagramVtable::<H>::EVENT_MASK)
     }
 
     /// Disables the callbacks [`enable_events`](Self::enable_events)
@@ -320,7 +175,23 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     /// The status of `WskControlSocket`; [`Error::NOT_IMPLEMENTED`] where the
     /// provider has no event support (Wine).
     pub fn disable_events(&self) -> Result<()> {
-        disable_events(self.core(), DatagramVtable::<H>::EVENT_MASK)
+        disable_events(&**self.core(), DatagramVtable::<H>::EVENT_MASK)
+    }
+
+    /// Whether the handler's callback is enabled:
+    /// [`enable_events`](Self::enable_events) succeeded (and
+    /// [`disable_events`](Self::disable_events) was not called since).
+    /// `false` for a handler without callback, and for a socket
+    /// [`udp::bind`](crate::udp::bind) opened on a provider without event
+    /// support (Wine's): receive with [`receive_from`](Self::receive_from)
+    /// there.
+    ///
+    /// # IRQL
+    ///
+    /// Any.
+    #[must_use]
+    pub fn events_enabled(&self) -> bool {
+        self.core().has_flags(EVENTS_ON)
     }
 
     /// Sets the typed socket option `O` (`WskControlSocket`, `WskSetOption`),
@@ -336,11 +207,8 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     ///   precede the bind on a bound socket.
     /// - Provider statuses, for example [`Error::NOT_SUPPORTED`] for an
     ///   option it does not know.
-    pub fn set<O: crate::options::SocketOption>(
-        &self,
-        value: O::Value,
-    ) -> crate::Request<crate::ControlOp<H, ()>> {
-        crate::options::set::<H, O>(self.core(), value)
+    pub fn set<O: SocketOption>(&self, value: O::Value) -> Request<ControlOp<()>> {
+        set_option::<O>(self.erased(), value)
     }
 
     /// Reads the typed socket option `O` (`WskControlSocket`,
@@ -354,10 +222,8 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     ///
     /// Provider statuses, for example [`Error::NOT_SUPPORTED`] for an option
     /// it does not know.
-    pub fn get<O: crate::options::SocketOption>(
-        &self,
-    ) -> crate::Request<crate::ControlOp<H, O::Value>> {
-        crate::options::get::<H, O>(self.core())
+    pub fn get<O: SocketOption>(&self) -> Request<ControlOp<O::Value>> {
+        get_option::<O>(self.erased())
     }
 
     /// The handler.
@@ -384,25 +250,11 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     /// For example [`Error::ADDRESS_ALREADY_EXISTS`],
     /// [`Error::INVALID_ADDRESS_COMPONENT`] (another family),
     /// [`Error::INVALID_DEVICE_STATE`] (already bound).
-    pub fn bind(&self, local: SocketAddr) -> Request<DatagramAddressOp<H>> {
+    pub fn bind(&self, local: SocketAddr) -> Request<AddressOp> {
         let offset = offset_of!(sys::WSK_PROVIDER_DATAGRAM_DISPATCH, WskBind);
-        // SAFETY: the socket exists (a handle exists only after creation); a
-        // datagram table; `WskBind` exists in every version.
-        let bind: sys::PFN_WSK_BIND = unsafe { routine(self.core(), offset) };
-        let op = DatagramAddressOp {
-            core: Arc::clone(self.core()),
-            addr: SockAddr::from(local),
-            bind: true,
-        };
-        let Some(bind) = bind else {
-            return Request::failed(op, Error::NOT_IMPLEMENTED);
-        };
-        let socket = self.core().socket();
-        Request::submit(op, |irp, op| {
-            // SAFETY: the socket exists; the address lives in the payload
-            // until completion; the IRP goes to this routine only.
-            unsafe { bind(socket, op.addr.as_mut_ptr(), 0, irp) }
-        })
+        // SAFETY: `WskBind` exists in every version of the table.
+        let bind: sys::PFN_WSK_BIND = unsafe { self.routine(offset) };
+        submit_address(self.erased(), AddressCall::Bind(bind), Some(local))
     }
 
     /// The local address (`WskGetLocalAddress`): after binding to port 0,
@@ -415,25 +267,11 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     /// # Errors
     ///
     /// For example [`Error::INVALID_DEVICE_STATE`] (not bound).
-    pub fn local_address(&self) -> Request<DatagramAddressOp<H>> {
+    pub fn local_addr(&self) -> Request<AddressOp> {
         let offset = offset_of!(sys::WSK_PROVIDER_DATAGRAM_DISPATCH, WskGetLocalAddress);
-        // SAFETY: the socket exists; a datagram table; `WskGetLocalAddress`
-        // exists in every version.
-        let query: sys::PFN_WSK_GET_LOCAL_ADDRESS = unsafe { routine(self.core(), offset) };
-        let op = DatagramAddressOp {
-            core: Arc::clone(self.core()),
-            addr: SockAddr::UNSPECIFIED,
-            bind: false,
-        };
-        let Some(query) = query else {
-            return Request::failed(op, Error::NOT_IMPLEMENTED);
-        };
-        let socket = self.core().socket();
-        Request::submit(op, |irp, op| {
-            // SAFETY: the socket exists; the address lives in the payload
-            // until completion.
-            unsafe { query(socket, op.addr.as_mut_ptr(), irp) }
-        })
+        // SAFETY: `WskGetLocalAddress` exists in every version of the table.
+        let query: sys::PFN_WSK_GET_LOCAL_ADDRESS = unsafe { self.routine(offset) };
+        submit_address(self.erased(), AddressCall::Query(query), None)
     }
 
     /// Sends the bytes of `buffer` as one datagram to `remote` (`WskSendTo`);
@@ -450,14 +288,14 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     /// - [`Error::INVALID_PARAMETER`] for an empty buffer.
     /// - Provider statuses such as [`Error::INVALID_ADDRESS`] (a `remote` of
     ///   another family) or [`Error::HOST_UNREACHABLE`].
-    pub fn send_to(&self, buffer: Buffer, remote: SocketAddr) -> Request<SendToOp<H>> {
+    pub fn send_to(&self, buffer: Buffer, remote: SocketAddr) -> Request<SendToOp> {
         Request::prepared(self.prepare_send_to(buffer, Some(remote)))
     }
 
     /// [`send_to`](Self::send_to) with the memory of `slot` instead of a new
     /// allocation: a stream of datagrams sent through one slot allocates
     /// nothing. The request borrows the slot until it completes; see
-    /// [`RequestSlot`](crate::RequestSlot).
+    /// [`RequestSlot`](crate::request::RequestSlot).
     ///
     /// # IRQL
     ///
@@ -471,17 +309,17 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     #[inline]
     pub fn send_to_in<'s>(
         &self,
-        slot: &'s mut SendToSlot<H>,
+        slot: &'s mut SendToSlot,
         buffer: Buffer,
         remote: SocketAddr,
-    ) -> SlotRequest<'s, SendToOp<H>> {
+    ) -> SlotRequest<'s, SendToOp> {
         SlotRequest::prepared(slot, self.prepare_send_to(buffer, Some(remote)))
     }
 
     /// Sends the bytes of `buffer` as one datagram to the socket's fixed
     /// destination (`WskSendTo` without a `RemoteAddress`), set with
-    /// [`set_remote_address`](Self::set_remote_address) or
-    /// [`set_send_to_address`](Self::set_send_to_address); resolves to the
+    /// [`connect`](Self::connect) or
+    /// [`set_destination`](Self::set_destination); resolves to the
     /// bytes sent and the buffer.
     ///
     /// # IRQL
@@ -495,7 +333,7 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     /// - [`Error::INVALID_DEVICE_STATE`] without calling the provider while
     ///   no fixed destination is set (none was, or it was cleared).
     /// - As [`send_to`](Self::send_to).
-    pub fn send(&self, buffer: Buffer) -> Request<SendToOp<H>> {
+    pub fn send(&self, buffer: Buffer) -> Request<SendToOp> {
         Request::prepared(self.prepare_send_to(buffer, None))
     }
 
@@ -507,11 +345,10 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         &self,
         buffer: Buffer,
         remote: Option<SocketAddr>,
-    ) -> Prepared<SendToOp<H>, impl FnOnce(sys::PIRP, &mut SendToOp<H>) -> sys::NTSTATUS + use<H>>
-    {
+    ) -> Prepared<SendToOp, impl FnOnce(sys::PIRP, &mut SendToOp) -> sys::NTSTATUS + use<H>> {
         let core = self.core();
         let op = SendToOp {
-            _core: Arc::clone(core),
+            _core: SocketCore::erase(core),
             wsk_buf: buffer.wsk_buf_data(),
             buffer,
             remote: remote.map_or(SockAddr::UNSPECIFIED, SockAddr::from),
@@ -529,12 +366,12 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         let offset = offset_of!(sys::WSK_PROVIDER_DATAGRAM_DISPATCH, WskSendTo);
         // SAFETY: the socket exists; a datagram table; `WskSendTo` exists in
         // every version.
-        let send: sys::PFN_WSK_SEND_TO = unsafe { routine(core, offset) };
+        let send: sys::PFN_WSK_SEND_TO = unsafe { self.routine(offset) };
         let Some(send) = send else {
             return Err((op, Error::NOT_IMPLEMENTED));
         };
         let socket = core.socket();
-        Ok((op, move |irp, op: &mut SendToOp<H>| {
+        Ok((op, move |irp, op: &mut SendToOp| {
             let remote = if op.has_remote {
                 op.remote.as_mut_ptr()
             } else {
@@ -559,7 +396,7 @@ impl<H: DatagramEvents> DatagramSocket<H> {
 
     /// Sets the socket's security descriptor (`SO_WSK_SECURITY`) to a
     /// descriptor cached with [`Provider::cache_security_descriptor`]. Must
-    /// precede the bind: create the socket with [`create`](Self::create),
+    /// precede the bind: create the socket with [`new`](Self::new),
     /// set this, then [`bind`](Self::bind).
     ///
     /// # IRQL
@@ -568,25 +405,24 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     ///
     /// # Errors
     ///
-    /// - [`Error::INVALID_DEVICE_STATE`] at once once bound.
+    /// - [`Error::INVALID_DEVICE_STATE`] at once once [`bind`](Self::bind)
+    ///   was called.
     /// - [`Error::INVALID_PARAMETER`] at once for a descriptor another
     ///   client cached.
     /// - Provider statuses ([`Error::NOT_IMPLEMENTED`] on Wine).
-    pub fn set_security(
-        &self,
-        descriptor: &crate::CachedSecurityDescriptor,
-    ) -> Request<crate::SecurityOp<H>> {
-        let core = self.core();
-        crate::client_control::submit_security(core, descriptor, core.has_flags(BOUND))
+    pub fn set_security(&self, descriptor: &CachedSecurityDescriptor) -> Request<SecurityOp> {
+        submit_security(self.erased(), descriptor)
     }
 
-    /// Sets (`Some`) or clears (`None`) the socket's fixed *remote* address
-    /// (`SIO_WSK_SET_REMOTE_ADDRESS`): [`send`](Self::send) then sends to
+    /// Sets the socket's fixed remote address (`SIO_WSK_SET_REMOTE_ADDRESS`),
+    /// as std's `UdpSocket::connect` does: [`send`](Self::send) then sends to
     /// it, and only datagrams **from** it are received. A
     /// [`send_to`](Self::send_to) to another address still works, but
-    /// replies from there are not accepted. For a fixed destination that
-    /// keeps receiving from anyone, see
-    /// [`set_send_to_address`](Self::set_send_to_address).
+    /// replies from there are not accepted. [`disconnect`](Self::disconnect)
+    /// clears it. For a fixed destination that keeps receiving from anyone,
+    /// see [`set_destination`](Self::set_destination).
+    ///
+    /// <https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-set-remote-address>
     ///
     /// # IRQL
     ///
@@ -600,14 +436,14 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     /// - Provider statuses, for example [`Error::INVALID_ADDRESS`] for an
     ///   address of another family; [`Error::NOT_IMPLEMENTED`] if the
     ///   provider lacks `WskControlSocket`.
-    pub fn set_remote_address(&self, remote: Option<SocketAddr>) -> Request<FixedAddressOp<H>> {
-        self.submit_fixed_address(sys::SIO_WSK_SET_REMOTE_ADDRESS, remote)
+    pub fn connect(&self, remote: SocketAddr) -> Request<FixedAddressOp> {
+        self.submit_fixed_address(sys::SIO_WSK_SET_REMOTE_ADDRESS, Some(remote))
     }
 
-    /// Sets (`Some`) or clears (`None`) the socket's fixed *destination*
-    /// (`SIO_WSK_SET_SENDTO_ADDRESS`): [`send`](Self::send) then sends to
-    /// it, while datagrams are still received from any address;
-    /// [`send_to`](Self::send_to) overrides it per datagram.
+    /// Clears the fixed remote address [`connect`](Self::connect) set
+    /// (`SIO_WSK_SET_REMOTE_ADDRESS` without an address): datagrams from
+    /// anyone are received again, and [`send`](Self::send) has no
+    /// destination.
     ///
     /// # IRQL
     ///
@@ -615,11 +451,26 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     ///
     /// # Errors
     ///
-    /// As [`set_remote_address`](Self::set_remote_address).
-    pub fn set_send_to_address(
-        &self,
-        destination: Option<SocketAddr>,
-    ) -> Request<FixedAddressOp<H>> {
+    /// As [`connect`](Self::connect).
+    pub fn disconnect(&self) -> Request<FixedAddressOp> {
+        self.submit_fixed_address(sys::SIO_WSK_SET_REMOTE_ADDRESS, None)
+    }
+
+    /// Sets (`Some`) or clears (`None`) the socket's fixed *destination*
+    /// (`SIO_WSK_SET_SENDTO_ADDRESS`): [`send`](Self::send) then sends to
+    /// it, while datagrams are still received from any address;
+    /// [`send_to`](Self::send_to) overrides it per datagram.
+    ///
+    /// <https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-set-sendto-address>
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect).
+    pub fn set_destination(&self, destination: Option<SocketAddr>) -> Request<FixedAddressOp> {
         self.submit_fixed_address(sys::SIO_WSK_SET_SENDTO_ADDRESS, destination)
     }
 
@@ -627,10 +478,10 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         &self,
         ioctl: u32,
         addr: Option<SocketAddr>,
-    ) -> Request<FixedAddressOp<H>> {
+    ) -> Request<FixedAddressOp> {
         let core = self.core();
         let op = FixedAddressOp {
-            core: Arc::clone(core),
+            core: SocketCore::erase(core),
             addr: addr.map_or(SockAddr::UNSPECIFIED, SockAddr::from),
             set: addr.is_some(),
         };
@@ -643,11 +494,7 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         else {
             return Request::failed(op, Error::NOT_IMPLEMENTED);
         };
-        let length = match addr {
-            Some(SocketAddr::V4(_)) => size_of::<sys::SOCKADDR_IN>(),
-            Some(SocketAddr::V6(_)) => size_of::<sys::SOCKADDR_IN6>(),
-            None => 0,
-        };
+        let length = op.addr.len();
         let socket = core.socket();
         Request::submit(op, |irp, op| {
             let input = if op.set {
@@ -690,7 +537,7 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     ///   before [`bind`](Self::bind) succeeded.
     /// - Provider statuses such as [`Error::CANCELLED`] (the request was
     ///   dropped or the socket closed).
-    pub fn receive_from(&self, buffer: Buffer) -> Request<ReceiveFromOp<H>> {
+    pub fn receive_from(&self, buffer: Buffer) -> Request<ReceiveFromOp> {
         Request::prepared(self.prepare_receive_from(buffer))
     }
 
@@ -708,9 +555,9 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     #[inline]
     pub fn receive_from_in<'s>(
         &self,
-        slot: &'s mut ReceiveFromSlot<H>,
+        slot: &'s mut ReceiveFromSlot,
         buffer: Buffer,
-    ) -> SlotRequest<'s, ReceiveFromOp<H>> {
+    ) -> SlotRequest<'s, ReceiveFromOp> {
         SlotRequest::prepared(slot, self.prepare_receive_from(buffer))
     }
 
@@ -721,13 +568,11 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     fn prepare_receive_from(
         &self,
         buffer: Buffer,
-    ) -> Prepared<
-        ReceiveFromOp<H>,
-        impl FnOnce(sys::PIRP, &mut ReceiveFromOp<H>) -> sys::NTSTATUS + use<H>,
-    > {
+    ) -> Prepared<ReceiveFromOp, impl FnOnce(sys::PIRP, &mut ReceiveFromOp) -> sys::NTSTATUS + use<H>>
+    {
         let core = self.core();
         let op = ReceiveFromOp {
-            _core: Arc::clone(core),
+            _core: SocketCore::erase(core),
             wsk_buf: buffer.wsk_buf_capacity(),
             buffer,
             remote: SockAddr::UNSPECIFIED,
@@ -742,12 +587,12 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         let offset = offset_of!(sys::WSK_PROVIDER_DATAGRAM_DISPATCH, WskReceiveFrom);
         // SAFETY: the socket exists; a datagram table; `WskReceiveFrom`
         // exists in every version.
-        let receive: sys::PFN_WSK_RECEIVE_FROM = unsafe { routine(core, offset) };
+        let receive: sys::PFN_WSK_RECEIVE_FROM = unsafe { self.routine(offset) };
         let Some(receive) = receive else {
             return Err((op, Error::NOT_IMPLEMENTED));
         };
         let socket = core.socket();
-        Ok((op, move |irp, op: &mut ReceiveFromOp<H>| {
+        Ok((op, move |irp, op: &mut ReceiveFromOp| {
             let remote = op.remote.as_mut_ptr();
             let control = (&raw mut op.control).cast::<sys::CMSGHDR>();
             // SAFETY: the socket exists; the WSK_BUF, the buffer, the address,
@@ -780,7 +625,7 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     /// # Errors
     ///
     /// - [`Error::NOT_SUPPORTED`] without calling the provider before
-    ///   Windows 8 ([`Provider::windows_version`](crate::Provider::windows_version);
+    ///   Windows 8 ([`Provider::windows_version`];
     ///   older providers' tables end before the routine), or if the provider
     ///   leaves it null.
     /// - [`Error::ADDRESS_NOT_ASSOCIATED`] without calling the provider
@@ -792,10 +637,10 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         &self,
         datagrams: Vec<Buffer>,
         remote: SocketAddr,
-    ) -> Request<SendMessagesOp<H>> {
+    ) -> Request<SendMessagesOp> {
         let core = self.core();
         let mut op = SendMessagesOp {
-            _core: Arc::clone(core),
+            _core: SocketCore::erase(core),
             buffers: datagrams,
             list: Vec::new(),
             remote: SockAddr::from(remote),
@@ -812,7 +657,7 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         let offset = offset_of!(sys::WSK_PROVIDER_DATAGRAM_DISPATCH, WskSendMessages);
         // SAFETY: the socket exists; a datagram table, which has its Windows 8
         // field `WskSendMessages` (the system is Windows 8 or later).
-        let send: sys::PFN_WSK_SEND_MESSAGES = unsafe { routine(core, offset) };
+        let send: sys::PFN_WSK_SEND_MESSAGES = unsafe { self.routine(offset) };
         let Some(send) = send else {
             return Request::failed(op, Error::NOT_SUPPORTED);
         };
@@ -858,21 +703,16 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     ///   still held: the close then happens in the background when the last
     ///   one is released (the DDI forbids closing before).
     /// - The status of `WskCloseSocket`.
-    pub fn close(mut self) -> Request<CloseOp<H>> {
+    pub fn close(mut self) -> Request<CloseOp> {
         let core = self.core.take().unwrap_or_else(|| unreachable!());
-        if core.begin_close() {
-            submit_close(core)
-        } else {
-            // The last RetainedDatagrams submits the close.
-            Request::ready(Err(Error::INVALID_DEVICE_STATE))
-        }
+        close(SocketCore::erase(&core))
     }
 }
 
 impl<H: DatagramEvents> Drop for DatagramSocket<H> {
     fn drop(&mut self) {
         if let Some(core) = self.core.take() {
-            close_in_background(core);
+            close_in_background(SocketCore::erase(&core));
         }
     }
 }
@@ -885,36 +725,17 @@ impl<H: DatagramEvents> core::fmt::Debug for DatagramSocket<H> {
     }
 }
 
-/// `WskBind` and `WskGetLocalAddress` on a datagram socket.
-pub struct DatagramAddressOp<H> {
-    core: Arc<SocketCore<H>>,
-    addr: SockAddr,
-    bind: bool,
-}
-
-impl<H: Send + Sync + 'static> Operation for DatagramAddressOp<H> {
-    /// The address bound to, or the one queried.
-    type Output = Result<SocketAddr>;
-    fn complete(self, status: sys::NTSTATUS, _information: usize) -> Result<SocketAddr> {
-        Error::check(status)?;
-        if self.bind {
-            self.core.set_flags(BOUND);
-        }
-        self.addr.to_socket_addr()
-    }
-}
-
 /// The memory of one `WskSendTo` at a time, reused by
-/// [`DatagramSocket::send_to_in`].
-pub type SendToSlot<H = NoDatagramEvents> = RequestSlot<SendToOp<H>>;
+/// [`DatagramSocket::send_to_in`] of any datagram socket.
+pub type SendToSlot = RequestSlot<SendToOp>;
 
 /// The memory of one `WskReceiveFrom` at a time, reused by
-/// [`DatagramSocket::receive_from_in`].
-pub type ReceiveFromSlot<H = NoDatagramEvents> = RequestSlot<ReceiveFromOp<H>>;
+/// [`DatagramSocket::receive_from_in`] of any datagram socket.
+pub type ReceiveFromSlot = RequestSlot<ReceiveFromOp>;
 
 /// `WskSendTo`.
-pub struct SendToOp<H> {
-    _core: Arc<SocketCore<H>>,
+pub struct SendToOp {
+    _core: SocketRef,
     buffer: Buffer,
     wsk_buf: sys::WSK_BUF,
     remote: SockAddr,
@@ -924,12 +745,12 @@ pub struct SendToOp<H> {
 
 // SAFETY: the WSK_BUF points into the owned buffer; moving the op between
 // threads moves both.
-unsafe impl<H: Send + Sync> Send for SendToOp<H> {}
+unsafe impl Send for SendToOp {}
 
-impl<H: Send + Sync + 'static> Operation for SendToOp<H> {
+impl Operation for SendToOp {
     /// Bytes sent, and the buffer.
-    type Output = (Result<usize>, Buffer);
-    fn complete(self, status: sys::NTSTATUS, information: usize) -> Self::Output {
+    type Output = BufResult<usize>;
+    fn complete(self, status: i32, information: usize) -> Self::Output {
         match Error::check(status) {
             Ok(_) => (Ok(information.min(self.buffer.len())), self.buffer),
             Err(e) => (Err(e), self.buffer),
@@ -938,16 +759,16 @@ impl<H: Send + Sync + 'static> Operation for SendToOp<H> {
 }
 
 /// `SIO_WSK_SET_REMOTE_ADDRESS` / `SIO_WSK_SET_SENDTO_ADDRESS`.
-pub struct FixedAddressOp<H> {
-    core: Arc<SocketCore<H>>,
+pub struct FixedAddressOp {
+    core: SocketRef,
     addr: SockAddr,
     /// Set (`true`) or clear.
     set: bool,
 }
 
-impl<H: Send + Sync + 'static> Operation for FixedAddressOp<H> {
+impl Operation for FixedAddressOp {
     type Output = Result<()>;
-    fn complete(self, status: sys::NTSTATUS, _information: usize) -> Result<()> {
+    fn complete(self, status: i32, _information: usize) -> Result<()> {
         Error::check(status)?;
         if self.set {
             self.core.set_flags(FIXED_DESTINATION);
@@ -966,8 +787,8 @@ struct ControlStorage([u8; RECEIVE_CONTROL_BYTES]);
 const _: () = assert!(align_of::<ControlStorage>() >= align_of::<sys::CMSGHDR>());
 
 /// `WskReceiveFrom`.
-pub struct ReceiveFromOp<H> {
-    _core: Arc<SocketCore<H>>,
+pub struct ReceiveFromOp {
+    _core: SocketRef,
     buffer: Buffer,
     wsk_buf: sys::WSK_BUF,
     remote: SockAddr,
@@ -977,12 +798,12 @@ pub struct ReceiveFromOp<H> {
 }
 
 // SAFETY: as SendToOp.
-unsafe impl<H: Send + Sync> Send for ReceiveFromOp<H> {}
+unsafe impl Send for ReceiveFromOp {}
 
-impl<H: Send + Sync + 'static> Operation for ReceiveFromOp<H> {
+impl Operation for ReceiveFromOp {
     /// What was received, and the buffer.
-    type Output = (Result<ReceivedFrom>, Buffer);
-    fn complete(mut self, status: sys::NTSTATUS, information: usize) -> Self::Output {
+    type Output = BufResult<ReceivedFrom>;
+    fn complete(mut self, status: i32, information: usize) -> Self::Output {
         // A provider may report a truncated datagram as STATUS_BUFFER_OVERFLOW.
         let overflow = status == sys::STATUS_BUFFER_OVERFLOW;
         if !overflow {
@@ -1036,7 +857,7 @@ impl ReceivedFrom {
 
     /// The sender.
     #[must_use]
-    pub fn remote(&self) -> SocketAddr {
+    pub fn peer_addr(&self) -> SocketAddr {
         self.remote
     }
 
@@ -1069,8 +890,8 @@ impl core::fmt::Debug for ReceivedFrom {
 }
 
 /// `WskSendMessages`.
-pub struct SendMessagesOp<H> {
-    _core: Arc<SocketCore<H>>,
+pub struct SendMessagesOp {
+    _core: SocketRef,
     buffers: Vec<Buffer>,
     /// One node per buffer, chained through `Next`; points into `buffers`.
     list: Vec<sys::WSK_BUF_LIST>,
@@ -1079,52 +900,15 @@ pub struct SendMessagesOp<H> {
 
 // SAFETY: the list points into itself and the owned buffers; moving the op
 // between threads moves all of them (their heap blocks stay put).
-unsafe impl<H: Send + Sync> Send for SendMessagesOp<H> {}
+unsafe impl Send for SendMessagesOp {}
 
-impl<H: Send + Sync + 'static> Operation for SendMessagesOp<H> {
+impl Operation for SendMessagesOp {
     /// Total bytes sent, and the buffers.
     type Output = (Result<usize>, Vec<Buffer>);
-    fn complete(self, status: sys::NTSTATUS, information: usize) -> Self::Output {
+    fn complete(self, status: i32, information: usize) -> Self::Output {
         match Error::check(status) {
             Ok(_) => (Ok(information), self.buffers),
             Err(e) => (Err(e), self.buffers),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::events::DatagramIndication;
-
-    struct Receiver;
-    #[crate::vtable]
-    impl DatagramEvents for Receiver {
-        fn on_receive_from(
-            &self,
-            _: &EventContext<'_>,
-            _: Option<DatagramIndication<'_>>,
-        ) -> DatagramAction {
-            DatagramAction::Accept
-        }
-    }
-
-    #[test]
-    fn vtable_installs_and_enables_only_implemented_callbacks() {
-        const { assert!(Receiver::HAS_RECEIVE_FROM && !NoDatagramEvents::HAS_RECEIVE_FROM) };
-        assert!(
-            DatagramVtable::<Receiver>::DISPATCH
-                .WskReceiveFromEvent
-                .is_some()
-        );
-        assert_eq!(
-            DatagramVtable::<Receiver>::EVENT_MASK,
-            sys::WSK_EVENT_RECEIVE_FROM
-        );
-        assert_eq!(DatagramVtable::<NoDatagramEvents>::EVENT_MASK, 0);
-        assert!(DatagramVtable::<NoDatagramEvents>::dispatch_ptr().is_null());
-        let a = DatagramVtable::<Receiver>::dispatch_ptr();
-        assert!(!a.is_null());
-        assert_eq!(a, DatagramVtable::<Receiver>::dispatch_ptr());
     }
 }
