@@ -253,14 +253,13 @@ pub(crate) fn finish<H: ConnectionEvents>(
     session.closed(end);
     if end == End::Graceful {
         // Errors do not matter here: the close follows in any case.
-        if let Err(pending) = socket.disconnect(None).wait_timeout(passive, CLOSE_TIMEOUT) {
-            drop(pending);
-        }
+        let _ = socket
+            .disconnect(None)
+            .wait_or_cancel(passive, CLOSE_TIMEOUT);
     }
-    if let Err(pending) = socket.close().wait_timeout(passive, CLOSE_TIMEOUT) {
-        // The close stays submitted; its memory is freed when it completes.
-        drop(pending);
-    }
+    // A late close is abandoned (dropped, which cancels its IRP); its memory
+    // is freed when the provider completes it.
+    let _ = socket.close().wait_or_cancel(passive, CLOSE_TIMEOUT);
 }
 
 #[cfg(test)]

@@ -389,9 +389,7 @@ pub(crate) fn close_all(passive: &mut Passive<'_>, events: &Events) {
 }
 
 fn close_listener(passive: &Passive<'_>, listener: ListenSocket<Listener>) {
-    if let Err(pending) = listener.close().wait_timeout(passive, CLOSE_TIMEOUT) {
-        drop(pending);
-    }
+    let _ = listener.close().wait_or_cancel(passive, CLOSE_TIMEOUT);
 }
 
 /// Closes connections that ended while no work item runs for them (their

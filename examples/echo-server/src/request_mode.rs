@@ -62,9 +62,7 @@ pub(crate) fn serve(
     }
     // Closing completes the accept request that stopping abandoned (Wine
     // ignores its cancellation).
-    if let Err(pending) = listener.close().wait_timeout(passive, CLOSE_TIMEOUT) {
-        drop(pending);
-    }
+    let _ = listener.close().wait_or_cancel(passive, CLOSE_TIMEOUT);
     for worker in workers {
         worker.thread.join();
     }

@@ -95,9 +95,7 @@ fn open_with_events(
         Err(e) => {
             // Closed and waited for, not dropped: the request-driven socket
             // binds the same address next.
-            if let Err(pending) = socket.close().wait_timeout(passive, OPEN_TIMEOUT) {
-                drop(pending);
-            }
+            let _ = socket.close().wait_or_cancel(passive, OPEN_TIMEOUT);
             if e == Error::NOT_IMPLEMENTED {
                 Ok(None)
             } else {

@@ -318,6 +318,16 @@ impl<O: Operation> Request<O> {
         self.inner.wait(passive, Some(timeout), None).ok_or(self)
     }
 
+    /// Waits at most `timeout`; abandons the request if it has not
+    /// completed by then (see [`Waitable::wait_or_cancel`]).
+    ///
+    /// # IRQL
+    ///
+    /// `PASSIVE_LEVEL` (proven by `passive`).
+    pub fn wait_or_cancel(self, passive: &Passive<'_>, timeout: Duration) -> Option<O::Output> {
+        self.wait_timeout(passive, timeout).ok()
+    }
+
     /// Whether the output is available without waiting.
     ///
     /// # IRQL
@@ -546,6 +556,16 @@ impl<'s, O: Operation> SlotRequest<'s, O> {
             .inner
             .wait(passive, Some(timeout), Some(&mut self.slot.block));
         out.ok_or(self)
+    }
+
+    /// Waits at most `timeout`; abandons the request if it has not
+    /// completed by then (see [`Waitable::wait_or_cancel`]).
+    ///
+    /// # IRQL
+    ///
+    /// `PASSIVE_LEVEL` (proven by `passive`).
+    pub fn wait_or_cancel(self, passive: &Passive<'_>, timeout: Duration) -> Option<O::Output> {
+        self.wait_timeout(passive, timeout).ok()
     }
 
     /// Whether the output is available without waiting.
