@@ -16,7 +16,7 @@ use wsk::events::{
     EventContext, ListenEvents, NoEvents,
 };
 use wsk::request::ops::TransferOp;
-use wsk::request::{Request, SlotRequest, TransferSlot, Waitable};
+use wsk::request::{Request, SlotRequest, TransferSlot};
 use wsk::tcp::{ConnectionSocket, SendFlags};
 use wsk::{Buffer, Error, block_on, block_on_timeout};
 use wsk_sim::{Routine, Sim};

@@ -198,7 +198,7 @@ impl Drop for Registration {
                 c"%s".as_ptr().cast(),
                 c"wsk: Registration dropped without deregister(&Passive): its registration is leaked and WskDeregister was never called\n"
                     .as_ptr()
-                    .cast(),
+                    .cast::<sys::CHAR>(),
             );
         }
     }
