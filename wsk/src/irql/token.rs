@@ -48,6 +48,18 @@ impl Passive<'_> {
         }
     }
 
+    /// Sleeps for at least `duration` (`KeDelayExecutionThread`, kernel
+    /// mode, not alertable).
+    ///
+    /// # IRQL
+    ///
+    /// `PASSIVE_LEVEL` (proven by `self`).
+    pub fn sleep(&self, duration: core::time::Duration) {
+        let mut interval = crate::time::relative_timeout(duration);
+        // SAFETY: PASSIVE_LEVEL is proven; the interval lives across the call.
+        unsafe { sys::KeDelayExecutionThread(sys::KernelMode, sys::FALSE, &raw mut interval) };
+    }
+
     /// Borrows this context as one that may not wait.
     ///
     /// The borrow is exclusive, so the `Passive` cannot be used to wait while
@@ -114,19 +126,5 @@ impl AtMostDispatch<'_> {
         Self {
             _not_send: PhantomData,
         }
-    }
-}
-
-impl Passive<'_> {
-    /// Sleeps for at least `duration` (`KeDelayExecutionThread`, kernel
-    /// mode, not alertable).
-    ///
-    /// # IRQL
-    ///
-    /// `PASSIVE_LEVEL` (proven by `self`).
-    pub fn sleep(&self, duration: core::time::Duration) {
-        let mut interval = crate::time::relative_timeout(duration);
-        // SAFETY: PASSIVE_LEVEL is proven; the interval lives across the call.
-        unsafe { sys::KeDelayExecutionThread(sys::KernelMode, sys::FALSE, &raw mut interval) };
     }
 }

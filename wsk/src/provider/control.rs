@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 
 use wsk_sys as sys;
 
-use super::npi::{LiveHandle, NPI_WSK_INTERFACE_ID, ProviderInner};
+use super::npi::{LiveHandle, ProviderInner, event_callback_control};
 use crate::addr::AddressFamily;
 use crate::error::{Error, Result};
 use crate::irp::block::Operation;
@@ -43,10 +43,7 @@ pub(crate) fn set_static_events(provider: &ProviderInner, events: StaticEvents) 
     };
     let client = provider.client();
     provider.set_static_events(events.bits(), || {
-        let mut input = sys::WSK_EVENT_CALLBACK_CONTROL {
-            NpiId: (&raw const NPI_WSK_INTERFACE_ID).cast_mut(),
-            EventMask: events.bits(),
-        };
+        let mut input = event_callback_control(events.bits());
         // SAFETY: the input lives across this synchronous call; no
         // output, no IRP (the DDI requires none).
         let status = unsafe {

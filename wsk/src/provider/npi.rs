@@ -16,7 +16,16 @@ use crate::irql::Passive;
 
 /// `NPI_WSK_INTERFACE_ID` at a fixed address, for the
 /// `WSK_EVENT_CALLBACK_CONTROL` of static and per-socket event control.
-pub(crate) static NPI_WSK_INTERFACE_ID: sys::NPIID = sys::NPI_WSK_INTERFACE_ID;
+static NPI_WSK_INTERFACE_ID: sys::NPIID = sys::NPI_WSK_INTERFACE_ID;
+
+/// The input of `SO_WSK_EVENT_CALLBACK` and `WSK_SET_STATIC_EVENT_CALLBACKS`:
+/// `mask` of the WSK NPI's events.
+pub(crate) fn event_callback_control(mask: u32) -> sys::WSK_EVENT_CALLBACK_CONTROL {
+    sys::WSK_EVENT_CALLBACK_CONTROL {
+        NpiId: (&raw const NPI_WSK_INTERFACE_ID).cast_mut(),
+        EventMask: mask,
+    }
+}
 
 /// State shared by the registration, its providers and sockets.
 ///

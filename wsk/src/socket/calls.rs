@@ -15,7 +15,7 @@ use crate::irp::block::Operation;
 use crate::irp::handle::Request;
 use crate::options::{CONTROL_BYTES, ControlOutput, ControlValue, OptionValue, SocketOption};
 use crate::provider::control::CachedSecurityDescriptor;
-use crate::provider::npi::NPI_WSK_INTERFACE_ID;
+use crate::provider::npi::event_callback_control;
 
 // ---------------------------------------------------------------------------
 // Closing
@@ -271,10 +271,7 @@ fn event_control(core: &ErasedCore, mask: u32) -> Result<()> {
     else {
         return Err(Error::NOT_IMPLEMENTED);
     };
-    let mut input = sys::WSK_EVENT_CALLBACK_CONTROL {
-        NpiId: (&raw const NPI_WSK_INTERFACE_ID).cast_mut(),
-        EventMask: mask,
-    };
+    let mut input = event_callback_control(mask);
     // SAFETY: the socket exists; the input lives across this synchronous
     // call; enabling and disabling without an IRP take no output.
     let status = unsafe {

@@ -106,13 +106,7 @@ impl<S: Socket> Operation for CreateOp<S> {
     type Output = Result<S>;
 
     fn abandon(mut self, status: i32, information: usize) {
-        // Nobody waits for the socket any more: close it if it was created.
-        if sys::NT_SUCCESS(status) && information != 0 {
-            if let Some(core) = self.core.take() {
-                core.set_socket(information as sys::PWSK_SOCKET);
-                close_in_background(SocketCore::erase(&core));
-            }
-        }
+        close_abandoned(self.core.take(), status, information);
     }
 
     fn complete(mut self, status: i32, information: usize) -> Result<S> {
@@ -144,6 +138,22 @@ impl<S: Socket> Operation for CreateOp<S> {
         }
         core.set_socket(socket);
         Ok(S::from_core(core, live))
+    }
+}
+
+/// Closes in the background the socket an abandoned create or accept
+/// request made (its IRP completed with `status` and the socket in
+/// `information`): nobody waits for it any more.
+pub(crate) fn close_abandoned<H: Send + Sync + 'static>(
+    core: Option<Arc<SocketCore<H>>>,
+    status: i32,
+    information: usize,
+) {
+    if sys::NT_SUCCESS(status) && information != 0 {
+        if let Some(core) = core {
+            core.set_socket(information as sys::PWSK_SOCKET);
+            close_in_background(SocketCore::erase(&core));
+        }
     }
 }
 

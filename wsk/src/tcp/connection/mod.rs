@@ -114,6 +114,18 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         SocketCore::erase(self.core())
     }
 
+    /// The provider's table of this socket: a connection table (copied
+    /// whole where the running Windows' tables are shorter), or a stream
+    /// table's connection view.
+    fn table(&self) -> &sys::WSK_PROVIDER_CONNECTION_DISPATCH {
+        // SAFETY: the socket exists (a handle exists only after creation); a
+        // connection socket, or a stream socket seen through its view.
+        unsafe {
+            self.core()
+                .dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>()
+        }
+    }
+
     /// The socket kind, with `H`'s table.
     fn kind() -> Kind {
         Kind {
@@ -248,12 +260,11 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// For example [`Error::ADDRESS_ALREADY_EXISTS`], [`Error::INVALID_ADDRESS_COMPONENT`].
     pub fn bind(&self, local: SocketAddr) -> Request<AddressOp> {
-        // SAFETY: the socket exists (a handle exists only after creation); connection table.
-        let table = unsafe {
-            self.core()
-                .dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>()
-        };
-        submit_address(self.erased(), AddressCall::Bind(table.WskBind), Some(local))
+        submit_address(
+            self.erased(),
+            AddressCall::Bind(self.table().WskBind),
+            Some(local),
+        )
     }
 
     /// Connects to `remote` (`WskConnect`).
@@ -267,14 +278,9 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// For example [`Error::CONNECTION_REFUSED`], [`Error::HOST_UNREACHABLE`],
     /// [`Error::IO_TIMEOUT`], [`Error::ADDRESS_NOT_ASSOCIATED`] (not bound).
     pub fn connect(&self, remote: SocketAddr) -> Request<AddressOp> {
-        // SAFETY: the socket exists; connection table.
-        let table = unsafe {
-            self.core()
-                .dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>()
-        };
         submit_address(
             self.erased(),
-            AddressCall::Connect(table.WskConnect),
+            AddressCall::Connect(self.table().WskConnect),
             Some(remote),
         )
     }
@@ -289,14 +295,9 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// For example [`Error::INVALID_DEVICE_STATE`] (not bound).
     pub fn local_addr(&self) -> Request<AddressOp> {
-        // SAFETY: the socket exists; connection table.
-        let table = unsafe {
-            self.core()
-                .dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>()
-        };
         submit_address(
             self.erased(),
-            AddressCall::Query(table.WskGetLocalAddress),
+            AddressCall::Query(self.table().WskGetLocalAddress),
             None,
         )
     }
@@ -311,14 +312,9 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// For example [`Error::INVALID_DEVICE_STATE`] (not connected).
     pub fn peer_addr(&self) -> Request<AddressOp> {
-        // SAFETY: the socket exists; connection table.
-        let table = unsafe {
-            self.core()
-                .dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>()
-        };
         submit_address(
             self.erased(),
-            AddressCall::Query(table.WskGetRemoteAddress),
+            AddressCall::Query(self.table().WskGetRemoteAddress),
             None,
         )
     }
@@ -647,10 +643,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         if flags == 0 && core.is_aborted() {
             return Request::failed(op, Error::CONNECTION_ABORTED);
         }
-        // SAFETY: the socket exists; connection table.
-        let Some(call) =
-            (unsafe { core.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() }).WskDisconnect
-        else {
+        let Some(call) = self.table().WskDisconnect else {
             return Request::failed(op, Error::NOT_IMPLEMENTED);
         };
         let socket = core.socket();
@@ -690,11 +683,9 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         if op.buffer.is_empty() {
             return Request::failed(op, Error::INVALID_PARAMETER);
         }
-        // SAFETY: the socket exists; connection table (copied with only the
-        // fields the running Windows has).
-        let Some(call) =
-            (unsafe { core.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() }).WskConnectEx
-        else {
+        // The table has only the fields the running Windows has: `None`
+        // before 10 1703.
+        let Some(call) = self.table().WskConnectEx else {
             return Request::failed(op, Error::NOT_SUPPORTED);
         };
         let socket = core.socket();

@@ -19,11 +19,13 @@ use crate::provider::client::Provider;
 use crate::provider::control::CachedSecurityDescriptor;
 use crate::provider::npi::{LiveHandle, check_static};
 use crate::socket::calls::{
-    AddressCall, AddressOp, CloseOp, ControlOp, SecurityOp, close_in_background, disable_events,
-    enable_events, get_option, set_option, submit_address, submit_close, submit_security,
+    AddressCall, AddressOp, CloseOp, ControlOp, SecurityOp, close, close_in_background,
+    disable_events, enable_events, get_option, set_option, submit_address, submit_security,
 };
 use crate::socket::core::{BIND_SUBMITTED, BOUND, EVENTS_ON, SocketCore, SocketRef};
-use crate::socket::create::{CONNECTION_EVENTS, CreateOp, How, Kind, Socket, submit_create};
+use crate::socket::create::{
+    CONNECTION_EVENTS, CreateOp, How, Kind, Socket, close_abandoned, submit_create,
+};
 use crate::tcp::connection::ConnectionSocket;
 use crate::tcp::connection::events::{ConnectionEvents, ConnectionVtable};
 use crate::tcp::inspect::{InspectAction, InspectId};
@@ -328,8 +330,7 @@ impl<L: ListenEvents> ListenSocket<L> {
     /// The status of `WskCloseSocket`.
     pub fn close(mut self) -> Request<CloseOp> {
         let core = self.core.take().unwrap_or_else(|| unreachable!());
-        let _ = core.begin_close();
-        submit_close(SocketCore::erase(&core))
+        close(SocketCore::erase(&core))
     }
 }
 
@@ -395,12 +396,7 @@ impl<C: ConnectionEvents> Operation for AcceptOp<C> {
     }
 
     fn abandon(mut self, status: i32, information: usize) {
-        if sys::NT_SUCCESS(status) && information != 0 {
-            if let Some(core) = self.core.take() {
-                core.set_socket(information as sys::PWSK_SOCKET);
-                close_in_background(SocketCore::erase(&core));
-            }
-        }
+        close_abandoned(self.core.take(), status, information);
     }
 }
 
