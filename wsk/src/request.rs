@@ -76,8 +76,8 @@
 
 pub use crate::irp::block::Operation;
 pub use crate::irp::handle::{Request, RequestSlot, SlotRequest, Waitable};
-pub use crate::tcp::connection::TransferSlot;
-pub use crate::udp::socket::{ReceiveFromSlot, SendToSlot};
+pub use crate::tcp::connection::transfer::TransferSlot;
+pub use crate::udp::transfer::{ReceiveFromSlot, SendToSlot};
 
 /// The payload types of requests: what each WSK call keeps alive until the
 /// provider completes it, and what it resolves to (see each type's
@@ -86,8 +86,10 @@ pub mod ops {
     pub use crate::provider::control::TransportChangeOp;
     pub use crate::socket::calls::{AddressOp, CloseOp, ControlOp, SecurityOp};
     pub use crate::socket::create::CreateOp;
-    pub use crate::tcp::connection::{ConnectExOp, DisconnectOp, TransferOp};
+    pub use crate::tcp::connection::transfer::TransferOp;
+    pub use crate::tcp::connection::{ConnectExOp, DisconnectOp};
     pub use crate::tcp::listen::{AcceptOp, InspectCompleteOp};
     pub use crate::tcp::stream::StreamListenOp;
-    pub use crate::udp::socket::{FixedAddressOp, ReceiveFromOp, SendMessagesOp, SendToOp};
+    pub use crate::udp::socket::FixedAddressOp;
+    pub use crate::udp::transfer::{ReceiveFromOp, SendMessagesOp, SendToOp};
 }

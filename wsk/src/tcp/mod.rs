@@ -53,7 +53,8 @@ pub(crate) mod stream;
 
 use core::net::SocketAddr;
 
-pub use connection::{ConnectionSocket, ReceiveFlags, SendFlags};
+pub use connection::ConnectionSocket;
+pub use connection::transfer::{ReceiveFlags, SendFlags};
 pub use listen::ListenSocket;
 pub use stream::{StreamListener, StreamSocket};
 

@@ -12,11 +12,13 @@
 
 pub(crate) mod events;
 pub(crate) mod socket;
+pub(crate) mod transfer;
 
 use core::net::SocketAddr;
 
 pub use events::DatagramFlags;
-pub use socket::{DatagramSocket, RECEIVE_CONTROL_BYTES, ReceivedFrom};
+pub use socket::DatagramSocket;
+pub use transfer::{RECEIVE_CONTROL_BYTES, ReceivedFrom};
 
 use self::events::{DatagramEvents, DatagramVtable};
 use crate::addr::AddressFamily;
