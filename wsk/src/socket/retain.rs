@@ -45,13 +45,15 @@ impl<T: IndicationList> Retained<T> {
     ///
     /// # Safety
     ///
-    /// Called inside the callback that indicated `head`, with `core` the
-    /// socket's context, which lives inside an `Arc`.
-    pub(crate) unsafe fn retain(core: &ErasedCore, head: *mut T) -> Option<Self> {
-        if !core.try_retain() {
+    /// Called inside the callback that indicated `head`, with `ptr` the
+    /// socket's context, a core inside an `Arc` (and a pointer with the
+    /// provenance of the whole `Arc` allocation, not one derived from a
+    /// reference to the core).
+    pub(crate) unsafe fn retain(ptr: *const ErasedCore, head: *mut T) -> Option<Self> {
+        // SAFETY: the core is alive during the callback (caller contract).
+        if !unsafe { &*ptr }.try_retain() {
             return None;
         }
-        let ptr: *const ErasedCore = core;
         // SAFETY: the context is a core inside an Arc, alive during the
         // callback (caller contract).
         unsafe { Arc::increment_strong_count(ptr) };

@@ -136,8 +136,9 @@ pub struct DatagramIndication<'a> {
     /// Set when the callback retains the list: the trampoline then answers
     /// `STATUS_PENDING`.
     pub(crate) retained: &'a Cell<bool>,
-    /// The indicating socket's core, to retain the list with.
-    pub(crate) core: &'a ErasedCore,
+    /// The indicating socket's core (the callback's context, with the
+    /// provenance of the whole `Arc` allocation), to retain the list with.
+    pub(crate) core: *const ErasedCore,
 }
 
 impl DatagramIndication<'_> {
@@ -459,8 +460,11 @@ unsafe extern "system" fn receive_from_event<H: DatagramEvents>(
     flags: sys::ULONG,
     data: sys::PWSK_DATAGRAM_INDICATION,
 ) -> sys::NTSTATUS {
+    // The context pointer itself (not one derived from a reference) keeps
+    // the provenance of the whole `Arc` allocation, which retaining needs.
+    let core_ptr = context.cast::<SocketCore<H>>().cast_const();
     // SAFETY: the context is a live SocketCore<H> until its close completes.
-    let core = unsafe { &*context.cast::<SocketCore<H>>() };
+    let core = unsafe { &*core_ptr };
     // SAFETY: inside the provider's callback; the flag tells DISPATCH_LEVEL.
     let cx = unsafe { EventContext::new(flags) };
     if data.is_null() {
@@ -472,7 +476,7 @@ unsafe extern "system" fn receive_from_event<H: DatagramEvents>(
         head: data,
         flags: DatagramFlags::from_bits_retain(flags),
         retained: &retained,
-        core,
+        core: core_ptr,
     };
     let action = core.handler.on_receive_from(&cx, Some(indication));
     if retained.get() {

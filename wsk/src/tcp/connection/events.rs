@@ -177,8 +177,9 @@ pub struct Indication<'a> {
     /// Set when the callback retains the chain: the trampoline then answers
     /// `STATUS_PENDING`.
     pub(crate) retained: &'a Cell<bool>,
-    /// The indicating socket's core, to retain the chain with.
-    pub(crate) core: &'a ErasedCore,
+    /// The indicating socket's core (the callback's context, with the
+    /// provenance of the whole `Arc` allocation), to retain the chain with.
+    pub(crate) core: *const ErasedCore,
 }
 
 impl Indication<'_> {
@@ -449,8 +450,11 @@ unsafe extern "system" fn receive_event<H: ConnectionEvents>(
     bytes_indicated: sys::SIZE_T,
     bytes_accepted: *mut sys::SIZE_T,
 ) -> sys::NTSTATUS {
+    // The context pointer itself (not one derived from a reference) keeps
+    // the provenance of the whole `Arc` allocation, which retaining needs.
+    let core_ptr = context.cast::<SocketCore<H>>().cast_const();
     // SAFETY: the context is a live SocketCore<H> until its close completes.
-    let core = unsafe { &*context.cast::<SocketCore<H>>() };
+    let core = unsafe { &*core_ptr };
     // SAFETY: inside the provider's callback; the flag tells DISPATCH_LEVEL.
     let cx = unsafe { EventContext::new(flags) };
     if data.is_null() {
@@ -463,7 +467,7 @@ unsafe extern "system" fn receive_event<H: ConnectionEvents>(
         total: bytes_indicated,
         flags: IndicationFlags::from_bits_retain(flags),
         retained: &retained,
-        core,
+        core: core_ptr,
     };
     let action = core.handler.on_receive(&cx, Some(indication));
     if retained.get() {
