@@ -22,7 +22,10 @@ fn end_of_test_report(sim: Sim) -> String {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "leaks a registration on purpose: the leak is what it checks")]
+#[cfg_attr(
+    miri,
+    ignore = "leaks a registration on purpose: the leak is what it checks"
+)]
 fn dropping_with_a_live_provider_leaks_instead_of_panicking() {
     let sim = Sim::start();
     let p = passive();
@@ -45,7 +48,10 @@ fn dropping_with_a_live_provider_leaks_instead_of_panicking() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "leaks a registration on purpose: the leak is what it checks")]
+#[cfg_attr(
+    miri,
+    ignore = "leaks a registration on purpose: the leak is what it checks"
+)]
 fn dropping_at_dispatch_level_neither_waits_nor_deregisters() {
     let sim = Sim::start();
     let registration = wsk::Registration::register(&passive()).expect("register");
