@@ -234,7 +234,8 @@ fn work_items_run_for_a_driver_object_and_for_a_device_object() {
     run_work_item(unsafe { IoObject::from_driver(sim.driver_object()) });
     // SAFETY: as above, for its device object.
     run_work_item(unsafe { IoObject::from_device(sim.device_object()) });
-    assert_eq!(sim.stats().work_items_run, 2);
+    // Both ran (each signalled from inside its routine); `finish` waits for
+    // the routines to return and checks that both work items were freed.
     sim.finish();
 }
 
