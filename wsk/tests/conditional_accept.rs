@@ -138,7 +138,7 @@ fn run(irql: Irql, scenario: Scenario, port: u16) {
     assert_eq!(accepted.len(), usize::from(expect_accepted), "{scenario:?}");
     for socket in &accepted {
         // SIO_WSK_QUERY_INSPECT_ID: the ID on_inspect saw.
-        assert_eq!(socket.inspect_id().wait(&p), Ok(id), "{scenario:?}");
+        assert_eq!(socket.inspect_id(), Ok(id), "{scenario:?}");
     }
     assert_eq!(sim.stats().count(EventKind::Inspect), 1);
     assert!(

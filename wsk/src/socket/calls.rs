@@ -261,6 +261,46 @@ pub(crate) fn disable_events(core: &ErasedCore, mask: u32) -> Result<()> {
 
 /// `WskControlSocket(WskSetOption, SO_WSK_EVENT_CALLBACK)` without an IRP.
 fn event_control(core: &ErasedCore, mask: u32) -> Result<()> {
+    let mut input = event_callback_control(mask);
+    let input = (&raw mut input).cast();
+    let size = size_of::<sys::WSK_EVENT_CALLBACK_CONTROL>();
+    // SAFETY: the input lives across this synchronous call; enabling and
+    // disabling without an IRP take no output.
+    unsafe {
+        control_now(
+            core,
+            sys::WskSetOption,
+            sys::SO_WSK_EVENT_CALLBACK,
+            sys::SOL_SOCKET,
+            (input, size),
+            (core::ptr::null_mut(), 0),
+        )
+    }
+    .map(drop)
+}
+
+/// `WskControlSocket` without an IRP, for the controls the DDI defines that
+/// way (`SO_WSK_EVENT_CALLBACK`, `SIO_WSK_QUERY_INSPECT_ID`): the routine
+/// completes before it returns. Returns the bytes written to the output.
+///
+/// # Errors
+///
+/// [`Error::INVALID_HANDLE`] before the socket exists,
+/// [`Error::NOT_IMPLEMENTED`] without `WskControlSocket`, or the routine's
+/// status.
+///
+/// # Safety
+///
+/// `input` and `output` are pointers to that many readable (respectively
+/// writable) bytes, or null with 0, valid across the call.
+pub(crate) unsafe fn control_now(
+    core: &ErasedCore,
+    request_type: sys::WSK_CONTROL_SOCKET_TYPE,
+    control_code: u32,
+    level: u32,
+    input: (sys::PVOID, usize),
+    output: (sys::PVOID, usize),
+) -> Result<usize> {
     let socket = core.socket();
     if socket.is_null() {
         return Err(Error::INVALID_HANDLE);
@@ -271,24 +311,30 @@ fn event_control(core: &ErasedCore, mask: u32) -> Result<()> {
     else {
         return Err(Error::NOT_IMPLEMENTED);
     };
-    let mut input = event_callback_control(mask);
-    // SAFETY: the socket exists; the input lives across this synchronous
-    // call; enabling and disabling without an IRP take no output.
+    let mut returned: sys::SIZE_T = 0;
+    let returned_ptr = if output.1 == 0 {
+        core::ptr::null_mut()
+    } else {
+        &raw mut returned
+    };
+    // SAFETY: the socket exists; the buffers are valid across this
+    // synchronous call (caller contract); no IRP, as the control requires.
     let status = unsafe {
         control(
             socket,
-            sys::WskSetOption,
-            sys::SO_WSK_EVENT_CALLBACK,
-            sys::SOL_SOCKET,
-            size_of::<sys::WSK_EVENT_CALLBACK_CONTROL>(),
-            (&raw mut input).cast(),
-            0,
-            core::ptr::null_mut(),
-            core::ptr::null_mut(),
+            request_type,
+            control_code,
+            level,
+            input.1,
+            input.0,
+            output.1,
+            output.0,
+            returned_ptr,
             core::ptr::null_mut(),
         )
     };
-    Error::check(status).map(drop)
+    Error::check(status)?;
+    Ok(returned.min(output.1))
 }
 
 // ---------------------------------------------------------------------------

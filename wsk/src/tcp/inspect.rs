@@ -5,9 +5,6 @@
 
 use wsk_sys as sys;
 
-use crate::error::{Error, Result};
-use crate::options::{ControlOutput, ControlValue};
-
 /// Identifies a connection request inspected by
 /// [`ListenEvents::on_inspect`](crate::events::ListenEvents::on_inspect) (`WSK_INSPECT_ID`, compared by content).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,25 +26,6 @@ impl InspectId {
             Key: self.key,
             SerialNumber: self.serial,
         }
-    }
-}
-
-impl ControlValue for InspectId {
-    /// A `WSK_INSPECT_ID` (`SIO_WSK_QUERY_INSPECT_ID`).
-    fn from_output(output: &ControlOutput) -> Result<Self> {
-        let bytes = output.as_bytes();
-        if bytes.len() < size_of::<sys::WSK_INSPECT_ID>() {
-            return Err(Error::BUFFER_TOO_SMALL);
-        }
-        // SAFETY: at least `size_of::<WSK_INSPECT_ID>()` readable bytes;
-        // plain data, read unaligned.
-        let raw = unsafe {
-            bytes
-                .as_ptr()
-                .cast::<sys::WSK_INSPECT_ID>()
-                .read_unaligned()
-        };
-        Ok(Self::from_raw(&raw))
     }
 }
 

@@ -39,12 +39,15 @@ pub(crate) fn teardown(passive: &Passive<'_>, registration: Registration, provid
 pub(crate) const PEER: &str = "10.0.0.2:80";
 
 /// A registered client with one connection to a simulated peer.
+///
+/// The fields drop in order, the simulator last: a test that panics still
+/// closes its socket before the simulator frees the provider's memory.
 pub(crate) struct Connected<H: ConnectionEvents = NoEvents> {
-    pub(crate) sim: Sim,
-    pub(crate) registration: Registration,
-    pub(crate) provider: Provider,
     pub(crate) socket: ConnectionSocket<H>,
     pub(crate) peer: PeerConn,
+    pub(crate) provider: Provider,
+    pub(crate) registration: Registration,
+    pub(crate) sim: Sim,
 }
 
 /// Starts a simulator, registers, and connects to [`PEER`].

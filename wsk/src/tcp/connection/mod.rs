@@ -20,8 +20,8 @@ use crate::options::SocketOption;
 use crate::provider::client::Provider;
 use crate::provider::npi::LiveHandle;
 use crate::socket::calls::{
-    AddressCall, AddressOp, CloseOp, ControlOp, close, close_in_background, disable_events,
-    enable_events, get_option, ioctl, set_option, submit_address,
+    AddressCall, AddressOp, CloseOp, ControlOp, close, close_in_background, control_now,
+    disable_events, enable_events, get_option, ioctl, set_option, submit_address,
 };
 use crate::socket::core::{ABORTED, EVENTS_ON, SocketCore, SocketRef};
 use crate::socket::create::{CreateOp, How, Kind, Socket, submit_create};
@@ -530,22 +530,42 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// conditional-accept listening socket: it ties the accepted socket to
     /// the decision made about it.
     ///
+    /// The DDI defines this control without an IRP
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-query-inspect-id>):
+    /// it returns at once.
+    ///
     /// # IRQL
     ///
     /// ≤ `DISPATCH_LEVEL`.
     ///
     /// # Errors
     ///
-    /// Provider statuses, for example [`Error::INVALID_DEVICE_STATE`] (the
-    /// simulated provider) for a socket not accepted through conditional
-    /// accept; [`Error::BUFFER_TOO_SMALL`] if it returned less than a
-    /// `WSK_INSPECT_ID`.
-    pub fn inspect_id(&self) -> Request<ControlOp<InspectId>> {
-        ioctl(
-            self.erased(),
-            sys::SIO_WSK_QUERY_INSPECT_ID,
-            size_of::<sys::WSK_INSPECT_ID>(),
-        )
+    /// Provider statuses: [`Error::INVALID_DEVICE_REQUEST`] for a socket not
+    /// accepted through conditional accept (the DDI's status);
+    /// [`Error::BUFFER_TOO_SMALL`] if it returned less than a
+    /// `WSK_INSPECT_ID`; [`Error::NOT_IMPLEMENTED`] on Wine.
+    pub fn inspect_id(&self) -> Result<InspectId> {
+        let mut raw = sys::WSK_INSPECT_ID {
+            Key: 0,
+            SerialNumber: 0,
+        };
+        let size = size_of::<sys::WSK_INSPECT_ID>();
+        // SAFETY: `raw` is a writable WSK_INSPECT_ID across this synchronous
+        // call; no input.
+        let returned = unsafe {
+            control_now(
+                &**self.core(),
+                sys::WskIoctl,
+                sys::SIO_WSK_QUERY_INSPECT_ID,
+                0,
+                (core::ptr::null_mut(), 0),
+                ((&raw mut raw).cast(), size),
+            )
+        }?;
+        if returned < size {
+            return Err(Error::BUFFER_TOO_SMALL);
+        }
+        Ok(InspectId::from_raw(&raw))
     }
 
     /// Closes the socket (`WskCloseSocket`); the handler is freed when the
