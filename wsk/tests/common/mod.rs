@@ -77,11 +77,11 @@ pub(crate) fn connected_to<H: ConnectionEvents>(
     .expect("connect");
     let peer = listener.accept();
     Connected {
-        sim,
-        registration,
-        provider,
         socket,
         peer,
+        provider,
+        registration,
+        sim,
     }
 }
 
