@@ -12,11 +12,12 @@ use wsk::irql::SpinLock;
 use wsk_sim::Sim;
 use wsk_sys as sys;
 
-/// The calling thread's IRQL, as the simulator tracks it.
+/// The calling thread's IRQL, as the simulator tracks it (the simulator's
+/// own function, called directly: `wsk` itself never asks for the IRQL).
 fn irql() -> sys::KIRQL {
-    // SAFETY: KeGetCurrentIrql has no preconditions (here: the simulator's
-    // export, which reads the calling thread's simulated IRQL).
-    unsafe { sys::KeGetCurrentIrql() }
+    // SAFETY: the simulator's routine has no preconditions; it reads the
+    // calling thread's simulated IRQL.
+    unsafe { wsk_sim::KeGetCurrentIrql() }
 }
 
 #[test]
