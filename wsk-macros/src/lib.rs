@@ -11,16 +11,30 @@ use proc_macro::{Delimiter, Group, TokenStream, TokenTree};
 /// unless the block already sets that constant. Only implemented callbacks
 /// are then installed in the provider's dispatch table and enabled.
 ///
+/// The attribute is required: it also supplies a hidden associated constant
+/// (`USE_VTABLE_ATTR`, as in Rust-for-Linux's `rust/macros/vtable.rs`) that
+/// the traits declare without a default, so an impl block without it does
+/// not compile — instead of compiling with every `HAS_*` false and silently
+/// installing no callback:
+///
+/// ```compile_fail,E0046
+/// struct Peer;
+///
+/// impl wsk::events::ConnectionEvents for Peer { // error: missing `USE_VTABLE_ATTR`
+///     fn on_disconnect(&self, _: &wsk::events::EventContext<'_>, _: wsk::events::DisconnectFlags) {}
+/// }
+/// ```
+///
 /// ```
 /// struct Peer;
 ///
 /// #[wsk::vtable]
-/// impl wsk::ConnectionEvents for Peer {
-///     fn on_disconnect(&self, _: &wsk::EventContext<'_>, _: wsk::DisconnectFlags) {}
+/// impl wsk::events::ConnectionEvents for Peer {
+///     fn on_disconnect(&self, _: &wsk::events::EventContext<'_>, _: wsk::events::DisconnectFlags) {}
 /// }
 ///
 /// // As if the block had said `const HAS_DISCONNECT: bool = true;`.
-/// use wsk::ConnectionEvents;
+/// use wsk::events::ConnectionEvents;
 /// assert!(Peer::HAS_DISCONNECT);
 /// assert!(!Peer::HAS_RECEIVE && !Peer::HAS_SEND_BACKLOG);
 /// ```
@@ -56,6 +70,10 @@ pub fn vtable(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 
     let mut stream = body.stream();
+    let marker: TokenStream = "const USE_VTABLE_ATTR: () = ();"
+        .parse()
+        .unwrap_or_else(|_| unreachable!("a valid constant item"));
+    stream.extend(marker);
     for constant in methods.iter().filter(|c| !declared.contains(c)) {
         let extra: TokenStream = format!("const {constant}: bool = true;")
             .parse()

@@ -10,7 +10,7 @@
 //! simulator's delivery machinery is not counted.
 //!
 //! - `disconnect_safe` / `receive_safe`: `ConnectionSocket<Counter>` through
-//!   the simulator; collected: `wsk::connection::disconnect_event` /
+//!   the simulator; collected: `wsk::tcp::connection::events::disconnect_event` /
 //!   `receive_event` (the trampolines in `ConnectionVtable::<Counter>::DISPATCH`).
 //! - `disconnect_raw` / `receive_raw`: the baseline, an `unsafe extern
 //!   "system"` callback doing the same work, called `N` times through a
@@ -33,7 +33,7 @@ mod common;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use wsk::{ConnectionEvents, DisconnectFlags, EventContext, Indication, ReceiveAction};
+use wsk::events::{ConnectionEvents, DisconnectFlags, EventContext, Indication, ReceiveAction};
 use wsk_sim::Sim;
 use wsk_sys as sys;
 
@@ -341,8 +341,8 @@ fn receive_allocs_raw(n: u64) -> u64 {
     allocs
 }
 
-const DISCONNECT_TRAMPOLINE: &str = "wsk::connection::disconnect_event*";
-const RECEIVE_TRAMPOLINE: &str = "wsk::connection::receive_event*";
+const DISCONNECT_TRAMPOLINE: &str = "wsk::tcp::connection::events::disconnect_event*";
+const RECEIVE_TRAMPOLINE: &str = "wsk::tcp::connection::events::receive_event*";
 
 fn main() {
     common::main(

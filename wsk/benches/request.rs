@@ -29,9 +29,11 @@ mod common;
 use std::hint::black_box;
 use std::ptr;
 
-use wsk::{
-    Buffer, ConnectionSocket, NoEvents, Passive, ReceiveRequestFlags, SendFlags, TransferSlot,
-};
+use wsk::Buffer;
+use wsk::events::NoEvents;
+use wsk::irql::Passive;
+use wsk::request::TransferSlot;
+use wsk::tcp::{ConnectionSocket, ReceiveFlags, SendFlags};
 use wsk_sim::{PeerConn, Sim};
 use wsk_sys as sys;
 
@@ -123,7 +125,7 @@ fn safe_stream_round(
     passive: &Passive<'_>,
 ) -> Buffer {
     let (received, buffer) = socket
-        .receive_in(slot, buffer, ReceiveRequestFlags::WAIT_ALL)
+        .receive_in(slot, buffer, ReceiveFlags::WAIT_ALL)
         .wait(passive);
     assert_eq!(received, Ok(CHUNK), "WskReceive");
     let (sent, buffer) = socket

@@ -1,36 +1,94 @@
-//! Socket addresses: `core::net::SocketAddr` ↔ `SOCKADDR_IN`/`SOCKADDR_IN6`.
+//! Socket addresses: `core::net::SocketAddr` ↔ `SOCKADDR_IN`/`SOCKADDR_IN6`,
+//! and the address families sockets are created for.
 //!
 //! WSK passes addresses as `PSOCKADDR` pointing at a family-specific
 //! structure. [`SockAddr`] is a `SOCKADDR_STORAGE` that holds one, built from
-//! and converted back to the standard library's address types.
+//! and converted back to the standard library's address types; it never
+//! appears in the public API, which speaks `core::net::SocketAddr`.
 
 use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use wsk_sys as sys;
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
-/// A socket address in the layout WSK reads and writes (`SOCKADDR_STORAGE`).
+/// The address family a socket is created for (`AF_INET`, `AF_INET6`).
 ///
 /// ```
-/// use wsk::SockAddr;
-/// let addr: core::net::SocketAddr = "127.0.0.1:7007".parse().unwrap();
-/// let raw = SockAddr::from(addr);
-/// assert_eq!(raw.family(), wsk_sys::AF_INET);
-/// assert_eq!(raw.to_socket_addr(), Ok(addr));
+/// use wsk::AddressFamily;
+/// let remote: core::net::SocketAddr = "[::1]:7".parse().unwrap();
+/// assert_eq!(AddressFamily::of(&remote), AddressFamily::V6);
+/// assert_eq!(AddressFamily::V4.unspecified(), "0.0.0.0:0".parse().unwrap());
 /// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddressFamily {
+    /// IPv4 (`AF_INET`).
+    V4,
+    /// IPv6 (`AF_INET6`).
+    V6,
+}
+
+impl AddressFamily {
+    /// The family of `addr`.
+    #[must_use]
+    pub const fn of(addr: &SocketAddr) -> Self {
+        match addr {
+            SocketAddr::V4(_) => Self::V4,
+            SocketAddr::V6(_) => Self::V6,
+        }
+    }
+
+    /// The wildcard address of the family with port 0 (`0.0.0.0:0` or
+    /// `[::]:0`): binding to it lets the stack choose the address and port,
+    /// as a client socket does before it connects.
+    #[must_use]
+    pub const fn unspecified(self) -> SocketAddr {
+        match self {
+            Self::V4 => SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
+            Self::V6 => SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 0, 0, 0)),
+        }
+    }
+
+    /// The family of a raw `ADDRESS_FAMILY`, if it is IPv4 or IPv6.
+    pub(crate) const fn from_raw(family: sys::ADDRESS_FAMILY) -> Option<Self> {
+        match family {
+            sys::AF_INET => Some(Self::V4),
+            sys::AF_INET6 => Some(Self::V6),
+            _ => None,
+        }
+    }
+
+    /// The raw `ADDRESS_FAMILY`.
+    pub(crate) const fn raw(self) -> sys::ADDRESS_FAMILY {
+        match self {
+            Self::V4 => sys::AF_INET,
+            Self::V6 => sys::AF_INET6,
+        }
+    }
+}
+
+/// A socket address in the layout WSK reads and writes (`SOCKADDR_STORAGE`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(transparent)]
-pub struct SockAddr(sys::SOCKADDR_STORAGE);
+pub(crate) struct SockAddr(sys::SOCKADDR_STORAGE);
 
 impl SockAddr {
     /// An empty address (`AF_UNSPEC`), for the provider to fill in.
-    pub const UNSPECIFIED: Self = Self(sys::SOCKADDR_STORAGE::ZEROED);
+    pub(crate) const UNSPECIFIED: Self = Self(sys::SOCKADDR_STORAGE::ZEROED);
 
     /// The address family (`AF_INET`, `AF_INET6`, …).
-    #[must_use]
-    pub fn family(&self) -> sys::ADDRESS_FAMILY {
+    pub(crate) fn family(&self) -> sys::ADDRESS_FAMILY {
         self.0.ss_family
+    }
+
+    /// The length of the structure the address occupies (`SOCKADDR_IN` or
+    /// `SOCKADDR_IN6`; 0 for none).
+    pub(crate) fn len(&self) -> usize {
+        match AddressFamily::from_raw(self.family()) {
+            Some(AddressFamily::V4) => size_of::<sys::SOCKADDR_IN>(),
+            Some(AddressFamily::V6) => size_of::<sys::SOCKADDR_IN6>(),
+            None => 0,
+        }
     }
 
     /// A pointer for WSK routines that read the address.
@@ -49,7 +107,7 @@ impl SockAddr {
     ///
     /// [`Error::INVALID_ADDRESS_COMPONENT`] for a family other than `AF_INET`
     /// and `AF_INET6` (including an unfilled `AF_UNSPEC`).
-    pub fn to_socket_addr(&self) -> Result<SocketAddr> {
+    pub(crate) fn to_socket_addr(self) -> Result<SocketAddr> {
         // SAFETY: the storage is 128 readable bytes, enough for either family.
         unsafe { from_raw(self.as_ptr()) }
     }
@@ -140,25 +198,6 @@ impl core::fmt::Debug for SockAddr {
     }
 }
 
-/// The wildcard address (`0.0.0.0:0` or `[::]:0`) of `addr`'s family: what a
-/// client socket binds to before connecting to `addr`.
-pub(crate) fn wildcard_for(addr: &SocketAddr) -> SocketAddr {
-    if addr.is_ipv4() {
-        SocketAddr::from(([0, 0, 0, 0], 0))
-    } else {
-        SocketAddr::from(([0u16; 8], 0))
-    }
-}
-
-/// The address family of `addr` (`AF_INET` or `AF_INET6`).
-pub(crate) fn family_of(addr: &SocketAddr) -> sys::ADDRESS_FAMILY {
-    if addr.is_ipv4() {
-        sys::AF_INET
-    } else {
-        sys::AF_INET6
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +216,22 @@ mod tests {
         // SAFETY: SOCKADDR_STORAGE is 128 bytes.
         let bytes: [u8; 8] = unsafe { raw.as_ptr().cast::<[u8; 8]>().read() };
         assert_eq!(bytes, [2, 0, 1, 2, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn families_and_wildcards() {
+        let v4: SocketAddr = "10.0.0.1:80".parse().unwrap();
+        let v6: SocketAddr = "[fe80::1]:80".parse().unwrap();
+        assert_eq!(AddressFamily::of(&v4).raw(), sys::AF_INET);
+        assert_eq!(AddressFamily::of(&v6).raw(), sys::AF_INET6);
+        assert_eq!(
+            AddressFamily::from_raw(sys::AF_INET6),
+            Some(AddressFamily::V6)
+        );
+        assert_eq!(AddressFamily::from_raw(sys::AF_UNSPEC), None);
+        assert_eq!(AddressFamily::V6.unspecified(), "[::]:0".parse().unwrap());
+        assert_eq!(SockAddr::from(v4).len(), size_of::<sys::SOCKADDR_IN>());
+        assert_eq!(SockAddr::UNSPECIFIED.len(), 0);
     }
 
     #[test]

@@ -11,14 +11,15 @@ use core::time::Duration;
 
 use wsk_sys as sys;
 
+use crate::error::Error;
 use crate::irql::Passive;
 
 /// Runs `future` to completion on the current thread, sleeping on a
 /// `KEVENT` between polls.
 ///
 /// This is how `PASSIVE_LEVEL` code uses the `async` helpers
-/// ([`ConnectionSocket::connect_to`](crate::ConnectionSocket::connect_to), …) without an
-/// executor. The waker may be called from any thread at ≤ `DISPATCH_LEVEL`.
+/// ([`tcp::connect`](crate::tcp::connect), …) without an executor. The waker
+/// may be called from any thread at ≤ `DISPATCH_LEVEL`.
 ///
 /// # IRQL
 ///
@@ -30,10 +31,13 @@ pub fn block_on<F: Future>(passive: &Passive<'_>, future: F) -> F::Output {
     }
 }
 
-/// Like [`block_on`], but gives up when no wake-up arrives for `timeout`
-/// (the limit applies to each wait between polls, so a future that keeps
-/// making progress is not cut off), dropping the future — which cancels the
-/// requests it was waiting on.
+/// Like [`block_on`] for a future that resolves to a `Result`, but gives up
+/// when no wake-up arrives for `timeout` (the limit applies to each wait
+/// between polls, so a future that keeps making progress is not cut off),
+/// dropping the future — which cancels the requests it was waiting on.
+///
+/// The time-out joins the future's own errors, so the result is flat:
+/// `block_on_timeout(&passive, tcp::connect(..), timeout)?` is the socket.
 ///
 /// # IRQL
 ///
@@ -41,14 +45,18 @@ pub fn block_on<F: Future>(passive: &Passive<'_>, future: F) -> F::Output {
 ///
 /// # Errors
 ///
-/// [`Error::IO_TIMEOUT`](crate::Error::IO_TIMEOUT) if the future did not
-/// finish in time.
-pub fn block_on_timeout<F: Future>(
+/// The future's error, or [`Error::IO_TIMEOUT`](crate::Error::IO_TIMEOUT) if
+/// it did not finish in time.
+pub fn block_on_timeout<F, T, E>(
     passive: &Passive<'_>,
     future: F,
     timeout: Duration,
-) -> crate::Result<F::Output> {
-    run(passive, future, Some(timeout)).map_err(|()| crate::Error::IO_TIMEOUT)
+) -> Result<T, E>
+where
+    F: Future<Output = Result<T, E>>,
+    E: From<Error>,
+{
+    run(passive, future, Some(timeout)).unwrap_or_else(|()| Err(E::from(Error::IO_TIMEOUT)))
 }
 
 fn run<F: Future>(

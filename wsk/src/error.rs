@@ -17,13 +17,14 @@ pub type Result<T, E = Error> = core::result::Result<T, E>;
 ///
 /// ```
 /// use wsk::Error;
-/// let e = Error::from_ntstatus(wsk_sys::STATUS_CONNECTION_RESET).unwrap();
+/// let e = Error::from_raw(wsk_sys::STATUS_CONNECTION_RESET).unwrap();
 /// assert_eq!(e, Error::CONNECTION_RESET);
 /// assert_eq!(e.name(), Some("STATUS_CONNECTION_RESET"));
-/// assert!(wsk::Error::from_ntstatus(wsk_sys::STATUS_SUCCESS).is_none());
+/// assert!(e.is_connection_lost());
+/// assert!(wsk::Error::from_raw(wsk_sys::STATUS_SUCCESS).is_none());
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Error(sys::NTSTATUS);
+pub struct Error(i32);
 
 macro_rules! named_errors {
     ($($name:ident = $status:ident: $doc:literal;)*) => {
@@ -90,13 +91,13 @@ named_errors! {
 }
 
 impl Error {
-    /// The error for a failing status, or `None` for a success or
+    /// The error for a failing `NTSTATUS`, or `None` for a success or
     /// informational status.
     ///
     /// Warnings (`0x8…`) count as errors: WSK reports truncation
     /// (`STATUS_BUFFER_OVERFLOW`) that way.
     #[must_use]
-    pub const fn from_ntstatus(status: sys::NTSTATUS) -> Option<Self> {
+    pub const fn from_raw(status: i32) -> Option<Self> {
         if sys::NT_SUCCESS(status) {
             None
         } else {
@@ -104,26 +105,100 @@ impl Error {
         }
     }
 
-    /// Converts a status into `Ok(status)` or `Err(Error)`.
+    /// Converts an `NTSTATUS` into `Ok(status)` or `Err(Error)`, for code
+    /// that calls raw routines.
     ///
     /// # Errors
     ///
     /// The status itself when it is not a success or informational code.
-    pub const fn check(status: sys::NTSTATUS) -> Result<sys::NTSTATUS> {
-        match Self::from_ntstatus(status) {
+    pub const fn check(status: i32) -> Result<i32> {
+        match Self::from_raw(status) {
             None => Ok(status),
             Some(e) => Err(e),
         }
     }
 
-    /// The raw `NTSTATUS` (always negative).
+    /// The raw `NTSTATUS` (always negative or a warning).
     #[must_use]
-    pub const fn ntstatus(self) -> sys::NTSTATUS {
+    pub const fn as_raw(self) -> i32 {
         self.0
+    }
+
+    /// Whether the connection is gone: reset by the peer
+    /// ([`CONNECTION_RESET`](Self::CONNECTION_RESET)), aborted
+    /// ([`CONNECTION_ABORTED`](Self::CONNECTION_ABORTED)), disconnected
+    /// ([`CONNECTION_DISCONNECTED`](Self::CONNECTION_DISCONNECTED),
+    /// [`GRACEFUL_DISCONNECT`](Self::GRACEFUL_DISCONNECT),
+    /// `STATUS_LOCAL_DISCONNECT`, `STATUS_REMOTE_DISCONNECT`), or no longer
+    /// valid ([`CONNECTION_INVALID`](Self::CONNECTION_INVALID),
+    /// [`INVALID_CONNECTION`](Self::INVALID_CONNECTION), which an accept
+    /// reports for a client that reset before it was accepted). Nothing more
+    /// can be sent on it; close it.
+    #[must_use]
+    pub const fn is_connection_lost(self) -> bool {
+        matches!(
+            self.0,
+            sys::STATUS_CONNECTION_RESET
+                | sys::STATUS_CONNECTION_ABORTED
+                | sys::STATUS_CONNECTION_DISCONNECTED
+                | sys::STATUS_GRACEFUL_DISCONNECT
+                | sys::STATUS_LOCAL_DISCONNECT
+                | sys::STATUS_REMOTE_DISCONNECT
+                | sys::STATUS_CONNECTION_INVALID
+                | sys::STATUS_INVALID_CONNECTION
+        )
+    }
+
+    /// Whether the request was cancelled ([`CANCELLED`](Self::CANCELLED)):
+    /// its IRP was cancelled (the request was dropped) or its socket closed.
+    #[must_use]
+    pub const fn is_cancelled(self) -> bool {
+        self.0 == sys::STATUS_CANCELLED
+    }
+
+    /// Whether the operation timed out ([`IO_TIMEOUT`](Self::IO_TIMEOUT)),
+    /// for example a connect the peer never answered, or a
+    /// [`block_on_timeout`](crate::block_on_timeout) that gave up.
+    #[must_use]
+    pub const fn is_timeout(self) -> bool {
+        self.0 == sys::STATUS_IO_TIMEOUT
+    }
+
+    /// Whether the provider or the running Windows lacks the operation:
+    /// [`NOT_IMPLEMENTED`](Self::NOT_IMPLEMENTED) (a routine the provider
+    /// does not implement, as Wine's `netio.sys` stubs, including event
+    /// callbacks) or [`NOT_SUPPORTED`](Self::NOT_SUPPORTED) (a routine newer
+    /// than the running Windows, or an option the provider does not know).
+    #[must_use]
+    pub const fn is_unsupported(self) -> bool {
+        matches!(
+            self.0,
+            sys::STATUS_NOT_IMPLEMENTED | sys::STATUS_NOT_SUPPORTED
+        )
+    }
+
+    /// Whether the destination cannot be reached: the network, host,
+    /// protocol or port is unreachable
+    /// ([`NETWORK_UNREACHABLE`](Self::NETWORK_UNREACHABLE),
+    /// [`HOST_UNREACHABLE`](Self::HOST_UNREACHABLE),
+    /// [`PROTOCOL_UNREACHABLE`](Self::PROTOCOL_UNREACHABLE),
+    /// [`PORT_UNREACHABLE`](Self::PORT_UNREACHABLE)), or the connection was
+    /// refused ([`CONNECTION_REFUSED`](Self::CONNECTION_REFUSED)).
+    #[must_use]
+    pub const fn is_unreachable(self) -> bool {
+        matches!(
+            self.0,
+            sys::STATUS_NETWORK_UNREACHABLE
+                | sys::STATUS_HOST_UNREACHABLE
+                | sys::STATUS_PROTOCOL_UNREACHABLE
+                | sys::STATUS_PORT_UNREACHABLE
+                | sys::STATUS_CONNECTION_REFUSED
+        )
     }
 }
 
-impl From<Error> for sys::NTSTATUS {
+impl From<Error> for i32 {
+    /// The `NTSTATUS`, for example for `DriverEntry` to return.
     fn from(e: Error) -> Self {
         e.0
     }
@@ -146,3 +221,46 @@ impl fmt::Display for Error {
 }
 
 impl core::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_matches_the_statuses_examples_match_by_hand() {
+        for e in [
+            Error::CONNECTION_RESET,
+            Error::CONNECTION_ABORTED,
+            Error::CONNECTION_DISCONNECTED,
+            Error::GRACEFUL_DISCONNECT,
+            Error::CONNECTION_INVALID,
+            Error::INVALID_CONNECTION,
+        ] {
+            assert!(e.is_connection_lost(), "{e}");
+            assert!(
+                !e.is_cancelled() && !e.is_timeout() && !e.is_unsupported(),
+                "{e}"
+            );
+        }
+        assert!(
+            Error::from_raw(sys::STATUS_REMOTE_DISCONNECT).is_some_and(Error::is_connection_lost)
+        );
+        assert!(Error::CANCELLED.is_cancelled() && !Error::CANCELLED.is_connection_lost());
+        assert!(Error::IO_TIMEOUT.is_timeout());
+        assert!(Error::NOT_IMPLEMENTED.is_unsupported() && Error::NOT_SUPPORTED.is_unsupported());
+        assert!(!Error::INVALID_PARAMETER.is_unsupported());
+        assert!(
+            Error::HOST_UNREACHABLE.is_unreachable() && Error::CONNECTION_REFUSED.is_unreachable()
+        );
+        assert!(!Error::CONNECTION_RESET.is_unreachable());
+    }
+
+    #[test]
+    fn raw_round_trip() {
+        let e = Error::from_raw(sys::STATUS_IO_TIMEOUT).unwrap();
+        assert_eq!(e.as_raw(), sys::STATUS_IO_TIMEOUT);
+        assert_eq!(i32::from(e), sys::STATUS_IO_TIMEOUT);
+        assert_eq!(Error::check(sys::STATUS_PENDING), Ok(sys::STATUS_PENDING));
+        assert_eq!(Error::check(sys::STATUS_CANCELLED), Err(Error::CANCELLED));
+    }
+}

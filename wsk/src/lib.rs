@@ -1,31 +1,49 @@
 //! Safe Rust for the Windows **Winsock Kernel** (WSK): TCP, UDP and name
 //! resolution for kernel drivers.
 //!
+//! # Where to look
+//!
+//! | to … | open |
+//! |---|---|
+//! | register, capture the provider, resolve names, deregister | [`Registration`], [`Provider`] (and [`provider`] for what they report) |
+//! | connect, listen, accept, send and receive over TCP | [`tcp`] ([`tcp::connect`], [`tcp::listen`], [`tcp::ConnectionSocket`]) |
+//! | send and receive datagrams | [`udp`] ([`udp::bind`], [`udp::DatagramSocket`]) |
+//! | be called when data arrives, a peer disconnects, a connection is accepted | [`events`] and [`vtable`] |
+//! | wait, lock, and know which IRQL code runs at | [`irql`] |
+//! | wait for, reuse or cancel a WSK call | [`request`] ([`block_on`] for `async` helpers) |
+//! | hand work that must wait to a `PASSIVE_LEVEL` thread | [`defer`] |
+//! | set socket options | [`options`] |
+//! | call what the safe layer does not wrap | [`sys`] (`unsafe`) |
+//!
 //! # The model in one page
 //!
 //! **Registration.** A driver registers as a WSK client at `PASSIVE_LEVEL`
 //! ([`Registration::register`]) and captures the provider
 //! ([`Registration::capture`]); the [`Provider`] creates sockets.
-//! Deregistration refuses while handles are alive and happens on drop, so it
-//! cannot be forgotten.
+//! Deregistration is explicit ([`Registration::deregister`]) and refuses
+//! while handles are alive; no `Drop` in this crate waits.
 //!
 //! **IRQL tokens.** Zero-sized, `!Send` proofs of the current IRQL
-//! ([`Passive`], [`Dispatch`], [`AtMostDispatch`]). Everything that can wait
-//! takes `&Passive`; event callbacks never get one, so blocking inside a
-//! callback does not compile. See [`irql`].
+//! ([`irql::Passive`], [`irql::Dispatch`], [`irql::AtMostDispatch`]).
+//! Everything that can wait takes `&Passive`; event callbacks never get one,
+//! and no safe code can make one, so blocking inside a callback does not
+//! compile. See [`irql`].
 //!
-//! **Requests.** Every WSK call is a [`Request`]: one allocation owning the
-//! IRP, its completion state and every buffer and address the provider may
-//! touch. Await it, or [`wait`](Request::wait) at `PASSIVE_LEVEL`. Buffers
-//! come back with the result; dropping a pending request cancels it and frees
-//! its memory only once the provider is done. A [`RequestSlot`] keeps that
-//! memory and its IRP for the next request, so a stream of sends and receives
-//! ([`ConnectionSocket::send_in`]) allocates nothing. See [`request`].
+//! **Requests.** Every WSK call is a [`request::Request`]: one allocation
+//! owning the IRP, its completion state and every buffer and address the
+//! provider may touch. Await it, or [`wait`](request::Request::wait) at
+//! `PASSIVE_LEVEL`. Buffers come back with the result ([`BufResult`]);
+//! dropping a pending request cancels it and frees its memory only once the
+//! provider is done. A [`request::RequestSlot`] keeps that memory and its IRP
+//! for the next request, so a stream of sends and receives allocates
+//! nothing. See [`request`].
 //!
-//! **Events.** Callbacks are traits ([`ConnectionEvents`], [`ListenEvents`]);
-//! the dispatch tables and event masks are constants derived from the
-//! implementation, the trampolines return the statuses the DDI requires, and
-//! the [`EventContext`] carries the IRQL the provider reported. See [`events`].
+//! **Events.** Callbacks are traits ([`events::ConnectionEvents`],
+//! [`events::ListenEvents`], [`events::DatagramEvents`]) implemented in a
+//! block marked [`#[wsk::vtable]`](vtable); the dispatch tables and event
+//! masks are constants derived from the implementation, the trampolines
+//! return the statuses the DDI requires, and the [`events::EventContext`]
+//! carries the IRQL the provider reported. See [`events`].
 //!
 //! **Teardown.** A socket owns its handler and frees it only after
 //! `WskCloseSocket` completes; dropping a socket closes it in the background.
@@ -35,21 +53,23 @@
 //! # let sim = wsk_sim::Sim::start();
 //! # let peer = sim.peer_listen("10.0.0.2:7");
 //! # let echo = std::thread::spawn(move || { let c = peer.accept(); let d = c.recv_exact(5); c.send(&d); c });
-//! use wsk::{block_on, Buffer, ConnectionSocket, NoEvents, Passive, Registration};
+//! use wsk::events::NoEvents;
+//! use wsk::{block_on, Buffer, Registration};
 //! use core::time::Duration;
 //!
-//! // In a driver, DriverEntry or a system thread proves PASSIVE_LEVEL.
-//! let passive = Passive::current().expect("PASSIVE_LEVEL");
+//! # // SAFETY: a host test thread: PASSIVE_LEVEL, outside any WSK callback.
+//! # let passive = unsafe { wsk::irql::Passive::new_unchecked() };
+//! // `passive: Passive` proves PASSIVE_LEVEL: DriverEntry, a system thread or a work item has one.
 //! let registration = Registration::register(&passive)?;
 //! let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
 //!
 //! let remote = "10.0.0.2:7".parse().unwrap();
-//! let socket = block_on(&passive, ConnectionSocket::connect_to(&provider, remote, NoEvents))?;
+//! let socket = block_on(&passive, wsk::tcp::connect(&provider, remote, NoEvents))?;
 //!
 //! let (sent, buffer) = socket.send(Buffer::from_slice(b"hello")?).wait(&passive);
 //! assert_eq!(sent?, 5);
 //! let (received, buffer) = socket.receive(buffer).wait(&passive);
-//! assert_eq!(&buffer.as_slice()[..received?], b"hello");
+//! assert_eq!((received?, &buffer[..]), (5, &b"hello"[..]));
 //!
 //! socket.close().wait(&passive)?;
 //! drop((buffer, provider));
@@ -78,54 +98,34 @@ extern crate alloc;
 #[cfg(not(windows))]
 extern crate wsk_sim as _;
 
+// The public face: topic modules (facades over the private implementation
+// modules below) and a short root.
+pub mod defer;
+pub mod events;
+pub mod irql;
+pub mod options;
+pub mod prelude;
+pub mod provider;
+pub mod request;
+pub mod tcp;
+pub mod udp;
+
+// Implementation, private: named only through the modules above.
 mod addr;
 mod block_on;
 mod buffer;
-mod client_control;
-mod connection;
-mod datagram;
-pub mod defer;
 mod error;
-pub mod events;
-pub mod irql;
-mod listen;
+mod irp;
 mod mdl;
-pub mod options;
-mod registration;
-pub mod request;
-mod resolve;
 mod socket;
-mod stream;
 mod time;
 
-pub use addr::SockAddr;
+pub use addr::AddressFamily;
 pub use block_on::{block_on, block_on_timeout};
-pub use buffer::{Buffer, MAX_BUFFER_LEN};
-pub use client_control::{CachedSecurityDescriptor, SecurityOp, StaticEvents, TransportChangeOp};
-pub use connection::{
-    AddressOp, ConnectionSocket, DisconnectOp, ReceiveRequestFlags, SendFlags, TransferOp,
-    TransferSlot,
-};
-pub use datagram::{
-    DatagramAddressOp, DatagramSocket, FixedAddressOp, RECEIVE_CONTROL_BYTES, ReceiveFromOp,
-    ReceiveFromSlot, ReceivedFrom, SendMessagesOp, SendToOp, SendToSlot,
-};
+pub use buffer::{BufResult, Buffer};
 pub use error::{Error, Result};
-pub use events::{
-    ConnectionEvents, Datagram, DatagramAction, DatagramEvents, DatagramFlags, DatagramIndication,
-    DatagramSegments, Datagrams, DisconnectFlags, EventContext, Indication, NoDatagramEvents,
-    NoEvents, ReceiveAction, ReceiveFlags, RetainedDatagrams, RetainedIndication, Segments,
-};
-pub use irql::{AtMostDispatch, Dispatch, Passive, SpinLock, SpinLockGuard};
-pub use listen::{
-    AcceptOp, Incoming, InspectAction, InspectCompleteOp, InspectId, ListenAddressOp, ListenEvents,
-    ListenSocket, ListenState, NoListenEvents,
-};
-pub use registration::{Provider, Registration, Transport, Version, WindowsVersion};
-pub use request::{Operation, Request, RequestSlot, SlotRequest, Waitable};
-pub use resolve::Family;
-pub use socket::{CloseOp, ControlOp, ControlOutput, ControlValue, CreateOp};
-pub use stream::{StreamAcceptOp, StreamListenOp, StreamListener, StreamSocket};
+pub use provider::client::Provider;
+pub use provider::registration::Registration;
 
 pub use wsk_macros::vtable;
 

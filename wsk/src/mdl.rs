@@ -30,3 +30,18 @@ pub(crate) unsafe fn wsk_buf_bytes<'a>(buf: &sys::WSK_BUF) -> Option<&'a [u8]> {
     // SAFETY: [start, start + len) lies within the mapped MDL and stays valid for 'a.
     Some(unsafe { core::slice::from_raw_parts(start, len) })
 }
+
+/// Copies up to `out.len()` bytes of `segments` into `out`, in order;
+/// returns how many.
+pub(crate) fn copy_segments<'a>(segments: impl Iterator<Item = &'a [u8]>, out: &mut [u8]) -> usize {
+    let mut copied = 0;
+    for segment in segments {
+        let n = segment.len().min(out.len() - copied);
+        out[copied..copied + n].copy_from_slice(&segment[..n]);
+        copied += n;
+        if copied == out.len() {
+            break;
+        }
+    }
+    copied
+}

@@ -9,12 +9,16 @@
 //! # let sim = wsk_sim::Sim::start();
 //! # let _peer = sim.peer_listen("10.0.0.2:80");
 //! use wsk::options::{KeepAlive, NoDelay, ReceiveBuffer};
-//! use wsk::{block_on, ConnectionSocket, NoEvents, Passive, Registration};
+//! use wsk::{block_on, Registration};
+//! use wsk::events::NoEvents;
+//! use wsk::irql::Passive;
+//! use wsk::tcp::ConnectionSocket;
 //!
-//! let passive = Passive::current().expect("PASSIVE_LEVEL");
+//! # // SAFETY: a host test thread: PASSIVE_LEVEL, outside any WSK callback.
+//! # let passive = unsafe { wsk::irql::Passive::new_unchecked() };
 //! let registration = Registration::register(&passive)?;
 //! let provider = registration.capture(&passive, None)?;
-//! let socket = block_on(&passive, ConnectionSocket::connect_to(&provider, "10.0.0.2:80".parse().unwrap(), NoEvents))?;
+//! let socket = block_on(&passive, wsk::tcp::connect(&provider, "10.0.0.2:80".parse().unwrap(), NoEvents))?;
 //!
 //! socket.set::<NoDelay>(true).wait(&passive)?;
 //! socket.set::<KeepAlive>(true).wait(&passive)?;
@@ -27,16 +31,27 @@
 //! # Ok::<(), wsk::Error>(())
 //! ```
 //!
-//! Options outside this list remain reachable through the untyped
-//! `ConnectionSocket::set_option` / `get_option`.
-
-use alloc::sync::Arc;
+//! An option outside this list is one zero-sized type and one
+//! [`SocketOption`] impl away: its level, code and value type.
+//!
+//! ```
+//! use wsk::options::SocketOption;
+//!
+//! /// `SO_BROADCAST` (level `SOL_SOCKET`): send datagrams to broadcast addresses.
+//! struct Broadcast;
+//! impl SocketOption for Broadcast {
+//!     type Value = bool;
+//!     const LEVEL: u32 = 0xffff; // SOL_SOCKET
+//!     const CODE: u32 = 0x0020; // SO_BROADCAST
+//! }
+//! ```
+//!
+//! [`ControlValue`] decodes what a control request returns
+//! ([`ControlOutput`] are its raw bytes).
 
 use wsk_sys as sys;
 
-use crate::Error;
-use crate::request::Request;
-use crate::socket::{BOUND, ControlOp, ControlValue, SocketCore, submit_control_as};
+use crate::error::{Error, Result};
 
 /// A socket option with a fixed level, code and value type.
 ///
@@ -110,48 +125,98 @@ options! {
     Ipv6Only: bool = (sys::IPPROTO_IPV6 as u32, sys::IPV6_V6ONLY, true);
     /// `SO_CONDITIONAL_ACCEPT`: listening sockets inspect each connection
     /// request before the handshake (`WskInspectEvent`). Must be set before
-    /// the bind; [`ListenSocket::open`](crate::ListenSocket::open) sets it
-    /// for handlers that implement
-    /// [`on_inspect`](crate::ListenEvents::on_inspect).
+    /// the bind; [`tcp::listen`](crate::tcp::listen) sets it for handlers
+    /// that implement [`on_inspect`](crate::events::ListenEvents::on_inspect).
     ConditionalAccept: bool = (sys::SOL_SOCKET, sys::SO_CONDITIONAL_ACCEPT, true);
 }
 
-/// Submits `WskSetOption` for `O`.
-pub(crate) fn set<H: Send + Sync + 'static, O: SocketOption>(
-    core: &Arc<SocketCore<H>>,
-    value: O::Value,
-) -> Request<ControlOp<H, ()>> {
-    if O::BEFORE_BIND && core.has_flags(BOUND) {
-        return Request::ready(Err(Error::INVALID_DEVICE_STATE));
+/// A value a socket control request's output decodes to.
+pub trait ControlValue: Sized + Send + 'static {
+    /// Decodes the output bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BUFFER_TOO_SMALL`] if the provider returned too few bytes.
+    fn from_output(output: &ControlOutput) -> Result<Self>;
+}
+
+impl ControlValue for ControlOutput {
+    fn from_output(output: &ControlOutput) -> Result<Self> {
+        Ok(*output)
     }
-    submit_control_as(
-        core,
-        sys::WskSetOption,
-        O::CODE,
-        O::LEVEL,
-        &value.to_ulong().to_ne_bytes(),
-        0,
-    )
 }
 
-/// Submits `WskGetOption` for `O`.
-pub(crate) fn get<H: Send + Sync + 'static, O: SocketOption>(
-    core: &Arc<SocketCore<H>>,
-) -> Request<ControlOp<H, O::Value>> {
-    submit_control_as(
-        core,
-        sys::WskGetOption,
-        O::CODE,
-        O::LEVEL,
-        &[],
-        size_of::<u32>(),
-    )
+impl ControlValue for () {
+    fn from_output(_output: &ControlOutput) -> Result<Self> {
+        Ok(())
+    }
 }
 
-/// Submits a `WskIoctl` whose output is a `SIZE_T`.
-pub(crate) fn query_size<H: Send + Sync + 'static>(
-    core: &Arc<SocketCore<H>>,
-    ioctl: u32,
-) -> Request<ControlOp<H, usize>> {
-    submit_control_as(core, sys::WskIoctl, ioctl, 0, &[], size_of::<usize>())
+impl ControlValue for u32 {
+    fn from_output(output: &ControlOutput) -> Result<Self> {
+        output.as_u32()
+    }
+}
+
+impl ControlValue for bool {
+    fn from_output(output: &ControlOutput) -> Result<Self> {
+        output.as_u32().map(|v| v != 0)
+    }
+}
+
+impl ControlValue for usize {
+    /// A `SIZE_T`; a provider that writes only a `ULONG` is accepted too.
+    fn from_output(output: &ControlOutput) -> Result<Self> {
+        if output.len >= size_of::<usize>() {
+            let mut bytes = [0u8; size_of::<usize>()];
+            bytes.copy_from_slice(&output.bytes[..size_of::<usize>()]);
+            Ok(usize::from_ne_bytes(bytes))
+        } else {
+            output.as_u32().map(|v| v as usize)
+        }
+    }
+}
+
+/// What a socket control request returned: up to 32
+/// bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct ControlOutput {
+    bytes: [u8; CONTROL_BYTES],
+    len: usize,
+}
+
+/// Room for the option values and control structures passed inline in a
+/// socket control request, in each direction.
+pub(crate) const CONTROL_BYTES: usize = 32;
+
+impl ControlOutput {
+    /// The output of a control request that returned `len` bytes of
+    /// `bytes` (clamped to their size).
+    pub(crate) fn new(bytes: [u8; CONTROL_BYTES], len: usize) -> Self {
+        Self {
+            bytes,
+            len: len.min(CONTROL_BYTES),
+        }
+    }
+
+    /// The output bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    /// The output as a `ULONG` option value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BUFFER_TOO_SMALL`] if fewer than 4 bytes were returned.
+    pub fn as_u32(&self) -> Result<u32> {
+        let bytes: [u8; 4] = self.bytes[..4]
+            .try_into()
+            .map_err(|_| Error::BUFFER_TOO_SMALL)?;
+        if self.len < 4 {
+            return Err(Error::BUFFER_TOO_SMALL);
+        }
+        Ok(u32::from_ne_bytes(bytes))
+    }
 }

@@ -6,9 +6,8 @@ use common::{connected, passive};
 
 use std::time::Duration;
 
-use wsk::{
-    Buffer, ConnectionSocket, Error, Family, MAX_BUFFER_LEN, NoEvents, Registration, block_on,
-};
+use wsk::events::NoEvents;
+use wsk::{AddressFamily, Buffer, Error, Registration, block_on};
 use wsk_sim::{Routine, Sim};
 use wsk_sys as sys;
 
@@ -20,7 +19,7 @@ fn buffers_reject_empty_and_oversize_capacities() {
         Some(Error::INVALID_BUFFER_SIZE)
     );
     assert_eq!(
-        Buffer::with_capacity(MAX_BUFFER_LEN + 1).err(),
+        Buffer::with_capacity(Buffer::MAX_LEN + 1).err(),
         Some(Error::INVALID_BUFFER_SIZE)
     );
     assert_eq!(
@@ -85,7 +84,7 @@ fn connecting_to_a_refusing_host_is_a_clear_error() {
     let provider = registration.capture(&p, None).unwrap();
     let result = block_on(
         &p,
-        ConnectionSocket::connect_to(&provider, "10.0.0.3:9".parse().unwrap(), NoEvents),
+        wsk::tcp::connect(&provider, "10.0.0.3:9".parse().unwrap(), NoEvents),
     );
     assert_eq!(result.err(), Some(Error::CONNECTION_REFUSED));
     sim.settle();
@@ -103,26 +102,24 @@ fn resolving_bad_names_is_a_clear_error() {
     let registration = Registration::register(&p).unwrap();
     let provider = registration.capture(&p, None).unwrap();
     assert_eq!(
-        provider.resolve(&p, "", None, Family::Any).err(),
+        provider.resolve(&p, "", None, None).err(),
         Some(Error::INVALID_PARAMETER)
     );
     assert_eq!(
-        provider.resolve(&p, "a\0b", None, Family::Any).err(),
+        provider.resolve(&p, "a\0b", None, None).err(),
         Some(Error::INVALID_PARAMETER)
     );
     let long = "x".repeat(40_000);
     assert_eq!(
-        provider.resolve(&p, &long, None, Family::Any).err(),
+        provider.resolve(&p, &long, None, None).err(),
         Some(Error::INVALID_PARAMETER)
     );
     sim.add_name("two.test", &["10.0.0.4", "fd00::4"]);
     let v4 = provider
-        .resolve(&p, "two.test", Some("80"), Family::V4)
+        .resolve(&p, "two.test", Some("80"), Some(AddressFamily::V4))
         .unwrap();
     assert_eq!(v4, vec!["10.0.0.4:80".parse().unwrap()]);
-    let any = provider
-        .resolve(&p, "two.test", Some("80"), Family::Any)
-        .unwrap();
+    let any = provider.resolve(&p, "two.test", Some("80"), None).unwrap();
     assert_eq!(any.len(), 2, "{any:?}");
     drop(provider);
     registration.deregister(&p).unwrap();

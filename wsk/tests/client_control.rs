@@ -7,12 +7,15 @@ use common::{TIMEOUT, passive, setup, teardown};
 
 use std::sync::Mutex;
 
-use wsk::{
-    DatagramAction, DatagramEvents, DatagramIndication, DatagramSocket, Error, EventContext,
-    ListenSocket, NoDatagramEvents, NoListenEvents, StaticEvents, block_on,
+use wsk::AddressFamily;
+use wsk::events::{
+    DatagramAction, DatagramEvents, DatagramIndication, EventContext, NoDatagramEvents,
+    NoListenEvents, StaticEvents,
 };
+use wsk::tcp::ListenSocket;
+use wsk::udp::DatagramSocket;
+use wsk::{Error, block_on};
 use wsk_sim::Sim;
-use wsk_sys as sys;
 
 #[derive(Default)]
 struct Recorder {
@@ -56,7 +59,7 @@ fn static_events_are_set_before_any_socket_and_checked_against_handlers() {
     // A handler without on_receive_from cannot own a datagram socket now.
     let refused = block_on(
         &p,
-        DatagramSocket::open(
+        wsk::udp::bind(
             &provider,
             "10.0.0.1:5400".parse().unwrap(),
             NoDatagramEvents,
@@ -66,17 +69,17 @@ fn static_events_are_set_before_any_socket_and_checked_against_handlers() {
     // Listening sockets have no RECEIVE_FROM: unaffected.
     let listener = block_on(
         &p,
-        ListenSocket::open(
+        wsk::tcp::listen(
             &provider,
             "10.0.0.1:5401".parse().unwrap(),
-            NoListenEvents::<wsk::NoEvents>::new(),
+            NoListenEvents::<wsk::events::NoEvents>::new(),
         ),
     )
     .expect("listener");
     // The event is on without SO_WSK_EVENT_CALLBACK.
     let socket = block_on(
         &p,
-        DatagramSocket::open(
+        wsk::udp::bind(
             &provider,
             "10.0.0.1:5400".parse().unwrap(),
             Recorder::default(),
@@ -98,7 +101,7 @@ fn static_events_are_set_before_any_socket_and_checked_against_handlers() {
     let (registration, provider) = setup(&p);
     let socket = block_on(
         &p,
-        DatagramSocket::open(
+        wsk::udp::bind(
             &provider,
             "10.0.0.1:5402".parse().unwrap(),
             NoDatagramEvents,
@@ -154,7 +157,7 @@ fn cached_security_descriptors_are_released_on_drop_and_set_before_bind() {
     assert_eq!(sim.cached_security_descriptors(), 1);
 
     // SO_WSK_SECURITY before the bind, on a datagram and a listening socket.
-    let socket = DatagramSocket::create(&provider, sys::AF_INET, NoDatagramEvents)
+    let socket = DatagramSocket::new(&provider, AddressFamily::V4, NoDatagramEvents)
         .wait(&p)
         .unwrap();
     socket
@@ -171,10 +174,10 @@ fn cached_security_descriptors_are_released_on_drop_and_set_before_bind() {
     );
     socket.close().wait(&p).unwrap();
 
-    let listener = ListenSocket::create(
+    let listener = ListenSocket::new(
         &provider,
-        sys::AF_INET,
-        NoListenEvents::<wsk::NoEvents>::new(),
+        AddressFamily::V4,
+        NoListenEvents::<wsk::events::NoEvents>::new(),
     )
     .wait(&p)
     .unwrap();

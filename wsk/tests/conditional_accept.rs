@@ -7,11 +7,10 @@ use common::{passive, setup};
 use std::net::SocketAddr;
 use std::sync::Mutex;
 
+use wsk::events::{EventContext, Incoming, InspectAction, InspectId, ListenEvents, NoEvents};
 use wsk::options::ConditionalAccept;
-use wsk::{
-    ConnectionSocket, Error, EventContext, Incoming, InspectAction, InspectId, ListenEvents,
-    ListenSocket, NoEvents, block_on,
-};
+use wsk::tcp::ConnectionSocket;
+use wsk::{Error, block_on};
 use wsk_sim::{EventKind, Irql, Sim};
 use wsk_sys as sys;
 
@@ -84,11 +83,8 @@ fn run(irql: Irql, scenario: Scenario, port: u16) {
         _ => InspectAction::Pend,
     };
     let local: SocketAddr = format!("0.0.0.0:{port}").parse().unwrap();
-    let listener = block_on(
-        &p,
-        ListenSocket::open(&provider, local, Gate::new(decision)),
-    )
-    .expect("open");
+    let listener =
+        block_on(&p, wsk::tcp::listen(&provider, local, Gate::new(decision))).expect("open");
     assert!(
         listener.get::<ConditionalAccept>().wait(&p).unwrap(),
         "open turned conditional accept on"
@@ -142,7 +138,7 @@ fn run(irql: Irql, scenario: Scenario, port: u16) {
     assert_eq!(accepted.len(), usize::from(expect_accepted), "{scenario:?}");
     for socket in &accepted {
         // SIO_WSK_QUERY_INSPECT_ID: the ID on_inspect saw.
-        assert_eq!(socket.inspect_id().wait(&p), Ok(id), "{scenario:?}");
+        assert_eq!(socket.inspect_id(), Ok(id), "{scenario:?}");
     }
     assert_eq!(sim.stats().count(EventKind::Inspect), 1);
     assert!(
@@ -193,7 +189,7 @@ fn inspect_complete_refuses_pend_and_conditional_accept_must_precede_bind() {
     let (registration, provider) = setup(&p);
     let listener = block_on(
         &p,
-        ListenSocket::open(
+        wsk::tcp::listen(
             &provider,
             "0.0.0.0:7111".parse().unwrap(),
             Gate::new(InspectAction::Pend),

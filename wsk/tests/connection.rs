@@ -6,10 +6,12 @@ use common::{connected, connected_to, passive, setup, teardown};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use wsk::{
-    Buffer, ConnectionEvents, ConnectionSocket, DisconnectFlags, Error, EventContext, Indication,
-    NoEvents, ReceiveAction, ReceiveRequestFlags, SendFlags, block_on,
+use wsk::AddressFamily;
+use wsk::events::{
+    ConnectionEvents, DisconnectFlags, EventContext, Indication, NoEvents, ReceiveAction,
 };
+use wsk::tcp::{ConnectionSocket, ReceiveFlags, SendFlags};
+use wsk::{Buffer, Error, block_on};
 use wsk_sim::{EventKind, Irql, Routine, Sim};
 use wsk_sys as sys;
 
@@ -39,7 +41,7 @@ fn disconnect_reaches_handler(irql: Irql, abortive: bool) {
 
     let socket = block_on(
         &p,
-        ConnectionSocket::connect_to(
+        wsk::tcp::connect(
             &provider,
             "10.0.0.2:80".parse().unwrap(),
             Recorder::default(),
@@ -135,7 +137,7 @@ fn send_after_abortive_remote_disconnect_is_refused_without_provider_call() {
     let (registration, provider) = setup(&p);
     let socket = block_on(
         &p,
-        ConnectionSocket::connect_to(
+        wsk::tcp::connect(
             &provider,
             "10.0.0.2:80".parse().unwrap(),
             Recorder::default(),
@@ -217,7 +219,7 @@ fn a_request_that_ignores_cancel_is_freed_when_the_socket_closes() {
     let (registration, provider) = setup(&p);
     let socket = block_on(
         &p,
-        ConnectionSocket::connect_to(&provider, "10.0.0.2:80".parse().unwrap(), NoEvents),
+        wsk::tcp::connect(&provider, "10.0.0.2:80".parse().unwrap(), NoEvents),
     )
     .unwrap();
     let _peer = listener.accept();
@@ -242,7 +244,7 @@ fn a_request_that_ignores_cancel_is_freed_when_the_socket_closes() {
 fn receive_indications_can_be_retained_and_released() {
     #[derive(Default)]
     struct Keeper {
-        held: Mutex<Vec<wsk::RetainedIndication>>,
+        held: Mutex<Vec<wsk::events::RetainedIndication>>,
         bytes: Mutex<Vec<u8>>,
     }
     #[wsk::vtable]
@@ -267,7 +269,7 @@ fn receive_indications_can_be_retained_and_released() {
     let (registration, provider) = setup(&p);
     let socket = block_on(
         &p,
-        ConnectionSocket::connect_to(&provider, "10.0.0.2:80".parse().unwrap(), Keeper::default()),
+        wsk::tcp::connect(&provider, "10.0.0.2:80".parse().unwrap(), Keeper::default()),
     )
     .unwrap();
     let peer = listener.accept();
@@ -337,10 +339,7 @@ fn receive_with_wait_all_fills_the_buffer_and_send_flags_pass_through() {
     let (sim, socket, peer) = (&c.sim, &c.socket, &c.peer);
     let p = passive();
 
-    let pending = socket.receive_with(
-        Buffer::with_capacity(6).unwrap(),
-        ReceiveRequestFlags::WAIT_ALL,
-    );
+    let pending = socket.receive_with(Buffer::with_capacity(6).unwrap(), ReceiveFlags::WAIT_ALL);
     peer.send(b"abc");
     sim.settle();
     let pending = pending
@@ -372,7 +371,7 @@ fn connect_with_data_sends_on_connect_and_is_gated_by_windows_version() {
         let (registration, provider) = setup(&p);
         let socket = block_on(
             &p,
-            ConnectionSocket::create(&provider, sys::AF_INET, NoEvents),
+            ConnectionSocket::new(&provider, AddressFamily::V4, NoEvents),
         )
         .unwrap();
         socket.bind("0.0.0.0:0".parse().unwrap()).wait(&p).unwrap();

@@ -7,10 +7,13 @@ use common::{passive, setup, teardown};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use wsk::{
-    Buffer, DatagramAction, DatagramEvents, DatagramFlags, DatagramIndication, DatagramSocket,
-    Error, EventContext, NoDatagramEvents, RetainedDatagrams, block_on,
+use wsk::AddressFamily;
+use wsk::events::{
+    DatagramAction, DatagramEvents, DatagramIndication, EventContext, NoDatagramEvents,
+    RetainedDatagrams,
 };
+use wsk::udp::{DatagramFlags, DatagramSocket};
+use wsk::{Buffer, Error, block_on};
 use wsk_sim::{EventKind, Irql, Routine, Sim};
 use wsk_sys as sys;
 
@@ -22,11 +25,11 @@ fn round_trip(local: &str, peer_addr: &str) {
 
     let socket = block_on(
         &p,
-        DatagramSocket::open(&provider, local.parse().unwrap(), NoDatagramEvents),
+        wsk::udp::bind(&provider, local.parse().unwrap(), NoDatagramEvents),
     )
     .expect("open");
     assert!(socket.is_bound());
-    let bound = socket.local_address().wait(&p).expect("local address");
+    let bound = socket.local_addr().wait(&p).expect("local address");
     assert_eq!(bound, local.parse().unwrap());
 
     // Every byte value, both ways.
@@ -51,7 +54,7 @@ fn round_trip(local: &str, peer_addr: &str) {
         .wait(&p);
     let received = received.expect("receive_from");
     assert_eq!(received.len(), 256);
-    assert_eq!(received.remote(), peer.local_addr());
+    assert_eq!(received.peer_addr(), peer.local_addr());
     assert_eq!(received.flags(), DatagramFlags::empty());
     assert!(received.control_info().is_empty());
     assert_eq!(buffer.as_slice(), &reply[..]);
@@ -90,10 +93,10 @@ fn wildcard_bind_gets_a_port() {
     let (registration, provider) = setup(&p);
     let socket = block_on(
         &p,
-        DatagramSocket::open(&provider, "0.0.0.0:0".parse().unwrap(), NoDatagramEvents),
+        wsk::udp::bind(&provider, "0.0.0.0:0".parse().unwrap(), NoDatagramEvents),
     )
     .expect("open");
-    let local = socket.local_address().wait(&p).expect("local address");
+    let local = socket.local_addr().wait(&p).expect("local address");
     assert_ne!(local.port(), 0, "{local}");
     drop(socket); // closes in the background
     sim.settle();
@@ -128,11 +131,10 @@ impl DatagramEvents for Recorder {
             assert_eq!(d.copy_to(&mut bytes), d.len());
             let joined: Vec<u8> = d.segments().flatten().copied().collect();
             assert_eq!(joined, bytes);
-            self.seen.lock().unwrap().push((
-                d.remote_address().unwrap(),
-                bytes,
-                d.control_info_len(),
-            ));
+            self.seen
+                .lock()
+                .unwrap()
+                .push((d.peer_addr().unwrap(), bytes, d.control_info_len()));
         }
         DatagramAction::Accept
     }
@@ -146,7 +148,7 @@ fn receive_from_events(irql: Irql) {
     let (registration, provider) = setup(&p);
     let socket = block_on(
         &p,
-        DatagramSocket::open(
+        wsk::udp::bind(
             &provider,
             "10.0.0.1:6000".parse().unwrap(),
             Recorder::default(),
@@ -223,7 +225,7 @@ fn receive_from_indications_can_be_retained_and_released() {
     let (registration, provider) = setup(&p);
     let socket = block_on(
         &p,
-        DatagramSocket::open(
+        wsk::udp::bind(
             &provider,
             "10.0.0.1:6001".parse().unwrap(),
             Keeper::default(),
@@ -237,7 +239,7 @@ fn receive_from_indications_can_be_retained_and_released() {
     assert_eq!(retained.len(), 1);
     assert_eq!(retained[0].count(), 1);
     let datagram = retained[0].iter().next().unwrap();
-    assert_eq!(datagram.remote_address(), Ok(peer.local_addr()));
+    assert_eq!(datagram.peer_addr(), Ok(peer.local_addr()));
     let mut copy = [0u8; 7];
     assert_eq!(datagram.copy_to(&mut copy), 7);
     assert_eq!(&copy, b"keep me");
@@ -275,7 +277,7 @@ fn refused_datagrams_go_to_the_next_receive_from() {
     let (registration, provider) = setup(&p);
     let socket = block_on(
         &p,
-        DatagramSocket::open(&provider, "10.0.0.1:6002".parse().unwrap(), Refuser),
+        wsk::udp::bind(&provider, "10.0.0.1:6002".parse().unwrap(), Refuser),
     )
     .expect("open");
     peer.send_to("10.0.0.1:6002", b"refused");
@@ -288,7 +290,7 @@ fn refused_datagrams_go_to_the_next_receive_from() {
     let (received, buffer) = socket
         .receive_from(Buffer::with_capacity(64).unwrap())
         .wait(&p);
-    assert_eq!(received.unwrap().remote(), peer.local_addr());
+    assert_eq!(received.unwrap().peer_addr(), peer.local_addr());
     assert_eq!(buffer.as_slice(), b"refused");
     drop(buffer);
 
@@ -305,7 +307,7 @@ fn send_messages_sends_each_buffer_as_a_datagram() {
     let (registration, provider) = setup(&p);
     let socket = block_on(
         &p,
-        DatagramSocket::open(
+        wsk::udp::bind(
             &provider,
             "10.0.0.1:6003".parse().unwrap(),
             NoDatagramEvents,
@@ -325,7 +327,7 @@ fn send_messages_sends_each_buffer_as_a_datagram() {
     assert!(
         provider
             .windows_version()
-            .at_least(wsk::WindowsVersion::WINDOWS_8)
+            .at_least(wsk::provider::WindowsVersion::WINDOWS_8)
     );
     let (sent, buffers) = socket.send_messages(datagrams(), remote).wait(&p);
     assert_eq!(sent, Ok(12));
@@ -357,7 +359,7 @@ fn bad_input_is_refused_without_calling_the_provider() {
     let remote = "10.0.0.2:53".parse().unwrap();
 
     // Created but not bound: sending, receiving and events are refused.
-    let socket = DatagramSocket::create(&provider, sys::AF_INET, NoDatagramEvents)
+    let socket = DatagramSocket::new(&provider, AddressFamily::V4, NoDatagramEvents)
         .wait(&p)
         .expect("create");
     assert!(!socket.is_bound());
@@ -424,7 +426,7 @@ fn open_failure_closes_the_socket() {
     sim.fail_next(Routine::WskBind, sys::STATUS_ADDRESS_ALREADY_EXISTS);
     let err = block_on(
         &p,
-        DatagramSocket::open(
+        wsk::udp::bind(
             &provider,
             "10.0.0.1:6005".parse().unwrap(),
             Recorder::default(),
@@ -445,7 +447,7 @@ fn dropping_a_pending_receive_from_cancels_it() {
     let (registration, provider) = setup(&p);
     let socket = block_on(
         &p,
-        DatagramSocket::open(
+        wsk::udp::bind(
             &provider,
             "10.0.0.1:6006".parse().unwrap(),
             NoDatagramEvents,
@@ -487,7 +489,7 @@ fn a_receive_from_that_ignores_cancel_is_freed_when_the_socket_closes() {
     let (registration, provider) = setup(&p);
     let socket = block_on(
         &p,
-        DatagramSocket::open(
+        wsk::udp::bind(
             &provider,
             "10.0.0.1:6007".parse().unwrap(),
             NoDatagramEvents,
@@ -518,11 +520,11 @@ fn send_messages_is_refused_before_windows_8() {
     let (registration, provider) = setup(&p);
     assert_eq!(
         provider.windows_version(),
-        wsk::WindowsVersion::new(6, 1, 7601)
+        wsk::provider::WindowsVersion::new(6, 1, 7601)
     );
     let socket = block_on(
         &p,
-        DatagramSocket::open(
+        wsk::udp::bind(
             &provider,
             "10.0.0.1:6010".parse().unwrap(),
             NoDatagramEvents,
@@ -560,7 +562,7 @@ fn fixed_remote_and_send_to_addresses() {
     let local = "10.0.0.1:5310";
     let socket = block_on(
         &p,
-        DatagramSocket::open(&provider, local.parse().unwrap(), NoDatagramEvents),
+        wsk::udp::bind(&provider, local.parse().unwrap(), NoDatagramEvents),
     )
     .expect("open");
     let send = |data: &[u8]| socket.send(Buffer::from_slice(data).unwrap()).wait(&p).0;
@@ -569,7 +571,7 @@ fn fixed_remote_and_send_to_addresses() {
             .receive_from(Buffer::with_capacity(64).unwrap())
             .wait(&p);
         (
-            received.expect("receive_from").remote(),
+            received.expect("receive_from").peer_addr(),
             buffer.as_slice().to_vec(),
         )
     };
@@ -579,7 +581,7 @@ fn fixed_remote_and_send_to_addresses() {
 
     // SIO_WSK_SET_SENDTO_ADDRESS: sends go to `a`, datagrams come from anyone.
     socket
-        .set_send_to_address(Some(a.local_addr()))
+        .set_destination(Some(a.local_addr()))
         .wait(&p)
         .expect("set sendto address");
     assert_eq!(send(b"to a"), Ok(4));
@@ -589,7 +591,7 @@ fn fixed_remote_and_send_to_addresses() {
 
     // SIO_WSK_SET_REMOTE_ADDRESS: sends go to `b`, and only `b` is heard.
     socket
-        .set_remote_address(Some(b.local_addr()))
+        .connect(b.local_addr())
         .wait(&p)
         .expect("set remote address");
     assert_eq!(send(b"to b"), Ok(4));
@@ -605,7 +607,7 @@ fn fixed_remote_and_send_to_addresses() {
     assert_eq!(a.recv_from().1, b"override");
 
     // Cleared: `send` has nowhere to go again.
-    socket.set_remote_address(None).wait(&p).expect("clear");
+    socket.disconnect().wait(&p).expect("clear");
     assert_eq!(send(b"x"), Err(Error::INVALID_DEVICE_STATE));
     a.send_to(local, b"heard again");
     assert_eq!(receive(), (a.local_addr(), b"heard again".to_vec()));
@@ -623,7 +625,7 @@ fn datagram_sockets_take_typed_options() {
     let (registration, provider) = setup(&p);
     let socket = block_on(
         &p,
-        DatagramSocket::create(&provider, sys::AF_INET, NoDatagramEvents),
+        DatagramSocket::new(&provider, AddressFamily::V4, NoDatagramEvents),
     )
     .unwrap();
     socket

@@ -16,16 +16,23 @@
 // them would only scatter the log.
 #![allow(clippy::too_many_lines, clippy::struct_excessive_bools)]
 
+mod common;
+use common::passive;
+
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wsk::{
-    Buffer, ConnectionEvents, ConnectionSocket, DisconnectFlags, Error, EventContext, Indication,
-    ListenSocket, NoListenEvents, Passive, ReceiveAction, ReceiveRequestFlags, Registration,
-    Request, RetainedIndication, SendFlags, SlotRequest, TransferOp, TransferSlot, block_on,
+use wsk::events::{
+    ConnectionEvents, DisconnectFlags, EventContext, Indication, NoListenEvents, ReceiveAction,
+    RetainedIndication,
 };
+use wsk::irql::Passive;
+use wsk::request::ops::TransferOp;
+use wsk::request::{Request, SlotRequest, TransferSlot};
+use wsk::tcp::{ConnectionSocket, ListenSocket, ReceiveFlags, SendFlags};
+use wsk::{Buffer, Error, Registration, block_on};
 use wsk_sim::{CompletionMode, EventKind, Irql, PeerConn, PeerListener, Routine, Sim};
 use wsk_sys as sys;
 
@@ -221,7 +228,7 @@ impl ConnectionEvents for Handler {
 // ---------------------------------------------------------------------------
 // Scenario state
 
-type Transfer = Request<TransferOp<Handler>>;
+type Transfer = Request<TransferOp>;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Outcome {
@@ -271,7 +278,7 @@ struct Conn {
     recvs: Vec<RecvRec>,
     held: Vec<Held>,
     /// Reused memory for requests resolved within one step.
-    slot: TransferSlot<Handler>,
+    slot: TransferSlot,
     peer_received: Vec<u8>,
 }
 
@@ -279,10 +286,6 @@ fn encode(start: usize, len: usize, salt: u8) -> Vec<u8> {
     (start..start + len)
         .map(|i| u8::try_from(i).unwrap() ^ salt)
         .collect()
-}
-
-fn passive() -> Passive<'static> {
-    Passive::current().expect("test threads run at PASSIVE_LEVEL")
 }
 
 impl Conn {
@@ -448,7 +451,7 @@ impl Conn {
             None => socket.receive_in(
                 &mut self.slot,
                 Buffer::with_capacity(capacity).unwrap(),
-                ReceiveRequestFlags::empty(),
+                ReceiveFlags::empty(),
             ),
         };
         let resolved = resolve_slot_request(p, rng, request);
@@ -679,7 +682,7 @@ impl std::task::Wake for CountingWaker {
 fn resolve_slot_request(
     p: &Passive<'_>,
     rng: &mut Rng,
-    mut request: SlotRequest<'_, TransferOp<Handler>>,
+    mut request: SlotRequest<'_, TransferOp>,
 ) -> Option<(Result<usize, Error>, Buffer)> {
     use std::future::Future;
     use std::task::{Context, Poll, Waker};
@@ -821,7 +824,7 @@ fn scenario(seed: u64, steps: usize) {
                     log(format!("[{step}] client conn c{id} to {addr} ({rmode:?})"));
                     let peer_listener = sim.peer_listen(&addr);
                     let remote: SocketAddr = addr.parse().unwrap();
-                    match block_on(&p, ConnectionSocket::connect_to(&provider, remote, handler)) {
+                    match block_on(&p, wsk::tcp::connect(&provider, remote, handler)) {
                         Ok(socket) => {
                             let peer = peer_listener.accept();
                             conns.push(Conn::new(
@@ -845,7 +848,7 @@ fn scenario(seed: u64, steps: usize) {
                     if listen.is_none() {
                         match block_on(
                             &p,
-                            ListenSocket::open(
+                            wsk::tcp::listen(
                                 &provider,
                                 "0.0.0.0:7000".parse().unwrap(),
                                 NoListenEvents::new(),

@@ -8,10 +8,13 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use wsk::{
-    Buffer, ConnectionEvents, ConnectionSocket, DisconnectFlags, Error, EventContext, Incoming,
-    ListenEvents, ListenSocket, NoEvents, NoListenEvents, Passive, block_on,
+use wsk::events::{
+    ConnectionEvents, DisconnectFlags, EventContext, Incoming, ListenEvents, NoEvents,
+    NoListenEvents,
 };
+use wsk::irql::Passive;
+use wsk::tcp::ConnectionSocket;
+use wsk::{Buffer, Error, block_on};
 use wsk_sim::{EventKind, Irql, Sim};
 use wsk_sys as sys;
 
@@ -70,7 +73,7 @@ fn one_mebibyte_round_trip_between_wsk_sockets() {
 
     let listener = block_on(
         &p,
-        ListenSocket::open(
+        wsk::tcp::listen(
             &provider,
             "0.0.0.0:7007".parse().unwrap(),
             NoListenEvents::<NoEvents>::new(),
@@ -94,7 +97,7 @@ fn one_mebibyte_round_trip_between_wsk_sockets() {
         });
         let client = block_on(
             &p,
-            ConnectionSocket::connect_to(&provider, "10.0.0.1:7007".parse().unwrap(), NoEvents),
+            wsk::tcp::connect(&provider, "10.0.0.1:7007".parse().unwrap(), NoEvents),
         )
         .expect("connect");
         send_all(&client, &p, &pattern(LEN, 1));
@@ -124,7 +127,7 @@ fn accept_completes_with_cancelled_when_the_listener_closes() {
     let (registration, provider) = setup(&p);
     let listener = block_on(
         &p,
-        ListenSocket::open(
+        wsk::tcp::listen(
             &provider,
             "0.0.0.0:7008".parse().unwrap(),
             NoListenEvents::<NoEvents>::new(),
@@ -152,7 +155,7 @@ fn deregistration_refuses_while_sockets_are_alive() {
     let (registration, provider) = setup(&p);
     let listener = block_on(
         &p,
-        ListenSocket::open(
+        wsk::tcp::listen(
             &provider,
             "0.0.0.0:7009".parse().unwrap(),
             NoListenEvents::<NoEvents>::new(),
@@ -196,7 +199,7 @@ impl ListenEvents for Server {
         self.remotes
             .lock()
             .unwrap()
-            .push(incoming.remote_address().unwrap());
+            .push(incoming.peer_addr().unwrap());
         let socket = incoming.accept(Peer {
             disconnects: Mutex::new(Vec::new()),
         });
@@ -220,7 +223,7 @@ fn accept_events(irql: Irql) {
     };
     let listener = block_on(
         &p,
-        ListenSocket::open(&provider, "0.0.0.0:7010".parse().unwrap(), server),
+        wsk::tcp::listen(&provider, "0.0.0.0:7010".parse().unwrap(), server),
     )
     .unwrap();
 
@@ -277,6 +280,51 @@ fn accept_events_at_dispatch() {
     accept_events(Irql::Dispatch);
 }
 
+fn server() -> Server {
+    Server {
+        accepted: Mutex::new(Vec::new()),
+        remotes: Mutex::new(Vec::new()),
+        reject_next: Mutex::new(false),
+    }
+}
+
+#[test]
+fn a_provider_without_events_listens_with_events_off() {
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    // Wine's WskControlSocket: no event callbacks at all.
+    sim.fail_next(
+        wsk_sim::Routine::WskControlSocket,
+        sys::STATUS_NOT_IMPLEMENTED,
+    );
+    let listener = block_on(
+        &p,
+        wsk::tcp::listen(&provider, "0.0.0.0:7011".parse().unwrap(), server()),
+    )
+    .expect("listening, events off");
+    assert!(
+        !listener.events_enabled(),
+        "the driver learns events are off"
+    );
+    // Connections are taken by request instead.
+    let accept = listener.accept(Peer {
+        disconnects: Mutex::new(Vec::new()),
+    });
+    let peer = sim.peer_connect("127.0.0.1:7011").expect("peer connects");
+    let (connection, remote) = accept.wait(&p).expect("accepted by request");
+    assert_eq!(remote, peer.local_addr());
+    assert!(
+        !connection.events_enabled(),
+        "nothing inherited from a listener without events"
+    );
+    connection.close().wait(&p).expect("close");
+    listener.close().wait(&p).expect("close");
+    drop(provider);
+    registration.deregister(&p).expect("no handles left");
+    sim.finish();
+}
+
 #[test]
 fn events_refused_by_the_provider_are_a_clear_error() {
     let sim = Sim::start();
@@ -284,18 +332,13 @@ fn events_refused_by_the_provider_are_a_clear_error() {
     let (registration, provider) = setup(&p);
     sim.fail_next(
         wsk_sim::Routine::WskControlSocket,
-        sys::STATUS_NOT_IMPLEMENTED,
+        sys::STATUS_INVALID_DEVICE_STATE,
     );
-    let server = Server {
-        accepted: Mutex::new(Vec::new()),
-        remotes: Mutex::new(Vec::new()),
-        reject_next: Mutex::new(false),
-    };
     let result = block_on(
         &p,
-        ListenSocket::open(&provider, "0.0.0.0:7011".parse().unwrap(), server),
+        wsk::tcp::listen(&provider, "0.0.0.0:7012".parse().unwrap(), server()),
     );
-    assert_eq!(result.err(), Some(Error::NOT_IMPLEMENTED));
+    assert_eq!(result.err(), Some(Error::INVALID_DEVICE_STATE));
     sim.settle();
     drop(provider);
     registration

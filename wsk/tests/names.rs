@@ -1,15 +1,15 @@
 //! Address-to-name translation (`WskGetNameInfo`) and the transport list
 //! (`WskControlClient`).
 
+mod common;
+use common::passive;
+
 use std::time::Duration;
 
-use wsk::{Error, Passive, Registration};
+use wsk::provider::NameInfoFlags;
+use wsk::{AddressFamily, Error, Registration};
 use wsk_sim::{Routine, Sim};
 use wsk_sys as sys;
-
-fn passive() -> Passive<'static> {
-    Passive::current().expect("test threads run at PASSIVE_LEVEL")
-}
 
 #[test]
 fn name_info_finds_names_and_services() {
@@ -22,13 +22,13 @@ fn name_info_finds_names_and_services() {
         .unwrap();
 
     let (host, service) = provider
-        .name_info(&p, "10.0.0.7:80".parse().unwrap(), 0)
+        .name_info(&p, "10.0.0.7:80".parse().unwrap(), NameInfoFlags::empty())
         .unwrap();
     assert_eq!(host, "server.example.test");
     assert_eq!(service.as_deref(), Some("http"));
 
     let (host, _) = provider
-        .name_info(&p, "[fd00::7]:443".parse().unwrap(), 0)
+        .name_info(&p, "[fd00::7]:443".parse().unwrap(), NameInfoFlags::empty())
         .unwrap();
     assert_eq!(host, "server.example.test");
 
@@ -36,7 +36,7 @@ fn name_info_finds_names_and_services() {
         .name_info(
             &p,
             "10.0.0.7:80".parse().unwrap(),
-            sys::NI_NUMERICHOST | sys::NI_NUMERICSERV,
+            NameInfoFlags::NUMERIC_HOST | NameInfoFlags::NUMERIC_SERVICE,
         )
         .unwrap();
     assert_eq!(host, "10.0.0.7");
@@ -44,18 +44,22 @@ fn name_info_finds_names_and_services() {
 
     // Without a name: the numeric form, or NOT_FOUND with NI_NAMEREQD.
     let (host, _) = provider
-        .name_info(&p, "10.0.0.9:80".parse().unwrap(), 0)
+        .name_info(&p, "10.0.0.9:80".parse().unwrap(), NameInfoFlags::empty())
         .unwrap();
     assert_eq!(host, "10.0.0.9");
     assert_eq!(
-        provider.name_info(&p, "10.0.0.9:80".parse().unwrap(), sys::NI_NAMEREQD),
+        provider.name_info(
+            &p,
+            "10.0.0.9:80".parse().unwrap(),
+            NameInfoFlags::NAME_REQUIRED
+        ),
         Err(Error::NOT_FOUND)
     );
 
     // Wine's stub.
     sim.fail_next(Routine::WskGetNameInfo, sys::STATUS_NOT_IMPLEMENTED);
     assert_eq!(
-        provider.name_info(&p, "10.0.0.7:80".parse().unwrap(), 0),
+        provider.name_info(&p, "10.0.0.7:80".parse().unwrap(), NameInfoFlags::empty()),
         Err(Error::NOT_IMPLEMENTED)
     );
 
@@ -73,16 +77,16 @@ fn transport_list_query() {
         .capture(&p, Some(Duration::from_secs(5)))
         .unwrap();
     let transports = provider.transports().expect("transports");
-    assert!(transports.iter().any(|t| t.socket_type == sys::SOCK_STREAM
-        && t.protocol == sys::IPPROTO_TCP as u32
-        && t.family == sys::AF_INET6));
+    assert!(transports.iter().any(|t| t.is_stream()
+        && t.protocol() == sys::IPPROTO_TCP as u32
+        && t.family() == Some(AddressFamily::V6)));
     assert!(
         transports
             .iter()
-            .any(|t| t.socket_type == sys::SOCK_DGRAM && t.family == sys::AF_INET)
+            .any(|t| t.is_datagram() && t.family() == Some(AddressFamily::V4))
     );
     sim.fail_next(Routine::WskControlClient, sys::STATUS_NOT_IMPLEMENTED);
-    assert_eq!(provider.transports(), Err(Error::NOT_IMPLEMENTED));
+    assert_eq!(provider.transports().err(), Some(Error::NOT_IMPLEMENTED));
     drop(provider);
     registration.deregister(&p).expect("no handles left");
     sim.finish();

@@ -3,11 +3,14 @@
 mod common;
 use common::{passive, setup};
 
+use wsk::AddressFamily;
+use wsk::events::{NoEvents, NoListenEvents};
 use wsk::options::{
     ExclusiveAddressUse, Ipv6Only, KeepAlive, NoDelay, ReceiveBuffer, ReuseAddress, SendBuffer,
     SocketOption,
 };
-use wsk::{Buffer, ConnectionSocket, Error, ListenSocket, NoEvents, NoListenEvents, block_on};
+use wsk::tcp::{ConnectionSocket, ListenSocket};
+use wsk::{Buffer, Error, block_on};
 use wsk_sim::{Routine, Sim};
 use wsk_sys as sys;
 
@@ -28,7 +31,7 @@ fn connection_options_round_trip() {
     let (registration, provider) = setup(&p);
     let socket = block_on(
         &p,
-        ConnectionSocket::connect_to(&provider, "10.0.0.2:80".parse().unwrap(), NoEvents),
+        wsk::tcp::connect(&provider, "10.0.0.2:80".parse().unwrap(), NoEvents),
     )
     .unwrap();
     let conn = peer.accept();
@@ -84,7 +87,7 @@ fn pre_bind_options_on_listening_sockets() {
     let p = passive();
     let (registration, provider) = setup(&p);
     let listener =
-        ListenSocket::<NoListenEvents>::create(&provider, sys::AF_INET6, NoListenEvents::new())
+        ListenSocket::<NoListenEvents>::new(&provider, AddressFamily::V6, NoListenEvents::new())
             .wait(&p)
             .unwrap();
     assert!(listener.get::<Ipv6Only>().wait(&p).unwrap(), "default on");
@@ -127,7 +130,7 @@ fn options_fail_clearly_when_control_fails() {
     let sim = Sim::start();
     let p = passive();
     let (registration, provider) = setup(&p);
-    let socket = ConnectionSocket::create(&provider, sys::AF_INET, NoEvents)
+    let socket = ConnectionSocket::new(&provider, AddressFamily::V4, NoEvents)
         .wait(&p)
         .unwrap();
     sim.fail_next(Routine::WskControlSocket, sys::STATUS_NOT_IMPLEMENTED);
@@ -157,10 +160,10 @@ fn socket_connect_creates_binds_and_connects_in_one_call() {
     .expect("socket connect");
     let conn = peer.accept();
     assert_eq!(
-        socket.remote_address().wait(&p).unwrap(),
+        socket.peer_addr().wait(&p).unwrap(),
         "10.0.0.2:81".parse().unwrap()
     );
-    assert_eq!(socket.local_address().wait(&p).unwrap(), conn.remote_addr());
+    assert_eq!(socket.local_addr().wait(&p).unwrap(), conn.remote_addr());
     let (sent, buffer) = socket.send(Buffer::from_slice(b"ping").unwrap()).wait(&p);
     assert_eq!(sent.unwrap(), 4);
     drop(buffer);

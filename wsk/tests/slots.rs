@@ -7,10 +7,10 @@ use common::{connected, connected_with, passive, setup, teardown};
 
 use std::time::Duration;
 
-use wsk::{
-    Buffer, DatagramSocket, Error, NoDatagramEvents, ReceiveFromSlot, ReceiveRequestFlags,
-    SendFlags, SendToSlot, TransferSlot, block_on,
-};
+use wsk::events::NoDatagramEvents;
+use wsk::request::{ReceiveFromSlot, SendToSlot, TransferSlot};
+use wsk::tcp::{ReceiveFlags, SendFlags};
+use wsk::{Buffer, Error, block_on};
 use wsk_sim::{CompletionMode, Routine, Sim};
 use wsk_sys as sys;
 
@@ -39,7 +39,7 @@ fn stream_through_one_slot(mode: CompletionMode) {
         assert_eq!(peer.recv_exact(8), [round; 8], "round {round}");
         peer.send(&[!round; 8]);
         let (received, back) = socket
-            .receive_in(&mut slot, back, ReceiveRequestFlags::WAIT_ALL)
+            .receive_in(&mut slot, back, ReceiveFlags::WAIT_ALL)
             .wait(&p);
         assert_eq!(received, Ok(8), "round {round}");
         assert_eq!(back.as_slice(), [!round; 8], "round {round}");
@@ -125,7 +125,7 @@ fn dropping_a_pending_slot_request_cancels_it_and_keeps_the_memory() {
     let pending = socket.receive_in(
         &mut slot,
         Buffer::with_capacity(16).unwrap(),
-        ReceiveRequestFlags::empty(),
+        ReceiveFlags::empty(),
     );
     let pending = pending
         .wait_timeout(&p, Duration::from_millis(10))
@@ -142,7 +142,7 @@ fn dropping_a_pending_slot_request_cancels_it_and_keeps_the_memory() {
         .receive_in(
             &mut slot,
             Buffer::with_capacity(16).unwrap(),
-            ReceiveRequestFlags::empty(),
+            ReceiveFlags::empty(),
         )
         .wait(&p);
     assert_eq!(received, Ok(5));
@@ -169,7 +169,7 @@ fn a_slot_whose_request_ignores_cancel_allocates_again_and_the_block_is_freed_on
         .receive_in(
             &mut slot,
             Buffer::with_capacity(16).unwrap(),
-            ReceiveRequestFlags::empty(),
+            ReceiveFlags::empty(),
         )
         .wait_timeout(&p, Duration::from_millis(10))
         .expect_err("hangs");
@@ -315,8 +315,7 @@ fn datagrams_through_slots_reuse_their_irps() {
     let p = passive();
     let (registration, provider) = setup(&p);
     let local: std::net::SocketAddr = "10.0.0.1:5000".parse().unwrap();
-    let socket =
-        block_on(&p, DatagramSocket::open(&provider, local, NoDatagramEvents)).expect("open");
+    let socket = block_on(&p, wsk::udp::bind(&provider, local, NoDatagramEvents)).expect("open");
 
     let mut receive_slot = ReceiveFromSlot::new().expect("slot");
     let mut send_slot = SendToSlot::new().expect("slot");
@@ -327,10 +326,10 @@ fn datagrams_through_slots_reuse_their_irps() {
         let (received, back) = socket.receive_from_in(&mut receive_slot, buffer).wait(&p);
         let received = received.expect("receive_from_in");
         assert_eq!(received.len(), 12, "round {round}");
-        assert_eq!(received.remote(), peer.local_addr());
+        assert_eq!(received.peer_addr(), peer.local_addr());
         assert_eq!(back.as_slice(), [round; 12]);
         let (sent, back) = socket
-            .send_to_in(&mut send_slot, back, received.remote())
+            .send_to_in(&mut send_slot, back, received.peer_addr())
             .wait(&p);
         assert_eq!(sent, Ok(12), "round {round}");
         assert_eq!(peer.recv_from(), (local, vec![round; 12]));

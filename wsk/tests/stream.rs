@@ -7,10 +7,11 @@ use common::{TIMEOUT, passive, setup, teardown};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use wsk::{
-    Buffer, ConnectionEvents, DisconnectFlags, Error, EventContext, NoEvents, Registration,
-    StreamSocket, WindowsVersion, block_on,
-};
+use wsk::AddressFamily;
+use wsk::events::{ConnectionEvents, DisconnectFlags, EventContext, NoEvents, NoListenEvents};
+use wsk::provider::{NameInfoFlags, WindowsVersion};
+use wsk::tcp::StreamSocket;
+use wsk::{Buffer, Error, Registration, block_on};
 use wsk_sim::Sim;
 use wsk_sys as sys;
 
@@ -48,7 +49,7 @@ fn the_windows_version_is_recorded_at_registration() {
     let registration = Registration::register(&p).expect("register");
     let provider = sim.at_irql(wsk_sim::Irql::Dispatch, || {
         // SAFETY: `at_irql` runs this at the simulated DISPATCH_LEVEL.
-        let cx = unsafe { wsk::AtMostDispatch::new_unchecked() };
+        let cx = unsafe { wsk::irql::AtMostDispatch::new_unchecked() };
         registration.try_capture(&cx).expect("try_capture")
     });
     assert_eq!(provider.windows_version(), WindowsVersion::new(6, 0, 6002));
@@ -77,15 +78,8 @@ fn stream_socket_as_client_connects_sends_receives_and_closes() {
     let p = passive();
     let (registration, provider) = setup(&p);
 
-    let socket = block_on(
-        &p,
-        StreamSocket::connect_to(
-            &provider,
-            "10.0.0.2:7000".parse().unwrap(),
-            Disconnects::default(),
-        ),
-    )
-    .expect("connect");
+    let socket =
+        connect_stream(&p, &provider, "10.0.0.2:7000", Disconnects::default()).expect("connect");
     let conn = peer.accept();
 
     let (sent, buffer) = socket.send(Buffer::from_slice(b"hello").unwrap()).wait(&p);
@@ -105,7 +99,7 @@ fn stream_socket_as_client_connects_sends_receives_and_closes() {
     }
     assert_eq!(got, b"world!");
 
-    let remote = socket.remote_address().wait(&p).expect("remote address");
+    let remote = socket.peer_addr().wait(&p).expect("remote address");
     assert_eq!(remote, "10.0.0.2:7000".parse().unwrap());
 
     // The connection callbacks installed through WSK_CLIENT_STREAM_DISPATCH
@@ -132,20 +126,20 @@ fn stream_socket_as_client_connects_sends_receives_and_closes() {
 fn stream_socket_step_by_step_with_retained_indication() {
     // Receive events on a stream socket: releasing a retained indication
     // must call the stream table's WskRelease (through the connection view).
-    struct Retainer(Mutex<Vec<wsk::RetainedIndication>>);
+    struct Retainer(Mutex<Vec<wsk::events::RetainedIndication>>);
     #[wsk::vtable]
     impl ConnectionEvents for Retainer {
         fn on_receive(
             &self,
             _cx: &EventContext<'_>,
-            data: Option<wsk::Indication<'_>>,
-        ) -> wsk::ReceiveAction {
+            data: Option<wsk::events::Indication<'_>>,
+        ) -> wsk::events::ReceiveAction {
             if let Some(data) = data {
                 if let Some(kept) = data.retain() {
                     self.0.lock().unwrap().push(kept);
                 }
             }
-            wsk::ReceiveAction::Accept
+            wsk::events::ReceiveAction::Accept
         }
     }
 
@@ -153,9 +147,13 @@ fn stream_socket_step_by_step_with_retained_indication() {
     let peer = sim.peer_listen("10.0.0.2:7001");
     let p = passive();
     let (registration, provider) = setup(&p);
-    let socket = StreamSocket::create(&provider, sys::AF_INET, Retainer(Mutex::new(Vec::new())))
-        .wait(&p)
-        .expect("create");
+    let socket = StreamSocket::new(
+        &provider,
+        AddressFamily::V4,
+        Retainer(Mutex::new(Vec::new())),
+    )
+    .wait(&p)
+    .expect("create");
     socket
         .bind("0.0.0.0:0".parse().unwrap())
         .wait(&p)
@@ -193,13 +191,9 @@ fn stream_socket_as_listener_accepts_by_request() {
     let p = passive();
     let (registration, provider) = setup(&p);
 
-    let listener = block_on(
-        &p,
-        StreamSocket::listen_on(&provider, "10.0.0.1:8000".parse().unwrap(), NoEvents),
-    )
-    .expect("listen");
+    let listener = listen_stream_by_request(&p, &provider, "10.0.0.1:8000").expect("listen");
     assert_eq!(
-        listener.local_address().wait(&p).expect("local address"),
+        listener.local_addr().wait(&p).expect("local address"),
         "10.0.0.1:8000".parse().unwrap()
     );
 
@@ -236,7 +230,7 @@ fn listening_twice_is_refused_and_hands_the_socket_back() {
     let sim = Sim::start();
     let p = passive();
     let (registration, provider) = setup(&p);
-    let socket = StreamSocket::create(&provider, sys::AF_INET, NoEvents)
+    let socket = StreamSocket::new(&provider, AddressFamily::V4, NoEvents)
         .wait(&p)
         .expect("create");
     // Not bound: the provider refuses WskListen.
@@ -257,16 +251,15 @@ fn stream_sockets_are_refused_before_windows_10_1703() {
     let p = passive();
     let (registration, provider) = setup(&p);
     let before = sim.stats();
-    let created = StreamSocket::create(&provider, sys::AF_INET, NoEvents).wait(&p);
+    let created = StreamSocket::new(&provider, AddressFamily::V4, NoEvents).wait(&p);
     assert_eq!(created.err(), Some(Error::NOT_SUPPORTED));
-    let connected = block_on(
-        &p,
-        StreamSocket::connect_to(&provider, "10.0.0.2:7000".parse().unwrap(), NoEvents),
-    );
-    assert_eq!(connected.err(), Some(Error::NOT_SUPPORTED));
     let listening = block_on(
         &p,
-        StreamSocket::listen_on(&provider, "10.0.0.1:8001".parse().unwrap(), NoEvents),
+        wsk::tcp::listen_stream(
+            &provider,
+            "10.0.0.1:8001".parse().unwrap(),
+            NoListenEvents::<NoEvents>::new(),
+        ),
     );
     assert_eq!(listening.err(), Some(Error::NOT_SUPPORTED));
     assert_eq!(
@@ -285,7 +278,7 @@ fn stream_sockets_disabled_in_the_provider_are_not_supported() {
     sim.set_stream_sockets(false);
     let p = passive();
     let (registration, provider) = setup(&p);
-    let created = StreamSocket::create(&provider, sys::AF_INET, NoEvents).wait(&p);
+    let created = StreamSocket::new(&provider, AddressFamily::V4, NoEvents).wait(&p);
     assert_eq!(created.err(), Some(Error::NOT_SUPPORTED));
     teardown(&p, registration, provider);
     sim.finish();
@@ -302,9 +295,9 @@ fn name_resolution_is_refused_on_vista() {
     // WskGetAddressInfo and WskGetNameInfo are Windows 7 fields: the
     // provider table is not read past its Vista end: NOT_SUPPORTED, like
     // the other version gates.
-    let resolved = provider.resolve(&p, "example.test", None, wsk::Family::V4);
+    let resolved = provider.resolve(&p, "example.test", None, Some(AddressFamily::V4));
     assert_eq!(resolved.err(), Some(Error::NOT_SUPPORTED));
-    let name = provider.name_info(&p, "10.0.0.9:80".parse().unwrap(), 0);
+    let name = provider.name_info(&p, "10.0.0.9:80".parse().unwrap(), NameInfoFlags::empty());
     assert_eq!(name.err(), Some(Error::NOT_SUPPORTED));
     teardown(&p, registration, provider);
     sim.finish();
@@ -312,18 +305,22 @@ fn name_resolution_is_refused_on_vista() {
 
 #[test]
 fn dual_stack_ipv6_listener_accepts_ipv4_peers_as_v4_mapped() {
+    use wsk::events::NoListenEvents;
     use wsk::options::Ipv6Only;
-    use wsk::{ListenSocket, NoListenEvents};
+    use wsk::tcp::ListenSocket;
 
     let sim = Sim::start();
     let p = passive();
     let (registration, provider) = setup(&p);
 
     // IPV6_V6ONLY = 0 before the bind: the [::] wildcard takes IPv4 too.
-    let listener =
-        ListenSocket::create(&provider, sys::AF_INET6, NoListenEvents::<NoEvents>::new())
-            .wait(&p)
-            .expect("create");
+    let listener = ListenSocket::new(
+        &provider,
+        AddressFamily::V6,
+        NoListenEvents::<NoEvents>::new(),
+    )
+    .wait(&p)
+    .expect("create");
     listener.set::<Ipv6Only>(false).wait(&p).expect("Ipv6Only");
     assert!(!listener.get::<Ipv6Only>().wait(&p).expect("read back"));
     listener
@@ -340,12 +337,9 @@ fn dual_stack_ipv6_listener_accepts_ipv4_peers_as_v4_mapped() {
     };
     let mapped = std::net::SocketAddr::new(peer_v4.ip().to_ipv6_mapped().into(), peer_v4.port());
     assert_eq!(remote, mapped, "remote reported as ::ffff:a.b.c.d");
+    assert_eq!(connection.peer_addr().wait(&p).expect("remote"), mapped);
     assert_eq!(
-        connection.remote_address().wait(&p).expect("remote"),
-        mapped
-    );
-    assert_eq!(
-        connection.local_address().wait(&p).expect("local"),
+        connection.local_addr().wait(&p).expect("local"),
         "[::ffff:10.0.0.1]:9100".parse().unwrap()
     );
     let (sent, buffer) = connection
@@ -363,7 +357,7 @@ fn dual_stack_ipv6_listener_accepts_ipv4_peers_as_v4_mapped() {
 
 #[test]
 fn ipv6_only_listener_refuses_ipv4_peers() {
-    use wsk::{ListenSocket, NoListenEvents};
+    use wsk::events::NoListenEvents;
 
     let sim = Sim::start();
     let p = passive();
@@ -371,7 +365,7 @@ fn ipv6_only_listener_refuses_ipv4_peers() {
     // The default, as on Windows: IPV6_V6ONLY = 1.
     let listener = block_on(
         &p,
-        ListenSocket::open(
+        wsk::tcp::listen(
             &provider,
             "[::]:9101".parse().unwrap(),
             NoListenEvents::<NoEvents>::new(),
@@ -400,7 +394,7 @@ fn dual_stack_stream_listener_accepts_ipv4_peers() {
     let sim = Sim::start();
     let p = passive();
     let (registration, provider) = setup(&p);
-    let socket = StreamSocket::create(&provider, sys::AF_INET6, NoEvents)
+    let socket = StreamSocket::new(&provider, AddressFamily::V6, NoEvents)
         .wait(&p)
         .expect("create");
     socket.set::<Ipv6Only>(false).wait(&p).expect("Ipv6Only");
@@ -434,8 +428,6 @@ fn dual_stack_stream_listener_accepts_ipv4_peers() {
 
 #[test]
 fn connection_sockets_work_on_windows_7_tables() {
-    use wsk::ConnectionSocket;
-
     let sim = Sim::start();
     // Windows 7 SP1: connection tables end after WskRelease; the crate
     // reads them through a copy of the fields they have.
@@ -445,7 +437,7 @@ fn connection_sockets_work_on_windows_7_tables() {
     let (registration, provider) = setup(&p);
     let socket = block_on(
         &p,
-        ConnectionSocket::connect_to(
+        wsk::tcp::connect(
             &provider,
             "10.0.0.2:7100".parse().unwrap(),
             Disconnects::default(),
@@ -469,20 +461,24 @@ fn connection_sockets_work_on_windows_7_tables() {
 
 #[derive(Default)]
 struct StreamServer {
-    accepted: Mutex<Vec<wsk::ConnectionSocket<Disconnects>>>,
+    accepted: Mutex<Vec<wsk::tcp::ConnectionSocket<Disconnects>>>,
     remotes: Mutex<Vec<std::net::SocketAddr>>,
 }
 
 #[wsk::vtable]
-impl wsk::ListenEvents for StreamServer {
+impl wsk::events::ListenEvents for StreamServer {
     type Connection = Disconnects;
 
-    fn on_accept(&self, _: &EventContext<'_>, incoming: Option<wsk::Incoming<'_, Disconnects>>) {
+    fn on_accept(
+        &self,
+        _: &EventContext<'_>,
+        incoming: Option<wsk::events::Incoming<'_, Disconnects>>,
+    ) {
         let Some(incoming) = incoming else { return };
         self.remotes
             .lock()
             .unwrap()
-            .push(incoming.remote_address().unwrap());
+            .push(incoming.peer_addr().unwrap());
         let socket = incoming.accept(Disconnects::default());
         self.accepted.lock().unwrap().push(socket);
     }
@@ -490,14 +486,12 @@ impl wsk::ListenEvents for StreamServer {
 
 #[test]
 fn stream_listener_runs_accept_events() {
-    use wsk::ListenSocket;
-
     let sim = Sim::start();
     let p = passive();
     let (registration, provider) = setup(&p);
     let listener = block_on(
         &p,
-        ListenSocket::open_stream(
+        wsk::tcp::listen_stream(
             &provider,
             "10.0.0.1:8010".parse().unwrap(),
             StreamServer::default(),
@@ -533,7 +527,7 @@ fn stream_listener_runs_accept_events() {
     let (registration, provider) = setup(&p);
     let old = block_on(
         &p,
-        ListenSocket::open_stream(
+        wsk::tcp::listen_stream(
             &provider,
             "10.0.0.1:8011".parse().unwrap(),
             StreamServer::default(),
@@ -542,4 +536,34 @@ fn stream_listener_runs_accept_events() {
     assert_eq!(old.err(), Some(Error::NOT_SUPPORTED));
     teardown(&p, registration, provider);
     sim.finish();
+}
+
+/// A stream socket connected to `remote` (created, bound to the wildcard
+/// address, connected), as a connection socket with its events enabled.
+fn connect_stream<H: ConnectionEvents>(
+    p: &wsk::irql::Passive<'_>,
+    provider: &wsk::Provider,
+    remote: &str,
+    handler: H,
+) -> Result<wsk::tcp::ConnectionSocket<H>, Error> {
+    let remote: std::net::SocketAddr = remote.parse().unwrap();
+    let family = AddressFamily::of(&remote);
+    let socket = StreamSocket::new(provider, family, handler).wait(p)?;
+    socket.bind(family.unspecified()).wait(p)?;
+    socket.connect(remote).wait(p)?;
+    let connection = socket.into_connection();
+    connection.enable_events()?;
+    Ok(connection)
+}
+
+/// A stream socket bound to `local` and listening (`WskListen`), accepting
+/// by request.
+fn listen_stream_by_request(
+    p: &wsk::irql::Passive<'_>,
+    provider: &wsk::Provider,
+    local: &str,
+) -> Result<wsk::tcp::StreamListener, Error> {
+    let socket = StreamSocket::new(provider, AddressFamily::V4, NoEvents).wait(p)?;
+    socket.bind(local.parse().unwrap()).wait(p)?;
+    socket.listen().wait(p).map_err(|(e, _socket)| e)
 }

@@ -18,10 +18,11 @@ use core::net::SocketAddr;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::time::Duration;
 
-use wsk::{
-    Buffer, ConnectionEvents, ConnectionSocket, DisconnectFlags, Error, Passive, SendFlags,
-    TransferSlot, Waitable,
-};
+use wsk::events::{ConnectionEvents, DisconnectFlags};
+use wsk::irql::Passive;
+use wsk::request::{TransferSlot, Waitable};
+use wsk::tcp::{ConnectionSocket, SendFlags};
+use wsk::{Buffer, Error};
 use wsk_driver_rt::dbg_println;
 
 /// How long one wait lasts before the stop flag is checked again: the bound
@@ -203,10 +204,9 @@ pub(crate) fn wait_or_stop<R: Waitable>(
     }
 }
 
-/// Sleeps for `duration` (without a timer of its own: a wait on a future
-/// that never completes).
+/// Sleeps for `duration`.
 pub(crate) fn sleep(passive: &Passive<'_>, duration: Duration) {
-    let _ = wsk::block_on_timeout(passive, core::future::pending::<()>(), duration);
+    passive.sleep(duration);
 }
 
 /// Sends all of `buffer` back to the peer, with the memory of `slot`;
@@ -214,7 +214,7 @@ pub(crate) fn sleep(passive: &Passive<'_>, duration: Duration) {
 pub(crate) fn echo<H: ConnectionEvents>(
     passive: &Passive<'_>,
     socket: &ConnectionSocket<H>,
-    slot: &mut TransferSlot<H>,
+    slot: &mut TransferSlot,
     mut buffer: Buffer,
     session: &Session,
 ) -> Result<Buffer, End> {
@@ -253,14 +253,13 @@ pub(crate) fn finish<H: ConnectionEvents>(
     session.closed(end);
     if end == End::Graceful {
         // Errors do not matter here: the close follows in any case.
-        if let Err(pending) = socket.disconnect(None).wait_timeout(passive, CLOSE_TIMEOUT) {
-            drop(pending);
-        }
+        let _ = socket
+            .disconnect(None)
+            .wait_or_cancel(passive, CLOSE_TIMEOUT);
     }
-    if let Err(pending) = socket.close().wait_timeout(passive, CLOSE_TIMEOUT) {
-        // The close stays submitted; its memory is freed when it completes.
-        drop(pending);
-    }
+    // A late close is abandoned (dropped, which cancels its IRP); its memory
+    // is freed when the provider completes it.
+    let _ = socket.close().wait_or_cancel(passive, CLOSE_TIMEOUT);
 }
 
 #[cfg(test)]

@@ -21,11 +21,14 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::time::Duration;
 
 use wsk::defer::{IoObject, WorkItem};
-use wsk::{
-    Buffer, ConnectionEvents, ConnectionSocket, DisconnectFlags, Error, EventContext, Incoming,
-    Indication, ListenEvents, ListenSocket, Passive, ReceiveAction, ReceiveRequestFlags, SpinLock,
-    SpinLockGuard, TransferSlot,
+use wsk::events::{
+    ConnectionEvents, DisconnectFlags, EventContext, Incoming, Indication, ListenEvents,
+    ReceiveAction,
 };
+use wsk::irql::{Passive, SpinLock};
+use wsk::request::TransferSlot;
+use wsk::tcp::{ConnectionSocket, ListenSocket, ReceiveFlags};
+use wsk::{Buffer, Error};
 use wsk_driver_rt::dbg_println;
 
 use crate::echo::{self, CLOSE_TIMEOUT, End, POLL, Session, Shared};
@@ -64,7 +67,8 @@ impl Events {
 
     /// Removes `conn` from the table.
     fn forget(&self, passive: &mut Passive<'_>, conn: &Arc<Conn>) {
-        self.table.lock(passive).retain(|c| !Arc::ptr_eq(c, conn));
+        self.table
+            .with(passive, |table, _| table.retain(|c| !Arc::ptr_eq(c, conn)));
     }
 }
 
@@ -86,7 +90,7 @@ struct State {
     socket: Option<ConnectionSocket<Handler>>,
     /// The work items' request memory, reused by every send and receive;
     /// travels with `socket`. Made by the first work item.
-    slot: Option<TransferSlot<Handler>>,
+    slot: Option<TransferSlot>,
     /// Received bytes waiting to be sent back, in order.
     queue: VecDeque<Buffer>,
     /// Bytes in `queue`.
@@ -102,15 +106,6 @@ struct State {
 /// An accepted connection's handler.
 pub(crate) struct Handler(Arc<Conn>);
 
-/// Locks `lock` inside a callback, using the cheaper acquisition when the
-/// provider said it runs at `DISPATCH_LEVEL`.
-fn lock_in<'g, T>(lock: &'g SpinLock<T>, cx: &'g EventContext<'_>) -> SpinLockGuard<'g, T> {
-    match cx.at_dispatch() {
-        Some(dispatch) => lock.lock_at_dispatch(dispatch),
-        None => lock.lock_at_most_dispatch(cx.at_most_dispatch()),
-    }
-}
-
 #[wsk::vtable]
 impl ListenEvents for Listener {
     type Connection = Handler;
@@ -122,21 +117,23 @@ impl ListenEvents for Listener {
             events.listen_failed.store(true, Ordering::Release);
             return;
         };
-        let peer = incoming.remote_address().ok();
+        let peer = incoming.peer_addr().ok();
         // Held across the accept, so that stopping (which sets the flag,
         // then empties the table under this lock) sees every connection.
-        let mut table = lock_in(&events.table, cx);
-        if events.shared.stopping() {
-            return; // Not accepting: the provider closes the connection.
-        }
-        let conn = Arc::new(Conn {
-            session: Session::open(&events.shared, peer),
-            events: Arc::clone(events),
-            state: SpinLock::new(State::default()),
+        events.table.with_in_callback(cx, |table, dispatch| {
+            if events.shared.stopping() {
+                return; // Not accepting: the provider closes the connection.
+            }
+            let conn = Arc::new(Conn {
+                session: Session::open(&events.shared, peer),
+                events: Arc::clone(events),
+                state: SpinLock::new(State::default()),
+            });
+            let socket = incoming.accept(Handler(Arc::clone(&conn)));
+            conn.state
+                .with_at_dispatch(dispatch, |state, _| state.socket = Some(socket));
+            table.push(conn);
         });
-        let socket = incoming.accept(Handler(Arc::clone(&conn)));
-        conn.state.lock_at_dispatch(table.dispatch()).socket = Some(socket);
-        table.push(conn);
     }
 }
 
@@ -160,21 +157,22 @@ impl ConnectionEvents for Handler {
             buffer.set_len(n);
             buffer
         });
-        let mut state = lock_in(&conn.state, cx);
-        let fits = state.queued == 0 || state.queued + data.len() <= MAX_QUEUED;
-        let action = match copy {
-            Ok(buffer) if fits && !state.refused => {
-                state.queued += buffer.len();
-                state.queue.push_back(buffer);
-                ReceiveAction::Accept
-            }
-            _ => {
-                state.refused = true;
-                ReceiveAction::Refuse
-            }
-        };
-        conn.schedule(&mut state);
-        action
+        conn.state.with_in_callback(cx, |state, _| {
+            let fits = state.queued == 0 || state.queued + data.len() <= MAX_QUEUED;
+            let action = match copy {
+                Ok(buffer) if fits && !state.refused => {
+                    state.queued += buffer.len();
+                    state.queue.push_back(buffer);
+                    ReceiveAction::Accept
+                }
+                _ => {
+                    state.refused = true;
+                    ReceiveAction::Refuse
+                }
+            };
+            conn.schedule(state);
+            action
+        })
     }
 
     fn on_disconnect(&self, cx: &EventContext<'_>, flags: DisconnectFlags) {
@@ -185,9 +183,10 @@ impl ConnectionEvents for Handler {
 impl Conn {
     /// Records how the connection ended and lets a work item finish it.
     fn ended(self: &Arc<Self>, cx: &EventContext<'_>, end: End) {
-        let mut state = lock_in(&self.state, cx);
-        state.end.get_or_insert(end);
-        self.schedule(&mut state);
+        self.state.with_in_callback(cx, |state, _| {
+            state.end.get_or_insert(end);
+            self.schedule(state);
+        });
     }
 
     /// Queues a work item for the connection unless one is queued or
@@ -229,10 +228,9 @@ enum Step {
 /// data, and closes the socket once the connection has ended.
 fn work(passive: &mut Passive<'_>, conn: &Arc<Conn>) {
     let mut socket: Option<ConnectionSocket<Handler>> = None;
-    let mut slot: Option<TransferSlot<Handler>> = None;
+    let mut slot: Option<TransferSlot> = None;
     let end = loop {
-        let step = {
-            let mut state = conn.state.lock(passive);
+        let step = conn.state.with(passive, |state, _| {
             if socket.is_none() {
                 socket = state.socket.take();
                 slot = state.slot.take();
@@ -261,7 +259,7 @@ fn work(passive: &mut Passive<'_>, conn: &Arc<Conn>) {
                 state.slot = slot.take();
                 Step::Idle
             }
-        };
+        });
         let Some(live) = socket.as_ref() else {
             break match step {
                 Step::Idle => None,
@@ -306,7 +304,7 @@ fn work(passive: &mut Passive<'_>, conn: &Arc<Conn>) {
 fn receive_refused(
     passive: &Passive<'_>,
     socket: &ConnectionSocket<Handler>,
-    slot: &mut TransferSlot<Handler>,
+    slot: &mut TransferSlot,
     conn: &Conn,
 ) -> Option<End> {
     let buffer = match Buffer::with_capacity(BUFFER_SIZE) {
@@ -314,7 +312,7 @@ fn receive_refused(
         Err(e) => return Some(End::Failed(e)),
     };
     let shared = conn.session.shared();
-    let request = socket.receive_in(slot, buffer, ReceiveRequestFlags::empty());
+    let request = socket.receive_in(slot, buffer, ReceiveFlags::empty());
     let Some((received, buffer)) = echo::wait_or_stop(passive, request, shared) else {
         return Some(End::Stopped);
     };
@@ -358,10 +356,11 @@ pub(crate) fn serve(
 /// the flag under the table lock), so the table taken here is final.
 pub(crate) fn close_all(passive: &mut Passive<'_>, events: &Events) {
     debug_assert!(events.shared.stopping());
-    let conns = core::mem::take(&mut *events.table.lock(passive));
+    let conns = events
+        .table
+        .with(passive, |table, _| core::mem::take(table));
     for conn in conns {
-        let taken = {
-            let mut state = conn.state.lock(passive);
+        let taken = conn.state.with(passive, |state, _| {
             if state.worker {
                 None // The work item sees the stop and closes it.
             } else {
@@ -370,7 +369,7 @@ pub(crate) fn close_all(passive: &mut Passive<'_>, events: &Events) {
                     .take()
                     .map(|s| (s, state.end.unwrap_or(End::Stopped)))
             }
-        };
+        });
         if let Some((socket, end)) = taken {
             echo::finish(passive, socket, end, &conn.session);
         }
@@ -390,28 +389,25 @@ pub(crate) fn close_all(passive: &mut Passive<'_>, events: &Events) {
 }
 
 fn close_listener(passive: &Passive<'_>, listener: ListenSocket<Listener>) {
-    if let Err(pending) = listener.close().wait_timeout(passive, CLOSE_TIMEOUT) {
-        drop(pending);
-    }
+    let _ = listener.close().wait_or_cancel(passive, CLOSE_TIMEOUT);
 }
 
 /// Closes connections that ended while no work item runs for them (their
 /// work item could not be queued).
 fn sweep(passive: &mut Passive<'_>, events: &Arc<Events>) {
     loop {
-        let found = {
-            let table = events.table.lock(passive);
+        let found = events.table.with(passive, |table, dispatch| {
             table
                 .iter()
                 .find(|c| {
-                    let state = c.state.lock_at_dispatch(table.dispatch());
-                    state.end.is_some() && !state.worker && state.socket.is_some()
+                    c.state.with_at_dispatch(dispatch, |state, _| {
+                        state.end.is_some() && !state.worker && state.socket.is_some()
+                    })
                 })
                 .cloned()
-        };
+        });
         let Some(conn) = found else { return };
-        let taken = {
-            let mut state = conn.state.lock(passive);
+        let taken = conn.state.with(passive, |state, _| {
             if state.worker {
                 None
             } else {
@@ -420,7 +416,7 @@ fn sweep(passive: &mut Passive<'_>, events: &Arc<Events>) {
                     .take()
                     .map(|s| (s, state.end.unwrap_or(End::Stopped)))
             }
-        };
+        });
         // A work item started meanwhile closes it instead.
         if let Some((socket, end)) = taken {
             echo::finish(passive, socket, end, &conn.session);

@@ -37,8 +37,9 @@ mod tests;
 use core::time::Duration;
 
 use wsk::defer::IoObject;
+use wsk::irql::{Passive, SpinLock};
 use wsk::sys;
-use wsk::{Error, Passive, Provider, Registration, SpinLock};
+use wsk::{Error, Provider, Registration};
 use wsk_driver_rt::dbg_println;
 use wsk_driver_rt::registry::Parameters;
 
@@ -103,17 +104,17 @@ impl Driver {
     }
 }
 
-/// Deregisters explicitly: dropping a `Registration` would check the IRQL
-/// with `KeGetCurrentIrql`, which Wine 8 does not implement.
+/// Deregisters explicitly: dropping a `Registration` never deregisters (it
+/// leaks the registration, since `Drop` may not wait).
 fn deregister(passive: &Passive<'_>, registration: Registration) {
     if let Err(registration) = registration.deregister(passive) {
         // A handle outlived the server: a bug. Deregistering would wait for
-        // it forever, and dropping would bug-check; leak the registration.
+        // it forever; dropping leaks the registration (with a line of its own).
         dbg_println!(
             "echo-server: cannot deregister: {} handle(s) alive",
             registration.live_handles()
         );
-        core::mem::forget(registration);
+        drop(registration);
     }
 }
 
@@ -148,10 +149,10 @@ pub unsafe extern "system" fn DriverEntry(
     drop(params);
     // SAFETY: the driver object is valid until the driver unloads, after
     // every work item has finished (DriverUnload waits for them).
-    let io = unsafe { IoObject::from_raw(driver.cast()) };
+    let io = unsafe { IoObject::from_driver(driver) };
     match Driver::start(&mut passive, io, &config) {
         Ok(running) => {
-            *DRIVER.lock(&mut passive) = Some(running);
+            DRIVER.with(&mut passive, |slot, _| *slot = Some(running));
             // SAFETY: `driver` is valid and ours to set up during DriverEntry.
             unsafe { (*driver).DriverUnload = Some(driver_unload) };
             sys::STATUS_SUCCESS
@@ -174,7 +175,7 @@ unsafe extern "system" fn driver_unload(_driver: sys::PDRIVER_OBJECT) {
     // any WSK callback, and may wait.
     let mut passive = unsafe { Passive::new_unchecked() };
     // Taken out first: stopping waits, which the spin lock forbids.
-    let running = DRIVER.lock(&mut passive).take();
+    let running = DRIVER.with(&mut passive, |slot, _| slot.take());
     if let Some(running) = running {
         running.stop(&passive);
     }

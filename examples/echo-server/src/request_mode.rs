@@ -7,10 +7,11 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use wsk::{
-    Buffer, ConnectionSocket, Error, ListenSocket, NoEvents, NoListenEvents, Passive,
-    ReceiveRequestFlags, TransferSlot,
-};
+use wsk::events::{NoEvents, NoListenEvents};
+use wsk::irql::Passive;
+use wsk::request::TransferSlot;
+use wsk::tcp::{ConnectionSocket, ListenSocket, ReceiveFlags};
+use wsk::{Buffer, Error};
 use wsk_driver_rt::dbg_println;
 use wsk_driver_rt::thread::SystemThread;
 
@@ -61,9 +62,7 @@ pub(crate) fn serve(
     }
     // Closing completes the accept request that stopping abandoned (Wine
     // ignores its cancellation).
-    if let Err(pending) = listener.close().wait_timeout(passive, CLOSE_TIMEOUT) {
-        drop(pending);
-    }
+    let _ = listener.close().wait_or_cancel(passive, CLOSE_TIMEOUT);
     for worker in workers {
         worker.thread.join();
     }
@@ -120,7 +119,7 @@ fn echo_until_end(
     };
     loop {
         buffer.clear();
-        let request = socket.receive_in(&mut slot, buffer, ReceiveRequestFlags::empty());
+        let request = socket.receive_in(&mut slot, buffer, ReceiveFlags::empty());
         let Some((received, back)) = echo::wait_or_stop(passive, request, session.shared()) else {
             return End::Stopped;
         };

@@ -5,8 +5,12 @@ use alloc::sync::Arc;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
 
+use wsk::AddressFamily;
 use wsk::defer::IoObject;
-use wsk::{Error, ListenSocket, NoListenEvents, Passive, Provider};
+use wsk::events::NoListenEvents;
+use wsk::irql::Passive;
+use wsk::tcp::ListenSocket;
+use wsk::{Error, Provider};
 use wsk_driver_rt::dbg_println;
 use wsk_driver_rt::registry::Parameters;
 use wsk_driver_rt::thread::SystemThread;
@@ -76,17 +80,12 @@ fn open_with_events(
     events: &Arc<event_mode::Events>,
 ) -> Result<Option<ListenSocket<event_mode::Listener>>, Error> {
     let listener = event_mode::Listener(Arc::clone(events));
-    let family = if address.is_ipv4() {
-        wsk::sys::AF_INET
-    } else {
-        wsk::sys::AF_INET6
-    };
+    let family = AddressFamily::of(&address);
     let socket = wsk::block_on_timeout(
         passive,
-        ListenSocket::create(provider, family, listener),
+        ListenSocket::new(provider, family, listener),
         OPEN_TIMEOUT,
-    )
-    .and_then(|r| r)?;
+    )?;
     let bound = match socket.bind(address).wait_timeout(passive, OPEN_TIMEOUT) {
         Ok(result) => result.map(drop),
         Err(_pending) => Err(Error::IO_TIMEOUT),
@@ -96,9 +95,7 @@ fn open_with_events(
         Err(e) => {
             // Closed and waited for, not dropped: the request-driven socket
             // binds the same address next.
-            if let Err(pending) = socket.close().wait_timeout(passive, OPEN_TIMEOUT) {
-                drop(pending);
-            }
+            let _ = socket.close().wait_or_cancel(passive, OPEN_TIMEOUT);
             if e == Error::NOT_IMPLEMENTED {
                 Ok(None)
             } else {
@@ -168,10 +165,9 @@ impl Server {
         } else {
             let listener = wsk::block_on_timeout(
                 passive,
-                ListenSocket::open(provider, address, NoListenEvents::new()),
+                wsk::tcp::listen(provider, address, NoListenEvents::new()),
                 OPEN_TIMEOUT,
-            )
-            .and_then(|r| r)?;
+            )?;
             let worker = Arc::clone(&shared);
             SystemThread::spawn(move || {
                 // SAFETY: as above.
@@ -181,7 +177,7 @@ impl Server {
             .map(|t| (Mode::RequestDriven, t))
         };
         let (mode, thread) =
-            thread.map_err(|status| Error::from_ntstatus(status).unwrap_or(Error::UNSUCCESSFUL))?;
+            thread.map_err(|status| Error::from_raw(status).unwrap_or(Error::UNSUCCESSFUL))?;
         dbg_println!("echo-server: listening on {address} mode={mode}");
         Ok(Server {
             shared,

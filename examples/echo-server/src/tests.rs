@@ -7,20 +7,25 @@ use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use wsk::defer::IoObject;
-use wsk::{Passive, sys};
+use wsk::irql::Passive;
+use wsk::sys;
 use wsk_sim::{CompletionMode, EventDelivery, Irql, PeerConn, Routine, Sim};
 
 use crate::{Config, Driver, Mode, Summary};
 
 const SERVICE: &str = r"\Registry\Machine\System\CurrentControlSet\Services\echo-server";
 
+/// The test thread's `PASSIVE_LEVEL` token: the one place these tests make one.
 fn passive() -> Passive<'static> {
-    Passive::current().expect("test threads run at PASSIVE_LEVEL")
+    // SAFETY: a host test thread runs at PASSIVE_LEVEL (the simulator raises
+    // a thread's IRQL only inside its own calls and callbacks), never inside
+    // a WSK callback, and the tests never hold a spin lock while they wait.
+    unsafe { Passive::new_unchecked() }
 }
 
 fn start(sim: &Sim, port: u16) -> Driver {
     // SAFETY: the simulator's driver object lives as long as `sim`.
-    let io = unsafe { IoObject::from_raw(sim.driver_object().cast()) };
+    let io = unsafe { IoObject::from_driver(sim.driver_object()) };
     let config = Config {
         address: ([0, 0, 0, 0], port).into(),
     };

@@ -8,10 +8,10 @@ use core::net::SocketAddr;
 use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 
-use wsk::{
-    Buffer, ConnectionEvents, ConnectionSocket, DisconnectFlags, Error, EventContext, Family,
-    Passive, Provider, block_on_timeout,
-};
+use wsk::events::{ConnectionEvents, DisconnectFlags, EventContext};
+use wsk::irql::Passive;
+use wsk::tcp::ConnectionSocket;
+use wsk::{Buffer, Error, Provider, block_on_timeout};
 
 /// Default `Host`.
 pub const DEFAULT_HOST: &str = "localhost";
@@ -142,7 +142,7 @@ pub fn run(
     log: &mut dyn FnMut(fmt::Arguments<'_>),
 ) -> Result<Report, Error> {
     let service = alloc::format!("{}", config.port);
-    let addresses = provider.resolve(passive, &config.host, Some(&service), Family::Any)?;
+    let addresses = provider.resolve(passive, &config.host, Some(&service), None)?;
     log(format_args!(
         "resolved {} to {} address(es), first {}",
         config.host,
@@ -194,18 +194,19 @@ fn connect_any(
 ) -> Result<(ConnectionSocket<Events>, SocketAddr, bool), Error> {
     let mut last = Error::NOT_FOUND;
     for &remote in addresses {
-        match block_on_timeout(passive, connect(provider, remote), STEP_TIMEOUT).and_then(|r| r) {
+        let connect = wsk::tcp::connect(provider, remote, Events::default());
+        match block_on_timeout(passive, connect, STEP_TIMEOUT) {
             Ok(socket) => {
                 log(format_args!("connected to {remote}"));
-                let events = match socket.enable_events() {
-                    Ok(()) => true,
-                    Err(e) => {
-                        log(format_args!(
-                            "event callbacks unavailable ({e}): using requests only"
-                        ));
-                        false
-                    }
-                };
+                // `tcp::connect` tolerates a provider without event support
+                // (Wine's `WskControlSocket` answers STATUS_NOT_IMPLEMENTED).
+                let events = socket.events_enabled();
+                if !events {
+                    log(format_args!(
+                        "event callbacks unavailable ({}): using requests only",
+                        Error::NOT_IMPLEMENTED
+                    ));
+                }
                 return Ok((socket, remote, events));
             }
             Err(e) => {
@@ -215,26 +216,6 @@ fn connect_any(
         }
     }
     Err(last)
-}
-
-async fn connect(
-    provider: &Provider,
-    remote: SocketAddr,
-) -> Result<ConnectionSocket<Events>, Error> {
-    let family = if remote.is_ipv4() {
-        wsk::sys::AF_INET
-    } else {
-        wsk::sys::AF_INET6
-    };
-    let socket = ConnectionSocket::create(provider, family, Events::default()).await?;
-    let any = if remote.is_ipv4() {
-        SocketAddr::from(([0, 0, 0, 0], 0))
-    } else {
-        SocketAddr::from(([0u16; 8], 0))
-    };
-    socket.bind(any).await?;
-    socket.connect(remote).await?;
-    Ok(socket)
 }
 
 /// Receives until `expected` bytes arrived or the peer closed.

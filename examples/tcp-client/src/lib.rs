@@ -30,8 +30,9 @@ mod tests;
 
 use core::time::Duration;
 
+use wsk::irql::{Passive, SpinLock};
 use wsk::sys;
-use wsk::{Error, Passive, Registration, SpinLock};
+use wsk::{Error, Registration};
 use wsk_driver_rt::dbg_println;
 use wsk_driver_rt::registry::Parameters;
 use wsk_driver_rt::thread::SystemThread;
@@ -56,13 +57,13 @@ pub fn run_once(passive: &Passive<'_>, config: &Config) -> Result<Report, Error>
             })
         });
     if let Err(registration) = registration.deregister(passive) {
-        // Deregistering would wait forever; dropping would check the IRQL
-        // with KeGetCurrentIrql, which Wine 8 lacks. A bug: report and leak.
+        // Deregistering would wait forever. A bug: report it; dropping leaks
+        // the registration (with a line of its own).
         dbg_println!(
             "tcp-client: cannot deregister: {} handle(s) alive",
             registration.live_handles()
         );
-        core::mem::forget(registration);
+        drop(registration);
     }
     result
 }
@@ -117,7 +118,7 @@ pub unsafe extern "system" fn DriverEntry(
     });
     match thread {
         Ok(thread) => {
-            *THREAD.lock(&mut passive) = Some(thread);
+            THREAD.with(&mut passive, |slot, _| *slot = Some(thread));
             // SAFETY: `driver` is valid and ours to set up during DriverEntry.
             unsafe { (*driver).DriverUnload = Some(driver_unload) };
             sys::STATUS_SUCCESS
@@ -139,7 +140,7 @@ unsafe extern "system" fn driver_unload(_driver: sys::PDRIVER_OBJECT) {
     // SAFETY: DriverUnload runs at PASSIVE_LEVEL, outside any WSK callback.
     let mut passive = unsafe { Passive::new_unchecked() };
     // Taken out first: joining waits, which the spin lock forbids.
-    let thread = THREAD.lock(&mut passive).take();
+    let thread = THREAD.with(&mut passive, |slot, _| slot.take());
     if let Some(thread) = thread {
         thread.join();
     }

@@ -3,11 +3,20 @@
 use alloc::string::String;
 use std::thread;
 
-use wsk::{Error, Passive};
+use wsk::Error;
+use wsk::irql::Passive;
 use wsk_sim::{EventKind, Irql, Sim};
 
 use crate::client::Config;
 use crate::run_once;
+
+/// The test thread's `PASSIVE_LEVEL` token: the one place these tests make one.
+fn passive() -> Passive<'static> {
+    // SAFETY: a host test thread runs at PASSIVE_LEVEL (the simulator raises
+    // a thread's IRQL only inside its own calls and callbacks), never inside
+    // a WSK callback, and the tests never hold a spin lock while they wait.
+    unsafe { Passive::new_unchecked() }
+}
 
 fn config(host: &str, port: u16, message: &str) -> Config {
     Config {
@@ -36,7 +45,7 @@ fn resolves_connects_and_reads_the_echo() {
         sim.set_event_irql(irql);
         sim.add_name("echo.test", &["10.0.0.7"]);
         let peer = echo_peer(&sim, "10.0.0.7:7", 6);
-        let passive = Passive::current().unwrap();
+        let passive = passive();
 
         let report = run_once(&passive, &config("echo.test", 7, "ping!\n")).expect("run");
         assert_eq!(peer.join().unwrap(), b"ping!\n", "the peer got the message");
@@ -65,7 +74,7 @@ fn falls_back_to_requests_when_events_are_refused() {
         wsk_sim::Routine::WskDisconnect,
         wsk::sys::STATUS_NOT_IMPLEMENTED,
     );
-    let passive = Passive::current().unwrap();
+    let passive = passive();
 
     let report = run_once(&passive, &config("echo.test", 7, "wine\n")).expect("run");
     assert!(!report.events);
@@ -85,7 +94,7 @@ fn tries_the_next_address_when_one_refuses() {
     sim.add_host("10.0.0.8"); // up, but nothing listens: refused
     sim.add_name("multi.test", &["10.0.0.8", "10.0.0.9"]);
     let peer = echo_peer(&sim, "10.0.0.9:7", 3);
-    let passive = Passive::current().unwrap();
+    let passive = passive();
 
     let report = run_once(&passive, &config("multi.test", 7, "abc")).expect("run");
     assert_eq!(report.remote.to_string(), "10.0.0.9:7");
@@ -96,7 +105,7 @@ fn tries_the_next_address_when_one_refuses() {
 #[test]
 fn an_unknown_host_is_a_clear_error() {
     let sim = Sim::start();
-    let passive = Passive::current().unwrap();
+    let passive = passive();
     let err = run_once(&passive, &config("nowhere.test", 7, "x")).expect_err("unknown host");
     assert_ne!(
         err,

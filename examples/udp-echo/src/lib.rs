@@ -6,7 +6,7 @@
 //!   service's `Parameters` key and runs the server on a system thread
 //!   (`DriverEntry` must return quickly).
 //! - The server ([`echo::run`]) registers with WSK, captures the provider,
-//!   opens a [`wsk::DatagramSocket`] bound to `0.0.0.0:Port` and alternates
+//!   opens a [`wsk::udp::DatagramSocket`] bound to `0.0.0.0:Port` and alternates
 //!   `WskReceiveFrom` and `WskSendTo` requests. Each wait is a short slice
 //!   that checks the stop flag, so `DriverUnload` is prompt.
 //! - `DriverUnload` sets the stop flag and joins the thread, which closes
@@ -30,8 +30,8 @@ mod tests;
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use wsk::irql::{Passive, SpinLock};
 use wsk::sys;
-use wsk::{Passive, SpinLock};
 use wsk_driver_rt::dbg_println;
 use wsk_driver_rt::registry::Parameters;
 use wsk_driver_rt::thread::SystemThread;
@@ -85,7 +85,7 @@ pub unsafe extern "system" fn DriverEntry(
     });
     match thread {
         Ok(thread) => {
-            *THREAD.lock(&mut passive) = Some(thread);
+            THREAD.with(&mut passive, |slot, _| *slot = Some(thread));
             // SAFETY: `driver` is valid and ours to set up during DriverEntry.
             unsafe { (*driver).DriverUnload = Some(driver_unload) };
             sys::STATUS_SUCCESS
@@ -108,7 +108,7 @@ unsafe extern "system" fn driver_unload(_driver: sys::PDRIVER_OBJECT) {
     let mut passive = unsafe { Passive::new_unchecked() };
     STOP.store(true, Ordering::Release);
     // Taken out first: joining waits, which the spin lock forbids.
-    let thread = THREAD.lock(&mut passive).take();
+    let thread = THREAD.with(&mut passive, |slot, _| slot.take());
     if let Some(thread) = thread {
         thread.join();
     }

@@ -8,10 +8,19 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
-use wsk::{Error, Passive};
+use wsk::Error;
+use wsk::irql::Passive;
 use wsk_sim::{Routine, Sim};
 
 use crate::echo::{self, Config, Summary};
+
+/// The test thread's `PASSIVE_LEVEL` token: the one place these tests make one.
+fn passive() -> Passive<'static> {
+    // SAFETY: a host test thread runs at PASSIVE_LEVEL (the simulator raises
+    // a thread's IRQL only inside its own calls and callbacks), never inside
+    // a WSK callback, and the tests never hold a spin lock while they wait.
+    unsafe { Passive::new_unchecked() }
+}
 
 /// A running server: its thread, its stop flag and its log lines.
 struct Running {
@@ -26,7 +35,7 @@ impl Running {
         let (tx, lines) = mpsc::channel();
         let flag = Arc::clone(&stop);
         let thread = thread::spawn(move || {
-            let passive = Passive::current().expect("a new thread runs at PASSIVE_LEVEL");
+            let passive = passive();
             echo::run(&passive, &Config { port }, &flag, &mut |line| {
                 let _ = tx.send(line.to_string());
             })

@@ -204,8 +204,11 @@ pub(crate) const PEER: &str = "10.0.0.2:80";
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The `PASSIVE_LEVEL` token of a bench thread.
-pub(crate) fn passive() -> wsk::Passive<'static> {
-    wsk::Passive::current().expect("bench threads run at PASSIVE_LEVEL")
+pub(crate) fn passive() -> wsk::irql::Passive<'static> {
+    // SAFETY: a bench thread runs at PASSIVE_LEVEL (the simulator raises a
+    // thread's IRQL only inside its own calls and callbacks), never inside a
+    // WSK callback, and the benches never hold a spin lock while they wait.
+    unsafe { wsk::irql::Passive::new_unchecked() }
 }
 
 /// A registered safe client with its captured provider.
@@ -228,14 +231,13 @@ impl SafeClient {
     }
 
     /// Connects to [`PEER`] with `handler`'s events enabled.
-    pub(crate) fn connect<H: wsk::ConnectionEvents>(&self, handler: H) -> wsk::ConnectionSocket<H> {
+    pub(crate) fn connect<H: wsk::events::ConnectionEvents>(
+        &self,
+        handler: H,
+    ) -> wsk::tcp::ConnectionSocket<H> {
         wsk::block_on(
             &passive(),
-            wsk::ConnectionSocket::connect_to(
-                &self.provider,
-                PEER.parse().expect("address"),
-                handler,
-            ),
+            wsk::tcp::connect(&self.provider, PEER.parse().expect("address"), handler),
         )
         .expect("connect")
     }

@@ -3,17 +3,21 @@
 
 use std::time::Duration;
 
-use wsk::{
-    ConnectionEvents, ConnectionSocket, NoEvents, Passive, Provider, Registration, block_on,
-};
+use wsk::events::{ConnectionEvents, NoEvents};
+use wsk::irql::Passive;
+use wsk::tcp::ConnectionSocket;
+use wsk::{Provider, Registration, block_on};
 use wsk_sim::{PeerConn, Sim};
 
 /// How long a test waits for the simulated provider to become ready.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The test thread's `PASSIVE_LEVEL` token.
+/// The test thread's `PASSIVE_LEVEL` token: the one place tests make one.
 pub(crate) fn passive() -> Passive<'static> {
-    Passive::current().expect("test threads run at PASSIVE_LEVEL")
+    // SAFETY: a host test thread runs at PASSIVE_LEVEL (the simulator raises
+    // a thread's IRQL only inside its own calls and callbacks), never inside
+    // a WSK callback, and the tests never hold a spin lock while they wait.
+    unsafe { Passive::new_unchecked() }
 }
 
 /// Registers a client and captures the provider.
@@ -35,12 +39,15 @@ pub(crate) fn teardown(passive: &Passive<'_>, registration: Registration, provid
 pub(crate) const PEER: &str = "10.0.0.2:80";
 
 /// A registered client with one connection to a simulated peer.
+///
+/// The fields drop in order, the simulator last: a test that panics still
+/// closes its socket before the simulator frees the provider's memory.
 pub(crate) struct Connected<H: ConnectionEvents = NoEvents> {
-    pub(crate) sim: Sim,
-    pub(crate) registration: Registration,
-    pub(crate) provider: Provider,
     pub(crate) socket: ConnectionSocket<H>,
     pub(crate) peer: PeerConn,
+    pub(crate) provider: Provider,
+    pub(crate) registration: Registration,
+    pub(crate) sim: Sim,
 }
 
 /// Starts a simulator, registers, and connects to [`PEER`].
@@ -65,16 +72,16 @@ pub(crate) fn connected_to<H: ConnectionEvents>(
     let (registration, provider) = setup(&p);
     let socket = block_on(
         &p,
-        ConnectionSocket::connect_to(&provider, PEER.parse().unwrap(), handler),
+        wsk::tcp::connect(&provider, PEER.parse().unwrap(), handler),
     )
     .expect("connect");
     let peer = listener.accept();
     Connected {
-        sim,
-        registration,
-        provider,
         socket,
         peer,
+        provider,
+        registration,
+        sim,
     }
 }
 

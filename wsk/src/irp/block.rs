@@ -1,0 +1,585 @@
+//! The block behind every request — its IRP, completion state and payload
+//! in one allocation — and the lock-free hand-off between the owner and the
+//! completion routine. The soundness argument is in [`Header`]'s invariants
+//! and at each `unsafe` block; the request handles in
+//! [`handle`](super::handle) use only the operations defined here.
+
+use core::cell::UnsafeCell;
+use core::mem::{ManuallyDrop, MaybeUninit};
+use core::ptr::{self, NonNull};
+use core::sync::atomic::AtomicU32;
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Release};
+use core::task::Waker;
+use core::time::Duration;
+
+use wsk_sys as sys;
+
+use crate::irql::Passive;
+
+/// What a request's payload turns into when the IRP completes.
+///
+/// Every payload type in [`request::ops`](crate::request::ops) implements it;
+/// [`Request<O>`](crate::request::Request) resolves to `O::Output`. Its
+/// methods are this crate's: requests are submitted only from inside it, so
+/// implementing the trait elsewhere has no use.
+pub trait Operation: Send + 'static {
+    /// The value the request resolves to.
+    type Output;
+
+    /// Builds the output from the IRP's final `IoStatus`.
+    ///
+    /// `status` is the IRP's `IoStatus.Status` (an `NTSTATUS`), `information`
+    /// its `IoStatus.Information`. Runs at ≤ `DISPATCH_LEVEL` in the
+    /// waiter's context, never in the completion routine.
+    #[doc(hidden)]
+    fn complete(self, status: i32, information: usize) -> Self::Output;
+
+    /// Disposes of the payload of a request whose owner is gone, once the
+    /// provider has completed it (in the completion routine, at ≤
+    /// `DISPATCH_LEVEL`). The default drops it; operations that create
+    /// resources (a socket) release them here.
+    #[doc(hidden)]
+    fn abandon(self, status: i32, information: usize)
+    where
+        Self: Sized,
+    {
+        let _ = (status, information);
+    }
+}
+
+/// One IRP followed by its single stack location, as `IoSizeOfIrp(1)`
+/// describes.
+#[repr(C)]
+struct IrpWithStack {
+    irp: sys::IRP,
+    stack: [sys::IO_STACK_LOCATION; 1],
+}
+
+// Bits of `Block::state`. The owner sets WAITER, WAKER, RELEASED and TAKEN
+// (with compare-exchange or OR); the completion routine sets COMPLETING and
+// COMPLETE (with OR). A failed compare-exchange by the owner therefore means
+// the IRP completed.
+
+/// The owner is blocked on the event `event` points to: the completion
+/// routine signals it.
+const WAITER: u32 = 1 << 0;
+/// `waker` holds the owner's waker: the completion routine takes and wakes it.
+const WAKER: u32 = 1 << 1;
+/// The IRP completed: its `IoStatus` is final and the owner may take the
+/// output.
+const COMPLETING: u32 = 1 << 2;
+/// The completion routine is done with the block. Set only when it had a
+/// waker or a waiter to serve; without either, `COMPLETING` means the same.
+const COMPLETE: u32 = 1 << 3;
+/// The owner let go of the block: whichever party finishes last frees it.
+const RELEASED: u32 = 1 << 4;
+/// With `RELEASED`: the owner took the payload out before letting go.
+const TAKEN: u32 = 1 << 5;
+
+/// Whether the completion routine no longer touches the block.
+const fn finished(state: u32) -> bool {
+    state & COMPLETING != 0 && (state & COMPLETE != 0 || state & (WAITER | WAKER) == 0)
+}
+
+/// The part of a request's block that does not depend on the operation: the
+/// IRP, the completion state and the hand-off to the owner. The completion
+/// routine and the owner's state transitions are written once against it, not
+/// once per operation.
+///
+/// # Invariants
+///
+/// - `irp` is the first field, initialised by `IoInitializeIrp` when the
+///   block is allocated; while a request is in flight its completion context
+///   is the header's (so the block's) address.
+/// - `state` follows the bits above. While `COMPLETING` is clear the provider
+///   may touch `irp` and anything in the payload; neither is moved or freed.
+/// - `event` and `waker` are read by the completion routine only if it saw
+///   `WAITER` (respectively `WAKER`), and written by the owner only while
+///   that bit is clear. While `WAITER` is set, `event` points to an
+///   initialised `KEVENT` on the waiting thread's stack, which stays valid
+///   until the completion routine has signalled it or the owner has cleared
+///   `WAITER`.
+/// - `ops` is the block's [`BlockOps`], for the completion routine.
+/// - Exactly one party frees the block: the owner if it sees the completion
+///   routine `finished`, else the completion routine once `RELEASED` is set.
+#[repr(C)]
+pub(crate) struct Header {
+    irp: UnsafeCell<MaybeUninit<IrpWithStack>>,
+    state: AtomicU32,
+    event: UnsafeCell<*mut sys::KEVENT>,
+    waker: UnsafeCell<Option<Waker>>,
+    ops: &'static BlockOps,
+}
+
+/// How the completion routine frees a block whose owner let go.
+struct BlockOps {
+    /// Frees a block without a payload.
+    free: unsafe fn(*mut Header),
+    /// Takes the payload out, frees the block and runs
+    /// [`Operation::abandon`].
+    dispose: unsafe fn(*mut Header),
+}
+
+/// The single allocation behind a request: the [`Header`], then the payload.
+///
+/// # Invariants
+///
+/// `op` holds a payload from submission until the owner takes it (after
+/// `COMPLETING`) or the disposing party drops it.
+#[repr(C)]
+struct Block<O> {
+    header: Header,
+    op: UnsafeCell<MaybeUninit<O>>,
+}
+
+impl<O: Operation> Block<O> {
+    const OPS: BlockOps = BlockOps {
+        free: Self::free,
+        dispose: Self::dispose,
+    };
+
+    /// Frees a block with no payload.
+    ///
+    /// # Safety
+    ///
+    /// `this` is the header of a block from [`RawRequest::alloc`] that holds
+    /// no payload; the provider and the completion routine are done with it,
+    /// and no other pointer to it will be used again.
+    unsafe fn free(this: *mut Header) {
+        // SAFETY: sole ownership of a block allocated as a Box (caller
+        // contract); dropping it drops the waker, never the (absent) payload.
+        drop(unsafe { alloc::boxed::Box::from_raw(this.cast::<Self>()) });
+    }
+
+    /// Takes the payload out, frees the block and lets the payload dispose of
+    /// itself.
+    ///
+    /// # Safety
+    ///
+    /// As [`free`](Self::free), except that the block holds a payload and its
+    /// IRP has completed.
+    unsafe fn dispose(this: *mut Header) {
+        // SAFETY: live block (caller contract).
+        let block = unsafe { &*this.cast::<Self>() };
+        let (status, information) = block.header.io_status();
+        // SAFETY: the payload is there and nobody else reads it.
+        let op = unsafe { block.take_op() };
+        // SAFETY: the payload is out; caller contract otherwise.
+        unsafe { Self::free(this) };
+        op.abandon(status, information);
+    }
+
+    /// Moves the payload out.
+    ///
+    /// # Safety
+    ///
+    /// The block holds a payload that nobody else reads or writes; it holds
+    /// none afterwards.
+    #[inline]
+    unsafe fn take_op(&self) -> O {
+        // SAFETY: the payload cell is not borrowed elsewhere (caller contract).
+        let slot = unsafe { &*self.op.get() };
+        // SAFETY: initialised (caller contract).
+        unsafe { slot.assume_init_read() }
+    }
+}
+
+impl Header {
+    #[inline]
+    fn irp(&self) -> sys::PIRP {
+        self.irp.get().cast()
+    }
+
+    /// The IRP's final `IoStatus`.
+    #[inline]
+    fn io_status(&self) -> (sys::NTSTATUS, usize) {
+        // SAFETY: the IRP is initialised (invariant); callers read it only
+        // once it completed, when nobody writes it.
+        let io = unsafe { (*self.irp()).IoStatus };
+        (io.Status, io.Information)
+    }
+
+    /// Whether the IRP completed.
+    #[inline]
+    fn is_complete(&self) -> bool {
+        self.state.load(Acquire) & COMPLETING != 0
+    }
+
+    /// Readies the idle block's IRP for one submission; `block` becomes the
+    /// completion routine's context.
+    ///
+    /// # Safety
+    ///
+    /// The block is idle: neither the provider nor the completion routine
+    /// touches it. `block` points to the whole block this header starts, with
+    /// the right to access all of it (not derived from `&self`, which covers
+    /// only the header).
+    #[inline]
+    unsafe fn arm(&self, reuse: bool, block: sys::PVOID) -> sys::PIRP {
+        self.state.store(0, Release);
+        let irp = self.irp();
+        if reuse {
+            // SAFETY: an initialised IRP in raw memory that nobody owns now
+            // (caller contract).
+            unsafe { sys::IoReuseIrp(irp, sys::STATUS_SUCCESS) };
+        }
+        // SAFETY: the IRP has one stack location; the block, the routine's
+        // context, lives until the routine has run (invariants).
+        unsafe {
+            sys::IoSetCompletionRoutine(
+                irp,
+                Some(on_complete),
+                block,
+                sys::TRUE,
+                sys::TRUE,
+                sys::TRUE,
+            );
+        }
+        irp
+    }
+
+    /// After the WSK routine returned `status`: a provider that returned a
+    /// final status without completing the IRP (Wine's stubs) is treated as
+    /// having completed it with that status.
+    #[inline]
+    fn submitted(&self, status: sys::NTSTATUS) {
+        if status != sys::STATUS_PENDING && !self.is_complete() {
+            // A real provider completes the IRP before returning a final
+            // status, so nobody else touches the block now.
+            // SAFETY: the IRP is ours again; writing its status races with nothing.
+            unsafe {
+                (*self.irp()).IoStatus = sys::IO_STATUS_BLOCK {
+                    Status: status,
+                    Information: 0,
+                };
+            }
+            self.state.store(COMPLETING, Release);
+        }
+    }
+
+    /// Makes `waker` the one the completion routine wakes; returns whether
+    /// the IRP already completed (then nothing is registered).
+    pub(crate) fn register(&self, waker: &Waker) -> bool {
+        let mut state = self.state.load(Acquire);
+        if state & COMPLETING != 0 {
+            return true;
+        }
+        if state & WAKER != 0 {
+            // Take the slot back before touching it; failing means the IRP
+            // completed (only the completion routine changes the state now).
+            let cleared = state & !WAKER;
+            if self
+                .state
+                .compare_exchange(state, cleared, Acquire, Acquire)
+                .is_err()
+            {
+                return true;
+            }
+            state = cleared;
+        }
+        // SAFETY: WAKER is clear, so the completion routine does not touch the
+        // slot (invariants), and the owner is its only other user.
+        let slot = unsafe { &mut *self.waker.get() };
+        if !slot.as_ref().is_some_and(|old| old.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+        // Publish the waker; failing means the IRP completed meanwhile and the
+        // completion routine did not look at the slot.
+        self.state
+            .compare_exchange(state, state | WAKER, AcqRel, Acquire)
+            .is_err()
+    }
+
+    /// Blocks until the IRP completes or `timeout` passes; returns whether it
+    /// completed.
+    #[cold]
+    pub(crate) fn wait(&self, passive: &Passive<'_>, timeout: Option<Duration>) -> bool {
+        let _ = passive;
+        let state = self.state.load(Acquire);
+        if state & COMPLETING != 0 {
+            return true;
+        }
+        let mut event = MaybeUninit::<sys::KEVENT>::uninit();
+        let event = event.as_mut_ptr();
+        // SAFETY: KEVENT storage on this thread's stack, which is resident
+        // while the thread waits in kernel mode.
+        unsafe { sys::KeInitializeEvent(event, sys::NotificationEvent, sys::FALSE) };
+        // SAFETY: WAITER is clear (only `wait` sets it, and it clears or
+        // consumes it before returning), so the completion routine does not
+        // read the pointer now.
+        unsafe { *self.event.get() = event };
+        if self
+            .state
+            .compare_exchange(state, state | WAITER, AcqRel, Acquire)
+            .is_err()
+        {
+            // Completed meanwhile, without looking at the event.
+            return true;
+        }
+        if wait_event(event, timeout) {
+            return true;
+        }
+        // Timed out: withdraw the event before its stack frame goes.
+        let mut state = self.state.load(Acquire);
+        while state & COMPLETING == 0 {
+            match self
+                .state
+                .compare_exchange(state, state & !WAITER, AcqRel, Acquire)
+            {
+                Ok(_) => return false,
+                Err(now) => state = now,
+            }
+        }
+        // The completion routine saw WAITER: it signals the event once it is
+        // done with the block, moments from now.
+        wait_event(event, None);
+        true
+    }
+
+    /// Lets go of a completed request whose payload the owner took; returns
+    /// whether the owner may reuse or free the block (the completion
+    /// routine is done), else the routine frees it.
+    #[inline]
+    fn release_taken(&self) -> bool {
+        finished(self.state.load(Acquire))
+            || finished(self.state.fetch_or(RELEASED | TAKEN, AcqRel))
+    }
+
+    /// Lets go of a request with its payload inside: cancels the IRP first if
+    /// `cancel` and it has not completed; returns whether the owner must
+    /// dispose of the payload (the completion routine is done), else the
+    /// routine does.
+    fn release(&self, cancel: bool) -> bool {
+        if cancel && !self.is_complete() {
+            // Cancel while the block is certainly ours: once RELEASED is set the
+            // completion routine may free it at any moment.
+            // SAFETY: the IRP lives in our block and was submitted; IoCancelIrp
+            // is callable at <= DISPATCH_LEVEL and harmless on a completed IRP.
+            unsafe { sys::IoCancelIrp(self.irp()) };
+        }
+        finished(self.state.fetch_or(RELEASED, AcqRel))
+    }
+}
+
+/// Waits on a `KEVENT`; returns whether it was signalled.
+fn wait_event(event: *mut sys::KEVENT, timeout: Option<Duration>) -> bool {
+    let mut relative = timeout.map(crate::time::relative_timeout);
+    let timeout_ptr = relative.as_mut().map_or(ptr::null_mut(), ptr::from_mut);
+    // SAFETY: callers hold a Passive token; the event is initialised and
+    // outlives the wait.
+    let status = unsafe {
+        sys::KeWaitForSingleObject(
+            event.cast(),
+            sys::Executive,
+            sys::KernelMode,
+            sys::FALSE,
+            timeout_ptr,
+        )
+    };
+    status != sys::STATUS_TIMEOUT
+}
+
+/// The owner's handle on a block.
+///
+/// # Invariants
+///
+/// Points to a live block that this handle may free or reuse according to
+/// [`Header`]'s invariants; at most one `RawRequest` exists per block.
+pub(crate) struct RawRequest<O: Operation>(NonNull<Block<O>>);
+
+// SAFETY: the handle owns the block; the payload is Send, and the waker and
+// state are thread-safe.
+unsafe impl<O: Operation> Send for RawRequest<O> {}
+// SAFETY: `&RawRequest` only reads the atomic state.
+unsafe impl<O: Operation> Sync for RawRequest<O> {}
+
+impl<O: Operation> RawRequest<O> {
+    /// Allocates a block without a payload and initialises its IRP.
+    pub(crate) fn alloc() -> Option<Self> {
+        let layout = core::alloc::Layout::new::<Block<O>>();
+        // SAFETY: Block has a non-zero size.
+        let block = NonNull::new(unsafe { alloc::alloc::alloc(layout) }.cast::<Block<O>>())?;
+        // SAFETY: freshly allocated with Block's layout; nothing else refers to it.
+        unsafe {
+            block.write(Block {
+                header: Header {
+                    irp: UnsafeCell::new(MaybeUninit::uninit()),
+                    state: AtomicU32::new(0),
+                    event: UnsafeCell::new(ptr::null_mut()),
+                    waker: UnsafeCell::new(None),
+                    ops: &const { Block::<O>::OPS },
+                },
+                op: UnsafeCell::new(MaybeUninit::uninit()),
+            });
+        }
+        let this = Self(block);
+        #[allow(clippy::cast_possible_truncation)] // IrpWithStack is a few hundred bytes.
+        let size = size_of::<IrpWithStack>() as u16;
+        // SAFETY: storage for an IRP with one stack location of `size` bytes,
+        // in non-paged memory that nobody else uses.
+        unsafe { sys::IoInitializeIrp(this.header().irp(), size, 1) };
+        Some(this)
+    }
+
+    #[inline]
+    fn block(&self) -> &Block<O> {
+        // SAFETY: the handle keeps the block alive (invariant); every field
+        // written after allocation is atomic or in an UnsafeCell.
+        unsafe { self.0.as_ref() }
+    }
+
+    #[inline]
+    pub(crate) fn header(&self) -> &Header {
+        &self.block().header
+    }
+
+    /// Puts `op` in the idle block and passes the IRP to `call`, which starts
+    /// one WSK routine with it and returns that routine's status.
+    ///
+    /// `reuse`: the IRP served an earlier request and is reinitialised with
+    /// `IoReuseIrp`; otherwise it is fresh from [`alloc`](Self::alloc).
+    #[inline]
+    pub(crate) fn start(
+        &mut self,
+        op: O,
+        reuse: bool,
+        call: impl FnOnce(sys::PIRP, &mut O) -> sys::NTSTATUS,
+    ) {
+        let block = self.block();
+        // SAFETY: the block is idle (a fresh one, or one given back by `take`
+        // or `release` once the completion routine finished): this handle has
+        // it to itself until `call` hands the IRP over.
+        let irp = unsafe { block.header.arm(reuse, self.0.as_ptr().cast()) };
+        // SAFETY: idle block: the payload cell is empty and unshared.
+        let slot = unsafe { &mut *block.op.get() };
+        // Only `call` (and then the provider, through pointers it derives)
+        // uses the payload until completion.
+        let status = call(irp, slot.write(op));
+        block.header.submitted(status);
+    }
+
+    /// Whether the IRP completed, so [`take`](Self::take) may be called.
+    #[inline]
+    pub(crate) fn is_complete(&self) -> bool {
+        self.header().is_complete()
+    }
+
+    /// Takes the output of a completed request, and the block back if the
+    /// completion routine is done with it (else the routine frees it).
+    #[inline]
+    pub(crate) fn take(self) -> (O::Output, Option<Self>) {
+        let this = ManuallyDrop::new(self);
+        let block = this.block();
+        assert!(
+            block.header.is_complete(),
+            "wsk: request taken before completion"
+        );
+        let (status, information) = block.header.io_status();
+        // SAFETY: COMPLETING: the provider is done with the payload and the
+        // completion routine never reads it unless RELEASED without TAKEN.
+        let op = unsafe { block.take_op() };
+        // If the routine had not finished, it frees the block: our handle is
+        // no longer valid.
+        let back = block.header.release_taken().then(|| Self(this.0));
+        (op.complete(status, information), back)
+    }
+
+    /// Gives the request up: cancels the IRP first if `cancel`, and leaves
+    /// the payload's disposal to whichever party finishes last. Returns the
+    /// idle block if that was this handle (the completion routine was done).
+    pub(crate) fn release(self, cancel: bool) -> Option<Self> {
+        let this = ManuallyDrop::new(self);
+        let block = this.block();
+        if !block.header.release(cancel) {
+            // The completion routine disposes of the payload and frees the block.
+            return None;
+        }
+        let (status, information) = block.header.io_status();
+        // SAFETY: the completion routine is done and saw no RELEASED, so the
+        // payload, still inside, is this handle's alone.
+        let op = unsafe { block.take_op() };
+        op.abandon(status, information);
+        Some(Self(this.0))
+    }
+}
+
+impl<O: Operation> Drop for RawRequest<O> {
+    /// Frees an idle block (no payload), such as a [`RequestSlot`]'s.
+    fn drop(&mut self) {
+        // SAFETY: an idle block this handle owns (only `take` and `release`
+        // end a handle on a busy block, and they do not drop it).
+        unsafe { Block::<O>::free(self.0.as_ptr().cast()) };
+    }
+}
+
+/// The completion routine of every request.
+///
+/// # Safety
+///
+/// Called by the provider (through the I/O manager's completion logic) for an
+/// IRP armed by [`Header::arm`], whose context is its block's header.
+unsafe extern "system" fn on_complete(
+    _device: sys::PDEVICE_OBJECT,
+    _irp: sys::PIRP,
+    context: sys::PVOID,
+) -> sys::NTSTATUS {
+    let header = context.cast::<Header>();
+    // SAFETY: the block lives until this routine has finished with it
+    // (Header's invariants); the reference is not used after the OR that
+    // hands the block over.
+    let live = unsafe { &*header };
+    let state = &live.state;
+    let old = state.fetch_or(COMPLETING, AcqRel);
+    assert!(old & COMPLETING == 0, "wsk: IRP completed twice");
+    if old & RELEASED != 0 {
+        // SAFETY: the owner is gone and the provider is done; the payload is
+        // still inside (TAKEN needs COMPLETING).
+        unsafe { (live.ops.dispose)(header) };
+        return sys::STATUS_MORE_PROCESSING_REQUIRED;
+    }
+    if old & (WAKER | WAITER) == 0 {
+        // Nobody to wake: the owner may take and free the block from now on.
+        return sys::STATUS_MORE_PROCESSING_REQUIRED;
+    }
+    let waker = if old & WAKER != 0 {
+        // SAFETY: WAKER was set, so the owner leaves the slot alone and the
+        // block stays alive until COMPLETE (Header's invariants).
+        unsafe { (*live.waker.get()).take() }
+    } else {
+        None
+    };
+    let event = if old & WAITER != 0 {
+        // SAFETY: WAITER was set, so the owner leaves the pointer alone and
+        // the block stays alive until COMPLETE.
+        Some(unsafe { *live.event.get() })
+    } else {
+        None
+    };
+    let old = state.fetch_or(COMPLETE, AcqRel);
+    if old & RELEASED != 0 {
+        // The owner let go while this routine was finishing: it frees the
+        // block, with the payload unless the owner took it. (Never while a
+        // waiter is blocked: the owner cannot let go from inside `wait`.)
+        // The owner is gone, so the block is this routine's to read.
+        let free = if old & TAKEN != 0 {
+            live.ops.free
+        } else {
+            live.ops.dispose
+        };
+        // SAFETY: nobody else will touch the block; `free` finds no payload,
+        // `dispose` one.
+        unsafe { free(header) };
+    }
+    // The block may be gone or reused: only the waiter's event and the
+    // waker are touched from here on.
+    if let Some(event) = event {
+        // SAFETY: the waiter keeps its event alive until it is signalled
+        // (Header's invariants); setting it without waiting is legal at
+        // DISPATCH_LEVEL.
+        unsafe { sys::KeSetEvent(event, 0, sys::FALSE) };
+    }
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+    sys::STATUS_MORE_PROCESSING_REQUIRED
+}

@@ -1,0 +1,367 @@
+//! The state the registration, its providers and its sockets share: the
+//! registration block and client NPI (`RegInner`), the count of handles
+//! that keep the NPI in use (`LiveHandle`), and a captured provider NPI
+//! with its copied dispatch table (`ProviderInner`).
+
+use alloc::sync::Arc;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+
+use wsk_sys as sys;
+
+use super::tables::StreamTables;
+use super::version::{Version, WindowsVersion};
+use crate::error::{Error, Result};
+use crate::irql::Passive;
+
+/// `NPI_WSK_INTERFACE_ID` at a fixed address, for the
+/// `WSK_EVENT_CALLBACK_CONTROL` of static and per-socket event control.
+static NPI_WSK_INTERFACE_ID: sys::NPIID = sys::NPI_WSK_INTERFACE_ID;
+
+/// The input of `SO_WSK_EVENT_CALLBACK` and `WSK_SET_STATIC_EVENT_CALLBACKS`:
+/// `mask` of the WSK NPI's events.
+pub(crate) fn event_callback_control(mask: u32) -> sys::WSK_EVENT_CALLBACK_CONTROL {
+    sys::WSK_EVENT_CALLBACK_CONTROL {
+        NpiId: (&raw const NPI_WSK_INTERFACE_ID).cast_mut(),
+        EventMask: mask,
+    }
+}
+
+/// State shared by the registration, its providers and sockets.
+///
+/// # Invariants
+///
+/// `registration` and `client_dispatch`/`client_npi` stay at their address
+/// from `WskRegister` until `WskDeregister` returns (the struct is only ever
+/// behind an `Arc`).
+pub(crate) struct RegInner {
+    registration: UnsafeCell<sys::WSK_REGISTRATION>,
+    client_dispatch: sys::WSK_CLIENT_DISPATCH,
+    client_npi: UnsafeCell<sys::WSK_CLIENT_NPI>,
+    /// Provider and socket handles the driver still holds.
+    live_handles: AtomicUsize,
+    /// The static event mask (`WSK_SET_STATIC_EVENT_CALLBACKS`) in the
+    /// `WSK_EVENT_*` bits, plus [`SOCKETS_CREATED`] and [`STATIC_SETTING`].
+    static_events: AtomicU32,
+    deregistered: AtomicBool,
+    /// Queried at registration (`PASSIVE_LEVEL`), so that a capture at
+    /// `DISPATCH_LEVEL` needs no `RtlGetVersion` call.
+    windows: WindowsVersion,
+}
+
+// SAFETY: the WSK registration block is used only through WSK routines, which
+// are thread-safe; the rest is atomics and immutable data.
+unsafe impl Send for RegInner {}
+// SAFETY: as above.
+unsafe impl Sync for RegInner {}
+
+impl RegInner {
+    /// Registers a client asking for `version` (`WskRegister`) and records
+    /// the running Windows version.
+    ///
+    /// # Errors
+    ///
+    /// The status of `WskRegister`.
+    pub(crate) fn register(passive: &Passive<'_>, version: Version) -> Result<Arc<Self>> {
+        let windows = WindowsVersion::query(passive);
+        let inner = Arc::new(Self {
+            // SAFETY: WSK_REGISTRATION is plain data the provider initialises.
+            registration: UnsafeCell::new(unsafe { core::mem::zeroed() }),
+            client_dispatch: sys::WSK_CLIENT_DISPATCH {
+                Version: version.0,
+                Reserved: 0,
+                WskClientEvent: None,
+            },
+            client_npi: UnsafeCell::new(sys::WSK_CLIENT_NPI {
+                ClientContext: core::ptr::null_mut(),
+                Dispatch: core::ptr::null(),
+            }),
+            live_handles: AtomicUsize::new(0),
+            static_events: AtomicU32::new(0),
+            deregistered: AtomicBool::new(false),
+            windows,
+        });
+        // SAFETY: the Arc's contents never move; nobody else has access yet.
+        unsafe { (*inner.client_npi.get()).Dispatch = &raw const inner.client_dispatch };
+        // SAFETY: PASSIVE_LEVEL is proven; both structures live until
+        // WskDeregister (invariant).
+        let status = unsafe { sys::WskRegister(inner.client_npi.get(), inner.registration()) };
+        Error::check(status)?;
+        Ok(inner)
+    }
+
+    fn registration(&self) -> *mut sys::WSK_REGISTRATION {
+        self.registration.get()
+    }
+
+    /// Provider and socket handles still alive.
+    pub(crate) fn live_handles(&self) -> usize {
+        self.live_handles.load(Ordering::Acquire)
+    }
+
+    /// Whether `WskDeregister` was called.
+    pub(crate) fn is_deregistered(&self) -> bool {
+        self.deregistered.load(Ordering::Acquire)
+    }
+
+    /// Calls `WskDeregister` once, which waits for background closes and NPI
+    /// releases, after which nothing uses the registration.
+    ///
+    /// # Safety
+    ///
+    /// `PASSIVE_LEVEL`, and no live handle remains.
+    pub(crate) unsafe fn deregister(&self) {
+        if !self.deregistered.swap(true, Ordering::AcqRel) {
+            // SAFETY: per the caller.
+            unsafe { sys::WskDeregister(self.registration()) };
+        }
+    }
+}
+
+/// `RegInner::static_events` bit: a socket was (or is being) created, so
+/// static event callbacks can no longer be set.
+const SOCKETS_CREATED: u32 = 1 << 30;
+/// `RegInner::static_events` bit: [`Provider::set_static_events`](crate::Provider::set_static_events)
+/// is talking to the provider.
+const STATIC_SETTING: u32 = 1 << 29;
+/// The `WSK_EVENT_*` bits of `RegInner::static_events`.
+const STATIC_MASK: u32 = !(SOCKETS_CREATED | STATIC_SETTING | sys::WSK_EVENT_DISABLE);
+
+impl RegInner {
+    /// The statically enabled events (`WSK_EVENT_*`).
+    pub(crate) fn static_events(&self) -> u32 {
+        self.static_events.load(Ordering::Acquire) & STATIC_MASK
+    }
+
+    /// Records that a socket of a kind whose events are `valid` is about to
+    /// be created, whose client dispatch table implements `supported`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::INVALID_DEVICE_STATE`] while another thread sets static
+    ///   events.
+    /// - [`Error::INVALID_PARAMETER`] if a statically enabled event of this
+    ///   kind has no callback in the table (the provider would call a
+    ///   missing callback).
+    pub(crate) fn begin_socket(&self, valid: u32, supported: u32) -> Result<()> {
+        let previous = self
+            .static_events
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                (s & STATIC_SETTING == 0).then_some(s | SOCKETS_CREATED)
+            })
+            .map_err(|_| Error::INVALID_DEVICE_STATE)?;
+        check_static(previous & STATIC_MASK, valid, supported)
+    }
+
+    /// Sets the static events with `set`, which calls the provider, if no
+    /// socket was created and none were set yet.
+    pub(crate) fn set_static_events(
+        &self,
+        mask: u32,
+        set: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        self.static_events
+            .compare_exchange(0, STATIC_SETTING, Ordering::AcqRel, Ordering::Acquire)
+            .map_err(|_| Error::INVALID_DEVICE_STATE)?;
+        let result = set();
+        let state = if result.is_ok() {
+            mask & STATIC_MASK
+        } else {
+            0
+        };
+        self.static_events.store(state, Ordering::Release);
+        result
+    }
+}
+
+/// Whether a socket whose table implements `supported` may exist under the
+/// static events `statics`, for a socket kind whose events are `valid`.
+pub(crate) fn check_static(statics: u32, valid: u32, supported: u32) -> Result<()> {
+    if statics & valid & !supported == 0 {
+        Ok(())
+    } else {
+        Err(Error::INVALID_PARAMETER)
+    }
+}
+
+/// Counts a handle the driver holds, so deregistration can refuse while any
+/// is alive.
+pub(crate) struct LiveHandle(Arc<RegInner>);
+
+impl LiveHandle {
+    pub(crate) fn new(reg: &Arc<RegInner>) -> Self {
+        reg.live_handles.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(reg))
+    }
+}
+
+impl Clone for LiveHandle {
+    fn clone(&self) -> Self {
+        Self::new(&self.0)
+    }
+}
+
+impl Drop for LiveHandle {
+    fn drop(&mut self) {
+        self.0.live_handles.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// A captured provider NPI; releases it (`WskReleaseProviderNPI`) when the
+/// last user — this handle, its clones, or a socket — is gone.
+pub(crate) struct ProviderInner {
+    reg: Arc<RegInner>,
+    npi: sys::WSK_PROVIDER_NPI,
+    /// The provider's table as far as the running Windows version has it;
+    /// later fields are `None`.
+    dispatch: sys::WSK_PROVIDER_DISPATCH,
+    windows: WindowsVersion,
+    /// Connection and listen views of the provider's stream-socket tables.
+    pub(crate) stream_tables: StreamTables,
+}
+
+/// Copies a provider's `WSK_PROVIDER_DISPATCH`, reading only the fields
+/// `windows` has (Vista's table ends after `WskControlClient`); the others
+/// are `None`.
+///
+/// # Safety
+///
+/// `table` points to a valid provider table of a system running `windows`.
+unsafe fn copy_provider_dispatch(
+    table: *const sys::WSK_PROVIDER_DISPATCH,
+    windows: WindowsVersion,
+) -> sys::WSK_PROVIDER_DISPATCH {
+    if windows.at_least(WindowsVersion::WINDOWS_7) {
+        // SAFETY: Windows 7 and later tables have every field (caller contract).
+        return unsafe { table.read() };
+    }
+    // SAFETY: every WSK table has the WSK 1.0 (Vista) fields (caller
+    // contract); the prefix type has their layout.
+    let vista = unsafe { table.cast::<VistaProviderDispatch>().read() };
+    sys::WSK_PROVIDER_DISPATCH {
+        Version: vista.Version,
+        Reserved: vista.Reserved,
+        WskSocket: vista.WskSocket,
+        WskSocketConnect: vista.WskSocketConnect,
+        WskControlClient: vista.WskControlClient,
+        WskGetAddressInfo: None,
+        WskFreeAddressInfo: None,
+        WskGetNameInfo: None,
+    }
+}
+
+/// Windows Vista's `WSK_PROVIDER_DISPATCH`: the fields up to
+/// `WskControlClient` (32 bytes).
+#[repr(C)]
+#[derive(Clone, Copy)]
+#[allow(non_snake_case)] // the C field names
+struct VistaProviderDispatch {
+    Version: sys::USHORT,
+    Reserved: sys::USHORT,
+    WskSocket: sys::PFN_WSK_SOCKET,
+    WskSocketConnect: sys::PFN_WSK_SOCKET_CONNECT,
+    WskControlClient: sys::PFN_WSK_CONTROL_CLIENT,
+}
+
+const _: () = assert!(size_of::<VistaProviderDispatch>() == 32);
+const _: () = assert!(
+    core::mem::offset_of!(VistaProviderDispatch, WskControlClient)
+        == core::mem::offset_of!(sys::WSK_PROVIDER_DISPATCH, WskControlClient)
+);
+
+// SAFETY: the NPI is immutable after capture and WSK routines are thread-safe.
+unsafe impl Send for ProviderInner {}
+// SAFETY: as above.
+unsafe impl Sync for ProviderInner {}
+
+impl ProviderInner {
+    /// Captures the provider NPI of `reg` (`WskCaptureProviderNPI`), waiting
+    /// `wait` milliseconds (`WSK_NO_WAIT`, `WSK_INFINITE_WAIT` or between).
+    ///
+    /// # Errors
+    ///
+    /// The status of `WskCaptureProviderNPI`.
+    ///
+    /// # Safety
+    ///
+    /// IRQL is `PASSIVE_LEVEL` unless `wait` is `WSK_NO_WAIT` (then ≤
+    /// `DISPATCH_LEVEL`).
+    pub(crate) unsafe fn capture(reg: &Arc<RegInner>, wait: u32) -> Result<Self> {
+        // SAFETY: WSK_PROVIDER_NPI is plain data the provider fills in.
+        let mut npi: sys::WSK_PROVIDER_NPI = unsafe { core::mem::zeroed() };
+        // SAFETY: the registration is live (the caller holds it); IRQL per
+        // the caller's contract.
+        let status = unsafe { sys::WskCaptureProviderNPI(reg.registration(), wait, &raw mut npi) };
+        Error::check(status)?;
+        let windows = reg.windows;
+        // SAFETY: the NPI was just captured, so its table is valid; the copy
+        // reads only the fields `windows` says it has.
+        let dispatch = unsafe { copy_provider_dispatch(npi.Dispatch, windows) };
+        Ok(Self {
+            reg: Arc::clone(reg),
+            npi,
+            dispatch,
+            windows,
+            stream_tables: StreamTables::new(),
+        })
+    }
+
+    /// The WSK version the provider runs for this client
+    /// (`WSK_PROVIDER_DISPATCH.Version`).
+    pub(crate) fn version(&self) -> Version {
+        Version(self.dispatch.Version)
+    }
+
+    pub(crate) fn client(&self) -> sys::PWSK_CLIENT {
+        self.npi.Client
+    }
+
+    /// Counts a handle that is not a [`LiveHandle`] value (a retained
+    /// indication), so deregistration refuses while it exists.
+    pub(crate) fn add_live(&self) {
+        self.reg.live_handles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Uncounts a handle counted with [`add_live`](Self::add_live).
+    pub(crate) fn remove_live(&self) {
+        self.reg.live_handles.fetch_sub(1, Ordering::Release);
+    }
+
+    /// The provider's table, with the fields the running Windows lacks
+    /// set to `None`.
+    pub(crate) fn dispatch(&self) -> &sys::WSK_PROVIDER_DISPATCH {
+        &self.dispatch
+    }
+
+    /// The registration's static-events state.
+    pub(crate) fn reg(&self) -> &RegInner {
+        &self.reg
+    }
+
+    /// Sets static events through the registration's state machine.
+    pub(crate) fn set_static_events(
+        &self,
+        mask: u32,
+        set: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        self.reg.set_static_events(mask, set)
+    }
+
+    /// The Windows version recorded at registration.
+    pub(crate) fn windows(&self) -> WindowsVersion {
+        self.windows
+    }
+
+    /// Counts a new handle (for a socket created from this provider).
+    pub(crate) fn live_handle(&self) -> LiveHandle {
+        LiveHandle::new(&self.reg)
+    }
+}
+
+impl Drop for ProviderInner {
+    fn drop(&mut self) {
+        // SAFETY: one release per capture; IRQL <= DISPATCH_LEVEL wherever
+        // handles drop; the registration outlives us (we hold it).
+        unsafe { sys::WskReleaseProviderNPI(self.reg.registration()) };
+    }
+}

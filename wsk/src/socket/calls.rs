@@ -1,0 +1,497 @@
+//! The calls every socket kind makes, written once against the
+//! handler-free [`SocketRef`]: closing, socket control (options, IOCTLs,
+//! event enabling), the address calls (bind, connect, local and remote
+//! address) and the security descriptor.
+
+use core::marker::PhantomData;
+use core::net::SocketAddr;
+
+use wsk_sys as sys;
+
+use super::core::{BIND_SUBMITTED, BOUND, EVENTS_ON, ErasedCore, SocketRef};
+use crate::addr::SockAddr;
+use crate::error::{Error, Result};
+use crate::irp::block::Operation;
+use crate::irp::handle::Request;
+use crate::options::{CONTROL_BYTES, ControlOutput, ControlValue, OptionValue, SocketOption};
+use crate::provider::control::CachedSecurityDescriptor;
+use crate::provider::npi::event_callback_control;
+
+// ---------------------------------------------------------------------------
+// Closing
+
+/// Submits `WskCloseSocket` for `core`.
+///
+/// The request holds the core until the provider completes the close, since
+/// callbacks may run until then.
+pub(crate) fn submit_close(core: SocketRef) -> Request<CloseOp> {
+    let socket = core.socket();
+    if socket.is_null() {
+        return Request::ready(Ok(()));
+    }
+    // SAFETY: the socket exists; every socket kind's table starts with the basic one.
+    let close = unsafe { core.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }.WskCloseSocket;
+    let Some(close) = close else {
+        return Request::failed(CloseOp { _core: core }, Error::NOT_IMPLEMENTED);
+    };
+    Request::submit(CloseOp { _core: core }, |irp, _| {
+        // SAFETY: the socket exists and no other call on it is in progress
+        // from this handle; the payload keeps its core alive until completion.
+        unsafe { close(socket, irp) }
+    })
+}
+
+/// Closes the socket of a handle that is being closed explicitly: the
+/// close request, or — inside the accept callback — nothing (the connection
+/// is rejected instead), or — while retained indications are held — an
+/// [`Error::INVALID_DEVICE_STATE`] request (the last release closes).
+pub(crate) fn close(core: SocketRef) -> Request<CloseOp> {
+    if core.close_in_accept() {
+        // Inside its accept callback: the connection is rejected instead.
+        return Request::ready(Ok(()));
+    }
+    if core.begin_close() {
+        submit_close(core)
+    } else {
+        // The last retained indication submits the close.
+        Request::ready(Err(Error::INVALID_DEVICE_STATE))
+    }
+}
+
+/// Starts closing a socket whose handle is gone; the close completes in the
+/// background, or when the last retained indication is released.
+pub(crate) fn close_in_background(core: SocketRef) {
+    if core.close_in_accept() {
+        // The accept trampoline rejects the connection instead.
+        return;
+    }
+    if core.begin_close() {
+        submit_close(core).detach();
+    }
+    // Otherwise the last retained indication submits it (and holds a reference).
+}
+
+/// `WskCloseSocket`.
+pub struct CloseOp {
+    _core: SocketRef,
+}
+
+impl Operation for CloseOp {
+    type Output = Result<()>;
+    fn complete(self, status: i32, _information: usize) -> Result<()> {
+        Error::check(status).map(drop)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Socket control
+
+/// `WskControlSocket` with small, inline input and output; `D` is what the
+/// output decodes to ([`ControlOutput`]: the raw bytes; `()`: nothing).
+pub struct ControlOp<D = ControlOutput> {
+    core: SocketRef,
+    input: [u8; CONTROL_BYTES],
+    output: [u8; CONTROL_BYTES],
+    returned: sys::SIZE_T,
+    _decode: PhantomData<fn() -> D>,
+}
+
+impl<D: ControlValue> Operation for ControlOp<D> {
+    type Output = Result<D>;
+    fn complete(self, status: i32, information: usize) -> Result<D> {
+        Error::check(status)?;
+        let len = if self.returned != 0 {
+            self.returned
+        } else {
+            information
+        };
+        D::from_output(&ControlOutput::new(self.output, len))
+    }
+}
+
+/// Submits `WskControlSocket` with `input` and room for `output_len` bytes,
+/// whose output decodes to `D`.
+pub(crate) fn submit_control<D: ControlValue>(
+    core: SocketRef,
+    request_type: sys::WSK_CONTROL_SOCKET_TYPE,
+    control_code: u32,
+    level: u32,
+    input: &[u8],
+    output_len: usize,
+) -> Request<ControlOp<D>> {
+    let socket = core.socket();
+    let mut op = ControlOp {
+        core,
+        input: [0; CONTROL_BYTES],
+        output: [0; CONTROL_BYTES],
+        returned: 0,
+        _decode: PhantomData,
+    };
+    if input.len() > CONTROL_BYTES || output_len > CONTROL_BYTES {
+        return Request::failed(op, Error::INVALID_BUFFER_SIZE);
+    }
+    op.input[..input.len()].copy_from_slice(input);
+    if socket.is_null() {
+        return Request::failed(op, Error::INVALID_HANDLE);
+    }
+    // SAFETY: the socket exists; every table starts with the basic one.
+    let Some(control) =
+        (unsafe { op.core.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }).WskControlSocket
+    else {
+        return Request::failed(op, Error::NOT_IMPLEMENTED);
+    };
+    let input_len = input.len();
+    Request::submit(op, |irp, op| {
+        let input_ptr = if input_len == 0 {
+            core::ptr::null_mut()
+        } else {
+            op.input.as_mut_ptr().cast()
+        };
+        let output_ptr = if output_len == 0 {
+            core::ptr::null_mut()
+        } else {
+            op.output.as_mut_ptr().cast()
+        };
+        // SAFETY: the socket exists; the buffers live in the payload until completion.
+        unsafe {
+            control(
+                socket,
+                request_type,
+                control_code,
+                level,
+                input_len,
+                input_ptr,
+                output_len,
+                output_ptr,
+                &raw mut op.returned,
+                irp,
+            )
+        }
+    })
+}
+
+/// Submits `WskSetOption` for `O`, refused without a provider call for an
+/// option that must precede the bind once a bind was submitted.
+pub(crate) fn set_option<O: SocketOption>(
+    core: SocketRef,
+    value: O::Value,
+) -> Request<ControlOp<()>> {
+    if O::BEFORE_BIND && core.has_flags(BIND_SUBMITTED) {
+        return Request::ready(Err(Error::INVALID_DEVICE_STATE));
+    }
+    submit_control(
+        core,
+        sys::WskSetOption,
+        O::CODE,
+        O::LEVEL,
+        &value.to_ulong().to_ne_bytes(),
+        0,
+    )
+}
+
+/// Submits `WskGetOption` for `O`.
+pub(crate) fn get_option<O: SocketOption>(core: SocketRef) -> Request<ControlOp<O::Value>> {
+    submit_control(
+        core,
+        sys::WskGetOption,
+        O::CODE,
+        O::LEVEL,
+        &[],
+        size_of::<u32>(),
+    )
+}
+
+/// Submits a `WskIoctl` without input whose output decodes to `D` (of at
+/// most `output_len` bytes).
+pub(crate) fn ioctl<D: ControlValue>(
+    core: SocketRef,
+    ioctl_code: u32,
+    output_len: usize,
+) -> Request<ControlOp<D>> {
+    submit_control(core, sys::WskIoctl, ioctl_code, 0, &[], output_len)
+}
+
+// ---------------------------------------------------------------------------
+// Event callbacks
+
+/// Enables the events in `mask` (`SO_WSK_EVENT_CALLBACK`), the handler's
+/// implemented callbacks.
+///
+/// Enabling takes no IRP: `WskControlSocket` returns the final status
+/// (<https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback>).
+/// Listening sockets must be bound and connection sockets connected first.
+pub(crate) fn enable_events(core: &ErasedCore, mask: u32) -> Result<()> {
+    // Events enabled statically are always on and may not be enabled again.
+    let dynamic = mask & !core.provider.reg().static_events();
+    if dynamic != 0 {
+        event_control(core, dynamic)?;
+    }
+    if mask != 0 {
+        core.set_flags(EVENTS_ON);
+    }
+    Ok(())
+}
+
+/// As [`enable_events`], but a provider without event support
+/// ([`Error::NOT_IMPLEMENTED`], as Wine's) is not an error: the events stay
+/// off, which the handle's `events_enabled` reports.
+pub(crate) fn enable_events_if_supported(core: &ErasedCore, mask: u32) -> Result<()> {
+    match enable_events(core, mask) {
+        Err(Error::NOT_IMPLEMENTED) => Ok(()),
+        other => other,
+    }
+}
+
+/// Disables every event in `mask` (`SO_WSK_EVENT_CALLBACK` with
+/// `WSK_EVENT_DISABLE`, one event at a time as the DDI requires), without an
+/// IRP: a callback already running may still finish after this returns
+/// (`STATUS_EVENT_PENDING`, a success status).
+pub(crate) fn disable_events(core: &ErasedCore, mask: u32) -> Result<()> {
+    let mut remaining = mask & !core.provider.reg().static_events();
+    while remaining != 0 {
+        let event = remaining & remaining.wrapping_neg();
+        remaining &= !event;
+        event_control(core, sys::WSK_EVENT_DISABLE | event)?;
+    }
+    if mask != 0 && mask & core.provider.reg().static_events() == 0 {
+        core.clear_flags(EVENTS_ON);
+    }
+    Ok(())
+}
+
+/// `WskControlSocket(WskSetOption, SO_WSK_EVENT_CALLBACK)` without an IRP.
+fn event_control(core: &ErasedCore, mask: u32) -> Result<()> {
+    let mut input = event_callback_control(mask);
+    let input = (&raw mut input).cast();
+    let size = size_of::<sys::WSK_EVENT_CALLBACK_CONTROL>();
+    // SAFETY: the input lives across this synchronous call; enabling and
+    // disabling without an IRP take no output.
+    unsafe {
+        control_now(
+            core,
+            sys::WskSetOption,
+            sys::SO_WSK_EVENT_CALLBACK,
+            sys::SOL_SOCKET,
+            (input, size),
+            (core::ptr::null_mut(), 0),
+        )
+    }
+    .map(drop)
+}
+
+/// `WskControlSocket` without an IRP, for the controls the DDI defines that
+/// way (`SO_WSK_EVENT_CALLBACK`, `SIO_WSK_QUERY_INSPECT_ID`): the routine
+/// completes before it returns. Returns the bytes written to the output.
+///
+/// # Errors
+///
+/// [`Error::INVALID_HANDLE`] before the socket exists,
+/// [`Error::NOT_IMPLEMENTED`] without `WskControlSocket`, or the routine's
+/// status.
+///
+/// # Safety
+///
+/// `input` and `output` are pointers to that many readable (respectively
+/// writable) bytes, or null with 0, valid across the call.
+pub(crate) unsafe fn control_now(
+    core: &ErasedCore,
+    request_type: sys::WSK_CONTROL_SOCKET_TYPE,
+    control_code: u32,
+    level: u32,
+    input: (sys::PVOID, usize),
+    output: (sys::PVOID, usize),
+) -> Result<usize> {
+    let socket = core.socket();
+    if socket.is_null() {
+        return Err(Error::INVALID_HANDLE);
+    }
+    // SAFETY: the socket exists; every table starts with the basic one.
+    let Some(control) =
+        (unsafe { core.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }).WskControlSocket
+    else {
+        return Err(Error::NOT_IMPLEMENTED);
+    };
+    let mut returned: sys::SIZE_T = 0;
+    let returned_ptr = if output.1 == 0 {
+        core::ptr::null_mut()
+    } else {
+        &raw mut returned
+    };
+    // SAFETY: the socket exists; the buffers are valid across this
+    // synchronous call (caller contract); no IRP, as the control requires.
+    let status = unsafe {
+        control(
+            socket,
+            request_type,
+            control_code,
+            level,
+            input.1,
+            input.0,
+            output.1,
+            output.0,
+            returned_ptr,
+            core::ptr::null_mut(),
+        )
+    };
+    Error::check(status)?;
+    Ok(returned.min(output.1))
+}
+
+// ---------------------------------------------------------------------------
+// Addresses
+
+/// A routine taking or returning one socket address, from the socket
+/// kind's provider table.
+#[derive(Clone, Copy)]
+pub(crate) enum AddressCall {
+    /// `WskBind`: on success the socket is bound.
+    Bind(sys::PFN_WSK_BIND),
+    /// `WskConnect`.
+    Connect(sys::PFN_WSK_CONNECT),
+    /// `WskGetLocalAddress` or `WskGetRemoteAddress` (one signature).
+    Query(sys::PFN_WSK_GET_LOCAL_ADDRESS),
+}
+
+/// `WskBind`, `WskConnect`, `WskGetLocalAddress`, `WskGetRemoteAddress`,
+/// on any socket kind.
+pub struct AddressOp {
+    core: SocketRef,
+    addr: SockAddr,
+    bind: bool,
+}
+
+impl Operation for AddressOp {
+    /// The address involved: the one bound or connected to, or the one queried.
+    type Output = Result<SocketAddr>;
+    fn complete(self, status: i32, _information: usize) -> Result<SocketAddr> {
+        Error::check(status)?;
+        if self.bind {
+            self.core.set_flags(BOUND);
+        }
+        self.addr.to_socket_addr()
+    }
+}
+
+/// Submits `call` with `addr` (the address to bind or connect to; ignored
+/// by queries, which fill it in).
+///
+/// A bind marks the socket `BIND_SUBMITTED` at once (options that must
+/// precede it are refused from then on) and `BOUND` when it succeeds.
+pub(crate) fn submit_address(
+    core: SocketRef,
+    call: AddressCall,
+    addr: Option<SocketAddr>,
+) -> Request<AddressOp> {
+    let socket = core.socket();
+    let bind = matches!(call, AddressCall::Bind(_));
+    let op = AddressOp {
+        core,
+        addr: addr.map_or(SockAddr::UNSPECIFIED, SockAddr::from),
+        bind,
+    };
+    if bind {
+        op.core.set_flags(BIND_SUBMITTED);
+    }
+    let routine = match call {
+        AddressCall::Bind(f) | AddressCall::Connect(f) => f.map(Routine::Set),
+        AddressCall::Query(f) => f.map(Routine::Query),
+    };
+    let Some(routine) = routine else {
+        return Request::failed(op, Error::NOT_IMPLEMENTED);
+    };
+    Request::submit(op, |irp, op| {
+        let addr = op.addr.as_mut_ptr();
+        match routine {
+            // SAFETY: the socket exists; the address lives in the payload
+            // until completion; the IRP goes to this routine only; `Flags`
+            // is reserved (0).
+            Routine::Set(f) => unsafe { f(socket, addr, 0, irp) },
+            // SAFETY: as above.
+            Routine::Query(f) => unsafe { f(socket, addr, irp) },
+        }
+    })
+}
+
+/// An [`AddressCall`]'s routine, present.
+#[derive(Clone, Copy)]
+enum Routine {
+    Set(
+        unsafe extern "system" fn(
+            sys::PWSK_SOCKET,
+            sys::PSOCKADDR,
+            sys::ULONG,
+            sys::PIRP,
+        ) -> sys::NTSTATUS,
+    ),
+    Query(unsafe extern "system" fn(sys::PWSK_SOCKET, sys::PSOCKADDR, sys::PIRP) -> sys::NTSTATUS),
+}
+
+// ---------------------------------------------------------------------------
+// Security descriptor
+
+/// `SO_WSK_SECURITY`: the cached descriptor stays alive (held by the op)
+/// until the provider completes.
+pub struct SecurityOp {
+    core: SocketRef,
+    _descriptor: CachedSecurityDescriptor,
+    input: sys::PSECURITY_DESCRIPTOR,
+}
+
+// SAFETY: `input` is the provider's cached descriptor, usable from any thread.
+unsafe impl Send for SecurityOp {}
+
+impl Operation for SecurityOp {
+    type Output = Result<()>;
+    fn complete(self, status: i32, _information: usize) -> Result<()> {
+        Error::check(status).map(drop)
+    }
+}
+
+/// Sets `SO_WSK_SECURITY` on `core`'s socket to `descriptor`, refused
+/// without a provider call once a bind was submitted or for a descriptor
+/// another client cached.
+pub(crate) fn submit_security(
+    core: SocketRef,
+    descriptor: &CachedSecurityDescriptor,
+) -> Request<SecurityOp> {
+    let socket = core.socket();
+    let bound = core.has_flags(BIND_SUBMITTED);
+    let foreign = descriptor.inner.provider.client() != core.provider.client();
+    let op = SecurityOp {
+        core,
+        input: descriptor.as_raw(),
+        _descriptor: descriptor.clone(),
+    };
+    if bound {
+        return Request::failed(op, Error::INVALID_DEVICE_STATE);
+    }
+    if foreign {
+        // A descriptor cached by another registration's client.
+        return Request::failed(op, Error::INVALID_PARAMETER);
+    }
+    // SAFETY: the socket exists; every table starts with the basic one.
+    let Some(control) =
+        (unsafe { op.core.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }).WskControlSocket
+    else {
+        return Request::failed(op, Error::NOT_IMPLEMENTED);
+    };
+    Request::submit(op, |irp, op| {
+        // SAFETY: the socket exists; the PSECURITY_DESCRIPTOR variable and
+        // the cached descriptor it names live in the payload until
+        // completion; no output.
+        unsafe {
+            control(
+                socket,
+                sys::WskSetOption,
+                sys::SO_WSK_SECURITY,
+                sys::SOL_SOCKET,
+                size_of::<sys::PSECURITY_DESCRIPTOR>(),
+                (&raw mut op.input).cast(),
+                0,
+                core::ptr::null_mut(),
+                core::ptr::null_mut(),
+                irp,
+            )
+        }
+    })
+}

@@ -1,0 +1,292 @@
+//! Creating sockets, written once for every kind: `WskSocket` and
+//! `WskSocketConnect` through one path, and the opener that closes a
+//! socket whose set-up failed.
+
+use alloc::sync::Arc;
+use core::ffi::c_void;
+use core::net::SocketAddr;
+
+use wsk_sys as sys;
+
+use super::calls::{CloseOp, close_in_background};
+use super::core::{BIND_SUBMITTED, BOUND, SocketCore};
+use crate::addr::{AddressFamily, SockAddr};
+use crate::error::{Error, Result};
+use crate::irp::block::Operation;
+use crate::irp::handle::Request;
+use crate::provider::client::Provider;
+use crate::provider::npi::LiveHandle;
+use crate::provider::version::WindowsVersion;
+
+/// A socket handle type, built from the core of a created or accepted
+/// socket. Implemented by the socket types of [`crate::tcp`] and
+/// [`crate::udp`]; not nameable outside this crate.
+pub trait Socket: Sized + Send + 'static {
+    /// What the core holds besides the socket: the event handler.
+    #[doc(hidden)]
+    type Handler: Send + Sync + 'static;
+
+    /// Builds the handle.
+    #[doc(hidden)]
+    #[allow(private_interfaces)]
+    fn from_core(core: Arc<SocketCore<Self::Handler>>, live: LiveHandle) -> Self;
+
+    /// Closes the socket as a request (the handle's `close`).
+    #[doc(hidden)]
+    fn close_request(self) -> Request<CloseOp>;
+}
+
+/// The events of a connection socket (`WSK_EVENT_*`).
+pub(crate) const CONNECTION_EVENTS: u32 =
+    sys::WSK_EVENT_RECEIVE | sys::WSK_EVENT_DISCONNECT | sys::WSK_EVENT_SEND_BACKLOG;
+
+/// What `WskSocket` creates: the socket kind and the client dispatch table
+/// that goes with the handler.
+#[derive(Clone, Copy)]
+pub(crate) struct Kind {
+    /// `WSK_FLAG_*_SOCKET`.
+    pub(crate) flags: u32,
+    /// The client dispatch table of the kind (null: no callbacks), a
+    /// `'static` constant.
+    pub(crate) dispatch: *const c_void,
+    /// The events the table implements (`WSK_EVENT_*`).
+    pub(crate) events: u32,
+}
+
+impl Kind {
+    /// The events that static event callbacks may enable on a socket of
+    /// this kind: a listening (or stream) socket's accept event and the
+    /// connection events its accepted sockets inherit.
+    fn static_events(self) -> u32 {
+        match self.flags {
+            sys::WSK_FLAG_LISTEN_SOCKET | sys::WSK_FLAG_STREAM_SOCKET => {
+                sys::WSK_EVENT_ACCEPT | CONNECTION_EVENTS
+            }
+            sys::WSK_FLAG_CONNECTION_SOCKET => CONNECTION_EVENTS,
+            sys::WSK_FLAG_DATAGRAM_SOCKET => sys::WSK_EVENT_RECEIVE_FROM,
+            _ => 0,
+        }
+    }
+
+    /// `SOCK_STREAM`/`IPPROTO_TCP` or `SOCK_DGRAM`/`IPPROTO_UDP`.
+    fn transport(self) -> (u16, u32) {
+        if self.flags == sys::WSK_FLAG_DATAGRAM_SOCKET {
+            (sys::SOCK_DGRAM, sys::IPPROTO_UDP as u32)
+        } else {
+            (sys::SOCK_STREAM, sys::IPPROTO_TCP as u32)
+        }
+    }
+}
+
+/// How the socket comes into being.
+#[derive(Clone, Copy)]
+pub(crate) enum How {
+    /// `WskSocket` for a family.
+    Socket(AddressFamily),
+    /// `WskSocketConnect`: a connection socket, bound to `local` and
+    /// connected to `remote` in one call.
+    Connect {
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+}
+
+/// `WskSocket` and `WskSocketConnect`.
+pub struct CreateOp<S: Socket> {
+    core: Option<Arc<SocketCore<S::Handler>>>,
+    live: Option<LiveHandle>,
+    /// `WskSocketConnect`'s addresses (unused by `WskSocket`).
+    local: SockAddr,
+    remote: SockAddr,
+    /// A stream socket (`WSK_FLAG_STREAM_SOCKET`) is being created.
+    stream: bool,
+}
+
+impl<S: Socket> Operation for CreateOp<S> {
+    type Output = Result<S>;
+
+    fn abandon(mut self, status: i32, information: usize) {
+        close_abandoned(self.core.take(), status, information);
+    }
+
+    fn complete(mut self, status: i32, information: usize) -> Result<S> {
+        if self.stream && status == sys::STATUS_INVALID_PARAMETER {
+            // A provider that does not know WSK_FLAG_STREAM_SOCKET.
+            return Err(Error::NOT_SUPPORTED);
+        }
+        Error::check(status)?;
+        let socket = information as sys::PWSK_SOCKET;
+        if socket.is_null() {
+            return Err(Error::UNSUCCESSFUL);
+        }
+        let (Some(core), Some(live)) = (self.core.take(), self.live.take()) else {
+            unreachable!("completed once")
+        };
+        if self.stream {
+            // Before any call through the socket's table: from now on it is
+            // seen through its connection and listen views.
+            // SAFETY: the provider just created the socket.
+            let table = unsafe { (*socket).Dispatch };
+            // SAFETY: a stream socket: its table is a
+            // WSK_PROVIDER_STREAM_DISPATCH of the running Windows, valid while
+            // the NPI is captured (the core holds the provider).
+            unsafe {
+                core.provider
+                    .stream_tables
+                    .learn(table.cast(), core.provider.windows());
+            }
+        }
+        core.set_socket(socket);
+        Ok(S::from_core(core, live))
+    }
+}
+
+/// Closes in the background the socket an abandoned create or accept
+/// request made (its IRP completed with `status` and the socket in
+/// `information`): nobody waits for it any more.
+pub(crate) fn close_abandoned<H: Send + Sync + 'static>(
+    core: Option<Arc<SocketCore<H>>>,
+    status: i32,
+    information: usize,
+) {
+    if sys::NT_SUCCESS(status) && information != 0 {
+        if let Some(core) = core {
+            core.set_socket(information as sys::PWSK_SOCKET);
+            close_in_background(SocketCore::erase(&core));
+        }
+    }
+}
+
+/// Creates a socket of `kind` whose context is a new core holding
+/// `handler` (`WskSocket`, or `WskSocketConnect` for [`How::Connect`]).
+///
+/// Creation is refused without a provider call with
+/// [`Error::INVALID_PARAMETER`] if static event callbacks
+/// ([`Provider::set_static_events`]) enable an event of this kind that
+/// `kind` does not implement, and with [`Error::NOT_SUPPORTED`] for a stream
+/// socket before Windows 10 1703.
+pub(crate) fn submit_create<S: Socket>(
+    provider: &Provider,
+    handler: S::Handler,
+    kind: Kind,
+    how: How,
+) -> Request<CreateOp<S>> {
+    let core = Arc::new(SocketCore::new(Arc::clone(&provider.inner), handler));
+    let stream = kind.flags == sys::WSK_FLAG_STREAM_SOCKET;
+    let (local, remote) = match how {
+        How::Socket(_) => (SockAddr::UNSPECIFIED, SockAddr::UNSPECIFIED),
+        How::Connect { local, remote } => {
+            // WskSocketConnect binds and connects: the socket comes bound.
+            core.set_flags(BIND_SUBMITTED | BOUND);
+            (SockAddr::from(local), SockAddr::from(remote))
+        }
+    };
+    let op = CreateOp {
+        core: Some(core),
+        live: Some(provider.live_handle()),
+        local,
+        remote,
+        stream,
+    };
+    let inner = &provider.inner;
+    if stream && !inner.windows().at_least(WindowsVersion::WINDOWS_10_1703) {
+        return Request::failed(op, Error::NOT_SUPPORTED);
+    }
+    if let How::Connect { local, remote } = how {
+        if local.is_ipv4() != remote.is_ipv4() {
+            return Request::failed(op, Error::INVALID_PARAMETER);
+        }
+    }
+    if let Err(e) = inner.reg().begin_socket(kind.static_events(), kind.events) {
+        return Request::failed(op, e);
+    }
+    let client = inner.client();
+    let (socket_type, protocol) = kind.transport();
+    match how {
+        How::Socket(family) => {
+            let Some(create) = inner.dispatch().WskSocket else {
+                return Request::failed(op, Error::NOT_IMPLEMENTED);
+            };
+            Request::submit(op, |irp, op| {
+                let context = op.context();
+                // SAFETY: the context (the core) is kept alive by the payload
+                // and, on success, by the new handle; the dispatch table is a
+                // 'static constant.
+                unsafe {
+                    create(
+                        client,
+                        family.raw(),
+                        socket_type,
+                        protocol,
+                        kind.flags,
+                        context,
+                        kind.dispatch,
+                        core::ptr::null_mut(),
+                        core::ptr::null_mut(),
+                        core::ptr::null_mut(),
+                        irp,
+                    )
+                }
+            })
+        }
+        How::Connect { .. } => {
+            let Some(connect) = inner.dispatch().WskSocketConnect else {
+                return Request::failed(op, Error::NOT_IMPLEMENTED);
+            };
+            Request::submit(op, |irp, op| {
+                let context = op.context();
+                // SAFETY: the context (the core) and both addresses live in
+                // the payload until completion, and the core, on success, in
+                // the new handle; `Flags` is reserved (0); the dispatch table
+                // (a connection table: `kind` is a connection kind) is a
+                // 'static constant.
+                unsafe {
+                    connect(
+                        client,
+                        socket_type,
+                        protocol,
+                        op.local.as_mut_ptr(),
+                        op.remote.as_mut_ptr(),
+                        0,
+                        context,
+                        kind.dispatch.cast(),
+                        core::ptr::null_mut(),
+                        core::ptr::null_mut(),
+                        core::ptr::null_mut(),
+                        irp,
+                    )
+                }
+            })
+        }
+    }
+}
+
+impl<S: Socket> CreateOp<S> {
+    /// The socket context to pass: the new core.
+    fn context(&self) -> sys::PVOID {
+        self.core
+            .as_ref()
+            .map_or(core::ptr::null_mut(), SocketCore::context)
+    }
+}
+
+/// Awaits `created`, then runs `setup` on the socket; if `setup` fails, the
+/// socket is closed — and the close awaited, so that nothing of it (an
+/// address, a port) outlives the error — before the error is returned.
+///
+/// # Errors
+///
+/// The creation's error, or `setup`'s.
+pub(crate) async fn open<S: Socket>(
+    created: Request<CreateOp<S>>,
+    setup: impl AsyncFnOnce(&S) -> Result<()>,
+) -> Result<S> {
+    let socket = created.await?;
+    match setup(&socket).await {
+        Ok(()) => Ok(socket),
+        Err(e) => {
+            let _ = socket.close_request().await;
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,536 @@
+//! The event side of connection sockets: [`ConnectionEvents`], the
+//! constant dispatch table derived from it, the trampolines the provider
+//! calls, and what they hand the handler (indications, flags, actions).
+//! Exported from [`crate::events`].
+
+use core::cell::Cell;
+use core::marker::PhantomData;
+
+use wsk_sys as sys;
+
+use crate::buffer::Buffer;
+use crate::error::Result;
+use crate::irql::context::EventContext;
+use crate::socket::core::{ErasedCore, SocketCore};
+use crate::socket::retain::{IndicationList, Retained};
+
+bitflags::bitflags! {
+    /// The `Flags` of a disconnect event (`PFN_WSK_DISCONNECT_EVENT`).
+    ///
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_disconnect_event>
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct DisconnectFlags: u32 {
+        /// `WSK_FLAG_ABORTIVE`: the peer reset the connection.
+        const ABORTIVE = sys::WSK_FLAG_ABORTIVE;
+        /// `WSK_FLAG_AT_DISPATCH_LEVEL`: the callback runs at `DISPATCH_LEVEL`.
+        const AT_DISPATCH_LEVEL = sys::WSK_FLAG_AT_DISPATCH_LEVEL;
+        // Keep flags this crate does not know.
+        const _ = !0;
+    }
+}
+
+impl DisconnectFlags {
+    /// The peer reset the connection: nothing more can be sent or received.
+    #[must_use]
+    pub fn is_abortive(self) -> bool {
+        self.contains(Self::ABORTIVE)
+    }
+
+    /// The peer closed its sending direction: no more data will arrive, but
+    /// this side may still send.
+    #[must_use]
+    pub fn is_graceful(self) -> bool {
+        !self.is_abortive()
+    }
+}
+
+bitflags::bitflags! {
+    /// The `Flags` of a receive event (`PFN_WSK_RECEIVE_EVENT`): how the
+    /// provider indicates an [`Indication`].
+    ///
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_event>
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct IndicationFlags: u32 {
+        /// `WSK_FLAG_RELEASE_ASAP`: retain these buffers only briefly.
+        const RELEASE_ASAP = sys::WSK_FLAG_RELEASE_ASAP;
+        /// `WSK_FLAG_ENTIRE_MESSAGE`: the indication holds a whole message.
+        const ENTIRE_MESSAGE = sys::WSK_FLAG_ENTIRE_MESSAGE;
+        /// `WSK_FLAG_AT_DISPATCH_LEVEL`: the callback runs at `DISPATCH_LEVEL`.
+        const AT_DISPATCH_LEVEL = sys::WSK_FLAG_AT_DISPATCH_LEVEL;
+        // Keep flags this crate does not know.
+        const _ = !0;
+    }
+}
+
+/// What a receive callback did with the indicated data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReceiveAction {
+    /// Consumed all indicated bytes (`STATUS_SUCCESS`). More indications follow
+    /// as data arrives.
+    Accept,
+    /// Consumed only the first `n` bytes (`STATUS_SUCCESS` with
+    /// `*BytesAccepted = n`). No further indications are made until a receive
+    /// request completes; the rest is delivered to it. `AcceptPartial(0)` is
+    /// [`Refuse`](Self::Refuse); `n` above the indicated length is all of it.
+    AcceptPartial(usize),
+    /// Took nothing (`STATUS_DATA_NOT_ACCEPTED`). The provider keeps the data
+    /// and makes no further indications until a receive request completes.
+    Refuse,
+}
+
+/// Event callbacks of a connection-oriented socket
+/// (`WSK_CLIENT_CONNECTION_DISPATCH`).
+///
+/// Implement the methods you need in an impl block marked
+/// [`#[wsk::vtable]`](crate::vtable), which sets the matching `HAS_*`
+/// constants; only those callbacks are installed and enabled. All callbacks
+/// run at IRQL ≤ `DISPATCH_LEVEL` and must not block.
+///
+/// ```
+/// use wsk::events::{ConnectionEvents, DisconnectFlags, EventContext};
+/// use core::sync::atomic::{AtomicBool, Ordering};
+///
+/// struct Peer { closed: AtomicBool }
+///
+/// #[wsk::vtable]
+/// impl ConnectionEvents for Peer {
+///     fn on_disconnect(&self, cx: &EventContext<'_>, flags: DisconnectFlags) {
+///         let _irql_is_dispatch = cx.at_dispatch().is_some();
+///         self.closed.store(flags.is_graceful(), Ordering::Release);
+///     }
+/// }
+/// ```
+pub trait ConnectionEvents: Send + Sync + 'static {
+    /// Present only in impl blocks marked [`#[wsk::vtable]`](crate::vtable),
+    /// which adds it: an impl without the attribute does not compile,
+    /// instead of silently installing none of its callbacks.
+    #[doc(hidden)]
+    const USE_VTABLE_ATTR: ();
+
+    /// Whether [`on_receive`](Self::on_receive) is implemented
+    /// (`WSK_EVENT_RECEIVE`).
+    const HAS_RECEIVE: bool = false;
+    /// Whether [`on_disconnect`](Self::on_disconnect) is implemented
+    /// (`WSK_EVENT_DISCONNECT`).
+    const HAS_DISCONNECT: bool = false;
+    /// Whether [`on_send_backlog`](Self::on_send_backlog) is implemented
+    /// (`WSK_EVENT_SEND_BACKLOG`).
+    const HAS_SEND_BACKLOG: bool = false;
+
+    /// Data arrived (`WskReceiveEvent`).
+    ///
+    /// `data` is `None` when the provider says the socket must be closed.
+    /// Return what was consumed, or call [`Indication::retain`] to keep the
+    /// provider's buffers (the trampoline then returns `STATUS_PENDING`, and
+    /// the returned action is ignored).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`; see `cx`.
+    fn on_receive(&self, cx: &EventContext<'_>, data: Option<Indication<'_>>) -> ReceiveAction {
+        let _ = (cx, data);
+        ReceiveAction::Refuse
+    }
+
+    /// The peer disconnected (`WskDisconnectEvent`), gracefully or abortively.
+    ///
+    /// After a graceful disconnect this side may still send; after an abortive
+    /// one the socket refuses sends with
+    /// [`Error::CONNECTION_ABORTED`](crate::Error::CONNECTION_ABORTED) without
+    /// calling the provider. The provider is always answered `STATUS_SUCCESS`,
+    /// the only status the DDI allows.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`; `flags` and `cx` say whether it is exactly `DISPATCH_LEVEL`.
+    fn on_disconnect(&self, cx: &EventContext<'_>, flags: DisconnectFlags) {
+        let _ = (cx, flags);
+    }
+
+    /// The ideal amount of outstanding send data changed (`WskSendBacklogEvent`).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    fn on_send_backlog(&self, cx: &EventContext<'_>, ideal_backlog: usize) {
+        let _ = (cx, ideal_backlog);
+    }
+}
+
+/// The handler of sockets that enable no events.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoEvents;
+
+#[crate::vtable]
+impl ConnectionEvents for NoEvents {}
+
+/// Data indicated to a receive callback: a chain of provider-owned buffers
+/// (`WSK_DATA_INDICATION`), valid during the callback.
+///
+/// Iterate the segments with [`segments`](Self::segments), copy with
+/// [`copy_to`](Self::copy_to), or keep them past the callback with
+/// [`retain`](Self::retain).
+pub struct Indication<'a> {
+    pub(crate) head: *mut sys::WSK_DATA_INDICATION,
+    pub(crate) total: usize,
+    pub(crate) flags: IndicationFlags,
+    /// Set when the callback retains the chain: the trampoline then answers
+    /// `STATUS_PENDING`.
+    pub(crate) retained: &'a Cell<bool>,
+    /// The indicating socket's core (the callback's context, with the
+    /// provenance of the whole `Arc` allocation), to retain the chain with.
+    pub(crate) core: *const ErasedCore,
+}
+
+impl Indication<'_> {
+    /// Total number of bytes indicated.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.total
+    }
+
+    /// Whether no bytes were indicated.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// The indication's flags.
+    #[must_use]
+    pub fn flags(&self) -> IndicationFlags {
+        self.flags
+    }
+
+    /// The indicated bytes, segment by segment.
+    #[must_use]
+    pub fn segments(&self) -> Segments<'_> {
+        Segments {
+            next: self.head,
+            _borrow: PhantomData,
+        }
+    }
+
+    /// Copies up to `out.len()` indicated bytes into `out`; returns how many.
+    pub fn copy_to(&self, out: &mut [u8]) -> usize {
+        crate::mdl::copy_segments(self.segments(), out)
+    }
+
+    /// Copies the indicated bytes into a new [`Buffer`](crate::Buffer) (one
+    /// allocation for the bytes, one MDL).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL` (non-paged allocation).
+    ///
+    /// # Errors
+    ///
+    /// As [`Buffer::with_capacity`](crate::Buffer::with_capacity) for the
+    /// indicated length ([`Error::INVALID_BUFFER_SIZE`](crate::Error::INVALID_BUFFER_SIZE)
+    /// for an empty indication).
+    pub fn to_buffer(&self) -> Result<Buffer> {
+        let mut buffer = Buffer::with_capacity(self.total)?;
+        let n = self.copy_to(buffer.as_mut_capacity());
+        buffer.set_len(n);
+        Ok(buffer)
+    }
+
+    /// Keeps the provider's buffers after the callback returns.
+    ///
+    /// The trampoline answers `STATUS_PENDING` (the callback's
+    /// [`ReceiveAction`] is then ignored); the returned handle calls
+    /// `WskRelease` when dropped, at IRQL ≤ `DISPATCH_LEVEL`. Honour
+    /// [`IndicationFlags::RELEASE_ASAP`].
+    ///
+    /// Returns `None` — and the callback's action applies — when the socket
+    /// is already closing: the DDI requires every retained indication to be
+    /// released before `WskCloseSocket`.
+    #[must_use]
+    pub fn retain(self) -> Option<RetainedIndication> {
+        // SAFETY: inside the receive callback that indicated `head`, whose
+        // context `core` is (the trampoline builds indications only there).
+        let raw = unsafe { Retained::retain(self.core, self.head) }?;
+        self.retained.set(true);
+        Some(RetainedIndication {
+            raw,
+            total: self.total,
+        })
+    }
+}
+
+impl core::fmt::Debug for Indication<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Indication")
+            .field("len", &self.total)
+            .field("flags", &self.flags)
+            .finish()
+    }
+}
+
+/// Iterator over the byte segments of a data indication chain.
+pub struct Segments<'a> {
+    next: *mut sys::WSK_DATA_INDICATION,
+    _borrow: PhantomData<&'a [u8]>,
+}
+
+impl<'a> Iterator for Segments<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        while !self.next.is_null() {
+            let node = self.next;
+            // SAFETY: the provider guarantees the chain is valid while indicated
+            // or retained; `'a` borrows the indication or retained handle.
+            let node = unsafe { &*node };
+            let (buf, next) = (node.Buffer, node.Next);
+            self.next = next;
+            // SAFETY: as above, the WSK_BUF describes locked, mapped memory.
+            if let Some(bytes) = unsafe { crate::mdl::wsk_buf_bytes(&buf) } {
+                return Some(bytes);
+            }
+        }
+        None
+    }
+}
+
+/// Data indications kept past the receive callback; released to the provider
+/// with `WskRelease` when dropped.
+///
+/// # IRQL
+///
+/// Dropping it is legal at IRQL ≤ `DISPATCH_LEVEL`.
+pub struct RetainedIndication {
+    raw: Retained<sys::WSK_DATA_INDICATION>,
+    total: usize,
+}
+
+impl RetainedIndication {
+    /// Total number of bytes retained.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.total
+    }
+
+    /// Whether no bytes were retained.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// The retained bytes, segment by segment.
+    #[must_use]
+    pub fn segments(&self) -> Segments<'_> {
+        Segments {
+            next: self.raw.head(),
+            _borrow: PhantomData,
+        }
+    }
+
+    /// Copies up to `out.len()` retained bytes into `out`; returns how many.
+    pub fn copy_to(&self, out: &mut [u8]) -> usize {
+        crate::mdl::copy_segments(self.segments(), out)
+    }
+}
+
+impl core::fmt::Debug for RetainedIndication {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RetainedIndication")
+            .field("len", &self.total)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IndicationList for sys::WSK_DATA_INDICATION {
+    unsafe fn release(core: &ErasedCore, head: *mut Self) {
+        // SAFETY: the socket exists (it indicated data); a connection socket
+        // (or a stream socket seen through its connection view).
+        let table = unsafe { core.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
+        if let Some(release) = table.WskRelease {
+            // SAFETY: `head` is a chain this socket indicated and we retained;
+            // the socket is not closed yet (caller contract).
+            let _ = unsafe { release(core.socket(), head) };
+        }
+    }
+}
+
+/// The dispatch table and event mask derived from a [`ConnectionEvents`]
+/// implementation, as constants.
+pub(crate) struct ConnectionVtable<H>(PhantomData<H>);
+
+impl<H: ConnectionEvents> ConnectionVtable<H> {
+    /// `WSK_CLIENT_CONNECTION_DISPATCH` with only the implemented callbacks.
+    pub(crate) const DISPATCH: sys::WSK_CLIENT_CONNECTION_DISPATCH =
+        sys::WSK_CLIENT_CONNECTION_DISPATCH {
+            WskReceiveEvent: if H::HAS_RECEIVE {
+                Some(receive_event::<H>)
+            } else {
+                None
+            },
+            WskDisconnectEvent: if H::HAS_DISCONNECT {
+                Some(disconnect_event::<H>)
+            } else {
+                None
+            },
+            WskSendBacklogEvent: if H::HAS_SEND_BACKLOG {
+                Some(send_backlog_event::<H>)
+            } else {
+                None
+            },
+        };
+
+    /// The `SO_WSK_EVENT_CALLBACK` mask enabling exactly those callbacks.
+    pub(crate) const EVENT_MASK: u32 = (if H::HAS_RECEIVE {
+        sys::WSK_EVENT_RECEIVE
+    } else {
+        0
+    }) | (if H::HAS_DISCONNECT {
+        sys::WSK_EVENT_DISCONNECT
+    } else {
+        0
+    }) | (if H::HAS_SEND_BACKLOG {
+        sys::WSK_EVENT_SEND_BACKLOG
+    } else {
+        0
+    });
+
+    /// The table to pass with the socket (null when nothing is enabled).
+    pub(crate) fn dispatch_ptr() -> *const sys::WSK_CLIENT_CONNECTION_DISPATCH {
+        if Self::EVENT_MASK == 0 {
+            core::ptr::null()
+        } else {
+            &Self::DISPATCH
+        }
+    }
+}
+
+/// `PFN_WSK_DISCONNECT_EVENT` trampoline.
+///
+/// # Safety
+///
+/// Called by the provider with the context of a socket whose handler is `H`.
+unsafe extern "system" fn disconnect_event<H: ConnectionEvents>(
+    context: sys::PVOID,
+    flags: sys::ULONG,
+) -> sys::NTSTATUS {
+    // SAFETY: the context is a live SocketCore<H> until its close completes.
+    let core = unsafe { &*context.cast::<SocketCore<H>>() };
+    let flags = DisconnectFlags::from_bits_retain(flags);
+    core.record_peer_disconnect(flags.bits());
+    // SAFETY: inside the provider's callback; the flag tells DISPATCH_LEVEL.
+    let cx = unsafe { EventContext::new(flags.bits()) };
+    core.handler.on_disconnect(&cx, flags);
+    sys::STATUS_SUCCESS
+}
+
+/// `PFN_WSK_SEND_BACKLOG_EVENT` trampoline.
+///
+/// # Safety
+///
+/// As [`disconnect_event`].
+unsafe extern "system" fn send_backlog_event<H: ConnectionEvents>(
+    context: sys::PVOID,
+    ideal_backlog: sys::SIZE_T,
+) -> sys::NTSTATUS {
+    // SAFETY: the context is a live SocketCore<H> until its close completes.
+    let core = unsafe { &*context.cast::<SocketCore<H>>() };
+    // SAFETY: inside the provider's callback; no flags: IRQL <= DISPATCH_LEVEL.
+    let cx = unsafe { EventContext::new(0) };
+    core.handler.on_send_backlog(&cx, ideal_backlog);
+    sys::STATUS_SUCCESS
+}
+
+/// `PFN_WSK_RECEIVE_EVENT` trampoline.
+///
+/// # Safety
+///
+/// As [`disconnect_event`]; `bytes_accepted` is writable.
+unsafe extern "system" fn receive_event<H: ConnectionEvents>(
+    context: sys::PVOID,
+    flags: sys::ULONG,
+    data: sys::PWSK_DATA_INDICATION,
+    bytes_indicated: sys::SIZE_T,
+    bytes_accepted: *mut sys::SIZE_T,
+) -> sys::NTSTATUS {
+    // The context pointer itself (not one derived from a reference) keeps
+    // the provenance of the whole `Arc` allocation, which retaining needs.
+    let core_ptr = context.cast::<SocketCore<H>>().cast_const();
+    // SAFETY: the context is a live SocketCore<H> until its close completes.
+    let core = unsafe { &*core_ptr };
+    // SAFETY: inside the provider's callback; the flag tells DISPATCH_LEVEL.
+    let cx = unsafe { EventContext::new(flags) };
+    if data.is_null() {
+        core.handler.on_receive(&cx, None);
+        return sys::STATUS_SUCCESS;
+    }
+    let retained = Cell::new(false);
+    let indication = Indication {
+        head: data,
+        total: bytes_indicated,
+        flags: IndicationFlags::from_bits_retain(flags),
+        retained: &retained,
+        core: core_ptr,
+    };
+    let action = core.handler.on_receive(&cx, Some(indication));
+    if retained.get() {
+        return sys::STATUS_PENDING;
+    }
+    match action {
+        ReceiveAction::Accept => sys::STATUS_SUCCESS,
+        // Accepting nothing is refusing: success must mean some bytes were taken.
+        ReceiveAction::Refuse | ReceiveAction::AcceptPartial(0) => sys::STATUS_DATA_NOT_ACCEPTED,
+        ReceiveAction::AcceptPartial(n) => {
+            // SAFETY: the provider passes a writable BytesAccepted.
+            unsafe { *bytes_accepted = n.min(bytes_indicated) };
+            sys::STATUS_SUCCESS
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct OnlyDisconnect;
+    #[crate::vtable]
+    impl ConnectionEvents for OnlyDisconnect {
+        fn on_disconnect(&self, _: &EventContext<'_>, _: DisconnectFlags) {}
+    }
+
+    struct All;
+    #[crate::vtable]
+    impl ConnectionEvents for All {
+        fn on_receive(&self, _: &EventContext<'_>, _: Option<Indication<'_>>) -> ReceiveAction {
+            ReceiveAction::Accept
+        }
+        fn on_disconnect(&self, _: &EventContext<'_>, _: DisconnectFlags) {}
+        fn on_send_backlog(&self, _: &EventContext<'_>, _: usize) {}
+    }
+
+    #[test]
+    fn vtable_installs_and_enables_only_implemented_callbacks() {
+        const { assert!(OnlyDisconnect::HAS_DISCONNECT && !OnlyDisconnect::HAS_RECEIVE) };
+        let table = ConnectionVtable::<OnlyDisconnect>::DISPATCH;
+        assert!(table.WskDisconnectEvent.is_some());
+        assert!(table.WskReceiveEvent.is_none() && table.WskSendBacklogEvent.is_none());
+        assert_eq!(
+            ConnectionVtable::<OnlyDisconnect>::EVENT_MASK,
+            sys::WSK_EVENT_DISCONNECT
+        );
+
+        assert_eq!(
+            ConnectionVtable::<All>::EVENT_MASK,
+            sys::WSK_EVENT_RECEIVE | sys::WSK_EVENT_DISCONNECT | sys::WSK_EVENT_SEND_BACKLOG
+        );
+        assert_eq!(ConnectionVtable::<NoEvents>::EVENT_MASK, 0);
+        assert!(ConnectionVtable::<NoEvents>::dispatch_ptr().is_null());
+    }
+
+    #[test]
+    fn dispatch_tables_are_static() {
+        // The provider keeps the pointer for the socket's lifetime: it must
+        // be the same 'static table every time, not a temporary.
+        let a = ConnectionVtable::<All>::dispatch_ptr();
+        let b = ConnectionVtable::<All>::dispatch_ptr();
+        assert!(!a.is_null());
+        assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,525 @@
+//! The event side of datagram sockets: [`DatagramEvents`], the constant
+//! dispatch table derived from it, the trampoline the provider calls, and
+//! what it hands the handler (indicated datagrams, flags, the action).
+//! Exported from [`crate::events`].
+
+use core::cell::Cell;
+use core::marker::PhantomData;
+use core::mem::offset_of;
+use core::net::SocketAddr;
+
+use wsk_sys as sys;
+
+use crate::addr::SockAddr;
+use crate::buffer::Buffer;
+use crate::error::Result;
+use crate::irql::context::EventContext;
+use crate::socket::core::{ErasedCore, SocketCore};
+use crate::socket::retain::{IndicationList, Retained};
+
+bitflags::bitflags! {
+    /// Flags of a received datagram: the `Flags` of a receive-from event
+    /// (`PFN_WSK_RECEIVE_FROM_EVENT`) or the `*ControlFlags` a
+    /// `WskReceiveFrom` request reports.
+    ///
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from>
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+    pub struct DatagramFlags: u32 {
+        /// `MSG_TRUNC`: the datagram was larger than the buffer and was truncated.
+        const TRUNC = sys::MSG_TRUNC;
+        /// `MSG_CTRUNC`: the control information was larger than its buffer
+        /// and was truncated.
+        const CTRUNC = sys::MSG_CTRUNC;
+        /// `MSG_BCAST`: received as a broadcast.
+        const BCAST = sys::MSG_BCAST;
+        /// `MSG_MCAST`: received on a multicast address.
+        const MCAST = sys::MSG_MCAST;
+        /// `WSK_FLAG_AT_DISPATCH_LEVEL`: the callback runs at `DISPATCH_LEVEL`.
+        const AT_DISPATCH_LEVEL = sys::WSK_FLAG_AT_DISPATCH_LEVEL;
+        // Keep flags this crate does not know.
+        const _ = !0;
+    }
+}
+
+impl DatagramFlags {
+    /// `MSG_TRUNC`: the datagram did not fit and its tail was lost.
+    #[must_use]
+    pub fn is_truncated(self) -> bool {
+        self.contains(Self::TRUNC)
+    }
+}
+
+/// What a receive-from callback did with the indicated datagrams.
+///
+/// Datagrams are taken whole: there is no partial accept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatagramAction {
+    /// Consumed every indicated datagram (`STATUS_SUCCESS`).
+    Accept,
+    /// Took none (`STATUS_DATA_NOT_ACCEPTED`). The provider keeps them and
+    /// makes no further indications until a
+    /// [`receive_from`](crate::udp::DatagramSocket::receive_from) request
+    /// completes; the kept datagrams go to such requests.
+    Refuse,
+}
+
+/// Event callbacks of a datagram socket (`WSK_CLIENT_DATAGRAM_DISPATCH`).
+///
+/// Implement [`on_receive_from`](Self::on_receive_from) in an impl block
+/// marked [`#[wsk::vtable]`](crate::vtable), which sets `HAS_RECEIVE_FROM`;
+/// only then is the callback installed and enabled. It runs at IRQL ≤
+/// `DISPATCH_LEVEL` and must not block.
+///
+/// ```
+/// use wsk::events::{DatagramAction, DatagramEvents, DatagramIndication, EventContext};
+/// use core::sync::atomic::{AtomicUsize, Ordering};
+///
+/// struct Counter { bytes: AtomicUsize }
+///
+/// #[wsk::vtable]
+/// impl DatagramEvents for Counter {
+///     fn on_receive_from(&self, _: &EventContext<'_>, data: Option<DatagramIndication<'_>>) -> DatagramAction {
+///         for datagram in data.iter().flat_map(DatagramIndication::iter) {
+///             self.bytes.fetch_add(datagram.len(), Ordering::Relaxed);
+///         }
+///         DatagramAction::Accept
+///     }
+/// }
+/// ```
+pub trait DatagramEvents: Send + Sync + 'static {
+    /// Present only in impl blocks marked [`#[wsk::vtable]`](crate::vtable),
+    /// which adds it: an impl without the attribute does not compile,
+    /// instead of silently installing none of its callbacks.
+    #[doc(hidden)]
+    const USE_VTABLE_ATTR: ();
+
+    /// Whether [`on_receive_from`](Self::on_receive_from) is implemented
+    /// (`WSK_EVENT_RECEIVE_FROM`).
+    const HAS_RECEIVE_FROM: bool = false;
+
+    /// Datagrams arrived (`WskReceiveFromEvent`).
+    ///
+    /// `data` is `None` when the provider says the socket is no longer
+    /// functional and must be closed. Return what was done with the
+    /// datagrams, or call [`DatagramIndication::retain`] to keep the
+    /// provider's buffers (the trampoline then returns `STATUS_PENDING`, and
+    /// the returned action is ignored).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`; see `cx`.
+    fn on_receive_from(
+        &self,
+        cx: &EventContext<'_>,
+        data: Option<DatagramIndication<'_>>,
+    ) -> DatagramAction {
+        let _ = (cx, data);
+        DatagramAction::Refuse
+    }
+}
+
+/// The handler of datagram sockets that enable no events.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoDatagramEvents;
+
+#[crate::vtable]
+impl DatagramEvents for NoDatagramEvents {}
+
+/// Datagrams indicated to a receive-from callback: a list of provider-owned
+/// datagrams (`WSK_DATAGRAM_INDICATION`), valid during the callback.
+///
+/// Iterate them with [`iter`](Self::iter), or keep them past the callback
+/// with [`retain`](Self::retain).
+pub struct DatagramIndication<'a> {
+    pub(crate) head: *mut sys::WSK_DATAGRAM_INDICATION,
+    pub(crate) flags: DatagramFlags,
+    /// Set when the callback retains the list: the trampoline then answers
+    /// `STATUS_PENDING`.
+    pub(crate) retained: &'a Cell<bool>,
+    /// The indicating socket's core (the callback's context, with the
+    /// provenance of the whole `Arc` allocation), to retain the list with.
+    pub(crate) core: *const ErasedCore,
+}
+
+impl DatagramIndication<'_> {
+    /// The indicated datagrams, in order.
+    #[must_use]
+    pub fn iter(&self) -> Datagrams<'_> {
+        Datagrams {
+            next: self.head,
+            _borrow: PhantomData,
+        }
+    }
+
+    /// The number of datagrams indicated.
+    #[must_use]
+    pub fn count(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// The event's flags (`MSG_BCAST`, `MSG_MCAST`,
+    /// `WSK_FLAG_AT_DISPATCH_LEVEL`).
+    #[must_use]
+    pub fn flags(&self) -> DatagramFlags {
+        self.flags
+    }
+
+    /// Keeps the provider's datagrams after the callback returns.
+    ///
+    /// The trampoline answers `STATUS_PENDING` (the callback's
+    /// [`DatagramAction`] is then ignored); the returned handle calls the
+    /// datagram socket's `WskRelease` when dropped, at IRQL ≤
+    /// `DISPATCH_LEVEL`. A retained list holds its socket open (its close
+    /// waits for the release) and counts as a live handle of the
+    /// registration.
+    ///
+    /// Returns `None` — and the callback's action applies — when the socket
+    /// is already closing: the DDI requires every retained indication to be
+    /// released before `WskCloseSocket`.
+    #[must_use]
+    pub fn retain(self) -> Option<RetainedDatagrams> {
+        // SAFETY: inside the receive-from callback that indicated `head`,
+        // whose context `core` is (the trampoline builds indications only
+        // there).
+        let raw = unsafe { Retained::retain(self.core, self.head) }?;
+        self.retained.set(true);
+        Some(RetainedDatagrams { raw })
+    }
+}
+
+impl<'a> IntoIterator for &'a DatagramIndication<'_> {
+    type Item = Datagram<'a>;
+    type IntoIter = Datagrams<'a>;
+
+    fn into_iter(self) -> Datagrams<'a> {
+        self.iter()
+    }
+}
+
+impl core::fmt::Debug for DatagramIndication<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DatagramIndication")
+            .field("count", &self.count())
+            .field("flags", &self.flags)
+            .finish()
+    }
+}
+
+/// Iterator over the datagrams of an indication list.
+pub struct Datagrams<'a> {
+    next: *mut sys::WSK_DATAGRAM_INDICATION,
+    _borrow: PhantomData<&'a sys::WSK_DATAGRAM_INDICATION>,
+}
+
+impl<'a> Iterator for Datagrams<'a> {
+    type Item = Datagram<'a>;
+
+    fn next(&mut self) -> Option<Datagram<'a>> {
+        if self.next.is_null() {
+            return None;
+        }
+        // SAFETY: the provider guarantees the list is valid while indicated
+        // or retained; `'a` borrows the indication or the retained handle.
+        let node = unsafe { &*self.next };
+        self.next = node.Next;
+        Some(Datagram { node })
+    }
+}
+
+/// One indicated datagram: its sender, bytes and control information.
+#[derive(Clone, Copy)]
+pub struct Datagram<'a> {
+    node: &'a sys::WSK_DATAGRAM_INDICATION,
+}
+
+impl<'a> Datagram<'a> {
+    /// The sender's address.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::INVALID_ADDRESS`](crate::Error::INVALID_ADDRESS) if the
+    /// provider gave none, [`Error::INVALID_ADDRESS_COMPONENT`](crate::Error::INVALID_ADDRESS_COMPONENT)
+    /// for a family other than IPv4 and IPv6.
+    pub fn peer_addr(&self) -> Result<SocketAddr> {
+        // SAFETY: the provider's RemoteAddress is null or a socket address of
+        // the socket's family, valid as long as the datagram.
+        unsafe { SockAddr::copy_from_raw(self.node.RemoteAddress) }
+    }
+
+    /// The datagram's length in bytes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.node.Buffer.Length
+    }
+
+    /// Whether the datagram is empty (UDP allows zero-length datagrams).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The datagram's bytes, MDL by MDL.
+    #[must_use]
+    pub fn segments(&self) -> DatagramSegments<'a> {
+        let buf = self.node.Buffer;
+        DatagramSegments {
+            mdl: buf.Mdl,
+            offset: buf.Offset,
+            remaining: buf.Length,
+            _borrow: PhantomData,
+        }
+    }
+
+    /// Copies up to `out.len()` bytes of the datagram into `out`; returns how many.
+    pub fn copy_to(&self, out: &mut [u8]) -> usize {
+        crate::mdl::copy_segments(self.segments(), out)
+    }
+
+    /// Copies the datagram into a new [`Buffer`](crate::Buffer).
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL` (non-paged allocation).
+    ///
+    /// # Errors
+    ///
+    /// As [`Buffer::with_capacity`](crate::Buffer::with_capacity) for the
+    /// datagram's length ([`Error::INVALID_BUFFER_SIZE`](crate::Error::INVALID_BUFFER_SIZE)
+    /// for an empty datagram).
+    pub fn to_buffer(&self) -> Result<Buffer> {
+        let mut buffer = Buffer::with_capacity(self.len())?;
+        let n = self.copy_to(buffer.as_mut_capacity());
+        buffer.set_len(n);
+        Ok(buffer)
+    }
+
+    /// The length of the datagram's control information (`ControlInfoLength`).
+    #[must_use]
+    pub fn control_info_len(&self) -> usize {
+        self.node.ControlInfoLength as usize
+    }
+
+    /// The datagram's control information: `CMSGHDR`-headed control data
+    /// objects (empty when there is none).
+    #[must_use]
+    pub fn control_info(&self) -> &'a [u8] {
+        let len = self.control_info_len();
+        if self.node.ControlInfo.is_null() || len == 0 {
+            return &[];
+        }
+        // SAFETY: the provider's ControlInfo holds ControlInfoLength readable
+        // bytes, valid as long as the datagram (`'a`).
+        unsafe { core::slice::from_raw_parts(self.node.ControlInfo.cast::<u8>(), len) }
+    }
+}
+
+impl core::fmt::Debug for Datagram<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Datagram")
+            .field("peer", &self.peer_addr())
+            .field("len", &self.len())
+            .field("control_info_len", &self.control_info_len())
+            .finish()
+    }
+}
+
+/// Iterator over the byte segments of one datagram (its MDL chain).
+pub struct DatagramSegments<'a> {
+    mdl: sys::PMDL,
+    offset: sys::ULONG,
+    remaining: usize,
+    _borrow: PhantomData<&'a [u8]>,
+}
+
+impl<'a> Iterator for DatagramSegments<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        while self.remaining != 0 && !self.mdl.is_null() {
+            let mdl = self.mdl;
+            // SAFETY: the provider's MDL chain is valid while the datagram is
+            // indicated or retained (`'a`).
+            self.mdl = unsafe { (*mdl).Next };
+            let buf = sys::WSK_BUF {
+                Mdl: mdl,
+                Offset: self.offset,
+                Length: self.remaining,
+            };
+            self.offset = 0;
+            // SAFETY: as above: locked, mapped memory valid for `'a`.
+            if let Some(bytes) = unsafe { crate::mdl::wsk_buf_bytes(&buf) } {
+                self.remaining -= bytes.len();
+                return Some(bytes);
+            }
+        }
+        None
+    }
+}
+
+/// Datagrams kept past the receive-from callback; released to the provider
+/// with `WskRelease` when dropped.
+///
+/// # IRQL
+///
+/// Dropping it is legal at IRQL ≤ `DISPATCH_LEVEL`.
+pub struct RetainedDatagrams {
+    raw: Retained<sys::WSK_DATAGRAM_INDICATION>,
+}
+
+impl RetainedDatagrams {
+    /// The retained datagrams, in order.
+    #[must_use]
+    pub fn iter(&self) -> Datagrams<'_> {
+        Datagrams {
+            next: self.raw.head(),
+            _borrow: PhantomData,
+        }
+    }
+
+    /// The number of datagrams retained.
+    #[must_use]
+    pub fn count(&self) -> usize {
+        self.iter().count()
+    }
+}
+
+impl<'a> IntoIterator for &'a RetainedDatagrams {
+    type Item = Datagram<'a>;
+    type IntoIter = Datagrams<'a>;
+
+    fn into_iter(self) -> Datagrams<'a> {
+        self.iter()
+    }
+}
+
+impl core::fmt::Debug for RetainedDatagrams {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RetainedDatagrams")
+            .field("count", &self.count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl IndicationList for sys::WSK_DATAGRAM_INDICATION {
+    unsafe fn release(core: &ErasedCore, head: *mut Self) {
+        let offset = offset_of!(sys::WSK_PROVIDER_DATAGRAM_DISPATCH, WskRelease);
+        // SAFETY: the socket exists (it indicated data) and is a datagram
+        // socket; `WskRelease` exists in every version of the table.
+        let release: sys::PFN_WSK_RELEASE_DATAGRAM_INDICATION_LIST =
+            unsafe { core.routine(offset) };
+        if let Some(release) = release {
+            // SAFETY: `head` is a list this socket indicated and we retained;
+            // the socket is not closed yet (caller contract).
+            let _ = unsafe { release(core.socket(), head) };
+        }
+    }
+}
+
+/// The dispatch table and event mask derived from a [`DatagramEvents`]
+/// implementation, as constants.
+pub(crate) struct DatagramVtable<H>(PhantomData<H>);
+
+impl<H: DatagramEvents> DatagramVtable<H> {
+    /// `WSK_CLIENT_DATAGRAM_DISPATCH` with only the implemented callback.
+    pub(crate) const DISPATCH: sys::WSK_CLIENT_DATAGRAM_DISPATCH =
+        sys::WSK_CLIENT_DATAGRAM_DISPATCH {
+            WskReceiveFromEvent: if H::HAS_RECEIVE_FROM {
+                Some(receive_from_event::<H>)
+            } else {
+                None
+            },
+        };
+
+    /// The `SO_WSK_EVENT_CALLBACK` mask enabling exactly that callback.
+    pub(crate) const EVENT_MASK: u32 = if H::HAS_RECEIVE_FROM {
+        sys::WSK_EVENT_RECEIVE_FROM
+    } else {
+        0
+    };
+
+    /// The table to pass with the socket (null when nothing is enabled).
+    pub(crate) fn dispatch_ptr() -> *const sys::WSK_CLIENT_DATAGRAM_DISPATCH {
+        if Self::EVENT_MASK == 0 {
+            core::ptr::null()
+        } else {
+            &Self::DISPATCH
+        }
+    }
+}
+
+/// `PFN_WSK_RECEIVE_FROM_EVENT` trampoline.
+///
+/// Answers only `STATUS_SUCCESS` (accepted, or a null list),
+/// `STATUS_PENDING` (retained) and `STATUS_DATA_NOT_ACCEPTED` (refused).
+///
+/// # Safety
+///
+/// Called by the provider with the context of a socket whose handler is `H`.
+unsafe extern "system" fn receive_from_event<H: DatagramEvents>(
+    context: sys::PVOID,
+    flags: sys::ULONG,
+    data: sys::PWSK_DATAGRAM_INDICATION,
+) -> sys::NTSTATUS {
+    // The context pointer itself (not one derived from a reference) keeps
+    // the provenance of the whole `Arc` allocation, which retaining needs.
+    let core_ptr = context.cast::<SocketCore<H>>().cast_const();
+    // SAFETY: the context is a live SocketCore<H> until its close completes.
+    let core = unsafe { &*core_ptr };
+    // SAFETY: inside the provider's callback; the flag tells DISPATCH_LEVEL.
+    let cx = unsafe { EventContext::new(flags) };
+    if data.is_null() {
+        core.handler.on_receive_from(&cx, None);
+        return sys::STATUS_SUCCESS;
+    }
+    let retained = Cell::new(false);
+    let indication = DatagramIndication {
+        head: data,
+        flags: DatagramFlags::from_bits_retain(flags),
+        retained: &retained,
+        core: core_ptr,
+    };
+    let action = core.handler.on_receive_from(&cx, Some(indication));
+    if retained.get() {
+        return sys::STATUS_PENDING;
+    }
+    match action {
+        DatagramAction::Accept => sys::STATUS_SUCCESS,
+        DatagramAction::Refuse => sys::STATUS_DATA_NOT_ACCEPTED,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Receiver;
+    #[crate::vtable]
+    impl DatagramEvents for Receiver {
+        fn on_receive_from(
+            &self,
+            _: &EventContext<'_>,
+            _: Option<DatagramIndication<'_>>,
+        ) -> DatagramAction {
+            DatagramAction::Accept
+        }
+    }
+
+    #[test]
+    fn vtable_installs_and_enables_only_implemented_callbacks() {
+        const { assert!(Receiver::HAS_RECEIVE_FROM && !NoDatagramEvents::HAS_RECEIVE_FROM) };
+        assert!(
+            DatagramVtable::<Receiver>::DISPATCH
+                .WskReceiveFromEvent
+                .is_some()
+        );
+        assert_eq!(
+            DatagramVtable::<Receiver>::EVENT_MASK,
+            sys::WSK_EVENT_RECEIVE_FROM
+        );
+        assert_eq!(DatagramVtable::<NoDatagramEvents>::EVENT_MASK, 0);
+        assert!(DatagramVtable::<NoDatagramEvents>::dispatch_ptr().is_null());
+        let a = DatagramVtable::<Receiver>::dispatch_ptr();
+        assert!(!a.is_null());
+        assert_eq!(a, DatagramVtable::<Receiver>::dispatch_ptr());
+    }
+}
