@@ -276,7 +276,7 @@ fn run_wine(a: &Args) -> Result<(), String> {
     wine.install(name, &built.sys)?;
     for (value, v) in &a.params {
         wine.set_parameter(name, value, v)?;
-        println!("wine: Parameters\\{value} = {v:?}");
+        println!("wine: Parameters\\{value} = {v}");
     }
     catch_ctrl_c();
     let mut shown = 0;
@@ -311,32 +311,8 @@ fn run_wine(a: &Args) -> Result<(), String> {
             (None, true) => "on Ctrl-C".into(),
         }
     );
-    let started = Instant::now();
     let mut problems = Vec::new();
-    let expected_all = loop {
-        let lines = show_new(&session);
-        let mut next = 0;
-        for l in &lines {
-            if next < a.expect.len() && matches(l, &a.expect[next]) {
-                next += 1;
-            }
-        }
-        if !a.expect.is_empty() && next == a.expect.len() {
-            break true;
-        }
-        if let Some(bad) = wine::find_forbidden(&session.read_log(), wine::ALWAYS_FORBIDDEN) {
-            problems.push(format!("the driver failed: {}", bad.trim()));
-            break false;
-        }
-        if INTERRUPTED.load(Ordering::SeqCst) {
-            println!("wine: Ctrl-C");
-            break a.expect.is_empty();
-        }
-        if a.timeout.is_some_and(|t| started.elapsed() >= t) {
-            break a.expect.is_empty();
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let expected_all = stream(a, &session, &mut show_new, &mut problems);
     if !expected_all {
         let lines = session.dbgprint_lines();
         if let Some(missing) = a
@@ -377,6 +353,42 @@ fn run_wine(a: &Args) -> Result<(), String> {
             problems.join("\n  - "),
             session.log.display()
         ))
+    }
+}
+
+/// Streams the driver's lines until every `--expect` pattern has matched
+/// (true), the driver failed, Ctrl-C, or the timeout (true when nothing was
+/// expected).
+fn stream(
+    a: &Args,
+    session: &Session<'_>,
+    show_new: &mut dyn FnMut(&Session<'_>) -> Vec<String>,
+    problems: &mut Vec<String>,
+) -> bool {
+    let started = Instant::now();
+    loop {
+        let lines = show_new(session);
+        let mut next = 0;
+        for l in &lines {
+            if next < a.expect.len() && matches(l, &a.expect[next]) {
+                next += 1;
+            }
+        }
+        if !a.expect.is_empty() && next == a.expect.len() {
+            return true;
+        }
+        if let Some(bad) = wine::find_forbidden(&session.read_log(), wine::ALWAYS_FORBIDDEN) {
+            problems.push(format!("the driver failed: {}", bad.trim()));
+            return false;
+        }
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            println!("wine: Ctrl-C");
+            return a.expect.is_empty();
+        }
+        if a.timeout.is_some_and(|t| started.elapsed() >= t) {
+            return a.expect.is_empty();
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

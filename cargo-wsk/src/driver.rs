@@ -138,24 +138,7 @@ impl Project {
                 .and_then(Value::as_str)
                 .ok_or("cargo metadata: no manifest_path")?,
         );
-        let wsk = chosen.get("metadata").and_then(|m| m.get("wsk"));
-        let mut oldest = [Arch::X86_64.oldest(), Arch::Aarch64.oldest()];
-        for (slot, arch) in oldest.iter_mut().zip(Arch::ALL) {
-            let key = format!("oldest-windows-{}", arch.name());
-            if let Some(text) = wsk.and_then(|w| w.get(&key)).and_then(Value::as_str) {
-                let release = Windows::parse(text)
-                    .map_err(|e| format!("[package.metadata.wsk] {key}: {e}"))?;
-                if release < arch.oldest() {
-                    return Err(format!(
-                        "[package.metadata.wsk] {key} = \"{text}\": {} drivers cannot support \
-                         releases before {}",
-                        arch.name(),
-                        arch.oldest()
-                    ));
-                }
-                *slot = release;
-            }
-        }
+        let oldest = oldest_from_metadata(chosen.get("metadata").and_then(|m| m.get("wsk")))?;
         Ok(Project {
             name: name_of(chosen),
             dir: manifest.parent().unwrap_or(Path::new(".")).to_path_buf(),
@@ -188,6 +171,29 @@ impl Project {
         }
         dir.join(format!("{}.sys", self.name))
     }
+}
+
+/// The oldest supported releases from `[package.metadata.wsk]`, defaults
+/// where a key is absent.
+fn oldest_from_metadata(wsk: Option<&Value>) -> Result<[Windows; 2], String> {
+    let mut oldest = [Arch::X86_64.oldest(), Arch::Aarch64.oldest()];
+    for (slot, arch) in oldest.iter_mut().zip(Arch::ALL) {
+        let key = format!("oldest-windows-{}", arch.name());
+        if let Some(text) = wsk.and_then(|w| w.get(&key)).and_then(Value::as_str) {
+            let release =
+                Windows::parse(text).map_err(|e| format!("[package.metadata.wsk] {key}: {e}"))?;
+            if release < arch.oldest() {
+                return Err(format!(
+                    "[package.metadata.wsk] {key} = \"{text}\": {} drivers cannot support \
+                     releases before {}",
+                    arch.name(),
+                    arch.oldest()
+                ));
+            }
+            *slot = release;
+        }
+    }
+    Ok(oldest)
 }
 
 /// What to build.

@@ -239,7 +239,8 @@ ServiceName = \"{name} (WSK driver)\"
 
 /// Packages an already built `.sys` for `arch` into
 /// `<target-dir>/wsk/package/<arch>/<name>/`: the signed driver, the INF and
-/// the certificate (`.cer`, DER); verifies the signature.
+/// the certificate (`.cer`, DER); verifies the signature, and checks the
+/// signed image again as [`crate::driver::check`] does.
 ///
 /// # Errors
 ///
@@ -269,6 +270,9 @@ pub fn package(project: &Project, arch: Arch, built_sys: &Path) -> Result<Packag
         "openssl",
     )?;
     let verified = verify(&sys, &cert)?;
+    // The signature must leave a valid kernel image (osslsigncode rewrites
+    // the header checksum over the signed file).
+    crate::driver::check(&sys, arch, project.oldest(arch), false)?;
     Ok(Package {
         dir,
         sys,

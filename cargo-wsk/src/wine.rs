@@ -155,6 +155,15 @@ pub enum RegValue {
     Sz(String),
 }
 
+impl std::fmt::Display for RegValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegValue::Dword(v) => write!(f, "{v} (REG_DWORD)"),
+            RegValue::Sz(s) => write!(f, "{s:?} (REG_SZ)"),
+        }
+    }
+}
+
 impl RegValue {
     /// A decimal or `0x` hexadecimal number that fits 32 bits is a
     /// `REG_DWORD`; anything else a `REG_SZ`.

@@ -1,7 +1,11 @@
 //! `DriverEntry` and `DriverUnload` for a driver written as
-//! `fn driver_entry(driver, registry_path, &Passive) -> Result<impl Driver>`
+//! `fn driver_entry(driver, registry_path, &mut Passive) -> Result<impl Driver>`
 //! plus [`Driver::unload`]: the glue the [`entry!`](crate::entry) macro
 //! expands to.
+//!
+//! Both receive the token as `&mut Passive`: it reborrows as `&Passive`
+//! for everything that waits, and taking a spin lock at `PASSIVE_LEVEL`
+//! needs it exclusively (see `wsk::irql`).
 //!
 //! The I/O manager calls `DriverEntry` "at IRQL = `PASSIVE_LEVEL`" in a
 //! system thread
@@ -32,7 +36,7 @@ pub trait Driver: Send + 'static {
     /// # IRQL
     ///
     /// `PASSIVE_LEVEL` (proven by `passive`).
-    fn unload(self, passive: &Passive<'_>);
+    fn unload(self, passive: &mut Passive<'_>);
 }
 
 /// The driver's `DRIVER_OBJECT`, valid from `DriverEntry` until the driver
@@ -81,7 +85,7 @@ impl DriverObject {
 /// The running driver and how to unload it, type-erased.
 struct Running {
     driver: *mut (),
-    unload: unsafe fn(*mut (), &Passive<'_>),
+    unload: unsafe fn(*mut (), &mut Passive<'_>),
 }
 
 /// The driver `DriverEntry` started; null before and after.
@@ -90,7 +94,7 @@ static RUNNING: AtomicPtr<Running> = AtomicPtr::new(ptr::null_mut());
 /// # Safety
 ///
 /// `driver` is a `Box<D>` leaked by [`driver_entry`], unloaded once.
-unsafe fn unload_boxed<D: Driver>(driver: *mut (), passive: &Passive<'_>) {
+unsafe fn unload_boxed<D: Driver>(driver: *mut (), passive: &mut Passive<'_>) {
     // SAFETY: the caller's contract: this is the leaked box, taken once.
     let driver = unsafe { Box::from_raw(driver.cast::<D>()) };
     driver.unload(passive);
@@ -100,9 +104,12 @@ unsafe fn unload_boxed<D: Driver>(driver: *mut (), passive: &Passive<'_>) {
 /// allocator into no-execute pool ([`crate::pool::opt_in_nx`]), runs `start`
 /// and, when it succeeds, keeps the driver for [`driver_unload`] and
 /// installs that as the `DriverUnload` routine. Returns `start`'s error as
-/// the `NTSTATUS` (`STATUS_UNSUCCESSFUL` if it converts to a success code),
-/// or `STATUS_INVALID_DEVICE_STATE` when a driver is already running (a
-/// second `DriverEntry` without an unload; only host tests can do that).
+/// the `NTSTATUS` (`STATUS_UNSUCCESSFUL` if it converts to a success code).
+///
+/// The kernel never calls `DriverEntry` twice without `DriverUnload` in
+/// between; a host test can (one that failed before unloading). The driver
+/// such a test left running is then leaked, never unloaded: its resources
+/// belong to a simulated machine that is gone.
 ///
 /// # Safety
 ///
@@ -116,16 +123,15 @@ pub unsafe fn driver_entry<D, E, F>(
 where
     D: Driver,
     E: Into<sys::NTSTATUS>,
-    F: FnOnce(DriverObject, &RegistryPath<'_>, &Passive<'_>) -> Result<D, E>,
+    F: FnOnce(DriverObject, &RegistryPath<'_>, &mut Passive<'_>) -> Result<D, E>,
 {
     // SAFETY: DriverEntry runs at PASSIVE_LEVEL in a system thread, outside
     // any WSK callback, holding no lock, and may wait (the caller's
     // contract); the token lives for this call only.
-    let passive = unsafe { Passive::new_unchecked() };
+    let mut passive = unsafe { Passive::new_unchecked() };
     crate::pool::opt_in_nx(&passive);
-    if !RUNNING.load(Ordering::Acquire).is_null() {
-        return sys::STATUS_INVALID_DEVICE_STATE;
-    }
+    // Leaking is always safe; see above.
+    let _leaked = RUNNING.swap(ptr::null_mut(), Ordering::AcqRel);
     // SAFETY: the caller passes DriverEntry's own arguments.
     let object = unsafe { DriverObject::from_raw(driver) };
     // SAFETY: DriverEntry's RegistryPath is a valid string during
@@ -133,7 +139,7 @@ where
     let registry_path = unsafe { &*registry_path };
     // SAFETY: as above.
     let path = unsafe { RegistryPath::from_raw(registry_path) };
-    match start(object, &path, &passive) {
+    match start(object, &path, &mut passive) {
         Ok(d) => {
             let running = Box::new(Running {
                 driver: Box::into_raw(Box::new(d)).cast(),
@@ -166,7 +172,7 @@ pub unsafe extern "system" fn driver_unload(_driver: sys::PDRIVER_OBJECT) {
     // SAFETY: DriverUnload runs at PASSIVE_LEVEL in a system thread, outside
     // any WSK callback, holding no lock, and may wait (the caller's
     // contract); the token lives for this call only.
-    let passive = unsafe { Passive::new_unchecked() };
+    let mut passive = unsafe { Passive::new_unchecked() };
     let running = RUNNING.swap(ptr::null_mut(), Ordering::AcqRel);
     if running.is_null() {
         return;
@@ -175,5 +181,5 @@ pub unsafe extern "system" fn driver_unload(_driver: sys::PDRIVER_OBJECT) {
     let running = unsafe { Box::from_raw(running) };
     // SAFETY: `running.driver` is the `Box<D>` matching `running.unload`,
     // unloaded once (the box above was taken once).
-    unsafe { (running.unload)(running.driver, &passive) };
+    unsafe { (running.unload)(running.driver, &mut passive) };
 }

@@ -2,7 +2,7 @@
 //! [`wsk`](https://docs.rs/wsk): the runtime of `cargo wsk new`'s drivers
 //! and of the `wsk` repository's examples.
 //!
-//! - [`entry!`]: turns `fn driver_entry(driver, registry_path, &Passive) ->
+//! - [`entry!`]: turns `fn driver_entry(driver, registry_path, &mut Passive) ->
 //!   Result<impl Driver, E>` and [`Driver::unload`](entry::Driver::unload)
 //!   into `DriverEntry` and `DriverUnload`, minting the `PASSIVE_LEVEL`
 //!   tokens in the one place each is true; it also installs [`runtime!`].
@@ -60,7 +60,7 @@
 //! fn driver_entry(
 //!     _driver: DriverObject,
 //!     registry_path: &RegistryPath<'_>,
-//!     passive: &Passive<'_>,
+//!     passive: &mut Passive<'_>,
 //! ) -> Result<Hello, wsk::Error> {
 //!     let params = Parameters::open(registry_path, passive);
 //!     let n = params.as_ref().and_then(|p| p.dword("Count")).unwrap_or(1);
@@ -69,7 +69,7 @@
 //! }
 //!
 //! impl Driver for Hello {
-//!     fn unload(self, _passive: &Passive<'_>) {
+//!     fn unload(self, _passive: &mut Passive<'_>) {
 //!         wsk_driver::dbg_println!("hello: unloaded");
 //!     }
 //! }
@@ -140,9 +140,10 @@ pub unsafe fn __memcmp(left: *const u8, right: *const u8, len: usize) -> i32 {
 /// (referenced by unwind tables in the precompiled `core`, never called
 /// with `panic = "abort"`); `memcmp` ([`__memcmp`]); and `raw-dylib`
 /// imports from `ntoskrnl.exe` of `memcpy`, `memmove` and `memset`, which
-/// `core`, `alloc` and LLVM's code call (lld-link resolves every referenced
+/// `core`, `alloc` and LLVM's code call, and of `strlen` and `__chkstk`,
+/// which only discarded code references (lld-link resolves every referenced
 /// symbol, even in code it later discards; only those actually used end up
-/// imported).
+/// imported, and `cargo wsk build` checks them).
 ///
 /// [`entry!`] includes it; use it alone in a driver that writes its own
 /// `DriverEntry`. Use it once, at the crate root of a driver built with
@@ -212,6 +213,12 @@ macro_rules! __windows_runtime_symbols {
             fn memcpy(dest: *mut u8, src: *const u8, n: usize) -> *mut u8;
             fn memmove(dest: *mut u8, src: *const u8, n: usize) -> *mut u8;
             fn memset(dest: *mut u8, c: i32, n: usize) -> *mut u8;
+            // Referenced only by code the linker discards (`CString`, frames
+            // above 4 KiB): declared so that the link resolves, never seen
+            // imported. `cargo wsk build` lists them if they ever are (no
+            // Microsoft page documents these exports).
+            fn strlen(s: *const u8) -> usize;
+            fn __chkstk();
         }
     };
 }
@@ -224,7 +231,7 @@ macro_rules! __windows_runtime_symbols {
 /// wsk_driver::entry!(driver_entry);                   // pool tag "Rust"
 /// wsk_driver::entry!(driver_entry, pool_tag: *b"Echo");
 ///
-/// fn driver_entry(driver: DriverObject, registry_path: &RegistryPath<'_>, passive: &Passive<'_>)
+/// fn driver_entry(driver: DriverObject, registry_path: &RegistryPath<'_>, passive: &mut Passive<'_>)
 ///     -> Result<impl Driver, E>            // E: Into<NTSTATUS>, e.g. wsk::Error
 /// ```
 ///
