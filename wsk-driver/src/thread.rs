@@ -62,15 +62,15 @@ unsafe impl Sync for SystemThread {}
 ///
 /// `context` is the `Box<F>` leaked by [`SystemThread::spawn`], passed to
 /// exactly one thread.
-unsafe extern "system" fn start<F: FnOnce(&Passive<'_>) + Send + 'static>(context: sys::PVOID) {
+unsafe extern "system" fn start<F: FnOnce(&mut Passive<'_>) + Send + 'static>(context: sys::PVOID) {
     // SAFETY: `spawn` leaked exactly this box for exactly this thread.
     let f = unsafe { Box::from_raw(context.cast::<F>()) };
     // SAFETY: a system thread's start routine runs at PASSIVE_LEVEL, outside
     // any WSK callback, holding no lock, and may wait
     // (https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-pscreatesystemthread);
     // the token lives only for this call.
-    let passive = unsafe { Passive::new_unchecked() };
-    f(&passive);
+    let mut passive = unsafe { Passive::new_unchecked() };
+    f(&mut passive);
     // SAFETY: a system thread ends itself with PsTerminateSystemThread, at
     // PASSIVE_LEVEL; it does not return, so no driver code runs after the
     // thread object is signalled.
@@ -79,7 +79,8 @@ unsafe extern "system" fn start<F: FnOnce(&Passive<'_>) + Send + 'static>(contex
 
 impl SystemThread {
     /// Starts `f` on a new system thread (in the system process); `f`
-    /// receives the thread's `PASSIVE_LEVEL` token.
+    /// receives the thread's `PASSIVE_LEVEL` token (exclusively, so that it
+    /// can also take spin locks).
     ///
     /// # Errors
     ///
@@ -93,7 +94,7 @@ impl SystemThread {
     /// `PASSIVE_LEVEL`.
     pub fn spawn<F>(passive: &Passive<'_>, f: F) -> Result<SystemThread, Error>
     where
-        F: FnOnce(&Passive<'_>) + Send + 'static,
+        F: FnOnce(&mut Passive<'_>) + Send + 'static,
     {
         let _ = passive;
         let context = Box::into_raw(Box::new(f)).cast::<core::ffi::c_void>();

@@ -22,7 +22,7 @@ use wsk::{
     Buffer, ConnectionEvents, ConnectionSocket, DisconnectFlags, Error, Passive, SendFlags,
     TransferSlot, Waitable,
 };
-use wsk_driver_rt::dbg_println;
+use wsk_driver::dbg_println;
 
 /// How long one wait lasts before the stop flag is checked again: the bound
 /// on how late a blocked thread notices a stop request.

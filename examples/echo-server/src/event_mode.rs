@@ -26,7 +26,7 @@ use wsk::{
     Indication, ListenEvents, ListenSocket, Passive, ReceiveAction, ReceiveRequestFlags, SpinLock,
     SpinLockGuard, TransferSlot,
 };
-use wsk_driver_rt::dbg_println;
+use wsk_driver::dbg_println;
 
 use crate::echo::{self, CLOSE_TIMEOUT, End, POLL, Session, Shared};
 

@@ -7,9 +7,9 @@ use core::time::Duration;
 
 use wsk::defer::IoObject;
 use wsk::{Error, ListenSocket, NoListenEvents, Passive, Provider};
-use wsk_driver_rt::dbg_println;
-use wsk_driver_rt::registry::Parameters;
-use wsk_driver_rt::thread::SystemThread;
+use wsk_driver::dbg_println;
+use wsk_driver::registry::Parameters;
+use wsk_driver::thread::SystemThread;
 
 use crate::echo::{Mode, Shared};
 use crate::{event_mode, request_mode};
@@ -43,7 +43,7 @@ impl Config {
     ///
     /// [`Error::INVALID_PARAMETER`] for a port above 65535 or an address
     /// that does not parse (a typo should not silently listen elsewhere).
-    pub fn from_parameters(params: Option<&Parameters>) -> Result<Config, Error> {
+    pub fn from_parameters(params: Option<&Parameters<'_>>) -> Result<Config, Error> {
         let mut config = Config::default();
         let Some(params) = params else {
             return Ok(config);
@@ -151,11 +151,8 @@ impl Server {
         let thread = if let Some(listener) = open_with_events(passive, provider, address, &events)?
         {
             let serving = Arc::clone(&events);
-            let spawned = SystemThread::spawn(move || {
-                // SAFETY: a system thread's start routine runs at
-                // PASSIVE_LEVEL, outside any WSK callback, and may wait.
-                let mut passive = unsafe { Passive::new_unchecked() };
-                event_mode::serve(&mut passive, listener, &serving);
+            let spawned = SystemThread::spawn(passive, move |passive| {
+                event_mode::serve(passive, listener, &serving);
             });
             if spawned.is_err() {
                 // The listening socket went with the closure (closing in
@@ -173,15 +170,12 @@ impl Server {
             )
             .and_then(|r| r)?;
             let worker = Arc::clone(&shared);
-            SystemThread::spawn(move || {
-                // SAFETY: as above.
-                let passive = unsafe { Passive::new_unchecked() };
-                request_mode::serve(&passive, listener, &worker);
+            SystemThread::spawn(passive, move |passive| {
+                request_mode::serve(passive, listener, &worker);
             })
             .map(|t| (Mode::RequestDriven, t))
         };
-        let (mode, thread) =
-            thread.map_err(|status| Error::from_ntstatus(status).unwrap_or(Error::UNSUCCESSFUL))?;
+        let (mode, thread) = thread?;
         dbg_println!("echo-server: listening on {address} mode={mode}");
         Ok(Server {
             shared,
@@ -200,9 +194,8 @@ impl Server {
     /// waits for the server's threads and work items, and reports.
     #[allow(clippy::must_use_candidate)] // Stopping is the point; the summary is extra.
     pub fn stop(self, passive: &Passive<'_>) -> Summary {
-        let _ = passive; // Joining waits.
         self.shared.stop();
-        self.thread.join();
+        self.thread.join(passive);
         let summary = Summary {
             mode: self.mode,
             connections: self.shared.connections(),
