@@ -21,7 +21,7 @@
 //! `DbgPrint` is `DbgPrintEx(DPFLTR_DEFAULT_ID, DPFLTR_INFO_LEVEL, …)`:
 //! Windows shows it only when the `DEFAULT` component's filter allows the
 //! info level (see `docs/building.md` for the registry value;
-//! <https://learn.microsoft.com/windows-hardware/drivers/devtest/reading-and-filtering-debugging-messages>).
+//! <https://learn.microsoft.com/windows-hardware/drivers/debugger/reading-and-filtering-debugging-messages>).
 //! Under Wine, each call appears on stderr as a
 //! `warn:debugstr:vDbgPrintExWithPrefix` line (with `WINEDEBUG=warn+debugstr`).
 

@@ -65,7 +65,8 @@ fn driver_entry(
     let params = Parameters::open(registry_path, passive);
     let config = Config::new(params.as_ref().and_then(|p| p.dword("Port")));
     drop(params);
-    let config = config.inspect_err(|e| dbg_println!("udp-echo: invalid Parameters (Port): {e}"))?;
+    let config =
+        config.inspect_err(|e| dbg_println!("udp-echo: invalid Parameters (Port): {e}"))?;
     STOP.store(false, Ordering::Release);
     let thread = SystemThread::spawn(passive, move |passive| {
         let result = echo::run(passive, &config, &STOP, &mut |line| {
