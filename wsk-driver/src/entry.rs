@@ -1,6 +1,6 @@
 //! `DriverEntry` and `DriverUnload` for a driver written as
 //! `fn driver_entry(driver, registry_path, &mut Passive) -> Result<impl Driver>`
-//! plus [`Driver::unload`]: the glue the [`entry!`](crate::entry) macro
+//! plus [`Driver::unload`]: the glue the [`entry!`](macro@crate::entry) macro
 //! expands to.
 //!
 //! Both receive the token as `&mut Passive`: it reborrows as `&Passive`
@@ -123,7 +123,7 @@ pub unsafe fn driver_entry<D, E, F>(
 where
     D: Driver,
     E: Into<sys::NTSTATUS>,
-    F: FnOnce(DriverObject, &RegistryPath<'_>, &mut Passive<'_>) -> Result<D, E>,
+    F: FnOnce(DriverObject, RegistryPath<'_>, &mut Passive<'_>) -> Result<D, E>,
 {
     // SAFETY: DriverEntry runs at PASSIVE_LEVEL in a system thread, outside
     // any WSK callback, holding no lock, and may wait (the caller's
@@ -139,7 +139,7 @@ where
     let registry_path = unsafe { &*registry_path };
     // SAFETY: as above.
     let path = unsafe { RegistryPath::from_raw(registry_path) };
-    match start(object, &path, &mut passive) {
+    match start(object, path, &mut passive) {
         Ok(d) => {
             let running = Box::new(Running {
                 driver: Box::into_raw(Box::new(d)).cast(),

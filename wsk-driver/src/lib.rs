@@ -15,7 +15,7 @@
 //! - [`registry::Parameters`]: `REG_DWORD` / `REG_SZ` values of the
 //!   service's `Parameters` key.
 //! - [`thread::SystemThread`]: a closure on a system thread, with join.
-//! - [`build`] (feature `build`): the link arguments, for the driver's
+//! - `build` (feature `build`): the link arguments, for the driver's
 //!   `build.rs`.
 //!
 //! # A driver crate
@@ -59,7 +59,7 @@
 //!
 //! fn driver_entry(
 //!     _driver: DriverObject,
-//!     registry_path: &RegistryPath<'_>,
+//!     registry_path: RegistryPath<'_>,
 //!     passive: &mut Passive<'_>,
 //! ) -> Result<Hello, wsk::Error> {
 //!     let params = Parameters::open(registry_path, passive);
@@ -231,7 +231,7 @@ macro_rules! __windows_runtime_symbols {
 /// wsk_driver::entry!(driver_entry);                   // pool tag "Rust"
 /// wsk_driver::entry!(driver_entry, pool_tag: *b"Echo");
 ///
-/// fn driver_entry(driver: DriverObject, registry_path: &RegistryPath<'_>, passive: &mut Passive<'_>)
+/// fn driver_entry(driver: DriverObject, registry_path: RegistryPath<'_>, passive: &mut Passive<'_>)
 ///     -> Result<impl Driver, E>            // E: Into<NTSTATUS>, e.g. wsk::Error
 /// ```
 ///

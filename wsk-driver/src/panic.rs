@@ -1,4 +1,4 @@
-//! The panic handler installed by [`runtime!`](crate::runtime): print the
+//! The panic handler installed by [`runtime!`](macro@crate::runtime): print the
 //! message with `DbgPrint`, then stop the machine with `KeBugCheckEx` (a
 //! kernel cannot unwind, and continuing after a broken invariant risks
 //! corrupting the system).

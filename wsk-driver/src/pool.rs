@@ -18,7 +18,7 @@
 //! (`ExInitializeDriverRuntime(DrvRtPoolNxOptIn)`,
 //! <https://learn.microsoft.com/windows-hardware/drivers/kernel/single-binary-opt-in-pool-nx-optin>),
 //! the allocator starts with `NonPagedPool` (executable) on `x86_64` and
-//! [`opt_in_nx`] — which the [`entry!`](crate::entry) macro calls before
+//! [`opt_in_nx`] — which the [`entry!`](macro@crate::entry) macro calls before
 //! anything else in `DriverEntry` — switches it to `NonPagedPoolNx` when
 //! `RtlGetVersion` reports 6.2 (Windows 8) or later. On `aarch64`, whose
 //! first release is Windows 10, it is `NonPagedPoolNx` from the start.
@@ -39,7 +39,7 @@ static POOL_TYPE: AtomicI32 = AtomicI32::new(if cfg!(target_arch = "aarch64") {
 /// Switches the allocator to no-execute pool when the running Windows
 /// release has it (Windows 8, NT 6.2, and later); leaves it unchanged
 /// otherwise. Call it once, first thing in `DriverEntry` (the
-/// [`entry!`](crate::entry) macro does), before memory allocated from the
+/// [`entry!`](macro@crate::entry) macro does), before memory allocated from the
 /// old type is expected to be non-executable.
 ///
 /// Blocks allocated before the switch stay valid: `ExFreePoolWithTag` does
@@ -74,8 +74,8 @@ pub const POOL_ALIGNMENT: usize = 16;
 /// A [`GlobalAlloc`] over the non-paged pool, tagging every block with a pool
 /// tag (shown by `!pool`, `poolmon` and Driver Verifier).
 ///
-/// Installed by [`runtime!`](crate::runtime) (and so by
-/// [`entry!`](crate::entry)), or by hand:
+/// Installed by [`runtime!`](macro@crate::runtime) (and so by
+/// [`entry!`](macro@crate::entry)), or by hand:
 ///
 /// ```
 /// #[cfg(all(windows, not(test)))]

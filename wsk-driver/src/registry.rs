@@ -3,7 +3,7 @@
 //!
 //! `DriverEntry` receives the service key as `RegistryPath`
 //! (`\Registry\Machine\System\CurrentControlSet\Services\<name>`), which
-//! the [`entry!`](crate::entry) macro hands over as a [`RegistryPath`];
+//! the [`entry!`](macro@crate::entry) macro hands over as a [`RegistryPath`];
 //! [`Parameters::open`] opens its `Parameters` subkey with `ZwOpenKey`, and
 //! the getters read values with `ZwQueryValueKey`. Everything returns
 //! `Option`, so a missing key or value falls back to the caller's default:
@@ -12,7 +12,7 @@
 //! use wsk::Passive;
 //! use wsk_driver::registry::{Parameters, RegistryPath};
 //!
-//! fn port(registry_path: &RegistryPath<'_>, passive: &Passive<'_>) -> u16 {
+//! fn port(registry_path: RegistryPath<'_>, passive: &Passive<'_>) -> u16 {
 //!     let params = Parameters::open(registry_path, passive);
 //!     params
 //!         .as_ref()
@@ -167,7 +167,7 @@ impl<'p> Parameters<'p> {
     ///
     /// `PASSIVE_LEVEL`.
     #[must_use]
-    pub fn open(registry_path: &RegistryPath<'_>, passive: &'p Passive<'_>) -> Option<Self> {
+    pub fn open(registry_path: RegistryPath<'_>, passive: &'p Passive<'_>) -> Option<Self> {
         let _ = passive;
         // SAFETY: `RegistryPath` holds a valid string; PASSIVE_LEVEL proven by
         // the token; a null root means an absolute path.
@@ -327,7 +327,7 @@ mod tests {
         assert_eq!(registry_path.service_name(), "regtest");
         // SAFETY: a test thread runs at PASSIVE_LEVEL.
         let passive = unsafe { Passive::new_unchecked() };
-        let params = Parameters::open(&registry_path, &passive).expect("the key exists");
+        let params = Parameters::open(registry_path, &passive).expect("the key exists");
         assert_eq!(params.dword("Port"), Some(7100));
         assert_eq!(params.string("Address").as_deref(), Some("10.0.0.1"));
         assert_eq!(params.string("Long"), Some(long), "grows its buffer");
@@ -337,7 +337,7 @@ mod tests {
         let (_u, other) = path(r"\Registry\Machine\System\CurrentControlSet\Services\none");
         // SAFETY: as above.
         let none = unsafe { RegistryPath::from_raw(&other) };
-        assert!(Parameters::open(&none, &passive).is_none());
+        assert!(Parameters::open(none, &passive).is_none());
         sim.finish();
     }
 

@@ -42,7 +42,7 @@ pub struct Running {
 
 fn driver_entry(
     _driver: DriverObject,
-    registry_path: &RegistryPath<'_>,
+    registry_path: RegistryPath<'_>,
     passive: &mut Passive<'_>,
 ) -> Result<Running, Error> {
     let params = Parameters::open(registry_path, passive);

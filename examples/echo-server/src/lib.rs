@@ -126,7 +126,7 @@ impl wsk_driver::entry::Driver for Driver {
 /// `DriverEntry`'s body: reads the `Parameters`, then [`Driver::start`].
 fn driver_entry(
     driver: DriverObject,
-    registry_path: &RegistryPath<'_>,
+    registry_path: RegistryPath<'_>,
     passive: &mut Passive<'_>,
 ) -> Result<Driver, Error> {
     let params = Parameters::open(registry_path, passive);

@@ -84,7 +84,7 @@ impl wsk_driver::entry::Driver for Client {
 /// system thread (`DriverEntry` must return quickly).
 fn driver_entry(
     _driver: DriverObject,
-    registry_path: &RegistryPath<'_>,
+    registry_path: RegistryPath<'_>,
     passive: &mut Passive<'_>,
 ) -> Result<Client, Error> {
     let params = Parameters::open(registry_path, passive);

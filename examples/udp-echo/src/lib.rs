@@ -59,7 +59,7 @@ impl wsk_driver::entry::Driver for Echo {
 /// thread (`DriverEntry` must return quickly).
 fn driver_entry(
     _driver: DriverObject,
-    registry_path: &RegistryPath<'_>,
+    registry_path: RegistryPath<'_>,
     passive: &mut Passive<'_>,
 ) -> Result<Echo, Error> {
     let params = Parameters::open(registry_path, passive);
