@@ -39,7 +39,10 @@ const DRIVER: &str = "outsidedrv";
 
 fn run(cmd: &mut Command, what: &str) -> Result<String, String> {
     let t = Instant::now();
-    println!("outside: {what}");
+    let quiet = what.starts_with("unpack") || what == "sha256sum";
+    if !quiet {
+        println!("outside: {what}");
+    }
     let out = cmd
         .output()
         .map_err(|e| format!("{what}: cannot run: {e}"))?;
@@ -51,7 +54,9 @@ fn run(cmd: &mut Command, what: &str) -> Result<String, String> {
     if !out.status.success() {
         return Err(format!("{what} failed ({}):\n{text}", out.status));
     }
-    println!("outside:   ok ({:.0} s)", t.elapsed().as_secs_f64());
+    if !quiet {
+        println!("outside:   ok ({:.0} s)", t.elapsed().as_secs_f64());
+    }
     Ok(text)
 }
 
@@ -187,6 +192,10 @@ fn install_and_use(work: &Path, target_dir: &Path, bin: &Path) -> Result<(), Str
         cargo()
             .current_dir(work)
             .env("CARGO_TARGET_DIR", target_dir.join("install"))
+            // `cargo install` ignores the configuration of the current
+            // directory: name the source replacement explicitly.
+            .arg("--config")
+            .arg(work.join(".cargo/config.toml"))
             .args(["install", "cargo-wsk", "--offline", "--root"])
             .arg(bin),
         "cargo install cargo-wsk (from the packaged crates)",
