@@ -1887,8 +1887,12 @@ unsafe extern "C" {
     /// wide strings but only at `PASSIVE_LEVEL`.
     ///
     /// Code that must also build for host tests calls it with exactly a format
-    /// and one string argument (`DbgPrint(c"%s".as_ptr(), text)`), the form
-    /// host builds declare.
+    /// and one string argument, the form host builds declare. The argument
+    /// needs its type spelled out: a variadic argument gives `.cast()`
+    /// nothing to infer from (error E0282 on Windows targets only):
+    /// `DbgPrint(c"%s".as_ptr().cast(), text.as_ptr().cast::<CHAR>())`,
+    /// with `text: &CStr`. `wsk_driver::dbg_println!` does this with Rust
+    /// formatting.
     ///
     /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-dbgprint>
     ///
@@ -1904,8 +1908,9 @@ unsafe extern "C" {
     /// `"%s"` form, which the host provider (`wsk-sim`) implements, since
     /// stable Rust cannot define a C-variadic function. Windows kernel builds
     /// declare the real variadic `DbgPrint(Format, ...)`. Code portable across
-    /// both calls it with exactly a format and one string argument:
-    /// `DbgPrint(c"%s".as_ptr(), text)`.
+    /// both calls it with exactly a format and one string argument, its type
+    /// spelled out (E0282 on Windows targets otherwise):
+    /// `DbgPrint(c"%s".as_ptr().cast(), text.as_ptr().cast::<CHAR>())`.
     ///
     /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-dbgprint>
     ///

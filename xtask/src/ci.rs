@@ -20,6 +20,8 @@ pub(crate) enum Action {
     Wine,
     /// `xtask bench`: instruction-count and allocation targets.
     Bench,
+    /// A `cargo wsk new` driver outside the workspace (`outside.rs`).
+    Outside,
 }
 
 /// One CI step.
@@ -132,6 +134,11 @@ pub(crate) const STEPS: &[Step] = &[
         action: Action::Wine,
     },
     Step {
+        name: "outside",
+        about: "`cargo wsk new` outside the workspace from the packaged crates: test, build x64+arm64, package+verify, Wine",
+        action: Action::Outside,
+    },
+    Step {
         name: "bench",
         about: "performance targets: instructions (callgrind) and allocations",
         action: Action::Bench,
@@ -152,6 +159,10 @@ pub(crate) const STEPS: &[Step] = &[
                 "wsk",
                 "-p",
                 "wsk-sim",
+                "-p",
+                "wsk-driver",
+                "-p",
+                "cargo-wsk",
             ],
             env: &[],
         },
@@ -201,6 +212,7 @@ fn run_step(step: &Step) -> Result<(), String> {
             Ok(())
         }
         Action::Wine => wine::wine(&WineOpts::default()),
+        Action::Outside => crate::outside::outside(),
     }
 }
 

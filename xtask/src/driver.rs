@@ -1,49 +1,10 @@
-//! `cargo xtask driver`: build an example `cdylib` into a `.sys` and check it.
+//! `cargo xtask driver`: build an example `cdylib` into a `.sys` and check it,
+//! through `cargo-wsk`'s library (the same code as `cargo wsk build`).
 
-use crate::pe::{self, Image};
-use crate::{cargo, workspace_root};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-
-/// A Windows target architecture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Arch {
-    X86_64,
-    Aarch64,
-}
-
-impl Arch {
-    pub(crate) const ALL: [Arch; 2] = [Arch::X86_64, Arch::Aarch64];
-
-    pub(crate) fn parse(s: &str) -> Result<Arch, String> {
-        match s {
-            "x86_64" | "x64" | "amd64" => Ok(Arch::X86_64),
-            "aarch64" | "arm64" => Ok(Arch::Aarch64),
-            _ => Err(format!("unknown target `{s}`: use x86_64 or aarch64")),
-        }
-    }
-
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64",
-            Arch::Aarch64 => "aarch64",
-        }
-    }
-
-    pub(crate) fn triple(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64-pc-windows-msvc",
-            Arch::Aarch64 => "aarch64-pc-windows-msvc",
-        }
-    }
-
-    fn machine(self) -> u16 {
-        match self {
-            Arch::X86_64 => pe::MACHINE_AMD64,
-            Arch::Aarch64 => pe::MACHINE_ARM64,
-        }
-    }
-}
+use crate::workspace_root;
+use cargo_wsk::driver::{self as wsk_driver, BuildOptions, Project};
+pub(crate) use cargo_wsk::windows::Arch;
+use std::path::PathBuf;
 
 /// What to build.
 #[derive(Debug, Clone)]
@@ -56,7 +17,7 @@ pub(crate) struct BuildOpts {
 }
 
 /// The example driver crates: every `examples/*/Cargo.toml` building a
-/// `cdylib` (the support library `driver-rt` is not one).
+/// `cdylib`.
 pub(crate) fn example_drivers() -> Vec<String> {
     let dir = workspace_root().join("examples");
     let mut names = Vec::new();
@@ -100,149 +61,41 @@ fn package_name(manifest: &str) -> Option<String> {
 }
 
 /// Builds `name` (a package of the workspace, or the crate at
-/// `opts.manifest`), copies it to `target/drivers/<arch>/[debug/]<name>.sys`
-/// and checks the image. Prints one summary line (and the imports when
-/// verbose). Returns the `.sys` path.
+/// `opts.manifest`) with `cargo_wsk::driver::build`: the `.sys` lands in
+/// `target/drivers/<arch>/[debug/]<name>.sys`, checked, with every import
+/// in `cargo-wsk`'s table and present on the oldest supported Windows.
+/// Prints the summary (and the imports when verbose). Returns the `.sys`.
 pub(crate) fn build(name: &str, opts: &BuildOpts) -> Result<PathBuf, String> {
-    let mut cmd = cargo();
-    cmd.arg("build")
-        .args(["--target", opts.arch.triple()])
-        .arg("--message-format=json-render-diagnostics")
-        .stdout(Stdio::piped());
-    if !opts.debug {
-        cmd.arg("--release");
-    }
-    match &opts.manifest {
-        Some(m) => cmd.arg("--manifest-path").arg(m),
-        None => cmd.current_dir(workspace_root()).args(["-p", name]),
+    let project = match &opts.manifest {
+        Some(m) => Project::locate(Some(m), None)?,
+        None => Project::locate(Some(&workspace_root().join("Cargo.toml")), Some(name))?,
     };
-    let out = cmd
-        .spawn()
-        .and_then(std::process::Child::wait_with_output)
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "cargo build of `{name}` for {} failed",
-            opts.arch.triple()
-        ));
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let mut dll = None;
-    for line in stdout.lines() {
-        if line.contains("\"reason\":\"compiler-artifact\"") {
-            for f in json_string_array(line, "filenames") {
-                if Path::new(&f)
-                    .extension()
-                    .is_some_and(|e| e.eq_ignore_ascii_case("dll"))
-                {
-                    dll = Some(PathBuf::from(f));
-                }
-            }
-        }
-    }
-    let dll = dll.ok_or_else(|| {
-        format!("`{name}` produced no .dll: is it a `crate-type = [\"cdylib\"]` crate?")
-    })?;
-
-    // <target-dir>/<triple>/<profile>/<file>
-    let target_dir = dll
-        .ancestors()
-        .nth(3)
-        .ok_or("unexpected artifact path")?
-        .to_path_buf();
-    let mut out_dir = target_dir.join("drivers").join(opts.arch.name());
-    if opts.debug {
-        out_dir.push("debug");
-    }
-    std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
-    let sys = out_dir.join(format!("{name}.sys"));
-    std::fs::copy(&dll, &sys).map_err(|e| format!("copy to {}: {e}", sys.display()))?;
-    let pdb = dll.with_extension("pdb");
-    if pdb.exists() {
-        // Best effort: symbols next to the driver for WinDbg.
-        let _ = std::fs::copy(&pdb, out_dir.join(format!("{name}.pdb")));
-    }
-
-    let image = check(&sys, opts.arch)?;
-    println!(
-        "{name}: {} {} -> {} ({} bytes)",
-        opts.arch.triple(),
-        if opts.debug { "debug" } else { "release" },
-        rel(&sys).display(),
-        image.file_size
-    );
-    println!("  {}", image.summary());
+    let release = !opts.debug;
+    let built = wsk_driver::build(
+        &project,
+        &BuildOptions {
+            arch: opts.arch,
+            release,
+            strict_imports: true,
+        },
+    )?;
+    println!("{}", built.describe(&project.name, opts.arch, release));
     if opts.verbose {
-        for imp in &image.imports {
+        for imp in &built.image.imports {
             println!("  {}:", imp.dll);
             for f in &imp.functions {
-                println!("    {f}");
+                let since = cargo_wsk::imports::lookup(&imp.dll, f)
+                    .map_or_else(|| "?".to_string(), |r| format!("{:?}", r.availability));
+                println!("    {f:<34} {since}");
             }
         }
     }
-    Ok(sys)
+    Ok(built.sys)
 }
 
-/// Parses and checks a `.sys` file; the error lists every problem.
-pub(crate) fn check(sys: &Path, arch: Arch) -> Result<Image, String> {
-    let bytes = std::fs::read(sys).map_err(|e| format!("{}: {e}", sys.display()))?;
-    let image = Image::parse(&bytes).map_err(|e| format!("{}: {e}", sys.display()))?;
-    let problems = image.driver_problems(arch.machine());
-    if problems.is_empty() {
-        Ok(image)
-    } else {
-        Err(format!(
-            "{} is not a valid {} kernel driver:\n  - {}",
-            sys.display(),
-            arch.name(),
-            problems.join("\n  - ")
-        ))
-    }
-}
-
-/// `path` relative to the current directory when it is below it.
-pub(crate) fn rel(path: &Path) -> &Path {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(cwd).ok())
-        .unwrap_or(path)
-}
-
-/// The strings of the JSON array `"key":[…]` in one line of cargo's JSON
-/// output (a targeted reader: cargo's messages are machine-generated).
-pub(crate) fn json_string_array(line: &str, key: &str) -> Vec<String> {
-    let pat = format!("\"{key}\":[");
-    let Some(start) = line.find(&pat) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    let mut chars = line[start + pat.len()..].chars();
-    let mut cur: Option<String> = None;
-    while let Some(c) = chars.next() {
-        match (&mut cur, c) {
-            (None, ']') => break,
-            (None, '"') => cur = Some(String::new()),
-            (None, _) => {}
-            (Some(s), '"') => {
-                out.push(std::mem::take(s));
-                cur = None;
-            }
-            (Some(s), '\\') => match chars.next() {
-                Some('n') => s.push('\n'),
-                Some('t') => s.push('\t'),
-                Some('u') => {
-                    let hex: String = chars.by_ref().take(4).collect();
-                    if let Some(ch) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
-                        s.push(ch);
-                    }
-                }
-                Some(other) => s.push(other),
-                None => break,
-            },
-            (Some(s), _) => s.push(c),
-        }
-    }
-    out
+/// Checks a prebuilt `.sys` for `arch` against the default oldest release.
+pub(crate) fn check(sys: &std::path::Path, arch: Arch) -> Result<(), String> {
+    wsk_driver::check(sys, arch, arch.oldest(), true).map(drop)
 }
 
 #[cfg(test)]
@@ -250,18 +103,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_cargo_filenames() {
-        let line = r#"{"reason":"compiler-artifact","filenames":["C:\\t\\a.dll","/x/b \"q\".pdb"],"fresh":true}"#;
-        assert_eq!(
-            json_string_array(line, "filenames"),
-            ["C:\\t\\a.dll", "/x/b \"q\".pdb"]
-        );
-        assert!(json_string_array(line, "missing").is_empty());
-    }
-
-    #[test]
     fn reads_package_name() {
         let m = "[package]\nname = \"echo-server\"\n[lib]\nname = \"x\"\n";
         assert_eq!(package_name(m).as_deref(), Some("echo-server"));
+    }
+
+    /// Every routine `wsk-sys` imports from `ntoskrnl.exe` or `netio.sys`
+    /// has a row (with Microsoft sources) in `cargo-wsk`'s import table.
+    #[test]
+    fn the_import_table_covers_wsk_sys() {
+        let root = workspace_root().join("wsk-sys/src");
+        let mut declared = Vec::new();
+        for file in ["km.rs", "wsk.rs", "netioddk.rs"] {
+            let text = std::fs::read_to_string(root.join(file)).unwrap();
+            let mut in_imports = false;
+            for line in text.lines() {
+                if line.contains("kind = \"raw-dylib\"") {
+                    in_imports = true;
+                } else if in_imports && line.starts_with('}') {
+                    in_imports = false;
+                } else if in_imports {
+                    if let Some(rest) = line.trim().strip_prefix("pub fn ") {
+                        declared.push(rest.split('(').next().unwrap().to_string());
+                    }
+                }
+            }
+        }
+        assert!(declared.len() > 50, "found {declared:?}");
+        for name in &declared {
+            assert!(
+                cargo_wsk::imports::TABLE.iter().any(|r| r.name == name),
+                "{name} is imported by wsk-sys but missing from cargo-wsk's import table"
+            );
+        }
     }
 }

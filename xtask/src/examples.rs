@@ -5,17 +5,19 @@
 //! start the loopback peer, `sc start`, run the peer's part, wait until every
 //! `expect` line has appeared in the driver's `DbgPrint` output (in order),
 //! `sc stop`, check that the driver unloaded, and wait for the `after_stop`
-//! lines. Any of [`ALWAYS_FORBIDDEN`] anywhere in the Wine log, or any of the
-//! entry's `forbidden` substrings in a `DbgPrint` line, fails the run.
+//! lines. Any of `cargo_wsk::wine::ALWAYS_FORBIDDEN` anywhere in the Wine
+//! log, or any of the entry's `forbidden` substrings in a `DbgPrint` line,
+//! fails the run.
 //!
 //! Patterns (`expect`, `after_stop`) match a line when their parts between
-//! `*` appear in it in order (`*` stands for any text); see [`matches()`].
+//! `*` appear in it in order (`*` stands for any text); see
+//! `cargo_wsk::cli::matches`.
 
 use crate::peer::Close;
 
 /// A value written under `HKLM\System\CurrentControlSet\Services\<name>\Parameters`
 /// before the driver starts; the driver reads it with
-/// `wsk_driver_rt::registry::Parameters`.
+/// `wsk_driver::registry::Parameters`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Param {
     /// A fixed `REG_DWORD`.
@@ -81,16 +83,6 @@ pub(crate) struct Example {
     /// Budget for the whole run after `sc start` (peer and `expect` lines).
     pub(crate) timeout_secs: u64,
 }
-
-/// Lines that fail any run wherever they appear in the Wine log.
-pub(crate) const ALWAYS_FORBIDDEN: &[&str] = &[
-    "panicked at",
-    "KeBugCheck",
-    "Unhandled page fault",
-    "Unhandled exception",
-    "to unimplemented function",
-    "err:ntoskrnl:ZwLoadDriver",
-];
 
 /// The entry used for a driver that has none: it must load and unload cleanly.
 pub(crate) const SMOKE: Example = Example {
@@ -230,19 +222,6 @@ pub(crate) const ECHO_BULK: &[u8; 32 * 1024] = &{
     b
 };
 
-/// Whether `line` matches `pattern`: the parts of `pattern` between `*`
-/// occur in `line` in order (a pattern without `*` is a substring).
-pub(crate) fn matches(line: &str, pattern: &str) -> bool {
-    let mut rest = line;
-    for part in pattern.split('*') {
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
 /// The table entry for `name`, or [`SMOKE`].
 pub(crate) fn lookup(name: &str) -> Example {
     EXAMPLES
@@ -255,21 +234,6 @@ pub(crate) fn lookup(name: &str) -> Example {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn patterns() {
-        assert!(matches(
-            "x: connection 2 closed graceful bytes=23",
-            "connection 2 closed * bytes=23"
-        ));
-        assert!(matches("abc", "abc"));
-        assert!(matches("abc", "a*c"));
-        assert!(!matches("acb", "b*c"));
-        assert!(!matches(
-            "connection 2 closed bytes=2",
-            "connection 2 closed * bytes=23"
-        ));
-    }
 
     #[test]
     fn echo_server_stopped_line_counts_the_peer_traffic() {

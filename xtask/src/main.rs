@@ -5,25 +5,27 @@
 //! # `cargo xtask driver <name> [--target x86_64|aarch64] [--debug] [--verbose] [--manifest-path PATH]`
 //!
 //! Builds `examples/<name>` (a `cdylib`, `#![no_std]`, `panic = "abort"`) for
-//! `<arch>-pc-windows-msvc` with the toolchain's `rust-lld`, release unless
-//! `--debug`. The kernel link arguments come from the example's build script
-//! (`examples/driver-rt/driver-build.rs`) and the linker from
-//! `.cargo/config.toml`, so a plain `cargo build -p <name> --target …` makes
-//! the same image. The result is copied to
+//! `<arch>-pc-windows-msvc` exactly as `cargo wsk build` builds any driver
+//! crate: `cargo-wsk`'s library runs cargo with the toolchain's `rust-lld` as
+//! the linker, the kernel link arguments come from the example's build script
+//! (`wsk_driver::build`), release unless `--debug`. The result is copied to
 //! `target/drivers/<arch>/<name>.sys` (`…/<arch>/debug/<name>.sys` for debug
-//! builds, with the `.pdb` beside it) and checked by a small PE reader:
-//! machine matches the target, PE32+, subsystem NATIVE, entry point inside an
-//! executable section, imports only from `ntoskrnl.exe` and `netio.sys`, no
-//! TLS, no delay-load imports, header checksum valid, NX-compatible, no
-//! writable+executable section. `--verbose` lists every imported function.
+//! builds, with the `.pdb` beside it) and checked: machine matches the
+//! target, PE32+, subsystem NATIVE, entry point inside an executable
+//! section, imports only from `ntoskrnl.exe` and `netio.sys`, no TLS, no
+//! delay-load imports, header checksum valid, NX-compatible, no
+//! writable+executable section, and every import known to `cargo-wsk`'s
+//! table and present on the oldest supported Windows release of the target.
+//! `--verbose` lists every imported function with its availability.
 //! `--manifest-path` builds an out-of-tree driver crate instead.
 //!
 //! # `cargo xtask wine [names…] [--sys PATH] [--debug] [--verbose]`
 //!
 //! Builds each driver for `x86_64` (or takes `--sys` for a single name) and runs
 //! it as a kernel service in Debian's 64-bit Wine (`/usr/lib/wine/wine64`;
-//! refuses with instructions when it is missing, never installs). Uses its
-//! own prefix `target/wine/prefix` (created once), a headless environment and
+//! refuses with instructions when it is missing, never installs) through
+//! `cargo_wsk::wine`. Uses its own prefix `target/wine/prefix` (created
+//! once), a headless environment and
 //! `WINEDEBUG=warn+debugstr` whatever the caller's environment says, kills the
 //! prefix's `wineserver` before and after, keeps a `cmd.exe` alive while the
 //! driver runs, `sc create`s the service, writes its `Parameters` registry
@@ -38,9 +40,8 @@
 //!
 //! # `cargo xtask ci [--skip STEP]… [--only STEP]… [--list]`
 //!
-//! Runs the CI steps in order, fail-fast: `fmt`, `clippy`, `doc`, `test`,
-//! `cross-x86_64`, `cross-aarch64`, `drivers`, `wine` (the table `STEPS` in
-//! `xtask/src/ci.rs`).
+//! Runs the CI steps in order, fail-fast (the table `STEPS` in
+//! `xtask/src/ci.rs`; `--list` prints them).
 //!
 //! # `cargo xtask bench [--verbose]`
 //!
@@ -58,13 +59,13 @@ mod bench;
 mod ci;
 mod driver;
 mod examples;
-mod pe;
+mod outside;
 mod peer;
 mod wine;
 
 use driver::{Arch, BuildOpts};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 const HELP: &str = "\
 cargo xtask <command> [options]
@@ -74,7 +75,8 @@ Commands:
       Build examples/<name> into a kernel driver for <arch>-pc-windows-msvc
       (release by default), copy it to target/drivers/<arch>/<name>.sys and
       check the PE image: machine, subsystem NATIVE, entry point, imports only
-      from ntoskrnl.exe and netio.sys, no TLS, checksum. --verbose lists the
+      from ntoskrnl.exe and netio.sys and present on the oldest supported
+      Windows, no TLS, checksum (cargo-wsk's checks). --verbose lists the
       imported functions. --manifest-path builds an out-of-tree driver crate.
 
   wine [names...] [--sys PATH] [--debug] [--verbose]
@@ -86,8 +88,7 @@ Commands:
       --verbose prints the whole Wine log.
 
   ci [--skip STEP]... [--only STEP]... [--list]
-      Run the CI steps in order, fail-fast:
-      fmt, clippy, doc, test, cross-x86_64, cross-aarch64, drivers, wine.
+      Run the CI steps in order, fail-fast (--list shows them).
 
   bench [--verbose]
       Build wsk's benches in release and measure them with valgrind's
@@ -111,10 +112,7 @@ pub(crate) fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The cargo that runs us (`$CARGO`), else `cargo` from `PATH`.
-pub(crate) fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-}
+pub(crate) use cargo_wsk::driver::cargo;
 
 /// Command-line options after the command name.
 #[derive(Default)]
@@ -222,6 +220,19 @@ fn demo(verbose: bool) -> Result<(), String> {
         debug: false,
         verbose,
     })
+}
+
+/// The `outside` CI step's client: one echo exchange with the driver made
+/// by `cargo wsk new`, listening on `port` under Wine.
+pub(crate) fn template_peer(port: u16) -> Result<String, String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let message = cargo_wsk::template::WINE_MESSAGE;
+    let t = peer::client(port, message, message, peer::Close::Graceful, deadline);
+    if t.problems.is_empty() {
+        Ok(t.events.join("; "))
+    } else {
+        Err(t.problems.join("; "))
+    }
 }
 
 fn main() -> ExitCode {

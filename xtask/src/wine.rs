@@ -8,29 +8,14 @@
 //! `DriverEntry` does.
 
 use crate::driver::{self, Arch, BuildOpts};
-use crate::examples::{self, ALWAYS_FORBIDDEN, Example, Param, Peer, matches};
+use crate::examples::{self, Example, Param, Peer};
 use crate::peer::{self, Transcript};
 use crate::workspace_root;
-use std::fs::File;
-use std::io::Write as _;
+use cargo_wsk::cli::matches;
+use cargo_wsk::driver::relative;
+use cargo_wsk::wine::{ALWAYS_FORBIDDEN, RegValue, Session, Wine, dbgprint_lines, filtered};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
-
-/// Debian's `wine64` launcher (not on `PATH`).
-const WINE64: &str = "/usr/lib/wine/wine64";
-/// Debian's `wineserver64`.
-const WINESERVER64: &str = "/usr/lib/wine/wineserver64";
-/// The Wine debug channels: `DbgPrint` output as `warn:debugstr` lines.
-const WINEDEBUG: &str = "warn+debugstr";
-/// Where a `DbgPrint` line starts in Wine's log.
-const DBGPRINT_MARK: &str = ":warn:debugstr:vDbgPrintExWithPrefix ";
-/// Log lines that are noise in a headless prefix (left out of dumps).
-const NOISE: &[&str] = &[
-    "fixme:hid:handle_IRP_MN_QUERY_ID",
-    "err:winediag:nodrv_CreateWindow",
-    "err:systray:initialize_systray",
-];
 
 /// Options of `cargo xtask wine` (and `demo`).
 #[derive(Debug, Default)]
@@ -45,322 +30,10 @@ pub(crate) struct WineOpts {
     pub(crate) verbose: bool,
 }
 
-/// The Wine installation and this project's prefix.
-struct Wine {
-    launcher: PathBuf,
-    server: PathBuf,
-    prefix: PathBuf,
-    work: PathBuf,
-}
-
-/// A finished child process.
-struct Finished {
-    status: Option<ExitStatus>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Finished {
-    fn ok(&self) -> bool {
-        self.status.is_some_and(|s| s.success())
-    }
-
-    /// One line: the exit status and what Wine said (its `err:` lines, else
-    /// the last lines of output).
-    fn describe(&self) -> String {
-        let status = match self.status {
-            Some(s) => s.to_string(),
-            None => "timed out (killed)".into(),
-        };
-        let filtered_err = filtered(&self.stderr);
-        let mut said: Vec<&str> = filtered_err
-            .lines()
-            .filter(|l| l.contains(":err:"))
-            .map(str::trim)
-            .collect();
-        if said.is_empty() {
-            said = self
-                .stdout
-                .lines()
-                .chain(filtered_err.lines())
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect();
-        }
-        let tail = &said[said.len().saturating_sub(3)..];
-        if tail.is_empty() {
-            status
-        } else {
-            format!("{status}: {}", tail.join(" | "))
-        }
-    }
-}
-
-/// Waits for `child` at most `timeout`; kills it (it is ours) when the time
-/// is up. `None` means it was killed.
-fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
-    }
-}
-
-/// The log without the lines in [`NOISE`].
-fn filtered(log: &str) -> String {
-    let mut out = String::with_capacity(log.len());
-    for l in log.lines().filter(|l| !NOISE.iter().any(|n| l.contains(n))) {
-        out.push_str(l);
-        out.push('\n');
-    }
-    out
-}
-
-/// The `DbgPrint` messages in a Wine log, in order, without Wine's
-/// `tid:warn:debugstr:vDbgPrintExWithPrefix id:level: ` decoration.
-pub(crate) fn dbgprint_lines(log: &str) -> Vec<String> {
-    log.lines()
-        .filter_map(|l| {
-            let msg = &l[l.find(DBGPRINT_MARK)? + DBGPRINT_MARK.len()..];
-            // "%08lx:%08lx: " (component id and level mask).
-            let b = msg.as_bytes();
-            let decorated = b.len() >= 19
-                && b[8] == b':'
-                && b[17] == b':'
-                && b[18] == b' '
-                && b[..8].iter().chain(&b[9..17]).all(u8::is_ascii_hexdigit);
-            Some(if decorated { &msg[19..] } else { msg }.to_string())
-        })
-        .collect()
-}
-
-impl Wine {
-    /// Finds Wine; refuses clearly when it is not installed.
-    fn locate() -> Result<Wine, String> {
-        let wine =
-            std::env::var_os("XTASK_WINE64").map_or_else(|| PathBuf::from(WINE64), PathBuf::from);
-        let server = std::env::var_os("XTASK_WINESERVER64")
-            .map_or_else(|| PathBuf::from(WINESERVER64), PathBuf::from);
-        if !wine.exists() || !server.exists() {
-            return Err(format!(
-                "Wine is not installed: {} or {} is missing.\n\
-                 `cargo xtask wine` needs Debian's 64-bit Wine (8.0 tested); install it yourself, e.g.\n\
-                 \x20   sudo apt-get install wine64\n\
-                 or point XTASK_WINE64 and XTASK_WINESERVER64 at your wine64 and wineserver.",
-                wine.display(),
-                server.display()
-            ));
-        }
-        let work = workspace_root().join("target").join("wine");
-        Ok(Wine {
-            launcher: wine,
-            server,
-            prefix: work.join("prefix"),
-            work,
-        })
-    }
-
-    fn command(&self, program: &Path) -> Command {
-        let mut c = Command::new(program);
-        c.env("WINEPREFIX", &self.prefix)
-            .env("DISPLAY", "")
-            .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
-            .env("WINEDEBUG", WINEDEBUG)
-            .env_remove("WAYLAND_DISPLAY")
-            .env_remove("WINESERVER")
-            .env_remove("WINELOADER")
-            .stdin(Stdio::null());
-        c
-    }
-
-    /// Runs `wine64 args…` with a time limit; output goes through files so
-    /// that a grandchild keeping a pipe open cannot hang us.
-    fn run(&self, args: &[&str], timeout: Duration) -> Result<Finished, String> {
-        let out_path = self.work.join("cmd.out");
-        let err_path = self.work.join("cmd.err");
-        let out = File::create(&out_path).map_err(|e| format!("{}: {e}", out_path.display()))?;
-        let err = File::create(&err_path).map_err(|e| format!("{}: {e}", err_path.display()))?;
-        let mut child = self
-            .command(&self.launcher)
-            .args(args)
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", self.launcher.display()))?;
-        let status = wait_timeout(&mut child, timeout);
-        Ok(Finished {
-            status,
-            stdout: String::from_utf8_lossy(&std::fs::read(&out_path).unwrap_or_default())
-                .into_owned(),
-            stderr: String::from_utf8_lossy(&std::fs::read(&err_path).unwrap_or_default())
-                .into_owned(),
-        })
-    }
-
-    /// `wineserver -k` then `wineserver -w`: every process of our prefix ends.
-    fn kill_server(&self) {
-        for flag in ["-k", "-w"] {
-            if let Ok(mut c) = self
-                .command(&self.server)
-                .arg(flag)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-            {
-                let _ = wait_timeout(&mut c, Duration::from_secs(30));
-            }
-        }
-    }
-
-    /// Creates the prefix on first use (`wineboot -i`, 5–12 s, ~700 MB).
-    fn ensure_prefix(&self) -> Result<(), String> {
-        std::fs::create_dir_all(&self.work).map_err(|e| format!("{}: {e}", self.work.display()))?;
-        if self.prefix.join("system.reg").exists()
-            && self
-                .prefix
-                .join("drive_c/windows/system32/drivers")
-                .is_dir()
-        {
-            return Ok(());
-        }
-        println!(
-            "wine: creating the prefix {} (once; ~10 s, ~700 MB)",
-            driver::rel(&self.prefix).display()
-        );
-        self.kill_server();
-        let r = self.run(&["wineboot", "-i"], Duration::from_secs(300))?;
-        self.kill_server();
-        if !r.ok() || !self.prefix.join("system.reg").exists() {
-            return Err(format!("wineboot -i failed: {}", r.describe()));
-        }
-        Ok(())
-    }
-}
-
-/// Only one run per prefix at a time: a lock file holding our pid.
-struct RunLock(PathBuf);
-
-impl RunLock {
-    fn take(work: &Path) -> Result<RunLock, String> {
-        let path = work.join("run.lock");
-        for _ in 0..2 {
-            if let Ok(mut f) = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                let _ = write!(f, "{}", std::process::id());
-                return Ok(RunLock(path));
-            }
-            let holder = std::fs::read_to_string(&path).unwrap_or_default();
-            let holder = holder.trim();
-            if !holder.is_empty() && Path::new("/proc").join(holder).exists() {
-                return Err(format!(
-                    "another `cargo xtask wine` (pid {holder}) is using {}",
-                    work.display()
-                ));
-            }
-            // A stale lock from a run that was killed.
-            let _ = std::fs::remove_file(&path);
-        }
-        Err(format!("cannot take {}", path.display()))
-    }
-}
-
-impl Drop for RunLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// One driver's Wine session: the keeper process (first Wine process, owner
-/// of the log) and cleanup on every exit path.
-struct Session<'w> {
-    wine: &'w Wine,
-    keeper: Option<Child>,
-    keeper_stdin: Option<ChildStdin>,
-    log: PathBuf,
-}
-
-impl<'w> Session<'w> {
-    /// Kills any server of our prefix, then starts `cmd.exe` reading our
-    /// pipe: it starts the Wine services (which inherit its stderr, the log)
-    /// and keeps `winedevice.exe` alive while the driver runs.
-    fn start(wine: &'w Wine, name: &str) -> Result<Session<'w>, String> {
-        wine.kill_server();
-        let log = wine.work.join(format!("{name}.log"));
-        let keeper_out = wine.work.join("keeper.out");
-        let err = File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-        let out =
-            File::create(&keeper_out).map_err(|e| format!("{}: {e}", keeper_out.display()))?;
-        let mut child = wine
-            .command(&wine.launcher)
-            .arg("cmd.exe")
-            .stdin(Stdio::piped())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", wine.launcher.display()))?;
-        let stdin = child.stdin.take();
-        let mut s = Session {
-            wine,
-            keeper: Some(child),
-            keeper_stdin: stdin,
-            log,
-        };
-        // Wait until cmd.exe runs: Wine and its services are then up, and
-        // later processes no longer become the services' parent.
-        if let Some(i) = s.keeper_stdin.as_mut() {
-            let _ = i.write_all(b"echo WSK-KEEPER-READY\r\n");
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let out = std::fs::read_to_string(&keeper_out).unwrap_or_default();
-            if out.contains("WSK-KEEPER-READY") {
-                return Ok(s);
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "Wine did not start within 60 s; log:\n{}",
-                    filtered(&s.read_log())
-                ));
-            }
-            if let Some(Ok(Some(st))) = s.keeper.as_mut().map(Child::try_wait) {
-                return Err(format!(
-                    "the keeper process (wine64 cmd.exe) exited: {st}; log:\n{}",
-                    filtered(&s.read_log())
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn read_log(&self) -> String {
-        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
-    }
-
-    /// Ends the keeper and the server; every Wine process of the prefix is
-    /// gone afterwards.
-    fn finish(&mut self) {
-        drop(self.keeper_stdin.take());
-        if let Some(mut k) = self.keeper.take() {
-            let _ = wait_timeout(&mut k, Duration::from_secs(10));
-        }
-        self.wine.kill_server();
-    }
-}
-
-impl Drop for Session<'_> {
-    fn drop(&mut self) {
-        self.finish();
-    }
+/// The directory of this workspace's Wine prefix and logs: `target/wine`
+/// (the prefix is `target/wine/prefix`).
+pub(crate) fn wine_dir() -> PathBuf {
+    workspace_root().join("target").join("wine")
 }
 
 /// Everything learnt in one run, for the summary.
@@ -414,7 +87,7 @@ impl Report {
                 "  --- Wine log ({} lines{}; full log: {}) ---",
                 lines.len(),
                 if skip > 0 { ", last 200 shown" } else { "" },
-                driver::rel(&self.log_path).display()
+                relative(&self.log_path).display()
             );
             for l in &lines[skip..] {
                 println!("  {l}");
@@ -433,12 +106,6 @@ impl Report {
     }
 }
 
-/// `sc query NAME` says STOPPED.
-fn is_stopped(wine: &Wine, name: &str) -> bool {
-    wine.run(&["sc", "query", name], Duration::from_secs(30))
-        .is_ok_and(|r| r.stdout.contains("STOPPED"))
-}
-
 /// Runs one driver in a fresh session and reports.
 fn run_one(wine: &Wine, name: &str, ex: &Example, sys: &Path) -> Report {
     let started = Instant::now();
@@ -455,7 +122,7 @@ fn run_one(wine: &Wine, name: &str, ex: &Example, sys: &Path) -> Report {
     let size = std::fs::metadata(sys).map_or(0, |m| m.len());
     r.step(
         "driver",
-        format!("{} ({size} bytes)", driver::rel(sys).display()),
+        format!("{} ({size} bytes)", relative(sys).display()),
     );
     let log = match Session::start(wine, name) {
         Ok(mut session) => {
@@ -487,9 +154,6 @@ fn run_one(wine: &Wine, name: &str, ex: &Example, sys: &Path) -> Report {
     r.elapsed = started.elapsed();
     r
 }
-
-/// Time limit of each `sc`/`reg` invocation.
-const SC: Duration = Duration::from_secs(30);
 
 /// Ports handed to the driver through the registry.
 struct Ports {
@@ -526,36 +190,12 @@ fn drive(wine: &Wine, session: &Session<'_>, name: &str, ex: &Example, sys: &Pat
     }
 }
 
-/// Copies the driver, creates the service and writes its `Parameters`.
+/// Installs the service and writes its `Parameters`.
 fn install(wine: &Wine, name: &str, ex: &Example, sys: &Path, r: &mut Report) -> Option<Ports> {
-    let dest = wine
-        .prefix
-        .join("drive_c/windows/system32/drivers")
-        .join(format!("{name}.sys"));
-    if let Err(e) = std::fs::copy(sys, &dest) {
-        r.fail("copy", format!("{}: {e}", dest.display()));
+    if let Err(e) = wine.install(name, sys) {
+        r.fail("install", e);
         return None;
     }
-    // The prefix is reused: the service may exist from an earlier run (its
-    // binPath is always the same); its old Parameters are cleared.
-    let bin_path = format!("C:\\windows\\system32\\drivers\\{name}.sys");
-    let create = [
-        "sc", "create", name, "type=", "kernel", "start=", "demand", "binPath=", &bin_path,
-    ];
-    match wine.run(&create, SC) {
-        Ok(f) if f.ok() || f.stderr.contains(" 1073") => {}
-        Ok(f) => {
-            r.fail("sc create", f.describe());
-            return None;
-        }
-        Err(e) => {
-            r.fail("sc create", e);
-            return None;
-        }
-    }
-    let key = format!("HKLM\\System\\CurrentControlSet\\Services\\{name}\\Parameters");
-    let _ = wine.run(&["reg", "delete", &key, "/f"], SC);
-
     let mut ports = Ports {
         listener: None,
         listen: 0,
@@ -589,24 +229,19 @@ fn install(wine: &Wine, name: &str, ex: &Example, sys: &Path, r: &mut Report) ->
         .map_or(0, |a| a.port());
     let mut shown = Vec::new();
     for (value, param) in ex.params {
-        let (ty, data) = match param {
-            Param::Dword(v) => ("REG_DWORD", v.to_string()),
-            Param::Str(s) => ("REG_SZ", (*s).to_string()),
-            Param::PeerPort => ("REG_DWORD", peer_port.to_string()),
-            Param::ListenPort => ("REG_DWORD", ports.listen.to_string()),
+        let v = match param {
+            Param::Dword(v) => RegValue::Dword(*v),
+            Param::Str(s) => RegValue::Sz((*s).to_string()),
+            Param::PeerPort => RegValue::Dword(u32::from(peer_port)),
+            Param::ListenPort => RegValue::Dword(u32::from(ports.listen)),
         };
-        shown.push(format!("{value}={data}"));
-        let args = ["reg", "add", &key, "/v", value, "/t", ty, "/d", &data, "/f"];
-        match wine.run(&args, SC) {
-            Ok(f) if f.ok() => {}
-            Ok(f) => {
-                r.fail("registry", format!("{value}: {}", f.describe()));
-                return None;
-            }
-            Err(e) => {
-                r.fail("registry", e);
-                return None;
-            }
+        shown.push(match &v {
+            RegValue::Dword(d) => format!("{value}={d}"),
+            RegValue::Sz(s) => format!("{value}={s}"),
+        });
+        if let Err(e) = wine.set_parameter(name, value, &v) {
+            r.fail("registry", e);
+            return None;
         }
     }
     if !shown.is_empty() {
@@ -630,21 +265,16 @@ fn exercise(
         let cancel = cancel.clone();
         std::thread::spawn(move || peer::echo_server(&l, deadline, &cancel))
     });
-    let t = Instant::now();
-    let started = match wine.run(&["sc", "start", name], SC) {
-        Ok(f) if f.ok() => {
+    let started = match wine.start(name) {
+        Ok(t) => {
             r.step(
                 "sc start",
                 format!(
                     "running (DriverEntry returned after {:.2} s)",
-                    t.elapsed().as_secs_f64()
+                    t.as_secs_f64()
                 ),
             );
             true
-        }
-        Ok(f) => {
-            r.fail("sc start", f.describe());
-            false
         }
         Err(e) => {
             r.fail("sc start", e);
@@ -707,7 +337,7 @@ fn await_lines(
         return;
     }
     loop {
-        let lines = dbgprint_lines(&session.read_log());
+        let lines = session.dbgprint_lines();
         let mut next = 0;
         for l in &lines {
             if next < patterns.len() && matches(l, patterns[next]) {
@@ -735,45 +365,25 @@ fn await_lines(
 /// `sc stop`, then waits until the service reports STOPPED. False when it
 /// did not stop.
 fn stop(wine: &Wine, name: &str, r: &mut Report) -> bool {
-    let t = Instant::now();
-    match wine.run(&["sc", "stop", name], SC) {
-        Ok(f) if f.ok() || f.stdout.contains("STOP") => {}
-        Ok(f) => {
-            r.fail("sc stop", f.describe());
-            return false;
+    match wine.stop(name, Duration::from_secs(20)) {
+        Ok(t) => {
+            r.step(
+                "sc stop",
+                format!("stopped, driver unloaded ({:.2} s)", t.as_secs_f64()),
+            );
+            true
         }
         Err(e) => {
             r.fail("sc stop", e);
-            return false;
+            false
         }
-    }
-    let stop_deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if is_stopped(wine, name) {
-            r.step(
-                "sc stop",
-                format!(
-                    "stopped, driver unloaded ({:.2} s)",
-                    t.elapsed().as_secs_f64()
-                ),
-            );
-            return true;
-        }
-        if Instant::now() > stop_deadline {
-            r.fail(
-                "sc stop",
-                "still RUNNING after 20 s (no DriverUnload set, or it blocked)",
-            );
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
 /// `cargo xtask wine`: builds (unless `--sys`) and runs each driver; prints a
 /// summary per driver. The error lists the drivers that failed.
 pub(crate) fn wine(opts: &WineOpts) -> Result<(), String> {
-    let wine = Wine::locate()?;
+    let wine = Wine::locate(&wine_dir())?;
     let names = if opts.names.is_empty() {
         let found = driver::example_drivers();
         if found.is_empty() {
@@ -807,7 +417,7 @@ pub(crate) fn wine(opts: &WineOpts) -> Result<(), String> {
     }
 
     wine.ensure_prefix()?;
-    let _lock = RunLock::take(&wine.work)?;
+    let _lock = wine.lock()?;
     let mut failed = Vec::new();
     for (name, sys) in &drivers {
         let ex = examples::lookup(name);
@@ -822,19 +432,5 @@ pub(crate) fn wine(opts: &WineOpts) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("wine: failed: {}", failed.join(", ")))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn extracts_dbgprint_messages() {
-        let log = "0128:warn:debugstr:vDbgPrintExWithPrefix 00000000:00000001: hello 5\n\
-                   0090:fixme:hid:handle_IRP_MN_QUERY_ID Unhandled type 00000005\n\
-                   0128:warn:debugstr:vDbgPrintExWithPrefix odd\n";
-        assert_eq!(dbgprint_lines(log), ["hello 5", "odd"]);
-        assert!(!filtered(log).contains("hid"));
     }
 }

@@ -23,7 +23,7 @@ use wsk::irql::Passive;
 use wsk::request::{TransferSlot, Waitable};
 use wsk::tcp::{ConnectionSocket, SendFlags};
 use wsk::{Buffer, Error};
-use wsk_driver_rt::dbg_println;
+use wsk_driver::dbg_println;
 
 /// How long one wait lasts before the stop flag is checked again: the bound
 /// on how late a blocked thread notices a stop request.

@@ -29,7 +29,7 @@ use wsk::irql::{Passive, SpinLock};
 use wsk::request::TransferSlot;
 use wsk::tcp::{ConnectionSocket, ListenSocket, ReceiveFlags};
 use wsk::{Buffer, Error};
-use wsk_driver_rt::dbg_println;
+use wsk_driver::dbg_println;
 
 use crate::echo::{self, CLOSE_TIMEOUT, End, POLL, Session, Shared};
 

@@ -21,10 +21,10 @@
 
 extern crate alloc;
 
-// Allocator, panic handler and C runtime symbols of a kernel driver. Host
-// builds get them from `std` (linked by `wsk-sim`).
-#[cfg(windows)]
-wsk_driver_rt::driver_runtime!(pool_tag: *b"Echo");
+// DriverEntry and DriverUnload (below: `driver_entry` and `Driver::unload`),
+// the pool allocator (tag "Echo"), the panic handler and the C runtime
+// symbols of a kernel driver (Windows builds only; host builds use `std`).
+wsk_driver::entry!(driver_entry, pool_tag: *b"Echo");
 
 pub mod echo;
 pub mod event_mode;
@@ -37,11 +37,11 @@ mod tests;
 use core::time::Duration;
 
 use wsk::defer::IoObject;
-use wsk::irql::{Passive, SpinLock};
-use wsk::sys;
+use wsk::irql::Passive;
 use wsk::{Error, Provider, Registration};
-use wsk_driver_rt::dbg_println;
-use wsk_driver_rt::registry::Parameters;
+use wsk_driver::dbg_println;
+use wsk_driver::entry::DriverObject;
+use wsk_driver::registry::{Parameters, RegistryPath};
 
 pub use echo::{End, Mode};
 pub use server::{Config, DEFAULT_PORT, Server, Summary};
@@ -118,65 +118,24 @@ fn deregister(passive: &Passive<'_>, registration: Registration) {
     }
 }
 
-/// The running driver, for `DriverUnload`.
-static DRIVER: SpinLock<Option<Driver>> = SpinLock::new(None);
-
-/// The driver's entry point.
-///
-/// # Safety
-///
-/// Called by the I/O manager, at `PASSIVE_LEVEL`, with valid `driver` and
-/// `registry_path` pointers.
-#[unsafe(no_mangle)]
-pub unsafe extern "system" fn DriverEntry(
-    driver: sys::PDRIVER_OBJECT,
-    registry_path: sys::PUNICODE_STRING,
-) -> sys::NTSTATUS {
-    // SAFETY: DriverEntry runs at PASSIVE_LEVEL in a system thread, outside
-    // any WSK callback, and may wait.
-    let mut passive = unsafe { Passive::new_unchecked() };
-    // SAFETY: `registry_path` is DriverEntry's valid service key path.
-    let registry_path = unsafe { &*registry_path };
-    // SAFETY: as above; PASSIVE_LEVEL.
-    let params = unsafe { Parameters::open(registry_path) };
-    let config = match Config::from_parameters(params.as_ref()) {
-        Ok(c) => c,
-        Err(e) => {
-            dbg_println!("echo-server: invalid Parameters (Port or Address): {e}");
-            return e.into();
-        }
-    };
-    drop(params);
-    // SAFETY: the driver object is valid until the driver unloads, after
-    // every work item has finished (DriverUnload waits for them).
-    let io = unsafe { IoObject::from_driver(driver) };
-    match Driver::start(&mut passive, io, &config) {
-        Ok(running) => {
-            DRIVER.with(&mut passive, |slot, _| *slot = Some(running));
-            // SAFETY: `driver` is valid and ours to set up during DriverEntry.
-            unsafe { (*driver).DriverUnload = Some(driver_unload) };
-            sys::STATUS_SUCCESS
-        }
-        Err(e) => {
-            dbg_println!("echo-server: failed to start: {e}");
-            e.into()
-        }
+impl wsk_driver::entry::Driver for Driver {
+    fn unload(self, passive: &mut Passive<'_>) {
+        self.stop(passive);
     }
 }
 
-/// `DriverUnload`: stops everything before the image goes away.
-///
-/// # Safety
-///
-/// Called by the I/O manager at `PASSIVE_LEVEL`, once, after a successful
-/// `DriverEntry`.
-unsafe extern "system" fn driver_unload(_driver: sys::PDRIVER_OBJECT) {
-    // SAFETY: DriverUnload runs at PASSIVE_LEVEL in a system thread, outside
-    // any WSK callback, and may wait.
-    let mut passive = unsafe { Passive::new_unchecked() };
-    // Taken out first: stopping waits, which the spin lock forbids.
-    let running = DRIVER.with(&mut passive, |slot, _| slot.take());
-    if let Some(running) = running {
-        running.stop(&passive);
-    }
+/// `DriverEntry`'s body: reads the `Parameters`, then [`Driver::start`].
+fn driver_entry(
+    driver: DriverObject,
+    registry_path: RegistryPath<'_>,
+    passive: &mut Passive<'_>,
+) -> Result<Driver, Error> {
+    let params = Parameters::open(registry_path, passive);
+    let config = Config::from_parameters(params.as_ref()).inspect_err(|e| {
+        dbg_println!("echo-server: invalid Parameters (Port or Address): {e}");
+    })?;
+    drop(params);
+    Driver::start(passive, driver.io_object(), &config).inspect_err(|e| {
+        dbg_println!("echo-server: failed to start: {e}");
+    })
 }

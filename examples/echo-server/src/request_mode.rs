@@ -12,8 +12,8 @@ use wsk::irql::Passive;
 use wsk::request::TransferSlot;
 use wsk::tcp::{ConnectionSocket, ListenSocket, ReceiveFlags};
 use wsk::{Buffer, Error};
-use wsk_driver_rt::dbg_println;
-use wsk_driver_rt::thread::SystemThread;
+use wsk_driver::dbg_println;
+use wsk_driver::thread::SystemThread;
 
 use crate::echo::{self, CLOSE_TIMEOUT, End, POLL, Session, Shared};
 
@@ -36,14 +36,14 @@ pub(crate) fn serve(
 ) {
     let mut workers: Vec<Worker> = Vec::new();
     while !shared.stopping() {
-        reap(&mut workers);
+        reap(passive, &mut workers);
         let Some(accepted) = echo::wait_or_stop(passive, listener.accept(NoEvents), shared) else {
             break;
         };
         match accepted {
             Ok((socket, peer)) => {
                 let session = Session::open(shared, Some(peer));
-                if let Some(worker) = spawn(socket, session) {
+                if let Some(worker) = spawn(passive, socket, session) {
                     workers.push(worker);
                 }
             }
@@ -64,16 +64,16 @@ pub(crate) fn serve(
     // ignores its cancellation).
     let _ = listener.close().wait_or_cancel(passive, CLOSE_TIMEOUT);
     for worker in workers {
-        worker.thread.join();
+        worker.thread.join(passive);
     }
 }
 
 /// Joins the connection threads that have finished.
-fn reap(workers: &mut Vec<Worker>) {
+fn reap(passive: &Passive<'_>, workers: &mut Vec<Worker>) {
     let mut i = 0;
     while i < workers.len() {
         if workers[i].done.load(Ordering::Acquire) {
-            workers.swap_remove(i).thread.join();
+            workers.swap_remove(i).thread.join(passive);
         } else {
             i += 1;
         }
@@ -82,23 +82,24 @@ fn reap(workers: &mut Vec<Worker>) {
 
 /// Starts the thread serving one connection; closes the connection if no
 /// thread can be created.
-fn spawn(socket: ConnectionSocket<NoEvents>, session: Session) -> Option<Worker> {
+fn spawn(
+    passive: &Passive<'_>,
+    socket: ConnectionSocket<NoEvents>,
+    session: Session,
+) -> Option<Worker> {
     let done = Arc::new(AtomicBool::new(false));
     let finished = Arc::clone(&done);
     // The socket travels into the thread's closure; if spawning fails the
     // closure, and so the socket, is dropped, which closes it.
-    let spawned = SystemThread::spawn(move || {
-        // SAFETY: a system thread's start routine runs at PASSIVE_LEVEL,
-        // outside any WSK callback, and may wait.
-        let passive = unsafe { Passive::new_unchecked() };
-        let end = echo_until_end(&passive, &socket, &session);
-        echo::finish(&passive, socket, end, &session);
+    let spawned = SystemThread::spawn(passive, move |passive| {
+        let end = echo_until_end(passive, &socket, &session);
+        echo::finish(passive, socket, end, &session);
         finished.store(true, Ordering::Release);
     });
     match spawned {
         Ok(thread) => Some(Worker { done, thread }),
-        Err(status) => {
-            dbg_println!("echo-server: no thread for a connection: NTSTATUS {status:#010x}");
+        Err(e) => {
+            dbg_println!("echo-server: no thread for a connection: {e}");
             None
         }
     }

@@ -11,9 +11,9 @@ use wsk::events::NoListenEvents;
 use wsk::irql::Passive;
 use wsk::tcp::ListenSocket;
 use wsk::{Error, Provider};
-use wsk_driver_rt::dbg_println;
-use wsk_driver_rt::registry::Parameters;
-use wsk_driver_rt::thread::SystemThread;
+use wsk_driver::dbg_println;
+use wsk_driver::registry::Parameters;
+use wsk_driver::thread::SystemThread;
 
 use crate::echo::{Mode, Shared};
 use crate::{event_mode, request_mode};
@@ -47,7 +47,7 @@ impl Config {
     ///
     /// [`Error::INVALID_PARAMETER`] for a port above 65535 or an address
     /// that does not parse (a typo should not silently listen elsewhere).
-    pub fn from_parameters(params: Option<&Parameters>) -> Result<Config, Error> {
+    pub fn from_parameters(params: Option<&Parameters<'_>>) -> Result<Config, Error> {
         let mut config = Config::default();
         let Some(params) = params else {
             return Ok(config);
@@ -148,11 +148,8 @@ impl Server {
         let thread = if let Some(listener) = open_with_events(passive, provider, address, &events)?
         {
             let serving = Arc::clone(&events);
-            let spawned = SystemThread::spawn(move || {
-                // SAFETY: a system thread's start routine runs at
-                // PASSIVE_LEVEL, outside any WSK callback, and may wait.
-                let mut passive = unsafe { Passive::new_unchecked() };
-                event_mode::serve(&mut passive, listener, &serving);
+            let spawned = SystemThread::spawn(passive, move |passive| {
+                event_mode::serve(passive, listener, &serving);
             });
             if spawned.is_err() {
                 // The listening socket went with the closure (closing in
@@ -169,15 +166,12 @@ impl Server {
                 OPEN_TIMEOUT,
             )?;
             let worker = Arc::clone(&shared);
-            SystemThread::spawn(move || {
-                // SAFETY: as above.
-                let passive = unsafe { Passive::new_unchecked() };
-                request_mode::serve(&passive, listener, &worker);
+            SystemThread::spawn(passive, move |passive| {
+                request_mode::serve(passive, listener, &worker);
             })
             .map(|t| (Mode::RequestDriven, t))
         };
-        let (mode, thread) =
-            thread.map_err(|status| Error::from_raw(status).unwrap_or(Error::UNSUCCESSFUL))?;
+        let (mode, thread) = thread?;
         dbg_println!("echo-server: listening on {address} mode={mode}");
         Ok(Server {
             shared,
@@ -196,9 +190,8 @@ impl Server {
     /// waits for the server's threads and work items, and reports.
     #[allow(clippy::must_use_candidate)] // Stopping is the point; the summary is extra.
     pub fn stop(self, passive: &Passive<'_>) -> Summary {
-        let _ = passive; // Joining waits.
         self.shared.stop();
-        self.thread.join();
+        self.thread.join(passive);
         let summary = Summary {
             mode: self.mode,
             connections: self.shared.connections(),

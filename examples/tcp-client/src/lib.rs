@@ -20,8 +20,9 @@
 
 extern crate alloc;
 
-#[cfg(windows)]
-wsk_driver_rt::driver_runtime!(pool_tag: *b"TcpC");
+// DriverEntry/DriverUnload (`driver_entry`, `Client::unload`), the pool
+// allocator, the panic handler (Windows builds only).
+wsk_driver::entry!(driver_entry, pool_tag: *b"TcpC");
 
 pub mod client;
 
@@ -30,12 +31,12 @@ mod tests;
 
 use core::time::Duration;
 
-use wsk::irql::{Passive, SpinLock};
-use wsk::sys;
+use wsk::irql::Passive;
 use wsk::{Error, Registration};
-use wsk_driver_rt::dbg_println;
-use wsk_driver_rt::registry::Parameters;
-use wsk_driver_rt::thread::SystemThread;
+use wsk_driver::dbg_println;
+use wsk_driver::entry::DriverObject;
+use wsk_driver::registry::{Parameters, RegistryPath};
+use wsk_driver::thread::SystemThread;
 
 pub use client::{Config, Report};
 
@@ -68,81 +69,43 @@ pub fn run_once(passive: &Passive<'_>, config: &Config) -> Result<Report, Error>
     result
 }
 
-/// The client's thread, joined by `DriverUnload`.
-static THREAD: SpinLock<Option<SystemThread>> = SpinLock::new(None);
+/// The running driver: the client's thread, joined by `DriverUnload`.
+pub struct Client {
+    thread: SystemThread,
+}
 
-/// The driver's entry point.
-///
-/// # Safety
-///
-/// Called by the I/O manager, at `PASSIVE_LEVEL`, with valid `driver` and
-/// `registry_path` pointers.
-#[unsafe(no_mangle)]
-pub unsafe extern "system" fn DriverEntry(
-    driver: sys::PDRIVER_OBJECT,
-    registry_path: sys::PUNICODE_STRING,
-) -> sys::NTSTATUS {
-    // SAFETY: DriverEntry runs at PASSIVE_LEVEL, outside any WSK callback.
-    let mut passive = unsafe { Passive::new_unchecked() };
-    // SAFETY: `registry_path` is DriverEntry's valid service key path.
-    let registry_path = unsafe { &*registry_path };
-    // SAFETY: as above; PASSIVE_LEVEL.
-    let params = unsafe { Parameters::open(registry_path) };
+impl wsk_driver::entry::Driver for Client {
+    fn unload(self, passive: &mut Passive<'_>) {
+        self.thread.join(passive);
+        dbg_println!("tcp-client: unloaded");
+    }
+}
+
+/// `DriverEntry`'s body: reads the `Parameters` and runs the client on a
+/// system thread (`DriverEntry` must return quickly).
+fn driver_entry(
+    _driver: DriverObject,
+    registry_path: RegistryPath<'_>,
+    passive: &mut Passive<'_>,
+) -> Result<Client, Error> {
+    let params = Parameters::open(registry_path, passive);
     let config = Config::new(
         params.as_ref().and_then(|p| p.string("Host")),
         params.as_ref().and_then(|p| p.dword("Port")),
         params.as_ref().and_then(|p| p.string("Message")),
     );
     drop(params);
-    let config = match config {
-        Ok(c) => c,
-        Err(e) => {
-            dbg_println!("tcp-client: invalid Parameters: {e}");
-            return e.into();
-        }
-    };
+    let config = config.inspect_err(|e| dbg_println!("tcp-client: invalid Parameters: {e}"))?;
     dbg_println!(
         "tcp-client: host={} port={} message={} bytes",
         config.host,
         config.port,
         config.message.len()
     );
-    let thread = SystemThread::spawn(move || {
-        // SAFETY: a system thread's routine runs at PASSIVE_LEVEL, outside any
-        // WSK callback, and may wait.
-        let passive = unsafe { Passive::new_unchecked() };
-        match run_once(&passive, &config) {
-            Ok(report) => dbg_println!("tcp-client: done {report}"),
-            Err(e) => dbg_println!("tcp-client: failed: {e}"),
-        }
-    });
-    match thread {
-        Ok(thread) => {
-            THREAD.with(&mut passive, |slot, _| *slot = Some(thread));
-            // SAFETY: `driver` is valid and ours to set up during DriverEntry.
-            unsafe { (*driver).DriverUnload = Some(driver_unload) };
-            sys::STATUS_SUCCESS
-        }
-        Err(status) => {
-            dbg_println!("tcp-client: cannot start the client thread: {status:#x}");
-            status
-        }
-    }
-}
-
-/// `DriverUnload`: waits for the client thread.
-///
-/// # Safety
-///
-/// Called by the I/O manager at `PASSIVE_LEVEL`, once, after a successful
-/// `DriverEntry`.
-unsafe extern "system" fn driver_unload(_driver: sys::PDRIVER_OBJECT) {
-    // SAFETY: DriverUnload runs at PASSIVE_LEVEL, outside any WSK callback.
-    let mut passive = unsafe { Passive::new_unchecked() };
-    // Taken out first: joining waits, which the spin lock forbids.
-    let thread = THREAD.with(&mut passive, |slot, _| slot.take());
-    if let Some(thread) = thread {
-        thread.join();
-    }
-    dbg_println!("tcp-client: unloaded");
+    let thread = SystemThread::spawn(passive, move |passive| match run_once(passive, &config) {
+        Ok(report) => dbg_println!("tcp-client: done {report}"),
+        Err(e) => dbg_println!("tcp-client: failed: {e}"),
+    })
+    .inspect_err(|e| dbg_println!("tcp-client: cannot start the client thread: {e}"))?;
+    Ok(Client { thread })
 }

@@ -2,31 +2,112 @@
 //! `HKLM\System\CurrentControlSet\Services\<name>\Parameters`.
 //!
 //! `DriverEntry` receives the service key as `RegistryPath`
-//! (`\Registry\Machine\System\CurrentControlSet\Services\<name>`);
+//! (`\Registry\Machine\System\CurrentControlSet\Services\<name>`), which
+//! the [`entry!`](macro@crate::entry) macro hands over as a [`RegistryPath`];
 //! [`Parameters::open`] opens its `Parameters` subkey with `ZwOpenKey`, and
 //! the getters read values with `ZwQueryValueKey`. Everything returns
 //! `Option`, so a missing key or value falls back to the caller's default:
 //!
-//! ```ignore
-//! // SAFETY: `registry_path` is DriverEntry's argument; we are at PASSIVE_LEVEL.
-//! let params = unsafe { Parameters::open(&*registry_path) };
-//! let port = params.as_ref().and_then(|p| p.dword("Port")).unwrap_or(7007);
+//! ```
+//! use wsk::irql::Passive;
+//! use wsk_driver::registry::{Parameters, RegistryPath};
+//!
+//! fn port(registry_path: RegistryPath<'_>, passive: &Passive<'_>) -> u16 {
+//!     let params = Parameters::open(registry_path, passive);
+//!     params
+//!         .as_ref()
+//!         .and_then(|p| p.dword("Port"))
+//!         .and_then(|p| u16::try_from(p).ok())
+//!         .unwrap_or(7007)
+//! }
+//! # use wsk_sim as _;
 //! ```
 //!
-//! All of it runs at `PASSIVE_LEVEL` only (`Zw*` registry routines).
+//! All of it runs at `PASSIVE_LEVEL` only (`Zw*` registry routines): an open
+//! [`Parameters`] borrows the [`Passive`] token it was opened with.
 
-use crate::sys;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::marker::PhantomData;
 use core::ptr;
+use wsk::irql::Passive;
+use wsk_sys as sys;
+
+/// The driver's service key, as `DriverEntry` received it
+/// (`\Registry\Machine\System\CurrentControlSet\Services\<name>`).
+#[derive(Clone, Copy)]
+pub struct RegistryPath<'a> {
+    path: &'a sys::UNICODE_STRING,
+}
+
+impl<'a> RegistryPath<'a> {
+    /// Wraps `DriverEntry`'s `RegistryPath` argument.
+    ///
+    /// # Safety
+    ///
+    /// `path` is a valid `UNICODE_STRING` (its `Buffer` readable for
+    /// `Length` bytes) for `'a`, such as `DriverEntry`'s argument during
+    /// `DriverEntry`.
+    #[must_use]
+    pub unsafe fn from_raw(path: &'a sys::UNICODE_STRING) -> Self {
+        Self { path }
+    }
+
+    /// The `UNICODE_STRING`.
+    #[must_use]
+    pub fn as_raw(&self) -> &'a sys::UNICODE_STRING {
+        self.path
+    }
+
+    /// The path as text (invalid UTF-16 becomes U+FFFD).
+    ///
+    /// # IRQL
+    ///
+    /// Any (it only reads the string).
+    #[must_use]
+    pub fn to_string_lossy(&self) -> String {
+        let units = usize::from(self.path.Length) / 2;
+        if units == 0 || self.path.Buffer.is_null() {
+            return String::new();
+        }
+        // SAFETY: `from_raw`'s contract: `Buffer` is readable for `Length`
+        // bytes for `'a`.
+        let text = unsafe { core::slice::from_raw_parts(self.path.Buffer, units) };
+        char::decode_utf16(text.iter().copied())
+            .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+            .collect()
+    }
+
+    /// The service name: the last component of the path.
+    ///
+    /// # IRQL
+    ///
+    /// Any.
+    #[must_use]
+    pub fn service_name(&self) -> String {
+        let path = self.to_string_lossy();
+        path.rsplit('\\').next().unwrap_or_default().into()
+    }
+}
+
+impl core::fmt::Debug for RegistryPath<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("RegistryPath")
+            .field(&self.to_string_lossy())
+            .finish()
+    }
+}
 
 /// Longest value name accepted, in UTF-16 units.
 const MAX_NAME: usize = 64;
 
-/// An open `Parameters` key; closed on drop.
+/// An open `Parameters` key; closed on drop. It borrows the [`Passive`]
+/// token it was opened with, so it is only used (and closed) at
+/// `PASSIVE_LEVEL`.
 #[derive(Debug)]
-pub struct Parameters {
+pub struct Parameters<'p> {
     key: sys::HANDLE,
+    _passive: PhantomData<&'p Passive<'p>>,
 }
 
 /// A `UNICODE_STRING` over a stack copy of `name` (None when too long).
@@ -78,26 +159,29 @@ unsafe fn open_key(root: sys::HANDLE, name: &sys::UNICODE_STRING) -> Option<sys:
     sys::NT_SUCCESS(status).then_some(key)
 }
 
-impl Parameters {
+impl<'p> Parameters<'p> {
     /// Opens `<registry_path>\Parameters`; `None` when it does not exist or
     /// cannot be opened.
     ///
-    /// # Safety
+    /// # IRQL
     ///
-    /// `registry_path` is a valid `UNICODE_STRING` (its `Buffer` readable for
-    /// `Length` bytes), such as `DriverEntry`'s `RegistryPath`, and the caller
-    /// runs at `PASSIVE_LEVEL`.
+    /// `PASSIVE_LEVEL`.
     #[must_use]
-    pub unsafe fn open(registry_path: &sys::UNICODE_STRING) -> Option<Parameters> {
-        // SAFETY: forwarded from the caller; a null root means an absolute path.
-        let service = unsafe { open_key(ptr::null_mut(), registry_path) }?;
+    pub fn open(registry_path: RegistryPath<'_>, passive: &'p Passive<'_>) -> Option<Self> {
+        let _ = passive;
+        // SAFETY: `RegistryPath` holds a valid string; PASSIVE_LEVEL proven by
+        // the token; a null root means an absolute path.
+        let service = unsafe { open_key(ptr::null_mut(), registry_path.as_raw()) }?;
         let mut sub = WideName::new("Parameters")?;
         let sub = sub.unicode_string();
         // SAFETY: `service` is the key just opened, `sub` a valid string.
         let key = unsafe { open_key(service, &sub) };
         // SAFETY: `service` is open and closed once, here.
         unsafe { sys::ZwClose(service) };
-        key.map(|key| Parameters { key })
+        key.map(|key| Parameters {
+            key,
+            _passive: PhantomData,
+        })
     }
 
     /// The value's type and raw data (`KEY_VALUE_PARTIAL_INFORMATION`).
@@ -134,6 +218,10 @@ impl Parameters {
     }
 
     /// A `REG_DWORD` value.
+    ///
+    /// # IRQL
+    ///
+    /// `PASSIVE_LEVEL` (guaranteed by the borrowed token).
     #[must_use]
     pub fn dword(&self, name: &str) -> Option<u32> {
         let (ty, data) = self.query(name)?;
@@ -143,6 +231,10 @@ impl Parameters {
 
     /// A `REG_SZ` (or `REG_EXPAND_SZ`, unexpanded) value, without its
     /// terminating NUL; invalid UTF-16 becomes U+FFFD.
+    ///
+    /// # IRQL
+    ///
+    /// `PASSIVE_LEVEL` (guaranteed by the borrowed token).
     #[must_use]
     pub fn string(&self, name: &str) -> Option<String> {
         let (ty, data) = self.query(name)?;
@@ -150,9 +242,10 @@ impl Parameters {
     }
 }
 
-impl Drop for Parameters {
+impl Drop for Parameters<'_> {
     fn drop(&mut self) {
-        // SAFETY: `key` was opened by `open` and is closed once, here.
+        // SAFETY: `key` was opened by `open` and is closed once, here, at
+        // PASSIVE_LEVEL (the token is still borrowed).
         unsafe { sys::ZwClose(self.key) };
     }
 }
@@ -181,6 +274,7 @@ fn utf16_value(data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::format;
 
     fn partial(ty: u32, data: &[u8]) -> Vec<u8> {
         let mut v = Vec::new();
@@ -206,6 +300,45 @@ mod tests {
         assert_eq!(ty, sys::REG_SZ);
         assert_eq!(utf16_value(&data), "127.0.0.1");
         assert_eq!(parse_partial(&buf[..10]), None);
+    }
+
+    fn path(text: &str) -> (Vec<u16>, sys::UNICODE_STRING) {
+        let mut units: Vec<u16> = text.encode_utf16().collect();
+        let bytes = u16::try_from(units.len() * 2).unwrap();
+        let s = sys::UNICODE_STRING {
+            Length: bytes,
+            MaximumLength: bytes,
+            Buffer: units.as_mut_ptr(),
+        };
+        (units, s)
+    }
+
+    #[test]
+    fn reads_the_service_parameters() {
+        let sim = wsk_sim::Sim::start();
+        let service = r"\Registry\Machine\System\CurrentControlSet\Services\regtest";
+        sim.registry_set_dword(&format!(r"{service}\Parameters"), "Port", 7100);
+        sim.registry_set_sz(&format!(r"{service}\Parameters"), "Address", "10.0.0.1");
+        let long: String = "x".repeat(300);
+        sim.registry_set_sz(&format!(r"{service}\Parameters"), "Long", &long);
+        let (_units, raw) = path(service);
+        // SAFETY: `raw` describes `_units`, alive for the whole test.
+        let registry_path = unsafe { RegistryPath::from_raw(&raw) };
+        assert_eq!(registry_path.service_name(), "regtest");
+        // SAFETY: a test thread runs at PASSIVE_LEVEL.
+        let passive = unsafe { Passive::new_unchecked() };
+        let params = Parameters::open(registry_path, &passive).expect("the key exists");
+        assert_eq!(params.dword("Port"), Some(7100));
+        assert_eq!(params.string("Address").as_deref(), Some("10.0.0.1"));
+        assert_eq!(params.string("Long"), Some(long), "grows its buffer");
+        assert_eq!(params.dword("Address"), None, "wrong type");
+        assert_eq!(params.dword("Missing"), None);
+        drop(params);
+        let (_u, other) = path(r"\Registry\Machine\System\CurrentControlSet\Services\none");
+        // SAFETY: as above.
+        let none = unsafe { RegistryPath::from_raw(&other) };
+        assert!(Parameters::open(none, &passive).is_none());
+        sim.finish();
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! A small PE32+ reader: exactly what `cargo xtask driver` needs to check that
-//! a linked image is a loadable kernel driver.
+//! A small PE32+ reader: exactly what `cargo wsk build` needs to check that a
+//! linked image is a loadable kernel driver.
 //!
 //! Format reference: Microsoft's "PE Format" specification
 //! (<https://learn.microsoft.com/windows/win32/debug/pe-format>).
@@ -7,9 +7,9 @@
 use std::fmt::Write as _;
 
 /// `IMAGE_FILE_MACHINE_AMD64`.
-pub(crate) const MACHINE_AMD64: u16 = 0x8664;
+pub const MACHINE_AMD64: u16 = 0x8664;
 /// `IMAGE_FILE_MACHINE_ARM64`.
-pub(crate) const MACHINE_ARM64: u16 = 0xAA64;
+pub const MACHINE_ARM64: u16 = 0xAA64;
 /// `IMAGE_SUBSYSTEM_NATIVE`.
 const SUBSYSTEM_NATIVE: u16 = 1;
 /// `IMAGE_NT_OPTIONAL_HDR64_MAGIC`.
@@ -27,40 +27,59 @@ const DIR_TLS: usize = 9;
 const DIR_DELAY_IMPORT: usize = 13;
 
 /// The DLLs a driver in this project may import from.
-pub(crate) const ALLOWED_IMPORTS: &[&str] = &["ntoskrnl.exe", "netio.sys"];
+pub const ALLOWED_IMPORTS: &[&str] = &["ntoskrnl.exe", "netio.sys"];
 
 /// One section header.
 #[derive(Debug, Clone)]
-pub(crate) struct Section {
-    pub(crate) name: String,
-    pub(crate) rva: u32,
-    pub(crate) virtual_size: u32,
-    pub(crate) raw_offset: u32,
-    pub(crate) raw_size: u32,
-    pub(crate) characteristics: u32,
+pub struct Section {
+    /// The section name (`.text`, …).
+    pub name: String,
+    /// Its relative virtual address.
+    pub rva: u32,
+    /// Its size in memory.
+    pub virtual_size: u32,
+    /// Where its data starts in the file.
+    pub raw_offset: u32,
+    /// Its size in the file.
+    pub raw_size: u32,
+    /// `IMAGE_SCN_*` flags.
+    pub characteristics: u32,
 }
 
 /// Functions imported from one DLL (ordinal imports are written `#N`).
 #[derive(Debug, Clone)]
-pub(crate) struct Import {
-    pub(crate) dll: String,
-    pub(crate) functions: Vec<String>,
+pub struct Import {
+    /// The DLL name as written in the image (`ntoskrnl.exe`).
+    pub dll: String,
+    /// The imported names, in import-table order.
+    pub functions: Vec<String>,
 }
 
 /// The facts read from a PE32+ image.
 #[derive(Debug, Clone)]
-pub(crate) struct Image {
-    pub(crate) machine: u16,
-    pub(crate) entry: u32,
-    pub(crate) subsystem: u16,
-    pub(crate) dll_characteristics: u16,
-    pub(crate) checksum: u32,
-    pub(crate) computed_checksum: u32,
-    pub(crate) sections: Vec<Section>,
-    pub(crate) imports: Vec<Import>,
-    pub(crate) has_tls: bool,
-    pub(crate) has_delay_imports: bool,
-    pub(crate) file_size: usize,
+pub struct Image {
+    /// `IMAGE_FILE_MACHINE_*`.
+    pub machine: u16,
+    /// The entry point RVA.
+    pub entry: u32,
+    /// `IMAGE_SUBSYSTEM_*`.
+    pub subsystem: u16,
+    /// `IMAGE_DLLCHARACTERISTICS_*`.
+    pub dll_characteristics: u16,
+    /// The header checksum as stored.
+    pub checksum: u32,
+    /// The checksum computed from the file.
+    pub computed_checksum: u32,
+    /// The section table.
+    pub sections: Vec<Section>,
+    /// The import directory, one entry per DLL.
+    pub imports: Vec<Import>,
+    /// Whether a TLS directory is present.
+    pub has_tls: bool,
+    /// Whether delay-load imports are present.
+    pub has_delay_imports: bool,
+    /// The file size in bytes.
+    pub file_size: usize,
 }
 
 fn u16_at(b: &[u8], off: usize) -> Result<u16, String> {
@@ -88,7 +107,12 @@ fn usize_of(v: u32) -> usize {
 /// The PE checksum (the algorithm of `CheckSumMappedFile`): 16-bit
 /// one's-complement-style sum of the file with the checksum field taken as
 /// zero, plus the file length.
-pub(crate) fn pe_checksum(b: &[u8], checksum_field: usize) -> u32 {
+///
+/// # Panics
+///
+/// Never: the sum is folded to 16 bits before the conversion.
+#[must_use]
+pub fn pe_checksum(b: &[u8], checksum_field: usize) -> u32 {
     let mut sum: u64 = 0;
     for (i, pair) in b.chunks(2).enumerate() {
         let off = i * 2;
@@ -110,7 +134,12 @@ pub(crate) fn pe_checksum(b: &[u8], checksum_field: usize) -> u32 {
 
 impl Image {
     /// Parses a PE32+ image.
-    pub(crate) fn parse(b: &[u8]) -> Result<Image, String> {
+    ///
+    /// # Errors
+    ///
+    /// What is missing or malformed (signatures, a truncated header, a
+    /// 32-bit image, an import table outside the file).
+    pub fn parse(b: &[u8]) -> Result<Image, String> {
         if b.get(0..2) != Some(b"MZ") {
             return Err("no MZ signature: not a PE image".into());
         }
@@ -241,7 +270,8 @@ impl Image {
 
     /// Every way this image falls short of a loadable kernel driver for
     /// `machine`; empty when it passes.
-    pub(crate) fn driver_problems(&self, machine: u16) -> Vec<String> {
+    #[must_use]
+    pub fn driver_problems(&self, machine: u16) -> Vec<String> {
         let mut p = Vec::new();
         if self.machine != machine {
             p.push(format!(
@@ -311,7 +341,8 @@ impl Image {
     }
 
     /// One line: machine, subsystem, entry, sections, import counts.
-    pub(crate) fn summary(&self) -> String {
+    #[must_use]
+    pub fn summary(&self) -> String {
         let mut s = format!(
             "{}, subsystem {}, entry {:#x}, checksum {:#x}, sections",
             machine_name(self.machine),
@@ -335,7 +366,8 @@ impl Image {
 }
 
 /// A readable machine name.
-pub(crate) fn machine_name(m: u16) -> &'static str {
+#[must_use]
+pub fn machine_name(m: u16) -> &'static str {
     match m {
         MACHINE_AMD64 => "AMD64",
         MACHINE_ARM64 => "ARM64",
@@ -344,52 +376,83 @@ pub(crate) fn machine_name(m: u16) -> &'static str {
     }
 }
 
+/// Hand-made PE32+ images for tests (here and in [`crate::imports`]).
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod fixture {
+    use super::{DLL_NX_COMPAT, PE32_PLUS, SUBSYSTEM_NATIVE, pe_checksum};
 
-    /// Builds a minimal, valid PE32+ driver image by hand: one `.text`
-    /// section holding the code byte, the import directory and the strings.
-    fn tiny_driver(machine: u16, dll: &str, func: &str) -> Vec<u8> {
-        let mut b = vec![0u8; 0x400];
+    fn put32(b: &mut [u8], off: usize, v: u32) {
+        b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+    }
+
+    fn rva(section_offset: usize) -> u32 {
+        u32::try_from(0x1000 + section_offset).unwrap()
+    }
+
+    /// A minimal, valid PE32+ driver image: one `.text` section (RVA
+    /// 0x1000, file offset 0x200, 4 KiB) holding a `ret`, the import
+    /// directory for `imports` (DLL, function names) and the strings.
+    pub(crate) fn driver(machine: u16, imports: &[(&str, &[&str])]) -> Vec<u8> {
+        const FILE: usize = 0x200; // file offset of the section
+        let mut b = vec![0u8; FILE + 0x1000];
         b[0..2].copy_from_slice(b"MZ");
-        b[0x3C..0x40].copy_from_slice(&0x40u32.to_le_bytes());
+        put32(&mut b, 0x3C, 0x40);
         b[0x40..0x44].copy_from_slice(b"PE\0\0");
         let coff = 0x44;
         b[coff..coff + 2].copy_from_slice(&machine.to_le_bytes());
         b[coff + 2..coff + 4].copy_from_slice(&1u16.to_le_bytes());
         b[coff + 16..coff + 18].copy_from_slice(&240u16.to_le_bytes());
         let opt = coff + 20;
-        let put32 = |b: &mut Vec<u8>, off: usize, v: u32| {
-            b[off..off + 4].copy_from_slice(&v.to_le_bytes());
-        };
         b[opt..opt + 2].copy_from_slice(&PE32_PLUS.to_le_bytes());
         put32(&mut b, opt + 16, 0x1000);
         b[opt + 68..opt + 70].copy_from_slice(&SUBSYSTEM_NATIVE.to_le_bytes());
         b[opt + 70..opt + 72].copy_from_slice(&DLL_NX_COMPAT.to_le_bytes());
         put32(&mut b, opt + 108, 16);
-        // Import directory at RVA 0x1010 (file 0x210).
-        put32(&mut b, opt + 112 + 8, 0x1010);
-        put32(&mut b, opt + 116 + 8, 40);
+        let descriptors = 0x10;
+        put32(&mut b, opt + 112 + 8, rva(descriptors));
+        put32(
+            &mut b,
+            opt + 116 + 8,
+            u32::try_from(20 * (imports.len() + 1)).unwrap(),
+        );
         let sh = opt + 240;
         b[sh..sh + 5].copy_from_slice(b".text");
-        put32(&mut b, sh + 8, 0x200);
+        put32(&mut b, sh + 8, 0x1000);
         put32(&mut b, sh + 12, 0x1000);
-        put32(&mut b, sh + 16, 0x200);
-        put32(&mut b, sh + 20, 0x200);
+        put32(&mut b, sh + 16, 0x1000);
+        put32(&mut b, sh + 20, u32::try_from(FILE).unwrap());
         put32(&mut b, sh + 36, 0x6000_0020);
-        b[0x200] = 0xC3;
-        // Descriptor: lookup table at 0x1040, name at 0x1080.
-        put32(&mut b, 0x210, 0x1040);
-        put32(&mut b, 0x210 + 12, 0x1080);
-        put32(&mut b, 0x210 + 16, 0x1040);
-        // Lookup entry -> hint/name at 0x10A0.
-        put32(&mut b, 0x240, 0x10A0);
-        b[0x280..0x280 + dll.len()].copy_from_slice(dll.as_bytes());
-        b[0x2A2..0x2A2 + func.len()].copy_from_slice(func.as_bytes());
+        b[FILE] = 0xC3;
+        // Lookup tables from 0x200, strings from 0x600 (section offsets).
+        let (mut lookup, mut strings) = (0x200, 0x600);
+        for (i, (dll, functions)) in imports.iter().enumerate() {
+            let d = FILE + descriptors + 20 * i;
+            put32(&mut b, d, rva(lookup));
+            put32(&mut b, d + 12, rva(strings));
+            put32(&mut b, d + 16, rva(lookup));
+            b[FILE + strings..FILE + strings + dll.len()].copy_from_slice(dll.as_bytes());
+            strings += (dll.len() + 2) & !1;
+            for f in *functions {
+                put32(&mut b, FILE + lookup, rva(strings));
+                lookup += 8;
+                // A two-byte hint (0), then the NUL-terminated name.
+                b[FILE + strings + 2..FILE + strings + 2 + f.len()].copy_from_slice(f.as_bytes());
+                strings += (f.len() + 4) & !1;
+            }
+            lookup += 8; // the null entry ending this DLL's table
+        }
         let sum = pe_checksum(&b, opt + 64);
         put32(&mut b, opt + 64, sum);
         b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny_driver(machine: u16, dll: &str, func: &str) -> Vec<u8> {
+        fixture::driver(machine, &[(dll, &[func])])
     }
 
     #[test]
@@ -419,7 +482,7 @@ mod tests {
     #[test]
     fn flags_bad_checksum() {
         let mut b = tiny_driver(MACHINE_AMD64, "netio.sys", "WskRegister");
-        b[0x201] = 0x90;
+        b[0x201] ^= 0x90;
         let p = Image::parse(&b).unwrap().driver_problems(MACHINE_AMD64);
         assert!(p.iter().any(|s| s.contains("checksum")), "{p:?}");
     }

@@ -1,14 +1,18 @@
-//! The panic handler installed by [`driver_runtime!`](crate::driver_runtime):
-//! print the message with `DbgPrint`, then stop the machine with
-//! `KeBugCheckEx` (a kernel cannot unwind, and continuing after a broken
-//! invariant risks corrupting the system).
+//! The panic handler installed by [`runtime!`](macro@crate::runtime): print the
+//! message with `DbgPrint`, then stop the machine with `KeBugCheckEx` (a
+//! kernel cannot unwind, and continuing after a broken invariant risks
+//! corrupting the system).
 
 use crate::print::{MAX_LINE, StackBuf};
-use crate::sys;
 use core::fmt::Write as _;
 use core::panic::PanicInfo;
+use wsk_sys as sys;
 
-/// The bug check code used for a Rust panic: `0x52555354` (`"RUST"`).
+/// The bug check code used for a Rust panic: `0x52555354` (`"RUST"`), a
+/// code Windows does not use, as `KeBugCheckEx` asks of drivers
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-kebugcheckex>;
+/// Windows' own codes:
+/// <https://learn.microsoft.com/windows-hardware/drivers/debugger/bug-check-code-reference2>).
 ///
 /// Parameters: 1 = address of the NUL-terminated message (on the panicking
 /// thread's stack, readable in a crash dump), 2 = its length, 3 = line,
@@ -31,6 +35,10 @@ pub fn format_panic<const N: usize>(info: &PanicInfo<'_>, buf: &mut StackBuf<N>)
 }
 
 /// Prints the panic and bug-checks with [`PANIC_BUGCHECK_CODE`].
+///
+/// # IRQL
+///
+/// Any level at which `DbgPrint` may be called (`<= DIRQL`).
 pub fn bugcheck(info: &PanicInfo<'_>) -> ! {
     let mut buf = StackBuf::<{ MAX_LINE + 1 }>::new();
     format_panic(info, &mut buf);

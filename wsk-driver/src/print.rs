@@ -2,17 +2,32 @@
 //! [`dbg_println!`](crate::dbg_println).
 //!
 //! The text is formatted with `core::fmt` into a [`StackBuf`] (no
-//! allocation, usable at any IRQL where `DbgPrint` is), NUL-terminated, and
-//! passed as the one argument of `DbgPrint("%s", buf)`, so `%` in the text is
-//! printed as is. One call prints at most [`MAX_LINE`] bytes (the limit
-//! Windows applies to one `DbgPrint`); longer text ends in `...`.
+//! allocation, no lock), NUL-terminated, and passed as the one argument of
+//! `DbgPrint("%s", text)`. That makes the macros safe at any IRQL up to
+//! `DISPATCH_LEVEL` (and in fact `DIRQL`, `DbgPrint`'s own limit):
 //!
+//! - `%s` with an 8-bit string is allowed at every IRQL; the Unicode
+//!   conversions (`%wZ`, `%ws`, `%S`, `%C`, `%lc`, `%ls`, `%wc`) only at
+//!   `PASSIVE_LEVEL`
+//!   (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-dbgprint>).
+//!   Rust's formatting has already turned every `str`, `char` or UTF-16
+//!   value into UTF-8 bytes, so `DbgPrint` never converts anything.
+//! - The text is an argument, never the format: a `%` in it is printed as
+//!   is, and nothing in it is read as a conversion (Microsoft asks that
+//!   format strings be static).
+//! - "Any single call to `DbgPrint` will only transmit 512 bytes": one call
+//!   prints at most [`MAX_LINE`] bytes; longer text ends in `...`.
+//!
+//! `DbgPrint` is `DbgPrintEx(DPFLTR_DEFAULT_ID, DPFLTR_INFO_LEVEL, …)`:
+//! Windows shows it only when the `DEFAULT` component's filter allows the
+//! info level (see `docs/building.md` for the registry value;
+//! <https://learn.microsoft.com/windows-hardware/drivers/debugger/reading-and-filtering-debugging-messages>).
 //! Under Wine, each call appears on stderr as a
 //! `warn:debugstr:vDbgPrintExWithPrefix` line (with `WINEDEBUG=warn+debugstr`).
 
-use crate::sys;
 use core::ffi::CStr;
 use core::fmt;
+use wsk_sys as sys;
 
 /// The most bytes one [`dbg_print!`](crate::dbg_print) prints, NUL excluded.
 pub const MAX_LINE: usize = 511;
@@ -74,6 +89,10 @@ impl<const N: usize> StackBuf<N> {
     }
 
     /// Prints the text with `DbgPrint("%s", text)`.
+    ///
+    /// # IRQL
+    ///
+    /// `<= DIRQL`.
     pub fn print(&mut self) {
         let text = self.as_c_str().as_ptr();
         // SAFETY: the format is a literal with one `%s`, and its one argument
@@ -102,6 +121,11 @@ impl<const N: usize> fmt::Write for StackBuf<N> {
 
 /// Formats `args` and prints it with one `DbgPrint` (used by
 /// [`dbg_print!`](crate::dbg_print)).
+///
+/// # IRQL
+///
+/// `<= DISPATCH_LEVEL` (the `Display`/`Debug` implementations formatted must
+/// not wait or touch paged memory, like any code at that level).
 pub fn print(args: fmt::Arguments<'_>) {
     let mut buf = StackBuf::<{ MAX_LINE + 1 }>::new();
     let _ = fmt::write(&mut buf, args);
@@ -109,6 +133,10 @@ pub fn print(args: fmt::Arguments<'_>) {
 }
 
 /// Like [`print`], with a newline (used by [`dbg_println!`](crate::dbg_println)).
+///
+/// # IRQL
+///
+/// As [`print`].
 pub fn println(args: fmt::Arguments<'_>) {
     let mut buf = StackBuf::<{ MAX_LINE + 1 }>::new();
     let _ = fmt::write(&mut buf, args);
@@ -123,10 +151,13 @@ pub fn println(args: fmt::Arguments<'_>) {
 }
 
 /// Prints with `DbgPrint`, formatting like [`core::format_args!`]; no newline
-/// is added (`DbgPrint` convention).
+/// is added (`DbgPrint` convention). Usable at IRQL `<= DISPATCH_LEVEL`
+/// (see [the module](crate::print)).
 ///
-/// ```ignore
-/// wsk_driver_rt::dbg_print!("listening on port {}\n", port);
+/// ```
+/// # use wsk_sim as _;
+/// let port = 7007;
+/// wsk_driver::dbg_print!("listening on port {port}\n");
 /// ```
 #[macro_export]
 macro_rules! dbg_print {
@@ -136,9 +167,12 @@ macro_rules! dbg_print {
 }
 
 /// Prints one line with `DbgPrint`, formatting like [`core::format_args!`].
+/// Usable at IRQL `<= DISPATCH_LEVEL` (see [the module](crate::print)).
 ///
-/// ```ignore
-/// wsk_driver_rt::dbg_println!("echo-server: accepted {}", peer);
+/// ```
+/// # use wsk_sim as _;
+/// let peer: core::net::SocketAddr = "10.0.0.2:49152".parse().unwrap();
+/// wsk_driver::dbg_println!("echo-server: accepted {peer} (100% of 1 connection)");
 /// ```
 #[macro_export]
 macro_rules! dbg_println {

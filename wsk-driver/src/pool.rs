@@ -1,16 +1,70 @@
 //! A global allocator over the kernel's non-paged pool.
 //!
-//! `ExAllocatePoolWithTag(NonPagedPoolNx, …)` and `ExFreePoolWithTag`: memory
-//! usable at any IRQL up to `DISPATCH_LEVEL`, not executable.
-//! `ExAllocatePool2` (Windows 10 2004+) is not used because Wine 8's
-//! `ntoskrnl.exe` does not export it: an image importing it loads, but the
-//! first call aborts the driver host ("call to unimplemented function").
-//! `ExAllocatePoolWithTag` is exported by every Windows version and by Wine. Unlike `ExAllocatePool2` it does not zero memory, which `GlobalAlloc`
-//! does not require.
+//! `ExAllocatePoolWithTag` and `ExFreePoolWithTag`: memory usable at any
+//! IRQL up to `DISPATCH_LEVEL`. Both routines exist on every Windows release
+//! with WSK and under Wine; `ExAllocatePool2` exists only from Windows 10
+//! version 2004
+//! (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-exallocatepool2>)
+//! and Wine 8's `ntoskrnl.exe` does not export it. Unlike `ExAllocatePool2`
+//! it does not zero memory, which `GlobalAlloc` does not require.
+//!
+//! # The pool type
+//!
+//! No-execute non-paged pool (`NonPagedPoolNx`) exists from Windows 8 on;
+//! "the pool allocators in these earlier versions of Windows do not operate
+//! correctly" when given it
+//! (<https://learn.microsoft.com/windows-hardware/drivers/kernel/nx-pool-compatibility-issues>).
+//! So, as Microsoft's single-binary opt-in does
+//! (`ExInitializeDriverRuntime(DrvRtPoolNxOptIn)`,
+//! <https://learn.microsoft.com/windows-hardware/drivers/kernel/single-binary-opt-in-pool-nx-optin>),
+//! the allocator starts with `NonPagedPool` (executable) on `x86_64` and
+//! [`opt_in_nx`] — which the [`entry!`](macro@crate::entry) macro calls before
+//! anything else in `DriverEntry` — switches it to `NonPagedPoolNx` when
+//! `RtlGetVersion` reports 6.2 (Windows 8) or later. On `aarch64`, whose
+//! first release is Windows 10, it is `NonPagedPoolNx` from the start.
 
-use crate::sys;
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
+use core::sync::atomic::{AtomicI32, Ordering};
+use wsk::irql::Passive;
+use wsk_sys as sys;
+
+/// The pool type [`KernelAllocator`] allocates from.
+static POOL_TYPE: AtomicI32 = AtomicI32::new(if cfg!(target_arch = "aarch64") {
+    sys::NonPagedPoolNx
+} else {
+    sys::NonPagedPool
+});
+
+/// Switches the allocator to no-execute pool when the running Windows
+/// release has it (Windows 8, NT 6.2, and later); leaves it unchanged
+/// otherwise. Call it once, first thing in `DriverEntry` (the
+/// [`entry!`](macro@crate::entry) macro does), before memory allocated from the
+/// old type is expected to be non-executable.
+///
+/// Blocks allocated before the switch stay valid: `ExFreePoolWithTag` does
+/// not take the pool type.
+///
+/// # IRQL
+///
+/// `PASSIVE_LEVEL` (`RtlGetVersion`).
+pub fn opt_in_nx(passive: &Passive<'_>) {
+    let _ = passive;
+    let mut info = sys::RTL_OSVERSIONINFOW::default();
+    // SAFETY: PASSIVE_LEVEL proven by the token; the structure is writable
+    // and its size field set by `default()`.
+    let status = unsafe { sys::RtlGetVersion(&raw mut info) };
+    if sys::NT_SUCCESS(status) && (info.dwMajorVersion, info.dwMinorVersion) >= (6, 2) {
+        POOL_TYPE.store(sys::NonPagedPoolNx, Ordering::Relaxed);
+    }
+}
+
+/// The pool type allocations use now: `NonPagedPoolNx` (512) or
+/// `NonPagedPool` (0).
+#[must_use]
+pub fn pool_type() -> sys::POOL_TYPE {
+    POOL_TYPE.load(Ordering::Relaxed)
+}
 
 /// The alignment every pool block has on 64-bit Windows
 /// (`MEMORY_ALLOCATION_ALIGNMENT`). Larger alignments are handled by
@@ -20,15 +74,18 @@ pub const POOL_ALIGNMENT: usize = 16;
 /// A [`GlobalAlloc`] over the non-paged pool, tagging every block with a pool
 /// tag (shown by `!pool`, `poolmon` and Driver Verifier).
 ///
-/// Install it with [`driver_runtime!`](crate::driver_runtime), or by hand:
+/// Installed by [`runtime!`](macro@crate::runtime) (and so by
+/// [`entry!`](macro@crate::entry)), or by hand:
 ///
-/// ```ignore
+/// ```
+/// #[cfg(all(windows, not(test)))]
 /// #[global_allocator]
-/// static ALLOCATOR: wsk_driver_rt::pool::KernelAllocator =
-///     wsk_driver_rt::pool::KernelAllocator::new(*b"Echo");
+/// static ALLOCATOR: wsk_driver::pool::KernelAllocator =
+///     wsk_driver::pool::KernelAllocator::new(*b"Echo");
 /// ```
 ///
-/// Allocation and deallocation are legal at IRQL ≤ `DISPATCH_LEVEL`.
+/// Allocation and deallocation are legal at IRQL ≤ `DISPATCH_LEVEL`; the
+/// pool type is [`pool_type`].
 #[derive(Debug)]
 pub struct KernelAllocator {
     tag: u32,
@@ -82,8 +139,7 @@ unsafe impl GlobalAlloc for KernelAllocator {
         };
         // SAFETY: a plain pool request; the caller's IRQL contract
         // (≤ DISPATCH_LEVEL) is the allocator's documented requirement.
-        let block =
-            unsafe { sys::ExAllocatePoolWithTag(sys::NonPagedPoolNx, size, self.tag) }.cast::<u8>();
+        let block = unsafe { sys::ExAllocatePoolWithTag(pool_type(), size, self.tag) }.cast::<u8>();
         if block.is_null() || layout.align() <= POOL_ALIGNMENT {
             return block;
         }
@@ -142,5 +198,37 @@ mod tests {
     #[test]
     fn tag_byte_order() {
         assert_eq!(KernelAllocator::new(*b"Echo").tag(), 0x6F68_6345);
+    }
+
+    #[test]
+    fn nx_pool_from_windows_8_on() {
+        for (version, nx) in [
+            ((6, 0), false),
+            ((6, 1), false),
+            ((6, 2), true),
+            ((10, 0), true),
+        ] {
+            let sim = wsk_sim::Sim::start();
+            sim.set_windows_version(version.0, version.1, 0);
+            POOL_TYPE.store(sys::NonPagedPool, Ordering::Relaxed);
+            // SAFETY: a test thread runs at PASSIVE_LEVEL.
+            opt_in_nx(&unsafe { Passive::new_unchecked() });
+            let want = if nx {
+                sys::NonPagedPoolNx
+            } else {
+                sys::NonPagedPool
+            };
+            assert_eq!(pool_type(), want, "Windows {version:?}");
+            let a = KernelAllocator::new(*b"Test");
+            for align in [8, 64] {
+                let layout = Layout::from_size_align(100, align).unwrap();
+                // SAFETY: a non-zero size; freed below with the same layout.
+                let p = unsafe { a.alloc(layout) };
+                assert!(!p.is_null() && p.addr() % align == 0);
+                // SAFETY: allocated above with `layout`.
+                unsafe { a.dealloc(p, layout) };
+            }
+            sim.finish();
+        }
     }
 }

@@ -1,0 +1,604 @@
+//! Running a driver as a kernel service in Wine: the prefix, the processes,
+//! the service, its `Parameters`, its `DbgPrint` lines.
+//!
+//! The facts this relies on (Debian's Wine 8): `DbgPrint` appears on stderr
+//! as `warn:debugstr:vDbgPrintExWithPrefix` lines of the *first* Wine
+//! process (the services inherit its stderr and `WINEDEBUG`), so a
+//! [`Session`] starts that process itself and keeps it alive while the
+//! driver runs (Wine unloads the driver when the last user process exits);
+//! `sc start` returns when `DriverEntry` does and fails when it fails;
+//! `sc stop` calls `DriverUnload` and gives up after about 10 s.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Debian's `wine64` launcher (not on `PATH`).
+const WINE64: &str = "/usr/lib/wine/wine64";
+/// Debian's `wineserver64`.
+const WINESERVER64: &str = "/usr/lib/wine/wineserver64";
+/// The Wine debug channels: `DbgPrint` output as `warn:debugstr` lines.
+const WINEDEBUG: &str = "warn+debugstr";
+/// Where a `DbgPrint` line starts in Wine's log.
+const DBGPRINT_MARK: &str = ":warn:debugstr:vDbgPrintExWithPrefix ";
+/// Log lines that are noise in a headless prefix (left out of dumps).
+const NOISE: &[&str] = &[
+    "fixme:hid:handle_IRP_MN_QUERY_ID",
+    "err:winediag:nodrv_CreateWindow",
+    "err:systray:initialize_systray",
+];
+/// Time limit of each `sc`/`reg` invocation.
+const SC: Duration = Duration::from_secs(30);
+
+/// Wine log lines that mean the driver crashed, failed to load or called
+/// something Wine lacks, wherever they appear.
+pub const ALWAYS_FORBIDDEN: &[&str] = &[
+    "panicked at",
+    "KeBugCheck",
+    "Unhandled page fault",
+    "Unhandled exception",
+    "to unimplemented function",
+    "err:ntoskrnl:ZwLoadDriver",
+];
+
+/// A finished child process.
+#[derive(Debug)]
+pub struct Finished {
+    /// Its exit status; `None` when it timed out and was killed.
+    pub status: Option<ExitStatus>,
+    /// What it printed.
+    pub stdout: String,
+    /// Its Wine log.
+    pub stderr: String,
+}
+
+impl Finished {
+    /// It exited with status 0.
+    #[must_use]
+    pub fn ok(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+
+    /// One line: the exit status and what Wine said (its `err:` lines, else
+    /// the last lines of output).
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let status = match self.status {
+            Some(s) => s.to_string(),
+            None => "timed out (killed)".into(),
+        };
+        let filtered_err = filtered(&self.stderr);
+        let mut said: Vec<&str> = filtered_err
+            .lines()
+            .filter(|l| l.contains(":err:"))
+            .map(str::trim)
+            .collect();
+        if said.is_empty() {
+            said = self
+                .stdout
+                .lines()
+                .chain(filtered_err.lines())
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+        }
+        let tail = &said[said.len().saturating_sub(3)..];
+        if tail.is_empty() {
+            status
+        } else {
+            format!("{status}: {}", tail.join(" | "))
+        }
+    }
+}
+
+/// Waits for `child` at most `timeout`; kills it (it is ours) when the time
+/// is up. `None` means it was killed.
+pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
+
+/// The log without the lines Wine prints in every headless prefix.
+#[must_use]
+pub fn filtered(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    for l in log.lines().filter(|l| !NOISE.iter().any(|n| l.contains(n))) {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
+/// The `DbgPrint` messages in a Wine log, in order, without Wine's
+/// `tid:warn:debugstr:vDbgPrintExWithPrefix id:level: ` decoration.
+#[must_use]
+pub fn dbgprint_lines(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| {
+            let msg = &l[l.find(DBGPRINT_MARK)? + DBGPRINT_MARK.len()..];
+            // "%08lx:%08lx: " (component id and level mask).
+            let b = msg.as_bytes();
+            let decorated = b.len() >= 19
+                && b[8] == b':'
+                && b[17] == b':'
+                && b[18] == b' '
+                && b[..8].iter().chain(&b[9..17]).all(u8::is_ascii_hexdigit);
+            Some(if decorated { &msg[19..] } else { msg }.to_string())
+        })
+        .collect()
+}
+
+/// The first line of `log` containing one of `patterns`.
+#[must_use]
+pub fn find_forbidden<'l>(log: &'l str, patterns: &[&str]) -> Option<&'l str> {
+    log.lines().find(|l| patterns.iter().any(|p| l.contains(p)))
+}
+
+/// A value for the service's `Parameters` key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegValue {
+    /// `REG_DWORD`.
+    Dword(u32),
+    /// `REG_SZ`.
+    Sz(String),
+}
+
+impl std::fmt::Display for RegValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegValue::Dword(v) => write!(f, "{v} (REG_DWORD)"),
+            RegValue::Sz(s) => write!(f, "{s:?} (REG_SZ)"),
+        }
+    }
+}
+
+impl RegValue {
+    /// A decimal or `0x` hexadecimal number that fits 32 bits is a
+    /// `REG_DWORD`; anything else a `REG_SZ`.
+    #[must_use]
+    pub fn guess(text: &str) -> RegValue {
+        let number = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+            Some(hex) => u32::from_str_radix(hex, 16).ok(),
+            None if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
+                text.parse().ok()
+            }
+            None => None,
+        };
+        number.map_or_else(|| RegValue::Sz(text.to_string()), RegValue::Dword)
+    }
+
+    fn reg_args(&self) -> (&'static str, String) {
+        match self {
+            RegValue::Dword(v) => ("REG_DWORD", v.to_string()),
+            RegValue::Sz(s) => ("REG_SZ", s.clone()),
+        }
+    }
+}
+
+/// A Wine installation with a prefix of our own.
+#[derive(Debug, Clone)]
+pub struct Wine {
+    launcher: PathBuf,
+    server: PathBuf,
+    /// The `WINEPREFIX`.
+    pub prefix: PathBuf,
+    /// Where logs and the run lock live (the prefix's parent).
+    pub work: PathBuf,
+}
+
+impl Wine {
+    /// Finds Debian's 64-bit Wine (`/usr/lib/wine/wine64`, or
+    /// `CARGO_WSK_WINE64`/`CARGO_WSK_WINESERVER64`) and uses the prefix
+    /// `<work>/prefix`; refuses, with the package to install, when Wine is
+    /// missing.
+    ///
+    /// # Errors
+    ///
+    /// When Wine is not installed.
+    pub fn locate(work: &Path) -> Result<Wine, String> {
+        let from_env = |var: &str, default: &str| {
+            std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from)
+        };
+        let launcher = from_env("CARGO_WSK_WINE64", WINE64);
+        let server = from_env("CARGO_WSK_WINESERVER64", WINESERVER64);
+        if !launcher.exists() || !server.exists() {
+            return Err(format!(
+                "Wine is not installed: {} or {} is missing.\n\
+                 Running a driver needs Debian's 64-bit Wine (8.0 tested); install it with\n\
+                 \x20   sudo apt-get install wine64\n\
+                 or point CARGO_WSK_WINE64 and CARGO_WSK_WINESERVER64 at your wine64 and wineserver.",
+                launcher.display(),
+                server.display()
+            ));
+        }
+        Ok(Wine {
+            launcher,
+            server,
+            prefix: work.join("prefix"),
+            work: work.to_path_buf(),
+        })
+    }
+
+    fn command(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
+        c.env("WINEPREFIX", &self.prefix)
+            .env("DISPLAY", "")
+            .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+            .env("WINEDEBUG", WINEDEBUG)
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("WINESERVER")
+            .env_remove("WINELOADER")
+            .stdin(Stdio::null());
+        // Our own process group: a Ctrl-C in the terminal reaches only us,
+        // and we stop the driver in order.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut c, 0);
+        c
+    }
+
+    /// Runs `wine64 args…` with a time limit; output goes through files so
+    /// that a grandchild keeping a pipe open cannot hang us.
+    ///
+    /// # Errors
+    ///
+    /// When the process cannot be started.
+    pub fn run(&self, args: &[&str], timeout: Duration) -> Result<Finished, String> {
+        let out_path = self.work.join("cmd.out");
+        let err_path = self.work.join("cmd.err");
+        let out = File::create(&out_path).map_err(|e| format!("{}: {e}", out_path.display()))?;
+        let err = File::create(&err_path).map_err(|e| format!("{}: {e}", err_path.display()))?;
+        let mut child = self
+            .command(&self.launcher)
+            .args(args)
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", self.launcher.display()))?;
+        let status = wait_timeout(&mut child, timeout);
+        let read =
+            |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+        Ok(Finished {
+            status,
+            stdout: read(&out_path),
+            stderr: read(&err_path),
+        })
+    }
+
+    /// `wineserver -k` then `wineserver -w`: every process of our prefix ends.
+    pub fn kill_server(&self) {
+        for flag in ["-k", "-w"] {
+            if let Ok(mut c) = self
+                .command(&self.server)
+                .arg(flag)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+            {
+                let _ = wait_timeout(&mut c, Duration::from_secs(30));
+            }
+        }
+    }
+
+    /// Creates the prefix on first use (`wineboot -i`, 5–12 s, ~700 MB).
+    ///
+    /// # Errors
+    ///
+    /// When `wineboot` fails.
+    pub fn ensure_prefix(&self) -> Result<(), String> {
+        std::fs::create_dir_all(&self.work).map_err(|e| format!("{}: {e}", self.work.display()))?;
+        if self.prefix.join("system.reg").exists()
+            && self
+                .prefix
+                .join("drive_c/windows/system32/drivers")
+                .is_dir()
+        {
+            return Ok(());
+        }
+        println!(
+            "wine: creating the prefix {} (once; ~10 s, ~700 MB)",
+            crate::driver::relative(&self.prefix).display()
+        );
+        self.kill_server();
+        let r = self.run(&["wineboot", "-i"], Duration::from_secs(300))?;
+        self.kill_server();
+        if !r.ok() || !self.prefix.join("system.reg").exists() {
+            return Err(format!("wineboot -i failed: {}", r.describe()));
+        }
+        Ok(())
+    }
+
+    /// Takes the prefix for this process: one run per prefix at a time.
+    ///
+    /// # Errors
+    ///
+    /// When another live process holds it.
+    pub fn lock(&self) -> Result<RunLock, String> {
+        RunLock::take(&self.work)
+    }
+
+    /// Copies `sys` into the prefix and creates (or keeps) the demand-start
+    /// kernel service `name` for it; clears its old `Parameters`.
+    ///
+    /// # Errors
+    ///
+    /// What failed: the copy or `sc create`.
+    pub fn install(&self, name: &str, sys: &Path) -> Result<(), String> {
+        let dest = self
+            .prefix
+            .join("drive_c/windows/system32/drivers")
+            .join(format!("{name}.sys"));
+        std::fs::copy(sys, &dest).map_err(|e| format!("copy to {}: {e}", dest.display()))?;
+        // The prefix is reused: the service may exist from an earlier run (its
+        // binPath is always the same); its old Parameters are cleared.
+        let bin_path = format!("C:\\windows\\system32\\drivers\\{name}.sys");
+        let create = [
+            "sc", "create", name, "type=", "kernel", "start=", "demand", "binPath=", &bin_path,
+        ];
+        match self.run(&create, SC)? {
+            // 1073: ERROR_SERVICE_EXISTS.
+            f if f.ok() || f.stderr.contains(" 1073") || f.stdout.contains("1073") => {}
+            f => return Err(format!("sc create: {}", f.describe())),
+        }
+        let _ = self.run(&["reg", "delete", &parameters_key(name), "/f"], SC);
+        Ok(())
+    }
+
+    /// Writes one value of the service's `Parameters` key.
+    ///
+    /// # Errors
+    ///
+    /// When `reg add` fails.
+    pub fn set_parameter(
+        &self,
+        service: &str,
+        value_name: &str,
+        value: &RegValue,
+    ) -> Result<(), String> {
+        let (ty, data) = value.reg_args();
+        let key = parameters_key(service);
+        let args = [
+            "reg", "add", &key, "/v", value_name, "/t", ty, "/d", &data, "/f",
+        ];
+        match self.run(&args, SC)? {
+            f if f.ok() => Ok(()),
+            f => Err(format!("reg add {value_name}: {}", f.describe())),
+        }
+    }
+
+    /// `sc start`: returns when `DriverEntry` has returned, with how long it
+    /// took.
+    ///
+    /// # Errors
+    ///
+    /// When `DriverEntry` failed (Wine's `err:` line says with which status)
+    /// or `sc` timed out.
+    pub fn start(&self, service: &str) -> Result<Duration, String> {
+        let t = Instant::now();
+        match self.run(&["sc", "start", service], SC)? {
+            f if f.ok() => Ok(t.elapsed()),
+            f => Err(f.describe()),
+        }
+    }
+
+    /// `sc query` says STOPPED.
+    #[must_use]
+    pub fn is_stopped(&self, service: &str) -> bool {
+        self.run(&["sc", "query", service], SC)
+            .is_ok_and(|r| r.stdout.contains("STOPPED"))
+    }
+
+    /// `sc stop`, then waits up to `limit` until the service reports STOPPED
+    /// (the driver unloaded); returns how long it took.
+    ///
+    /// # Errors
+    ///
+    /// When `sc stop` fails or the service still runs after `limit`
+    /// (`DriverUnload` missing or blocked).
+    pub fn stop(&self, service: &str, limit: Duration) -> Result<Duration, String> {
+        let t = Instant::now();
+        match self.run(&["sc", "stop", service], SC)? {
+            f if f.ok() || f.stdout.contains("STOP") => {}
+            f => return Err(format!("sc stop: {}", f.describe())),
+        }
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.is_stopped(service) {
+                return Ok(t.elapsed());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "still RUNNING {} s after sc stop (no DriverUnload set, or it blocked)",
+                    limit.as_secs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// `HKLM\System\CurrentControlSet\Services\<service>\Parameters`.
+#[must_use]
+pub fn parameters_key(service: &str) -> String {
+    format!("HKLM\\System\\CurrentControlSet\\Services\\{service}\\Parameters")
+}
+
+/// Only one run per prefix at a time: a lock file holding our pid, removed
+/// on drop.
+#[derive(Debug)]
+pub struct RunLock(PathBuf);
+
+impl RunLock {
+    fn take(work: &Path) -> Result<RunLock, String> {
+        std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
+        let path = work.join("run.lock");
+        for _ in 0..2 {
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                let _ = write!(f, "{}", std::process::id());
+                return Ok(RunLock(path));
+            }
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            let holder = holder.trim();
+            if !holder.is_empty() && Path::new("/proc").join(holder).exists() {
+                return Err(format!(
+                    "another Wine run (pid {holder}) is using {}",
+                    work.display()
+                ));
+            }
+            // A stale lock from a run that was killed.
+            let _ = std::fs::remove_file(&path);
+        }
+        Err(format!("cannot take {}", path.display()))
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// One driver's Wine session: the keeper process (first Wine process, owner
+/// of the log) and cleanup on every exit path.
+#[derive(Debug)]
+pub struct Session<'w> {
+    wine: &'w Wine,
+    keeper: Option<Child>,
+    keeper_stdin: Option<ChildStdin>,
+    /// The Wine log of this session (`<work>/<name>.log`).
+    pub log: PathBuf,
+}
+
+impl<'w> Session<'w> {
+    /// Kills any server of our prefix, then starts `cmd.exe` reading our
+    /// pipe: it starts the Wine services (which inherit its stderr, the log)
+    /// and keeps `winedevice.exe` alive while the driver runs.
+    ///
+    /// # Errors
+    ///
+    /// When Wine does not come up within 60 s.
+    pub fn start(wine: &'w Wine, name: &str) -> Result<Session<'w>, String> {
+        wine.kill_server();
+        let log = wine.work.join(format!("{name}.log"));
+        let keeper_out = wine.work.join("keeper.out");
+        let err = File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let out =
+            File::create(&keeper_out).map_err(|e| format!("{}: {e}", keeper_out.display()))?;
+        let mut child = wine
+            .command(&wine.launcher)
+            .arg("cmd.exe")
+            .stdin(Stdio::piped())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", wine.launcher.display()))?;
+        let stdin = child.stdin.take();
+        let mut s = Session {
+            wine,
+            keeper: Some(child),
+            keeper_stdin: stdin,
+            log,
+        };
+        // Wait until cmd.exe runs: Wine and its services are then up, and
+        // later processes no longer become the services' parent.
+        if let Some(i) = s.keeper_stdin.as_mut() {
+            let _ = i.write_all(b"echo WSK-KEEPER-READY\r\n");
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = std::fs::read_to_string(&keeper_out).unwrap_or_default();
+            if out.contains("WSK-KEEPER-READY") {
+                return Ok(s);
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "Wine did not start within 60 s; log:\n{}",
+                    filtered(&s.read_log())
+                ));
+            }
+            if let Some(Ok(Some(st))) = s.keeper.as_mut().map(Child::try_wait) {
+                return Err(format!(
+                    "the keeper process (wine64 cmd.exe) exited: {st}; log:\n{}",
+                    filtered(&s.read_log())
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The Wine log so far.
+    #[must_use]
+    pub fn read_log(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
+    }
+
+    /// The driver's `DbgPrint` lines so far.
+    #[must_use]
+    pub fn dbgprint_lines(&self) -> Vec<String> {
+        dbgprint_lines(&self.read_log())
+    }
+
+    /// Ends the keeper and the server; every Wine process of the prefix is
+    /// gone afterwards.
+    pub fn finish(&mut self) {
+        drop(self.keeper_stdin.take());
+        if let Some(mut k) = self.keeper.take() {
+            let _ = wait_timeout(&mut k, Duration::from_secs(10));
+        }
+        self.wine.kill_server();
+    }
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_dbgprint_messages() {
+        let log = "0128:warn:debugstr:vDbgPrintExWithPrefix 00000000:00000001: hello 5\n\
+                   0090:fixme:hid:handle_IRP_MN_QUERY_ID Unhandled type 00000005\n\
+                   0128:warn:debugstr:vDbgPrintExWithPrefix odd\n";
+        assert_eq!(dbgprint_lines(log), ["hello 5", "odd"]);
+        assert!(!filtered(log).contains("hid"));
+        assert_eq!(
+            find_forbidden("a\nb KeBugCheckEx\n", ALWAYS_FORBIDDEN),
+            Some("b KeBugCheckEx")
+        );
+    }
+
+    #[test]
+    fn parameter_types() {
+        assert_eq!(RegValue::guess("7007"), RegValue::Dword(7007));
+        assert_eq!(RegValue::guess("0x10"), RegValue::Dword(16));
+        assert_eq!(
+            RegValue::guess("127.0.0.1"),
+            RegValue::Sz("127.0.0.1".into())
+        );
+        assert_eq!(
+            RegValue::guess("99999999999"),
+            RegValue::Sz("99999999999".into())
+        );
+        assert_eq!(RegValue::guess(""), RegValue::Sz(String::new()));
+    }
+}
