@@ -96,7 +96,9 @@ pub mod request;
 mod resolve;
 mod socket;
 mod stream;
+pub mod task;
 mod time;
+pub mod timer;
 
 pub use addr::SockAddr;
 pub use block_on::{block_on, block_on_timeout};
