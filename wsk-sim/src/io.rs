@@ -722,8 +722,20 @@ pub(crate) fn finish_pending(
     }
 }
 
-/// The completion mode for one request (drawn from the PRNG when seeded).
+/// The completion mode for one request: drawn by the adversary (unless the
+/// test set one with [`Sim::set_completion_mode`](crate::Sim::set_completion_mode))
+/// ([`Behaviour::CompletionMix`](crate::Behaviour::CompletionMix): inside
+/// the call returning the final status, inside the call returning
+/// `STATUS_PENDING`, or later on the worker thread), drawn from the PRNG
+/// when seeded, or the configured one.
 pub(crate) fn pick_mode(w: &mut World) -> CompletionMode {
+    if w.adversary(crate::Behaviour::CompletionMix) && !w.pinned.0 {
+        return match w.adv_rng.below(3) {
+            0 => CompletionMode::Inline,
+            1 => CompletionMode::InlineReturnPending,
+            _ => CompletionMode::Worker,
+        };
+    }
     if w.cfg.seed.is_some() {
         match w.rng.below(3) {
             0 => CompletionMode::Inline,
@@ -735,7 +747,14 @@ pub(crate) fn pick_mode(w: &mut World) -> CompletionMode {
     }
 }
 
+/// The IRQL of one completion routine: any level up to `DISPATCH_LEVEL`
+/// under [`Behaviour::IrqlMix`](crate::Behaviour::IrqlMix), which
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nc-wdm-io_completion_routine>
+/// allows.
 fn pick_completion_irql(w: &mut World) -> Irql {
+    if w.adversary(crate::Behaviour::IrqlMix) && !w.pinned.1 {
+        return Irql::any(&mut w.adv_rng);
+    }
     if w.cfg.seed.is_some() {
         if w.rng.below(2) == 0 {
             Irql::Passive
@@ -990,6 +1009,20 @@ pub unsafe extern "system" fn MmUnlockPages(MemoryDescriptorList: PMDL) {
 /// `MmMapLockedPagesSpecifyCache`: maps a locked MDL (returns
 /// `StartVa + ByteOffset`, sets `MDL_MAPPED_TO_SYSTEM_VA`).
 ///
+/// Returns NULL instead — as Microsoft documents for a `KernelMode` mapping
+/// with `BugCheckOnFailure == FALSE` when resources are short
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-mmmaplockedpagesspecifycache>)
+/// — after [`Sim::fail_next`](crate::Sim::fail_next)`(Routine::MmMapLockedPagesSpecifyCache, _)`
+/// and on a seeded fraction of calls under
+/// [`Behaviour::MappingFailures`](crate::Behaviour::MappingFailures).
+/// `MmGetSystemAddressForMdlSafe` calls it for every MDL not yet mapped.
+///
+/// Verifier: `BugCheckOnFailure` must be FALSE (the page requires it of
+/// drivers, [`PARAMETER`](Rule::Parameter)), and a second
+/// system-space mapping of an MDL — one already mapped or built by
+/// `MmBuildMdlForNonPagedPool` — is an [`MDL`](Rule::Mdl) violation (the
+/// page forbids both).
+///
 /// # Safety
 ///
 /// `MemoryDescriptorList` must be a valid, locked MDL.
@@ -1003,13 +1036,14 @@ pub unsafe extern "system" fn MmMapLockedPagesSpecifyCache(
     Priority: ULONG,
 ) -> PVOID {
     let _g = NoUnwind::enter();
-    let _ = (
-        AccessMode,
-        CacheType,
-        RequestedAddress,
-        BugCheckOnFailure,
-        Priority,
-    );
+    let _ = (CacheType, RequestedAddress, Priority);
+    let kernel = AccessMode == wsk_sys::KernelMode;
+    let max = if kernel {
+        DISPATCH_LEVEL
+    } else {
+        verifier::APC_LEVEL
+    };
+    verifier::check_irql_max("MmMapLockedPagesSpecifyCache", max);
     let mdl = MemoryDescriptorList;
     // SAFETY: `mdl` is a valid MDL header.
     let m = unsafe { mdl.read() };
@@ -1020,6 +1054,40 @@ pub unsafe extern "system" fn MmMapLockedPagesSpecifyCache(
             "MmMapLockedPagesSpecifyCache({mdl:p}) on an MDL whose pages are not locked"
         );
         return ptr::null_mut();
+    }
+    if BugCheckOnFailure != 0 {
+        violation!(
+            Rule::Parameter,
+            "MmMapLockedPagesSpecifyCache({mdl:p}) with BugCheckOnFailure TRUE (drivers must pass \
+             FALSE)"
+        );
+    }
+    if kernel && flags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) != 0 {
+        violation!(
+            Rule::Mdl,
+            "MmMapLockedPagesSpecifyCache({mdl:p}): a second system-space mapping of an MDL \
+             already mapped or built by MmBuildMdlForNonPagedPool (use \
+             MmGetSystemAddressForMdlSafe)"
+        );
+        return m.MappedSystemVa;
+    }
+    if kernel && BugCheckOnFailure == 0 {
+        let mut w = world::lock();
+        let fail = w
+            .faults
+            .take_alloc_failure(Routine::MmMapLockedPagesSpecifyCache)
+            || {
+                let rate = w
+                    .cfg
+                    .adversary
+                    .filter(|a| a.has(crate::Behaviour::MappingFailures))
+                    .map_or(0, |a| a.mapping_failure_rate());
+                rate != 0 && w.adversary_chance(rate)
+            };
+        if fail {
+            w.stats.mapping_failures += 1;
+            return ptr::null_mut();
+        }
     }
     let va: PVOID = start.cast::<u8>().wrapping_add(offset as usize).cast();
     // SAFETY: as above.

@@ -115,10 +115,13 @@
 //!   `PASSIVE_LEVEL` or at `DISPATCH_LEVEL` with
 //!   `WSK_FLAG_AT_DISPATCH_LEVEL`), [`Sim::set_ignore_cancel`] (Wine's
 //!   provider ignores `IoCancelIrp`), [`Sim::set_provider_version`],
-//!   [`Sim::set_provider_ready`], [`Sim::with_seed`].
+//!   [`Sim::set_provider_ready`], [`Sim::with_seed`], [`Sim::hostile`] and
+//!   [`Sim::set_adversary`] (see [the adversary](#the-adversary)).
 //! - Faults: [`Sim::fail_next`] (any routine, including pool, IRP and MDL
-//!   allocation), [`Sim::hang_next`] (a request that completes only when
-//!   cancelled or closed), [`Sim::indicate_close_required`].
+//!   allocation and MDL mapping), [`Sim::hang_next`] (a request that
+//!   completes only when cancelled or closed),
+//!   [`Sim::indicate_close_required`] (NULL indications, `InspectID` and
+//!   `AcceptSocket`).
 //! - The network: [`Sim::add_host`], [`Sim::add_name`],
 //!   [`Sim::peer_listen`], [`Sim::peer_connect`], [`Sim::peer_udp`].
 //! - Kernel: [`Sim::driver_object`], [`Sim::device_object`],
@@ -127,6 +130,67 @@
 //!   return value, IRPs completed and cancelled, `DbgPrint` lines),
 //!   [`Sim::leaks`], [`Sim::take_violations`].
 //!
+//! # The adversary
+//!
+//! Within what Microsoft's WSK contract permits, the provider can make the
+//! choices that are hardest for its client, drawn from a `u64` seed. Each
+//! [`Behaviour`] is one such choice (or a point of the contract a simple
+//! provider gets wrong), named by the page that allows or requires it
+//! ([`Behaviour::url`]):
+//!
+//! | Knob ([`Behaviour::name`]) | What the provider does | Microsoft's page |
+//! |---|---|---|
+//! | `split-indications` | several `WSK_DATA_INDICATION`s per `WskReceiveEvent`, cut at arbitrary bytes (often 1-byte pieces), often only a prefix of the buffered data; a random number of datagrams per `WskReceiveFromEvent` | [`WskReceiveEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_event), [`WskReceiveFromEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from_event) |
+//! | `mdl-chains` | every indicated `WSK_BUF` spans up to 4 MDLs (`Mdl->Next`) cut at arbitrary bytes, with a non-zero `Offset`, unrelated bytes before, between and after the data; an empty datagram has a NULL `Mdl` | [`WSK_BUF`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_buf) |
+//! | `unmapped-indications` | indicated MDLs are locked but often not mapped (`MappedSystemVa` NULL) | [`WSK_BUF`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_buf) |
+//! | `mapping-failures` | `MmMapLockedPagesSpecifyCache` (so `MmGetSystemAddressForMdlSafe` of an unmapped MDL) returns NULL on a seeded fraction of calls | [`MmGetSystemAddressForMdlSafe`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-mmgetsystemaddressformdlsafe) |
+//! | `indication-flags` | `WSK_FLAG_RELEASE_ASAP` and `WSK_FLAG_ENTIRE_MESSAGE` in receive-event flags | [`WskReceiveEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_event) |
+//! | `completion-mix` | each IRP completes inside the call (returning the final status or `STATUS_PENDING`) or later on another thread | [Using IRPs with WSK functions](https://learn.microsoft.com/windows-hardware/drivers/network/using-irps-with-winsock-kernel-functions) |
+//! | `irql-mix` | callbacks at `PASSIVE_LEVEL`, `APC_LEVEL` or `DISPATCH_LEVEL`, the flag set only at `DISPATCH_LEVEL` and not always there; completion routines at any of the three | [`WskReceiveEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_event), [`IoCompletion`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nc-wdm-io_completion_routine) |
+//! | `accept-does-not-inherit` | `WskAccept` sockets start with events disabled; only accept-event sockets inherit the listener's connection events | [`WskAccept`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept), [`SO_WSK_EVENT_CALLBACK`](https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback) |
+//! | `receive-from-disabled-on-refusal` | `STATUS_DATA_NOT_ACCEPTED` from `WskReceiveFromEvent` disables the event until re-enabled (static events: resumes with the next datagram) | [`WskReceiveFromEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from_event) |
+//! | `socket-failure` | NULL `InspectID` / `AcceptSocket` / indications on command and for a seeded fraction of connections to listeners; the socket then fails every call but `WskCloseSocket` with `STATUS_FILE_FORCED_CLOSED` | [`WskInspectEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_inspect_event), [`WskAcceptEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept_event) |
+//! | `disable-waits-for-callbacks` | disabling an event while its callback runs returns `STATUS_PENDING` (IRP completed when it returns) or `STATUS_EVENT_PENDING` | [`SO_WSK_EVENT_CALLBACK`](https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback) |
+//! | `fixed-events` | disabling or re-enabling static events, or disabling a listener's connection events, is a violation | [`WSK_SET_STATIC_EVENT_CALLBACKS`](https://learn.microsoft.com/windows-hardware/drivers/network/wsk-set-static-event-callbacks) |
+//! | `documented-statuses` | `STATUS_BUFFER_OVERFLOW` for a short transport list and oversize `WskConnectEx` data, `STATUS_INVALID_DEVICE_STATE` for `WskGetRemoteAddress` unconnected, `STATUS_INVALID_DEVICE_REQUEST` for `SIO_WSK_QUERY_INSPECT_ID` on other sockets (and an IRP there is a violation) | [`WSK_TRANSPORT_LIST_QUERY`](https://learn.microsoft.com/windows-hardware/drivers/network/wsk-transport-list-query), [`SIO_WSK_QUERY_INSPECT_ID`](https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-query-inspect-id) |
+//!
+//! Each [`Behaviour`]'s documentation names the rows of
+//! `docs/conformance.md` it produces (`A-…` behaviours, the rules they
+//! rest on, the `M-…` mismatches they expose).
+//!
+//! Whatever the setting, the `SOCKADDR`s given to accept and inspect
+//! callbacks are overwritten when the callback returns (they are valid only
+//! for the call), and `WskReceive` with `WSK_FLAG_DRAIN` discards data until
+//! the connection ends.
+//!
+//! It is off by default for now ([`ON_BY_DEFAULT`]) and is to become the
+//! default. Turn it on for one machine with [`Sim::hostile`] or
+//! [`Config::adversary`] (`Some(`[`Adversary::all`]`(seed))`, or
+//! [`Adversary::none`]`(seed).with(…)` for a selection), or for every
+//! [`Sim::start`] of a run with the `WSK_SIM_ADVERSARY` environment
+//! variable (see [`Adversary::from_env`]):
+//!
+//! ```text
+//! WSK_SIM_ADVERSARY=on cargo test                  # every behaviour, DEFAULT_SEED
+//! WSK_SIM_ADVERSARY=1234 cargo test                # every behaviour, seed 1234
+//! WSK_SIM_ADVERSARY=7,mdl-chains cargo test        # only mdl-chains, seed 7
+//! WSK_SIM_ADVERSARY=random cargo test              # a fresh seed, printed
+//! WSK_SIM_ADVERSARY=off cargo test                 # none
+//! ```
+//!
+//! A test that fails with the adversary on prints the setting that
+//! reproduces it (`wsk-sim: adversary on (…); a test started with
+//! Sim::start reproduces it with WSK_SIM_ADVERSARY=…`). The choices about a
+//! socket's data are drawn from a
+//! stream of its own (seeded by the seed and the socket's creation order in
+//! the machine), so they repeat whatever other tests ran; completion modes
+//! and IRQLs come from one stream per machine, so they repeat as long as the
+//! test's own threads call in the same order. Settings a test makes with
+//! [`Sim::set_completion_mode`], [`Sim::set_completion_irql`] and
+//! [`Sim::set_event_irql`] are left alone. [`Stats`] counts what the
+//! adversary handed out (indication elements, MDLs, offsets, unmapped MDLs,
+//! mapping failures).
+//!
 //! # The verifier
 //!
 //! A misuse is a panic `wsk-sim verifier: … (rule: NAME)` naming one of the
@@ -134,7 +198,9 @@
 //! inside event callbacks and completion routines, callback return values
 //! their contract forbids, IRPs completed twice or reused while pending,
 //! double frees, calls on closed sockets, `WskCloseSocket` racing another
-//! call, bad `WskRelease`, spin lock misuse, and everything still held at
+//! call, bad `WskRelease`, `WskCloseSocket` with indications still retained,
+//! a socket declared no longer functional but never closed, a second
+//! system mapping of an MDL, spin lock misuse, and everything still held at
 //! `WskDeregister` or at the end of the test.
 //!
 //! A panic cannot unwind out of an `extern "system"` function, so a
@@ -166,7 +232,10 @@
 #![allow(clippy::many_single_char_names)]
 
 mod addr;
+mod adversary;
+mod delivery;
 mod exports;
+mod indication;
 mod io;
 mod ke;
 mod names;
@@ -182,6 +251,7 @@ mod timer;
 mod verifier;
 mod world;
 
+pub use adversary::{Adversary, Behaviour, DEFAULT_SEED, ON_BY_DEFAULT};
 pub use io::{
     IoAllocateIrp, IoAllocateMdl, IoAllocateWorkItem, IoCancelIrp, IoFreeIrp, IoFreeMdl,
     IoFreeWorkItem, IoInitializeIrp, IoInitializeWorkItem, IoQueueWorkItem, IoQueueWorkItemEx,

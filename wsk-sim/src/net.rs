@@ -6,19 +6,17 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use wsk_sys::{
-    NTSTATUS, PMDL, PVOID, PWSK_SOCKET, STATUS_CANCELLED, STATUS_CONNECTION_RESET,
-    STATUS_DATA_NOT_ACCEPTED, STATUS_PENDING, STATUS_REQUEST_NOT_ACCEPTED, STATUS_SUCCESS,
+    NTSTATUS, PWSK_SOCKET, STATUS_CANCELLED, STATUS_CONNECTION_RESET, STATUS_SUCCESS,
     WSK_CLIENT_CONNECTION_DISPATCH, WSK_CLIENT_DATAGRAM_DISPATCH, WSK_CLIENT_LISTEN_DISPATCH,
     WSK_EVENT_ACCEPT, WSK_EVENT_DISCONNECT, WSK_EVENT_RECEIVE, WSK_EVENT_RECEIVE_FROM,
-    WSK_EVENT_SEND_BACKLOG, WSK_FLAG_ABORTIVE, WSK_FLAG_AT_DISPATCH_LEVEL, WSK_INSPECT_ID,
-    WSK_SOCKET,
+    WSK_EVENT_SEND_BACKLOG, WSK_INSPECT_ID, WSK_SOCKET,
 };
 
+use crate::adversary::Behaviour;
 use crate::io::{self, Done, Seg};
-use crate::pool::{raw_alloc_zeroed, raw_free};
-use crate::script::{EventDelivery, EventKind, EventRecord, Irql};
-use crate::verifier::{CallbackKind, InCallback, IrqlGuard, Rule};
-use crate::world::{self, World};
+use crate::pool::raw_free;
+use crate::script::EventDelivery;
+use crate::world::{self, Rng, World};
 
 /// The provider's socket object: `WSK_SOCKET` followed by the socket id.
 #[repr(C)]
@@ -66,6 +64,8 @@ pub(crate) struct RecvReq {
     pub(crate) segs: Vec<Seg>,
     pub(crate) mdls: Vec<usize>,
     pub(crate) waitall: bool,
+    /// `WSK_FLAG_DRAIN`: discard data until the connection ends.
+    pub(crate) drain: bool,
     pub(crate) filled: usize,
 }
 
@@ -134,7 +134,23 @@ pub(crate) struct Socket {
     pub(crate) remote: Option<SocketAddr>,
     pub(crate) options: BTreeMap<(u32, u32), Vec<u8>>,
     pub(crate) events: u32,
+    /// Events enabled by `WSK_SET_STATIC_EVENT_CALLBACKS` (a subset of
+    /// `events`).
+    pub(crate) static_events: u32,
     pub(crate) ev_queue: VecDeque<Ev>,
+    /// The `WSK_EVENT_*` bit of the callback running now (0: none).
+    pub(crate) running_event: u32,
+    /// Disables waiting for the running callback to return
+    /// (`SO_WSK_EVENT_CALLBACK`, [`Behaviour::DisableWaitsForCallbacks`]):
+    /// the events to clear, and the IRP to complete (0: none, the call
+    /// returned `STATUS_EVENT_PENDING`).
+    pub(crate) deferred_disables: Vec<(u32, usize)>,
+    /// The provider declared the socket no longer functional (NULL
+    /// indication under [`Behaviour::SocketFailure`]): every call but
+    /// `WskCloseSocket` fails with `STATUS_FILE_FORCED_CLOSED`.
+    pub(crate) dead: bool,
+    /// The adversary's choices for this socket (indication shapes).
+    pub(crate) rng: Rng,
     // Connection side.
     pub(crate) conn: Option<(u64, usize)>,
     pub(crate) connect_irp: Option<usize>,
@@ -144,6 +160,9 @@ pub(crate) struct Socket {
     pub(crate) connect_is_socket_connect: bool,
     pub(crate) recv_irps: VecDeque<RecvReq>,
     pub(crate) blocked: bool,
+    /// Receive-from indications stopped by a refusal resume with the next
+    /// datagram (statically enabled event, [`Behaviour::ReceiveFromDisabledOnRefusal`]).
+    pub(crate) resume_on_arrival: bool,
     pub(crate) aborted_locally: bool,
     pub(crate) disconnect_queued: bool,
     // Listen side.
@@ -153,6 +172,10 @@ pub(crate) struct Socket {
     pub(crate) accept_irps: VecDeque<AcceptReq>,
     pub(crate) inspecting: BTreeMap<(usize, u32), u64>,
     pub(crate) parent: Option<u64>,
+    /// An unaccepted socket whose `WskAcceptEvent` is running: the client
+    /// holds its `PWSK_SOCKET` and may keep it, so a FIN or RST arriving now
+    /// must not withdraw it.
+    pub(crate) offered: bool,
     pub(crate) inspect_id: Option<WSK_INSPECT_ID>,
     // Datagram side.
     pub(crate) dgrams: VecDeque<Datagram>,
@@ -171,7 +194,7 @@ pub(crate) struct Socket {
 }
 
 impl Socket {
-    fn new(obj: usize, client: usize, kind: Kind, family: u16, socktype: u16) -> Self {
+    fn new(obj: usize, client: usize, kind: Kind, family: u16, socktype: u16, rng: Rng) -> Self {
         Socket {
             obj,
             client,
@@ -190,13 +213,19 @@ impl Socket {
             remote: None,
             options: BTreeMap::new(),
             events: 0,
+            static_events: 0,
             ev_queue: VecDeque::new(),
+            running_event: 0,
+            deferred_disables: Vec::new(),
+            dead: false,
+            rng,
             conn: None,
             connect_irp: None,
             connect_data: Vec::new(),
             connect_is_socket_connect: false,
             recv_irps: VecDeque::new(),
             blocked: false,
+            resume_on_arrival: false,
             aborted_locally: false,
             disconnect_queued: false,
             listening: false,
@@ -205,6 +234,7 @@ impl Socket {
             accept_irps: VecDeque::new(),
             inspecting: BTreeMap::new(),
             parent: None,
+            offered: false,
             inspect_id: None,
             dgrams: VecDeque::new(),
             recv_from_irps: VecDeque::new(),
@@ -224,6 +254,16 @@ impl Socket {
                 .options
                 .get(&(41, wsk_sys::IPV6_V6ONLY))
                 .is_some_and(|v| v.len() >= 4 && v[..4] == [0, 0, 0, 0])
+    }
+
+    /// [`Kind::Listen`] for listen sockets and listening stream sockets,
+    /// otherwise the socket's kind.
+    pub(crate) fn listen_kind(&self) -> Kind {
+        if self.kind == Kind::Stream && self.listening {
+            Kind::Listen
+        } else {
+            self.kind
+        }
     }
 
     /// Whether the socket acts as a connection (connection kind, or a stream
@@ -331,6 +371,9 @@ pub(crate) struct Net {
     pub(crate) addrinfos: BTreeMap<usize, AddrInfoAlloc>,
     pub(crate) inspect_serial: u32,
     pub(crate) indication_chunk: usize,
+    /// Sockets created in this machine (seeds each socket's adversary
+    /// stream, independently of other tests in the process).
+    pub(crate) sockets_made: u64,
     /// Client-level pending IRPs (`WSK_TRANSPORT_LIST_CHANGE`, hung calls).
     pub(crate) client_irps: BTreeSet<usize>,
     /// The pending `WSK_TRANSPORT_LIST_CHANGE` IRPs (also in `client_irps`,
@@ -482,7 +525,7 @@ pub(crate) fn flush(out: Out) {
     match delivery {
         EventDelivery::Inline => {
             for sid in out.deliver {
-                deliver_events(sid);
+                crate::delivery::deliver_events(sid);
             }
         }
         EventDelivery::Worker => later.extend(out.deliver),
@@ -494,7 +537,11 @@ pub(crate) fn flush(out: Out) {
                 crate::script::CompletionMode::Manual => None,
                 _ => Some(std::time::Duration::ZERO),
             };
-            world::queue_job(&mut w, delay, Box::new(move || deliver_events(sid)));
+            world::queue_job(
+                &mut w,
+                delay,
+                Box::new(move || crate::delivery::deliver_events(sid)),
+            );
         }
     }
 }
@@ -515,9 +562,13 @@ pub(crate) fn create_socket(
         id,
     })) as usize;
     let _ = protocol;
-    let mut s = Socket::new(obj, client, kind, family, socktype);
+    w.net.sockets_made += 1;
+    let seed = w.cfg.adversary.map_or(0, |a| a.seed());
+    let rng = crate::adversary::stream(seed, w.net.sockets_made);
+    let mut s = Socket::new(obj, client, kind, family, socktype, rng);
     if let Some(mask) = w.net.static_events.get(&client) {
-        s.events = *mask & valid_events(kind);
+        s.static_events = *mask & valid_events(kind);
+        s.events = s.static_events;
     }
     w.net.sockets.insert(id, s);
     w.net.by_ptr.insert(obj, id);
@@ -682,11 +733,14 @@ pub(crate) fn conn_reset(w: &mut World, conn: u64, end: usize, out: &mut Out) {
         return;
     }
     if let Owner::Socket(sid) = owner {
+        // A connection reset before its accept event runs is withdrawn; one
+        // reset while the event runs is the client's to learn of (see
+        // `accept_into`).
         let unaccepted = w
             .net
             .sockets
             .get(&sid)
-            .is_some_and(|s| s.state == State::Unaccepted);
+            .is_some_and(|s| s.state == State::Unaccepted && !s.offered);
         if unaccepted {
             drop_unaccepted(w, sid);
             return;
@@ -727,9 +781,10 @@ fn drop_unaccepted(w: &mut World, sid: u64) {
 }
 
 /// Forgets a provider-internal socket entirely (never the client's).
-fn destroy_socket(w: &mut World, sid: u64) {
+pub(crate) fn destroy_socket(w: &mut World, sid: u64) {
     if let Some(s) = w.net.sockets.get_mut(&sid) {
         s.state = State::Closed;
+        s.offered = false;
         if let Some((c, e)) = s.conn {
             if let Some(conn) = w.net.conns.get_mut(&c) {
                 conn.ends[e].owner = Owner::Gone;
@@ -767,6 +822,15 @@ pub(crate) fn progress_conn_socket(w: &mut World, sid: u64, out: &mut Out) {
                 STATUS_CONNECTION_RESET
             };
             io::finish_pending(w, irp, st, filled, &mut out.done);
+            continue;
+        }
+        if req.drain {
+            e.rx.clear();
+            if !e.rx_fin {
+                break;
+            }
+            s.recv_irps.pop_front();
+            io::finish_pending(w, req.irp, STATUS_SUCCESS, 0, &mut out.done);
             continue;
         }
         if e.rx.is_empty() && !e.rx_fin {
@@ -816,6 +880,113 @@ fn write_at(segs: &[Seg], offset: usize, data: &[u8]) {
         done += n;
         skip = 0;
     }
+}
+
+/// Returns bytes the client did not take to the front of the receive queue;
+/// `block`: no receive indication until a `WskReceive`.
+pub(crate) fn put_back(sid: u64, data: &[u8], block: bool, out: &mut Out) {
+    let mut w = world::lock();
+    let Some(s) = w.net.sockets.get_mut(&sid) else {
+        return;
+    };
+    if block {
+        s.blocked = true;
+    }
+    let Some((c, e)) = s.conn else {
+        return;
+    };
+    if let Some(conn) = w.net.conns.get_mut(&c) {
+        let rx = &mut conn.ends[e].rx;
+        for &b in data.iter().rev() {
+            rx.push_front(b);
+        }
+    }
+    progress_conn_socket(&mut w, sid, out);
+}
+
+/// Datagrams a `WskReceiveFromEvent` answered `STATUS_DATA_NOT_ACCEPTED`:
+/// they stay buffered, in order, for `WskReceiveFrom`; then
+///
+/// - under [`Behaviour::ReceiveFromDisabledOnRefusal`], as
+///   <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from_event>
+///   says: an event enabled with `SO_WSK_EVENT_CALLBACK` is disabled until
+///   the client enables it again; a statically enabled one stays enabled and
+///   is called again when the next datagram arrives;
+/// - otherwise indications pause until a `WskReceiveFrom` completes or the
+///   event is enabled again.
+pub(crate) fn refused_datagrams(w: &mut World, sid: u64, dgrams: Vec<Datagram>) {
+    let contract = w.adversary(Behaviour::ReceiveFromDisabledOnRefusal);
+    let Some(s) = w.net.sockets.get_mut(&sid) else {
+        return;
+    };
+    for d in dgrams.into_iter().rev() {
+        s.dgrams.push_front(d);
+    }
+    if !contract {
+        s.blocked = true;
+    } else if s.static_events & WSK_EVENT_RECEIVE_FROM != 0 {
+        s.blocked = true;
+        s.resume_on_arrival = true;
+    } else {
+        s.events &= !WSK_EVENT_RECEIVE_FROM;
+    }
+}
+
+/// Applies the disables that waited for the callback that just returned,
+/// completing their IRPs with `STATUS_SUCCESS`.
+pub(crate) fn finish_deferred_disables(w: &mut World, sid: u64, out: &mut Out) {
+    let Some(s) = w.net.sockets.get_mut(&sid) else {
+        return;
+    };
+    if s.callbacks_in_progress > 0 {
+        return;
+    }
+    let waiting = core::mem::take(&mut s.deferred_disables);
+    for &(mask, _) in &waiting {
+        s.events &= !mask;
+    }
+    for (_, irp) in waiting {
+        if irp != 0 {
+            io::finish_pending(w, irp, STATUS_SUCCESS, 0, &mut out.done);
+        }
+    }
+}
+
+/// Queues a NULL indication telling the client socket `sid` is no longer
+/// functional (under [`Behaviour::SocketFailure`] the socket then fails
+/// every call but `WskCloseSocket`).
+pub(crate) fn declare_dead(w: &mut World, sid: u64, out: &mut Out) {
+    let dead = w.adversary(Behaviour::SocketFailure);
+    let Some(s) = w.net.sockets.get_mut(&sid) else {
+        return;
+    };
+    if s.state != State::Open || s.dead {
+        return;
+    }
+    s.dead = dead;
+    s.ev_queue.push_back(Ev::CloseRequired);
+    out.deliver(sid);
+}
+
+/// Whether the client can be told socket `s` is no longer functional: the
+/// callback that would carry the NULL is enabled (a conditional listener's
+/// inspect event, a listener's accept event, a connection's receive event,
+/// a datagram socket's receive-from event).
+pub(crate) fn can_be_told_dead(s: &Socket) -> bool {
+    match s.listen_kind() {
+        Kind::Listen => {
+            inspects(s) || (s.events & WSK_EVENT_ACCEPT != 0 && listen_table(s).is_some())
+        }
+        Kind::Datagram => s.events & WSK_EVENT_RECEIVE_FROM != 0,
+        Kind::Basic => false,
+        Kind::Connection | Kind::Stream => s.events & WSK_EVENT_RECEIVE != 0,
+    }
+}
+
+/// Whether a listen socket is in conditional-accept mode with an inspect
+/// callback (inspect events are on without `SO_WSK_EVENT_CALLBACK`).
+pub(crate) fn inspects(s: &Socket) -> bool {
+    s.conditional && listen_table(s).is_some_and(|t| t.WskInspectEvent.is_some())
 }
 
 /// Establishes a connection that was waiting (inspect accepted).
@@ -880,7 +1051,7 @@ fn connector_result(w: &mut World, conn: u64, connector: Owner, status: NTSTATUS
 
 /// `addr` as a socket of `family` sees it: an IPv4 address on an IPv6
 /// (dual-stack) socket is v4-mapped (`::ffff:a.b.c.d`).
-fn as_seen_by(family: u16, addr: SocketAddr) -> SocketAddr {
+pub(crate) fn as_seen_by(family: u16, addr: SocketAddr) -> SocketAddr {
     match addr {
         SocketAddr::V4(v4) if family == wsk_sys::AF_INET6 => {
             SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
@@ -917,7 +1088,7 @@ pub(crate) fn incoming_to_socket(w: &mut World, l: u64, conn: u64, out: &mut Out
         s.conn = Some((conn, 1));
         s.local = Some(local);
         s.remote = Some(remote);
-        s.events = inherited;
+        s.events = s.static_events | inherited;
         s.inspect_id = inspect;
     }
     if let Some(c) = w.net.conns.get_mut(&conn) {
@@ -927,7 +1098,8 @@ pub(crate) fn incoming_to_socket(w: &mut World, l: u64, conn: u64, out: &mut Out
         return;
     };
     if let Some(req) = ls.accept_irps.pop_front() {
-        accept_into(w, sid, req.context, req.dispatch);
+        let inherit = !w.adversary(Behaviour::AcceptDoesNotInherit);
+        accept_into(w, sid, req.context, req.dispatch, inherit);
         // SAFETY: the client keeps the optional address buffers valid until
         // the accept completes.
         unsafe {
@@ -948,14 +1120,38 @@ pub(crate) fn incoming_to_socket(w: &mut World, l: u64, conn: u64, out: &mut Out
     }
 }
 
-/// Makes an unaccepted socket the client's.
-pub(crate) fn accept_into(w: &mut World, sid: u64, context: usize, dispatch: usize) {
-    if let Some(s) = w.net.sockets.get_mut(&sid) {
-        s.state = State::Open;
-        s.context = context;
-        s.conn_dispatch = dispatch;
-        if dispatch == 0 {
-            s.events = 0;
+/// Makes an unaccepted socket the client's; `inherit`: keep the connection
+/// events enabled on the listener (an accept event's socket), otherwise only
+/// the statically enabled ones (a `WskAccept` socket under
+/// [`Behaviour::AcceptDoesNotInherit`]: a socket `WskAccept` returns starts
+/// with its event callbacks disabled,
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept>).
+///
+/// A FIN or RST that reached the connection while the socket waited in the
+/// backlog or while its accept event ran is indicated now: its disconnect
+/// event (when enabled) is queued as if it had arrived after the accept.
+pub(crate) fn accept_into(w: &mut World, sid: u64, context: usize, dispatch: usize, inherit: bool) {
+    let Some(s) = w.net.sockets.get_mut(&sid) else {
+        return;
+    };
+    s.state = State::Open;
+    s.offered = false;
+    s.context = context;
+    s.conn_dispatch = dispatch;
+    if !inherit {
+        s.events = s.static_events;
+    }
+    if dispatch == 0 {
+        s.events = 0;
+    }
+    let end = s
+        .conn
+        .and_then(|(c, e)| w.net.conns.get(&c).map(|c| &c.ends[e]));
+    if let Some(end) = end {
+        if end.rx_reset {
+            queue_disconnect_event(w, sid, true);
+        } else if end.rx_fin {
+            queue_disconnect_event(w, sid, false);
         }
     }
 }
@@ -1012,9 +1208,21 @@ pub(crate) fn connect_to(
             let Some(ls) = w.net.sockets.get(&l) else {
                 return Err(wsk_sys::STATUS_CONNECTION_REFUSED);
             };
-            if ls.state != State::Open || !ls.listening {
+            if ls.state != State::Open || !ls.listening || ls.dead {
                 return Err(wsk_sys::STATUS_CONNECTION_REFUSED);
             }
+            // Behaviour::SocketFailure: now and then the listener stops
+            // working under this connection (NULL InspectID / AcceptSocket).
+            let rate = w
+                .cfg
+                .adversary
+                .filter(|a| a.has(Behaviour::SocketFailure))
+                .map_or(0, |a| a.listener_failure_rate());
+            if rate != 0 && can_be_told_dead(ls) && w.adversary_chance(rate) {
+                declare_dead(w, l, out);
+                return Err(wsk_sys::STATUS_CONNECTION_REFUSED);
+            }
+            let ls = &w.net.sockets[&l];
             let backlog_full = ls.backlog.len() >= w.cfg.backlog;
             if backlog_full {
                 return Err(wsk_sys::STATUS_CONNECTION_REFUSED);
@@ -1024,9 +1232,7 @@ pub(crate) fn connect_to(
             if let Some(c) = w.net.conns.get_mut(&conn) {
                 c.listener = Some(l);
             }
-            let ls = &w.net.sockets[&l];
-            let inspect =
-                ls.conditional && listen_table(ls).is_some_and(|t| t.WskInspectEvent.is_some());
+            let inspect = inspects(&w.net.sockets[&l]);
             if inspect {
                 w.net.inspect_serial += 1;
                 let id = WSK_INSPECT_ID {
@@ -1073,6 +1279,10 @@ pub(crate) fn udp_deliver(
                 // SIO_WSK_SET_REMOTE_ADDRESS: datagrams from other
                 // addresses are not accepted.
                 if s.state == State::Open && s.remote_filter.is_none_or(|f| f == from) {
+                    if s.resume_on_arrival {
+                        s.resume_on_arrival = false;
+                        s.blocked = false;
+                    }
                     s.dgrams.push_back(Datagram { from, data });
                     progress_dgram_socket(w, sid, out);
                 }
@@ -1124,9 +1334,10 @@ pub(crate) fn write_recv_from_outputs(req: &RecvFromReq, from: SocketAddr, trunc
 }
 
 // ---------------------------------------------------------------------------
-// Event delivery
+// Client dispatch tables
 
-fn listen_table(s: &Socket) -> Option<WSK_CLIENT_LISTEN_DISPATCH> {
+/// The socket's client listen table.
+pub(crate) fn listen_table(s: &Socket) -> Option<WSK_CLIENT_LISTEN_DISPATCH> {
     if s.listen_dispatch == 0 {
         return None;
     }
@@ -1135,7 +1346,8 @@ fn listen_table(s: &Socket) -> Option<WSK_CLIENT_LISTEN_DISPATCH> {
     Some(unsafe { (s.listen_dispatch as *const WSK_CLIENT_LISTEN_DISPATCH).read() })
 }
 
-fn conn_table(s: &Socket) -> Option<WSK_CLIENT_CONNECTION_DISPATCH> {
+/// The socket's client connection table.
+pub(crate) fn conn_table(s: &Socket) -> Option<WSK_CLIENT_CONNECTION_DISPATCH> {
     if s.conn_dispatch == 0 {
         return None;
     }
@@ -1143,711 +1355,13 @@ fn conn_table(s: &Socket) -> Option<WSK_CLIENT_CONNECTION_DISPATCH> {
     Some(unsafe { (s.conn_dispatch as *const WSK_CLIENT_CONNECTION_DISPATCH).read() })
 }
 
-fn dgram_table(s: &Socket) -> Option<WSK_CLIENT_DATAGRAM_DISPATCH> {
+/// The socket's client datagram table.
+pub(crate) fn dgram_table(s: &Socket) -> Option<WSK_CLIENT_DATAGRAM_DISPATCH> {
     if s.dgram_dispatch == 0 {
         return None;
     }
     // SAFETY: as in `listen_table`.
     Some(unsafe { (s.dgram_dispatch as *const WSK_CLIENT_DATAGRAM_DISPATCH).read() })
-}
-
-/// What the delivery loop does next.
-enum Step {
-    Queued(Ev),
-    Receive(Vec<u8>),
-    ReceiveFrom(Vec<Datagram>),
-}
-
-/// Whether receive indications can be made now.
-fn can_indicate_receive(w: &World, s: &Socket) -> bool {
-    s.state == State::Open
-        && s.events & WSK_EVENT_RECEIVE != 0
-        && !s.blocked
-        && s.recv_irps.is_empty()
-        && conn_table(s).is_some_and(|t| t.WskReceiveEvent.is_some())
-        && s.conn.is_some_and(|(c, e)| {
-            w.net
-                .conns
-                .get(&c)
-                .is_some_and(|c| !c.ends[e].rx.is_empty())
-        })
-}
-
-fn next_step(w: &mut World, sid: u64) -> Option<Step> {
-    let s = w.net.sockets.get(&sid)?;
-    if s.state != State::Open {
-        // Listen sockets still deliver nothing once closed; unaccepted
-        // sockets wait for their accept.
-        return None;
-    }
-    // Non-disconnect events first, in order.
-    let first_non_disc = s
-        .ev_queue
-        .iter()
-        .position(|e| !matches!(e, Ev::Disconnect { .. }));
-    if can_indicate_receive(w, s) {
-        // Data before a queued disconnect; other queued events first.
-        if let Some(i) = first_non_disc {
-            let s = w.net.sockets.get_mut(&sid)?;
-            return s.ev_queue.remove(i).map(Step::Queued);
-        }
-        let (c, e) = s.conn?;
-        let conn = w.net.conns.get_mut(&c)?;
-        let rx = &mut conn.ends[e].rx;
-        // Up to 64 KiB per indication, as a chain of `chunk_max` pieces.
-        let n = rx.len().min(65536);
-        let data: Vec<u8> = rx.drain(..n).collect();
-        return Some(Step::Receive(data));
-    }
-    if s.kind == Kind::Datagram
-        && s.events & WSK_EVENT_RECEIVE_FROM != 0
-        && !s.blocked
-        && s.recv_from_irps.is_empty()
-        && !s.dgrams.is_empty()
-        && dgram_table(s).is_some_and(|t| t.WskReceiveFromEvent.is_some())
-    {
-        let s = w.net.sockets.get_mut(&sid)?;
-        let all: Vec<Datagram> = s.dgrams.drain(..).collect();
-        return Some(Step::ReceiveFrom(all));
-    }
-    let s = w.net.sockets.get_mut(&sid)?;
-    let ev = s.ev_queue.pop_front()?;
-    Some(Step::Queued(ev))
-}
-
-fn event_irql(w: &mut World) -> Irql {
-    if w.cfg.seed.is_some() {
-        if w.rng.below(2) == 0 {
-            Irql::Passive
-        } else {
-            Irql::Dispatch
-        }
-    } else {
-        w.cfg.event_irql
-    }
-}
-
-/// Delivers every pending event of a socket, one callback at a time.
-pub(crate) fn deliver_events(sid: u64) {
-    loop {
-        let mut w = world::lock();
-        let Some(s) = w.net.sockets.get_mut(&sid) else {
-            return;
-        };
-        match s.delivering {
-            // Re-entered from one of our own callbacks: the outer loop
-            // delivers what this call queued.
-            Some(t) if t == std::thread::current().id() => return,
-            // Another thread is delivering. A test-side action waits for it,
-            // so that an inline delivery has happened when the action
-            // returns; client callbacks and the worker never wait (that
-            // could deadlock), the other thread delivers for them.
-            Some(_) => {
-                if crate::verifier::current_callback().is_some() || world::is_worker_thread() {
-                    return;
-                }
-                w.wait(Some(std::time::Duration::from_millis(20)));
-                continue;
-            }
-            None => {}
-        }
-        let Some(step) = next_step(&mut w, sid) else {
-            return;
-        };
-        let irql = event_irql(&mut w);
-        let Some(s) = w.net.sockets.get_mut(&sid) else {
-            return;
-        };
-        s.delivering = Some(std::thread::current().id());
-        s.callbacks_in_progress += 1;
-        let snapshot = CallbackTarget {
-            context: s.context,
-            conn: conn_table(s),
-            listen: listen_table(s),
-            dgram: dgram_table(s),
-            chunk: if w.net.indication_chunk == 0 {
-                1460
-            } else {
-                w.net.indication_chunk
-            },
-        };
-        drop(w);
-        let mut out = Out::default();
-        {
-            // Violations found while delivering are recorded and raised by
-            // the caller once the socket's delivery state is consistent.
-            let _no_unwind = crate::verifier::NoUnwind::enter();
-            run_step(sid, step, irql, &snapshot, &mut out);
-        }
-        let mut w = world::lock();
-        let mut close_done = None;
-        if let Some(s) = w.net.sockets.get_mut(&sid) {
-            s.delivering = None;
-            s.callbacks_in_progress -= 1;
-            crate::world::CHANGED.notify_all();
-            if s.callbacks_in_progress == 0 && s.state == State::Closed {
-                close_done = s.close_irp.take();
-            }
-        }
-        if let Some(irp) = close_done {
-            io::finish_pending(&mut w, irp, STATUS_SUCCESS, 0, &mut out.done);
-        }
-        drop(w);
-        flush(out);
-    }
-}
-
-/// What a callback needs from its socket.
-struct CallbackTarget {
-    context: usize,
-    conn: Option<WSK_CLIENT_CONNECTION_DISPATCH>,
-    listen: Option<WSK_CLIENT_LISTEN_DISPATCH>,
-    dgram: Option<WSK_CLIENT_DATAGRAM_DISPATCH>,
-    chunk: usize,
-}
-
-fn record(
-    kind: EventKind,
-    flags: u32,
-    at_dispatch: bool,
-    status: NTSTATUS,
-    indicated: usize,
-    accepted: usize,
-    null: bool,
-) {
-    let mut w = world::lock();
-    w.stats.events.push(EventRecord {
-        kind,
-        flags,
-        at_dispatch,
-        status,
-        indicated,
-        accepted,
-        null_indication: null,
-    });
-    w.notify();
-}
-
-fn callback_violation(args: core::fmt::Arguments<'_>) {
-    crate::verifier::report(Rule::CallbackStatus, args);
-}
-
-fn run_step(sid: u64, step: Step, irql: Irql, t: &CallbackTarget, out: &mut Out) {
-    let at_dispatch = irql == Irql::Dispatch;
-    let dflag = if at_dispatch {
-        WSK_FLAG_AT_DISPATCH_LEVEL
-    } else {
-        0
-    };
-    let ctx = t.context as PVOID;
-    match step {
-        Step::Receive(data) => deliver_receive(sid, data, dflag, irql, t, out),
-        Step::ReceiveFrom(dgrams) => deliver_receive_from(sid, dgrams, dflag, irql, t, out),
-        Step::Queued(Ev::Disconnect { abortive }) => {
-            let Some(f) = t.conn.and_then(|c| c.WskDisconnectEvent) else {
-                return;
-            };
-            let flags = dflag | if abortive { WSK_FLAG_ABORTIVE } else { 0 };
-            let st = {
-                let _cb = InCallback::enter(CallbackKind::Event("WskDisconnectEvent"));
-                let _i = IrqlGuard::raise_to(irql.level());
-                // SAFETY: the client installed this callback for the socket.
-                unsafe { f(ctx, flags) }
-            };
-            record(EventKind::Disconnect, flags, at_dispatch, st, 0, 0, false);
-            if st != STATUS_SUCCESS {
-                callback_violation(format_args!(
-                    "WskDisconnectEvent returned {st:#x}; STATUS_SUCCESS is the only allowed value"
-                ));
-            }
-        }
-        Step::Queued(Ev::SendBacklog(n)) => {
-            let Some(f) = t.conn.and_then(|c| c.WskSendBacklogEvent) else {
-                return;
-            };
-            let st = {
-                let _cb = InCallback::enter(CallbackKind::Event("WskSendBacklogEvent"));
-                let _i = IrqlGuard::raise_to(irql.level());
-                // SAFETY: the client installed this callback for the socket.
-                unsafe { f(ctx, n) }
-            };
-            record(EventKind::SendBacklog, 0, at_dispatch, st, n, 0, false);
-            if st != STATUS_SUCCESS {
-                callback_violation(format_args!(
-                    "WskSendBacklogEvent returned {st:#x}; STATUS_SUCCESS is the only allowed value"
-                ));
-            }
-        }
-        Step::Queued(Ev::Accept(child)) => deliver_accept(sid, child, dflag, irql, t, out),
-        Step::Queued(Ev::Inspect(conn)) => deliver_inspect(sid, conn, irql, t, out),
-        Step::Queued(Ev::Abort(id)) => {
-            let Some(f) = t.listen.and_then(|l| l.WskAbortEvent) else {
-                return;
-            };
-            let mut id = id;
-            let st = {
-                let _cb = InCallback::enter(CallbackKind::Event("WskAbortEvent"));
-                let _i = IrqlGuard::raise_to(irql.level());
-                // SAFETY: the client installed this callback; `id` lives
-                // for the call.
-                unsafe { f(ctx, &raw mut id) }
-            };
-            record(EventKind::Abort, 0, at_dispatch, st, 0, 0, false);
-            if st != STATUS_SUCCESS {
-                callback_violation(format_args!(
-                    "WskAbortEvent returned {st:#x}; STATUS_SUCCESS is the only allowed value"
-                ));
-            }
-        }
-        Step::Queued(Ev::CloseRequired) => deliver_close_required(sid, dflag, irql, t),
-    }
-}
-
-/// Allocates one indication element: header (`hdr` bytes), an MDL over
-/// `data` (copied in), and `extra` bytes after the MDL. Returns the element
-/// address, its size, and the address of the extra bytes.
-fn alloc_element(hdr: usize, data: &[u8], extra: usize) -> (*mut u8, usize, *mut u8, PMDL) {
-    let mdl_off = hdr.next_multiple_of(16);
-    let pages = data.len().div_ceil(0x1000) + 1;
-    let mdl_size = core::mem::size_of::<wsk_sys::MDL>() + pages * 8;
-    let extra_off = (mdl_off + mdl_size).next_multiple_of(16);
-    let data_off = (extra_off + extra).next_multiple_of(16);
-    let size = data_off + data.len().max(1);
-    let base = raw_alloc_zeroed(size);
-    let data_ptr = base.wrapping_add(data_off);
-    // SAFETY: `data_ptr` has room for `data.len()` bytes inside `base`.
-    unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), data_ptr, data.len()) };
-    let mdl: PMDL = base.wrapping_add(mdl_off).cast();
-    let offset = (data_ptr as usize) & 0xFFF;
-    let header = wsk_sys::MDL {
-        Next: core::ptr::null_mut(),
-        Size: i16::try_from(mdl_size).unwrap_or(i16::MAX),
-        MdlFlags: wsk_sys::MDL_SOURCE_IS_NONPAGED_POOL | wsk_sys::MDL_ALLOCATED_FIXED_SIZE,
-        Process: core::ptr::null_mut(),
-        MappedSystemVa: data_ptr.cast(),
-        StartVa: data_ptr.wrapping_sub(offset).cast(),
-        ByteCount: u32::try_from(data.len()).unwrap_or(u32::MAX),
-        ByteOffset: u32::try_from(offset).unwrap_or(0),
-    };
-    // SAFETY: `mdl` is 16-aligned inside `base` with room for the header.
-    unsafe { mdl.write(header) };
-    (base, size, base.wrapping_add(extra_off), mdl)
-}
-
-fn free_elements(elems: &[(usize, usize)]) {
-    for &(p, size) in elems {
-        // SAFETY: allocated by `alloc_element` with this size.
-        unsafe { raw_free(p as *mut u8, size) };
-    }
-}
-
-#[allow(clippy::needless_pass_by_value)]
-fn deliver_receive(
-    sid: u64,
-    data: Vec<u8>,
-    dflag: u32,
-    irql: Irql,
-    t: &CallbackTarget,
-    out: &mut Out,
-) {
-    let Some(f) = t.conn.and_then(|c| c.WskReceiveEvent) else {
-        put_back(sid, &data, true, out);
-        return;
-    };
-    // Build the chain.
-    let mut elems: Vec<(usize, usize)> = Vec::new();
-    let hdr = core::mem::size_of::<wsk_sys::WSK_DATA_INDICATION>();
-    let mut prev: *mut wsk_sys::WSK_DATA_INDICATION = core::ptr::null_mut();
-    let mut head: *mut wsk_sys::WSK_DATA_INDICATION = core::ptr::null_mut();
-    for piece in data.chunks(t.chunk.max(1)) {
-        let (base, size, _, mdl) = alloc_element(hdr, piece, 0);
-        let ind: *mut wsk_sys::WSK_DATA_INDICATION = base.cast();
-        let v = wsk_sys::WSK_DATA_INDICATION {
-            Next: core::ptr::null_mut(),
-            Buffer: wsk_sys::WSK_BUF {
-                Mdl: mdl,
-                Offset: 0,
-                Length: piece.len(),
-            },
-        };
-        // SAFETY: `ind` is the start of a fresh element sized for it.
-        unsafe { ind.write(v) };
-        if prev.is_null() {
-            head = ind;
-        } else {
-            // SAFETY: `prev` is the previous element of this chain.
-            unsafe { (*prev).Next = ind };
-        }
-        prev = ind;
-        elems.push((base as usize, size));
-    }
-    let total = data.len();
-    let mut accepted: usize = total;
-    let st = {
-        let _cb = InCallback::enter(CallbackKind::Event("WskReceiveEvent"));
-        let _i = IrqlGuard::raise_to(irql.level());
-        // SAFETY: the client installed this callback; the chain and
-        // `accepted` live for the call.
-        unsafe { f(t.context as PVOID, dflag, head, total, &raw mut accepted) }
-    };
-    let valid = matches!(
-        st,
-        STATUS_SUCCESS | STATUS_PENDING | STATUS_DATA_NOT_ACCEPTED
-    );
-    record(
-        EventKind::Receive,
-        dflag,
-        dflag != 0,
-        st,
-        total,
-        if st == STATUS_SUCCESS {
-            accepted.min(total)
-        } else {
-            0
-        },
-        false,
-    );
-    if !valid {
-        callback_violation(format_args!(
-            "WskReceiveEvent returned {st:#x}; allowed: STATUS_SUCCESS, STATUS_PENDING, \
-             STATUS_DATA_NOT_ACCEPTED"
-        ));
-    }
-    match st {
-        STATUS_SUCCESS => {
-            if accepted > total {
-                callback_violation(format_args!(
-                    "WskReceiveEvent accepted {accepted} bytes of {total} indicated \
-                     (BytesAccepted > BytesIndicated)"
-                ));
-                accepted = total;
-            }
-            free_elements(&elems);
-            if accepted < total {
-                put_back(sid, &data[accepted..], true, out);
-            }
-        }
-        STATUS_PENDING => {
-            let mut w = world::lock();
-            if let Some(s) = w.net.sockets.get_mut(&sid) {
-                for &(p, size) in &elems {
-                    s.retained.insert(p, (size, false));
-                }
-            }
-        }
-        _ => {
-            free_elements(&elems);
-            put_back(sid, &data, true, out);
-        }
-    }
-}
-
-/// Returns unaccepted bytes to the front of the receive queue.
-fn put_back(sid: u64, data: &[u8], block: bool, out: &mut Out) {
-    let mut w = world::lock();
-    let Some(s) = w.net.sockets.get_mut(&sid) else {
-        return;
-    };
-    if block {
-        s.blocked = true;
-    }
-    let Some((c, e)) = s.conn else {
-        return;
-    };
-    if let Some(conn) = w.net.conns.get_mut(&c) {
-        let rx = &mut conn.ends[e].rx;
-        for &b in data.iter().rev() {
-            rx.push_front(b);
-        }
-    }
-    progress_conn_socket(&mut w, sid, out);
-}
-
-fn deliver_receive_from(
-    sid: u64,
-    dgrams: Vec<Datagram>,
-    dflag: u32,
-    irql: Irql,
-    t: &CallbackTarget,
-    out: &mut Out,
-) {
-    let Some(f) = t.dgram.and_then(|d| d.WskReceiveFromEvent) else {
-        return;
-    };
-    let hdr = core::mem::size_of::<wsk_sys::WSK_DATAGRAM_INDICATION>();
-    let mut elems: Vec<(usize, usize)> = Vec::new();
-    let mut prev: *mut wsk_sys::WSK_DATAGRAM_INDICATION = core::ptr::null_mut();
-    let mut head: *mut wsk_sys::WSK_DATAGRAM_INDICATION = core::ptr::null_mut();
-    for d in &dgrams {
-        let (base, size, extra, mdl) = alloc_element(hdr, &d.data, 128);
-        let sa = crate::addr::to_bytes(d.from);
-        // SAFETY: `extra` has 128 bytes inside the element.
-        unsafe { core::ptr::copy_nonoverlapping(sa.as_ptr(), extra, sa.len()) };
-        let ind: *mut wsk_sys::WSK_DATAGRAM_INDICATION = base.cast();
-        let v = wsk_sys::WSK_DATAGRAM_INDICATION {
-            Next: core::ptr::null_mut(),
-            Buffer: wsk_sys::WSK_BUF {
-                Mdl: mdl,
-                Offset: 0,
-                Length: d.data.len(),
-            },
-            ControlInfo: core::ptr::null_mut(),
-            ControlInfoLength: 0,
-            RemoteAddress: extra.cast(),
-        };
-        // SAFETY: `ind` is the start of a fresh element sized for it.
-        unsafe { ind.write(v) };
-        if prev.is_null() {
-            head = ind;
-        } else {
-            // SAFETY: `prev` is the previous element of this chain.
-            unsafe { (*prev).Next = ind };
-        }
-        prev = ind;
-        elems.push((base as usize, size));
-    }
-    let st = {
-        let _cb = InCallback::enter(CallbackKind::Event("WskReceiveFromEvent"));
-        let _i = IrqlGuard::raise_to(irql.level());
-        // SAFETY: the client installed this callback; the chain lives for
-        // the call.
-        unsafe { f(t.context as PVOID, dflag, head) }
-    };
-    record(
-        EventKind::ReceiveFrom,
-        dflag,
-        dflag != 0,
-        st,
-        dgrams.len(),
-        0,
-        false,
-    );
-    match st {
-        STATUS_SUCCESS => free_elements(&elems),
-        STATUS_PENDING => {
-            let mut w = world::lock();
-            if let Some(s) = w.net.sockets.get_mut(&sid) {
-                for &(p, size) in &elems {
-                    s.retained.insert(p, (size, true));
-                }
-            }
-        }
-        other => {
-            if other != STATUS_DATA_NOT_ACCEPTED {
-                callback_violation(format_args!(
-                    "WskReceiveFromEvent returned {other:#x}; allowed: STATUS_SUCCESS, \
-                     STATUS_PENDING, STATUS_DATA_NOT_ACCEPTED"
-                ));
-            }
-            free_elements(&elems);
-            let mut w = world::lock();
-            if let Some(s) = w.net.sockets.get_mut(&sid) {
-                s.blocked = true;
-                for d in dgrams.into_iter().rev() {
-                    s.dgrams.push_front(d);
-                }
-            }
-            progress_dgram_socket(&mut w, sid, out);
-        }
-    }
-}
-
-fn deliver_accept(_l: u64, child: u64, dflag: u32, irql: Irql, t: &CallbackTarget, out: &mut Out) {
-    let Some(f) = t.listen.and_then(|d| d.WskAcceptEvent) else {
-        return;
-    };
-    let (obj, local, remote) = {
-        let w = world::lock();
-        let Some(c) = w.net.sockets.get(&child) else {
-            return;
-        };
-        if c.state != State::Unaccepted {
-            return;
-        }
-        (c.obj, c.local, c.remote)
-    };
-    let mut local_b =
-        crate::addr::to_bytes(local.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))));
-    let mut remote_b =
-        crate::addr::to_bytes(remote.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))));
-    local_b.resize(128, 0);
-    remote_b.resize(128, 0);
-    let mut ctx_out: PVOID = core::ptr::null_mut();
-    let mut disp_out: *const WSK_CLIENT_CONNECTION_DISPATCH = core::ptr::null();
-    let st = {
-        let _cb = InCallback::enter(CallbackKind::Event("WskAcceptEvent"));
-        let _i = IrqlGuard::raise_to(irql.level());
-        // SAFETY: the client installed this callback; every pointer
-        // argument lives for the call.
-        unsafe {
-            f(
-                t.context as PVOID,
-                dflag,
-                local_b.as_mut_ptr().cast(),
-                remote_b.as_mut_ptr().cast(),
-                obj as PWSK_SOCKET,
-                &raw mut ctx_out,
-                &raw mut disp_out,
-            )
-        }
-    };
-    record(EventKind::Accept, dflag, dflag != 0, st, 0, 0, false);
-    let mut w = world::lock();
-    match st {
-        STATUS_SUCCESS => {
-            accept_into(&mut w, child, ctx_out as usize, disp_out as usize);
-            out.deliver(child);
-        }
-        other => {
-            if other != STATUS_REQUEST_NOT_ACCEPTED {
-                drop(w);
-                callback_violation(format_args!(
-                    "WskAcceptEvent returned {other:#x}; allowed: STATUS_SUCCESS, \
-                     STATUS_REQUEST_NOT_ACCEPTED"
-                ));
-                w = world::lock();
-            }
-            // The provider closes the rejected socket: reset the connector.
-            let conn = w.net.sockets.get(&child).and_then(|c| c.conn);
-            destroy_socket(&mut w, child);
-            if let Some((c, e)) = conn {
-                conn_reset(&mut w, c, e, out);
-            }
-        }
-    }
-}
-
-fn deliver_inspect(l: u64, conn: u64, irql: Irql, t: &CallbackTarget, out: &mut Out) {
-    let Some(f) = t.listen.and_then(|d| d.WskInspectEvent) else {
-        return;
-    };
-    let (id, local, remote) = {
-        let w = world::lock();
-        let Some(c) = w.net.conns.get(&conn) else {
-            return;
-        };
-        if c.state != ConnState::Inspecting {
-            return;
-        }
-        let Some(id) = c.inspect_id else {
-            return;
-        };
-        let family = w.net.sockets.get(&l).map_or(0, |s| s.family);
-        (
-            id,
-            as_seen_by(family, c.ends[1].addr),
-            as_seen_by(family, c.ends[0].addr),
-        )
-    };
-    let mut local_b = crate::addr::to_bytes(local);
-    let mut remote_b = crate::addr::to_bytes(remote);
-    local_b.resize(128, 0);
-    remote_b.resize(128, 0);
-    let mut id_copy = id;
-    let action = {
-        let _cb = InCallback::enter(CallbackKind::Event("WskInspectEvent"));
-        let _i = IrqlGuard::raise_to(irql.level());
-        // SAFETY: the client installed this callback; the arguments live for
-        // the call.
-        unsafe {
-            f(
-                t.context as PVOID,
-                local_b.as_mut_ptr().cast(),
-                remote_b.as_mut_ptr().cast(),
-                &raw mut id_copy,
-            )
-        }
-    };
-    record(
-        EventKind::Inspect,
-        0,
-        irql == Irql::Dispatch,
-        action,
-        0,
-        0,
-        false,
-    );
-    let mut w = world::lock();
-    match action {
-        wsk_sys::WskInspectAccept => establish(&mut w, conn, out),
-        wsk_sys::WskInspectReject => refuse(&mut w, conn, wsk_sys::STATUS_CONNECTION_REFUSED, out),
-        wsk_sys::WskInspectPend => {
-            if let Some(ls) = w.net.sockets.get_mut(&l) {
-                ls.inspecting.insert((id.Key, id.SerialNumber), conn);
-            }
-        }
-        other => {
-            crate::world::wviolation!(
-                w,
-                Rule::CallbackStatus,
-                "WskInspectEvent returned WSK_INSPECT_ACTION {other}; allowed: WskInspectReject, \
-                 WskInspectAccept, WskInspectPend"
-            );
-            refuse(&mut w, conn, wsk_sys::STATUS_CONNECTION_REFUSED, out);
-        }
-    }
-}
-
-fn deliver_close_required(sid: u64, dflag: u32, irql: Irql, t: &CallbackTarget) {
-    let ctx = t.context as PVOID;
-    let kind = world::lock().net.sockets.get(&sid).map(|s| s.kind);
-    let at = dflag != 0;
-    match kind {
-        Some(Kind::Listen) => {
-            let Some(f) = t.listen.and_then(|d| d.WskAcceptEvent) else {
-                return;
-            };
-            let mut c: PVOID = core::ptr::null_mut();
-            let mut d: *const WSK_CLIENT_CONNECTION_DISPATCH = core::ptr::null();
-            let mut zero = [0u8; 128];
-            let mut zero2 = [0u8; 128];
-            let st = {
-                let _cb = InCallback::enter(CallbackKind::Event("WskAcceptEvent"));
-                let _i = IrqlGuard::raise_to(irql.level());
-                // SAFETY: the client installed this callback; NULL
-                // AcceptSocket means "close the listening socket".
-                unsafe {
-                    f(
-                        ctx,
-                        dflag,
-                        zero.as_mut_ptr().cast(),
-                        zero2.as_mut_ptr().cast(),
-                        core::ptr::null_mut(),
-                        &raw mut c,
-                        &raw mut d,
-                    )
-                }
-            };
-            record(EventKind::Accept, dflag, at, st, 0, 0, true);
-        }
-        Some(Kind::Datagram) => {
-            let Some(f) = t.dgram.and_then(|d| d.WskReceiveFromEvent) else {
-                return;
-            };
-            let st = {
-                let _cb = InCallback::enter(CallbackKind::Event("WskReceiveFromEvent"));
-                let _i = IrqlGuard::raise_to(irql.level());
-                // SAFETY: the client installed this callback.
-                unsafe { f(ctx, dflag, core::ptr::null_mut()) }
-            };
-            record(EventKind::ReceiveFrom, dflag, at, st, 0, 0, true);
-        }
-        Some(_) => {
-            let Some(f) = t.conn.and_then(|d| d.WskReceiveEvent) else {
-                return;
-            };
-            let mut acc = 0usize;
-            let st = {
-                let _cb = InCallback::enter(CallbackKind::Event("WskReceiveEvent"));
-                let _i = IrqlGuard::raise_to(irql.level());
-                // SAFETY: the client installed this callback; NULL
-                // DataIndication means "close the socket".
-                unsafe { f(ctx, dflag, core::ptr::null_mut(), 0, &raw mut acc) }
-            };
-            record(EventKind::Receive, dflag, at, st, 0, 0, true);
-        }
-        None => {}
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1906,7 +1420,7 @@ pub(crate) fn close_socket(w: &mut World, sid: u64, out: &mut Out) {
         .net
         .sockets
         .iter()
-        .filter(|(_, c)| c.parent == Some(sid) && c.state == State::Unaccepted)
+        .filter(|(_, c)| c.parent == Some(sid) && c.state == State::Unaccepted && !c.offered)
         .map(|(id, _)| *id)
         .collect();
     for child in orphans {

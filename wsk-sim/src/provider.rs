@@ -162,6 +162,19 @@ fn enter_socket(w: &mut WorldGuard, socket: PWSK_SOCKET, routine: &str) -> Resul
     Ok(sid)
 }
 
+/// `STATUS_FILE_FORCED_CLOSED` for a socket the provider declared no longer
+/// functional ([`Behaviour::SocketFailure`](crate::Behaviour::SocketFailure)):
+/// the status the socket routines document for a socket that no longer
+/// works and must be closed, its IRP completed with it (for example
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept>).
+fn check_functional(w: &WorldGuard, sid: u64) -> Result<(), NTSTATUS> {
+    if w.net.sockets[&sid].dead {
+        Err(wsk_sys::STATUS_FILE_FORCED_CLOSED)
+    } else {
+        Ok(())
+    }
+}
+
 /// Runs a socket routine that takes an IRP.
 fn socket_irp_call(
     socket: PWSK_SOCKET,
@@ -177,7 +190,10 @@ fn socket_irp_call(
     }
     let mut out = Out::default();
     let mut w = world::lock();
-    let sid = match enter_socket(&mut w, socket, name) {
+    let sid = match enter_socket(&mut w, socket, name).and_then(|sid| {
+        check_functional(&w, sid)?;
+        Ok(sid)
+    }) {
         Ok(s) => s,
         Err(st) => {
             drop(w);
@@ -570,7 +586,12 @@ pub(crate) unsafe extern "system" fn WskControlClient(
             }
             let need = TRANSPORTS.len() * core::mem::size_of::<wsk_sys::WSK_TRANSPORT>();
             if OutputSize < need || OutputBuffer.is_null() {
-                (wsk_sys::STATUS_BUFFER_TOO_SMALL, need)
+                let too_small = if w.adversary(crate::Behaviour::DocumentedStatuses) {
+                    wsk_sys::STATUS_BUFFER_OVERFLOW
+                } else {
+                    wsk_sys::STATUS_BUFFER_TOO_SMALL
+                };
+                (too_small, need)
             } else {
                 let out: *mut wsk_sys::WSK_TRANSPORT = OutputBuffer.cast();
                 for (i, (st, proto, af)) in TRANSPORTS.iter().enumerate() {
@@ -734,22 +755,21 @@ fn default_option(s: &Socket, level: u32, code: u32) -> Option<Vec<u8>> {
     Some(v.to_le_bytes().to_vec())
 }
 
-/// Handles `SO_WSK_EVENT_CALLBACK`.
-fn event_callback_option(
+/// Reads and checks a `WSK_EVENT_CALLBACK_CONTROL`: `(disable, mask)`, or
+/// the status to fail with.
+fn read_event_control(
     w: &mut WorldGuard,
     sid: u64,
     input: PVOID,
     size: SIZE_T,
-    irp: PIRP,
-    out: &mut Out,
-) -> NTSTATUS {
+) -> Result<(bool, u32), NTSTATUS> {
     if input.is_null() || size < core::mem::size_of::<wsk_sys::WSK_EVENT_CALLBACK_CONTROL>() {
         wviolation!(
             w,
             Rule::Parameter,
             "SO_WSK_EVENT_CALLBACK without a WSK_EVENT_CALLBACK_CONTROL"
         );
-        return STATUS_INVALID_PARAMETER;
+        return Err(STATUS_INVALID_PARAMETER);
     }
     // SAFETY: checked size; the client passes a valid structure.
     let ctl = unsafe {
@@ -760,7 +780,7 @@ fn event_callback_option(
     // SAFETY: `NpiId` points to an NPIID (a GUID) or is NULL.
     let npi = (!ctl.NpiId.is_null()).then(|| unsafe { ctl.NpiId.read_unaligned() });
     if npi != Some(NPI_WSK_INTERFACE_ID) {
-        return STATUS_NOT_SUPPORTED;
+        return Err(STATUS_NOT_SUPPORTED);
     }
     let kind = w.net.sockets[&sid].kind;
     let disable = ctl.EventMask & WSK_EVENT_DISABLE != 0;
@@ -774,22 +794,40 @@ fn event_callback_option(
             ctl.EventMask,
             kind.name()
         );
-        return STATUS_INVALID_PARAMETER;
+        return Err(STATUS_INVALID_PARAMETER);
     }
+    Ok((disable, mask))
+}
+
+/// Handles `SO_WSK_EVENT_CALLBACK`.
+fn event_callback_option(
+    w: &mut WorldGuard,
+    sid: u64,
+    input: PVOID,
+    size: SIZE_T,
+    irp: PIRP,
+    out: &mut Out,
+) -> Outcome {
+    let done = |st| Outcome::Done(st, 0);
+    let (disable, mask) = match read_event_control(w, sid, input, size) {
+        Ok(v) => v,
+        Err(st) => return done(st),
+    };
+    let kind = w.net.sockets[&sid].kind;
     if disable {
         if mask.count_ones() != 1 {
             wviolation!(
                 w,
                 Rule::Parameter,
                 "SO_WSK_EVENT_CALLBACK disables one event at a time (mask {:#x})",
-                ctl.EventMask
+                mask | WSK_EVENT_DISABLE
             );
-            return STATUS_INVALID_PARAMETER;
+            return done(STATUS_INVALID_PARAMETER);
         }
-        if let Some(s) = w.net.sockets.get_mut(&sid) {
-            s.events &= !mask;
+        if let Some(refused) = fixed_event_refusal(w, sid, mask, "disabled") {
+            return refused;
         }
-        return STATUS_SUCCESS;
+        return disable_event(w, sid, mask, irp);
     }
     if !irp.is_null() {
         wviolation!(
@@ -807,20 +845,31 @@ fn event_callback_option(
         Kind::Basic => false,
     };
     if !ready {
-        return STATUS_INVALID_DEVICE_STATE;
+        return done(STATUS_INVALID_DEVICE_STATE);
+    }
+    if w.net.sockets[&sid].state == State::Unaccepted {
+        // Enabling events on a socket inside its own WskAcceptEvent: no page
+        // forbids calls there (the guide's sample makes some), but the
+        // provider learns the socket's dispatch table only when the callback
+        // returns. Microsoft says nothing of this case: fail it, the harder
+        // answer, without calling it a violation.
+        return done(STATUS_INVALID_DEVICE_STATE);
+    }
+    if let Some(refused) = fixed_event_refusal(w, sid, mask, "re-enabled") {
+        return refused;
     }
     // The client's table must have each callback it enables.
-    let missing = missing_callback(s, mask);
+    let missing = missing_callback(&w.net.sockets[&sid], mask);
     if let Some(cb) = missing {
         wviolation!(
             w,
             Rule::Parameter,
             "SO_WSK_EVENT_CALLBACK enables an event whose {cb} is NULL"
         );
-        return STATUS_INVALID_PARAMETER;
+        return done(STATUS_INVALID_PARAMETER);
     }
     let Some(s) = w.net.sockets.get_mut(&sid) else {
-        return STATUS_INVALID_PARAMETER;
+        return done(STATUS_INVALID_PARAMETER);
     };
     let newly = mask & !s.events;
     s.events |= mask;
@@ -834,8 +883,83 @@ fn event_callback_option(
     if !out.deliver_later.contains(&sid) {
         out.deliver_later.push(sid);
     }
-    STATUS_SUCCESS
+    done(STATUS_SUCCESS)
 }
+
+/// [`Behaviour::FixedEvents`](crate::Behaviour::FixedEvents): statically
+/// enabled events cannot be disabled or enabled again
+/// (<https://learn.microsoft.com/windows-hardware/drivers/network/wsk-set-static-event-callbacks>),
+/// and connection events enabled on a listening socket cannot be disabled
+/// there (<https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback>).
+/// Microsoft names no status for trying: the simulator reports a
+/// [`PARAMETER`](Rule::Parameter) violation and fails with
+/// `STATUS_INVALID_PARAMETER`.
+fn fixed_event_refusal(w: &mut WorldGuard, sid: u64, mask: u32, how: &str) -> Option<Outcome> {
+    if !w.adversary(crate::Behaviour::FixedEvents) {
+        return None;
+    }
+    let s = &w.net.sockets[&sid];
+    let conn_events =
+        wsk_sys::WSK_EVENT_RECEIVE | wsk_sys::WSK_EVENT_DISCONNECT | WSK_EVENT_SEND_BACKLOG;
+    let inherited_fixed = if how == "disabled" && s.listen_kind() == Kind::Listen {
+        s.events & conn_events & mask
+    } else {
+        0
+    };
+    let fixed = s.static_events & mask;
+    if fixed == 0 && inherited_fixed == 0 {
+        return None;
+    }
+    let why = if fixed != 0 {
+        "statically enabled (WSK_SET_STATIC_EVENT_CALLBACKS) events"
+    } else {
+        "connection events enabled on a listening socket"
+    };
+    wviolation!(
+        w,
+        Rule::Parameter,
+        "SO_WSK_EVENT_CALLBACK on socket #{sid}: {why} cannot be {how} (mask {mask:#x})"
+    );
+    Some(Outcome::Done(STATUS_INVALID_PARAMETER, 0))
+}
+
+/// Disables one event. While a call to that callback is in progress, under
+/// [`Behaviour::DisableWaitsForCallbacks`](crate::Behaviour::DisableWaitsForCallbacks)
+/// the disable completes once the call returns: the IRP pends
+/// (`STATUS_PENDING`), or without an IRP the routine returns
+/// `STATUS_EVENT_PENDING`
+/// (<https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback>).
+fn disable_event(w: &mut WorldGuard, sid: u64, mask: u32, irp: PIRP) -> Outcome {
+    let contract = w.adversary(crate::Behaviour::DisableWaitsForCallbacks);
+    let s = &w.net.sockets[&sid];
+    let in_progress = s.callbacks_in_progress > 0 && s.running_event & mask != 0;
+    if !(contract && in_progress) {
+        if let Some(s) = w.net.sockets.get_mut(&sid) {
+            s.events &= !mask;
+        }
+        return Outcome::Done(STATUS_SUCCESS, 0);
+    }
+    if irp.is_null() {
+        if let Some(s) = w.net.sockets.get_mut(&sid) {
+            s.deferred_disables.push((mask, 0));
+        }
+        return Outcome::Done(STATUS_EVENT_PENDING, 0);
+    }
+    if let Some(o) = pend(w, sid, irp, "WskControlSocket(SO_WSK_EVENT_CALLBACK)") {
+        return o;
+    }
+    if let Some(s) = w.net.sockets.get_mut(&sid) {
+        s.deferred_disables.push((mask, irp as usize));
+    }
+    Outcome::Pended
+}
+
+/// `STATUS_EVENT_PENDING`, from `shared/ntstatus.h` of the Windows SDK
+/// (`0x40000013`, not yet in `wsk-sys`); `WskControlSocket` returns it for
+/// a disable that waits for a
+/// callback in progress
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_control_socket>).
+pub(crate) const STATUS_EVENT_PENDING: NTSTATUS = 0x4000_0013;
 
 fn missing_callback(s: &Socket, mask: u32) -> Option<&'static str> {
     use wsk_sys::{
@@ -885,9 +1009,9 @@ fn missing_callback(s: &Socket, mask: u32) -> Option<&'static str> {
     None
 }
 
-/// Runs a `WskControlSocket` request; returns (status, bytes written).
+/// Runs a `WskControlSocket` request.
 #[allow(clippy::too_many_arguments)] // mirrors WskControlSocket
-fn control(
+fn control_request(
     w: &mut WorldGuard,
     sid: u64,
     ty: WSK_CONTROL_SOCKET_TYPE,
@@ -897,6 +1021,37 @@ fn control(
     output: (PVOID, SIZE_T),
     irp: PIRP,
     out: &mut Out,
+) -> Outcome {
+    if ty == wsk_sys::WskSetOption && level == SOL_SOCKET && code == wsk_sys::SO_WSK_EVENT_CALLBACK
+    {
+        return event_callback_option(w, sid, input.0, input.1, irp, out);
+    }
+    if ty == wsk_sys::WskIoctl
+        && code == wsk_sys::SIO_WSK_QUERY_INSPECT_ID
+        && !irp.is_null()
+        && w.adversary(crate::Behaviour::DocumentedStatuses)
+    {
+        // https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-query-inspect-id
+        wviolation!(
+            w,
+            Rule::Parameter,
+            "SIO_WSK_QUERY_INSPECT_ID must be called with Irp == NULL"
+        );
+    }
+    let (st, n) = control(w, sid, ty, code, level, input, output);
+    Outcome::Done(st, n)
+}
+
+/// Runs a `WskControlSocket` request other than `SO_WSK_EVENT_CALLBACK`;
+/// returns (status, bytes written).
+fn control(
+    w: &mut WorldGuard,
+    sid: u64,
+    ty: WSK_CONTROL_SOCKET_TYPE,
+    code: ULONG,
+    level: ULONG,
+    input: (PVOID, SIZE_T),
+    output: (PVOID, SIZE_T),
 ) -> (NTSTATUS, usize) {
     let write_out = |bytes: &[u8]| -> (NTSTATUS, usize) {
         if output.0.is_null() || output.1 < bytes.len() {
@@ -910,9 +1065,6 @@ fn control(
     };
     match ty {
         wsk_sys::WskSetOption => {
-            if level == SOL_SOCKET && code == wsk_sys::SO_WSK_EVENT_CALLBACK {
-                return (event_callback_option(w, sid, input.0, input.1, irp, out), 0);
-            }
             let Some(s) = w.net.sockets.get_mut(&sid) else {
                 return (STATUS_INVALID_HANDLE, 0);
             };
@@ -1041,6 +1193,9 @@ fn ioctl(
                     b[8..12].copy_from_slice(&id.SerialNumber.to_le_bytes());
                     write_out(&b)
                 }
+                None if w.adversary(crate::Behaviour::DocumentedStatuses) => {
+                    (wsk_sys::STATUS_INVALID_DEVICE_REQUEST, 0)
+                }
                 None => (STATUS_INVALID_DEVICE_STATE, 0),
             }
         }
@@ -1078,7 +1233,7 @@ pub(crate) unsafe extern "system" fn WskControlSocket(
             Routine::WskControlSocket,
             any_socket,
             |w, sid, irp, out| {
-                let (st, n) = control(
+                let outcome = control_request(
                     w,
                     sid,
                     RequestType,
@@ -1089,8 +1244,10 @@ pub(crate) unsafe extern "system" fn WskControlSocket(
                     irp,
                     out,
                 );
-                written = n;
-                Outcome::Done(st, n)
+                if let Outcome::Done(_, n) = outcome {
+                    written = n;
+                }
+                outcome
             },
         );
         if !OutputSizeReturned.is_null() {
@@ -1106,10 +1263,15 @@ pub(crate) unsafe extern "system" fn WskControlSocket(
         Ok(s) => s,
         Err(st) => return st,
     };
+    if let Err(st) = check_functional(&w, sid) {
+        return st;
+    }
     if let Some(Fault::Fail(st)) = w.faults.take(Routine::WskControlSocket) {
         return st;
     }
-    let (st, n) = control(
+    // Without an IRP nothing can pend (a disable that must wait returns
+    // STATUS_EVENT_PENDING instead).
+    let (st, n) = match control_request(
         &mut w,
         sid,
         RequestType,
@@ -1119,7 +1281,10 @@ pub(crate) unsafe extern "system" fn WskControlSocket(
         (OutputBuffer, OutputSize),
         Irp,
         &mut out,
-    );
+    ) {
+        Outcome::Done(st, n) => (st, n),
+        Outcome::Pended => (STATUS_PENDING, 0),
+    };
     drop(w);
     net::flush(out);
     if !OutputSizeReturned.is_null() {
@@ -1158,6 +1323,15 @@ pub(crate) unsafe extern "system" fn WskCloseSocket(Socket: PWSK_SOCKET, Irp: PI
             w,
             Rule::CloseInProgress,
             "WskCloseSocket on socket #{sid} while {calls} other call(s) on it have not returned"
+        );
+    }
+    let retained = w.net.sockets[&sid].retained.len();
+    if retained > 0 {
+        wviolation!(
+            w,
+            Rule::RetainedAtClose,
+            "WskCloseSocket on socket #{sid} with {retained} retained indication(s) not released \
+             (WskRelease them first)"
         );
     }
     if let Some(Fault::Fail(st)) = w.faults.take(Routine::WskCloseSocket) {
@@ -1342,11 +1516,13 @@ pub(crate) unsafe extern "system" fn WskAccept(
                 return Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0);
             }
             if let Some(Some(child)) = w.net.sockets.get_mut(&sid).map(|s| s.backlog.pop_front()) {
+                let inherit = !w.adversary(crate::Behaviour::AcceptDoesNotInherit);
                 net::accept_into(
                     w,
                     child,
                     AcceptSocketContext as usize,
                     AcceptSocketDispatch as usize,
+                    inherit,
                 );
                 let c = &w.net.sockets[&child];
                 if let Some(a) = c.local {
@@ -1486,6 +1662,9 @@ pub(crate) unsafe extern "system" fn WskGetRemoteAddress(
                     unsafe { crate::addr::write(RemoteAddress, a) };
                     Outcome::Done(STATUS_SUCCESS, 0)
                 }
+                _ if w.adversary(crate::Behaviour::DocumentedStatuses) => {
+                    Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0)
+                }
                 _ => Outcome::Done(STATUS_INVALID_CONNECTION, 0),
             }
         },
@@ -1617,6 +1796,10 @@ pub(crate) unsafe extern "system" fn WskConnectEx(
                     Err(st) => return Outcome::Done(st, 0),
                 };
                 let data = io::read_segs(&segs);
+                if data.len() > 65_535 && w.adversary(crate::Behaviour::DocumentedStatuses) {
+                    // "The maximum allowed size in bytes is 65,535."
+                    return Outcome::Done(wsk_sys::STATUS_BUFFER_OVERFLOW, 0);
+                }
                 if let Some(s) = w.net.sockets.get_mut(&sid) {
                     s.connect_data = data;
                 }
@@ -1724,9 +1907,32 @@ fn receive_body(
     };
     let cap: usize = segs.iter().map(|s| s.len).sum();
     let waitall = flags & WSK_FLAG_WAITALL != 0;
+    let drain = flags & wsk_sys::WSK_FLAG_DRAIN != 0;
+    if drain && (waitall || cap != 0) {
+        // https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive
+        wviolation!(
+            w,
+            Rule::Parameter,
+            "{routine} with WSK_FLAG_DRAIN needs a zero-length buffer and no WSK_FLAG_WAITALL"
+        );
+        return Outcome::Done(STATUS_INVALID_PARAMETER, 0);
+    }
     let queue_empty = w.net.sockets[&sid].recv_irps.is_empty();
     let mut filled = 0;
-    if queue_empty {
+    if queue_empty && drain {
+        // Discard what is buffered; complete at the end of the stream.
+        let Some(conn) = w.net.conns.get_mut(&c) else {
+            return Outcome::Done(STATUS_INVALID_CONNECTION, 0);
+        };
+        let end = &mut conn.ends[e];
+        end.rx.clear();
+        if end.rx_reset {
+            return Outcome::Done(STATUS_CONNECTION_RESET, 0);
+        }
+        if end.rx_fin {
+            return Outcome::Done(STATUS_SUCCESS, 0);
+        }
+    } else if queue_empty {
         let Some(conn) = w.net.conns.get_mut(&c) else {
             return Outcome::Done(STATUS_INVALID_CONNECTION, 0);
         };
@@ -1756,6 +1962,7 @@ fn receive_body(
             segs,
             mdls,
             waitall,
+            drain,
             filled,
         });
     }
@@ -1766,6 +1973,8 @@ fn receive_body(
 /// `WskReceive`: receives into the buffer: completes at once with buffered
 /// data, with 0 bytes after the peer's graceful disconnect, with
 /// `STATUS_CONNECTION_RESET` after an abortive one, or pends.
+/// `WSK_FLAG_DRAIN` (zero-length buffer) discards data until the
+/// connection ends.
 ///
 /// # Safety
 ///
@@ -1894,6 +2103,16 @@ fn release_list(socket: PWSK_SOCKET, head: usize, datagram: bool, routine: &str)
         );
         return STATUS_INVALID_HANDLE;
     };
+    if w.net.sockets[&sid].state == State::Closed {
+        // The indications are still freed: the provider keeps them until
+        // released, closed socket or not.
+        wviolation!(
+            w,
+            Rule::SocketClosed,
+            "{routine} on socket #{sid} after WskCloseSocket (release retained indications \
+             before closing)"
+        );
+    }
     let mut cur = head;
     let mut freed: Vec<(usize, usize)> = Vec::new();
     let mut bad = None;

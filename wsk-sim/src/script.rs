@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use wsk_sys::NTSTATUS;
 
+use crate::adversary::Adversary;
+
 /// When and where the provider completes an IRP whose operation is done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum CompletionMode {
@@ -40,6 +42,16 @@ pub enum Irql {
 }
 
 impl Irql {
+    /// Any of the three, drawn from `rng` (the adversary's
+    /// [`IrqlMix`](crate::Behaviour::IrqlMix)).
+    pub(crate) fn any(rng: &mut crate::world::Rng) -> Irql {
+        match rng.below(3) {
+            0 => Irql::Passive,
+            1 => Irql::Apc,
+            _ => Irql::Dispatch,
+        }
+    }
+
     /// The `KIRQL` number.
     #[must_use]
     pub const fn level(self) -> u8 {
@@ -113,6 +125,25 @@ pub struct Config {
     pub backlog: usize,
     /// Ideal send backlog reported by `SIO_WSK_QUERY_IDEAL_SEND_BACKLOG`.
     pub ideal_send_backlog: usize,
+    /// The adversary: `Some` makes the provider do, within Microsoft's
+    /// contract, what is hardest for the client (see [`Adversary`] and
+    /// [`Behaviour`](crate::Behaviour)). `None` by default in
+    /// `Config::default()`; [`Sim::start`](crate::Sim::start) takes it from
+    /// `WSK_SIM_ADVERSARY` (see [`Adversary::from_env`]). To become the
+    /// default.
+    pub adversary: Option<Adversary>,
+}
+
+impl Config {
+    /// The default configuration with every adversarial behaviour on,
+    /// seeded with `seed` ([`Adversary::all`]).
+    #[must_use]
+    pub fn hostile(seed: u64) -> Config {
+        Config {
+            adversary: Some(Adversary::all(seed)),
+            ..Config::default()
+        }
+    }
 }
 
 impl Default for Config {
@@ -132,6 +163,7 @@ impl Default for Config {
             peer_timeout: Duration::from_secs(10),
             backlog: 16,
             ideal_send_backlog: 65536,
+            adversary: None,
         }
     }
 }
@@ -145,6 +177,8 @@ pub enum Routine {
     ExAllocatePool2,
     IoAllocateIrp,
     IoAllocateMdl,
+    /// (Returns NULL: `MmGetSystemAddressForMdlSafe` fails to map.)
+    MmMapLockedPagesSpecifyCache,
     IoAllocateWorkItem,
     PsCreateSystemThread,
     ZwOpenKey,
@@ -182,6 +216,7 @@ impl Routine {
             Routine::ExAllocatePool2 => "ExAllocatePool2",
             Routine::IoAllocateIrp => "IoAllocateIrp",
             Routine::IoAllocateMdl => "IoAllocateMdl",
+            Routine::MmMapLockedPagesSpecifyCache => "MmMapLockedPagesSpecifyCache",
             Routine::IoAllocateWorkItem => "IoAllocateWorkItem",
             Routine::PsCreateSystemThread => "PsCreateSystemThread",
             Routine::ZwOpenKey => "ZwOpenKey",
@@ -290,8 +325,11 @@ pub struct EventRecord {
     pub kind: EventKind,
     /// The `Flags` argument (0 for callbacks without one).
     pub flags: u32,
-    /// Whether it ran at `DISPATCH_LEVEL`.
+    /// Whether it ran at `DISPATCH_LEVEL` (with or without
+    /// `WSK_FLAG_AT_DISPATCH_LEVEL` in `flags`).
     pub at_dispatch: bool,
+    /// The IRQL it ran at.
+    pub irql: Irql,
     /// Its return value (for `WskInspectEvent`, the `WSK_INSPECT_ACTION`).
     pub status: NTSTATUS,
     /// Bytes indicated (receive events), datagrams indicated (receive-from),
@@ -329,6 +367,18 @@ pub struct Stats {
     pub work_items_run: u64,
     /// `DbgPrint` output, one entry per call.
     pub debug_output: Vec<String>,
+    /// `MmMapLockedPagesSpecifyCache` calls made to fail (injected or by
+    /// the adversary).
+    pub mapping_failures: u64,
+    /// Indication elements (`WSK_DATA_INDICATION`s and
+    /// `WSK_DATAGRAM_INDICATION`s) handed to the client.
+    pub indication_elements: u64,
+    /// MDLs in those elements' `WSK_BUF`s.
+    pub indication_mdls: u64,
+    /// Elements whose `WSK_BUF.Offset` is not zero.
+    pub indication_offsets: u64,
+    /// MDLs handed out unmapped (`MappedSystemVa` NULL).
+    pub indication_unmapped_mdls: u64,
 }
 
 impl Stats {

@@ -9,6 +9,7 @@ use wsk_sys::{
     NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT, REG_BINARY, REG_DWORD, REG_MULTI_SZ, REG_SZ,
 };
 
+use crate::adversary::Adversary;
 use crate::net::{
     self, ConnState, Ev, Listener, Out, Owner, PeerListenerState, PeerUdpState, State, UdpEnd,
 };
@@ -48,20 +49,34 @@ impl core::fmt::Debug for Sim {
 }
 
 impl Sim {
-    /// Starts a machine with the default [`Config`].
+    /// Starts a machine with the default [`Config`] and the adversary that
+    /// `WSK_SIM_ADVERSARY` asks for ([`Adversary::from_env`]; none when the
+    /// variable is not set, while [`ON_BY_DEFAULT`](crate::ON_BY_DEFAULT) is
+    /// false).
     pub fn start() -> Sim {
-        Sim::with_config(Config::default())
+        Sim::with_config(Config {
+            adversary: Adversary::from_env(),
+            ..Config::default()
+        })
     }
 
     /// Starts a machine whose completion modes and callback IRQLs are drawn
     /// per request from a PRNG seeded with `seed` (deterministic choices;
-    /// OS thread scheduling still varies).
+    /// OS thread scheduling still varies), with the adversary of
+    /// [`start`](Self::start).
     pub fn with_seed(seed: u64) -> Sim {
         let cfg = Config {
             seed: Some(seed),
+            adversary: Adversary::from_env(),
             ..Config::default()
         };
         Sim::with_config(cfg)
+    }
+
+    /// Starts a machine with every adversarial behaviour on, seeded with
+    /// `seed` ([`Config::hostile`]).
+    pub fn hostile(seed: u64) -> Sim {
+        Sim::with_config(Config::hostile(seed))
     }
 
     /// Starts a machine with `cfg`.
@@ -83,20 +98,53 @@ impl Sim {
     // -----------------------------------------------------------------
     // Configuration
 
-    /// How finished IRPs are completed (see [`CompletionMode`]).
-    pub fn set_completion_mode(&self, mode: CompletionMode) {
-        self.with(|w| w.cfg.completion = mode);
+    /// The adversary of this machine (`None`: off).
+    #[must_use]
+    pub fn adversary(&self) -> Option<Adversary> {
+        self.with(|w| w.cfg.adversary)
     }
 
-    /// The IRQL completion routines run at.
+    /// Changes the adversary from now on. Sockets that already exist keep
+    /// the stream of choices they were created with (seeded by the
+    /// adversary then in force, or by 0).
+    pub fn set_adversary(&self, adversary: Option<Adversary>) {
+        self.with(|w| {
+            if let Some(a) = adversary {
+                if w.cfg.adversary.is_none() {
+                    w.adv_rng = crate::adversary::stream(a.seed(), u64::MAX);
+                }
+            }
+            w.cfg.adversary = adversary;
+        });
+    }
+
+    /// How finished IRPs are completed (see [`CompletionMode`]); the
+    /// adversary's [`CompletionMix`](crate::Behaviour::CompletionMix) then
+    /// leaves completions alone.
+    pub fn set_completion_mode(&self, mode: CompletionMode) {
+        self.with(|w| {
+            w.cfg.completion = mode;
+            w.pinned.0 = true;
+        });
+    }
+
+    /// The IRQL completion routines run at; the adversary's
+    /// [`IrqlMix`](crate::Behaviour::IrqlMix) then leaves them alone.
     pub fn set_completion_irql(&self, irql: Irql) {
-        self.with(|w| w.cfg.completion_irql = irql);
+        self.with(|w| {
+            w.cfg.completion_irql = irql;
+            w.pinned.1 = true;
+        });
     }
 
     /// The IRQL event callbacks run at; `Irql::Dispatch` also sets
-    /// `WSK_FLAG_AT_DISPATCH_LEVEL` in their flags.
+    /// `WSK_FLAG_AT_DISPATCH_LEVEL` in their flags. The adversary's
+    /// [`IrqlMix`](crate::Behaviour::IrqlMix) then leaves them alone.
     pub fn set_event_irql(&self, irql: Irql) {
-        self.with(|w| w.cfg.event_irql = irql);
+        self.with(|w| {
+            w.cfg.event_irql = irql;
+            w.pinned.2 = true;
+        });
     }
 
     /// Where event callbacks run (see [`EventDelivery`]).
@@ -185,7 +233,9 @@ impl Sim {
     }
 
     /// The size of each element of a receive indication chain (default 1460
-    /// bytes; one indication carries up to 64 KiB).
+    /// bytes; one indication carries up to 64 KiB). Under
+    /// [`Behaviour::SplitIndications`](crate::Behaviour::SplitIndications)
+    /// the adversary cuts chains its own way instead.
     pub fn set_indication_chunk(&self, n: usize) {
         self.with(|w| w.net.indication_chunk = n.max(1));
     }
@@ -213,20 +263,27 @@ impl Sim {
         self.check();
     }
 
-    /// Makes every socket with events enabled receive a NULL indication
-    /// ("the socket must be closed": NULL `DataIndication`, NULL
-    /// `AcceptSocket`, NULL datagram indication).
+    /// Tells every open socket with an event callback enabled that it is no
+    /// longer functional: a NULL `InspectID` in `WskInspectEvent`
+    /// (conditional listeners), a NULL `AcceptSocket` in `WskAcceptEvent`
+    /// (other listeners), a NULL `DataIndication` in `WskReceiveEvent`, a
+    /// NULL datagram indication in `WskReceiveFromEvent`. Under
+    /// [`Behaviour::SocketFailure`](crate::Behaviour::SocketFailure) the
+    /// sockets then fail every call but `WskCloseSocket` with
+    /// `STATUS_FILE_FORCED_CLOSED`, and one never closed is a
+    /// [`CLOSE_REQUIRED`](Rule::CloseRequired) violation.
     pub fn indicate_close_required(&self) {
         let mut out = Out::default();
         self.with(|w| {
-            let ids: Vec<u64> = w.net.sockets.keys().copied().collect();
+            let ids: Vec<u64> = w
+                .net
+                .sockets
+                .iter()
+                .filter(|(_, s)| s.state == State::Open && net::can_be_told_dead(s))
+                .map(|(id, _)| *id)
+                .collect();
             for id in ids {
-                if let Some(s) = w.net.sockets.get_mut(&id) {
-                    if s.state == State::Open && s.events != 0 {
-                        s.ev_queue.push_back(Ev::CloseRequired);
-                        out.deliver(id);
-                    }
-                }
+                net::declare_dead(w, id, &mut out);
             }
         });
         net::flush(out);
@@ -607,15 +664,32 @@ fn leak_report(w: &WorldGuard) -> Vec<String> {
 impl Drop for Sim {
     fn drop(&mut self) {
         let panicking = std::thread::panicking();
+        let adversary = world::lock().cfg.adversary;
+        let reproduce = adversary.map_or_else(String::new, |a| {
+            format!(
+                "\nwsk-sim: adversary on ({a}); a test started with Sim::start reproduces it \
+                 with WSK_SIM_ADVERSARY={a}"
+            )
+        });
+        if panicking && !reproduce.is_empty() {
+            eprintln!("{}", reproduce.trim_start());
+        }
         if !panicking {
             world::run_manual_jobs();
             world::wait_jobs_idle(Duration::from_secs(5));
             world::run_manual_jobs();
             crate::io::wait_work_items(Duration::from_secs(5));
         }
-        let (leaks, unraised) = {
+        let (leaks, unraised, not_closed) = {
             let mut w = world::lock();
             let leaks = leak_report(&w);
+            let not_closed: Vec<String> = w
+                .net
+                .sockets
+                .iter()
+                .filter(|(_, s)| s.dead && s.state == State::Open)
+                .map(|(id, s)| format!("{} socket #{id}", s.kind.name()))
+                .collect();
             let unraised: Vec<String> = w
                 .violations
                 .iter()
@@ -625,7 +699,7 @@ impl Drop for Sim {
             for v in &mut w.violations {
                 v.1 = true;
             }
-            (leaks, unraised)
+            (leaks, unraised, not_closed)
         };
         world::stop_threads();
         {
@@ -646,7 +720,18 @@ impl Drop for Sim {
             } else {
                 String::new()
             };
-            panic!("{first}{more}");
+            panic!("{first}{more}{reproduce}");
+        }
+        if !not_closed.is_empty() {
+            let msg = verifier::message(
+                Rule::CloseRequired,
+                format_args!(
+                    "{} told it is no longer functional (NULL indication) but never closed \
+                     (WskCloseSocket)",
+                    not_closed.join(", ")
+                ),
+            );
+            panic!("{msg}{reproduce}");
         }
         if !leaks.is_empty() {
             let msg = verifier::message(
@@ -656,7 +741,7 @@ impl Drop for Sim {
                     leaks.join("\n  ")
                 ),
             );
-            panic!("{msg}");
+            panic!("{msg}{reproduce}");
         }
     }
 }

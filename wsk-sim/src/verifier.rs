@@ -54,6 +54,16 @@ pub enum Rule {
     /// `RELEASE`: `WskRelease` of an indication twice or of one the client
     /// never retained (by returning `STATUS_PENDING`).
     Release,
+    /// `RETAINED_AT_CLOSE`: `WskCloseSocket` while indications retained from
+    /// the socket are not released (closing releases nothing; the client
+    /// must release every retained list first,
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_release_data_indication_list>).
+    RetainedAtClose,
+    /// `CLOSE_REQUIRED`: a socket the provider declared no longer functional
+    /// (a NULL `InspectID`, `AcceptSocket` or indication) was never closed,
+    /// though the client must close it as soon as possible
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_inspect_event>).
+    CloseRequired,
     /// `NPI`: registration misuse: `WskReleaseProviderNPI` without a capture,
     /// a call through a released provider NPI, an unknown or deregistered
     /// `WSK_REGISTRATION`, `WskRegister` twice on one block.
@@ -92,6 +102,8 @@ impl Rule {
             Rule::SocketClosed => "SOCKET_CLOSED",
             Rule::CloseInProgress => "CLOSE_IN_PROGRESS",
             Rule::Release => "RELEASE",
+            Rule::RetainedAtClose => "RETAINED_AT_CLOSE",
+            Rule::CloseRequired => "CLOSE_REQUIRED",
             Rule::Npi => "NPI",
             Rule::Deregister => "DEREGISTER",
             Rule::SpinLock => "SPIN_LOCK",

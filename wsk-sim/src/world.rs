@@ -22,6 +22,12 @@ pub(crate) struct World {
     pub(crate) generation: u64,
     pub(crate) cfg: Config,
     pub(crate) rng: Rng,
+    /// The adversary's machine-wide stream (completion modes, IRQLs,
+    /// mapping and listener failures); sockets have their own.
+    pub(crate) adv_rng: Rng,
+    /// What the test set with the `Sim` setters, which the adversary then
+    /// leaves alone: (completion mode, completion IRQL, event IRQL).
+    pub(crate) pinned: (bool, bool, bool),
     /// Violation messages, with whether each was already raised as a panic.
     pub(crate) violations: Vec<(String, bool)>,
     pub(crate) faults: Faults,
@@ -50,6 +56,8 @@ impl World {
             generation: 0,
             cfg: Config::default(),
             rng: Rng::new(0x005E_ED0F_5EED),
+            adv_rng: Rng::new(0),
+            pinned: (false, false, false),
             violations: Vec::new(),
             faults: Faults::default(),
             stats: Stats::default(),
@@ -302,6 +310,9 @@ pub(crate) fn reset(cfg: Config) {
     *w = World::new();
     w.generation = generation;
     w.rng = Rng::new(seed);
+    if let Some(a) = cfg.adversary {
+        w.adv_rng = crate::adversary::stream(a.seed(), u64::MAX);
+    }
     w.cfg = cfg;
 }
 
@@ -329,6 +340,16 @@ impl Rng {
 }
 
 impl World {
+    /// Whether the adversary is on with behaviour `b`.
+    pub(crate) fn adversary(&self, b: crate::Behaviour) -> bool {
+        self.cfg.adversary.is_some_and(|a| a.has(b))
+    }
+
+    /// Draws "`per_mille` in 1000" from the adversary's machine stream.
+    pub(crate) fn adversary_chance(&mut self, per_mille: u16) -> bool {
+        self.adv_rng.below(1000) < u64::from(per_mille)
+    }
+
     /// Wakes every sleeper.
     #[allow(clippy::unused_self)] // called on the guard for readability
     pub(crate) fn notify(&self) {

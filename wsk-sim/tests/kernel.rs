@@ -22,12 +22,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[allow(unused_imports)]
 use common::*;
-use wsk_sim::{Irql, Routine, Sim};
+use wsk_sim::{Irql, Routine};
 use wsk_sys::*;
 
 #[test]
 fn irp_allocate_layout_and_free() {
-    let _sim = Sim::start();
+    let _sim = benign();
     unsafe {
         let irp = IoAllocateIrp(2, FALSE);
         assert!(!irp.is_null());
@@ -49,7 +49,7 @@ fn irp_allocate_layout_and_free() {
 
 #[test]
 fn irp_initialize_in_caller_memory() {
-    let _sim = Sim::start();
+    let _sim = benign();
     let size = usize::from(IoSizeOfIrp(1));
     let mut mem: Vec<u128> = vec![0xFFFF_FFFF_FFFF_FFFF_FFFF_FFFF_FFFF_FFFF; size.div_ceil(16)];
     let irp: PIRP = mem.as_mut_ptr().cast();
@@ -83,7 +83,7 @@ unsafe extern "system" fn dev_null_dispatch(_d: PDEVICE_OBJECT, irp: PIRP) -> NT
 
 #[test]
 fn call_driver_and_complete_walks_the_stack() {
-    let sim = Sim::start();
+    let sim = benign();
     unsafe {
         let drv = sim.driver_object();
         (*drv).MajorFunction[IRP_MJ_INTERNAL_DEVICE_CONTROL as usize] = Some(dev_null_dispatch);
@@ -105,7 +105,7 @@ fn call_driver_and_complete_walks_the_stack() {
 #[test]
 #[should_panic(expected = "completed twice")]
 fn completing_an_irp_twice_is_reported() {
-    let sim = Sim::start();
+    let sim = benign();
     unsafe {
         let drv = sim.driver_object();
         (*drv).MajorFunction[IRP_MJ_INTERNAL_DEVICE_CONTROL as usize] = Some(dev_null_dispatch);
@@ -121,7 +121,7 @@ fn completing_an_irp_twice_is_reported() {
 #[test]
 #[should_panic(expected = "rule: DOUBLE_FREE")]
 fn freeing_an_irp_twice_is_reported() {
-    let _sim = Sim::start();
+    let _sim = benign();
     unsafe {
         let irp = IoAllocateIrp(1, FALSE);
         IoFreeIrp(irp);
@@ -132,14 +132,14 @@ fn freeing_an_irp_twice_is_reported() {
 #[test]
 #[should_panic(expected = "IRP")]
 fn leaked_irp_is_reported_at_the_end() {
-    let _sim = Sim::start();
+    let _sim = benign();
     let irp = unsafe { IoAllocateIrp(1, FALSE) };
     assert!(!irp.is_null());
 }
 
 #[test]
 fn irp_allocation_failure_can_be_injected() {
-    let sim = Sim::start();
+    let sim = benign();
     sim.fail_next(Routine::IoAllocateIrp, STATUS_INSUFFICIENT_RESOURCES);
     unsafe {
         assert!(IoAllocateIrp(1, FALSE).is_null());
@@ -151,7 +151,7 @@ fn irp_allocation_failure_can_be_injected() {
 
 #[test]
 fn mdl_describes_the_buffer() {
-    let _sim = Sim::start();
+    let _sim = benign();
     let mut data = vec![7u8; 5000];
     unsafe {
         let va = data.as_mut_ptr();
@@ -182,7 +182,7 @@ fn mdl_describes_the_buffer() {
 #[test]
 #[should_panic(expected = "rule: DOUBLE_FREE")]
 fn freeing_an_mdl_twice_is_reported() {
-    let _sim = Sim::start();
+    let _sim = benign();
     let mut data = [0u8; 16];
     unsafe {
         let mdl = IoAllocateMdl(data.as_mut_ptr().cast(), 16, FALSE, FALSE, ptr::null_mut());
@@ -193,7 +193,7 @@ fn freeing_an_mdl_twice_is_reported() {
 
 #[test]
 fn events_notification_and_synchronization() {
-    let _sim = Sim::start();
+    let _sim = benign();
     unsafe {
         let mut ev: KEVENT = core::mem::zeroed();
         KeInitializeEvent(&mut ev, NotificationEvent, FALSE);
@@ -278,7 +278,7 @@ fn events_notification_and_synchronization() {
 
 #[test]
 fn event_set_from_another_thread_wakes_the_waiter() {
-    let _sim = Sim::start();
+    let _sim = benign();
     let ev: &'static mut KEVENT = Box::leak(Box::new(unsafe { core::mem::zeroed() }));
     unsafe { KeInitializeEvent(ev, SynchronizationEvent, FALSE) };
     let addr = ev as *mut KEVENT as usize;
@@ -295,7 +295,7 @@ fn event_set_from_another_thread_wakes_the_waiter() {
 
 #[test]
 fn wait_for_multiple_objects_any_and_all() {
-    let _sim = Sim::start();
+    let _sim = benign();
     unsafe {
         let mut a: KEVENT = core::mem::zeroed();
         let mut b: KEVENT = core::mem::zeroed();
@@ -344,7 +344,7 @@ fn wait_for_multiple_objects_any_and_all() {
 #[test]
 #[should_panic(expected = "rule: IRQL")]
 fn waiting_at_dispatch_is_reported() {
-    let sim = Sim::start();
+    let sim = benign();
     unsafe {
         let mut ev: KEVENT = core::mem::zeroed();
         KeInitializeEvent(&mut ev, NotificationEvent, TRUE);
@@ -372,7 +372,7 @@ fn waiting_at_dispatch_is_reported() {
 
 #[test]
 fn spin_locks_raise_and_restore_irql() {
-    let _sim = Sim::start();
+    let _sim = benign();
     let lock: &'static mut KSPIN_LOCK = Box::leak(Box::new(0));
     let addr = lock as *mut KSPIN_LOCK as usize;
     let counter = std::sync::Arc::new(AtomicUsize::new(0));
@@ -417,7 +417,7 @@ fn spin_locks_raise_and_restore_irql() {
 #[test]
 #[should_panic(expected = "rule: SPIN_LOCK")]
 fn acquiring_a_spin_lock_twice_is_reported() {
-    let _sim = Sim::start();
+    let _sim = benign();
     let mut lock: KSPIN_LOCK = 0;
     unsafe {
         let old = KeAcquireSpinLockRaiseToDpc(&mut lock);
@@ -429,14 +429,14 @@ fn acquiring_a_spin_lock_twice_is_reported() {
 #[test]
 #[should_panic(expected = "rule: SPIN_LOCK")]
 fn releasing_a_free_spin_lock_is_reported() {
-    let _sim = Sim::start();
+    let _sim = benign();
     let mut lock: KSPIN_LOCK = 0;
     unsafe { KeReleaseSpinLock(&mut lock, PASSIVE_LEVEL) };
 }
 
 #[test]
 fn pool_tags_zeroing_and_failures() {
-    let sim = Sim::start();
+    let sim = benign();
     unsafe {
         let p = ExAllocatePool2(POOL_FLAG_NON_PAGED, 64, u32::from_le_bytes(*b"Test"));
         assert!(!p.is_null());
@@ -460,7 +460,7 @@ fn pool_tags_zeroing_and_failures() {
 #[test]
 #[should_panic(expected = "rule: POOL")]
 fn freeing_pool_with_the_wrong_tag_is_reported() {
-    let _sim = Sim::start();
+    let _sim = benign();
     unsafe {
         let p = ExAllocatePool2(POOL_FLAG_NON_PAGED, 8, u32::from_le_bytes(*b"Good"));
         ExFreePoolWithTag(p, u32::from_le_bytes(*b"Bad "));
@@ -470,7 +470,7 @@ fn freeing_pool_with_the_wrong_tag_is_reported() {
 #[test]
 #[should_panic(expected = "rule: DOUBLE_FREE")]
 fn freeing_pool_twice_is_reported() {
-    let _sim = Sim::start();
+    let _sim = benign();
     unsafe {
         let p = ExAllocatePool2(POOL_FLAG_NON_PAGED, 8, 1);
         ExFreePool(p);
@@ -481,7 +481,7 @@ fn freeing_pool_twice_is_reported() {
 #[test]
 #[should_panic(expected = "'Leak'")]
 fn leaked_pool_is_reported_with_its_tag() {
-    let _sim = Sim::start();
+    let _sim = benign();
     let p = unsafe { ExAllocatePool2(POOL_FLAG_NON_PAGED, 24, u32::from_le_bytes(*b"Leak")) };
     assert!(!p.is_null());
 }
@@ -505,7 +505,7 @@ unsafe extern "system" fn work_ex(obj: PVOID, ctx: PVOID, item: PIO_WORKITEM) {
 
 #[test]
 fn work_items_run_at_passive_on_a_worker() {
-    let sim = Sim::start();
+    let sim = benign();
     let ev: Box<KEVENT> = Box::new(unsafe { core::mem::zeroed() });
     let ev = Box::into_raw(ev);
     unsafe {
@@ -541,7 +541,7 @@ unsafe extern "system" fn thread_main(ctx: PVOID) {
 
 #[test]
 fn system_thread_handle_reference_and_wait() {
-    let _sim = Sim::start();
+    let _sim = benign();
     unsafe {
         let mut h: HANDLE = ptr::null_mut();
         let st = PsCreateSystemThread(
@@ -589,7 +589,7 @@ fn ustr(s: &str) -> (Vec<u16>, UNICODE_STRING) {
 
 #[test]
 fn registry_values_with_buffer_size_rules() {
-    let sim = Sim::start();
+    let sim = benign();
     let path = r"\Registry\Machine\System\CurrentControlSet\Services\demo\Parameters";
     sim.registry_set_dword(path, "Port", 8080);
     sim.registry_set_sz(path, "Name", "echo");
@@ -674,7 +674,7 @@ fn registry_values_with_buffer_size_rules() {
 
 #[test]
 fn debug_print_time_and_delay() {
-    let sim = Sim::start();
+    let sim = benign();
     unsafe {
         DbgPrint(c"hello %s!".as_ptr().cast(), c"world".as_ptr().cast());
         let t0 = KeQueryInterruptTimePrecise(ptr::null_mut());
@@ -701,7 +701,7 @@ unsafe extern "system" fn returns_success(_d: PDEVICE_OBJECT, _irp: PIRP, _c: PV
 #[test]
 #[should_panic(expected = "completed back to the I/O manager")]
 fn completion_routine_must_stop_completion_of_driver_irps() {
-    let sim = Sim::start();
+    let sim = benign();
     unsafe {
         let drv = sim.driver_object();
         (*drv).MajorFunction[IRP_MJ_INTERNAL_DEVICE_CONTROL as usize] = Some(dev_null_dispatch);

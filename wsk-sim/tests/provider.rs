@@ -284,7 +284,7 @@ fn release(s: PWSK_SOCKET, ind: usize) -> NTSTATUS {
 
 #[test]
 fn register_capture_query_release_deregister() {
-    let _sim = Sim::start();
+    let _sim = benign();
     let c = Client::new();
     let d = c.dispatch();
     assert_eq!(d.Version, MAKE_WSK_VERSION(1, 0));
@@ -329,7 +329,7 @@ fn register_only() -> Box<WSK_REGISTRATION> {
 
 #[test]
 fn capture_waits_for_the_provider() {
-    let sim = Sim::start();
+    let sim = benign();
     sim.set_provider_ready(Readiness::Never);
     let mut reg = register_only();
     let mut npi = WSK_PROVIDER_NPI {
@@ -357,7 +357,7 @@ fn capture_waits_for_the_provider() {
 
 #[test]
 fn deregister_wakes_a_blocked_capture() {
-    let sim = Sim::start();
+    let sim = benign();
     sim.set_provider_ready(Readiness::Never);
     let reg = Box::leak(register_only());
     let addr = reg as *mut WSK_REGISTRATION as usize;
@@ -382,7 +382,7 @@ static V2: WSK_CLIENT_DISPATCH = WSK_CLIENT_DISPATCH {
 
 #[test]
 fn version_outside_the_provider_range_is_refused() {
-    let sim = Sim::start();
+    let sim = benign();
     sim.set_provider_version(MAKE_WSK_VERSION(1, 0), MAKE_WSK_VERSION(1, 0));
     let mut reg = Box::new(WSK_REGISTRATION::ZEROED);
     let mut cnpi = WSK_CLIENT_NPI {
@@ -406,7 +406,7 @@ fn version_outside_the_provider_range_is_refused() {
 #[test]
 #[should_panic(expected = "rule: DEREGISTER")]
 fn deregister_with_a_captured_npi_is_reported() {
-    let sim = Sim::start();
+    let sim = benign();
     sim.set_deregister_timeout(Duration::from_millis(20));
     let mut c = Client::new();
     unsafe { WskDeregister(&mut *c.reg) };
@@ -415,7 +415,7 @@ fn deregister_with_a_captured_npi_is_reported() {
 #[test]
 #[should_panic(expected = "socket #")]
 fn deregister_with_an_open_socket_is_reported() {
-    let sim = Sim::start();
+    let sim = benign();
     sim.set_deregister_timeout(Duration::from_millis(20));
     let c = Client::new();
     let _s = c.socket(WSK_FLAG_CONNECTION_SOCKET, ptr::null_mut(), ptr::null());
@@ -425,7 +425,7 @@ fn deregister_with_an_open_socket_is_reported() {
 #[test]
 #[should_panic(expected = "rule: NPI")]
 fn release_without_capture_is_reported() {
-    let _sim = Sim::start();
+    let _sim = benign();
     let mut reg = register_only();
     unsafe {
         WskReleaseProviderNPI(&mut *reg);
@@ -436,7 +436,7 @@ fn release_without_capture_is_reported() {
 #[test]
 #[should_panic(expected = "not deregistered")]
 fn registration_leak_is_reported() {
-    let _sim = Sim::start();
+    let _sim = benign();
     let _reg = register_only();
 }
 
@@ -445,7 +445,7 @@ fn registration_leak_is_reported() {
 
 #[test]
 fn every_socket_kind_can_be_created_and_closed() {
-    let sim = Sim::start();
+    let sim = benign();
     let c = Client::new();
     for flags in [
         WSK_FLAG_BASIC_SOCKET,
@@ -494,7 +494,7 @@ fn every_socket_kind_can_be_created_and_closed() {
 #[test]
 #[should_panic(expected = "rule: PARAMETER")]
 fn bad_socket_flags_are_reported() {
-    let _sim = Sim::start();
+    let _sim = benign();
     let c = Client::new();
     let _ = c.try_socket(
         AF_INET,
@@ -509,7 +509,7 @@ fn bad_socket_flags_are_reported() {
 
 #[test]
 fn connect_send_receive_half_close() {
-    let sim = Sim::start();
+    let sim = benign();
     let peer = sim.peer_listen("10.0.0.2:80");
     let c = Client::new();
     let s = connected(&c, "10.0.0.2:80", ptr::null_mut(), ptr::null());
@@ -536,7 +536,7 @@ fn connect_send_receive_half_close() {
 
 #[test]
 fn abortive_peer_close_resets_a_pending_receive() {
-    let sim = Sim::start();
+    let sim = benign();
     let peer = sim.peer_listen("10.0.0.2:81");
     let c = Client::new();
     let s = connected(&c, "10.0.0.2:81", ptr::null_mut(), ptr::null());
@@ -557,7 +557,7 @@ fn abortive_peer_close_resets_a_pending_receive() {
 
 #[test]
 fn refused_and_unreachable_connects() {
-    let sim = Sim::start();
+    let sim = benign();
     sim.add_host("10.0.0.9");
     let c = Client::new();
     for (to, want) in [
@@ -588,7 +588,7 @@ fn refused_and_unreachable_connects() {
 
 #[test]
 fn listen_and_accept_with_irps() {
-    let sim = Sim::start();
+    let sim = benign();
     let c = Client::new();
     let l = c.socket(WSK_FLAG_LISTEN_SOCKET, ptr::null_mut(), ptr::null());
     assert_eq!(bind(l, listen(l).WskBind, "0.0.0.0:5000"), STATUS_SUCCESS);
@@ -650,7 +650,7 @@ fn listen_and_accept_with_irps() {
 
 #[test]
 fn accept_event_with_inherited_receive_and_disconnect_events() {
-    let sim = Sim::start();
+    let sim = benign();
     let c = Client::new();
     let lctx = Ctx::new();
     let actx = Ctx::new();
@@ -685,7 +685,7 @@ fn accept_event_with_inherited_receive_and_disconnect_events() {
 
 #[test]
 fn rejected_accept_resets_the_peer() {
-    let sim = Sim::start();
+    let sim = benign();
     let c = Client::new();
     let lctx = Ctx::new();
     lctx.accept_status
@@ -719,7 +719,7 @@ fn connected_with_events(
 
 #[test]
 fn partial_accept_stops_indications_until_a_receive_completes() {
-    let sim = Sim::start();
+    let sim = benign();
     let x = Ctx::new();
     x.recv_mode.store(RECV_ACCEPT_SOME, Ordering::SeqCst);
     x.accept_bytes.store(2, Ordering::SeqCst);
@@ -742,7 +742,7 @@ fn partial_accept_stops_indications_until_a_receive_completes() {
 
 #[test]
 fn refused_indication_is_buffered_for_wsk_receive() {
-    let sim = Sim::start();
+    let sim = benign();
     let x = Ctx::new();
     x.recv_mode.store(RECV_REFUSE, Ordering::SeqCst);
     let (c, s, p, _l) = connected_with_events(&sim, 7001, &x, WSK_EVENT_RECEIVE);
@@ -763,7 +763,7 @@ fn refused_indication_is_buffered_for_wsk_receive() {
 
 #[test]
 fn retained_indications_are_released() {
-    let sim = Sim::start();
+    let sim = benign();
     sim.set_indication_chunk(2);
     let x = Ctx::new();
     x.recv_mode.store(RECV_RETAIN, Ordering::SeqCst);
@@ -784,7 +784,7 @@ fn retained_indications_are_released() {
 #[test]
 #[should_panic(expected = "rule: RELEASE")]
 fn releasing_an_indication_twice_is_reported() {
-    let sim = Sim::start();
+    let sim = benign();
     let x = Ctx::new();
     x.recv_mode.store(RECV_RETAIN, Ordering::SeqCst);
     let (c, s, p, _l) = connected_with_events(&sim, 7003, &x, WSK_EVENT_RECEIVE);
@@ -798,7 +798,7 @@ fn releasing_an_indication_twice_is_reported() {
 
 #[test]
 fn events_at_dispatch_carry_the_flag() {
-    let sim = Sim::start();
+    let sim = benign();
     sim.set_event_irql(Irql::Dispatch);
     let x = Ctx::new();
     let (c, s, p, _l) = connected_with_events(&sim, 7004, &x, ALL_CONN_EVENTS);
@@ -827,7 +827,7 @@ fn events_at_dispatch_carry_the_flag() {
 #[test]
 #[should_panic(expected = "rule: CALLBACK_STATUS")]
 fn disconnect_callback_must_return_success() {
-    let sim = Sim::start();
+    let sim = benign();
     let x = Ctx::new();
     x.disconnect_status
         .store(STATUS_UNSUCCESSFUL, Ordering::SeqCst);
@@ -840,7 +840,7 @@ fn disconnect_callback_must_return_success() {
 #[test]
 #[should_panic(expected = "BytesAccepted > BytesIndicated")]
 fn over_accepting_is_reported() {
-    let sim = Sim::start();
+    let sim = benign();
     let x = Ctx::new();
     x.recv_mode.store(RECV_OVER_ACCEPT, Ordering::SeqCst);
     let (c, s, p, _l) = connected_with_events(&sim, 7006, &x, WSK_EVENT_RECEIVE);
@@ -852,7 +852,7 @@ fn over_accepting_is_reported() {
 #[test]
 #[should_panic(expected = "rule: CALLBACK_STATUS")]
 fn receive_callback_with_a_forbidden_status_is_reported() {
-    let sim = Sim::start();
+    let sim = benign();
     let x = Ctx::new();
     x.recv_mode.store(RECV_BAD_STATUS, Ordering::SeqCst);
     let (c, s, p, _l) = connected_with_events(&sim, 7007, &x, WSK_EVENT_RECEIVE);
@@ -864,7 +864,7 @@ fn receive_callback_with_a_forbidden_status_is_reported() {
 #[test]
 #[should_panic(expected = "inside the WskReceiveEvent callback")]
 fn waiting_inside_a_callback_is_reported() {
-    let sim = Sim::start();
+    let sim = benign();
     let x = Ctx::new();
     x.wait_inside.store(1, Ordering::SeqCst);
     let (c, s, p, _l) = connected_with_events(&sim, 7008, &x, WSK_EVENT_RECEIVE);
@@ -875,7 +875,7 @@ fn waiting_inside_a_callback_is_reported() {
 
 #[test]
 fn send_backlog_events() {
-    let sim = Sim::start();
+    let sim = benign();
     let x = Ctx::new();
     let (c, s, p, _l) = connected_with_events(&sim, 7009, &x, WSK_EVENT_SEND_BACKLOG);
     sim.settle();
@@ -908,7 +908,7 @@ fn send_backlog_events() {
 
 #[test]
 fn disconnect_with_final_data_and_abortive_disconnect() {
-    let sim = Sim::start();
+    let sim = benign();
     let peer = sim.peer_listen("10.0.0.2:90");
     let c = Client::new();
     let s = connected(&c, "10.0.0.2:90", ptr::null_mut(), ptr::null());
@@ -944,7 +944,7 @@ fn disconnect_with_final_data_and_abortive_disconnect() {
 
 #[test]
 fn close_and_cancel_complete_pending_irps() {
-    let sim = Sim::start();
+    let sim = benign();
     let peer = sim.peer_listen("10.0.0.2:91");
     let c = Client::new();
     let s = connected(&c, "10.0.0.2:91", ptr::null_mut(), ptr::null());
@@ -973,7 +973,7 @@ fn close_and_cancel_complete_pending_irps() {
 
 #[test]
 fn hung_requests_complete_only_when_cancelled() {
-    let sim = Sim::start();
+    let sim = benign();
     let peer = sim.peer_listen("10.0.0.2:92");
     let c = Client::new();
     let s = connected(&c, "10.0.0.2:92", ptr::null_mut(), ptr::null());
@@ -998,7 +998,7 @@ fn hung_requests_complete_only_when_cancelled() {
 #[test]
 #[should_panic(expected = "rule: SOCKET_CLOSED")]
 fn using_a_closed_socket_is_reported() {
-    let _sim = Sim::start();
+    let _sim = benign();
     let c = Client::new();
     let s = c.socket(WSK_FLAG_CONNECTION_SOCKET, ptr::null_mut(), ptr::null());
     close(s);
@@ -1009,7 +1009,7 @@ fn using_a_closed_socket_is_reported() {
 #[test]
 #[should_panic(expected = "rule: CLOSE_IN_PROGRESS")]
 fn closing_a_socket_during_another_call_on_it_is_reported() {
-    let sim = Sim::start();
+    let sim = benign();
     let c = Client::new();
     let lctx = Ctx::new();
     let actx = Ctx::new();
@@ -1030,7 +1030,7 @@ fn closing_a_socket_during_another_call_on_it_is_reported() {
 #[test]
 #[should_panic(expected = "no IoCompletion routine")]
 fn an_irp_without_completion_routine_is_reported() {
-    let _sim = Sim::start();
+    let _sim = benign();
     let c = Client::new();
     unsafe {
         let irp = IoAllocateIrp(1, FALSE);
@@ -1055,7 +1055,7 @@ fn an_irp_without_completion_routine_is_reported() {
 #[test]
 #[should_panic(expected = "still owned by a pending WskReceive")]
 fn reusing_a_pending_irp_is_reported() {
-    let sim = Sim::start();
+    let sim = benign();
     let peer = sim.peer_listen("10.0.0.2:93");
     let c = Client::new();
     let s = connected(&c, "10.0.0.2:93", ptr::null_mut(), ptr::null());
@@ -1072,7 +1072,7 @@ fn reusing_a_pending_irp_is_reported() {
 #[test]
 #[should_panic(expected = "rule: MDL")]
 fn an_unmapped_mdl_is_reported() {
-    let sim = Sim::start();
+    let sim = benign();
     let peer = sim.peer_listen("10.0.0.2:94");
     let c = Client::new();
     let s = connected(&c, "10.0.0.2:94", ptr::null_mut(), ptr::null());
@@ -1100,7 +1100,7 @@ fn an_unmapped_mdl_is_reported() {
 
 #[test]
 fn datagrams_both_ways_with_truncation() {
-    let sim = Sim::start();
+    let sim = benign();
     let peer = sim.peer_udp("10.0.0.2:53");
     let c = Client::new();
     let d = c.socket(WSK_FLAG_DATAGRAM_SOCKET, ptr::null_mut(), ptr::null());
@@ -1201,7 +1201,7 @@ fn datagrams_both_ways_with_truncation() {
 
 #[test]
 fn receive_from_events_and_release() {
-    let sim = Sim::start();
+    let sim = benign();
     let peer = sim.peer_udp("10.0.0.2:0");
     let c = Client::new();
     let x = Ctx::new();
@@ -1249,7 +1249,7 @@ fn unicode(s: &str) -> (Vec<u16>, UNICODE_STRING) {
 
 #[test]
 fn address_and_name_resolution() {
-    let sim = Sim::start();
+    let sim = benign();
     sim.add_name("server.test", &["10.0.0.7", "fd00::7"]);
     let c = Client::new();
     let d = c.dispatch();
@@ -1342,7 +1342,7 @@ fn address_and_name_resolution() {
 #[test]
 #[should_panic(expected = "WskFreeAddressInfo")]
 fn an_address_list_not_freed_is_a_leak() {
-    let _sim = Sim::start();
+    let _sim = benign();
     let c = Client::new();
     unsafe {
         let (_n, mut node) = unicode("127.0.0.1");
@@ -1368,7 +1368,7 @@ fn an_address_list_not_freed_is_a_leak() {
 
 #[test]
 fn socket_options_and_transport_list() {
-    let _sim = Sim::start();
+    let _sim = benign();
     let c = Client::new();
     let s = c.socket(WSK_FLAG_CONNECTION_SOCKET, ptr::null_mut(), ptr::null());
     unsafe {
@@ -1451,22 +1451,7 @@ fn conditional_listener(c: &Client, addr: &str, ctx: &Ctx) -> PWSK_SOCKET {
         ctx.ptr(),
         (&raw const LISTEN_DISPATCH).cast(),
     );
-    let on: u32 = 1;
-    let st = unsafe {
-        (basic(l).WskControlSocket.unwrap())(
-            l,
-            WskSetOption,
-            SO_CONDITIONAL_ACCEPT,
-            SOL_SOCKET,
-            4,
-            (&raw const on).cast_mut().cast(),
-            0,
-            ptr::null_mut(),
-            ptr::null_mut(),
-            ptr::null_mut(),
-        )
-    };
-    assert_eq!(st, STATUS_SUCCESS);
+    set_conditional_accept(l);
     assert_eq!(bind(l, listen(l).WskBind, addr), STATUS_SUCCESS);
     assert_eq!(enable_events(l, WSK_EVENT_ACCEPT), STATUS_SUCCESS);
     l
@@ -1474,7 +1459,7 @@ fn conditional_listener(c: &Client, addr: &str, ctx: &Ctx) -> PWSK_SOCKET {
 
 #[test]
 fn conditional_accept_inspect_accept_reject_pend_abort() {
-    let sim = Sim::start();
+    let sim = benign();
     let c = Client::new();
     let x = Ctx::new();
     let l = conditional_listener(&c, "0.0.0.0:8000", &x);
@@ -1534,7 +1519,7 @@ fn conditional_accept_inspect_accept_reject_pend_abort() {
 
 #[test]
 fn stream_sockets_listen_and_connect_over_loopback() {
-    let sim = Sim::start();
+    let sim = benign();
     let c = Client::new();
     let ls = c.socket(WSK_FLAG_STREAM_SOCKET, ptr::null_mut(), ptr::null());
     let sd = stream(ls);
@@ -1632,7 +1617,7 @@ fn every_completion_mode_runs_the_echo() {
     .into_iter()
     .enumerate()
     {
-        let sim = Sim::start();
+        let sim = benign();
         sim.set_completion_mode(mode);
         sim.set_completion_irql(if i % 2 == 0 {
             Irql::Passive
@@ -1645,7 +1630,7 @@ fn every_completion_mode_runs_the_echo() {
 
 #[test]
 fn manual_mode_completes_only_on_request() {
-    let sim = Sim::start();
+    let sim = benign();
     let c = Client::new();
     sim.set_completion_mode(CompletionMode::Manual);
     let mut r = Req::new();
@@ -1686,7 +1671,7 @@ fn seeded_runs_are_reproducible_and_pass() {
 
 #[test]
 fn null_indications_ask_the_client_to_close() {
-    let sim = Sim::start();
+    let sim = benign();
     let x = Ctx::new();
     let (c, s, _p, _l) = connected_with_events(&sim, 9300, &x, WSK_EVENT_RECEIVE);
     sim.indicate_close_required();
@@ -1698,7 +1683,7 @@ fn null_indications_ask_the_client_to_close() {
 
 #[test]
 fn events_can_be_delivered_on_the_worker_thread() {
-    let sim = Sim::start();
+    let sim = benign();
     sim.set_event_delivery(wsk_sim::EventDelivery::Worker);
     let x = Ctx::new();
     let (c, s, p, _l) = connected_with_events(&sim, 9400, &x, ALL_CONN_EVENTS);
@@ -1713,7 +1698,7 @@ fn events_can_be_delivered_on_the_worker_thread() {
 #[test]
 #[should_panic(expected = "WskGetAddressInfo called at IRQL DISPATCH_LEVEL")]
 fn passive_only_routines_at_dispatch_are_reported() {
-    let sim = Sim::start();
+    let sim = benign();
     let c = Client::new();
     let (_n, mut node) = unicode("localhost");
     let mut result: PADDRINFOEXW = ptr::null_mut();

@@ -17,10 +17,43 @@
 )]
 #![allow(clippy::multiple_unsafe_ops_per_block, unsafe_op_in_unsafe_fn)]
 
+pub(crate) mod recorder;
+
 use core::ptr;
 use std::net::SocketAddr;
 
 use wsk_sys::*;
+
+/// A machine without the adversary, whatever `WSK_SIM_ADVERSARY` says: for
+/// scenarios that assert exact, benign provider choices.
+pub(crate) fn benign() -> wsk_sim::Sim {
+    wsk_sim::Sim::with_config(wsk_sim::Config::default())
+}
+
+/// Reads the bytes a `WSK_BUF` describes the way Microsoft defines it
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_buf>):
+/// `Length` bytes starting `Offset` bytes into the first MDL and
+/// continuing through `Mdl->Next`. `None` when an MDL cannot be mapped
+/// (`MmGetSystemAddressForMdlSafe` returned NULL).
+pub(crate) unsafe fn wsk_buf_bytes(b: &WSK_BUF) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(b.Length);
+    let mut m = b.Mdl;
+    let mut skip = b.Offset as usize;
+    while out.len() < b.Length {
+        assert!(!m.is_null(), "WSK_BUF.Length exceeds its MDL chain");
+        let count = MmGetMdlByteCount(m) as usize;
+        assert!(skip <= count, "WSK_BUF.Offset beyond the first MDL");
+        let base = MmGetSystemAddressForMdlSafe(m, NormalPagePriority | MdlMappingNoExecute);
+        if base.is_null() {
+            return None;
+        }
+        let n = (count - skip).min(b.Length - out.len());
+        out.extend_from_slice(core::slice::from_raw_parts(base.cast::<u8>().add(skip), n));
+        skip = 0;
+        m = (*m).Next;
+    }
+    Some(out)
+}
 
 /// Completion routine: signals the `KEVENT` in `ctx`, keeps the IRP.
 pub(crate) unsafe extern "system" fn signal_done(
@@ -385,6 +418,12 @@ pub(crate) fn disconnect(s: PWSK_SOCKET, flags: u32) -> NTSTATUS {
 
 /// `WskControlSocket` to enable events (no IRP).
 pub(crate) fn enable_events(s: PWSK_SOCKET, mask: u32) -> NTSTATUS {
+    event_callback(s, mask, ptr::null_mut())
+}
+
+/// `SO_WSK_EVENT_CALLBACK` with `EventMask` `mask` (add `WSK_EVENT_DISABLE`
+/// to disable) and an optional IRP.
+pub(crate) fn event_callback(s: PWSK_SOCKET, mask: u32, irp: PIRP) -> NTSTATUS {
     let ctl = WSK_EVENT_CALLBACK_CONTROL {
         NpiId: &NPI_WSK_INTERFACE_ID,
         EventMask: mask,
@@ -400,7 +439,27 @@ pub(crate) fn enable_events(s: PWSK_SOCKET, mask: u32) -> NTSTATUS {
             0,
             ptr::null_mut(),
             ptr::null_mut(),
-            ptr::null_mut(),
+            irp,
         )
     }
+}
+
+/// Sets `SO_CONDITIONAL_ACCEPT` on a listen socket (before its bind).
+pub(crate) fn set_conditional_accept(l: PWSK_SOCKET) {
+    let on: u32 = 1;
+    let st = unsafe {
+        (basic(l).WskControlSocket.unwrap())(
+            l,
+            WskSetOption,
+            SO_CONDITIONAL_ACCEPT,
+            SOL_SOCKET,
+            4,
+            (&raw const on).cast_mut().cast(),
+            0,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    assert_eq!(st, STATUS_SUCCESS);
 }
