@@ -77,6 +77,14 @@ unsafe extern "system" fn count_dpc(_dpc: *mut KDPC, context: PVOID, a1: PVOID, 
     FIRED.fetch_add(1, Ordering::SeqCst);
 }
 
+/// Initialises `timer` and `dpc`, the DPC counting into `count`.
+unsafe fn counting_timer(timer: *mut KTIMER, dpc: *mut KDPC, count: &AtomicUsize) {
+    unsafe {
+        KeInitializeTimer(timer);
+        KeInitializeDpc(dpc, Some(count_dpc), ptr::from_ref(count).cast_mut().cast());
+    }
+}
+
 #[test]
 fn a_timer_expires_signals_and_runs_its_dpc_at_dispatch_level() {
     let _sim = Sim::start();
@@ -84,12 +92,7 @@ fn a_timer_expires_signals_and_runs_its_dpc_at_dispatch_level() {
         let count = AtomicUsize::new(0);
         let mut timer: KTIMER = core::mem::zeroed();
         let mut dpc: KDPC = core::mem::zeroed();
-        KeInitializeTimer(&raw mut timer);
-        KeInitializeDpc(
-            &raw mut dpc,
-            Some(count_dpc),
-            (&raw const count).cast_mut().cast(),
-        );
+        counting_timer(&raw mut timer, &raw mut dpc, &count);
         assert_eq!(dpc.DeferredContext, (&raw const count).cast_mut().cast());
         let start = Instant::now();
         assert_eq!(
@@ -123,12 +126,7 @@ fn a_cancelled_timer_never_runs_its_dpc() {
         let count = AtomicUsize::new(0);
         let mut timer: KTIMER = core::mem::zeroed();
         let mut dpc: KDPC = core::mem::zeroed();
-        KeInitializeTimer(&raw mut timer);
-        KeInitializeDpc(
-            &raw mut dpc,
-            Some(count_dpc),
-            (&raw const count).cast_mut().cast(),
-        );
+        counting_timer(&raw mut timer, &raw mut dpc, &count);
         KeSetTimer(&raw mut timer, relative_ms(30), &raw mut dpc);
         // Setting it again cancels the first setting.
         assert_eq!(

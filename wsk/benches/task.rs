@@ -29,10 +29,11 @@
 
 mod common;
 
+use std::future::Future;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 use wsk::task::{Executor, yield_now};
 use wsk::{
@@ -45,6 +46,10 @@ use common::{AllocGroup, Case, PEER, SafeClient, allocations, counting};
 
 /// Bytes per direction per round.
 const CHUNK: usize = 1024;
+
+/// How long the bench thread leaves a woken thread to park again before the
+/// next wake.
+const PARK: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// The peer's chunk of round `i`: distinct per round, so a stale buffer shows.
 fn chunk(i: u64) -> Vec<u8> {
@@ -163,24 +168,21 @@ fn block_on_round(
     wsk::block_on(passive, echo_round(socket, slot, buffer))
 }
 
-/// One round with blocking waits (`.wait()`), as the `streaming` bench does:
-/// the allocation baseline.
+/// One round polled once, with no executor and a no-op waker (the requests
+/// complete inline): the allocation baseline, what the round itself
+/// allocates.
 #[inline(never)]
-fn wait_round(
+fn polled_round(
     socket: &ConnectionSocket<NoEvents>,
     slot: &mut TransferSlot,
     buffer: Buffer,
-    passive: &Passive<'_>,
+    _passive: &Passive<'_>,
 ) -> Buffer {
-    let (received, buffer) = socket
-        .receive_in(slot, buffer, ReceiveRequestFlags::WAIT_ALL)
-        .wait(passive);
-    assert_eq!(received, Ok(CHUNK), "WskReceive");
-    let (sent, buffer) = socket
-        .send_in(slot, buffer, SendFlags::empty())
-        .wait(passive);
-    assert_eq!(sent, Ok(CHUNK), "WskSend");
-    buffer
+    let mut round = std::pin::pin!(echo_round(socket, slot, buffer));
+    match round.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(buffer) => buffer,
+        Poll::Pending => panic!("the simulator completes inline"),
+    }
 }
 
 /// `n` rounds on the bench thread with `round`; returns the rounds and the
@@ -213,8 +215,8 @@ fn echo_block_on(n: u64) -> (u64, u64) {
     echo_on_thread(n, block_on_round)
 }
 
-fn echo_wait(n: u64) -> (u64, u64) {
-    echo_on_thread(n, wait_round)
+fn echo_polled(n: u64) -> (u64, u64) {
+    echo_on_thread(n, polled_round)
 }
 
 // ---------------------------------------------------------------------------
@@ -265,6 +267,9 @@ fn wake_and_poll(n: u64) -> (u64, u64) {
         while seen.load(Ordering::Acquire) < round {
             std::thread::yield_now();
         }
+        // Let the worker go back to its semaphore, so that every wake
+        // measured is a wake of a parked worker.
+        std::thread::sleep(PARK);
     }
     let worker_side = task.join(&common::passive()).expect("the task ran");
     drop(waker);
@@ -324,6 +329,8 @@ fn event_wakes(n: u64) -> (u64, u64) {
         while seen.load(Ordering::Acquire) < round {
             std::thread::yield_now();
         }
+        // As in `wake_and_poll`: the waiter goes back to its wait.
+        std::thread::sleep(PARK);
     }
     made += waiter.join().expect("waiter");
     // SAFETY: allocated above; nobody uses it any more.
@@ -389,7 +396,7 @@ fn main() {
                 unit: "round",
                 ops: 500,
                 safe: |n| echo_task(n).1,
-                raw: |n| echo_wait(n).1,
+                raw: |n| echo_polled(n).1,
             },
             AllocGroup {
                 group: "task_wake",

@@ -12,9 +12,8 @@
 //!
 //! A relative kernel timer can expire up to one clock tick early
 //! ([Timer Accuracy](https://learn.microsoft.com/windows-hardware/drivers/kernel/timer-accuracy)),
-//! so a sleep adds one tick (`KeQueryTimeIncrement`, 15.6 ms by default) to
-//! its duration: it lasts at least `duration` and usually less than
-//! `duration` plus two ticks.
+//! so a sleep adds one tick (`KeQueryTimeIncrement`) to its duration: it
+//! lasts at least `duration`.
 //!
 //! # Memory and unload
 //!
@@ -33,7 +32,9 @@
 //!   thing it does).
 //!
 //! A DPC is driver code: a DPC still queued when the driver unloads would run
-//! code that is gone. [`Executor::shutdown`](crate::task::Executor::shutdown)
+//! code that is gone, and so would the DPC of a sleep that was leaked
+//! (`mem::forget`) with its timer still set — a leak the driver must not
+//! unload over. [`Executor::shutdown`](crate::task::Executor::shutdown)
 //! calls `KeFlushQueuedDpcs` for that; a driver using timers without an
 //! executor calls [`flush_dpcs`] in `DriverUnload` after dropping its sleeps.
 //!
