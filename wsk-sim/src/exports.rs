@@ -9,7 +9,7 @@
 //! object code that defines them in the final link.
 
 /// Number of routines `wsk-sys` declares for host builds.
-pub(crate) const EXPORTED: usize = 61;
+pub(crate) const EXPORTED: usize = 68;
 
 macro_rules! exports {
     ($($m:ident :: $name:ident,)*) => {
@@ -74,6 +74,13 @@ exports! {
     ke::KeSetEvent,
     ke::KeWaitForMultipleObjects,
     ke::KeWaitForSingleObject,
+    semaphore::KeInitializeSemaphore,
+    semaphore::KeReleaseSemaphore,
+    timer::KeCancelTimer,
+    timer::KeFlushQueuedDpcs,
+    timer::KeInitializeDpc,
+    timer::KeInitializeTimer,
+    timer::KeSetTimer,
     ps::ObReferenceObjectByHandle,
     ps::ObfDereferenceObject,
     ps::ObfReferenceObject,

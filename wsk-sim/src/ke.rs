@@ -20,7 +20,9 @@ use crate::world;
 /// `DISPATCHER_HEADER.Type` values used here (`KOBJECTS`).
 pub(crate) const EVENT_NOTIFICATION_OBJECT: u8 = 0;
 pub(crate) const EVENT_SYNCHRONIZATION_OBJECT: u8 = 1;
+pub(crate) const SEMAPHORE_OBJECT: u8 = crate::semaphore::SEMAPHORE_OBJECT;
 pub(crate) const THREAD_OBJECT: u8 = 6;
+pub(crate) const TIMER_NOTIFICATION_OBJECT: u8 = crate::timer::TIMER_NOTIFICATION_OBJECT;
 
 /// `sizeof(KEVENT) / sizeof(LONG)`.
 const KEVENT_SIZE_IN_LONGS: u8 = 6;
@@ -47,7 +49,7 @@ pub(crate) fn system_time() -> i64 {
 /// # Safety
 ///
 /// `timeout` is NULL or points to a readable `LARGE_INTEGER`.
-unsafe fn deadline_from(timeout: PLARGE_INTEGER) -> Option<Instant> {
+pub(crate) unsafe fn deadline_from(timeout: PLARGE_INTEGER) -> Option<Instant> {
     if timeout.is_null() {
         return None;
     }
@@ -77,7 +79,7 @@ unsafe fn is_zero_timeout(timeout: PLARGE_INTEGER) -> bool {
 }
 
 #[allow(clippy::cast_ptr_alignment)] // DISPATCHER_HEADER is 8-aligned
-fn signal_state<'a>(header: *mut u8) -> &'a AtomicI32 {
+pub(crate) fn signal_state<'a>(header: *mut u8) -> &'a AtomicI32 {
     let field = header.wrapping_add(4).cast::<i32>();
     // SAFETY: callers pass a live, aligned DISPATCHER_HEADER; SignalState
     // is the LONG at offset 4, accessed only atomically while it is in use
@@ -85,7 +87,7 @@ fn signal_state<'a>(header: *mut u8) -> &'a AtomicI32 {
     unsafe { AtomicI32::from_ptr(field) }
 }
 
-fn header_type(header: *mut u8) -> u8 {
+pub(crate) fn header_type(header: *mut u8) -> u8 {
     // SAFETY: callers pass a live DISPATCHER_HEADER; Type is its first byte.
     unsafe { header.read_volatile() }
 }
@@ -97,6 +99,11 @@ fn try_acquire(header: *mut u8) -> bool {
     match header_type(header) {
         EVENT_SYNCHRONIZATION_OBJECT => st
             .compare_exchange(1, 0, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok(),
+        SEMAPHORE_OBJECT => st
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n > 0).then_some(n - 1)
+            })
             .is_ok(),
         _ => st.load(Ordering::Acquire) > 0,
     }
@@ -335,11 +342,15 @@ pub unsafe extern "system" fn KeWaitForSingleObject(
     let ty = header_type(Object.cast());
     if !matches!(
         ty,
-        EVENT_NOTIFICATION_OBJECT | EVENT_SYNCHRONIZATION_OBJECT | THREAD_OBJECT
+        EVENT_NOTIFICATION_OBJECT
+            | EVENT_SYNCHRONIZATION_OBJECT
+            | SEMAPHORE_OBJECT
+            | THREAD_OBJECT
+            | TIMER_NOTIFICATION_OBJECT
     ) {
         violation!(
             Rule::Parameter,
-            "KeWaitForSingleObject on an object of type {ty}, not an event or thread"
+            "KeWaitForSingleObject on an object of type {ty}, not an event, semaphore, thread or timer"
         );
         return STATUS_SUCCESS;
     }

@@ -6,7 +6,7 @@
 //! [`wsk-sys`](wsk_sys) declares, every `ntoskrnl.exe` and `netio.sys`
 //! routine a WSK client calls (IRPs and their completion, MDLs, events and
 //! waits, spin locks, a per-thread simulated IRQL, pool, work items, system
-//! threads, the registry, `WskRegister`/`WskCaptureProviderNPI`/…), and
+//! threads, semaphores, timers and DPCs, the registry, `WskRegister`/`WskCaptureProviderNPI`/…), and
 //! behind them the provider dispatch tables of `wsk.h` over an in-memory
 //! network: listen, connection, datagram, basic and stream sockets,
 //! TCP-like streams with graceful and abortive disconnects, UDP-like
@@ -245,7 +245,9 @@ mod pool;
 mod provider;
 mod ps;
 mod script;
+mod semaphore;
 mod sim;
+mod timer;
 mod verifier;
 mod world;
 
@@ -278,5 +280,7 @@ pub use ps::{
 pub use script::{
     CompletionMode, Config, EventDelivery, EventKind, EventRecord, Irql, Readiness, Routine, Stats,
 };
+pub use semaphore::{KeInitializeSemaphore, KeReleaseSemaphore};
 pub use sim::{PeerConn, PeerListener, PeerUdp, Sim};
+pub use timer::{KeCancelTimer, KeFlushQueuedDpcs, KeInitializeDpc, KeInitializeTimer, KeSetTimer};
 pub use verifier::Rule;

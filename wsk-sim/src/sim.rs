@@ -657,6 +657,7 @@ fn leak_report(w: &WorldGuard) -> Vec<String> {
     out.extend(net::leaks(&w.net, &w.io));
     out.extend(crate::netio::leaks(&w.netio));
     out.extend(crate::ps::leaks(&w.ob));
+    out.extend(crate::timer::leaks(w));
     out
 }
 

@@ -382,3 +382,20 @@ macro_rules! wviolation {
     };
 }
 pub(crate) use wviolation;
+
+/// Queues `job` for the worker thread at `at`; returns its key for
+/// [`cancel_job`].
+pub(crate) fn queue_job_at(w: &mut World, at: Instant, job: Job) -> (Instant, u64) {
+    w.job_seq += 1;
+    let key = (at, w.job_seq);
+    w.timed.insert(key, job);
+    ensure_worker(w);
+    CHANGED.notify_all();
+    key
+}
+
+/// Removes a job queued with [`queue_job_at`] that has not started; returns
+/// whether it was still queued.
+pub(crate) fn cancel_job(w: &mut World, key: (Instant, u64)) -> bool {
+    w.timed.remove(&key).is_some()
+}

@@ -17,8 +17,9 @@
 //!   written in Rust.
 //! - Memory descriptor lists: [`MDL`], the `MDL_*` flags and the `MmGetMdl*`
 //!   accessors.
-//! - Dispatcher objects and locks: [`KEVENT`], [`KSPIN_LOCK`],
+//! - Dispatcher objects and locks: [`KEVENT`], [`KSEMAPHORE`], [`KSPIN_LOCK`],
 //!   [`KLOCK_QUEUE_HANDLE`], waits.
+//! - Timers and deferred procedure calls: [`KTIMER`], [`KDPC`].
 //! - Driver and device objects ([`DRIVER_OBJECT`] in full, [`DEVICE_OBJECT`]
 //!   opaque), work items, system threads, pool, the registry and the object
 //!   manager as far as a driver reads its `Parameters` key.
@@ -52,8 +53,8 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use crate::ntdef::{
     ACCESS_MASK, BOOLEAN, CCHAR, CHAR, CSHORT, FALSE, HANDLE, INT, KIRQL, KPROCESSOR_MODE,
     KernelMode, LARGE_INTEGER, LIST_ENTRY, LONG, LONG_PTR, NTSTATUS, PCHAR, PCSTR, PCVOID, PCWSTR,
-    PHANDLE, PLARGE_INTEGER, PULONG, PUNICODE_STRING, PVOID, SIZE_T, UCHAR, ULONG, ULONG_PTR,
-    ULONG64, ULONGLONG, UNICODE_STRING, USHORT, WCHAR,
+    PHANDLE, PLARGE_INTEGER, PULONG, PUNICODE_STRING, PVOID, SINGLE_LIST_ENTRY, SIZE_T, UCHAR,
+    ULARGE_INTEGER, ULONG, ULONG_PTR, ULONG64, ULONGLONG, UNICODE_STRING, USHORT, WCHAR,
 };
 
 // ---------------------------------------------------------------------------
@@ -266,6 +267,104 @@ pub struct KEVENT {
 pub type PKEVENT = *mut KEVENT;
 /// `PRKEVENT`: pointer to [`KEVENT`].
 pub type PRKEVENT = *mut KEVENT;
+
+/// `KSEMAPHORE`: a semaphore object. Storage must be non-paged; initialise
+/// with [`KeInitializeSemaphore`].
+///
+/// <https://learn.microsoft.com/windows-hardware/drivers/kernel/semaphore-objects>
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct KSEMAPHORE {
+    /// `Header`: `SignalState` is the count.
+    pub Header: DISPATCHER_HEADER,
+    /// `Limit`: the largest count the semaphore can reach.
+    pub Limit: LONG,
+}
+/// `PKSEMAPHORE`: pointer to [`KSEMAPHORE`].
+pub type PKSEMAPHORE = *mut KSEMAPHORE;
+/// `PRKSEMAPHORE`: pointer to [`KSEMAPHORE`].
+pub type PRKSEMAPHORE = *mut KSEMAPHORE;
+
+/// `KTIMER`: a kernel timer object. Storage must be non-paged; initialise with
+/// [`KeInitializeTimer`], set with [`KeSetTimer`], cancel with
+/// [`KeCancelTimer`]. Drivers never touch the fields.
+///
+/// <https://learn.microsoft.com/windows-hardware/drivers/kernel/timer-objects-and-dpcs>
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct KTIMER {
+    /// `Header`.
+    pub Header: DISPATCHER_HEADER,
+    /// `DueTime` (`ULARGE_INTEGER`): the expiration time.
+    pub DueTime: ULARGE_INTEGER,
+    /// `TimerListEntry`: the timer's link in the timer queue.
+    pub TimerListEntry: LIST_ENTRY,
+    /// `Dpc`: the DPC queued when the timer expires, or null.
+    pub Dpc: PKDPC,
+    /// `Processor` (present unless `KENCODED_TIMER_PROCESSOR` is defined,
+    /// which `wdm.h` does not do).
+    pub Processor: ULONG,
+    /// `Period`: the period of a periodic timer in milliseconds, or 0.
+    pub Period: ULONG,
+}
+/// `PKTIMER`: pointer to [`KTIMER`].
+pub type PKTIMER = *mut KTIMER;
+/// `PRKTIMER`: pointer to [`KTIMER`].
+pub type PRKTIMER = *mut KTIMER;
+
+/// `TIMER_TYPE` (`ntdef.h`): the kind of timer `KeInitializeTimerEx` creates.
+pub type TIMER_TYPE = INT;
+/// `NotificationTimer`: stays signalled once expired; the kind
+/// [`KeInitializeTimer`] creates.
+pub const NotificationTimer: TIMER_TYPE = 0;
+/// `SynchronizationTimer`: releases one waiter, then resets itself.
+pub const SynchronizationTimer: TIMER_TYPE = 1;
+
+/// `KAFFINITY` (`basetsd.h`): a set of processors, one bit each.
+pub type KAFFINITY = ULONG_PTR;
+
+/// `KDPC`: a deferred procedure call object. Storage must be non-paged;
+/// initialise with [`KeInitializeDpc`]. Drivers never touch the fields
+/// ("DPC object contents shouldn't be directly referenced by drivers").
+///
+/// <https://learn.microsoft.com/windows-hardware/drivers/kernel/introduction-to-dpc-objects>
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct KDPC {
+    /// `TargetInfoAsUlong`: the union of `Type`, `Importance` and `Number`.
+    pub TargetInfoAsUlong: ULONG,
+    /// `DpcListEntry`: the DPC's link in a processor's DPC queue.
+    pub DpcListEntry: SINGLE_LIST_ENTRY,
+    /// `ProcessorHistory`.
+    pub ProcessorHistory: KAFFINITY,
+    /// `DeferredRoutine`: the routine the DPC runs.
+    pub DeferredRoutine: PKDEFERRED_ROUTINE,
+    /// `DeferredContext`: the routine's context.
+    pub DeferredContext: PVOID,
+    /// `SystemArgument1`.
+    pub SystemArgument1: PVOID,
+    /// `SystemArgument2`.
+    pub SystemArgument2: PVOID,
+    /// `DpcData`: set while the DPC is queued.
+    pub DpcData: PVOID,
+}
+/// `PKDPC`: pointer to [`KDPC`].
+pub type PKDPC = *mut KDPC;
+/// `PRKDPC`: pointer to [`KDPC`].
+pub type PRKDPC = *mut KDPC;
+
+/// `PKDEFERRED_ROUTINE`: a `CustomDpc` / `CustomTimerDpc` routine. It runs at
+/// `DISPATCH_LEVEL`; a timer's DPC gets no system arguments.
+///
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nc-wdm-kdeferred_routine>
+pub type PKDEFERRED_ROUTINE = Option<
+    unsafe extern "system" fn(
+        Dpc: *mut KDPC,
+        DeferredContext: PVOID,
+        SystemArgument1: PVOID,
+        SystemArgument2: PVOID,
+    ),
+>;
 
 /// `EVENT_TYPE` (`ntdef.h`): the kind of event [`KeInitializeEvent`] creates.
 pub type EVENT_TYPE = INT;
@@ -1547,6 +1646,87 @@ unsafe extern "system" {
         Interval: PLARGE_INTEGER,
     ) -> NTSTATUS;
 
+    // --- Semaphores, timers and DPCs ------------------------------------
+
+    /// Initialises a semaphore object in non-paged storage with `Count`
+    /// (`0..=Limit`; non-zero means signalled) and `Limit` (positive).
+    /// Windows 2000 and later.
+    ///
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keinitializesemaphore>
+    ///
+    /// IRQL: `PASSIVE_LEVEL` (the page; `wdm.h` annotates `<= DISPATCH_LEVEL`).
+    pub fn KeInitializeSemaphore(Semaphore: PRKSEMAPHORE, Count: LONG, Limit: LONG);
+
+    /// Adds `Adjustment` (positive) to a semaphore's count, releasing that
+    /// many waits; returns the previous count. Exceeding the limit raises
+    /// `STATUS_SEMAPHORE_LIMIT_EXCEEDED`. Pass `Wait = FALSE`. Windows 2000
+    /// and later.
+    ///
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-kereleasesemaphore>
+    ///
+    /// IRQL: `<= DISPATCH_LEVEL` with `Wait = FALSE` (`PASSIVE_LEVEL` otherwise).
+    pub fn KeReleaseSemaphore(
+        Semaphore: PRKSEMAPHORE,
+        Increment: KPRIORITY,
+        Adjustment: LONG,
+        Wait: BOOLEAN,
+    ) -> LONG;
+
+    /// Initialises a notification timer in non-paged storage (not signalled,
+    /// not set). Windows 2000 and later.
+    ///
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keinitializetimer>
+    ///
+    /// IRQL: `<= DISPATCH_LEVEL`.
+    pub fn KeInitializeTimer(Timer: PKTIMER);
+
+    /// Sets a timer to expire once at `DueTime` (100 ns units; negative is
+    /// relative, positive absolute system time) and, if `Dpc` is not null, to
+    /// queue that DPC when it expires; a timer already set is cancelled first.
+    /// Returns `TRUE` if the timer was already in the timer queue. A relative
+    /// expiry can come up to one clock tick early or late (Timer Accuracy).
+    /// Windows 2000 and later. (Wine runs the DPC from a thread-pool timer
+    /// callback; see [`KeCancelTimer`] for how its cancel differs.)
+    ///
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-kesettimer>
+    ///
+    /// IRQL: `<= DISPATCH_LEVEL`.
+    pub fn KeSetTimer(Timer: PKTIMER, DueTime: LARGE_INTEGER, Dpc: PKDPC) -> BOOLEAN;
+
+    /// Removes a timer from the timer queue; returns `TRUE` if it was there
+    /// (then its DPC will not be queued by it). `FALSE` for a one-shot timer
+    /// means it already expired: its DPC may be queued or running, and the
+    /// driver must not free what the DPC uses until the DPC has finished.
+    /// Windows 2000 and later. (Wine's `KeCancelTimer` waits for a running
+    /// timer callback and returns `TRUE` for any timer set and not cancelled
+    /// since, expired or not: `dlls/ntoskrnl.exe/sync.c`.)
+    ///
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-kecanceltimer>
+    ///
+    /// IRQL: `<= DISPATCH_LEVEL`.
+    pub fn KeCancelTimer(Timer: PKTIMER) -> BOOLEAN;
+
+    /// Initialises a DPC object in non-paged storage with its routine and
+    /// context. Windows 2000 and later.
+    ///
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keinitializedpc>
+    ///
+    /// IRQL: any level.
+    pub fn KeInitializeDpc(
+        Dpc: PRKDPC,
+        DeferredRoutine: PKDEFERRED_ROUTINE,
+        DeferredContext: PVOID,
+    );
+
+    /// Returns once every DPC queued on any processor before the call has run
+    /// to completion (DPCs queued during the call are not covered). Slow: not
+    /// for critical paths. Windows XP SP2, Windows Server 2003 and later.
+    ///
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keflushqueueddpcs>
+    ///
+    /// IRQL: `PASSIVE_LEVEL` (the page; `wdm.h` annotates `<= APC_LEVEL`).
+    pub fn KeFlushQueuedDpcs();
+
     // --- Time and IRQL ----------------------------------------------------
 
     /// Returns the interrupt time (100 ns units since boot, including sleep)
@@ -2417,6 +2597,13 @@ check_layout!(MDL, size 0x30, align 8,
 check_layout!(DISPATCHER_HEADER, size 0x18, align 8,
     Type @ 0, Signalling @ 1, Size @ 2, SignalState @ 4, WaitListHead @ 8);
 check_layout!(KEVENT, size 0x18, align 8);
+check_layout!(KSEMAPHORE, size 0x20, align 8, Header @ 0, Limit @ 0x18);
+check_layout!(KTIMER, size 0x40, align 8,
+    Header @ 0, DueTime @ 0x18, TimerListEntry @ 0x20, Dpc @ 0x30, Processor @ 0x38,
+    Period @ 0x3C);
+check_layout!(KDPC, size 0x40, align 8,
+    TargetInfoAsUlong @ 0, DpcListEntry @ 8, ProcessorHistory @ 0x10, DeferredRoutine @ 0x18,
+    DeferredContext @ 0x20, SystemArgument1 @ 0x28, SystemArgument2 @ 0x30, DpcData @ 0x38);
 check_layout!(KSPIN_LOCK_QUEUE, size 0x10, align 8, Lock @ 8);
 check_layout!(KLOCK_QUEUE_HANDLE, size 0x18, align 8, OldIrql @ 0x10);
 check_layout!(DRIVER_EXTENSION, size 0x28, align 8,
@@ -2437,6 +2624,7 @@ check_layout!(KEY_VALUE_PARTIAL_INFORMATION, size 0x10, align 4,
 // Function pointers are nullable pointers.
 static_assertions::assert_eq_size!(PIO_COMPLETION_ROUTINE, PVOID);
 static_assertions::assert_eq_size!(PDRIVER_DISPATCH, PVOID);
+static_assertions::assert_eq_size!(PKDEFERRED_ROUTINE, PVOID);
 
 // Computed access masks, against the values `wdm.h`'s expressions give.
 static_assertions::const_assert_eq!(KEY_READ, 0x0002_0019);

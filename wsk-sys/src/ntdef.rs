@@ -180,6 +180,17 @@ pub type PUNICODE_STRING = *mut UNICODE_STRING;
 /// `PCUNICODE_STRING`: pointer to constant [`UNICODE_STRING`].
 pub type PCUNICODE_STRING = *const UNICODE_STRING;
 
+/// `SINGLE_LIST_ENTRY`: a node of a singly linked list.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SINGLE_LIST_ENTRY {
+    /// `Next`: next entry.
+    pub Next: *mut SINGLE_LIST_ENTRY,
+}
+
+/// `PSINGLE_LIST_ENTRY`: pointer to [`SINGLE_LIST_ENTRY`].
+pub type PSINGLE_LIST_ENTRY = *mut SINGLE_LIST_ENTRY;
+
 /// `LARGE_INTEGER`: a 64-bit signed integer (the C union's `QuadPart`).
 ///
 /// Time-outs in kernel waits are `LARGE_INTEGER`s in 100 ns units, negative
@@ -188,8 +199,12 @@ pub type LARGE_INTEGER = LONGLONG;
 /// `PLARGE_INTEGER`: pointer to [`LARGE_INTEGER`].
 pub type PLARGE_INTEGER = *mut LARGE_INTEGER;
 
+/// `ULARGE_INTEGER`: a 64-bit unsigned integer (the C union's `QuadPart`).
+pub type ULARGE_INTEGER = ULONGLONG;
+
 static_assertions::assert_eq_size!(GUID, [u8; 16]);
 static_assertions::assert_eq_align!(GUID, u32);
 static_assertions::assert_eq_size!(UNICODE_STRING, [usize; 2]);
 static_assertions::const_assert_eq!(core::mem::offset_of!(UNICODE_STRING, Buffer), 8);
 static_assertions::assert_eq_size!(LIST_ENTRY, [usize; 2]);
+static_assertions::assert_eq_size!(SINGLE_LIST_ENTRY, usize);

@@ -105,7 +105,13 @@
 //!   first word of `wsk-sys`'s `Reserved[3]` is Wine's `KernelRoutine` (Wine
 //!   keeps older names; its `Type`/`Size` are `CSHORT` where Microsoft has
 //!   `UCHAR` plus a spare byte, offsets 0 and 2 either way): these are
-//!   compared by offset under both names.
+//!   compared by offset under both names. `KTIMER` in Wine is the layout
+//!   before `Processor` was added (its `Period` is at 0x38, Microsoft's at
+//!   0x3C after `Processor`): size, `Header`, `DueTime`, `TimerListEntry` and
+//!   `Dpc` are compared. Wine's `KDPC` keeps the old head (`CSHORT Type`,
+//!   `Number`, `Importance`, a `LIST_ENTRY DpcListEntry`, `Lock` where
+//!   Microsoft has `DpcData`) in the same 0x18 bytes: size and the routine,
+//!   context and argument fields are compared.
 //! - **`netioddk.h`** (`NPI_REGISTRATION_INSTANCE`, `NPI`,
 //!   `NPI_CLIENT_CHARACTERISTICS`, `NPI_PROVIDER_CHARACTERISTICS`): Wine has no
 //!   such header. `NPIID` (a `GUID`) is compared with Wine's `GUID`;
@@ -403,6 +409,9 @@ fn layout_table() -> Vec<Layout> {
             WaitListHead,
         }
         KEVENT { Header, Header.SignalState, Header.WaitListHead }
+        KSEMAPHORE { Header, Header.SignalState, Limit }
+        KTIMER { Header, DueTime, TimerListEntry, Dpc }
+        KDPC { DeferredRoutine, DeferredContext, SystemArgument1, SystemArgument2 }
         MDL { Next, Size, MdlFlags, Process, MappedSystemVa, StartVa, ByteCount, ByteOffset }
         IO_STATUS_BLOCK { Status, Information }
         KDEVICE_QUEUE_ENTRY { DeviceListEntry, SortKey, Inserted }
@@ -627,6 +636,7 @@ fn constant_table() -> Vec<Constant> {
             STANDARD_RIGHTS_ALL, SPECIFIC_RIGHTS_ALL, GENERIC_READ, GENERIC_WRITE,
             GENERIC_EXECUTE, GENERIC_ALL, THREAD_ALL_ACCESS,
             NotificationEvent, SynchronizationEvent, WaitAll, WaitAny, MAXIMUM_WAIT_OBJECTS,
+            NotificationTimer, SynchronizationTimer,
             Executive, FreePage, PageIn, PoolAllocation, DelayExecution, Suspended, UserRequest,
             PAGE_SIZE, PAGE_SHIFT,
             MDL_MAPPED_TO_SYSTEM_VA, MDL_PAGES_LOCKED, MDL_SOURCE_IS_NONPAGED_POOL,

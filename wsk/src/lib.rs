@@ -107,7 +107,9 @@ pub mod options;
 pub mod prelude;
 pub mod provider;
 pub mod request;
+pub mod task;
 pub mod tcp;
+pub mod timer;
 pub mod udp;
 
 // Implementation, private: named only through the modules above.

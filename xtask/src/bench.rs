@@ -77,6 +77,20 @@ const TARGETS: &[Target] = &[
         group: "streaming",
         max: 0.0,
     },
+    // Issue 14: an echo round through a task ≤ 1.1 × the same round driven
+    // by `block_on`; no allocation per round or per wake-and-poll.
+    Target::Ratio {
+        group: "task_echo",
+        max: 1.10,
+    },
+    Target::Allocs {
+        group: "task_echo",
+        max: 0.0,
+    },
+    Target::Allocs {
+        group: "task_wake",
+        max: 0.0,
+    },
 ];
 
 /// One `measure` line of a bench binary.

@@ -1,0 +1,610 @@
+//! The executor: its worker and blocking threads, the handle that spawns
+//! onto it, and shutdown.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+use core::future::Future;
+use core::time::Duration;
+
+use wsk_sys as sys;
+
+use super::join::JoinHandle;
+use super::queue::RunQueue;
+use super::raw::{self, Header, Shared};
+use super::sys::{Deadline, SpawnThreadError, SystemThread};
+use crate::Result;
+use crate::error::Error;
+use crate::irql::Passive;
+
+/// The most worker (or blocking) threads one executor may have.
+pub const MAX_THREADS: usize = 64;
+
+/// Configures and starts an [`Executor`].
+///
+/// ```
+/// # let _sim = wsk_sim::Sim::start();
+/// # // SAFETY: the doctest's main thread runs at PASSIVE_LEVEL, outside any callback.
+/// # let passive = unsafe { wsk::irql::Passive::new_unchecked() };
+/// use core::time::Duration;
+/// use wsk::task::Executor;
+///
+/// let executor = Executor::builder()
+///     .workers(4)
+///     .blocking_threads(2)
+///     .shutdown_timeout(Duration::from_secs(2))
+///     .build(&passive)?;
+/// executor.shutdown(&passive)?;
+/// # Ok::<(), wsk::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct Builder {
+    workers: usize,
+    blocking_threads: usize,
+    shutdown_timeout: Duration,
+}
+
+impl Builder {
+    /// Two workers, one blocking thread, a five-second shutdown bound.
+    ///
+    /// # IRQL
+    ///
+    /// Any.
+    pub const fn new() -> Self {
+        Self {
+            workers: 2,
+            blocking_threads: 1,
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The number of worker threads that poll tasks (1 to [`MAX_THREADS`]):
+    /// at most that many tasks run at once.
+    ///
+    /// # IRQL
+    ///
+    /// Any.
+    pub const fn workers(mut self, count: usize) -> Self {
+        self.workers = count;
+        self
+    }
+
+    /// The number of threads that run [`Handle::spawn_blocking`] closures (0
+    /// to [`MAX_THREADS`]; with 0, `spawn_blocking` is refused): at most that
+    /// many closures run at once, the others wait in a queue.
+    ///
+    /// # IRQL
+    ///
+    /// Any.
+    pub const fn blocking_threads(mut self, count: usize) -> Self {
+        self.blocking_threads = count;
+        self
+    }
+
+    /// How long [`Executor::shutdown`] waits for tasks and threads before it
+    /// gives up (see there).
+    ///
+    /// # IRQL
+    ///
+    /// Any.
+    pub const fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Starts the executor's threads (`PsCreateSystemThread`).
+    ///
+    /// # IRQL
+    ///
+    /// `PASSIVE_LEVEL` (proven by `passive`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::INVALID_PARAMETER`] if a thread count is out of range.
+    /// - [`Error::INSUFFICIENT_RESOURCES`] if memory runs out, or the status
+    ///   `PsCreateSystemThread` / `ObReferenceObjectByHandle` returned. The
+    ///   threads already started are stopped and waited for (within the
+    ///   shutdown bound) before the error is returned.
+    pub fn build(self, passive: &Passive<'_>) -> Result<Executor> {
+        if !(1..=MAX_THREADS).contains(&self.workers) || self.blocking_threads > MAX_THREADS {
+            return Err(Error::INVALID_PARAMETER);
+        }
+        let shared = Shared::new(passive);
+        let mut executor = Executor {
+            shared,
+            threads: Vec::new(),
+            shutdown_timeout: self.shutdown_timeout,
+            blocking_threads: self.blocking_threads,
+        };
+        let count = self.workers + self.blocking_threads;
+        if executor.threads.try_reserve_exact(count).is_err() {
+            executor.stop_threads();
+            return Err(Error::INSUFFICIENT_RESOURCES);
+        }
+        for index in 0..count {
+            let start = Box::new(WorkerStart {
+                shared: Arc::clone(&executor.shared),
+                blocking: index >= self.workers,
+            });
+            match SystemThread::spawn(passive, worker_main, start) {
+                Ok(thread) => executor.threads.push(thread),
+                Err(failure) => {
+                    let error = match failure {
+                        SpawnThreadError::NotStarted(error) => error,
+                        SpawnThreadError::Detached(error) => {
+                            super::sys::debug_print(
+                                c"wsk: an executor thread could not be referenced; it exits \
+                                  on its own but cannot be waited for\n",
+                            );
+                            error
+                        }
+                    };
+                    // Nothing was spawned yet: closing and stopping makes the
+                    // threads exit at once.
+                    let _ = executor.shutdown_inner(passive);
+                    return Err(error);
+                }
+            }
+        }
+        Ok(executor)
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What a new thread of the executor gets.
+struct WorkerStart {
+    shared: Arc<Shared>,
+    blocking: bool,
+}
+
+/// The start routine of the executor's threads: runs the tasks of its queue
+/// until the executor stops, then ends the thread.
+///
+/// # Safety
+///
+/// Called once per thread by the kernel with the `WorkerStart` box given to
+/// `PsCreateSystemThread`.
+unsafe extern "system" fn worker_main(context: sys::PVOID) {
+    // SAFETY: the box SystemThread::spawn leaked for this thread.
+    let start = unsafe { Box::from_raw(context.cast::<WorkerStart>()) };
+    // SAFETY: a system thread created by this executor runs at PASSIVE_LEVEL,
+    // outside any WSK callback, holds no lock, and may wait.
+    let passive = unsafe { Passive::new_unchecked() };
+    worker_loop(&start.shared, start.blocking, &passive);
+    drop(start);
+    // SAFETY: last action of the start routine; everything is dropped.
+    unsafe { super::sys::end_current_thread() };
+}
+
+/// Runs tasks from the thread's queue until it stops; then cancels whatever
+/// is still live (when the executor was dropped without `shutdown`, the
+/// workers do that) and drains the queue.
+fn worker_loop(shared: &Shared, blocking: bool, passive: &Passive<'_>) {
+    let queue = if blocking {
+        &shared.blocking
+    } else {
+        &shared.tasks
+    };
+    // SAFETY: PASSIVE_LEVEL, may wait (see worker_main); the queue matches
+    // the thread's kind.
+    while unsafe { run_next(queue) } {}
+    // Stopping: the queue is empty. Cancel what is live (a no-op after
+    // `shutdown`), then drop what that queued; `pop` no longer parks.
+    shared.cancel_all(passive);
+    // SAFETY: as above.
+    while unsafe { run_next(queue) } {}
+}
+
+/// Takes the next task from `queue`, parking while there is none, and runs
+/// it; `false` once the queue is stopping and empty.
+///
+/// A function of its own (never inlined) so that benchmarks can count the
+/// instructions of one scheduling round: pop, run, requeue.
+///
+/// # Safety
+///
+/// The caller is a thread of this executor of the queue's kind, at
+/// `PASSIVE_LEVEL`, allowed to wait.
+#[inline(never)]
+unsafe fn run_next(queue: &RunQueue<Header>) -> bool {
+    // SAFETY: PASSIVE_LEVEL, may wait (caller contract).
+    let Some(task) = (unsafe { queue.pop() }) else {
+        return false;
+    };
+    // SAFETY: popped from the queue of its kind, with its reference.
+    unsafe { raw::run(task) };
+    true
+}
+
+/// A kernel executor for `async` code: tasks (futures) polled at
+/// `PASSIVE_LEVEL` by a bounded set of system threads, woken by completion
+/// routines, event callbacks and timer DPCs at any IRQL ≤ `DISPATCH_LEVEL`.
+///
+/// Spawn through the executor or a cloned [`Handle`]; end it with
+/// [`shutdown`](Self::shutdown), which cancels every task and waits, within
+/// a bound, for the threads to exit. See the [module docs](super) and
+/// `docs/tasks.md`.
+///
+/// ```
+/// # let _sim = wsk_sim::Sim::start();
+/// # // SAFETY: the doctest's main thread runs at PASSIVE_LEVEL, outside any callback.
+/// # let passive = unsafe { wsk::irql::Passive::new_unchecked() };
+/// use wsk::task::Executor;
+///
+/// let executor = Executor::builder().build(&passive)?;
+/// let handle = executor.handle();
+/// let answer = executor.spawn(async move {
+///     // Tasks spawn tasks through a handle.
+///     let half = handle.spawn(async { 21 }).ok()?;
+///     Some(half.await.ok()? * 2)
+/// }).map_err(|e| e.error())?;
+/// assert_eq!(answer.join(&passive)?, Some(42));
+/// executor.shutdown(&passive)?;
+/// # Ok::<(), wsk::Error>(())
+/// ```
+pub struct Executor {
+    shared: Arc<Shared>,
+    /// Worker threads, then blocking threads; empty once shut down.
+    threads: Vec<SystemThread>,
+    shutdown_timeout: Duration,
+    blocking_threads: usize,
+}
+
+impl Executor {
+    /// A [`Builder`] with the defaults.
+    ///
+    /// # IRQL
+    ///
+    /// Any.
+    pub const fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// A handle that spawns onto this executor, cloneable and `Send + Sync`
+    /// (give one to every task that spawns).
+    ///
+    /// # IRQL
+    ///
+    /// Any.
+    #[must_use]
+    pub fn handle(&self) -> Handle {
+        Handle {
+            shared: Arc::clone(&self.shared),
+            blocking: self.blocking_threads > 0,
+        }
+    }
+
+    /// Spawns a task; see [`Handle::spawn`].
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Handle::spawn`].
+    pub fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        spawn(&self.shared, future)
+    }
+
+    /// Runs a closure that may wait on a blocking thread; see
+    /// [`Handle::spawn_blocking`].
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Handle::spawn_blocking`].
+    pub fn spawn_blocking<F, R>(&self, f: F) -> Result<JoinHandle<R>, SpawnError<F>>
+    where
+        F: FnOnce(&mut Passive<'_>) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        spawn_blocking(&self.shared, self.blocking_threads > 0, f)
+    }
+
+    /// Cancels every task and waits for the executor's threads to exit.
+    ///
+    /// In order: new spawns are refused; every task no thread is running is
+    /// dropped here, on the caller's thread (its future, with the requests
+    /// and sockets it owns — dropping a pending request cancels its IRP);
+    /// every task a worker is polling is dropped by that worker as soon as
+    /// the poll returns; queued blocking closures are dropped without
+    /// running, running ones finish. Once no task is left, the threads are
+    /// told to stop and waited for, and `KeFlushQueuedDpcs` waits for timer
+    /// DPCs already queued (see [`crate::timer`]).
+    ///
+    /// All of it within the builder's shutdown timeout (five seconds by
+    /// default): a poll that does not return (a future that never yields) or
+    /// a blocking closure that keeps waiting holds a thread past it.
+    ///
+    /// What it cannot do: a request whose provider never completes its IRP
+    /// (a provider that ignores `IoCancelIrp`, as Wine's does, until the
+    /// socket closes) keeps its memory until the provider completes it; that
+    /// is the request's business, not the executor's, and shutdown does not
+    /// wait for it. Closing the sockets (dropping the tasks that own them
+    /// does) and [`Registration::deregister`](crate::Registration::deregister)
+    /// are what wait for the provider.
+    ///
+    /// # IRQL
+    ///
+    /// `PASSIVE_LEVEL` (proven by `passive`). Not from one of this executor's
+    /// blocking closures: it would wait for its own thread (and give up at
+    /// the bound).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IO_TIMEOUT`] if a task or thread was still running at the
+    /// bound. The threads are still told to stop and exit when they can; the
+    /// executor's memory stays allocated for as long as they (or wakers) use
+    /// it; a `DbgPrint` line says so. The driver must not unload while those
+    /// threads run its code.
+    pub fn shutdown(mut self, passive: &Passive<'_>) -> Result<()> {
+        let result = self.shutdown_inner(passive);
+        if result.is_err() {
+            super::sys::debug_print(
+                c"wsk: Executor::shutdown timed out: tasks or blocking closures were still \
+                  running; their threads exit when they finish\n",
+            );
+        }
+        result
+    }
+
+    fn shutdown_inner(&mut self, passive: &Passive<'_>) -> Result<()> {
+        let deadline = core::pin::pin!(Deadline::new());
+        deadline.as_ref().arm(self.shutdown_timeout);
+        self.shared.close();
+        self.shared.cancel_all(passive);
+        // SAFETY: armed; the event lives in `shared`; PASSIVE_LEVEL (token).
+        let mut finished = unsafe { deadline.as_ref().wait_for(self.shared.all_done()) };
+        self.stop_threads();
+        for thread in core::mem::take(&mut self.threads) {
+            // SAFETY: armed; a referenced thread object; PASSIVE_LEVEL (token).
+            finished &= unsafe { deadline.as_ref().wait_for(thread.object()) };
+        }
+        super::sys::flush_queued_dpcs(passive);
+        if finished {
+            Ok(())
+        } else {
+            Err(Error::IO_TIMEOUT)
+        }
+    }
+
+    /// Tells every thread to exit once its queue is empty.
+    fn stop_threads(&self) {
+        self.shared.tasks.stop();
+        self.shared.blocking.stop();
+    }
+}
+
+impl Drop for Executor {
+    /// Without [`shutdown`](Self::shutdown): refuses new tasks and tells the
+    /// threads to stop; they drop the remaining tasks and exit on their own.
+    /// Never waits. The driver must not unload until they have exited, which
+    /// only `shutdown` can tell: a `DbgPrint` line says so.
+    fn drop(&mut self) {
+        if self.threads.is_empty() {
+            return;
+        }
+        self.shared.close();
+        self.stop_threads();
+        super::sys::debug_print(
+            c"wsk: Executor dropped without shutdown(): its threads cancel the remaining tasks \
+              and exit on their own; do not unload the driver before they have\n",
+        );
+    }
+}
+
+impl fmt::Debug for Executor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executor")
+            .field("threads", &self.threads.len())
+            .field("shut_down", &self.shared.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A cloneable, `Send + Sync` handle that spawns onto an [`Executor`].
+///
+/// It keeps the executor's shared state (not its threads) alive; after
+/// shutdown, spawning through it fails.
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+    blocking: bool,
+}
+
+impl Handle {
+    /// Spawns `future` as a task and returns its [`JoinHandle`].
+    ///
+    /// The task runs at `PASSIVE_LEVEL` on a worker thread, but holds no
+    /// [`Passive`] token: the future is `Send + 'static` and tokens are
+    /// neither, so nothing in it can wait and stall its worker (see the
+    /// [module docs](super)). Waiting belongs in
+    /// [`spawn_blocking`](Self::spawn_blocking).
+    ///
+    /// Dropping the `JoinHandle` detaches the task.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL` (allocates the task from the driver's non-paged
+    /// heap).
+    ///
+    /// # Errors
+    ///
+    /// The future comes back in a [`SpawnError`] with
+    /// [`Error::INSUFFICIENT_RESOURCES`] if the task cannot be allocated, or
+    /// `STATUS_DELETE_PENDING` once the executor is shut down or dropped.
+    pub fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        spawn(&self.shared, future)
+    }
+
+    /// Runs `f` on one of the executor's blocking threads, where it may wait:
+    /// it gets a [`Passive`] token, so it can call `Request::wait`,
+    /// `block_on`, `JoinHandle::join`, deregister, … It never runs on a
+    /// worker, so waiting there stalls no task. At most
+    /// [`Builder::blocking_threads`] closures run at once; the others queue.
+    ///
+    /// ```
+    /// # let _sim = wsk_sim::Sim::start();
+    /// # // SAFETY: the doctest's main thread runs at PASSIVE_LEVEL, outside any callback.
+    /// # let passive = unsafe { wsk::irql::Passive::new_unchecked() };
+    /// use core::time::Duration;
+    /// use wsk::task::Executor;
+    ///
+    /// let executor = Executor::builder().build(&passive)?;
+    /// let slept = executor.spawn_blocking(|passive| {
+    ///     passive.sleep(Duration::from_millis(5)); // waiting is allowed here
+    ///     5
+    /// }).map_err(|e| e.error())?;
+    /// let handle = executor.handle();
+    /// let task = executor.spawn(async move { slept.await.unwrap_or(0) + 1 })
+    ///     .map_err(|e| e.error())?;
+    /// assert_eq!(task.join(&passive)?, 6);
+    /// executor.shutdown(&passive)?;
+    /// # drop(handle);
+    /// # Ok::<(), wsk::Error>(())
+    /// ```
+    ///
+    /// Aborting a closure that has started has no effect; shutdown drops the
+    /// closures that have not started and waits (within its bound) for the
+    /// others.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn), and [`Error::NOT_SUPPORTED`] if the
+    /// executor has no blocking threads.
+    pub fn spawn_blocking<F, R>(&self, f: F) -> Result<JoinHandle<R>, SpawnError<F>>
+    where
+        F: FnOnce(&mut Passive<'_>) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        spawn_blocking(&self.shared, self.blocking, f)
+    }
+
+    /// Whether the executor was shut down or dropped (spawning fails).
+    ///
+    /// # IRQL
+    ///
+    /// Any.
+    #[must_use]
+    pub fn is_shut_down(&self) -> bool {
+        self.shared.is_closed()
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("shut_down", &self.is_shut_down())
+            .finish_non_exhaustive()
+    }
+}
+
+fn spawn<F>(shared: &Arc<Shared>, future: F) -> Result<JoinHandle<F::Output>, SpawnError<F>>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    raw::spawn_future(shared, future)
+        .map(join_handle)
+        .map_err(|(value, error)| SpawnError { error, value })
+}
+
+fn spawn_blocking<F, R>(
+    shared: &Arc<Shared>,
+    has_threads: bool,
+    f: F,
+) -> Result<JoinHandle<R>, SpawnError<F>>
+where
+    F: FnOnce(&mut Passive<'_>) -> R + Send + 'static,
+    R: Send + 'static,
+{
+    if !has_threads {
+        return Err(SpawnError {
+            error: Error::NOT_SUPPORTED,
+            value: f,
+        });
+    }
+    raw::spawn_blocking(shared, f)
+        .map(join_handle)
+        .map_err(|(value, error)| SpawnError { error, value })
+}
+
+fn join_handle<T>(task: core::ptr::NonNull<Header>) -> JoinHandle<T> {
+    // SAFETY: a new task's pointer carries the JoinHandle's reference, and
+    // its output type is `T`.
+    unsafe { JoinHandle::from_raw(task) }
+}
+
+/// Why a spawn failed, with the future (or closure) handed back.
+pub struct SpawnError<F> {
+    error: Error,
+    value: F,
+}
+
+impl<F> SpawnError<F> {
+    /// Why: [`Error::INSUFFICIENT_RESOURCES`], `STATUS_DELETE_PENDING` (the
+    /// executor is shut down) or [`Error::NOT_SUPPORTED`] (no blocking
+    /// threads).
+    ///
+    /// # IRQL
+    ///
+    /// Any.
+    #[must_use]
+    pub fn error(&self) -> Error {
+        self.error
+    }
+
+    /// The future or closure that was not spawned.
+    ///
+    /// # IRQL
+    ///
+    /// Any.
+    pub fn into_inner(self) -> F {
+        self.value
+    }
+}
+
+impl<F> fmt::Debug for SpawnError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpawnError")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> fmt::Display for SpawnError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "spawn failed: {}", self.error)
+    }
+}
+
+impl<F> core::error::Error for SpawnError<F> {}
+
+impl<F> From<SpawnError<F>> for Error {
+    fn from(e: SpawnError<F>) -> Self {
+        e.error
+    }
+}
