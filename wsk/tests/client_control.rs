@@ -31,7 +31,7 @@ impl DatagramEvents for Recorder {
     ) -> DatagramAction {
         for d in data.iter().flatten() {
             let mut bytes = vec![0; d.len()];
-            d.copy_to(&mut bytes);
+            d.copy_to(&mut bytes).expect("mapped");
             self.seen.lock().unwrap().push(bytes);
         }
         DatagramAction::Accept

@@ -88,6 +88,7 @@ struct Coverage {
     slot_memory_lost: usize,
     event_chunks: usize,
     abort_refusals: usize,
+    mapping_failures: usize,
     peer_bytes_checked: usize,
     driver_bytes_checked: usize,
 }
@@ -104,6 +105,7 @@ static COVERAGE: Mutex<Coverage> = Mutex::new(Coverage {
     slot_memory_lost: 0,
     event_chunks: 0,
     abort_refusals: 0,
+    mapping_failures: 0,
     peer_bytes_checked: 0,
     driver_bytes_checked: 0,
 });
@@ -187,8 +189,10 @@ impl ConnectionEvents for Handler {
         match self.mode {
             RecvMode::Accept => {
                 let mut v = vec![0; data.len()];
-                let n = data.copy_to(&mut v);
-                assert_eq!(n, data.len(), "copy_to copies the whole indication");
+                match data.copy_to(&mut v) {
+                    Ok(n) => assert_eq!(n, data.len(), "copy_to copies the whole indication"),
+                    Err(e) => return Self::mapping_failed(e),
+                }
                 self.shared.event_chunks.lock().unwrap().push(v);
                 ReceiveAction::Accept
             }
@@ -199,13 +203,18 @@ impl ConnectionEvents for Handler {
                     return ReceiveAction::Refuse;
                 }
                 let mut v = vec![0; k];
-                assert_eq!(data.copy_to(&mut v), k);
+                match data.copy_to(&mut v) {
+                    Ok(n) => assert_eq!(n, k),
+                    Err(e) => return Self::mapping_failed(e),
+                }
                 self.shared.event_chunks.lock().unwrap().push(v);
                 ReceiveAction::AcceptPartial(k)
             }
             RecvMode::Retain => {
                 let mut v = vec![0; data.len()];
-                data.copy_to(&mut v);
+                if let Err(e) = data.copy_to(&mut v) {
+                    return Self::mapping_failed(e);
+                }
                 // Hold the lock across retain, so the chunk order matches
                 // the order in which indications were taken.
                 let mut chunks = self.shared.event_chunks.lock().unwrap();
@@ -222,6 +231,16 @@ impl ConnectionEvents for Handler {
 
     fn on_disconnect(&self, _cx: &EventContext<'_>, flags: DisconnectFlags) {
         self.shared.disconnects.lock().unwrap().push(flags);
+    }
+}
+
+impl Handler {
+    /// A piece of the indication could not be mapped: the data stays with
+    /// the provider, for a receive request.
+    fn mapping_failed(e: Error) -> ReceiveAction {
+        assert_eq!(e, Error::INSUFFICIENT_RESOURCES, "mapping failures only");
+        cover(|c| c.mapping_failures += 1);
+        ReceiveAction::Refuse
     }
 }
 

@@ -174,7 +174,7 @@ fn stream_socket_step_by_step_with_retained_indication() {
     }
     let kept = socket.handler().0.lock().unwrap().pop().unwrap();
     let mut bytes = Vec::new();
-    for segment in kept.segments() {
+    for segment in kept.segments().expect("mapped") {
         bytes.extend_from_slice(segment);
     }
     assert_eq!(bytes, b"kept");
