@@ -65,7 +65,7 @@ use crate::addr::AddressFamily;
 use crate::error::{Error, Result};
 use crate::options::ConditionalAccept;
 use crate::provider::client::Provider;
-use crate::socket::calls::enable_events_if_supported;
+use crate::socket::calls::{enable_events_if_supported, set_option};
 use crate::socket::core::SocketCore;
 use crate::socket::create::{How, Kind, open, submit_create};
 
@@ -134,7 +134,9 @@ pub async fn listen<L: ListenEvents>(
     let created = ListenSocket::new(provider, AddressFamily::of(&local), handler);
     open(created, async |socket: &ListenSocket<L>| {
         if L::HAS_INSPECT {
-            socket.set::<ConditionalAccept>(true).await?;
+            // Not `ListenSocket::set`, whose compile-time check would be
+            // instantiated for every handler type.
+            set_option::<ConditionalAccept>(SocketCore::erase(socket.core()), true).await?;
         }
         socket.bind(local).await?;
         enable_events_if_supported(&**socket.core(), ListenVtable::<L>::EVENT_MASK)

@@ -17,7 +17,7 @@ use crate::addr::{AddressFamily, SockAddr};
 use crate::error::{Error, Result};
 use crate::irp::block::Operation;
 use crate::irp::handle::Request;
-use crate::options::SocketOption;
+use crate::options::{SocketOption, is_conditional_accept};
 use crate::provider::client::Provider;
 use crate::provider::control::CachedSecurityDescriptor;
 use crate::provider::npi::LiveHandle;
@@ -200,6 +200,12 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     /// - Provider statuses, for example [`Error::NOT_SUPPORTED`] for an
     ///   option it does not know.
     pub fn set<O: SocketOption>(&self, value: O::Value) -> Request<ControlOp<()>> {
+        const {
+            assert!(
+                !is_conditional_accept::<O>(),
+                "SO_CONDITIONAL_ACCEPT is for listening sockets only"
+            );
+        };
         set_option::<O>(self.erased(), value)
     }
 

@@ -16,7 +16,7 @@ use crate::buffer::{BufResult, Buffer};
 use crate::error::{Error, Result};
 use crate::irp::block::Operation;
 use crate::irp::handle::Request;
-use crate::options::SocketOption;
+use crate::options::{SocketOption, is_conditional_accept};
 use crate::provider::client::Provider;
 use crate::provider::npi::LiveHandle;
 use crate::socket::calls::{
@@ -448,6 +448,12 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///   [`Error::INVALID_PARAMETER`] for an option it does not know, and
     ///   [`Error::NOT_IMPLEMENTED`] on Wine.
     pub fn set<O: SocketOption>(&self, value: O::Value) -> Request<ControlOp<()>> {
+        const {
+            assert!(
+                !is_conditional_accept::<O>(),
+                "SO_CONDITIONAL_ACCEPT is for listening sockets only"
+            );
+        };
         set_option::<O>(self.erased(), value)
     }
 

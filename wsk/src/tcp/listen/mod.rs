@@ -14,7 +14,7 @@ use crate::addr::{AddressFamily, SockAddr};
 use crate::error::{Error, Result};
 use crate::irp::block::Operation;
 use crate::irp::handle::Request;
-use crate::options::SocketOption;
+use crate::options::{SocketOption, is_conditional_accept};
 use crate::provider::client::Provider;
 use crate::provider::control::CachedSecurityDescriptor;
 use crate::provider::npi::{LiveHandle, check_static};
@@ -140,10 +140,17 @@ impl<L: ListenEvents> ListenSocket<L> {
         enable_events(&**self.core(), ListenVtable::<L>::EVENT_MASK)
     }
 
-    /// Disables the callbacks [`enable_events`](Self::enable_events)
-    /// enabled (`SO_WSK_EVENT_CALLBACK` with `WSK_EVENT_DISABLE`, one event
-    /// at a time), without an IRP. A callback already running may still
-    /// finish after this returns (`STATUS_EVENT_PENDING`).
+    /// Disables the accept event (`SO_WSK_EVENT_CALLBACK` with
+    /// `WSK_EVENT_ACCEPT | WSK_EVENT_DISABLE`), without an IRP. A callback
+    /// already running may still finish after this returns
+    /// (`STATUS_EVENT_PENDING`).
+    ///
+    /// The accepted connections' events that [`enable_events`](Self::enable_events)
+    /// enabled stay enabled on the listening socket: Microsoft allows no
+    /// disabling them there
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback>);
+    /// they apply again to the sockets accept events deliver once
+    /// [`enable_events`](Self::enable_events) turns the accept event back on.
     ///
     /// # IRQL
     ///
@@ -154,7 +161,13 @@ impl<L: ListenEvents> ListenSocket<L> {
     /// The status of `WskControlSocket`; [`Error::NOT_IMPLEMENTED`] where the
     /// provider has no event support (Wine).
     pub fn disable_events(&self) -> Result<()> {
-        disable_events(&**self.core(), ListenVtable::<L>::EVENT_MASK)
+        // Connection events enabled on a listening socket cannot be disabled
+        // there (https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback):
+        // only the accept event is.
+        disable_events(
+            &**self.core(),
+            ListenVtable::<L>::EVENT_MASK & sys::WSK_EVENT_ACCEPT,
+        )
     }
 
     /// Whether the handler's callbacks are enabled:
@@ -207,6 +220,13 @@ impl<L: ListenEvents> ListenSocket<L> {
     /// - Provider statuses, for example [`Error::NOT_SUPPORTED`] for an
     ///   option it does not know, [`Error::NOT_IMPLEMENTED`] on Wine.
     pub fn set<O: SocketOption>(&self, value: O::Value) -> Request<ControlOp<()>> {
+        const {
+            assert!(
+                !is_conditional_accept::<O>() || L::HAS_INSPECT,
+                "SO_CONDITIONAL_ACCEPT needs a handler with on_inspect: in conditional accept \
+                 mode the provider calls WskInspectEvent and WskAbortEvent"
+            );
+        };
         set_option::<O>(self.erased(), value)
     }
 
