@@ -181,10 +181,11 @@ pub(crate) struct Socket {
     pub(crate) dgrams: VecDeque<Datagram>,
     pub(crate) recv_from_irps: VecDeque<RecvFromReq>,
     /// The fixed destination of `WskSendTo` without an address
-    /// (`SIO_WSK_SET_REMOTE_ADDRESS` or `SIO_WSK_SET_SENDTO_ADDRESS`).
+    /// (`SIO_WSK_SET_SENDTO_ADDRESS`).
     pub(crate) fixed_remote: Option<SocketAddr>,
-    /// Only datagrams from this address are accepted
-    /// (`SIO_WSK_SET_REMOTE_ADDRESS`).
+    /// The fixed remote address (`SIO_WSK_SET_REMOTE_ADDRESS`): the
+    /// destination of `WskSendTo` without an address, and the only sender
+    /// whose datagrams are accepted.
     pub(crate) remote_filter: Option<SocketAddr>,
     // Misc.
     pub(crate) hung: BTreeSet<usize>,

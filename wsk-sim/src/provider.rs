@@ -1165,12 +1165,13 @@ fn ioctl(
             if addr.is_some_and(|a| crate::addr::family(&a) != crate::addr::family(&local)) {
                 return (STATUS_INVALID_ADDRESS, 0);
             }
-            s.fixed_remote = addr;
-            s.remote_filter = if code == wsk_sys::SIO_WSK_SET_REMOTE_ADDRESS {
-                addr
+            // The two addresses are set and cleared independently
+            // (docs/conformance.md DG-SND-2, M-25).
+            if code == wsk_sys::SIO_WSK_SET_REMOTE_ADDRESS {
+                s.remote_filter = addr;
             } else {
-                None
-            };
+                s.fixed_remote = addr;
+            }
             (STATUS_SUCCESS, 0)
         }
         wsk_sys::SIO_WSK_QUERY_IDEAL_SEND_BACKLOG => {
@@ -2201,13 +2202,16 @@ fn send_to_body(
         return Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0);
     };
     let to = if remote.is_null() {
-        if let Some(a) = s.fixed_remote {
+        // A fixed remote address or a fixed destination (which wins when
+        // both are set, no page says: the remote address here).
+        if let Some(a) = s.remote_filter.or(s.fixed_remote) {
             a
         } else {
             wviolation!(
                 w,
                 Rule::Parameter,
-                "WskSendTo without a RemoteAddress and without SIO_WSK_SET_REMOTE_ADDRESS"
+                "WskSendTo without a RemoteAddress and without SIO_WSK_SET_REMOTE_ADDRESS or \
+                 SIO_WSK_SET_SENDTO_ADDRESS"
             );
             return Outcome::Done(STATUS_INVALID_PARAMETER, 0);
         }

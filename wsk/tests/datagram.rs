@@ -606,11 +606,17 @@ fn fixed_remote_and_send_to_addresses() {
     assert_eq!(overridden, Ok(8));
     assert_eq!(a.recv_from().1, b"override");
 
-    // Cleared: `send` has nowhere to go again.
+    // DG-SND-2 (M-25): clearing the remote address leaves the fixed
+    // destination, so `send` goes to `a` again; datagrams from anyone are
+    // heard again.
     socket.disconnect().wait(&p).expect("clear");
-    assert_eq!(send(b"x"), Err(Error::INVALID_DEVICE_STATE));
+    assert_eq!(send(b"to a again"), Ok(10));
+    assert_eq!(a.recv_from().1, b"to a again");
     a.send_to(local, b"heard again");
     assert_eq!(receive(), (a.local_addr(), b"heard again".to_vec()));
+    // Both cleared: `send` has nowhere to go.
+    socket.set_destination(None).wait(&p).expect("clear");
+    assert_eq!(send(b"x"), Err(Error::INVALID_DEVICE_STATE));
 
     socket.close().wait(&p).expect("close");
     teardown(&p, registration, provider);
@@ -641,6 +647,115 @@ fn datagram_sockets_take_typed_options() {
     socket.set::<ReceiveBuffer>(32 * 1024).wait(&p).unwrap();
     assert_eq!(socket.get::<ReceiveBuffer>().wait(&p), Ok(32 * 1024));
     socket.close().wait(&p).unwrap();
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+/// Refuses every indication; counts them.
+#[derive(Default)]
+struct Refuser(Mutex<Vec<usize>>);
+
+#[wsk::vtable]
+impl DatagramEvents for Refuser {
+    fn on_receive_from(
+        &self,
+        _: &EventContext<'_>,
+        data: Option<DatagramIndication<'_>>,
+    ) -> DatagramAction {
+        self.0
+            .lock()
+            .unwrap()
+            .push(data.as_ref().map_or(0, DatagramIndication::count));
+        DatagramAction::Refuse
+    }
+}
+
+/// DG-EV-4 (M-03): a refused receive-from indication disables the event
+/// until `enable_events`: `events_enabled()` says so, no indication comes
+/// meanwhile (the datagrams wait), and enabling again indicates them.
+#[test]
+fn a_refusal_disables_receive_from_events_until_enabled_again() {
+    let sim = Sim::with_config({
+        let mut cfg = wsk_sim::Config::default();
+        cfg.adversary = Some(
+            wsk_sim::Adversary::none(3).with(wsk_sim::Behaviour::ReceiveFromDisabledOnRefusal),
+        );
+        cfg
+    });
+    let peer = sim.peer_udp("10.0.0.2:53");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        wsk::udp::bind(
+            &provider,
+            "10.0.0.1:6020".parse().unwrap(),
+            Refuser::default(),
+        ),
+    )
+    .expect("open");
+    peer.send_to("10.0.0.1:6020", b"one");
+    sim.settle();
+    assert_eq!(*socket.handler().0.lock().unwrap(), vec![1]);
+    assert!(!socket.events_enabled(), "the refusal disabled the event");
+    peer.send_to("10.0.0.1:6020", b"two");
+    sim.settle();
+    assert_eq!(socket.handler().0.lock().unwrap().len(), 1, "disabled");
+    socket.enable_events().expect("enable again");
+    assert!(socket.events_enabled());
+    sim.settle();
+    let seen = socket.handler().0.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "indicated again once enabled: {seen:?}");
+    assert_eq!(seen[1], 2, "both kept datagrams");
+    // The refusal disabled it again; the datagrams wait for a request.
+    assert!(!socket.events_enabled());
+    let (got, buffer) = socket
+        .receive_from(Buffer::with_capacity(16).unwrap())
+        .wait(&p);
+    got.expect("receive_from");
+    assert_eq!(buffer.as_slice(), b"one");
+    drop(buffer);
+    socket.close().wait(&p).expect("close");
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+/// DG-EV-5 (M-03): a statically enabled receive-from event stays enabled
+/// after a refusal.
+#[test]
+fn a_refusal_leaves_a_static_receive_from_event_enabled() {
+    let sim = Sim::with_config({
+        let mut cfg = wsk_sim::Config::default();
+        cfg.adversary = Some(
+            wsk_sim::Adversary::none(3).with(wsk_sim::Behaviour::ReceiveFromDisabledOnRefusal),
+        );
+        cfg
+    });
+    let peer = sim.peer_udp("10.0.0.2:53");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    provider
+        .set_static_events(wsk::events::StaticEvents::RECEIVE_FROM)
+        .expect("static events");
+    let socket = block_on(
+        &p,
+        wsk::udp::bind(
+            &provider,
+            "10.0.0.1:6021".parse().unwrap(),
+            Refuser::default(),
+        ),
+    )
+    .expect("open");
+    peer.send_to("10.0.0.1:6021", b"one");
+    sim.settle();
+    assert!(socket.events_enabled(), "static: still enabled");
+    peer.send_to("10.0.0.1:6021", b"two");
+    sim.settle();
+    assert!(
+        socket.handler().0.lock().unwrap().len() >= 2,
+        "indications go on"
+    );
+    socket.close().wait(&p).expect("close");
     teardown(&p, registration, provider);
     sim.finish();
 }

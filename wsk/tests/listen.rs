@@ -312,11 +312,17 @@ fn a_provider_without_events_listens_with_events_off() {
         disconnects: Mutex::new(Vec::new()),
     });
     let peer = sim.peer_connect("127.0.0.1:7011").expect("peer connects");
+    // The accept request enables the connection's events: Wine refuses
+    // that too, which does not fail the accept.
+    sim.fail_next(
+        wsk_sim::Routine::WskControlSocket,
+        sys::STATUS_NOT_IMPLEMENTED,
+    );
     let (connection, remote) = accept.wait(&p).expect("accepted by request");
     assert_eq!(remote, peer.local_addr());
     assert!(
         !connection.events_enabled(),
-        "nothing inherited from a listener without events"
+        "a provider without events: the connection's events stay off"
     );
     connection.close().wait(&p).expect("close");
     listener.close().wait(&p).expect("close");
@@ -444,6 +450,75 @@ fn disabling_a_listener_disables_only_its_accept_event() {
     drop(accepted);
     listener.close().wait(&p).expect("close");
     sim.settle();
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+/// EVT-9, ACC-5 (M-02): a socket `WskAccept` returns starts with its events
+/// disabled (the adversary's `accept-does-not-inherit`); the accept request
+/// enables the handler's, so its disconnect event fires.
+#[test]
+fn sockets_accepted_by_request_get_their_handlers_events() {
+    let sim = Sim::with_config({
+        let mut cfg = wsk_sim::Config::default();
+        cfg.adversary =
+            Some(wsk_sim::Adversary::none(2).with(wsk_sim::Behaviour::AcceptDoesNotInherit));
+        cfg
+    });
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    // Both a listener without events and one with accept events enabled
+    // (whose connection events a WskAccept socket does not inherit either).
+    let plain = block_on(
+        &p,
+        wsk::tcp::listen(
+            &provider,
+            "0.0.0.0:7030".parse().unwrap(),
+            NoListenEvents::<Peer>::new(),
+        ),
+    )
+    .unwrap();
+    let server = Server {
+        accepted: Mutex::new(Vec::new()),
+        remotes: Mutex::new(Vec::new()),
+        reject_next: Mutex::new(false),
+    };
+    let eventful = block_on(
+        &p,
+        wsk::tcp::listen(&provider, "0.0.0.0:7031".parse().unwrap(), server),
+    )
+    .unwrap();
+    eventful.disable_events().unwrap(); // leave connections to WskAccept
+    for (port, accept) in [
+        (
+            7030,
+            plain.accept(Peer {
+                disconnects: Mutex::new(Vec::new()),
+            }),
+        ),
+        (
+            7031,
+            eventful.accept(Peer {
+                disconnects: Mutex::new(Vec::new()),
+            }),
+        ),
+    ] {
+        let peer = sim
+            .peer_connect(&format!("10.0.0.1:{port}"))
+            .expect("connected");
+        let (connection, _) = accept.wait(&p).expect("accepted");
+        assert!(connection.events_enabled(), "{port}");
+        peer.close();
+        sim.settle();
+        assert_eq!(
+            connection.handler().disconnects.lock().unwrap().len(),
+            1,
+            "{port}: on_disconnect"
+        );
+        connection.close().wait(&p).expect("close");
+    }
+    plain.close().wait(&p).expect("close");
+    eventful.close().wait(&p).expect("close");
     teardown(&p, registration, provider);
     sim.finish();
 }

@@ -221,13 +221,23 @@ pub(crate) fn ioctl<D: ControlValue>(
 /// (<https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback>).
 /// Listening sockets must be bound and connection sockets connected first.
 pub(crate) fn enable_events(core: &ErasedCore, mask: u32) -> Result<()> {
+    if mask == 0 {
+        return Ok(());
+    }
+    // Marked on before the call: a callback may run inside it, and one that
+    // refuses datagrams clears the mark (the provider then disables the
+    // event again).
+    let was_on = core.has_flags(EVENTS_ON);
+    core.set_flags(EVENTS_ON);
     // Events enabled statically are always on and may not be enabled again.
     let dynamic = mask & !core.provider.reg().static_events();
     if dynamic != 0 {
-        event_control(core, dynamic)?;
-    }
-    if mask != 0 {
-        core.set_flags(EVENTS_ON);
+        if let Err(e) = event_control(core, dynamic) {
+            if !was_on {
+                core.clear_flags(EVENTS_ON);
+            }
+            return Err(e);
+        }
     }
     Ok(())
 }

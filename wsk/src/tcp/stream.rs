@@ -369,7 +369,8 @@ pub struct StreamListener<H: ConnectionEvents = NoEvents> {
 
 impl<H: ConnectionEvents> StreamListener<H> {
     /// Accepts the next connection (`WskAccept`) with `handler` for its
-    /// events (enable them with [`ConnectionSocket::enable_events`]);
+    /// events, enabled when the request completes (as
+    /// [`ListenSocket::accept`](crate::tcp::ListenSocket::accept) does);
     /// resolves to the connection and its remote address.
     ///
     /// # IRQL
@@ -388,8 +389,7 @@ impl<H: ConnectionEvents> StreamListener<H> {
         let core = self.socket.socket.core();
         // SAFETY: the socket exists; a stream socket, seen through its listen view.
         let accept = unsafe { core.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskAccept;
-        // A stream listener enables no connection events to inherit.
-        submit_accept(SocketCore::erase(core), accept, handler, false)
+        submit_accept(SocketCore::erase(core), accept, handler)
     }
 
     /// The local address listened on (`WskGetLocalAddress`).

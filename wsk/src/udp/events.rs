@@ -15,7 +15,7 @@ use crate::buffer::Buffer;
 use crate::error::Result;
 use crate::irql::context::EventContext;
 use crate::mdl::BufPieces;
-use crate::socket::core::{ErasedCore, SocketCore};
+use crate::socket::core::{EVENTS_ON, ErasedCore, SocketCore};
 use crate::socket::retain::{IndicationList, Retained};
 
 bitflags::bitflags! {
@@ -57,10 +57,19 @@ impl DatagramFlags {
 pub enum DatagramAction {
     /// Consumed every indicated datagram (`STATUS_SUCCESS`).
     Accept,
-    /// Took none (`STATUS_DATA_NOT_ACCEPTED`). The provider keeps them and
-    /// makes no further indications until a
-    /// [`receive_from`](crate::udp::DatagramSocket::receive_from) request
-    /// completes; the kept datagrams go to such requests.
+    /// Took none (`STATUS_DATA_NOT_ACCEPTED`). The provider keeps what it
+    /// can for [`receive_from`](crate::udp::DatagramSocket::receive_from)
+    /// requests, and **disables the receive-from event**: no further
+    /// indication comes until
+    /// [`enable_events`](crate::udp::DatagramSocket::enable_events) turns it
+    /// on again (call it once the callback has returned, from a work item or
+    /// the owner's code), when the kept and new datagrams are indicated.
+    /// [`events_enabled`](crate::udp::DatagramSocket::events_enabled) is then
+    /// `false`. An event enabled statically
+    /// ([`Provider::set_static_events`](crate::Provider::set_static_events))
+    /// stays enabled: indications continue as datagrams arrive.
+    ///
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from_event>
     Refuse,
 }
 
@@ -519,7 +528,15 @@ unsafe extern "system" fn receive_from_event<H: DatagramEvents>(
     }
     match action {
         DatagramAction::Accept => sys::STATUS_SUCCESS,
-        DatagramAction::Refuse => sys::STATUS_DATA_NOT_ACCEPTED,
+        DatagramAction::Refuse => {
+            // The provider disables the event until `SO_WSK_EVENT_CALLBACK`
+            // enables it again, unless it was enabled statically
+            // (https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from_event).
+            if core.provider.reg().static_events() & sys::WSK_EVENT_RECEIVE_FROM == 0 {
+                core.clear_flags(EVENTS_ON);
+            }
+            sys::STATUS_DATA_NOT_ACCEPTED
+        }
     }
 }
 

@@ -194,12 +194,19 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
 
     /// Enables every callback the handler implements (`SO_WSK_EVENT_CALLBACK`
     /// with the mask derived from its `HAS_*` constants; nothing for a handler
-    /// without callbacks). The socket must be connected. Sockets accepted
-    /// through [`ListenEvents`](crate::events::ListenEvents) inherit their
-    /// events from the listening socket and need not call this.
-    /// [`tcp::connect`](crate::tcp::connect) calls it, and tolerates a
-    /// provider without event support ([`events_enabled`](Self::events_enabled)
-    /// then says so).
+    /// without callbacks). The socket must be connected: events start
+    /// disabled on every socket
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_socket>),
+    /// including one made by [`socket_connect`](Self::socket_connect)
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_socket_connect>).
+    /// [`tcp::connect`](crate::tcp::connect) and the accept requests
+    /// ([`ListenSocket::accept`](crate::tcp::ListenSocket::accept),
+    /// [`StreamListener::accept`](crate::tcp::StreamListener::accept)) call
+    /// it, and tolerate a provider without event support
+    /// ([`events_enabled`](Self::events_enabled) then says so); sockets
+    /// delivered by an accept *event*
+    /// ([`Incoming::accept`](crate::events::Incoming::accept)) inherit their
+    /// events from the listening socket instead.
     ///
     /// # IRQL
     ///
@@ -232,8 +239,9 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
 
     /// Whether the handler's callbacks are enabled: [`enable_events`](Self::enable_events)
     /// succeeded (and [`disable_events`](Self::disable_events) was not
-    /// called since), or the socket was accepted with events inherited from
-    /// its listening socket. `false` for a handler without callbacks, and
+    /// called since) — it is called for accept requests too —, or the socket
+    /// was delivered by an accept event, which gives it the events enabled
+    /// on its listening socket. `false` for a handler without callbacks, and
     /// for a socket [`tcp::connect`](crate::tcp::connect) opened on a
     /// provider without event support (Wine's): use requests there.
     ///

@@ -20,7 +20,8 @@ use crate::provider::control::CachedSecurityDescriptor;
 use crate::provider::npi::{LiveHandle, check_static};
 use crate::socket::calls::{
     AddressCall, AddressOp, CloseOp, ControlOp, SecurityOp, close, close_in_background,
-    disable_events, enable_events, get_option, set_option, submit_address, submit_security,
+    disable_events, enable_events, enable_events_if_supported, get_option, set_option,
+    submit_address, submit_security,
 };
 use crate::socket::core::{BIND_SUBMITTED, BOUND, EVENTS_ON, SocketCore, SocketRef};
 use crate::socket::create::{
@@ -317,12 +318,21 @@ impl<L: ListenEvents> ListenSocket<L> {
     }
 
     /// Accepts one connection (`WskAccept`) with `handler` for its events;
-    /// resolves to the connection and its remote address.
+    /// resolves to the connection, with `handler`'s callbacks enabled, and
+    /// its remote address.
     ///
-    /// The handler type is the listener's `Connection` type, so the accepted
-    /// socket's dispatch table always matches the events it may inherit from
-    /// the listening socket. With [`NoListenEvents`] nothing is inherited:
-    /// call [`ConnectionSocket::enable_events`] on the accepted socket.
+    /// A socket `WskAccept` returns starts with every callback disabled — it
+    /// does not inherit the listening socket's, as one delivered by the
+    /// accept event does
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback>,
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept>) —
+    /// so the request enables them ([`ConnectionSocket::enable_events`])
+    /// when it completes, as [`tcp::connect`](crate::tcp::connect) does. A
+    /// provider without event support leaves them off
+    /// ([`ConnectionSocket::events_enabled`] says so). Microsoft does not
+    /// say whether data or a disconnect that arrived before the callbacks
+    /// were enabled is indicated afterwards: a handler that must see
+    /// everything also issues a receive request.
     ///
     /// # IRQL
     ///
@@ -330,12 +340,13 @@ impl<L: ListenEvents> ListenSocket<L> {
     ///
     /// # Errors
     ///
-    /// Provider statuses, for example [`Error::INVALID_CONNECTION`] when the
-    /// client reset before it was accepted (try again), or
-    /// [`Error::CANCELLED`] when the listening socket closed.
+    /// - Provider statuses, for example [`Error::INVALID_CONNECTION`] when
+    ///   the client reset before it was accepted (try again), or
+    ///   [`Error::CANCELLED`] when the listening socket closed.
+    /// - The status of enabling the callbacks (other than
+    ///   [`Error::NOT_IMPLEMENTED`]); the accepted socket is then closed.
     pub fn accept(&self, handler: L::Connection) -> Request<AcceptOp<L::Connection>> {
-        let inherit = self.core().has_flags(EVENTS_ON);
-        submit_accept(self.erased(), self.table().WskAccept, handler, inherit)
+        submit_accept(self.erased(), self.table().WskAccept, handler)
     }
 
     /// Closes the listening socket (`WskCloseSocket`); pending accepts
@@ -412,6 +423,9 @@ impl<C: ConnectionEvents> Operation for AcceptOp<C> {
         core.set_socket(socket);
         let remote = self.remote.to_socket_addr();
         let connection = ConnectionSocket::from_core(core, live);
+        // Events start disabled on a socket WskAccept returns: enable the
+        // handler's (dropping the handle on failure closes the socket).
+        enable_events_if_supported(&**connection.core(), ConnectionVtable::<C>::EVENT_MASK)?;
         Ok((connection, remote?))
     }
 
@@ -421,10 +435,8 @@ impl<C: ConnectionEvents> Operation for AcceptOp<C> {
 }
 
 /// Submits `WskAccept` (`accept`, from the listening socket's table) on
-/// `listener` for a connection whose events go to `handler`.
-///
-/// `inherit`: the listening socket has its events enabled, so the accepted
-/// socket inherits the connection events `C` implements.
+/// `listener` for a connection whose events go to `handler` (enabled when
+/// the request completes).
 ///
 /// Refused without a provider call with [`Error::INVALID_PARAMETER`] if
 /// static event callbacks enable a connection event `C` lacks (they apply
@@ -433,16 +445,10 @@ pub(crate) fn submit_accept<C: ConnectionEvents>(
     listener: SocketRef,
     accept: sys::PFN_WSK_ACCEPT,
     handler: C,
-    inherit: bool,
 ) -> Request<AcceptOp<C>> {
     let core = Arc::new(SocketCore::new(Arc::clone(&listener.provider), handler));
-    let inherited = if inherit && ConnectionVtable::<C>::EVENT_MASK != 0 {
-        EVENTS_ON
-    } else {
-        0
-    };
     // An accepted socket is bound (and connected).
-    core.set_flags(BIND_SUBMITTED | BOUND | inherited);
+    core.set_flags(BIND_SUBMITTED | BOUND);
     let socket = listener.socket();
     let statics = listener.provider.reg().static_events();
     let op = AcceptOp {
