@@ -567,6 +567,9 @@ fn deliver_accept(child: u64, d: Delivery, t: &CallbackTarget, out: &mut Out) {
     record(EventKind::Accept, flags, d, st, (0, 0));
     poison(&mut [&mut local_b, &mut remote_b]);
     let mut w = world::lock();
+    if st == STATUS_SUCCESS {
+        crate::provider::check_context(&mut w, "WskAcceptEvent", ctx_out, disp_out.cast(), false);
+    }
     match st {
         STATUS_SUCCESS => {
             // Connection events enabled on the listener are inherited here

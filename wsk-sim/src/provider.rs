@@ -341,6 +341,31 @@ fn client_irp_call(
     }
 }
 
+/// `SocketContext` (and `AcceptSocketContext`) "should be NULL" when no
+/// callback will be enabled, and always for a basic socket
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_socket>,
+/// [`WskAccept`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept),
+/// [`WskAcceptEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept_event)):
+/// a context without a dispatch table is a [`PARAMETER`](Rule::Parameter)
+/// violation (`docs/conformance.md` SOCK-4, ACC-2, ACC-EV-4, M-21).
+pub(crate) fn check_context(
+    w: &mut crate::world::World,
+    routine: &str,
+    context: PVOID,
+    dispatch: PCVOID,
+    basic: bool,
+) {
+    if !context.is_null() && (dispatch.is_null() || basic) {
+        wviolation!(
+            w,
+            Rule::Parameter,
+            "{routine}: a socket context ({context:p}) for a socket without callbacks (the \
+             context should be NULL when no event callback will be enabled, and always for a \
+             basic socket)"
+        );
+    }
+}
+
 /// Creates a socket and sets its client tables; `Err` is the failure status.
 #[allow(clippy::too_many_arguments)] // mirrors WskSocket
 fn new_socket(
@@ -371,6 +396,7 @@ fn new_socket(
     if !ok {
         return Err(STATUS_NOT_SUPPORTED);
     }
+    check_context(w, "WskSocket", context, dispatch, kind == Kind::Basic);
     let sid = net::create_socket(w, client, kind, family, socktype, protocol);
     let s = w
         .net
@@ -1251,9 +1277,21 @@ pub(crate) unsafe extern "system" fn WskControlSocket(
                 outcome
             },
         );
+        // With an IRP the size goes to `IoStatus.Information` only:
+        // `OutputSizeReturned` should then be NULL
+        // (https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_control_socket)
+        // and `wsk.h` says it is ignored, so it is not written
+        // (docs/conformance.md CTL-4, M-21).
+        let _ = written;
         if !OutputSizeReturned.is_null() {
-            // SAFETY: the client passes a writable SIZE_T.
-            unsafe { OutputSizeReturned.write(written) };
+            crate::verifier::report(
+                Rule::Parameter,
+                format_args!(
+                    "WskControlSocket with an IRP and an OutputSizeReturned ({OutputSizeReturned:p}): \
+                     it should be NULL unless the IRP is NULL (the size comes back in \
+                     IoStatus.Information)"
+                ),
+            );
         }
         return st;
     }
@@ -1516,6 +1554,13 @@ pub(crate) unsafe extern "system" fn WskAccept(
             if !s.listening {
                 return Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0);
             }
+            check_context(
+                w,
+                "WskAccept",
+                AcceptSocketContext,
+                AcceptSocketDispatch.cast(),
+                false,
+            );
             if let Some(Some(child)) = w.net.sockets.get_mut(&sid).map(|s| s.backlog.pop_front()) {
                 let inherit = !w.adversary(crate::Behaviour::AcceptDoesNotInherit);
                 net::accept_into(

@@ -1366,6 +1366,52 @@ fn an_address_list_not_freed_is_a_leak() {
     c.finish();
 }
 
+/// SOCK-4 (conformance M-21): a socket context "should be NULL" when no
+/// callback will be enabled.
+#[test]
+#[should_panic(expected = "rule: PARAMETER")]
+fn a_socket_context_without_callbacks_is_reported() {
+    let _sim = benign();
+    let c = Client::new();
+    let mut context = 0u64;
+    let _s = c.socket(
+        WSK_FLAG_CONNECTION_SOCKET,
+        (&raw mut context).cast(),
+        ptr::null(),
+    );
+}
+
+/// CTL-4 (conformance M-21): `OutputSizeReturned` "should be NULL" with an
+/// IRP; the simulator does not write it then.
+#[test]
+#[should_panic(expected = "rule: PARAMETER")]
+fn an_output_size_pointer_with_an_irp_is_reported() {
+    let _sim = benign();
+    let c = Client::new();
+    let s = c.socket(WSK_FLAG_CONNECTION_SOCKET, ptr::null_mut(), ptr::null());
+    let mut v: u32 = 0;
+    let mut n: SIZE_T = 7;
+    let mut r = Req::new();
+    let irp = r.arm();
+    // SAFETY: a live socket; the buffers outlive the call.
+    let st = unsafe {
+        (basic(s).WskControlSocket.unwrap())(
+            s,
+            WskGetOption,
+            SO_KEEPALIVE,
+            SOL_SOCKET,
+            0,
+            ptr::null_mut(),
+            4,
+            (&raw mut v).cast(),
+            &mut n,
+            irp,
+        )
+    };
+    assert_eq!(r.wait(st), (STATUS_SUCCESS, 4));
+    assert_eq!(n, 7, "not written with an IRP");
+}
+
 #[test]
 fn socket_options_and_transport_list() {
     let _sim = benign();
@@ -1389,7 +1435,8 @@ fn socket_options_and_transport_list() {
         assert_eq!(st, STATUS_SUCCESS);
         let mut v: u32 = 0;
         let mut n: SIZE_T = 0;
-        // With an IRP: IoStatus.Information is the output size.
+        // With an IRP: IoStatus.Information is the output size, and
+        // OutputSizeReturned is NULL.
         let mut r = Req::new();
         let irp = r.arm();
         let st = ctl(
@@ -1401,7 +1448,7 @@ fn socket_options_and_transport_list() {
             ptr::null_mut(),
             4,
             (&raw mut v).cast(),
-            &mut n,
+            ptr::null_mut(),
             irp,
         );
         assert_eq!(r.wait(st), (STATUS_SUCCESS, 4));

@@ -86,7 +86,7 @@ pub mod ops {
     pub use crate::provider::control::TransportChangeOp;
     pub use crate::socket::calls::{AddressOp, CloseOp, ControlOp, SecurityOp};
     pub use crate::socket::create::CreateOp;
-    pub use crate::tcp::connection::transfer::TransferOp;
+    pub use crate::tcp::connection::transfer::{DrainOp, TransferOp};
     pub use crate::tcp::connection::{ConnectExOp, DisconnectOp};
     pub use crate::tcp::listen::{AcceptOp, InspectCompleteOp};
     pub use crate::tcp::stream::StreamListenOp;

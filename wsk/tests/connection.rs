@@ -427,3 +427,35 @@ fn tcp_silent_mode_is_requested_with_an_ioctl() {
     );
     c.finish();
 }
+
+/// RCV-3 (M-16): `WSK_FLAG_DRAIN` goes only with a zero-length buffer and
+/// without `WSK_FLAG_WAITALL`: `drain` is that request, and the flag is
+/// refused in ordinary receives without a provider call.
+#[test]
+fn drain_discards_data_until_the_peer_closes_and_is_refused_with_a_buffer() {
+    let c = connected();
+    let (sim, socket, peer) = (&c.sim, &c.socket, &c.peer);
+    let p = passive();
+    let before = sim.stats();
+    for flags in [
+        ReceiveFlags::from_bits_retain(sys::WSK_FLAG_DRAIN),
+        ReceiveFlags::from_bits_retain(sys::WSK_FLAG_DRAIN | sys::WSK_FLAG_WAITALL),
+    ] {
+        let request = socket.receive_with(Buffer::with_capacity(8).unwrap(), flags);
+        assert!(request.is_complete(), "refused without the provider");
+        let (r, buffer) = request.wait(&p);
+        assert_eq!(r, Err(Error::INVALID_PARAMETER));
+        assert_eq!(buffer.capacity(), 8);
+    }
+    assert_eq!(sim.stats().irps_completed, before.irps_completed);
+
+    let drain = socket.drain();
+    peer.send(b"discarded");
+    sim.settle();
+    let drain = drain
+        .wait_timeout(&p, Duration::from_millis(20))
+        .expect_err("drains until the connection ends");
+    peer.close();
+    assert_eq!(drain.wait(&p), Ok(()));
+    c.finish();
+}

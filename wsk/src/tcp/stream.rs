@@ -30,9 +30,14 @@ use crate::socket::create::{CreateOp, How, Kind, Socket, submit_create};
 struct StreamVtable<H>(PhantomData<H>);
 
 impl<H: ConnectionEvents> StreamVtable<H> {
-    /// The table to pass with the socket: a promoted, `'static` constant.
+    /// The table to pass with the socket: a promoted, `'static` constant,
+    /// or NULL when the handler has no callback (nothing will be enabled).
     fn dispatch_ptr() -> *const sys::WSK_CLIENT_STREAM_DISPATCH {
-        &Self::DISPATCH
+        if ConnectionVtable::<H>::EVENT_MASK == 0 {
+            core::ptr::null()
+        } else {
+            &Self::DISPATCH
+        }
     }
 
     const DISPATCH: sys::WSK_CLIENT_STREAM_DISPATCH = sys::WSK_CLIENT_STREAM_DISPATCH {
@@ -51,9 +56,14 @@ impl<H: ConnectionEvents> StreamVtable<H> {
 pub(crate) struct StreamListenVtable<L>(PhantomData<L>);
 
 impl<L: ListenEvents> StreamListenVtable<L> {
-    /// The table to pass with the socket: a promoted, `'static` constant.
+    /// The table to pass with the socket: a promoted, `'static` constant,
+    /// or NULL when the handler has no callback.
     pub(crate) fn dispatch_ptr() -> *const sys::WSK_CLIENT_STREAM_DISPATCH {
-        &Self::DISPATCH
+        if ListenVtable::<L>::IS_EMPTY {
+            core::ptr::null()
+        } else {
+            &Self::DISPATCH
+        }
     }
 
     const DISPATCH: sys::WSK_CLIENT_STREAM_DISPATCH = sys::WSK_CLIENT_STREAM_DISPATCH {
@@ -453,8 +463,6 @@ mod tests {
         let connect = unsafe { &*table.Connect };
         assert!(connect.WskReceiveEvent.is_some());
         assert!(connect.WskDisconnectEvent.is_none());
-        // SAFETY: as above.
-        let none = unsafe { &*StreamVtable::<NoEvents>::dispatch_ptr() };
-        assert!(none.Connect.is_null() && none.Listen.is_null());
+        assert!(StreamVtable::<NoEvents>::dispatch_ptr().is_null());
     }
 }

@@ -105,6 +105,11 @@ impl<H: ConnectionEvents> Socket for ConnectionSocket<H> {
 }
 
 impl<H: ConnectionEvents> ConnectionSocket<H> {
+    /// The most data [`connect_with_data`](Self::connect_with_data) sends
+    /// with a connect: 65,535 bytes
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_connect_ex>).
+    pub const MAX_CONNECT_DATA: usize = 65_535;
+
     pub(crate) fn core(&self) -> &Arc<SocketCore<H>> {
         // Only `close` takes the core, and it consumes the handle.
         self.core.as_ref().unwrap_or_else(|| unreachable!())
@@ -399,6 +404,10 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// - [`Error::NOT_SUPPORTED`] without calling the provider on Windows
     ///   before 10 1703, whose provider tables lack `WskConnectEx`.
     /// - [`Error::INVALID_PARAMETER`] for an empty buffer.
+    /// - [`Error::BUFFER_OVERFLOW`] without calling the provider for more
+    ///   than [`MAX_CONNECT_DATA`](Self::MAX_CONNECT_DATA) bytes: the status
+    ///   the provider would give
+    ///   (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_connect_ex>).
     /// - As [`connect`](Self::connect) and [`send`](Self::send).
     pub fn connect_with_data(&self, remote: SocketAddr, data: Buffer) -> Request<ConnectExOp> {
         let core = self.core();
@@ -411,6 +420,9 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         };
         if op.buffer.is_empty() {
             return Request::failed(op, Error::INVALID_PARAMETER);
+        }
+        if op.buffer.len() > Self::MAX_CONNECT_DATA {
+            return Request::failed(op, Error::BUFFER_OVERFLOW);
         }
         // The table has only the fields the running Windows has: `None`
         // before 10 1703.

@@ -346,11 +346,19 @@ unsafe extern "system" fn accept_event<L: ListenEvents>(
         // the provider closes the socket; our last reference frees the core.
         return sys::STATUS_REQUEST_NOT_ACCEPTED;
     }
+    let dispatch = ConnectionVtable::<L::Connection>::dispatch_ptr();
+    // NULL for a handler without callbacks, as it should be
+    // (https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept_event).
+    let context = if dispatch.is_null() {
+        core::ptr::null_mut()
+    } else {
+        SocketCore::context(&new_core)
+    };
     // SAFETY: the provider passes writable out-parameters; the context stays
     // valid until the handle's close completes (the handle holds the core).
-    unsafe { accept_context.write(SocketCore::context(&new_core)) };
+    unsafe { accept_context.write(context) };
     // SAFETY: as above.
-    unsafe { accept_dispatch.write(ConnectionVtable::<L::Connection>::dispatch_ptr()) };
+    unsafe { accept_dispatch.write(dispatch) };
     sys::STATUS_SUCCESS
 }
 

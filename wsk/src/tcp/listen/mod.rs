@@ -469,9 +469,12 @@ pub(crate) fn submit_accept<C: ConnectionEvents>(
         return Request::failed(op, Error::NOT_IMPLEMENTED);
     };
     Request::submit(op, |irp, op| {
+        // NULL for a handler without callbacks, as it should be
+        // (https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept).
         let context = op
             .core
             .as_ref()
+            .filter(|_| !ConnectionVtable::<C>::dispatch_ptr().is_null())
             .map_or(core::ptr::null_mut(), SocketCore::context);
         // SAFETY: the socket exists; the context (the new core) and the
         // addresses live in the payload until completion; the dispatch table
