@@ -526,7 +526,7 @@ fn disabling_an_event_from_inside_it_with_an_irp_pends_until_it_returns() {
 #[test]
 fn disabling_an_event_from_inside_it_without_an_irp_returns_event_pending() {
     let (st, completed, log) = disable_receive_from_inside(false);
-    assert_eq!(st, 0x4000_0013, "STATUS_EVENT_PENDING");
+    assert_eq!(st, STATUS_EVENT_PENDING);
     assert_eq!(completed, -1);
     assert_eq!(log, vec!["receive 5"]);
 }

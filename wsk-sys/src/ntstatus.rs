@@ -40,6 +40,8 @@ pub const STATUS_ALERTED: NTSTATUS = 0x0000_0101;
 pub const STATUS_TIMEOUT: NTSTATUS = 0x0000_0102;
 /// `STATUS_PENDING` (`0x00000103`): The operation has been started and will complete later: the IRP's completion routine reports the result.
 pub const STATUS_PENDING: NTSTATUS = 0x0000_0103;
+/// `STATUS_EVENT_PENDING` (`0x40000013`): The indication has entered the pending state ("TDI Event Pending"). WSK: `WskControlSocket` without an IRP returns it when disabling an event callback that is running; the callback is disabled once it returns (an informational success code).
+pub const STATUS_EVENT_PENDING: NTSTATUS = 0x4000_0013;
 
 // Warning codes.
 /// `STATUS_BUFFER_OVERFLOW` (`0x80000005`): The data did not fit in the buffer; what fit was returned (a warning, not a failure).
