@@ -191,11 +191,22 @@ pub enum Behaviour {
     ///
     /// `docs/conformance.md`: A-20 (CC-TLQ-2, CONNX-2, ADDR-3, SIO-2), M-15, M-23.
     DocumentedStatuses,
+    /// `listen-pends`: `WskListen` on a stream socket returns
+    /// `STATUS_PENDING` and completes only when the first connection
+    /// arrives (or with `STATUS_CANCELLED` when the socket closes or the IRP
+    /// is cancelled): the page's `STATUS_PENDING` row reads "waiting for an
+    /// incoming connection"
+    /// ([`WskListen`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_listen)).
+    /// A client must not wait for the listen before it can take the first
+    /// connection.
+    ///
+    /// `docs/conformance.md`: A-10 (STR-2, G-13), M-07.
+    ListenPends,
 }
 
 impl Behaviour {
     /// Every behaviour, in declaration order.
-    pub const ALL: [Behaviour; 13] = [
+    pub const ALL: [Behaviour; 14] = [
         Behaviour::SplitIndications,
         Behaviour::MdlChains,
         Behaviour::UnmappedIndications,
@@ -209,6 +220,7 @@ impl Behaviour {
         Behaviour::DisableWaitsForCallbacks,
         Behaviour::FixedEvents,
         Behaviour::DocumentedStatuses,
+        Behaviour::ListenPends,
     ];
 
     /// The knob's name, as `WSK_SIM_ADVERSARY` spells it (`mdl-chains`, …).
@@ -228,6 +240,7 @@ impl Behaviour {
             Behaviour::DisableWaitsForCallbacks => "disable-waits-for-callbacks",
             Behaviour::FixedEvents => "fixed-events",
             Behaviour::DocumentedStatuses => "documented-statuses",
+            Behaviour::ListenPends => "listen-pends",
         }
     }
 
@@ -264,6 +277,9 @@ impl Behaviour {
             }
             Behaviour::DocumentedStatuses => {
                 "https://learn.microsoft.com/windows-hardware/drivers/network/wsk-transport-list-query"
+            }
+            Behaviour::ListenPends => {
+                "https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_listen"
             }
         }
     }

@@ -189,6 +189,9 @@ pub(crate) struct Socket {
     pub(crate) remote_filter: Option<SocketAddr>,
     // Misc.
     pub(crate) hung: BTreeSet<usize>,
+    /// A `WskListen` kept pending until the first connection arrives
+    /// ([`Behaviour::ListenPends`]).
+    pub(crate) listen_irp: Option<usize>,
     pub(crate) close_irp: Option<usize>,
     /// Retained indications: element address → (allocation size, datagram?).
     pub(crate) retained: BTreeMap<usize, (usize, bool)>,
@@ -242,6 +245,7 @@ impl Socket {
             fixed_remote: None,
             remote_filter: None,
             hung: BTreeSet::new(),
+            listen_irp: None,
             close_irp: None,
             retained: BTreeMap::new(),
         }
@@ -619,6 +623,9 @@ pub(crate) fn forget_irp(w: &mut World, sid: u64, irp: usize) {
     s.hung.remove(&irp);
     if s.connect_irp == Some(irp) {
         s.connect_irp = None;
+    }
+    if s.listen_irp == Some(irp) {
+        s.listen_irp = None;
     }
 }
 
@@ -1223,6 +1230,11 @@ pub(crate) fn connect_to(
                 declare_dead(w, l, out);
                 return Err(wsk_sys::STATUS_CONNECTION_REFUSED);
             }
+            // A WskListen kept pending completes with the first connection
+            // (Behaviour::ListenPends).
+            if let Some(irp) = w.net.sockets.get_mut(&l).and_then(|s| s.listen_irp.take()) {
+                io::finish_pending(w, irp, STATUS_SUCCESS, 0, &mut out.done);
+            }
             let ls = &w.net.sockets[&l];
             let backlog_full = ls.backlog.len() >= w.cfg.backlog;
             if backlog_full {
@@ -1383,6 +1395,7 @@ pub(crate) fn close_socket(w: &mut World, sid: u64, out: &mut Out) {
     irps.extend(s.accept_irps.drain(..).map(|r| r.irp));
     irps.extend(core::mem::take(&mut s.hung));
     irps.extend(s.connect_irp.take());
+    irps.extend(s.listen_irp.take());
     let conn = s.conn;
     let backlog: Vec<u64> = s.backlog.drain(..).collect();
     let inspecting: Vec<u64> = core::mem::take(&mut s.inspecting).into_values().collect();

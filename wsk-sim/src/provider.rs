@@ -1500,7 +1500,7 @@ pub(crate) unsafe extern "system" fn WskListen(Socket: PWSK_SOCKET, Irp: PIRP) -
         Irp,
         Routine::WskListen,
         stream,
-        |w, sid, _irp, _out| {
+        |w, sid, irp, _out| {
             let s = &w.net.sockets[&sid];
             let Some(a) = s.local else {
                 return Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0);
@@ -1512,6 +1512,17 @@ pub(crate) unsafe extern "system" fn WskListen(Socket: PWSK_SOCKET, Irp: PIRP) -
             w.net.listeners.insert(a, Listener::Socket(sid));
             if let Some(s) = w.net.sockets.get_mut(&sid) {
                 s.listening = true;
+            }
+            // Listening from now on; the IRP waits for the first connection
+            // (docs/conformance.md A-10, STR-2).
+            if w.adversary(crate::Behaviour::ListenPends) {
+                if let Some(o) = pend(w, sid, irp, "WskListen") {
+                    return o;
+                }
+                if let Some(s) = w.net.sockets.get_mut(&sid) {
+                    s.listen_irp = Some(irp as usize);
+                }
+                return Outcome::Pended;
             }
             Outcome::Done(STATUS_SUCCESS, 0)
         },
