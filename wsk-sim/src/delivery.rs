@@ -193,6 +193,7 @@ fn next_step(w: &mut World, sid: u64) -> Option<Step> {
             (0..n).step_by(chunk).map(|at| chunk.min(n - at)).collect()
         };
         let data: Vec<u8> = rx.drain(..n).collect();
+        s.indicating = true;
         let shapes = shapes(w, sid, &lens);
         return Some(Step::Receive(data, shapes));
     }
@@ -210,6 +211,7 @@ fn next_step(w: &mut World, sid: u64) -> Option<Step> {
             s.dgrams.len()
         };
         let taken: Vec<Datagram> = s.dgrams.drain(..n).collect();
+        s.indicating = true;
         let lens: Vec<usize> = taken.iter().map(|d| d.data.len()).collect();
         let shapes = shapes(w, sid, &lens);
         return Some(Step::ReceiveFrom(taken, shapes));
@@ -336,9 +338,13 @@ fn in_callback<R>(name: &'static str, d: Delivery, f: impl FnOnce() -> R) -> R {
 fn run_step(sid: u64, step: Step, d: Delivery, t: &CallbackTarget, out: &mut Out) {
     let ctx = t.context as PVOID;
     match step {
-        Step::Receive(data, shapes) => deliver_receive(sid, &data, &shapes, d, t, out),
+        Step::Receive(data, shapes) => {
+            deliver_receive(sid, &data, &shapes, d, t, out);
+            net::end_indication(&mut world::lock(), sid, out);
+        }
         Step::ReceiveFrom(dgrams, shapes) => {
             deliver_receive_from(sid, dgrams, &shapes, d, t, out);
+            net::end_indication(&mut world::lock(), sid, out);
         }
         Step::Queued(Ev::Disconnect { abortive }) => {
             let Some(f) = t.conn.and_then(|c| c.WskDisconnectEvent) else {

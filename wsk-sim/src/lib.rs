@@ -163,15 +163,19 @@
 //! for the call), and `WskReceive` with `WSK_FLAG_DRAIN` discards data until
 //! the connection ends.
 //!
-//! It is off by default for now ([`ON_BY_DEFAULT`]) and is to become the
-//! default. Turn it on for one machine with [`Sim::hostile`] or
-//! [`Config::adversary`] (`Some(`[`Adversary::all`]`(seed))`, or
-//! [`Adversary::none`]`(seed).with(…)` for a selection), or for every
-//! [`Sim::start`] of a run with the `WSK_SIM_ADVERSARY` environment
-//! variable (see [`Adversary::from_env`]):
+//! It is **on by default** ([`ON_BY_DEFAULT`]): every machine
+//! [`Sim::start`] (or [`Sim::with_seed`]) makes runs every behaviour,
+//! seeded with [`DEFAULT_SEED`], unless the `WSK_SIM_ADVERSARY` environment
+//! variable says otherwise (see [`Adversary::from_env`]). A machine made with
+//! [`Sim::with_config`] has the adversary its [`Config::adversary`] names
+//! (`None` in [`Config::default`]: the benign provider, for a test that
+//! pins one path on purpose), [`Sim::hostile`] every behaviour with a seed
+//! of the test's choosing, and [`Adversary::none`]`(seed).with(…)` a
+//! selection:
 //!
 //! ```text
-//! WSK_SIM_ADVERSARY=on cargo test                  # every behaviour, DEFAULT_SEED
+//! cargo test                                       # every behaviour, DEFAULT_SEED
+//! WSK_SIM_ADVERSARY=1234 cargo test                # every behaviour, seed 1234
 //! WSK_SIM_ADVERSARY=1234 cargo test                # every behaviour, seed 1234
 //! WSK_SIM_ADVERSARY=7,mdl-chains cargo test        # only mdl-chains, seed 7
 //! WSK_SIM_ADVERSARY=random cargo test              # a fresh seed, printed

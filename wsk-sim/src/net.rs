@@ -192,6 +192,12 @@ pub(crate) struct Socket {
     /// A `WskListen` kept pending until the first connection arrives
     /// ([`Behaviour::ListenPends`]).
     pub(crate) listen_irp: Option<usize>,
+    /// Data or datagrams are out in a receive (or receive-from) indication
+    /// whose callback has not returned: they are still the connection's
+    /// next bytes (or the next datagrams), so a `WskReceive` (or
+    /// `WskReceiveFrom`) made meanwhile waits for the callback's answer
+    /// instead of taking what comes after them.
+    pub(crate) indicating: bool,
     pub(crate) close_irp: Option<usize>,
     /// Retained indications: element address → (allocation size, datagram?).
     pub(crate) retained: BTreeMap<usize, (usize, bool)>,
@@ -246,6 +252,7 @@ impl Socket {
             remote_filter: None,
             hung: BTreeSet::new(),
             listen_irp: None,
+            indicating: false,
             close_irp: None,
             retained: BTreeMap::new(),
         }
@@ -814,6 +821,10 @@ pub(crate) fn progress_conn_socket(w: &mut World, sid: u64, out: &mut Out) {
         let Some(s) = w.net.sockets.get_mut(&sid) else {
             return;
         };
+        if s.indicating {
+            // The indication's answer decides which bytes come next.
+            break;
+        }
         let Some(req) = s.recv_irps.front().cloned() else {
             break;
         };
@@ -910,6 +921,20 @@ pub(crate) fn put_back(sid: u64, data: &[u8], block: bool, out: &mut Out) {
         }
     }
     progress_conn_socket(&mut w, sid, out);
+}
+
+/// Ends an indication of `sid` (its callback returned and its answer was
+/// applied): pending receive requests may take data again.
+pub(crate) fn end_indication(w: &mut World, sid: u64, out: &mut Out) {
+    let Some(s) = w.net.sockets.get_mut(&sid) else {
+        return;
+    };
+    s.indicating = false;
+    if s.kind == Kind::Datagram {
+        progress_dgram_socket(w, sid, out);
+    } else {
+        progress_conn_socket(w, sid, out);
+    }
 }
 
 /// Datagrams a `WskReceiveFromEvent` answered `STATUS_DATA_NOT_ACCEPTED`:
@@ -1317,7 +1342,7 @@ pub(crate) fn progress_dgram_socket(w: &mut World, sid: u64, out: &mut Out) {
         let Some(s) = w.net.sockets.get_mut(&sid) else {
             return;
         };
-        if s.recv_from_irps.is_empty() || s.dgrams.is_empty() {
+        if s.indicating || s.recv_from_irps.is_empty() || s.dgrams.is_empty() {
             break;
         }
         let (Some(req), Some(d)) = (s.recv_from_irps.pop_front(), s.dgrams.pop_front()) else {

@@ -1967,7 +1967,9 @@ fn receive_body(
         );
         return Outcome::Done(STATUS_INVALID_PARAMETER, 0);
     }
-    let queue_empty = w.net.sockets[&sid].recv_irps.is_empty();
+    // While an indication is out, its bytes are still the connection's
+    // next: the request waits for the callback's answer.
+    let queue_empty = w.net.sockets[&sid].recv_irps.is_empty() && !w.net.sockets[&sid].indicating;
     let mut filled = 0;
     if queue_empty && drain {
         // Discard what is buffered; complete at the end of the stream.
@@ -2396,7 +2398,9 @@ pub(crate) unsafe extern "system" fn WskReceiveFrom(
                 control_flags: ControlFlags as usize,
             };
             let s = w.net.sockets.get_mut(&sid).expect("socket");
-            if s.recv_from_irps.is_empty() {
+            // While datagrams are out in an indication, they come first: the
+            // request waits for the callback's answer.
+            if s.recv_from_irps.is_empty() && !s.indicating {
                 if let Some(d) = s.dgrams.pop_front() {
                     s.blocked = false;
                     let n = io::copy_to_segs(&req.segs, &d.data);

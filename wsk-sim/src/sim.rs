@@ -50,9 +50,9 @@ impl core::fmt::Debug for Sim {
 
 impl Sim {
     /// Starts a machine with the default [`Config`] and the adversary that
-    /// `WSK_SIM_ADVERSARY` asks for ([`Adversary::from_env`]; none when the
-    /// variable is not set, while [`ON_BY_DEFAULT`](crate::ON_BY_DEFAULT) is
-    /// false).
+    /// `WSK_SIM_ADVERSARY` asks for ([`Adversary::from_env`]; every behaviour
+    /// with [`DEFAULT_SEED`](crate::DEFAULT_SEED) when the variable is not
+    /// set, [`ON_BY_DEFAULT`](crate::ON_BY_DEFAULT)).
     pub fn start() -> Sim {
         Sim::with_config(Config {
             adversary: Adversary::from_env(),

@@ -2,7 +2,7 @@
 //! provider.
 
 mod common;
-use common::{passive, setup, teardown};
+use common::{DatagramLog, passive, setup, teardown};
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -108,7 +108,7 @@ fn wildcard_bind_gets_a_port() {
 /// context offered a `Dispatch` token.
 #[derive(Default)]
 struct Recorder {
-    seen: Mutex<Vec<(std::net::SocketAddr, Vec<u8>, usize)>>,
+    seen: DatagramLog,
     dispatch: Mutex<Vec<(bool, bool)>>,
 }
 
@@ -127,16 +127,15 @@ impl DatagramEvents for Recorder {
             data.flags().contains(DatagramFlags::AT_DISPATCH_LEVEL),
         ));
         for d in &data {
-            let mut bytes = vec![0; d.len()];
-            assert_eq!(d.copy_to(&mut bytes), Ok(d.len()));
-            let joined: Vec<u8> = d.segments().unwrap().flatten().copied().collect();
-            assert_eq!(joined, bytes);
-            self.seen
-                .lock()
-                .unwrap()
-                .push((d.peer_addr().unwrap(), bytes, d.control_info_len()));
+            // No control information unless a socket option asks for it.
+            assert_eq!(d.control_info_len(), 0);
+            // Where every piece is mapped, the pieces are the bytes.
+            if let (Ok(segments), Ok(bytes)) = (d.segments(), d.to_buffer()) {
+                let joined: Vec<u8> = segments.flatten().copied().collect();
+                assert_eq!(joined, bytes.as_slice());
+            }
         }
-        DatagramAction::Accept
+        self.seen.record(data)
     }
 }
 
@@ -160,12 +159,12 @@ fn receive_from_events(irql: Irql) {
     peer.send_to("10.0.0.1:6000", b"second");
     sim.settle();
 
-    let seen = socket.handler().seen.lock().unwrap().clone();
+    let seen = socket.handler().seen.take();
     assert_eq!(
         seen,
         vec![
-            (peer.local_addr(), b"first".to_vec(), 0),
-            (peer.local_addr(), b"second".to_vec(), 0),
+            (peer.local_addr(), b"first".to_vec()),
+            (peer.local_addr(), b"second".to_vec()),
         ]
     );
     let at_dispatch = irql == Irql::Dispatch;
@@ -240,9 +239,7 @@ fn receive_from_indications_can_be_retained_and_released() {
     assert_eq!(retained[0].count(), 1);
     let datagram = retained[0].iter().next().unwrap();
     assert_eq!(datagram.peer_addr(), Ok(peer.local_addr()));
-    let mut copy = [0u8; 7];
-    assert_eq!(datagram.copy_to(&mut copy), Ok(7));
-    assert_eq!(&copy, b"keep me");
+    assert_eq!(common::read_datagram(&datagram), b"keep me");
     assert_eq!(
         sim.stats().statuses(EventKind::ReceiveFrom),
         vec![sys::STATUS_PENDING]

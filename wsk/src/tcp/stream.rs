@@ -22,7 +22,7 @@ use crate::provider::client::Provider;
 use crate::provider::npi::LiveHandle;
 use crate::provider::tables::stream_listen;
 use crate::socket::calls::{AddressOp, CloseOp, ControlOp};
-use crate::socket::core::{SocketCore, SocketRef};
+use crate::socket::core::{BOUND, SocketCore, SocketRef};
 use crate::socket::create::{CreateOp, How, Kind, Socket, submit_create};
 
 /// The `WSK_CLIENT_STREAM_DISPATCH` of a stream socket with connection
@@ -329,11 +329,18 @@ impl<H: ConnectionEvents> StreamSocket<H> {
     ///
     /// # Errors
     ///
-    /// Provider statuses, for example [`Error::INVALID_DEVICE_STATE`] when
-    /// not bound or already connected; [`Error::NOT_SUPPORTED`] if the
-    /// provider's table lacks `WskListen`.
+    /// - [`Error::INVALID_DEVICE_STATE`] without a provider call before a
+    ///   [`bind`](Self::bind) succeeded.
+    /// - [`Error::NOT_SUPPORTED`] if the provider's table lacks `WskListen`.
+    /// - Provider statuses, for example [`Error::INVALID_DEVICE_STATE`] when
+    ///   already connected, when `WskListen` fails inside the call.
     pub fn listen(self) -> core::result::Result<StreamListener<H>, (Error, StreamSocket<H>)> {
         let core = SocketCore::erase(self.socket.core());
+        if !core.has_flags(BOUND) {
+            // `WskListen` needs a bound socket; refused here, since a
+            // provider that pends the call would report it only later.
+            return Err((Error::INVALID_DEVICE_STATE, self));
+        }
         match start_listen(&core) {
             Ok(()) => Ok(StreamListener { socket: self }),
             Err(e) => Err((e, self)),
