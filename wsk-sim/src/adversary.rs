@@ -202,11 +202,67 @@ pub enum Behaviour {
     ///
     /// `docs/conformance.md`: A-10 (STR-2, G-13), M-07.
     ListenPends,
+    /// `callbacks-race-requests`: at the rate
+    /// [`Adversary::rare_events_per_mille`] sets (0 unless set), data,
+    /// datagrams and connections go to `WskReceiveEvent`,
+    /// `WskReceiveFromEvent` and `WskAcceptEvent` although a `WskReceive`,
+    /// `WskReceiveFrom` or `WskAccept` is pending: a pending request takes
+    /// precedence, but the pages say the callback can still be called
+    /// while one is pending, and only disabling it rules that out
+    /// ([`WskReceive`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive),
+    /// [`WskAccept`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept),
+    /// [`WskReceiveFrom`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from)).
+    /// Off at the default rate: a client that posts a receive and waits for
+    /// it while its callback is enabled would wait for the next data.
+    ///
+    /// `docs/conformance.md`: A-4 (EV-GEN-7).
+    CallbacksRaceRequests,
+    /// `graceful-disconnect-stuck`: at the rate
+    /// [`Adversary::rare_events_per_mille`] sets (0 unless set), a graceful
+    /// `WskDisconnect` never completes on its own ("transmitting fails"):
+    /// only an abortive `WskDisconnect` or `WskCloseSocket` completes it
+    /// ([`WskDisconnect`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_disconnect)).
+    ///
+    /// `docs/conformance.md`: A-7 (DSC-4).
+    GracefulDisconnectStuck,
+    /// `abort-after-inspect`: at the rate
+    /// [`Adversary::rare_events_per_mille`] sets (0 unless set), a
+    /// connection request the client answered `WskInspectAccept` is dropped
+    /// by the peer before it is established: `WskAbortEvent` follows
+    /// ([`WskAbortEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_abort_event),
+    /// [`WskInspectEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_inspect_event)).
+    ///
+    /// `docs/conformance.md`: A-9 (INS-3, ABT-1).
+    AbortAfterInspect,
+    /// `send-backlog-changes`: the ideal send backlog changes now and then
+    /// as sends complete, on whatever thread completes them, and
+    /// `WskSendBacklogEvent` reports each change where it is enabled
+    /// ([`WskSendBacklogEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send_backlog_event)).
+    ///
+    /// `docs/conformance.md`: A-21 (SBL-EV-1).
+    SendBacklogChanges,
+    /// `newer-minor-version`: the provider reports a higher minor WSK
+    /// version than the client asked for (`WSK_PROVIDER_DISPATCH.Version`;
+    /// the table's members are those of the version asked for)
+    /// ([`WSK_PROVIDER_DISPATCH`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_provider_dispatch)).
+    ///
+    /// `docs/conformance.md`: A-26 (REG-17).
+    NewerMinorVersion,
+    /// `control-info`: datagram indications carry control information
+    /// (a `CMSGHDR`-headed `IP_PKTINFO`/`IPV6_PKTINFO` object naming the
+    /// address the datagram arrived on), and so do `WskReceiveFrom`
+    /// requests that give a control buffer, truncated with `MSG_CTRUNC`
+    /// when it does not fit
+    /// ([`WSK_DATAGRAM_INDICATION`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_datagram_indication),
+    /// [`WskReceiveFrom`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from)).
+    ///
+    /// `docs/conformance.md`: A-6 (DG-IND-1, DG-RCV-1).
+    ControlInfo,
 }
 
 impl Behaviour {
     /// Every behaviour, in declaration order.
-    pub const ALL: [Behaviour; 14] = [
+    pub const ALL: [Behaviour; 20] = [
         Behaviour::SplitIndications,
         Behaviour::MdlChains,
         Behaviour::UnmappedIndications,
@@ -221,6 +277,12 @@ impl Behaviour {
         Behaviour::FixedEvents,
         Behaviour::DocumentedStatuses,
         Behaviour::ListenPends,
+        Behaviour::CallbacksRaceRequests,
+        Behaviour::GracefulDisconnectStuck,
+        Behaviour::AbortAfterInspect,
+        Behaviour::SendBacklogChanges,
+        Behaviour::NewerMinorVersion,
+        Behaviour::ControlInfo,
     ];
 
     /// The knob's name, as `WSK_SIM_ADVERSARY` spells it (`mdl-chains`, …).
@@ -241,6 +303,12 @@ impl Behaviour {
             Behaviour::FixedEvents => "fixed-events",
             Behaviour::DocumentedStatuses => "documented-statuses",
             Behaviour::ListenPends => "listen-pends",
+            Behaviour::CallbacksRaceRequests => "callbacks-race-requests",
+            Behaviour::GracefulDisconnectStuck => "graceful-disconnect-stuck",
+            Behaviour::AbortAfterInspect => "abort-after-inspect",
+            Behaviour::SendBacklogChanges => "send-backlog-changes",
+            Behaviour::NewerMinorVersion => "newer-minor-version",
+            Behaviour::ControlInfo => "control-info",
         }
     }
 
@@ -280,6 +348,24 @@ impl Behaviour {
             }
             Behaviour::ListenPends => {
                 "https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_listen"
+            }
+            Behaviour::CallbacksRaceRequests => {
+                "https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive"
+            }
+            Behaviour::GracefulDisconnectStuck => {
+                "https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_disconnect"
+            }
+            Behaviour::AbortAfterInspect => {
+                "https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_abort_event"
+            }
+            Behaviour::SendBacklogChanges => {
+                "https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send_backlog_event"
+            }
+            Behaviour::NewerMinorVersion => {
+                "https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_provider_dispatch"
+            }
+            Behaviour::ControlInfo => {
+                "https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_datagram_indication"
             }
         }
     }
@@ -325,6 +411,7 @@ pub struct Adversary {
     behaviours: u32,
     mapping_failures: u16,
     listener_failures: u16,
+    rare_events: u16,
 }
 
 impl Adversary {
@@ -350,6 +437,7 @@ impl Adversary {
             behaviours,
             mapping_failures: 125,
             listener_failures: 0,
+            rare_events: 0,
         }
     }
 
@@ -415,6 +503,22 @@ impl Adversary {
     pub const fn listener_failures_per_mille(mut self, n: u16) -> Adversary {
         self.listener_failures = if n > 1000 { 1000 } else { n };
         self
+    }
+
+    /// How many of 1000 eligible moments bring one of the rare events:
+    /// [`Behaviour::CallbacksRaceRequests`],
+    /// [`Behaviour::GracefulDisconnectStuck`],
+    /// [`Behaviour::AbortAfterInspect`] (at most 1000; 0 in
+    /// [`all`](Self::all): each defeats a test that waits for the benign
+    /// outcome, so a test that handles them sets a rate).
+    #[must_use]
+    pub const fn rare_events_per_mille(mut self, n: u16) -> Adversary {
+        self.rare_events = if n > 1000 { 1000 } else { n };
+        self
+    }
+
+    pub(crate) const fn rare_event_rate(&self) -> u16 {
+        self.rare_events
     }
 
     pub(crate) const fn mapping_failure_rate(&self) -> u16 {

@@ -77,6 +77,8 @@ pub(crate) struct RecvFromReq {
     pub(crate) mdls: Vec<usize>,
     pub(crate) remote: usize,
     pub(crate) control_len: usize,
+    /// `ControlInfo`: the client's control buffer (0: none).
+    pub(crate) control_info: usize,
     pub(crate) control_flags: usize,
 }
 
@@ -94,7 +96,52 @@ pub(crate) struct AcceptReq {
 #[derive(Clone, Debug)]
 pub(crate) struct Datagram {
     pub(crate) from: SocketAddr,
+    /// The address it was sent to (for `IP_PKTINFO` control information).
+    pub(crate) to: SocketAddr,
     pub(crate) data: Vec<u8>,
+}
+
+/// The control information the provider gives with a datagram under
+/// [`Behaviour::ControlInfo`]: one `CMSGHDR`-headed `IP_PKTINFO`
+/// (`IN_PKTINFO`) or `IPV6_PKTINFO` (`IN6_PKTINFO`) object naming the
+/// address the datagram arrived on, as the socket's family sees it
+/// (`ws2def.h`/`ws2ipdef.h` layouts from `wsk-sys`), padded to
+/// `CMSG_SPACE`. `None` when the behaviour is off.
+pub(crate) fn control_info(w: &World, sid: u64, d: &Datagram) -> Option<Vec<u8>> {
+    if !w.adversary(Behaviour::ControlInfo) {
+        return None;
+    }
+    let family = w.net.sockets.get(&sid)?.family;
+    let to = as_seen_by(family, d.to);
+    let (level, kind, data): (i32, u32, Vec<u8>) = match to.ip() {
+        IpAddr::V4(ip) => {
+            let mut data = ip.octets().to_vec();
+            data.extend_from_slice(&1u32.to_ne_bytes()); // ipi_ifindex
+            debug_assert_eq!(data.len(), size_of::<wsk_sys::IN_PKTINFO>());
+            (wsk_sys::IPPROTO_IP, wsk_sys::IP_PKTINFO, data)
+        }
+        IpAddr::V6(ip) => {
+            let mut data = ip.octets().to_vec();
+            data.extend_from_slice(&1u32.to_ne_bytes()); // ipi6_ifindex
+            debug_assert_eq!(data.len(), size_of::<wsk_sys::IN6_PKTINFO>());
+            (wsk_sys::IPPROTO_IPV6, wsk_sys::IPV6_PKTINFO, data)
+        }
+    };
+    let mut out = vec![0u8; wsk_sys::CMSG_SPACE(data.len())];
+    let header = wsk_sys::CMSGHDR {
+        cmsg_len: wsk_sys::CMSG_LEN(data.len()),
+        cmsg_level: level,
+        cmsg_type: i32::try_from(kind).unwrap_or(0),
+    };
+    // SAFETY: `out` has room for the header (CMSG_SPACE includes it).
+    unsafe {
+        out.as_mut_ptr()
+            .cast::<wsk_sys::CMSGHDR>()
+            .write_unaligned(header);
+    }
+    let at = wsk_sys::CMSG_LEN(0);
+    out[at..at + data.len()].copy_from_slice(&data);
+    Some(out)
 }
 
 /// Queued (discrete) events.
@@ -198,6 +245,19 @@ pub(crate) struct Socket {
     /// `WskReceiveFrom`) made meanwhile waits for the callback's answer
     /// instead of taking what comes after them.
     pub(crate) indicating: bool,
+    /// The next receive (or receive-from) indication, or accept event, goes
+    /// to the callback although a request is pending
+    /// ([`Behaviour::CallbacksRaceRequests`]).
+    pub(crate) race: bool,
+    /// A graceful `WskDisconnect` that never completes on its own
+    /// ([`Behaviour::GracefulDisconnectStuck`]).
+    pub(crate) stuck_disconnect: Option<usize>,
+    /// The ideal send backlog this socket reports, once it changed
+    /// ([`Behaviour::SendBacklogChanges`]).
+    pub(crate) ideal_send_backlog: Option<usize>,
+    /// `SIO_WSK_SET_TCP_SILENT_MODE` succeeded: nothing goes on the wire,
+    /// what arrives is dropped.
+    pub(crate) silent: bool,
     pub(crate) close_irp: Option<usize>,
     /// Retained indications: element address → (allocation size, datagram?).
     pub(crate) retained: BTreeMap<usize, (usize, bool)>,
@@ -253,6 +313,10 @@ impl Socket {
             hung: BTreeSet::new(),
             listen_irp: None,
             indicating: false,
+            race: false,
+            stuck_disconnect: None,
+            ideal_send_backlog: None,
+            silent: false,
             close_irp: None,
             retained: BTreeMap::new(),
         }
@@ -390,7 +454,9 @@ pub(crate) struct Net {
     pub(crate) client_irps: BTreeSet<usize>,
     /// The pending `WSK_TRANSPORT_LIST_CHANGE` IRPs (also in `client_irps`,
     /// which cancellation removes them from).
-    pub(crate) transport_change_irps: BTreeSet<usize>,
+    /// Pending `WSK_TRANSPORT_LIST_CHANGE` IRPs and the client
+    /// (its `PWSK_CLIENT`) of the client that made each.
+    pub(crate) transport_change_irps: BTreeMap<usize, usize>,
     /// Cached security descriptors (`WSK_CACHE_SD`) not yet released
     /// (`WSK_RELEASE_SD`), by address.
     pub(crate) cached_sds: BTreeMap<usize, Box<u64>>,
@@ -634,6 +700,9 @@ pub(crate) fn forget_irp(w: &mut World, sid: u64, irp: usize) {
     if s.listen_irp == Some(irp) {
         s.listen_irp = None;
     }
+    if s.stuck_disconnect == Some(irp) {
+        s.stuck_disconnect = None;
+    }
 }
 
 /// Which pending request still uses an MDL, if any.
@@ -701,7 +770,20 @@ pub(crate) fn notify_end(w: &mut World, conn: u64, end: usize, out: &mut Out) {
 }
 
 /// Sends `data` from `(conn, end)` to the other end.
+/// Whether the receiving end of a packet from `(conn, end)` is a socket in
+/// silent mode, which drops every data or control packet
+/// (`SIO_WSK_SET_TCP_SILENT_MODE`, SIO-3).
+fn silent_receiver(w: &World, conn: u64, end: usize) -> bool {
+    match w.net.conns.get(&conn).map(|c| c.ends[1 - end].owner) {
+        Some(Owner::Socket(sid)) => w.net.sockets.get(&sid).is_some_and(|s| s.silent),
+        _ => false,
+    }
+}
+
 pub(crate) fn conn_send(w: &mut World, conn: u64, end: usize, data: &[u8], out: &mut Out) {
+    if silent_receiver(w, conn, end) {
+        return;
+    }
     if let Some(c) = w.net.conns.get_mut(&conn) {
         let other = &mut c.ends[1 - end];
         if !other.rx_reset && other.owner != Owner::Gone {
@@ -713,6 +795,9 @@ pub(crate) fn conn_send(w: &mut World, conn: u64, end: usize, data: &[u8], out: 
 
 /// Sends FIN from `(conn, end)`.
 pub(crate) fn conn_fin(w: &mut World, conn: u64, end: usize, out: &mut Out) {
+    if silent_receiver(w, conn, end) {
+        return;
+    }
     let Some(c) = w.net.conns.get_mut(&conn) else {
         return;
     };
@@ -730,6 +815,9 @@ pub(crate) fn conn_fin(w: &mut World, conn: u64, end: usize, out: &mut Out) {
 
 /// Resets the connection from `(conn, end)`.
 pub(crate) fn conn_reset(w: &mut World, conn: u64, end: usize, out: &mut Out) {
+    if silent_receiver(w, conn, end) {
+        return;
+    }
     let Some(c) = w.net.conns.get_mut(&conn) else {
         return;
     };
@@ -821,12 +909,18 @@ pub(crate) fn progress_conn_socket(w: &mut World, sid: u64, out: &mut Out) {
         let Some(s) = w.net.sockets.get_mut(&sid) else {
             return;
         };
-        if s.indicating {
+        if s.indicating || s.race {
             // The indication's answer decides which bytes come next.
             break;
         }
         let Some(req) = s.recv_irps.front().cloned() else {
             break;
+        };
+        if race_receive(w, sid) {
+            break;
+        }
+        let Some(s) = w.net.sockets.get_mut(&sid) else {
+            return;
         };
         let Some(c) = w.net.conns.get_mut(&cid) else {
             break;
@@ -921,6 +1015,37 @@ pub(crate) fn put_back(sid: u64, data: &[u8], block: bool, out: &mut Out) {
         }
     }
     progress_conn_socket(&mut w, sid, out);
+}
+
+/// [`Behaviour::CallbacksRaceRequests`]: whether the data (or datagrams)
+/// waiting for a pending receive request of `sid` go to the enabled receive
+/// callback instead, this once (A-4, EV-GEN-7). The request stays pending.
+fn race_receive(w: &mut World, sid: u64) -> bool {
+    let Some(s) = w.net.sockets.get(&sid) else {
+        return false;
+    };
+    let eligible = !s.blocked
+        && if s.kind == Kind::Datagram {
+            s.events & WSK_EVENT_RECEIVE_FROM != 0
+                && !s.dgrams.is_empty()
+                && dgram_table(s).is_some_and(|t| t.WskReceiveFromEvent.is_some())
+        } else {
+            s.events & WSK_EVENT_RECEIVE != 0
+                && s.conn.is_some_and(|(c, e)| {
+                    w.net
+                        .conns
+                        .get(&c)
+                        .is_some_and(|c| !c.ends[e].rx.is_empty())
+                })
+                && conn_table(s).is_some_and(|t| t.WskReceiveEvent.is_some())
+        };
+    if !eligible || !w.rare_event(Behaviour::CallbacksRaceRequests) {
+        return false;
+    }
+    if let Some(s) = w.net.sockets.get_mut(&sid) {
+        s.race = true;
+    }
+    true
 }
 
 /// Ends an indication of `sid` (its callback returned and its answer was
@@ -1100,6 +1225,19 @@ pub(crate) fn incoming_to_socket(w: &mut World, l: u64, conn: u64, out: &mut Out
     };
     let (client, family, kind) = (ls.client, ls.family, ls.kind);
     let inherited = ls.events & (WSK_EVENT_RECEIVE | WSK_EVENT_DISCONNECT | WSK_EVENT_SEND_BACKLOG);
+    // SO_KEEPALIVE and SO_RCVBUF set on a listening socket are inherited by
+    // the sockets it accepts (docs/conformance.md OPT-2, OPT-3, A-24,
+    // https://learn.microsoft.com/windows-hardware/drivers/network/so-keepalive,
+    // https://learn.microsoft.com/windows-hardware/drivers/network/so-rcvbuf).
+    let inherited_options: Vec<((u32, u32), Vec<u8>)> = ls
+        .options
+        .iter()
+        .filter(|((level, code), _)| {
+            *level == wsk_sys::SOL_SOCKET
+                && (*code == wsk_sys::SO_KEEPALIVE || *code == wsk_sys::SO_RCVBUF)
+        })
+        .map(|(k, v)| (*k, v.clone()))
+        .collect();
     let child_kind = if kind == Kind::Stream {
         Kind::Stream
     } else {
@@ -1123,14 +1261,23 @@ pub(crate) fn incoming_to_socket(w: &mut World, l: u64, conn: u64, out: &mut Out
         s.remote = Some(remote);
         s.events = s.static_events | inherited;
         s.inspect_id = inspect;
+        s.options.extend(inherited_options);
     }
     if let Some(c) = w.net.conns.get_mut(&conn) {
         c.ends[1].owner = Owner::Socket(sid);
     }
+    let race = {
+        let ls = &w.net.sockets[&l];
+        !ls.accept_irps.is_empty() && ls.events & WSK_EVENT_ACCEPT != 0 && ls.listen_dispatch != 0
+    } && w.rare_event(Behaviour::CallbacksRaceRequests);
     let Some(ls) = w.net.sockets.get_mut(&l) else {
         return;
     };
-    if let Some(req) = ls.accept_irps.pop_front() {
+    if race {
+        // The accept event is called although a WskAccept is pending.
+        ls.ev_queue.push_back(Ev::Accept(sid));
+        out.deliver(l);
+    } else if let Some(req) = ls.accept_irps.pop_front() {
         let inherit = !w.adversary(Behaviour::AcceptDoesNotInherit);
         accept_into(w, sid, req.context, req.dispatch, inherit);
         // SAFETY: the client keeps the optional address buffers valid until
@@ -1321,14 +1468,14 @@ pub(crate) fn udp_deliver(
                         s.resume_on_arrival = false;
                         s.blocked = false;
                     }
-                    s.dgrams.push_back(Datagram { from, data });
+                    s.dgrams.push_back(Datagram { from, to, data });
                     progress_dgram_socket(w, sid, out);
                 }
             }
         }
         Some(UdpEnd::Peer(pid)) => {
             if let Some(p) = w.net.peer_udp.get_mut(&pid) {
-                p.queue.push_back(Datagram { from, data });
+                p.queue.push_back(Datagram { from, to, data });
             }
             w.notify();
         }
@@ -1342,32 +1489,60 @@ pub(crate) fn progress_dgram_socket(w: &mut World, sid: u64, out: &mut Out) {
         let Some(s) = w.net.sockets.get_mut(&sid) else {
             return;
         };
-        if s.indicating || s.recv_from_irps.is_empty() || s.dgrams.is_empty() {
+        if s.indicating || s.race || s.recv_from_irps.is_empty() || s.dgrams.is_empty() {
             break;
         }
+        if race_receive(w, sid) {
+            break;
+        }
+        let Some(s) = w.net.sockets.get_mut(&sid) else {
+            return;
+        };
         let (Some(req), Some(d)) = (s.recv_from_irps.pop_front(), s.dgrams.pop_front()) else {
             break;
         };
         s.blocked = false;
         let n = io::copy_to_segs(&req.segs, &d.data);
-        write_recv_from_outputs(&req, d.from, n < d.data.len());
+        let control = control_info(w, sid, &d);
+        write_recv_from_outputs(&req, d.from, n < d.data.len(), control.as_deref());
         io::finish_pending(w, req.irp, STATUS_SUCCESS, n, &mut out.done);
     }
     out.deliver(sid);
 }
 
 /// Writes the optional outputs of a `WskReceiveFrom`.
-pub(crate) fn write_recv_from_outputs(req: &RecvFromReq, from: SocketAddr, truncated: bool) {
+///
+/// `control`: the control information to return (what fits the client's
+/// `ControlInfo` buffer, whose size `*ControlLength` gives on input; cut
+/// with `MSG_CTRUNC` otherwise), or `None`.
+pub(crate) fn write_recv_from_outputs(
+    req: &RecvFromReq,
+    from: SocketAddr,
+    truncated: bool,
+    control: Option<&[u8]>,
+) {
     // SAFETY: the client keeps these outputs valid until completion.
     unsafe { crate::addr::write(req.remote as wsk_sys::PSOCKADDR, from) };
+    let mut flags = if truncated { wsk_sys::MSG_TRUNC } else { 0 };
     if req.control_len != 0 {
-        // SAFETY: as above (a ULONG).
-        unsafe { (req.control_len as *mut u32).write_unaligned(0) };
-        if req.control_flags != 0 {
-            let flags = if truncated { wsk_sys::MSG_TRUNC } else { 0 };
-            // SAFETY: as above (a ULONG).
-            unsafe { (req.control_flags as *mut u32).write_unaligned(flags) };
+        let control = control.unwrap_or_default();
+        // SAFETY: as above (a ULONG holding the buffer's size).
+        let room = unsafe { (req.control_len as *const u32).read_unaligned() } as usize;
+        let room = if req.control_info == 0 { 0 } else { room };
+        let n = control.len().min(room);
+        if n < control.len() {
+            flags |= wsk_sys::MSG_CTRUNC;
         }
+        // SAFETY: the client's ControlInfo buffer has `room` writable bytes.
+        unsafe {
+            core::ptr::copy_nonoverlapping(control.as_ptr(), req.control_info as *mut u8, n);
+        }
+        // SAFETY: as above (a ULONG).
+        unsafe { (req.control_len as *mut u32).write_unaligned(u32::try_from(n).unwrap_or(0)) };
+    }
+    if req.control_flags != 0 {
+        // SAFETY: as above (a ULONG).
+        unsafe { (req.control_flags as *mut u32).write_unaligned(flags) };
     }
 }
 
@@ -1421,6 +1596,7 @@ pub(crate) fn close_socket(w: &mut World, sid: u64, out: &mut Out) {
     irps.extend(core::mem::take(&mut s.hung));
     irps.extend(s.connect_irp.take());
     irps.extend(s.listen_irp.take());
+    irps.extend(s.stuck_disconnect.take());
     let conn = s.conn;
     let backlog: Vec<u64> = s.backlog.drain(..).collect();
     let inspecting: Vec<u64> = core::mem::take(&mut s.inspecting).into_values().collect();
@@ -1437,7 +1613,8 @@ pub(crate) fn close_socket(w: &mut World, sid: u64, out: &mut Out) {
             .conns
             .get(&c)
             .is_some_and(|c| c.ends[e].tx_fin && (c.ends[e].rx_fin || c.ends[e].rx_reset));
-        if !fully {
+        let silent = w.net.sockets.get(&sid).is_some_and(|s| s.silent);
+        if !fully && !silent {
             conn_reset(w, c, e, out);
         }
         if let Some(cc) = w.net.conns.get_mut(&c) {

@@ -366,6 +366,21 @@ pub(crate) fn check_context(
     }
 }
 
+/// `Flags` is reserved and must be 0 for `WskBind`, `WskConnect`,
+/// `WskConnectEx`, `WskAccept`, `WskSocketConnect`, `WskSendTo`,
+/// `WskReceiveFrom` and `WskSendMessages` (their pages): anything else is a
+/// [`PARAMETER`](Rule::Parameter) violation (`docs/conformance.md` M-24).
+fn reserved_flags(routine: &str, flags: ULONG) {
+    if flags != 0 {
+        verifier::report(
+            Rule::Parameter,
+            format_args!(
+                "{routine} with Flags {flags:#x}: the parameter is reserved and must be 0"
+            ),
+        );
+    }
+}
+
 /// Creates a socket and sets its client tables; `Err` is the failure status.
 #[allow(clippy::too_many_arguments)] // mirrors WskSocket
 fn new_socket(
@@ -488,7 +503,8 @@ pub(crate) unsafe extern "system" fn WskSocketConnect(
     Irp: PIRP,
 ) -> NTSTATUS {
     let _g = NoUnwind::enter();
-    let _ = (Flags, OwningProcess, OwningThread, SecurityDescriptor);
+    let _ = (OwningProcess, OwningThread, SecurityDescriptor);
+    reserved_flags("WskSocketConnect", Flags);
     verifier::check_irql_max("WskSocketConnect", DISPATCH_LEVEL);
     client_irp_call(
         Client,
@@ -583,12 +599,12 @@ pub(crate) unsafe extern "system" fn WskControlClient(
             Client,
             Irp,
             Routine::WskControlClient,
-            |w, _c, irp, _out| {
+            |w, client, irp, _out| {
                 if let Some(o) = pend(w, 0, irp, "WskControlClient(WSK_TRANSPORT_LIST_CHANGE)") {
                     return o;
                 }
                 w.net.client_irps.insert(irp as usize);
-                w.net.transport_change_irps.insert(irp as usize);
+                w.net.transport_change_irps.insert(irp as usize, client);
                 Outcome::Pended
             },
         );
@@ -649,6 +665,14 @@ pub(crate) unsafe extern "system" fn WskControlClient(
             };
             let has_sockets = w.net.sockets.values().any(|s| s.client == Client as usize);
             if has_sockets {
+                // "before the client creates any socket"
+                // (https://learn.microsoft.com/windows-hardware/drivers/network/wsk-set-static-event-callbacks;
+                // docs/conformance.md CC-STATIC-1, M-24).
+                wviolation!(
+                    w,
+                    Rule::Parameter,
+                    "WSK_SET_STATIC_EVENT_CALLBACKS after the client created a socket"
+                );
                 (STATUS_INVALID_DEVICE_STATE, 0)
             } else {
                 w.net
@@ -871,6 +895,15 @@ fn event_callback_option(
         Kind::Basic => false,
     };
     if !ready {
+        // Enabled only after the bind (listening, datagram) or the
+        // connection (https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback;
+        // docs/conformance.md EVT-3, M-24).
+        wviolation!(
+            w,
+            Rule::Parameter,
+            "SO_WSK_EVENT_CALLBACK enables events on socket #{sid} before it is bound (listening, \
+             datagram) or connected (connection)"
+        );
         return done(STATUS_INVALID_DEVICE_STATE);
     }
     if w.net.sockets[&sid].state == State::Unaccepted {
@@ -1057,8 +1090,50 @@ fn control_request(
             "SIO_WSK_QUERY_INSPECT_ID must be called with Irp == NULL"
         );
     }
+    if irp.is_null() {
+        if let Some(page) = irp_required(ty, level, code) {
+            wviolation!(
+                w,
+                Rule::Parameter,
+                "WskControlSocket(type {ty}, level {level:#x}, code {code:#x}) without an IRP: \
+                 the page requires one \
+                 (https://learn.microsoft.com/windows-hardware/drivers/network/{page}; \
+                 docs/conformance.md M-24)"
+            );
+        }
+    }
     let (st, n) = control(w, sid, ty, code, level, input, output);
     Outcome::Done(st, n)
+}
+
+/// The network-guide page (its name) that requires an IRP for this
+/// option or IOCTL, if one does (`SO_WSK_EVENT_CALLBACK` and
+/// `SIO_WSK_QUERY_INSPECT_ID` take none; options without a WSK page are not
+/// checked).
+fn irp_required(ty: WSK_CONTROL_SOCKET_TYPE, level: ULONG, code: ULONG) -> Option<&'static str> {
+    if ty == wsk_sys::WskIoctl {
+        return match code {
+            wsk_sys::SIO_WSK_SET_REMOTE_ADDRESS => Some("sio-wsk-set-remote-address"),
+            wsk_sys::SIO_WSK_SET_SENDTO_ADDRESS => Some("sio-wsk-set-sendto-address"),
+            wsk_sys::SIO_WSK_QUERY_IDEAL_SEND_BACKLOG => Some("sio-wsk-query-ideal-send-backlog"),
+            wsk_sys::SIO_WSK_QUERY_RECEIVE_BACKLOG => Some("sio-wsk-query-receive-backlog"),
+            wsk_sys::SIO_WSK_SET_TCP_SILENT_MODE => Some("sio-wsk-set-tcp-silent-mode"),
+            _ => None,
+        };
+    }
+    if level != SOL_SOCKET {
+        return None;
+    }
+    match code {
+        wsk_sys::SO_REUSEADDR => Some("so-reuseaddr"),
+        wsk_sys::SO_EXCLUSIVEADDRUSE => Some("so-exclusiveaddruse"),
+        wsk_sys::SO_KEEPALIVE => Some("so-keepalive"),
+        wsk_sys::SO_RCVBUF => Some("so-rcvbuf"),
+        wsk_sys::SO_BROADCAST => Some("so-broadcast"),
+        wsk_sys::SO_CONDITIONAL_ACCEPT => Some("so-conditional-accept"),
+        wsk_sys::SO_WSK_SECURITY => Some("so-wsk-security"),
+        _ => None,
+    }
 }
 
 /// Runs a `WskControlSocket` request other than `SO_WSK_EVENT_CALLBACK`;
@@ -1095,7 +1170,10 @@ fn control(
                 }
                 // SAFETY: checked size; the client passes a PSECURITY_DESCRIPTOR.
                 let sd = unsafe { input.0.cast::<PVOID>().read_unaligned() } as usize;
-                if !matches!(s.kind, Kind::Listen | Kind::Datagram | Kind::Stream) {
+                // Listening, datagram and connection sockets
+                // (https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-security;
+                // docs/conformance.md OPT-5).
+                if s.kind == Kind::Basic {
                     return (STATUS_NOT_SUPPORTED, 0);
                 }
                 if s.local.is_some() {
@@ -1120,6 +1198,22 @@ fn control(
                     return (STATUS_INVALID_DEVICE_STATE, 0);
                 }
                 s.conditional = read_ulong(input.0, input.1).unwrap_or(0) != 0;
+                // In conditional accept mode WskInspectEvent and WskAbortEvent
+                // "can be NULL" only when the mode is off
+                // (https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_client_listen_dispatch;
+                // docs/conformance.md INS-6, M-08).
+                let table = net::listen_table(s);
+                let complete =
+                    table.is_some_and(|t| t.WskInspectEvent.is_some() && t.WskAbortEvent.is_some());
+                if s.conditional && !complete {
+                    wviolation!(
+                        w,
+                        Rule::Parameter,
+                        "SO_CONDITIONAL_ACCEPT on socket #{sid}, whose listen dispatch table lacks \
+                         WskInspectEvent or WskAbortEvent"
+                    );
+                    return (STATUS_INVALID_PARAMETER, 0);
+                }
             }
             let bytes = if input.0.is_null() {
                 Vec::new()
@@ -1194,7 +1288,10 @@ fn ioctl(
             (STATUS_SUCCESS, 0)
         }
         wsk_sys::SIO_WSK_QUERY_IDEAL_SEND_BACKLOG => {
-            write_out(&w.cfg.ideal_send_backlog.to_le_bytes())
+            let n = w.net.sockets[&sid]
+                .ideal_send_backlog
+                .unwrap_or(w.cfg.ideal_send_backlog);
+            write_out(&n.to_le_bytes())
         }
         wsk_sys::SIO_WSK_QUERY_RECEIVE_BACKLOG => {
             let s = &w.net.sockets[&sid];
@@ -1219,7 +1316,26 @@ fn ioctl(
                 None => (STATUS_INVALID_DEVICE_STATE, 0),
             }
         }
-        wsk_sys::SIO_WSK_SET_TCP_SILENT_MODE => (STATUS_SUCCESS, 0),
+        wsk_sys::SIO_WSK_SET_TCP_SILENT_MODE => {
+            // Connected TCP sockets only, not loopback; afterwards nothing
+            // goes on the wire, sends and disconnects fail with
+            // STATUS_INVALID_DEVICE_STATE and what arrives is dropped
+            // (https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-set-tcp-silent-mode;
+            // docs/conformance.md SIO-3). The page names no status for a
+            // socket that is not connected (INVALID_DEVICE_STATE here) or for
+            // loopback (NOT_SUPPORTED here).
+            let s = &w.net.sockets[&sid];
+            if !s.is_connection() || s.conn.is_none() {
+                return (STATUS_INVALID_DEVICE_STATE, 0);
+            }
+            if s.remote.is_some_and(|r| r.ip().is_loopback()) {
+                return (STATUS_NOT_SUPPORTED, 0);
+            }
+            if let Some(s) = w.net.sockets.get_mut(&sid) {
+                s.silent = true;
+            }
+            (STATUS_SUCCESS, 0)
+        }
         _ => (STATUS_NOT_SUPPORTED, 0),
     }
 }
@@ -1468,7 +1584,7 @@ pub(crate) unsafe extern "system" fn WskBind(
     Irp: PIRP,
 ) -> NTSTATUS {
     let _g = NoUnwind::enter();
-    let _ = Flags;
+    reserved_flags("WskBind", Flags);
     socket_irp_call(
         Socket,
         Irp,
@@ -1547,7 +1663,7 @@ pub(crate) unsafe extern "system" fn WskAccept(
     Irp: PIRP,
 ) -> NTSTATUS {
     let _g = NoUnwind::enter();
-    let _ = Flags;
+    reserved_flags("WskAccept", Flags);
     socket_irp_call(
         ListenSocket,
         Irp,
@@ -1796,7 +1912,7 @@ pub(crate) unsafe extern "system" fn WskConnect(
     Irp: PIRP,
 ) -> NTSTATUS {
     let _g = NoUnwind::enter();
-    let _ = Flags;
+    reserved_flags("WskConnect", Flags);
     socket_irp_call(
         Socket,
         Irp,
@@ -1828,7 +1944,7 @@ pub(crate) unsafe extern "system" fn WskConnectEx(
     Irp: PIRP,
 ) -> NTSTATUS {
     let _g = NoUnwind::enter();
-    let _ = Flags;
+    reserved_flags("WskConnectEx", Flags);
     socket_irp_call(
         Socket,
         Irp,
@@ -1883,12 +1999,37 @@ fn send_body(w: &mut WorldGuard, sid: u64, buf: PWSK_BUF, routine: &str, out: &m
     if conn.ends[e].rx_reset {
         return Outcome::Done(STATUS_CONNECTION_RESET, 0);
     }
-    if conn.ends[e].tx_fin {
+    if conn.ends[e].tx_fin || w.net.sockets[&sid].silent {
         return Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0);
     }
     let data = io::read_segs(&segs);
     net::conn_send(w, c, e, &data, out);
+    change_send_backlog(w, sid, out);
     Outcome::Done(STATUS_SUCCESS, data.len())
+}
+
+/// [`Behaviour::SendBacklogChanges`](crate::Behaviour::SendBacklogChanges):
+/// one send in four changes the socket's ideal send backlog, which
+/// `WskSendBacklogEvent` reports where it is enabled (A-21, SBL-EV-1), from
+/// the thread that made or completes the send.
+fn change_send_backlog(w: &mut WorldGuard, sid: u64, out: &mut Out) {
+    if !w.adversary(crate::Behaviour::SendBacklogChanges) {
+        return;
+    }
+    let Some(s) = w.net.sockets.get_mut(&sid) else {
+        return;
+    };
+    if s.rng.below(4) != 0 {
+        return;
+    }
+    // 1 KiB to 256 KiB: what a TCP window can be.
+    let n = 1024 << s.rng.below(9);
+    s.ideal_send_backlog = Some(usize::try_from(n).unwrap_or(1024));
+    if s.events & WSK_EVENT_SEND_BACKLOG != 0 {
+        s.ev_queue
+            .push_back(Ev::SendBacklog(usize::try_from(n).unwrap_or(1024)));
+        out.deliver(sid);
+    }
 }
 
 /// `WskSend`: sends the buffer on a connected socket (completes once the
@@ -2099,11 +2240,15 @@ pub(crate) unsafe extern "system" fn WskDisconnect(
         Irp,
         Routine::WskDisconnect,
         connection,
-        |w, sid, _irp, out| {
+        |w, sid, irp, out| {
             let (c, e) = match conn_of(w, sid) {
                 Ok(v) => v,
                 Err(st) => return Outcome::Done(st, 0),
             };
+            if w.net.sockets[&sid].silent {
+                // SIO_WSK_SET_TCP_SILENT_MODE: disconnects fail (SIO-3).
+                return Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0);
+            }
             if Flags & WSK_FLAG_ABORTIVE != 0 {
                 if !Buffer.is_null() {
                     wviolation!(
@@ -2118,7 +2263,13 @@ pub(crate) unsafe extern "system" fn WskDisconnect(
                     .get_mut(&sid)
                     .map(|s| {
                         s.aborted_locally = true;
-                        s.recv_irps.drain(..).map(|r| r.irp).collect()
+                        // A stuck graceful disconnect is forced to complete
+                        // (docs/conformance.md DSC-4, A-7).
+                        s.recv_irps
+                            .drain(..)
+                            .map(|r| r.irp)
+                            .chain(s.stuck_disconnect.take())
+                            .collect()
                     })
                     .unwrap_or_default();
                 for irp in reqs {
@@ -2137,6 +2288,17 @@ pub(crate) unsafe extern "system" fn WskDisconnect(
             let reset = w.net.conns.get(&c).is_some_and(|cc| cc.ends[e].rx_reset);
             if reset {
                 return Outcome::Done(STATUS_CONNECTION_RESET, 0);
+            }
+            if w.rare_event(crate::Behaviour::GracefulDisconnectStuck) {
+                // Transmitting "fails": the FIN never goes out and the IRP
+                // waits for an abortive disconnect or the close (A-7).
+                if let Some(o) = pend(w, sid, irp, "WskDisconnect") {
+                    return o;
+                }
+                if let Some(s) = w.net.sockets.get_mut(&sid) {
+                    s.stuck_disconnect = Some(irp as usize);
+                }
+                return Outcome::Pended;
             }
             net::conn_fin(w, c, e, out);
             Outcome::Done(STATUS_SUCCESS, sent)
@@ -2301,7 +2463,8 @@ pub(crate) unsafe extern "system" fn WskSendTo(
     Irp: PIRP,
 ) -> NTSTATUS {
     let _g = NoUnwind::enter();
-    let _ = (Flags, ControlInfoLength, ControlInfo);
+    let _ = (ControlInfoLength, ControlInfo);
+    reserved_flags("WskSendTo", Flags);
     socket_irp_call(
         Socket,
         Irp,
@@ -2332,7 +2495,8 @@ pub(crate) unsafe extern "system" fn WskSendMessages(
     Irp: PIRP,
 ) -> NTSTATUS {
     let _g = NoUnwind::enter();
-    let _ = (Flags, ControlInfoLength, ControlInfo);
+    let _ = (ControlInfoLength, ControlInfo);
+    reserved_flags("WskSendMessages", Flags);
     socket_irp_call(
         Socket,
         Irp,
@@ -2375,7 +2539,7 @@ pub(crate) unsafe extern "system" fn WskReceiveFrom(
     Irp: PIRP,
 ) -> NTSTATUS {
     let _g = NoUnwind::enter();
-    let _ = (Flags, ControlInfo);
+    reserved_flags("WskReceiveFrom", Flags);
     socket_irp_call(
         Socket,
         Irp,
@@ -2395,6 +2559,7 @@ pub(crate) unsafe extern "system" fn WskReceiveFrom(
                 mdls,
                 remote: RemoteAddress as usize,
                 control_len: ControlLength as usize,
+                control_info: ControlInfo as usize,
                 control_flags: ControlFlags as usize,
             };
             let s = w.net.sockets.get_mut(&sid).expect("socket");
@@ -2404,7 +2569,13 @@ pub(crate) unsafe extern "system" fn WskReceiveFrom(
                 if let Some(d) = s.dgrams.pop_front() {
                     s.blocked = false;
                     let n = io::copy_to_segs(&req.segs, &d.data);
-                    net::write_recv_from_outputs(&req, d.from, n < d.data.len());
+                    let control = net::control_info(w, sid, &d);
+                    net::write_recv_from_outputs(
+                        &req,
+                        d.from,
+                        n < d.data.len(),
+                        control.as_deref(),
+                    );
                     out.deliver(sid);
                     return Outcome::Done(STATUS_SUCCESS, n);
                 }

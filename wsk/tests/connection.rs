@@ -267,7 +267,13 @@ fn receive_indications_can_be_retained_and_released() {
     // However the provider split it, every piece was retained.
     let retained = socket.handler().0.take_retained();
     assert!(!retained.is_empty());
-    assert_eq!(retained.iter().map(wsk::events::RetainedIndication::len).sum::<usize>(), 7);
+    assert_eq!(
+        retained
+            .iter()
+            .map(wsk::events::RetainedIndication::len)
+            .sum::<usize>(),
+        7
+    );
     let kept: Vec<u8> = retained.iter().flat_map(common::read_retained).collect();
     assert_eq!(kept, b"keep me");
     let statuses = sim.stats().statuses(EventKind::Receive);

@@ -17,6 +17,31 @@ use wsk::{Buffer, Error, block_on};
 use wsk_sim::{EventKind, Irql, Routine, Sim};
 use wsk_sys as sys;
 
+/// Control information, when the provider gives some (the adversary's
+/// `control-info`), is one `IP_PKTINFO`/`IPV6_PKTINFO` object naming the
+/// address the datagram arrived on.
+fn check_pktinfo(control: &[u8], local: std::net::SocketAddr) {
+    if control.is_empty() {
+        return;
+    }
+    let header = size_of::<sys::CMSGHDR>();
+    let len = usize::from_ne_bytes(control[..8].try_into().unwrap());
+    let level = i32::from_ne_bytes(control[8..12].try_into().unwrap());
+    let kind = u32::from_ne_bytes(control[12..16].try_into().unwrap());
+    let data = &control[sys::CMSG_LEN(0)..len];
+    assert!(len >= header && len <= control.len());
+    match local.ip() {
+        std::net::IpAddr::V4(ip) => {
+            assert_eq!((level, kind), (sys::IPPROTO_IP, sys::IP_PKTINFO));
+            assert_eq!(data[..4], ip.octets());
+        }
+        std::net::IpAddr::V6(ip) => {
+            assert_eq!((level, kind), (sys::IPPROTO_IPV6, sys::IPV6_PKTINFO));
+            assert_eq!(data[..16], ip.octets());
+        }
+    }
+}
+
 fn round_trip(local: &str, peer_addr: &str) {
     let sim = Sim::start();
     let peer = sim.peer_udp(peer_addr);
@@ -56,7 +81,7 @@ fn round_trip(local: &str, peer_addr: &str) {
     assert_eq!(received.len(), 256);
     assert_eq!(received.peer_addr(), peer.local_addr());
     assert_eq!(received.flags(), DatagramFlags::empty());
-    assert!(received.control_info().is_empty());
+    check_pktinfo(received.control_info(), bound);
     assert_eq!(buffer.as_slice(), &reply[..]);
     drop(buffer);
 
@@ -127,8 +152,16 @@ impl DatagramEvents for Recorder {
             data.flags().contains(DatagramFlags::AT_DISPATCH_LEVEL),
         ));
         for d in &data {
-            // No control information unless a socket option asks for it.
-            assert_eq!(d.control_info_len(), 0);
+            // Control information, when the provider gives some, is whole
+            // CMSGHDR objects.
+            let control = d.control_info();
+            assert_eq!(control.len(), d.control_info_len());
+            if !control.is_empty() {
+                let header = size_of::<sys::CMSGHDR>();
+                assert!(control.len() >= header);
+                let len = usize::from_ne_bytes(control[..8].try_into().unwrap());
+                assert!(len >= header && len <= control.len(), "cmsg_len {len}");
+            }
             // Where every piece is mapped, the pieces are the bytes.
             if let (Ok(segments), Ok(bytes)) = (d.segments(), d.to_buffer()) {
                 let joined: Vec<u8> = segments.flatten().copied().collect();
