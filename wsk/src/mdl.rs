@@ -22,6 +22,7 @@ use crate::provider::version::WindowsVersion;
 /// running `windows`: `NormalPagePriority`, and from Windows 8
 /// `MdlMappingNoExecute` (the data is never executed; the flag is accepted
 /// "starting with Windows 8").
+#[inline]
 pub(crate) fn mapping_priority(windows: WindowsVersion) -> sys::ULONG {
     if windows.at_least(WindowsVersion::WINDOWS_8) {
         sys::NormalPagePriority | sys::MdlMappingNoExecute
@@ -110,29 +111,56 @@ impl<'a> Iterator for BufPieces<'a> {
     }
 }
 
-/// Copies the bytes of `pieces` into `out`, in order, until `out` is full;
-/// returns how many. A piece that cannot be read fails the copy only if
-/// `out` still has room for it.
+/// Copies the first bytes of the `WSK_BUF` `buf` into `out` (as many as
+/// both have), MDL by MDL; returns how many. A piece that cannot be mapped
+/// fails the copy only if `out` still has room for it.
+///
+/// The hand-written loop of [`BufPieces`], for the copying path: the same
+/// walk, without the iterator's state between pieces.
 ///
 /// # Errors
 ///
-/// The first error of `pieces` met before `out` is full.
-pub(crate) fn copy_pieces<'a>(
-    pieces: impl Iterator<Item = Result<&'a [u8]>>,
+/// As [`BufPieces`]: [`Error::INSUFFICIENT_RESOURCES`] for a piece that
+/// cannot be mapped, [`Error::INVALID_BUFFER_SIZE`] if the chain ends
+/// before `Length` bytes.
+///
+/// # Safety
+///
+/// As [`BufPieces::new`].
+#[inline]
+pub(crate) unsafe fn copy_buf(
+    buf: &sys::WSK_BUF,
+    priority: sys::ULONG,
     out: &mut [u8],
 ) -> Result<usize> {
+    let (mut mdl, mut skip, mut left) = (buf.Mdl, buf.Offset as usize, buf.Length);
     let mut copied = 0;
-    if out.is_empty() {
-        return Ok(0);
-    }
-    for piece in pieces {
-        let piece = piece?;
-        let n = piece.len().min(out.len() - copied);
-        out[copied..copied + n].copy_from_slice(&piece[..n]);
-        copied += n;
-        if copied == out.len() {
-            break;
+    while left != 0 && copied < out.len() {
+        if mdl.is_null() {
+            return Err(Error::INVALID_BUFFER_SIZE);
         }
+        // SAFETY: a valid MDL of the chain (caller contract).
+        let count = unsafe { sys::MmGetMdlByteCount(mdl) } as usize;
+        let n = count.saturating_sub(skip).min(left);
+        if n != 0 {
+            // SAFETY: the MDL describes locked pages, mapped by one thread at
+            // a time (caller contract); legal at <= DISPATCH_LEVEL.
+            let base = unsafe { sys::MmGetSystemAddressForMdlSafe(mdl, priority) };
+            if base.is_null() {
+                return Err(Error::INSUFFICIENT_RESOURCES);
+            }
+            let take = n.min(out.len() - copied);
+            let from = base.cast::<u8>().wrapping_add(skip);
+            // SAFETY: `[skip, skip + take)` lies within the `count` mapped
+            // bytes; `out[copied..copied + take]` is in bounds (`take` is at
+            // most the room left) and does not overlap provider memory.
+            unsafe { core::ptr::copy_nonoverlapping(from, out.as_mut_ptr().add(copied), take) };
+            copied += take;
+            left -= n;
+        }
+        skip = 0;
+        // SAFETY: as above; `Next` may be read directly.
+        mdl = unsafe { (*mdl).Next };
     }
     Ok(copied)
 }

@@ -159,7 +159,7 @@ impl DatagramIndication<'_> {
         let core = unsafe { &*self.core };
         Datagrams {
             next: self.head,
-            priority: crate::mdl::mapping_priority(core.provider.windows()),
+            priority: core.provider.mapping_priority(),
             _borrow: PhantomData,
         }
     }
@@ -312,8 +312,10 @@ impl<'a> Datagram<'a> {
     /// # Errors
     ///
     /// As [`segments`](Self::segments), for a piece `out` has room for.
+    #[inline]
     pub fn copy_to(&self, out: &mut [u8]) -> Result<usize> {
-        crate::mdl::copy_pieces(self.pieces(), out)
+        // SAFETY: as in `pieces`.
+        unsafe { crate::mdl::copy_buf(&self.node.Buffer, self.priority, out) }
     }
 
     /// Copies the datagram into a new [`Buffer`](crate::Buffer).
@@ -415,7 +417,7 @@ impl RetainedDatagrams {
     pub fn iter(&self) -> Datagrams<'_> {
         Datagrams {
             next: self.raw.head(),
-            priority: crate::mdl::mapping_priority(self.raw.core().provider.windows()),
+            priority: self.raw.core().provider.mapping_priority(),
             _borrow: PhantomData,
         }
     }
