@@ -151,10 +151,11 @@ pub(crate) unsafe fn copy_buf(
             }
             let take = n.min(out.len() - copied);
             let from = base.cast::<u8>().wrapping_add(skip);
+            let to = out.as_mut_ptr().wrapping_add(copied);
             // SAFETY: `[skip, skip + take)` lies within the `count` mapped
             // bytes; `out[copied..copied + take]` is in bounds (`take` is at
             // most the room left) and does not overlap provider memory.
-            unsafe { core::ptr::copy_nonoverlapping(from, out.as_mut_ptr().add(copied), take) };
+            unsafe { core::ptr::copy_nonoverlapping(from, to, take) };
             copied += take;
             left -= n;
         }
