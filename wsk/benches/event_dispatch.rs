@@ -205,14 +205,13 @@ unsafe extern "system" fn wsk_bench_raw_receive_copy(
                 return sys::STATUS_DATA_NOT_ACCEPTED;
             }
             let take = n.min(COPY_BYTES - copied);
-            // SAFETY: `[skip, skip + take)` lies within the mapped buffer.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    va.cast::<u8>().add(skip),
-                    buf.as_mut_ptr().add(copied),
-                    take,
-                );
-            }
+            let (from, to) = (
+                va.cast::<u8>().wrapping_add(skip),
+                buf.as_mut_ptr().wrapping_add(copied),
+            );
+            // SAFETY: `[skip, skip + take)` lies within the mapped buffer,
+            // and `take` bytes fit in `buf` after `copied`.
+            unsafe { core::ptr::copy_nonoverlapping(from, to, take) };
             copied += take;
             left -= n;
             skip = 0;
