@@ -258,11 +258,28 @@ pub enum Behaviour {
     ///
     /// `docs/conformance.md`: A-6 (DG-IND-1, DG-RCV-1).
     ControlInfo,
+    /// `late-sends`: a `WskSend` completes only once its bytes fit in the
+    /// receiver's window: while more than a seeded window (1 KiB to 64 KiB
+    /// per socket) of what the socket sent is still unread at the other
+    /// end, the send stays pending, and it completes on whatever thread
+    /// reads the bytes there (or fails when the connection resets first).
+    /// "The WSK subsystem does not perform any buffering of data when it
+    /// sends data over a socket. Therefore, a call to the `WskSend` function
+    /// will not be completed by the WSK subsystem until all of the data has
+    /// actually been sent"
+    /// ([`WskSend`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send),
+    /// remarks): a receiver that does not read holds the send up.
+    /// A client that waits for its send before it reads what the peer sends
+    /// back can deadlock with a peer that does the same, as on a real
+    /// network.
+    ///
+    /// `docs/conformance.md`: A-22 (SND-4).
+    LateSends,
 }
 
 impl Behaviour {
     /// Every behaviour, in declaration order.
-    pub const ALL: [Behaviour; 20] = [
+    pub const ALL: [Behaviour; 21] = [
         Behaviour::SplitIndications,
         Behaviour::MdlChains,
         Behaviour::UnmappedIndications,
@@ -283,6 +300,7 @@ impl Behaviour {
         Behaviour::SendBacklogChanges,
         Behaviour::NewerMinorVersion,
         Behaviour::ControlInfo,
+        Behaviour::LateSends,
     ];
 
     /// The knob's name, as `WSK_SIM_ADVERSARY` spells it (`mdl-chains`, …).
@@ -309,6 +327,7 @@ impl Behaviour {
             Behaviour::SendBacklogChanges => "send-backlog-changes",
             Behaviour::NewerMinorVersion => "newer-minor-version",
             Behaviour::ControlInfo => "control-info",
+            Behaviour::LateSends => "late-sends",
         }
     }
 
@@ -366,6 +385,9 @@ impl Behaviour {
             }
             Behaviour::ControlInfo => {
                 "https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_datagram_indication"
+            }
+            Behaviour::LateSends => {
+                "https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send"
             }
         }
     }

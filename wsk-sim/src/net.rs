@@ -57,6 +57,16 @@ pub(crate) enum State {
     Closed,
 }
 
+/// A `WskSend` waiting for its bytes to fit in the receiver's window
+/// ([`Behaviour::LateSends`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UnsentReq {
+    pub(crate) irp: usize,
+    /// The receiver's `rx_added` once the send's bytes were in.
+    pub(crate) mark: u64,
+    pub(crate) len: usize,
+}
+
 /// A pending `WskReceive`.
 #[derive(Clone, Debug)]
 pub(crate) struct RecvReq {
@@ -258,6 +268,12 @@ pub(crate) struct Socket {
     /// `SIO_WSK_SET_TCP_SILENT_MODE` succeeded: nothing goes on the wire,
     /// what arrives is dropped.
     pub(crate) silent: bool,
+    /// Sends whose bytes do not fit in the receiver's window yet
+    /// ([`Behaviour::LateSends`]), oldest first.
+    pub(crate) unsent: VecDeque<UnsentReq>,
+    /// The receiver's window this socket's sends wait for (chosen at the
+    /// first send, [`Behaviour::LateSends`]).
+    pub(crate) send_window: Option<usize>,
     pub(crate) close_irp: Option<usize>,
     /// Retained indications: element address → (allocation size, datagram?).
     pub(crate) retained: BTreeMap<usize, (usize, bool)>,
@@ -317,6 +333,8 @@ impl Socket {
             stuck_disconnect: None,
             ideal_send_backlog: None,
             silent: false,
+            unsent: VecDeque::new(),
+            send_window: None,
             close_irp: None,
             retained: BTreeMap::new(),
         }
@@ -364,6 +382,8 @@ pub(crate) struct End {
     pub(crate) owner: Owner,
     pub(crate) addr: SocketAddr,
     pub(crate) rx: VecDeque<u8>,
+    /// Bytes ever added to `rx` (what was read is `rx_added - rx.len()`).
+    pub(crate) rx_added: u64,
     /// The other end sent FIN (after `rx` drains, reads see end of stream).
     pub(crate) rx_fin: bool,
     /// The other end reset the connection.
@@ -703,6 +723,7 @@ pub(crate) fn forget_irp(w: &mut World, sid: u64, irp: usize) {
     if s.stuck_disconnect == Some(irp) {
         s.stuck_disconnect = None;
     }
+    s.unsent.retain(|u| u.irp != irp);
 }
 
 /// Which pending request still uses an MDL, if any.
@@ -744,6 +765,7 @@ pub(crate) fn new_conn(w: &mut World, from: (Owner, SocketAddr), to: (Owner, Soc
         owner: o,
         addr: a,
         rx: VecDeque::new(),
+        rx_added: 0,
         rx_fin: false,
         rx_reset: false,
         tx_fin: false,
@@ -762,6 +784,9 @@ pub(crate) fn new_conn(w: &mut World, from: (Owner, SocketAddr), to: (Owner, Soc
 
 /// Something changed for the owner of `(conn, end)`: progress it.
 pub(crate) fn notify_end(w: &mut World, conn: u64, end: usize, out: &mut Out) {
+    // A reset empties a receive queue and fails the sends waiting on it.
+    acknowledge(w, conn, end, out);
+    acknowledge(w, conn, 1 - end, out);
     let owner = w.net.conns.get(&conn).map(|c| c.ends[end].owner);
     match owner {
         Some(Owner::Socket(sid)) => progress_conn_socket(w, sid, out),
@@ -788,9 +813,46 @@ pub(crate) fn conn_send(w: &mut World, conn: u64, end: usize, data: &[u8], out: 
         let other = &mut c.ends[1 - end];
         if !other.rx_reset && other.owner != Owner::Gone {
             other.rx.extend(data);
+            other.rx_added += data.len() as u64;
         }
     }
     notify_end(w, conn, 1 - end, out);
+}
+
+/// The receiving end `(conn, rx_end)` read bytes, or went away: the sends
+/// of the other end's socket whose bytes now fit in its window complete,
+/// from this thread ([`Behaviour::LateSends`], A-22, SND-4). A reset fails
+/// them; a receiver that is gone takes everything.
+pub(crate) fn acknowledge(w: &mut World, conn: u64, rx_end: usize, out: &mut Out) {
+    let Some(c) = w.net.conns.get(&conn) else {
+        return;
+    };
+    let Owner::Socket(sender) = c.ends[1 - rx_end].owner else {
+        return;
+    };
+    let rx = &c.ends[rx_end];
+    let gone = rx.owner == Owner::Gone;
+    let reset = c.ends[1 - rx_end].rx_reset;
+    let read = rx.rx_added - rx.rx.len() as u64;
+    let Some(s) = w.net.sockets.get_mut(&sender) else {
+        return;
+    };
+    let window = s.send_window.unwrap_or(0) as u64;
+    let mut done = Vec::new();
+    while let Some(&u) = s.unsent.front() {
+        if !(gone || reset || u.mark.saturating_sub(read) <= window) {
+            break;
+        }
+        s.unsent.pop_front();
+        done.push(u);
+    }
+    for u in done {
+        if reset {
+            io::finish_pending(w, u.irp, STATUS_CONNECTION_RESET, 0, &mut out.done);
+        } else {
+            io::finish_pending(w, u.irp, STATUS_SUCCESS, u.len, &mut out.done);
+        }
+    }
 }
 
 /// Sends FIN from `(conn, end)`.
@@ -968,6 +1030,7 @@ pub(crate) fn progress_conn_socket(w: &mut World, sid: u64, out: &mut Out) {
             break;
         }
     }
+    acknowledge(w, cid, end, out);
     out.deliver(sid);
 }
 
@@ -1597,6 +1660,7 @@ pub(crate) fn close_socket(w: &mut World, sid: u64, out: &mut Out) {
     irps.extend(s.connect_irp.take());
     irps.extend(s.listen_irp.take());
     irps.extend(s.stuck_disconnect.take());
+    irps.extend(s.unsent.drain(..).map(|u| u.irp));
     let conn = s.conn;
     let backlog: Vec<u64> = s.backlog.drain(..).collect();
     let inspecting: Vec<u64> = core::mem::take(&mut s.inspecting).into_values().collect();
@@ -1620,6 +1684,7 @@ pub(crate) fn close_socket(w: &mut World, sid: u64, out: &mut Out) {
         if let Some(cc) = w.net.conns.get_mut(&c) {
             cc.ends[e].owner = Owner::Gone;
         }
+        acknowledge(w, c, e, out);
     }
     for child in backlog {
         let conn = w.net.sockets.get(&child).and_then(|c| c.conn);

@@ -2008,6 +2008,48 @@ fn send_body(w: &mut WorldGuard, sid: u64, buf: PWSK_BUF, routine: &str, out: &m
     Outcome::Done(STATUS_SUCCESS, data.len())
 }
 
+/// [`Behaviour::LateSends`](crate::Behaviour::LateSends): a send whose
+/// bytes (with what the socket sent before) exceed the receiver's window
+/// stays pending until the receiver reads enough (A-22, SND-4): the
+/// provider "will not [complete it] until all of the data has actually been
+/// sent" (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send>).
+fn hold_send(w: &mut WorldGuard, sid: u64, irp: PIRP, sent: Outcome, routine: &'static str) -> Outcome {
+    let Outcome::Done(STATUS_SUCCESS, n) = sent else {
+        return sent;
+    };
+    if n == 0 || !w.adversary(crate::Behaviour::LateSends) {
+        return sent;
+    }
+    let Some((c, e)) = w.net.sockets.get(&sid).and_then(|s| s.conn) else {
+        return sent;
+    };
+    let Some(rx) = w.net.conns.get(&c).map(|cc| &cc.ends[1 - e]) else {
+        return sent;
+    };
+    if rx.owner == net::Owner::Gone || rx.rx_reset {
+        return sent;
+    }
+    let (unread, mark) = (rx.rx.len(), rx.rx_added);
+    let Some(s) = w.net.sockets.get_mut(&sid) else {
+        return sent;
+    };
+    let window = *s.send_window.get_or_insert_with(|| 1024 << s.rng.below(7));
+    if unread <= window && s.unsent.is_empty() {
+        return sent;
+    }
+    if let Some(o) = pend(w, sid, irp, routine) {
+        return o;
+    }
+    if let Some(s) = w.net.sockets.get_mut(&sid) {
+        s.unsent.push_back(net::UnsentReq {
+            irp: irp as usize,
+            mark,
+            len: n,
+        });
+    }
+    Outcome::Pended
+}
+
 /// [`Behaviour::SendBacklogChanges`](crate::Behaviour::SendBacklogChanges):
 /// one send in four changes the socket's ideal send backlog, which
 /// `WskSendBacklogEvent` reports where it is enabled (A-21, SBL-EV-1), from
@@ -2051,7 +2093,10 @@ pub(crate) unsafe extern "system" fn WskSend(
         Irp,
         Routine::WskSend,
         connection,
-        |w, sid, _irp, out| send_body(w, sid, Buffer, "WskSend", out),
+        |w, sid, irp, out| {
+            let sent = send_body(w, sid, Buffer, "WskSend", out);
+            hold_send(w, sid, irp, sent, "WskSend")
+        },
     )
 }
 
@@ -2075,7 +2120,10 @@ pub(crate) unsafe extern "system" fn WskSendEx(
         Irp,
         Routine::WskSend,
         connection,
-        |w, sid, _irp, out| send_body(w, sid, Buffer, "WskSendEx", out),
+        |w, sid, irp, out| {
+            let sent = send_body(w, sid, Buffer, "WskSendEx", out);
+            hold_send(w, sid, irp, sent, "WskSendEx")
+        },
     )
 }
 
@@ -2142,6 +2190,7 @@ fn receive_body(
             if let Some(s) = w.net.sockets.get_mut(&sid) {
                 s.blocked = false;
             }
+            net::acknowledge(w, c, e, out);
             out.deliver(sid);
             return Outcome::Done(STATUS_SUCCESS, n);
         }
@@ -2269,6 +2318,7 @@ pub(crate) unsafe extern "system" fn WskDisconnect(
                             .drain(..)
                             .map(|r| r.irp)
                             .chain(s.stuck_disconnect.take())
+                            .chain(s.unsent.drain(..).map(|u| u.irp))
                             .collect()
                     })
                     .unwrap_or_default();

@@ -1017,6 +1017,64 @@ fn the_send_backlog_changes_as_sends_complete() {
     c.finish();
 }
 
+/// A-22, SND-4 (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send>):
+/// no buffering — a send completes once its bytes fit in the receiver's
+/// window, on the thread that reads them; a reset fails it.
+#[test]
+fn a_send_completes_only_when_the_receiver_reads() {
+    let sim = contract(Behaviour::LateSends);
+    let peer = sim.peer_listen("10.0.0.2:6409");
+    let c = Client::new();
+    let s = connected(&c, "10.0.0.2:6409", ptr::null_mut(), ptr::null());
+    let p = peer.accept();
+    // More than the largest window (64 KiB).
+    let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+    let mut r = Req::new();
+    let mut b = Buf::new(&data);
+    let irp = r.arm();
+    let st = unsafe { (conn(s).WskSend.unwrap())(s, b.ptr(), 0, irp) };
+    assert_eq!(st, STATUS_PENDING);
+    sim.settle();
+    assert!(!r.done(), "pending while the peer does not read");
+    assert!(p.recv_exact(data.len()) == data);
+    assert_eq!(r.wait(st), (STATUS_SUCCESS, data.len()));
+
+    // Sends queue behind a pending one; a reset fails them.
+    let mut r1 = Req::new();
+    let mut b1 = Buf::new(&data);
+    let irp1 = r1.arm();
+    let st1 = unsafe { (conn(s).WskSend.unwrap())(s, b1.ptr(), 0, irp1) };
+    let mut r2 = Req::new();
+    let mut b2 = Buf::new(b"x");
+    let irp2 = r2.arm();
+    let st2 = unsafe { (conn(s).WskSend.unwrap())(s, b2.ptr(), 0, irp2) };
+    assert_eq!((st1, st2), (STATUS_PENDING, STATUS_PENDING));
+    p.abort();
+    assert_eq!(r1.wait(st1).0, STATUS_CONNECTION_RESET);
+    assert_eq!(r2.wait(st2).0, STATUS_CONNECTION_RESET);
+    assert_eq!(close(s), STATUS_SUCCESS);
+    c.finish();
+}
+
+/// a close cancels the sends still waiting for the receiver.
+#[test]
+fn closing_cancels_sends_waiting_for_the_receiver() {
+    let sim = contract(Behaviour::LateSends);
+    let peer = sim.peer_listen("10.0.0.2:6410");
+    let c = Client::new();
+    let s = connected(&c, "10.0.0.2:6410", ptr::null_mut(), ptr::null());
+    let _p = peer.accept();
+    let data = vec![7u8; 100_000];
+    let mut r = Req::new();
+    let mut b = Buf::new(&data);
+    let irp = r.arm();
+    let st = unsafe { (conn(s).WskSend.unwrap())(s, b.ptr(), 0, irp) };
+    assert_eq!(st, STATUS_PENDING);
+    assert_eq!(close(s), STATUS_SUCCESS);
+    assert_eq!(r.wait(st).0, STATUS_CANCELLED);
+    c.finish();
+}
+
 /// A-24, OPT-2, OPT-3 (<https://learn.microsoft.com/windows-hardware/drivers/network/so-keepalive>,
 /// <https://learn.microsoft.com/windows-hardware/drivers/network/so-rcvbuf>): accepted sockets
 /// inherit `SO_KEEPALIVE` and `SO_RCVBUF` from their listener.

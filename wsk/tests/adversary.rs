@@ -3,23 +3,30 @@
 //! per callback, `WSK_BUF`s over several MDLs with a non-zero `Offset`,
 //! unmapped MDLs and mapping failures (an error the handler sees, never
 //! missing bytes), callbacks with and without `WSK_FLAG_AT_DISPATCH_LEVEL`,
-//! a FIN or a reset racing the accept, and a NULL `InspectID`.
+//! a FIN or a reset racing the accept, and sends that complete only when the
+//! peer reads. A NULL `InspectID` is `conditional_accept.rs`'s
+//! `a_null_inspect_id_tells_the_handler_the_listener_is_dead`, a NULL
+//! `AcceptSocket` `listen.rs`'s `a_null_accept_socket_is_reported_and_not_accepted`;
+//! the interleavings test runs every behaviour together.
 //!
-//! The rules are those of `docs/conformance.md` (A-1, A-2, A-3, A-11,
-//! M-01, M-04, M-19).
+//! The rules are those of `docs/conformance.md` (A-1, A-2, A-3, A-12, A-19,
+//! M-01, M-05, M-19).
 
 mod common;
 use common::{passive, setup, teardown};
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use wsk::events::{
-    ConnectionEvents, DatagramAction, DatagramEvents, DatagramIndication, EventContext, Indication,
-    ReceiveAction, RetainedDatagrams, RetainedIndication,
+    ConnectionEvents, DatagramAction, DatagramEvents, DatagramIndication, DisconnectFlags,
+    EventContext, Incoming, Indication, ListenEvents, NoEvents, ReceiveAction, RetainedDatagrams,
+    RetainedIndication,
 };
+use wsk::tcp::ConnectionSocket;
 use wsk::udp::DatagramSocket;
 use wsk::{AddressFamily, Buffer, Error, block_on};
-use wsk_sim::{Adversary, Behaviour, Config, Sim};
+use wsk_sim::{Adversary, Behaviour, CompletionMode, Config, EventDelivery, Sim};
 
 /// A machine with only `behaviours` of the adversary, seeded with `seed`.
 fn adversary(seed: u64, behaviours: &[Behaviour]) -> Sim {
@@ -435,6 +442,181 @@ fn multi_mdl_datagrams_are_read_exactly() {
             "several datagrams per callback"
         );
     }
+    socket.close().wait(&p).unwrap();
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+// ---------------------------------------------------------------------------
+// A FIN or a reset racing the accept (A-12, DSC-EV-3, M-05)
+
+/// What the accepted connections saw, in order.
+#[derive(Default)]
+struct RaceLog {
+    log: Mutex<Vec<String>>,
+}
+
+/// The connection handler of [`Racing`]: logs data and disconnects.
+struct RaceConn(std::sync::Arc<RaceLog>);
+
+#[wsk::vtable]
+impl ConnectionEvents for RaceConn {
+    fn on_receive(&self, _: &EventContext<'_>, data: Option<Indication<'_>>) -> ReceiveAction {
+        let Some(data) = data else {
+            return ReceiveAction::Accept;
+        };
+        let mut bytes = vec![0; data.len()];
+        assert_eq!(data.copy_to(&mut bytes), Ok(data.len()));
+        self.0
+            .log
+            .lock()
+            .unwrap()
+            .push(format!("receive {}", String::from_utf8(bytes).unwrap()));
+        ReceiveAction::Accept
+    }
+
+    fn on_disconnect(&self, _: &EventContext<'_>, flags: DisconnectFlags) {
+        let kind = if flags.contains(DisconnectFlags::ABORTIVE) {
+            "abortive"
+        } else {
+            "graceful"
+        };
+        self.0.log.lock().unwrap().push(format!("disconnect {kind}"));
+    }
+}
+
+/// The peer end of the connection being accepted, for what [`Racing`]
+/// does inside its accept callback.
+static RACING_PEER: Mutex<Option<(wsk_sim::PeerConn, bool)>> = Mutex::new(None);
+
+/// A listener that accepts everything (after closing or resetting
+/// [`RACING_PEER`]'s end, if set, inside the callback) and keeps the sockets.
+#[derive(Default)]
+struct Racing {
+    shared: std::sync::Arc<RaceLog>,
+    accepted: Mutex<Vec<ConnectionSocket<RaceConn>>>,
+}
+
+#[wsk::vtable]
+impl ListenEvents for Racing {
+    type Connection = RaceConn;
+
+    fn on_accept(&self, _: &EventContext<'_>, incoming: Option<Incoming<'_, RaceConn>>) {
+        let incoming = incoming.expect("a live listener");
+        if let Some((peer, reset)) = RACING_PEER.lock().unwrap().take() {
+            peer.send(b"late");
+            if reset {
+                peer.abort();
+            } else {
+                peer.close();
+            }
+        }
+        self.shared.log.lock().unwrap().push("accept".into());
+        let socket = incoming.accept(RaceConn(std::sync::Arc::clone(&self.shared)));
+        self.accepted.lock().unwrap().push(socket);
+    }
+}
+
+/// `peer` acts (`early`) before the accept event runs, or (`RACING_PEER`)
+/// while it runs; the log of what the handlers saw.
+fn race_accept(port: u16, act: impl FnOnce(&Sim, &str)) -> Vec<String> {
+    // Benign but for the data path: the test holds the accept event back
+    // itself (worker delivery, manual completion).
+    let sim = adversary(3, &[Behaviour::MdlChains, Behaviour::IrqlMix]);
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let address = format!("0.0.0.0:{port}");
+    let listener = block_on(
+        &p,
+        wsk::tcp::listen(&provider, address.parse().unwrap(), Racing::default()),
+    )
+    .unwrap();
+    assert!(listener.events_enabled());
+    sim.set_event_delivery(EventDelivery::Worker);
+    sim.set_completion_mode(CompletionMode::Manual);
+    act(&sim, &format!("10.0.0.1:{port}"));
+    let _ = sim.run_pending();
+    sim.set_completion_mode(CompletionMode::Inline);
+    sim.set_event_delivery(EventDelivery::Inline);
+    let log = listener.handler().shared.log.lock().unwrap().clone();
+    let accepted: Vec<_> = listener.handler().accepted.lock().unwrap().drain(..).collect();
+    for socket in accepted {
+        socket.close().wait(&p).unwrap();
+    }
+    listener.close().wait(&p).unwrap();
+    teardown(&p, registration, provider);
+    sim.finish();
+    log
+}
+
+#[test]
+fn a_fin_before_the_accept_reaches_the_accepted_socket() {
+    let log = race_accept(6301, |sim, to| {
+        let peer = sim.peer_connect(to).unwrap();
+        peer.send(b"early");
+        peer.close();
+    });
+    assert_eq!(log, ["accept", "receive early", "disconnect graceful"]);
+}
+
+#[test]
+fn a_fin_while_the_accept_runs_reaches_the_accepted_socket() {
+    let log = race_accept(6302, |sim, to| {
+        *RACING_PEER.lock().unwrap() = Some((sim.peer_connect(to).unwrap(), false));
+    });
+    assert_eq!(log, ["accept", "receive late", "disconnect graceful"]);
+}
+
+#[test]
+fn a_reset_while_the_accept_runs_reaches_the_accepted_socket() {
+    let log = race_accept(6303, |sim, to| {
+        *RACING_PEER.lock().unwrap() = Some((sim.peer_connect(to).unwrap(), true));
+    });
+    // The reset discards the data sent before it.
+    assert_eq!(log, ["accept", "disconnect abortive"]);
+}
+
+#[test]
+fn a_reset_before_the_accept_withdraws_the_connection() {
+    let log = race_accept(6304, |sim, to| {
+        sim.peer_connect(to).unwrap().abort();
+    });
+    assert!(log.is_empty(), "{log:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Sends wait for the receiver (A-22, SND-4)
+
+/// A send completes only once the peer reads: `wsk` hands the buffer back
+/// then, whatever thread completes it.
+#[test]
+fn a_send_completes_when_the_peer_reads() {
+    let sim = adversary(4, &[Behaviour::LateSends, Behaviour::CompletionMix]);
+    let listener = sim.peer_listen("10.0.0.2:81");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        wsk::tcp::connect(&provider, "10.0.0.2:81".parse().unwrap(), NoEvents),
+    )
+    .unwrap();
+    let peer = listener.accept();
+    let data = pattern(if cfg!(miri) { 70_000 } else { 200_000 }, 11);
+    let mut buffer = Buffer::with_capacity(data.len()).unwrap();
+    buffer.extend_from_slice(&data);
+    let Err(request) = socket
+        .send(buffer)
+        .wait_timeout(&p, Duration::from_millis(20))
+    else {
+        panic!("the send completed before the peer read")
+    };
+    let len = data.len();
+    let reader = std::thread::spawn(move || peer.recv_exact(len));
+    let (sent, buffer) = request.wait(&p);
+    assert_eq!(sent, Ok(len));
+    assert_eq!(buffer.as_slice(), &data[..], "the buffer comes back");
+    drop(buffer);
+    assert!(reader.join().unwrap() == data);
     socket.close().wait(&p).unwrap();
     teardown(&p, registration, provider);
     sim.finish();

@@ -210,8 +210,11 @@ fn receive_from_events(irql: Irql) {
     }
     let statuses = sim.stats().statuses(EventKind::ReceiveFrom);
     assert!(!statuses.is_empty());
+    // Accepted, or retained where a piece could not be mapped yet.
     assert!(
-        statuses.iter().all(|&s| s == sys::STATUS_SUCCESS),
+        statuses
+            .iter()
+            .all(|&s| s == sys::STATUS_SUCCESS || s == sys::STATUS_PENDING),
         "{statuses:?}"
     );
 
