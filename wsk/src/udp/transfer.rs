@@ -370,7 +370,10 @@ impl Operation for ReceiveFromOp {
     /// What was received, and the buffer.
     type Output = BufResult<ReceivedFrom>;
     fn complete(mut self, status: i32, information: usize) -> Self::Output {
-        // A provider may report a truncated datagram as STATUS_BUFFER_OVERFLOW.
+        // Truncation is documented as MSG_TRUNC in the flags; a provider
+        // that reports it as STATUS_BUFFER_OVERFLOW instead is tolerated, an
+        // assumption, not contract (the WskReceiveFrom page does not name
+        // that status).
         let overflow = status == sys::STATUS_BUFFER_OVERFLOW;
         if !overflow {
             if let Err(e) = Error::check(status) {

@@ -46,8 +46,10 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     }
 
     /// Receives into `buffer`'s whole capacity (`WskReceive`); resolves to
-    /// the bytes received (0: the peer closed its side) and the buffer, whose
-    /// length is set accordingly.
+    /// the bytes received and the buffer, whose length is set accordingly.
+    /// 0 bytes is taken to mean that the peer closed its side (the usual
+    /// sockets semantics; the `WskReceive` page does not say it, the
+    /// disconnect event is the documented signal).
     ///
     /// # IRQL
     ///
