@@ -404,6 +404,16 @@ impl core::fmt::Debug for DatagramSegments<'_> {
 /// for an MDL
 /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-mmgetsystemaddressformdlsafe>).
 ///
+/// ```
+/// fn movable<T: Send>() {}
+/// movable::<wsk::events::RetainedDatagrams>();
+/// ```
+///
+/// ```compile_fail,E0277
+/// fn shareable<T: Sync>() {}
+/// shareable::<wsk::events::RetainedDatagrams>(); // two threads could map one MDL
+/// ```
+///
 /// # IRQL
 ///
 /// Dropping it is legal at IRQL ≤ `DISPATCH_LEVEL`.

@@ -421,6 +421,16 @@ impl<'a> Iterator for DataPieces<'a> {
 /// for an MDL
 /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-mmgetsystemaddressformdlsafe>).
 ///
+/// ```
+/// fn movable<T: Send>() {}
+/// movable::<wsk::events::RetainedIndication>();
+/// ```
+///
+/// ```compile_fail,E0277
+/// fn shareable<T: Sync>() {}
+/// shareable::<wsk::events::RetainedIndication>(); // two threads could map one MDL
+/// ```
+///
 /// # IRQL
 ///
 /// Dropping it is legal at IRQL ≤ `DISPATCH_LEVEL`.
