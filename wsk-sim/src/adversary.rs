@@ -187,9 +187,12 @@ pub enum Behaviour {
     /// [`PARAMETER`](crate::Rule::Parameter) violation
     /// ([page](https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-query-inspect-id)),
     /// `WskConnectEx` data over 65,535 bytes `STATUS_BUFFER_OVERFLOW`
-    /// ([page](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_connect_ex)).
+    /// ([page](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_connect_ex)),
+    /// a name `WskGetAddressInfo` or `WskGetNameInfo` cannot resolve
+    /// `STATUS_NO_MATCH`
+    /// ([page](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_get_address_info)).
     ///
-    /// `docs/conformance.md`: A-20 (CC-TLQ-2, CONNX-2, ADDR-3, SIO-2), M-15, M-23.
+    /// `docs/conformance.md`: A-20 (CC-TLQ-2, CONNX-2, ADDR-3, SIO-2, NAME-3), M-15, M-23.
     DocumentedStatuses,
     /// `listen-pends`: `WskListen` on a stream socket returns
     /// `STATUS_PENDING` and completes only when the first connection

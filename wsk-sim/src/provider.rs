@@ -2013,7 +2013,13 @@ fn send_body(w: &mut WorldGuard, sid: u64, buf: PWSK_BUF, routine: &str, out: &m
 /// stays pending until the receiver reads enough (A-22, SND-4): the
 /// provider "will not [complete it] until all of the data has actually been
 /// sent" (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send>).
-fn hold_send(w: &mut WorldGuard, sid: u64, irp: PIRP, sent: Outcome, routine: &'static str) -> Outcome {
+fn hold_send(
+    w: &mut WorldGuard,
+    sid: u64,
+    irp: PIRP,
+    sent: Outcome,
+    routine: &'static str,
+) -> Outcome {
     let Outcome::Done(STATUS_SUCCESS, n) = sent else {
         return sent;
     };

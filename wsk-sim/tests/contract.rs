@@ -1017,6 +1017,43 @@ fn the_send_backlog_changes_as_sends_complete() {
     c.finish();
 }
 
+/// NAME-3 (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_get_address_info>):
+/// a name that does not resolve is `STATUS_NO_MATCH`.
+#[test]
+fn an_unknown_name_is_no_match() {
+    let _sim = contract(Behaviour::DocumentedStatuses);
+    let c = Client::new();
+    let d = c.dispatch();
+    let mut name: Vec<u16> = "nowhere.test".encode_utf16().collect();
+    let len = u16::try_from(name.len() * 2).unwrap();
+    let mut node = UNICODE_STRING {
+        Length: len,
+        MaximumLength: len,
+        Buffer: name.as_mut_ptr(),
+    };
+    let mut result: PADDRINFOEXW = ptr::null_mut();
+    let mut r = Req::new();
+    let irp = r.arm();
+    // SAFETY: valid strings, result and IRP, alive until completion.
+    let st = unsafe {
+        (d.WskGetAddressInfo.unwrap())(
+            c.npi.Client,
+            &mut node,
+            ptr::null_mut(),
+            NS_ALL,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            &mut result,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            irp,
+        )
+    };
+    assert_eq!(r.wait(st).0, STATUS_NO_MATCH);
+    assert!(result.is_null());
+    c.finish();
+}
+
 /// A-22, SND-4 (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send>):
 /// no buffering — a send completes once its bytes fit in the receiver's
 /// window, on the thread that reads them; a reset fails it.

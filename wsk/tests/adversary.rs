@@ -481,7 +481,11 @@ impl ConnectionEvents for RaceConn {
         } else {
             "graceful"
         };
-        self.0.log.lock().unwrap().push(format!("disconnect {kind}"));
+        self.0
+            .log
+            .lock()
+            .unwrap()
+            .push(format!("disconnect {kind}"));
     }
 }
 
@@ -539,7 +543,13 @@ fn race_accept(port: u16, act: impl FnOnce(&Sim, &str)) -> Vec<String> {
     sim.set_completion_mode(CompletionMode::Inline);
     sim.set_event_delivery(EventDelivery::Inline);
     let log = listener.handler().shared.log.lock().unwrap().clone();
-    let accepted: Vec<_> = listener.handler().accepted.lock().unwrap().drain(..).collect();
+    let accepted: Vec<_> = listener
+        .handler()
+        .accepted
+        .lock()
+        .unwrap()
+        .drain(..)
+        .collect();
     for socket in accepted {
         socket.close().wait(&p).unwrap();
     }
