@@ -473,10 +473,13 @@ pub(crate) struct Net {
     /// Client-level pending IRPs (`WSK_TRANSPORT_LIST_CHANGE`, hung calls).
     pub(crate) client_irps: BTreeSet<usize>,
     /// The pending `WSK_TRANSPORT_LIST_CHANGE` IRPs (also in `client_irps`,
-    /// which cancellation removes them from).
-    /// Pending `WSK_TRANSPORT_LIST_CHANGE` IRPs and the client
-    /// (its `PWSK_CLIENT`) of the client that made each.
+    /// which cancellation removes them from), each with the `PWSK_CLIENT`
+    /// that made it.
     pub(crate) transport_change_irps: BTreeMap<usize, usize>,
+    /// A send was ever held for the receiver's window
+    /// ([`Behaviour::LateSends`]): until then [`acknowledge`] has nothing to
+    /// do (it runs on every data movement).
+    pub(crate) sends_held: bool,
     /// Cached security descriptors (`WSK_CACHE_SD`) not yet released
     /// (`WSK_RELEASE_SD`), by address.
     pub(crate) cached_sds: BTreeMap<usize, Box<u64>>,
@@ -824,6 +827,9 @@ pub(crate) fn conn_send(w: &mut World, conn: u64, end: usize, data: &[u8], out: 
 /// from this thread ([`Behaviour::LateSends`], A-22, SND-4). A reset fails
 /// them; a receiver that is gone takes everything.
 pub(crate) fn acknowledge(w: &mut World, conn: u64, rx_end: usize, out: &mut Out) {
+    if !w.net.sends_held {
+        return;
+    }
     let Some(c) = w.net.conns.get(&conn) else {
         return;
     };

@@ -2046,6 +2046,7 @@ fn hold_send(
     if let Some(o) = pend(w, sid, irp, routine) {
         return o;
     }
+    w.net.sends_held = true;
     if let Some(s) = w.net.sockets.get_mut(&sid) {
         s.unsent.push_back(net::UnsentReq {
             irp: irp as usize,
