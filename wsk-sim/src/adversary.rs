@@ -262,9 +262,9 @@ pub enum Behaviour {
     /// `docs/conformance.md`: A-6 (DG-IND-1, DG-RCV-1).
     ControlInfo,
     /// `late-sends`: a `WskSend` completes only once its bytes fit in the
-    /// receiver's window: while more than a seeded window (1 KiB to 64 KiB
-    /// per socket) of what the socket sent is still unread at the other
-    /// end, the send stays pending, and it completes on whatever thread
+    /// receiver's window: while more than the receiver's `SO_RCVBUF` (64 KiB
+    /// unless it set another) of what the socket sent is still unread at the
+    /// other end, the send stays pending, and it completes on whatever thread
     /// reads the bytes there (or fails when the connection resets first).
     /// "The WSK subsystem does not perform any buffering of data when it
     /// sends data over a socket. Therefore, a call to the `WskSend` function

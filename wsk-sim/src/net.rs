@@ -65,6 +65,26 @@ pub(crate) struct UnsentReq {
     /// The receiver's `rx_added` once the send's bytes were in.
     pub(crate) mark: u64,
     pub(crate) len: usize,
+    /// The receiver's window: how many unread bytes it holds before the
+    /// send counts as sent.
+    pub(crate) window: u64,
+}
+
+/// The receive window of the owner of `(conn, end)`: its `SO_RCVBUF` if a
+/// socket set one, else 64 KiB (what the simulator reports as the default)
+/// ([`Behaviour::LateSends`]).
+pub(crate) fn receive_window(w: &World, conn: u64, end: usize) -> u64 {
+    let owner = w.net.conns.get(&conn).map(|c| c.ends[end].owner);
+    let set = match owner {
+        Some(Owner::Socket(sid)) => w.net.sockets.get(&sid).and_then(|s| {
+            s.options
+                .get(&(wsk_sys::SOL_SOCKET, wsk_sys::SO_RCVBUF))
+                .filter(|v| v.len() >= 4)
+                .map(|v| u32::from_ne_bytes([v[0], v[1], v[2], v[3]]))
+        }),
+        _ => None,
+    };
+    u64::from(set.unwrap_or(65536))
 }
 
 /// A pending `WskReceive`.
@@ -271,9 +291,6 @@ pub(crate) struct Socket {
     /// Sends whose bytes do not fit in the receiver's window yet
     /// ([`Behaviour::LateSends`]), oldest first.
     pub(crate) unsent: VecDeque<UnsentReq>,
-    /// The receiver's window this socket's sends wait for (chosen at the
-    /// first send, [`Behaviour::LateSends`]).
-    pub(crate) send_window: Option<usize>,
     pub(crate) close_irp: Option<usize>,
     /// Retained indications: element address → (allocation size, datagram?).
     pub(crate) retained: BTreeMap<usize, (usize, bool)>,
@@ -334,7 +351,6 @@ impl Socket {
             ideal_send_backlog: None,
             silent: false,
             unsent: VecDeque::new(),
-            send_window: None,
             close_irp: None,
             retained: BTreeMap::new(),
         }
@@ -843,10 +859,9 @@ pub(crate) fn acknowledge(w: &mut World, conn: u64, rx_end: usize, out: &mut Out
     let Some(s) = w.net.sockets.get_mut(&sender) else {
         return;
     };
-    let window = s.send_window.unwrap_or(0) as u64;
     let mut done = Vec::new();
     while let Some(&u) = s.unsent.front() {
-        if !(gone || reset || u.mark.saturating_sub(read) <= window) {
+        if !(gone || reset || u.mark.saturating_sub(read) <= u.window) {
             break;
         }
         s.unsent.pop_front();

@@ -2010,7 +2010,8 @@ fn send_body(w: &mut WorldGuard, sid: u64, buf: PWSK_BUF, routine: &str, out: &m
 
 /// [`Behaviour::LateSends`](crate::Behaviour::LateSends): a send whose
 /// bytes (with what the socket sent before) exceed the receiver's window
-/// stays pending until the receiver reads enough (A-22, SND-4): the
+/// ([`net::receive_window`]) stays pending until the receiver reads enough
+/// (A-22, SND-4): the
 /// provider "will not [complete it] until all of the data has actually been
 /// sent" (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send>).
 fn hold_send(
@@ -2035,11 +2036,11 @@ fn hold_send(
     if rx.owner == net::Owner::Gone || rx.rx_reset {
         return sent;
     }
-    let (unread, mark) = (rx.rx.len(), rx.rx_added);
-    let Some(s) = w.net.sockets.get_mut(&sid) else {
+    let (unread, mark) = (rx.rx.len() as u64, rx.rx_added);
+    let window = net::receive_window(w, c, 1 - e);
+    let Some(s) = w.net.sockets.get(&sid) else {
         return sent;
     };
-    let window = *s.send_window.get_or_insert_with(|| 1024 << s.rng.below(7));
     if unread <= window && s.unsent.is_empty() {
         return sent;
     }
@@ -2052,6 +2053,7 @@ fn hold_send(
             irp: irp as usize,
             mark,
             len: n,
+            window,
         });
     }
     Outcome::Pended
