@@ -140,6 +140,86 @@ pub fn dbgprint_lines(log: &str) -> Vec<String> {
         .collect()
 }
 
+/// The Wine tick count (seconds since boot, millisecond resolution) a log
+/// line starts with when the `+timestamp` debug channel is on (`123.456:`
+/// before the thread id); `None` otherwise.
+#[must_use]
+pub fn timestamp(line: &str) -> Option<f64> {
+    let head = line.trim_start();
+    let (stamp, _) = head.split_once(':')?;
+    let (secs, millis) = stamp.split_once('.')?;
+    if millis.len() != 3 || secs.is_empty() {
+        return None;
+    }
+    let secs: u64 = secs.parse().ok()?;
+    let millis: u64 = millis.parse().ok()?;
+    #[allow(clippy::cast_precision_loss)] // tick counts far below 2^52
+    Some(secs as f64 + millis as f64 / 1000.0)
+}
+
+/// A page fault Wine reported: `wine: Unhandled page fault on <access>
+/// access to <target> at address <address> (thread <tid>)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageFault {
+    /// `read`, `write` or `execute`.
+    pub access: String,
+    /// The address accessed.
+    pub target: u64,
+    /// The address of the faulting instruction.
+    pub address: u64,
+}
+
+/// The page fault a log line reports, if it is Wine's `Unhandled page
+/// fault` line.
+#[must_use]
+pub fn page_fault(line: &str) -> Option<PageFault> {
+    let rest = &line[line.find("Unhandled page fault on ")? + "Unhandled page fault on ".len()..];
+    let (access, rest) = rest.split_once(" access to ")?;
+    let (target, rest) = rest.split_once(" at address ")?;
+    let address = rest.split_whitespace().next()?;
+    let hex = |t: &str| u64::from_str_radix(t.trim_start_matches("0x"), 16).ok();
+    Some(PageFault {
+        access: access.to_string(),
+        target: hex(target)?,
+        address: hex(address)?,
+    })
+}
+
+/// A module Wine loaded, from a `trace:loaddll:build_module Loaded
+/// L"<path>" at <base>: builtin|native` line (the `+loaddll` channel).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedModule {
+    /// The file name (`netio.sys`).
+    pub name: String,
+    /// The load address.
+    pub base: u64,
+    /// Wine's own implementation rather than a PE file of the prefix.
+    pub builtin: bool,
+}
+
+/// The module loaded nearest below `address` in `log` (`+loaddll` lines):
+/// the module that most likely contains it. Only a guess when processes
+/// load different modules at overlapping addresses.
+#[must_use]
+pub fn module_below(log: &str, address: u64) -> Option<LoadedModule> {
+    const MARK: &str = "loaddll:build_module Loaded L\"";
+    log.lines()
+        .filter_map(|l| {
+            let rest = &l[l.find(MARK)? + MARK.len()..];
+            let (path, rest) = rest.split_once("\" at ")?;
+            let (base, kind) = rest.split_once(':')?;
+            let base = u64::from_str_radix(base.trim(), 16).ok()?;
+            let name = path.rsplit('\\').next().unwrap_or(path).to_string();
+            Some(LoadedModule {
+                name,
+                base,
+                builtin: kind.trim() == "builtin",
+            })
+        })
+        .filter(|m| m.base <= address)
+        .max_by_key(|m| m.base)
+}
+
 /// The first line of `log` containing one of `patterns`.
 #[must_use]
 pub fn find_forbidden<'l>(log: &'l str, patterns: &[&str]) -> Option<&'l str> {
@@ -192,6 +272,9 @@ impl RegValue {
 pub struct Wine {
     launcher: PathBuf,
     server: PathBuf,
+    /// `WINEDEBUG` for every process started: [`WINEDEBUG`] and any
+    /// channels [`Wine::with_debug_channels`] added.
+    debug: String,
     /// The `WINEPREFIX`.
     pub prefix: PathBuf,
     /// Where logs and the run lock live (the prefix's parent).
@@ -226,9 +309,21 @@ impl Wine {
         Ok(Wine {
             launcher,
             server,
+            debug: WINEDEBUG.to_string(),
             prefix: work.join("prefix"),
             work: work.to_path_buf(),
         })
+    }
+
+    /// The same installation, with more Wine debug channels in the log of
+    /// every session (`WINEDEBUG` syntax, e.g. `+timestamp,trace+service`:
+    /// every line then starts with Wine's tick count in seconds, see
+    /// [`timestamp`], and `services.exe` traces the requests it gets).
+    #[must_use]
+    pub fn with_debug_channels(mut self, channels: &str) -> Wine {
+        self.debug.push(',');
+        self.debug.push_str(channels);
+        self
     }
 
     fn command(&self, program: &Path) -> Command {
@@ -236,7 +331,7 @@ impl Wine {
         c.env("WINEPREFIX", &self.prefix)
             .env("DISPLAY", "")
             .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
-            .env("WINEDEBUG", WINEDEBUG)
+            .env("WINEDEBUG", &self.debug)
             .env_remove("WAYLAND_DISPLAY")
             .env_remove("WINESERVER")
             .env_remove("WINELOADER")
@@ -428,6 +523,107 @@ impl Wine {
     }
 }
 
+impl Wine {
+    /// The host process of the kernel service `service` while it runs:
+    /// Wine starts one `winedevice.exe` per kernel service, and it is the
+    /// process of this prefix (its `WINEPREFIX`) that has the service's
+    /// `.sys` mapped. `None` when no such process exists (the driver is not
+    /// loaded) or on a host without Linux's `/proc`.
+    #[must_use]
+    pub fn driver_host(&self, service: &str) -> Option<DriverHost> {
+        let sys = self
+            .prefix
+            .join("drive_c/windows/system32/drivers")
+            .join(format!("{service}.sys"));
+        let mut wanted = vec![sys.to_string_lossy().into_owned()];
+        if let Ok(real) = sys.canonicalize() {
+            wanted.push(real.to_string_lossy().into_owned());
+        }
+        let mut prefixes = vec![self.prefix.to_string_lossy().into_owned()];
+        if let Ok(real) = self.prefix.canonicalize() {
+            prefixes.push(real.to_string_lossy().into_owned());
+        }
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let dir = entry.path();
+            // Other users' processes and processes that just ended are
+            // unreadable: skipped.
+            let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
+                continue;
+            };
+            if !comm.trim().eq_ignore_ascii_case("winedevice.exe") {
+                continue;
+            }
+            let environ = std::fs::read(dir.join("environ")).unwrap_or_default();
+            let ours = environ.split(|&b| b == 0).any(|var| {
+                var.strip_prefix(b"WINEPREFIX=")
+                    .is_some_and(|p| prefixes.iter().any(|w| w.as_bytes() == p))
+            });
+            if !ours {
+                continue;
+            }
+            let maps = std::fs::read_to_string(dir.join("maps")).unwrap_or_default();
+            if maps
+                .lines()
+                .any(|l| wanted.iter().any(|w| l.ends_with(w.as_str())))
+            {
+                return Some(DriverHost { pid });
+            }
+        }
+        None
+    }
+}
+
+/// The Linux process (Wine's `winedevice.exe`) hosting a kernel driver,
+/// found by [`Wine::driver_host`]. Its threads are Wine's own (about 20 at
+/// idle) plus the driver's system threads; `/proc` gives both numbers this
+/// reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DriverHost {
+    pid: u32,
+}
+
+impl DriverHost {
+    /// The process id.
+    #[must_use]
+    pub fn pid(self) -> u32 {
+        self.pid
+    }
+
+    /// Whether the process still exists.
+    #[must_use]
+    pub fn is_alive(self) -> bool {
+        Path::new("/proc").join(self.pid.to_string()).exists()
+    }
+
+    /// Its number of threads (the entries of `/proc/<pid>/task`); `None`
+    /// once it has exited.
+    #[must_use]
+    pub fn threads(self) -> Option<usize> {
+        let dir = Path::new("/proc").join(self.pid.to_string()).join("task");
+        Some(std::fs::read_dir(dir).ok()?.count())
+    }
+
+    /// Its resident set size in KiB (`VmRSS` of `/proc/<pid>/status`);
+    /// `None` once it has exited.
+    #[must_use]
+    pub fn rss_kib(self) -> Option<u64> {
+        let status =
+            std::fs::read_to_string(Path::new("/proc").join(self.pid.to_string()).join("status"))
+                .ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+}
+
 /// `HKLM\System\CurrentControlSet\Services\<service>\Parameters`.
 #[must_use]
 pub fn parameters_key(service: &str) -> String {
@@ -580,6 +776,27 @@ mod tests {
                    0090:fixme:hid:handle_IRP_MN_QUERY_ID Unhandled type 00000005\n\
                    0128:warn:debugstr:vDbgPrintExWithPrefix odd\n";
         assert_eq!(dbgprint_lines(log), ["hello 5", "odd"]);
+        let stamped = " 6677.134:0138:warn:debugstr:vDbgPrintExWithPrefix 00000000:00000001: x 1";
+        assert_eq!(dbgprint_lines(stamped), ["x 1"]);
+        assert_eq!(timestamp(stamped), Some(6677.134));
+        assert_eq!(timestamp("0128:warn:debugstr:vDbgPrintExWithPrefix"), None);
+        let fault = "wine: Unhandled page fault on write access to 0000000000000038 at address 00000001D826436E (thread 0be4), starting debugger...";
+        assert_eq!(
+            page_fault(fault),
+            Some(PageFault {
+                access: "write".into(),
+                target: 0x38,
+                address: 0x1_D826_436E
+            })
+        );
+        let loads = "7030.085:017c:trace:loaddll:build_module Loaded L\"C:\\windows\\system32\\drivers\\netio.sys\" at 00000001D8260000: builtin\n\
+                     7030.085:017c:trace:loaddll:build_module Loaded L\"C:\\windows\\system32\\drivers\\raw-echo.sys\" at 0000000180000000: native\n";
+        let m = module_below(loads, 0x1_D826_436E).unwrap();
+        assert_eq!(
+            (m.name.as_str(), m.base, m.builtin),
+            ("netio.sys", 0x1_D826_0000, true)
+        );
+        assert_eq!(module_below(loads, 0x1000), None);
         assert!(!filtered(log).contains("hid"));
         assert_eq!(
             find_forbidden("a\nb KeBugCheckEx\n", ALWAYS_FORBIDDEN),
