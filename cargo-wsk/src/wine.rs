@@ -524,26 +524,18 @@ impl Wine {
 }
 
 impl Wine {
-    /// The host process of the kernel service `service` while it runs:
-    /// Wine starts one `winedevice.exe` per kernel service, and it is the
-    /// process of this prefix (its `WINEPREFIX`) that has the service's
-    /// `.sys` mapped. `None` when no such process exists (the driver is not
-    /// loaded) or on a host without Linux's `/proc`.
-    #[must_use]
-    pub fn driver_host(&self, service: &str) -> Option<DriverHost> {
-        let sys = self
-            .prefix
-            .join("drive_c/windows/system32/drivers")
-            .join(format!("{service}.sys"));
-        let mut wanted = vec![sys.to_string_lossy().into_owned()];
-        if let Ok(real) = sys.canonicalize() {
-            wanted.push(real.to_string_lossy().into_owned());
-        }
+    /// The processes of this prefix named `comm` (`/proc/<pid>/comm`) whose
+    /// environment has our `WINEPREFIX`, each with its `/proc/<pid>` path.
+    fn prefix_processes(&self, comm: &[&str]) -> Vec<(u32, PathBuf)> {
         let mut prefixes = vec![self.prefix.to_string_lossy().into_owned()];
         if let Ok(real) = self.prefix.canonicalize() {
             prefixes.push(real.to_string_lossy().into_owned());
         }
-        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        for entry in entries.flatten() {
             let Some(pid) = entry
                 .file_name()
                 .to_str()
@@ -554,10 +546,10 @@ impl Wine {
             let dir = entry.path();
             // Other users' processes and processes that just ended are
             // unreadable: skipped.
-            let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
+            let Ok(name) = std::fs::read_to_string(dir.join("comm")) else {
                 continue;
             };
-            if !comm.trim().eq_ignore_ascii_case("winedevice.exe") {
+            if !comm.iter().any(|c| name.trim().eq_ignore_ascii_case(c)) {
                 continue;
             }
             let environ = std::fs::read(dir.join("environ")).unwrap_or_default();
@@ -565,31 +557,64 @@ impl Wine {
                 var.strip_prefix(b"WINEPREFIX=")
                     .is_some_and(|p| prefixes.iter().any(|w| w.as_bytes() == p))
             });
-            if !ours {
-                continue;
-            }
-            let maps = std::fs::read_to_string(dir.join("maps")).unwrap_or_default();
-            if maps
-                .lines()
-                .any(|l| wanted.iter().any(|w| l.ends_with(w.as_str())))
-            {
-                return Some(DriverHost { pid });
+            if ours {
+                found.push((pid, dir));
             }
         }
-        None
+        found
+    }
+
+    /// The host process of the kernel service `service` while it runs:
+    /// Wine starts one `winedevice.exe` per kernel service, and it is the
+    /// process of this prefix that has the service's `.sys` mapped. `None`
+    /// when no such process exists (the driver is not loaded) or on a host
+    /// without Linux's `/proc`.
+    #[must_use]
+    pub fn driver_host(&self, service: &str) -> Option<WineProcess> {
+        let sys = self
+            .prefix
+            .join("drive_c/windows/system32/drivers")
+            .join(format!("{service}.sys"));
+        let mut wanted = vec![sys.to_string_lossy().into_owned()];
+        if let Ok(real) = sys.canonicalize() {
+            wanted.push(real.to_string_lossy().into_owned());
+        }
+        self.prefix_processes(&["winedevice.exe"])
+            .into_iter()
+            .find(|(_, dir)| {
+                let maps = std::fs::read_to_string(dir.join("maps")).unwrap_or_default();
+                maps.lines()
+                    .any(|l| wanted.iter().any(|w| l.ends_with(w.as_str())))
+            })
+            .map(|(pid, _)| WineProcess { pid })
+    }
+
+    /// The `wineserver` of this prefix, while it runs. It does the socket
+    /// work of every Wine process (asynchronous I/O goes through it), so a
+    /// driver's network cost is its host's CPU time plus some of this one's.
+    #[must_use]
+    pub fn server_process(&self) -> Option<WineProcess> {
+        self.prefix_processes(&["wineserver", "wineserver64"])
+            .into_iter()
+            .next()
+            .map(|(pid, _)| WineProcess { pid })
     }
 }
 
-/// The Linux process (Wine's `winedevice.exe`) hosting a kernel driver,
-/// found by [`Wine::driver_host`]. Its threads are Wine's own (about 20 at
-/// idle) plus the driver's system threads; `/proc` gives both numbers this
-/// reports.
+/// A Linux process of a Wine prefix: the `winedevice.exe` hosting a driver
+/// ([`Wine::driver_host`]) or the `wineserver` ([`Wine::server_process`]).
+/// A driver host's threads are Wine's own (a handful at idle) plus the
+/// driver's system threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DriverHost {
+pub struct WineProcess {
     pid: u32,
 }
 
-impl DriverHost {
+impl WineProcess {
+    fn proc_file(self, name: &str) -> PathBuf {
+        Path::new("/proc").join(self.pid.to_string()).join(name)
+    }
+
     /// The process id.
     #[must_use]
     pub fn pid(self) -> u32 {
@@ -606,22 +631,55 @@ impl DriverHost {
     /// once it has exited.
     #[must_use]
     pub fn threads(self) -> Option<usize> {
-        let dir = Path::new("/proc").join(self.pid.to_string()).join("task");
-        Some(std::fs::read_dir(dir).ok()?.count())
+        Some(std::fs::read_dir(self.proc_file("task")).ok()?.count())
     }
 
     /// Its resident set size in KiB (`VmRSS` of `/proc/<pid>/status`);
     /// `None` once it has exited.
     #[must_use]
     pub fn rss_kib(self) -> Option<u64> {
-        let status =
-            std::fs::read_to_string(Path::new("/proc").join(self.pid.to_string()).join("status"))
-                .ok()?;
+        let status = std::fs::read_to_string(self.proc_file("status")).ok()?;
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
+
+    /// The CPU time it has used, user and system, its ended threads
+    /// included (`utime` + `stime` of `/proc/<pid>/stat`, in clock ticks of
+    /// `sysconf(_SC_CLK_TCK)`, see proc(5)); `None` once it has exited.
+    #[must_use]
+    pub fn cpu_seconds(self) -> Option<f64> {
+        let stat = std::fs::read_to_string(self.proc_file("stat")).ok()?;
+        // The command name (field 2) is in parentheses and may hold spaces:
+        // fields are counted after its closing parenthesis, which is field
+        // 3 (`state`); utime and stime are fields 14 and 15.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let mut fields = rest.split_whitespace().skip(11);
+        let utime: u64 = fields.next()?.parse().ok()?;
+        let stime: u64 = fields.next()?.parse().ok()?;
+        #[allow(clippy::cast_precision_loss)] // tick counts far below 2^52
+        Some((utime + stime) as f64 / clock_ticks_per_second()?)
+    }
+}
+
+/// `sysconf(_SC_CLK_TCK)`: the unit of the CPU times in `/proc`.
+#[cfg(target_os = "linux")]
+fn clock_ticks_per_second() -> Option<f64> {
+    /// `_SC_CLK_TCK` of glibc's `<bits/confname.h>` (the third `_SC_` name).
+    const SC_CLK_TCK: i32 = 2;
+    unsafe extern "C" {
+        fn sysconf(name: i32) -> i64;
+    }
+    // SAFETY: sysconf takes any name and returns -1 for an unknown one.
+    let ticks = unsafe { sysconf(SC_CLK_TCK) };
+    #[allow(clippy::cast_precision_loss)] // a small number (100)
+    (ticks > 0).then_some(ticks as f64)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn clock_ticks_per_second() -> Option<f64> {
+    None
 }
 
 /// `HKLM\System\CurrentControlSet\Services\<service>\Parameters`.
