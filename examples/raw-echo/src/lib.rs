@@ -30,8 +30,9 @@
 //! - Every wait for a request is a `KeWaitForMultipleObjects(WaitAny)` on
 //!   the request's event and the driver's stop event, so a stop is seen at
 //!   once even while every request completes immediately. A thread that
-//!   sees it closes its socket, which "cancel[s] and complete[s] all pending
-//!   IRPs" (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_close_socket>;
+//!   sees it closes its socket, which makes the provider cancel and complete
+//!   every IRP still pending on it
+//!   (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_close_socket>;
 //!   Wine completes them with `STATUS_CANCELLED` and ignores `IoCancelIrp`),
 //!   then waits for that IRP. Each socket is used by its one thread only,
 //!   so no call is in progress when it is closed, as `WskCloseSocket`
