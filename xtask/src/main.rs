@@ -45,7 +45,7 @@
 //! once with the driver host's thread count, `bulk` transfers, a client
 //! that `never-reads`, a `reset-storm`, and `unload` while clients stream.
 //! Prints a table per driver per scenario and a summary; fails on a failure
-//! or a target missed, except the misses `xtask/src/scenarios.rs` lists as
+//! or a target missed, except the misses `xtask/src/scenarios/mod.rs` lists as
 //! known (all of them with `--strict`). What a driver must print and read
 //! is documented there.
 //!
@@ -118,7 +118,7 @@ Commands:
       (a client that only sends), reset-storm (400 RSTs at once), unload
       (sc stop while 32 clients stream). A table per driver per scenario and
       a summary; fails on a failure or a missed target not listed as known
-      in xtask/src/scenarios.rs (any, with --strict).
+      in xtask/src/scenarios/mod.rs (any, with --strict).
 
   wine-bench [--runs N] [--smoke]
       Race echo-server against raw-echo under Wine in one invocation,

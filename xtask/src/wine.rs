@@ -29,7 +29,7 @@ pub(crate) struct WineOpts {
     pub(crate) debug: bool,
     /// Print the whole filtered Wine log and the driver's imports.
     pub(crate) verbose: bool,
-    /// Run the load scenarios (`scenarios.rs`) instead of the example
+    /// Run the load scenarios (`scenarios/`) instead of the example
     /// checks; `None`: the checks.
     pub(crate) scenarios: Option<ScenarioOpts>,
 }
@@ -429,7 +429,7 @@ pub(crate) fn default_servers() -> Vec<String> {
 
 /// `cargo xtask wine`: builds (unless `--sys`) and runs each driver; prints a
 /// summary per driver. The error lists the drivers that failed. With
-/// scenarios, runs those instead (`scenarios.rs`; default drivers: the echo
+/// scenarios, runs those instead (`scenarios/`; default drivers: the echo
 /// servers).
 pub(crate) fn wine(opts: &WineOpts) -> Result<(), String> {
     let wine = Wine::locate(&wine_dir())?;

@@ -100,7 +100,7 @@ fn one_run(
             return Err(format!("crash in the Wine log: {crash}"));
         }
         // Wine's own race at the listening socket's close (see KNOWN in
-        // scenarios.rs): the figures were taken before it.
+        // scenarios/mod.rs): the figures were taken before it.
         println!("  note: {name}: {crash}");
     }
     if !stop.unloaded() {
