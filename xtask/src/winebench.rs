@@ -116,6 +116,12 @@ pub(crate) fn wine_bench(opts: &BenchOpts) -> Result<(), String> {
     } else {
         opts.runs.max(MIN_RUNS)
     };
+    if !opts.smoke && opts.runs < MIN_RUNS {
+        println!(
+            "wine-bench: {MIN_RUNS} runs each at least (issue 14), not {}",
+            opts.runs
+        );
+    }
     let reps = if opts.smoke {
         (1, 1)
     } else {
