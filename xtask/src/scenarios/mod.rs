@@ -86,6 +86,11 @@ struct Known {
 /// (`IRP::IoStatus.Information` of a NULL IRP).
 pub(crate) const WINE_NETIO_RACE: &str = "wine-netio-race";
 
+/// The check of a crash logged before the driver's image was loaded: a
+/// part of Wine (its plug-and-play drivers start with every prefix) that
+/// crashed while the session started ([`KNOWN`]).
+pub(crate) const WINE_STARTUP_CRASH: &str = "wine-startup-crash";
+
 impl Known {
     fn applies(&self, driver: &str, scenario: Scenario) -> bool {
         (self.driver == "*" || self.driver == driver) && self.scenario.is_none_or(|s| s == scenario)
@@ -100,6 +105,12 @@ impl Known {
 }
 
 const KNOWN: &[Known] = &[
+    Known {
+        driver: "*",
+        scenario: None,
+        check: WINE_STARTUP_CRASH,
+        why: "a part of Wine crashed while the session started, before the driver was loaded (seen once: Wine's ntoskrnl.exe loading its own wineusb.sys); not the driver's",
+    },
     Known {
         driver: "*",
         scenario: None,

@@ -1,6 +1,6 @@
 //! One driver loaded in a fresh Wine session, and its timed `sc stop`.
 
-use super::{BUFFER_SIZE, WINE_NETIO_RACE};
+use super::{BUFFER_SIZE, WINE_NETIO_RACE, WINE_STARTUP_CRASH};
 use crate::peer;
 use cargo_wsk::wine::{
     ALWAYS_FORBIDDEN, RegValue, Session, Wine, WineProcess, module_below, page_fault, timestamp,
@@ -56,6 +56,14 @@ impl Stop {
     pub(crate) fn unload_time(&self) -> Option<Duration> {
         self.unload.or(self.line)
     }
+}
+
+/// Whether `line` is the `+loaddll` line of the driver `name`'s image
+/// (`Loaded L"C:\\windows\\system32\\drivers\\<name>.sys" at …`, the
+/// backslashes doubled by Wine's `debugstr_w`).
+fn is_image_load(line: &str, name: &str) -> bool {
+    line.contains("loaddll:build_module Loaded L\"")
+        && line.contains(&format!("\\\\drivers\\\\{name}.sys\" at "))
 }
 
 /// `connections=N bytes=M` of a `stopped` line.
@@ -249,43 +257,49 @@ impl<'w> Run<'w> {
 
     /// Ends the session; returns the log lines that mean a crash (a panic,
     /// an unhandled exception, a call to something Wine lacks), each with
-    /// the check it fails: [`WINE_NETIO_RACE`] for a page fault with that
+    /// the check it fails: [`WINE_STARTUP_CRASH`] for a crash logged before
+    /// the driver's image was loaded (a part of Wine that crashed while the
+    /// prefix started), [`WINE_NETIO_RACE`] for a page fault with that
     /// race's signature inside Wine's own `netio.sys`, `run` for anything
     /// else. A page fault names the module loaded nearest below the
     /// faulting address.
     pub(crate) fn finish(mut self) -> Vec<(&'static str, String)> {
         self.session.finish();
         let log = self.session.read_log();
+        let loaded_at = log.lines().position(|l| is_image_load(l, &self.name));
         let mut crashes = Vec::new();
-        for line in log.lines() {
+        for (i, line) in log.lines().enumerate() {
             if !ALWAYS_FORBIDDEN.iter().any(|bad| line.contains(bad)) {
                 continue;
             }
-            let line = line.trim().to_string();
-            let Some(fault) = page_fault(&line) else {
-                crashes.push(("run", line));
-                continue;
+            let mut text = line.trim().to_string();
+            let mut check = if loaded_at.is_some_and(|at| i < at) {
+                WINE_STARTUP_CRASH
+            } else {
+                "run"
             };
-            match module_below(&log, fault.address) {
-                Some(m) => {
+            if let Some(fault) = page_fault(line) {
+                if let Some(m) = module_below(&log, fault.address) {
                     let netio_race = m.builtin
                         && m.name.eq_ignore_ascii_case("netio.sys")
                         && fault.access == "write"
                         && fault.target == 0x38;
-                    let text = format!(
-                        "{line} [in {} {}+{:#x}]",
-                        if m.builtin {
-                            "Wine's builtin"
-                        } else {
-                            "the PE file"
-                        },
+                    if netio_race {
+                        check = WINE_NETIO_RACE;
+                    }
+                    let kind = if m.builtin {
+                        "Wine's builtin"
+                    } else {
+                        "the PE file"
+                    };
+                    text = format!(
+                        "{text} [in {kind} {}+{:#x}]",
                         m.name,
                         fault.address - m.base
                     );
-                    crashes.push((if netio_race { WINE_NETIO_RACE } else { "run" }, text));
                 }
-                None => crashes.push(("run", line)),
             }
+            crashes.push((check, text));
         }
         crashes
     }
@@ -294,6 +308,14 @@ impl<'w> Run<'w> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_driver_image_load() {
+        let line = r#"7030.085:017c:trace:loaddll:build_module Loaded L"C:\\windows\\system32\\drivers\\raw-echo.sys" at 0000000180000000: native"#;
+        assert!(is_image_load(line, "raw-echo"));
+        assert!(!is_image_load(line, "echo"));
+        assert!(!is_image_load(line, "echo-server"));
+    }
 
     #[test]
     fn parses_the_stopped_line() {
