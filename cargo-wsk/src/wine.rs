@@ -110,6 +110,12 @@ pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> 
     }
 }
 
+/// Whether a Wine process's log says it died while starting, before
+/// running its program (see [`Wine::run`]).
+fn died_starting(stderr: &str) -> bool {
+    stderr.contains("failed to map the shared user data")
+}
+
 /// The log without the lines Wine prints in every headless prefix.
 #[must_use]
 pub fn filtered(log: &str) -> String {
@@ -346,10 +352,27 @@ impl Wine {
     /// Runs `wine64 args…` with a time limit; output goes through files so
     /// that a grandchild keeping a pipe open cannot hang us.
     ///
+    /// A Wine process sometimes dies while it starts, before it runs the
+    /// program, because an address it needs is taken (`failed to map the
+    /// shared user data: c0000018`, seen about once in a few hundred
+    /// launches on a busy machine): such a launch is retried, twice at most.
+    ///
     /// # Errors
     ///
     /// When the process cannot be started.
     pub fn run(&self, args: &[&str], timeout: Duration) -> Result<Finished, String> {
+        let mut attempt = 0;
+        loop {
+            let finished = self.run_once(args, timeout)?;
+            attempt += 1;
+            if finished.ok() || attempt == 3 || !died_starting(&finished.stderr) {
+                return Ok(finished);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn run_once(&self, args: &[&str], timeout: Duration) -> Result<Finished, String> {
         let out_path = self.work.join("cmd.out");
         let err_path = self.work.join("cmd.err");
         let out = File::create(&out_path).map_err(|e| format!("{}: {e}", out_path.display()))?;
@@ -855,6 +878,9 @@ mod tests {
             ("netio.sys", 0x1_D826_0000, true)
         );
         assert_eq!(module_below(loads, 0x1000), None);
+        assert!(died_starting(
+            "err:virtual:virtual_alloc_first_teb wine: failed to map the shared user data: c0000018"
+        ));
         assert!(!filtered(log).contains("hid"));
         assert_eq!(
             find_forbidden("a\nb KeBugCheckEx\n", ALWAYS_FORBIDDEN),

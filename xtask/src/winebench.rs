@@ -142,8 +142,17 @@ pub(crate) fn wine_bench(opts: &BenchOpts) -> Result<(), String> {
     for i in 0..runs {
         for (d, (name, sys)) in drivers.iter().enumerate() {
             let t = Instant::now();
-            let f = one_run(&wine, name, sys, reps)
-                .map_err(|e| format!("run {} of {name}: {e}", i + 1))?;
+            // A run that fails is printed and made once more: Wine's own
+            // start-up faults must not end the race; a driver that fails
+            // twice does.
+            let f = match one_run(&wine, name, sys, reps) {
+                Ok(f) => f,
+                Err(e) => {
+                    println!("  run {} of {name} FAILED: {e}; running it again", i + 1);
+                    one_run(&wine, name, sys, reps)
+                        .map_err(|e| format!("run {} of {name}, twice: {e}", i + 1))?
+                }
+            };
             println!(
                 "  run {:>2} {name:<12} 1 conn {:>7.1} MiB/s {:>6.1} ms/MiB   {BULK_CONNECTIONS} conns {:>7.1} MiB/s {:>6.1} ms/MiB   ({:.1} s)",
                 i + 1,
