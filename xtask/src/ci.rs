@@ -2,6 +2,7 @@
 //! the table [`STEPS`]; add one there.
 
 use crate::driver::{self, Arch, BuildOpts};
+use crate::scenarios::ScenarioOpts;
 use crate::wine::{self, WineOpts};
 use crate::{cargo, workspace_root};
 use std::time::Instant;
@@ -16,8 +17,11 @@ pub(crate) enum Action {
     /// Every example driver through `xtask driver`, both targets, release
     /// and debug.
     Drivers,
-    /// `xtask wine` for every example driver.
+    /// `xtask wine` for every example driver, then the load scenarios for
+    /// the echo servers.
     Wine,
+    /// `xtask wine-bench --smoke`.
+    WineBench,
     /// `xtask bench`: instruction-count and allocation targets.
     Bench,
     /// A `cargo wsk new` driver outside the workspace (`outside.rs`).
@@ -134,8 +138,13 @@ pub(crate) const STEPS: &[Step] = &[
     },
     Step {
         name: "wine",
-        about: "every example driver under Wine against the loopback peer",
+        about: "every example driver under Wine against the loopback peer, then the echo servers through the load scenarios",
         action: Action::Wine,
+    },
+    Step {
+        name: "wine-bench",
+        about: "echo-server raced against raw-echo under Wine, one run each (smoke; the full race is manual)",
+        action: Action::WineBench,
     },
     Step {
         name: "outside",
@@ -196,7 +205,17 @@ fn run_step(step: &Step) -> Result<(), String> {
             }
             Ok(())
         }
-        Action::Wine => wine::wine(&WineOpts::default()),
+        Action::Wine => {
+            wine::wine(&WineOpts::default())?;
+            wine::wine(&WineOpts {
+                scenarios: Some(ScenarioOpts::default()),
+                ..WineOpts::default()
+            })
+        }
+        Action::WineBench => crate::winebench::wine_bench(&crate::winebench::BenchOpts {
+            runs: 1,
+            smoke: true,
+        }),
         Action::Outside => crate::outside::outside(),
         Action::Package => {
             forget_earlier_dry_runs()?;
