@@ -14,12 +14,12 @@ use core::fmt;
 
 use crate::world::Rng;
 
-/// Whether [`Sim::start`](crate::Sim::start) turns the adversary on when
-/// `WSK_SIM_ADVERSARY` is not set.
-///
-/// Off while the `wsk` crate is being fixed for what it exposes; it is to
-/// become the default (`true`).
-pub const ON_BY_DEFAULT: bool = false;
+/// Whether [`Sim::start`](crate::Sim::start) (and [`Sim::with_seed`](crate::Sim::with_seed))
+/// turn the adversary on when `WSK_SIM_ADVERSARY` is not set: yes, every
+/// behaviour, seeded with [`DEFAULT_SEED`]. `WSK_SIM_ADVERSARY=off` turns it
+/// off for a run; a test that must see one benign path pins its
+/// [`Config`](crate::Config) (and says why).
+pub const ON_BY_DEFAULT: bool = true;
 
 /// The seed [`Sim::start`](crate::Sim::start) uses when the adversary is on
 /// without a seed (`WSK_SIM_ADVERSARY=on`, or by default).
@@ -140,7 +140,7 @@ pub enum Behaviour {
     /// ([`Sim::indicate_close_required`](crate::Sim::indicate_close_required))
     /// and, for listening sockets with an inspect or accept event, on a
     /// seeded fraction of incoming connections
-    /// ([`Adversary::listener_failures_per_mille`]). Every later call on
+    /// ([`Adversary::listener_failures_per_mille`], 0 unless set). Every later call on
     /// the socket but `WskCloseSocket` fails with
     /// `STATUS_FILE_FORCED_CLOSED`, and a socket never closed afterwards is
     /// a [`CLOSE_REQUIRED`](crate::Rule::CloseRequired) violation.
@@ -187,15 +187,102 @@ pub enum Behaviour {
     /// [`PARAMETER`](crate::Rule::Parameter) violation
     /// ([page](https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-query-inspect-id)),
     /// `WskConnectEx` data over 65,535 bytes `STATUS_BUFFER_OVERFLOW`
-    /// ([page](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_connect_ex)).
+    /// ([page](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_connect_ex)),
+    /// a name `WskGetAddressInfo` or `WskGetNameInfo` cannot resolve
+    /// `STATUS_NO_MATCH`
+    /// ([page](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_get_address_info)).
     ///
-    /// `docs/conformance.md`: A-20 (CC-TLQ-2, CONNX-2, ADDR-3, SIO-2), M-15, M-23.
+    /// `docs/conformance.md`: A-20 (CC-TLQ-2, CONNX-2, ADDR-3, SIO-2, NAME-3), M-15, M-23.
     DocumentedStatuses,
+    /// `listen-pends`: `WskListen` on a stream socket returns
+    /// `STATUS_PENDING` and completes only when the first connection
+    /// arrives (or with `STATUS_CANCELLED` when the socket closes or the IRP
+    /// is cancelled): the page's `STATUS_PENDING` row reads "waiting for an
+    /// incoming connection"
+    /// ([`WskListen`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_listen)).
+    /// A client must not wait for the listen before it can take the first
+    /// connection.
+    ///
+    /// `docs/conformance.md`: A-10 (STR-2, G-13), M-07.
+    ListenPends,
+    /// `callbacks-race-requests`: at the rate
+    /// [`Adversary::rare_events_per_mille`] sets (0 unless set), data,
+    /// datagrams and connections go to `WskReceiveEvent`,
+    /// `WskReceiveFromEvent` and `WskAcceptEvent` although a `WskReceive`,
+    /// `WskReceiveFrom` or `WskAccept` is pending: a pending request takes
+    /// precedence, but the pages say the callback can still be called
+    /// while one is pending, and only disabling it rules that out
+    /// ([`WskReceive`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive),
+    /// [`WskAccept`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept),
+    /// [`WskReceiveFrom`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from)).
+    /// Off at the default rate: a client that posts a receive and waits for
+    /// it while its callback is enabled would wait for the next data.
+    ///
+    /// `docs/conformance.md`: A-4 (EV-GEN-7).
+    CallbacksRaceRequests,
+    /// `graceful-disconnect-stuck`: at the rate
+    /// [`Adversary::rare_events_per_mille`] sets (0 unless set), a graceful
+    /// `WskDisconnect` never completes on its own ("transmitting fails"):
+    /// only an abortive `WskDisconnect` or `WskCloseSocket` completes it
+    /// ([`WskDisconnect`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_disconnect)).
+    ///
+    /// `docs/conformance.md`: A-7 (DSC-4).
+    GracefulDisconnectStuck,
+    /// `abort-after-inspect`: at the rate
+    /// [`Adversary::rare_events_per_mille`] sets (0 unless set), a
+    /// connection request the client answered `WskInspectAccept` is dropped
+    /// by the peer before it is established: `WskAbortEvent` follows
+    /// ([`WskAbortEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_abort_event),
+    /// [`WskInspectEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_inspect_event)).
+    ///
+    /// `docs/conformance.md`: A-9 (INS-3, ABT-1).
+    AbortAfterInspect,
+    /// `send-backlog-changes`: the ideal send backlog changes now and then
+    /// as sends complete, on whatever thread completes them, and
+    /// `WskSendBacklogEvent` reports each change where it is enabled
+    /// ([`WskSendBacklogEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send_backlog_event)).
+    ///
+    /// `docs/conformance.md`: A-21 (SBL-EV-1).
+    SendBacklogChanges,
+    /// `newer-minor-version`: the provider reports a higher minor WSK
+    /// version than the client asked for (`WSK_PROVIDER_DISPATCH.Version`;
+    /// the table's members are those of the version asked for)
+    /// ([`WSK_PROVIDER_DISPATCH`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_provider_dispatch)).
+    ///
+    /// `docs/conformance.md`: A-26 (REG-17).
+    NewerMinorVersion,
+    /// `control-info`: datagram indications carry control information
+    /// (a `CMSGHDR`-headed `IP_PKTINFO`/`IPV6_PKTINFO` object naming the
+    /// address the datagram arrived on), and so do `WskReceiveFrom`
+    /// requests that give a control buffer, truncated with `MSG_CTRUNC`
+    /// when it does not fit
+    /// ([`WSK_DATAGRAM_INDICATION`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_datagram_indication),
+    /// [`WskReceiveFrom`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from)).
+    ///
+    /// `docs/conformance.md`: A-6 (DG-IND-1, DG-RCV-1).
+    ControlInfo,
+    /// `late-sends`: a `WskSend` completes only once its bytes fit in the
+    /// receiver's window: while more than the receiver's `SO_RCVBUF` (64 KiB
+    /// unless it set another) of what the socket sent is still unread at the
+    /// other end, the send stays pending, and it completes on whatever thread
+    /// reads the bytes there (or fails when the connection resets first).
+    /// "The WSK subsystem does not perform any buffering of data when it
+    /// sends data over a socket. Therefore, a call to the `WskSend` function
+    /// will not be completed by the WSK subsystem until all of the data has
+    /// actually been sent"
+    /// ([`WskSend`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send),
+    /// remarks): a receiver that does not read holds the send up.
+    /// A client that waits for its send before it reads what the peer sends
+    /// back can deadlock with a peer that does the same, as on a real
+    /// network.
+    ///
+    /// `docs/conformance.md`: A-22 (SND-4).
+    LateSends,
 }
 
 impl Behaviour {
     /// Every behaviour, in declaration order.
-    pub const ALL: [Behaviour; 13] = [
+    pub const ALL: [Behaviour; 21] = [
         Behaviour::SplitIndications,
         Behaviour::MdlChains,
         Behaviour::UnmappedIndications,
@@ -209,6 +296,14 @@ impl Behaviour {
         Behaviour::DisableWaitsForCallbacks,
         Behaviour::FixedEvents,
         Behaviour::DocumentedStatuses,
+        Behaviour::ListenPends,
+        Behaviour::CallbacksRaceRequests,
+        Behaviour::GracefulDisconnectStuck,
+        Behaviour::AbortAfterInspect,
+        Behaviour::SendBacklogChanges,
+        Behaviour::NewerMinorVersion,
+        Behaviour::ControlInfo,
+        Behaviour::LateSends,
     ];
 
     /// The knob's name, as `WSK_SIM_ADVERSARY` spells it (`mdl-chains`, …).
@@ -228,6 +323,14 @@ impl Behaviour {
             Behaviour::DisableWaitsForCallbacks => "disable-waits-for-callbacks",
             Behaviour::FixedEvents => "fixed-events",
             Behaviour::DocumentedStatuses => "documented-statuses",
+            Behaviour::ListenPends => "listen-pends",
+            Behaviour::CallbacksRaceRequests => "callbacks-race-requests",
+            Behaviour::GracefulDisconnectStuck => "graceful-disconnect-stuck",
+            Behaviour::AbortAfterInspect => "abort-after-inspect",
+            Behaviour::SendBacklogChanges => "send-backlog-changes",
+            Behaviour::NewerMinorVersion => "newer-minor-version",
+            Behaviour::ControlInfo => "control-info",
+            Behaviour::LateSends => "late-sends",
         }
     }
 
@@ -264,6 +367,30 @@ impl Behaviour {
             }
             Behaviour::DocumentedStatuses => {
                 "https://learn.microsoft.com/windows-hardware/drivers/network/wsk-transport-list-query"
+            }
+            Behaviour::ListenPends => {
+                "https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_listen"
+            }
+            Behaviour::CallbacksRaceRequests => {
+                "https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive"
+            }
+            Behaviour::GracefulDisconnectStuck => {
+                "https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_disconnect"
+            }
+            Behaviour::AbortAfterInspect => {
+                "https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_abort_event"
+            }
+            Behaviour::SendBacklogChanges => {
+                "https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send_backlog_event"
+            }
+            Behaviour::NewerMinorVersion => {
+                "https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_provider_dispatch"
+            }
+            Behaviour::ControlInfo => {
+                "https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_datagram_indication"
+            }
+            Behaviour::LateSends => {
+                "https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send"
             }
         }
     }
@@ -309,12 +436,19 @@ pub struct Adversary {
     behaviours: u32,
     mapping_failures: u16,
     listener_failures: u16,
+    rare_events: u16,
 }
 
 impl Adversary {
     /// Every behaviour on, seeded with `seed`; 1 mapping in 8 fails
-    /// (125 ‰) and 1 incoming connection in 64 (15 ‰) finds its listener
-    /// declared non-functional.
+    /// (125 ‰). No incoming connection finds its listener declared
+    /// non-functional unless a rate is set with
+    /// [`listener_failures_per_mille`](Self::listener_failures_per_mille):
+    /// a listener that dies at random refuses the connection that killed
+    /// it, which every test expecting a connection would then have to
+    /// retry; the NULL `InspectID`/`AcceptSocket` that tells it still comes
+    /// on command ([`Sim::indicate_close_required`](crate::Sim::indicate_close_required)),
+    /// and the interleavings test sets a rate.
     #[must_use]
     pub const fn all(seed: u64) -> Adversary {
         let mut behaviours = 0;
@@ -327,7 +461,8 @@ impl Adversary {
             seed,
             behaviours,
             mapping_failures: 125,
-            listener_failures: 15,
+            listener_failures: 0,
+            rare_events: 0,
         }
     }
 
@@ -393,6 +528,22 @@ impl Adversary {
     pub const fn listener_failures_per_mille(mut self, n: u16) -> Adversary {
         self.listener_failures = if n > 1000 { 1000 } else { n };
         self
+    }
+
+    /// How many of 1000 eligible moments bring one of the rare events:
+    /// [`Behaviour::CallbacksRaceRequests`],
+    /// [`Behaviour::GracefulDisconnectStuck`],
+    /// [`Behaviour::AbortAfterInspect`] (at most 1000; 0 in
+    /// [`all`](Self::all): each defeats a test that waits for the benign
+    /// outcome, so a test that handles them sets a rate).
+    #[must_use]
+    pub const fn rare_events_per_mille(mut self, n: u16) -> Adversary {
+        self.rare_events = if n > 1000 { 1000 } else { n };
+        self
+    }
+
+    pub(crate) const fn rare_event_rate(&self) -> u16 {
+        self.rare_events
     }
 
     pub(crate) const fn mapping_failure_rate(&self) -> u16 {

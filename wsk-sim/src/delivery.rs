@@ -115,12 +115,14 @@ fn delivery(w: &mut World) -> Delivery {
     }
 }
 
-/// Whether receive indications can be made now.
+/// Whether receive indications can be made now: the callback is enabled,
+/// nothing blocks it, and no receive request waits (unless the adversary
+/// races one, A-4).
 fn can_indicate_receive(w: &World, s: &net::Socket) -> bool {
     s.state == State::Open
         && s.events & WSK_EVENT_RECEIVE != 0
         && !s.blocked
-        && s.recv_irps.is_empty()
+        && (s.recv_irps.is_empty() || s.race)
         && conn_table(s).is_some_and(|t| t.WskReceiveEvent.is_some())
         && s.conn.is_some_and(|(c, e)| {
             w.net
@@ -193,13 +195,15 @@ fn next_step(w: &mut World, sid: u64) -> Option<Step> {
             (0..n).step_by(chunk).map(|at| chunk.min(n - at)).collect()
         };
         let data: Vec<u8> = rx.drain(..n).collect();
+        s.indicating = true;
+        s.race = false;
         let shapes = shapes(w, sid, &lens);
         return Some(Step::Receive(data, shapes));
     }
     if s.kind == Kind::Datagram
         && s.events & WSK_EVENT_RECEIVE_FROM != 0
         && !s.blocked
-        && s.recv_from_irps.is_empty()
+        && (s.recv_from_irps.is_empty() || s.race)
         && !s.dgrams.is_empty()
         && dgram_table(s).is_some_and(|t| t.WskReceiveFromEvent.is_some())
     {
@@ -210,6 +214,8 @@ fn next_step(w: &mut World, sid: u64) -> Option<Step> {
             s.dgrams.len()
         };
         let taken: Vec<Datagram> = s.dgrams.drain(..n).collect();
+        s.indicating = true;
+        s.race = false;
         let lens: Vec<usize> = taken.iter().map(|d| d.data.len()).collect();
         let shapes = shapes(w, sid, &lens);
         return Some(Step::ReceiveFrom(taken, shapes));
@@ -336,9 +342,13 @@ fn in_callback<R>(name: &'static str, d: Delivery, f: impl FnOnce() -> R) -> R {
 fn run_step(sid: u64, step: Step, d: Delivery, t: &CallbackTarget, out: &mut Out) {
     let ctx = t.context as PVOID;
     match step {
-        Step::Receive(data, shapes) => deliver_receive(sid, &data, &shapes, d, t, out),
+        Step::Receive(data, shapes) => {
+            deliver_receive(sid, &data, &shapes, d, t, out);
+            net::end_indication(&mut world::lock(), sid, out);
+        }
         Step::ReceiveFrom(dgrams, shapes) => {
             deliver_receive_from(sid, dgrams, &shapes, d, t, out);
+            net::end_indication(&mut world::lock(), sid, out);
         }
         Step::Queued(Ev::Disconnect { abortive }) => {
             let Some(f) = t.conn.and_then(|c| c.WskDisconnectEvent) else {
@@ -371,6 +381,13 @@ fn run_step(sid: u64, step: Step, d: Delivery, t: &CallbackTarget, out: &mut Out
         Step::Queued(Ev::Inspect(conn)) => deliver_inspect(sid, conn, d, t, out),
         Step::Queued(Ev::Abort(id)) => {
             let Some(f) = t.listen.and_then(|l| l.WskAbortEvent) else {
+                // Conditional accept with a NULL WskAbortEvent (INS-6, M-08).
+                crate::verifier::report(
+                    Rule::Parameter,
+                    format_args!(
+                        "WskAbortEvent is NULL on listening socket #{sid} in conditional accept mode"
+                    ),
+                );
                 return;
             };
             let mut id = id;
@@ -417,7 +434,7 @@ fn deliver_receive(
         at += len;
         (&data[at - len..at], shape)
     });
-    let (head, elems) = indication::build_chain::<wsk_sys::WSK_DATA_INDICATION>(pieces, |_, _| {});
+    let (head, elems) = indication::build_chain::<wsk_sys::WSK_DATA_INDICATION>(pieces, |_, _| 0);
     count_shapes(shapes);
     let total = data.len();
     let flags = d.flags() | d.receive_flags;
@@ -487,13 +504,32 @@ fn deliver_receive_from(
     let Some(f) = t.dgram.and_then(|d| d.WskReceiveFromEvent) else {
         return;
     };
+    let controls: Vec<Option<Vec<u8>>> = {
+        let w = world::lock();
+        dgrams
+            .iter()
+            .map(|dg| net::control_info(&w, sid, dg))
+            .collect()
+    };
     let pieces = dgrams.iter().map(|dg| dg.data.as_slice()).zip(shapes);
     let (head, elems) =
         indication::build_chain::<wsk_sys::WSK_DATAGRAM_INDICATION>(pieces, |i, extra| {
             let sa = crate::addr::to_bytes(dgrams[i].from);
-            // SAFETY: `extra` has `Link::EXTRA` (128) bytes inside the
-            // element, room for any socket address.
+            // SAFETY: `extra` has `Link::EXTRA` bytes inside the element:
+            // room for any socket address, then for the control
+            // information at `CONTROL_AT`.
             unsafe { core::ptr::copy_nonoverlapping(sa.as_ptr(), extra, sa.len()) };
+            let control = controls[i].as_deref().unwrap_or_default();
+            let n = control.len().min(64);
+            // SAFETY: as above.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    control.as_ptr(),
+                    extra.wrapping_add(indication::CONTROL_AT),
+                    n,
+                );
+            }
+            n
         });
     count_shapes(shapes);
     let flags = d.flags();
@@ -567,6 +603,9 @@ fn deliver_accept(child: u64, d: Delivery, t: &CallbackTarget, out: &mut Out) {
     record(EventKind::Accept, flags, d, st, (0, 0));
     poison(&mut [&mut local_b, &mut remote_b]);
     let mut w = world::lock();
+    if st == STATUS_SUCCESS {
+        crate::provider::check_context(&mut w, "WskAcceptEvent", ctx_out, disp_out.cast(), false);
+    }
     match st {
         STATUS_SUCCESS => {
             // Connection events enabled on the listener are inherited here
@@ -595,6 +634,20 @@ fn deliver_accept(child: u64, d: Delivery, t: &CallbackTarget, out: &mut Out) {
 
 fn deliver_inspect(l: u64, conn: u64, d: Delivery, t: &CallbackTarget, out: &mut Out) {
     let Some(f) = t.listen.and_then(|d| d.WskInspectEvent) else {
+        // Conditional accept with a NULL WskInspectEvent (INS-6, M-08): the
+        // request would wait forever.
+        crate::verifier::report(
+            Rule::Parameter,
+            format_args!(
+                "WskInspectEvent is NULL on listening socket #{l} in conditional accept mode"
+            ),
+        );
+        refuse(
+            &mut world::lock(),
+            conn,
+            wsk_sys::STATUS_CONNECTION_REFUSED,
+            out,
+        );
         return;
     };
     let (id, local, remote) = {
@@ -634,6 +687,15 @@ fn deliver_inspect(l: u64, conn: u64, d: Delivery, t: &CallbackTarget, out: &mut
     poison(&mut [&mut local_b, &mut remote_b]);
     let mut w = world::lock();
     match action {
+        wsk_sys::WskInspectAccept if w.rare_event(crate::Behaviour::AbortAfterInspect) => {
+            // The peer gives up before the connection is established: the
+            // request is dropped and the abort event follows (A-9, ABT-1).
+            refuse(&mut w, conn, wsk_sys::STATUS_CONNECTION_RESET, out);
+            if let Some(ls) = w.net.sockets.get_mut(&l) {
+                ls.ev_queue.push_back(Ev::Abort(id));
+            }
+            out.deliver(l);
+        }
         wsk_sys::WskInspectAccept => establish(&mut w, conn, out),
         wsk_sys::WskInspectReject => refuse(&mut w, conn, wsk_sys::STATUS_CONNECTION_REFUSED, out),
         wsk_sys::WskInspectPend => {

@@ -243,19 +243,25 @@ pub(crate) fn alloc_element(hdr: usize, data: &[u8], extra: usize, shape: &BufSh
     }
 }
 
+/// Where a datagram element's control information starts in its extra
+/// bytes (after room for any socket address).
+pub(crate) const CONTROL_AT: usize = 128;
+
 /// An indication structure the provider links into a chain.
 pub(crate) trait Link: Sized {
     /// Bytes reserved after the MDLs for [`header`](Link::header)'s `extra`.
     const EXTRA: usize;
-    /// The header of an element whose data `buf` describes.
-    fn header(buf: WSK_BUF, extra: *mut u8) -> Self;
+    /// The header of an element whose data `buf` describes; `control`
+    /// bytes of control information were written at
+    /// `extra + CONTROL_AT` (datagrams only).
+    fn header(buf: WSK_BUF, extra: *mut u8, control: usize) -> Self;
     /// The address of the element's `Next` field.
     fn next(p: *mut Self) -> *mut *mut Self;
 }
 
 impl Link for WSK_DATA_INDICATION {
     const EXTRA: usize = 0;
-    fn header(buf: WSK_BUF, _extra: *mut u8) -> Self {
+    fn header(buf: WSK_BUF, _extra: *mut u8, _control: usize) -> Self {
         WSK_DATA_INDICATION {
             Next: core::ptr::null_mut(),
             Buffer: buf,
@@ -268,14 +274,21 @@ impl Link for WSK_DATA_INDICATION {
 }
 
 impl Link for WSK_DATAGRAM_INDICATION {
-    /// The remote address (a `SOCKADDR` of any family).
-    const EXTRA: usize = 128;
-    fn header(buf: WSK_BUF, extra: *mut u8) -> Self {
+    /// The remote address (a `SOCKADDR` of any family), then up to 64 bytes
+    /// of control information.
+    const EXTRA: usize = CONTROL_AT + 64;
+    fn header(buf: WSK_BUF, extra: *mut u8, control: usize) -> Self {
         WSK_DATAGRAM_INDICATION {
             Next: core::ptr::null_mut(),
             Buffer: buf,
-            ControlInfo: core::ptr::null_mut(),
-            ControlInfoLength: 0,
+            // "NULL … if there is no control information"
+            // (https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_datagram_indication).
+            ControlInfo: if control == 0 {
+                core::ptr::null_mut()
+            } else {
+                extra.wrapping_add(CONTROL_AT).cast()
+            },
+            ControlInfoLength: u32::try_from(control).unwrap_or(0),
             RemoteAddress: extra.cast(),
         }
     }
@@ -286,21 +299,23 @@ impl Link for WSK_DATAGRAM_INDICATION {
 }
 
 /// Builds a chain of `T`, one element per `(data, shape)`; `fill(i, extra)`
-/// writes element `i`'s [`Link::EXTRA`] bytes. Returns the head and each
-/// element's address and size (for [`free_elements`] or retention).
+/// writes element `i`'s [`Link::EXTRA`] bytes and returns how many bytes of
+/// control information it wrote at `extra + CONTROL_AT`. Returns the head
+/// and each element's address and size (for [`free_elements`] or
+/// retention).
 pub(crate) fn build_chain<'a, T: Link>(
     items: impl IntoIterator<Item = (&'a [u8], &'a BufShape)>,
-    mut fill: impl FnMut(usize, *mut u8),
+    mut fill: impl FnMut(usize, *mut u8) -> usize,
 ) -> (*mut T, Vec<(usize, usize)>) {
     let mut head: *mut T = core::ptr::null_mut();
     let mut prev: *mut T = core::ptr::null_mut();
     let mut elems = Vec::new();
     for (i, (data, shape)) in items.into_iter().enumerate() {
         let el = alloc_element(core::mem::size_of::<T>(), data, T::EXTRA, shape);
-        fill(i, el.extra);
+        let control = fill(i, el.extra);
         let ind: *mut T = el.base.cast();
         // SAFETY: `ind` starts a fresh element sized and aligned for a `T`.
-        unsafe { ind.write(T::header(el.buf, el.extra)) };
+        unsafe { ind.write(T::header(el.buf, el.extra, control)) };
         if prev.is_null() {
             head = ind;
         } else {

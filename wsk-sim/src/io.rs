@@ -1443,6 +1443,22 @@ pub unsafe extern "system" fn IoQueueWorkItem(
         violation!(Rule::Parameter, "IoQueueWorkItem with a NULL routine");
         return;
     };
+    // A work item passed to IoQueueWorkItem must come from a device object
+    // (https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-ioallocateworkitem;
+    // docs/conformance.md KRN-WI-1): a driver object's goes to
+    // IoQueueWorkItemEx.
+    let object = world::lock()
+        .io
+        .work_items
+        .get(&(IoWorkItem as usize))
+        .map(|r| r.io_object);
+    if object.is_some_and(|o| o != 0 && o == driver_and_device().0) {
+        violation!(
+            Rule::WorkItem,
+            "IoQueueWorkItem({IoWorkItem:p}) on a work item of the DRIVER_OBJECT: \
+             IoQueueWorkItem needs one of a DEVICE_OBJECT (use IoQueueWorkItemEx)"
+        );
+    }
     queue_work(
         IoWorkItem,
         WorkRoutine::Plain(f),

@@ -152,7 +152,23 @@
 //! | `socket-failure` | NULL `InspectID` / `AcceptSocket` / indications on command and for a seeded fraction of connections to listeners; the socket then fails every call but `WskCloseSocket` with `STATUS_FILE_FORCED_CLOSED` | [`WskInspectEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_inspect_event), [`WskAcceptEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept_event) |
 //! | `disable-waits-for-callbacks` | disabling an event while its callback runs returns `STATUS_PENDING` (IRP completed when it returns) or `STATUS_EVENT_PENDING` | [`SO_WSK_EVENT_CALLBACK`](https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback) |
 //! | `fixed-events` | disabling or re-enabling static events, or disabling a listener's connection events, is a violation | [`WSK_SET_STATIC_EVENT_CALLBACKS`](https://learn.microsoft.com/windows-hardware/drivers/network/wsk-set-static-event-callbacks) |
-//! | `documented-statuses` | `STATUS_BUFFER_OVERFLOW` for a short transport list and oversize `WskConnectEx` data, `STATUS_INVALID_DEVICE_STATE` for `WskGetRemoteAddress` unconnected, `STATUS_INVALID_DEVICE_REQUEST` for `SIO_WSK_QUERY_INSPECT_ID` on other sockets (and an IRP there is a violation) | [`WSK_TRANSPORT_LIST_QUERY`](https://learn.microsoft.com/windows-hardware/drivers/network/wsk-transport-list-query), [`SIO_WSK_QUERY_INSPECT_ID`](https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-query-inspect-id) |
+//! | `documented-statuses` | `STATUS_BUFFER_OVERFLOW` for a short transport list and oversize `WskConnectEx` data, `STATUS_INVALID_DEVICE_STATE` for `WskGetRemoteAddress` unconnected, `STATUS_INVALID_DEVICE_REQUEST` for `SIO_WSK_QUERY_INSPECT_ID` on other sockets (and an IRP there is a violation), `STATUS_NO_MATCH` for names that do not resolve | [`WSK_TRANSPORT_LIST_QUERY`](https://learn.microsoft.com/windows-hardware/drivers/network/wsk-transport-list-query), [`SIO_WSK_QUERY_INSPECT_ID`](https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-query-inspect-id) |
+//! | `listen-pends` | `WskListen` stays pending until the first connection arrives | [`WskListen`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_listen) |
+//! | `callbacks-race-requests` | at the rare-event rate: receive, receive-from and accept callbacks called although a request is pending | [`WskReceive`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive), [`WskAccept`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept) |
+//! | `graceful-disconnect-stuck` | at the rare-event rate: a graceful `WskDisconnect` completes only when an abortive one or the close forces it | [`WskDisconnect`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_disconnect) |
+//! | `abort-after-inspect` | at the rare-event rate: a request the inspect callback accepted is dropped before it is established, and `WskAbortEvent` follows | [`WskAbortEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_abort_event) |
+//! | `send-backlog-changes` | the ideal send backlog changes as sends complete, reported by `WskSendBacklogEvent` | [`WskSendBacklogEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send_backlog_event) |
+//! | `newer-minor-version` | the provider reports a higher minor WSK version than asked for | [`WSK_PROVIDER_DISPATCH`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_provider_dispatch) |
+//! | `control-info` | datagrams carry `IP_PKTINFO`/`IPV6_PKTINFO` control information (in indications and `WskReceiveFrom`, cut with `MSG_CTRUNC`) | [`WSK_DATAGRAM_INDICATION`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_datagram_indication) |
+//! | `late-sends` | a `WskSend` completes only once its bytes fit in the receiver's window (its `SO_RCVBUF`, 64 KiB by default), on the thread that reads them | [`WskSend`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send) (remarks: no buffering) |
+//!
+//! The rare events (`callbacks-race-requests`, `graceful-disconnect-stuck`,
+//! `abort-after-inspect`) and the listeners that die under `socket-failure`
+//! happen at rates a test sets ([`Adversary::rare_events_per_mille`],
+//! [`Adversary::listener_failures_per_mille`]; 0 in [`Adversary::all`]):
+//! each defeats a test that waits for the benign outcome, so only tests
+//! written for them (the interleavings test, `wsk`'s `adversary.rs`) turn
+//! them on.
 //!
 //! Each [`Behaviour`]'s documentation names the rows of
 //! `docs/conformance.md` it produces (`A-…` behaviours, the rules they
@@ -160,18 +176,30 @@
 //!
 //! Whatever the setting, the `SOCKADDR`s given to accept and inspect
 //! callbacks are overwritten when the callback returns (they are valid only
-//! for the call), and `WskReceive` with `WSK_FLAG_DRAIN` discards data until
-//! the connection ends.
+//! for the call), `WskReceive` with `WSK_FLAG_DRAIN` discards data until
+//! the connection ends, accepted sockets inherit `SO_KEEPALIVE` and
+//! `SO_RCVBUF` from their listener, `WskDeregister` cancels the client's
+//! pending `WSK_TRANSPORT_LIST_CHANGE` requests, `SO_WSK_SECURITY` applies
+//! to connection sockets too, `SIO_WSK_SET_TCP_SILENT_MODE` silences the
+//! connection (sends and disconnects fail with `STATUS_INVALID_DEVICE_STATE`,
+//! what arrives is dropped, nothing goes on the wire), the fixed remote
+//! address and fixed destination of a datagram socket are kept apart, and a
+//! `WskReceive` or `WskReceiveFrom` made while an indication is out waits
+//! for the callback's answer.
 //!
-//! It is off by default for now ([`ON_BY_DEFAULT`]) and is to become the
-//! default. Turn it on for one machine with [`Sim::hostile`] or
-//! [`Config::adversary`] (`Some(`[`Adversary::all`]`(seed))`, or
-//! [`Adversary::none`]`(seed).with(…)` for a selection), or for every
-//! [`Sim::start`] of a run with the `WSK_SIM_ADVERSARY` environment
-//! variable (see [`Adversary::from_env`]):
+//! It is **on by default** ([`ON_BY_DEFAULT`]): every machine
+//! [`Sim::start`] (or [`Sim::with_seed`]) makes runs every behaviour,
+//! seeded with [`DEFAULT_SEED`], unless the `WSK_SIM_ADVERSARY` environment
+//! variable says otherwise (see [`Adversary::from_env`]). A machine made with
+//! [`Sim::with_config`] has the adversary its [`Config::adversary`] names
+//! (`None` in [`Config::default`]: the benign provider, for a test that
+//! pins one path on purpose), [`Sim::hostile`] every behaviour with a seed
+//! of the test's choosing, and [`Adversary::none`]`(seed).with(…)` a
+//! selection:
 //!
 //! ```text
-//! WSK_SIM_ADVERSARY=on cargo test                  # every behaviour, DEFAULT_SEED
+//! cargo test                                       # every behaviour, DEFAULT_SEED
+//! WSK_SIM_ADVERSARY=1234 cargo test                # every behaviour, seed 1234
 //! WSK_SIM_ADVERSARY=1234 cargo test                # every behaviour, seed 1234
 //! WSK_SIM_ADVERSARY=7,mdl-chains cargo test        # only mdl-chains, seed 7
 //! WSK_SIM_ADVERSARY=random cargo test              # a fresh seed, printed
@@ -200,7 +228,13 @@
 //! double frees, calls on closed sockets, `WskCloseSocket` racing another
 //! call, bad `WskRelease`, `WskCloseSocket` with indications still retained,
 //! a socket declared no longer functional but never closed, a second
-//! system mapping of an MDL, spin lock misuse, and everything still held at
+//! system mapping of an MDL, spin lock misuse, reserved `Flags` that are not
+//! 0, options and IOCTLs whose page requires an IRP called without one, an
+//! `OutputSizeReturned` with an IRP, a socket context for a socket without
+//! callbacks, static event callbacks set after a socket exists, events
+//! enabled before the bind or connection, conditional accept on a listener
+//! whose table lacks `WskInspectEvent` or `WskAbortEvent`, a driver object's
+//! work item given to `IoQueueWorkItem`, and everything still held at
 //! `WskDeregister` or at the end of the test.
 //!
 //! A panic cannot unwind out of an `extern "system"` function, so a

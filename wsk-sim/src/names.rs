@@ -38,6 +38,20 @@ fn service_port(w: &crate::net::Net, s: &str) -> Option<u16> {
         .or_else(|| SERVICES.iter().find(|(n, _)| *n == l).map(|(_, p)| *p))
 }
 
+/// The status of a name that does not resolve: `STATUS_NO_MATCH`, as both
+/// pages say
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_get_address_info>,
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_get_name_info>),
+/// under [`Behaviour::DocumentedStatuses`](crate::Behaviour::DocumentedStatuses);
+/// `STATUS_NOT_FOUND` otherwise (docs/conformance.md NAME-3).
+fn no_match(w: &crate::world::World) -> NTSTATUS {
+    if w.adversary(crate::Behaviour::DocumentedStatuses) {
+        wsk_sys::STATUS_NO_MATCH
+    } else {
+        STATUS_NOT_FOUND
+    }
+}
+
 fn trimmed(s: Option<String>) -> Option<String> {
     s.map(|v| v.trim_end_matches('\0').to_owned())
         .filter(|v| !v.is_empty())
@@ -45,7 +59,7 @@ fn trimmed(s: Option<String>) -> Option<String> {
 
 /// `WskGetAddressInfo`: resolves `NodeName`/`ServiceName` with the names the
 /// test added ([`Sim::add_name`](crate::Sim::add_name)), numeric addresses
-/// and `localhost`; `STATUS_NOT_FOUND` for unknown names. `*Result` receives
+/// and `localhost`; [`no_match`] for unknown names. `*Result` receives
 /// a list the client frees with `WskFreeAddressInfo`.
 ///
 /// # Safety
@@ -94,7 +108,7 @@ pub(crate) unsafe extern "system" fn WskGetAddressInfo(
             let port = match &service {
                 Some(s) => match service_port(&w.net, s) {
                     Some(p) => p,
-                    None => return Outcome::Done(STATUS_NOT_FOUND, 0),
+                    None => return Outcome::Done(no_match(w), 0),
                 },
                 None => 0,
             };
@@ -116,7 +130,7 @@ pub(crate) unsafe extern "system" fn WskGetAddressInfo(
                     if let Ok(ip) = n.parse::<IpAddr>() {
                         vec![ip]
                     } else if flags & AI_NUMERICHOST != 0 {
-                        return Outcome::Done(STATUS_NOT_FOUND, 0);
+                        return Outcome::Done(no_match(w), 0);
                     } else if n.eq_ignore_ascii_case("localhost") {
                         vec![
                             IpAddr::V6(Ipv6Addr::LOCALHOST),
@@ -130,7 +144,7 @@ pub(crate) unsafe extern "system" fn WskGetAddressInfo(
                             .find(|(name, _)| name.eq_ignore_ascii_case(n))
                         {
                             Some((_, ips)) => ips.clone(),
-                            None => return Outcome::Done(STATUS_NOT_FOUND, 0),
+                            None => return Outcome::Done(no_match(w), 0),
                         }
                     }
                 }
@@ -141,7 +155,7 @@ pub(crate) unsafe extern "system" fn WskGetAddressInfo(
                 _ => true,
             });
             if ips.is_empty() {
-                return Outcome::Done(STATUS_NOT_FOUND, 0);
+                return Outcome::Done(no_match(w), 0);
             }
             let canon = if flags & AI_CANONNAME != 0 {
                 node.clone()
@@ -303,7 +317,7 @@ pub(crate) unsafe extern "system" fn WskGetNameInfo(
             } else {
                 match w.net.names.iter().find(|(_, ips)| ips.contains(&a.ip())) {
                     Some((n, _)) => n.clone(),
-                    None if Flags & NI_NAMEREQD != 0 => return Outcome::Done(STATUS_NOT_FOUND, 0),
+                    None if Flags & NI_NAMEREQD != 0 => return Outcome::Done(no_match(w), 0),
                     None => a.ip().to_string(),
                 }
             };

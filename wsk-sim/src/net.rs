@@ -57,6 +57,36 @@ pub(crate) enum State {
     Closed,
 }
 
+/// A `WskSend` waiting for its bytes to fit in the receiver's window
+/// ([`Behaviour::LateSends`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UnsentReq {
+    pub(crate) irp: usize,
+    /// The receiver's `rx_added` once the send's bytes were in.
+    pub(crate) mark: u64,
+    pub(crate) len: usize,
+    /// The receiver's window: how many unread bytes it holds before the
+    /// send counts as sent.
+    pub(crate) window: u64,
+}
+
+/// The receive window of the owner of `(conn, end)`: its `SO_RCVBUF` if a
+/// socket set one, else 64 KiB (what the simulator reports as the default)
+/// ([`Behaviour::LateSends`]).
+pub(crate) fn receive_window(w: &World, conn: u64, end: usize) -> u64 {
+    let owner = w.net.conns.get(&conn).map(|c| c.ends[end].owner);
+    let set = match owner {
+        Some(Owner::Socket(sid)) => w.net.sockets.get(&sid).and_then(|s| {
+            s.options
+                .get(&(wsk_sys::SOL_SOCKET, wsk_sys::SO_RCVBUF))
+                .filter(|v| v.len() >= 4)
+                .map(|v| u32::from_ne_bytes([v[0], v[1], v[2], v[3]]))
+        }),
+        _ => None,
+    };
+    u64::from(set.unwrap_or(65536))
+}
+
 /// A pending `WskReceive`.
 #[derive(Clone, Debug)]
 pub(crate) struct RecvReq {
@@ -77,6 +107,8 @@ pub(crate) struct RecvFromReq {
     pub(crate) mdls: Vec<usize>,
     pub(crate) remote: usize,
     pub(crate) control_len: usize,
+    /// `ControlInfo`: the client's control buffer (0: none).
+    pub(crate) control_info: usize,
     pub(crate) control_flags: usize,
 }
 
@@ -94,7 +126,52 @@ pub(crate) struct AcceptReq {
 #[derive(Clone, Debug)]
 pub(crate) struct Datagram {
     pub(crate) from: SocketAddr,
+    /// The address it was sent to (for `IP_PKTINFO` control information).
+    pub(crate) to: SocketAddr,
     pub(crate) data: Vec<u8>,
+}
+
+/// The control information the provider gives with a datagram under
+/// [`Behaviour::ControlInfo`]: one `CMSGHDR`-headed `IP_PKTINFO`
+/// (`IN_PKTINFO`) or `IPV6_PKTINFO` (`IN6_PKTINFO`) object naming the
+/// address the datagram arrived on, as the socket's family sees it
+/// (`ws2def.h`/`ws2ipdef.h` layouts from `wsk-sys`), padded to
+/// `CMSG_SPACE`. `None` when the behaviour is off.
+pub(crate) fn control_info(w: &World, sid: u64, d: &Datagram) -> Option<Vec<u8>> {
+    if !w.adversary(Behaviour::ControlInfo) {
+        return None;
+    }
+    let family = w.net.sockets.get(&sid)?.family;
+    let to = as_seen_by(family, d.to);
+    let (level, kind, data): (i32, u32, Vec<u8>) = match to.ip() {
+        IpAddr::V4(ip) => {
+            let mut data = ip.octets().to_vec();
+            data.extend_from_slice(&1u32.to_ne_bytes()); // ipi_ifindex
+            debug_assert_eq!(data.len(), size_of::<wsk_sys::IN_PKTINFO>());
+            (wsk_sys::IPPROTO_IP, wsk_sys::IP_PKTINFO, data)
+        }
+        IpAddr::V6(ip) => {
+            let mut data = ip.octets().to_vec();
+            data.extend_from_slice(&1u32.to_ne_bytes()); // ipi6_ifindex
+            debug_assert_eq!(data.len(), size_of::<wsk_sys::IN6_PKTINFO>());
+            (wsk_sys::IPPROTO_IPV6, wsk_sys::IPV6_PKTINFO, data)
+        }
+    };
+    let mut out = vec![0u8; wsk_sys::CMSG_SPACE(data.len())];
+    let header = wsk_sys::CMSGHDR {
+        cmsg_len: wsk_sys::CMSG_LEN(data.len()),
+        cmsg_level: level,
+        cmsg_type: i32::try_from(kind).unwrap_or(0),
+    };
+    // SAFETY: `out` has room for the header (CMSG_SPACE includes it).
+    unsafe {
+        out.as_mut_ptr()
+            .cast::<wsk_sys::CMSGHDR>()
+            .write_unaligned(header);
+    }
+    let at = wsk_sys::CMSG_LEN(0);
+    out[at..at + data.len()].copy_from_slice(&data);
+    Some(out)
 }
 
 /// Queued (discrete) events.
@@ -181,13 +258,39 @@ pub(crate) struct Socket {
     pub(crate) dgrams: VecDeque<Datagram>,
     pub(crate) recv_from_irps: VecDeque<RecvFromReq>,
     /// The fixed destination of `WskSendTo` without an address
-    /// (`SIO_WSK_SET_REMOTE_ADDRESS` or `SIO_WSK_SET_SENDTO_ADDRESS`).
+    /// (`SIO_WSK_SET_SENDTO_ADDRESS`).
     pub(crate) fixed_remote: Option<SocketAddr>,
-    /// Only datagrams from this address are accepted
-    /// (`SIO_WSK_SET_REMOTE_ADDRESS`).
+    /// The fixed remote address (`SIO_WSK_SET_REMOTE_ADDRESS`): the
+    /// destination of `WskSendTo` without an address, and the only sender
+    /// whose datagrams are accepted.
     pub(crate) remote_filter: Option<SocketAddr>,
     // Misc.
     pub(crate) hung: BTreeSet<usize>,
+    /// A `WskListen` kept pending until the first connection arrives
+    /// ([`Behaviour::ListenPends`]).
+    pub(crate) listen_irp: Option<usize>,
+    /// Data or datagrams are out in a receive (or receive-from) indication
+    /// whose callback has not returned: they are still the connection's
+    /// next bytes (or the next datagrams), so a `WskReceive` (or
+    /// `WskReceiveFrom`) made meanwhile waits for the callback's answer
+    /// instead of taking what comes after them.
+    pub(crate) indicating: bool,
+    /// The next receive (or receive-from) indication, or accept event, goes
+    /// to the callback although a request is pending
+    /// ([`Behaviour::CallbacksRaceRequests`]).
+    pub(crate) race: bool,
+    /// A graceful `WskDisconnect` that never completes on its own
+    /// ([`Behaviour::GracefulDisconnectStuck`]).
+    pub(crate) stuck_disconnect: Option<usize>,
+    /// The ideal send backlog this socket reports, once it changed
+    /// ([`Behaviour::SendBacklogChanges`]).
+    pub(crate) ideal_send_backlog: Option<usize>,
+    /// `SIO_WSK_SET_TCP_SILENT_MODE` succeeded: nothing goes on the wire,
+    /// what arrives is dropped.
+    pub(crate) silent: bool,
+    /// Sends whose bytes do not fit in the receiver's window yet
+    /// ([`Behaviour::LateSends`]), oldest first.
+    pub(crate) unsent: VecDeque<UnsentReq>,
     pub(crate) close_irp: Option<usize>,
     /// Retained indications: element address → (allocation size, datagram?).
     pub(crate) retained: BTreeMap<usize, (usize, bool)>,
@@ -241,6 +344,13 @@ impl Socket {
             fixed_remote: None,
             remote_filter: None,
             hung: BTreeSet::new(),
+            listen_irp: None,
+            indicating: false,
+            race: false,
+            stuck_disconnect: None,
+            ideal_send_backlog: None,
+            silent: false,
+            unsent: VecDeque::new(),
             close_irp: None,
             retained: BTreeMap::new(),
         }
@@ -288,6 +398,8 @@ pub(crate) struct End {
     pub(crate) owner: Owner,
     pub(crate) addr: SocketAddr,
     pub(crate) rx: VecDeque<u8>,
+    /// Bytes ever added to `rx` (what was read is `rx_added - rx.len()`).
+    pub(crate) rx_added: u64,
     /// The other end sent FIN (after `rx` drains, reads see end of stream).
     pub(crate) rx_fin: bool,
     /// The other end reset the connection.
@@ -377,8 +489,13 @@ pub(crate) struct Net {
     /// Client-level pending IRPs (`WSK_TRANSPORT_LIST_CHANGE`, hung calls).
     pub(crate) client_irps: BTreeSet<usize>,
     /// The pending `WSK_TRANSPORT_LIST_CHANGE` IRPs (also in `client_irps`,
-    /// which cancellation removes them from).
-    pub(crate) transport_change_irps: BTreeSet<usize>,
+    /// which cancellation removes them from), each with the `PWSK_CLIENT`
+    /// that made it.
+    pub(crate) transport_change_irps: BTreeMap<usize, usize>,
+    /// A send was ever held for the receiver's window
+    /// ([`Behaviour::LateSends`]): until then [`acknowledge`] has nothing to
+    /// do (it runs on every data movement).
+    pub(crate) sends_held: bool,
     /// Cached security descriptors (`WSK_CACHE_SD`) not yet released
     /// (`WSK_RELEASE_SD`), by address.
     pub(crate) cached_sds: BTreeMap<usize, Box<u64>>,
@@ -619,6 +736,13 @@ pub(crate) fn forget_irp(w: &mut World, sid: u64, irp: usize) {
     if s.connect_irp == Some(irp) {
         s.connect_irp = None;
     }
+    if s.listen_irp == Some(irp) {
+        s.listen_irp = None;
+    }
+    if s.stuck_disconnect == Some(irp) {
+        s.stuck_disconnect = None;
+    }
+    s.unsent.retain(|u| u.irp != irp);
 }
 
 /// Which pending request still uses an MDL, if any.
@@ -660,6 +784,7 @@ pub(crate) fn new_conn(w: &mut World, from: (Owner, SocketAddr), to: (Owner, Soc
         owner: o,
         addr: a,
         rx: VecDeque::new(),
+        rx_added: 0,
         rx_fin: false,
         rx_reset: false,
         tx_fin: false,
@@ -678,6 +803,9 @@ pub(crate) fn new_conn(w: &mut World, from: (Owner, SocketAddr), to: (Owner, Soc
 
 /// Something changed for the owner of `(conn, end)`: progress it.
 pub(crate) fn notify_end(w: &mut World, conn: u64, end: usize, out: &mut Out) {
+    // A reset empties a receive queue and fails the sends waiting on it.
+    acknowledge(w, conn, end, out);
+    acknowledge(w, conn, 1 - end, out);
     let owner = w.net.conns.get(&conn).map(|c| c.ends[end].owner);
     match owner {
         Some(Owner::Socket(sid)) => progress_conn_socket(w, sid, out),
@@ -686,18 +814,73 @@ pub(crate) fn notify_end(w: &mut World, conn: u64, end: usize, out: &mut Out) {
 }
 
 /// Sends `data` from `(conn, end)` to the other end.
+/// Whether the receiving end of a packet from `(conn, end)` is a socket in
+/// silent mode, which drops every data or control packet
+/// (`SIO_WSK_SET_TCP_SILENT_MODE`, SIO-3).
+fn silent_receiver(w: &World, conn: u64, end: usize) -> bool {
+    match w.net.conns.get(&conn).map(|c| c.ends[1 - end].owner) {
+        Some(Owner::Socket(sid)) => w.net.sockets.get(&sid).is_some_and(|s| s.silent),
+        _ => false,
+    }
+}
+
 pub(crate) fn conn_send(w: &mut World, conn: u64, end: usize, data: &[u8], out: &mut Out) {
+    if silent_receiver(w, conn, end) {
+        return;
+    }
     if let Some(c) = w.net.conns.get_mut(&conn) {
         let other = &mut c.ends[1 - end];
         if !other.rx_reset && other.owner != Owner::Gone {
             other.rx.extend(data);
+            other.rx_added += data.len() as u64;
         }
     }
     notify_end(w, conn, 1 - end, out);
 }
 
+/// The receiving end `(conn, rx_end)` read bytes, or went away: the sends
+/// of the other end's socket whose bytes now fit in its window complete,
+/// from this thread ([`Behaviour::LateSends`], A-22, SND-4). A reset fails
+/// them; a receiver that is gone takes everything.
+pub(crate) fn acknowledge(w: &mut World, conn: u64, rx_end: usize, out: &mut Out) {
+    if !w.net.sends_held {
+        return;
+    }
+    let Some(c) = w.net.conns.get(&conn) else {
+        return;
+    };
+    let Owner::Socket(sender) = c.ends[1 - rx_end].owner else {
+        return;
+    };
+    let rx = &c.ends[rx_end];
+    let gone = rx.owner == Owner::Gone;
+    let reset = c.ends[1 - rx_end].rx_reset;
+    let read = rx.rx_added - rx.rx.len() as u64;
+    let Some(s) = w.net.sockets.get_mut(&sender) else {
+        return;
+    };
+    let mut done = Vec::new();
+    while let Some(&u) = s.unsent.front() {
+        if !(gone || reset || u.mark.saturating_sub(read) <= u.window) {
+            break;
+        }
+        s.unsent.pop_front();
+        done.push(u);
+    }
+    for u in done {
+        if reset {
+            io::finish_pending(w, u.irp, STATUS_CONNECTION_RESET, 0, &mut out.done);
+        } else {
+            io::finish_pending(w, u.irp, STATUS_SUCCESS, u.len, &mut out.done);
+        }
+    }
+}
+
 /// Sends FIN from `(conn, end)`.
 pub(crate) fn conn_fin(w: &mut World, conn: u64, end: usize, out: &mut Out) {
+    if silent_receiver(w, conn, end) {
+        return;
+    }
     let Some(c) = w.net.conns.get_mut(&conn) else {
         return;
     };
@@ -715,6 +898,9 @@ pub(crate) fn conn_fin(w: &mut World, conn: u64, end: usize, out: &mut Out) {
 
 /// Resets the connection from `(conn, end)`.
 pub(crate) fn conn_reset(w: &mut World, conn: u64, end: usize, out: &mut Out) {
+    if silent_receiver(w, conn, end) {
+        return;
+    }
     let Some(c) = w.net.conns.get_mut(&conn) else {
         return;
     };
@@ -806,8 +992,18 @@ pub(crate) fn progress_conn_socket(w: &mut World, sid: u64, out: &mut Out) {
         let Some(s) = w.net.sockets.get_mut(&sid) else {
             return;
         };
+        if s.indicating || s.race {
+            // The indication's answer decides which bytes come next.
+            break;
+        }
         let Some(req) = s.recv_irps.front().cloned() else {
             break;
+        };
+        if race_receive(w, sid) {
+            break;
+        }
+        let Some(s) = w.net.sockets.get_mut(&sid) else {
+            return;
         };
         let Some(c) = w.net.conns.get_mut(&cid) else {
             break;
@@ -855,6 +1051,7 @@ pub(crate) fn progress_conn_socket(w: &mut World, sid: u64, out: &mut Out) {
             break;
         }
     }
+    acknowledge(w, cid, end, out);
     out.deliver(sid);
 }
 
@@ -902,6 +1099,51 @@ pub(crate) fn put_back(sid: u64, data: &[u8], block: bool, out: &mut Out) {
         }
     }
     progress_conn_socket(&mut w, sid, out);
+}
+
+/// [`Behaviour::CallbacksRaceRequests`]: whether the data (or datagrams)
+/// waiting for a pending receive request of `sid` go to the enabled receive
+/// callback instead, this once (A-4, EV-GEN-7). The request stays pending.
+fn race_receive(w: &mut World, sid: u64) -> bool {
+    let Some(s) = w.net.sockets.get(&sid) else {
+        return false;
+    };
+    let eligible = !s.blocked
+        && if s.kind == Kind::Datagram {
+            s.events & WSK_EVENT_RECEIVE_FROM != 0
+                && !s.dgrams.is_empty()
+                && dgram_table(s).is_some_and(|t| t.WskReceiveFromEvent.is_some())
+        } else {
+            s.events & WSK_EVENT_RECEIVE != 0
+                && s.conn.is_some_and(|(c, e)| {
+                    w.net
+                        .conns
+                        .get(&c)
+                        .is_some_and(|c| !c.ends[e].rx.is_empty())
+                })
+                && conn_table(s).is_some_and(|t| t.WskReceiveEvent.is_some())
+        };
+    if !eligible || !w.rare_event(Behaviour::CallbacksRaceRequests) {
+        return false;
+    }
+    if let Some(s) = w.net.sockets.get_mut(&sid) {
+        s.race = true;
+    }
+    true
+}
+
+/// Ends an indication of `sid` (its callback returned and its answer was
+/// applied): pending receive requests may take data again.
+pub(crate) fn end_indication(w: &mut World, sid: u64, out: &mut Out) {
+    let Some(s) = w.net.sockets.get_mut(&sid) else {
+        return;
+    };
+    s.indicating = false;
+    if s.kind == Kind::Datagram {
+        progress_dgram_socket(w, sid, out);
+    } else {
+        progress_conn_socket(w, sid, out);
+    }
 }
 
 /// Datagrams a `WskReceiveFromEvent` answered `STATUS_DATA_NOT_ACCEPTED`:
@@ -1067,6 +1309,19 @@ pub(crate) fn incoming_to_socket(w: &mut World, l: u64, conn: u64, out: &mut Out
     };
     let (client, family, kind) = (ls.client, ls.family, ls.kind);
     let inherited = ls.events & (WSK_EVENT_RECEIVE | WSK_EVENT_DISCONNECT | WSK_EVENT_SEND_BACKLOG);
+    // SO_KEEPALIVE and SO_RCVBUF set on a listening socket are inherited by
+    // the sockets it accepts (docs/conformance.md OPT-2, OPT-3, A-24,
+    // https://learn.microsoft.com/windows-hardware/drivers/network/so-keepalive,
+    // https://learn.microsoft.com/windows-hardware/drivers/network/so-rcvbuf).
+    let inherited_options: Vec<((u32, u32), Vec<u8>)> = ls
+        .options
+        .iter()
+        .filter(|((level, code), _)| {
+            *level == wsk_sys::SOL_SOCKET
+                && (*code == wsk_sys::SO_KEEPALIVE || *code == wsk_sys::SO_RCVBUF)
+        })
+        .map(|(k, v)| (*k, v.clone()))
+        .collect();
     let child_kind = if kind == Kind::Stream {
         Kind::Stream
     } else {
@@ -1090,14 +1345,23 @@ pub(crate) fn incoming_to_socket(w: &mut World, l: u64, conn: u64, out: &mut Out
         s.remote = Some(remote);
         s.events = s.static_events | inherited;
         s.inspect_id = inspect;
+        s.options.extend(inherited_options);
     }
     if let Some(c) = w.net.conns.get_mut(&conn) {
         c.ends[1].owner = Owner::Socket(sid);
     }
+    let race = {
+        let ls = &w.net.sockets[&l];
+        !ls.accept_irps.is_empty() && ls.events & WSK_EVENT_ACCEPT != 0 && ls.listen_dispatch != 0
+    } && w.rare_event(Behaviour::CallbacksRaceRequests);
     let Some(ls) = w.net.sockets.get_mut(&l) else {
         return;
     };
-    if let Some(req) = ls.accept_irps.pop_front() {
+    if race {
+        // The accept event is called although a WskAccept is pending.
+        ls.ev_queue.push_back(Ev::Accept(sid));
+        out.deliver(l);
+    } else if let Some(req) = ls.accept_irps.pop_front() {
         let inherit = !w.adversary(Behaviour::AcceptDoesNotInherit);
         accept_into(w, sid, req.context, req.dispatch, inherit);
         // SAFETY: the client keeps the optional address buffers valid until
@@ -1222,6 +1486,11 @@ pub(crate) fn connect_to(
                 declare_dead(w, l, out);
                 return Err(wsk_sys::STATUS_CONNECTION_REFUSED);
             }
+            // A WskListen kept pending completes with the first connection
+            // (Behaviour::ListenPends).
+            if let Some(irp) = w.net.sockets.get_mut(&l).and_then(|s| s.listen_irp.take()) {
+                io::finish_pending(w, irp, STATUS_SUCCESS, 0, &mut out.done);
+            }
             let ls = &w.net.sockets[&l];
             let backlog_full = ls.backlog.len() >= w.cfg.backlog;
             if backlog_full {
@@ -1283,14 +1552,14 @@ pub(crate) fn udp_deliver(
                         s.resume_on_arrival = false;
                         s.blocked = false;
                     }
-                    s.dgrams.push_back(Datagram { from, data });
+                    s.dgrams.push_back(Datagram { from, to, data });
                     progress_dgram_socket(w, sid, out);
                 }
             }
         }
         Some(UdpEnd::Peer(pid)) => {
             if let Some(p) = w.net.peer_udp.get_mut(&pid) {
-                p.queue.push_back(Datagram { from, data });
+                p.queue.push_back(Datagram { from, to, data });
             }
             w.notify();
         }
@@ -1304,32 +1573,60 @@ pub(crate) fn progress_dgram_socket(w: &mut World, sid: u64, out: &mut Out) {
         let Some(s) = w.net.sockets.get_mut(&sid) else {
             return;
         };
-        if s.recv_from_irps.is_empty() || s.dgrams.is_empty() {
+        if s.indicating || s.race || s.recv_from_irps.is_empty() || s.dgrams.is_empty() {
             break;
         }
+        if race_receive(w, sid) {
+            break;
+        }
+        let Some(s) = w.net.sockets.get_mut(&sid) else {
+            return;
+        };
         let (Some(req), Some(d)) = (s.recv_from_irps.pop_front(), s.dgrams.pop_front()) else {
             break;
         };
         s.blocked = false;
         let n = io::copy_to_segs(&req.segs, &d.data);
-        write_recv_from_outputs(&req, d.from, n < d.data.len());
+        let control = control_info(w, sid, &d);
+        write_recv_from_outputs(&req, d.from, n < d.data.len(), control.as_deref());
         io::finish_pending(w, req.irp, STATUS_SUCCESS, n, &mut out.done);
     }
     out.deliver(sid);
 }
 
 /// Writes the optional outputs of a `WskReceiveFrom`.
-pub(crate) fn write_recv_from_outputs(req: &RecvFromReq, from: SocketAddr, truncated: bool) {
+///
+/// `control`: the control information to return (what fits the client's
+/// `ControlInfo` buffer, whose size `*ControlLength` gives on input; cut
+/// with `MSG_CTRUNC` otherwise), or `None`.
+pub(crate) fn write_recv_from_outputs(
+    req: &RecvFromReq,
+    from: SocketAddr,
+    truncated: bool,
+    control: Option<&[u8]>,
+) {
     // SAFETY: the client keeps these outputs valid until completion.
     unsafe { crate::addr::write(req.remote as wsk_sys::PSOCKADDR, from) };
+    let mut flags = if truncated { wsk_sys::MSG_TRUNC } else { 0 };
     if req.control_len != 0 {
-        // SAFETY: as above (a ULONG).
-        unsafe { (req.control_len as *mut u32).write_unaligned(0) };
-        if req.control_flags != 0 {
-            let flags = if truncated { wsk_sys::MSG_TRUNC } else { 0 };
-            // SAFETY: as above (a ULONG).
-            unsafe { (req.control_flags as *mut u32).write_unaligned(flags) };
+        let control = control.unwrap_or_default();
+        // SAFETY: as above (a ULONG holding the buffer's size).
+        let room = unsafe { (req.control_len as *const u32).read_unaligned() } as usize;
+        let room = if req.control_info == 0 { 0 } else { room };
+        let n = control.len().min(room);
+        if n < control.len() {
+            flags |= wsk_sys::MSG_CTRUNC;
         }
+        // SAFETY: the client's ControlInfo buffer has `room` writable bytes.
+        unsafe {
+            core::ptr::copy_nonoverlapping(control.as_ptr(), req.control_info as *mut u8, n);
+        }
+        // SAFETY: as above (a ULONG).
+        unsafe { (req.control_len as *mut u32).write_unaligned(u32::try_from(n).unwrap_or(0)) };
+    }
+    if req.control_flags != 0 {
+        // SAFETY: as above (a ULONG).
+        unsafe { (req.control_flags as *mut u32).write_unaligned(flags) };
     }
 }
 
@@ -1382,6 +1679,9 @@ pub(crate) fn close_socket(w: &mut World, sid: u64, out: &mut Out) {
     irps.extend(s.accept_irps.drain(..).map(|r| r.irp));
     irps.extend(core::mem::take(&mut s.hung));
     irps.extend(s.connect_irp.take());
+    irps.extend(s.listen_irp.take());
+    irps.extend(s.stuck_disconnect.take());
+    irps.extend(s.unsent.drain(..).map(|u| u.irp));
     let conn = s.conn;
     let backlog: Vec<u64> = s.backlog.drain(..).collect();
     let inspecting: Vec<u64> = core::mem::take(&mut s.inspecting).into_values().collect();
@@ -1398,12 +1698,14 @@ pub(crate) fn close_socket(w: &mut World, sid: u64, out: &mut Out) {
             .conns
             .get(&c)
             .is_some_and(|c| c.ends[e].tx_fin && (c.ends[e].rx_fin || c.ends[e].rx_reset));
-        if !fully {
+        let silent = w.net.sockets.get(&sid).is_some_and(|s| s.silent);
+        if !fully && !silent {
             conn_reset(w, c, e, out);
         }
         if let Some(cc) = w.net.conns.get_mut(&c) {
             cc.ends[e].owner = Owner::Gone;
         }
+        acknowledge(w, c, e, out);
     }
     for child in backlog {
         let conn = w.net.sockets.get(&child).and_then(|c| c.conn);

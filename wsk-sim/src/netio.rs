@@ -64,10 +64,31 @@ pub(crate) fn set_readiness(w: &mut World, r: Readiness) {
     w.notify();
 }
 
+/// The highest WSK version the provider reports: [`Config::highest_version`](crate::Config::highest_version),
+/// or under [`Behaviour::NewerMinorVersion`](crate::Behaviour::NewerMinorVersion)
+/// one to three minor versions above it (chosen by the seed): a provider
+/// may report a higher minor version than the client asked for, with the
+/// members of the version asked for
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_provider_dispatch>;
+/// `docs/conformance.md` REG-17, A-26).
+fn highest_version(w: &World) -> u16 {
+    let h = w.cfg.highest_version;
+    match w.cfg.adversary {
+        Some(a) if a.has(crate::Behaviour::NewerMinorVersion) => {
+            let bump = 1 + u8::try_from(a.seed() % 3).unwrap_or(0);
+            wsk_sys::MAKE_WSK_VERSION(
+                wsk_sys::WSK_MAJOR_VERSION(h),
+                wsk_sys::WSK_MINOR_VERSION(h).saturating_add(bump),
+            )
+        }
+        _ => h,
+    }
+}
+
 fn provider_dispatch(w: &mut World) -> *const WSK_PROVIDER_DISPATCH {
     if w.netio.dispatch == 0 {
         let mut table = crate::provider::provider_dispatch_template();
-        table.Version = w.cfg.highest_version;
+        table.Version = highest_version(w);
         w.netio.dispatch = Box::into_raw(Box::new(table)) as usize;
     }
     w.netio.dispatch as *const WSK_PROVIDER_DISPATCH
@@ -227,7 +248,7 @@ pub unsafe extern "system" fn WskCaptureProviderNPI(
         let d = deadline.map_or(slice, |d| (d - now).min(slice));
         w.wait(Some(d));
     }
-    if rec.version < w.cfg.lowest_version || rec.version > w.cfg.highest_version {
+    if rec.version < w.cfg.lowest_version || rec.version > highest_version(&w) {
         return STATUS_NOINTERFACE;
     }
     let dispatch = provider_dispatch(&mut w);
@@ -297,7 +318,7 @@ pub unsafe extern "system" fn WskQueryProviderCharacteristics(
         return STATUS_DEVICE_NOT_READY;
     }
     let c = WSK_PROVIDER_CHARACTERISTICS {
-        HighestVersion: w.cfg.highest_version,
+        HighestVersion: highest_version(&w),
         LowestVersion: w.cfg.lowest_version,
     };
     drop(w);
@@ -346,6 +367,28 @@ pub unsafe extern "system" fn WskDeregister(WskRegistration: PWSK_REGISTRATION) 
     }
     rec.deregistered = true;
     let client = rec.client;
+    // Pending WSK_TRANSPORT_LIST_CHANGE requests of this client are
+    // cancelled (https://learn.microsoft.com/windows-hardware/drivers/network/wsk-transport-list-change;
+    // docs/conformance.md CC-TLC-2).
+    let cancelled: Vec<usize> = w
+        .net
+        .transport_change_irps
+        .iter()
+        .filter(|&(_, &c)| c == client)
+        .map(|(&irp, _)| irp)
+        .collect();
+    if !cancelled.is_empty() {
+        let mut out = crate::net::Out::default();
+        for irp in cancelled {
+            w.net.transport_change_irps.remove(&irp);
+            if w.net.client_irps.remove(&irp) {
+                crate::io::finish_pending(&mut w, irp, wsk_sys::STATUS_CANCELLED, 0, &mut out.done);
+            }
+        }
+        drop(w);
+        crate::net::flush(out);
+        w = world::lock();
+    }
     w.notify();
     let deadline = Instant::now() + w.cfg.deregister_timeout;
     loop {

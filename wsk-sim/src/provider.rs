@@ -10,9 +10,9 @@ use wsk_sys::{
     PVOID, PWSK_BUF, PWSK_BUF_LIST, PWSK_CLIENT, PWSK_DATA_INDICATION, PWSK_DATAGRAM_INDICATION,
     PWSK_INSPECT_ID, PWSK_SOCKET, SIZE_T, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET,
     STATUS_CONNECTION_ABORTED, STATUS_CONNECTION_ACTIVE, STATUS_CONNECTION_RESET,
-    STATUS_INVALID_ADDRESS, STATUS_INVALID_ADDRESS_COMPONENT, STATUS_INVALID_CONNECTION,
-    STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER,
-    STATUS_NOT_SUPPORTED, STATUS_PENDING, STATUS_SUCCESS, ULONG, USHORT,
+    STATUS_EVENT_PENDING, STATUS_INVALID_ADDRESS, STATUS_INVALID_ADDRESS_COMPONENT,
+    STATUS_INVALID_CONNECTION, STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_HANDLE,
+    STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_PENDING, STATUS_SUCCESS, ULONG, USHORT,
     WSK_CLIENT_CONNECTION_DISPATCH, WSK_CLIENT_STREAM_DISPATCH, WSK_CONTROL_SOCKET_TYPE,
     WSK_EVENT_DISABLE, WSK_EVENT_SEND_BACKLOG, WSK_FLAG_ABORTIVE, WSK_FLAG_WAITALL,
     WSK_INSPECT_ACTION, WSK_PROVIDER_BASIC_DISPATCH, WSK_PROVIDER_CONNECTION_DISPATCH,
@@ -341,6 +341,46 @@ fn client_irp_call(
     }
 }
 
+/// `SocketContext` (and `AcceptSocketContext`) "should be NULL" when no
+/// callback will be enabled, and always for a basic socket
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_socket>,
+/// [`WskAccept`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept),
+/// [`WskAcceptEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept_event)):
+/// a context without a dispatch table is a [`PARAMETER`](Rule::Parameter)
+/// violation (`docs/conformance.md` SOCK-4, ACC-2, ACC-EV-4, M-21).
+pub(crate) fn check_context(
+    w: &mut crate::world::World,
+    routine: &str,
+    context: PVOID,
+    dispatch: PCVOID,
+    basic: bool,
+) {
+    if !context.is_null() && (dispatch.is_null() || basic) {
+        wviolation!(
+            w,
+            Rule::Parameter,
+            "{routine}: a socket context ({context:p}) for a socket without callbacks (the \
+             context should be NULL when no event callback will be enabled, and always for a \
+             basic socket)"
+        );
+    }
+}
+
+/// `Flags` is reserved and must be 0 for `WskBind`, `WskConnect`,
+/// `WskConnectEx`, `WskAccept`, `WskSocketConnect`, `WskSendTo`,
+/// `WskReceiveFrom` and `WskSendMessages` (their pages): anything else is a
+/// [`PARAMETER`](Rule::Parameter) violation (`docs/conformance.md` M-24).
+fn reserved_flags(routine: &str, flags: ULONG) {
+    if flags != 0 {
+        verifier::report(
+            Rule::Parameter,
+            format_args!(
+                "{routine} with Flags {flags:#x}: the parameter is reserved and must be 0"
+            ),
+        );
+    }
+}
+
 /// Creates a socket and sets its client tables; `Err` is the failure status.
 #[allow(clippy::too_many_arguments)] // mirrors WskSocket
 fn new_socket(
@@ -371,6 +411,7 @@ fn new_socket(
     if !ok {
         return Err(STATUS_NOT_SUPPORTED);
     }
+    check_context(w, "WskSocket", context, dispatch, kind == Kind::Basic);
     let sid = net::create_socket(w, client, kind, family, socktype, protocol);
     let s = w
         .net
@@ -462,7 +503,8 @@ pub(crate) unsafe extern "system" fn WskSocketConnect(
     Irp: PIRP,
 ) -> NTSTATUS {
     let _g = NoUnwind::enter();
-    let _ = (Flags, OwningProcess, OwningThread, SecurityDescriptor);
+    let _ = (OwningProcess, OwningThread, SecurityDescriptor);
+    reserved_flags("WskSocketConnect", Flags);
     verifier::check_irql_max("WskSocketConnect", DISPATCH_LEVEL);
     client_irp_call(
         Client,
@@ -557,12 +599,12 @@ pub(crate) unsafe extern "system" fn WskControlClient(
             Client,
             Irp,
             Routine::WskControlClient,
-            |w, _c, irp, _out| {
+            |w, client, irp, _out| {
                 if let Some(o) = pend(w, 0, irp, "WskControlClient(WSK_TRANSPORT_LIST_CHANGE)") {
                     return o;
                 }
                 w.net.client_irps.insert(irp as usize);
-                w.net.transport_change_irps.insert(irp as usize);
+                w.net.transport_change_irps.insert(irp as usize, client);
                 Outcome::Pended
             },
         );
@@ -623,6 +665,14 @@ pub(crate) unsafe extern "system" fn WskControlClient(
             };
             let has_sockets = w.net.sockets.values().any(|s| s.client == Client as usize);
             if has_sockets {
+                // "before the client creates any socket"
+                // (https://learn.microsoft.com/windows-hardware/drivers/network/wsk-set-static-event-callbacks;
+                // docs/conformance.md CC-STATIC-1, M-24).
+                wviolation!(
+                    w,
+                    Rule::Parameter,
+                    "WSK_SET_STATIC_EVENT_CALLBACKS after the client created a socket"
+                );
                 (STATUS_INVALID_DEVICE_STATE, 0)
             } else {
                 w.net
@@ -845,6 +895,15 @@ fn event_callback_option(
         Kind::Basic => false,
     };
     if !ready {
+        // Enabled only after the bind (listening, datagram) or the
+        // connection (https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback;
+        // docs/conformance.md EVT-3, M-24).
+        wviolation!(
+            w,
+            Rule::Parameter,
+            "SO_WSK_EVENT_CALLBACK enables events on socket #{sid} before it is bound (listening, \
+             datagram) or connected (connection)"
+        );
         return done(STATUS_INVALID_DEVICE_STATE);
     }
     if w.net.sockets[&sid].state == State::Unaccepted {
@@ -954,13 +1013,6 @@ fn disable_event(w: &mut WorldGuard, sid: u64, mask: u32, irp: PIRP) -> Outcome 
     Outcome::Pended
 }
 
-/// `STATUS_EVENT_PENDING`, from `shared/ntstatus.h` of the Windows SDK
-/// (`0x40000013`, not yet in `wsk-sys`); `WskControlSocket` returns it for
-/// a disable that waits for a
-/// callback in progress
-/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_control_socket>).
-pub(crate) const STATUS_EVENT_PENDING: NTSTATUS = 0x4000_0013;
-
 fn missing_callback(s: &Socket, mask: u32) -> Option<&'static str> {
     use wsk_sys::{
         WSK_EVENT_ACCEPT, WSK_EVENT_DISCONNECT, WSK_EVENT_RECEIVE, WSK_EVENT_RECEIVE_FROM,
@@ -1038,8 +1090,50 @@ fn control_request(
             "SIO_WSK_QUERY_INSPECT_ID must be called with Irp == NULL"
         );
     }
+    if irp.is_null() {
+        if let Some(page) = irp_required(ty, level, code) {
+            wviolation!(
+                w,
+                Rule::Parameter,
+                "WskControlSocket(type {ty}, level {level:#x}, code {code:#x}) without an IRP: \
+                 the page requires one \
+                 (https://learn.microsoft.com/windows-hardware/drivers/network/{page}; \
+                 docs/conformance.md M-24)"
+            );
+        }
+    }
     let (st, n) = control(w, sid, ty, code, level, input, output);
     Outcome::Done(st, n)
+}
+
+/// The network-guide page (its name) that requires an IRP for this
+/// option or IOCTL, if one does (`SO_WSK_EVENT_CALLBACK` and
+/// `SIO_WSK_QUERY_INSPECT_ID` take none; options without a WSK page are not
+/// checked).
+fn irp_required(ty: WSK_CONTROL_SOCKET_TYPE, level: ULONG, code: ULONG) -> Option<&'static str> {
+    if ty == wsk_sys::WskIoctl {
+        return match code {
+            wsk_sys::SIO_WSK_SET_REMOTE_ADDRESS => Some("sio-wsk-set-remote-address"),
+            wsk_sys::SIO_WSK_SET_SENDTO_ADDRESS => Some("sio-wsk-set-sendto-address"),
+            wsk_sys::SIO_WSK_QUERY_IDEAL_SEND_BACKLOG => Some("sio-wsk-query-ideal-send-backlog"),
+            wsk_sys::SIO_WSK_QUERY_RECEIVE_BACKLOG => Some("sio-wsk-query-receive-backlog"),
+            wsk_sys::SIO_WSK_SET_TCP_SILENT_MODE => Some("sio-wsk-set-tcp-silent-mode"),
+            _ => None,
+        };
+    }
+    if level != SOL_SOCKET {
+        return None;
+    }
+    match code {
+        wsk_sys::SO_REUSEADDR => Some("so-reuseaddr"),
+        wsk_sys::SO_EXCLUSIVEADDRUSE => Some("so-exclusiveaddruse"),
+        wsk_sys::SO_KEEPALIVE => Some("so-keepalive"),
+        wsk_sys::SO_RCVBUF => Some("so-rcvbuf"),
+        wsk_sys::SO_BROADCAST => Some("so-broadcast"),
+        wsk_sys::SO_CONDITIONAL_ACCEPT => Some("so-conditional-accept"),
+        wsk_sys::SO_WSK_SECURITY => Some("so-wsk-security"),
+        _ => None,
+    }
 }
 
 /// Runs a `WskControlSocket` request other than `SO_WSK_EVENT_CALLBACK`;
@@ -1076,7 +1170,10 @@ fn control(
                 }
                 // SAFETY: checked size; the client passes a PSECURITY_DESCRIPTOR.
                 let sd = unsafe { input.0.cast::<PVOID>().read_unaligned() } as usize;
-                if !matches!(s.kind, Kind::Listen | Kind::Datagram | Kind::Stream) {
+                // Listening, datagram and connection sockets
+                // (https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-security;
+                // docs/conformance.md OPT-5).
+                if s.kind == Kind::Basic {
                     return (STATUS_NOT_SUPPORTED, 0);
                 }
                 if s.local.is_some() {
@@ -1101,6 +1198,22 @@ fn control(
                     return (STATUS_INVALID_DEVICE_STATE, 0);
                 }
                 s.conditional = read_ulong(input.0, input.1).unwrap_or(0) != 0;
+                // In conditional accept mode WskInspectEvent and WskAbortEvent
+                // "can be NULL" only when the mode is off
+                // (https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_client_listen_dispatch;
+                // docs/conformance.md INS-6, M-08).
+                let table = net::listen_table(s);
+                let complete =
+                    table.is_some_and(|t| t.WskInspectEvent.is_some() && t.WskAbortEvent.is_some());
+                if s.conditional && !complete {
+                    wviolation!(
+                        w,
+                        Rule::Parameter,
+                        "SO_CONDITIONAL_ACCEPT on socket #{sid}, whose listen dispatch table lacks \
+                         WskInspectEvent or WskAbortEvent"
+                    );
+                    return (STATUS_INVALID_PARAMETER, 0);
+                }
             }
             let bytes = if input.0.is_null() {
                 Vec::new()
@@ -1165,16 +1278,20 @@ fn ioctl(
             if addr.is_some_and(|a| crate::addr::family(&a) != crate::addr::family(&local)) {
                 return (STATUS_INVALID_ADDRESS, 0);
             }
-            s.fixed_remote = addr;
-            s.remote_filter = if code == wsk_sys::SIO_WSK_SET_REMOTE_ADDRESS {
-                addr
+            // The two addresses are set and cleared independently
+            // (docs/conformance.md DG-SND-2, M-25).
+            if code == wsk_sys::SIO_WSK_SET_REMOTE_ADDRESS {
+                s.remote_filter = addr;
             } else {
-                None
-            };
+                s.fixed_remote = addr;
+            }
             (STATUS_SUCCESS, 0)
         }
         wsk_sys::SIO_WSK_QUERY_IDEAL_SEND_BACKLOG => {
-            write_out(&w.cfg.ideal_send_backlog.to_le_bytes())
+            let n = w.net.sockets[&sid]
+                .ideal_send_backlog
+                .unwrap_or(w.cfg.ideal_send_backlog);
+            write_out(&n.to_le_bytes())
         }
         wsk_sys::SIO_WSK_QUERY_RECEIVE_BACKLOG => {
             let s = &w.net.sockets[&sid];
@@ -1199,7 +1316,26 @@ fn ioctl(
                 None => (STATUS_INVALID_DEVICE_STATE, 0),
             }
         }
-        wsk_sys::SIO_WSK_SET_TCP_SILENT_MODE => (STATUS_SUCCESS, 0),
+        wsk_sys::SIO_WSK_SET_TCP_SILENT_MODE => {
+            // Connected TCP sockets only, not loopback; afterwards nothing
+            // goes on the wire, sends and disconnects fail with
+            // STATUS_INVALID_DEVICE_STATE and what arrives is dropped
+            // (https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-set-tcp-silent-mode;
+            // docs/conformance.md SIO-3). The page names no status for a
+            // socket that is not connected (INVALID_DEVICE_STATE here) or for
+            // loopback (NOT_SUPPORTED here).
+            let s = &w.net.sockets[&sid];
+            if !s.is_connection() || s.conn.is_none() {
+                return (STATUS_INVALID_DEVICE_STATE, 0);
+            }
+            if s.remote.is_some_and(|r| r.ip().is_loopback()) {
+                return (STATUS_NOT_SUPPORTED, 0);
+            }
+            if let Some(s) = w.net.sockets.get_mut(&sid) {
+                s.silent = true;
+            }
+            (STATUS_SUCCESS, 0)
+        }
         _ => (STATUS_NOT_SUPPORTED, 0),
     }
 }
@@ -1250,9 +1386,21 @@ pub(crate) unsafe extern "system" fn WskControlSocket(
                 outcome
             },
         );
+        // With an IRP the size goes to `IoStatus.Information` only:
+        // `OutputSizeReturned` should then be NULL
+        // (https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_control_socket)
+        // and `wsk.h` says it is ignored, so it is not written
+        // (docs/conformance.md CTL-4, M-21).
+        let _ = written;
         if !OutputSizeReturned.is_null() {
-            // SAFETY: the client passes a writable SIZE_T.
-            unsafe { OutputSizeReturned.write(written) };
+            crate::verifier::report(
+                Rule::Parameter,
+                format_args!(
+                    "WskControlSocket with an IRP and an OutputSizeReturned ({OutputSizeReturned:p}): \
+                     it should be NULL unless the IRP is NULL (the size comes back in \
+                     IoStatus.Information)"
+                ),
+            );
         }
         return st;
     }
@@ -1436,7 +1584,7 @@ pub(crate) unsafe extern "system" fn WskBind(
     Irp: PIRP,
 ) -> NTSTATUS {
     let _g = NoUnwind::enter();
-    let _ = Flags;
+    reserved_flags("WskBind", Flags);
     socket_irp_call(
         Socket,
         Irp,
@@ -1468,7 +1616,7 @@ pub(crate) unsafe extern "system" fn WskListen(Socket: PWSK_SOCKET, Irp: PIRP) -
         Irp,
         Routine::WskListen,
         stream,
-        |w, sid, _irp, _out| {
+        |w, sid, irp, _out| {
             let s = &w.net.sockets[&sid];
             let Some(a) = s.local else {
                 return Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0);
@@ -1480,6 +1628,17 @@ pub(crate) unsafe extern "system" fn WskListen(Socket: PWSK_SOCKET, Irp: PIRP) -
             w.net.listeners.insert(a, Listener::Socket(sid));
             if let Some(s) = w.net.sockets.get_mut(&sid) {
                 s.listening = true;
+            }
+            // Listening from now on; the IRP waits for the first connection
+            // (docs/conformance.md A-10, STR-2).
+            if w.adversary(crate::Behaviour::ListenPends) {
+                if let Some(o) = pend(w, sid, irp, "WskListen") {
+                    return o;
+                }
+                if let Some(s) = w.net.sockets.get_mut(&sid) {
+                    s.listen_irp = Some(irp as usize);
+                }
+                return Outcome::Pended;
             }
             Outcome::Done(STATUS_SUCCESS, 0)
         },
@@ -1504,7 +1663,7 @@ pub(crate) unsafe extern "system" fn WskAccept(
     Irp: PIRP,
 ) -> NTSTATUS {
     let _g = NoUnwind::enter();
-    let _ = Flags;
+    reserved_flags("WskAccept", Flags);
     socket_irp_call(
         ListenSocket,
         Irp,
@@ -1515,6 +1674,13 @@ pub(crate) unsafe extern "system" fn WskAccept(
             if !s.listening {
                 return Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0);
             }
+            check_context(
+                w,
+                "WskAccept",
+                AcceptSocketContext,
+                AcceptSocketDispatch.cast(),
+                false,
+            );
             if let Some(Some(child)) = w.net.sockets.get_mut(&sid).map(|s| s.backlog.pop_front()) {
                 let inherit = !w.adversary(crate::Behaviour::AcceptDoesNotInherit);
                 net::accept_into(
@@ -1746,7 +1912,7 @@ pub(crate) unsafe extern "system" fn WskConnect(
     Irp: PIRP,
 ) -> NTSTATUS {
     let _g = NoUnwind::enter();
-    let _ = Flags;
+    reserved_flags("WskConnect", Flags);
     socket_irp_call(
         Socket,
         Irp,
@@ -1778,7 +1944,7 @@ pub(crate) unsafe extern "system" fn WskConnectEx(
     Irp: PIRP,
 ) -> NTSTATUS {
     let _g = NoUnwind::enter();
-    let _ = Flags;
+    reserved_flags("WskConnectEx", Flags);
     socket_irp_call(
         Socket,
         Irp,
@@ -1833,12 +1999,88 @@ fn send_body(w: &mut WorldGuard, sid: u64, buf: PWSK_BUF, routine: &str, out: &m
     if conn.ends[e].rx_reset {
         return Outcome::Done(STATUS_CONNECTION_RESET, 0);
     }
-    if conn.ends[e].tx_fin {
+    if conn.ends[e].tx_fin || w.net.sockets[&sid].silent {
         return Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0);
     }
     let data = io::read_segs(&segs);
     net::conn_send(w, c, e, &data, out);
+    change_send_backlog(w, sid, out);
     Outcome::Done(STATUS_SUCCESS, data.len())
+}
+
+/// [`Behaviour::LateSends`](crate::Behaviour::LateSends): a send whose
+/// bytes (with what the socket sent before) exceed the receiver's window
+/// ([`net::receive_window`]) stays pending until the receiver reads enough
+/// (A-22, SND-4): the
+/// provider "will not [complete it] until all of the data has actually been
+/// sent" (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send>).
+fn hold_send(
+    w: &mut WorldGuard,
+    sid: u64,
+    irp: PIRP,
+    sent: Outcome,
+    routine: &'static str,
+) -> Outcome {
+    let Outcome::Done(STATUS_SUCCESS, n) = sent else {
+        return sent;
+    };
+    if n == 0 || !w.adversary(crate::Behaviour::LateSends) {
+        return sent;
+    }
+    let Some((c, e)) = w.net.sockets.get(&sid).and_then(|s| s.conn) else {
+        return sent;
+    };
+    let Some(rx) = w.net.conns.get(&c).map(|cc| &cc.ends[1 - e]) else {
+        return sent;
+    };
+    if rx.owner == net::Owner::Gone || rx.rx_reset {
+        return sent;
+    }
+    let (unread, mark) = (rx.rx.len() as u64, rx.rx_added);
+    let window = net::receive_window(w, c, 1 - e);
+    let Some(s) = w.net.sockets.get(&sid) else {
+        return sent;
+    };
+    if unread <= window && s.unsent.is_empty() {
+        return sent;
+    }
+    if let Some(o) = pend(w, sid, irp, routine) {
+        return o;
+    }
+    w.net.sends_held = true;
+    if let Some(s) = w.net.sockets.get_mut(&sid) {
+        s.unsent.push_back(net::UnsentReq {
+            irp: irp as usize,
+            mark,
+            len: n,
+            window,
+        });
+    }
+    Outcome::Pended
+}
+
+/// [`Behaviour::SendBacklogChanges`](crate::Behaviour::SendBacklogChanges):
+/// one send in four changes the socket's ideal send backlog, which
+/// `WskSendBacklogEvent` reports where it is enabled (A-21, SBL-EV-1), from
+/// the thread that made or completes the send.
+fn change_send_backlog(w: &mut WorldGuard, sid: u64, out: &mut Out) {
+    if !w.adversary(crate::Behaviour::SendBacklogChanges) {
+        return;
+    }
+    let Some(s) = w.net.sockets.get_mut(&sid) else {
+        return;
+    };
+    if s.rng.below(4) != 0 {
+        return;
+    }
+    // 1 KiB to 256 KiB: what a TCP window can be.
+    let n = 1024 << s.rng.below(9);
+    s.ideal_send_backlog = Some(usize::try_from(n).unwrap_or(1024));
+    if s.events & WSK_EVENT_SEND_BACKLOG != 0 {
+        s.ev_queue
+            .push_back(Ev::SendBacklog(usize::try_from(n).unwrap_or(1024)));
+        out.deliver(sid);
+    }
 }
 
 /// `WskSend`: sends the buffer on a connected socket (completes once the
@@ -1860,7 +2102,10 @@ pub(crate) unsafe extern "system" fn WskSend(
         Irp,
         Routine::WskSend,
         connection,
-        |w, sid, _irp, out| send_body(w, sid, Buffer, "WskSend", out),
+        |w, sid, irp, out| {
+            let sent = send_body(w, sid, Buffer, "WskSend", out);
+            hold_send(w, sid, irp, sent, "WskSend")
+        },
     )
 }
 
@@ -1884,7 +2129,10 @@ pub(crate) unsafe extern "system" fn WskSendEx(
         Irp,
         Routine::WskSend,
         connection,
-        |w, sid, _irp, out| send_body(w, sid, Buffer, "WskSendEx", out),
+        |w, sid, irp, out| {
+            let sent = send_body(w, sid, Buffer, "WskSendEx", out);
+            hold_send(w, sid, irp, sent, "WskSendEx")
+        },
     )
 }
 
@@ -1917,7 +2165,9 @@ fn receive_body(
         );
         return Outcome::Done(STATUS_INVALID_PARAMETER, 0);
     }
-    let queue_empty = w.net.sockets[&sid].recv_irps.is_empty();
+    // While an indication is out, its bytes are still the connection's
+    // next: the request waits for the callback's answer.
+    let queue_empty = w.net.sockets[&sid].recv_irps.is_empty() && !w.net.sockets[&sid].indicating;
     let mut filled = 0;
     if queue_empty && drain {
         // Discard what is buffered; complete at the end of the stream.
@@ -1949,6 +2199,7 @@ fn receive_body(
             if let Some(s) = w.net.sockets.get_mut(&sid) {
                 s.blocked = false;
             }
+            net::acknowledge(w, c, e, out);
             out.deliver(sid);
             return Outcome::Done(STATUS_SUCCESS, n);
         }
@@ -2047,11 +2298,15 @@ pub(crate) unsafe extern "system" fn WskDisconnect(
         Irp,
         Routine::WskDisconnect,
         connection,
-        |w, sid, _irp, out| {
+        |w, sid, irp, out| {
             let (c, e) = match conn_of(w, sid) {
                 Ok(v) => v,
                 Err(st) => return Outcome::Done(st, 0),
             };
+            if w.net.sockets[&sid].silent {
+                // SIO_WSK_SET_TCP_SILENT_MODE: disconnects fail (SIO-3).
+                return Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0);
+            }
             if Flags & WSK_FLAG_ABORTIVE != 0 {
                 if !Buffer.is_null() {
                     wviolation!(
@@ -2066,7 +2321,14 @@ pub(crate) unsafe extern "system" fn WskDisconnect(
                     .get_mut(&sid)
                     .map(|s| {
                         s.aborted_locally = true;
-                        s.recv_irps.drain(..).map(|r| r.irp).collect()
+                        // A stuck graceful disconnect is forced to complete
+                        // (docs/conformance.md DSC-4, A-7).
+                        s.recv_irps
+                            .drain(..)
+                            .map(|r| r.irp)
+                            .chain(s.stuck_disconnect.take())
+                            .chain(s.unsent.drain(..).map(|u| u.irp))
+                            .collect()
                     })
                     .unwrap_or_default();
                 for irp in reqs {
@@ -2085,6 +2347,17 @@ pub(crate) unsafe extern "system" fn WskDisconnect(
             let reset = w.net.conns.get(&c).is_some_and(|cc| cc.ends[e].rx_reset);
             if reset {
                 return Outcome::Done(STATUS_CONNECTION_RESET, 0);
+            }
+            if w.rare_event(crate::Behaviour::GracefulDisconnectStuck) {
+                // Transmitting "fails": the FIN never goes out and the IRP
+                // waits for an abortive disconnect or the close (A-7).
+                if let Some(o) = pend(w, sid, irp, "WskDisconnect") {
+                    return o;
+                }
+                if let Some(s) = w.net.sockets.get_mut(&sid) {
+                    s.stuck_disconnect = Some(irp as usize);
+                }
+                return Outcome::Pended;
             }
             net::conn_fin(w, c, e, out);
             Outcome::Done(STATUS_SUCCESS, sent)
@@ -2201,13 +2474,16 @@ fn send_to_body(
         return Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0);
     };
     let to = if remote.is_null() {
-        if let Some(a) = s.fixed_remote {
+        // A fixed remote address or a fixed destination (which wins when
+        // both are set, no page says: the remote address here).
+        if let Some(a) = s.remote_filter.or(s.fixed_remote) {
             a
         } else {
             wviolation!(
                 w,
                 Rule::Parameter,
-                "WskSendTo without a RemoteAddress and without SIO_WSK_SET_REMOTE_ADDRESS"
+                "WskSendTo without a RemoteAddress and without SIO_WSK_SET_REMOTE_ADDRESS or \
+                 SIO_WSK_SET_SENDTO_ADDRESS"
             );
             return Outcome::Done(STATUS_INVALID_PARAMETER, 0);
         }
@@ -2246,7 +2522,8 @@ pub(crate) unsafe extern "system" fn WskSendTo(
     Irp: PIRP,
 ) -> NTSTATUS {
     let _g = NoUnwind::enter();
-    let _ = (Flags, ControlInfoLength, ControlInfo);
+    let _ = (ControlInfoLength, ControlInfo);
+    reserved_flags("WskSendTo", Flags);
     socket_irp_call(
         Socket,
         Irp,
@@ -2277,7 +2554,8 @@ pub(crate) unsafe extern "system" fn WskSendMessages(
     Irp: PIRP,
 ) -> NTSTATUS {
     let _g = NoUnwind::enter();
-    let _ = (Flags, ControlInfoLength, ControlInfo);
+    let _ = (ControlInfoLength, ControlInfo);
+    reserved_flags("WskSendMessages", Flags);
     socket_irp_call(
         Socket,
         Irp,
@@ -2320,7 +2598,7 @@ pub(crate) unsafe extern "system" fn WskReceiveFrom(
     Irp: PIRP,
 ) -> NTSTATUS {
     let _g = NoUnwind::enter();
-    let _ = (Flags, ControlInfo);
+    reserved_flags("WskReceiveFrom", Flags);
     socket_irp_call(
         Socket,
         Irp,
@@ -2340,14 +2618,23 @@ pub(crate) unsafe extern "system" fn WskReceiveFrom(
                 mdls,
                 remote: RemoteAddress as usize,
                 control_len: ControlLength as usize,
+                control_info: ControlInfo as usize,
                 control_flags: ControlFlags as usize,
             };
             let s = w.net.sockets.get_mut(&sid).expect("socket");
-            if s.recv_from_irps.is_empty() {
+            // While datagrams are out in an indication, they come first: the
+            // request waits for the callback's answer.
+            if s.recv_from_irps.is_empty() && !s.indicating {
                 if let Some(d) = s.dgrams.pop_front() {
                     s.blocked = false;
                     let n = io::copy_to_segs(&req.segs, &d.data);
-                    net::write_recv_from_outputs(&req, d.from, n < d.data.len());
+                    let control = net::control_info(w, sid, &d);
+                    net::write_recv_from_outputs(
+                        &req,
+                        d.from,
+                        n < d.data.len(),
+                        control.as_deref(),
+                    );
                     out.deliver(sid);
                     return Outcome::Done(STATUS_SUCCESS, n);
                 }

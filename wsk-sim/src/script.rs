@@ -127,10 +127,10 @@ pub struct Config {
     pub ideal_send_backlog: usize,
     /// The adversary: `Some` makes the provider do, within Microsoft's
     /// contract, what is hardest for the client (see [`Adversary`] and
-    /// [`Behaviour`](crate::Behaviour)). `None` by default in
-    /// `Config::default()`; [`Sim::start`](crate::Sim::start) takes it from
-    /// `WSK_SIM_ADVERSARY` (see [`Adversary::from_env`]). To become the
-    /// default.
+    /// [`Behaviour`](crate::Behaviour)). `None` in `Config::default()`, for
+    /// tests that pin the benign provider; [`Sim::start`](crate::Sim::start)
+    /// takes it from `WSK_SIM_ADVERSARY`, and turns every behaviour on when
+    /// the variable is not set (see [`Adversary::from_env`]).
     pub adversary: Option<Adversary>,
 }
 

@@ -50,9 +50,9 @@ impl core::fmt::Debug for Sim {
 
 impl Sim {
     /// Starts a machine with the default [`Config`] and the adversary that
-    /// `WSK_SIM_ADVERSARY` asks for ([`Adversary::from_env`]; none when the
-    /// variable is not set, while [`ON_BY_DEFAULT`](crate::ON_BY_DEFAULT) is
-    /// false).
+    /// `WSK_SIM_ADVERSARY` asks for ([`Adversary::from_env`]; every behaviour
+    /// with [`DEFAULT_SEED`](crate::DEFAULT_SEED) when the variable is not
+    /// set, [`ON_BY_DEFAULT`](crate::ON_BY_DEFAULT)).
     pub fn start() -> Sim {
         Sim::with_config(Config {
             adversary: Adversary::from_env(),
@@ -201,7 +201,7 @@ impl Sim {
         let mut out = crate::net::Out::default();
         self.with(|w| {
             let irps = core::mem::take(&mut w.net.transport_change_irps);
-            for irp in irps {
+            for irp in irps.into_keys() {
                 if w.net.client_irps.remove(&irp) {
                     crate::io::finish_pending(w, irp, wsk_sys::STATUS_SUCCESS, 0, &mut out.done);
                 }
@@ -921,7 +921,10 @@ impl PeerConn {
         let Some(c) = w.net.conns.get_mut(&self.conn) else {
             return Vec::new();
         };
-        c.ends[self.end].rx.drain(..).collect()
+        let data = c.ends[self.end].rx.drain(..).collect();
+        drop(w);
+        self.read_some();
+        data
     }
 
     /// Waits for data and returns up to `max` bytes; empty at end of stream
@@ -929,14 +932,23 @@ impl PeerConn {
     #[must_use]
     pub fn recv(&self, max: usize) -> Vec<u8> {
         let (conn, end) = (self.conn, self.end);
-        peer_wait("data from the driver", |w| {
+        let data = peer_wait("data from the driver", |w| {
             let e = &mut w.net.conns.get_mut(&conn)?.ends[end];
             if !e.rx.is_empty() {
                 let n = e.rx.len().min(max);
                 return Some(e.rx.drain(..n).collect());
             }
             (e.rx_fin || e.rx_reset).then(Vec::new)
-        })
+        });
+        self.read_some();
+        data
+    }
+
+    /// The peer read bytes: the driver's sends waiting for room complete
+    /// ([`Behaviour::LateSends`](crate::Behaviour::LateSends)).
+    fn read_some(&self) {
+        let (conn, end) = (self.conn, self.end);
+        self.act(|w, out| net::acknowledge(w, conn, end, out));
     }
 
     /// Waits for exactly `n` bytes.

@@ -350,6 +350,18 @@ impl World {
         self.adv_rng.below(1000) < u64::from(per_mille)
     }
 
+    /// Whether the rare event `b` happens now: `b` is on and the draw at
+    /// [`Adversary::rare_events_per_mille`](crate::Adversary::rare_events_per_mille)
+    /// succeeds (from the machine stream).
+    pub(crate) fn rare_event(&mut self, b: crate::Behaviour) -> bool {
+        let rate = self
+            .cfg
+            .adversary
+            .filter(|a| a.has(b))
+            .map_or(0, |a| a.rare_event_rate());
+        rate != 0 && self.adversary_chance(rate)
+    }
+
     /// Wakes every sleeper.
     #[allow(clippy::unused_self)] // called on the guard for readability
     pub(crate) fn notify(&self) {

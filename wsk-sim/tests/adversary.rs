@@ -401,7 +401,10 @@ fn careful_stream_run(seed: u64, adversary: Adversary) -> (Box<Careful>, wsk_sim
     assert_eq!(got.len(), data.len(), "seed {seed}: stream length");
     assert!(got == data, "seed {seed}: stream bytes differ");
 
-    // Back to the peer through client MDL chains.
+    // Back to the peer through client MDL chains. The peer reads meanwhile:
+    // a send completes only once its bytes fit in the peer's window
+    // (late-sends, WskSend remarks: no buffering).
+    let reader = std::thread::spawn(move || p.recv_until_closed());
     let mut at = 0;
     while at < data.len() {
         let n = (1 + rng.below(900)).min(data.len() - at);
@@ -413,7 +416,7 @@ fn careful_stream_run(seed: u64, adversary: Adversary) -> (Box<Careful>, wsk_sim
         at += n;
     }
     assert_eq!(disconnect(s, 0), STATUS_SUCCESS);
-    assert!(p.recv_until_closed() == data, "seed {seed}: echoed bytes");
+    assert!(reader.join().unwrap() == data, "seed {seed}: echoed bytes");
     assert_eq!(close(s), STATUS_SUCCESS);
     client.finish();
     let stats = sim.stats();

@@ -526,7 +526,7 @@ fn disabling_an_event_from_inside_it_with_an_irp_pends_until_it_returns() {
 #[test]
 fn disabling_an_event_from_inside_it_without_an_irp_returns_event_pending() {
     let (st, completed, log) = disable_receive_from_inside(false);
-    assert_eq!(st, 0x4000_0013, "STATUS_EVENT_PENDING");
+    assert_eq!(st, STATUS_EVENT_PENDING);
     assert_eq!(completed, -1);
     assert_eq!(log, vec!["receive 5"]);
 }
@@ -844,4 +844,546 @@ fn querying_the_inspect_id_with_an_irp_is_reported() {
     let st = query_inspect_id(s, irp);
     let _ = r.wait(st);
     drop(sim);
+}
+
+// ---------------------------------------------------------------------------
+// Adversarial behaviours of docs/conformance.md (A-4, A-6, A-7, A-9, A-10,
+// ) and the sim-side mismatches M-23, M-24
+
+/// Every behaviour off but `b`, with rare events always happening.
+fn always(b: Behaviour) -> Sim {
+    let mut cfg = wsk_sim::Config::default();
+    cfg.adversary = Some(Adversary::none(1).with(b).rare_events_per_mille(1000));
+    Sim::with_config(cfg)
+}
+
+/// `WskControlSocket` with an IRP and a `ULONG` input or output.
+fn control_ulong(
+    s: PWSK_SOCKET,
+    ty: WSK_CONTROL_SOCKET_TYPE,
+    code: u32,
+    level: u32,
+    value: u32,
+) -> (NTSTATUS, u32) {
+    let mut v = value;
+    let mut r = Req::new();
+    let irp = r.arm();
+    let (input, output) = if ty == WskSetOption {
+        ((4, (&raw mut v).cast()), (0, ptr::null_mut()))
+    } else {
+        ((0, ptr::null_mut()), (4, (&raw mut v).cast()))
+    };
+    let st = unsafe {
+        (basic(s).WskControlSocket.unwrap())(
+            s,
+            ty,
+            code,
+            level,
+            input.0,
+            input.1,
+            output.0,
+            output.1,
+            ptr::null_mut(),
+            irp,
+        )
+    };
+    (r.wait(st).0, v)
+}
+
+/// A-10, STR-2 (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_listen>):
+/// `WskListen` waits for the first connection.
+#[test]
+fn a_listen_pends_until_the_first_connection() {
+    let sim = contract(Behaviour::ListenPends);
+    let c = Client::new();
+    let s = c.socket(WSK_FLAG_STREAM_SOCKET, ptr::null_mut(), ptr::null());
+    assert_eq!(bind(s, stream(s).WskBind, "10.0.0.1:6400"), STATUS_SUCCESS);
+    let mut r = Req::new();
+    let irp = r.arm();
+    let st = unsafe { (stream(s).WskListen.unwrap())(s, irp) };
+    assert_eq!(st, STATUS_PENDING);
+    assert!(!r.done(), "pending until a connection arrives");
+    let _p = sim.peer_connect("10.0.0.1:6400").expect("connected");
+    assert_eq!(r.wait(st), (STATUS_SUCCESS, 0));
+    assert_eq!(close(s), STATUS_SUCCESS);
+    c.finish();
+}
+
+/// A-4, EV-GEN-7 (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive>):
+/// the receive event can be called while a `WskReceive` is pending.
+#[test]
+fn a_receive_event_can_race_a_pending_receive() {
+    let sim = always(Behaviour::CallbacksRaceRequests);
+    let rec = Recorder::new();
+    let (c, s, p, _l) = recorded_connection(&sim, 6401, &rec);
+    let mut r = Req::new();
+    let mut b = Buf::zeroed(16);
+    let irp = r.arm();
+    let st = unsafe { (conn(s).WskReceive.unwrap())(s, b.ptr(), 0, irp) };
+    assert_eq!(st, STATUS_PENDING);
+    p.send(b"raced");
+    sim.settle();
+    assert_eq!(rec.log(), vec!["receive 5"], "the callback took the data");
+    assert!(!r.done(), "the request waits for more");
+    p.send(b"next");
+    sim.settle();
+    assert!(r.done() || rec.log().len() > 1);
+    assert_eq!(close(s), STATUS_SUCCESS);
+    c.finish();
+}
+
+/// A-7, DSC-4 (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_disconnect>):
+/// a graceful disconnect that never completes is completed by an abortive
+/// one.
+#[test]
+fn a_stuck_graceful_disconnect_completes_when_aborted() {
+    let sim = always(Behaviour::GracefulDisconnectStuck);
+    let peer = sim.peer_listen("10.0.0.2:6402");
+    let c = Client::new();
+    let s = connected(&c, "10.0.0.2:6402", ptr::null_mut(), ptr::null());
+    let p = peer.accept();
+    let mut r = Req::new();
+    let irp = r.arm();
+    let st = unsafe { (conn(s).WskDisconnect.unwrap())(s, ptr::null_mut(), 0, irp) };
+    assert_eq!(st, STATUS_PENDING);
+    sim.settle();
+    assert!(!r.done() && !p.is_closed_by_driver(), "stuck: no FIN sent");
+    assert_eq!(disconnect(s, WSK_FLAG_ABORTIVE), STATUS_SUCCESS);
+    assert_eq!(r.wait(st).0, STATUS_CONNECTION_ABORTED);
+    assert!(p.was_reset());
+    assert_eq!(close(s), STATUS_SUCCESS);
+    c.finish();
+}
+
+/// A-9, INS-3, ABT-1 (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_abort_event>):
+/// a request accepted by the inspect callback can still be dropped before
+/// it is established; the abort callback follows.
+#[test]
+fn an_accepted_inspection_can_still_be_aborted() {
+    let sim = always(Behaviour::AbortAfterInspect);
+    let c = Client::new();
+    let rec = Recorder::new();
+    let l = rec.conditional_listener(&c, "0.0.0.0:6403");
+    assert_eq!(enable_events(l, WSK_EVENT_ACCEPT), STATUS_SUCCESS);
+    assert!(sim.peer_connect("10.0.0.1:6403").is_err(), "dropped");
+    sim.settle();
+    assert_eq!(rec.log(), vec!["inspect", "abort"]);
+    assert_eq!(close(l), STATUS_SUCCESS);
+    c.finish();
+}
+
+/// A-21, SBL-EV-1 (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send_backlog_event>):
+/// the ideal send backlog changes as sends complete, and the query agrees.
+#[test]
+fn the_send_backlog_changes_as_sends_complete() {
+    let sim = contract(Behaviour::SendBacklogChanges);
+    let peer = sim.peer_listen("10.0.0.2:6404");
+    let c = Client::new();
+    let rec = Recorder::new();
+    let s = connected(&c, "10.0.0.2:6404", rec.ptr(), connection_dispatch());
+    assert_eq!(enable_events(s, WSK_EVENT_SEND_BACKLOG), STATUS_SUCCESS);
+    let _p = peer.accept();
+    for _ in 0..40 {
+        assert_eq!(send(s, b"x").0, STATUS_SUCCESS);
+    }
+    sim.settle();
+    let changes: Vec<String> = rec
+        .log()
+        .into_iter()
+        .filter(|l| l.starts_with("backlog"))
+        .collect();
+    assert!(changes.len() > 2, "{changes:?}");
+    let last: usize = changes.last().unwrap()[8..].parse().unwrap();
+    let mut out = 0usize;
+    let mut r = Req::new();
+    let irp = r.arm();
+    let st = unsafe {
+        (basic(s).WskControlSocket.unwrap())(
+            s,
+            WskIoctl,
+            SIO_WSK_QUERY_IDEAL_SEND_BACKLOG,
+            0,
+            0,
+            ptr::null_mut(),
+            8,
+            (&raw mut out).cast(),
+            ptr::null_mut(),
+            irp,
+        )
+    };
+    assert_eq!(r.wait(st).0, STATUS_SUCCESS);
+    assert_eq!(out, last, "the query reports the last change");
+    assert_eq!(close(s), STATUS_SUCCESS);
+    c.finish();
+}
+
+/// NAME-3 (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_get_address_info>):
+/// a name that does not resolve is `STATUS_NO_MATCH`.
+#[test]
+fn an_unknown_name_is_no_match() {
+    let _sim = contract(Behaviour::DocumentedStatuses);
+    let c = Client::new();
+    let d = c.dispatch();
+    let mut name: Vec<u16> = "nowhere.test".encode_utf16().collect();
+    let len = u16::try_from(name.len() * 2).unwrap();
+    let mut node = UNICODE_STRING {
+        Length: len,
+        MaximumLength: len,
+        Buffer: name.as_mut_ptr(),
+    };
+    let mut result: PADDRINFOEXW = ptr::null_mut();
+    let mut r = Req::new();
+    let irp = r.arm();
+    // SAFETY: valid strings, result and IRP, alive until completion.
+    let st = unsafe {
+        (d.WskGetAddressInfo.unwrap())(
+            c.npi.Client,
+            &mut node,
+            ptr::null_mut(),
+            NS_ALL,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            &mut result,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            irp,
+        )
+    };
+    assert_eq!(r.wait(st).0, STATUS_NO_MATCH);
+    assert!(result.is_null());
+    c.finish();
+}
+
+/// A-22, SND-4 (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send>):
+/// no buffering — a send completes once its bytes fit in the receiver's
+/// window, on the thread that reads them; a reset fails it.
+#[test]
+fn a_send_completes_only_when_the_receiver_reads() {
+    let sim = contract(Behaviour::LateSends);
+    let peer = sim.peer_listen("10.0.0.2:6409");
+    let c = Client::new();
+    let s = connected(&c, "10.0.0.2:6409", ptr::null_mut(), ptr::null());
+    let p = peer.accept();
+    // More than the largest window (64 KiB).
+    let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+    let mut r = Req::new();
+    let mut b = Buf::new(&data);
+    let irp = r.arm();
+    let st = unsafe { (conn(s).WskSend.unwrap())(s, b.ptr(), 0, irp) };
+    assert_eq!(st, STATUS_PENDING);
+    sim.settle();
+    assert!(!r.done(), "pending while the peer does not read");
+    assert!(p.recv_exact(data.len()) == data);
+    assert_eq!(r.wait(st), (STATUS_SUCCESS, data.len()));
+
+    // Sends queue behind a pending one; a reset fails them.
+    let mut r1 = Req::new();
+    let mut b1 = Buf::new(&data);
+    let irp1 = r1.arm();
+    let st1 = unsafe { (conn(s).WskSend.unwrap())(s, b1.ptr(), 0, irp1) };
+    let mut r2 = Req::new();
+    let mut b2 = Buf::new(b"x");
+    let irp2 = r2.arm();
+    let st2 = unsafe { (conn(s).WskSend.unwrap())(s, b2.ptr(), 0, irp2) };
+    assert_eq!((st1, st2), (STATUS_PENDING, STATUS_PENDING));
+    p.abort();
+    assert_eq!(r1.wait(st1).0, STATUS_CONNECTION_RESET);
+    assert_eq!(r2.wait(st2).0, STATUS_CONNECTION_RESET);
+    assert_eq!(close(s), STATUS_SUCCESS);
+    c.finish();
+}
+
+/// a close cancels the sends still waiting for the receiver.
+#[test]
+fn closing_cancels_sends_waiting_for_the_receiver() {
+    let sim = contract(Behaviour::LateSends);
+    let peer = sim.peer_listen("10.0.0.2:6410");
+    let c = Client::new();
+    let s = connected(&c, "10.0.0.2:6410", ptr::null_mut(), ptr::null());
+    let _p = peer.accept();
+    let data = vec![7u8; 100_000];
+    let mut r = Req::new();
+    let mut b = Buf::new(&data);
+    let irp = r.arm();
+    let st = unsafe { (conn(s).WskSend.unwrap())(s, b.ptr(), 0, irp) };
+    assert_eq!(st, STATUS_PENDING);
+    assert_eq!(close(s), STATUS_SUCCESS);
+    assert_eq!(r.wait(st).0, STATUS_CANCELLED);
+    c.finish();
+}
+
+/// A-24, OPT-2, OPT-3 (<https://learn.microsoft.com/windows-hardware/drivers/network/so-keepalive>,
+/// <https://learn.microsoft.com/windows-hardware/drivers/network/so-rcvbuf>): accepted sockets
+/// inherit `SO_KEEPALIVE` and `SO_RCVBUF` from their listener.
+#[test]
+fn accepted_sockets_inherit_keepalive_and_the_receive_buffer() {
+    let sim = benign();
+    let c = Client::new();
+    let l = c.socket(WSK_FLAG_LISTEN_SOCKET, ptr::null_mut(), ptr::null());
+    assert_eq!(
+        control_ulong(l, WskSetOption, SO_KEEPALIVE, SOL_SOCKET, 1).0,
+        STATUS_SUCCESS
+    );
+    assert_eq!(
+        control_ulong(l, WskSetOption, SO_RCVBUF, SOL_SOCKET, 12345).0,
+        STATUS_SUCCESS
+    );
+    assert_eq!(bind(l, listen(l).WskBind, "0.0.0.0:6405"), STATUS_SUCCESS);
+    let _p = sim.peer_connect("10.0.0.1:6405").expect("connected");
+    let (st, a) = accept(l, ptr::null_mut(), ptr::null());
+    assert_eq!(st, STATUS_SUCCESS);
+    assert_eq!(
+        control_ulong(a, WskGetOption, SO_KEEPALIVE, SOL_SOCKET, 0),
+        (STATUS_SUCCESS, 1)
+    );
+    assert_eq!(
+        control_ulong(a, WskGetOption, SO_RCVBUF, SOL_SOCKET, 0),
+        (STATUS_SUCCESS, 12345)
+    );
+    assert_eq!(close(a), STATUS_SUCCESS);
+    assert_eq!(close(l), STATUS_SUCCESS);
+    c.finish();
+}
+
+/// A-26, REG-17 (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_provider_dispatch>):
+/// a provider may report a higher minor version than the client asked for.
+#[test]
+fn the_provider_may_report_a_newer_minor_version() {
+    let _sim = contract(Behaviour::NewerMinorVersion);
+    let c = Client::new();
+    let v = c.dispatch().Version;
+    assert_eq!(WSK_MAJOR_VERSION(v), 1);
+    assert!(WSK_MINOR_VERSION(v) > 0, "{v:#x}");
+    c.finish();
+}
+
+/// A-6, DG-RCV-1 (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from>):
+/// datagrams carry `IP_PKTINFO` control information, cut with `MSG_CTRUNC`
+/// when the buffer is too small.
+#[test]
+fn datagrams_carry_packet_information() {
+    let sim = contract(Behaviour::ControlInfo);
+    let peer = sim.peer_udp("10.0.0.2:53");
+    let c = Client::new();
+    let d = c.socket(WSK_FLAG_DATAGRAM_SOCKET, ptr::null_mut(), ptr::null());
+    assert_eq!(bind(d, dgram(d).WskBind, "10.0.0.1:6406"), STATUS_SUCCESS);
+    for (room, truncated) in [(64u32, false), (8, true)] {
+        peer.send_to("10.0.0.1:6406", b"hi");
+        let mut r = Req::new();
+        let mut b = Buf::zeroed(8);
+        let mut control = [0u64; 8];
+        let mut len = room;
+        let mut flags = 0u32;
+        let irp = r.arm();
+        let st = unsafe {
+            (dgram(d).WskReceiveFrom.unwrap())(
+                d,
+                b.ptr(),
+                0,
+                ptr::null_mut(),
+                &mut len,
+                control.as_mut_ptr().cast(),
+                &mut flags,
+                irp,
+            )
+        };
+        assert_eq!(r.wait(st), (STATUS_SUCCESS, 2));
+        assert_eq!(flags & MSG_CTRUNC != 0, truncated);
+        if !truncated {
+            let h: CMSGHDR = unsafe { control.as_ptr().cast::<CMSGHDR>().read() };
+            assert_eq!(
+                (h.cmsg_level, u32::try_from(h.cmsg_type)),
+                (IPPROTO_IP, Ok(IP_PKTINFO))
+            );
+            assert_eq!(h.cmsg_len, CMSG_LEN(core::mem::size_of::<IN_PKTINFO>()));
+            assert_eq!(len as usize, CMSG_SPACE(core::mem::size_of::<IN_PKTINFO>()));
+            let addr = unsafe {
+                WSA_CMSG_DATA(control.as_ptr().cast())
+                    .cast::<[u8; 4]>()
+                    .read()
+            };
+            assert_eq!(addr, [10, 0, 0, 1]);
+        }
+    }
+    assert_eq!(close(d), STATUS_SUCCESS);
+    c.finish();
+}
+
+/// CC-TLC-2 (<https://learn.microsoft.com/windows-hardware/drivers/network/wsk-transport-list-change>):
+/// `WskDeregister` cancels a pending `WSK_TRANSPORT_LIST_CHANGE`.
+#[test]
+fn deregistering_cancels_a_pending_transport_list_change() {
+    let _sim = benign();
+    let mut c = Client::new();
+    let mut r = Req::new();
+    let irp = r.arm();
+    let st = unsafe {
+        (c.dispatch().WskControlClient.unwrap())(
+            c.npi.Client,
+            WSK_TRANSPORT_LIST_CHANGE,
+            0,
+            ptr::null_mut(),
+            0,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            irp,
+        )
+    };
+    assert_eq!(st, STATUS_PENDING);
+    unsafe {
+        WskReleaseProviderNPI(&mut *c.reg);
+        WskDeregister(&mut *c.reg);
+    }
+    assert_eq!(r.wait(st).0, STATUS_CANCELLED);
+    core::mem::forget(c);
+}
+
+/// SIO-3 (<https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-set-tcp-silent-mode>):
+/// in silent mode sends and disconnects fail with
+/// `STATUS_INVALID_DEVICE_STATE` and what arrives is dropped.
+#[test]
+fn silent_mode_fails_sends_and_drops_what_arrives() {
+    let sim = benign();
+    let peer = sim.peer_listen("10.0.0.2:6407");
+    let c = Client::new();
+    let s = connected(&c, "10.0.0.2:6407", ptr::null_mut(), ptr::null());
+    let p = peer.accept();
+    let mut r = Req::new();
+    let irp = r.arm();
+    let st = unsafe {
+        (basic(s).WskControlSocket.unwrap())(
+            s,
+            WskIoctl,
+            SIO_WSK_SET_TCP_SILENT_MODE,
+            0,
+            0,
+            ptr::null_mut(),
+            0,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            irp,
+        )
+    };
+    assert_eq!(r.wait(st).0, STATUS_SUCCESS);
+    assert_eq!(send(s, b"x").0, STATUS_INVALID_DEVICE_STATE);
+    assert_eq!(disconnect(s, 0), STATUS_INVALID_DEVICE_STATE);
+    p.send(b"dropped");
+    p.close();
+    let mut r = Req::new();
+    let mut b = Buf::zeroed(16);
+    let irp = r.arm();
+    let st = unsafe { (conn(s).WskReceive.unwrap())(s, b.ptr(), 0, irp) };
+    sim.settle();
+    assert!(!r.done(), "nothing arrives in silent mode");
+    assert_eq!(close(s), STATUS_SUCCESS);
+    assert_eq!(r.wait(st).0, STATUS_CANCELLED);
+    assert!(!p.was_reset(), "nothing goes on the wire, not even a reset");
+    c.finish();
+}
+
+/// M-24: an option whose page requires an IRP, set without one.
+#[test]
+#[should_panic(expected = "rule: PARAMETER")]
+fn an_option_that_needs_an_irp_without_one_is_reported() {
+    let _sim = benign();
+    let c = Client::new();
+    let s = c.socket(WSK_FLAG_CONNECTION_SOCKET, ptr::null_mut(), ptr::null());
+    let on = 1u32;
+    let _ = unsafe {
+        (basic(s).WskControlSocket.unwrap())(
+            s,
+            WskSetOption,
+            SO_REUSEADDR,
+            SOL_SOCKET,
+            4,
+            (&raw const on).cast_mut().cast(),
+            0,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    close(s);
+}
+
+/// M-24: reserved `Flags` are 0.
+#[test]
+#[should_panic(expected = "rule: PARAMETER")]
+fn reserved_flags_are_reported() {
+    let _sim = benign();
+    let c = Client::new();
+    let s = c.socket(WSK_FLAG_CONNECTION_SOCKET, ptr::null_mut(), ptr::null());
+    let mut r = Req::new();
+    let mut a = Sa::new("0.0.0.0:0");
+    let irp = r.arm();
+    let st = unsafe { (conn(s).WskBind.unwrap())(s, a.ptr(), 1, irp) };
+    r.wait(st);
+    close(s);
+}
+
+/// M-24, CC-STATIC-1: static event callbacks after a socket exists.
+#[test]
+#[should_panic(expected = "rule: PARAMETER")]
+fn static_events_after_a_socket_are_reported() {
+    let _sim = benign();
+    let c = Client::new();
+    let s = c.socket(WSK_FLAG_DATAGRAM_SOCKET, ptr::null_mut(), ptr::null());
+    let _ = set_static_events(&c, WSK_EVENT_RECEIVE_FROM);
+    close(s);
+}
+
+/// M-24, EVT-3: events enabled before the bind.
+#[test]
+#[should_panic(expected = "rule: PARAMETER")]
+fn enabling_events_before_the_bind_is_reported() {
+    let _sim = benign();
+    let c = Client::new();
+    let rec = Recorder::new();
+    let d = c.socket(WSK_FLAG_DATAGRAM_SOCKET, rec.ptr(), datagram_dispatch());
+    let _ = enable_events(d, WSK_EVENT_RECEIVE_FROM);
+    close(d);
+}
+
+/// M-24, M-08, INS-6: conditional accept on a listener without an abort
+/// callback.
+#[test]
+#[should_panic(expected = "rule: PARAMETER")]
+fn conditional_accept_without_an_abort_callback_is_reported() {
+    static NO_ABORT: WSK_CLIENT_LISTEN_DISPATCH = WSK_CLIENT_LISTEN_DISPATCH {
+        WskAcceptEvent: None,
+        WskInspectEvent: Some(reject_all),
+        WskAbortEvent: None,
+    };
+    unsafe extern "system" fn reject_all(
+        _: PVOID,
+        _: PSOCKADDR,
+        _: PSOCKADDR,
+        _: PWSK_INSPECT_ID,
+    ) -> WSK_INSPECT_ACTION {
+        WskInspectReject
+    }
+    let _sim = benign();
+    let c = Client::new();
+    let mut ctx = 0u8;
+    let l = c.socket(
+        WSK_FLAG_LISTEN_SOCKET,
+        (&raw mut ctx).cast(),
+        (&raw const NO_ABORT).cast(),
+    );
+    let _ = control_ulong(l, WskSetOption, SO_CONDITIONAL_ACCEPT, SOL_SOCKET, 1);
+    close(l);
+}
+
+/// M-24, KRN-WI-1 (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-ioallocateworkitem>):
+/// `IoQueueWorkItem` takes work items of device objects only.
+#[test]
+#[should_panic(expected = "rule: WORK_ITEM")]
+fn a_driver_objects_work_item_in_io_queue_work_item_is_reported() {
+    unsafe extern "system" fn nothing(_: PDEVICE_OBJECT, _: PVOID) {}
+    let sim = benign();
+    let item = unsafe { IoAllocateWorkItem(sim.driver_object().cast()) };
+    unsafe { IoQueueWorkItem(item, Some(nothing), DelayedWorkQueue, ptr::null_mut()) };
+    sim.settle();
+    unsafe { IoFreeWorkItem(item) };
+    sim.check();
 }

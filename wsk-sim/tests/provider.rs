@@ -886,7 +886,9 @@ fn send_backlog_events() {
         vec!["backlog 65536", "backlog 1000", "backlog 2000"]
     );
     let mut out = 0usize;
-    let mut ret: SIZE_T = 0;
+    // The IRP the page requires; the size comes back in IoStatus.Information.
+    let mut r = Req::new();
+    let irp = r.arm();
     let st = unsafe {
         (basic(s).WskControlSocket.unwrap())(
             s,
@@ -897,11 +899,11 @@ fn send_backlog_events() {
             ptr::null_mut(),
             core::mem::size_of::<usize>(),
             (&raw mut out).cast(),
-            &mut ret,
             ptr::null_mut(),
+            irp,
         )
     };
-    assert_eq!((st, out, ret), (STATUS_SUCCESS, 2000, 8));
+    assert_eq!((r.wait(st), out), ((STATUS_SUCCESS, 8), 2000));
     assert_eq!(close(s), STATUS_SUCCESS);
     c.finish();
 }
@@ -1157,6 +1159,7 @@ fn datagrams_both_ways_with_truncation() {
 
         // SendMessages to the address set with SIO_WSK_SET_REMOTE_ADDRESS.
         let mut ctl = Sa::new("10.0.0.2:53");
+        let irp = r.arm();
         let st = (basic(d).WskControlSocket.unwrap())(
             d,
             WskIoctl,
@@ -1167,9 +1170,9 @@ fn datagrams_both_ways_with_truncation() {
             0,
             ptr::null_mut(),
             ptr::null_mut(),
-            ptr::null_mut(),
+            irp,
         );
-        assert_eq!(st, STATUS_SUCCESS);
+        assert_eq!(r.wait(st).0, STATUS_SUCCESS);
         let mut b1 = Buf::new(b"one");
         let mut b2 = Buf::new(b"two");
         let mut second = WSK_BUF_LIST {
@@ -1366,33 +1369,36 @@ fn an_address_list_not_freed_is_a_leak() {
     c.finish();
 }
 
+/// SOCK-4 (conformance M-21): a socket context "should be NULL" when no
+/// callback will be enabled.
 #[test]
-fn socket_options_and_transport_list() {
+#[should_panic(expected = "rule: PARAMETER")]
+fn a_socket_context_without_callbacks_is_reported() {
+    let _sim = benign();
+    let c = Client::new();
+    let mut context = 0u64;
+    let _s = c.socket(
+        WSK_FLAG_CONNECTION_SOCKET,
+        (&raw mut context).cast(),
+        ptr::null(),
+    );
+}
+
+/// CTL-4 (conformance M-21): `OutputSizeReturned` "should be NULL" with an
+/// IRP; the simulator does not write it then.
+#[test]
+#[should_panic(expected = "rule: PARAMETER")]
+fn an_output_size_pointer_with_an_irp_is_reported() {
     let _sim = benign();
     let c = Client::new();
     let s = c.socket(WSK_FLAG_CONNECTION_SOCKET, ptr::null_mut(), ptr::null());
-    unsafe {
-        let ctl = basic(s).WskControlSocket.unwrap();
-        let on: u32 = 1;
-        let st = ctl(
-            s,
-            WskSetOption,
-            SO_KEEPALIVE,
-            SOL_SOCKET,
-            4,
-            (&raw const on).cast_mut().cast(),
-            0,
-            ptr::null_mut(),
-            ptr::null_mut(),
-            ptr::null_mut(),
-        );
-        assert_eq!(st, STATUS_SUCCESS);
-        let mut v: u32 = 0;
-        let mut n: SIZE_T = 0;
-        // With an IRP: IoStatus.Information is the output size.
-        let mut r = Req::new();
-        let irp = r.arm();
-        let st = ctl(
+    let mut v: u32 = 0;
+    let mut n: SIZE_T = 7;
+    let mut r = Req::new();
+    let irp = r.arm();
+    // SAFETY: a live socket; the buffers outlive the call.
+    let st = unsafe {
+        (basic(s).WskControlSocket.unwrap())(
             s,
             WskGetOption,
             SO_KEEPALIVE,
@@ -1403,13 +1409,74 @@ fn socket_options_and_transport_list() {
             (&raw mut v).cast(),
             &mut n,
             irp,
+        )
+    };
+    assert_eq!(r.wait(st), (STATUS_SUCCESS, 4));
+    assert_eq!(n, 7, "not written with an IRP");
+}
+
+#[test]
+fn socket_options_and_transport_list() {
+    let _sim = benign();
+    let c = Client::new();
+    let s = c.socket(WSK_FLAG_CONNECTION_SOCKET, ptr::null_mut(), ptr::null());
+    unsafe {
+        let ctl = basic(s).WskControlSocket.unwrap();
+        let on: u32 = 1;
+        // SO_KEEPALIVE takes an IRP (its page).
+        let mut r = Req::new();
+        let irp = r.arm();
+        let st = ctl(
+            s,
+            WskSetOption,
+            SO_KEEPALIVE,
+            SOL_SOCKET,
+            4,
+            (&raw const on).cast_mut().cast(),
+            0,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            irp,
+        );
+        assert_eq!(r.wait(st).0, STATUS_SUCCESS);
+        let mut v: u32 = 0;
+        let mut n: SIZE_T = 0;
+        // With an IRP: IoStatus.Information is the output size, and
+        // OutputSizeReturned is NULL.
+        let irp = r.arm();
+        let st = ctl(
+            s,
+            WskGetOption,
+            SO_KEEPALIVE,
+            SOL_SOCKET,
+            0,
+            ptr::null_mut(),
+            4,
+            (&raw mut v).cast(),
+            ptr::null_mut(),
+            irp,
         );
         assert_eq!(r.wait(st), (STATUS_SUCCESS, 4));
         assert_eq!(v, 1);
         let st = ctl(
             s,
+            WskSetOption,
+            SO_SNDBUF,
+            SOL_SOCKET,
+            4,
+            (&raw const on).cast_mut().cast(),
+            0,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        );
+        assert_eq!(st, STATUS_SUCCESS);
+        // Without an IRP (SO_SNDBUF has no WSK page demanding one): the size
+        // comes back in *OutputSizeReturned.
+        let st = ctl(
+            s,
             WskGetOption,
-            SO_RCVBUF,
+            SO_SNDBUF,
             SOL_SOCKET,
             0,
             ptr::null_mut(),
@@ -1418,7 +1485,7 @@ fn socket_options_and_transport_list() {
             &mut n,
             ptr::null_mut(),
         );
-        assert_eq!((st, v, n), (STATUS_SUCCESS, 65536, 4));
+        assert_eq!((st, v, n), (STATUS_SUCCESS, 1, 4));
 
         let mut list = [WSK_TRANSPORT::default(); 8];
         let st = (c.dispatch().WskControlClient.unwrap())(

@@ -40,6 +40,8 @@ pub const STATUS_ALERTED: NTSTATUS = 0x0000_0101;
 pub const STATUS_TIMEOUT: NTSTATUS = 0x0000_0102;
 /// `STATUS_PENDING` (`0x00000103`): The operation has been started and will complete later: the IRP's completion routine reports the result.
 pub const STATUS_PENDING: NTSTATUS = 0x0000_0103;
+/// `STATUS_EVENT_PENDING` (`0x40000013`): The indication has entered the pending state ("TDI Event Pending"). WSK: `WskControlSocket` without an IRP returns it when disabling an event callback that is running; the callback is disabled once it returns (an informational success code).
+pub const STATUS_EVENT_PENDING: NTSTATUS = 0x4000_0013;
 
 // Warning codes.
 /// `STATUS_BUFFER_OVERFLOW` (`0x80000005`): The data did not fit in the buffer; what fit was returned (a warning, not a failure).
@@ -106,6 +108,8 @@ pub const STATUS_INVALID_DEVICE_STATE: NTSTATUS = 0xC000_0184_u32 as i32;
 pub const STATUS_NOT_FOUND: NTSTATUS = 0xC000_0225_u32 as i32;
 /// `STATUS_RETRY` (`0xC000022D`): The request should be retried.
 pub const STATUS_RETRY: NTSTATUS = 0xC000_022D_u32 as i32;
+/// `STATUS_NO_MATCH` (`0xC0000272`): There was no match for the specified key in the index (WSK: a name that does not resolve, `WskGetAddressInfo`, `WskGetNameInfo`).
+pub const STATUS_NO_MATCH: NTSTATUS = 0xC000_0272_u32 as i32;
 /// `STATUS_NOINTERFACE` (`0xC00002B9`): The requested interface (or interface version) is not supported.
 pub const STATUS_NOINTERFACE: NTSTATUS = 0xC000_02B9_u32 as i32;
 

@@ -170,7 +170,7 @@ struct SafeSide {
 
 impl SafeSide {
     fn new() -> Self {
-        let sim = Sim::start();
+        let sim = common::benign_sim();
         let listener = sim.peer_listen(PEER);
         let client = SafeClient::new();
         let socket = client.connect(NoEvents);
@@ -202,7 +202,7 @@ struct RawSide {
 
 impl RawSide {
     fn new(data: &mut [u8]) -> Self {
-        let sim = Sim::start();
+        let sim = common::benign_sim();
         let listener = sim.peer_listen(PEER);
         let mut client = RawClient::new();
         let socket = client.connect(ptr::null_mut(), ptr::null(), 0);

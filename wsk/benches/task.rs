@@ -86,7 +86,7 @@ struct Side {
 
 impl Side {
     fn new() -> Self {
-        let sim = Sim::start();
+        let sim = common::benign_sim();
         let listener = sim.peer_listen(PEER);
         let client = SafeClient::new();
         let socket = Arc::new(client.connect(NoEvents));
@@ -295,7 +295,7 @@ unsafe impl Send for SharedEvent {}
 /// `n` `KeSetEvent`s from the bench thread to a thread blocked on the event
 /// between them; returns the signals and the allocations of both sides.
 fn event_wakes(n: u64) -> (u64, u64) {
-    let sim = Sim::start();
+    let sim = common::benign_sim();
     let event: *mut sys::KEVENT = Box::into_raw(Box::new(
         // SAFETY: KEVENT is plain data; KeInitializeEvent initialises it.
         unsafe { core::mem::zeroed() },

@@ -127,7 +127,7 @@ pub use crate::tcp::connection::events::{
     RetainedIndication, Segments,
 };
 pub use crate::tcp::inspect::{InspectAction, InspectId};
-pub use crate::tcp::listen::events::{Incoming, ListenEvents, NoListenEvents};
+pub use crate::tcp::listen::events::{ConnectionRequest, Incoming, ListenEvents, NoListenEvents};
 pub use crate::udp::events::{
     Datagram, DatagramAction, DatagramEvents, DatagramIndication, DatagramSegments, Datagrams,
     NoDatagramEvents, RetainedDatagrams,

@@ -70,6 +70,12 @@ pub trait SocketOption {
     const BEFORE_BIND: bool = false;
 }
 
+/// Whether `O` is `SO_CONDITIONAL_ACCEPT`, by its level and code (so an
+/// option type defined outside this crate counts too).
+pub(crate) const fn is_conditional_accept<O: SocketOption>() -> bool {
+    O::LEVEL == sys::SOL_SOCKET && O::CODE == sys::SO_CONDITIONAL_ACCEPT
+}
+
 /// A socket option value passed as a `ULONG`.
 pub trait OptionValue: ControlValue + Copy {
     /// The `ULONG` passed to the provider.
@@ -127,6 +133,24 @@ options! {
     /// request before the handshake (`WskInspectEvent`). Must be set before
     /// the bind; [`tcp::listen`](crate::tcp::listen) sets it for handlers
     /// that implement [`on_inspect`](crate::events::ListenEvents::on_inspect).
+    ///
+    /// In conditional accept mode the provider calls `WskInspectEvent` and
+    /// `WskAbortEvent`, which may be NULL only when the mode is off
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_client_listen_dispatch>):
+    /// so setting it does not compile on a
+    /// [`ListenSocket`](crate::tcp::ListenSocket) whose handler lacks
+    /// `on_inspect`, nor on any other socket kind (the option is for
+    /// listening sockets only,
+    /// <https://learn.microsoft.com/windows-hardware/drivers/network/so-conditional-accept>).
+    ///
+    /// ```compile_fail,E0080
+    /// use wsk::options::ConditionalAccept;
+    /// fn turn_on(listener: &wsk::tcp::ListenSocket) {
+    ///     // `NoListenEvents` has no `on_inspect`: its table has no inspect callback.
+    ///     let _ = listener.set::<ConditionalAccept>(true);
+    /// }
+    /// # let _ = turn_on as fn(&wsk::tcp::ListenSocket);
+    /// ```
     ConditionalAccept: bool = (sys::SOL_SOCKET, sys::SO_CONDITIONAL_ACCEPT, true);
 }
 

@@ -68,7 +68,7 @@
 //!   (`Request<ops::TransferOp>` resolves to `BufResult<usize>`). None is
 //!   generic over a socket's event handler, so a helper that sends bytes is
 //!   not either; only the requests that *produce* a typed socket
-//!   ([`ops::CreateOp`], [`ops::AcceptOp`], [`ops::StreamListenOp`]) name it.
+//!   ([`ops::CreateOp`], [`ops::AcceptOp`]) name it.
 //!
 //! The machinery lives in a private module; this module only names it
 //! (the implementation files are split by what they do, not by who uses
@@ -86,10 +86,9 @@ pub mod ops {
     pub use crate::provider::control::TransportChangeOp;
     pub use crate::socket::calls::{AddressOp, CloseOp, ControlOp, SecurityOp};
     pub use crate::socket::create::CreateOp;
-    pub use crate::tcp::connection::transfer::TransferOp;
+    pub use crate::tcp::connection::transfer::{DrainOp, TransferOp};
     pub use crate::tcp::connection::{ConnectExOp, DisconnectOp};
     pub use crate::tcp::listen::{AcceptOp, InspectCompleteOp};
-    pub use crate::tcp::stream::StreamListenOp;
     pub use crate::udp::socket::FixedAddressOp;
     pub use crate::udp::transfer::{ReceiveFromOp, SendMessagesOp, SendToOp};
 }

@@ -3,9 +3,7 @@
 //! through the simulated provider.
 
 mod common;
-use common::{TIMEOUT, passive, setup, teardown};
-
-use std::sync::Mutex;
+use common::{DatagramLog, TIMEOUT, passive, setup, teardown};
 
 use wsk::AddressFamily;
 use wsk::events::{
@@ -19,7 +17,7 @@ use wsk_sim::Sim;
 
 #[derive(Default)]
 struct Recorder {
-    seen: Mutex<Vec<Vec<u8>>>,
+    seen: DatagramLog,
 }
 
 #[wsk::vtable]
@@ -29,12 +27,7 @@ impl DatagramEvents for Recorder {
         _cx: &EventContext<'_>,
         data: Option<DatagramIndication<'_>>,
     ) -> DatagramAction {
-        for d in data.iter().flatten() {
-            let mut bytes = vec![0; d.len()];
-            d.copy_to(&mut bytes);
-            self.seen.lock().unwrap().push(bytes);
-        }
-        DatagramAction::Accept
+        data.map_or(DatagramAction::Accept, |d| self.seen.record(d))
     }
 }
 
@@ -88,10 +81,7 @@ fn static_events_are_set_before_any_socket_and_checked_against_handlers() {
     .expect("a handler with the static event");
     peer.send_to("10.0.0.1:5400", b"static");
     sim.settle();
-    assert_eq!(
-        *socket.handler().seen.lock().unwrap(),
-        vec![b"static".to_vec()]
-    );
+    assert_eq!(socket.handler().seen.take_bytes(), vec![b"static".to_vec()]);
     socket.close().wait(&p).unwrap();
     listener.close().wait(&p).unwrap();
     teardown(&p, registration, provider);

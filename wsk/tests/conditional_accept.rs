@@ -7,7 +7,9 @@ use common::{passive, setup};
 use std::net::SocketAddr;
 use std::sync::Mutex;
 
-use wsk::events::{EventContext, Incoming, InspectAction, InspectId, ListenEvents, NoEvents};
+use wsk::events::{
+    ConnectionRequest, EventContext, Incoming, InspectAction, InspectId, ListenEvents, NoEvents,
+};
 use wsk::options::ConditionalAccept;
 use wsk::tcp::ConnectionSocket;
 use wsk::{Error, block_on};
@@ -19,6 +21,8 @@ struct Gate {
     inspected: Mutex<Vec<(InspectId, SocketAddr, SocketAddr)>>,
     aborted: Mutex<Vec<InspectId>>,
     accepted: Mutex<Vec<ConnectionSocket<NoEvents>>>,
+    /// NULL `InspectID`s and NULL `AcceptSocket`s: the listener is dead.
+    dead: Mutex<usize>,
 }
 
 impl Gate {
@@ -28,6 +32,7 @@ impl Gate {
             inspected: Mutex::new(Vec::new()),
             aborted: Mutex::new(Vec::new()),
             accepted: Mutex::new(Vec::new()),
+            dead: Mutex::new(0),
         }
     }
 
@@ -44,17 +49,25 @@ impl ListenEvents for Gate {
         if let Some(incoming) = incoming {
             let socket = incoming.accept(NoEvents);
             self.accepted.lock().unwrap().push(socket);
+        } else {
+            *self.dead.lock().unwrap() += 1;
         }
     }
 
     fn on_inspect(
         &self,
         _cx: &EventContext<'_>,
-        local: SocketAddr,
-        remote: SocketAddr,
-        id: InspectId,
+        request: Option<ConnectionRequest>,
     ) -> InspectAction {
-        self.inspected.lock().unwrap().push((id, local, remote));
+        let Some(request) = request else {
+            *self.dead.lock().unwrap() += 1;
+            return InspectAction::Reject;
+        };
+        self.inspected.lock().unwrap().push((
+            request.id(),
+            request.local_addr(),
+            request.peer_addr(),
+        ));
         *self.decision.lock().unwrap()
     }
 
@@ -216,5 +229,39 @@ fn inspect_complete_refuses_pend_and_conditional_accept_must_precede_bind() {
     listener.close().wait(&p).unwrap();
     drop(provider);
     registration.deregister(&p).expect("no handles left");
+    sim.finish();
+}
+
+/// INS-2 (M-04): a NULL `InspectID` tells the handler the listening socket
+/// no longer works (`on_inspect(cx, None)`), and the provider is answered
+/// `WskInspectReject`.
+#[test]
+fn a_null_inspect_id_tells_the_handler_the_listener_is_dead() {
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let listener = block_on(
+        &p,
+        wsk::tcp::listen(
+            &provider,
+            "0.0.0.0:7300".parse().unwrap(),
+            Gate::new(InspectAction::Accept),
+        ),
+    )
+    .expect("open");
+    sim.indicate_close_required();
+    sim.settle();
+    assert_eq!(*listener.handler().dead.lock().unwrap(), 1);
+    let inspects: Vec<_> = sim
+        .stats()
+        .events
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Inspect)
+        .collect();
+    assert_eq!(inspects.len(), 1);
+    assert!(inspects[0].null_indication);
+    assert_eq!(inspects[0].status, sys::WskInspectReject);
+    listener.close().wait(&p).expect("close");
+    common::teardown(&p, registration, provider);
     sim.finish();
 }

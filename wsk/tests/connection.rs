@@ -1,7 +1,7 @@
 //! Connection sockets and their events through the simulated provider.
 
 mod common;
-use common::{connected, connected_to, passive, setup, teardown};
+use common::{StreamLog, connected, connected_to, passive, setup, teardown};
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -243,23 +243,11 @@ fn a_request_that_ignores_cancel_is_freed_when_the_socket_closes() {
 #[test]
 fn receive_indications_can_be_retained_and_released() {
     #[derive(Default)]
-    struct Keeper {
-        held: Mutex<Vec<wsk::events::RetainedIndication>>,
-        bytes: Mutex<Vec<u8>>,
-    }
+    struct Keeper(StreamLog);
     #[wsk::vtable]
     impl ConnectionEvents for Keeper {
         fn on_receive(&self, _: &EventContext<'_>, data: Option<Indication<'_>>) -> ReceiveAction {
-            let Some(data) = data else {
-                return ReceiveAction::Accept;
-            };
-            let mut copy = vec![0; data.len()];
-            data.copy_to(&mut copy);
-            self.bytes.lock().unwrap().extend_from_slice(&copy);
-            if let Some(retained) = data.retain() {
-                self.held.lock().unwrap().push(retained);
-            }
-            ReceiveAction::Accept
+            data.map_or(ReceiveAction::Accept, |d| self.0.retain(d))
         }
     }
 
@@ -276,22 +264,27 @@ fn receive_indications_can_be_retained_and_released() {
     peer.send(b"keep me");
     sim.settle();
 
-    let retained: Vec<_> = socket.handler().held.lock().unwrap().drain(..).collect();
-    assert_eq!(retained.len(), 1);
-    assert_eq!(retained[0].len(), 7);
-    let mut copy = [0u8; 7];
-    assert_eq!(retained[0].copy_to(&mut copy), 7);
-    assert_eq!(&copy, b"keep me");
+    // However the provider split it, every piece was retained.
+    let retained = socket.handler().0.take_retained();
+    assert!(!retained.is_empty());
     assert_eq!(
-        sim.stats().statuses(EventKind::Receive),
-        vec![sys::STATUS_PENDING]
+        retained
+            .iter()
+            .map(wsk::events::RetainedIndication::len)
+            .sum::<usize>(),
+        7
     );
+    let kept: Vec<u8> = retained.iter().flat_map(common::read_retained).collect();
+    assert_eq!(kept, b"keep me");
+    let statuses = sim.stats().statuses(EventKind::Receive);
+    assert_eq!(statuses.len(), retained.len());
+    assert!(statuses.iter().all(|&s| s == sys::STATUS_PENDING));
 
     // Deregistration refuses while a retained indication holds the socket.
     drop(socket);
     let registration = registration;
     drop(provider);
-    assert_eq!(registration.live_handles(), 1);
+    assert_eq!(registration.live_handles(), retained.len());
     drop(retained); // WskRelease, then the deferred close
     sim.settle();
     registration.deregister(&p).expect("all released");
@@ -310,7 +303,11 @@ fn partial_accept_and_refuse_report_the_right_statuses() {
             }
         }
     }
-    let c = connected_to(Half, |_| {});
+    // Pins the benign provider: the test checks the statuses of one exact
+    // path (all six bytes in one indication, the rest in one receive);
+    // split indications and partial accepts under the adversary are
+    // covered by `adversary.rs` and the interleavings test.
+    let c = connected_to(Half, |sim| sim.set_adversary(None));
     let (sim, socket, peer) = (&c.sim, &c.socket, &c.peer);
     let p = passive();
     peer.send(b"abcdef");
@@ -425,5 +422,37 @@ fn tcp_silent_mode_is_requested_with_an_ioctl() {
         socket.set_tcp_silent_mode().wait(&p).err(),
         Some(Error::INVALID_DEVICE_STATE)
     );
+    c.finish();
+}
+
+/// RCV-3 (M-16): `WSK_FLAG_DRAIN` goes only with a zero-length buffer and
+/// without `WSK_FLAG_WAITALL`: `drain` is that request, and the flag is
+/// refused in ordinary receives without a provider call.
+#[test]
+fn drain_discards_data_until_the_peer_closes_and_is_refused_with_a_buffer() {
+    let c = connected();
+    let (sim, socket, peer) = (&c.sim, &c.socket, &c.peer);
+    let p = passive();
+    let before = sim.stats();
+    for flags in [
+        ReceiveFlags::from_bits_retain(sys::WSK_FLAG_DRAIN),
+        ReceiveFlags::from_bits_retain(sys::WSK_FLAG_DRAIN | sys::WSK_FLAG_WAITALL),
+    ] {
+        let request = socket.receive_with(Buffer::with_capacity(8).unwrap(), flags);
+        assert!(request.is_complete(), "refused without the provider");
+        let (r, buffer) = request.wait(&p);
+        assert_eq!(r, Err(Error::INVALID_PARAMETER));
+        assert_eq!(buffer.capacity(), 8);
+    }
+    assert_eq!(sim.stats().irps_completed, before.irps_completed);
+
+    let drain = socket.drain();
+    peer.send(b"discarded");
+    sim.settle();
+    let drain = drain
+        .wait_timeout(&p, Duration::from_millis(20))
+        .expect_err("drains until the connection ends");
+    peer.close();
+    assert_eq!(drain.wait(&p), Ok(()));
     c.finish();
 }

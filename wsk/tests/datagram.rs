@@ -2,7 +2,7 @@
 //! provider.
 
 mod common;
-use common::{passive, setup, teardown};
+use common::{DatagramLog, passive, setup, teardown};
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -16,6 +16,31 @@ use wsk::udp::{DatagramFlags, DatagramSocket};
 use wsk::{Buffer, Error, block_on};
 use wsk_sim::{EventKind, Irql, Routine, Sim};
 use wsk_sys as sys;
+
+/// Control information, when the provider gives some (the adversary's
+/// `control-info`), is one `IP_PKTINFO`/`IPV6_PKTINFO` object naming the
+/// address the datagram arrived on.
+fn check_pktinfo(control: &[u8], local: std::net::SocketAddr) {
+    if control.is_empty() {
+        return;
+    }
+    let header = size_of::<sys::CMSGHDR>();
+    let len = usize::from_ne_bytes(control[..8].try_into().unwrap());
+    let level = i32::from_ne_bytes(control[8..12].try_into().unwrap());
+    let kind = u32::from_ne_bytes(control[12..16].try_into().unwrap());
+    let data = &control[sys::CMSG_LEN(0)..len];
+    assert!(len >= header && len <= control.len());
+    match local.ip() {
+        std::net::IpAddr::V4(ip) => {
+            assert_eq!((level, kind), (sys::IPPROTO_IP, sys::IP_PKTINFO));
+            assert_eq!(data[..4], ip.octets());
+        }
+        std::net::IpAddr::V6(ip) => {
+            assert_eq!((level, kind), (sys::IPPROTO_IPV6, sys::IPV6_PKTINFO));
+            assert_eq!(data[..16], ip.octets());
+        }
+    }
+}
 
 fn round_trip(local: &str, peer_addr: &str) {
     let sim = Sim::start();
@@ -56,7 +81,7 @@ fn round_trip(local: &str, peer_addr: &str) {
     assert_eq!(received.len(), 256);
     assert_eq!(received.peer_addr(), peer.local_addr());
     assert_eq!(received.flags(), DatagramFlags::empty());
-    assert!(received.control_info().is_empty());
+    check_pktinfo(received.control_info(), bound);
     assert_eq!(buffer.as_slice(), &reply[..]);
     drop(buffer);
 
@@ -108,7 +133,7 @@ fn wildcard_bind_gets_a_port() {
 /// context offered a `Dispatch` token.
 #[derive(Default)]
 struct Recorder {
-    seen: Mutex<Vec<(std::net::SocketAddr, Vec<u8>, usize)>>,
+    seen: DatagramLog,
     dispatch: Mutex<Vec<(bool, bool)>>,
 }
 
@@ -127,16 +152,23 @@ impl DatagramEvents for Recorder {
             data.flags().contains(DatagramFlags::AT_DISPATCH_LEVEL),
         ));
         for d in &data {
-            let mut bytes = vec![0; d.len()];
-            assert_eq!(d.copy_to(&mut bytes), d.len());
-            let joined: Vec<u8> = d.segments().flatten().copied().collect();
-            assert_eq!(joined, bytes);
-            self.seen
-                .lock()
-                .unwrap()
-                .push((d.peer_addr().unwrap(), bytes, d.control_info_len()));
+            // Control information, when the provider gives some, is whole
+            // CMSGHDR objects.
+            let control = d.control_info();
+            assert_eq!(control.len(), d.control_info_len());
+            if !control.is_empty() {
+                let header = size_of::<sys::CMSGHDR>();
+                assert!(control.len() >= header);
+                let len = usize::from_ne_bytes(control[..8].try_into().unwrap());
+                assert!(len >= header && len <= control.len(), "cmsg_len {len}");
+            }
+            // Where every piece is mapped, the pieces are the bytes.
+            if let (Ok(segments), Ok(bytes)) = (d.segments(), d.to_buffer()) {
+                let joined: Vec<u8> = segments.flatten().copied().collect();
+                assert_eq!(joined, bytes.as_slice());
+            }
         }
-        DatagramAction::Accept
+        self.seen.record(data)
     }
 }
 
@@ -160,12 +192,12 @@ fn receive_from_events(irql: Irql) {
     peer.send_to("10.0.0.1:6000", b"second");
     sim.settle();
 
-    let seen = socket.handler().seen.lock().unwrap().clone();
+    let seen = socket.handler().seen.take();
     assert_eq!(
         seen,
         vec![
-            (peer.local_addr(), b"first".to_vec(), 0),
-            (peer.local_addr(), b"second".to_vec(), 0),
+            (peer.local_addr(), b"first".to_vec()),
+            (peer.local_addr(), b"second".to_vec()),
         ]
     );
     let at_dispatch = irql == Irql::Dispatch;
@@ -178,8 +210,11 @@ fn receive_from_events(irql: Irql) {
     }
     let statuses = sim.stats().statuses(EventKind::ReceiveFrom);
     assert!(!statuses.is_empty());
+    // Accepted, or retained where a piece could not be mapped yet.
     assert!(
-        statuses.iter().all(|&s| s == sys::STATUS_SUCCESS),
+        statuses
+            .iter()
+            .all(|&s| s == sys::STATUS_SUCCESS || s == sys::STATUS_PENDING),
         "{statuses:?}"
     );
 
@@ -240,9 +275,7 @@ fn receive_from_indications_can_be_retained_and_released() {
     assert_eq!(retained[0].count(), 1);
     let datagram = retained[0].iter().next().unwrap();
     assert_eq!(datagram.peer_addr(), Ok(peer.local_addr()));
-    let mut copy = [0u8; 7];
-    assert_eq!(datagram.copy_to(&mut copy), 7);
-    assert_eq!(&copy, b"keep me");
+    assert_eq!(common::read_datagram(&datagram), b"keep me");
     assert_eq!(
         sim.stats().statuses(EventKind::ReceiveFrom),
         vec![sys::STATUS_PENDING]
@@ -606,11 +639,17 @@ fn fixed_remote_and_send_to_addresses() {
     assert_eq!(overridden, Ok(8));
     assert_eq!(a.recv_from().1, b"override");
 
-    // Cleared: `send` has nowhere to go again.
+    // DG-SND-2 (M-25): clearing the remote address leaves the fixed
+    // destination, so `send` goes to `a` again; datagrams from anyone are
+    // heard again.
     socket.disconnect().wait(&p).expect("clear");
-    assert_eq!(send(b"x"), Err(Error::INVALID_DEVICE_STATE));
+    assert_eq!(send(b"to a again"), Ok(10));
+    assert_eq!(a.recv_from().1, b"to a again");
     a.send_to(local, b"heard again");
     assert_eq!(receive(), (a.local_addr(), b"heard again".to_vec()));
+    // Both cleared: `send` has nowhere to go.
+    socket.set_destination(None).wait(&p).expect("clear");
+    assert_eq!(send(b"x"), Err(Error::INVALID_DEVICE_STATE));
 
     socket.close().wait(&p).expect("close");
     teardown(&p, registration, provider);
@@ -641,6 +680,114 @@ fn datagram_sockets_take_typed_options() {
     socket.set::<ReceiveBuffer>(32 * 1024).wait(&p).unwrap();
     assert_eq!(socket.get::<ReceiveBuffer>().wait(&p), Ok(32 * 1024));
     socket.close().wait(&p).unwrap();
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+/// Refuses every indication; counts them.
+#[derive(Default)]
+struct Refuser(Mutex<Vec<usize>>);
+
+#[wsk::vtable]
+impl DatagramEvents for Refuser {
+    fn on_receive_from(
+        &self,
+        _: &EventContext<'_>,
+        data: Option<DatagramIndication<'_>>,
+    ) -> DatagramAction {
+        self.0
+            .lock()
+            .unwrap()
+            .push(data.as_ref().map_or(0, DatagramIndication::count));
+        DatagramAction::Refuse
+    }
+}
+
+/// DG-EV-4 (M-03): a refused receive-from indication disables the event
+/// until `enable_events`: `events_enabled()` says so, no indication comes
+/// meanwhile (the datagrams wait), and enabling again indicates them.
+#[test]
+fn a_refusal_disables_receive_from_events_until_enabled_again() {
+    let sim = Sim::with_config({
+        let mut cfg = wsk_sim::Config::default();
+        cfg.adversary = Some(
+            wsk_sim::Adversary::none(3).with(wsk_sim::Behaviour::ReceiveFromDisabledOnRefusal),
+        );
+        cfg
+    });
+    let peer = sim.peer_udp("10.0.0.2:53");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = block_on(
+        &p,
+        wsk::udp::bind(
+            &provider,
+            "10.0.0.1:6020".parse().unwrap(),
+            Refuser::default(),
+        ),
+    )
+    .expect("open");
+    peer.send_to("10.0.0.1:6020", b"one");
+    sim.settle();
+    assert_eq!(*socket.handler().0.lock().unwrap(), vec![1]);
+    assert!(!socket.events_enabled(), "the refusal disabled the event");
+    peer.send_to("10.0.0.1:6020", b"two");
+    sim.settle();
+    assert_eq!(socket.handler().0.lock().unwrap().len(), 1, "disabled");
+    socket.enable_events().expect("enable again");
+    sim.settle();
+    let seen = socket.handler().0.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "indicated again once enabled: {seen:?}");
+    assert_eq!(seen[1], 2, "both kept datagrams");
+    // The refusal disabled it again; the datagrams wait for a request.
+    assert!(!socket.events_enabled());
+    let (got, buffer) = socket
+        .receive_from(Buffer::with_capacity(16).unwrap())
+        .wait(&p);
+    got.expect("receive_from");
+    assert_eq!(buffer.as_slice(), b"one");
+    drop(buffer);
+    socket.close().wait(&p).expect("close");
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+/// DG-EV-5 (M-03): a statically enabled receive-from event stays enabled
+/// after a refusal.
+#[test]
+fn a_refusal_leaves_a_static_receive_from_event_enabled() {
+    let sim = Sim::with_config({
+        let mut cfg = wsk_sim::Config::default();
+        cfg.adversary = Some(
+            wsk_sim::Adversary::none(3).with(wsk_sim::Behaviour::ReceiveFromDisabledOnRefusal),
+        );
+        cfg
+    });
+    let peer = sim.peer_udp("10.0.0.2:53");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    provider
+        .set_static_events(wsk::events::StaticEvents::RECEIVE_FROM)
+        .expect("static events");
+    let socket = block_on(
+        &p,
+        wsk::udp::bind(
+            &provider,
+            "10.0.0.1:6021".parse().unwrap(),
+            Refuser::default(),
+        ),
+    )
+    .expect("open");
+    peer.send_to("10.0.0.1:6021", b"one");
+    sim.settle();
+    assert!(socket.events_enabled(), "static: still enabled");
+    peer.send_to("10.0.0.1:6021", b"two");
+    sim.settle();
+    assert!(
+        socket.handler().0.lock().unwrap().len() >= 2,
+        "indications go on"
+    );
+    socket.close().wait(&p).expect("close");
     teardown(&p, registration, provider);
     sim.finish();
 }

@@ -3,9 +3,13 @@
 //! violations and byte-stream integrity.
 //!
 //! Every seed builds one random scenario through the safe API against the
-//! simulated provider with the verifier on. `cargo test` runs 500 seeds
-//! (Miri: a handful); `WSK_INTERLEAVINGS=N` runs `N` seeds, `WSK_SEED=s`
-//! replays seed `s` alone. A failure prints the seed and the action log.
+//! simulated provider with the verifier on, and with the adversary (every
+//! behaviour `WSK_SIM_ADVERSARY` names — all by default — seeded from the
+//! scenario's seed, rare events included: callbacks racing pending
+//! requests, graceful disconnects that never complete). `cargo test` runs
+//! 500 seeds (Miri: a handful); `WSK_INTERLEAVINGS=N` runs `N` seeds,
+//! `WSK_SEED=s` replays seed `s` alone. A failure prints the seed and the
+//! action log.
 //!
 //! Byte streams are self-describing: byte `i` of a direction's stream is
 //! `i as u8 ^ salt`, and each direction carries at most 256 bytes, so every
@@ -33,13 +37,22 @@ use wsk::request::ops::TransferOp;
 use wsk::request::{Request, SlotRequest, TransferSlot};
 use wsk::tcp::{ConnectionSocket, ListenSocket, ReceiveFlags, SendFlags};
 use wsk::{Buffer, Error, Registration, block_on};
-use wsk_sim::{CompletionMode, EventKind, Irql, PeerConn, PeerListener, Routine, Sim};
+use wsk_sim::{
+    Adversary, CompletionMode, Config, EventKind, Irql, PeerConn, PeerListener, Routine, Sim,
+};
 use wsk_sys as sys;
 
 /// Bytes per direction per connection: every byte value names its offset.
 const STREAM_CAP: usize = 256;
 /// How long a request that must resolve may take.
 const RESOLVE: Duration = Duration::from_secs(10);
+/// How long a graceful disconnect may take before the scenario takes it
+/// for stuck and aborts.
+const STUCK: Duration = Duration::from_millis(200);
+/// Rare adversarial events per 1000 chances: callbacks racing pending
+/// requests, stuck graceful disconnects (the adversary's
+/// `rare_events_per_mille`).
+const RARE_EVENTS: u16 = 100;
 
 // ---------------------------------------------------------------------------
 // PRNG
@@ -88,6 +101,12 @@ struct Coverage {
     slot_memory_lost: usize,
     event_chunks: usize,
     abort_refusals: usize,
+    mapping_failures: usize,
+    stuck_disconnects: usize,
+    indication_mdls: u64,
+    indication_elements: u64,
+    indication_offsets: u64,
+    provider_mapping_failures: u64,
     peer_bytes_checked: usize,
     driver_bytes_checked: usize,
 }
@@ -104,6 +123,12 @@ static COVERAGE: Mutex<Coverage> = Mutex::new(Coverage {
     slot_memory_lost: 0,
     event_chunks: 0,
     abort_refusals: 0,
+    mapping_failures: 0,
+    stuck_disconnects: 0,
+    indication_mdls: 0,
+    indication_elements: 0,
+    indication_offsets: 0,
+    provider_mapping_failures: 0,
     peer_bytes_checked: 0,
     driver_bytes_checked: 0,
 });
@@ -187,8 +212,10 @@ impl ConnectionEvents for Handler {
         match self.mode {
             RecvMode::Accept => {
                 let mut v = vec![0; data.len()];
-                let n = data.copy_to(&mut v);
-                assert_eq!(n, data.len(), "copy_to copies the whole indication");
+                match data.copy_to(&mut v) {
+                    Ok(n) => assert_eq!(n, data.len(), "copy_to copies the whole indication"),
+                    Err(e) => return Self::mapping_failed(e),
+                }
                 self.shared.event_chunks.lock().unwrap().push(v);
                 ReceiveAction::Accept
             }
@@ -199,13 +226,18 @@ impl ConnectionEvents for Handler {
                     return ReceiveAction::Refuse;
                 }
                 let mut v = vec![0; k];
-                assert_eq!(data.copy_to(&mut v), k);
+                match data.copy_to(&mut v) {
+                    Ok(n) => assert_eq!(n, k),
+                    Err(e) => return Self::mapping_failed(e),
+                }
                 self.shared.event_chunks.lock().unwrap().push(v);
                 ReceiveAction::AcceptPartial(k)
             }
             RecvMode::Retain => {
                 let mut v = vec![0; data.len()];
-                data.copy_to(&mut v);
+                if let Err(e) = data.copy_to(&mut v) {
+                    return Self::mapping_failed(e);
+                }
                 // Hold the lock across retain, so the chunk order matches
                 // the order in which indications were taken.
                 let mut chunks = self.shared.event_chunks.lock().unwrap();
@@ -222,6 +254,16 @@ impl ConnectionEvents for Handler {
 
     fn on_disconnect(&self, _cx: &EventContext<'_>, flags: DisconnectFlags) {
         self.shared.disconnects.lock().unwrap().push(flags);
+    }
+}
+
+impl Handler {
+    /// A piece of the indication could not be mapped: the data stays with
+    /// the provider, for a receive request.
+    fn mapping_failed(e: Error) -> ReceiveAction {
+        assert_eq!(e, Error::INSUFFICIENT_RESOURCES, "mapping failures only");
+        cover(|c| c.mapping_failures += 1);
+        ReceiveAction::Refuse
     }
 }
 
@@ -740,11 +782,18 @@ fn scenario(seed: u64, steps: usize) {
     let mut rng = Rng(seed ^ 0x5EED_0000_0000_0000);
 
     let per_request = rng.chance(15);
-    let sim = if per_request {
-        Sim::with_seed(seed)
-    } else {
-        Sim::start()
-    };
+    // The adversary draws from the scenario's seed too (whatever
+    // WSK_SIM_ADVERSARY names, seeded per scenario), rare events included.
+    let adversary = Adversary::from_env().map(|a| {
+        a.with_seed(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ a.seed())
+            .rare_events_per_mille(RARE_EVENTS)
+    });
+    let sim = Sim::with_config({
+        let mut cfg = Config::default();
+        cfg.adversary = adversary;
+        cfg.seed = per_request.then_some(seed);
+        cfg
+    });
     let mode = match rng.below(5) {
         0 => CompletionMode::Inline,
         1 => CompletionMode::InlineReturnPending,
@@ -767,7 +816,9 @@ fn scenario(seed: u64, steps: usize) {
     }
     sim.set_ignore_cancel(ignore_cancel);
     log(format!(
-        "seed {seed}: per_request={per_request} mode={mode:?} event_irql={irql:?} ignore_cancel={ignore_cancel}"
+        "seed {seed}: per_request={per_request} mode={mode:?} event_irql={irql:?} \
+         ignore_cancel={ignore_cancel} adversary={}",
+        adversary.map_or_else(|| "off".to_owned(), |a| a.to_string())
     ));
 
     let p = passive();
@@ -1083,20 +1134,40 @@ fn scenario(seed: u64, steps: usize) {
                 } else {
                     socket.disconnect(None)
                 };
-                match request.wait_timeout(&p, RESOLVE) {
-                    Ok((r, _)) => {
-                        log(format!("  -> {r:?}"));
-                        if r.is_ok() {
-                            if abortive {
-                                c.driver_aborted = true;
-                                assert!(socket.is_aborted());
-                                c.check_abort_refuses_sends(&p);
-                            } else {
-                                c.driver_disconnected = true;
-                            }
+                let resolved = match request
+                    .wait_timeout(&p, if abortive { RESOLVE } else { STUCK })
+                {
+                    Ok(out) => out,
+                    Err(pending) if !abortive => {
+                        // A graceful disconnect may never complete on its own
+                        // (the adversary's graceful-disconnect-stuck, DSC-4):
+                        // an abortive one forces it.
+                        log("  -> graceful disconnect still pending: abort".to_owned());
+                        let (aborted, _) = socket
+                            .abort()
+                            .wait_timeout(&p, RESOLVE)
+                            .unwrap_or_else(|_| panic!("{}: abort never resolved", c.name));
+                        log(format!("  abort -> {aborted:?}"));
+                        if aborted.is_ok() {
+                            c.driver_aborted = true;
                         }
+                        cover(|cov| cov.stuck_disconnects += 1);
+                        pending.wait_timeout(&p, RESOLVE).unwrap_or_else(|_| {
+                            panic!("{}: the abort did not complete the disconnect", c.name)
+                        })
                     }
                     Err(pending) => panic!("{}: disconnect never resolved: {pending:?}", c.name),
+                };
+                let (r, _) = resolved;
+                log(format!("  -> {r:?}"));
+                if r.is_ok() {
+                    if abortive {
+                        c.driver_aborted = true;
+                        assert!(socket.is_aborted());
+                        c.check_abort_refuses_sends(&p);
+                    } else if !c.driver_aborted {
+                        c.driver_disconnected = true;
+                    }
                 }
             }
             // Detach: drop the socket with requests outstanding.
@@ -1193,6 +1264,12 @@ fn scenario(seed: u64, steps: usize) {
     sim.settle();
 
     let stats = sim.stats();
+    cover(|c| {
+        c.indication_mdls += stats.indication_mdls;
+        c.indication_elements += stats.indication_elements;
+        c.indication_offsets += stats.indication_offsets;
+        c.provider_mapping_failures += stats.mapping_failures;
+    });
     for status in stats.statuses(EventKind::Disconnect) {
         assert_eq!(
             status,
@@ -1245,10 +1322,22 @@ fn random_interleavings() {
     for &seed in &seeds {
         scenario(seed, steps);
     }
+    let coverage = COVERAGE.lock().unwrap();
     eprintln!(
         "interleavings: {} seed(s) in {:?}; {:?}",
         seeds.len(),
         started.elapsed(),
-        COVERAGE.lock().unwrap()
+        *coverage
     );
+    if seeds.len() >= 100 && Adversary::from_env().is_some() {
+        // Over many seeds the adversary's data-path behaviours all reached
+        // the handlers.
+        assert!(coverage.indication_mdls > coverage.indication_elements);
+        assert!(coverage.indication_offsets > 0);
+        assert!(coverage.provider_mapping_failures > 0);
+        assert!(
+            coverage.mapping_failures > 0,
+            "a handler saw a mapping failure"
+        );
+    }
 }

@@ -2,7 +2,7 @@
 //! round trip between two `wsk` sockets over the simulated network.
 
 mod common;
-use common::{passive, setup};
+use common::{passive, setup, teardown};
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -312,11 +312,17 @@ fn a_provider_without_events_listens_with_events_off() {
         disconnects: Mutex::new(Vec::new()),
     });
     let peer = sim.peer_connect("127.0.0.1:7011").expect("peer connects");
+    // The accept request enables the connection's events: Wine refuses
+    // that too, which does not fail the accept.
+    sim.fail_next(
+        wsk_sim::Routine::WskControlSocket,
+        sys::STATUS_NOT_IMPLEMENTED,
+    );
     let (connection, remote) = accept.wait(&p).expect("accepted by request");
     assert_eq!(remote, peer.local_addr());
     assert!(
         !connection.events_enabled(),
-        "nothing inherited from a listener without events"
+        "a provider without events: the connection's events stay off"
     );
     connection.close().wait(&p).expect("close");
     listener.close().wait(&p).expect("close");
@@ -344,5 +350,175 @@ fn events_refused_by_the_provider_are_a_clear_error() {
     registration
         .deregister(&p)
         .expect("the failed socket was closed");
+    sim.finish();
+}
+
+/// Counts the NULL `AcceptSocket`s an accept callback is given.
+#[derive(Default)]
+struct Dead(Mutex<usize>);
+
+#[wsk::vtable]
+impl ListenEvents for Dead {
+    type Connection = Peer;
+    fn on_accept(&self, _: &EventContext<'_>, incoming: Option<Incoming<'_, Peer>>) {
+        if incoming.is_none() {
+            *self.0.lock().unwrap() += 1;
+        }
+    }
+}
+
+/// ACC-EV-3 (M-17): a NULL `AcceptSocket` reaches the handler as `None`
+/// and is answered `STATUS_REQUEST_NOT_ACCEPTED`, as Microsoft's sample
+/// does: nothing was accepted.
+#[test]
+fn a_null_accept_socket_is_reported_and_not_accepted() {
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let listener = block_on(
+        &p,
+        wsk::tcp::listen(&provider, "0.0.0.0:7020".parse().unwrap(), Dead::default()),
+    )
+    .unwrap();
+    sim.indicate_close_required();
+    sim.settle();
+    assert_eq!(*listener.handler().0.lock().unwrap(), 1);
+    let accepts: Vec<_> = sim
+        .stats()
+        .events
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Accept)
+        .collect();
+    assert_eq!(accepts.len(), 1);
+    assert!(accepts[0].null_indication);
+    assert_eq!(accepts[0].status, sys::STATUS_REQUEST_NOT_ACCEPTED);
+    listener.close().wait(&p).expect("close");
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+/// EVT-10 (M-12): disabling a listening socket's events disables only its
+/// accept event; the connection events enabled on it stay (Microsoft allows
+/// no disabling them there, which the adversary's `fixed-events` reports as
+/// a violation). Accept events resume once re-enabled, and accepted sockets
+/// still inherit the connection events.
+#[test]
+fn disabling_a_listener_disables_only_its_accept_event() {
+    let sim = Sim::with_config({
+        let mut cfg = wsk_sim::Config::default();
+        cfg.adversary = Some(wsk_sim::Adversary::none(1).with(wsk_sim::Behaviour::FixedEvents));
+        cfg
+    });
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let server = Server {
+        accepted: Mutex::new(Vec::new()),
+        remotes: Mutex::new(Vec::new()),
+        reject_next: Mutex::new(false),
+    };
+    let listener = block_on(
+        &p,
+        wsk::tcp::listen(&provider, "0.0.0.0:7021".parse().unwrap(), server),
+    )
+    .unwrap();
+    listener.disable_events().expect("disable the accept event");
+    assert!(!listener.events_enabled());
+    // Not offered through the (disabled) accept event: it waits in the
+    // backlog for a WskAccept.
+    let early = sim.peer_connect("10.0.0.1:7021").expect("connected");
+    sim.settle();
+    assert_eq!(sim.stats().count(EventKind::Accept), 0);
+    listener.enable_events().expect("enable again");
+    let peer = sim.peer_connect("10.0.0.1:7021").expect("connected");
+    sim.settle();
+    let accepted: Vec<_> = listener
+        .handler()
+        .accepted
+        .lock()
+        .unwrap()
+        .drain(..)
+        .collect();
+    assert!(!accepted.is_empty(), "accept events resumed");
+    peer.close();
+    early.close();
+    sim.settle();
+    let disconnects: usize = accepted
+        .iter()
+        .map(|s| s.handler().disconnects.lock().unwrap().len())
+        .sum();
+    assert_eq!(disconnects, accepted.len(), "connection events inherited");
+    drop(accepted);
+    listener.close().wait(&p).expect("close");
+    sim.settle();
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+/// EVT-9, ACC-5 (M-02): a socket `WskAccept` returns starts with its events
+/// disabled (the adversary's `accept-does-not-inherit`); the accept request
+/// enables the handler's, so its disconnect event fires.
+#[test]
+fn sockets_accepted_by_request_get_their_handlers_events() {
+    let sim = Sim::with_config({
+        let mut cfg = wsk_sim::Config::default();
+        cfg.adversary =
+            Some(wsk_sim::Adversary::none(2).with(wsk_sim::Behaviour::AcceptDoesNotInherit));
+        cfg
+    });
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    // Both a listener without events and one with accept events enabled
+    // (whose connection events a WskAccept socket does not inherit either).
+    let plain = block_on(
+        &p,
+        wsk::tcp::listen(
+            &provider,
+            "0.0.0.0:7030".parse().unwrap(),
+            NoListenEvents::<Peer>::new(),
+        ),
+    )
+    .unwrap();
+    let server = Server {
+        accepted: Mutex::new(Vec::new()),
+        remotes: Mutex::new(Vec::new()),
+        reject_next: Mutex::new(false),
+    };
+    let eventful = block_on(
+        &p,
+        wsk::tcp::listen(&provider, "0.0.0.0:7031".parse().unwrap(), server),
+    )
+    .unwrap();
+    eventful.disable_events().unwrap(); // leave connections to WskAccept
+    for (port, accept) in [
+        (
+            7030,
+            plain.accept(Peer {
+                disconnects: Mutex::new(Vec::new()),
+            }),
+        ),
+        (
+            7031,
+            eventful.accept(Peer {
+                disconnects: Mutex::new(Vec::new()),
+            }),
+        ),
+    ] {
+        let peer = sim
+            .peer_connect(&format!("10.0.0.1:{port}"))
+            .expect("connected");
+        let (connection, _) = accept.wait(&p).expect("accepted");
+        assert!(connection.events_enabled(), "{port}");
+        peer.close();
+        sim.settle();
+        assert_eq!(
+            connection.handler().disconnects.lock().unwrap().len(),
+            1,
+            "{port}: on_disconnect"
+        );
+        connection.close().wait(&p).expect("close");
+    }
+    plain.close().wait(&p).expect("close");
+    eventful.close().wait(&p).expect("close");
+    teardown(&p, registration, provider);
     sim.finish();
 }

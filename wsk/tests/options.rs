@@ -220,3 +220,69 @@ fn socket_connect_not_implemented_is_a_clear_error() {
     registration.deregister(&p).expect("no handles left");
     sim.finish();
 }
+
+/// SOCK-4, ACC-2, CTL-4, CONNX-2 (M-21): the "should" parameters as
+/// Microsoft gives them — no socket context for sockets without callbacks
+/// (created, accepted by request), no `OutputSizeReturned` with an IRP
+/// (the simulator's verifier reports both), and `WskConnectEx` data over
+/// 65,535 bytes refused without a call, with the status the provider would
+/// give.
+#[test]
+fn should_parameters_are_as_microsoft_gives_them() {
+    let sim = Sim::start();
+    let peer = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let connection = block_on(
+        &p,
+        wsk::tcp::connect(&provider, "10.0.0.2:80".parse().unwrap(), NoEvents),
+    )
+    .expect("connect");
+    let _peer_side = peer.accept();
+    // Control requests with an IRP (get and set): no OutputSizeReturned.
+    connection.set::<KeepAlive>(true).wait(&p).expect("set");
+    assert!(connection.get::<KeepAlive>().wait(&p).expect("get"));
+    assert!(connection.ideal_send_backlog().wait(&p).expect("query") > 0);
+
+    let listener = block_on(
+        &p,
+        wsk::tcp::listen(
+            &provider,
+            "0.0.0.0:7400".parse().unwrap(),
+            NoListenEvents::<NoEvents>::new(),
+        ),
+    )
+    .expect("listen");
+    let accept = listener.accept(NoEvents);
+    let _client = sim.peer_connect("10.0.0.1:7400").expect("connect");
+    let (accepted, _) = accept.wait(&p).expect("accept");
+
+    let socket = ConnectionSocket::new(&provider, AddressFamily::V4, NoEvents)
+        .wait(&p)
+        .expect("create");
+    socket
+        .bind("0.0.0.0:0".parse().unwrap())
+        .wait(&p)
+        .expect("bind");
+    let before = sim.stats();
+    let mut big =
+        Buffer::with_capacity(ConnectionSocket::<NoEvents>::MAX_CONNECT_DATA + 1).unwrap();
+    big.set_len(big.capacity());
+    let request = socket.connect_with_data("10.0.0.2:80".parse().unwrap(), big);
+    assert!(request.is_complete(), "refused without a provider call");
+    let (r, buffer) = request.wait(&p);
+    assert_eq!(r, Err(Error::BUFFER_OVERFLOW));
+    assert_eq!(sim.stats().irps_completed, before.irps_completed);
+    drop(buffer);
+
+    for request in [
+        socket.close(),
+        accepted.close(),
+        listener.close(),
+        connection.close(),
+    ] {
+        request.wait(&p).expect("close");
+    }
+    common::teardown(&p, registration, provider);
+    sim.finish();
+}

@@ -248,6 +248,9 @@ fn refused_and_failed_slot_requests_return_the_buffer_and_keep_the_memory() {
     assert!(slot.is_ready());
 
     // Completed but never read: dropping it keeps the memory in the slot.
+    // This step needs a send the provider completes inside the call, so it
+    // pins inline completions (the adversary's completion mix would pend it).
+    sim.set_completion_mode(CompletionMode::Inline);
     let request = socket.send_in(&mut slot, buffer, SendFlags::empty());
     assert!(request.is_complete(), "inline completion");
     drop(request);

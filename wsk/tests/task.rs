@@ -485,15 +485,21 @@ fn shutdown_gives_up_at_its_bound_on_a_closure_that_keeps_waiting() {
         .build(&p)
         .expect("executor");
     let release = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicBool::new(false));
     let wait = Arc::clone(&release);
+    let running = Arc::clone(&started);
     let stuck = executor
         .spawn_blocking(move |p| {
+            running.store(true, Ordering::SeqCst);
             while !wait.load(Ordering::SeqCst) {
                 p.sleep(Duration::from_millis(1));
             }
         })
         .expect("spawn_blocking");
-    eventually("the closure to start", || !stuck.is_finished());
+    // Started, not merely queued: a closure that never started would be
+    // dropped by the shutdown, which would then not need its bound.
+    eventually("the closure to start", || started.load(Ordering::SeqCst));
+    assert!(!stuck.is_finished());
     std::thread::sleep(Duration::from_millis(2));
     let start = Instant::now();
     assert_eq!(executor.shutdown(&p), Err(Error::IO_TIMEOUT));

@@ -150,13 +150,9 @@ impl ConnectionEvents for Handler {
             // Stopping: the socket is about to close; the data goes nowhere.
             return ReceiveAction::Accept;
         }
-        // Copy before locking; an allocation failure leaves the data with
-        // the provider, for the work item's receive request.
-        let copy = Buffer::with_capacity(data.len()).map(|mut buffer| {
-            let n = data.copy_to(buffer.as_mut_capacity());
-            buffer.set_len(n);
-            buffer
-        });
+        // Copy before locking; an allocation or mapping failure leaves the
+        // data with the provider, for the work item's receive request.
+        let copy = data.to_buffer();
         conn.state.with_in_callback(cx, |state, _| {
             let fits = state.queued == 0 || state.queued + data.len() <= MAX_QUEUED;
             let action = match copy {

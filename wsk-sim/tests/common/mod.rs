@@ -444,9 +444,12 @@ pub(crate) fn event_callback(s: PWSK_SOCKET, mask: u32, irp: PIRP) -> NTSTATUS {
     }
 }
 
-/// Sets `SO_CONDITIONAL_ACCEPT` on a listen socket (before its bind).
+/// Sets `SO_CONDITIONAL_ACCEPT` on a listen socket (before its bind), with
+/// the IRP its page requires.
 pub(crate) fn set_conditional_accept(l: PWSK_SOCKET) {
     let on: u32 = 1;
+    let mut r = Req::new();
+    let irp = r.arm();
     let st = unsafe {
         (basic(l).WskControlSocket.unwrap())(
             l,
@@ -458,8 +461,8 @@ pub(crate) fn set_conditional_accept(l: PWSK_SOCKET) {
             0,
             ptr::null_mut(),
             ptr::null_mut(),
-            ptr::null_mut(),
+            irp,
         )
     };
-    assert_eq!(st, STATUS_SUCCESS);
+    assert_eq!(r.wait(st).0, STATUS_SUCCESS);
 }

@@ -200,6 +200,16 @@ fn run_allocs(allocs: &[AllocGroup]) {
 /// The simulated peer every bench connects to.
 pub(crate) const PEER: &str = "10.0.0.2:80";
 
+/// A machine with the benign provider: the benches pin it, because they
+/// count the instructions and allocations of one path (inline completions,
+/// one mapped MDL per indication, no split) for the safe layer and the raw
+/// calls alike; the adversary's choices are drawn per run and would make
+/// the two sides take different paths. The adversarial paths are tested,
+/// not measured (`wsk/tests/adversary.rs`, the interleavings test).
+pub(crate) fn benign_sim() -> wsk_sim::Sim {
+    wsk_sim::Sim::with_config(wsk_sim::Config::default())
+}
+
 /// Waits in the simulator never last this long.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -344,6 +344,16 @@ impl<O: Operation> Request<O> {
     pub(crate) fn detach(mut self) {
         self.inner.release(false, None);
     }
+
+    /// The output if the request has completed (inside the call, or
+    /// already); otherwise [`detach`](Self::detach)es it and returns `None`.
+    pub(crate) fn now_or_detach(mut self) -> Option<O::Output> {
+        if let Some(output) = self.inner.try_take(None, None) {
+            return Some(output);
+        }
+        self.detach();
+        None
+    }
 }
 
 impl<O: Operation> Future for Request<O> {

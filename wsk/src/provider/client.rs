@@ -205,8 +205,10 @@ impl Provider {
     ///   [`WindowsVersion`]); the provider is not called.
     /// - [`Error::NOT_IMPLEMENTED`](crate::Error::NOT_IMPLEMENTED): the provider left `WskGetAddressInfo`
     ///   or `WskFreeAddressInfo` empty.
-    /// - Provider statuses, for example [`Error::NOT_FOUND`](crate::Error::NOT_FOUND) or
-    ///   [`Error::BAD_NETWORK_PATH`](crate::Error::BAD_NETWORK_PATH) for an unknown host.
+    /// - Provider statuses: an unknown host is `STATUS_NO_MATCH` on the
+    ///   `WskGetAddressInfo` page (`Error::from_raw(STATUS_NO_MATCH)`, an unnamed error; some
+    ///   providers answer [`Error::NOT_FOUND`](crate::Error::NOT_FOUND) or
+    ///   [`Error::BAD_NETWORK_PATH`](crate::Error::BAD_NETWORK_PATH)).
     pub fn resolve(
         &self,
         passive: &Passive<'_>,
@@ -236,7 +238,9 @@ impl Provider {
     ///   [`WindowsVersion`]); the provider is not called.
     /// - [`Error::NOT_IMPLEMENTED`](crate::Error::NOT_IMPLEMENTED): the provider left `WskGetNameInfo`
     ///   empty (Wine's `netio.sys` stub).
-    /// - Provider statuses, for example [`Error::NOT_FOUND`](crate::Error::NOT_FOUND) with
+    /// - Provider statuses, for example `STATUS_NO_MATCH` (as the
+    ///   `WskGetNameInfo` page says; some providers answer
+    ///   [`Error::NOT_FOUND`](crate::Error::NOT_FOUND)) with
     ///   [`NameInfoFlags::NAME_REQUIRED`] for an address without a name, or
     ///   [`Error::BUFFER_OVERFLOW`](crate::Error::BUFFER_OVERFLOW).
     pub fn name_info(

@@ -216,6 +216,9 @@ pub(crate) struct ProviderInner {
     /// later fields are `None`.
     dispatch: sys::WSK_PROVIDER_DISPATCH,
     windows: WindowsVersion,
+    /// `MmGetSystemAddressForMdlSafe`'s `Priority` for indicated MDLs on
+    /// this system (computed once: the data path reads it per indication).
+    mapping_priority: sys::ULONG,
     /// Connection and listen views of the provider's stream-socket tables.
     pub(crate) stream_tables: StreamTables,
 }
@@ -302,6 +305,7 @@ impl ProviderInner {
             npi,
             dispatch,
             windows,
+            mapping_priority: crate::mdl::mapping_priority(windows),
             stream_tables: StreamTables::new(),
         })
     }
@@ -350,6 +354,13 @@ impl ProviderInner {
     /// The Windows version recorded at registration.
     pub(crate) fn windows(&self) -> WindowsVersion {
         self.windows
+    }
+
+    /// The `Priority` argument of `MmGetSystemAddressForMdlSafe` for
+    /// indicated MDLs ([`crate::mdl::mapping_priority`]).
+    #[inline]
+    pub(crate) fn mapping_priority(&self) -> sys::ULONG {
+        self.mapping_priority
     }
 
     /// Counts a new handle (for a socket created from this provider).

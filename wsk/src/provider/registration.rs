@@ -100,6 +100,13 @@ impl Registration {
     /// subsystem to become ready (`WskCaptureProviderNPI`). `None` waits
     /// forever (`WSK_INFINITE_WAIT`).
     ///
+    /// Not from `DriverEntry` with `None` or a long `timeout`: a WSK
+    /// application capturing there "should not set the `WaitTimeout`
+    /// parameter to `WSK_INFINITE_WAIT` or an excessive wait time", and one
+    /// that starts very early waits "in a different worker thread than the
+    /// one in which `DriverEntry` runs"
+    /// ([Registering a Winsock Kernel Application](https://learn.microsoft.com/windows-hardware/drivers/network/registering-a-winsock-kernel-application)).
+    ///
     /// # IRQL
     ///
     /// `PASSIVE_LEVEL`.

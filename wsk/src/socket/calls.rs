@@ -90,22 +90,25 @@ impl Operation for CloseOp {
 /// output decodes to ([`ControlOutput`]: the raw bytes; `()`: nothing).
 pub struct ControlOp<D = ControlOutput> {
     core: SocketRef,
-    input: [u8; CONTROL_BYTES],
-    output: [u8; CONTROL_BYTES],
-    returned: sys::SIZE_T,
+    input: ControlBytes,
+    output: ControlBytes,
     _decode: PhantomData<fn() -> D>,
 }
+
+/// The inline input or output of a control request, aligned for the
+/// `ULONG`, `SIZE_T` and structure variables the option and IOCTL pages
+/// name (<https://learn.microsoft.com/windows-hardware/drivers/network/so-keepalive>,
+/// <https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-query-ideal-send-backlog>).
+#[repr(C, align(8))]
+struct ControlBytes([u8; CONTROL_BYTES]);
 
 impl<D: ControlValue> Operation for ControlOp<D> {
     type Output = Result<D>;
     fn complete(self, status: i32, information: usize) -> Result<D> {
         Error::check(status)?;
-        let len = if self.returned != 0 {
-            self.returned
-        } else {
-            information
-        };
-        D::from_output(&ControlOutput::new(self.output, len))
+        // With an IRP, the output size is `IoStatus.Information`
+        // (https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_control_socket).
+        D::from_output(&ControlOutput::new(self.output.0, information))
     }
 }
 
@@ -122,15 +125,14 @@ pub(crate) fn submit_control<D: ControlValue>(
     let socket = core.socket();
     let mut op = ControlOp {
         core,
-        input: [0; CONTROL_BYTES],
-        output: [0; CONTROL_BYTES],
-        returned: 0,
+        input: ControlBytes([0; CONTROL_BYTES]),
+        output: ControlBytes([0; CONTROL_BYTES]),
         _decode: PhantomData,
     };
     if input.len() > CONTROL_BYTES || output_len > CONTROL_BYTES {
         return Request::failed(op, Error::INVALID_BUFFER_SIZE);
     }
-    op.input[..input.len()].copy_from_slice(input);
+    op.input.0[..input.len()].copy_from_slice(input);
     if socket.is_null() {
         return Request::failed(op, Error::INVALID_HANDLE);
     }
@@ -145,14 +147,16 @@ pub(crate) fn submit_control<D: ControlValue>(
         let input_ptr = if input_len == 0 {
             core::ptr::null_mut()
         } else {
-            op.input.as_mut_ptr().cast()
+            op.input.0.as_mut_ptr().cast()
         };
         let output_ptr = if output_len == 0 {
             core::ptr::null_mut()
         } else {
-            op.output.as_mut_ptr().cast()
+            op.output.0.as_mut_ptr().cast()
         };
-        // SAFETY: the socket exists; the buffers live in the payload until completion.
+        // SAFETY: the socket exists; the buffers live in the payload until
+        // completion; `OutputSizeReturned` is NULL, as it should be with an
+        // IRP (the size comes back in `IoStatus.Information`).
         unsafe {
             control(
                 socket,
@@ -163,7 +167,7 @@ pub(crate) fn submit_control<D: ControlValue>(
                 input_ptr,
                 output_len,
                 output_ptr,
-                &raw mut op.returned,
+                core::ptr::null_mut(),
                 irp,
             )
         }
@@ -221,13 +225,23 @@ pub(crate) fn ioctl<D: ControlValue>(
 /// (<https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback>).
 /// Listening sockets must be bound and connection sockets connected first.
 pub(crate) fn enable_events(core: &ErasedCore, mask: u32) -> Result<()> {
+    if mask == 0 {
+        return Ok(());
+    }
+    // Marked on before the call: a callback may run inside it, and one that
+    // refuses datagrams clears the mark (the provider then disables the
+    // event again).
+    let was_on = core.has_flags(EVENTS_ON);
+    core.set_flags(EVENTS_ON);
     // Events enabled statically are always on and may not be enabled again.
     let dynamic = mask & !core.provider.reg().static_events();
     if dynamic != 0 {
-        event_control(core, dynamic)?;
-    }
-    if mask != 0 {
-        core.set_flags(EVENTS_ON);
+        if let Err(e) = event_control(core, dynamic) {
+            if !was_on {
+                core.clear_flags(EVENTS_ON);
+            }
+            return Err(e);
+        }
     }
     Ok(())
 }

@@ -34,9 +34,14 @@ pub(crate) const BOUND: u32 = 1 << 9;
 /// The handler's callbacks are enabled (`enable_events` succeeded with a
 /// non-empty mask, or an accepted socket inherited them).
 pub(crate) const EVENTS_ON: u32 = 1 << 10;
-/// A datagram socket has a fixed destination (`SIO_WSK_SET_REMOTE_ADDRESS`
-/// or `SIO_WSK_SET_SENDTO_ADDRESS` with an address), so `send` may omit it.
-pub(crate) const FIXED_DESTINATION: u32 = 1 << 17;
+/// A datagram socket has a fixed remote address (`SIO_WSK_SET_REMOTE_ADDRESS`
+/// with an address), so `send` may omit the destination.
+pub(crate) const FIXED_REMOTE: u32 = 1 << 17;
+/// A datagram socket has a fixed destination (`SIO_WSK_SET_SENDTO_ADDRESS`
+/// with an address), so `send` may omit it. Set and cleared independently
+/// of [`FIXED_REMOTE`]: either lets `WskSendTo` go without an address
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send_to>).
+pub(crate) const FIXED_SENDTO: u32 = 1 << 18;
 
 /// The state of one WSK socket shared by its handle, its requests and the
 /// provider's callbacks (whose `SocketContext` is this struct's address).

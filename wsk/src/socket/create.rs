@@ -208,7 +208,7 @@ pub(crate) fn submit_create<S: Socket>(
                 return Request::failed(op, Error::NOT_IMPLEMENTED);
             };
             Request::submit(op, |irp, op| {
-                let context = op.context();
+                let context = op.context(kind.dispatch);
                 // SAFETY: the context (the core) is kept alive by the payload
                 // and, on success, by the new handle; the dispatch table is a
                 // 'static constant.
@@ -234,7 +234,7 @@ pub(crate) fn submit_create<S: Socket>(
                 return Request::failed(op, Error::NOT_IMPLEMENTED);
             };
             Request::submit(op, |irp, op| {
-                let context = op.context();
+                let context = op.context(kind.dispatch);
                 // SAFETY: the context (the core) and both addresses live in
                 // the payload until completion, and the core, on success, in
                 // the new handle; `Flags` is reserved (0); the dispatch table
@@ -262,8 +262,14 @@ pub(crate) fn submit_create<S: Socket>(
 }
 
 impl<S: Socket> CreateOp<S> {
-    /// The socket context to pass: the new core.
-    fn context(&self) -> sys::PVOID {
+    /// The socket context to pass: the new core, or NULL for a socket
+    /// without callbacks (`dispatch` NULL), as it should be
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_socket>);
+    /// the handle reaches the core without it.
+    fn context(&self, dispatch: *const c_void) -> sys::PVOID {
+        if dispatch.is_null() {
+            return core::ptr::null_mut();
+        }
         self.core
             .as_ref()
             .map_or(core::ptr::null_mut(), SocketCore::context)

@@ -35,8 +35,11 @@ pub(crate) struct Retained<T: IndicationList> {
 
 // SAFETY: the list and the core are usable from any thread at <= DISPATCH_LEVEL.
 unsafe impl<T: IndicationList> Send for Retained<T> {}
-// SAFETY: shared access only reads the list.
-unsafe impl<T: IndicationList> Sync for Retained<T> {}
+// Not `Sync`: reading the list maps its MDLs with
+// `MmGetSystemAddressForMdlSafe`, which "only one thread at a time can
+// safely call" for one MDL
+// (https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-mmgetsystemaddressformdlsafe);
+// without `Sync`, only the thread holding the list reads it.
 
 impl<T: IndicationList> Retained<T> {
     /// Retains `head`, which `core`'s socket indicated; `None` when the
@@ -71,6 +74,11 @@ impl<T: IndicationList> Retained<T> {
     /// The retained list.
     pub(crate) fn head(&self) -> *mut T {
         self.head
+    }
+
+    /// The core of the socket that indicated the list.
+    pub(crate) fn core(&self) -> &ErasedCore {
+        &self.core
     }
 }
 

@@ -60,12 +60,12 @@ pub use stream::{StreamListener, StreamSocket};
 
 use self::connection::events::{ConnectionEvents, ConnectionVtable};
 use self::listen::events::{ListenEvents, ListenVtable};
-use self::stream::{ListenOp, StreamListenVtable, submit_listen};
+use self::stream::{StreamListenVtable, start_listen};
 use crate::addr::AddressFamily;
 use crate::error::{Error, Result};
 use crate::options::ConditionalAccept;
 use crate::provider::client::Provider;
-use crate::socket::calls::enable_events_if_supported;
+use crate::socket::calls::{enable_events_if_supported, set_option};
 use crate::socket::core::SocketCore;
 use crate::socket::create::{How, Kind, open, submit_create};
 
@@ -134,7 +134,9 @@ pub async fn listen<L: ListenEvents>(
     let created = ListenSocket::new(provider, AddressFamily::of(&local), handler);
     open(created, async |socket: &ListenSocket<L>| {
         if L::HAS_INSPECT {
-            socket.set::<ConditionalAccept>(true).await?;
+            // Not `ListenSocket::set`, whose compile-time check would be
+            // instantiated for every handler type.
+            set_option::<ConditionalAccept>(SocketCore::erase(socket.core()), true).await?;
         }
         socket.bind(local).await?;
         enable_events_if_supported(&**socket.core(), ListenVtable::<L>::EVENT_MASK)
@@ -144,9 +146,10 @@ pub async fn listen<L: ListenEvents>(
 
 /// Listens on `local` with a *stream* socket (`WskSocket` with
 /// `WSK_FLAG_STREAM_SOCKET`, Windows 10 1703 and later) whose context is
-/// `handler`: binds it (`WskBind`), starts listening (`WskListen`) and
-/// enables the accept events (and the accepted connections' events) `L`
-/// implements.
+/// `handler`: binds it (`WskBind`), starts listening (`WskListen`, not
+/// waited for: it may stay pending until the first connection, see
+/// [`StreamSocket::listen`]) and enables the accept events (and the accepted
+/// connections' events) `L` implements.
 ///
 /// The result is an ordinary [`ListenSocket`]: accept events go to
 /// `handler` as on a `WSK_FLAG_LISTEN_SOCKET` socket, and
@@ -191,7 +194,8 @@ pub async fn listen_stream<L: ListenEvents>(
     open(created, async |socket: &ListenSocket<L>| {
         socket.bind(local).await?;
         let core = SocketCore::erase(socket.core());
-        submit_listen(&core, ListenOp::new(core.clone())).await?;
+        // Not awaited: WskListen may pend until the first connection.
+        start_listen(&core)?;
         enable_events_if_supported(&core, ListenVtable::<L>::EVENT_MASK)
     })
     .await

@@ -22,7 +22,7 @@ use crate::provider::client::Provider;
 use crate::provider::npi::LiveHandle;
 use crate::provider::tables::stream_listen;
 use crate::socket::calls::{AddressOp, CloseOp, ControlOp};
-use crate::socket::core::{ErasedCore, SocketCore};
+use crate::socket::core::{BOUND, SocketCore, SocketRef};
 use crate::socket::create::{CreateOp, How, Kind, Socket, submit_create};
 
 /// The `WSK_CLIENT_STREAM_DISPATCH` of a stream socket with connection
@@ -30,9 +30,14 @@ use crate::socket::create::{CreateOp, How, Kind, Socket, submit_create};
 struct StreamVtable<H>(PhantomData<H>);
 
 impl<H: ConnectionEvents> StreamVtable<H> {
-    /// The table to pass with the socket: a promoted, `'static` constant.
+    /// The table to pass with the socket: a promoted, `'static` constant,
+    /// or NULL when the handler has no callback (nothing will be enabled).
     fn dispatch_ptr() -> *const sys::WSK_CLIENT_STREAM_DISPATCH {
-        &Self::DISPATCH
+        if ConnectionVtable::<H>::EVENT_MASK == 0 {
+            core::ptr::null()
+        } else {
+            &Self::DISPATCH
+        }
     }
 
     const DISPATCH: sys::WSK_CLIENT_STREAM_DISPATCH = sys::WSK_CLIENT_STREAM_DISPATCH {
@@ -51,9 +56,14 @@ impl<H: ConnectionEvents> StreamVtable<H> {
 pub(crate) struct StreamListenVtable<L>(PhantomData<L>);
 
 impl<L: ListenEvents> StreamListenVtable<L> {
-    /// The table to pass with the socket: a promoted, `'static` constant.
+    /// The table to pass with the socket: a promoted, `'static` constant,
+    /// or NULL when the handler has no callback.
     pub(crate) fn dispatch_ptr() -> *const sys::WSK_CLIENT_STREAM_DISPATCH {
-        &Self::DISPATCH
+        if ListenVtable::<L>::IS_EMPTY {
+            core::ptr::null()
+        } else {
+            &Self::DISPATCH
+        }
     }
 
     const DISPATCH: sys::WSK_CLIENT_STREAM_DISPATCH = sys::WSK_CLIENT_STREAM_DISPATCH {
@@ -66,37 +76,41 @@ impl<L: ListenEvents> StreamListenVtable<L> {
     };
 }
 
-/// Submits `WskListen` on the stream socket of `core`, as `op` (which keeps
-/// the socket open until completion).
+/// Starts listening on the stream socket of `core` (`WskListen`) without
+/// waiting for the IRP: its `STATUS_PENDING` means "waiting for an incoming
+/// connection" (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_listen>),
+/// so a pending listen is left to complete on its own (it holds the socket
+/// core until then); only a failure inside the call is reported.
+///
+/// # Errors
 ///
 /// [`Error::NOT_SUPPORTED`] without a provider call if the provider's stream
-/// table lacks `WskListen`.
-pub(crate) fn submit_listen<O: Operation>(core: &ErasedCore, op: O) -> Request<O> {
+/// table lacks `WskListen`; the status of a `WskListen` that failed at once.
+pub(crate) fn start_listen(core: &SocketRef) -> Result<()> {
     let socket = core.socket();
     // SAFETY: the socket exists (created by the caller's request).
     let table = unsafe { (*socket).Dispatch };
     // SAFETY: a stream socket (created with WSK_FLAG_STREAM_SOCKET): its table
     // is a WSK_PROVIDER_STREAM_DISPATCH.
     let Some(listen) = (unsafe { stream_listen(table) }) else {
-        return Request::failed(op, Error::NOT_SUPPORTED);
+        return Err(Error::NOT_SUPPORTED);
     };
-    Request::submit(op, |irp, _| {
-        // SAFETY: the socket exists; the payload keeps it open until
-        // completion.
-        unsafe { listen(socket, irp) }
-    })
+    let request = Request::submit(
+        ListenOp {
+            _core: core.clone(),
+        },
+        |irp, _| {
+            // SAFETY: the socket exists; the payload keeps it open until
+            // completion.
+            unsafe { listen(socket, irp) }
+        },
+    );
+    request.now_or_detach().unwrap_or(Ok(()))
 }
 
-/// `WskListen` on a stream socket whose listening side is already a
-/// [`ListenSocket`](crate::tcp::ListenSocket) ([`tcp::listen_stream`](crate::tcp::listen_stream)).
-pub(crate) struct ListenOp {
-    _core: crate::socket::core::SocketRef,
-}
-
-impl ListenOp {
-    pub(crate) fn new(core: crate::socket::core::SocketRef) -> Self {
-        Self { _core: core }
-    }
+/// `WskListen`: keeps the socket core alive until the IRP completes.
+struct ListenOp {
+    _core: SocketRef,
 }
 
 impl Operation for ListenOp {
@@ -163,7 +177,7 @@ impl Operation for ListenOp {
 /// // Created before its role is chosen: options could be set here.
 /// let socket = StreamSocket::new(&provider, AddressFamily::V4, NoEvents).wait(&passive)?;
 /// socket.bind("10.0.0.1:9000".parse().unwrap()).wait(&passive)?;
-/// let listener = socket.listen().wait(&passive).map_err(|(e, _socket)| e)?;
+/// let listener = socket.listen().map_err(|(e, _socket)| e)?;
 /// let accept = listener.accept(NoEvents);
 /// # let peer = sim.peer_connect("10.0.0.1:9000").expect("accepted");
 /// let (connection, _remote) = accept.wait(&passive)?;
@@ -297,8 +311,17 @@ impl<H: ConnectionEvents> StreamSocket<H> {
         self.socket
     }
 
-    /// Starts listening on the bound address (`WskListen`); resolves to the
-    /// listener, or to the error and this socket.
+    /// Starts listening on the bound address (`WskListen`) and returns the
+    /// listener at once, or the error and this socket if `WskListen` failed
+    /// inside the call.
+    ///
+    /// `WskListen` may stay pending "waiting for an incoming connection"
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_listen>),
+    /// so the listener does not wait for it: accept requests can be made
+    /// before the first peer connects. A pending `WskListen` runs on until
+    /// it completes (at the first connection, or when the socket closes); a
+    /// failure it reports then is not surfaced here — accept requests fail
+    /// instead.
     ///
     /// # IRQL
     ///
@@ -306,12 +329,22 @@ impl<H: ConnectionEvents> StreamSocket<H> {
     ///
     /// # Errors
     ///
-    /// Provider statuses, for example [`Error::INVALID_DEVICE_STATE`] when
-    /// not bound or already connected; [`Error::NOT_SUPPORTED`] if the
-    /// provider's table lacks `WskListen`.
-    pub fn listen(self) -> Request<StreamListenOp<H>> {
+    /// - [`Error::INVALID_DEVICE_STATE`] without a provider call before a
+    ///   [`bind`](Self::bind) succeeded.
+    /// - [`Error::NOT_SUPPORTED`] if the provider's table lacks `WskListen`.
+    /// - Provider statuses, for example [`Error::INVALID_DEVICE_STATE`] when
+    ///   already connected, when `WskListen` fails inside the call.
+    pub fn listen(self) -> core::result::Result<StreamListener<H>, (Error, StreamSocket<H>)> {
         let core = SocketCore::erase(self.socket.core());
-        submit_listen(&core, StreamListenOp { socket: Some(self) })
+        if !core.has_flags(BOUND) {
+            // `WskListen` needs a bound socket; refused here, since a
+            // provider that pends the call would report it only later.
+            return Err((Error::INVALID_DEVICE_STATE, self));
+        }
+        match start_listen(&core) {
+            Ok(()) => Ok(StreamListener { socket: self }),
+            Err(e) => Err((e, self)),
+        }
     }
 
     /// Closes the socket (`WskCloseSocket`).
@@ -334,26 +367,6 @@ impl<H: ConnectionEvents> core::fmt::Debug for StreamSocket<H> {
     }
 }
 
-/// `WskListen` on a [`StreamSocket`].
-pub struct StreamListenOp<H: ConnectionEvents> {
-    socket: Option<StreamSocket<H>>,
-}
-
-impl<H: ConnectionEvents> Operation for StreamListenOp<H> {
-    /// The listener, or the error and the socket (still bound, not
-    /// listening).
-    type Output = core::result::Result<StreamListener<H>, (Error, StreamSocket<H>)>;
-    fn complete(mut self, status: i32, _information: usize) -> Self::Output {
-        let Some(socket) = self.socket.take() else {
-            unreachable!("completed once")
-        };
-        match Error::check(status) {
-            Ok(_) => Ok(StreamListener { socket }),
-            Err(e) => Err((e, socket)),
-        }
-    }
-}
-
 /// A stream socket listening for connections (after `WskListen`); accepts
 /// them by request, each with its own handler.
 ///
@@ -369,7 +382,8 @@ pub struct StreamListener<H: ConnectionEvents = NoEvents> {
 
 impl<H: ConnectionEvents> StreamListener<H> {
     /// Accepts the next connection (`WskAccept`) with `handler` for its
-    /// events (enable them with [`ConnectionSocket::enable_events`]);
+    /// events, enabled when the request completes (as
+    /// [`ListenSocket::accept`](crate::tcp::ListenSocket::accept) does);
     /// resolves to the connection and its remote address.
     ///
     /// # IRQL
@@ -388,8 +402,7 @@ impl<H: ConnectionEvents> StreamListener<H> {
         let core = self.socket.socket.core();
         // SAFETY: the socket exists; a stream socket, seen through its listen view.
         let accept = unsafe { core.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskAccept;
-        // A stream listener enables no connection events to inherit.
-        submit_accept(SocketCore::erase(core), accept, handler, false)
+        submit_accept(SocketCore::erase(core), accept, handler)
     }
 
     /// The local address listened on (`WskGetLocalAddress`).
@@ -453,8 +466,6 @@ mod tests {
         let connect = unsafe { &*table.Connect };
         assert!(connect.WskReceiveEvent.is_some());
         assert!(connect.WskDisconnectEvent.is_none());
-        // SAFETY: as above.
-        let none = unsafe { &*StreamVtable::<NoEvents>::dispatch_ptr() };
-        assert!(none.Connect.is_null() && none.Listen.is_null());
+        assert!(StreamVtable::<NoEvents>::dispatch_ptr().is_null());
     }
 }

@@ -14,7 +14,8 @@ use crate::addr::SockAddr;
 use crate::buffer::Buffer;
 use crate::error::Result;
 use crate::irql::context::EventContext;
-use crate::socket::core::{ErasedCore, SocketCore};
+use crate::mdl::BufPieces;
+use crate::socket::core::{EVENTS_ON, ErasedCore, SocketCore};
 use crate::socket::retain::{IndicationList, Retained};
 
 bitflags::bitflags! {
@@ -56,10 +57,19 @@ impl DatagramFlags {
 pub enum DatagramAction {
     /// Consumed every indicated datagram (`STATUS_SUCCESS`).
     Accept,
-    /// Took none (`STATUS_DATA_NOT_ACCEPTED`). The provider keeps them and
-    /// makes no further indications until a
-    /// [`receive_from`](crate::udp::DatagramSocket::receive_from) request
-    /// completes; the kept datagrams go to such requests.
+    /// Took none (`STATUS_DATA_NOT_ACCEPTED`). The provider keeps what it
+    /// can for [`receive_from`](crate::udp::DatagramSocket::receive_from)
+    /// requests, and **disables the receive-from event**: no further
+    /// indication comes until
+    /// [`enable_events`](crate::udp::DatagramSocket::enable_events) turns it
+    /// on again (call it once the callback has returned, from a work item or
+    /// the owner's code), when the kept and new datagrams are indicated.
+    /// [`events_enabled`](crate::udp::DatagramSocket::events_enabled) is then
+    /// `false`. An event enabled statically
+    /// ([`Provider::set_static_events`](crate::Provider::set_static_events))
+    /// stays enabled: indications continue as datagrams arrive.
+    ///
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from_event>
     Refuse,
 }
 
@@ -145,8 +155,11 @@ impl DatagramIndication<'_> {
     /// The indicated datagrams, in order.
     #[must_use]
     pub fn iter(&self) -> Datagrams<'_> {
+        // SAFETY: the core is the callback's context, alive during it.
+        let core = unsafe { &*self.core };
         Datagrams {
             next: self.head,
+            priority: core.provider.mapping_priority(),
             _borrow: PhantomData,
         }
     }
@@ -208,6 +221,8 @@ impl core::fmt::Debug for DatagramIndication<'_> {
 /// Iterator over the datagrams of an indication list.
 pub struct Datagrams<'a> {
     next: *mut sys::WSK_DATAGRAM_INDICATION,
+    /// `MmGetSystemAddressForMdlSafe`'s `Priority` on this system.
+    priority: sys::ULONG,
     _borrow: PhantomData<&'a sys::WSK_DATAGRAM_INDICATION>,
 }
 
@@ -222,14 +237,23 @@ impl<'a> Iterator for Datagrams<'a> {
         // or retained; `'a` borrows the indication or the retained handle.
         let node = unsafe { &*self.next };
         self.next = node.Next;
-        Some(Datagram { node })
+        Some(Datagram {
+            node,
+            priority: self.priority,
+        })
     }
 }
 
 /// One indicated datagram: its sender, bytes and control information.
+///
+/// Its `WSK_BUF` may span several MDLs and start at an offset into the
+/// first (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_buf>);
+/// [`segments`](Self::segments) and [`copy_to`](Self::copy_to) read all of
+/// it, and a piece that cannot be mapped is an error, never missing bytes.
 #[derive(Clone, Copy)]
 pub struct Datagram<'a> {
     node: &'a sys::WSK_DATAGRAM_INDICATION,
+    priority: sys::ULONG,
 }
 
 impl<'a> Datagram<'a> {
@@ -258,21 +282,40 @@ impl<'a> Datagram<'a> {
         self.len() == 0
     }
 
-    /// The datagram's bytes, MDL by MDL.
-    #[must_use]
-    pub fn segments(&self) -> DatagramSegments<'a> {
-        let buf = self.node.Buffer;
-        DatagramSegments {
-            mdl: buf.Mdl,
-            offset: buf.Offset,
-            remaining: buf.Length,
-            _borrow: PhantomData,
-        }
+    /// The datagram's bytes, one borrowed slice per MDL piece, in order (no
+    /// copy). Every piece is mapped first, so the iteration cannot fail.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::INSUFFICIENT_RESOURCES`](crate::Error::INSUFFICIENT_RESOURCES)
+    /// if a piece cannot be mapped into system space (low resources); the
+    /// datagram is still the provider's (refuse it, or retain it and try
+    /// again later).
+    pub fn segments(&self) -> Result<DatagramSegments<'a>> {
+        crate::mdl::check_pieces(self.pieces())?;
+        Ok(DatagramSegments {
+            pieces: self.pieces(),
+        })
     }
 
-    /// Copies up to `out.len()` bytes of the datagram into `out`; returns how many.
-    pub fn copy_to(&self, out: &mut [u8]) -> usize {
-        crate::mdl::copy_segments(self.segments(), out)
+    /// Copies the first `out.len()` bytes of the datagram (or all of them,
+    /// if fewer) into `out`; returns how many.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// As [`segments`](Self::segments), for a piece `out` has room for.
+    #[inline]
+    pub fn copy_to(&self, out: &mut [u8]) -> Result<usize> {
+        // SAFETY: as in `pieces`.
+        unsafe { crate::mdl::copy_buf(&self.node.Buffer, self.priority, out) }
     }
 
     /// Copies the datagram into a new [`Buffer`](crate::Buffer).
@@ -285,12 +328,19 @@ impl<'a> Datagram<'a> {
     ///
     /// As [`Buffer::with_capacity`](crate::Buffer::with_capacity) for the
     /// datagram's length ([`Error::INVALID_BUFFER_SIZE`](crate::Error::INVALID_BUFFER_SIZE)
-    /// for an empty datagram).
+    /// for an empty datagram), and as [`copy_to`](Self::copy_to).
     pub fn to_buffer(&self) -> Result<Buffer> {
         let mut buffer = Buffer::with_capacity(self.len())?;
-        let n = self.copy_to(buffer.as_mut_capacity());
+        let n = self.copy_to(buffer.as_mut_capacity())?;
         buffer.set_len(n);
         Ok(buffer)
+    }
+
+    fn pieces(&self) -> BufPieces<'a> {
+        // SAFETY: the provider keeps the datagram's MDLs valid while it is
+        // indicated or retained (`'a`); the indication and the retained
+        // list are not `Sync`, so only the thread holding them maps the MDLs.
+        unsafe { BufPieces::new(&self.node.Buffer, self.priority) }
     }
 
     /// The length of the datagram's control information (`ControlInfoLength`).
@@ -323,41 +373,46 @@ impl core::fmt::Debug for Datagram<'_> {
     }
 }
 
-/// Iterator over the byte segments of one datagram (its MDL chain).
+/// The bytes of one datagram, one borrowed slice per MDL piece; every piece
+/// was mapped when the iterator was made ([`Datagram::segments`]).
 pub struct DatagramSegments<'a> {
-    mdl: sys::PMDL,
-    offset: sys::ULONG,
-    remaining: usize,
-    _borrow: PhantomData<&'a [u8]>,
+    pieces: BufPieces<'a>,
 }
 
 impl<'a> Iterator for DatagramSegments<'a> {
     type Item = &'a [u8];
 
+    #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
-        while self.remaining != 0 && !self.mdl.is_null() {
-            let mdl = self.mdl;
-            // SAFETY: the provider's MDL chain is valid while the datagram is
-            // indicated or retained (`'a`).
-            self.mdl = unsafe { (*mdl).Next };
-            let buf = sys::WSK_BUF {
-                Mdl: mdl,
-                Offset: self.offset,
-                Length: self.remaining,
-            };
-            self.offset = 0;
-            // SAFETY: as above: locked, mapped memory valid for `'a`.
-            if let Some(bytes) = unsafe { crate::mdl::wsk_buf_bytes(&buf) } {
-                self.remaining -= bytes.len();
-                return Some(bytes);
-            }
-        }
-        None
+        // Mapped and checked when the iterator was made: no error remains.
+        self.pieces.next()?.ok()
+    }
+}
+
+impl core::fmt::Debug for DatagramSegments<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DatagramSegments").finish_non_exhaustive()
     }
 }
 
 /// Datagrams kept past the receive-from callback; released to the provider
 /// with `WskRelease` when dropped.
+///
+/// It may move to another thread (`Send`) but not be shared between threads
+/// (not `Sync`): reading it maps the provider's MDLs with
+/// `MmGetSystemAddressForMdlSafe`, which only one thread at a time may call
+/// for an MDL
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-mmgetsystemaddressformdlsafe>).
+///
+/// ```
+/// fn movable<T: Send>() {}
+/// movable::<wsk::events::RetainedDatagrams>();
+/// ```
+///
+/// ```compile_fail,E0277
+/// fn shareable<T: Sync>() {}
+/// shareable::<wsk::events::RetainedDatagrams>(); // two threads could map one MDL
+/// ```
 ///
 /// # IRQL
 ///
@@ -372,6 +427,7 @@ impl RetainedDatagrams {
     pub fn iter(&self) -> Datagrams<'_> {
         Datagrams {
             next: self.raw.head(),
+            priority: self.raw.core().provider.mapping_priority(),
             _borrow: PhantomData,
         }
     }
@@ -484,7 +540,15 @@ unsafe extern "system" fn receive_from_event<H: DatagramEvents>(
     }
     match action {
         DatagramAction::Accept => sys::STATUS_SUCCESS,
-        DatagramAction::Refuse => sys::STATUS_DATA_NOT_ACCEPTED,
+        DatagramAction::Refuse => {
+            // The provider disables the event until `SO_WSK_EVENT_CALLBACK`
+            // enables it again, unless it was enabled statically
+            // (https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from_event).
+            if core.provider.reg().static_events() & sys::WSK_EVENT_RECEIVE_FROM == 0 {
+                core.clear_flags(EVENTS_ON);
+            }
+            sys::STATUS_DATA_NOT_ACCEPTED
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use crate::addr::{AddressFamily, SockAddr};
 use crate::error::{Error, Result};
 use crate::irp::block::Operation;
 use crate::irp::handle::Request;
-use crate::options::SocketOption;
+use crate::options::{SocketOption, is_conditional_accept};
 use crate::provider::client::Provider;
 use crate::provider::control::CachedSecurityDescriptor;
 use crate::provider::npi::LiveHandle;
@@ -25,7 +25,7 @@ use crate::socket::calls::{
     AddressCall, AddressOp, CloseOp, ControlOp, SecurityOp, close, close_in_background,
     disable_events, enable_events, get_option, set_option, submit_address, submit_security,
 };
-use crate::socket::core::{BOUND, EVENTS_ON, FIXED_DESTINATION, SocketCore, SocketRef};
+use crate::socket::core::{BOUND, EVENTS_ON, FIXED_REMOTE, FIXED_SENDTO, SocketCore, SocketRef};
 use crate::socket::create::{CreateOp, How, Kind, Socket, submit_create};
 
 /// A datagram (UDP) socket whose receive-from events go to `H`.
@@ -137,7 +137,10 @@ impl<H: DatagramEvents> DatagramSocket<H> {
 
     /// Enables the receive-from callback if the handler implements it
     /// (`SO_WSK_EVENT_CALLBACK` with `WSK_EVENT_RECEIVE_FROM`; nothing for a
-    /// handler without callbacks). The socket must be bound.
+    /// handler without callbacks). The socket must be bound. Also what
+    /// resumes indications after the callback refused datagrams
+    /// ([`DatagramAction::Refuse`](crate::events::DatagramAction::Refuse)),
+    /// which disables the event.
     ///
     /// # IRQL
     ///
@@ -171,8 +174,10 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     }
 
     /// Whether the handler's callback is enabled:
-    /// [`enable_events`](Self::enable_events) succeeded (and
-    /// [`disable_events`](Self::disable_events) was not called since).
+    /// [`enable_events`](Self::enable_events) succeeded (and neither
+    /// [`disable_events`](Self::disable_events) was called since nor did the
+    /// callback refuse datagrams, which disables it:
+    /// [`DatagramAction::Refuse`](crate::events::DatagramAction::Refuse)).
     /// `false` for a handler without callback, and for a socket
     /// [`udp::bind`](crate::udp::bind) opened on a provider without event
     /// support (Wine's): receive with [`receive_from`](Self::receive_from)
@@ -200,6 +205,12 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     /// - Provider statuses, for example [`Error::NOT_SUPPORTED`] for an
     ///   option it does not know.
     pub fn set<O: SocketOption>(&self, value: O::Value) -> Request<ControlOp<()>> {
+        const {
+            assert!(
+                !is_conditional_accept::<O>(),
+                "SO_CONDITIONAL_ACCEPT is for listening sockets only"
+            );
+        };
         set_option::<O>(self.erased(), value)
     }
 
@@ -314,8 +325,9 @@ impl<H: DatagramEvents> DatagramSocket<H> {
 
     /// Clears the fixed remote address [`connect`](Self::connect) set
     /// (`SIO_WSK_SET_REMOTE_ADDRESS` without an address): datagrams from
-    /// anyone are received again, and [`send`](Self::send) has no
-    /// destination.
+    /// anyone are received again, and [`send`](Self::send) goes to the
+    /// fixed destination of [`set_destination`](Self::set_destination) if
+    /// there is one, and is refused otherwise.
     ///
     /// # IRQL
     ///
@@ -356,6 +368,11 @@ impl<H: DatagramEvents> DatagramSocket<H> {
             core: SocketCore::erase(core),
             addr: addr.map_or(SockAddr::UNSPECIFIED, SockAddr::from),
             set: addr.is_some(),
+            flag: if ioctl == sys::SIO_WSK_SET_REMOTE_ADDRESS {
+                FIXED_REMOTE
+            } else {
+                FIXED_SENDTO
+            },
         };
         if !core.has_flags(BOUND) {
             return Request::failed(op, Error::ADDRESS_NOT_ASSOCIATED);
@@ -435,6 +452,8 @@ pub struct FixedAddressOp {
     addr: SockAddr,
     /// Set (`true`) or clear.
     set: bool,
+    /// The flag of this IOCTL's address (`FIXED_REMOTE` or `FIXED_SENDTO`).
+    flag: u32,
 }
 
 impl Operation for FixedAddressOp {
@@ -442,9 +461,9 @@ impl Operation for FixedAddressOp {
     fn complete(self, status: i32, _information: usize) -> Result<()> {
         Error::check(status)?;
         if self.set {
-            self.core.set_flags(FIXED_DESTINATION);
+            self.core.set_flags(self.flag);
         } else {
-            self.core.clear_flags(FIXED_DESTINATION);
+            self.core.clear_flags(self.flag);
         }
         Ok(())
     }

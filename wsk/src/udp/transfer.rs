@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::irp::block::Operation;
 use crate::irp::handle::{Prepared, Request, RequestSlot, SlotRequest};
 use crate::provider::version::WindowsVersion;
-use crate::socket::core::{BOUND, FIXED_DESTINATION, SocketCore, SocketRef};
+use crate::socket::core::{BOUND, FIXED_REMOTE, FIXED_SENDTO, SocketCore, SocketRef};
 
 /// Bytes of control information (`CMSGHDR` objects) a
 /// [`receive_from`](DatagramSocket::receive_from) request can return, kept
@@ -109,7 +109,7 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         if !core.has_flags(BOUND) {
             return Err((op, Error::ADDRESS_NOT_ASSOCIATED));
         }
-        if remote.is_none() && !core.has_flags(FIXED_DESTINATION) {
+        if remote.is_none() && !core.has_flags(FIXED_REMOTE | FIXED_SENDTO) {
             return Err((op, Error::INVALID_DEVICE_STATE));
         }
         let offset = offset_of!(sys::WSK_PROVIDER_DATAGRAM_DISPATCH, WskSendTo);
@@ -370,7 +370,10 @@ impl Operation for ReceiveFromOp {
     /// What was received, and the buffer.
     type Output = BufResult<ReceivedFrom>;
     fn complete(mut self, status: i32, information: usize) -> Self::Output {
-        // A provider may report a truncated datagram as STATUS_BUFFER_OVERFLOW.
+        // Truncation is documented as MSG_TRUNC in the flags; a provider
+        // that reports it as STATUS_BUFFER_OVERFLOW instead is tolerated, an
+        // assumption, not contract (the WskReceiveFrom page does not name
+        // that status).
         let overflow = status == sys::STATUS_BUFFER_OVERFLOW;
         if !overflow {
             if let Err(e) = Error::check(status) {

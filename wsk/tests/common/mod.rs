@@ -94,3 +94,221 @@ impl<H: ConnectionEvents> Connected<H> {
         self.sim.finish();
     }
 }
+
+// ---------------------------------------------------------------------------
+// Reading indications whatever the provider does
+//
+// The adversarial simulator (on by default) spreads indications over MDL
+// chains and lets mapping them fail now and then
+// (`MmGetSystemAddressForMdlSafe` may return NULL). A handler that must see
+// every byte reads what it can in the callback and retains what it cannot
+// map yet; the test reads the retained lists afterwards, retrying the
+// mapping.
+
+/// How many times a retained list is read before a mapping failure is
+/// taken as final.
+const MAPPING_RETRIES: usize = 10_000;
+
+/// Datagrams as a handler was given them, in order.
+#[derive(Default)]
+pub(crate) struct DatagramLog {
+    entries: std::sync::Mutex<Vec<DatagramEntry>>,
+}
+
+enum DatagramEntry {
+    Read(std::net::SocketAddr, Vec<u8>),
+    Kept(wsk::events::RetainedDatagrams),
+}
+
+impl DatagramLog {
+    /// Reads every datagram of `data`, or retains the whole list if one
+    /// cannot be mapped now; the answer for the callback.
+    pub(crate) fn record(
+        &self,
+        data: wsk::events::DatagramIndication<'_>,
+    ) -> wsk::events::DatagramAction {
+        let mut read = Vec::new();
+        for d in &data {
+            match d.to_buffer() {
+                Ok(b) => read.push((d.peer_addr().expect("sender"), b.to_vec())),
+                Err(wsk::Error::INVALID_BUFFER_SIZE) if d.is_empty() => {
+                    read.push((d.peer_addr().expect("sender"), Vec::new()));
+                }
+                Err(e) => {
+                    assert_eq!(
+                        e,
+                        wsk::Error::INSUFFICIENT_RESOURCES,
+                        "mapping failures only"
+                    );
+                    let mut entries = self.entries.lock().unwrap();
+                    if let Some(kept) = data.retain() {
+                        entries.push(DatagramEntry::Kept(kept));
+                        return wsk::events::DatagramAction::Accept; // ignored: retained
+                    }
+                    // Closing: nothing can be kept any more.
+                    return wsk::events::DatagramAction::Refuse;
+                }
+            }
+        }
+        self.entries
+            .lock()
+            .unwrap()
+            .extend(read.into_iter().map(|(a, b)| DatagramEntry::Read(a, b)));
+        wsk::events::DatagramAction::Accept
+    }
+
+    /// Every datagram so far, in order, with its sender; retained lists
+    /// are read (retrying mappings that fail) and released.
+    pub(crate) fn take(&self) -> Vec<(std::net::SocketAddr, Vec<u8>)> {
+        let entries: Vec<_> = self.entries.lock().unwrap().drain(..).collect();
+        let mut out = Vec::new();
+        for e in entries {
+            match e {
+                DatagramEntry::Read(a, b) => out.push((a, b)),
+                DatagramEntry::Kept(list) => {
+                    for d in &list {
+                        out.push((d.peer_addr().expect("sender"), read_datagram(&d)));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The bytes of every datagram so far (see [`take`](Self::take)).
+    pub(crate) fn take_bytes(&self) -> Vec<Vec<u8>> {
+        self.take().into_iter().map(|(_, b)| b).collect()
+    }
+}
+
+/// Stream data as a handler was given it, in order.
+#[derive(Default)]
+pub(crate) struct StreamLog {
+    entries: std::sync::Mutex<Vec<StreamEntry>>,
+}
+
+enum StreamEntry {
+    Read(Vec<u8>),
+    Kept(wsk::events::RetainedIndication),
+}
+
+impl StreamLog {
+    /// Reads the indication, or retains it if a piece cannot be mapped now;
+    /// the answer for the callback (everything taken).
+    pub(crate) fn record(&self, data: wsk::events::Indication<'_>) -> wsk::events::ReceiveAction {
+        let mut bytes = vec![0; data.len()];
+        match data.copy_to(&mut bytes) {
+            Ok(n) => {
+                assert_eq!(n, bytes.len(), "copy_to reads every byte");
+                self.entries.lock().unwrap().push(StreamEntry::Read(bytes));
+                wsk::events::ReceiveAction::Accept
+            }
+            Err(e) => {
+                assert_eq!(
+                    e,
+                    wsk::Error::INSUFFICIENT_RESOURCES,
+                    "mapping failures only"
+                );
+                let mut entries = self.entries.lock().unwrap();
+                match data.retain() {
+                    Some(kept) => {
+                        entries.push(StreamEntry::Kept(kept));
+                        wsk::events::ReceiveAction::Accept // ignored: retained
+                    }
+                    None => wsk::events::ReceiveAction::Refuse,
+                }
+            }
+        }
+    }
+
+    /// Keeps the indication (retains it); the answer for the callback.
+    pub(crate) fn retain(&self, data: wsk::events::Indication<'_>) -> wsk::events::ReceiveAction {
+        let mut entries = self.entries.lock().unwrap();
+        match data.retain() {
+            Some(kept) => {
+                entries.push(StreamEntry::Kept(kept));
+                wsk::events::ReceiveAction::Accept // ignored: retained
+            }
+            None => wsk::events::ReceiveAction::Refuse,
+        }
+    }
+
+    /// How many indications were retained and not yet taken.
+    pub(crate) fn retained(&self) -> usize {
+        self.entries
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| matches!(e, StreamEntry::Kept(_)))
+            .count()
+    }
+
+    /// How many bytes were recorded so far (read or retained).
+    pub(crate) fn len(&self) -> usize {
+        self.entries
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| match e {
+                StreamEntry::Read(b) => b.len(),
+                StreamEntry::Kept(k) => k.len(),
+            })
+            .sum()
+    }
+
+    /// The retained indications, taken out (what was read stays).
+    pub(crate) fn take_retained(&self) -> Vec<wsk::events::RetainedIndication> {
+        let mut entries = self.entries.lock().unwrap();
+        let (kept, read): (Vec<_>, Vec<_>) = entries
+            .drain(..)
+            .partition(|e| matches!(e, StreamEntry::Kept(_)));
+        *entries = read;
+        kept.into_iter()
+            .filter_map(|e| match e {
+                StreamEntry::Kept(k) => Some(k),
+                StreamEntry::Read(_) => None,
+            })
+            .collect()
+    }
+
+    /// Every byte so far, in order; retained indications are read (retrying
+    /// mappings that fail) and released.
+    pub(crate) fn take(&self) -> Vec<u8> {
+        let entries: Vec<_> = self.entries.lock().unwrap().drain(..).collect();
+        let mut out = Vec::new();
+        for e in entries {
+            match e {
+                StreamEntry::Read(b) => out.extend_from_slice(&b),
+                StreamEntry::Kept(k) => out.extend_from_slice(&read_retained(&k)),
+            }
+        }
+        out
+    }
+}
+
+/// The bytes of a retained indication, retrying mappings that fail.
+pub(crate) fn read_retained(kept: &wsk::events::RetainedIndication) -> Vec<u8> {
+    let mut bytes = vec![0; kept.len()];
+    retry_mapping(|| kept.copy_to(&mut bytes));
+    bytes
+}
+
+/// The bytes of a datagram of a retained list, retrying mappings that
+/// fail.
+pub(crate) fn read_datagram(d: &wsk::events::Datagram<'_>) -> Vec<u8> {
+    let mut bytes = vec![0; d.len()];
+    retry_mapping(|| d.copy_to(&mut bytes));
+    bytes
+}
+
+/// Runs `read` until no mapping fails.
+fn retry_mapping(mut read: impl FnMut() -> wsk::Result<usize>) -> usize {
+    for _ in 0..MAPPING_RETRIES {
+        match read() {
+            Ok(n) => return n,
+            Err(wsk::Error::INSUFFICIENT_RESOURCES) => {}
+            Err(e) => panic!("reading a retained list: {e:?}"),
+        }
+    }
+    panic!("a retained list never mapped")
+}

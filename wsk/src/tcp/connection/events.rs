@@ -11,6 +11,7 @@ use wsk_sys as sys;
 use crate::buffer::Buffer;
 use crate::error::Result;
 use crate::irql::context::EventContext;
+use crate::mdl::BufPieces;
 use crate::socket::core::{ErasedCore, SocketCore};
 use crate::socket::retain::{IndicationList, Retained};
 
@@ -167,9 +168,15 @@ impl ConnectionEvents for NoEvents {}
 /// Data indicated to a receive callback: a chain of provider-owned buffers
 /// (`WSK_DATA_INDICATION`), valid during the callback.
 ///
-/// Iterate the segments with [`segments`](Self::segments), copy with
+/// The chain may hold several elements, each of whose `WSK_BUF` may span
+/// several MDLs and start at an offset into the first
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_buf>);
+/// this type reads all of them, in order. Iterate the pieces with
+/// [`segments`](Self::segments) (no copy), copy with
 /// [`copy_to`](Self::copy_to), or keep them past the callback with
-/// [`retain`](Self::retain).
+/// [`retain`](Self::retain). Reading maps the provider's MDLs, which can
+/// fail for lack of resources: that is an error the handler sees, never
+/// missing bytes.
 pub struct Indication<'a> {
     pub(crate) head: *mut sys::WSK_DATA_INDICATION,
     pub(crate) total: usize,
@@ -201,18 +208,46 @@ impl Indication<'_> {
         self.flags
     }
 
-    /// The indicated bytes, segment by segment.
-    #[must_use]
-    pub fn segments(&self) -> Segments<'_> {
-        Segments {
-            next: self.head,
-            _borrow: PhantomData,
-        }
+    /// The indicated bytes, one borrowed slice per MDL piece, in order
+    /// (no copy).
+    ///
+    /// Every piece is mapped first (`MmGetSystemAddressForMdlSafe`), so the
+    /// iteration itself cannot fail.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL` (inside the callback).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::INSUFFICIENT_RESOURCES`](crate::Error::INSUFFICIENT_RESOURCES)
+    /// if a piece cannot be mapped into system space (low resources): the
+    /// data is still the provider's; refuse it ([`ReceiveAction::Refuse`])
+    /// and read it with a receive request, or [`retain`](Self::retain) it
+    /// and try again later.
+    pub fn segments(&self) -> Result<Segments<'_>> {
+        let priority = self.mapping_priority();
+        // SAFETY: the chain is the provider's during the callback, mapped
+        // by this thread only (an `Indication` is neither `Send` nor `Sync`).
+        let pieces = || unsafe { DataPieces::new(self.head, priority) };
+        crate::mdl::check_pieces(pieces())?;
+        Ok(Segments { pieces: pieces() })
     }
 
-    /// Copies up to `out.len()` indicated bytes into `out`; returns how many.
-    pub fn copy_to(&self, out: &mut [u8]) -> usize {
-        crate::mdl::copy_segments(self.segments(), out)
+    /// Copies the first `out.len()` indicated bytes (or all of them, if
+    /// fewer) into `out`; returns how many.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL` (inside the callback).
+    ///
+    /// # Errors
+    ///
+    /// As [`segments`](Self::segments), for a piece `out` has room for.
+    #[inline]
+    pub fn copy_to(&self, out: &mut [u8]) -> Result<usize> {
+        // SAFETY: as in `segments`.
+        unsafe { copy_chain(self.head, self.mapping_priority(), out) }
     }
 
     /// Copies the indicated bytes into a new [`Buffer`](crate::Buffer) (one
@@ -226,12 +261,19 @@ impl Indication<'_> {
     ///
     /// As [`Buffer::with_capacity`](crate::Buffer::with_capacity) for the
     /// indicated length ([`Error::INVALID_BUFFER_SIZE`](crate::Error::INVALID_BUFFER_SIZE)
-    /// for an empty indication).
+    /// for an empty indication), and as [`copy_to`](Self::copy_to).
     pub fn to_buffer(&self) -> Result<Buffer> {
         let mut buffer = Buffer::with_capacity(self.total)?;
-        let n = self.copy_to(buffer.as_mut_capacity());
+        let n = self.copy_to(buffer.as_mut_capacity())?;
         buffer.set_len(n);
         Ok(buffer)
+    }
+
+    #[inline]
+    fn mapping_priority(&self) -> sys::ULONG {
+        // SAFETY: the core is the callback's context, alive during it.
+        let core = unsafe { &*self.core };
+        core.provider.mapping_priority()
     }
 
     /// Keeps the provider's buffers after the callback returns.
@@ -266,34 +308,128 @@ impl core::fmt::Debug for Indication<'_> {
     }
 }
 
-/// Iterator over the byte segments of a data indication chain.
+/// The indicated bytes of a data indication chain, one borrowed slice per
+/// MDL piece: the `WSK_DATA_INDICATION`s in order (`Next`), and within each
+/// its `WSK_BUF`'s MDL chain from `Offset` for `Length` bytes. Every piece
+/// was mapped when the iterator was made
+/// ([`Indication::segments`], [`RetainedIndication::segments`]).
 pub struct Segments<'a> {
-    next: *mut sys::WSK_DATA_INDICATION,
-    _borrow: PhantomData<&'a [u8]>,
+    pieces: DataPieces<'a>,
 }
 
 impl<'a> Iterator for Segments<'a> {
     type Item = &'a [u8];
 
+    #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
-        while !self.next.is_null() {
-            let node = self.next;
-            // SAFETY: the provider guarantees the chain is valid while indicated
-            // or retained; `'a` borrows the indication or retained handle.
-            let node = unsafe { &*node };
-            let (buf, next) = (node.Buffer, node.Next);
-            self.next = next;
-            // SAFETY: as above, the WSK_BUF describes locked, mapped memory.
-            if let Some(bytes) = unsafe { crate::mdl::wsk_buf_bytes(&buf) } {
-                return Some(bytes);
-            }
+        // Every piece was mapped and checked when the iterator was made, and
+        // stays mapped while the indication is held: no error remains.
+        self.pieces.next()?.ok()
+    }
+}
+
+impl core::fmt::Debug for Segments<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Segments").finish_non_exhaustive()
+    }
+}
+
+/// Copies the first bytes of the chain at `node` into `out`; returns how
+/// many (each element's `WSK_BUF` through [`crate::mdl::copy_buf`]). Kept
+/// out of line, so that a handler calling it still inlines into the
+/// trampoline (measured: `cargo xtask bench`, `receive_copy`).
+///
+/// # Errors
+///
+/// As [`crate::mdl::copy_buf`].
+///
+/// # Safety
+///
+/// As [`DataPieces::new`].
+#[inline(never)]
+unsafe fn copy_chain(
+    mut node: *mut sys::WSK_DATA_INDICATION,
+    priority: sys::ULONG,
+    out: &mut [u8],
+) -> Result<usize> {
+    let mut copied = 0;
+    while !node.is_null() && copied < out.len() {
+        // SAFETY: the provider keeps the chain valid (caller contract).
+        let element = unsafe { &*node };
+        // SAFETY: the element's WSK_BUF, mapped by this thread only (caller
+        // contract); the slice is the room left.
+        copied += unsafe { crate::mdl::copy_buf(&element.Buffer, priority, &mut out[copied..]) }?;
+        node = element.Next;
+    }
+    Ok(copied)
+}
+
+/// The pieces of every `WSK_DATA_INDICATION` of a data indication chain, or the error
+/// that stops the walk.
+struct DataPieces<'a> {
+    next: *mut sys::WSK_DATA_INDICATION,
+    current: Option<BufPieces<'a>>,
+    priority: sys::ULONG,
+}
+
+impl DataPieces<'_> {
+    /// # Safety
+    ///
+    /// `head` is a chain the provider keeps valid for `'a`, whose MDLs no
+    /// other thread maps meanwhile.
+    unsafe fn new(head: *mut sys::WSK_DATA_INDICATION, priority: sys::ULONG) -> Self {
+        Self {
+            next: head,
+            current: None,
+            priority,
         }
-        None
+    }
+}
+
+impl<'a> Iterator for DataPieces<'a> {
+    type Item = Result<&'a [u8]>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Result<&'a [u8]>> {
+        loop {
+            if let Some(piece) = self.current.as_mut().and_then(Iterator::next) {
+                if piece.is_err() {
+                    self.next = core::ptr::null_mut();
+                }
+                return Some(piece);
+            }
+            if self.next.is_null() {
+                return None;
+            }
+            // SAFETY: the provider keeps the chain valid for 'a (contract of
+            // `new`).
+            let node = unsafe { &*self.next };
+            self.next = node.Next;
+            // SAFETY: the element's WSK_BUF lives as long as the chain;
+            // mapped by this thread only (contract of `new`).
+            self.current = Some(unsafe { BufPieces::new(&node.Buffer, self.priority) });
+        }
     }
 }
 
 /// Data indications kept past the receive callback; released to the provider
 /// with `WskRelease` when dropped.
+///
+/// It may move to another thread (`Send`) but not be shared between threads
+/// (not `Sync`): reading it maps the provider's MDLs with
+/// `MmGetSystemAddressForMdlSafe`, which only one thread at a time may call
+/// for an MDL
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-mmgetsystemaddressformdlsafe>).
+///
+/// ```
+/// fn movable<T: Send>() {}
+/// movable::<wsk::events::RetainedIndication>();
+/// ```
+///
+/// ```compile_fail,E0277
+/// fn shareable<T: Sync>() {}
+/// shareable::<wsk::events::RetainedIndication>(); // two threads could map one MDL
+/// ```
 ///
 /// # IRQL
 ///
@@ -316,18 +452,46 @@ impl RetainedIndication {
         self.total == 0
     }
 
-    /// The retained bytes, segment by segment.
-    #[must_use]
-    pub fn segments(&self) -> Segments<'_> {
-        Segments {
-            next: self.raw.head(),
-            _borrow: PhantomData,
-        }
+    /// The retained bytes, one borrowed slice per MDL piece, in order (no
+    /// copy); see [`Indication::segments`].
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::INSUFFICIENT_RESOURCES`](crate::Error::INSUFFICIENT_RESOURCES)
+    /// if a piece cannot be mapped into system space now; a later call may
+    /// succeed.
+    pub fn segments(&self) -> Result<Segments<'_>> {
+        let priority = self.mapping_priority();
+        // SAFETY: retained: the provider keeps the chain until `WskRelease`
+        // (our drop); a `RetainedIndication` is not `Sync`, so only the
+        // thread holding it maps its MDLs.
+        let pieces = || unsafe { DataPieces::new(self.raw.head(), priority) };
+        crate::mdl::check_pieces(pieces())?;
+        Ok(Segments { pieces: pieces() })
     }
 
-    /// Copies up to `out.len()` retained bytes into `out`; returns how many.
-    pub fn copy_to(&self, out: &mut [u8]) -> usize {
-        crate::mdl::copy_segments(self.segments(), out)
+    /// Copies the first `out.len()` retained bytes (or all of them, if
+    /// fewer) into `out`; returns how many.
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// As [`segments`](Self::segments), for a piece `out` has room for.
+    #[inline]
+    pub fn copy_to(&self, out: &mut [u8]) -> Result<usize> {
+        // SAFETY: as in `segments`.
+        unsafe { copy_chain(self.raw.head(), self.mapping_priority(), out) }
+    }
+
+    fn mapping_priority(&self) -> sys::ULONG {
+        self.raw.core().provider.mapping_priority()
     }
 }
 

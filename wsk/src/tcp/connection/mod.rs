@@ -16,7 +16,7 @@ use crate::buffer::{BufResult, Buffer};
 use crate::error::{Error, Result};
 use crate::irp::block::Operation;
 use crate::irp::handle::Request;
-use crate::options::SocketOption;
+use crate::options::{SocketOption, is_conditional_accept};
 use crate::provider::client::Provider;
 use crate::provider::npi::LiveHandle;
 use crate::socket::calls::{
@@ -105,6 +105,11 @@ impl<H: ConnectionEvents> Socket for ConnectionSocket<H> {
 }
 
 impl<H: ConnectionEvents> ConnectionSocket<H> {
+    /// The most data [`connect_with_data`](Self::connect_with_data) sends
+    /// with a connect: 65,535 bytes
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_connect_ex>).
+    pub const MAX_CONNECT_DATA: usize = 65_535;
+
     pub(crate) fn core(&self) -> &Arc<SocketCore<H>> {
         // Only `close` takes the core, and it consumes the handle.
         self.core.as_ref().unwrap_or_else(|| unreachable!())
@@ -194,12 +199,19 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
 
     /// Enables every callback the handler implements (`SO_WSK_EVENT_CALLBACK`
     /// with the mask derived from its `HAS_*` constants; nothing for a handler
-    /// without callbacks). The socket must be connected. Sockets accepted
-    /// through [`ListenEvents`](crate::events::ListenEvents) inherit their
-    /// events from the listening socket and need not call this.
-    /// [`tcp::connect`](crate::tcp::connect) calls it, and tolerates a
-    /// provider without event support ([`events_enabled`](Self::events_enabled)
-    /// then says so).
+    /// without callbacks). The socket must be connected: events start
+    /// disabled on every socket
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_socket>),
+    /// including one made by [`socket_connect`](Self::socket_connect)
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_socket_connect>).
+    /// [`tcp::connect`](crate::tcp::connect) and the accept requests
+    /// ([`ListenSocket::accept`](crate::tcp::ListenSocket::accept),
+    /// [`StreamListener::accept`](crate::tcp::StreamListener::accept)) call
+    /// it, and tolerate a provider without event support
+    /// ([`events_enabled`](Self::events_enabled) then says so); sockets
+    /// delivered by an accept *event*
+    /// ([`Incoming::accept`](crate::events::Incoming::accept)) inherit their
+    /// events from the listening socket instead.
     ///
     /// # IRQL
     ///
@@ -232,8 +244,9 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
 
     /// Whether the handler's callbacks are enabled: [`enable_events`](Self::enable_events)
     /// succeeded (and [`disable_events`](Self::disable_events) was not
-    /// called since), or the socket was accepted with events inherited from
-    /// its listening socket. `false` for a handler without callbacks, and
+    /// called since) — it is called for accept requests too —, or the socket
+    /// was delivered by an accept event, which gives it the events enabled
+    /// on its listening socket. `false` for a handler without callbacks, and
     /// for a socket [`tcp::connect`](crate::tcp::connect) opened on a
     /// provider without event support (Wine's): use requests there.
     ///
@@ -391,6 +404,10 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// - [`Error::NOT_SUPPORTED`] without calling the provider on Windows
     ///   before 10 1703, whose provider tables lack `WskConnectEx`.
     /// - [`Error::INVALID_PARAMETER`] for an empty buffer.
+    /// - [`Error::BUFFER_OVERFLOW`] without calling the provider for more
+    ///   than [`MAX_CONNECT_DATA`](Self::MAX_CONNECT_DATA) bytes: the status
+    ///   the provider would give
+    ///   (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_connect_ex>).
     /// - As [`connect`](Self::connect) and [`send`](Self::send).
     pub fn connect_with_data(&self, remote: SocketAddr, data: Buffer) -> Request<ConnectExOp> {
         let core = self.core();
@@ -403,6 +420,9 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         };
         if op.buffer.is_empty() {
             return Request::failed(op, Error::INVALID_PARAMETER);
+        }
+        if op.buffer.len() > Self::MAX_CONNECT_DATA {
+            return Request::failed(op, Error::BUFFER_OVERFLOW);
         }
         // The table has only the fields the running Windows has: `None`
         // before 10 1703.
@@ -448,6 +468,12 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///   [`Error::INVALID_PARAMETER`] for an option it does not know, and
     ///   [`Error::NOT_IMPLEMENTED`] on Wine.
     pub fn set<O: SocketOption>(&self, value: O::Value) -> Request<ControlOp<()>> {
+        const {
+            assert!(
+                !is_conditional_accept::<O>(),
+                "SO_CONDITIONAL_ACCEPT is for listening sockets only"
+            );
+        };
         set_option::<O>(self.erased(), value)
     }
 

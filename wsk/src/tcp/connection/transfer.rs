@@ -46,8 +46,10 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     }
 
     /// Receives into `buffer`'s whole capacity (`WskReceive`); resolves to
-    /// the bytes received (0: the peer closed its side) and the buffer, whose
-    /// length is set accordingly.
+    /// the bytes received and the buffer, whose length is set accordingly.
+    /// 0 bytes is taken to mean that the peer closed its side (the usual
+    /// sockets semantics; the `WskReceive` page does not say it, the
+    /// disconnect event is the documented signal).
     ///
     /// # IRQL
     ///
@@ -63,7 +65,8 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
 
     /// [`receive`](Self::receive) with `WskReceive` flags
     /// (`WSK_FLAG_WAITALL`: complete only when the buffer is full or the
-    /// connection ends; `WSK_FLAG_DRAIN`: discard incoming data).
+    /// connection ends). To discard data (`WSK_FLAG_DRAIN`), see
+    /// [`drain`](Self::drain).
     ///
     /// # IRQL
     ///
@@ -71,7 +74,11 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// # Errors
     ///
-    /// As [`receive`](Self::receive).
+    /// - [`Error::INVALID_PARAMETER`] without calling the provider if
+    ///   `flags` holds `WSK_FLAG_DRAIN` (from
+    ///   [`ReceiveFlags::from_bits_retain`]): it requires a zero-length
+    ///   buffer and excludes `WSK_FLAG_WAITALL`.
+    /// - As [`receive`](Self::receive).
     pub fn receive_with(&self, buffer: Buffer, flags: ReceiveFlags) -> Request<TransferOp> {
         self.transfer(buffer, Transfer::Receive, flags.bits())
     }
@@ -245,6 +252,44 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         (result, buffer)
     }
 
+    /// Discards incoming data until the connection ends (`WskReceive` with
+    /// `WSK_FLAG_DRAIN` and a zero-length `WSK_BUF`, as Microsoft requires);
+    /// resolves when the peer disconnects (gracefully or abortively), when
+    /// either side aborts, or when the request is dropped (cancelled) or the
+    /// socket closes.
+    ///
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive>
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// Provider statuses: [`Error::NOT_SUPPORTED`] from a transport without
+    /// `WSK_FLAG_DRAIN` (Microsoft's TCP has it), [`Error::CANCELLED`] when
+    /// the socket closes.
+    pub fn drain(&self) -> Request<DrainOp> {
+        let core = self.core();
+        let op = DrainOp {
+            _core: SocketCore::erase(core),
+            wsk_buf: sys::WSK_BUF {
+                Mdl: core::ptr::null_mut(),
+                Offset: 0,
+                Length: 0,
+            },
+        };
+        let Some(receive) = self.transfer.receive else {
+            return Request::failed(op, Error::NOT_IMPLEMENTED);
+        };
+        let socket = core.socket();
+        Request::submit(op, |irp, op| {
+            // SAFETY: the socket exists; the zero-length WSK_BUF (no MDL, as
+            // a zero length allows) lives in the payload until completion.
+            unsafe { receive(socket, &raw mut op.wsk_buf, sys::WSK_FLAG_DRAIN, irp) }
+        })
+    }
+
     #[inline]
     fn transfer(&self, buffer: Buffer, transfer: Transfer, flags: u32) -> Request<TransferOp> {
         Request::prepared(self.prepare_transfer(buffer, transfer, flags))
@@ -279,6 +324,12 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         if send && op.buffer.is_empty() {
             return Err((op, Error::INVALID_PARAMETER));
         }
+        if !send && flags & sys::WSK_FLAG_DRAIN != 0 {
+            // DRAIN takes a zero-length buffer and excludes WAITALL
+            // (https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive):
+            // `drain` is its request.
+            return Err((op, Error::INVALID_PARAMETER));
+        }
         let Some(call) = (if send {
             self.transfer.send
         } else {
@@ -306,6 +357,23 @@ pub struct TransferOp {
     buffer: Buffer,
     wsk_buf: sys::WSK_BUF,
     transfer: Transfer,
+}
+
+/// `WskReceive` with `WSK_FLAG_DRAIN` ([`ConnectionSocket::drain`]).
+pub struct DrainOp {
+    _core: SocketRef,
+    wsk_buf: sys::WSK_BUF,
+}
+
+// SAFETY: the WSK_BUF describes no memory (no MDL).
+unsafe impl Send for DrainOp {}
+
+impl Operation for DrainOp {
+    /// The connection ended.
+    type Output = crate::error::Result<()>;
+    fn complete(self, status: i32, _information: usize) -> Self::Output {
+        Error::check(status).map(drop)
+    }
 }
 
 /// What a [`TransferOp`] does with its buffer.
@@ -362,6 +430,9 @@ bitflags::bitflags! {
 bitflags::bitflags! {
     /// The `Flags` of a receive request (`PFN_WSK_RECEIVE`). (The flags of a
     /// receive *event* are [`IndicationFlags`](crate::events::IndicationFlags).)
+    /// `WSK_FLAG_DRAIN` has a request of its own,
+    /// [`ConnectionSocket::drain`](crate::tcp::ConnectionSocket::drain): it
+    /// takes no buffer.
     ///
     /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive>
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -369,7 +440,5 @@ bitflags::bitflags! {
         /// `WSK_FLAG_WAITALL`: complete only when the buffer is full or the
         /// connection ends.
         const WAIT_ALL = sys::WSK_FLAG_WAITALL;
-        /// `WSK_FLAG_DRAIN`: discard existing and future incoming data.
-        const DRAIN = sys::WSK_FLAG_DRAIN;
     }
 }

@@ -87,12 +87,20 @@ pub trait ListenEvents: Send + Sync + 'static {
     /// connection then arrives through [`on_accept`](Self::on_accept) or
     /// [`ListenSocket::accept`](crate::tcp::ListenSocket::accept)), [`InspectAction::Reject`] to refuse it, or
     /// [`InspectAction::Pend`] to decide later with
-    /// [`ListenSocket::inspect_complete`](crate::tcp::ListenSocket::inspect_complete) and `id`. Requests whose addresses
-    /// cannot be read are rejected without calling this.
+    /// [`ListenSocket::inspect_complete`](crate::tcp::ListenSocket::inspect_complete) and the request's
+    /// [`id`](ConnectionRequest::id). Requests whose addresses cannot be
+    /// read are rejected without calling this.
+    ///
+    /// `request` is `None` when the provider says the listening socket no
+    /// longer works (a NULL `InspectID`): close it as soon as possible
+    /// (from outside the callback, for example in a work item). The
+    /// provider is then answered `WskInspectReject`, whatever this returns
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_inspect_event>).
     ///
     /// Inspect and abort events are not enabled with `SO_WSK_EVENT_CALLBACK`:
-    /// they are active on every conditional-accept socket whose dispatch
-    /// table has them.
+    /// they are active on every conditional-accept socket. Implementing this
+    /// method installs both (a default [`on_abort`](Self::on_abort) if the
+    /// handler has none), as conditional accept requires.
     ///
     /// # IRQL
     ///
@@ -100,11 +108,9 @@ pub trait ListenEvents: Send + Sync + 'static {
     fn on_inspect(
         &self,
         cx: &EventContext<'_>,
-        local: SocketAddr,
-        remote: SocketAddr,
-        id: InspectId,
+        request: Option<ConnectionRequest>,
     ) -> InspectAction {
-        let _ = (cx, local, remote, id);
+        let _ = (cx, request);
         InspectAction::Accept
     }
 
@@ -169,7 +175,11 @@ impl<L: ListenEvents> ListenVtable<L> {
         } else {
             None
         },
-        WskAbortEvent: if L::HAS_ABORT {
+        // Conditional accept needs both callbacks: each "can be NULL" only
+        // when conditional accept is not enabled
+        // (https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_client_listen_dispatch),
+        // and `tcp::listen` enables it for every inspecting handler.
+        WskAbortEvent: if L::HAS_INSPECT || L::HAS_ABORT {
             Some(abort_event::<L>)
         } else {
             None
@@ -193,6 +203,37 @@ impl<L: ListenEvents> ListenVtable<L> {
         } else {
             &Self::DISPATCH
         }
+    }
+}
+
+/// A connection request offered to [`ListenEvents::on_inspect`]: its
+/// addresses (copied: the provider's are valid only during the call) and
+/// the ID that [`ListenSocket::inspect_complete`](crate::tcp::ListenSocket::inspect_complete)
+/// and [`ListenEvents::on_abort`] use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionRequest {
+    local: SocketAddr,
+    remote: SocketAddr,
+    id: InspectId,
+}
+
+impl ConnectionRequest {
+    /// The local address the request arrived on.
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The address of the peer asking to connect.
+    #[must_use]
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// The request's ID (`WSK_INSPECT_ID`, compared by content).
+    #[must_use]
+    pub fn id(&self) -> InspectId {
+        self.id
     }
 }
 
@@ -282,8 +323,11 @@ unsafe extern "system" fn accept_event<L: ListenEvents>(
     // SAFETY: inside the provider's callback; the flag tells DISPATCH_LEVEL.
     let cx = unsafe { EventContext::new(flags) };
     if accept_socket.is_null() {
+        // The listening socket no longer works and must be closed. Nothing
+        // was accepted, so the answer is the one Microsoft's sample gives
+        // (https://learn.microsoft.com/windows-hardware/drivers/network/listening-for-and-accepting-incoming-connections).
         core.handler.on_accept(&cx, None);
-        return sys::STATUS_SUCCESS;
+        return sys::STATUS_REQUEST_NOT_ACCEPTED;
     }
     let accepted = Cell::new(None);
     let incoming = Incoming {
@@ -302,11 +346,19 @@ unsafe extern "system" fn accept_event<L: ListenEvents>(
         // the provider closes the socket; our last reference frees the core.
         return sys::STATUS_REQUEST_NOT_ACCEPTED;
     }
+    let dispatch = ConnectionVtable::<L::Connection>::dispatch_ptr();
+    // NULL for a handler without callbacks, as it should be
+    // (https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept_event).
+    let context = if dispatch.is_null() {
+        core::ptr::null_mut()
+    } else {
+        SocketCore::context(&new_core)
+    };
     // SAFETY: the provider passes writable out-parameters; the context stays
     // valid until the handle's close completes (the handle holds the core).
-    unsafe { accept_context.write(SocketCore::context(&new_core)) };
+    unsafe { accept_context.write(context) };
     // SAFETY: as above.
-    unsafe { accept_dispatch.write(ConnectionVtable::<L::Connection>::dispatch_ptr()) };
+    unsafe { accept_dispatch.write(dispatch) };
     sys::STATUS_SUCCESS
 }
 
@@ -324,7 +376,12 @@ unsafe extern "system" fn inspect_event<L: ListenEvents>(
 ) -> sys::WSK_INSPECT_ACTION {
     // SAFETY: the context is a live core until the listening socket's close completes.
     let core = unsafe { &*context.cast::<SocketCore<L>>() };
+    // SAFETY: inside the provider's callback; no flags: IRQL <= DISPATCH_LEVEL.
+    let cx = unsafe { EventContext::new(0) };
     if id.is_null() {
+        // The listening socket no longer works and must be closed; reject,
+        // as Microsoft's sample does.
+        let _ = core.handler.on_inspect(&cx, None);
         return sys::WskInspectReject;
     }
     // SAFETY: the provider passes a valid WSK_INSPECT_ID for the call.
@@ -336,9 +393,8 @@ unsafe extern "system" fn inspect_event<L: ListenEvents>(
     let (Ok(local), Ok(remote)) = (local, remote) else {
         return sys::WskInspectReject;
     };
-    // SAFETY: inside the provider's callback; no flags: IRQL <= DISPATCH_LEVEL.
-    let cx = unsafe { EventContext::new(0) };
-    core.handler.on_inspect(&cx, local, remote, id).raw()
+    let request = ConnectionRequest { local, remote, id };
+    core.handler.on_inspect(&cx, Some(request)).raw()
 }
 
 /// `PFN_WSK_ABORT_EVENT` trampoline; always `STATUS_SUCCESS`.
@@ -361,4 +417,32 @@ unsafe extern "system" fn abort_event<L: ListenEvents>(
     let cx = unsafe { EventContext::new(0) };
     core.handler.on_abort(&cx, id);
     sys::STATUS_SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct OnlyInspect;
+    #[crate::vtable]
+    impl ListenEvents for OnlyInspect {
+        type Connection = NoEvents;
+        fn on_inspect(&self, _: &EventContext<'_>, _: Option<ConnectionRequest>) -> InspectAction {
+            InspectAction::Accept
+        }
+    }
+
+    /// INS-6 (M-08): conditional accept never runs with a NULL inspect or
+    /// abort callback.
+    #[test]
+    fn inspecting_handlers_install_both_conditional_accept_callbacks() {
+        let table = ListenVtable::<OnlyInspect>::DISPATCH;
+        assert!(table.WskInspectEvent.is_some());
+        assert!(table.WskAbortEvent.is_some(), "a default on_abort");
+        assert!(table.WskAcceptEvent.is_none());
+        const { assert!(!ListenVtable::<OnlyInspect>::IS_EMPTY) };
+        let none = ListenVtable::<NoListenEvents>::DISPATCH;
+        assert!(none.WskInspectEvent.is_none() && none.WskAbortEvent.is_none());
+        assert!(ListenVtable::<NoListenEvents>::dispatch_ptr().is_null());
+    }
 }

@@ -14,13 +14,14 @@ use crate::addr::{AddressFamily, SockAddr};
 use crate::error::{Error, Result};
 use crate::irp::block::Operation;
 use crate::irp::handle::Request;
-use crate::options::SocketOption;
+use crate::options::{SocketOption, is_conditional_accept};
 use crate::provider::client::Provider;
 use crate::provider::control::CachedSecurityDescriptor;
 use crate::provider::npi::{LiveHandle, check_static};
 use crate::socket::calls::{
     AddressCall, AddressOp, CloseOp, ControlOp, SecurityOp, close, close_in_background,
-    disable_events, enable_events, get_option, set_option, submit_address, submit_security,
+    disable_events, enable_events, enable_events_if_supported, get_option, set_option,
+    submit_address, submit_security,
 };
 use crate::socket::core::{BIND_SUBMITTED, BOUND, EVENTS_ON, SocketCore, SocketRef};
 use crate::socket::create::{
@@ -140,10 +141,17 @@ impl<L: ListenEvents> ListenSocket<L> {
         enable_events(&**self.core(), ListenVtable::<L>::EVENT_MASK)
     }
 
-    /// Disables the callbacks [`enable_events`](Self::enable_events)
-    /// enabled (`SO_WSK_EVENT_CALLBACK` with `WSK_EVENT_DISABLE`, one event
-    /// at a time), without an IRP. A callback already running may still
-    /// finish after this returns (`STATUS_EVENT_PENDING`).
+    /// Disables the accept event (`SO_WSK_EVENT_CALLBACK` with
+    /// `WSK_EVENT_ACCEPT | WSK_EVENT_DISABLE`), without an IRP. A callback
+    /// already running may still finish after this returns
+    /// (`STATUS_EVENT_PENDING`).
+    ///
+    /// The accepted connections' events that [`enable_events`](Self::enable_events)
+    /// enabled stay enabled on the listening socket: Microsoft allows no
+    /// disabling them there
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback>);
+    /// they apply again to the sockets accept events deliver once
+    /// [`enable_events`](Self::enable_events) turns the accept event back on.
     ///
     /// # IRQL
     ///
@@ -154,7 +162,13 @@ impl<L: ListenEvents> ListenSocket<L> {
     /// The status of `WskControlSocket`; [`Error::NOT_IMPLEMENTED`] where the
     /// provider has no event support (Wine).
     pub fn disable_events(&self) -> Result<()> {
-        disable_events(&**self.core(), ListenVtable::<L>::EVENT_MASK)
+        // Connection events enabled on a listening socket cannot be disabled
+        // there (https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback):
+        // only the accept event is.
+        disable_events(
+            &**self.core(),
+            ListenVtable::<L>::EVENT_MASK & sys::WSK_EVENT_ACCEPT,
+        )
     }
 
     /// Whether the handler's callbacks are enabled:
@@ -207,6 +221,13 @@ impl<L: ListenEvents> ListenSocket<L> {
     /// - Provider statuses, for example [`Error::NOT_SUPPORTED`] for an
     ///   option it does not know, [`Error::NOT_IMPLEMENTED`] on Wine.
     pub fn set<O: SocketOption>(&self, value: O::Value) -> Request<ControlOp<()>> {
+        const {
+            assert!(
+                !is_conditional_accept::<O>() || L::HAS_INSPECT,
+                "SO_CONDITIONAL_ACCEPT needs a handler with on_inspect: in conditional accept \
+                 mode the provider calls WskInspectEvent and WskAbortEvent"
+            );
+        };
         set_option::<O>(self.erased(), value)
     }
 
@@ -297,12 +318,21 @@ impl<L: ListenEvents> ListenSocket<L> {
     }
 
     /// Accepts one connection (`WskAccept`) with `handler` for its events;
-    /// resolves to the connection and its remote address.
+    /// resolves to the connection, with `handler`'s callbacks enabled, and
+    /// its remote address.
     ///
-    /// The handler type is the listener's `Connection` type, so the accepted
-    /// socket's dispatch table always matches the events it may inherit from
-    /// the listening socket. With [`NoListenEvents`] nothing is inherited:
-    /// call [`ConnectionSocket::enable_events`] on the accepted socket.
+    /// A socket `WskAccept` returns starts with every callback disabled — it
+    /// does not inherit the listening socket's, as one delivered by the
+    /// accept event does
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback>,
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept>) —
+    /// so the request enables them ([`ConnectionSocket::enable_events`])
+    /// when it completes, as [`tcp::connect`](crate::tcp::connect) does. A
+    /// provider without event support leaves them off
+    /// ([`ConnectionSocket::events_enabled`] says so). Microsoft does not
+    /// say whether data or a disconnect that arrived before the callbacks
+    /// were enabled is indicated afterwards: a handler that must see
+    /// everything also issues a receive request.
     ///
     /// # IRQL
     ///
@@ -310,12 +340,13 @@ impl<L: ListenEvents> ListenSocket<L> {
     ///
     /// # Errors
     ///
-    /// Provider statuses, for example [`Error::INVALID_CONNECTION`] when the
-    /// client reset before it was accepted (try again), or
-    /// [`Error::CANCELLED`] when the listening socket closed.
+    /// - Provider statuses, for example [`Error::INVALID_CONNECTION`] when
+    ///   the client reset before it was accepted (try again), or
+    ///   [`Error::CANCELLED`] when the listening socket closed.
+    /// - The status of enabling the callbacks (other than
+    ///   [`Error::NOT_IMPLEMENTED`]); the accepted socket is then closed.
     pub fn accept(&self, handler: L::Connection) -> Request<AcceptOp<L::Connection>> {
-        let inherit = self.core().has_flags(EVENTS_ON);
-        submit_accept(self.erased(), self.table().WskAccept, handler, inherit)
+        submit_accept(self.erased(), self.table().WskAccept, handler)
     }
 
     /// Closes the listening socket (`WskCloseSocket`); pending accepts
@@ -392,6 +423,9 @@ impl<C: ConnectionEvents> Operation for AcceptOp<C> {
         core.set_socket(socket);
         let remote = self.remote.to_socket_addr();
         let connection = ConnectionSocket::from_core(core, live);
+        // Events start disabled on a socket WskAccept returns: enable the
+        // handler's (dropping the handle on failure closes the socket).
+        enable_events_if_supported(&**connection.core(), ConnectionVtable::<C>::EVENT_MASK)?;
         Ok((connection, remote?))
     }
 
@@ -401,10 +435,8 @@ impl<C: ConnectionEvents> Operation for AcceptOp<C> {
 }
 
 /// Submits `WskAccept` (`accept`, from the listening socket's table) on
-/// `listener` for a connection whose events go to `handler`.
-///
-/// `inherit`: the listening socket has its events enabled, so the accepted
-/// socket inherits the connection events `C` implements.
+/// `listener` for a connection whose events go to `handler` (enabled when
+/// the request completes).
 ///
 /// Refused without a provider call with [`Error::INVALID_PARAMETER`] if
 /// static event callbacks enable a connection event `C` lacks (they apply
@@ -413,16 +445,10 @@ pub(crate) fn submit_accept<C: ConnectionEvents>(
     listener: SocketRef,
     accept: sys::PFN_WSK_ACCEPT,
     handler: C,
-    inherit: bool,
 ) -> Request<AcceptOp<C>> {
     let core = Arc::new(SocketCore::new(Arc::clone(&listener.provider), handler));
-    let inherited = if inherit && ConnectionVtable::<C>::EVENT_MASK != 0 {
-        EVENTS_ON
-    } else {
-        0
-    };
     // An accepted socket is bound (and connected).
-    core.set_flags(BIND_SUBMITTED | BOUND | inherited);
+    core.set_flags(BIND_SUBMITTED | BOUND);
     let socket = listener.socket();
     let statics = listener.provider.reg().static_events();
     let op = AcceptOp {
@@ -443,9 +469,12 @@ pub(crate) fn submit_accept<C: ConnectionEvents>(
         return Request::failed(op, Error::NOT_IMPLEMENTED);
     };
     Request::submit(op, |irp, op| {
+        // NULL for a handler without callbacks, as it should be
+        // (https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept).
         let context = op
             .core
             .as_ref()
+            .filter(|_| !ConnectionVtable::<C>::dispatch_ptr().is_null())
             .map_or(core::ptr::null_mut(), SocketCore::context);
         // SAFETY: the socket exists; the context (the new core) and the
         // addresses live in the payload until completion; the dispatch table
