@@ -93,6 +93,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate alloc;
+// Unit tests spawn threads (races with the completion routine).
+#[cfg(test)]
+extern crate std;
 
 // Host builds: the user-mode provider supplies the kernel and netio symbols.
 #[cfg(not(windows))]

@@ -339,25 +339,58 @@ impl Header {
     /// Lets go of a completed request whose payload the owner took; returns
     /// whether the owner may reuse or free the block (the completion
     /// routine is done), else the routine frees it.
+    ///
+    /// A raw pointer, not `&self`: once `RELEASED` is set the completion
+    /// routine may free the block at any moment, and a reference to the
+    /// header (whose `ops` is not in an `UnsafeCell`) would still be a
+    /// protected argument then. Only the atomic state is reached, through a
+    /// reference that covers nothing else — as `Arc`'s drop does.
+    ///
+    /// # Safety
+    ///
+    /// `this` is the header of a live block whose owner calls this once,
+    /// after taking the payload; the block may be freed when it returns
+    /// `false`.
     #[inline]
-    fn release_taken(&self) -> bool {
-        finished(self.state.load(Acquire))
-            || finished(self.state.fetch_or(RELEASED | TAKEN, AcqRel))
+    unsafe fn release_taken(this: *const Self) -> bool {
+        // SAFETY: the block is live on entry (caller contract); the reference
+        // covers only the atomic and is not used once the state is handed
+        // over.
+        let state = unsafe { &(*this).state };
+        finished(state.load(Acquire)) || finished(state.fetch_or(RELEASED | TAKEN, AcqRel))
     }
 
     /// Lets go of a request with its payload inside: cancels the IRP first if
     /// `cancel` and it has not completed; returns whether the owner must
     /// dispose of the payload (the completion routine is done), else the
     /// routine does.
-    fn release(&self, cancel: bool) -> bool {
-        if cancel && !self.is_complete() {
+    ///
+    /// A raw pointer for the reason given at
+    /// [`release_taken`](Self::release_taken).
+    ///
+    /// # Safety
+    ///
+    /// `this` is the header of a live, submitted block whose owner calls
+    /// this once; the block may be freed when it returns `false`.
+    unsafe fn release(this: *const Self, cancel: bool) -> bool {
+        // SAFETY: the block is live on entry (caller contract); the reference
+        // covers only the atomic and is not used once the state is handed
+        // over.
+        let state = unsafe { &(*this).state };
+        if cancel && state.load(Acquire) & COMPLETING == 0 {
             // Cancel while the block is certainly ours: once RELEASED is set the
             // completion routine may free it at any moment.
+            // SAFETY: the block is live (caller contract); the IRP is reached
+            // through its cell's raw pointer, not through a reference.
+            let irp = unsafe { UnsafeCell::raw_get(&raw const (*this).irp) }.cast::<sys::IRP>();
             // SAFETY: the IRP lives in our block and was submitted; IoCancelIrp
             // is callable at <= DISPATCH_LEVEL and harmless on a completed IRP.
-            unsafe { sys::IoCancelIrp(self.irp()) };
+            unsafe { sys::IoCancelIrp(irp) };
         }
-        finished(self.state.fetch_or(RELEASED, AcqRel))
+        let old = state.fetch_or(RELEASED, AcqRel);
+        #[cfg(test)]
+        tests::after_hand_over();
+        finished(old)
     }
 }
 
@@ -479,8 +512,9 @@ impl<O: Operation> RawRequest<O> {
         // completion routine never reads it unless RELEASED without TAKEN.
         let op = unsafe { block.take_op() };
         // If the routine had not finished, it frees the block: our handle is
-        // no longer valid.
-        let back = block.header.release_taken().then(|| Self(this.0));
+        // no longer valid. No reference to the block is used from here on.
+        // SAFETY: a live block, released once, its payload taken.
+        let back = unsafe { Header::release_taken(this.0.as_ptr().cast()) }.then(|| Self(this.0));
         (op.complete(status, information), back)
     }
 
@@ -489,11 +523,13 @@ impl<O: Operation> RawRequest<O> {
     /// idle block if that was this handle (the completion routine was done).
     pub(crate) fn release(self, cancel: bool) -> Option<Self> {
         let this = ManuallyDrop::new(self);
-        let block = this.block();
-        if !block.header.release(cancel) {
+        // SAFETY: a live, submitted block, released once; no reference to it
+        // is held across the hand-over.
+        if !unsafe { Header::release(this.0.as_ptr().cast(), cancel) } {
             // The completion routine disposes of the payload and frees the block.
             return None;
         }
+        let block = this.block();
         let (status, information) = block.header.io_status();
         // SAFETY: the completion routine is done and saw no RELEASED, so the
         // payload, still inside, is this handle's alone.
@@ -582,4 +618,58 @@ unsafe extern "system" fn on_complete(
         waker.wake();
     }
     sys::STATUS_MORE_PROCESSING_REQUIRED
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::cell::Cell;
+
+    std::thread_local! {
+        /// Run right after the owner hands the block over (sets `RELEASED`),
+        /// before its release function returns: what a completion routine
+        /// on another processor may do at that moment.
+        static HAND_OVER: Cell<Option<HeaderPtr>> = const { Cell::new(None) };
+    }
+
+    /// Called by the release path once the block is handed over: completes
+    /// the IRP there and then if a test armed it, so the completion routine
+    /// frees the block while the owner's release function is still running.
+    pub(super) fn after_hand_over() {
+        if let Some(header) = HAND_OVER.with(Cell::take) {
+            // SAFETY: an armed block whose owner just let go: the completion
+            // routine disposes of the payload and frees the block.
+            let status =
+                unsafe { on_complete(ptr::null_mut(), ptr::null_mut(), header.0.cast()) };
+            assert_eq!(status, sys::STATUS_MORE_PROCESSING_REQUIRED);
+        }
+    }
+
+    /// A payload without resources.
+    struct Nothing;
+
+    impl Operation for Nothing {
+        type Output = ();
+        fn complete(self, _status: i32, _information: usize) {}
+    }
+
+    /// A block's header.
+    #[derive(Clone, Copy)]
+    struct HeaderPtr(*mut Header);
+
+    /// 11.7: the owner lets go of a pending request (`RawRequest::release`)
+    /// and, at that very moment, the completion routine sees `RELEASED` and
+    /// frees the block. The owner must hold no reference to the block (a
+    /// protected `&Header`) across the hand-over: under Miri the free
+    /// would land while that reference is still protected.
+    #[test]
+    fn the_completion_routine_may_free_the_block_the_moment_the_owner_lets_go() {
+        let _sim = wsk_sim::Sim::start();
+        let mut raw = RawRequest::<Nothing>::alloc().expect("block");
+        // A "provider" that pends; the test completes the IRP itself.
+        raw.start(Nothing, false, |_, _| sys::STATUS_PENDING);
+        HAND_OVER.with(|h| h.set(Some(HeaderPtr(raw.0.as_ptr().cast()))));
+        assert!(raw.release(false).is_none(), "the routine frees it");
+        assert!(HAND_OVER.with(Cell::take).is_none(), "the routine ran");
+    }
 }
