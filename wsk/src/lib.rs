@@ -119,6 +119,7 @@ pub mod udp;
 mod addr;
 mod block_on;
 mod buffer;
+mod debug;
 mod error;
 mod irp;
 mod mdl;

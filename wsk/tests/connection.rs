@@ -280,7 +280,7 @@ fn receive_indications_can_be_retained_and_released() {
     assert_eq!(retained.len(), 1);
     assert_eq!(retained[0].len(), 7);
     let mut copy = [0u8; 7];
-    assert_eq!(retained[0].copy_to(&mut copy), 7);
+    assert_eq!(retained[0].copy_to(&mut copy), Ok(7));
     assert_eq!(&copy, b"keep me");
     assert_eq!(
         sim.stats().statuses(EventKind::Receive),

@@ -238,10 +238,15 @@ fn receive_from_indications_can_be_retained_and_released() {
     let retained: Vec<_> = socket.handler().held.lock().unwrap().drain(..).collect();
     assert_eq!(retained.len(), 1);
     assert_eq!(retained[0].count(), 1);
-    let datagram = retained[0].iter().next().unwrap();
-    assert_eq!(datagram.peer_addr(), Ok(peer.local_addr()));
     let mut copy = [0u8; 7];
-    assert_eq!(datagram.copy_to(&mut copy), 7);
+    let from = retained[0]
+        .with_datagrams(|mut datagrams| {
+            let datagram = datagrams.next().unwrap();
+            assert_eq!(datagram.copy_to(&mut copy), 7);
+            datagram.peer_addr()
+        })
+        .expect("socket open");
+    assert_eq!(from, Ok(peer.local_addr()));
     assert_eq!(&copy, b"keep me");
     assert_eq!(
         sim.stats().statuses(EventKind::ReceiveFrom),
@@ -399,14 +404,15 @@ fn bad_input_is_refused_without_calling_the_provider() {
         )
         .wait(&p);
     assert_eq!(sent, Err(Error::INVALID_PARAMETER));
-    // A remote of the other family: the provider's error.
+    // A remote of the other family: refused without a provider call (the
+    // DDI wants the SOCKADDR type of the socket's family; M-14).
     let (sent, _) = socket
         .send_to(
             Buffer::from_slice(b"v6").unwrap(),
             "[fd00::2]:53".parse().unwrap(),
         )
         .wait(&p);
-    assert_eq!(sent, Err(Error::INVALID_ADDRESS));
+    assert_eq!(sent, Err(Error::INVALID_ADDRESS_COMPONENT));
     assert_eq!(
         sim.stats().sockets_created,
         1,

@@ -174,9 +174,8 @@ fn stream_socket_step_by_step_with_retained_indication() {
     }
     let kept = socket.handler().0.lock().unwrap().pop().unwrap();
     let mut bytes = Vec::new();
-    for segment in kept.segments() {
-        bytes.extend_from_slice(segment);
-    }
+    kept.with_segments(|segments| segments.for_each(|s| bytes.extend_from_slice(s)))
+        .expect("socket open");
     assert_eq!(bytes, b"kept");
     drop(kept); // WskRelease
     socket.close().wait(&p).expect("close");

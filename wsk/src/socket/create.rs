@@ -5,17 +5,18 @@
 use alloc::sync::Arc;
 use core::ffi::c_void;
 use core::net::SocketAddr;
+use core::sync::atomic::AtomicUsize;
 
 use wsk_sys as sys;
 
 use super::calls::{CloseOp, close_in_background};
-use super::core::{BIND_SUBMITTED, BOUND, SocketCore};
+use super::core::{BIND_SUBMITTED, BOUND, CONNECTED, SocketCore};
 use crate::addr::{AddressFamily, SockAddr};
 use crate::error::{Error, Result};
 use crate::irp::block::Operation;
 use crate::irp::handle::Request;
 use crate::provider::client::Provider;
-use crate::provider::npi::LiveHandle;
+use crate::provider::npi::{LiveHandle, RegInner};
 use crate::provider::version::WindowsVersion;
 
 /// A socket handle type, built from the core of a created or accepted
@@ -100,27 +101,47 @@ pub struct CreateOp<S: Socket> {
     remote: SockAddr,
     /// A stream socket (`WSK_FLAG_STREAM_SOCKET`) is being created.
     stream: bool,
+    /// `WskSocketConnect`: the socket comes bound and connected.
+    connect: bool,
+    /// The registration, for the in-flight count (the core holds it too,
+    /// but is taken out on completion).
+    reg: Arc<RegInner>,
 }
 
 impl<S: Socket> Operation for CreateOp<S> {
     type Output = Result<S>;
 
-    fn abandon(mut self, status: i32, information: usize) {
-        close_abandoned(self.core.take(), status, information);
+    fn abandon(mut self, _status: i32, _information: usize) {
+        close_abandoned(self.core.take());
     }
 
-    fn complete(mut self, status: i32, information: usize) -> Result<S> {
+    fn complete(mut self, status: i32, _information: usize) -> Result<S> {
         if self.stream && status == sys::STATUS_INVALID_PARAMETER {
             // A provider that does not know WSK_FLAG_STREAM_SOCKET.
             return Err(Error::NOT_SUPPORTED);
         }
         Error::check(status)?;
-        let socket = information as sys::PWSK_SOCKET;
-        if socket.is_null() {
-            return Err(Error::UNSUCCESSFUL);
-        }
         let (Some(core), Some(live)) = (self.core.take(), self.live.take()) else {
             unreachable!("completed once")
+        };
+        if core.socket().is_null() {
+            return Err(Error::UNSUCCESSFUL);
+        }
+        Ok(S::from_core(core, live))
+    }
+
+    fn inflight(&self) -> &AtomicUsize {
+        self.reg.inflight()
+    }
+
+    const ON_COMPLETION: bool = true;
+    fn completed(&self, status: i32, information: usize) {
+        let socket = information as sys::PWSK_SOCKET;
+        let Some(core) = self.core.as_ref().filter(|_| sys::NT_SUCCESS(status) && !socket.is_null())
+        else {
+            // No socket: deregistration need not wait for one.
+            self.reg.socket_gone();
+            return;
         };
         if self.stream {
             // Before any call through the socket's table: from now on it is
@@ -136,22 +157,23 @@ impl<S: Socket> Operation for CreateOp<S> {
                     .learn(table.cast(), core.provider.windows());
             }
         }
-        core.set_socket(socket);
-        Ok(S::from_core(core, live))
+        if self.connect {
+            // WskSocketConnect succeeded: bound and connected.
+            core.set_flags(CONNECTED);
+        }
+        // Known from now on: callbacks (static events) may fire before the
+        // owner takes the socket; closed by deregistration if nobody ever
+        // does.
+        SocketCore::adopt(core, socket);
     }
 }
 
 /// Closes in the background the socket an abandoned create or accept
-/// request made (its IRP completed with `status` and the socket in
-/// `information`): nobody waits for it any more.
-pub(crate) fn close_abandoned<H: Send + Sync + 'static>(
-    core: Option<Arc<SocketCore<H>>>,
-    status: i32,
-    information: usize,
-) {
-    if sys::NT_SUCCESS(status) && information != 0 {
-        if let Some(core) = core {
-            core.set_socket(information as sys::PWSK_SOCKET);
+/// request made (its completion routine recorded it): nobody waits for it
+/// any more.
+pub(crate) fn close_abandoned<H: Send + Sync + 'static>(core: Option<Arc<SocketCore<H>>>) {
+    if let Some(core) = core {
+        if !core.socket().is_null() {
             close_in_background(SocketCore::erase(&core));
         }
     }
@@ -171,12 +193,24 @@ pub(crate) fn submit_create<S: Socket>(
     kind: Kind,
     how: How,
 ) -> Request<CreateOp<S>> {
-    let core = Arc::new(SocketCore::new(Arc::clone(&provider.inner), handler));
+    let family = match how {
+        How::Socket(family) => family,
+        // WskSocketConnect: "the address family … of LocalAddress".
+        How::Connect { local, .. } => AddressFamily::of(&local),
+    };
+    let datagram = kind.flags == sys::WSK_FLAG_DATAGRAM_SOCKET;
+    let core = Arc::new(SocketCore::new(
+        Arc::clone(&provider.inner),
+        family.raw(),
+        datagram,
+        handler,
+    ));
     let stream = kind.flags == sys::WSK_FLAG_STREAM_SOCKET;
     let (local, remote) = match how {
         How::Socket(_) => (SockAddr::UNSPECIFIED, SockAddr::UNSPECIFIED),
         How::Connect { local, remote } => {
-            // WskSocketConnect binds and connects: the socket comes bound.
+            // WskSocketConnect binds and connects: the socket comes bound
+            // (and connected once it succeeds).
             core.set_flags(BIND_SUBMITTED | BOUND);
             (SockAddr::from(local), SockAddr::from(remote))
         }
@@ -187,6 +221,8 @@ pub(crate) fn submit_create<S: Socket>(
         local,
         remote,
         stream,
+        connect: matches!(how, How::Connect { .. }),
+        reg: provider.inner.reg_arc(),
     };
     let inner = &provider.inner;
     if stream && !inner.windows().at_least(WindowsVersion::WINDOWS_10_1703) {
@@ -197,9 +233,15 @@ pub(crate) fn submit_create<S: Socket>(
             return Request::failed(op, Error::INVALID_PARAMETER);
         }
     }
+    let call = match inner.reg().teardown.enter() {
+        Ok(call) => call,
+        Err(e) => return Request::failed(op, e),
+    };
     if let Err(e) = inner.reg().begin_socket(kind.static_events(), kind.events) {
         return Request::failed(op, e);
     }
+    // Until the provider returned: a client-level call in progress.
+    let _call = call;
     let client = inner.client();
     let (socket_type, protocol) = kind.transport();
     match how {
@@ -208,6 +250,8 @@ pub(crate) fn submit_create<S: Socket>(
                 return Request::failed(op, Error::NOT_IMPLEMENTED);
             };
             Request::submit(op, |irp, op| {
+                // Deregistration waits for the socket this may create.
+                op.reg.socket_opening();
                 let context = op.context();
                 // SAFETY: the context (the core) is kept alive by the payload
                 // and, on success, by the new handle; the dispatch table is a
@@ -234,6 +278,8 @@ pub(crate) fn submit_create<S: Socket>(
                 return Request::failed(op, Error::NOT_IMPLEMENTED);
             };
             Request::submit(op, |irp, op| {
+                // Deregistration waits for the socket this may create.
+                op.reg.socket_opening();
                 let context = op.context();
                 // SAFETY: the context (the core) and both addresses live in
                 // the payload until completion, and the core, on success, in

@@ -4,8 +4,10 @@
 //!
 //! See [`StreamSocket`] for the design.
 
+use alloc::sync::Arc;
 use core::marker::PhantomData;
 use core::net::SocketAddr;
+use core::sync::atomic::AtomicUsize;
 
 use wsk_sys as sys;
 
@@ -19,10 +21,10 @@ use crate::irp::block::Operation;
 use crate::irp::handle::Request;
 use crate::options::SocketOption;
 use crate::provider::client::Provider;
-use crate::provider::npi::LiveHandle;
+use crate::provider::npi::{LiveHandle, RegInner};
 use crate::provider::tables::stream_listen;
 use crate::socket::calls::{AddressOp, CloseOp, ControlOp};
-use crate::socket::core::{ErasedCore, SocketCore};
+use crate::socket::core::{BOUND, ErasedCore, SocketCore};
 use crate::socket::create::{CreateOp, How, Kind, Socket, submit_create};
 
 /// The `WSK_CLIENT_STREAM_DISPATCH` of a stream socket with connection
@@ -73,6 +75,11 @@ impl<L: ListenEvents> StreamListenVtable<L> {
 /// table lacks `WskListen`.
 pub(crate) fn submit_listen<O: Operation>(core: &ErasedCore, op: O) -> Request<O> {
     let socket = core.socket();
+    // `WskListen` "is only on a stream socket the client bound".
+    let entered = match core.enter(BOUND) {
+        Ok(entered) => entered,
+        Err(e) => return Request::failed(op, e),
+    };
     // SAFETY: the socket exists (created by the caller's request).
     let table = unsafe { (*socket).Dispatch };
     // SAFETY: a stream socket (created with WSK_FLAG_STREAM_SOCKET): its table
@@ -80,6 +87,7 @@ pub(crate) fn submit_listen<O: Operation>(core: &ErasedCore, op: O) -> Request<O
     let Some(listen) = (unsafe { stream_listen(table) }) else {
         return Request::failed(op, Error::NOT_SUPPORTED);
     };
+    let _entered = entered;
     Request::submit(op, |irp, _| {
         // SAFETY: the socket exists; the payload keeps it open until
         // completion.
@@ -90,19 +98,23 @@ pub(crate) fn submit_listen<O: Operation>(core: &ErasedCore, op: O) -> Request<O
 /// `WskListen` on a stream socket whose listening side is already a
 /// [`ListenSocket`](crate::tcp::ListenSocket) ([`tcp::listen_stream`](crate::tcp::listen_stream)).
 pub(crate) struct ListenOp {
-    _core: crate::socket::core::SocketRef,
+    core: crate::socket::core::SocketRef,
 }
 
 impl ListenOp {
     pub(crate) fn new(core: crate::socket::core::SocketRef) -> Self {
-        Self { _core: core }
+        Self { core }
     }
 }
 
 impl Operation for ListenOp {
     type Output = Result<()>;
     fn complete(self, status: i32, _information: usize) -> Result<()> {
+        self.core.note_status(status);
         Error::check(status).map(drop)
+    }
+    fn inflight(&self) -> &AtomicUsize {
+        self.core.inflight()
     }
 }
 
@@ -188,7 +200,7 @@ impl<H: ConnectionEvents> Socket for StreamSocket<H> {
     type Handler = H;
 
     #[allow(private_interfaces)]
-    fn from_core(core: alloc::sync::Arc<SocketCore<H>>, live: LiveHandle) -> Self {
+    fn from_core(core: Arc<SocketCore<H>>, live: LiveHandle) -> Self {
         Self {
             socket: ConnectionSocket::from_core(core, live),
         }
@@ -311,7 +323,14 @@ impl<H: ConnectionEvents> StreamSocket<H> {
     /// provider's table lacks `WskListen`.
     pub fn listen(self) -> Request<StreamListenOp<H>> {
         let core = SocketCore::erase(self.socket.core());
-        submit_listen(&core, StreamListenOp { socket: Some(self) })
+        let reg = core.provider.reg_arc();
+        submit_listen(
+            &core,
+            StreamListenOp {
+                socket: Some(self),
+                reg,
+            },
+        )
     }
 
     /// Closes the socket (`WskCloseSocket`).
@@ -337,6 +356,9 @@ impl<H: ConnectionEvents> core::fmt::Debug for StreamSocket<H> {
 /// `WskListen` on a [`StreamSocket`].
 pub struct StreamListenOp<H: ConnectionEvents> {
     socket: Option<StreamSocket<H>>,
+    /// The registration, for the in-flight count (the socket is taken out
+    /// on completion).
+    reg: Arc<RegInner>,
 }
 
 impl<H: ConnectionEvents> Operation for StreamListenOp<H> {
@@ -347,10 +369,14 @@ impl<H: ConnectionEvents> Operation for StreamListenOp<H> {
         let Some(socket) = self.socket.take() else {
             unreachable!("completed once")
         };
+        socket.socket.core().note_status(status);
         match Error::check(status) {
             Ok(_) => Ok(StreamListener { socket }),
             Err(e) => Err((e, socket)),
         }
+    }
+    fn inflight(&self) -> &AtomicUsize {
+        self.reg.inflight()
     }
 }
 
@@ -389,7 +415,7 @@ impl<H: ConnectionEvents> StreamListener<H> {
         // SAFETY: the socket exists; a stream socket, seen through its listen view.
         let accept = unsafe { core.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskAccept;
         // A stream listener enables no connection events to inherit.
-        submit_accept(SocketCore::erase(core), accept, handler, false)
+        submit_accept(SocketCore::erase(core), accept, handler, false, BOUND)
     }
 
     /// The local address listened on (`WskGetLocalAddress`).

@@ -2,6 +2,8 @@
 //! one-shot requests, requests in a reused [`TransferSlot`], and the
 //! stream helpers built on them.
 
+use core::sync::atomic::AtomicUsize;
+
 use wsk_sys as sys;
 
 use super::ConnectionSocket;
@@ -10,7 +12,7 @@ use crate::buffer::{BufResult, Buffer};
 use crate::error::Error;
 use crate::irp::block::Operation;
 use crate::irp::handle::{Prepared, Request, RequestSlot, SlotRequest};
-use crate::socket::core::{SocketCore, SocketRef};
+use crate::socket::core::{CONNECTED, SocketCore, SocketRef};
 
 impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// Sends the bytes of `buffer` (`WskSend`); resolves to the bytes sent
@@ -258,7 +260,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         buffer: Buffer,
         transfer: Transfer,
         flags: u32,
-    ) -> Prepared<TransferOp, impl FnOnce(sys::PIRP, &mut TransferOp) -> sys::NTSTATUS + use<H>>
+    ) -> Prepared<TransferOp, impl FnOnce(sys::PIRP, &mut TransferOp) -> sys::NTSTATUS + use<'_, H>>
     {
         let core = self.core();
         let wsk_buf = match transfer {
@@ -267,17 +269,24 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
             Transfer::ReceiveMore => buffer.wsk_buf_spare(),
         };
         let send = matches!(transfer, Transfer::Send);
-        let op = TransferOp {
-            _core: SocketCore::erase(core),
+        let mut op = TransferOp {
+            core: SocketCore::erase(core),
             buffer,
             wsk_buf,
             transfer,
+            counted: false,
         };
-        if send && core.is_aborted() {
-            return Err((op, Error::CONNECTION_ABORTED));
-        }
-        if send && op.buffer.is_empty() {
-            return Err((op, Error::INVALID_PARAMETER));
+        let entered = match core.enter(CONNECTED) {
+            Ok(entered) => entered,
+            Err(e) => return Err((op, e)),
+        };
+        if send {
+            if core.is_aborted() {
+                return Err((op, Error::CONNECTION_ABORTED));
+            }
+            if op.buffer.is_empty() {
+                return Err((op, Error::INVALID_PARAMETER));
+            }
         }
         let Some(call) = (if send {
             self.transfer.send
@@ -286,10 +295,19 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         }) else {
             return Err((op, Error::NOT_IMPLEMENTED));
         };
+        if send {
+            // Pending until its output is taken: silent mode waits for none.
+            if let Err(e) = core.begin_send() {
+                return Err((op, e));
+            }
+            op.counted = true;
+        }
         let socket = core.socket();
         Ok((op, move |irp, op: &mut TransferOp| {
-            // SAFETY: the socket exists; the WSK_BUF and the memory it
-            // describes live in the payload until completion.
+            // The provider call runs inside the socket's run-down.
+            let _entered = entered;
+            // SAFETY: the socket exists and is connected; the WSK_BUF and
+            // the memory it describes live in the payload until completion.
             unsafe { call(socket, &raw mut op.wsk_buf, flags, irp) }
         }))
     }
@@ -302,10 +320,12 @@ pub type TransferSlot = RequestSlot<TransferOp>;
 
 /// `WskSend` and `WskReceive`.
 pub struct TransferOp {
-    _core: SocketRef,
+    core: SocketRef,
     buffer: Buffer,
     wsk_buf: sys::WSK_BUF,
     transfer: Transfer,
+    /// A send counted as pending until its output is taken or disposed of.
+    counted: bool,
 }
 
 /// What a [`TransferOp`] does with its buffer.
@@ -328,6 +348,10 @@ impl Operation for TransferOp {
     /// Bytes transferred, and the buffer.
     type Output = BufResult<usize>;
     fn complete(mut self, status: i32, information: usize) -> BufResult<usize> {
+        if self.counted {
+            self.core.end_send();
+        }
+        self.core.note_status(status);
         match Error::check(status) {
             Ok(_) => {
                 let n = information.min(self.wsk_buf.Length);
@@ -343,6 +367,15 @@ impl Operation for TransferOp {
             }
             Err(e) => (Err(e), self.buffer),
         }
+    }
+    fn abandon(self, _status: i32, _information: usize) {
+        if self.counted {
+            self.core.end_send();
+        }
+    }
+    #[inline]
+    fn inflight(&self) -> &AtomicUsize {
+        self.core.inflight()
     }
 }
 
