@@ -377,8 +377,8 @@ pub(crate) struct Net {
     /// Client-level pending IRPs (`WSK_TRANSPORT_LIST_CHANGE`, hung calls).
     pub(crate) client_irps: BTreeSet<usize>,
     /// The pending `WSK_TRANSPORT_LIST_CHANGE` IRPs (also in `client_irps`,
-    /// which cancellation removes them from).
-    pub(crate) transport_change_irps: BTreeSet<usize>,
+    /// which cancellation removes them from), with their client.
+    pub(crate) transport_change_irps: BTreeMap<usize, usize>,
     /// Cached security descriptors (`WSK_CACHE_SD`) not yet released
     /// (`WSK_RELEASE_SD`), by address.
     pub(crate) cached_sds: BTreeMap<usize, Box<u64>>,

@@ -346,6 +346,28 @@ pub unsafe extern "system" fn WskDeregister(WskRegistration: PWSK_REGISTRATION) 
     }
     rec.deregistered = true;
     let client = rec.client;
+    // "The WSK subsystem will cancel any pending IRPs if the WSK application
+    // calls WskDeregister"
+    // (<https://learn.microsoft.com/windows-hardware/drivers/network/wsk-transport-list-change>).
+    let changes: Vec<usize> = w
+        .net
+        .transport_change_irps
+        .iter()
+        .filter(|&(_, &c)| c == client)
+        .map(|(&irp, _)| irp)
+        .collect();
+    if !changes.is_empty() {
+        let mut out = crate::net::Out::default();
+        for irp in changes {
+            w.net.transport_change_irps.remove(&irp);
+            if w.net.client_irps.remove(&irp) {
+                crate::io::finish_pending(&mut w, irp, wsk_sys::STATUS_CANCELLED, 0, &mut out.done);
+            }
+        }
+        drop(w);
+        crate::net::flush(out);
+        w = world::lock();
+    }
     w.notify();
     let deadline = Instant::now() + w.cfg.deregister_timeout;
     loop {

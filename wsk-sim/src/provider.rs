@@ -557,12 +557,12 @@ pub(crate) unsafe extern "system" fn WskControlClient(
             Client,
             Irp,
             Routine::WskControlClient,
-            |w, _c, irp, _out| {
+            |w, c, irp, _out| {
                 if let Some(o) = pend(w, 0, irp, "WskControlClient(WSK_TRANSPORT_LIST_CHANGE)") {
                     return o;
                 }
                 w.net.client_irps.insert(irp as usize);
-                w.net.transport_change_irps.insert(irp as usize);
+                w.net.transport_change_irps.insert(irp as usize, c);
                 Outcome::Pended
             },
         );

@@ -201,7 +201,7 @@ impl Sim {
         let mut out = crate::net::Out::default();
         self.with(|w| {
             let irps = core::mem::take(&mut w.net.transport_change_irps);
-            for irp in irps {
+            for irp in irps.into_keys() {
                 if w.net.client_irps.remove(&irp) {
                     crate::io::finish_pending(w, irp, wsk_sys::STATUS_SUCCESS, 0, &mut out.done);
                 }

@@ -3,7 +3,7 @@
 //! and checks that nothing breaks Microsoft's contract.
 
 mod common;
-use common::{TIMEOUT, passive, setup};
+use common::{passive, setup, teardown};
 
 use std::sync::{Arc, Mutex};
 
@@ -72,7 +72,6 @@ fn a_list_retained_before_the_create_request_is_polled_is_released_on_its_socket
     drop(provider);
     registration.deregister(&p).expect("nothing left");
     sim.finish();
-    let _ = TIMEOUT;
 }
 
 /// Retains each indication, copies it and drops the handle before the
@@ -113,15 +112,186 @@ fn a_list_released_before_its_callback_returns_is_answered_as_taken() {
     c.peer.send(b"de");
     c.sim.settle();
     assert_eq!(&seen.lock().unwrap()[..], b"abcde");
-    let common::Connected {
-        socket,
-        peer,
-        provider,
-        registration,
-        sim,
-    } = c;
+    let _ = p;
+    c.finish();
+}
+
+/// 11.1, the accept variant: a socket accepted by request inherits the
+/// listener's receive event (the simulator's lenient default) and is
+/// indicated data before its owner polled the accept request.
+#[test]
+fn a_list_retained_before_the_accept_request_is_polled_is_released_on_its_socket() {
+    use wsk::events::{Incoming, ListenEvents};
+
+    /// Accepts by request only; its connections retain what they get.
+    struct Listener;
+    #[wsk::vtable]
+    impl ListenEvents for Listener {
+        type Connection = Keeper;
+        fn on_accept(&self, _: &EventContext<'_>, _: Option<Incoming<'_, Keeper>>) {}
+    }
+
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let listener = wsk::block_on(
+        &p,
+        wsk::tcp::listen(&provider, "10.0.0.1:7100".parse().unwrap(), Listener),
+    )
+    .expect("listen");
+    let keeper = Keeper::default();
+    let accept = listener.accept(keeper.clone());
+    let peer = sim.peer_connect("10.0.0.1:7100").expect("connected");
+    peer.send(b"early");
+    sim.settle();
+    let held: Vec<_> = keeper.0.held.lock().unwrap().drain(..).collect();
+    let refused = *keeper.0.refused_retains.lock().unwrap();
+    assert!(held.len() + refused <= 1);
+    drop(held);
+    sim.settle();
+    let (socket, _) = accept.wait(&p).expect("accepted");
     socket.close().wait(&p).expect("closed");
-    drop((peer, provider));
-    registration.deregister(&p).expect("nothing left");
+    listener.close().wait(&p).expect("closed");
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+/// Retains each indication and hands it to another thread, which drops it
+/// before the callback returns: a work item that ran at once.
+struct HandOff(Arc<Mutex<Vec<u8>>>);
+
+#[wsk::vtable]
+impl ConnectionEvents for HandOff {
+    fn on_receive(&self, _: &EventContext<'_>, data: Option<Indication<'_>>) -> ReceiveAction {
+        let Some(data) = data else {
+            return ReceiveAction::Accept;
+        };
+        let Some(kept) = data.retain() else {
+            return ReceiveAction::Refuse;
+        };
+        let seen = Arc::clone(&self.0);
+        std::thread::spawn(move || {
+            let mut bytes = vec![0; kept.len()];
+            let n = kept.copy_to(&mut bytes).expect("socket open");
+            seen.lock().unwrap().extend_from_slice(&bytes[..n]);
+            drop(kept);
+        })
+        .join()
+        .expect("work item");
+        ReceiveAction::Refuse
+    }
+}
+
+/// 11.2, the work-item pattern `docs/events.md` recommends: the handle is
+/// dropped on another thread before the callback returns.
+#[test]
+fn a_list_released_on_another_thread_before_its_callback_returns_is_answered_as_taken() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let c = common::connected_to(HandOff(Arc::clone(&seen)), |_| {});
+    c.peer.send(b"xyz");
+    c.sim.settle();
+    assert_eq!(&seen.lock().unwrap()[..], b"xyz");
+    assert_eq!(
+        c.sim.stats().statuses(wsk_sim::EventKind::Receive),
+        vec![wsk::sys::STATUS_SUCCESS]
+    );
+    c.finish();
+}
+
+/// 11.4 and 11.6: handles leaked with `mem::forget` and `Box::leak` — a
+/// socket, a retained indication of another socket, a provider — neither
+/// hang nor bug-check deregistration: it closes and releases them, says so,
+/// and the leaked handles stay safe to use afterwards.
+#[test]
+fn leaked_handles_are_closed_by_deregistration_and_stay_safe() {
+    let sim = Sim::start();
+    let listener = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let keeper = Keeper::default();
+    let kept = wsk::block_on(
+        &p,
+        wsk::tcp::connect(&provider, "10.0.0.2:80".parse().unwrap(), keeper.clone()),
+    )
+    .expect("connect");
+    let kept_peer = listener.accept();
+    kept_peer.send(b"retained");
+    sim.settle();
+    let retained = keeper.0.held.lock().unwrap().pop().expect("retained");
+    // The retaining socket is closed properly; its close waits for the list.
+    assert_eq!(kept.close().wait(&p), Err(wsk::Error::INVALID_DEVICE_STATE));
+    let leaked_retained: &'static RetainedIndication = Box::leak(Box::new(retained));
+
+    let forgotten = wsk::block_on(
+        &p,
+        wsk::tcp::connect(&provider, "10.0.0.2:80".parse().unwrap(), wsk::events::NoEvents),
+    )
+    .expect("connect");
+    let _forgotten_peer = listener.accept();
+    core::mem::forget(forgotten);
+    let boxed: &'static ConnectionSocket = Box::leak(Box::new(
+        wsk::block_on(
+            &p,
+            wsk::tcp::connect(&provider, "10.0.0.2:80".parse().unwrap(), wsk::events::NoEvents),
+        )
+        .expect("connect"),
+    ));
+    let _boxed_peer = listener.accept();
+    core::mem::forget(provider.clone());
+    drop(provider);
+
+    let left = registration.deregister(&p).expect_err("leaks reported");
+    // The closed socket with the retained list, the forgotten and the boxed
+    // socket; one retained list; one capture (the sockets' own references
+    // are gone with their closes, the forgotten clone is not).
+    assert_eq!(left.sockets, 3, "{left}");
+    assert_eq!(left.retained, 1, "{left}");
+    assert!(left.providers >= 1, "{left}");
+    let lines = sim.stats().debug_output;
+    assert!(lines.iter().any(|l| l.contains("released an indication list")), "{lines:?}");
+
+    // The leaked handles stay usable, and refuse to reach the provider.
+    let mut buffer = [0u8; 8];
+    assert_eq!(
+        leaked_retained.copy_to(&mut buffer),
+        Err(wsk::Error::FILE_FORCED_CLOSED)
+    );
+    assert!(boxed.must_close());
+    let (sent, _) = boxed
+        .send(wsk::Buffer::from_slice(b"late").unwrap())
+        .wait(&p);
+    assert_eq!(sent, Err(wsk::Error::FILE_FORCED_CLOSED));
+    // Nothing is open, nothing leaked on the provider's side.
+    sim.finish();
+}
+
+/// 11.5: a pending `transport_list_change()` request (which `WskDeregister`
+/// cancels) and a completed receive whose output was never taken do not
+/// keep `WskDeregister` waiting.
+#[test]
+fn requests_still_held_do_not_hang_deregistration() {
+    let sim = Sim::start();
+    let listener = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let change = provider.transport_list_change();
+    let socket = wsk::block_on(
+        &p,
+        wsk::tcp::connect(&provider, "10.0.0.2:80".parse().unwrap(), wsk::events::NoEvents),
+    )
+    .expect("connect");
+    let peer = listener.accept();
+    let receive = socket.receive(wsk::Buffer::with_capacity(8).unwrap());
+    peer.send(b"done");
+    sim.settle();
+    assert!(receive.is_complete(), "completed, not taken");
+    socket.close().wait(&p).expect("closed");
+    drop(provider);
+    let left = registration.deregister(&p).expect_err("the receive holds a capture");
+    assert_eq!((left.sockets, left.retained, left.providers), (0, 0, 1));
+    assert_eq!(change.wait(&p), Err(wsk::Error::CANCELLED), "WskDeregister cancels it");
+    let (received, buffer) = receive.wait(&p);
+    assert_eq!((received, &buffer[..]), (Ok(4), &b"done"[..]));
+    drop(buffer);
     sim.finish();
 }

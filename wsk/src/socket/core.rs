@@ -52,6 +52,7 @@
 //!   callbacks never see a freed core.
 
 use alloc::sync::Arc;
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
 use wsk_sys as sys;
@@ -125,6 +126,9 @@ const IN_CALLBACK: usize = 1;
 pub(crate) struct SocketCore<H: ?Sized> {
     socket: AtomicPtr<sys::WSK_SOCKET>,
     pub(crate) provider: Arc<ProviderInner>,
+    /// The registration's in-flight count (`provider` keeps it alive), read
+    /// on every request: one load instead of two.
+    inflight: Inflight,
     /// Provider calls in progress on the socket (and reads of its retained
     /// lists), plus [`SHUT`] once deregistration closes it under its handle.
     calls: AtomicU32,
@@ -162,6 +166,19 @@ pub(crate) type ErasedCore = SocketCore<dyn Send + Sync>;
 /// `Arc<SocketCore<H>>` is.
 pub(crate) type SocketRef = Arc<ErasedCore>;
 
+/// A pointer to the registration's in-flight count.
+///
+/// # Invariants
+///
+/// Points to the `inflight` counter of the registration that the core's
+/// `provider` holds, so it is valid as long as the core.
+struct Inflight(NonNull<AtomicUsize>);
+
+// SAFETY: a pointer to an atomic, valid for the core's life (invariant).
+unsafe impl Send for Inflight {}
+// SAFETY: as above; only shared references are made from it.
+unsafe impl Sync for Inflight {}
+
 /// A provider call in progress on a socket (see [`SocketCore::enter`]);
 /// dropping it ends the call.
 pub(crate) struct Entered<'a>(&'a AtomicU32);
@@ -177,9 +194,11 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
     /// A core for a socket of `family` (`ADDRESS_FAMILY`); `datagram` for
     /// a datagram socket.
     pub(crate) fn new(provider: Arc<ProviderInner>, family: u16, datagram: bool, handler: H) -> Self {
+        let inflight = Inflight(NonNull::from(provider.reg().inflight()));
         Self {
             socket: AtomicPtr::new(core::ptr::null_mut()),
             provider,
+            inflight,
             calls: AtomicU32::new(0),
             gate: AtomicUsize::new(0),
             flags: AtomicU32::new(0),
@@ -325,7 +344,9 @@ impl<H: ?Sized> SocketCore<H> {
     /// finished.
     #[inline]
     pub(crate) fn inflight(&self) -> &AtomicUsize {
-        self.provider.reg().inflight()
+        // SAFETY: the registration's counter, kept alive by `provider`,
+        // which this core holds.
+        unsafe { self.inflight.0.as_ref() }
     }
 
     /// The registration.
@@ -351,6 +372,44 @@ impl<H: ?Sized> SocketCore<H> {
             return Err(refusal(flags));
         }
         self.enter_rundown()
+    }
+
+    /// [`enter`](Self::enter) for a `WskSend` (`send`) or `WskReceive` on
+    /// a connection socket, the hot path: one load of the state for every
+    /// check. A send is counted pending (see
+    /// [`begin_send`](Self::begin_send)) when this succeeds.
+    ///
+    /// # Errors
+    ///
+    /// As [`enter`](Self::enter); for a send also
+    /// [`Error::CONNECTION_ABORTED`] once either side aborted the
+    /// connection.
+    #[inline]
+    pub(crate) fn enter_transfer(&self, send: bool) -> Result<Entered<'_>> {
+        if send {
+            // Counted before the state is read (sequentially consistent
+            // with `begin_silent`, which sets SILENCING then reads the count).
+            self.pending_sends.fetch_add(1, Ordering::SeqCst);
+        }
+        let flags = self.flags.load(Ordering::SeqCst);
+        let refused = DEAD | SILENT | SILENCING | if send { ABORTED } else { 0 };
+        if flags & (CONNECTED | refused) != CONNECTED
+            || (send && self.peer_disconnect().is_some_and(|f| f & sys::WSK_FLAG_ABORTIVE != 0))
+        {
+            if send {
+                self.end_send();
+            }
+            return Err(transfer_refusal(flags));
+        }
+        match self.enter_rundown() {
+            Ok(entered) => Ok(entered),
+            Err(e) => {
+                if send {
+                    self.end_send();
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Starts a call that the socket's state does not restrict (releasing
@@ -616,6 +675,19 @@ impl<H: ?Sized> SocketCore<H> {
                 Err(actual) => current = actual,
             }
         }
+    }
+}
+
+/// The error for a send or receive refused by the socket's state `flags`.
+#[cold]
+fn transfer_refusal(flags: u32) -> Error {
+    if flags & DEAD != 0 {
+        Error::FILE_FORCED_CLOSED
+    } else if flags & (CONNECTED | SILENT | SILENCING) != CONNECTED {
+        Error::INVALID_DEVICE_STATE
+    } else {
+        // Aborted, by this side or the peer.
+        Error::CONNECTION_ABORTED
     }
 }
 

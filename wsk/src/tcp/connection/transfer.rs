@@ -12,7 +12,7 @@ use crate::buffer::{BufResult, Buffer};
 use crate::error::Error;
 use crate::irp::block::Operation;
 use crate::irp::handle::{Prepared, Request, RequestSlot, SlotRequest};
-use crate::socket::core::{CONNECTED, SocketCore, SocketRef};
+use crate::socket::core::{SocketCore, SocketRef};
 
 impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// Sends the bytes of `buffer` (`WskSend`); resolves to the bytes sent
@@ -92,7 +92,10 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// As [`send`](Self::send); [`Error::INSUFFICIENT_RESOURCES`] if the slot
     /// lost its memory (a request in it was dropped while pending) and
     /// allocating it again failed.
-    #[inline]
+    // Inlined into the caller's loop: the streaming path stays within 1.1×
+    // the raw calls (docs/performance.md).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub fn send_in<'s>(
         &self,
         slot: &'s mut TransferSlot,
@@ -116,7 +119,8 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// # Errors
     ///
     /// As [`receive`](Self::receive) and [`send_in`](Self::send_in).
-    #[inline]
+    #[allow(clippy::inline_always)] // as `send_in`
+    #[inline(always)]
     pub fn receive_in<'s>(
         &self,
         slot: &'s mut TransferSlot,
@@ -254,7 +258,8 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
 
     /// The payload of a `WskSend` or `WskReceive` and the call that starts
     /// it, or the payload and why the provider must not be called.
-    #[inline]
+    #[allow(clippy::inline_always)] // as `send_in`
+    #[inline(always)]
     fn prepare_transfer(
         &self,
         buffer: Buffer,
@@ -276,17 +281,8 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
             transfer,
             counted: false,
         };
-        let entered = match core.enter(CONNECTED) {
-            Ok(entered) => entered,
-            Err(e) => return Err((op, e)),
-        };
-        if send {
-            if core.is_aborted() {
-                return Err((op, Error::CONNECTION_ABORTED));
-            }
-            if op.buffer.is_empty() {
-                return Err((op, Error::INVALID_PARAMETER));
-            }
+        if send && op.buffer.is_empty() {
+            return Err((op, Error::INVALID_PARAMETER));
         }
         let Some(call) = (if send {
             self.transfer.send
@@ -295,13 +291,13 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         }) else {
             return Err((op, Error::NOT_IMPLEMENTED));
         };
-        if send {
-            // Pending until its output is taken: silent mode waits for none.
-            if let Err(e) = core.begin_send() {
-                return Err((op, e));
-            }
-            op.counted = true;
-        }
+        // A send stays counted pending until its output is taken (silent
+        // mode waits for none).
+        let entered = match core.enter_transfer(send) {
+            Ok(entered) => entered,
+            Err(e) => return Err((op, e)),
+        };
+        op.counted = send;
         let socket = core.socket();
         Ok((op, move |irp, op: &mut TransferOp| {
             // The provider call runs inside the socket's run-down.
