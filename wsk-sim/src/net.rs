@@ -149,6 +149,9 @@ pub(crate) struct Socket {
     /// indication under [`Behaviour::SocketFailure`]): every call but
     /// `WskCloseSocket` fails with `STATUS_FILE_FORCED_CLOSED`.
     pub(crate) dead: bool,
+    /// `SIO_WSK_SET_TCP_SILENT_MODE` succeeded: closing is the only valid
+    /// operation left.
+    pub(crate) silent: bool,
     /// The adversary's choices for this socket (indication shapes).
     pub(crate) rng: Rng,
     // Connection side.
@@ -218,6 +221,7 @@ impl Socket {
             running_event: 0,
             deferred_disables: Vec::new(),
             dead: false,
+            silent: false,
             rng,
             conn: None,
             connect_irp: None,

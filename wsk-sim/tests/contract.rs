@@ -814,6 +814,12 @@ fn statuses_are_the_documented_ones() {
     let irp = r.arm();
     let st = unsafe { (conn(s).WskGetRemoteAddress.unwrap())(s, sa.ptr(), irp) };
     assert_eq!(r.wait(st).0, STATUS_INVALID_DEVICE_STATE, "not connected");
+    // The status the page names, and a client that asked anyway is told.
+    let broke = sim.take_violations();
+    assert!(
+        broke.len() == 1 && broke[0].contains("(rule: SOCKET_STATE)"),
+        "{broke:?}"
+    );
     assert_eq!(
         query_inspect_id(s, ptr::null_mut()),
         STATUS_INVALID_DEVICE_REQUEST,

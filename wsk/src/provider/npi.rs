@@ -62,9 +62,14 @@ pub(crate) struct RegInner {
     /// Captures not released, plus [`FORCED`] once deregistration released
     /// them itself.
     captures: AtomicUsize,
-    /// IRPs of this registration whose completion routine has not finished
-    /// (see [`Operation::inflight`](crate::request::Operation::inflight)).
+    /// Client-level IRPs (`WskSocket`, `WskControlClient`, name
+    /// resolution) of this registration whose completion routine has not
+    /// finished (see [`Operation::inflight`](crate::request::Operation::inflight)).
     inflight: AtomicUsize,
+    /// The same for IRPs passed to a socket's routines: these all complete
+    /// once the socket is closed, so deregistration waits for them before
+    /// it counts the captures still held.
+    socket_inflight: AtomicUsize,
     /// Security descriptors cached (`WSK_CACHE_SD`) and not released yet:
     /// whoever removes one from the list releases it — its handle's last
     /// drop, or deregistration.
@@ -122,6 +127,7 @@ impl RegInner {
             open_sockets: AtomicUsize::new(0),
             captures: AtomicUsize::new(0),
             inflight: AtomicUsize::new(0),
+            socket_inflight: AtomicUsize::new(0),
             security: SpinLock::new(Vec::new()),
         });
         // SAFETY: the Arc's contents never move; nobody else has access yet.
@@ -160,10 +166,16 @@ impl RegInner {
         }
     }
 
-    /// The count of this registration's IRPs whose completion routine has
-    /// not finished.
+    /// The count of this registration's client-level IRPs whose completion
+    /// routine has not finished.
     pub(crate) fn inflight(&self) -> &AtomicUsize {
         &self.inflight
+    }
+
+    /// The count of this registration's socket-level IRPs whose completion
+    /// routine has not finished.
+    pub(crate) fn socket_inflight(&self) -> &AtomicUsize {
+        &self.socket_inflight
     }
 
     /// Counts a socket being created or accepted (the request reached the

@@ -230,7 +230,13 @@ impl Registration {
                 ));
                 left.retained += socket.shut_down(passive);
             }
-            if reg.open_sockets() == 0 && !has_deferred() {
+            // Every socket closed, every IRP of a socket completed (closing
+            // completes them) and disposed of: what still holds a capture
+            // now is a handle the driver kept.
+            if reg.open_sockets() == 0
+                && reg.socket_inflight().load(Ordering::Acquire) == 0
+                && !has_deferred()
+            {
                 break;
             }
             passive.sleep(Duration::from_millis(1));
@@ -256,7 +262,9 @@ impl Registration {
         unsafe { reg.deregister() };
         // 5. Completion routines that are still running (their IRPs are
         //    complete now) finish in moments.
-        while reg.inflight().load(Ordering::Acquire) != 0 {
+        while reg.inflight().load(Ordering::Acquire) != 0
+            || reg.socket_inflight().load(Ordering::Acquire) != 0
+        {
             passive.sleep(Duration::from_millis(1));
         }
         run_deferred_all(passive);

@@ -170,7 +170,7 @@ pub(crate) type SocketRef = Arc<ErasedCore>;
 ///
 /// # Invariants
 ///
-/// Points to the `inflight` counter of the registration that the core's
+/// Points to the `socket_inflight` counter of the registration that the core's
 /// `provider` holds, so it is valid as long as the core.
 struct Inflight(NonNull<AtomicUsize>);
 
@@ -194,7 +194,7 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
     /// A core for a socket of `family` (`ADDRESS_FAMILY`); `datagram` for
     /// a datagram socket.
     pub(crate) fn new(provider: Arc<ProviderInner>, family: u16, datagram: bool, handler: H) -> Self {
-        let inflight = Inflight(NonNull::from(provider.reg().inflight()));
+        let inflight = Inflight(NonNull::from(provider.reg().socket_inflight()));
         Self {
             socket: AtomicPtr::new(core::ptr::null_mut()),
             provider,
@@ -340,8 +340,8 @@ impl<H: ?Sized> SocketCore<H> {
         }
     }
 
-    /// The registration's count of IRPs whose completion routine has not
-    /// finished.
+    /// The registration's count of socket-level IRPs whose completion
+    /// routine has not finished.
     #[inline]
     pub(crate) fn inflight(&self) -> &AtomicUsize {
         // SAFETY: the registration's counter, kept alive by `provider`,
