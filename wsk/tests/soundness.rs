@@ -295,3 +295,147 @@ fn requests_still_held_do_not_hang_deregistration() {
     drop(buffer);
     sim.finish();
 }
+
+/// An event handler that owns another socket: dropping its core closes
+/// that socket too.
+struct Owner(Mutex<Option<ConnectionSocket>>);
+
+#[wsk::vtable]
+impl ConnectionEvents for Owner {
+    fn on_disconnect(&self, _: &EventContext<'_>, _: wsk::events::DisconnectFlags) {}
+}
+
+/// M-11: the last reference to a socket's core (the background close
+/// completing in a completion routine) dropped its handler there, whose
+/// own socket then called `WskCloseSocket` inside the IoCompletion routine
+/// (`CALL_IN_COMPLETION`). Disposal now happens outside it: at the next
+/// request submitted, or at deregistration.
+#[test]
+fn handlers_dropped_by_a_completion_are_dropped_outside_the_completion_routine() {
+    let sim = Sim::start();
+    let listener = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    fn connect<H: ConnectionEvents>(
+        p: &wsk::irql::Passive<'_>,
+        provider: &wsk::Provider,
+        handler: H,
+    ) -> ConnectionSocket<H> {
+        wsk::block_on(
+            p,
+            wsk::tcp::connect(provider, "10.0.0.2:80".parse().unwrap(), handler),
+        )
+        .expect("connect")
+    }
+    let inner = connect(&p, &provider, wsk::events::NoEvents);
+    let inner_peer = listener.accept();
+    let outer = connect(&p, &provider, Owner(Mutex::new(Some(inner))));
+    let _outer_peer = listener.accept();
+    // Closes complete on the simulator's worker thread, in the completion
+    // routine, with nobody waiting.
+    sim.set_completion_mode(wsk_sim::CompletionMode::Worker);
+    drop(outer);
+    sim.settle();
+    sim.set_completion_mode(wsk_sim::CompletionMode::Inline);
+    assert!(!inner_peer.was_reset(), "not closed inside the completion routine");
+    // The next request disposes of what the routine queued.
+    let third = connect(&p, &provider, wsk::events::NoEvents);
+    let _third_peer = listener.accept();
+    sim.settle();
+    assert!(inner_peer.was_reset() || inner_peer.is_closed_by_driver());
+    third.close().wait(&p).expect("closed");
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+/// A waker that blocks in `wake` until the test opens its gate: a
+/// completion routine that is still running.
+struct SlowWaker {
+    entered: std::sync::atomic::AtomicBool,
+    gate: Mutex<bool>,
+    opened: std::sync::Condvar,
+    returned: std::sync::atomic::AtomicBool,
+}
+
+impl std::task::Wake for SlowWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.entered.store(true, SeqCst);
+        let mut open = self.gate.lock().unwrap();
+        while !*open {
+            open = self.opened.wait(open).unwrap();
+        }
+        self.returned.store(true, SeqCst);
+    }
+}
+
+/// M-10: `IoSetCompletionRoutine` is for drivers that are not unloaded
+/// before their completion routine finishes. Deregistration returns only
+/// once every completion routine of the registration has returned (here
+/// one blocked in a waker), so the driver may unload then.
+#[test]
+fn deregistration_waits_for_completion_routines_still_running() {
+    use core::future::Future;
+    use std::sync::atomic::Ordering::SeqCst;
+
+    let c = common::connected();
+    let p = passive();
+    let waker = Arc::new(SlowWaker {
+        entered: false.into(),
+        gate: Mutex::new(false),
+        opened: std::sync::Condvar::new(),
+        returned: false.into(),
+    });
+    let mut receive = c.socket.receive(wsk::Buffer::with_capacity(8).unwrap());
+    let task_waker = std::task::Waker::from(Arc::clone(&waker));
+    let mut cx = std::task::Context::from_waker(&task_waker);
+    assert!(core::pin::Pin::new(&mut receive).poll(&mut cx).is_pending());
+    // The peer's data completes the receive on the peer's thread, whose
+    // completion routine then blocks in the waker.
+    let common::Connected {
+        socket,
+        peer,
+        provider,
+        registration,
+        sim,
+    } = c;
+    let sender = std::thread::spawn(move || {
+        peer.send(b"data");
+        peer
+    });
+    while !waker.entered.load(SeqCst) {
+        std::thread::yield_now();
+    }
+    let (received, _) = match core::pin::Pin::new(&mut receive).poll(&mut cx) {
+        core::task::Poll::Ready(out) => out,
+        core::task::Poll::Pending => panic!("completed before the waker ran"),
+    };
+    assert_eq!(received, Ok(4));
+    drop(receive);
+    socket.close().wait(&p).expect("closed");
+    drop(provider);
+    let deregistered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = Arc::clone(&deregistered);
+    let returned_first = Arc::clone(&waker);
+    let unload = std::thread::spawn(move || {
+        let p = passive();
+        let result = registration.deregister(&p);
+        done.store(true, SeqCst);
+        (result, returned_first.returned.load(SeqCst))
+    });
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(
+        !deregistered.load(SeqCst),
+        "deregister returned while a completion routine was running"
+    );
+    *waker.gate.lock().unwrap() = true;
+    waker.opened.notify_all();
+    let (result, routine_done_first) = unload.join().expect("deregister");
+    result.expect("nothing left");
+    assert!(routine_done_first, "the routine returned before deregister did");
+    drop(sender.join().expect("peer"));
+    sim.finish();
+}

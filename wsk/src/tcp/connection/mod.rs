@@ -15,7 +15,7 @@ use self::events::{ConnectionEvents, ConnectionVtable, NoEvents};
 use crate::addr::{AddressFamily, SockAddr};
 use crate::buffer::{BufResult, Buffer};
 use crate::error::{Error, Result};
-use crate::irp::block::Operation;
+use crate::irp::block::{Operation, has_deferred, run_deferred};
 use crate::irp::handle::Request;
 use crate::options::SocketOption;
 use crate::provider::client::Provider;
@@ -555,6 +555,10 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// Provider statuses otherwise ([`Error::NOT_IMPLEMENTED`] on Wine); on
     /// failure the socket is usable as before.
     pub fn set_tcp_silent_mode(&self) -> Request<ControlOp<()>> {
+        // Sends completed and abandoned are uncounted when disposed of.
+        if has_deferred() {
+            run_deferred();
+        }
         let core = self.core();
         let refused = if core.provider.windows().at_least(WindowsVersion::WINDOWS_8) {
             if core.has_flags(CONNECTED) {
