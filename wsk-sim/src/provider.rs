@@ -188,7 +188,7 @@ fn declare_dead_on(w: &mut WorldGuard, sid: u64, status: NTSTATUS) {
     }
 }
 
-/// After `SIO_WSK_SET_TCP_SILENT_MODE` "WskCloseSocket is the only valid
+/// After `SIO_WSK_SET_TCP_SILENT_MODE` "`WskCloseSocket` is the only valid
 /// operation", and sends and disconnects fail with
 /// `STATUS_INVALID_DEVICE_STATE`
 /// (<https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-set-tcp-silent-mode>).
@@ -649,19 +649,14 @@ pub(crate) unsafe extern "system" fn WskControlClient(
         verifier::check_not_in_completion("WskControlClient");
     }
     if ControlCode == wsk_sys::WSK_TRANSPORT_LIST_CHANGE {
-        return client_irp_call(
-            Client,
-            Irp,
-            Routine::WskControlClient,
-            |w, c, irp, _out| {
-                if let Some(o) = pend(w, 0, irp, "WskControlClient(WSK_TRANSPORT_LIST_CHANGE)") {
-                    return o;
-                }
-                w.net.client_irps.insert(irp as usize);
-                w.net.transport_change_irps.insert(irp as usize, c);
-                Outcome::Pended
-            },
-        );
+        return client_irp_call(Client, Irp, Routine::WskControlClient, |w, c, irp, _out| {
+            if let Some(o) = pend(w, 0, irp, "WskControlClient(WSK_TRANSPORT_LIST_CHANGE)") {
+                return o;
+            }
+            w.net.client_irps.insert(irp as usize);
+            w.net.transport_change_irps.insert(irp as usize, c);
+            Outcome::Pended
+        });
     }
     let mut w = world::lock();
     if crate::netio::check_client(&mut w, Client, "WskControlClient").is_none() {
@@ -915,9 +910,8 @@ fn event_callback_option(
     // (<https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback>).
     let needs = match kind {
         Kind::Listen | Kind::Datagram => Needs::Bound,
-        Kind::Connection => Needs::Connected,
         Kind::Stream if w.net.sockets[&sid].listening => Needs::Listening,
-        Kind::Stream | Kind::Basic => Needs::Connected,
+        Kind::Connection | Kind::Stream | Kind::Basic => Needs::Connected,
     };
     if let Err(st) = require(w, sid, "SO_WSK_EVENT_CALLBACK", needs) {
         return done(st);
@@ -1284,7 +1278,8 @@ fn ioctl(
         wsk_sys::SIO_WSK_QUERY_RECEIVE_BACKLOG => {
             let connection = w.net.sockets[&sid].kind != Kind::Datagram;
             if connection {
-                if let Err(st) = require(w, sid, "SIO_WSK_QUERY_RECEIVE_BACKLOG", Needs::Connected) {
+                if let Err(st) = require(w, sid, "SIO_WSK_QUERY_RECEIVE_BACKLOG", Needs::Connected)
+                {
                     return (st, 0);
                 }
             }

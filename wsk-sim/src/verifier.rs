@@ -88,7 +88,7 @@ pub enum Rule {
     BugCheck,
     /// `CALL_IN_COMPLETION`: a WSK routine called inside an IRP completion
     /// routine: "A WSK application should not call new WSK functions in the
-    /// context of the IoCompletion routine"
+    /// context of the `IoCompletion` routine"
     /// (<https://learn.microsoft.com/windows-hardware/drivers/network/using-irps-with-winsock-kernel-functions>).
     CallInCompletion,
     /// `SOCKET_STATE`: a socket routine called in a state its page does not

@@ -39,11 +39,31 @@ fn an_unconnected_socket_refuses_what_needs_a_connection() {
         .expect("created");
     let before = provider_calls(&sim);
     let state = Err(Error::INVALID_DEVICE_STATE);
-    assert_eq!(socket.connect("10.0.0.2:80".parse().unwrap()).wait(&p), state.clone().map(|()| unreachable!()));
+    assert_eq!(
+        socket
+            .connect("10.0.0.2:80".parse().unwrap())
+            .wait(&p)
+            .map(drop),
+        state
+    );
     assert_eq!(socket.local_addr().wait(&p).map(drop), state);
     assert_eq!(socket.peer_addr().wait(&p).map(drop), state);
-    assert_eq!(socket.send(Buffer::from_slice(b"x").unwrap()).wait(&p).0.map(drop), state);
-    assert_eq!(socket.receive(Buffer::with_capacity(4).unwrap()).wait(&p).0.map(drop), state);
+    assert_eq!(
+        socket
+            .send(Buffer::from_slice(b"x").unwrap())
+            .wait(&p)
+            .0
+            .map(drop),
+        state
+    );
+    assert_eq!(
+        socket
+            .receive(Buffer::with_capacity(4).unwrap())
+            .wait(&p)
+            .0
+            .map(drop),
+        state
+    );
     assert_eq!(socket.disconnect(None).wait(&p).0, state);
     assert_eq!(socket.abort().wait(&p).0, state);
     assert_eq!(socket.ideal_send_backlog().wait(&p).map(drop), state);
@@ -52,9 +72,15 @@ fn an_unconnected_socket_refuses_what_needs_a_connection() {
     assert_eq!(socket.disable_events(), state);
     assert_eq!(provider_calls(&sim), before, "nothing reached the provider");
     // Bound: connecting is allowed (and, once connected, the rest).
-    socket.bind("0.0.0.0:0".parse().unwrap()).wait(&p).expect("bound");
+    socket
+        .bind("0.0.0.0:0".parse().unwrap())
+        .wait(&p)
+        .expect("bound");
     let _listener = sim.peer_listen("10.0.0.2:80");
-    socket.connect("10.0.0.2:80".parse().unwrap()).wait(&p).expect("connected");
+    socket
+        .connect("10.0.0.2:80".parse().unwrap())
+        .wait(&p)
+        .expect("connected");
     socket.enable_events().expect("events once connected");
     socket.peer_addr().wait(&p).expect("connected");
     socket.close().wait(&p).expect("closed");
@@ -110,10 +136,16 @@ fn addresses_of_another_family_are_refused() {
         socket.bind("[::]:0".parse().unwrap()).wait(&p).map(drop),
         Err(Error::INVALID_ADDRESS_COMPONENT)
     );
-    socket.bind("0.0.0.0:0".parse().unwrap()).wait(&p).expect("bound");
+    socket
+        .bind("0.0.0.0:0".parse().unwrap())
+        .wait(&p)
+        .expect("bound");
     let before_connect = provider_calls(&sim);
     assert_eq!(
-        socket.connect("[fd00::2]:80".parse().unwrap()).wait(&p).map(drop),
+        socket
+            .connect("[fd00::2]:80".parse().unwrap())
+            .wait(&p)
+            .map(drop),
         Err(Error::INVALID_ADDRESS_COMPONENT)
     );
     assert_eq!(provider_calls(&sim), before_connect);
@@ -137,7 +169,10 @@ fn silent_mode_preconditions_and_aftermath() {
     let old = ConnectionSocket::new(&seven_provider, AddressFamily::V4, NoEvents)
         .wait(&p)
         .expect("created");
-    assert_eq!(old.set_tcp_silent_mode().wait(&p), Err(Error::NOT_SUPPORTED));
+    assert_eq!(
+        old.set_tcp_silent_mode().wait(&p),
+        Err(Error::NOT_SUPPORTED)
+    );
     old.close().wait(&p).expect("closed");
     teardown(&p, seven, seven_provider);
 
@@ -145,7 +180,10 @@ fn silent_mode_preconditions_and_aftermath() {
     c.sim.hang_next(Routine::WskSend);
     let pending = c.socket.send(Buffer::from_slice(b"stuck").unwrap());
     assert!(!pending.is_complete());
-    assert_eq!(c.socket.set_tcp_silent_mode().wait(&p), Err(Error::INVALID_DEVICE_STATE));
+    assert_eq!(
+        c.socket.set_tcp_silent_mode().wait(&p),
+        Err(Error::INVALID_DEVICE_STATE)
+    );
     drop(pending); // cancelled
     c.sim.settle();
     c.socket.set_tcp_silent_mode().wait(&p).expect("silent");
@@ -154,9 +192,19 @@ fn silent_mode_preconditions_and_aftermath() {
     let before = provider_calls(&c.sim);
     let (sent, _) = c.socket.send(Buffer::from_slice(b"x").unwrap()).wait(&p);
     assert_eq!(sent, Err(Error::INVALID_DEVICE_STATE));
-    assert_eq!(c.socket.disconnect(None).wait(&p).0, Err(Error::INVALID_DEVICE_STATE));
-    assert_eq!(c.socket.peer_addr().wait(&p).map(drop), Err(Error::INVALID_DEVICE_STATE));
-    assert_eq!(provider_calls(&c.sim), before, "nothing reached the provider");
+    assert_eq!(
+        c.socket.disconnect(None).wait(&p).0,
+        Err(Error::INVALID_DEVICE_STATE)
+    );
+    assert_eq!(
+        c.socket.peer_addr().wait(&p).map(drop),
+        Err(Error::INVALID_DEVICE_STATE)
+    );
+    assert_eq!(
+        provider_calls(&c.sim),
+        before,
+        "nothing reached the provider"
+    );
     c.finish();
 }
 
@@ -167,16 +215,27 @@ fn silent_mode_preconditions_and_aftermath() {
 fn a_socket_the_provider_closed_refuses_everything_but_close() {
     let c = connected();
     let p = passive();
-    c.sim.fail_next(Routine::WskSend, wsk::sys::STATUS_FILE_FORCED_CLOSED);
+    c.sim
+        .fail_next(Routine::WskSend, wsk::sys::STATUS_FILE_FORCED_CLOSED);
     let (sent, _) = c.socket.send(Buffer::from_slice(b"x").unwrap()).wait(&p);
     assert_eq!(sent, Err(Error::FILE_FORCED_CLOSED));
-    assert_eq!(Error::FILE_FORCED_CLOSED.name(), Some("STATUS_FILE_FORCED_CLOSED"));
+    assert_eq!(
+        Error::FILE_FORCED_CLOSED.name(),
+        Some("STATUS_FILE_FORCED_CLOSED")
+    );
     assert!(c.socket.must_close());
     let before = provider_calls(&c.sim);
     let (sent, _) = c.socket.send(Buffer::from_slice(b"y").unwrap()).wait(&p);
     assert_eq!(sent, Err(Error::FILE_FORCED_CLOSED));
-    assert_eq!(c.socket.set::<wsk::options::NoDelay>(true).wait(&p), Err(Error::FILE_FORCED_CLOSED));
-    assert_eq!(provider_calls(&c.sim), before, "nothing reached the provider");
+    assert_eq!(
+        c.socket.set::<wsk::options::NoDelay>(true).wait(&p),
+        Err(Error::FILE_FORCED_CLOSED)
+    );
+    assert_eq!(
+        provider_calls(&c.sim),
+        before,
+        "nothing reached the provider"
+    );
     // Closing works (and the simulator checks it happened).
     c.finish();
 }
@@ -210,7 +269,11 @@ fn the_accepted_socket_is_usable_inside_its_accept_callback() {
     let (registration, provider) = setup(&p);
     let listener = block_on(
         &p,
-        wsk::tcp::listen(&provider, "10.0.0.1:7300".parse().unwrap(), Greeter::default()),
+        wsk::tcp::listen(
+            &provider,
+            "10.0.0.1:7300".parse().unwrap(),
+            Greeter::default(),
+        ),
     )
     .expect("listen");
     let peer = sim.peer_connect("10.0.0.1:7300").expect("connected");

@@ -224,7 +224,11 @@ fn leaked_handles_are_closed_by_deregistration_and_stay_safe() {
 
     let forgotten = wsk::block_on(
         &p,
-        wsk::tcp::connect(&provider, "10.0.0.2:80".parse().unwrap(), wsk::events::NoEvents),
+        wsk::tcp::connect(
+            &provider,
+            "10.0.0.2:80".parse().unwrap(),
+            wsk::events::NoEvents,
+        ),
     )
     .expect("connect");
     let _forgotten_peer = listener.accept();
@@ -232,7 +236,11 @@ fn leaked_handles_are_closed_by_deregistration_and_stay_safe() {
     let boxed: &'static ConnectionSocket = Box::leak(Box::new(
         wsk::block_on(
             &p,
-            wsk::tcp::connect(&provider, "10.0.0.2:80".parse().unwrap(), wsk::events::NoEvents),
+            wsk::tcp::connect(
+                &provider,
+                "10.0.0.2:80".parse().unwrap(),
+                wsk::events::NoEvents,
+            ),
         )
         .expect("connect"),
     ));
@@ -248,7 +256,12 @@ fn leaked_handles_are_closed_by_deregistration_and_stay_safe() {
     assert_eq!(left.retained, 1, "{left}");
     assert!(left.providers >= 1, "{left}");
     let lines = sim.stats().debug_output;
-    assert!(lines.iter().any(|l| l.contains("released an indication list")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("released an indication list")),
+        "{lines:?}"
+    );
 
     // The leaked handles stay usable, and refuse to reach the provider.
     let mut buffer = [0u8; 8];
@@ -277,7 +290,11 @@ fn requests_still_held_do_not_hang_deregistration() {
     let change = provider.transport_list_change();
     let socket = wsk::block_on(
         &p,
-        wsk::tcp::connect(&provider, "10.0.0.2:80".parse().unwrap(), wsk::events::NoEvents),
+        wsk::tcp::connect(
+            &provider,
+            "10.0.0.2:80".parse().unwrap(),
+            wsk::events::NoEvents,
+        ),
     )
     .expect("connect");
     let peer = listener.accept();
@@ -287,9 +304,15 @@ fn requests_still_held_do_not_hang_deregistration() {
     assert!(receive.is_complete(), "completed, not taken");
     socket.close().wait(&p).expect("closed");
     drop(provider);
-    let left = registration.deregister(&p).expect_err("the receive holds a capture");
+    let left = registration
+        .deregister(&p)
+        .expect_err("the receive holds a capture");
     assert_eq!((left.sockets, left.retained, left.providers), (0, 0, 1));
-    assert_eq!(change.wait(&p), Err(wsk::Error::CANCELLED), "WskDeregister cancels it");
+    assert_eq!(
+        change.wait(&p),
+        Err(wsk::Error::CANCELLED),
+        "WskDeregister cancels it"
+    );
     let (received, buffer) = receive.wait(&p);
     assert_eq!((received, &buffer[..]), (Ok(4), &b"done"[..]));
     drop(buffer);
@@ -298,16 +321,29 @@ fn requests_still_held_do_not_hang_deregistration() {
 
 /// An event handler that owns another socket: dropping its core closes
 /// that socket too.
-struct Owner(Mutex<Option<ConnectionSocket>>);
+struct Owner(#[allow(dead_code)] Mutex<Option<ConnectionSocket>>);
 
 #[wsk::vtable]
 impl ConnectionEvents for Owner {
     fn on_disconnect(&self, _: &EventContext<'_>, _: wsk::events::DisconnectFlags) {}
 }
 
+/// Connects to the simulated peer at 10.0.0.2:80 with `handler`.
+fn connect<H: ConnectionEvents>(
+    p: &wsk::irql::Passive<'_>,
+    provider: &wsk::Provider,
+    handler: H,
+) -> ConnectionSocket<H> {
+    wsk::block_on(
+        p,
+        wsk::tcp::connect(provider, "10.0.0.2:80".parse().unwrap(), handler),
+    )
+    .expect("connect")
+}
+
 /// M-11: the last reference to a socket's core (the background close
 /// completing in a completion routine) dropped its handler there, whose
-/// own socket then called `WskCloseSocket` inside the IoCompletion routine
+/// own socket then called `WskCloseSocket` inside the `IoCompletion` routine
 /// (`CALL_IN_COMPLETION`). Disposal now happens outside it: at the next
 /// request submitted, or at deregistration.
 #[test]
@@ -316,17 +352,6 @@ fn handlers_dropped_by_a_completion_are_dropped_outside_the_completion_routine()
     let listener = sim.peer_listen("10.0.0.2:80");
     let p = passive();
     let (registration, provider) = setup(&p);
-    fn connect<H: ConnectionEvents>(
-        p: &wsk::irql::Passive<'_>,
-        provider: &wsk::Provider,
-        handler: H,
-    ) -> ConnectionSocket<H> {
-        wsk::block_on(
-            p,
-            wsk::tcp::connect(provider, "10.0.0.2:80".parse().unwrap(), handler),
-        )
-        .expect("connect")
-    }
     let inner = connect(&p, &provider, wsk::events::NoEvents);
     let inner_peer = listener.accept();
     let outer = connect(&p, &provider, Owner(Mutex::new(Some(inner))));
@@ -337,7 +362,10 @@ fn handlers_dropped_by_a_completion_are_dropped_outside_the_completion_routine()
     drop(outer);
     sim.settle();
     sim.set_completion_mode(wsk_sim::CompletionMode::Inline);
-    assert!(!inner_peer.was_reset(), "not closed inside the completion routine");
+    assert!(
+        !inner_peer.was_reset(),
+        "not closed inside the completion routine"
+    );
     // The next request disposes of what the routine queued.
     let third = connect(&p, &provider, wsk::events::NoEvents);
     let _third_peer = listener.accept();
@@ -435,7 +463,10 @@ fn deregistration_waits_for_completion_routines_still_running() {
     waker.opened.notify_all();
     let (result, routine_done_first) = unload.join().expect("deregister");
     result.expect("nothing left");
-    assert!(routine_done_first, "the routine returned before deregister did");
-    drop(sender.join().expect("peer"));
+    assert!(
+        routine_done_first,
+        "the routine returned before deregister did"
+    );
+    let _peer = sender.join().expect("peer");
     sim.finish();
 }

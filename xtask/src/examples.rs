@@ -202,7 +202,11 @@ pub(crate) const EXAMPLES: &[Example] = &[
             "udp-echo: not serving: STATUS_NOT_IMPLEMENTED (0xC0000002)",
         ],
         after_stop: &["udp-echo: unloaded"],
-        forbidden: &["deregistered after closing", "close still pending", "listening on"],
+        forbidden: &[
+            "deregistered after closing",
+            "close still pending",
+            "listening on",
+        ],
         timeout_secs: 15,
     },
 ];

@@ -190,9 +190,12 @@ impl<O: Operation> Block<O> {
     /// just completed, before `COMPLETING` is set (so the owner does not
     /// touch the payload, and nobody moves it out).
     unsafe fn completed(this: *mut Header, status: sys::NTSTATUS, information: usize) {
-        // SAFETY: live block (caller contract); the payload is only read,
-        // and nobody writes it until COMPLETING is set.
-        let op = unsafe { (*(*this.cast::<Self>()).op.get()).assume_init_ref() };
+        // SAFETY: live block (caller contract).
+        let cell = unsafe { &(*this.cast::<Self>()).op };
+        // SAFETY: nobody writes the payload until COMPLETING is set.
+        let slot = unsafe { &*cell.get() };
+        // SAFETY: the payload is there (armed with one).
+        let op = unsafe { slot.assume_init_ref() };
         op.completed(status, information);
     }
 
@@ -273,12 +276,7 @@ impl Header {
     /// the right to access all of it (not derived from `&self`, which covers
     /// only the header).
     #[inline]
-    unsafe fn arm(
-        &self,
-        reuse: bool,
-        block: sys::PVOID,
-        inflight: &AtomicUsize,
-    ) -> sys::PIRP {
+    unsafe fn arm(&self, reuse: bool, block: sys::PVOID, inflight: &AtomicUsize) -> sys::PIRP {
         inflight.fetch_add(1, Relaxed);
         // SAFETY: the block is idle: the completion routine does not read
         // the field now (caller contract).
@@ -333,9 +331,11 @@ impl Header {
                 unsafe { completed(this, status, 0) };
             }
             header.state.store(COMPLETING, Release);
-            // SAFETY: armed with the registration's counter, which outlives
-            // every armed block (Header's invariants).
-            unsafe { (**header.inflight.get()).fetch_sub(1, Release) };
+            // SAFETY: written when the block was armed; nobody writes it now.
+            let inflight = unsafe { *header.inflight.get() };
+            // SAFETY: the registration's counter, which outlives every armed
+            // block's completion (Header's invariants).
+            unsafe { (*inflight).fetch_sub(1, Release) };
         }
     }
 
@@ -655,8 +655,10 @@ unsafe extern "system" fn on_complete(
     // hands the block over.
     let live = unsafe { &*header };
     // SAFETY: written when the block was armed, before the IRP went to the
-    // provider; the counter outlives this routine (Header's invariants).
-    let inflight = unsafe { &**live.inflight.get() };
+    // provider; nobody writes it until the block is re-armed.
+    let inflight = unsafe { *live.inflight.get() };
+    // SAFETY: the counter outlives this routine (Header's invariants).
+    let inflight = unsafe { &*inflight };
     if let Some(completed) = live.ops.completed {
         let (status, information) = live.io_status();
         // SAFETY: the provider completed the IRP; COMPLETING is still clear,
@@ -735,7 +737,7 @@ fn finish(inflight: &AtomicUsize) -> sys::NTSTATUS {
 /// any completion routine.
 ///
 /// "A WSK application should not call new WSK functions in the context of
-/// the IoCompletion routine"
+/// the `IoCompletion` routine"
 /// (<https://learn.microsoft.com/windows-hardware/drivers/network/using-irps-with-winsock-kernel-functions>):
 /// disposing of a payload may (an abandoned create or accept closes the
 /// socket it made; the last reference to a socket drops its handler, whose
@@ -759,7 +761,9 @@ unsafe fn defer(header: *mut Header) {
     let mut head = DEFERRED.load(Relaxed);
     loop {
         // SAFETY: the block is ours alone (caller contract).
-        unsafe { *(*header).next.get() = head };
+        let next = unsafe { &(*header).next };
+        // SAFETY: as above: nobody else reads or writes the link.
+        unsafe { *next.get() = head };
         match DEFERRED.compare_exchange_weak(head, header, Release, Relaxed) {
             Ok(_) => return,
             Err(now) => head = now,
@@ -824,8 +828,7 @@ mod tests {
         if let Some(header) = HAND_OVER.with(Cell::take) {
             // SAFETY: an armed block whose owner just let go: the completion
             // routine disposes of the payload and frees the block.
-            let status =
-                unsafe { on_complete(ptr::null_mut(), ptr::null_mut(), header.0.cast()) };
+            let status = unsafe { on_complete(ptr::null_mut(), ptr::null_mut(), header.0.cast()) };
             assert_eq!(status, sys::STATUS_MORE_PROCESSING_REQUIRED);
             // Another thread submitting a request drains the deferred list
             // at that moment and frees the block.

@@ -201,7 +201,8 @@ impl RegInner {
     fn security<R>(&self, f: impl FnOnce(&mut Vec<CachedEntry>) -> R) -> R {
         // SAFETY: callers run at <= DISPATCH_LEVEL (handles drop there).
         let context = unsafe { AtMostDispatch::new_unchecked() };
-        self.security.with_at_most_dispatch(&context, |list, _| f(list))
+        self.security
+            .with_at_most_dispatch(&context, |list, _| f(list))
     }
 
     /// Records a cached security descriptor; `Err` if the list cannot grow.
@@ -239,7 +240,11 @@ impl RegInner {
     fn release_capture(&self) -> bool {
         self.captures
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                if n & FORCED == 0 { n.checked_sub(1) } else { None }
+                if n & FORCED == 0 {
+                    n.checked_sub(1)
+                } else {
+                    None
+                }
             })
             .is_ok()
     }
@@ -334,8 +339,8 @@ pub(crate) fn check_static(statics: u32, valid: u32, supported: u32) -> Result<(
     }
 }
 
-/// Counts a handle the driver holds, so deregistration can refuse while any
-/// is alive.
+/// Counts a handle the driver holds, for
+/// [`Registration::live_handles`](crate::Registration::live_handles).
 pub(crate) struct LiveHandle(Arc<RegInner>);
 
 impl LiveHandle {
@@ -472,7 +477,7 @@ impl ProviderInner {
     }
 
     /// Counts a handle that is not a [`LiveHandle`] value (a retained
-    /// indication), so deregistration refuses while it exists.
+    /// indication), for [`Registration::live_handles`](crate::Registration::live_handles).
     pub(crate) fn add_live(&self) {
         self.reg.live_handles.fetch_add(1, Ordering::Relaxed);
     }

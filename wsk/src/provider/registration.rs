@@ -276,7 +276,13 @@ impl Registration {
         }
     }
 
-    /// Provider and socket handles still alive.
+    /// Provider, socket, retained-list and cached-descriptor handles still
+    /// alive: what [`deregister`](Self::deregister) would have to close or
+    /// release itself if it were called now.
+    ///
+    /// # IRQL
+    ///
+    /// Any.
     #[must_use]
     pub fn live_handles(&self) -> usize {
         self.inner.live_handles()

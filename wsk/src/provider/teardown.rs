@@ -113,9 +113,11 @@ impl SocketList {
 /// `node` is in the list (or is being inserted), alive because the list
 /// holds a strong reference; the caller holds the list's lock.
 unsafe fn state<'a>(node: NonNull<dyn Tracked>) -> &'a mut LinkState {
-    // SAFETY: alive (caller contract); the links are only touched under
-    // the lock, which the caller holds, so the access is exclusive.
-    unsafe { &mut *node.as_ref().links().0.get() }
+    // SAFETY: alive (caller contract).
+    let links = unsafe { node.as_ref() }.links().0.get();
+    // SAFETY: the links are only touched under the lock, which the caller
+    // holds, so the access is exclusive.
+    unsafe { &mut *links }
 }
 
 /// The registration's sockets and client-level run-down.
@@ -141,7 +143,8 @@ impl Teardown {
         // SAFETY: callers run at <= DISPATCH_LEVEL (completion routines,
         // callbacks, owners); the closure only relinks nodes.
         let context = unsafe { AtMostDispatch::new_unchecked() };
-        self.sockets.with_at_most_dispatch(&context, |list, _| f(list))
+        self.sockets
+            .with_at_most_dispatch(&context, |list, _| f(list))
     }
 
     /// Tracks `socket` until [`untrack`](Self::untrack) (its close is

@@ -10,7 +10,8 @@ use core::sync::atomic::AtomicUsize;
 use wsk_sys as sys;
 
 use super::core::{
-    ACCEPTING, BIND_SUBMITTED, BOUND, CONNECTED, EVENTS_ON, ErasedCore, SILENCING, SILENT, SocketRef,
+    ACCEPTING, BIND_SUBMITTED, BOUND, CONNECTED, EVENTS_ON, ErasedCore, SILENCING, SILENT,
+    SocketRef,
 };
 use crate::addr::SockAddr;
 use crate::error::{Error, Result};

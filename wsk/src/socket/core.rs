@@ -193,7 +193,12 @@ impl Drop for Entered<'_> {
 impl<H: Send + Sync + 'static> SocketCore<H> {
     /// A core for a socket of `family` (`ADDRESS_FAMILY`); `datagram` for
     /// a datagram socket.
-    pub(crate) fn new(provider: Arc<ProviderInner>, family: u16, datagram: bool, handler: H) -> Self {
+    pub(crate) fn new(
+        provider: Arc<ProviderInner>,
+        family: u16,
+        datagram: bool,
+        handler: H,
+    ) -> Self {
         let inflight = Inflight(NonNull::from(provider.reg().socket_inflight()));
         Self {
             socket: AtomicPtr::new(core::ptr::null_mut()),
@@ -394,7 +399,10 @@ impl<H: ?Sized> SocketCore<H> {
         let flags = self.flags.load(Ordering::SeqCst);
         let refused = DEAD | SILENT | SILENCING | if send { ABORTED } else { 0 };
         if flags & (CONNECTED | refused) != CONNECTED
-            || (send && self.peer_disconnect().is_some_and(|f| f & sys::WSK_FLAG_ABORTIVE != 0))
+            || (send
+                && self
+                    .peer_disconnect()
+                    .is_some_and(|f| f & sys::WSK_FLAG_ABORTIVE != 0))
         {
             if send {
                 self.end_send();
@@ -652,7 +660,12 @@ impl<H: ?Sized> SocketCore<H> {
     #[inline]
     pub(crate) fn confirm_slot(&self, slot: u8, head: usize) -> bool {
         self.retained[usize::from(slot)]
-            .compare_exchange(head | IN_CALLBACK, head, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                head | IN_CALLBACK,
+                head,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok()
     }
 

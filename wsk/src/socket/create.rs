@@ -137,7 +137,10 @@ impl<S: Socket> Operation for CreateOp<S> {
     const ON_COMPLETION: bool = true;
     fn completed(&self, status: i32, information: usize) {
         let socket = information as sys::PWSK_SOCKET;
-        let Some(core) = self.core.as_ref().filter(|_| sys::NT_SUCCESS(status) && !socket.is_null())
+        let Some(core) = self
+            .core
+            .as_ref()
+            .filter(|_| sys::NT_SUCCESS(status) && !socket.is_null())
         else {
             // No socket: deregistration need not wait for one.
             self.reg.socket_gone();

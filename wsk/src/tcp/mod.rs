@@ -100,7 +100,11 @@ pub async fn connect<H: ConnectionEvents>(
     open(created, async |socket: &ConnectionSocket<H>| {
         socket.bind(family.unspecified()).await?;
         socket.connect(remote).await?;
-        enable_events_if_supported(&**socket.core(), ConnectionVtable::<H>::EVENT_MASK, CONNECTED)
+        enable_events_if_supported(
+            &**socket.core(),
+            ConnectionVtable::<H>::EVENT_MASK,
+            CONNECTED,
+        )
     })
     .await
 }

@@ -95,7 +95,8 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         &self,
         buffer: Buffer,
         remote: Option<SocketAddr>,
-    ) -> Prepared<SendToOp, impl FnOnce(sys::PIRP, &mut SendToOp) -> sys::NTSTATUS + use<'_, H>> {
+    ) -> Prepared<SendToOp, impl FnOnce(sys::PIRP, &mut SendToOp) -> sys::NTSTATUS + use<'_, H>>
+    {
         let core = self.core();
         let op = SendToOp {
             core: SocketCore::erase(core),
@@ -200,8 +201,10 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     fn prepare_receive_from(
         &self,
         buffer: Buffer,
-    ) -> Prepared<ReceiveFromOp, impl FnOnce(sys::PIRP, &mut ReceiveFromOp) -> sys::NTSTATUS + use<'_, H>>
-    {
+    ) -> Prepared<
+        ReceiveFromOp,
+        impl FnOnce(sys::PIRP, &mut ReceiveFromOp) -> sys::NTSTATUS + use<'_, H>,
+    > {
         let core = self.core();
         let op = ReceiveFromOp {
             core: SocketCore::erase(core),

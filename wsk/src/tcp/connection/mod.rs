@@ -20,11 +20,11 @@ use crate::irp::handle::Request;
 use crate::options::SocketOption;
 use crate::provider::client::Provider;
 use crate::provider::npi::LiveHandle;
+use crate::provider::version::WindowsVersion;
 use crate::socket::calls::{
     AddressCall, AddressOp, CloseOp, Control, ControlOp, close, close_in_background, control_now,
     disable_events, enable_events, get_option, ioctl, set_option, submit_address, submit_control,
 };
-use crate::provider::version::WindowsVersion;
 use crate::socket::core::{
     ABORTED, BOUND, CONNECTED, EVENTS_ON, SILENCING, SILENT, SocketCore, SocketRef,
 };

@@ -14,7 +14,9 @@ use crate::addr::SockAddr;
 use crate::error::Result;
 use crate::irql::context::EventContext;
 use crate::provider::npi::ProviderInner;
-use crate::socket::core::{ACCEPTING, BIND_SUBMITTED, BOUND, CONNECTED, DEAD, EVENTS_ON, SocketCore};
+use crate::socket::core::{
+    ACCEPTING, BIND_SUBMITTED, BOUND, CONNECTED, DEAD, EVENTS_ON, SocketCore,
+};
 use crate::socket::create::Socket;
 use crate::tcp::connection::ConnectionSocket;
 use crate::tcp::connection::events::{ConnectionEvents, ConnectionVtable, NoEvents};
