@@ -203,6 +203,7 @@ fn a_list_released_on_another_thread_before_its_callback_returns_is_answered_as_
 /// hang nor bug-check deregistration: it closes and releases them, says so,
 /// and the leaked handles stay safe to use afterwards.
 #[test]
+#[cfg_attr(miri, ignore = "leaks handles on purpose: the leak is what it checks")]
 fn leaked_handles_are_closed_by_deregistration_and_stay_safe() {
     let sim = Sim::start();
     let listener = sim.peer_listen("10.0.0.2:80");
@@ -469,4 +470,87 @@ fn deregistration_waits_for_completion_routines_still_running() {
     );
     let _peer = sender.join().expect("peer");
     sim.finish();
+}
+
+/// Adversarial review: a pending request forgotten with `mem::forget`, and a
+/// `Provider` leaked with `Box::leak`: deregistration neither hangs nor
+/// bug-checks, and the leaked provider refuses to reach the NPI afterwards.
+#[test]
+#[cfg_attr(miri, ignore = "leaks handles on purpose: the leak is what it checks")]
+fn forgotten_requests_and_leaked_providers_do_not_hang_deregistration() {
+    let c = common::connected();
+    let p = passive();
+    let mut slot = wsk::request::TransferSlot::new().expect("slot");
+    let pending = c.socket.receive_in(
+        &mut slot,
+        wsk::Buffer::with_capacity(8).unwrap(),
+        wsk::tcp::ReceiveFlags::empty(),
+    );
+    assert!(!pending.is_complete());
+    core::mem::forget(pending);
+    assert!(!slot.is_ready(), "the forgotten request kept the block");
+    let leaked: &'static wsk::Provider = Box::leak(Box::new(c.provider.clone()));
+    let common::Connected {
+        socket,
+        peer,
+        provider,
+        registration,
+        sim,
+    } = c;
+    socket.close().wait(&p).expect("closed");
+    drop((peer, provider));
+    let left = registration
+        .deregister(&p)
+        .expect_err("a capture was still held");
+    assert_eq!((left.sockets, left.retained), (0, 0), "{left}");
+    assert!(left.providers >= 1, "{left}");
+    assert_eq!(
+        leaked.transports().err(),
+        Some(wsk::Error::DEVICE_NOT_READY)
+    );
+    let created =
+        ConnectionSocket::new(leaked, wsk::AddressFamily::V4, wsk::events::NoEvents).wait(&p);
+    assert_eq!(created.err(), Some(wsk::Error::DEVICE_NOT_READY));
+    drop(slot);
+    // What the forgotten request held stays leaked — its buffer — and
+    // nothing else: no socket, no capture, no registration.
+    let leaks = sim.leaks();
+    assert!(
+        leaks.len() == 1 && leaks[0].starts_with("MDL"),
+        "only the forgotten buffer: {leaks:?}"
+    );
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(sim)));
+}
+
+/// Adversarial review: a socket has 16 retained slots; a 17th retain is
+/// refused (the callback's own answer applies), and releasing one makes
+/// room again.
+#[test]
+fn retaining_beyond_the_slots_is_refused_cleanly() {
+    let keeper = Keeper::default();
+    let c = common::connected_to(keeper.clone(), |_| {});
+    for i in 0..17u8 {
+        c.peer.send(&[i]);
+        c.sim.settle();
+        // A refused indication stops the provider's indications until a
+        // receive: only the first 16 are retained, the 17th is kept by the
+        // provider.
+    }
+    assert_eq!(keeper.0.held.lock().unwrap().len(), 16);
+    assert_eq!(*keeper.0.refused_retains.lock().unwrap(), 1);
+    let p = passive();
+    let (received, buffer) = c
+        .socket
+        .receive(wsk::Buffer::with_capacity(4).unwrap())
+        .wait(&p);
+    assert_eq!(
+        (received, &buffer[..]),
+        (Ok(1), &[16u8][..]),
+        "the refused byte"
+    );
+    drop((
+        buffer,
+        keeper.0.held.lock().unwrap().drain(..).collect::<Vec<_>>(),
+    ));
+    c.finish();
 }
