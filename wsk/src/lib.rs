@@ -20,8 +20,9 @@
 //! **Registration.** A driver registers as a WSK client at `PASSIVE_LEVEL`
 //! ([`Registration::register`]) and captures the provider
 //! ([`Registration::capture`]); the [`Provider`] creates sockets.
-//! Deregistration is explicit ([`Registration::deregister`]) and refuses
-//! while handles are alive; no `Drop` in this crate waits.
+//! Deregistration is explicit ([`Registration::deregister`]): it closes
+//! whatever the driver left open (reporting it) and returns once nothing of
+//! the registration runs any more; no `Drop` in this crate waits.
 //!
 //! **IRQL tokens.** Zero-sized, `!Send` proofs of the current IRQL
 //! ([`irql::Passive`], [`irql::Dispatch`], [`irql::AtMostDispatch`]).
