@@ -191,14 +191,25 @@ impl Drop for Entered<'_> {
 }
 
 impl<H: Send + Sync + 'static> SocketCore<H> {
-    /// A core for a socket of `family` (`ADDRESS_FAMILY`); `datagram` for
-    /// a datagram socket.
-    pub(crate) fn new(
+    /// A core for a socket of `family` (`ADDRESS_FAMILY`), in its `Arc`;
+    /// `datagram` for a datagram socket.
+    ///
+    /// Built here, out of line, so that the callers' frames hold no copy of
+    /// the core and its handler (debug builds of drivers would otherwise
+    /// need stack probes, `__chkstk`, which the kernel does not export).
+    #[inline(never)]
+    pub(crate) fn new_arc(
         provider: Arc<ProviderInner>,
         family: u16,
         datagram: bool,
         handler: H,
-    ) -> Self {
+    ) -> Arc<Self> {
+        Arc::new(Self::new(provider, family, datagram, handler))
+    }
+
+    /// A core for a socket of `family` (`ADDRESS_FAMILY`); `datagram` for
+    /// a datagram socket.
+    fn new(provider: Arc<ProviderInner>, family: u16, datagram: bool, handler: H) -> Self {
         let inflight = Inflight(NonNull::from(provider.reg().socket_inflight()));
         Self {
             socket: AtomicPtr::new(core::ptr::null_mut()),

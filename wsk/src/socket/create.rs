@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 use crate::irp::block::Operation;
 use crate::irp::handle::Request;
 use crate::provider::client::Provider;
-use crate::provider::npi::{LiveHandle, RegInner};
+use crate::provider::npi::{LiveHandle, ProviderInner, RegInner};
+use crate::provider::teardown::ClientCall;
 use crate::provider::version::WindowsVersion;
 
 /// A socket handle type, built from the core of a created or accepted
@@ -202,12 +203,7 @@ pub(crate) fn submit_create<S: Socket>(
         How::Connect { local, .. } => AddressFamily::of(&local),
     };
     let datagram = kind.flags == sys::WSK_FLAG_DATAGRAM_SOCKET;
-    let core = Arc::new(SocketCore::new(
-        Arc::clone(&provider.inner),
-        family.raw(),
-        datagram,
-        handler,
-    ));
+    let core = SocketCore::new_arc(Arc::clone(&provider.inner), family.raw(), datagram, handler);
     let stream = kind.flags == sys::WSK_FLAG_STREAM_SOCKET;
     let (local, remote) = match how {
         How::Socket(_) => (SockAddr::UNSPECIFIED, SockAddr::UNSPECIFIED),
@@ -228,86 +224,143 @@ pub(crate) fn submit_create<S: Socket>(
         reg: provider.inner.reg_arc(),
     };
     let inner = &provider.inner;
-    if stream && !inner.windows().at_least(WindowsVersion::WINDOWS_10_1703) {
-        return Request::failed(op, Error::NOT_SUPPORTED);
-    }
-    if let How::Connect { local, remote } = how {
-        if local.is_ipv4() != remote.is_ipv4() {
-            return Request::failed(op, Error::INVALID_PARAMETER);
-        }
-    }
-    let call = match inner.reg().teardown.enter() {
-        Ok(call) => call,
+    // One refusal path: debug builds keep a stack slot per moved payload.
+    let (call, routine) = match admit_create(inner, kind, how) {
+        Ok(admitted) => admitted,
         Err(e) => return Request::failed(op, e),
     };
-    if let Err(e) = inner.reg().begin_socket(kind.static_events(), kind.events) {
-        return Request::failed(op, e);
-    }
     // Until the provider returned: a client-level call in progress.
     let _call = call;
     let client = inner.client();
     let (socket_type, protocol) = kind.transport();
-    match how {
-        How::Socket(family) => {
-            let Some(create) = inner.dispatch().WskSocket else {
-                return Request::failed(op, Error::NOT_IMPLEMENTED);
-            };
-            Request::submit(op, |irp, op| {
-                // Deregistration waits for the socket this may create.
-                op.reg.socket_opening();
-                let context = op.context();
-                // SAFETY: the context (the core) is kept alive by the payload
-                // and, on success, by the new handle; the dispatch table is a
-                // 'static constant.
-                unsafe {
-                    create(
-                        client,
-                        family.raw(),
-                        socket_type,
-                        protocol,
-                        kind.flags,
-                        context,
-                        kind.dispatch,
-                        core::ptr::null_mut(),
-                        core::ptr::null_mut(),
-                        core::ptr::null_mut(),
-                        irp,
-                    )
-                }
-            })
+    Request::submit(op, |irp, op| {
+        // Deregistration waits for the socket this may create.
+        op.reg.socket_opening();
+        let context = op.context();
+        match routine {
+            // SAFETY: the context (the core) is kept alive by the payload
+            // and, on success, by the new handle; the dispatch table is a
+            // 'static constant.
+            CreateRoutine::Socket(create, family) => unsafe {
+                create(
+                    client,
+                    family,
+                    socket_type,
+                    protocol,
+                    kind.flags,
+                    context,
+                    kind.dispatch,
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    irp,
+                )
+            },
+            // SAFETY: the context (the core) and both addresses live in the
+            // payload until completion, and the core, on success, in the new
+            // handle; `Flags` is reserved (0); the dispatch table (a
+            // connection table: `kind` is a connection kind) is a 'static
+            // constant.
+            CreateRoutine::Connect(connect) => unsafe {
+                connect(
+                    client,
+                    socket_type,
+                    protocol,
+                    op.local.as_mut_ptr(),
+                    op.remote.as_mut_ptr(),
+                    0,
+                    context,
+                    kind.dispatch.cast(),
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    irp,
+                )
+            },
         }
-        How::Connect { .. } => {
-            let Some(connect) = inner.dispatch().WskSocketConnect else {
-                return Request::failed(op, Error::NOT_IMPLEMENTED);
-            };
-            Request::submit(op, |irp, op| {
-                // Deregistration waits for the socket this may create.
-                op.reg.socket_opening();
-                let context = op.context();
-                // SAFETY: the context (the core) and both addresses live in
-                // the payload until completion, and the core, on success, in
-                // the new handle; `Flags` is reserved (0); the dispatch table
-                // (a connection table: `kind` is a connection kind) is a
-                // 'static constant.
-                unsafe {
-                    connect(
-                        client,
-                        socket_type,
-                        protocol,
-                        op.local.as_mut_ptr(),
-                        op.remote.as_mut_ptr(),
-                        0,
-                        context,
-                        kind.dispatch.cast(),
-                        core::ptr::null_mut(),
-                        core::ptr::null_mut(),
-                        core::ptr::null_mut(),
-                        irp,
-                    )
-                }
-            })
+    })
+}
+
+/// The provider routine a creation calls.
+#[derive(Clone, Copy)]
+enum CreateRoutine {
+    /// `WskSocket`, with the family.
+    Socket(
+        unsafe extern "system" fn(
+            sys::PWSK_CLIENT,
+            sys::ADDRESS_FAMILY,
+            sys::USHORT,
+            sys::ULONG,
+            sys::ULONG,
+            sys::PVOID,
+            *const core::ffi::c_void,
+            sys::PEPROCESS,
+            sys::PETHREAD,
+            sys::PSECURITY_DESCRIPTOR,
+            sys::PIRP,
+        ) -> sys::NTSTATUS,
+        sys::ADDRESS_FAMILY,
+    ),
+    /// `WskSocketConnect`.
+    Connect(
+        unsafe extern "system" fn(
+            sys::PWSK_CLIENT,
+            sys::USHORT,
+            sys::ULONG,
+            sys::PSOCKADDR,
+            sys::PSOCKADDR,
+            sys::ULONG,
+            sys::PVOID,
+            *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
+            sys::PEPROCESS,
+            sys::PETHREAD,
+            sys::PSECURITY_DESCRIPTOR,
+            sys::PIRP,
+        ) -> sys::NTSTATUS,
+    ),
+}
+
+/// Whether a socket of `kind` may be created `how` now, and with which
+/// routine; the client-level call it starts.
+///
+/// # Errors
+///
+/// [`Error::NOT_SUPPORTED`] for a stream socket before Windows 10 1703,
+/// [`Error::INVALID_PARAMETER`] for `WskSocketConnect` addresses of two
+/// families or a static event the handler lacks,
+/// [`Error::DEVICE_NOT_READY`] once deregistration began,
+/// [`Error::INVALID_DEVICE_STATE`] while static events are being set,
+/// [`Error::NOT_IMPLEMENTED`] without the routine.
+fn admit_create(
+    inner: &ProviderInner,
+    kind: Kind,
+    how: How,
+) -> Result<(ClientCall<'_>, CreateRoutine)> {
+    if kind.flags == sys::WSK_FLAG_STREAM_SOCKET
+        && !inner.windows().at_least(WindowsVersion::WINDOWS_10_1703)
+    {
+        return Err(Error::NOT_SUPPORTED);
+    }
+    if let How::Connect { local, remote } = how {
+        if local.is_ipv4() != remote.is_ipv4() {
+            return Err(Error::INVALID_PARAMETER);
         }
     }
+    let call = inner.reg().teardown.enter()?;
+    inner
+        .reg()
+        .begin_socket(kind.static_events(), kind.events)?;
+    let routine = match how {
+        How::Socket(family) => inner
+            .dispatch()
+            .WskSocket
+            .map(|create| CreateRoutine::Socket(create, family.raw())),
+        How::Connect { .. } => inner
+            .dispatch()
+            .WskSocketConnect
+            .map(CreateRoutine::Connect),
+    };
+    Ok((call, routine.ok_or(Error::NOT_IMPLEMENTED)?))
 }
 
 impl<S: Socket> CreateOp<S> {

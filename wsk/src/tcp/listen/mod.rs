@@ -467,12 +467,7 @@ pub(crate) fn submit_accept<C: ConnectionEvents>(
 ) -> Request<AcceptOp<C>> {
     // An accepted socket has its listener's family.
     let family = listener.family();
-    let core = Arc::new(SocketCore::new(
-        Arc::clone(&listener.provider),
-        family,
-        false,
-        handler,
-    ));
+    let core = SocketCore::new_arc(Arc::clone(&listener.provider), family, false, handler);
     let inherited = if inherit && ConnectionVtable::<C>::EVENT_MASK != 0 {
         EVENTS_ON
     } else {
