@@ -110,6 +110,12 @@ pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> 
     }
 }
 
+/// Whether a Wine process's log says it died while starting, before
+/// running its program (see [`Wine::run`]).
+fn died_starting(stderr: &str) -> bool {
+    stderr.contains("failed to map the shared user data")
+}
+
 /// The log without the lines Wine prints in every headless prefix.
 #[must_use]
 pub fn filtered(log: &str) -> String {
@@ -138,6 +144,86 @@ pub fn dbgprint_lines(log: &str) -> Vec<String> {
             Some(if decorated { &msg[19..] } else { msg }.to_string())
         })
         .collect()
+}
+
+/// The Wine tick count (seconds since boot, millisecond resolution) a log
+/// line starts with when the `+timestamp` debug channel is on (`123.456:`
+/// before the thread id); `None` otherwise.
+#[must_use]
+pub fn timestamp(line: &str) -> Option<f64> {
+    let head = line.trim_start();
+    let (stamp, _) = head.split_once(':')?;
+    let (secs, millis) = stamp.split_once('.')?;
+    if millis.len() != 3 || secs.is_empty() {
+        return None;
+    }
+    let secs: u64 = secs.parse().ok()?;
+    let millis: u64 = millis.parse().ok()?;
+    #[allow(clippy::cast_precision_loss)] // tick counts far below 2^52
+    Some(secs as f64 + millis as f64 / 1000.0)
+}
+
+/// A page fault Wine reported: `wine: Unhandled page fault on <access>
+/// access to <target> at address <address> (thread <tid>)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageFault {
+    /// `read`, `write` or `execute`.
+    pub access: String,
+    /// The address accessed.
+    pub target: u64,
+    /// The address of the faulting instruction.
+    pub address: u64,
+}
+
+/// The page fault a log line reports, if it is Wine's `Unhandled page
+/// fault` line.
+#[must_use]
+pub fn page_fault(line: &str) -> Option<PageFault> {
+    let rest = &line[line.find("Unhandled page fault on ")? + "Unhandled page fault on ".len()..];
+    let (access, rest) = rest.split_once(" access to ")?;
+    let (target, rest) = rest.split_once(" at address ")?;
+    let address = rest.split_whitespace().next()?;
+    let hex = |t: &str| u64::from_str_radix(t.trim_start_matches("0x"), 16).ok();
+    Some(PageFault {
+        access: access.to_string(),
+        target: hex(target)?,
+        address: hex(address)?,
+    })
+}
+
+/// A module Wine loaded, from a `trace:loaddll:build_module Loaded
+/// L"<path>" at <base>: builtin|native` line (the `+loaddll` channel).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedModule {
+    /// The file name (`netio.sys`).
+    pub name: String,
+    /// The load address.
+    pub base: u64,
+    /// Wine's own implementation rather than a PE file of the prefix.
+    pub builtin: bool,
+}
+
+/// The module loaded nearest below `address` in `log` (`+loaddll` lines):
+/// the module that most likely contains it. Only a guess when processes
+/// load different modules at overlapping addresses.
+#[must_use]
+pub fn module_below(log: &str, address: u64) -> Option<LoadedModule> {
+    const MARK: &str = "loaddll:build_module Loaded L\"";
+    log.lines()
+        .filter_map(|l| {
+            let rest = &l[l.find(MARK)? + MARK.len()..];
+            let (path, rest) = rest.split_once("\" at ")?;
+            let (base, kind) = rest.split_once(':')?;
+            let base = u64::from_str_radix(base.trim(), 16).ok()?;
+            let name = path.rsplit('\\').next().unwrap_or(path).to_string();
+            Some(LoadedModule {
+                name,
+                base,
+                builtin: kind.trim() == "builtin",
+            })
+        })
+        .filter(|m| m.base <= address)
+        .max_by_key(|m| m.base)
 }
 
 /// The first line of `log` containing one of `patterns`.
@@ -192,6 +278,9 @@ impl RegValue {
 pub struct Wine {
     launcher: PathBuf,
     server: PathBuf,
+    /// `WINEDEBUG` for every process started: [`WINEDEBUG`] and any
+    /// channels [`Wine::with_debug_channels`] added.
+    debug: String,
     /// The `WINEPREFIX`.
     pub prefix: PathBuf,
     /// Where logs and the run lock live (the prefix's parent).
@@ -226,9 +315,21 @@ impl Wine {
         Ok(Wine {
             launcher,
             server,
+            debug: WINEDEBUG.to_string(),
             prefix: work.join("prefix"),
             work: work.to_path_buf(),
         })
+    }
+
+    /// The same installation, with more Wine debug channels in the log of
+    /// every session (`WINEDEBUG` syntax, e.g. `+timestamp,trace+service`:
+    /// every line then starts with Wine's tick count in seconds, see
+    /// [`timestamp`], and `services.exe` traces the requests it gets).
+    #[must_use]
+    pub fn with_debug_channels(mut self, channels: &str) -> Wine {
+        self.debug.push(',');
+        self.debug.push_str(channels);
+        self
     }
 
     fn command(&self, program: &Path) -> Command {
@@ -236,7 +337,7 @@ impl Wine {
         c.env("WINEPREFIX", &self.prefix)
             .env("DISPLAY", "")
             .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
-            .env("WINEDEBUG", WINEDEBUG)
+            .env("WINEDEBUG", &self.debug)
             .env_remove("WAYLAND_DISPLAY")
             .env_remove("WINESERVER")
             .env_remove("WINELOADER")
@@ -251,10 +352,27 @@ impl Wine {
     /// Runs `wine64 args…` with a time limit; output goes through files so
     /// that a grandchild keeping a pipe open cannot hang us.
     ///
+    /// A Wine process sometimes dies while it starts, before it runs the
+    /// program, because an address it needs is taken (`failed to map the
+    /// shared user data: c0000018`, seen about once in a few hundred
+    /// launches on a busy machine): such a launch is retried, twice at most.
+    ///
     /// # Errors
     ///
     /// When the process cannot be started.
     pub fn run(&self, args: &[&str], timeout: Duration) -> Result<Finished, String> {
+        let mut attempt = 0;
+        loop {
+            let finished = self.run_once(args, timeout)?;
+            attempt += 1;
+            if finished.ok() || attempt == 3 || !died_starting(&finished.stderr) {
+                return Ok(finished);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn run_once(&self, args: &[&str], timeout: Duration) -> Result<Finished, String> {
         let out_path = self.work.join("cmd.out");
         let err_path = self.work.join("cmd.err");
         let out = File::create(&out_path).map_err(|e| format!("{}: {e}", out_path.display()))?;
@@ -428,6 +546,165 @@ impl Wine {
     }
 }
 
+impl Wine {
+    /// The processes of this prefix named `comm` (`/proc/<pid>/comm`) whose
+    /// environment has our `WINEPREFIX`, each with its `/proc/<pid>` path.
+    fn prefix_processes(&self, comm: &[&str]) -> Vec<(u32, PathBuf)> {
+        let mut prefixes = vec![self.prefix.to_string_lossy().into_owned()];
+        if let Ok(real) = self.prefix.canonicalize() {
+            prefixes.push(real.to_string_lossy().into_owned());
+        }
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let dir = entry.path();
+            // Other users' processes and processes that just ended are
+            // unreadable: skipped.
+            let Ok(name) = std::fs::read_to_string(dir.join("comm")) else {
+                continue;
+            };
+            if !comm.iter().any(|c| name.trim().eq_ignore_ascii_case(c)) {
+                continue;
+            }
+            let environ = std::fs::read(dir.join("environ")).unwrap_or_default();
+            let ours = environ.split(|&b| b == 0).any(|var| {
+                var.strip_prefix(b"WINEPREFIX=")
+                    .is_some_and(|p| prefixes.iter().any(|w| w.as_bytes() == p))
+            });
+            if ours {
+                found.push((pid, dir));
+            }
+        }
+        found
+    }
+
+    /// The host process of the kernel service `service` while it runs:
+    /// Wine starts one `winedevice.exe` per kernel service, and it is the
+    /// process of this prefix that has the service's `.sys` mapped. `None`
+    /// when no such process exists (the driver is not loaded) or on a host
+    /// without Linux's `/proc`.
+    #[must_use]
+    pub fn driver_host(&self, service: &str) -> Option<WineProcess> {
+        let sys = self
+            .prefix
+            .join("drive_c/windows/system32/drivers")
+            .join(format!("{service}.sys"));
+        let mut wanted = vec![sys.to_string_lossy().into_owned()];
+        if let Ok(real) = sys.canonicalize() {
+            wanted.push(real.to_string_lossy().into_owned());
+        }
+        self.prefix_processes(&["winedevice.exe"])
+            .into_iter()
+            .find(|(_, dir)| {
+                let maps = std::fs::read_to_string(dir.join("maps")).unwrap_or_default();
+                maps.lines()
+                    .any(|l| wanted.iter().any(|w| l.ends_with(w.as_str())))
+            })
+            .map(|(pid, _)| WineProcess { pid })
+    }
+
+    /// The `wineserver` of this prefix, while it runs. It does the socket
+    /// work of every Wine process (asynchronous I/O goes through it), so a
+    /// driver's network cost is its host's CPU time plus some of this one's.
+    #[must_use]
+    pub fn server_process(&self) -> Option<WineProcess> {
+        self.prefix_processes(&["wineserver", "wineserver64"])
+            .into_iter()
+            .next()
+            .map(|(pid, _)| WineProcess { pid })
+    }
+}
+
+/// A Linux process of a Wine prefix: the `winedevice.exe` hosting a driver
+/// ([`Wine::driver_host`]) or the `wineserver` ([`Wine::server_process`]).
+/// A driver host's threads are Wine's own (a handful at idle) plus the
+/// driver's system threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WineProcess {
+    pid: u32,
+}
+
+impl WineProcess {
+    fn proc_file(self, name: &str) -> PathBuf {
+        Path::new("/proc").join(self.pid.to_string()).join(name)
+    }
+
+    /// The process id.
+    #[must_use]
+    pub fn pid(self) -> u32 {
+        self.pid
+    }
+
+    /// Whether the process still exists.
+    #[must_use]
+    pub fn is_alive(self) -> bool {
+        Path::new("/proc").join(self.pid.to_string()).exists()
+    }
+
+    /// Its number of threads (the entries of `/proc/<pid>/task`); `None`
+    /// once it has exited.
+    #[must_use]
+    pub fn threads(self) -> Option<usize> {
+        Some(std::fs::read_dir(self.proc_file("task")).ok()?.count())
+    }
+
+    /// Its resident set size in KiB (`VmRSS` of `/proc/<pid>/status`);
+    /// `None` once it has exited.
+    #[must_use]
+    pub fn rss_kib(self) -> Option<u64> {
+        let status = std::fs::read_to_string(self.proc_file("status")).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    /// The CPU time it has used, user and system, its ended threads
+    /// included (`utime` + `stime` of `/proc/<pid>/stat`, in clock ticks of
+    /// `sysconf(_SC_CLK_TCK)`, see proc(5)); `None` once it has exited.
+    #[must_use]
+    pub fn cpu_seconds(self) -> Option<f64> {
+        let stat = std::fs::read_to_string(self.proc_file("stat")).ok()?;
+        // The command name (field 2) is in parentheses and may hold spaces:
+        // fields are counted after its closing parenthesis, which is field
+        // 3 (`state`); utime and stime are fields 14 and 15.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let mut fields = rest.split_whitespace().skip(11);
+        let utime: u64 = fields.next()?.parse().ok()?;
+        let stime: u64 = fields.next()?.parse().ok()?;
+        #[allow(clippy::cast_precision_loss)] // tick counts far below 2^52
+        Some((utime + stime) as f64 / clock_ticks_per_second()?)
+    }
+}
+
+/// `sysconf(_SC_CLK_TCK)`: the unit of the CPU times in `/proc`.
+#[cfg(target_os = "linux")]
+fn clock_ticks_per_second() -> Option<f64> {
+    /// `_SC_CLK_TCK` of glibc's `<bits/confname.h>` (the third `_SC_` name).
+    const SC_CLK_TCK: i32 = 2;
+    unsafe extern "C" {
+        fn sysconf(name: i32) -> i64;
+    }
+    // SAFETY: sysconf takes any name and returns -1 for an unknown one.
+    let ticks = unsafe { sysconf(SC_CLK_TCK) };
+    #[allow(clippy::cast_precision_loss)] // a small number (100)
+    (ticks > 0).then_some(ticks as f64)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn clock_ticks_per_second() -> Option<f64> {
+    None
+}
+
 /// `HKLM\System\CurrentControlSet\Services\<service>\Parameters`.
 #[must_use]
 pub fn parameters_key(service: &str) -> String {
@@ -580,6 +857,30 @@ mod tests {
                    0090:fixme:hid:handle_IRP_MN_QUERY_ID Unhandled type 00000005\n\
                    0128:warn:debugstr:vDbgPrintExWithPrefix odd\n";
         assert_eq!(dbgprint_lines(log), ["hello 5", "odd"]);
+        let stamped = " 6677.134:0138:warn:debugstr:vDbgPrintExWithPrefix 00000000:00000001: x 1";
+        assert_eq!(dbgprint_lines(stamped), ["x 1"]);
+        assert_eq!(timestamp(stamped), Some(6677.134));
+        assert_eq!(timestamp("0128:warn:debugstr:vDbgPrintExWithPrefix"), None);
+        let fault = "wine: Unhandled page fault on write access to 0000000000000038 at address 00000001D826436E (thread 0be4), starting debugger...";
+        assert_eq!(
+            page_fault(fault),
+            Some(PageFault {
+                access: "write".into(),
+                target: 0x38,
+                address: 0x1_D826_436E
+            })
+        );
+        let loads = "7030.085:017c:trace:loaddll:build_module Loaded L\"C:\\windows\\system32\\drivers\\netio.sys\" at 00000001D8260000: builtin\n\
+                     7030.085:017c:trace:loaddll:build_module Loaded L\"C:\\windows\\system32\\drivers\\raw-echo.sys\" at 0000000180000000: native\n";
+        let m = module_below(loads, 0x1_D826_436E).unwrap();
+        assert_eq!(
+            (m.name.as_str(), m.base, m.builtin),
+            ("netio.sys", 0x1_D826_0000, true)
+        );
+        assert_eq!(module_below(loads, 0x1000), None);
+        assert!(died_starting(
+            "err:virtual:virtual_alloc_first_teb wine: failed to map the shared user data: c0000018"
+        ));
         assert!(!filtered(log).contains("hid"));
         assert_eq!(
             find_forbidden("a\nb KeBugCheckEx\n", ALWAYS_FORBIDDEN),

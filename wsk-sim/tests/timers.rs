@@ -127,10 +127,12 @@ fn a_cancelled_timer_never_runs_its_dpc() {
         let mut timer: KTIMER = core::mem::zeroed();
         let mut dpc: KDPC = core::mem::zeroed();
         counting_timer(&raw mut timer, &raw mut dpc, &count);
-        KeSetTimer(&raw mut timer, relative_ms(30), &raw mut dpc);
+        // Far enough out that neither setting can expire before it is
+        // cancelled, however slowly the test runs (Miri).
+        KeSetTimer(&raw mut timer, relative_ms(10_000), &raw mut dpc);
         // Setting it again cancels the first setting.
         assert_eq!(
-            KeSetTimer(&raw mut timer, relative_ms(30), &raw mut dpc),
+            KeSetTimer(&raw mut timer, relative_ms(10_000), &raw mut dpc),
             TRUE
         );
         assert_eq!(KeCancelTimer(&raw mut timer), TRUE);
@@ -178,7 +180,7 @@ fn reinitialising_a_set_timer_is_reported() {
     unsafe {
         let mut timer: KTIMER = core::mem::zeroed();
         KeInitializeTimer(&raw mut timer);
-        KeSetTimer(&raw mut timer, relative_ms(50), ptr::null_mut());
+        KeSetTimer(&raw mut timer, relative_ms(3_600_000), ptr::null_mut());
         KeInitializeTimer(&raw mut timer);
     }
 }

@@ -2,6 +2,7 @@
 //! the table [`STEPS`]; add one there.
 
 use crate::driver::{self, Arch, BuildOpts};
+use crate::scenarios::ScenarioOpts;
 use crate::wine::{self, WineOpts};
 use crate::{cargo, workspace_root};
 use std::time::Instant;
@@ -16,12 +17,19 @@ pub(crate) enum Action {
     /// Every example driver through `xtask driver`, both targets, release
     /// and debug.
     Drivers,
-    /// `xtask wine` for every example driver.
+    /// `xtask wine` for every example driver, then the load scenarios for
+    /// the echo servers.
     Wine,
+    /// `xtask wine-bench --smoke`.
+    WineBench,
     /// `xtask bench`: instruction-count and allocation targets.
     Bench,
     /// A `cargo wsk new` driver outside the workspace (`outside.rs`).
     Outside,
+    /// `cargo publish --dry-run` of the published crates, after removing
+    /// stale unpacked copies of them from earlier dry runs (see
+    /// [`forget_earlier_dry_runs`]).
+    Package,
 }
 
 /// One CI step.
@@ -130,8 +138,13 @@ pub(crate) const STEPS: &[Step] = &[
     },
     Step {
         name: "wine",
-        about: "every example driver under Wine against the loopback peer",
+        about: "every example driver under Wine against the loopback peer, then the echo servers through the load scenarios",
         action: Action::Wine,
+    },
+    Step {
+        name: "wine-bench",
+        about: "echo-server raced against raw-echo under Wine, one run each (smoke; the full race is manual)",
+        action: Action::WineBench,
     },
     Step {
         name: "outside",
@@ -146,26 +159,7 @@ pub(crate) const STEPS: &[Step] = &[
     Step {
         name: "package",
         about: "the published crates package and pass `cargo publish --dry-run` (no upload)",
-        action: Action::Cargo {
-            args: &[
-                "publish",
-                "--dry-run",
-                "--allow-dirty",
-                "-p",
-                "wsk-sys",
-                "-p",
-                "wsk-macros",
-                "-p",
-                "wsk",
-                "-p",
-                "wsk-sim",
-                "-p",
-                "wsk-driver",
-                "-p",
-                "cargo-wsk",
-            ],
-            env: &[],
-        },
+        action: Action::Package,
     },
 ];
 
@@ -211,9 +205,84 @@ fn run_step(step: &Step) -> Result<(), String> {
             }
             Ok(())
         }
-        Action::Wine => wine::wine(&WineOpts::default()),
+        Action::Wine => {
+            wine::wine(&WineOpts::default())?;
+            wine::wine(&WineOpts {
+                scenarios: Some(ScenarioOpts::default()),
+                ..WineOpts::default()
+            })
+        }
+        Action::WineBench => crate::winebench::wine_bench(&crate::winebench::BenchOpts {
+            runs: 1,
+            smoke: true,
+        }),
         Action::Outside => crate::outside::outside(),
+        Action::Package => {
+            forget_earlier_dry_runs()?;
+            // A target directory of its own, emptied first: cargo treats a
+            // registry crate of a given version as immutable, so an rlib of
+            // an earlier dry run's `wsk-sys 0.1.0` would be linked unchanged.
+            let target = workspace_root().join("target/publish-dry-run");
+            if target.exists() {
+                std::fs::remove_dir_all(&target)
+                    .map_err(|e| format!("cannot remove {}: {e}", target.display()))?;
+            }
+            let mut c = cargo();
+            c.current_dir(workspace_root())
+                .env("CARGO_TARGET_DIR", &target)
+                .args(["publish", "--dry-run", "--allow-dirty"]);
+            for name in PUBLISHED {
+                c.args(["-p", name]);
+            }
+            let status = c.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+            if status.success() {
+                Ok(())
+            } else {
+                Err(format!("`cargo publish --dry-run` failed ({status})"))
+            }
+        }
     }
+}
+
+/// The crates published to crates.io, in dependency order.
+const PUBLISHED: [&str; 6] = [
+    "wsk-sys",
+    "wsk-macros",
+    "wsk",
+    "wsk-sim",
+    "wsk-driver",
+    "cargo-wsk",
+];
+
+/// Removes this workspace's crates from the unpacked sources of the
+/// temporary registries that earlier `cargo publish --dry-run`s left in
+/// `$CARGO_HOME/registry/src/-<hash>/`. Cargo unpacks a `.crate` only when
+/// its directory is missing, so a copy from an earlier run of the same
+/// version would be compiled instead of today's sources. A fresh machine
+/// has none; a developer's has one per checkout path.
+fn forget_earlier_dry_runs() -> Result<(), String> {
+    let home = std::env::var_os("CARGO_HOME").map_or_else(
+        || std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo"),
+        std::path::PathBuf::from,
+    );
+    let Ok(registries) = std::fs::read_dir(home.join("registry/src")) else {
+        return Ok(());
+    };
+    let version = env!("CARGO_PKG_VERSION");
+    for registry in registries.flatten() {
+        // Temporary registries have no name: their directory is `-<hash>`.
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        for name in PUBLISHED {
+            let unpacked = registry.path().join(format!("{name}-{version}"));
+            if unpacked.is_dir() {
+                std::fs::remove_dir_all(&unpacked)
+                    .map_err(|e| format!("cannot remove {}: {e}", unpacked.display()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs the steps not skipped (or only those named), fail-fast.

@@ -21,7 +21,6 @@ use crate::peer::Close;
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Param {
     /// A fixed `REG_DWORD`.
-    #[allow(dead_code)] // No example uses it at the moment.
     Dword(u32),
     /// A fixed `REG_SZ`.
     Str(&'static str),
@@ -110,31 +109,7 @@ pub(crate) const EXAMPLES: &[Example] = &[
             ("Port", Param::ListenPort),
             ("Address", Param::Str("127.0.0.1")),
         ],
-        peer: Peer::Concurrent(&[
-            // Exchanged last: nothing the peer does afterwards can race the
-            // driver's report of the reset.
-            Connection {
-                send: b"and goodbye (abortive)\n",
-                expect: b"and goodbye (abortive)\n",
-                close: Close::Abortive,
-            },
-            Connection {
-                send: b"hello from the loopback peer\n",
-                expect: b"hello from the loopback peer\n",
-                close: Close::Graceful,
-            },
-            Connection {
-                send: ECHO_BULK,
-                expect: ECHO_BULK,
-                close: Close::Graceful,
-            },
-            // Exchanged first, then kept open through the stop.
-            Connection {
-                send: b"still here when the driver stops\n",
-                expect: b"still here when the driver stops\n",
-                close: Close::Hold,
-            },
-        ]),
+        peer: ECHO_PEER,
         expect: &[
             "echo-server: listening on 127.0.0.1:* mode=request-driven",
             "echo-server: connection 1 from 127.0.0.1:",
@@ -162,6 +137,37 @@ pub(crate) const EXAMPLES: &[Example] = &[
             "deregistered after closing",
             "still running",
         ],
+        timeout_secs: 30,
+    },
+    // The baseline the Wine benchmark races echo-server against: the same
+    // peer, the same report lines with its own prefix. A connection the
+    // stop closes is reported after the close (a send the stop abandoned
+    // may still complete and count).
+    Example {
+        name: "raw-echo",
+        about: "the wsk-sys-only baseline echo server: listens on 127.0.0.1:<Port>, a thread per connection",
+        params: &[
+            ("Port", Param::ListenPort),
+            ("Address", Param::Str("127.0.0.1")),
+            ("BufferSize", Param::Dword(65536)),
+        ],
+        peer: ECHO_PEER,
+        expect: &[
+            "raw-echo: listening on 127.0.0.1:* buffer=65536",
+            "raw-echo: connection 1 from 127.0.0.1:",
+            "raw-echo: connection 2 from 127.0.0.1:",
+            "raw-echo: connection 3 from 127.0.0.1:",
+            "raw-echo: connection 4 from 127.0.0.1:",
+            "raw-echo: connection 3 closed graceful bytes=32768",
+            "raw-echo: connection 2 closed graceful bytes=29",
+            // Graceful under Wine (see echo-server).
+            "raw-echo: connection 1 closed * bytes=23",
+        ],
+        after_stop: &[
+            "raw-echo: connection 4 closed stopped bytes=33",
+            "raw-echo: stopped connections=4 bytes=32853",
+        ],
+        forbidden: &["connection 5 ", "failed", "cannot close"],
         timeout_secs: 30,
     },
     // The client resolves "localhost" with WskGetAddressInfo (Wine answers
@@ -211,6 +217,35 @@ pub(crate) const EXAMPLES: &[Example] = &[
     },
 ];
 
+/// The echo servers' peer (`echo-server`, `raw-echo`): four connections
+/// opened at once and served last to first, so the driver must serve each
+/// while the earlier ones idle.
+const ECHO_PEER: Peer = Peer::Concurrent(&[
+    // Exchanged last: nothing the peer does afterwards can race the
+    // driver's report of the reset.
+    Connection {
+        send: b"and goodbye (abortive)\n",
+        expect: b"and goodbye (abortive)\n",
+        close: Close::Abortive,
+    },
+    Connection {
+        send: b"hello from the loopback peer\n",
+        expect: b"hello from the loopback peer\n",
+        close: Close::Graceful,
+    },
+    Connection {
+        send: ECHO_BULK,
+        expect: ECHO_BULK,
+        close: Close::Graceful,
+    },
+    // Exchanged first, then kept open through the stop.
+    Connection {
+        send: b"still here when the driver stops\n",
+        expect: b"still here when the driver stops\n",
+        close: Close::Hold,
+    },
+]);
+
 /// The echo server's bulk payload: 32 KiB of a pattern that repeats only
 /// every 251 bytes, so lost, repeated or reordered chunks show.
 pub(crate) const ECHO_BULK: &[u8; 32 * 1024] = &{
@@ -240,31 +275,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn echo_server_stopped_line_counts_the_peer_traffic() {
-        let ex = lookup("echo-server");
-        let Peer::Concurrent(conns) = ex.peer else {
-            panic!("echo-server uses concurrent clients");
-        };
-        let bytes: usize = conns.iter().map(|c| c.send.len()).sum();
-        let line = format!(
-            "echo-server: stopped connections={} bytes={bytes} mode=request-driven",
-            conns.len()
-        );
-        assert_eq!(ex.after_stop.last(), Some(&line.as_str()));
-        for (i, c) in conns.iter().enumerate() {
-            assert_eq!(c.send, c.expect, "an echo returns what was sent");
-            let n = i + 1;
-            let closed = format!("connection {n} closed ");
-            let line = ex
-                .expect
-                .iter()
-                .chain(ex.after_stop)
-                .find(|l| l.contains(&closed))
-                .unwrap_or_else(|| panic!("no close line for connection {n}"));
-            assert!(
-                line.ends_with(&format!(" bytes={}", c.send.len())),
-                "{line}"
+    fn echo_servers_stopped_line_counts_the_peer_traffic() {
+        for (name, tail) in [("echo-server", " mode=request-driven"), ("raw-echo", "")] {
+            let ex = lookup(name);
+            let Peer::Concurrent(conns) = ex.peer else {
+                panic!("{name} uses concurrent clients");
+            };
+            let bytes: usize = conns.iter().map(|c| c.send.len()).sum();
+            let line = format!(
+                "{name}: stopped connections={} bytes={bytes}{tail}",
+                conns.len()
             );
+            assert_eq!(ex.after_stop.last(), Some(&line.as_str()));
+            for (i, c) in conns.iter().enumerate() {
+                assert_eq!(c.send, c.expect, "an echo returns what was sent");
+                let n = i + 1;
+                let closed = format!("connection {n} closed ");
+                let line = ex
+                    .expect
+                    .iter()
+                    .chain(ex.after_stop)
+                    .find(|l| l.contains(&closed))
+                    .unwrap_or_else(|| panic!("no close line for {name}'s connection {n}"));
+                assert!(
+                    line.ends_with(&format!(" bytes={}", c.send.len())),
+                    "{line}"
+                );
+            }
         }
     }
 }

@@ -38,6 +38,26 @@
 //! wait has a timeout, after which the log is printed. Without names: every
 //! driver under `examples/`. The full log stays in `target/wine/<name>.log`.
 //!
+//! # `cargo xtask wine --scenarios [names…] [--scenario NAME]… [--connections N] [--resets N] [--clients N] [--strict]`
+//!
+//! Runs the echo servers (default: `echo-server` and `raw-echo`) through
+//! load scenarios under Wine, a fresh session each: `many` connections at
+//! once with the driver host's thread count, `bulk` transfers, a client
+//! that `never-reads`, a `reset-storm`, and `unload` while clients stream.
+//! Prints a table per driver per scenario and a summary; fails on a failure
+//! or a target missed, except the misses `xtask/src/scenarios/mod.rs` lists as
+//! known (all of them with `--strict`). What a driver must print and read
+//! is documented there.
+//!
+//! # `cargo xtask wine-bench [--runs N] [--smoke]`
+//!
+//! Races `echo-server` against `raw-echo` under Wine, interleaved (A B A B
+//! …, at least 5 runs each): bulk throughput through 1 and 16 connections,
+//! medians and safe/raw ratios, then the thread count with 512 connections
+//! and the unload time under load of each; fails when the safe driver
+//! misses an issue-14 target. `--smoke`: one run each, bulk only, no
+//! verdict on the numbers (`xtask/src/winebench.rs`).
+//!
 //! # `cargo xtask ci [--skip STEP]… [--only STEP]… [--list]`
 //!
 //! Runs the CI steps in order, fail-fast (the table `STEPS` in
@@ -59,9 +79,12 @@ mod bench;
 mod ci;
 mod driver;
 mod examples;
+mod load;
 mod outside;
 mod peer;
+mod scenarios;
 mod wine;
+mod winebench;
 
 use driver::{Arch, BuildOpts};
 use std::path::{Path, PathBuf};
@@ -86,6 +109,24 @@ Commands:
       xtask/src/examples.rs; print a summary; fail on any mismatch or timeout.
       No names: every example driver. --sys runs a prebuilt .sys (one name).
       --verbose prints the whole Wine log.
+
+  wine --scenarios [names...] [--scenario NAME]... [--connections N]
+       [--resets N] [--clients N] [--strict]
+      Run echo-server drivers (default: echo-server, raw-echo) through load
+      scenarios under Wine: many (N=512 connections at once, the driver
+      host's threads), bulk (1 MiB through 1 and 16 connections), never-reads
+      (a client that only sends), reset-storm (400 RSTs at once), unload
+      (sc stop while 32 clients stream). A table per driver per scenario and
+      a summary; fails on a failure or a missed target not listed as known
+      in xtask/src/scenarios/mod.rs (any, with --strict).
+
+  wine-bench [--runs N] [--smoke]
+      Race echo-server against raw-echo under Wine in one invocation,
+      interleaved (at least 5 runs each): bulk MiB/s through 1 and 16
+      connections, medians and safe/raw ratios (target >= 0.95), threads
+      with 512 connections open, unload time under load. Fails when
+      echo-server misses a target. --smoke: one run each, bulk only, no
+      verdict (CI).
 
   ci [--skip STEP]... [--only STEP]... [--list]
       Run the CI steps in order, fail-fast (--list shows them).
@@ -116,6 +157,7 @@ pub(crate) use cargo_wsk::driver::cargo;
 
 /// Command-line options after the command name.
 #[derive(Default)]
+#[allow(clippy::struct_excessive_bools)] // one per flag
 struct Args {
     positional: Vec<String>,
     target: Option<String>,
@@ -126,6 +168,22 @@ struct Args {
     skip: Vec<String>,
     only: Vec<String>,
     list: bool,
+    scenarios: bool,
+    scenario: Vec<String>,
+    connections: Option<usize>,
+    resets: Option<usize>,
+    clients: Option<usize>,
+    strict: bool,
+    runs: Option<usize>,
+    smoke: bool,
+}
+
+/// A positive count given to `flag`.
+fn number(flag: &str, text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{flag} takes a positive number, not `{text}`")),
+    }
 }
 
 fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -141,6 +199,16 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--skip" => a.skip.push(value("--skip")?),
             "--only" => a.only.push(value("--only")?),
             "--list" => a.list = true,
+            "--scenarios" => a.scenarios = true,
+            "--scenario" => a.scenario.push(value("--scenario")?),
+            "--connections" => {
+                a.connections = Some(number("--connections", &value("--connections")?)?);
+            }
+            "--resets" => a.resets = Some(number("--resets", &value("--resets")?)?),
+            "--clients" => a.clients = Some(number("--clients", &value("--clients")?)?),
+            "--strict" => a.strict = true,
+            "--runs" => a.runs = Some(number("--runs", &value("--runs")?)?),
+            "--smoke" => a.smoke = true,
             s if s.starts_with('-') => return Err(format!("unknown option `{s}`")),
             _ => a.positional.push(arg),
         }
@@ -176,11 +244,19 @@ fn run() -> Result<(), String> {
             )
             .map(drop)
         }
-        "wine" => wine::wine(&wine::WineOpts {
-            names: a.positional,
-            sys: a.sys,
-            debug: a.debug,
-            verbose: a.verbose,
+        "wine" => {
+            let scenarios = scenario_opts(&a)?;
+            wine::wine(&wine::WineOpts {
+                names: a.positional,
+                sys: a.sys,
+                debug: a.debug,
+                verbose: a.verbose,
+                scenarios,
+            })
+        }
+        "wine-bench" => winebench::wine_bench(&winebench::BenchOpts {
+            runs: a.runs.unwrap_or(winebench::MIN_RUNS),
+            smoke: a.smoke,
         }),
         "ci" => {
             if a.list {
@@ -219,7 +295,39 @@ fn demo(verbose: bool) -> Result<(), String> {
         sys: None,
         debug: false,
         verbose,
+        scenarios: None,
     })
+}
+
+/// The scenario options of `cargo xtask wine`, when `--scenarios` or a
+/// `--scenario` was given.
+fn scenario_opts(a: &Args) -> Result<Option<scenarios::ScenarioOpts>, String> {
+    let sizing_flags =
+        a.connections.is_some() || a.resets.is_some() || a.clients.is_some() || a.strict;
+    if !a.scenarios && a.scenario.is_empty() {
+        if sizing_flags {
+            return Err(
+                "--connections, --resets, --clients and --strict go with --scenarios".into(),
+            );
+        }
+        return Ok(None);
+    }
+    let defaults = scenarios::Sizes::default();
+    let sizes = scenarios::Sizes {
+        many: a.connections.unwrap_or(defaults.many),
+        resets: a.resets.unwrap_or(defaults.resets),
+        streams: a.clients.unwrap_or(defaults.streams),
+        ..defaults
+    };
+    Ok(Some(scenarios::ScenarioOpts {
+        scenarios: a
+            .scenario
+            .iter()
+            .map(|s| scenarios::Scenario::parse(s))
+            .collect::<Result<_, _>>()?,
+        sizes,
+        strict: a.strict,
+    }))
 }
 
 /// The `outside` CI step's client: one echo exchange with the driver made

@@ -10,6 +10,7 @@
 use crate::driver::{self, Arch, BuildOpts};
 use crate::examples::{self, Example, Param, Peer};
 use crate::peer::{self, Transcript};
+use crate::scenarios::{self, ScenarioOpts};
 use crate::workspace_root;
 use cargo_wsk::cli::matches;
 use cargo_wsk::driver::relative;
@@ -28,6 +29,9 @@ pub(crate) struct WineOpts {
     pub(crate) debug: bool,
     /// Print the whole filtered Wine log and the driver's imports.
     pub(crate) verbose: bool,
+    /// Run the load scenarios (`scenarios/`) instead of the example
+    /// checks; `None`: the checks.
+    pub(crate) scenarios: Option<ScenarioOpts>,
 }
 
 /// The directory of this workspace's Wine prefix and logs: `target/wine`
@@ -380,44 +384,72 @@ fn stop(wine: &Wine, name: &str, r: &mut Report) -> bool {
     }
 }
 
-/// `cargo xtask wine`: builds (unless `--sys`) and runs each driver; prints a
-/// summary per driver. The error lists the drivers that failed.
-pub(crate) fn wine(opts: &WineOpts) -> Result<(), String> {
-    let wine = Wine::locate(&wine_dir())?;
-    let names = if opts.names.is_empty() {
-        let found = driver::example_drivers();
-        if found.is_empty() {
-            println!("wine: no example drivers under examples/ yet; nothing to run");
-            return Ok(());
-        }
-        found
-    } else {
-        opts.names.clone()
-    };
-    if opts.sys.is_some() && names.len() != 1 {
+/// Builds each driver for `x86_64` (or checks the `--sys` given for one
+/// name); returns the names and the `.sys` paths.
+pub(crate) fn build_drivers(
+    names: &[String],
+    sys: Option<&Path>,
+    debug: bool,
+    verbose: bool,
+) -> Result<Vec<(String, PathBuf)>, String> {
+    if sys.is_some() && names.len() != 1 {
         return Err("--sys needs exactly one driver name".into());
     }
     let mut drivers = Vec::new();
-    for name in &names {
-        let sys = if let Some(sys) = &opts.sys {
+    for name in names {
+        let built = if let Some(sys) = sys {
             driver::check(sys, Arch::X86_64)?;
-            sys.clone()
+            sys.to_path_buf()
         } else {
             driver::build(
                 name,
                 &BuildOpts {
                     arch: Arch::X86_64,
-                    debug: opts.debug,
-                    verbose: opts.verbose,
+                    debug,
+                    verbose,
                     manifest: None,
                 },
             )?
         };
-        drivers.push((name.clone(), sys));
+        drivers.push((name.clone(), built));
     }
+    Ok(drivers)
+}
 
+/// The example echo servers the scenarios and `wine-bench` run by default:
+/// [`scenarios::SERVERS`] that exist under `examples/`.
+pub(crate) fn default_servers() -> Vec<String> {
+    let found = driver::example_drivers();
+    scenarios::SERVERS
+        .iter()
+        .filter(|s| found.iter().any(|f| f == *s))
+        .map(|s| (*s).to_string())
+        .collect()
+}
+
+/// `cargo xtask wine`: builds (unless `--sys`) and runs each driver; prints a
+/// summary per driver. The error lists the drivers that failed. With
+/// scenarios, runs those instead (`scenarios/`; default drivers: the echo
+/// servers).
+pub(crate) fn wine(opts: &WineOpts) -> Result<(), String> {
+    let wine = Wine::locate(&wine_dir())?;
+    let names = if !opts.names.is_empty() {
+        opts.names.clone()
+    } else if opts.scenarios.is_some() {
+        default_servers()
+    } else {
+        driver::example_drivers()
+    };
+    if names.is_empty() {
+        println!("wine: no example drivers under examples/ yet; nothing to run");
+        return Ok(());
+    }
+    let drivers = build_drivers(&names, opts.sys.as_deref(), opts.debug, opts.verbose)?;
     wine.ensure_prefix()?;
     let _lock = wine.lock()?;
+    if let Some(scenario_opts) = &opts.scenarios {
+        return scenarios::scenarios(&wine, &drivers, scenario_opts).map(drop);
+    }
     let mut failed = Vec::new();
     for (name, sys) in &drivers {
         let ex = examples::lookup(name);
