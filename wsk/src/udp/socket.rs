@@ -4,7 +4,8 @@
 //! A datagram socket must be bound ([`DatagramSocket::bind`], or
 //! [`udp::bind`](crate::udp::bind) which also enables events) before it
 //! sends or receives; until then those requests fail with
-//! [`Error::ADDRESS_NOT_ASSOCIATED`] without reaching the provider.
+//! [`Error::ADDRESS_NOT_ASSOCIATED`] without reaching the provider (events
+//! and the local address with [`Error::INVALID_DEVICE_STATE`]).
 
 use alloc::sync::Arc;
 use core::mem::offset_of;

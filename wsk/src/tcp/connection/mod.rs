@@ -38,6 +38,13 @@ use crate::tcp::inspect::InspectId;
 /// The handler lives until the provider has completed the close, so
 /// callbacks never see freed state.
 ///
+/// The socket keeps its state — bound, connected, in silent mode, declared
+/// no longer functional by the provider — and refuses, without calling the
+/// provider, what the DDI allows only in another state
+/// ([`Error::INVALID_DEVICE_STATE`], [`Error::FILE_FORCED_CLOSED`]): a
+/// connect needs a bind; sends, receives, disconnects, the remote address,
+/// the backlog queries and events need a connection.
+///
 /// ```
 /// # let sim = wsk_sim::Sim::start();
 /// # let peer = sim.peer_listen("10.0.0.2:80");
@@ -211,8 +218,11 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// # Errors
     ///
-    /// The status of `WskControlSocket`; [`Error::NOT_IMPLEMENTED`] where the
-    /// provider has no event support (Wine).
+    /// [`Error::INVALID_DEVICE_STATE`] without calling the provider on a
+    /// socket that is not connected, or inside its own accept callback (the
+    /// provider learns the socket's table from the callback's answer). The
+    /// status of `WskControlSocket` otherwise; [`Error::NOT_IMPLEMENTED`]
+    /// where the provider has no event support (Wine).
     pub fn enable_events(&self) -> Result<()> {
         enable_events(&**self.core(), ConnectionVtable::<H>::EVENT_MASK, CONNECTED)
     }
@@ -280,7 +290,9 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// # Errors
     ///
-    /// For example [`Error::ADDRESS_ALREADY_EXISTS`], [`Error::INVALID_ADDRESS_COMPONENT`].
+    /// [`Error::INVALID_ADDRESS_COMPONENT`] without calling the provider for
+    /// an address of another family than the socket's; provider statuses
+    /// otherwise, for example [`Error::ADDRESS_ALREADY_EXISTS`].
     pub fn bind(&self, local: SocketAddr) -> Request<AddressOp> {
         submit_address(
             self.erased(),
@@ -298,8 +310,12 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// # Errors
     ///
-    /// For example [`Error::CONNECTION_REFUSED`], [`Error::HOST_UNREACHABLE`],
-    /// [`Error::IO_TIMEOUT`], [`Error::ADDRESS_NOT_ASSOCIATED`] (not bound).
+    /// - Without calling the provider: [`Error::INVALID_DEVICE_STATE`] before
+    ///   [`bind`](Self::bind) succeeded (the DDI requires a bound socket);
+    ///   [`Error::INVALID_ADDRESS_COMPONENT`] for an address of another
+    ///   family than the socket's.
+    /// - Provider statuses, for example [`Error::CONNECTION_REFUSED`],
+    ///   [`Error::HOST_UNREACHABLE`], [`Error::IO_TIMEOUT`].
     pub fn connect(&self, remote: SocketAddr) -> Request<AddressOp> {
         submit_address(
             self.erased(),
@@ -317,7 +333,8 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// # Errors
     ///
-    /// For example [`Error::INVALID_DEVICE_STATE`] (not bound).
+    /// [`Error::INVALID_DEVICE_STATE`] without calling the provider before
+    /// [`bind`](Self::bind) succeeded; provider statuses otherwise.
     pub fn local_addr(&self) -> Request<AddressOp> {
         submit_address(
             self.erased(),
@@ -335,7 +352,8 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// # Errors
     ///
-    /// For example [`Error::INVALID_DEVICE_STATE`] (not connected).
+    /// [`Error::INVALID_DEVICE_STATE`] without calling the provider on a
+    /// socket that is not connected; provider statuses otherwise.
     pub fn peer_addr(&self) -> Request<AddressOp> {
         submit_address(
             self.erased(),

@@ -24,11 +24,17 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// # Errors
     ///
-    /// - [`Error::CONNECTION_ABORTED`] without calling the provider once the
-    ///   connection was aborted (by the peer, as an abortive disconnect event
-    ///   reported, or by [`abort`](Self::abort)).
+    /// Without calling the provider:
+    /// - [`Error::CONNECTION_ABORTED`] once the connection was aborted (by
+    ///   the peer, as an abortive disconnect event reported, or by
+    ///   [`abort`](Self::abort)).
     /// - [`Error::INVALID_PARAMETER`] for an empty buffer.
-    /// - Provider statuses such as [`Error::CONNECTION_RESET`].
+    /// - [`Error::INVALID_DEVICE_STATE`] on a socket that is not connected,
+    ///   or in TCP silent mode.
+    /// - [`Error::FILE_FORCED_CLOSED`] once the socket must be closed
+    ///   ([`must_close`](Self::must_close)).
+    ///
+    /// Provider statuses otherwise, such as [`Error::CONNECTION_RESET`].
     pub fn send(&self, buffer: Buffer) -> Request<TransferOp> {
         self.transfer(buffer, Transfer::Send, 0)
     }
@@ -57,8 +63,11 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// # Errors
     ///
-    /// Provider statuses such as [`Error::CONNECTION_RESET`] (abortive
-    /// disconnect) or [`Error::CANCELLED`] (the socket closed).
+    /// - [`Error::INVALID_DEVICE_STATE`] without calling the provider on a
+    ///   socket that is not connected, or in TCP silent mode;
+    ///   [`Error::FILE_FORCED_CLOSED`] once the socket must be closed.
+    /// - Provider statuses such as [`Error::CONNECTION_RESET`] (abortive
+    ///   disconnect) or [`Error::CANCELLED`] (the socket closed).
     pub fn receive(&self, buffer: Buffer) -> Request<TransferOp> {
         self.transfer(buffer, Transfer::Receive, 0)
     }

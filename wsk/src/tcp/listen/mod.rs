@@ -33,8 +33,11 @@ use crate::tcp::inspect::{InspectAction, InspectId};
 
 /// A listening socket whose accept events go to `L`.
 ///
-/// Binding it ([`bind`](Self::bind)) starts listening. Dropping it closes it
-/// in the background; [`close`](Self::close) closes it as a request.
+/// Binding it ([`bind`](Self::bind)) starts listening; events, accepts,
+/// [`inspect_complete`](Self::inspect_complete) and the local address need
+/// it, and are refused without a provider call before
+/// ([`Error::INVALID_DEVICE_STATE`]). Dropping it closes it in the
+/// background; [`close`](Self::close) closes it as a request.
 ///
 /// ```
 /// # let sim = wsk_sim::Sim::start();
