@@ -19,6 +19,11 @@ fn provider_calls(sim: &Sim) -> u64 {
     sim.stats().irps_completed
 }
 
+/// Asserts that the provider completed no request since `before`.
+fn assert_untouched(sim: &Sim, before: u64) {
+    assert_eq!(provider_calls(sim), before, "nothing reached the provider");
+}
+
 /// A handler with a disconnect callback, so that events are enabled.
 struct Events;
 #[wsk::vtable]
@@ -70,7 +75,7 @@ fn an_unconnected_socket_refuses_what_needs_a_connection() {
     assert_eq!(socket.receive_backlog().wait(&p).map(drop), state);
     assert_eq!(socket.enable_events(), state);
     assert_eq!(socket.disable_events(), state);
-    assert_eq!(provider_calls(&sim), before, "nothing reached the provider");
+    assert_untouched(&sim, before);
     // Bound: connecting is allowed (and, once connected, the rest).
     socket
         .bind("0.0.0.0:0".parse().unwrap())
@@ -113,7 +118,7 @@ fn unbound_listening_and_datagram_sockets_refuse_what_needs_a_bind() {
     assert_eq!(listener.accept(NoEvents).wait(&p).map(drop), state);
     assert_eq!(listener.local_addr().wait(&p).map(drop), state);
     assert_eq!(datagram.local_addr().wait(&p).map(drop), state);
-    assert_eq!(provider_calls(&sim), before, "nothing reached the provider");
+    assert_untouched(&sim, before);
     listener.close().wait(&p).expect("closed");
     datagram.close().wait(&p).expect("closed");
     let _ = NoListenEvents::<NoEvents>::new();
@@ -200,11 +205,7 @@ fn silent_mode_preconditions_and_aftermath() {
         c.socket.peer_addr().wait(&p).map(drop),
         Err(Error::INVALID_DEVICE_STATE)
     );
-    assert_eq!(
-        provider_calls(&c.sim),
-        before,
-        "nothing reached the provider"
-    );
+    assert_untouched(&c.sim, before);
     c.finish();
 }
 
@@ -231,11 +232,7 @@ fn a_socket_the_provider_closed_refuses_everything_but_close() {
         c.socket.set::<wsk::options::NoDelay>(true).wait(&p),
         Err(Error::FILE_FORCED_CLOSED)
     );
-    assert_eq!(
-        provider_calls(&c.sim),
-        before,
-        "nothing reached the provider"
-    );
+    assert_untouched(&c.sim, before);
     // Closing works (and the simulator checks it happened).
     c.finish();
 }
