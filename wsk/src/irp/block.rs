@@ -5,6 +5,7 @@
 //! [`handle`](super::handle) use only the operations defined here.
 
 use core::cell::UnsafeCell;
+use core::marker::PhantomData;
 use core::mem::{ManuallyDrop, MaybeUninit};
 use core::ptr::{self, NonNull};
 use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
@@ -494,6 +495,42 @@ fn wait_event(event: *mut sys::KEVENT, timeout: Option<Duration>) -> bool {
     status != sys::STATUS_TIMEOUT
 }
 
+/// The payload of a request being submitted, as the submitting call gets
+/// it: [`into_mut`](Self::into_mut) gives the one mutable reference the
+/// call fills the payload in and derives the provider's pointers from.
+///
+/// Not a `&mut O` argument: a reference argument is protected for the
+/// whole call (no other pointer may touch what it covers until the call
+/// returns), yet the provider may complete the IRP before it returns, and
+/// the completion routine then reads the payload
+/// ([`Operation::completed`]). A reference the call makes itself is not
+/// protected: the routine's read only ends its right to write, which the
+/// call does not use after handing the IRP over. There is one such
+/// reference, so the pointers the provider gets all derive from it (a
+/// second mutable reference would invalidate the first one's pointers).
+///
+/// # Invariants
+///
+/// `op` points to the written payload of a block whose IRP the submitting
+/// call holds; only that call writes the payload until the IRP completes.
+pub(crate) struct Payload<'a, O> {
+    op: NonNull<O>,
+    _call: PhantomData<&'a mut O>,
+}
+
+impl<'a, O> Payload<'a, O> {
+    /// The payload, to fill in before the IRP is handed over; not to be
+    /// written once the provider has it.
+    #[allow(clippy::inline_always)] // on every request's submission path
+    #[inline(always)]
+    pub(crate) fn into_mut(self) -> &'a mut O {
+        // SAFETY: a written payload that only the submitting call writes
+        // (invariant), and `self` is consumed: this is the one reference
+        // made from it.
+        unsafe { &mut *self.op.as_ptr() }
+    }
+}
+
 /// The owner's handle on a block.
 ///
 /// # Invariants
@@ -560,7 +597,7 @@ impl<O: Operation> RawRequest<O> {
         &mut self,
         op: O,
         reuse: bool,
-        call: impl FnOnce(sys::PIRP, &mut O) -> sys::NTSTATUS,
+        call: impl FnOnce(sys::PIRP, Payload<'_, O>) -> sys::NTSTATUS,
     ) {
         let block = self.block();
         // SAFETY: the block is idle (a fresh one, or one given back by `take`
@@ -573,10 +610,17 @@ impl<O: Operation> RawRequest<O> {
                 .arm(reuse, self.0.as_ptr().cast(), op.inflight())
         };
         // SAFETY: idle block: the payload cell is empty and unshared.
-        let slot = unsafe { &mut *block.op.get() };
+        unsafe { (*block.op.get()).write(op) };
         // Only `call` (and then the provider, through pointers it derives)
-        // uses the payload until completion.
-        let status = call(irp, slot.write(op));
+        // writes the payload until completion; the completion routine may
+        // read it (`Operation::completed`) as soon as the IRP is handed
+        // over, hence a `Payload`, not a (protected) `&mut O` argument.
+        let payload = Payload {
+            // SAFETY: the cell's pointer, non-null; the payload is written.
+            op: unsafe { NonNull::new_unchecked(block.op.get().cast::<O>()) },
+            _call: PhantomData,
+        };
+        let status = call(irp, payload);
         // SAFETY: the block just submitted, with its payload.
         unsafe { Header::submitted(self.0.as_ptr().cast(), status) };
     }

@@ -8,7 +8,7 @@ use core::time::Duration;
 
 use wsk_sys as sys;
 
-use super::block::{Operation, RawRequest, has_deferred, run_deferred};
+use super::block::{Operation, Payload, RawRequest, has_deferred, run_deferred};
 use crate::error::{Error, Result};
 use crate::irql::Passive;
 
@@ -275,7 +275,10 @@ impl<O: Operation> Request<O> {
     /// derives from the payload stay valid until the request completes, so
     /// they may be handed to the provider. If `call` does not pass the IRP to
     /// a routine it must return a status other than `STATUS_PENDING`.
-    pub(crate) fn submit(op: O, call: impl FnOnce(sys::PIRP, &mut O) -> sys::NTSTATUS) -> Self {
+    pub(crate) fn submit(
+        op: O,
+        call: impl FnOnce(sys::PIRP, Payload<'_, O>) -> sys::NTSTATUS,
+    ) -> Self {
         dispose_deferred();
         let Some(mut raw) = RawRequest::alloc() else {
             return Self::failed(op, Error::INSUFFICIENT_RESOURCES);
@@ -290,7 +293,7 @@ impl<O: Operation> Request<O> {
     #[inline]
     pub(crate) fn prepared<F>(prepared: Prepared<O, F>) -> Self
     where
-        F: FnOnce(sys::PIRP, &mut O) -> sys::NTSTATUS,
+        F: FnOnce(sys::PIRP, Payload<'_, O>) -> sys::NTSTATUS,
     {
         match prepared {
             Ok((op, call)) => Self::submit(op, call),
@@ -504,7 +507,7 @@ impl<'s, O: Operation> SlotRequest<'s, O> {
     pub(crate) fn submit(
         slot: &'s mut RequestSlot<O>,
         op: O,
-        call: impl FnOnce(sys::PIRP, &mut O) -> sys::NTSTATUS,
+        call: impl FnOnce(sys::PIRP, Payload<'_, O>) -> sys::NTSTATUS,
     ) -> Self {
         dispose_deferred();
         let (raw, reuse) = match slot.block.take() {
@@ -526,7 +529,7 @@ impl<'s, O: Operation> SlotRequest<'s, O> {
     #[inline]
     pub(crate) fn prepared<F>(slot: &'s mut RequestSlot<O>, prepared: Prepared<O, F>) -> Self
     where
-        F: FnOnce(sys::PIRP, &mut O) -> sys::NTSTATUS,
+        F: FnOnce(sys::PIRP, Payload<'_, O>) -> sys::NTSTATUS,
     {
         match prepared {
             Ok((op, call)) => Self::submit(slot, op, call),

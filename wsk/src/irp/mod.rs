@@ -34,7 +34,12 @@
 //!   (`Header::release`, `release_taken`), never through a `&Header`, which
 //!   as a function argument would stay protected while the block is freed
 //!   (issue 11.7; the Miri test in [`block`] frees the block at exactly that
-//!   moment). The completion routine likewise reads what it needs before
+//!   moment). For the same reason the submitting call sees the payload
+//!   through a `Payload` handle, not a `&mut O` argument: the provider may
+//!   complete the IRP (and the routine read the payload through the
+//!   `completed` hook) before the provider call returns, which a protected
+//!   `&mut` argument spanning that call would forbid (Miri caught it). The
+//!   completion routine likewise reads what it needs before
 //!   its `fetch_or(COMPLETE)` and touches only the waiter's event and the
 //!   waker afterwards.
 //! - **No new WSK call in a completion routine**

@@ -194,6 +194,7 @@ pub(crate) fn resolve(
     };
     let client = provider.client();
     let request = Request::submit(op, |irp, op| {
+        let op = op.into_mut();
         let service = if op.has_service {
             &raw mut op.service_string
         } else {
@@ -316,6 +317,7 @@ pub(crate) fn name_info(
     let length = length as u32;
     let client = provider.client();
     let request = Request::submit(op, |irp, op| {
+        let op = op.into_mut();
         // SAFETY: the address and both strings' buffers (heap data moved
         // into the op, which does not move) live in the payload until
         // completion; PASSIVE_LEVEL is proven.

@@ -219,6 +219,7 @@ pub(crate) fn submit_control<D: ControlValue>(
     let input_len = input.len();
     let _entered = entered;
     Request::submit(op, |irp, op| {
+        let op = op.into_mut();
         let input_ptr = if input_len == 0 {
             core::ptr::null_mut()
         } else {
@@ -531,6 +532,7 @@ pub(crate) fn submit_address(
     };
     let _entered = entered;
     Request::submit(op, |irp, op| {
+        let op = op.into_mut();
         let addr = op.addr.as_mut_ptr();
         match routine {
             // SAFETY: the socket exists; the address lives in the payload
@@ -617,6 +619,7 @@ pub(crate) fn submit_security(
     };
     let _entered = entered;
     Request::submit(op, |irp, op| {
+        let op = op.into_mut();
         // SAFETY: the socket exists; the PSECURITY_DESCRIPTOR variable and
         // the cached descriptor it names live in the payload until
         // completion; no output.

@@ -234,6 +234,7 @@ pub(crate) fn submit_create<S: Socket>(
     let client = inner.client();
     let (socket_type, protocol) = kind.transport();
     Request::submit(op, |irp, op| {
+        let op = op.into_mut();
         // Deregistration waits for the socket this may create.
         op.reg.socket_opening();
         let context = op.context();

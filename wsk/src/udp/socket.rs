@@ -395,6 +395,7 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         let socket = core.socket();
         let _entered = entered;
         Request::submit(op, |irp, op| {
+            let op = op.into_mut();
             let input = if op.set {
                 op.addr.as_mut_ptr().cast()
             } else {

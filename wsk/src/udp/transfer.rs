@@ -13,7 +13,7 @@ use super::socket::DatagramSocket;
 use crate::addr::SockAddr;
 use crate::buffer::{BufResult, Buffer};
 use crate::error::{Error, Result};
-use crate::irp::block::Operation;
+use crate::irp::block::{Operation, Payload};
 use crate::irp::handle::{Prepared, Request, RequestSlot, SlotRequest};
 use crate::provider::version::WindowsVersion;
 use crate::socket::core::{BOUND, FIXED_DESTINATION, SocketCore, SocketRef};
@@ -95,8 +95,10 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         &self,
         buffer: Buffer,
         remote: Option<SocketAddr>,
-    ) -> Prepared<SendToOp, impl FnOnce(sys::PIRP, &mut SendToOp) -> sys::NTSTATUS + use<'_, H>>
-    {
+    ) -> Prepared<
+        SendToOp,
+        impl FnOnce(sys::PIRP, Payload<'_, SendToOp>) -> sys::NTSTATUS + use<'_, H>,
+    > {
         let core = self.core();
         let op = SendToOp {
             core: SocketCore::erase(core),
@@ -129,7 +131,8 @@ impl<H: DatagramEvents> DatagramSocket<H> {
             return Err((op, Error::NOT_IMPLEMENTED));
         };
         let socket = core.socket();
-        Ok((op, move |irp, op: &mut SendToOp| {
+        Ok((op, move |irp, op: Payload<'_, SendToOp>| {
+            let op = op.into_mut();
             // The provider call runs inside the socket's run-down.
             let _entered = entered;
             let remote = if op.has_remote {
@@ -203,7 +206,7 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         buffer: Buffer,
     ) -> Prepared<
         ReceiveFromOp,
-        impl FnOnce(sys::PIRP, &mut ReceiveFromOp) -> sys::NTSTATUS + use<'_, H>,
+        impl FnOnce(sys::PIRP, Payload<'_, ReceiveFromOp>) -> sys::NTSTATUS + use<'_, H>,
     > {
         let core = self.core();
         let op = ReceiveFromOp {
@@ -231,7 +234,8 @@ impl<H: DatagramEvents> DatagramSocket<H> {
             return Err((op, Error::NOT_IMPLEMENTED));
         };
         let socket = core.socket();
-        Ok((op, move |irp, op: &mut ReceiveFromOp| {
+        Ok((op, move |irp, op: Payload<'_, ReceiveFromOp>| {
+            let op = op.into_mut();
             // The provider call runs inside the socket's run-down.
             let _entered = entered;
             let remote = op.remote.as_mut_ptr();
@@ -329,6 +333,7 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         let socket = core.socket();
         let _entered = entered;
         Request::submit(op, |irp, op| {
+            let op = op.into_mut();
             let head = op.list.as_mut_ptr();
             let remote = op.remote.as_mut_ptr();
             // SAFETY: the socket exists; the list, the buffers it describes

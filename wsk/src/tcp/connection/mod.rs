@@ -422,6 +422,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         let socket = core.socket();
         let _entered = entered;
         Request::submit(op, |irp, op| {
+            let op = op.into_mut();
             let buf = op
                 .wsk_buf
                 .as_mut()
@@ -472,6 +473,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         let socket = core.socket();
         let _entered = entered;
         Request::submit(op, |irp, op| {
+            let op = op.into_mut();
             let addr = op.addr.as_mut_ptr();
             // SAFETY: the socket exists; the address, the WSK_BUF and the
             // memory it describes live in the payload until completion.

@@ -10,7 +10,7 @@ use super::ConnectionSocket;
 use super::events::ConnectionEvents;
 use crate::buffer::{BufResult, Buffer};
 use crate::error::Error;
-use crate::irp::block::Operation;
+use crate::irp::block::{Operation, Payload};
 use crate::irp::handle::{Prepared, Request, RequestSlot, SlotRequest};
 use crate::socket::core::{SocketCore, SocketRef};
 
@@ -274,8 +274,10 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         buffer: Buffer,
         transfer: Transfer,
         flags: u32,
-    ) -> Prepared<TransferOp, impl FnOnce(sys::PIRP, &mut TransferOp) -> sys::NTSTATUS + use<'_, H>>
-    {
+    ) -> Prepared<
+        TransferOp,
+        impl FnOnce(sys::PIRP, Payload<'_, TransferOp>) -> sys::NTSTATUS + use<'_, H>,
+    > {
         let core = self.core();
         let wsk_buf = match transfer {
             Transfer::Send => buffer.wsk_buf_data(),
@@ -308,7 +310,8 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         };
         op.counted = send;
         let socket = core.socket();
-        Ok((op, move |irp, op: &mut TransferOp| {
+        Ok((op, move |irp, op: Payload<'_, TransferOp>| {
+            let op = op.into_mut();
             // The provider call runs inside the socket's run-down.
             let _entered = entered;
             // SAFETY: the socket exists and is connected; the WSK_BUF and

@@ -301,6 +301,7 @@ impl<L: ListenEvents> ListenSocket<L> {
         let socket = self.core().socket();
         let _entered = entered;
         Request::submit(op, |irp, op| {
+            let op = op.into_mut();
             // SAFETY: the socket exists; the ID lives in the payload until completion.
             unsafe { complete(socket, &raw mut op.id, action.raw(), irp) }
         })
@@ -504,6 +505,7 @@ pub(crate) fn submit_accept<C: ConnectionEvents>(
     };
     let _entered = entered;
     Request::submit(op, |irp, op| {
+        let op = op.into_mut();
         // The provider may hand a socket over with the IRP: deregistration
         // waits for it (the completion routine uncounts it if none comes).
         op.listener.reg().socket_opening();
