@@ -226,6 +226,9 @@ pub(crate) struct Socket {
     /// indication under [`Behaviour::SocketFailure`]): every call but
     /// `WskCloseSocket` fails with `STATUS_FILE_FORCED_CLOSED`.
     pub(crate) dead: bool,
+    /// `SIO_WSK_SET_TCP_SILENT_MODE` succeeded: closing is the only valid
+    /// operation left, nothing goes on the wire, what arrives is dropped.
+    pub(crate) silent: bool,
     /// The adversary's choices for this socket (indication shapes).
     pub(crate) rng: Rng,
     // Connection side.
@@ -285,9 +288,6 @@ pub(crate) struct Socket {
     /// The ideal send backlog this socket reports, once it changed
     /// ([`Behaviour::SendBacklogChanges`]).
     pub(crate) ideal_send_backlog: Option<usize>,
-    /// `SIO_WSK_SET_TCP_SILENT_MODE` succeeded: nothing goes on the wire,
-    /// what arrives is dropped.
-    pub(crate) silent: bool,
     /// Sends whose bytes do not fit in the receiver's window yet
     /// ([`Behaviour::LateSends`]), oldest first.
     pub(crate) unsent: VecDeque<UnsentReq>,
@@ -321,6 +321,7 @@ impl Socket {
             running_event: 0,
             deferred_disables: Vec::new(),
             dead: false,
+            silent: false,
             rng,
             conn: None,
             connect_irp: None,
@@ -349,7 +350,6 @@ impl Socket {
             race: false,
             stuck_disconnect: None,
             ideal_send_backlog: None,
-            silent: false,
             unsent: VecDeque::new(),
             close_irp: None,
             retained: BTreeMap::new(),

@@ -175,6 +175,93 @@ fn check_functional(w: &WorldGuard, sid: u64) -> Result<(), NTSTATUS> {
     }
 }
 
+/// `STATUS_FILE_FORCED_CLOSED` from a socket routine means "the socket is no
+/// longer functional" and the client must close it as soon as possible
+/// (for example <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send>):
+/// the socket is dead from then on, and not closing it is a
+/// [`CLOSE_REQUIRED`](Rule::CloseRequired) violation at the end of the test.
+fn declare_dead_on(w: &mut WorldGuard, sid: u64, status: NTSTATUS) {
+    if status == wsk_sys::STATUS_FILE_FORCED_CLOSED {
+        if let Some(s) = w.net.sockets.get_mut(&sid) {
+            s.dead = true;
+        }
+    }
+}
+
+/// After `SIO_WSK_SET_TCP_SILENT_MODE` "`WskCloseSocket` is the only valid
+/// operation", and sends and disconnects fail with
+/// `STATUS_INVALID_DEVICE_STATE`
+/// (<https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-set-tcp-silent-mode>).
+fn check_not_silent(w: &mut WorldGuard, sid: u64, routine: &str) -> Result<(), NTSTATUS> {
+    if !w.net.sockets[&sid].silent {
+        return Ok(());
+    }
+    wviolation!(
+        w,
+        Rule::SocketState,
+        "{routine} on socket #{sid} in TCP silent mode, where WskCloseSocket is the only valid operation (docs/conformance.md SIO-3, M-20)"
+    );
+    Err(STATUS_INVALID_DEVICE_STATE)
+}
+
+/// What a socket routine requires of its socket's state.
+#[derive(Clone, Copy)]
+enum Needs {
+    /// Bound by the client (`WskBind`, or created bound).
+    Bound,
+    /// Connected (`WskConnect`, `WskSocketConnect`, accepted).
+    Connected,
+    /// Listening (a bound listening socket, a stream socket after `WskListen`).
+    Listening,
+}
+
+/// Reports a [`SOCKET_STATE`](Rule::SocketState) violation (and answers
+/// `STATUS_INVALID_DEVICE_STATE`) when socket `sid` is not in the state
+/// `routine`'s page requires (`docs/conformance.md` M-13 lists the rows).
+fn require(w: &mut WorldGuard, sid: u64, routine: &str, needs: Needs) -> Result<(), NTSTATUS> {
+    let s = &w.net.sockets[&sid];
+    let (ok, what) = match needs {
+        Needs::Bound => (s.local.is_some(), "bound"),
+        Needs::Connected => (s.conn.is_some(), "connected"),
+        Needs::Listening => (s.listening, "listening"),
+    };
+    if ok {
+        return Ok(());
+    }
+    let kind = s.kind.name();
+    wviolation!(
+        w,
+        Rule::SocketState,
+        "{routine} on {kind} socket #{sid}, which is not {what} (docs/conformance.md M-13)"
+    );
+    Err(STATUS_INVALID_DEVICE_STATE)
+}
+
+/// Reports a [`SOCKET_STATE`](Rule::SocketState) violation (and answers
+/// `STATUS_INVALID_ADDRESS`) for an address of another family than socket
+/// `sid`'s: the routines want "the specific SOCKADDR structure type that
+/// corresponds to the address family that the WSK application specified
+/// when it created the socket"
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_bind>).
+fn require_family(
+    w: &mut WorldGuard,
+    sid: u64,
+    routine: &str,
+    a: &SocketAddr,
+) -> Result<(), NTSTATUS> {
+    let family = w.net.sockets[&sid].family;
+    if crate::addr::family(a) == family {
+        return Ok(());
+    }
+    wviolation!(
+        w,
+        Rule::SocketState,
+        "{routine} on socket #{sid} of family {family} with an address of family {} (docs/conformance.md M-14)",
+        crate::addr::family(a)
+    );
+    Err(STATUS_INVALID_ADDRESS)
+}
+
 /// Runs a socket routine that takes an IRP.
 fn socket_irp_call(
     socket: PWSK_SOCKET,
@@ -185,6 +272,7 @@ fn socket_irp_call(
 ) -> NTSTATUS {
     let name = r.name();
     verifier::check_irql_max(name, DISPATCH_LEVEL);
+    verifier::check_not_in_completion(name);
     if let Err(st) = io::irp_enter(irp, name) {
         return st;
     }
@@ -192,6 +280,7 @@ fn socket_irp_call(
     let mut w = world::lock();
     let sid = match enter_socket(&mut w, socket, name).and_then(|sid| {
         check_functional(&w, sid)?;
+        check_not_silent(&mut w, sid, name)?;
         Ok(sid)
     }) {
         Ok(s) => s,
@@ -214,7 +303,10 @@ fn socket_irp_call(
         s.calls_in_progress += 1;
     }
     let outcome = match w.faults.take(r) {
-        Some(Fault::Fail(st)) => Outcome::Done(st, 0),
+        Some(Fault::Fail(st)) => {
+            declare_dead_on(&mut w, sid, st);
+            Outcome::Done(st, 0)
+        }
         Some(Fault::Hang) => {
             if let Some(o) = pend(&mut w, sid, irp, name) {
                 o
@@ -312,6 +404,7 @@ fn client_irp_call(
     body: impl FnOnce(&mut WorldGuard, usize, PIRP, &mut Out) -> Outcome,
 ) -> NTSTATUS {
     let name = r.name();
+    verifier::check_not_in_completion(name);
     if let Err(st) = io::irp_enter(irp, name) {
         return st;
     }
@@ -594,6 +687,9 @@ pub(crate) unsafe extern "system" fn WskControlClient(
 ) -> NTSTATUS {
     let _g = NoUnwind::enter();
     verifier::check_irql_max("WskControlClient", DISPATCH_LEVEL);
+    if ControlCode != wsk_sys::WSK_TRANSPORT_LIST_CHANGE {
+        verifier::check_not_in_completion("WskControlClient");
+    }
     if ControlCode == wsk_sys::WSK_TRANSPORT_LIST_CHANGE {
         return client_irp_call(
             Client,
@@ -864,6 +960,17 @@ fn event_callback_option(
         Err(st) => return done(st),
     };
     let kind = w.net.sockets[&sid].kind;
+    // Enabling and disabling: listening and datagram sockets once bound,
+    // connection sockets once connected
+    // (<https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback>).
+    let needs = match kind {
+        Kind::Listen | Kind::Datagram => Needs::Bound,
+        Kind::Stream if w.net.sockets[&sid].listening => Needs::Listening,
+        Kind::Connection | Kind::Stream | Kind::Basic => Needs::Connected,
+    };
+    if let Err(st) = require(w, sid, "SO_WSK_EVENT_CALLBACK", needs) {
+        return done(st);
+    }
     if disable {
         if mask.count_ones() != 1 {
             wviolation!(
@@ -885,26 +992,6 @@ fn event_callback_option(
             Rule::Parameter,
             "SO_WSK_EVENT_CALLBACK enabling events must pass Irp == NULL"
         );
-    }
-    let s = &w.net.sockets[&sid];
-    // Preconditions: listen/datagram sockets bound, connection sockets connected.
-    let ready = match kind {
-        Kind::Listen | Kind::Datagram => s.local.is_some(),
-        Kind::Connection => s.conn.is_some(),
-        Kind::Stream => s.local.is_some() || s.conn.is_some(),
-        Kind::Basic => false,
-    };
-    if !ready {
-        // Enabled only after the bind (listening, datagram) or the
-        // connection (https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback;
-        // docs/conformance.md EVT-3, M-24).
-        wviolation!(
-            w,
-            Rule::Parameter,
-            "SO_WSK_EVENT_CALLBACK enables events on socket #{sid} before it is bound (listening, \
-             datagram) or connected (connection)"
-        );
-        return done(STATUS_INVALID_DEVICE_STATE);
     }
     if w.net.sockets[&sid].state == State::Unaccepted {
         // Enabling events on a socket inside its own WskAcceptEvent: no page
@@ -1272,12 +1359,17 @@ fn ioctl(
             if s.kind != Kind::Datagram {
                 return (STATUS_NOT_SUPPORTED, 0);
             }
-            let Some(local) = s.local else {
+            if s.local.is_none() {
                 return (STATUS_INVALID_DEVICE_STATE, 0);
-            };
-            if addr.is_some_and(|a| crate::addr::family(&a) != crate::addr::family(&local)) {
-                return (STATUS_INVALID_ADDRESS, 0);
             }
+            if let Some(a) = addr {
+                if let Err(st) = require_family(w, sid, "SIO_WSK_SET_REMOTE_ADDRESS", &a) {
+                    return (st, 0);
+                }
+            }
+            let Some(s) = w.net.sockets.get_mut(&sid) else {
+                return (STATUS_INVALID_HANDLE, 0);
+            };
             // The two addresses are set and cleared independently
             // (docs/conformance.md DG-SND-2, M-25).
             if code == wsk_sys::SIO_WSK_SET_REMOTE_ADDRESS {
@@ -1288,12 +1380,22 @@ fn ioctl(
             (STATUS_SUCCESS, 0)
         }
         wsk_sys::SIO_WSK_QUERY_IDEAL_SEND_BACKLOG => {
+            if let Err(st) = require(w, sid, "SIO_WSK_QUERY_IDEAL_SEND_BACKLOG", Needs::Connected) {
+                return (st, 0);
+            }
             let n = w.net.sockets[&sid]
                 .ideal_send_backlog
                 .unwrap_or(w.cfg.ideal_send_backlog);
             write_out(&n.to_le_bytes())
         }
         wsk_sys::SIO_WSK_QUERY_RECEIVE_BACKLOG => {
+            let connection = w.net.sockets[&sid].kind != Kind::Datagram;
+            if connection {
+                if let Err(st) = require(w, sid, "SIO_WSK_QUERY_RECEIVE_BACKLOG", Needs::Connected)
+                {
+                    return (st, 0);
+                }
+            }
             let s = &w.net.sockets[&sid];
             let n = match s.conn {
                 Some((c, e)) => w.net.conns.get(&c).map_or(0, |c| c.ends[e].rx.len()),
@@ -1317,15 +1419,23 @@ fn ioctl(
             }
         }
         wsk_sys::SIO_WSK_SET_TCP_SILENT_MODE => {
-            // Connected TCP sockets only, not loopback; afterwards nothing
-            // goes on the wire, sends and disconnects fail with
-            // STATUS_INVALID_DEVICE_STATE and what arrives is dropped
+            // Windows 8 and later; connected TCP sockets only, not
+            // loopback; afterwards nothing goes on the wire, closing is the
+            // only valid operation (check_not_silent), sends and disconnects
+            // fail with STATUS_INVALID_DEVICE_STATE and what arrives is
+            // dropped
             // (https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-set-tcp-silent-mode;
             // docs/conformance.md SIO-3). The page names no status for a
             // socket that is not connected (INVALID_DEVICE_STATE here) or for
             // loopback (NOT_SUPPORTED here).
+            if w.cfg.windows_version < (6, 2, 0) {
+                return (STATUS_NOT_SUPPORTED, 0);
+            }
+            if let Err(st) = require(w, sid, "SIO_WSK_SET_TCP_SILENT_MODE", Needs::Connected) {
+                return (st, 0);
+            }
             let s = &w.net.sockets[&sid];
-            if !s.is_connection() || s.conn.is_none() {
+            if !s.is_connection() {
                 return (STATUS_INVALID_DEVICE_STATE, 0);
             }
             if s.remote.is_some_and(|r| r.ip().is_loopback()) {
@@ -1405,6 +1515,7 @@ pub(crate) unsafe extern "system" fn WskControlSocket(
         return st;
     }
     verifier::check_irql_max("WskControlSocket", DISPATCH_LEVEL);
+    verifier::check_not_in_completion("WskControlSocket");
     let mut out = Out::default();
     let mut w = world::lock();
     let sid = match enter_socket(&mut w, Socket, "WskControlSocket") {
@@ -1414,7 +1525,11 @@ pub(crate) unsafe extern "system" fn WskControlSocket(
     if let Err(st) = check_functional(&w, sid) {
         return st;
     }
+    if let Err(st) = check_not_silent(&mut w, sid, "WskControlSocket") {
+        return st;
+    }
     if let Some(Fault::Fail(st)) = w.faults.take(Routine::WskControlSocket) {
+        declare_dead_on(&mut w, sid, st);
         return st;
     }
     // Without an IRP nothing can pend (a disable that must wait returns
@@ -1453,6 +1568,7 @@ pub(crate) unsafe extern "system" fn WskControlSocket(
 pub(crate) unsafe extern "system" fn WskCloseSocket(Socket: PWSK_SOCKET, Irp: PIRP) -> NTSTATUS {
     let _g = NoUnwind::enter();
     verifier::check_irql_max("WskCloseSocket", DISPATCH_LEVEL);
+    verifier::check_not_in_completion("WskCloseSocket");
     if let Err(st) = io::irp_enter(Irp, "WskCloseSocket") {
         return st;
     }
@@ -1520,12 +1636,10 @@ pub(crate) unsafe extern "system" fn WskCloseSocket(Socket: PWSK_SOCKET, Irp: PI
 // Bind, listen, accept, inspect, addresses
 
 fn do_bind(w: &mut WorldGuard, sid: u64, a: SocketAddr) -> Result<(), NTSTATUS> {
+    require_family(w, sid, "WskBind", &a)?;
     let s = &w.net.sockets[&sid];
     if s.local.is_some() {
         return Err(STATUS_INVALID_DEVICE_STATE);
-    }
-    if crate::addr::family(&a) != s.family {
-        return Err(STATUS_INVALID_ADDRESS);
     }
     if !a.ip().is_unspecified() && !w.net.is_local(a.ip()) {
         return Err(STATUS_INVALID_ADDRESS_COMPONENT);
@@ -1617,6 +1731,9 @@ pub(crate) unsafe extern "system" fn WskListen(Socket: PWSK_SOCKET, Irp: PIRP) -
         Routine::WskListen,
         stream,
         |w, sid, irp, _out| {
+            if let Err(st) = require(w, sid, "WskListen", Needs::Bound) {
+                return Outcome::Done(st, 0);
+            }
             let s = &w.net.sockets[&sid];
             let Some(a) = s.local else {
                 return Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0);
@@ -1670,9 +1787,8 @@ pub(crate) unsafe extern "system" fn WskAccept(
         Routine::WskAccept,
         listener,
         |w, sid, irp, out| {
-            let s = &w.net.sockets[&sid];
-            if !s.listening {
-                return Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0);
+            if let Err(st) = require(w, sid, "WskAccept", Needs::Listening) {
+                return Outcome::Done(st, 0);
             }
             check_context(
                 w,
@@ -1792,6 +1908,9 @@ pub(crate) unsafe extern "system" fn WskGetLocalAddress(
         Routine::WskGetLocalAddress,
         bindable,
         |w, sid, _irp, _out| {
+            if let Err(st) = require(w, sid, "WskGetLocalAddress", Needs::Bound) {
+                return Outcome::Done(st, 0);
+            }
             match w.net.sockets[&sid].local {
                 Some(a) => {
                     // SAFETY: the client passes a writable address buffer.
@@ -1821,6 +1940,9 @@ pub(crate) unsafe extern "system" fn WskGetRemoteAddress(
         Routine::WskGetRemoteAddress,
         connection,
         |w, sid, _irp, _out| {
+            if let Err(st) = require(w, sid, "WskGetRemoteAddress", Needs::Connected) {
+                return Outcome::Done(st, 0);
+            }
             let s = &w.net.sockets[&sid];
             match (s.conn, s.remote) {
                 (Some(_), Some(a)) => {
@@ -1848,15 +1970,17 @@ fn do_connect(
     routine: &'static str,
     out: &mut Out,
 ) -> Outcome {
+    if let Err(st) = require(w, sid, routine, Needs::Bound)
+        .and_then(|()| require_family(w, sid, routine, &remote))
+    {
+        return Outcome::Done(st, 0);
+    }
     let s = &w.net.sockets[&sid];
     let Some(bound) = s.local else {
         return Outcome::Done(STATUS_INVALID_DEVICE_STATE, 0);
     };
     if s.conn.is_some() || s.connect_irp.is_some() || s.listening {
         return Outcome::Done(STATUS_CONNECTION_ACTIVE, 0);
-    }
-    if crate::addr::family(&remote) != s.family {
-        return Outcome::Done(STATUS_INVALID_ADDRESS, 0);
     }
     let src = SocketAddr::new(w.net.source_for(bound.ip(), remote.ip()), bound.port());
     if let Some(s) = w.net.sockets.get_mut(&sid) {
@@ -1985,6 +2109,9 @@ fn conn_of(w: &WorldGuard, sid: u64) -> Result<(u64, usize), NTSTATUS> {
 }
 
 fn send_body(w: &mut WorldGuard, sid: u64, buf: PWSK_BUF, routine: &str, out: &mut Out) -> Outcome {
+    if let Err(st) = require(w, sid, routine, Needs::Connected) {
+        return Outcome::Done(st, 0);
+    }
     let (c, e) = match conn_of(w, sid) {
         Ok(v) => v,
         Err(st) => return Outcome::Done(st, 0),
@@ -2145,6 +2272,9 @@ fn receive_body(
     routine: &'static str,
     out: &mut Out,
 ) -> Outcome {
+    if let Err(st) = require(w, sid, routine, Needs::Connected) {
+        return Outcome::Done(st, 0);
+    }
     let (c, e) = match conn_of(w, sid) {
         Ok(v) => v,
         Err(st) => return Outcome::Done(st, 0),
@@ -2299,6 +2429,9 @@ pub(crate) unsafe extern "system" fn WskDisconnect(
         Routine::WskDisconnect,
         connection,
         |w, sid, irp, out| {
+            if let Err(st) = require(w, sid, "WskDisconnect", Needs::Connected) {
+                return Outcome::Done(st, 0);
+            }
             let (c, e) = match conn_of(w, sid) {
                 Ok(v) => v,
                 Err(st) => return Outcome::Done(st, 0),
@@ -2367,6 +2500,7 @@ pub(crate) unsafe extern "system" fn WskDisconnect(
 
 fn release_list(socket: PWSK_SOCKET, head: usize, datagram: bool, routine: &str) -> NTSTATUS {
     verifier::check_irql_max(routine, DISPATCH_LEVEL);
+    verifier::check_not_in_completion(routine);
     let mut w = world::lock();
     let Some(sid) = net::socket_id(&w, socket) else {
         wviolation!(
@@ -2494,8 +2628,8 @@ fn send_to_body(
             Err(st) => return Outcome::Done(st, 0),
         }
     };
-    if crate::addr::family(&to) != s.family {
-        return Outcome::Done(STATUS_INVALID_ADDRESS, 0);
+    if let Err(st) = require_family(w, sid, "WskSendTo", &to) {
+        return Outcome::Done(st, 0);
     }
     let from = SocketAddr::new(w.net.source_for(local.ip(), to.ip()), local.port());
     let mut total = 0;

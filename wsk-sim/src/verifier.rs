@@ -86,6 +86,17 @@ pub enum Rule {
     Leak,
     /// `BUGCHECK`: the client called `KeBugCheckEx`.
     BugCheck,
+    /// `CALL_IN_COMPLETION`: a WSK routine called inside an IRP completion
+    /// routine: "A WSK application should not call new WSK functions in the
+    /// context of the `IoCompletion` routine"
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/network/using-irps-with-winsock-kernel-functions>).
+    CallInCompletion,
+    /// `SOCKET_STATE`: a socket routine called in a state its page does not
+    /// allow: before the bind or the connection it requires, with an
+    /// address of another family than the socket's, or after
+    /// `SIO_WSK_SET_TCP_SILENT_MODE` (`docs/conformance.md` M-13, M-14,
+    /// M-20).
+    SocketState,
 }
 
 impl Rule {
@@ -111,6 +122,8 @@ impl Rule {
             Rule::Parameter => "PARAMETER",
             Rule::Leak => "LEAK",
             Rule::BugCheck => "BUGCHECK",
+            Rule::CallInCompletion => "CALL_IN_COMPLETION",
+            Rule::SocketState => "SOCKET_STATE",
         }
     }
 }
@@ -278,6 +291,17 @@ pub(crate) fn check_not_in_callback(routine: &str) -> bool {
             false
         }
         _ => true,
+    }
+}
+
+/// Checks that a WSK routine is not called inside an IRP completion
+/// routine.
+pub(crate) fn check_not_in_completion(routine: &str) {
+    if current_callback() == Some(CallbackKind::Completion) {
+        violation!(
+            Rule::CallInCompletion,
+            "{routine} called inside an IRP completion routine (new WSK calls belong outside it)"
+        );
     }
 }
 

@@ -574,13 +574,19 @@ fn refused_and_unreachable_connects() {
         drop(r);
         assert_eq!(close(s), STATUS_SUCCESS);
     }
-    // Connecting an unbound socket is refused by the provider.
+    // Connecting an unbound socket is refused by the provider, and reported
+    // (WskConnect needs a bound socket: docs/conformance.md M-13).
     let s = c.socket(WSK_FLAG_CONNECTION_SOCKET, ptr::null_mut(), ptr::null());
     let mut r = Req::new();
     let mut a = Sa::new("10.0.0.9:1");
     let irp = r.arm();
     let st = unsafe { (conn(s).WskConnect.unwrap())(s, a.ptr(), 0, irp) };
     assert_eq!(r.wait(st).0, STATUS_INVALID_DEVICE_STATE);
+    let broke = sim.take_violations();
+    assert!(
+        broke.len() == 1 && broke[0].contains("(rule: SOCKET_STATE)"),
+        "{broke:?}"
+    );
     drop(r);
     assert_eq!(close(s), STATUS_SUCCESS);
     c.finish();

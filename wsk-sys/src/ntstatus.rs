@@ -106,10 +106,11 @@ pub const STATUS_FILE_CLOSED: NTSTATUS = 0xC000_0128_u32 as i32;
 pub const STATUS_INVALID_DEVICE_STATE: NTSTATUS = 0xC000_0184_u32 as i32;
 /// `STATUS_NOT_FOUND` (`0xC0000225`): The object was not found.
 pub const STATUS_NOT_FOUND: NTSTATUS = 0xC000_0225_u32 as i32;
+/// `STATUS_NO_MATCH` (`0xC0000272`, `ntstatus.h` 10.0.16299): There was no match
+/// (WSK name resolution: the name does not resolve).
+pub const STATUS_NO_MATCH: NTSTATUS = 0xC000_0272_u32 as i32;
 /// `STATUS_RETRY` (`0xC000022D`): The request should be retried.
 pub const STATUS_RETRY: NTSTATUS = 0xC000_022D_u32 as i32;
-/// `STATUS_NO_MATCH` (`0xC0000272`): There was no match for the specified key in the index (WSK: a name that does not resolve, `WskGetAddressInfo`, `WskGetNameInfo`).
-pub const STATUS_NO_MATCH: NTSTATUS = 0xC000_0272_u32 as i32;
 /// `STATUS_NOINTERFACE` (`0xC00002B9`): The requested interface (or interface version) is not supported.
 pub const STATUS_NOINTERFACE: NTSTATUS = 0xC000_02B9_u32 as i32;
 

@@ -87,6 +87,8 @@ named_errors! {
     DEVICE_NOT_READY = STATUS_DEVICE_NOT_READY: "The WSK provider is not ready yet (`WskCaptureProviderNPI` with `WSK_NO_WAIT`).";
     INVALID_HANDLE = STATUS_INVALID_HANDLE: "The handle or object is invalid, for example a closed socket.";
     FILE_CLOSED = STATUS_FILE_CLOSED: "The socket is closed or closing.";
+    FILE_FORCED_CLOSED = STATUS_FILE_FORCED_CLOSED: "The socket is no longer functional and must be closed: the provider said so (a routine failed with it, or a callback got a NULL indication), or deregistration closed it under its handle. Nothing but closing is called on it any more.";
+    NO_MATCH = STATUS_NO_MATCH: "The name does not resolve (name resolution).";
     INTEGER_OVERFLOW = STATUS_INTEGER_OVERFLOW: "A length or count overflowed.";
 }
 

@@ -20,8 +20,9 @@
 //! **Registration.** A driver registers as a WSK client at `PASSIVE_LEVEL`
 //! ([`Registration::register`]) and captures the provider
 //! ([`Registration::capture`]); the [`Provider`] creates sockets.
-//! Deregistration is explicit ([`Registration::deregister`]) and refuses
-//! while handles are alive; no `Drop` in this crate waits.
+//! Deregistration is explicit ([`Registration::deregister`]): it closes
+//! whatever the driver left open (reporting it) and returns once nothing of
+//! the registration runs any more; no `Drop` in this crate waits.
 //!
 //! **IRQL tokens.** Zero-sized, `!Send` proofs of the current IRQL
 //! ([`irql::Passive`], [`irql::Dispatch`], [`irql::AtMostDispatch`]).
@@ -93,6 +94,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate alloc;
+// Unit tests spawn threads (races with the completion routine).
+#[cfg(test)]
+extern crate std;
 
 // Host builds: the user-mode provider supplies the kernel and netio symbols.
 #[cfg(not(windows))]
@@ -116,6 +120,7 @@ pub mod udp;
 mod addr;
 mod block_on;
 mod buffer;
+mod debug;
 mod error;
 mod irp;
 mod mdl;

@@ -312,14 +312,16 @@ fn retained_indications_are_mapped_when_read() {
     assert_eq!(retained.len(), 1, "an unmapped indication was retained");
     let kept = &retained[0];
     assert_eq!(
-        kept.segments().map(drop),
+        kept.with_segments(|_| ()),
         Err(Error::INSUFFICIENT_RESOURCES)
     );
     // Mapping works again: the retained bytes are all there.
     sim.set_adversary(Some(failing.mapping_failures_per_mille(0)));
     let mut copy = vec![0; kept.len()];
     assert_eq!(kept.copy_to(&mut copy), Ok(kept.len()));
-    let joined: Vec<u8> = kept.segments().unwrap().flatten().copied().collect();
+    let joined: Vec<u8> = kept
+        .with_segments(|segments| segments.flatten().copied().collect())
+        .unwrap();
     assert_eq!(joined, copy);
     assert_eq!(copy, sent);
     drop(retained);
@@ -425,11 +427,13 @@ fn multi_mdl_datagrams_are_read_exactly() {
     for e in entries {
         match e {
             Entry::Bytes(b) => got.push(b),
-            Entry::Kept(list) => {
-                for d in &list {
-                    got.push(d.to_buffer().unwrap().to_vec());
-                }
-            }
+            Entry::Kept(list) => list
+                .with_datagrams(|datagrams| {
+                    for d in datagrams {
+                        got.push(d.to_buffer().unwrap().to_vec());
+                    }
+                })
+                .unwrap(),
         }
     }
     assert_eq!(got, sent);

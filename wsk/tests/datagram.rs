@@ -273,9 +273,14 @@ fn receive_from_indications_can_be_retained_and_released() {
     let retained: Vec<_> = socket.handler().held.lock().unwrap().drain(..).collect();
     assert_eq!(retained.len(), 1);
     assert_eq!(retained[0].count(), 1);
-    let datagram = retained[0].iter().next().unwrap();
-    assert_eq!(datagram.peer_addr(), Ok(peer.local_addr()));
-    assert_eq!(common::read_datagram(&datagram), b"keep me");
+    let (from, bytes) = retained[0]
+        .with_datagrams(|mut datagrams| {
+            let datagram = datagrams.next().unwrap();
+            (datagram.peer_addr(), common::read_datagram(&datagram))
+        })
+        .expect("socket open");
+    assert_eq!(from, Ok(peer.local_addr()));
+    assert_eq!(bytes, b"keep me");
     assert_eq!(
         sim.stats().statuses(EventKind::ReceiveFrom),
         vec![sys::STATUS_PENDING]
@@ -432,14 +437,15 @@ fn bad_input_is_refused_without_calling_the_provider() {
         )
         .wait(&p);
     assert_eq!(sent, Err(Error::INVALID_PARAMETER));
-    // A remote of the other family: the provider's error.
+    // A remote of the other family: refused without a provider call (the
+    // DDI wants the SOCKADDR type of the socket's family; M-14).
     let (sent, _) = socket
         .send_to(
             Buffer::from_slice(b"v6").unwrap(),
             "[fd00::2]:53".parse().unwrap(),
         )
         .wait(&p);
-    assert_eq!(sent, Err(Error::INVALID_ADDRESS));
+    assert_eq!(sent, Err(Error::INVALID_ADDRESS_COMPONENT));
     assert_eq!(
         sim.stats().sockets_created,
         1,

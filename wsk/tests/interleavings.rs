@@ -1297,11 +1297,8 @@ fn scenario(seed: u64, steps: usize) {
     drop(conns);
     drop(peer_listeners);
     drop(provider);
-    if let Err(registration) = registration.deregister(&p) {
-        panic!(
-            "deregister refused: {} live handles",
-            registration.live_handles()
-        );
+    if let Err(left) = registration.deregister(&p) {
+        panic!("deregister found handles left: {left}");
     }
     sim.finish();
 }

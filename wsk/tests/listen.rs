@@ -149,7 +149,7 @@ fn accept_completes_with_cancelled_when_the_listener_closes() {
 }
 
 #[test]
-fn deregistration_refuses_while_sockets_are_alive() {
+fn deregistration_closes_sockets_still_alive_and_says_so() {
     let sim = Sim::start();
     let p = passive();
     let (registration, provider) = setup(&p);
@@ -163,12 +163,23 @@ fn deregistration_refuses_while_sockets_are_alive() {
     )
     .unwrap();
     drop(provider);
-    let registration = registration
-        .deregister(&p)
-        .expect_err("a listening socket is alive");
     assert_eq!(registration.live_handles(), 1);
-    drop(listener); // closes in the background; deregistration waits for it
-    registration.deregister(&p).expect("no handles left");
+    let left = registration
+        .deregister(&p)
+        .expect_err("a listening socket was still open");
+    assert_eq!((left.sockets, left.retained, left.providers), (1, 0, 1));
+    // Deregistered: the handle is still safe to use, and tells the truth.
+    assert!(listener.must_close());
+    let refused = listener.accept(NoEvents).wait(&p);
+    assert_eq!(refused.err(), Some(Error::FILE_FORCED_CLOSED));
+    assert_eq!(listener.close().wait(&p), Err(Error::FILE_FORCED_CLOSED));
+    assert!(
+        sim.stats()
+            .debug_output
+            .iter()
+            .any(|l| l.contains("deregister: closing a socket with handler")),
+        "a DbgPrint line names the socket"
+    );
     sim.finish();
 }
 

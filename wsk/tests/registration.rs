@@ -83,3 +83,57 @@ fn dropping_after_deregister_says_nothing() {
     );
     sim.finish();
 }
+
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "leaks a registration on purpose: the leak is what it checks"
+)]
+fn a_handler_dropping_the_registration_inside_a_callback_neither_waits_nor_panics() {
+    use std::sync::Mutex;
+    use wsk::events::{ConnectionEvents, DisconnectFlags, EventContext};
+
+    /// Owns the registration, and drops it when the peer disconnects.
+    struct Owner(Mutex<Option<wsk::Registration>>);
+    #[wsk::vtable]
+    impl ConnectionEvents for Owner {
+        fn on_disconnect(&self, _: &EventContext<'_>, _: DisconnectFlags) {
+            drop(self.0.lock().unwrap().take());
+        }
+    }
+
+    let sim = Sim::start();
+    let listener = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let socket = wsk::block_on(
+        &p,
+        wsk::tcp::connect(
+            &provider,
+            "10.0.0.2:80".parse().unwrap(),
+            Owner(Mutex::new(Some(registration))),
+        ),
+    )
+    .expect("connect");
+    let peer = listener.accept();
+    // The callback may run at DISPATCH_LEVEL: WskDeregister there would be a
+    // violation, and so would a wait.
+    sim.set_event_irql(Irql::Dispatch);
+    peer.close();
+    sim.settle();
+    assert!(socket.handler().0.lock().unwrap().is_none(), "dropped");
+    assert!(
+        sim.stats()
+            .debug_output
+            .iter()
+            .any(|l| l.contains(LEAK_LINE))
+    );
+    assert!(
+        sim.take_violations().is_empty(),
+        "no wait, no WskDeregister"
+    );
+    socket.close().wait(&p).expect("closed");
+    drop(provider);
+    let report = end_of_test_report(sim);
+    assert!(report.to_lowercase().contains("regist"), "{report}");
+}

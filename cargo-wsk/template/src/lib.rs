@@ -78,14 +78,10 @@ impl Driver for Running {
     }
 }
 
-/// Deregisters; a handle still alive is a bug, reported rather than waited
-/// for.
+/// Deregisters; a handle still alive is a bug, which deregistration closes
+/// or releases itself (and reports).
 fn deregister(passive: &Passive<'_>, registration: Registration) {
-    if let Err(registration) = registration.deregister(passive) {
-        dbg_println!(
-            "{NAME}: cannot deregister: {} handle(s) alive",
-            registration.live_handles()
-        );
-        core::mem::forget(registration);
+    if let Err(left) = registration.deregister(passive) {
+        dbg_println!("{NAME}: {left}");
     }
 }

@@ -5,10 +5,11 @@
 //! [`handle`](super::handle) use only the operations defined here.
 
 use core::cell::UnsafeCell;
+use core::marker::PhantomData;
 use core::mem::{ManuallyDrop, MaybeUninit};
 use core::ptr::{self, NonNull};
-use core::sync::atomic::AtomicU32;
-use core::sync::atomic::Ordering::{AcqRel, Acquire, Release};
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize};
 use core::task::Waker;
 use core::time::Duration;
 
@@ -35,14 +36,41 @@ pub trait Operation: Send + 'static {
     fn complete(self, status: i32, information: usize) -> Self::Output;
 
     /// Disposes of the payload of a request whose owner is gone, once the
-    /// provider has completed it (in the completion routine, at ≤
-    /// `DISPATCH_LEVEL`). The default drops it; operations that create
-    /// resources (a socket) release them here.
+    /// provider has completed it. Never in the completion routine: the
+    /// routine queues the block and the next request submitted (or
+    /// deregistration) disposes of it, at ≤ `DISPATCH_LEVEL`, since new WSK
+    /// calls must not be made in an IoCompletion routine. The default drops
+    /// the payload; operations that create resources (a socket) release
+    /// them here.
     #[doc(hidden)]
     fn abandon(self, status: i32, information: usize)
     where
         Self: Sized,
     {
+        let _ = (status, information);
+    }
+
+    /// The count of IRPs of this request's registration whose completion
+    /// routine has not finished: incremented when the IRP is armed,
+    /// decremented as the routine's last touch of anything but its own
+    /// stack, so that deregistration can wait until no completion routine
+    /// of the registration is running before the driver unloads.
+    #[doc(hidden)]
+    fn inflight(&self) -> &AtomicUsize;
+
+    /// Whether [`completed`](Self::completed) must run in the completion
+    /// routine.
+    #[doc(hidden)]
+    const ON_COMPLETION: bool = false;
+
+    /// Runs in the completion routine, once the provider completed the IRP
+    /// with `status` and `information`, before the owner can see the
+    /// completion: records at once what the provider did (the socket it
+    /// created, a bind that succeeded), which event callbacks may need
+    /// before the owner takes the output. At ≤ `DISPATCH_LEVEL`; makes no
+    /// WSK call.
+    #[doc(hidden)]
+    fn completed(&self, status: i32, information: usize) {
         let _ = (status, information);
     }
 }
@@ -100,24 +128,36 @@ const fn finished(state: u32) -> bool {
 ///   until the completion routine has signalled it or the owner has cleared
 ///   `WAITER`.
 /// - `ops` is the block's [`BlockOps`], for the completion routine.
+/// - `inflight` is written by the owner when it arms the block (and the
+///   counter it points to incremented), read by the completion routine,
+///   which decrements that counter as its last access to anything outside
+///   its stack. The counter outlives the routine: it is the registration's,
+///   and deregistration waits for it to reach zero.
+/// - `next` links the block into the deferred-disposal list once the
+///   completion routine found `RELEASED`; only that list touches it.
 /// - Exactly one party frees the block: the owner if it sees the completion
-///   routine `finished`, else the completion routine once `RELEASED` is set.
+///   routine `finished`, else the completion routine once `RELEASED` is set
+///   (or, for a block with a payload, whoever drains the deferred list).
 #[repr(C)]
 pub(crate) struct Header {
     irp: UnsafeCell<MaybeUninit<IrpWithStack>>,
     state: AtomicU32,
     event: UnsafeCell<*mut sys::KEVENT>,
     waker: UnsafeCell<Option<Waker>>,
+    inflight: UnsafeCell<*const AtomicUsize>,
+    next: UnsafeCell<*mut Header>,
     ops: &'static BlockOps,
 }
 
-/// How the completion routine frees a block whose owner let go.
+/// How the completion routine reaches the payload of a block.
 struct BlockOps {
     /// Frees a block without a payload.
     free: unsafe fn(*mut Header),
     /// Takes the payload out, frees the block and runs
     /// [`Operation::abandon`].
     dispose: unsafe fn(*mut Header),
+    /// [`Operation::completed`], for the operations that have one.
+    completed: Option<unsafe fn(*mut Header, sys::NTSTATUS, usize)>,
 }
 
 /// The single allocation behind a request: the [`Header`], then the payload.
@@ -136,7 +176,29 @@ impl<O: Operation> Block<O> {
     const OPS: BlockOps = BlockOps {
         free: Self::free,
         dispose: Self::dispose,
+        completed: if O::ON_COMPLETION {
+            Some(Self::completed)
+        } else {
+            None
+        },
     };
+
+    /// Runs [`Operation::completed`] on the payload.
+    ///
+    /// # Safety
+    ///
+    /// `this` is the header of a live block holding a payload whose IRP has
+    /// just completed, before `COMPLETING` is set (so the owner does not
+    /// touch the payload, and nobody moves it out).
+    unsafe fn completed(this: *mut Header, status: sys::NTSTATUS, information: usize) {
+        // SAFETY: live block (caller contract).
+        let cell = unsafe { &(*this.cast::<Self>()).op };
+        // SAFETY: nobody writes the payload until COMPLETING is set.
+        let slot = unsafe { &*cell.get() };
+        // SAFETY: the payload is there (armed with one).
+        let op = unsafe { slot.assume_init_ref() };
+        op.completed(status, information);
+    }
 
     /// Frees a block with no payload.
     ///
@@ -215,7 +277,11 @@ impl Header {
     /// the right to access all of it (not derived from `&self`, which covers
     /// only the header).
     #[inline]
-    unsafe fn arm(&self, reuse: bool, block: sys::PVOID) -> sys::PIRP {
+    unsafe fn arm(&self, reuse: bool, block: sys::PVOID, inflight: &AtomicUsize) -> sys::PIRP {
+        inflight.fetch_add(1, Relaxed);
+        // SAFETY: the block is idle: the completion routine does not read
+        // the field now (caller contract).
+        unsafe { *self.inflight.get() = inflight };
         self.state.store(0, Release);
         let irp = self.irp();
         if reuse {
@@ -241,19 +307,36 @@ impl Header {
     /// After the WSK routine returned `status`: a provider that returned a
     /// final status without completing the IRP (Wine's stubs) is treated as
     /// having completed it with that status.
+    ///
+    /// # Safety
+    ///
+    /// `this` is the header of the live block just passed to the WSK routine
+    /// that returned `status`, with a payload.
     #[inline]
-    fn submitted(&self, status: sys::NTSTATUS) {
-        if status != sys::STATUS_PENDING && !self.is_complete() {
+    unsafe fn submitted(this: *mut Self, status: sys::NTSTATUS) {
+        // SAFETY: the block is live (caller contract).
+        let header = unsafe { &*this };
+        if status != sys::STATUS_PENDING && !header.is_complete() {
             // A real provider completes the IRP before returning a final
-            // status, so nobody else touches the block now.
+            // status, so nobody else touches the block now: do what the
+            // completion routine would have done.
             // SAFETY: the IRP is ours again; writing its status races with nothing.
             unsafe {
-                (*self.irp()).IoStatus = sys::IO_STATUS_BLOCK {
+                (*header.irp()).IoStatus = sys::IO_STATUS_BLOCK {
                     Status: status,
                     Information: 0,
                 };
             }
-            self.state.store(COMPLETING, Release);
+            if let Some(completed) = header.ops.completed {
+                // SAFETY: a payload whose IRP is done; COMPLETING is clear.
+                unsafe { completed(this, status, 0) };
+            }
+            header.state.store(COMPLETING, Release);
+            // SAFETY: written when the block was armed; nobody writes it now.
+            let inflight = unsafe { *header.inflight.get() };
+            // SAFETY: the registration's counter, which outlives every armed
+            // block's completion (Header's invariants).
+            unsafe { (*inflight).fetch_sub(1, Release) };
         }
     }
 
@@ -339,25 +422,58 @@ impl Header {
     /// Lets go of a completed request whose payload the owner took; returns
     /// whether the owner may reuse or free the block (the completion
     /// routine is done), else the routine frees it.
+    ///
+    /// A raw pointer, not `&self`: once `RELEASED` is set the completion
+    /// routine may free the block at any moment, and a reference to the
+    /// header (whose `ops` is not in an `UnsafeCell`) would still be a
+    /// protected argument then. Only the atomic state is reached, through a
+    /// reference that covers nothing else — as `Arc`'s drop does.
+    ///
+    /// # Safety
+    ///
+    /// `this` is the header of a live block whose owner calls this once,
+    /// after taking the payload; the block may be freed when it returns
+    /// `false`.
     #[inline]
-    fn release_taken(&self) -> bool {
-        finished(self.state.load(Acquire))
-            || finished(self.state.fetch_or(RELEASED | TAKEN, AcqRel))
+    unsafe fn release_taken(this: *const Self) -> bool {
+        // SAFETY: the block is live on entry (caller contract); the reference
+        // covers only the atomic and is not used once the state is handed
+        // over.
+        let state = unsafe { &(*this).state };
+        finished(state.load(Acquire)) || finished(state.fetch_or(RELEASED | TAKEN, AcqRel))
     }
 
     /// Lets go of a request with its payload inside: cancels the IRP first if
     /// `cancel` and it has not completed; returns whether the owner must
     /// dispose of the payload (the completion routine is done), else the
     /// routine does.
-    fn release(&self, cancel: bool) -> bool {
-        if cancel && !self.is_complete() {
+    ///
+    /// A raw pointer for the reason given at
+    /// [`release_taken`](Self::release_taken).
+    ///
+    /// # Safety
+    ///
+    /// `this` is the header of a live, submitted block whose owner calls
+    /// this once; the block may be freed when it returns `false`.
+    unsafe fn release(this: *const Self, cancel: bool) -> bool {
+        // SAFETY: the block is live on entry (caller contract); the reference
+        // covers only the atomic and is not used once the state is handed
+        // over.
+        let state = unsafe { &(*this).state };
+        if cancel && state.load(Acquire) & COMPLETING == 0 {
             // Cancel while the block is certainly ours: once RELEASED is set the
             // completion routine may free it at any moment.
+            // SAFETY: the block is live (caller contract); the IRP is reached
+            // through its cell's raw pointer, not through a reference.
+            let irp = unsafe { UnsafeCell::raw_get(&raw const (*this).irp) }.cast::<sys::IRP>();
             // SAFETY: the IRP lives in our block and was submitted; IoCancelIrp
             // is callable at <= DISPATCH_LEVEL and harmless on a completed IRP.
-            unsafe { sys::IoCancelIrp(self.irp()) };
+            unsafe { sys::IoCancelIrp(irp) };
         }
-        finished(self.state.fetch_or(RELEASED, AcqRel))
+        let old = state.fetch_or(RELEASED, AcqRel);
+        #[cfg(test)]
+        tests::after_hand_over();
+        finished(old)
     }
 }
 
@@ -377,6 +493,42 @@ fn wait_event(event: *mut sys::KEVENT, timeout: Option<Duration>) -> bool {
         )
     };
     status != sys::STATUS_TIMEOUT
+}
+
+/// The payload of a request being submitted, as the submitting call gets
+/// it: [`into_mut`](Self::into_mut) gives the one mutable reference the
+/// call fills the payload in and derives the provider's pointers from.
+///
+/// Not a `&mut O` argument: a reference argument is protected for the
+/// whole call (no other pointer may touch what it covers until the call
+/// returns), yet the provider may complete the IRP before it returns, and
+/// the completion routine then reads the payload
+/// ([`Operation::completed`]). A reference the call makes itself is not
+/// protected: the routine's read only ends its right to write, which the
+/// call does not use after handing the IRP over. There is one such
+/// reference, so the pointers the provider gets all derive from it (a
+/// second mutable reference would invalidate the first one's pointers).
+///
+/// # Invariants
+///
+/// `op` points to the written payload of a block whose IRP the submitting
+/// call holds; only that call writes the payload until the IRP completes.
+pub(crate) struct Payload<'a, O> {
+    op: NonNull<O>,
+    _call: PhantomData<&'a mut O>,
+}
+
+impl<'a, O> Payload<'a, O> {
+    /// The payload, to fill in before the IRP is handed over; not to be
+    /// written once the provider has it.
+    #[allow(clippy::inline_always)] // on every request's submission path
+    #[inline(always)]
+    pub(crate) fn into_mut(self) -> &'a mut O {
+        // SAFETY: a written payload that only the submitting call writes
+        // (invariant), and `self` is consumed: this is the one reference
+        // made from it.
+        unsafe { &mut *self.op.as_ptr() }
+    }
 }
 
 /// The owner's handle on a block.
@@ -407,6 +559,8 @@ impl<O: Operation> RawRequest<O> {
                     state: AtomicU32::new(0),
                     event: UnsafeCell::new(ptr::null_mut()),
                     waker: UnsafeCell::new(None),
+                    inflight: UnsafeCell::new(ptr::null()),
+                    next: UnsafeCell::new(ptr::null_mut()),
                     ops: &const { Block::<O>::OPS },
                 },
                 op: UnsafeCell::new(MaybeUninit::uninit()),
@@ -443,19 +597,32 @@ impl<O: Operation> RawRequest<O> {
         &mut self,
         op: O,
         reuse: bool,
-        call: impl FnOnce(sys::PIRP, &mut O) -> sys::NTSTATUS,
+        call: impl FnOnce(sys::PIRP, Payload<'_, O>) -> sys::NTSTATUS,
     ) {
         let block = self.block();
         // SAFETY: the block is idle (a fresh one, or one given back by `take`
         // or `release` once the completion routine finished): this handle has
-        // it to itself until `call` hands the IRP over.
-        let irp = unsafe { block.header.arm(reuse, self.0.as_ptr().cast()) };
+        // it to itself until `call` hands the IRP over. The counter is the
+        // registration's (it outlives the block's completion routine).
+        let irp = unsafe {
+            block
+                .header
+                .arm(reuse, self.0.as_ptr().cast(), op.inflight())
+        };
         // SAFETY: idle block: the payload cell is empty and unshared.
-        let slot = unsafe { &mut *block.op.get() };
+        unsafe { (*block.op.get()).write(op) };
         // Only `call` (and then the provider, through pointers it derives)
-        // uses the payload until completion.
-        let status = call(irp, slot.write(op));
-        block.header.submitted(status);
+        // writes the payload until completion; the completion routine may
+        // read it (`Operation::completed`) as soon as the IRP is handed
+        // over, hence a `Payload`, not a (protected) `&mut O` argument.
+        let payload = Payload {
+            // SAFETY: the cell's pointer, non-null; the payload is written.
+            op: unsafe { NonNull::new_unchecked(block.op.get().cast::<O>()) },
+            _call: PhantomData,
+        };
+        let status = call(irp, payload);
+        // SAFETY: the block just submitted, with its payload.
+        unsafe { Header::submitted(self.0.as_ptr().cast(), status) };
     }
 
     /// Whether the IRP completed, so [`take`](Self::take) may be called.
@@ -479,8 +646,9 @@ impl<O: Operation> RawRequest<O> {
         // completion routine never reads it unless RELEASED without TAKEN.
         let op = unsafe { block.take_op() };
         // If the routine had not finished, it frees the block: our handle is
-        // no longer valid.
-        let back = block.header.release_taken().then(|| Self(this.0));
+        // no longer valid. No reference to the block is used from here on.
+        // SAFETY: a live block, released once, its payload taken.
+        let back = unsafe { Header::release_taken(this.0.as_ptr().cast()) }.then(|| Self(this.0));
         (op.complete(status, information), back)
     }
 
@@ -489,11 +657,13 @@ impl<O: Operation> RawRequest<O> {
     /// idle block if that was this handle (the completion routine was done).
     pub(crate) fn release(self, cancel: bool) -> Option<Self> {
         let this = ManuallyDrop::new(self);
-        let block = this.block();
-        if !block.header.release(cancel) {
+        // SAFETY: a live, submitted block, released once; no reference to it
+        // is held across the hand-over.
+        if !unsafe { Header::release(this.0.as_ptr().cast(), cancel) } {
             // The completion routine disposes of the payload and frees the block.
             return None;
         }
+        let block = this.block();
         let (status, information) = block.header.io_status();
         // SAFETY: the completion routine is done and saw no RELEASED, so the
         // payload, still inside, is this handle's alone.
@@ -528,18 +698,31 @@ unsafe extern "system" fn on_complete(
     // (Header's invariants); the reference is not used after the OR that
     // hands the block over.
     let live = unsafe { &*header };
+    // SAFETY: written when the block was armed, before the IRP went to the
+    // provider; nobody writes it until the block is re-armed.
+    let inflight = unsafe { *live.inflight.get() };
+    // SAFETY: the counter outlives this routine (Header's invariants).
+    let inflight = unsafe { &*inflight };
+    if let Some(completed) = live.ops.completed {
+        let (status, information) = live.io_status();
+        // SAFETY: the provider completed the IRP; COMPLETING is still clear,
+        // so the payload is there and the owner does not touch it.
+        unsafe { completed(header, status, information) };
+    }
     let state = &live.state;
     let old = state.fetch_or(COMPLETING, AcqRel);
     assert!(old & COMPLETING == 0, "wsk: IRP completed twice");
     if old & RELEASED != 0 {
         // SAFETY: the owner is gone and the provider is done; the payload is
-        // still inside (TAKEN needs COMPLETING).
-        unsafe { (live.ops.dispose)(header) };
-        return sys::STATUS_MORE_PROCESSING_REQUIRED;
+        // still inside (TAKEN needs COMPLETING). Disposing of it may make
+        // WSK calls (closing a socket an abandoned request created) and runs
+        // drops of driver types: never here, in the completion routine.
+        unsafe { defer(header) };
+        return finish(inflight);
     }
     if old & (WAKER | WAITER) == 0 {
         // Nobody to wake: the owner may take and free the block from now on.
-        return sys::STATUS_MORE_PROCESSING_REQUIRED;
+        return finish(inflight);
     }
     let waker = if old & WAKER != 0 {
         // SAFETY: WAKER was set, so the owner leaves the slot alone and the
@@ -557,18 +740,12 @@ unsafe extern "system" fn on_complete(
     };
     let old = state.fetch_or(COMPLETE, AcqRel);
     if old & RELEASED != 0 {
-        // The owner let go while this routine was finishing: it frees the
-        // block, with the payload unless the owner took it. (Never while a
-        // waiter is blocked: the owner cannot let go from inside `wait`.)
-        // The owner is gone, so the block is this routine's to read.
-        let free = if old & TAKEN != 0 {
-            live.ops.free
-        } else {
-            live.ops.dispose
-        };
-        // SAFETY: nobody else will touch the block; `free` finds no payload,
-        // `dispose` one.
-        unsafe { free(header) };
+        // The owner let go while this routine was finishing: the block is
+        // freed — with the payload, unless the owner took it — by whoever
+        // drains the deferred list. (Never while a waiter is blocked: the
+        // owner cannot let go from inside `wait`.)
+        // SAFETY: the owner is gone; nobody else touches the block.
+        unsafe { defer(header) };
     }
     // The block may be gone or reused: only the waiter's event and the
     // waker are touched from here on.
@@ -579,7 +756,162 @@ unsafe extern "system" fn on_complete(
         unsafe { sys::KeSetEvent(event, 0, sys::FALSE) };
     }
     if let Some(waker) = waker {
+        // The waker must not poll inline (see `crate::request`): it runs
+        // in the completion routine.
         waker.wake();
     }
+    finish(inflight)
+}
+
+/// The completion routine's last step: it no longer touches anything but
+/// its stack, so deregistration may let the registration (and the driver)
+/// go once every routine has been here.
+#[inline]
+fn finish(inflight: &AtomicUsize) -> sys::NTSTATUS {
+    inflight.fetch_sub(1, Release);
     sys::STATUS_MORE_PROCESSING_REQUIRED
+}
+
+// ---------------------------------------------------------------------------
+// Deferred disposal
+
+/// Blocks whose owner let go before the completion routine ran, linked
+/// through `Header::next`: the routine only queues them, and
+/// [`run_deferred`] frees them (and disposes of their payloads) outside
+/// any completion routine.
+///
+/// "A WSK application should not call new WSK functions in the context of
+/// the `IoCompletion` routine"
+/// (<https://learn.microsoft.com/windows-hardware/drivers/network/using-irps-with-winsock-kernel-functions>):
+/// disposing of a payload may (an abandoned create or accept closes the
+/// socket it made; the last reference to a socket drops its handler, whose
+/// own sockets close). A work item would need an `IoObject`, which a
+/// registration does not have; so the list is drained by the next request
+/// a driver submits — any request, from any context where submitting is
+/// legal — and by deregistration, which drains it until it stays empty.
+static DEFERRED: AtomicPtr<Header> = AtomicPtr::new(ptr::null_mut());
+
+/// Set while a thread drains [`DEFERRED`]: one drainer at a time, so a
+/// disposal that submits a request does not recurse into draining.
+static DRAINING: AtomicBool = AtomicBool::new(false);
+
+/// Queues a block for [`run_deferred`].
+///
+/// # Safety
+///
+/// `header` is a block whose owner let go and whose completion routine is
+/// done with it (this is its last access): nobody else touches it.
+unsafe fn defer(header: *mut Header) {
+    let mut head = DEFERRED.load(Relaxed);
+    loop {
+        // SAFETY: the block is ours alone (caller contract).
+        let next = unsafe { &(*header).next };
+        // SAFETY: as above: nobody else reads or writes the link.
+        unsafe { *next.get() = head };
+        match DEFERRED.compare_exchange_weak(head, header, Release, Relaxed) {
+            Ok(_) => return,
+            Err(now) => head = now,
+        }
+    }
+}
+
+/// Whether blocks are waiting in the deferred list.
+#[inline]
+pub(crate) fn has_deferred() -> bool {
+    !DEFERRED.load(Relaxed).is_null()
+}
+
+/// Frees the blocks the completion routines queued, disposing of their
+/// payloads ([`Operation::abandon`]). Returns `false` without doing
+/// anything while another thread drains the list.
+///
+/// # IRQL
+///
+/// ≤ `DISPATCH_LEVEL`; never from a completion routine.
+pub(crate) fn run_deferred() -> bool {
+    if DRAINING.swap(true, Acquire) {
+        return false;
+    }
+    let mut next = DEFERRED.swap(ptr::null_mut(), Acquire);
+    while !next.is_null() {
+        let header = next;
+        // SAFETY: queued by `defer`: ours alone now.
+        let live = unsafe { &*header };
+        // SAFETY: as above.
+        next = unsafe { *live.next.get() };
+        let free = if live.state.load(Acquire) & TAKEN != 0 {
+            live.ops.free
+        } else {
+            live.ops.dispose
+        };
+        // SAFETY: the provider and the completion routine are done with the
+        // block; `free` finds no payload (TAKEN), `dispose` one.
+        unsafe { free(header) };
+    }
+    DRAINING.store(false, Release);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::cell::Cell;
+
+    std::thread_local! {
+        /// Run right after the owner hands the block over (sets `RELEASED`),
+        /// before its release function returns: what a completion routine
+        /// on another processor may do at that moment.
+        static HAND_OVER: Cell<Option<HeaderPtr>> = const { Cell::new(None) };
+    }
+
+    /// Called by the release path once the block is handed over: completes
+    /// the IRP there and then if a test armed it, and drains the deferred
+    /// list, so the block is freed while the owner's release function is
+    /// still running.
+    pub(super) fn after_hand_over() {
+        if let Some(header) = HAND_OVER.with(Cell::take) {
+            // SAFETY: an armed block whose owner just let go: the completion
+            // routine disposes of the payload and frees the block.
+            let status = unsafe { on_complete(ptr::null_mut(), ptr::null_mut(), header.0.cast()) };
+            assert_eq!(status, sys::STATUS_MORE_PROCESSING_REQUIRED);
+            // Another thread submitting a request drains the deferred list
+            // at that moment and frees the block.
+            assert!(run_deferred(), "the block is freed outside the routine");
+        }
+    }
+
+    /// A payload without resources.
+    struct Nothing;
+
+    /// The in-flight counter of the test's requests.
+    static INFLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+    impl Operation for Nothing {
+        type Output = ();
+        fn complete(self, _status: i32, _information: usize) {}
+        fn inflight(&self) -> &AtomicUsize {
+            &INFLIGHT
+        }
+    }
+
+    /// A block's header.
+    #[derive(Clone, Copy)]
+    struct HeaderPtr(*mut Header);
+
+    /// 11.7: the owner lets go of a pending request (`RawRequest::release`)
+    /// and, at that very moment, the completion routine sees `RELEASED` and
+    /// frees the block. The owner must hold no reference to the block (a
+    /// protected `&Header`) across the hand-over: under Miri the free
+    /// would land while that reference is still protected.
+    #[test]
+    fn the_completion_routine_may_free_the_block_the_moment_the_owner_lets_go() {
+        let _sim = wsk_sim::Sim::start();
+        let mut raw = RawRequest::<Nothing>::alloc().expect("block");
+        // A "provider" that pends; the test completes the IRP itself.
+        raw.start(Nothing, false, |_, _| sys::STATUS_PENDING);
+        HAND_OVER.with(|h| h.set(Some(HeaderPtr(raw.0.as_ptr().cast()))));
+        assert!(raw.release(false).is_none(), "the routine frees it");
+        assert!(HAND_OVER.with(Cell::take).is_none(), "the routine ran");
+        assert_eq!(INFLIGHT.load(Acquire), 0, "the routine finished");
+    }
 }

@@ -8,9 +8,19 @@ use core::time::Duration;
 
 use wsk_sys as sys;
 
-use super::block::{Operation, RawRequest};
+use super::block::{Operation, Payload, RawRequest, has_deferred, run_deferred};
 use crate::error::{Error, Result};
 use crate::irql::Passive;
+
+/// Disposes of the requests whose owner let go before they completed, which
+/// their completion routines queued (see [`run_deferred`]): every submission
+/// does it first, outside any completion routine.
+#[inline]
+fn dispose_deferred() {
+    if has_deferred() {
+        run_deferred();
+    }
+}
 
 /// The state a request handle is in: submitted (`raw`), finished before
 /// reaching the provider (`ready`: validation or allocation failure), or
@@ -265,7 +275,11 @@ impl<O: Operation> Request<O> {
     /// derives from the payload stay valid until the request completes, so
     /// they may be handed to the provider. If `call` does not pass the IRP to
     /// a routine it must return a status other than `STATUS_PENDING`.
-    pub(crate) fn submit(op: O, call: impl FnOnce(sys::PIRP, &mut O) -> sys::NTSTATUS) -> Self {
+    pub(crate) fn submit(
+        op: O,
+        call: impl FnOnce(sys::PIRP, Payload<'_, O>) -> sys::NTSTATUS,
+    ) -> Self {
+        dispose_deferred();
         let Some(mut raw) = RawRequest::alloc() else {
             return Self::failed(op, Error::INSUFFICIENT_RESOURCES);
         };
@@ -279,7 +293,7 @@ impl<O: Operation> Request<O> {
     #[inline]
     pub(crate) fn prepared<F>(prepared: Prepared<O, F>) -> Self
     where
-        F: FnOnce(sys::PIRP, &mut O) -> sys::NTSTATUS,
+        F: FnOnce(sys::PIRP, Payload<'_, O>) -> sys::NTSTATUS,
     {
         match prepared {
             Ok((op, call)) => Self::submit(op, call),
@@ -503,8 +517,9 @@ impl<'s, O: Operation> SlotRequest<'s, O> {
     pub(crate) fn submit(
         slot: &'s mut RequestSlot<O>,
         op: O,
-        call: impl FnOnce(sys::PIRP, &mut O) -> sys::NTSTATUS,
+        call: impl FnOnce(sys::PIRP, Payload<'_, O>) -> sys::NTSTATUS,
     ) -> Self {
+        dispose_deferred();
         let (raw, reuse) = match slot.block.take() {
             Some(raw) => (Some(raw), true),
             None => (RawRequest::alloc(), false),
@@ -524,7 +539,7 @@ impl<'s, O: Operation> SlotRequest<'s, O> {
     #[inline]
     pub(crate) fn prepared<F>(slot: &'s mut RequestSlot<O>, prepared: Prepared<O, F>) -> Self
     where
-        F: FnOnce(sys::PIRP, &mut O) -> sys::NTSTATUS,
+        F: FnOnce(sys::PIRP, Payload<'_, O>) -> sys::NTSTATUS,
     {
         match prepared {
             Ok((op, call)) => Self::submit(slot, op, call),

@@ -5,10 +5,11 @@
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::AtomicUsize;
 
 use wsk_sys as sys;
 
-use super::npi::{LiveHandle, ProviderInner, event_callback_control};
+use super::npi::{CachedEntry, LiveHandle, ProviderInner, RegInner, event_callback_control};
 use crate::addr::AddressFamily;
 use crate::error::{Error, Result};
 use crate::irp::block::Operation;
@@ -41,6 +42,7 @@ pub(crate) fn set_static_events(provider: &ProviderInner, events: StaticEvents) 
     let Some(control) = provider.dispatch().WskControlClient else {
         return Err(Error::NOT_IMPLEMENTED);
     };
+    let _call = provider.reg().teardown.enter()?;
     let client = provider.client();
     provider.set_static_events(events.bits(), || {
         let mut input = event_callback_control(events.bits());
@@ -63,17 +65,28 @@ pub(crate) fn set_static_events(provider: &ProviderInner, events: StaticEvents) 
 }
 
 /// [`Provider::transport_list_change`](crate::Provider::transport_list_change).
+///
+/// The request holds the registration, not the capture: `WskDeregister`
+/// cancels a pending `WSK_TRANSPORT_LIST_CHANGE` IRP
+/// (<https://learn.microsoft.com/windows-hardware/drivers/network/wsk-transport-list-change>),
+/// so a driver may deregister with one pending, which must not keep the
+/// NPI captured (`WskDeregister` waits for every capture to be released).
 pub(crate) fn transport_list_change(provider: &Arc<ProviderInner>) -> Request<TransportChangeOp> {
     let op = TransportChangeOp {
-        _provider: Arc::clone(provider),
+        reg: provider.reg_arc(),
     };
     let Some(control) = provider.dispatch().WskControlClient else {
         return Request::failed(op, Error::NOT_IMPLEMENTED);
     };
+    let call = match provider.reg().teardown.enter() {
+        Ok(call) => call,
+        Err(e) => return Request::failed(op, e),
+    };
     let client = provider.client();
+    let _call = call;
     Request::submit(op, |irp, _| {
-        // SAFETY: no buffers; the payload keeps the provider captured
-        // until completion.
+        // SAFETY: no buffers; the NPI is captured (the caller holds the
+        // provider) and no deregistration releases it during this call.
         unsafe {
             control(
                 client,
@@ -91,13 +104,16 @@ pub(crate) fn transport_list_change(provider: &Arc<ProviderInner>) -> Request<Tr
 
 /// `WSK_TRANSPORT_LIST_CHANGE`.
 pub struct TransportChangeOp {
-    _provider: Arc<ProviderInner>,
+    reg: Arc<RegInner>,
 }
 
 impl Operation for TransportChangeOp {
     type Output = Result<()>;
     fn complete(self, status: i32, _information: usize) -> Result<()> {
         Error::check(status).map(drop)
+    }
+    fn inflight(&self) -> &AtomicUsize {
+        self.reg.inflight()
     }
 }
 
@@ -139,26 +155,60 @@ unsafe impl Sync for CachedSd {}
 
 impl Drop for CachedSd {
     fn drop(&mut self) {
-        let Some(control) = self.provider.dispatch().WskControlClient else {
+        if !self.provider.reg().uncache_security(self.descriptor) {
+            // Deregistration released it already.
+            return;
+        }
+        let Ok(_call) = self.provider.reg().teardown.enter() else {
+            // Deregistration is under way: it released the NPI, or is about
+            // to; the copy cannot be given back any more.
+            crate::debug::line(format_args!(
+                "a cached security descriptor dropped during deregistration was not released (WSK_RELEASE_SD)"
+            ));
             return;
         };
-        let mut input = self.descriptor;
         // SAFETY: the descriptor came from WSK_CACHE_SD of this client and is
-        // released once (the last clone); the input lives across this
-        // synchronous call; no IRP (the DDI requires none).
-        let _ = unsafe {
-            control(
-                self.provider.client(),
-                sys::WSK_RELEASE_SD,
-                size_of::<sys::PSECURITY_DESCRIPTOR>(),
-                (&raw mut input).cast(),
-                0,
-                core::ptr::null_mut(),
-                core::ptr::null_mut(),
-                core::ptr::null_mut(),
-            )
-        };
+        // released once (taken off the list); the NPI is captured and no
+        // deregistration releases it during this call.
+        unsafe { release_security(self.entry()) };
     }
+}
+
+impl CachedSd {
+    fn entry(&self) -> CachedEntry {
+        CachedEntry {
+            descriptor: self.descriptor,
+            client: self.provider.client(),
+            control: self.provider.dispatch().WskControlClient,
+        }
+    }
+}
+
+/// `WSK_RELEASE_SD` of a cached descriptor.
+///
+/// # Safety
+///
+/// The descriptor came from `WSK_CACHE_SD` of the entry's client and is
+/// released once; the NPI is captured and stays so across the call.
+pub(crate) unsafe fn release_security(entry: CachedEntry) {
+    let Some(control) = entry.control else {
+        return;
+    };
+    let mut input = entry.descriptor;
+    // SAFETY: per the caller; the input lives across this synchronous call;
+    // no IRP (the DDI requires none).
+    let _ = unsafe {
+        control(
+            entry.client,
+            sys::WSK_RELEASE_SD,
+            size_of::<sys::PSECURITY_DESCRIPTOR>(),
+            (&raw mut input).cast(),
+            0,
+            core::ptr::null_mut(),
+            core::ptr::null_mut(),
+            core::ptr::null_mut(),
+        )
+    };
 }
 
 /// Caches a copy of the security descriptor `descriptor`
@@ -167,9 +217,10 @@ impl Drop for CachedSd {
 /// returned handle is dropped. Pass it to [`ListenSocket::set_security`](crate::ListenSocket::set_security)
 /// or [`DatagramSocket::set_security`](crate::DatagramSocket::set_security).
 ///
-/// The handle counts as a live handle of the registration:
-/// [`Registration::deregister`](crate::Registration::deregister) refuses
-/// while it exists.
+/// The handle counts as a live handle of the registration. One still
+/// alive at [`Registration::deregister`](crate::Registration::deregister)
+/// is released there (a `DbgPrint` line says so); its raw pointer is then
+/// stale.
 ///
 /// # IRQL
 ///
@@ -195,6 +246,7 @@ pub(crate) unsafe fn cache_security_descriptor(
     let Some(control) = provider.dispatch().WskControlClient else {
         return Err(Error::NOT_IMPLEMENTED);
     };
+    let _call = provider.reg().teardown.enter()?;
     let mut input = descriptor;
     let mut cached: sys::PSECURITY_DESCRIPTOR = core::ptr::null_mut();
     // SAFETY: input and output are PSECURITY_DESCRIPTOR variables that
@@ -216,6 +268,17 @@ pub(crate) unsafe fn cache_security_descriptor(
     if cached.is_null() {
         return Err(Error::UNSUCCESSFUL);
     }
+    let entry = CachedEntry {
+        descriptor: cached,
+        client: provider.client(),
+        control: Some(control),
+    };
+    if let Err(e) = provider.reg().cached_security(entry) {
+        // SAFETY: just cached by this client, released once; the NPI is
+        // captured (the caller holds it) and the call guard is held.
+        unsafe { release_security(entry) };
+        return Err(e);
+    }
     Ok(CachedSecurityDescriptor {
         inner: Arc::new(CachedSd {
             provider: Arc::clone(provider),
@@ -230,6 +293,7 @@ pub(crate) fn transports(provider: &ProviderInner) -> Result<Vec<Transport>> {
     let Some(control) = provider.dispatch().WskControlClient else {
         return Err(Error::NOT_IMPLEMENTED);
     };
+    let _call = provider.reg().teardown.enter()?;
     let mut capacity = 8usize;
     // The list can grow between calls; give up after a few rounds.
     for _ in 0..4 {

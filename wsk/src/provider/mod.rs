@@ -9,7 +9,7 @@
 //! ```text
 //! Registration::register ──► capture / try_capture ──► Provider ──► sockets (wsk::tcp, wsk::udp)
 //!        ▲                                                 │
-//!        └─────────── deregister (after every handle drops) ◄─┘
+//!        └──────── deregister (closes what is left, then returns) ◄─┘
 //! ```
 //!
 //! - [`Registration::register`](crate::Registration::register) calls
@@ -24,10 +24,11 @@
 //!   sockets hold — drops.
 //! - [`Registration::deregister`](crate::Registration::deregister) calls
 //!   `WskDeregister`, which waits until every captured NPI is released and
-//!   every socket closed. It refuses while any provider or socket handle is
-//!   alive (that wait would never end). Dropping a `Registration` never
-//!   waits: it leaks the registration (the provider may still use it) and
-//!   says so with a `DbgPrint` line.
+//!   every socket closed. It closes and releases first whatever the driver
+//!   still holds or leaked (that wait would never end otherwise) and reports
+//!   it ([`Leftovers`]). Dropping a `Registration` never waits: it leaks the
+//!   registration (the provider may still use it) and says so with a
+//!   `DbgPrint` line.
 
 pub(crate) mod client;
 pub(crate) mod control;
@@ -35,8 +36,10 @@ pub(crate) mod names;
 pub(crate) mod npi;
 pub(crate) mod registration;
 pub(crate) mod tables;
+pub(crate) mod teardown;
 pub(crate) mod version;
 
 pub use control::{CachedSecurityDescriptor, Transport};
 pub use names::NameInfoFlags;
+pub use teardown::Leftovers;
 pub use version::{Version, WindowsVersion};

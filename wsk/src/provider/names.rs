@@ -12,6 +12,7 @@ use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
+use core::sync::atomic::AtomicUsize;
 
 use wsk_sys as sys;
 
@@ -147,6 +148,9 @@ impl Operation for ResolveOp {
             head: self.result,
         })
     }
+    fn inflight(&self) -> &AtomicUsize {
+        self.provider.reg().inflight()
+    }
 }
 
 /// [`Provider::resolve`](crate::Provider::resolve).
@@ -166,6 +170,9 @@ pub(crate) fn resolve(
     let (Some(get), Some(_)) = (dispatch.WskGetAddressInfo, dispatch.WskFreeAddressInfo) else {
         return Err(Error::NOT_IMPLEMENTED);
     };
+    // One client-level call from the request to the list's release:
+    // deregistration waits for it before it releases the NPI.
+    let _call = provider.reg().teardown.enter()?;
     // SAFETY: ADDRINFOEXW is plain data; all-zero is "no hints".
     let mut hints: sys::ADDRINFOEXW = unsafe { core::mem::zeroed() };
     hints.ai_family = i32::from(family.map_or(sys::AF_UNSPEC, AddressFamily::raw));
@@ -187,6 +194,7 @@ pub(crate) fn resolve(
     };
     let client = provider.client();
     let request = Request::submit(op, |irp, op| {
+        let op = op.into_mut();
         let service = if op.has_service {
             &raw mut op.service_string
         } else {
@@ -226,6 +234,7 @@ pub(crate) fn resolve(
 /// `WskGetNameInfo`: the address and the two output strings, whose buffers
 /// the op owns, until completion.
 struct NameInfoOp {
+    provider: Arc<ProviderInner>,
     addr: SockAddr,
     _host_units: Vec<u16>,
     _service_units: Vec<u16>,
@@ -274,6 +283,9 @@ impl Operation for NameInfoOp {
         let service = Self::text(&self.service);
         Ok((host, (!service.is_empty()).then_some(service)))
     }
+    fn inflight(&self) -> &AtomicUsize {
+        self.provider.reg().inflight()
+    }
 }
 
 /// [`Provider::name_info`](crate::Provider::name_info).
@@ -289,9 +301,11 @@ pub(crate) fn name_info(
     let Some(get) = provider.dispatch().WskGetNameInfo else {
         return Err(Error::NOT_IMPLEMENTED);
     };
+    let _call = provider.reg().teardown.enter()?;
     let mut host_units = vec![0u16; sys::NI_MAXHOST as usize];
     let mut service_units = vec![0u16; sys::NI_MAXSERV as usize];
     let op = NameInfoOp {
+        provider: Arc::clone(provider),
         addr: SockAddr::from(addr),
         host: NameInfoOp::output(&mut host_units),
         service: NameInfoOp::output(&mut service_units),
@@ -303,6 +317,7 @@ pub(crate) fn name_info(
     let length = length as u32;
     let client = provider.client();
     let request = Request::submit(op, |irp, op| {
+        let op = op.into_mut();
         // SAFETY: the address and both strings' buffers (heap data moved
         // into the op, which does not move) live in the payload until
         // completion; PASSIVE_LEVEL is proven.

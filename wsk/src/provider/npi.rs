@@ -4,15 +4,19 @@
 //! with its copied dispatch table (`ProviderInner`).
 
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+
+use crate::debug;
 
 use wsk_sys as sys;
 
 use super::tables::StreamTables;
+use super::teardown::Teardown;
 use super::version::{Version, WindowsVersion};
 use crate::error::{Error, Result};
-use crate::irql::Passive;
+use crate::irql::{AtMostDispatch, Passive, SpinLock};
 
 /// `NPI_WSK_INTERFACE_ID` at a fixed address, for the
 /// `WSK_EVENT_CALLBACK_CONTROL` of static and per-socket event control.
@@ -47,7 +51,46 @@ pub(crate) struct RegInner {
     /// Queried at registration (`PASSIVE_LEVEL`), so that a capture at
     /// `DISPATCH_LEVEL` needs no `RtlGetVersion` call.
     windows: WindowsVersion,
+    /// The open sockets and the run-down of client-level calls, which
+    /// deregistration winds down.
+    pub(crate) teardown: Teardown,
+    /// Sockets not closed yet (created, accepted, or being created or
+    /// accepted by a request the provider holds): deregistration waits
+    /// until it is zero before `WskDeregister`, which would otherwise wait
+    /// for them forever.
+    open_sockets: AtomicUsize,
+    /// Captures not released, plus [`FORCED`] once deregistration released
+    /// them itself.
+    captures: AtomicUsize,
+    /// Client-level IRPs (`WskSocket`, `WskControlClient`, name
+    /// resolution) of this registration whose completion routine has not
+    /// finished (see [`Operation::inflight`](crate::request::Operation::inflight)).
+    inflight: AtomicUsize,
+    /// The same for IRPs passed to a socket's routines: these all complete
+    /// once the socket is closed, so deregistration waits for them before
+    /// it counts the captures still held.
+    socket_inflight: AtomicUsize,
+    /// Security descriptors cached (`WSK_CACHE_SD`) and not released yet:
+    /// whoever removes one from the list releases it — its handle's last
+    /// drop, or deregistration.
+    security: SpinLock<Vec<CachedEntry>>,
 }
+
+/// A cached security descriptor and what releasing it needs: the client
+/// and `WskControlClient` of the capture that cached it.
+#[derive(Clone, Copy)]
+pub(crate) struct CachedEntry {
+    pub(crate) descriptor: sys::PSECURITY_DESCRIPTOR,
+    pub(crate) client: sys::PWSK_CLIENT,
+    pub(crate) control: sys::PFN_WSK_CONTROL_CLIENT,
+}
+
+// SAFETY: provider pointers, usable from any thread.
+unsafe impl Send for CachedEntry {}
+
+/// `RegInner::captures` bit: deregistration released every capture; a
+/// `ProviderInner` dropped later releases nothing.
+const FORCED: usize = 1 << (usize::BITS - 1);
 
 // SAFETY: the WSK registration block is used only through WSK routines, which
 // are thread-safe; the rest is atomics and immutable data.
@@ -80,6 +123,12 @@ impl RegInner {
             static_events: AtomicU32::new(0),
             deregistered: AtomicBool::new(false),
             windows,
+            teardown: Teardown::new(),
+            open_sockets: AtomicUsize::new(0),
+            captures: AtomicUsize::new(0),
+            inflight: AtomicUsize::new(0),
+            socket_inflight: AtomicUsize::new(0),
+            security: SpinLock::new(Vec::new()),
         });
         // SAFETY: the Arc's contents never move; nobody else has access yet.
         unsafe { (*inner.client_npi.get()).Dispatch = &raw const inner.client_dispatch };
@@ -104,17 +153,123 @@ impl RegInner {
         self.deregistered.load(Ordering::Acquire)
     }
 
-    /// Calls `WskDeregister` once, which waits for background closes and NPI
-    /// releases, after which nothing uses the registration.
+    /// Calls `WskDeregister` once.
     ///
     /// # Safety
     ///
-    /// `PASSIVE_LEVEL`, and no live handle remains.
+    /// `PASSIVE_LEVEL`; every socket is closed (or its close completing)
+    /// and every capture released, so the wait ends.
     pub(crate) unsafe fn deregister(&self) {
         if !self.deregistered.swap(true, Ordering::AcqRel) {
             // SAFETY: per the caller.
             unsafe { sys::WskDeregister(self.registration()) };
         }
+    }
+
+    /// The count of this registration's client-level IRPs whose completion
+    /// routine has not finished.
+    pub(crate) fn inflight(&self) -> &AtomicUsize {
+        &self.inflight
+    }
+
+    /// The count of this registration's socket-level IRPs whose completion
+    /// routine has not finished.
+    pub(crate) fn socket_inflight(&self) -> &AtomicUsize {
+        &self.socket_inflight
+    }
+
+    /// Counts a socket being created or accepted (the request reached the
+    /// provider), or one the provider handed over in an accept callback.
+    pub(crate) fn socket_opening(&self) {
+        self.open_sockets.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Uncounts a socket: its close completed, the provider closed it (an
+    /// accept callback rejected it), or the request that was to create it
+    /// completed without one.
+    pub(crate) fn socket_gone(&self) {
+        self.open_sockets.fetch_sub(1, Ordering::Release);
+    }
+
+    /// Sockets counted by [`socket_opening`](Self::socket_opening) and not
+    /// yet gone.
+    pub(crate) fn open_sockets(&self) -> usize {
+        self.open_sockets.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` on the list of cached security descriptors, under its lock.
+    fn security<R>(&self, f: impl FnOnce(&mut Vec<CachedEntry>) -> R) -> R {
+        // SAFETY: callers run at <= DISPATCH_LEVEL (handles drop there).
+        let context = unsafe { AtMostDispatch::new_unchecked() };
+        self.security
+            .with_at_most_dispatch(&context, |list, _| f(list))
+    }
+
+    /// Records a cached security descriptor; `Err` if the list cannot grow.
+    pub(crate) fn cached_security(&self, entry: CachedEntry) -> Result<()> {
+        self.security(|list| {
+            list.try_reserve(1)
+                .map_err(|_| Error::INSUFFICIENT_RESOURCES)?;
+            list.push(entry);
+            Ok(())
+        })
+    }
+
+    /// Takes `descriptor` off the list: true if the caller must release it
+    /// (deregistration did not).
+    pub(crate) fn uncache_security(&self, descriptor: sys::PSECURITY_DESCRIPTOR) -> bool {
+        self.security(|list| {
+            let at = list.iter().position(|d| d.descriptor == descriptor);
+            at.map(|i| list.swap_remove(i)).is_some()
+        })
+    }
+
+    /// Takes every cached descriptor off the list, for deregistration to
+    /// release.
+    pub(crate) fn take_security(&self) -> Vec<CachedEntry> {
+        self.security(core::mem::take)
+    }
+
+    /// Records a capture.
+    fn captured(&self) {
+        self.captures.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether the caller must release one capture: false once
+    /// deregistration released them all.
+    fn release_capture(&self) -> bool {
+        self.captures
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                if n & FORCED == 0 {
+                    n.checked_sub(1)
+                } else {
+                    None
+                }
+            })
+            .is_ok()
+    }
+
+    /// Releases every capture still held (`WskReleaseProviderNPI` once
+    /// each) and makes later drops release nothing; returns how many.
+    ///
+    /// # Safety
+    ///
+    /// Client-level calls are shut and drained (none is in progress or can
+    /// start), as calls through a released NPI are forbidden.
+    pub(crate) unsafe fn release_all_captures(&self) -> usize {
+        let held = self.captures.swap(FORCED, Ordering::AcqRel) & !FORCED;
+        for _ in 0..held {
+            // SAFETY: one release per capture not yet released; IRQL is
+            // PASSIVE_LEVEL (deregistration), no call uses the NPI any more
+            // (caller contract).
+            unsafe { sys::WskReleaseProviderNPI(self.registration()) };
+        }
+        if held != 0 {
+            debug::line(format_args!(
+                "deregister: released {held} provider capture(s) still held by Provider handles, sockets or requests the driver kept"
+            ));
+        }
+        held
     }
 }
 
@@ -184,8 +339,8 @@ pub(crate) fn check_static(statics: u32, valid: u32, supported: u32) -> Result<(
     }
 }
 
-/// Counts a handle the driver holds, so deregistration can refuse while any
-/// is alive.
+/// Counts a handle the driver holds, for
+/// [`Registration::live_handles`](crate::Registration::live_handles).
 pub(crate) struct LiveHandle(Arc<RegInner>);
 
 impl LiveHandle {
@@ -290,12 +445,17 @@ impl ProviderInner {
     /// IRQL is `PASSIVE_LEVEL` unless `wait` is `WSK_NO_WAIT` (then ≤
     /// `DISPATCH_LEVEL`).
     pub(crate) unsafe fn capture(reg: &Arc<RegInner>, wait: u32) -> Result<Self> {
+        // A capture counts as a client-level call: none starts once
+        // deregistration began.
+        let call = reg.teardown.enter()?;
         // SAFETY: WSK_PROVIDER_NPI is plain data the provider fills in.
         let mut npi: sys::WSK_PROVIDER_NPI = unsafe { core::mem::zeroed() };
         // SAFETY: the registration is live (the caller holds it); IRQL per
         // the caller's contract.
         let status = unsafe { sys::WskCaptureProviderNPI(reg.registration(), wait, &raw mut npi) };
         Error::check(status)?;
+        reg.captured();
+        drop(call);
         let windows = reg.windows;
         // SAFETY: the NPI was just captured, so its table is valid; the copy
         // reads only the fields `windows` says it has.
@@ -321,7 +481,7 @@ impl ProviderInner {
     }
 
     /// Counts a handle that is not a [`LiveHandle`] value (a retained
-    /// indication), so deregistration refuses while it exists.
+    /// indication), for [`Registration::live_handles`](crate::Registration::live_handles).
     pub(crate) fn add_live(&self) {
         self.reg.live_handles.fetch_add(1, Ordering::Relaxed);
     }
@@ -337,9 +497,14 @@ impl ProviderInner {
         &self.dispatch
     }
 
-    /// The registration's static-events state.
+    /// The registration's shared state.
     pub(crate) fn reg(&self) -> &RegInner {
         &self.reg
+    }
+
+    /// A strong reference to the registration's shared state.
+    pub(crate) fn reg_arc(&self) -> Arc<RegInner> {
+        Arc::clone(&self.reg)
     }
 
     /// Sets static events through the registration's state machine.
@@ -371,8 +536,11 @@ impl ProviderInner {
 
 impl Drop for ProviderInner {
     fn drop(&mut self) {
-        // SAFETY: one release per capture; IRQL <= DISPATCH_LEVEL wherever
-        // handles drop; the registration outlives us (we hold it).
-        unsafe { sys::WskReleaseProviderNPI(self.reg.registration()) };
+        if self.reg.release_capture() {
+            // SAFETY: one release per capture (deregistration released none
+            // of ours); IRQL <= DISPATCH_LEVEL wherever handles drop; the
+            // registration outlives us (we hold it).
+            unsafe { sys::WskReleaseProviderNPI(self.reg.registration()) };
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! ```text
 //! Registration::register ──► capture / try_capture ──► Provider ──► sockets
 //!        ▲                                                 │
-//!        └──────── deregister (after every handle drops) ◄─┘
+//!        └──── deregister (closes what is left, then returns) ◄─┘
 //! ```
 //!
 //! - [`Registration::register`] calls `WskRegister` (`PASSIVE_LEVEL`).
@@ -13,28 +13,46 @@
 //!   The returned [`Provider`] is reference-counted; `WskReleaseProviderNPI`
 //!   runs when its last clone — including the ones sockets hold — drops.
 //! - [`Registration::deregister`] calls `WskDeregister`, which waits until every
-//!   captured NPI is released and every socket closed. It refuses while any
-//!   [`Provider`] or socket handle is still alive (that wait would never end),
-//!   and waits only for background closes already under way. Dropping a
-//!   `Registration` instead never waits: it leaks the registration (the
-//!   provider may still use it) and says so with a `DbgPrint` line.
+//!   captured NPI is released and every socket closed. Whatever the driver
+//!   still holds or leaked it closes and releases first (that wait would
+//!   never end otherwise), reporting each with a `DbgPrint` line and in its
+//!   `Err` ([`Leftovers`]); see [`teardown`](super::teardown) for why that
+//!   is sound. Dropping a `Registration` instead never waits: it leaks the
+//!   registration (the provider may still use it) and says so with a
+//!   `DbgPrint` line.
 
 use alloc::sync::Arc;
+use core::sync::atomic::Ordering;
 use core::time::Duration;
 
 use wsk_sys as sys;
 
 use super::client::Provider;
+use super::control::release_security;
 use super::npi::{ProviderInner, RegInner};
+use super::teardown::Leftovers;
 use super::version::Version;
+use crate::debug;
 use crate::error::Result;
+use crate::irp::block::{has_deferred, run_deferred};
 use crate::irql::{AtMostDispatch, Passive};
+
+/// Drains the deferred-disposal list until it is empty (waiting for another
+/// thread that drains it).
+fn run_deferred_all(passive: &Passive<'_>) {
+    while has_deferred() {
+        if !run_deferred() {
+            passive.sleep(Duration::from_millis(1));
+        }
+    }
+}
 
 /// A client registered with the WSK subsystem (`WskRegister`).
 ///
 /// Life cycle: `register` → [`capture`](Self::capture) or
-/// [`try_capture`](Self::try_capture) → sockets → drop every handle →
-/// [`deregister`](Self::deregister), explicitly, at `PASSIVE_LEVEL` (a
+/// [`try_capture`](Self::try_capture) → sockets → close and drop every
+/// handle → [`deregister`](Self::deregister), explicitly, at
+/// `PASSIVE_LEVEL`, which closes whatever the driver left open (a
 /// registration dropped without it is leaked, with a `DbgPrint` line: `Drop`
 /// never waits).
 ///
@@ -48,12 +66,17 @@ use crate::irql::{AtMostDispatch, Passive};
 /// let registration = Registration::register(&passive)?;
 /// let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
 /// assert_eq!(registration.live_handles(), 1);
-///
-/// // Deregistering refuses while a handle is alive and gives the registration back.
-/// let registration = registration.deregister(&passive).unwrap_err();
 /// drop(provider);
 /// assert_eq!(registration.live_handles(), 0);
-/// registration.deregister(&passive).expect("no handles left");
+/// registration.deregister(&passive).expect("nothing left behind");
+///
+/// // A handle kept (or leaked) is closed or released by deregister, which says so.
+/// let registration = Registration::register(&passive)?;
+/// let provider = registration.capture(&passive, Some(Duration::from_secs(5)))?;
+/// let left = registration.deregister(&passive).unwrap_err();
+/// assert_eq!(left.providers, 1);
+/// // The handle stays safe to use: calls through it are refused.
+/// assert_eq!(provider.transports().unwrap_err(), wsk::Error::DEVICE_NOT_READY);
 /// # sim.finish();
 /// # Ok::<(), wsk::Error>(())
 /// ```
@@ -153,8 +176,40 @@ impl Registration {
         Ok(Provider::new(Arc::new(inner)))
     }
 
-    /// Deregisters the client (`WskDeregister`), waiting for sockets that are
-    /// closing in the background.
+    /// Deregisters the client (`WskDeregister`). When it returns, the WSK
+    /// subsystem no longer uses the registration, no socket of it is open,
+    /// and no completion routine of its requests is running: the driver may
+    /// unload.
+    ///
+    /// A driver normally closes its sockets and drops its handles first.
+    /// Whatever it did not — handles it still holds, or leaked with
+    /// `mem::forget`, `Box::leak` or a reference cycle — is closed here
+    /// instead of making `WskDeregister` wait forever (it waits until every
+    /// socket is closed and every capture released,
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nf-wsk-wskderegister>):
+    ///
+    /// 1. Client-level calls (creating sockets, captures, `WskControlClient`,
+    ///    name resolution) are refused from now on; those in progress end.
+    /// 2. Every socket whose close was not submitted is closed: calls on it
+    ///    are refused (`Error::FILE_FORCED_CLOSED`), calls in progress end,
+    ///    its retained indication lists are released (`WskRelease`, which
+    ///    must precede the close), then `WskCloseSocket`. Sockets being
+    ///    created or accepted are waited for and closed the same way, until
+    ///    every close completed.
+    /// 3. Captures still held are released (`WskReleaseProviderNPI`); later
+    ///    calls through a `Provider` fail with `Error::DEVICE_NOT_READY`.
+    /// 4. `WskDeregister`, which also cancels a pending
+    ///    [`Provider::transport_list_change`] request.
+    /// 5. It waits until every completion routine of the registration's
+    ///    requests has finished, so none runs in a driver being unloaded.
+    ///
+    /// Each thing closed or released in steps 2 and 3 is reported with a
+    /// `DbgPrint` line and counted in the `Err`. Waits are short: calls never
+    /// wait, and creations and accepts complete once their sockets close.
+    ///
+    /// Calling it while this thread reads a retained list (inside
+    /// `RetainedIndication::with_segments`) deadlocks, as re-acquiring a held
+    /// lock does: deregistration waits for that read.
     ///
     /// # IRQL
     ///
@@ -162,20 +217,79 @@ impl Registration {
     ///
     /// # Errors
     ///
-    /// Gives the registration back while any [`Provider`] or socket handle is
-    /// still alive: drop or close them first.
-    pub fn deregister(self, passive: &Passive<'_>) -> Result<(), Self> {
-        if self.inner.live_handles() != 0 {
-            return Err(self);
+    /// [`Leftovers`] — the client is deregistered all the same — when it
+    /// had to close sockets, release retained lists or release captures the
+    /// driver still held.
+    pub fn deregister(self, passive: &Passive<'_>) -> Result<(), Leftovers> {
+        let reg = &*self.inner;
+        let mut left = Leftovers::default();
+        // 1. No new socket, capture or client-level call; wait for those in
+        //    progress.
+        reg.teardown.shut(passive);
+        // 2. Close every socket still open, until none is open or opening.
+        loop {
+            run_deferred_all(passive);
+            while let Some(socket) = reg.teardown.pop() {
+                left.sockets += 1;
+                debug::line(format_args!(
+                    "deregister: closing a socket with handler {} whose handle is still held or was leaked",
+                    socket.describe()
+                ));
+                left.retained += socket.shut_down(passive);
+            }
+            // Every socket closed, every IRP of a socket completed (closing
+            // completes them) and disposed of: what still holds a capture
+            // now is a handle the driver kept.
+            if reg.open_sockets() == 0
+                && reg.socket_inflight().load(Ordering::Acquire) == 0
+                && !has_deferred()
+            {
+                break;
+            }
+            passive.sleep(Duration::from_millis(1));
         }
-        let _ = passive;
-        // SAFETY: PASSIVE_LEVEL proven; no live handle remains, and none can
-        // capture or create anew.
-        unsafe { self.inner.deregister() };
-        Ok(())
+        // 3. Release the cached security descriptors and the captures
+        //    still held: no client-level call is in progress or can start,
+        //    and the sockets that used the descriptors are closed.
+        for entry in reg.take_security() {
+            left.security_descriptors += 1;
+            debug::line(format_args!(
+                "deregister: releasing a cached security descriptor whose handle is still held or was leaked"
+            ));
+            // SAFETY: cached by this client and taken off the list (so
+            // released once, here); the capture that cached it is held by
+            // the descriptor's handle until step 3 below.
+            unsafe { release_security(entry) };
+        }
+        // SAFETY: client-level calls are shut and drained (step 1).
+        left.providers = unsafe { reg.release_all_captures() };
+        // 4. Every socket closed, every capture released: WskDeregister
+        //    returns (and cancels pending client-level IRPs).
+        // SAFETY: PASSIVE_LEVEL proven; nothing it waits for remains.
+        unsafe { reg.deregister() };
+        // 5. Completion routines that are still running (their IRPs are
+        //    complete now) finish in moments.
+        while reg.inflight().load(Ordering::Acquire) != 0
+            || reg.socket_inflight().load(Ordering::Acquire) != 0
+        {
+            passive.sleep(Duration::from_millis(1));
+        }
+        run_deferred_all(passive);
+        if left.is_empty() {
+            Ok(())
+        } else {
+            debug::line(format_args!("{left}"));
+            Err(left)
+        }
     }
 
-    /// Provider and socket handles still alive.
+    /// Provider, socket, retained-list and cached-descriptor handles still
+    /// alive: what [`deregister`](Self::deregister) would have to close or
+    /// release itself if it were called now.
+    ///
+    /// # IRQL
+    ///
+    /// Any.
     #[must_use]
     pub fn live_handles(&self) -> usize {
         self.inner.live_handles()

@@ -5,10 +5,14 @@
 
 use core::marker::PhantomData;
 use core::net::SocketAddr;
+use core::sync::atomic::AtomicUsize;
 
 use wsk_sys as sys;
 
-use super::core::{BIND_SUBMITTED, BOUND, EVENTS_ON, ErasedCore, SocketRef};
+use super::core::{
+    ACCEPTING, BIND_SUBMITTED, BOUND, CONNECTED, EVENTS_ON, ErasedCore, SILENCING, SILENT,
+    SocketRef,
+};
 use crate::addr::SockAddr;
 use crate::error::{Error, Result};
 use crate::irp::block::Operation;
@@ -23,20 +27,30 @@ use crate::provider::npi::event_callback_control;
 /// Submits `WskCloseSocket` for `core`.
 ///
 /// The request holds the core until the provider completes the close, since
-/// callbacks may run until then.
+/// callbacks may run until then. The registration stops tracking the socket
+/// (its close is submitted) and counts it gone once the close completed.
 pub(crate) fn submit_close(core: SocketRef) -> Request<CloseOp> {
     let socket = core.socket();
     if socket.is_null() {
         return Request::ready(Ok(()));
     }
+    // Dropped after the list's lock is released, and not the last reference
+    // (the close request holds one).
+    let tracked = core.reg().teardown.untrack(core.links_of());
+    drop(tracked);
     // SAFETY: the socket exists; every socket kind's table starts with the basic one.
     let close = unsafe { core.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }.WskCloseSocket;
     let Some(close) = close else {
-        return Request::failed(CloseOp { _core: core }, Error::NOT_IMPLEMENTED);
+        // A provider without WskCloseSocket cannot close anything: do not
+        // let deregistration wait for this socket.
+        core.reg().socket_gone();
+        return Request::failed(CloseOp { core }, Error::NOT_IMPLEMENTED);
     };
-    Request::submit(CloseOp { _core: core }, |irp, _| {
-        // SAFETY: the socket exists and no other call on it is in progress
-        // from this handle; the payload keeps its core alive until completion.
+    Request::submit(CloseOp { core }, |irp, _| {
+        // SAFETY: the socket exists and no other call on it is in progress:
+        // the handle was given up by value, or deregistration shut and
+        // drained the socket's run-down; every retained list was released
+        // (the gate); the payload keeps the core alive until completion.
         unsafe { close(socket, irp) }
     })
 }
@@ -44,11 +58,15 @@ pub(crate) fn submit_close(core: SocketRef) -> Request<CloseOp> {
 /// Closes the socket of a handle that is being closed explicitly: the
 /// close request, or — inside the accept callback — nothing (the connection
 /// is rejected instead), or — while retained indications are held — an
-/// [`Error::INVALID_DEVICE_STATE`] request (the last release closes).
+/// [`Error::INVALID_DEVICE_STATE`] request (the last release closes), or —
+/// once deregistration closed it — an [`Error::FILE_FORCED_CLOSED`] request.
 pub(crate) fn close(core: SocketRef) -> Request<CloseOp> {
     if core.close_in_accept() {
         // Inside its accept callback: the connection is rejected instead.
         return Request::ready(Ok(()));
+    }
+    if core.is_shut() {
+        return Request::ready(Err(Error::FILE_FORCED_CLOSED));
     }
     if core.begin_close() {
         submit_close(core)
@@ -68,18 +86,28 @@ pub(crate) fn close_in_background(core: SocketRef) {
     if core.begin_close() {
         submit_close(core).detach();
     }
-    // Otherwise the last retained indication submits it (and holds a reference).
+    // Otherwise the last retained indication submits it (and holds a
+    // reference), or deregistration closed it already.
 }
 
 /// `WskCloseSocket`.
 pub struct CloseOp {
-    _core: SocketRef,
+    core: SocketRef,
 }
 
 impl Operation for CloseOp {
     type Output = Result<()>;
     fn complete(self, status: i32, _information: usize) -> Result<()> {
         Error::check(status).map(drop)
+    }
+    fn inflight(&self) -> &AtomicUsize {
+        self.core.inflight()
+    }
+    const ON_COMPLETION: bool = true;
+    fn completed(&self, _status: i32, _information: usize) {
+        // The socket is gone, whatever the status: deregistration no longer
+        // waits for it.
+        self.core.reg().socket_gone();
     }
 }
 
@@ -92,6 +120,9 @@ pub struct ControlOp<D = ControlOutput> {
     core: SocketRef,
     input: ControlBytes,
     output: ControlBytes,
+    /// `SIO_WSK_SET_TCP_SILENT_MODE`: the socket is silent once it
+    /// succeeded, and usable again if it failed.
+    silent_mode: bool,
     _decode: PhantomData<fn() -> D>,
 }
 
@@ -105,28 +136,63 @@ struct ControlBytes([u8; CONTROL_BYTES]);
 impl<D: ControlValue> Operation for ControlOp<D> {
     type Output = Result<D>;
     fn complete(self, status: i32, information: usize) -> Result<D> {
+        self.core.note_status(status);
         Error::check(status)?;
         // With an IRP, the output size is `IoStatus.Information`
         // (https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_control_socket).
         D::from_output(&ControlOutput::new(self.output.0, information))
     }
+    fn inflight(&self) -> &AtomicUsize {
+        self.core.inflight()
+    }
+    const ON_COMPLETION: bool = true;
+    fn completed(&self, status: i32, _information: usize) {
+        if self.silent_mode {
+            if sys::NT_SUCCESS(status) {
+                self.core.set_flags(SILENT);
+            }
+            self.core.clear_flags(SILENCING);
+        }
+    }
 }
 
-/// Submits `WskControlSocket` with `input` and room for `output_len` bytes,
-/// whose output decodes to `D`.
+/// What a control request is: its type, code, level, input and output
+/// size.
+#[derive(Clone, Copy)]
+pub(crate) struct Control<'a> {
+    pub(crate) request_type: sys::WSK_CONTROL_SOCKET_TYPE,
+    pub(crate) code: u32,
+    pub(crate) level: u32,
+    pub(crate) input: &'a [u8],
+    pub(crate) output_len: usize,
+    /// `SIO_WSK_SET_TCP_SILENT_MODE`, whose caller marked the socket
+    /// `SILENCING`: admitted through the run-down only (the state refuses
+    /// every other call meanwhile), and its completion settles the state.
+    pub(crate) silent_mode: bool,
+}
+
+/// Submits `WskControlSocket` with `control`'s input and room for its output
+/// bytes, whose output decodes to `D`, on a socket in the state `need`
+/// (see [`SocketCore::enter`](super::core::SocketCore::enter)).
 pub(crate) fn submit_control<D: ControlValue>(
     core: SocketRef,
-    request_type: sys::WSK_CONTROL_SOCKET_TYPE,
-    control_code: u32,
-    level: u32,
-    input: &[u8],
-    output_len: usize,
+    control: Control<'_>,
+    need: u32,
 ) -> Request<ControlOp<D>> {
+    let Control {
+        request_type,
+        code: control_code,
+        level,
+        input,
+        output_len,
+        silent_mode,
+    } = control;
     let socket = core.socket();
     let mut op = ControlOp {
         core,
         input: ControlBytes([0; CONTROL_BYTES]),
         output: ControlBytes([0; CONTROL_BYTES]),
+        silent_mode,
         _decode: PhantomData,
     };
     if input.len() > CONTROL_BYTES || output_len > CONTROL_BYTES {
@@ -136,6 +202,16 @@ pub(crate) fn submit_control<D: ControlValue>(
     if socket.is_null() {
         return Request::failed(op, Error::INVALID_HANDLE);
     }
+    let core = SocketRef::clone(&op.core);
+    let admitted = if silent_mode {
+        core.enter_rundown()
+    } else {
+        core.enter(need)
+    };
+    let entered = match admitted {
+        Ok(entered) => entered,
+        Err(e) => return Request::failed(op, e),
+    };
     // SAFETY: the socket exists; every table starts with the basic one.
     let Some(control) =
         (unsafe { op.core.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }).WskControlSocket
@@ -143,7 +219,9 @@ pub(crate) fn submit_control<D: ControlValue>(
         return Request::failed(op, Error::NOT_IMPLEMENTED);
     };
     let input_len = input.len();
+    let _entered = entered;
     Request::submit(op, |irp, op| {
+        let op = op.into_mut();
         let input_ptr = if input_len == 0 {
             core::ptr::null_mut()
         } else {
@@ -183,48 +261,65 @@ pub(crate) fn set_option<O: SocketOption>(
     if O::BEFORE_BIND && core.has_flags(BIND_SUBMITTED) {
         return Request::ready(Err(Error::INVALID_DEVICE_STATE));
     }
-    submit_control(
-        core,
-        sys::WskSetOption,
-        O::CODE,
-        O::LEVEL,
-        &value.to_ulong().to_ne_bytes(),
-        0,
-    )
+    let control = Control {
+        request_type: sys::WskSetOption,
+        code: O::CODE,
+        level: O::LEVEL,
+        input: &value.to_ulong().to_ne_bytes(),
+        output_len: 0,
+        silent_mode: false,
+    };
+    submit_control(core, control, 0)
 }
 
 /// Submits `WskGetOption` for `O`.
 pub(crate) fn get_option<O: SocketOption>(core: SocketRef) -> Request<ControlOp<O::Value>> {
-    submit_control(
-        core,
-        sys::WskGetOption,
-        O::CODE,
-        O::LEVEL,
-        &[],
-        size_of::<u32>(),
-    )
+    let control = Control {
+        request_type: sys::WskGetOption,
+        code: O::CODE,
+        level: O::LEVEL,
+        input: &[],
+        output_len: size_of::<u32>(),
+        silent_mode: false,
+    };
+    submit_control(core, control, 0)
 }
 
 /// Submits a `WskIoctl` without input whose output decodes to `D` (of at
-/// most `output_len` bytes).
+/// most `output_len` bytes), on a socket in the state `need`.
 pub(crate) fn ioctl<D: ControlValue>(
     core: SocketRef,
     ioctl_code: u32,
     output_len: usize,
+    need: u32,
 ) -> Request<ControlOp<D>> {
-    submit_control(core, sys::WskIoctl, ioctl_code, 0, &[], output_len)
+    let control = Control {
+        request_type: sys::WskIoctl,
+        code: ioctl_code,
+        level: 0,
+        input: &[],
+        output_len,
+        silent_mode: false,
+    };
+    submit_control(core, control, need)
 }
 
 // ---------------------------------------------------------------------------
 // Event callbacks
 
 /// Enables the events in `mask` (`SO_WSK_EVENT_CALLBACK`), the handler's
-/// implemented callbacks.
-///
-/// Enabling takes no IRP: `WskControlSocket` returns the final status
+/// implemented callbacks, on a socket in the state `need`: listening and
+/// datagram sockets must be bound and connection sockets connected first
 /// (<https://learn.microsoft.com/windows-hardware/drivers/network/so-wsk-event-callback>).
-/// Listening sockets must be bound and connection sockets connected first.
-pub(crate) fn enable_events(core: &ErasedCore, mask: u32) -> Result<()> {
+///
+/// Enabling takes no IRP: `WskControlSocket` returns the final status.
+/// Refused with [`Error::INVALID_DEVICE_STATE`] without a provider call on
+/// a socket whose accept callback has not returned: the provider learns the
+/// socket's context and dispatch table only from that callback's answer.
+pub(crate) fn enable_events(core: &ErasedCore, mask: u32, need: u32) -> Result<()> {
+    if core.has_flags(ACCEPTING) {
+        return Err(Error::INVALID_DEVICE_STATE);
+    }
     if mask == 0 {
         return Ok(());
     }
@@ -236,7 +331,7 @@ pub(crate) fn enable_events(core: &ErasedCore, mask: u32) -> Result<()> {
     // Events enabled statically are always on and may not be enabled again.
     let dynamic = mask & !core.provider.reg().static_events();
     if dynamic != 0 {
-        if let Err(e) = event_control(core, dynamic) {
+        if let Err(e) = event_control(core, dynamic, need) {
             if !was_on {
                 core.clear_flags(EVENTS_ON);
             }
@@ -249,8 +344,8 @@ pub(crate) fn enable_events(core: &ErasedCore, mask: u32) -> Result<()> {
 /// As [`enable_events`], but a provider without event support
 /// ([`Error::NOT_IMPLEMENTED`], as Wine's) is not an error: the events stay
 /// off, which the handle's `events_enabled` reports.
-pub(crate) fn enable_events_if_supported(core: &ErasedCore, mask: u32) -> Result<()> {
-    match enable_events(core, mask) {
+pub(crate) fn enable_events_if_supported(core: &ErasedCore, mask: u32, need: u32) -> Result<()> {
+    match enable_events(core, mask, need) {
         Err(Error::NOT_IMPLEMENTED) => Ok(()),
         other => other,
     }
@@ -259,13 +354,17 @@ pub(crate) fn enable_events_if_supported(core: &ErasedCore, mask: u32) -> Result
 /// Disables every event in `mask` (`SO_WSK_EVENT_CALLBACK` with
 /// `WSK_EVENT_DISABLE`, one event at a time as the DDI requires), without an
 /// IRP: a callback already running may still finish after this returns
-/// (`STATUS_EVENT_PENDING`, a success status).
-pub(crate) fn disable_events(core: &ErasedCore, mask: u32) -> Result<()> {
+/// (`STATUS_EVENT_PENDING`, a success status). The same state rules as
+/// [`enable_events`] apply.
+pub(crate) fn disable_events(core: &ErasedCore, mask: u32, need: u32) -> Result<()> {
+    if core.has_flags(ACCEPTING) {
+        return Err(Error::INVALID_DEVICE_STATE);
+    }
     let mut remaining = mask & !core.provider.reg().static_events();
     while remaining != 0 {
         let event = remaining & remaining.wrapping_neg();
         remaining &= !event;
-        event_control(core, sys::WSK_EVENT_DISABLE | event)?;
+        event_control(core, sys::WSK_EVENT_DISABLE | event, need)?;
     }
     if mask != 0 && mask & core.provider.reg().static_events() == 0 {
         core.clear_flags(EVENTS_ON);
@@ -274,7 +373,7 @@ pub(crate) fn disable_events(core: &ErasedCore, mask: u32) -> Result<()> {
 }
 
 /// `WskControlSocket(WskSetOption, SO_WSK_EVENT_CALLBACK)` without an IRP.
-fn event_control(core: &ErasedCore, mask: u32) -> Result<()> {
+fn event_control(core: &ErasedCore, mask: u32, need: u32) -> Result<()> {
     let mut input = event_callback_control(mask);
     let input = (&raw mut input).cast();
     let size = size_of::<sys::WSK_EVENT_CALLBACK_CONTROL>();
@@ -288,6 +387,7 @@ fn event_control(core: &ErasedCore, mask: u32) -> Result<()> {
             sys::SOL_SOCKET,
             (input, size),
             (core::ptr::null_mut(), 0),
+            need,
         )
     }
     .map(drop)
@@ -299,7 +399,8 @@ fn event_control(core: &ErasedCore, mask: u32) -> Result<()> {
 ///
 /// # Errors
 ///
-/// [`Error::INVALID_HANDLE`] before the socket exists,
+/// [`Error::INVALID_HANDLE`] before the socket exists, the refusals of
+/// [`SocketCore::enter`](super::core::SocketCore::enter) for `need`,
 /// [`Error::NOT_IMPLEMENTED`] without `WskControlSocket`, or the routine's
 /// status.
 ///
@@ -314,11 +415,13 @@ pub(crate) unsafe fn control_now(
     level: u32,
     input: (sys::PVOID, usize),
     output: (sys::PVOID, usize),
+    need: u32,
 ) -> Result<usize> {
     let socket = core.socket();
     if socket.is_null() {
         return Err(Error::INVALID_HANDLE);
     }
+    let _entered = core.enter(need)?;
     // SAFETY: the socket exists; every table starts with the basic one.
     let Some(control) =
         (unsafe { core.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }).WskControlSocket
@@ -347,6 +450,7 @@ pub(crate) unsafe fn control_now(
             core::ptr::null_mut(),
         )
     };
+    core.note_status(status);
     Error::check(status)?;
     Ok(returned.min(output.1))
 }
@@ -371,39 +475,66 @@ pub(crate) enum AddressCall {
 pub struct AddressOp {
     core: SocketRef,
     addr: SockAddr,
-    bind: bool,
+    /// `BOUND` for a bind, `CONNECTED` for a connect: the state the
+    /// socket is in once the IRP succeeded; 0 for queries.
+    reaches: u32,
 }
 
 impl Operation for AddressOp {
     /// The address involved: the one bound or connected to, or the one queried.
     type Output = Result<SocketAddr>;
     fn complete(self, status: i32, _information: usize) -> Result<SocketAddr> {
+        self.core.note_status(status);
         Error::check(status)?;
-        if self.bind {
-            self.core.set_flags(BOUND);
-        }
         self.addr.to_socket_addr()
+    }
+    fn inflight(&self) -> &AtomicUsize {
+        self.core.inflight()
+    }
+    const ON_COMPLETION: bool = true;
+    fn completed(&self, status: i32, _information: usize) {
+        // The socket is bound or connected from now on, whether or not the
+        // owner takes the output: calls that need it may follow at once.
+        if sys::NT_SUCCESS(status) && self.reaches != 0 {
+            self.core.set_flags(self.reaches);
+        }
     }
 }
 
 /// Submits `call` with `addr` (the address to bind or connect to; ignored
-/// by queries, which fill it in).
+/// by queries, which fill it in), on a socket in the state `need`.
 ///
 /// A bind marks the socket `BIND_SUBMITTED` at once (options that must
-/// precede it are refused from then on) and `BOUND` when it succeeds.
+/// precede it are refused from then on) and `BOUND` when it succeeds; a
+/// connect marks it `CONNECTED` when it succeeds. An address of another
+/// family than the socket's is refused without a provider call.
 pub(crate) fn submit_address(
     core: SocketRef,
     call: AddressCall,
     addr: Option<SocketAddr>,
+    need: u32,
 ) -> Request<AddressOp> {
     let socket = core.socket();
-    let bind = matches!(call, AddressCall::Bind(_));
+    let reaches = match call {
+        AddressCall::Bind(_) => BOUND,
+        AddressCall::Connect(_) => CONNECTED,
+        AddressCall::Query(_) => 0,
+    };
+    let family = addr.map(|a| core.check_family(&a));
     let op = AddressOp {
         core,
         addr: addr.map_or(SockAddr::UNSPECIFIED, SockAddr::from),
-        bind,
+        reaches,
     };
-    if bind {
+    if let Some(Err(e)) = family {
+        return Request::failed(op, e);
+    }
+    let core = SocketRef::clone(&op.core);
+    let entered = match core.enter(need) {
+        Ok(entered) => entered,
+        Err(e) => return Request::failed(op, e),
+    };
+    if reaches == BOUND {
         op.core.set_flags(BIND_SUBMITTED);
     }
     let routine = match call {
@@ -413,7 +544,9 @@ pub(crate) fn submit_address(
     let Some(routine) = routine else {
         return Request::failed(op, Error::NOT_IMPLEMENTED);
     };
+    let _entered = entered;
     Request::submit(op, |irp, op| {
+        let op = op.into_mut();
         let addr = op.addr.as_mut_ptr();
         match routine {
             // SAFETY: the socket exists; the address lives in the payload
@@ -457,7 +590,11 @@ unsafe impl Send for SecurityOp {}
 impl Operation for SecurityOp {
     type Output = Result<()>;
     fn complete(self, status: i32, _information: usize) -> Result<()> {
+        self.core.note_status(status);
         Error::check(status).map(drop)
+    }
+    fn inflight(&self) -> &AtomicUsize {
+        self.core.inflight()
     }
 }
 
@@ -483,13 +620,20 @@ pub(crate) fn submit_security(
         // A descriptor cached by another registration's client.
         return Request::failed(op, Error::INVALID_PARAMETER);
     }
+    let core = SocketRef::clone(&op.core);
+    let entered = match core.enter(0) {
+        Ok(entered) => entered,
+        Err(e) => return Request::failed(op, e),
+    };
     // SAFETY: the socket exists; every table starts with the basic one.
     let Some(control) =
         (unsafe { op.core.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }).WskControlSocket
     else {
         return Request::failed(op, Error::NOT_IMPLEMENTED);
     };
+    let _entered = entered;
     Request::submit(op, |irp, op| {
+        let op = op.into_mut();
         // SAFETY: the socket exists; the PSECURITY_DESCRIPTOR variable and
         // the cached descriptor it names live in the payload until
         // completion; no output.

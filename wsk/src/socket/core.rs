@@ -1,13 +1,66 @@
 //! The state of one socket shared by its handle, its requests and the
 //! provider's callbacks.
+//!
+//! # Soundness
+//!
+//! A `SocketCore` is the `SocketContext` the provider passes to every event
+//! callback of the socket, and what every request on the socket keeps
+//! alive. Four parties touch it, each only through atomics (or immutable
+//! fields):
+//!
+//! - **the handle** (`ConnectionSocket`, `ListenSocket`, …) makes provider
+//!   calls, each inside [`SocketCore::enter`]; it closes the socket by
+//!   value, so no call through it is in progress when it submits
+//!   `WskCloseSocket`;
+//! - **requests** hold a strong reference until their IRP completed, and
+//!   record in the completion routine what the provider did
+//!   ([`set_socket`](SocketCore::set_socket), [`set_flags`](SocketCore::set_flags));
+//! - **callbacks** (the trampolines) read the handler and the state, and
+//!   retain indication lists into [`SocketCore::retained`] slots;
+//! - **deregistration** closes a socket whose close was never submitted
+//!   ([`Tracked::shut_down`]): it shuts the run-down `calls` and waits for
+//!   the calls in progress, then releases the retained lists and closes.
+//!
+//! The invariants that make the raw calls sound:
+//!
+//! - `socket` is null until the provider handed the socket over (the
+//!   create or accept request's completion routine, or the accept
+//!   callback), then fixed. A handle exists only after that, so every
+//!   call through a handle has a socket; a callback may run before (static
+//!   events, or events enabled on an accepted socket whose accept request
+//!   the owner has not polled), so the callback side checks: retaining is
+//!   refused while the socket is unknown.
+//! - The provider calls on the socket other than `WskCloseSocket` and
+//!   `WskRelease` happen between `enter` and the drop of its guard; once
+//!   `SHUT` is set no new one starts, and `shut_down` closes only after the
+//!   count drained. So no call is in progress when `WskCloseSocket` is
+//!   submitted, and none follows it
+//!   (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_close_socket>).
+//! - `gate` counts the retained lists (one per non-empty slot) plus the
+//!   `CLOSING` bit; the party that brings it to exactly `CLOSING` submits
+//!   the close, so every retained list is released before `WskCloseSocket`
+//!   (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_release_data_indication_list>).
+//! - A non-zero slot holds one gate count, one live-handle count of the
+//!   registration, and a list the provider indicated. Whoever swaps a slot
+//!   back to zero — the handle's drop, or deregistration — owns the
+//!   release: `WskRelease` if the slot was confirmed (the callback answered
+//!   `STATUS_PENDING`), none if it still carried [`IN_CALLBACK`] (the
+//!   callback then answers `STATUS_SUCCESS`: the provider never considered
+//!   the list retained), then the gate and live counts.
+//! - One strong reference is held by whoever will submit `WskCloseSocket`
+//!   and dropped only when it completes (the close request holds one), so
+//!   callbacks never see a freed core.
 
 use alloc::sync::Arc;
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
 use wsk_sys as sys;
 
-use crate::provider::npi::ProviderInner;
+use crate::error::{Error, Result};
+use crate::provider::npi::{ProviderInner, RegInner};
 use crate::provider::tables::{ProviderTable, read_routine};
+use crate::provider::teardown::{Links, SHUT, Tracked, drain};
 
 /// `gate` bit: closing has begun; no new retention is allowed.
 const CLOSING: usize = 1 << (usize::BITS - 1);
@@ -29,11 +82,28 @@ const CLOSED_IN_ACCEPT: u32 = 1 << 3;
 /// then on.
 pub(crate) const BIND_SUBMITTED: u32 = 1 << 8;
 /// A bind succeeded (or the socket came bound): datagram sockets send and
-/// receive only then.
+/// receive only then, and connection and stream sockets connect or listen
+/// only then.
 pub(crate) const BOUND: u32 = 1 << 9;
 /// The handler's callbacks are enabled (`enable_events` succeeded with a
 /// non-empty mask, or an accepted socket inherited them).
 pub(crate) const EVENTS_ON: u32 = 1 << 10;
+/// A connection or stream socket is connected: a connect succeeded, or it
+/// was created by `WskSocketConnect` or accepted. Sends, receives,
+/// disconnects, the remote address and the backlog queries need it.
+pub(crate) const CONNECTED: u32 = 1 << 11;
+/// `SIO_WSK_SET_TCP_SILENT_MODE` is being requested: no send or disconnect
+/// may start.
+pub(crate) const SILENCING: u32 = 1 << 12;
+/// The connection is in TCP silent mode: `WskCloseSocket` is the only valid
+/// operation
+/// (<https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-set-tcp-silent-mode>).
+pub(crate) const SILENT: u32 = 1 << 13;
+/// The provider declared the socket no longer functional (a routine failed
+/// with `STATUS_FILE_FORCED_CLOSED`, or a callback got a NULL indication or
+/// socket): it must be closed as soon as possible, and nothing else is
+/// called on it.
+pub(crate) const DEAD: u32 = 1 << 14;
 /// A datagram socket has a fixed remote address (`SIO_WSK_SET_REMOTE_ADDRESS`
 /// with an address), so `send` may omit the destination.
 pub(crate) const FIXED_REMOTE: u32 = 1 << 17;
@@ -43,27 +113,49 @@ pub(crate) const FIXED_REMOTE: u32 = 1 << 17;
 /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send_to>).
 pub(crate) const FIXED_SENDTO: u32 = 1 << 18;
 
+/// How many indication lists one socket can have retained at once
+/// (`retain` answers `None` beyond).
+pub(crate) const RETAIN_SLOTS: usize = 16;
+
+/// Retained-slot tag: retained inside the callback still running, which has
+/// not answered `STATUS_PENDING` yet. Indication lists are pointer-aligned,
+/// so the low bit is free.
+const IN_CALLBACK: usize = 1;
+
 /// The state of one WSK socket shared by its handle, its requests and the
 /// provider's callbacks (whose `SocketContext` is this struct's address).
 ///
 /// # Invariants
 ///
-/// - The core is always inside an `Arc`; the provider's `SocketContext` is
-///   `Arc::as_ptr`. One strong reference is held by whoever will submit
-///   `WskCloseSocket` and dropped only when it completes, so callbacks never
-///   see a freed core.
-/// - `socket` is null until the socket exists, then fixed.
-/// - `gate` counts retained indications plus the `CLOSING` bit; the party that
-///   brings it to exactly `CLOSING` submits the close.
+/// See the [module docs](self).
 pub(crate) struct SocketCore<H: ?Sized> {
     socket: AtomicPtr<sys::WSK_SOCKET>,
     pub(crate) provider: Arc<ProviderInner>,
+    /// The registration's in-flight count (`provider` keeps it alive), read
+    /// on every request: one load instead of two.
+    inflight: Inflight,
+    /// Provider calls in progress on the socket (and reads of its retained
+    /// lists), plus [`SHUT`] once deregistration closes it under its handle.
+    calls: AtomicU32,
     gate: AtomicUsize,
     flags: AtomicU32,
     /// The last disconnect event's flags with `PEER_DISCONNECTED`, written by
     /// the event trampoline alone: a plain store keeps the event path as
     /// cheap as a hand-written callback's.
     peer_disconnect: AtomicU32,
+    /// Sends and disconnects submitted whose output was not taken or
+    /// disposed of yet: silent mode is refused while any is.
+    pending_sends: AtomicU32,
+    /// The `ADDRESS_FAMILY` the socket was created with (an accepted socket:
+    /// its listener's); addresses of another family are refused.
+    family: u16,
+    /// A datagram socket: its retained lists are `WSK_DATAGRAM_INDICATION`s,
+    /// released with the datagram table's `WskRelease`.
+    datagram: bool,
+    /// Indication lists retained from this socket (see the module docs).
+    retained: [AtomicUsize; RETAIN_SLOTS],
+    /// Its place in the registration's list of open sockets.
+    links: Links,
     pub(crate) handler: H,
 }
 
@@ -79,14 +171,64 @@ pub(crate) type ErasedCore = SocketCore<dyn Send + Sync>;
 /// `Arc<SocketCore<H>>` is.
 pub(crate) type SocketRef = Arc<ErasedCore>;
 
+/// A pointer to the registration's in-flight count.
+///
+/// # Invariants
+///
+/// Points to the `socket_inflight` counter of the registration that the core's
+/// `provider` holds, so it is valid as long as the core.
+struct Inflight(NonNull<AtomicUsize>);
+
+// SAFETY: a pointer to an atomic, valid for the core's life (invariant).
+unsafe impl Send for Inflight {}
+// SAFETY: as above; only shared references are made from it.
+unsafe impl Sync for Inflight {}
+
+/// A provider call in progress on a socket (see [`SocketCore::enter`]);
+/// dropping it ends the call.
+pub(crate) struct Entered<'a>(&'a AtomicU32);
+
+impl Drop for Entered<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Release);
+    }
+}
+
 impl<H: Send + Sync + 'static> SocketCore<H> {
-    pub(crate) fn new(provider: Arc<ProviderInner>, handler: H) -> Self {
+    /// A core for a socket of `family` (`ADDRESS_FAMILY`), in its `Arc`;
+    /// `datagram` for a datagram socket.
+    ///
+    /// Built here, out of line, so that the callers' frames hold no copy of
+    /// the core and its handler (debug builds of drivers would otherwise
+    /// need stack probes, `__chkstk`, which the kernel does not export).
+    #[inline(never)]
+    pub(crate) fn new_arc(
+        provider: Arc<ProviderInner>,
+        family: u16,
+        datagram: bool,
+        handler: H,
+    ) -> Arc<Self> {
+        Arc::new(Self::new(provider, family, datagram, handler))
+    }
+
+    /// A core for a socket of `family` (`ADDRESS_FAMILY`); `datagram` for
+    /// a datagram socket.
+    fn new(provider: Arc<ProviderInner>, family: u16, datagram: bool, handler: H) -> Self {
+        let inflight = Inflight(NonNull::from(provider.reg().socket_inflight()));
         Self {
             socket: AtomicPtr::new(core::ptr::null_mut()),
             provider,
+            inflight,
+            calls: AtomicU32::new(0),
             gate: AtomicUsize::new(0),
             flags: AtomicU32::new(0),
             peer_disconnect: AtomicU32::new(0),
+            pending_sends: AtomicU32::new(0),
+            family,
+            datagram,
+            retained: [const { AtomicUsize::new(0) }; RETAIN_SLOTS],
+            links: Links::new(),
             handler,
         }
     }
@@ -101,16 +243,218 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
     pub(crate) fn erase(this: &Arc<Self>) -> SocketRef {
         Arc::clone(this) as SocketRef
     }
+
+    /// Records the socket the provider handed over and has the registration
+    /// track it until its close is submitted (deregistration closes it if
+    /// the driver never does). Called once, in the completion routine of
+    /// the request that made it or in the accept callback.
+    pub(crate) fn adopt(this: &Arc<Self>, socket: sys::PWSK_SOCKET) {
+        this.set_socket(socket);
+        this.provider
+            .reg()
+            .teardown
+            .track(Arc::clone(this) as Arc<dyn Tracked>);
+    }
+
+    /// This core with its handler type erased.
+    fn as_erased(&self) -> &ErasedCore {
+        self
+    }
+
+    /// Deregistration: empties `slot` whatever it holds, releasing the list
+    /// to the provider if it was confirmed, and gives back its counts
+    /// (submitting the close if that was the last); true if it held one.
+    fn release_slot_forced(self: &Arc<Self>, slot: usize) -> bool {
+        let held = self.retained[slot].swap(0, Ordering::AcqRel);
+        if held == 0 {
+            return false;
+        }
+        if held & IN_CALLBACK == 0 {
+            // SAFETY: a list this socket indicated and the callback
+            // confirmed (answered STATUS_PENDING); emptying the slot made it
+            // ours to release, once; the gate count it holds keeps the
+            // close back.
+            unsafe { super::retain::release_list(self.as_erased(), held, self.datagram) };
+        }
+        crate::debug::line(format_args!(
+            "deregister: released an indication list retained from a socket with handler {}",
+            core::any::type_name::<H>()
+        ));
+        self.provider.remove_live();
+        if self.end_retain() {
+            super::calls::submit_close(Arc::clone(self) as SocketRef).detach();
+        }
+        true
+    }
+}
+
+impl<H: Send + Sync + 'static> Tracked for SocketCore<H> {
+    fn links(&self) -> &Links {
+        &self.links
+    }
+
+    fn shut_down(self: Arc<Self>, passive: &crate::irql::Passive<'_>) -> usize {
+        // No call starts from now on; those in progress end quickly (calls
+        // never wait).
+        self.calls.fetch_or(SHUT, Ordering::AcqRel);
+        drain(&self.calls, passive);
+        if self.close_in_accept() {
+            // Its accept callback is running: the trampoline rejects it and
+            // the provider closes it.
+            return 0;
+        }
+        // No retention from now on; the party that brings the gate to
+        // exactly CLOSING submits the close.
+        let close_now = self.begin_close();
+        let mut released = 0;
+        for slot in 0..RETAIN_SLOTS {
+            if self.release_slot_forced(slot) {
+                released += 1;
+            }
+        }
+        if close_now {
+            super::calls::submit_close(self as SocketRef).detach();
+        }
+        released
+    }
+
+    fn describe(&self) -> &'static str {
+        core::any::type_name::<H>()
+    }
 }
 
 impl<H: ?Sized> SocketCore<H> {
-    /// The WSK socket (null before creation completes).
+    /// The WSK socket (null before the provider handed it over).
+    #[inline]
     pub(crate) fn socket(&self) -> sys::PWSK_SOCKET {
         self.socket.load(Ordering::Acquire)
     }
 
     pub(crate) fn set_socket(&self, socket: sys::PWSK_SOCKET) {
         self.socket.store(socket, Ordering::Release);
+    }
+
+    /// Its place in the registration's list of open sockets.
+    pub(crate) fn links_of(&self) -> &Links {
+        &self.links
+    }
+
+    /// The socket's `ADDRESS_FAMILY`.
+    pub(crate) fn family(&self) -> u16 {
+        self.family
+    }
+
+    /// Refuses `addr` unless it is of the socket's family: the DDI wants
+    /// "the specific SOCKADDR structure type that corresponds to the address
+    /// family that the WSK application specified when it created the
+    /// socket" (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_bind>,
+    /// and the connect and send-to pages).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::INVALID_ADDRESS_COMPONENT`] for an address of another family.
+    pub(crate) fn check_family(&self, addr: &core::net::SocketAddr) -> Result<()> {
+        if crate::addr::AddressFamily::of(addr).raw() == self.family {
+            Ok(())
+        } else {
+            Err(Error::INVALID_ADDRESS_COMPONENT)
+        }
+    }
+
+    /// The registration's count of socket-level IRPs whose completion
+    /// routine has not finished.
+    #[inline]
+    pub(crate) fn inflight(&self) -> &AtomicUsize {
+        // SAFETY: the registration's counter, kept alive by `provider`,
+        // which this core holds.
+        unsafe { self.inflight.0.as_ref() }
+    }
+
+    /// The registration.
+    pub(crate) fn reg(&self) -> &RegInner {
+        self.provider.reg()
+    }
+
+    /// Starts a provider call on the socket that needs the state bits
+    /// `need` (for example [`CONNECTED`]); the returned guard ends it.
+    ///
+    /// # Errors
+    ///
+    /// Without calling the provider:
+    /// - [`Error::FILE_FORCED_CLOSED`]: the provider declared the socket no
+    ///   longer functional (it must be closed), or deregistration closed it.
+    /// - [`Error::INVALID_DEVICE_STATE`]: the socket is not in the state
+    ///   the routine requires (not bound, not connected), or is in TCP
+    ///   silent mode, where closing is the only valid operation.
+    #[inline]
+    pub(crate) fn enter(&self, need: u32) -> Result<Entered<'_>> {
+        let flags = self.flags.load(Ordering::Acquire);
+        if flags & need != need || flags & (DEAD | SILENT | SILENCING) != 0 {
+            return Err(refusal(flags));
+        }
+        self.enter_rundown()
+    }
+
+    /// [`enter`](Self::enter) for a `WskSend` (`send`) or `WskReceive` on
+    /// a connection socket, the hot path: one load of the state for every
+    /// check. A send is counted pending (see
+    /// [`begin_send`](Self::begin_send)) when this succeeds.
+    ///
+    /// # Errors
+    ///
+    /// As [`enter`](Self::enter); for a send also
+    /// [`Error::CONNECTION_ABORTED`] once either side aborted the
+    /// connection.
+    #[inline]
+    pub(crate) fn enter_transfer(&self, send: bool) -> Result<Entered<'_>> {
+        if send {
+            // Counted before the state is read (sequentially consistent
+            // with `begin_silent`, which sets SILENCING then reads the count).
+            self.pending_sends.fetch_add(1, Ordering::SeqCst);
+        }
+        let flags = self.flags.load(Ordering::SeqCst);
+        let refused = DEAD | SILENT | SILENCING | if send { ABORTED } else { 0 };
+        if flags & (CONNECTED | refused) != CONNECTED
+            || (send
+                && self
+                    .peer_disconnect()
+                    .is_some_and(|f| f & sys::WSK_FLAG_ABORTIVE != 0))
+        {
+            if send {
+                self.end_send();
+            }
+            return Err(transfer_refusal(flags));
+        }
+        match self.enter_rundown() {
+            Ok(entered) => Ok(entered),
+            Err(e) => {
+                if send {
+                    self.end_send();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts a call that the socket's state does not restrict (releasing
+    /// or reading a retained list, the silent-mode request itself): only
+    /// refused once deregistration closed the socket.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FILE_FORCED_CLOSED`] once deregistration closed the socket.
+    #[inline]
+    pub(crate) fn enter_rundown(&self) -> Result<Entered<'_>> {
+        if self.calls.fetch_add(1, Ordering::Acquire) & SHUT != 0 {
+            self.calls.fetch_sub(1, Ordering::Release);
+            return Err(Error::FILE_FORCED_CLOSED);
+        }
+        Ok(Entered(&self.calls))
+    }
+
+    /// Whether deregistration closed the socket under its handle.
+    pub(crate) fn is_shut(&self) -> bool {
+        self.calls.load(Ordering::Acquire) & SHUT != 0
     }
 
     /// The provider's dispatch table of this socket, viewed as `T`.
@@ -153,6 +497,60 @@ impl<H: ?Sized> SocketCore<H> {
 
     pub(crate) fn has_flags(&self, bits: u32) -> bool {
         self.flags.load(Ordering::Acquire) & bits != 0
+    }
+
+    /// Records the status a routine on this socket completed with: after
+    /// `STATUS_FILE_FORCED_CLOSED` the socket "is no longer functional" and
+    /// must be closed (for example
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send>).
+    #[inline]
+    pub(crate) fn note_status(&self, status: sys::NTSTATUS) {
+        if status == sys::STATUS_FILE_FORCED_CLOSED {
+            self.set_flags(DEAD);
+        }
+    }
+
+    /// Whether nothing but closing is left to do with the socket: the
+    /// provider declared it no longer functional, or deregistration closed
+    /// it.
+    pub(crate) fn must_close(&self) -> bool {
+        self.has_flags(DEAD) || self.is_shut()
+    }
+
+    /// Counts a send or disconnect submitted (silent mode is refused while
+    /// one is pending); `Err` if silent mode is being set or is on.
+    ///
+    /// Sequentially consistent with [`begin_silent`](Self::begin_silent):
+    /// of a send and a silent-mode request racing, at least one sees the
+    /// other.
+    pub(crate) fn begin_send(&self) -> Result<()> {
+        self.pending_sends.fetch_add(1, Ordering::SeqCst);
+        if self.flags.load(Ordering::SeqCst) & (SILENCING | SILENT) != 0 {
+            self.end_send();
+            return Err(Error::INVALID_DEVICE_STATE);
+        }
+        Ok(())
+    }
+
+    /// Uncounts a send or disconnect counted by
+    /// [`begin_send`](Self::begin_send).
+    #[inline]
+    pub(crate) fn end_send(&self) {
+        self.pending_sends.fetch_sub(1, Ordering::Release);
+    }
+
+    /// Marks silent mode as being requested; `Err` (and nothing marked) if
+    /// a send or disconnect is pending or silent mode was requested before.
+    pub(crate) fn begin_silent(&self) -> Result<()> {
+        let before = self.flags.fetch_or(SILENCING, Ordering::SeqCst);
+        if before & (SILENCING | SILENT) != 0 {
+            return Err(Error::INVALID_DEVICE_STATE);
+        }
+        if self.pending_sends.load(Ordering::SeqCst) != 0 {
+            self.clear_flags(SILENCING);
+            return Err(Error::INVALID_DEVICE_STATE);
+        }
+        Ok(())
     }
 
     /// Records a disconnect event (its `Flags`).
@@ -217,12 +615,38 @@ impl<H: ?Sized> SocketCore<H> {
         false
     }
 
-    /// Counts a retained indication unless closing has begun.
-    pub(crate) fn try_retain(&self) -> bool {
+    /// Marks the socket closing; true if no retained indication is
+    /// outstanding, so the caller must submit the close now. False too if
+    /// closing had begun already (deregistration closed the socket, or its
+    /// close waits for the last retained list).
+    pub(crate) fn begin_close(&self) -> bool {
+        self.gate.fetch_or(CLOSING, Ordering::AcqRel) == 0
+    }
+
+    /// Uncounts a retained list; true if the caller must now submit the
+    /// deferred close.
+    pub(crate) fn end_retain(&self) -> bool {
+        self.gate.fetch_sub(1, Ordering::AcqRel) == CLOSING + 1
+    }
+
+    /// Takes a retained-list slot for `head`, indicated to the callback
+    /// running now, and counts it in the gate. `None` while the socket is
+    /// unknown (the list could not be released on it), once closing has
+    /// begun (the DDI wants every retained list released before
+    /// `WskCloseSocket`), or when every slot is taken — then the callback's
+    /// own answer applies, so the provider keeps or drops the data as if
+    /// nothing was retained.
+    ///
+    /// The second element is true if the caller must submit the close: the
+    /// socket started closing between the count and the refusal.
+    pub(crate) fn claim_slot(&self, head: usize) -> (Option<u8>, bool) {
+        if self.socket().is_null() {
+            return (None, false);
+        }
         let mut current = self.gate.load(Ordering::Relaxed);
         loop {
             if current & CLOSING != 0 {
-                return false;
+                return (None, false);
             }
             match self.gate.compare_exchange_weak(
                 current,
@@ -230,21 +654,78 @@ impl<H: ?Sized> SocketCore<H> {
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return true,
+                Ok(_) => break,
+                Err(actual) => current = actual,
+            }
+        }
+        for (i, slot) in self.retained.iter().enumerate() {
+            if slot
+                .compare_exchange(0, head | IN_CALLBACK, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                #[allow(clippy::cast_possible_truncation)] // RETAIN_SLOTS < 256
+                return (Some(i as u8), false);
+            }
+        }
+        (None, self.end_retain())
+    }
+
+    /// After the callback that retained `head` into `slot` returned: true
+    /// if the list is still retained (answer `STATUS_PENDING`), false if it
+    /// was released before (answer `STATUS_SUCCESS`: the data was taken).
+    #[inline]
+    pub(crate) fn confirm_slot(&self, slot: u8, head: usize) -> bool {
+        self.retained[usize::from(slot)]
+            .compare_exchange(
+                head | IN_CALLBACK,
+                head,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// Empties `slot`, which held `head` for a retained handle being
+    /// dropped: `Some(true)` if the provider considers the list retained
+    /// (the caller must `WskRelease` it), `Some(false)` if its callback is
+    /// still running (nothing to release: the callback answers
+    /// `STATUS_SUCCESS`), `None` if deregistration released it already
+    /// (nothing left to do). In both `Some` cases the caller then gives back
+    /// the slot's gate and live counts.
+    pub(crate) fn take_slot(&self, slot: u8, head: usize) -> Option<bool> {
+        let cell = &self.retained[usize::from(slot)];
+        let mut current = cell.load(Ordering::Acquire);
+        loop {
+            if current & !IN_CALLBACK != head {
+                return None;
+            }
+            match cell.compare_exchange_weak(current, 0, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Some(current & IN_CALLBACK == 0),
                 Err(actual) => current = actual,
             }
         }
     }
+}
 
-    /// Uncounts a retained indication; true if the caller must now submit the
-    /// deferred close.
-    pub(crate) fn end_retain(&self) -> bool {
-        self.gate.fetch_sub(1, Ordering::AcqRel) == CLOSING + 1
+/// The error for a send or receive refused by the socket's state `flags`.
+#[cold]
+fn transfer_refusal(flags: u32) -> Error {
+    if flags & DEAD != 0 {
+        Error::FILE_FORCED_CLOSED
+    } else if flags & (CONNECTED | SILENT | SILENCING) != CONNECTED {
+        Error::INVALID_DEVICE_STATE
+    } else {
+        // Aborted, by this side or the peer.
+        Error::CONNECTION_ABORTED
     }
+}
 
-    /// Marks the socket closing; true if no retained indication is
-    /// outstanding, so the caller must submit the close now.
-    pub(crate) fn begin_close(&self) -> bool {
-        self.gate.fetch_or(CLOSING, Ordering::AcqRel) == 0
+/// The error for a call refused by the socket's state `flags`.
+#[cold]
+fn refusal(flags: u32) -> Error {
+    if flags & DEAD != 0 {
+        Error::FILE_FORCED_CLOSED
+    } else {
+        Error::INVALID_DEVICE_STATE
     }
 }

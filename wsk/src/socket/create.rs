@@ -5,17 +5,19 @@
 use alloc::sync::Arc;
 use core::ffi::c_void;
 use core::net::SocketAddr;
+use core::sync::atomic::AtomicUsize;
 
 use wsk_sys as sys;
 
 use super::calls::{CloseOp, close_in_background};
-use super::core::{BIND_SUBMITTED, BOUND, SocketCore};
+use super::core::{BIND_SUBMITTED, BOUND, CONNECTED, SocketCore};
 use crate::addr::{AddressFamily, SockAddr};
 use crate::error::{Error, Result};
 use crate::irp::block::Operation;
 use crate::irp::handle::Request;
 use crate::provider::client::Provider;
-use crate::provider::npi::LiveHandle;
+use crate::provider::npi::{LiveHandle, ProviderInner, RegInner};
+use crate::provider::teardown::ClientCall;
 use crate::provider::version::WindowsVersion;
 
 /// A socket handle type, built from the core of a created or accepted
@@ -100,27 +102,50 @@ pub struct CreateOp<S: Socket> {
     remote: SockAddr,
     /// A stream socket (`WSK_FLAG_STREAM_SOCKET`) is being created.
     stream: bool,
+    /// `WskSocketConnect`: the socket comes bound and connected.
+    connect: bool,
+    /// The registration, for the in-flight count (the core holds it too,
+    /// but is taken out on completion).
+    reg: Arc<RegInner>,
 }
 
 impl<S: Socket> Operation for CreateOp<S> {
     type Output = Result<S>;
 
-    fn abandon(mut self, status: i32, information: usize) {
-        close_abandoned(self.core.take(), status, information);
+    fn abandon(mut self, _status: i32, _information: usize) {
+        close_abandoned(self.core.take());
     }
 
-    fn complete(mut self, status: i32, information: usize) -> Result<S> {
+    fn complete(mut self, status: i32, _information: usize) -> Result<S> {
         if self.stream && status == sys::STATUS_INVALID_PARAMETER {
             // A provider that does not know WSK_FLAG_STREAM_SOCKET.
             return Err(Error::NOT_SUPPORTED);
         }
         Error::check(status)?;
-        let socket = information as sys::PWSK_SOCKET;
-        if socket.is_null() {
-            return Err(Error::UNSUCCESSFUL);
-        }
         let (Some(core), Some(live)) = (self.core.take(), self.live.take()) else {
             unreachable!("completed once")
+        };
+        if core.socket().is_null() {
+            return Err(Error::UNSUCCESSFUL);
+        }
+        Ok(S::from_core(core, live))
+    }
+
+    fn inflight(&self) -> &AtomicUsize {
+        self.reg.inflight()
+    }
+
+    const ON_COMPLETION: bool = true;
+    fn completed(&self, status: i32, information: usize) {
+        let socket = information as sys::PWSK_SOCKET;
+        let Some(core) = self
+            .core
+            .as_ref()
+            .filter(|_| sys::NT_SUCCESS(status) && !socket.is_null())
+        else {
+            // No socket: deregistration need not wait for one.
+            self.reg.socket_gone();
+            return;
         };
         if self.stream {
             // Before any call through the socket's table: from now on it is
@@ -136,22 +161,23 @@ impl<S: Socket> Operation for CreateOp<S> {
                     .learn(table.cast(), core.provider.windows());
             }
         }
-        core.set_socket(socket);
-        Ok(S::from_core(core, live))
+        if self.connect {
+            // WskSocketConnect succeeded: bound and connected.
+            core.set_flags(CONNECTED);
+        }
+        // Known from now on: callbacks (static events) may fire before the
+        // owner takes the socket; closed by deregistration if nobody ever
+        // does.
+        SocketCore::adopt(core, socket);
     }
 }
 
 /// Closes in the background the socket an abandoned create or accept
-/// request made (its IRP completed with `status` and the socket in
-/// `information`): nobody waits for it any more.
-pub(crate) fn close_abandoned<H: Send + Sync + 'static>(
-    core: Option<Arc<SocketCore<H>>>,
-    status: i32,
-    information: usize,
-) {
-    if sys::NT_SUCCESS(status) && information != 0 {
-        if let Some(core) = core {
-            core.set_socket(information as sys::PWSK_SOCKET);
+/// request made (its completion routine recorded it): nobody waits for it
+/// any more.
+pub(crate) fn close_abandoned<H: Send + Sync + 'static>(core: Option<Arc<SocketCore<H>>>) {
+    if let Some(core) = core {
+        if !core.socket().is_null() {
             close_in_background(SocketCore::erase(&core));
         }
     }
@@ -171,12 +197,19 @@ pub(crate) fn submit_create<S: Socket>(
     kind: Kind,
     how: How,
 ) -> Request<CreateOp<S>> {
-    let core = Arc::new(SocketCore::new(Arc::clone(&provider.inner), handler));
+    let family = match how {
+        How::Socket(family) => family,
+        // WskSocketConnect: "the address family … of LocalAddress".
+        How::Connect { local, .. } => AddressFamily::of(&local),
+    };
+    let datagram = kind.flags == sys::WSK_FLAG_DATAGRAM_SOCKET;
+    let core = SocketCore::new_arc(Arc::clone(&provider.inner), family.raw(), datagram, handler);
     let stream = kind.flags == sys::WSK_FLAG_STREAM_SOCKET;
     let (local, remote) = match how {
         How::Socket(_) => (SockAddr::UNSPECIFIED, SockAddr::UNSPECIFIED),
         How::Connect { local, remote } => {
-            // WskSocketConnect binds and connects: the socket comes bound.
+            // WskSocketConnect binds and connects: the socket comes bound
+            // (and connected once it succeeds).
             core.set_flags(BIND_SUBMITTED | BOUND);
             (SockAddr::from(local), SockAddr::from(remote))
         }
@@ -187,78 +220,148 @@ pub(crate) fn submit_create<S: Socket>(
         local,
         remote,
         stream,
+        connect: matches!(how, How::Connect { .. }),
+        reg: provider.inner.reg_arc(),
     };
     let inner = &provider.inner;
-    if stream && !inner.windows().at_least(WindowsVersion::WINDOWS_10_1703) {
-        return Request::failed(op, Error::NOT_SUPPORTED);
+    // One refusal path: debug builds keep a stack slot per moved payload.
+    let (call, routine) = match admit_create(inner, kind, how) {
+        Ok(admitted) => admitted,
+        Err(e) => return Request::failed(op, e),
+    };
+    // Until the provider returned: a client-level call in progress.
+    let _call = call;
+    let client = inner.client();
+    let (socket_type, protocol) = kind.transport();
+    Request::submit(op, |irp, op| {
+        let op = op.into_mut();
+        // Deregistration waits for the socket this may create.
+        op.reg.socket_opening();
+        let context = op.context(kind.dispatch);
+        match routine {
+            // SAFETY: the context (the core) is kept alive by the payload
+            // and, on success, by the new handle; the dispatch table is a
+            // 'static constant.
+            CreateRoutine::Socket(create, family) => unsafe {
+                create(
+                    client,
+                    family,
+                    socket_type,
+                    protocol,
+                    kind.flags,
+                    context,
+                    kind.dispatch,
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    irp,
+                )
+            },
+            // SAFETY: the context (the core) and both addresses live in the
+            // payload until completion, and the core, on success, in the new
+            // handle; `Flags` is reserved (0); the dispatch table (a
+            // connection table: `kind` is a connection kind) is a 'static
+            // constant.
+            CreateRoutine::Connect(connect) => unsafe {
+                connect(
+                    client,
+                    socket_type,
+                    protocol,
+                    op.local.as_mut_ptr(),
+                    op.remote.as_mut_ptr(),
+                    0,
+                    context,
+                    kind.dispatch.cast(),
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    irp,
+                )
+            },
+        }
+    })
+}
+
+/// The provider routine a creation calls.
+#[derive(Clone, Copy)]
+enum CreateRoutine {
+    /// `WskSocket`, with the family.
+    Socket(
+        unsafe extern "system" fn(
+            sys::PWSK_CLIENT,
+            sys::ADDRESS_FAMILY,
+            sys::USHORT,
+            sys::ULONG,
+            sys::ULONG,
+            sys::PVOID,
+            *const core::ffi::c_void,
+            sys::PEPROCESS,
+            sys::PETHREAD,
+            sys::PSECURITY_DESCRIPTOR,
+            sys::PIRP,
+        ) -> sys::NTSTATUS,
+        sys::ADDRESS_FAMILY,
+    ),
+    /// `WskSocketConnect`.
+    Connect(
+        unsafe extern "system" fn(
+            sys::PWSK_CLIENT,
+            sys::USHORT,
+            sys::ULONG,
+            sys::PSOCKADDR,
+            sys::PSOCKADDR,
+            sys::ULONG,
+            sys::PVOID,
+            *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
+            sys::PEPROCESS,
+            sys::PETHREAD,
+            sys::PSECURITY_DESCRIPTOR,
+            sys::PIRP,
+        ) -> sys::NTSTATUS,
+    ),
+}
+
+/// Whether a socket of `kind` may be created `how` now, and with which
+/// routine; the client-level call it starts.
+///
+/// # Errors
+///
+/// [`Error::NOT_SUPPORTED`] for a stream socket before Windows 10 1703,
+/// [`Error::INVALID_PARAMETER`] for `WskSocketConnect` addresses of two
+/// families or a static event the handler lacks,
+/// [`Error::DEVICE_NOT_READY`] once deregistration began,
+/// [`Error::INVALID_DEVICE_STATE`] while static events are being set,
+/// [`Error::NOT_IMPLEMENTED`] without the routine.
+fn admit_create(
+    inner: &ProviderInner,
+    kind: Kind,
+    how: How,
+) -> Result<(ClientCall<'_>, CreateRoutine)> {
+    if kind.flags == sys::WSK_FLAG_STREAM_SOCKET
+        && !inner.windows().at_least(WindowsVersion::WINDOWS_10_1703)
+    {
+        return Err(Error::NOT_SUPPORTED);
     }
     if let How::Connect { local, remote } = how {
         if local.is_ipv4() != remote.is_ipv4() {
-            return Request::failed(op, Error::INVALID_PARAMETER);
+            return Err(Error::INVALID_PARAMETER);
         }
     }
-    if let Err(e) = inner.reg().begin_socket(kind.static_events(), kind.events) {
-        return Request::failed(op, e);
-    }
-    let client = inner.client();
-    let (socket_type, protocol) = kind.transport();
-    match how {
-        How::Socket(family) => {
-            let Some(create) = inner.dispatch().WskSocket else {
-                return Request::failed(op, Error::NOT_IMPLEMENTED);
-            };
-            Request::submit(op, |irp, op| {
-                let context = op.context(kind.dispatch);
-                // SAFETY: the context (the core) is kept alive by the payload
-                // and, on success, by the new handle; the dispatch table is a
-                // 'static constant.
-                unsafe {
-                    create(
-                        client,
-                        family.raw(),
-                        socket_type,
-                        protocol,
-                        kind.flags,
-                        context,
-                        kind.dispatch,
-                        core::ptr::null_mut(),
-                        core::ptr::null_mut(),
-                        core::ptr::null_mut(),
-                        irp,
-                    )
-                }
-            })
-        }
-        How::Connect { .. } => {
-            let Some(connect) = inner.dispatch().WskSocketConnect else {
-                return Request::failed(op, Error::NOT_IMPLEMENTED);
-            };
-            Request::submit(op, |irp, op| {
-                let context = op.context(kind.dispatch);
-                // SAFETY: the context (the core) and both addresses live in
-                // the payload until completion, and the core, on success, in
-                // the new handle; `Flags` is reserved (0); the dispatch table
-                // (a connection table: `kind` is a connection kind) is a
-                // 'static constant.
-                unsafe {
-                    connect(
-                        client,
-                        socket_type,
-                        protocol,
-                        op.local.as_mut_ptr(),
-                        op.remote.as_mut_ptr(),
-                        0,
-                        context,
-                        kind.dispatch.cast(),
-                        core::ptr::null_mut(),
-                        core::ptr::null_mut(),
-                        core::ptr::null_mut(),
-                        irp,
-                    )
-                }
-            })
-        }
-    }
+    let call = inner.reg().teardown.enter()?;
+    inner
+        .reg()
+        .begin_socket(kind.static_events(), kind.events)?;
+    let routine = match how {
+        How::Socket(family) => inner
+            .dispatch()
+            .WskSocket
+            .map(|create| CreateRoutine::Socket(create, family.raw())),
+        How::Connect { .. } => inner
+            .dispatch()
+            .WskSocketConnect
+            .map(CreateRoutine::Connect),
+    };
+    Ok((call, routine.ok_or(Error::NOT_IMPLEMENTED)?))
 }
 
 impl<S: Socket> CreateOp<S> {

@@ -66,7 +66,7 @@ use crate::error::{Error, Result};
 use crate::options::ConditionalAccept;
 use crate::provider::client::Provider;
 use crate::socket::calls::{enable_events_if_supported, set_option};
-use crate::socket::core::SocketCore;
+use crate::socket::core::{BOUND, CONNECTED, SocketCore};
 use crate::socket::create::{How, Kind, open, submit_create};
 
 /// Connects to `remote`: creates a connection socket for its family
@@ -100,7 +100,11 @@ pub async fn connect<H: ConnectionEvents>(
     open(created, async |socket: &ConnectionSocket<H>| {
         socket.bind(family.unspecified()).await?;
         socket.connect(remote).await?;
-        enable_events_if_supported(&**socket.core(), ConnectionVtable::<H>::EVENT_MASK)
+        enable_events_if_supported(
+            &**socket.core(),
+            ConnectionVtable::<H>::EVENT_MASK,
+            CONNECTED,
+        )
     })
     .await
 }
@@ -139,7 +143,7 @@ pub async fn listen<L: ListenEvents>(
             set_option::<ConditionalAccept>(SocketCore::erase(socket.core()), true).await?;
         }
         socket.bind(local).await?;
-        enable_events_if_supported(&**socket.core(), ListenVtable::<L>::EVENT_MASK)
+        enable_events_if_supported(&**socket.core(), ListenVtable::<L>::EVENT_MASK, BOUND)
     })
     .await
 }
@@ -196,7 +200,7 @@ pub async fn listen_stream<L: ListenEvents>(
         let core = SocketCore::erase(socket.core());
         // Not awaited: WskListen may pend until the first connection.
         start_listen(&core)?;
-        enable_events_if_supported(&core, ListenVtable::<L>::EVENT_MASK)
+        enable_events_if_supported(&core, ListenVtable::<L>::EVENT_MASK, BOUND)
     })
     .await
 }

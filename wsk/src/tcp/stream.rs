@@ -4,8 +4,10 @@
 //!
 //! See [`StreamSocket`] for the design.
 
+use alloc::sync::Arc;
 use core::marker::PhantomData;
 use core::net::SocketAddr;
+use core::sync::atomic::AtomicUsize;
 
 use wsk_sys as sys;
 
@@ -88,6 +90,8 @@ impl<L: ListenEvents> StreamListenVtable<L> {
 /// table lacks `WskListen`; the status of a `WskListen` that failed at once.
 pub(crate) fn start_listen(core: &SocketRef) -> Result<()> {
     let socket = core.socket();
+    // `WskListen` "is only on a stream socket the client bound".
+    let entered = core.enter(BOUND)?;
     // SAFETY: the socket exists (created by the caller's request).
     let table = unsafe { (*socket).Dispatch };
     // SAFETY: a stream socket (created with WSK_FLAG_STREAM_SOCKET): its table
@@ -95,28 +99,28 @@ pub(crate) fn start_listen(core: &SocketRef) -> Result<()> {
     let Some(listen) = (unsafe { stream_listen(table) }) else {
         return Err(Error::NOT_SUPPORTED);
     };
-    let request = Request::submit(
-        ListenOp {
-            _core: core.clone(),
-        },
-        |irp, _| {
-            // SAFETY: the socket exists; the payload keeps it open until
-            // completion.
-            unsafe { listen(socket, irp) }
-        },
-    );
+    let _entered = entered;
+    let request = Request::submit(ListenOp { core: core.clone() }, |irp, _| {
+        // SAFETY: the socket exists; the payload keeps it open until
+        // completion.
+        unsafe { listen(socket, irp) }
+    });
     request.now_or_detach().unwrap_or(Ok(()))
 }
 
 /// `WskListen`: keeps the socket core alive until the IRP completes.
 struct ListenOp {
-    _core: SocketRef,
+    core: SocketRef,
 }
 
 impl Operation for ListenOp {
     type Output = Result<()>;
     fn complete(self, status: i32, _information: usize) -> Result<()> {
+        self.core.note_status(status);
         Error::check(status).map(drop)
+    }
+    fn inflight(&self) -> &AtomicUsize {
+        self.core.inflight()
     }
 }
 
@@ -202,7 +206,7 @@ impl<H: ConnectionEvents> Socket for StreamSocket<H> {
     type Handler = H;
 
     #[allow(private_interfaces)]
-    fn from_core(core: alloc::sync::Arc<SocketCore<H>>, live: LiveHandle) -> Self {
+    fn from_core(core: Arc<SocketCore<H>>, live: LiveHandle) -> Self {
         Self {
             socket: ConnectionSocket::from_core(core, live),
         }
@@ -402,7 +406,7 @@ impl<H: ConnectionEvents> StreamListener<H> {
         let core = self.socket.socket.core();
         // SAFETY: the socket exists; a stream socket, seen through its listen view.
         let accept = unsafe { core.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskAccept;
-        submit_accept(SocketCore::erase(core), accept, handler)
+        submit_accept(SocketCore::erase(core), accept, handler, BOUND)
     }
 
     /// The local address listened on (`WskGetLocalAddress`).

@@ -5,7 +5,6 @@
 
 use core::cell::Cell;
 use core::marker::PhantomData;
-use core::mem::offset_of;
 use core::net::SocketAddr;
 
 use wsk_sys as sys;
@@ -15,8 +14,8 @@ use crate::buffer::Buffer;
 use crate::error::Result;
 use crate::irql::context::EventContext;
 use crate::mdl::BufPieces;
-use crate::socket::core::{EVENTS_ON, ErasedCore, SocketCore};
-use crate::socket::retain::{IndicationList, Retained};
+use crate::socket::core::{DEAD, EVENTS_ON, ErasedCore, SocketCore};
+use crate::socket::retain::Retained;
 
 bitflags::bitflags! {
     /// Flags of a received datagram: the `Flags` of a receive-from event
@@ -143,9 +142,10 @@ impl DatagramEvents for NoDatagramEvents {}
 pub struct DatagramIndication<'a> {
     pub(crate) head: *mut sys::WSK_DATAGRAM_INDICATION,
     pub(crate) flags: DatagramFlags,
-    /// Set when the callback retains the list: the trampoline then answers
-    /// `STATUS_PENDING`.
-    pub(crate) retained: &'a Cell<bool>,
+    /// The retained slot, set when the callback retains the list: the
+    /// trampoline then answers `STATUS_PENDING`, or `STATUS_SUCCESS` if the
+    /// list was released before the callback returned.
+    pub(crate) retained: &'a Cell<Option<u8>>,
     /// The indicating socket's core (the callback's context, with the
     /// provenance of the whole `Arc` allocation), to retain the list with.
     pub(crate) core: *const ErasedCore,
@@ -186,17 +186,25 @@ impl DatagramIndication<'_> {
     /// waits for the release) and counts as a live handle of the
     /// registration.
     ///
-    /// Returns `None` — and the callback's action applies — when the socket
-    /// is already closing: the DDI requires every retained indication to be
-    /// released before `WskCloseSocket`.
+    /// Dropped before the callback returns, it releases nothing and the
+    /// trampoline answers `STATUS_SUCCESS` instead: every datagram was
+    /// taken.
+    ///
+    /// Returns `None` — and the callback's action applies — when the list
+    /// could not be released later: the socket is already closing (the DDI
+    /// requires every retained indication to be released before
+    /// `WskCloseSocket`), its `PWSK_SOCKET` is not known yet, or 16 lists of
+    /// this socket are retained already (callbacks of one datagram socket
+    /// may run concurrently; each retains into its own slot).
     #[must_use]
     pub fn retain(self) -> Option<RetainedDatagrams> {
+        let count = self.count();
         // SAFETY: inside the receive-from callback that indicated `head`,
         // whose context `core` is (the trampoline builds indications only
         // there).
         let raw = unsafe { Retained::retain(self.core, self.head) }?;
-        self.retained.set(true);
-        Some(RetainedDatagrams { raw })
+        self.retained.set(Some(raw.slot()));
+        Some(RetainedDatagrams { raw, count })
     }
 }
 
@@ -419,55 +427,56 @@ impl core::fmt::Debug for DatagramSegments<'_> {
 /// Dropping it is legal at IRQL ≤ `DISPATCH_LEVEL`.
 pub struct RetainedDatagrams {
     raw: Retained<sys::WSK_DATAGRAM_INDICATION>,
+    count: usize,
 }
 
 impl RetainedDatagrams {
-    /// The retained datagrams, in order.
-    #[must_use]
-    pub fn iter(&self) -> Datagrams<'_> {
-        Datagrams {
-            next: self.raw.head(),
-            priority: self.raw.core().provider.mapping_priority(),
-            _borrow: PhantomData,
-        }
+    /// Runs `read` with the retained datagrams, in order; returns what it
+    /// returns.
+    ///
+    /// The provider's memory is lent to the closure only: no borrow of it
+    /// outlives the call, so the list can be released — by this handle's
+    /// drop, or by [`Registration::deregister`](crate::Registration::deregister)
+    /// if the handle was leaked — without leaving a dangling slice behind.
+    ///
+    /// ```compile_fail
+    /// # use wsk::events::RetainedDatagrams;
+    /// fn first(retained: &RetainedDatagrams) -> &[u8] {
+    ///     retained.with_datagrams(|mut datagrams| datagrams.next().unwrap().control_info()).unwrap()
+    /// }
+    /// ```
+    ///
+    /// # IRQL
+    ///
+    /// ≤ `DISPATCH_LEVEL`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FILE_FORCED_CLOSED`](crate::Error::FILE_FORCED_CLOSED) once
+    /// deregistration closed the socket (and released the list).
+    pub fn with_datagrams<R>(&self, read: impl FnOnce(Datagrams<'_>) -> R) -> Result<R> {
+        let priority = self.raw.core().provider.mapping_priority();
+        self.raw.read(|head| {
+            read(Datagrams {
+                next: head,
+                priority,
+                _borrow: PhantomData,
+            })
+        })
     }
 
     /// The number of datagrams retained.
     #[must_use]
     pub fn count(&self) -> usize {
-        self.iter().count()
-    }
-}
-
-impl<'a> IntoIterator for &'a RetainedDatagrams {
-    type Item = Datagram<'a>;
-    type IntoIter = Datagrams<'a>;
-
-    fn into_iter(self) -> Datagrams<'a> {
-        self.iter()
+        self.count
     }
 }
 
 impl core::fmt::Debug for RetainedDatagrams {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("RetainedDatagrams")
-            .field("count", &self.count())
+            .field("count", &self.count)
             .finish_non_exhaustive()
-    }
-}
-
-impl IndicationList for sys::WSK_DATAGRAM_INDICATION {
-    unsafe fn release(core: &ErasedCore, head: *mut Self) {
-        let offset = offset_of!(sys::WSK_PROVIDER_DATAGRAM_DISPATCH, WskRelease);
-        // SAFETY: the socket exists (it indicated data) and is a datagram
-        // socket; `WskRelease` exists in every version of the table.
-        let release: sys::PFN_WSK_RELEASE_DATAGRAM_INDICATION_LIST =
-            unsafe { core.routine(offset) };
-        if let Some(release) = release {
-            // SAFETY: `head` is a list this socket indicated and we retained;
-            // the socket is not closed yet (caller contract).
-            let _ = unsafe { release(core.socket(), head) };
-        }
     }
 }
 
@@ -524,10 +533,13 @@ unsafe extern "system" fn receive_from_event<H: DatagramEvents>(
     // SAFETY: inside the provider's callback; the flag tells DISPATCH_LEVEL.
     let cx = unsafe { EventContext::new(flags) };
     if data.is_null() {
+        // "The socket is no longer functional": nothing but the close is
+        // called on it from now on.
+        core.set_flags(DEAD);
         core.handler.on_receive_from(&cx, None);
         return sys::STATUS_SUCCESS;
     }
-    let retained = Cell::new(false);
+    let retained = Cell::new(None);
     let indication = DatagramIndication {
         head: data,
         flags: DatagramFlags::from_bits_retain(flags),
@@ -535,8 +547,14 @@ unsafe extern "system" fn receive_from_event<H: DatagramEvents>(
         core: core_ptr,
     };
     let action = core.handler.on_receive_from(&cx, Some(indication));
-    if retained.get() {
-        return sys::STATUS_PENDING;
+    if let Some(slot) = retained.get() {
+        // Still retained: the provider keeps the list for us until
+        // `WskRelease`. Released already: nothing is kept, all was taken.
+        return if core.confirm_slot(slot, data as usize) {
+            sys::STATUS_PENDING
+        } else {
+            sys::STATUS_SUCCESS
+        };
     }
     match action {
         DatagramAction::Accept => sys::STATUS_SUCCESS,

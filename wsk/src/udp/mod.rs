@@ -25,6 +25,7 @@ use crate::addr::AddressFamily;
 use crate::error::Result;
 use crate::provider::client::Provider;
 use crate::socket::calls::enable_events_if_supported;
+use crate::socket::core::BOUND;
 use crate::socket::create::open;
 
 /// Binds a datagram socket to `local`: creates one for its family
@@ -54,7 +55,7 @@ pub async fn bind<H: DatagramEvents>(
     let created = DatagramSocket::new(provider, AddressFamily::of(&local), handler);
     open(created, async |socket: &DatagramSocket<H>| {
         socket.bind(local).await?;
-        enable_events_if_supported(&**socket.core(), DatagramVtable::<H>::EVENT_MASK)
+        enable_events_if_supported(&**socket.core(), DatagramVtable::<H>::EVENT_MASK, BOUND)
     })
     .await
 }

@@ -4,11 +4,13 @@
 //! A datagram socket must be bound ([`DatagramSocket::bind`], or
 //! [`udp::bind`](crate::udp::bind) which also enables events) before it
 //! sends or receives; until then those requests fail with
-//! [`Error::ADDRESS_NOT_ASSOCIATED`] without reaching the provider.
+//! [`Error::ADDRESS_NOT_ASSOCIATED`] without reaching the provider (events
+//! and the local address with [`Error::INVALID_DEVICE_STATE`]).
 
 use alloc::sync::Arc;
 use core::mem::offset_of;
 use core::net::SocketAddr;
+use core::sync::atomic::AtomicUsize;
 
 use wsk_sys as sys;
 
@@ -153,7 +155,7 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     /// [`Error::NOT_IMPLEMENTED`] where the provider has no event support
     /// (Wine).
     pub fn enable_events(&self) -> Result<()> {
-        enable_events(&**self.core(), DatagramVtable::<H>::EVENT_MASK)
+        enable_events(&**self.core(), DatagramVtable::<H>::EVENT_MASK, BOUND)
     }
 
     /// Disables the callbacks [`enable_events`](Self::enable_events)
@@ -170,7 +172,7 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     /// The status of `WskControlSocket`; [`Error::NOT_IMPLEMENTED`] where the
     /// provider has no event support (Wine).
     pub fn disable_events(&self) -> Result<()> {
-        disable_events(&**self.core(), DatagramVtable::<H>::EVENT_MASK)
+        disable_events(&**self.core(), DatagramVtable::<H>::EVENT_MASK, BOUND)
     }
 
     /// Whether the handler's callback is enabled:
@@ -229,6 +231,22 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         get_option::<O>(self.erased())
     }
 
+    /// Whether the socket must be closed and nothing else works on it any
+    /// more: the provider declared it no longer functional — a request
+    /// failed with [`Error::FILE_FORCED_CLOSED`], or a callback got a NULL
+    /// indication or socket — or deregistration closed it. Calls other than
+    /// `close` then fail with [`Error::FILE_FORCED_CLOSED`] without reaching
+    /// the provider; the DDI wants the socket closed "as soon as possible"
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_event>).
+    ///
+    /// # IRQL
+    ///
+    /// Any.
+    #[must_use]
+    pub fn must_close(&self) -> bool {
+        self.core().must_close()
+    }
+
     /// The handler.
     #[must_use]
     pub fn handler(&self) -> &H {
@@ -257,7 +275,7 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         let offset = offset_of!(sys::WSK_PROVIDER_DATAGRAM_DISPATCH, WskBind);
         // SAFETY: `WskBind` exists in every version of the table.
         let bind: sys::PFN_WSK_BIND = unsafe { self.routine(offset) };
-        submit_address(self.erased(), AddressCall::Bind(bind), Some(local))
+        submit_address(self.erased(), AddressCall::Bind(bind), Some(local), 0)
     }
 
     /// The local address (`WskGetLocalAddress`): after binding to port 0,
@@ -274,7 +292,7 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         let offset = offset_of!(sys::WSK_PROVIDER_DATAGRAM_DISPATCH, WskGetLocalAddress);
         // SAFETY: `WskGetLocalAddress` exists in every version of the table.
         let query: sys::PFN_WSK_GET_LOCAL_ADDRESS = unsafe { self.routine(offset) };
-        submit_address(self.erased(), AddressCall::Query(query), None)
+        submit_address(self.erased(), AddressCall::Query(query), None, BOUND)
     }
 
     /// Sets the socket's security descriptor (`SO_WSK_SECURITY`) to a
@@ -377,6 +395,13 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         if !core.has_flags(BOUND) {
             return Request::failed(op, Error::ADDRESS_NOT_ASSOCIATED);
         }
+        if let Some(Err(e)) = addr.map(|a| core.check_family(&a)) {
+            return Request::failed(op, e);
+        }
+        let entered = match core.enter(BOUND) {
+            Ok(entered) => entered,
+            Err(e) => return Request::failed(op, e),
+        };
         // SAFETY: the socket exists; every table starts with the basic one.
         let Some(control) =
             (unsafe { core.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }).WskControlSocket
@@ -385,7 +410,9 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         };
         let length = op.addr.len();
         let socket = core.socket();
+        let _entered = entered;
         Request::submit(op, |irp, op| {
+            let op = op.into_mut();
             let input = if op.set {
                 op.addr.as_mut_ptr().cast()
             } else {
@@ -458,7 +485,11 @@ pub struct FixedAddressOp {
 
 impl Operation for FixedAddressOp {
     type Output = Result<()>;
+    fn inflight(&self) -> &AtomicUsize {
+        self.core.inflight()
+    }
     fn complete(self, status: i32, _information: usize) -> Result<()> {
+        self.core.note_status(status);
         Error::check(status)?;
         if self.set {
             self.core.set_flags(self.flag);

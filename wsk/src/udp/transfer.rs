@@ -4,6 +4,7 @@
 use alloc::vec::Vec;
 use core::mem::offset_of;
 use core::net::SocketAddr;
+use core::sync::atomic::AtomicUsize;
 
 use wsk_sys as sys;
 
@@ -12,7 +13,7 @@ use super::socket::DatagramSocket;
 use crate::addr::SockAddr;
 use crate::buffer::{BufResult, Buffer};
 use crate::error::{Error, Result};
-use crate::irp::block::Operation;
+use crate::irp::block::{Operation, Payload};
 use crate::irp::handle::{Prepared, Request, RequestSlot, SlotRequest};
 use crate::provider::version::WindowsVersion;
 use crate::socket::core::{BOUND, FIXED_REMOTE, FIXED_SENDTO, SocketCore, SocketRef};
@@ -94,10 +95,13 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         &self,
         buffer: Buffer,
         remote: Option<SocketAddr>,
-    ) -> Prepared<SendToOp, impl FnOnce(sys::PIRP, &mut SendToOp) -> sys::NTSTATUS + use<H>> {
+    ) -> Prepared<
+        SendToOp,
+        impl FnOnce(sys::PIRP, Payload<'_, SendToOp>) -> sys::NTSTATUS + use<'_, H>,
+    > {
         let core = self.core();
         let op = SendToOp {
-            _core: SocketCore::erase(core),
+            core: SocketCore::erase(core),
             wsk_buf: buffer.wsk_buf_data(),
             buffer,
             remote: remote.map_or(SockAddr::UNSPECIFIED, SockAddr::from),
@@ -112,6 +116,13 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         if remote.is_none() && !core.has_flags(FIXED_REMOTE | FIXED_SENDTO) {
             return Err((op, Error::INVALID_DEVICE_STATE));
         }
+        if let Some(Err(e)) = remote.map(|r| core.check_family(&r)) {
+            return Err((op, e));
+        }
+        let entered = match core.enter(BOUND) {
+            Ok(entered) => entered,
+            Err(e) => return Err((op, e)),
+        };
         let offset = offset_of!(sys::WSK_PROVIDER_DATAGRAM_DISPATCH, WskSendTo);
         // SAFETY: the socket exists; a datagram table; `WskSendTo` exists in
         // every version.
@@ -120,7 +131,10 @@ impl<H: DatagramEvents> DatagramSocket<H> {
             return Err((op, Error::NOT_IMPLEMENTED));
         };
         let socket = core.socket();
-        Ok((op, move |irp, op: &mut SendToOp| {
+        Ok((op, move |irp, op: Payload<'_, SendToOp>| {
+            let op = op.into_mut();
+            // The provider call runs inside the socket's run-down.
+            let _entered = entered;
             let remote = if op.has_remote {
                 op.remote.as_mut_ptr()
             } else {
@@ -190,11 +204,13 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     fn prepare_receive_from(
         &self,
         buffer: Buffer,
-    ) -> Prepared<ReceiveFromOp, impl FnOnce(sys::PIRP, &mut ReceiveFromOp) -> sys::NTSTATUS + use<H>>
-    {
+    ) -> Prepared<
+        ReceiveFromOp,
+        impl FnOnce(sys::PIRP, Payload<'_, ReceiveFromOp>) -> sys::NTSTATUS + use<'_, H>,
+    > {
         let core = self.core();
         let op = ReceiveFromOp {
-            _core: SocketCore::erase(core),
+            core: SocketCore::erase(core),
             wsk_buf: buffer.wsk_buf_capacity(),
             buffer,
             remote: SockAddr::UNSPECIFIED,
@@ -206,6 +222,10 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         if !core.has_flags(BOUND) {
             return Err((op, Error::ADDRESS_NOT_ASSOCIATED));
         }
+        let entered = match core.enter(BOUND) {
+            Ok(entered) => entered,
+            Err(e) => return Err((op, e)),
+        };
         let offset = offset_of!(sys::WSK_PROVIDER_DATAGRAM_DISPATCH, WskReceiveFrom);
         // SAFETY: the socket exists; a datagram table; `WskReceiveFrom`
         // exists in every version.
@@ -214,7 +234,10 @@ impl<H: DatagramEvents> DatagramSocket<H> {
             return Err((op, Error::NOT_IMPLEMENTED));
         };
         let socket = core.socket();
-        Ok((op, move |irp, op: &mut ReceiveFromOp| {
+        Ok((op, move |irp, op: Payload<'_, ReceiveFromOp>| {
+            let op = op.into_mut();
+            // The provider call runs inside the socket's run-down.
+            let _entered = entered;
             let remote = op.remote.as_mut_ptr();
             let control = (&raw mut op.control).cast::<sys::CMSGHDR>();
             // SAFETY: the socket exists; the WSK_BUF, the buffer, the address,
@@ -262,7 +285,7 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     ) -> Request<SendMessagesOp> {
         let core = self.core();
         let mut op = SendMessagesOp {
-            _core: SocketCore::erase(core),
+            core: SocketCore::erase(core),
             buffers: datagrams,
             list: Vec::new(),
             remote: SockAddr::from(remote),
@@ -276,6 +299,13 @@ impl<H: DatagramEvents> DatagramSocket<H> {
         if !core.provider.windows().at_least(WindowsVersion::WINDOWS_8) {
             return Request::failed(op, Error::NOT_SUPPORTED);
         }
+        if let Err(e) = core.check_family(&remote) {
+            return Request::failed(op, e);
+        }
+        let entered = match core.enter(BOUND) {
+            Ok(entered) => entered,
+            Err(e) => return Request::failed(op, e),
+        };
         let offset = offset_of!(sys::WSK_PROVIDER_DATAGRAM_DISPATCH, WskSendMessages);
         // SAFETY: the socket exists; a datagram table, which has its Windows 8
         // field `WskSendMessages` (the system is Windows 8 or later).
@@ -301,7 +331,9 @@ impl<H: DatagramEvents> DatagramSocket<H> {
             }
         }
         let socket = core.socket();
+        let _entered = entered;
         Request::submit(op, |irp, op| {
+            let op = op.into_mut();
             let head = op.list.as_mut_ptr();
             let remote = op.remote.as_mut_ptr();
             // SAFETY: the socket exists; the list, the buffers it describes
@@ -322,7 +354,7 @@ pub type ReceiveFromSlot = RequestSlot<ReceiveFromOp>;
 
 /// `WskSendTo`.
 pub struct SendToOp {
-    _core: SocketRef,
+    core: SocketRef,
     buffer: Buffer,
     wsk_buf: sys::WSK_BUF,
     remote: SockAddr,
@@ -338,10 +370,15 @@ impl Operation for SendToOp {
     /// Bytes sent, and the buffer.
     type Output = BufResult<usize>;
     fn complete(self, status: i32, information: usize) -> Self::Output {
+        self.core.note_status(status);
         match Error::check(status) {
             Ok(_) => (Ok(information.min(self.buffer.len())), self.buffer),
             Err(e) => (Err(e), self.buffer),
         }
+    }
+    #[inline]
+    fn inflight(&self) -> &AtomicUsize {
+        self.core.inflight()
     }
 }
 
@@ -354,7 +391,7 @@ const _: () = assert!(align_of::<ControlStorage>() >= align_of::<sys::CMSGHDR>()
 
 /// `WskReceiveFrom`.
 pub struct ReceiveFromOp {
-    _core: SocketRef,
+    core: SocketRef,
     buffer: Buffer,
     wsk_buf: sys::WSK_BUF,
     remote: SockAddr,
@@ -369,7 +406,12 @@ unsafe impl Send for ReceiveFromOp {}
 impl Operation for ReceiveFromOp {
     /// What was received, and the buffer.
     type Output = BufResult<ReceivedFrom>;
+    #[inline]
+    fn inflight(&self) -> &AtomicUsize {
+        self.core.inflight()
+    }
     fn complete(mut self, status: i32, information: usize) -> Self::Output {
+        self.core.note_status(status);
         // Truncation is documented as MSG_TRUNC in the flags; a provider
         // that reports it as STATUS_BUFFER_OVERFLOW instead is tolerated, an
         // assumption, not contract (the WskReceiveFrom page does not name
@@ -460,7 +502,7 @@ impl core::fmt::Debug for ReceivedFrom {
 
 /// `WskSendMessages`.
 pub struct SendMessagesOp {
-    _core: SocketRef,
+    core: SocketRef,
     buffers: Vec<Buffer>,
     /// One node per buffer, chained through `Next`; points into `buffers`.
     list: Vec<sys::WSK_BUF_LIST>,
@@ -475,9 +517,13 @@ impl Operation for SendMessagesOp {
     /// Total bytes sent, and the buffers.
     type Output = (Result<usize>, Vec<Buffer>);
     fn complete(self, status: i32, information: usize) -> Self::Output {
+        self.core.note_status(status);
         match Error::check(status) {
             Ok(_) => (Ok(information), self.buffers),
             Err(e) => (Err(e), self.buffers),
         }
+    }
+    fn inflight(&self) -> &AtomicUsize {
+        self.core.inflight()
     }
 }

@@ -166,9 +166,12 @@ impl DatagramLog {
             match e {
                 DatagramEntry::Read(a, b) => out.push((a, b)),
                 DatagramEntry::Kept(list) => {
-                    for d in &list {
-                        out.push((d.peer_addr().expect("sender"), read_datagram(&d)));
-                    }
+                    list.with_datagrams(|datagrams| {
+                        for d in datagrams {
+                            out.push((d.peer_addr().expect("sender"), read_datagram(&d)));
+                        }
+                    })
+                    .expect("socket open");
                 }
             }
         }

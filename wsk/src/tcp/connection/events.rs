@@ -12,8 +12,8 @@ use crate::buffer::Buffer;
 use crate::error::Result;
 use crate::irql::context::EventContext;
 use crate::mdl::BufPieces;
-use crate::socket::core::{ErasedCore, SocketCore};
-use crate::socket::retain::{IndicationList, Retained};
+use crate::socket::core::{DEAD, ErasedCore, SocketCore};
+use crate::socket::retain::Retained;
 
 bitflags::bitflags! {
     /// The `Flags` of a disconnect event (`PFN_WSK_DISCONNECT_EVENT`).
@@ -181,9 +181,10 @@ pub struct Indication<'a> {
     pub(crate) head: *mut sys::WSK_DATA_INDICATION,
     pub(crate) total: usize,
     pub(crate) flags: IndicationFlags,
-    /// Set when the callback retains the chain: the trampoline then answers
-    /// `STATUS_PENDING`.
-    pub(crate) retained: &'a Cell<bool>,
+    /// The retained slot, set when the callback retains the chain: the
+    /// trampoline then answers `STATUS_PENDING`, or `STATUS_SUCCESS` if the
+    /// chain was released before the callback returned.
+    pub(crate) retained: &'a Cell<Option<u8>>,
     /// The indicating socket's core (the callback's context, with the
     /// provenance of the whole `Arc` allocation), to retain the chain with.
     pub(crate) core: *const ErasedCore,
@@ -281,17 +282,23 @@ impl Indication<'_> {
     /// The trampoline answers `STATUS_PENDING` (the callback's
     /// [`ReceiveAction`] is then ignored); the returned handle calls
     /// `WskRelease` when dropped, at IRQL ≤ `DISPATCH_LEVEL`. Honour
-    /// [`IndicationFlags::RELEASE_ASAP`].
+    /// [`IndicationFlags::RELEASE_ASAP`]. Dropped before the callback
+    /// returns (handed to a work item that was quick, say), it releases
+    /// nothing and the trampoline answers `STATUS_SUCCESS` instead: all the
+    /// data was taken.
     ///
-    /// Returns `None` — and the callback's action applies — when the socket
-    /// is already closing: the DDI requires every retained indication to be
-    /// released before `WskCloseSocket`.
+    /// Returns `None` — and the callback's action applies — when the list
+    /// could not be released later: the socket is already closing (the DDI
+    /// requires every retained indication to be released before
+    /// `WskCloseSocket`), its `PWSK_SOCKET` is not known yet (the request
+    /// that created or accepted it has not completed), or 16 lists of this
+    /// socket are retained already.
     #[must_use]
     pub fn retain(self) -> Option<RetainedIndication> {
         // SAFETY: inside the receive callback that indicated `head`, whose
         // context `core` is (the trampoline builds indications only there).
         let raw = unsafe { Retained::retain(self.core, self.head) }?;
-        self.retained.set(true);
+        self.retained.set(Some(raw.slot()));
         Some(RetainedIndication {
             raw,
             total: self.total,
@@ -452,8 +459,21 @@ impl RetainedIndication {
         self.total == 0
     }
 
-    /// The retained bytes, one borrowed slice per MDL piece, in order (no
-    /// copy); see [`Indication::segments`].
+    /// Runs `read` with the retained bytes, one borrowed slice per MDL
+    /// piece, in order (no copy; see [`Indication::segments`]); returns what
+    /// it returns.
+    ///
+    /// The provider's memory is lent to the closure only: no borrow of it
+    /// outlives the call, so the list can be released — by this handle's
+    /// drop, or by [`Registration::deregister`](crate::Registration::deregister)
+    /// if the handle was leaked — without leaving a dangling slice behind.
+    ///
+    /// ```compile_fail
+    /// # use wsk::events::RetainedIndication;
+    /// fn first(retained: &RetainedIndication) -> &[u8] {
+    ///     retained.with_segments(|mut segments| segments.next().unwrap()).unwrap()
+    /// }
+    /// ```
     ///
     /// # IRQL
     ///
@@ -461,17 +481,23 @@ impl RetainedIndication {
     ///
     /// # Errors
     ///
+    /// [`Error::FILE_FORCED_CLOSED`](crate::Error::FILE_FORCED_CLOSED) once
+    /// deregistration closed the socket (and released the list);
     /// [`Error::INSUFFICIENT_RESOURCES`](crate::Error::INSUFFICIENT_RESOURCES)
-    /// if a piece cannot be mapped into system space now; a later call may
-    /// succeed.
-    pub fn segments(&self) -> Result<Segments<'_>> {
+    /// if a piece cannot be mapped into system space now (a later call may
+    /// succeed).
+    pub fn with_segments<R>(&self, read: impl FnOnce(Segments<'_>) -> R) -> Result<R> {
         let priority = self.mapping_priority();
-        // SAFETY: retained: the provider keeps the chain until `WskRelease`
-        // (our drop); a `RetainedIndication` is not `Sync`, so only the
-        // thread holding it maps its MDLs.
-        let pieces = || unsafe { DataPieces::new(self.raw.head(), priority) };
-        crate::mdl::check_pieces(pieces())?;
-        Ok(Segments { pieces: pieces() })
+        self.raw.read(|head| {
+            // SAFETY: retained, and read inside the socket's run-down: the
+            // provider keeps the chain until `WskRelease` (our drop, or
+            // deregistration, which waits for the run-down); a
+            // `RetainedIndication` is not `Sync`, so only the thread holding
+            // it maps its MDLs.
+            let pieces = || unsafe { DataPieces::new(head, priority) };
+            crate::mdl::check_pieces(pieces())?;
+            Ok(read(Segments { pieces: pieces() }))
+        })?
     }
 
     /// Copies the first `out.len()` retained bytes (or all of them, if
@@ -483,11 +509,15 @@ impl RetainedIndication {
     ///
     /// # Errors
     ///
-    /// As [`segments`](Self::segments), for a piece `out` has room for.
+    /// As [`with_segments`](Self::with_segments), for a piece `out` has room
+    /// for.
     #[inline]
     pub fn copy_to(&self, out: &mut [u8]) -> Result<usize> {
-        // SAFETY: as in `segments`.
-        unsafe { copy_chain(self.raw.head(), self.mapping_priority(), out) }
+        let priority = self.mapping_priority();
+        self.raw.read(|head| {
+            // SAFETY: as in `with_segments`.
+            unsafe { copy_chain(head, priority, out) }
+        })?
     }
 
     fn mapping_priority(&self) -> sys::ULONG {
@@ -500,19 +530,6 @@ impl core::fmt::Debug for RetainedIndication {
         f.debug_struct("RetainedIndication")
             .field("len", &self.total)
             .finish_non_exhaustive()
-    }
-}
-
-impl IndicationList for sys::WSK_DATA_INDICATION {
-    unsafe fn release(core: &ErasedCore, head: *mut Self) {
-        // SAFETY: the socket exists (it indicated data); a connection socket
-        // (or a stream socket seen through its connection view).
-        let table = unsafe { core.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
-        if let Some(release) = table.WskRelease {
-            // SAFETY: `head` is a chain this socket indicated and we retained;
-            // the socket is not closed yet (caller contract).
-            let _ = unsafe { release(core.socket(), head) };
-        }
     }
 }
 
@@ -622,10 +639,13 @@ unsafe extern "system" fn receive_event<H: ConnectionEvents>(
     // SAFETY: inside the provider's callback; the flag tells DISPATCH_LEVEL.
     let cx = unsafe { EventContext::new(flags) };
     if data.is_null() {
+        // "The socket is no longer functional": nothing but the close is
+        // called on it from now on.
+        core.set_flags(DEAD);
         core.handler.on_receive(&cx, None);
         return sys::STATUS_SUCCESS;
     }
-    let retained = Cell::new(false);
+    let retained = Cell::new(None);
     let indication = Indication {
         head: data,
         total: bytes_indicated,
@@ -634,8 +654,14 @@ unsafe extern "system" fn receive_event<H: ConnectionEvents>(
         core: core_ptr,
     };
     let action = core.handler.on_receive(&cx, Some(indication));
-    if retained.get() {
-        return sys::STATUS_PENDING;
+    if let Some(slot) = retained.get() {
+        // Still retained: the provider keeps the list for us until
+        // `WskRelease`. Released already: nothing is kept, all was taken.
+        return if core.confirm_slot(slot, data as usize) {
+            sys::STATUS_PENDING
+        } else {
+            sys::STATUS_SUCCESS
+        };
     }
     match action {
         ReceiveAction::Accept => sys::STATUS_SUCCESS,

@@ -7,6 +7,7 @@ pub(crate) mod transfer;
 
 use alloc::sync::Arc;
 use core::net::SocketAddr;
+use core::sync::atomic::AtomicUsize;
 
 use wsk_sys as sys;
 
@@ -14,16 +15,19 @@ use self::events::{ConnectionEvents, ConnectionVtable, NoEvents};
 use crate::addr::{AddressFamily, SockAddr};
 use crate::buffer::{BufResult, Buffer};
 use crate::error::{Error, Result};
-use crate::irp::block::Operation;
+use crate::irp::block::{Operation, has_deferred, run_deferred};
 use crate::irp::handle::Request;
 use crate::options::{SocketOption, is_conditional_accept};
 use crate::provider::client::Provider;
 use crate::provider::npi::LiveHandle;
+use crate::provider::version::WindowsVersion;
 use crate::socket::calls::{
-    AddressCall, AddressOp, CloseOp, ControlOp, close, close_in_background, control_now,
-    disable_events, enable_events, get_option, ioctl, set_option, submit_address,
+    AddressCall, AddressOp, CloseOp, Control, ControlOp, close, close_in_background, control_now,
+    disable_events, enable_events, get_option, ioctl, set_option, submit_address, submit_control,
 };
-use crate::socket::core::{ABORTED, EVENTS_ON, SocketCore, SocketRef};
+use crate::socket::core::{
+    ABORTED, BOUND, CONNECTED, EVENTS_ON, SILENCING, SILENT, SocketCore, SocketRef,
+};
 use crate::socket::create::{CreateOp, How, Kind, Socket, submit_create};
 use crate::tcp::inspect::InspectId;
 
@@ -33,6 +37,13 @@ use crate::tcp::inspect::InspectId;
 /// indications are released); [`close`](Self::close) closes it as a request.
 /// The handler lives until the provider has completed the close, so
 /// callbacks never see freed state.
+///
+/// The socket keeps its state — bound, connected, in silent mode, declared
+/// no longer functional by the provider — and refuses, without calling the
+/// provider, what the DDI allows only in another state
+/// ([`Error::INVALID_DEVICE_STATE`], [`Error::FILE_FORCED_CLOSED`]): a
+/// connect needs a bind; sends, receives, disconnects, the remote address,
+/// the backlog queries and events need a connection.
 ///
 /// ```
 /// # let sim = wsk_sim::Sim::start();
@@ -219,10 +230,13 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// # Errors
     ///
-    /// The status of `WskControlSocket`; [`Error::NOT_IMPLEMENTED`] where the
-    /// provider has no event support (Wine).
+    /// [`Error::INVALID_DEVICE_STATE`] without calling the provider on a
+    /// socket that is not connected, or inside its own accept callback (the
+    /// provider learns the socket's table from the callback's answer). The
+    /// status of `WskControlSocket` otherwise; [`Error::NOT_IMPLEMENTED`]
+    /// where the provider has no event support (Wine).
     pub fn enable_events(&self) -> Result<()> {
-        enable_events(&**self.core(), ConnectionVtable::<H>::EVENT_MASK)
+        enable_events(&**self.core(), ConnectionVtable::<H>::EVENT_MASK, CONNECTED)
     }
 
     /// Disables the callbacks [`enable_events`](Self::enable_events)
@@ -239,7 +253,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// The status of `WskControlSocket`; [`Error::NOT_IMPLEMENTED`] where the
     /// provider has no event support (Wine).
     pub fn disable_events(&self) -> Result<()> {
-        disable_events(&**self.core(), ConnectionVtable::<H>::EVENT_MASK)
+        disable_events(&**self.core(), ConnectionVtable::<H>::EVENT_MASK, CONNECTED)
     }
 
     /// Whether the handler's callbacks are enabled: [`enable_events`](Self::enable_events)
@@ -258,6 +272,22 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         self.core().has_flags(EVENTS_ON)
     }
 
+    /// Whether the socket must be closed and nothing else works on it any
+    /// more: the provider declared it no longer functional — a request
+    /// failed with [`Error::FILE_FORCED_CLOSED`], or a callback got a NULL
+    /// indication or socket — or deregistration closed it. Calls other than
+    /// `close` then fail with [`Error::FILE_FORCED_CLOSED`] without reaching
+    /// the provider; the DDI wants the socket closed "as soon as possible"
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_event>).
+    ///
+    /// # IRQL
+    ///
+    /// Any.
+    #[must_use]
+    pub fn must_close(&self) -> bool {
+        self.core().must_close()
+    }
+
     /// The handler.
     #[must_use]
     pub fn handler(&self) -> &H {
@@ -273,12 +303,15 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// # Errors
     ///
-    /// For example [`Error::ADDRESS_ALREADY_EXISTS`], [`Error::INVALID_ADDRESS_COMPONENT`].
+    /// [`Error::INVALID_ADDRESS_COMPONENT`] without calling the provider for
+    /// an address of another family than the socket's; provider statuses
+    /// otherwise, for example [`Error::ADDRESS_ALREADY_EXISTS`].
     pub fn bind(&self, local: SocketAddr) -> Request<AddressOp> {
         submit_address(
             self.erased(),
             AddressCall::Bind(self.table().WskBind),
             Some(local),
+            0,
         )
     }
 
@@ -290,13 +323,18 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// # Errors
     ///
-    /// For example [`Error::CONNECTION_REFUSED`], [`Error::HOST_UNREACHABLE`],
-    /// [`Error::IO_TIMEOUT`], [`Error::ADDRESS_NOT_ASSOCIATED`] (not bound).
+    /// - Without calling the provider: [`Error::INVALID_DEVICE_STATE`] before
+    ///   [`bind`](Self::bind) succeeded (the DDI requires a bound socket);
+    ///   [`Error::INVALID_ADDRESS_COMPONENT`] for an address of another
+    ///   family than the socket's.
+    /// - Provider statuses, for example [`Error::CONNECTION_REFUSED`],
+    ///   [`Error::HOST_UNREACHABLE`], [`Error::IO_TIMEOUT`].
     pub fn connect(&self, remote: SocketAddr) -> Request<AddressOp> {
         submit_address(
             self.erased(),
             AddressCall::Connect(self.table().WskConnect),
             Some(remote),
+            BOUND,
         )
     }
 
@@ -308,12 +346,14 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// # Errors
     ///
-    /// For example [`Error::INVALID_DEVICE_STATE`] (not bound).
+    /// [`Error::INVALID_DEVICE_STATE`] without calling the provider before
+    /// [`bind`](Self::bind) succeeded; provider statuses otherwise.
     pub fn local_addr(&self) -> Request<AddressOp> {
         submit_address(
             self.erased(),
             AddressCall::Query(self.table().WskGetLocalAddress),
             None,
+            BOUND,
         )
     }
 
@@ -325,12 +365,14 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// # Errors
     ///
-    /// For example [`Error::INVALID_DEVICE_STATE`] (not connected).
+    /// [`Error::INVALID_DEVICE_STATE`] without calling the provider on a
+    /// socket that is not connected; provider statuses otherwise.
     pub fn peer_addr(&self) -> Request<AddressOp> {
         submit_address(
             self.erased(),
             AddressCall::Query(self.table().WskGetRemoteAddress),
             None,
+            CONNECTED,
         )
     }
 
@@ -368,11 +410,16 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     fn disconnect_with(&self, final_data: Option<Buffer>, flags: u32) -> Request<DisconnectOp> {
         let core = self.core();
         let wsk_buf = final_data.as_ref().map(Buffer::wsk_buf_data);
-        let op = DisconnectOp {
+        let mut op = DisconnectOp {
             core: SocketCore::erase(core),
             buffer: final_data,
             wsk_buf,
             abortive: flags & sys::WSK_FLAG_ABORTIVE != 0,
+            counted: false,
+        };
+        let entered = match core.enter(CONNECTED) {
+            Ok(entered) => entered,
+            Err(e) => return Request::failed(op, e),
         };
         if flags == 0 && core.is_aborted() {
             return Request::failed(op, Error::CONNECTION_ABORTED);
@@ -380,8 +427,15 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         let Some(call) = self.table().WskDisconnect else {
             return Request::failed(op, Error::NOT_IMPLEMENTED);
         };
+        // Pending until it completes: silent mode waits for none.
+        if let Err(e) = core.begin_send() {
+            return Request::failed(op, e);
+        }
+        op.counted = true;
         let socket = core.socket();
+        let _entered = entered;
         Request::submit(op, |irp, op| {
+            let op = op.into_mut();
             let buf = op
                 .wsk_buf
                 .as_mut()
@@ -413,7 +467,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         let core = self.core();
         let wsk_buf = data.wsk_buf_data();
         let op = ConnectExOp {
-            _core: SocketCore::erase(core),
+            core: SocketCore::erase(core),
             buffer: data,
             wsk_buf,
             addr: SockAddr::from(remote),
@@ -424,13 +478,22 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         if op.buffer.len() > Self::MAX_CONNECT_DATA {
             return Request::failed(op, Error::BUFFER_OVERFLOW);
         }
+        if let Err(e) = core.check_family(&remote) {
+            return Request::failed(op, e);
+        }
+        let entered = match core.enter(BOUND) {
+            Ok(entered) => entered,
+            Err(e) => return Request::failed(op, e),
+        };
         // The table has only the fields the running Windows has: `None`
         // before 10 1703.
         let Some(call) = self.table().WskConnectEx else {
             return Request::failed(op, Error::NOT_SUPPORTED);
         };
         let socket = core.socket();
+        let _entered = entered;
         Request::submit(op, |irp, op| {
+            let op = op.into_mut();
             let addr = op.addr.as_mut_ptr();
             // SAFETY: the socket exists; the address, the WSK_BUF and the
             // memory it describes live in the payload until completion.
@@ -509,14 +572,16 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
             self.erased(),
             sys::SIO_WSK_QUERY_IDEAL_SEND_BACKLOG,
             size_of::<usize>(),
+            CONNECTED,
         )
     }
 
-    /// Puts the TCP connection in silent mode (`SIO_WSK_SET_TCP_SILENT_MODE`):
-    /// nothing more is sent on the wire, not even control packets; later
-    /// sends and disconnects fail with [`Error::INVALID_DEVICE_STATE`]. No send
-    /// or disconnect request may be pending when it is called. Not supported
-    /// on loopback.
+    /// Puts the TCP connection in silent mode (`SIO_WSK_SET_TCP_SILENT_MODE`,
+    /// Windows 8 and later): nothing more is sent on the wire, not even
+    /// control packets, and incoming packets are dropped. Afterwards closing
+    /// is the only valid operation: every other call on the socket fails
+    /// with [`Error::INVALID_DEVICE_STATE`] without reaching the provider.
+    /// Not supported on loopback.
     ///
     /// <https://learn.microsoft.com/windows-hardware/drivers/network/sio-wsk-set-tcp-silent-mode>
     ///
@@ -526,10 +591,50 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// # Errors
     ///
-    /// Provider statuses, for example [`Error::INVALID_DEVICE_STATE`] when not
-    /// connected or with sends pending, [`Error::NOT_IMPLEMENTED`] on Wine.
+    /// Without calling the provider:
+    /// - [`Error::NOT_SUPPORTED`] before Windows 8.
+    /// - [`Error::INVALID_DEVICE_STATE`] when not connected, while a send or
+    ///   disconnect request is pending (the page allows none: their output
+    ///   must have been taken, or the request dropped and completed), or when
+    ///   silent mode was requested before.
+    ///
+    /// Provider statuses otherwise ([`Error::NOT_IMPLEMENTED`] on Wine); on
+    /// failure the socket is usable as before.
     pub fn set_tcp_silent_mode(&self) -> Request<ControlOp<()>> {
-        ioctl(self.erased(), sys::SIO_WSK_SET_TCP_SILENT_MODE, 0)
+        // Sends completed and abandoned are uncounted when disposed of.
+        if has_deferred() {
+            run_deferred();
+        }
+        let core = self.core();
+        let refused = if core.provider.windows().at_least(WindowsVersion::WINDOWS_8) {
+            if core.has_flags(CONNECTED) {
+                core.begin_silent().err()
+            } else {
+                Some(Error::INVALID_DEVICE_STATE)
+            }
+        } else {
+            Some(Error::NOT_SUPPORTED)
+        };
+        if let Some(e) = refused {
+            return Request::ready(Err(e));
+        }
+        // SILENCING refuses every other call now; the request reaches the
+        // provider through the run-down only, and its completion sets
+        // SILENT (success) or clears SILENCING (failure).
+        let control = Control {
+            request_type: sys::WskIoctl,
+            code: sys::SIO_WSK_SET_TCP_SILENT_MODE,
+            level: 0,
+            input: &[],
+            output_len: 0,
+            silent_mode: true,
+        };
+        let request = submit_control(self.erased(), control, 0);
+        if request.is_complete() && !core.has_flags(SILENT) {
+            // Refused before the provider saw it: usable as before.
+            core.clear_flags(SILENCING);
+        }
+        request
     }
 
     /// The bytes received and not yet taken by a receive or receive event
@@ -547,6 +652,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
             self.erased(),
             sys::SIO_WSK_QUERY_RECEIVE_BACKLOG,
             size_of::<usize>(),
+            CONNECTED,
         )
     }
 
@@ -586,6 +692,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
                 0,
                 (core::ptr::null_mut(), 0),
                 ((&raw mut raw).cast(), size),
+                CONNECTED,
             )
         }?;
         if returned < size {
@@ -633,7 +740,7 @@ impl<H: ConnectionEvents> core::fmt::Debug for ConnectionSocket<H> {
 
 /// `WskConnectEx`.
 pub struct ConnectExOp {
-    _core: SocketRef,
+    core: SocketRef,
     buffer: Buffer,
     wsk_buf: sys::WSK_BUF,
     addr: SockAddr,
@@ -646,8 +753,18 @@ impl Operation for ConnectExOp {
     /// The address connected to, and the buffer that was sent.
     type Output = BufResult<SocketAddr>;
     fn complete(self, status: i32, _information: usize) -> Self::Output {
+        self.core.note_status(status);
         let result = Error::check(status).and_then(|_| self.addr.to_socket_addr());
         (result, self.buffer)
+    }
+    fn inflight(&self) -> &AtomicUsize {
+        self.core.inflight()
+    }
+    const ON_COMPLETION: bool = true;
+    fn completed(&self, status: i32, _information: usize) {
+        if sys::NT_SUCCESS(status) {
+            self.core.set_flags(CONNECTED);
+        }
     }
 }
 
@@ -657,6 +774,8 @@ pub struct DisconnectOp {
     buffer: Option<Buffer>,
     wsk_buf: Option<sys::WSK_BUF>,
     abortive: bool,
+    /// Counted as a pending send until its output is taken or disposed of.
+    counted: bool,
 }
 
 // SAFETY: as TransferOp.
@@ -666,11 +785,23 @@ impl Operation for DisconnectOp {
     /// The outcome, and the final-data buffer if one was given.
     type Output = (Result<()>, Option<Buffer>);
     fn complete(self, status: i32, _information: usize) -> Self::Output {
+        if self.counted {
+            self.core.end_send();
+        }
+        self.core.note_status(status);
         let result = Error::check(status).map(drop);
         if result.is_ok() && self.abortive {
             // Only a reset that happened refuses later sends.
             self.core.set_flags(ABORTED);
         }
         (result, self.buffer)
+    }
+    fn abandon(self, _status: i32, _information: usize) {
+        if self.counted {
+            self.core.end_send();
+        }
+    }
+    fn inflight(&self) -> &AtomicUsize {
+        self.core.inflight()
     }
 }

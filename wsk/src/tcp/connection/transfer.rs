@@ -2,13 +2,15 @@
 //! one-shot requests, requests in a reused [`TransferSlot`], and the
 //! stream helpers built on them.
 
+use core::sync::atomic::AtomicUsize;
+
 use wsk_sys as sys;
 
 use super::ConnectionSocket;
 use super::events::ConnectionEvents;
 use crate::buffer::{BufResult, Buffer};
 use crate::error::Error;
-use crate::irp::block::Operation;
+use crate::irp::block::{Operation, Payload};
 use crate::irp::handle::{Prepared, Request, RequestSlot, SlotRequest};
 use crate::socket::core::{SocketCore, SocketRef};
 
@@ -22,11 +24,17 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// # Errors
     ///
-    /// - [`Error::CONNECTION_ABORTED`] without calling the provider once the
-    ///   connection was aborted (by the peer, as an abortive disconnect event
-    ///   reported, or by [`abort`](Self::abort)).
+    /// Without calling the provider:
+    /// - [`Error::CONNECTION_ABORTED`] once the connection was aborted (by
+    ///   the peer, as an abortive disconnect event reported, or by
+    ///   [`abort`](Self::abort)).
     /// - [`Error::INVALID_PARAMETER`] for an empty buffer.
-    /// - Provider statuses such as [`Error::CONNECTION_RESET`].
+    /// - [`Error::INVALID_DEVICE_STATE`] on a socket that is not connected,
+    ///   or in TCP silent mode.
+    /// - [`Error::FILE_FORCED_CLOSED`] once the socket must be closed
+    ///   ([`must_close`](Self::must_close)).
+    ///
+    /// Provider statuses otherwise, such as [`Error::CONNECTION_RESET`].
     pub fn send(&self, buffer: Buffer) -> Request<TransferOp> {
         self.transfer(buffer, Transfer::Send, 0)
     }
@@ -57,8 +65,11 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///
     /// # Errors
     ///
-    /// Provider statuses such as [`Error::CONNECTION_RESET`] (abortive
-    /// disconnect) or [`Error::CANCELLED`] (the socket closed).
+    /// - [`Error::INVALID_DEVICE_STATE`] without calling the provider on a
+    ///   socket that is not connected, or in TCP silent mode;
+    ///   [`Error::FILE_FORCED_CLOSED`] once the socket must be closed.
+    /// - Provider statuses such as [`Error::CONNECTION_RESET`] (abortive
+    ///   disconnect) or [`Error::CANCELLED`] (the socket closed).
     pub fn receive(&self, buffer: Buffer) -> Request<TransferOp> {
         self.transfer(buffer, Transfer::Receive, 0)
     }
@@ -97,7 +108,10 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// As [`send`](Self::send); [`Error::INSUFFICIENT_RESOURCES`] if the slot
     /// lost its memory (a request in it was dropped while pending) and
     /// allocating it again failed.
-    #[inline]
+    // Inlined into the caller's loop: the streaming path stays within 1.1×
+    // the raw calls (docs/performance.md).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub fn send_in<'s>(
         &self,
         slot: &'s mut TransferSlot,
@@ -121,7 +135,8 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// # Errors
     ///
     /// As [`receive`](Self::receive) and [`send_in`](Self::send_in).
-    #[inline]
+    #[allow(clippy::inline_always)] // as `send_in`
+    #[inline(always)]
     pub fn receive_in<'s>(
         &self,
         slot: &'s mut TransferSlot,
@@ -272,7 +287,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     pub fn drain(&self) -> Request<DrainOp> {
         let core = self.core();
         let op = DrainOp {
-            _core: SocketCore::erase(core),
+            core: SocketCore::erase(core),
             wsk_buf: sys::WSK_BUF {
                 Mdl: core::ptr::null_mut(),
                 Offset: 0,
@@ -282,8 +297,15 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         let Some(receive) = self.transfer.receive else {
             return Request::failed(op, Error::NOT_IMPLEMENTED);
         };
+        let entered = match core.enter_transfer(false) {
+            Ok(entered) => entered,
+            Err(e) => return Request::failed(op, e),
+        };
         let socket = core.socket();
         Request::submit(op, |irp, op| {
+            let op = op.into_mut();
+            // The provider call runs inside the socket's run-down.
+            let _entered = entered;
             // SAFETY: the socket exists; the zero-length WSK_BUF (no MDL, as
             // a zero length allows) lives in the payload until completion.
             unsafe { receive(socket, &raw mut op.wsk_buf, sys::WSK_FLAG_DRAIN, irp) }
@@ -297,14 +319,17 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
 
     /// The payload of a `WskSend` or `WskReceive` and the call that starts
     /// it, or the payload and why the provider must not be called.
-    #[inline]
+    #[allow(clippy::inline_always)] // as `send_in`
+    #[inline(always)]
     fn prepare_transfer(
         &self,
         buffer: Buffer,
         transfer: Transfer,
         flags: u32,
-    ) -> Prepared<TransferOp, impl FnOnce(sys::PIRP, &mut TransferOp) -> sys::NTSTATUS + use<H>>
-    {
+    ) -> Prepared<
+        TransferOp,
+        impl FnOnce(sys::PIRP, Payload<'_, TransferOp>) -> sys::NTSTATUS + use<'_, H>,
+    > {
         let core = self.core();
         let wsk_buf = match transfer {
             Transfer::Send => buffer.wsk_buf_data(),
@@ -312,15 +337,13 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
             Transfer::ReceiveMore => buffer.wsk_buf_spare(),
         };
         let send = matches!(transfer, Transfer::Send);
-        let op = TransferOp {
-            _core: SocketCore::erase(core),
+        let mut op = TransferOp {
+            core: SocketCore::erase(core),
             buffer,
             wsk_buf,
             transfer,
+            counted: false,
         };
-        if send && core.is_aborted() {
-            return Err((op, Error::CONNECTION_ABORTED));
-        }
         if send && op.buffer.is_empty() {
             return Err((op, Error::INVALID_PARAMETER));
         }
@@ -337,10 +360,20 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
         }) else {
             return Err((op, Error::NOT_IMPLEMENTED));
         };
+        // A send stays counted pending until its output is taken (silent
+        // mode waits for none).
+        let entered = match core.enter_transfer(send) {
+            Ok(entered) => entered,
+            Err(e) => return Err((op, e)),
+        };
+        op.counted = send;
         let socket = core.socket();
-        Ok((op, move |irp, op: &mut TransferOp| {
-            // SAFETY: the socket exists; the WSK_BUF and the memory it
-            // describes live in the payload until completion.
+        Ok((op, move |irp, op: Payload<'_, TransferOp>| {
+            let op = op.into_mut();
+            // The provider call runs inside the socket's run-down.
+            let _entered = entered;
+            // SAFETY: the socket exists and is connected; the WSK_BUF and
+            // the memory it describes live in the payload until completion.
             unsafe { call(socket, &raw mut op.wsk_buf, flags, irp) }
         }))
     }
@@ -353,15 +386,17 @@ pub type TransferSlot = RequestSlot<TransferOp>;
 
 /// `WskSend` and `WskReceive`.
 pub struct TransferOp {
-    _core: SocketRef,
+    core: SocketRef,
     buffer: Buffer,
     wsk_buf: sys::WSK_BUF,
     transfer: Transfer,
+    /// A send counted as pending until its output is taken or disposed of.
+    counted: bool,
 }
 
 /// `WskReceive` with `WSK_FLAG_DRAIN` ([`ConnectionSocket::drain`]).
 pub struct DrainOp {
-    _core: SocketRef,
+    core: SocketRef,
     wsk_buf: sys::WSK_BUF,
 }
 
@@ -372,7 +407,11 @@ impl Operation for DrainOp {
     /// The connection ended.
     type Output = crate::error::Result<()>;
     fn complete(self, status: i32, _information: usize) -> Self::Output {
+        self.core.note_status(status);
         Error::check(status).map(drop)
+    }
+    fn inflight(&self) -> &AtomicUsize {
+        self.core.inflight()
     }
 }
 
@@ -396,6 +435,10 @@ impl Operation for TransferOp {
     /// Bytes transferred, and the buffer.
     type Output = BufResult<usize>;
     fn complete(mut self, status: i32, information: usize) -> BufResult<usize> {
+        if self.counted {
+            self.core.end_send();
+        }
+        self.core.note_status(status);
         match Error::check(status) {
             Ok(_) => {
                 let n = information.min(self.wsk_buf.Length);
@@ -411,6 +454,15 @@ impl Operation for TransferOp {
             }
             Err(e) => (Err(e), self.buffer),
         }
+    }
+    fn abandon(self, _status: i32, _information: usize) {
+        if self.counted {
+            self.core.end_send();
+        }
+    }
+    #[inline]
+    fn inflight(&self) -> &AtomicUsize {
+        self.core.inflight()
     }
 }
 

@@ -14,7 +14,9 @@ use crate::addr::SockAddr;
 use crate::error::Result;
 use crate::irql::context::EventContext;
 use crate::provider::npi::ProviderInner;
-use crate::socket::core::{ACCEPTING, BIND_SUBMITTED, BOUND, EVENTS_ON, SocketCore};
+use crate::socket::core::{
+    ACCEPTING, BIND_SUBMITTED, BOUND, CONNECTED, DEAD, EVENTS_ON, SocketCore,
+};
 use crate::socket::create::Socket;
 use crate::tcp::connection::ConnectionSocket;
 use crate::tcp::connection::events::{ConnectionEvents, ConnectionVtable, NoEvents};
@@ -240,6 +242,8 @@ impl ConnectionRequest {
 /// A connection offered to [`ListenEvents::on_accept`].
 pub struct Incoming<'a, C: ConnectionEvents> {
     socket: sys::PWSK_SOCKET,
+    /// The listening socket's family, which the accepted socket has.
+    family: u16,
     local: *const sys::SOCKADDR,
     remote: *const sys::SOCKADDR,
     provider: &'a Arc<ProviderInner>,
@@ -273,22 +277,39 @@ impl<C: ConnectionEvents> Incoming<'_, C> {
     /// The connection's events enabled on the listening socket (those `C`
     /// implements) are inherited by the accepted socket.
     ///
-    /// Dropping or closing the returned socket before the callback returns
-    /// rejects the connection instead (the provider closes it): the DDI
-    /// allows no call on it until the callback has accepted it.
+    /// The socket is usable at once, inside the callback: Microsoft's own
+    /// accept-callback sample "performs additional operations on the
+    /// accepted socket" before returning
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/network/listening-for-and-accepting-incoming-connections>),
+    /// so requests (send, receive, options, addresses) reach the provider.
+    /// Two things wait for the callback to return:
+    ///
+    /// - [`enable_events`](ConnectionSocket::enable_events) and
+    ///   [`disable_events`](ConnectionSocket::disable_events) fail with
+    ///   [`Error::INVALID_DEVICE_STATE`](crate::Error::INVALID_DEVICE_STATE)
+    ///   without a provider call: the provider learns the socket's context
+    ///   and dispatch table only from the callback's answer.
+    /// - Dropping or closing the returned socket before the callback returns
+    ///   rejects the connection (`STATUS_REQUEST_NOT_ACCEPTED`): the
+    ///   provider then closes the socket itself, so closing it here too would
+    ///   close it twice. Requests still pending on it complete when the
+    ///   provider closes it.
     ///
     /// # IRQL
     ///
     /// ≤ `DISPATCH_LEVEL` (inside the accept callback).
     pub fn accept(self, handler: C) -> ConnectionSocket<C> {
-        let core = Arc::new(SocketCore::new(Arc::clone(self.provider), handler));
-        core.set_socket(self.socket);
+        let core = SocketCore::new_arc(Arc::clone(self.provider), self.family, false, handler);
         let inherited = if ConnectionVtable::<C>::EVENT_MASK == 0 {
             0
         } else {
             EVENTS_ON
         };
-        core.set_flags(ACCEPTING | BIND_SUBMITTED | BOUND | inherited);
+        core.set_flags(ACCEPTING | BIND_SUBMITTED | BOUND | CONNECTED | inherited);
+        // Tracked (and counted open) until its close is submitted, or until
+        // the trampoline rejects it.
+        self.provider.reg().socket_opening();
+        SocketCore::adopt(&core, self.socket);
         self.accepted.set(Some(Arc::clone(&core)));
         let live = self.provider.live_handle();
         ConnectionSocket::from_core(core, live)
@@ -323,15 +344,22 @@ unsafe extern "system" fn accept_event<L: ListenEvents>(
     // SAFETY: inside the provider's callback; the flag tells DISPATCH_LEVEL.
     let cx = unsafe { EventContext::new(flags) };
     if accept_socket.is_null() {
-        // The listening socket no longer works and must be closed. Nothing
-        // was accepted, so the answer is the one Microsoft's sample gives
+        // The listening socket no longer works and must be closed: nothing
+        // but the close is called on it from now on. Nothing was accepted,
+        // so the answer is the one Microsoft's sample gives
         // (https://learn.microsoft.com/windows-hardware/drivers/network/listening-for-and-accepting-incoming-connections).
+        core.set_flags(DEAD);
         core.handler.on_accept(&cx, None);
+        return sys::STATUS_REQUEST_NOT_ACCEPTED;
+    }
+    if core.is_shut() {
+        // Deregistration is closing the listener: no new connection.
         return sys::STATUS_REQUEST_NOT_ACCEPTED;
     }
     let accepted = Cell::new(None);
     let incoming = Incoming {
         socket: accept_socket,
+        family: core.family(),
         local,
         remote,
         provider: &core.provider,
@@ -342,8 +370,12 @@ unsafe extern "system" fn accept_event<L: ListenEvents>(
         return sys::STATUS_REQUEST_NOT_ACCEPTED;
     };
     if new_core.finish_accept() {
-        // The handle was dropped or closed inside the callback: reject, and
-        // the provider closes the socket; our last reference frees the core.
+        // The handle was dropped or closed inside the callback (or
+        // deregistration closed it): reject, and the provider closes the
+        // socket; our last reference frees the core.
+        let tracked = new_core.reg().teardown.untrack(new_core.links_of());
+        new_core.reg().socket_gone();
+        drop(tracked);
         return sys::STATUS_REQUEST_NOT_ACCEPTED;
     }
     let dispatch = ConnectionVtable::<L::Connection>::dispatch_ptr();

@@ -6,6 +6,7 @@ pub(crate) mod events;
 
 use alloc::sync::Arc;
 use core::net::SocketAddr;
+use core::sync::atomic::AtomicUsize;
 
 use wsk_sys as sys;
 
@@ -23,7 +24,7 @@ use crate::socket::calls::{
     disable_events, enable_events, enable_events_if_supported, get_option, set_option,
     submit_address, submit_security,
 };
-use crate::socket::core::{BIND_SUBMITTED, BOUND, EVENTS_ON, SocketCore, SocketRef};
+use crate::socket::core::{BIND_SUBMITTED, BOUND, CONNECTED, EVENTS_ON, SocketCore, SocketRef};
 use crate::socket::create::{
     CONNECTION_EVENTS, CreateOp, How, Kind, Socket, close_abandoned, submit_create,
 };
@@ -33,8 +34,11 @@ use crate::tcp::inspect::{InspectAction, InspectId};
 
 /// A listening socket whose accept events go to `L`.
 ///
-/// Binding it ([`bind`](Self::bind)) starts listening. Dropping it closes it
-/// in the background; [`close`](Self::close) closes it as a request.
+/// Binding it ([`bind`](Self::bind)) starts listening; events, accepts,
+/// [`inspect_complete`](Self::inspect_complete) and the local address need
+/// it, and are refused without a provider call before
+/// ([`Error::INVALID_DEVICE_STATE`]). Dropping it closes it in the
+/// background; [`close`](Self::close) closes it as a request.
 ///
 /// ```
 /// # let sim = wsk_sim::Sim::start();
@@ -138,7 +142,7 @@ impl<L: ListenEvents> ListenSocket<L> {
     ///
     /// The status of `WskControlSocket` ([`Error::NOT_IMPLEMENTED`] on Wine).
     pub fn enable_events(&self) -> Result<()> {
-        enable_events(&**self.core(), ListenVtable::<L>::EVENT_MASK)
+        enable_events(&**self.core(), ListenVtable::<L>::EVENT_MASK, BOUND)
     }
 
     /// Disables the accept event (`SO_WSK_EVENT_CALLBACK` with
@@ -168,6 +172,7 @@ impl<L: ListenEvents> ListenSocket<L> {
         disable_events(
             &**self.core(),
             ListenVtable::<L>::EVENT_MASK & sys::WSK_EVENT_ACCEPT,
+            BOUND,
         )
     }
 
@@ -184,6 +189,22 @@ impl<L: ListenEvents> ListenSocket<L> {
     #[must_use]
     pub fn events_enabled(&self) -> bool {
         self.core().has_flags(EVENTS_ON)
+    }
+
+    /// Whether the socket must be closed and nothing else works on it any
+    /// more: the provider declared it no longer functional — a request
+    /// failed with [`Error::FILE_FORCED_CLOSED`], or a callback got a NULL
+    /// indication or socket — or deregistration closed it. Calls other than
+    /// `close` then fail with [`Error::FILE_FORCED_CLOSED`] without reaching
+    /// the provider; the DDI wants the socket closed "as soon as possible"
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_event>).
+    ///
+    /// # IRQL
+    ///
+    /// Any.
+    #[must_use]
+    pub fn must_close(&self) -> bool {
+        self.core().must_close()
     }
 
     /// The handler.
@@ -203,7 +224,7 @@ impl<L: ListenEvents> ListenSocket<L> {
     /// For example [`Error::ADDRESS_ALREADY_EXISTS`] or [`Error::ACCESS_DENIED`].
     pub fn bind(&self, local: SocketAddr) -> Request<AddressOp> {
         let bind = self.table().WskBind;
-        submit_address(self.erased(), AddressCall::Bind(bind), Some(local))
+        submit_address(self.erased(), AddressCall::Bind(bind), Some(local), 0)
     }
 
     /// Sets the typed socket option `O` (`WskControlSocket`,
@@ -286,17 +307,23 @@ impl<L: ListenEvents> ListenSocket<L> {
         action: InspectAction,
     ) -> Request<InspectCompleteOp> {
         let op = InspectCompleteOp {
-            _core: self.erased(),
+            core: self.erased(),
             id: id.to_raw(),
         };
         if action == InspectAction::Pend {
             return Request::failed(op, Error::INVALID_PARAMETER);
         }
+        let entered = match self.core().enter(BOUND) {
+            Ok(entered) => entered,
+            Err(e) => return Request::failed(op, e),
+        };
         let Some(complete) = self.table().WskInspectComplete else {
             return Request::failed(op, Error::NOT_IMPLEMENTED);
         };
         let socket = self.core().socket();
+        let _entered = entered;
         Request::submit(op, |irp, op| {
+            let op = op.into_mut();
             // SAFETY: the socket exists; the ID lives in the payload until completion.
             unsafe { complete(socket, &raw mut op.id, action.raw(), irp) }
         })
@@ -314,7 +341,7 @@ impl<L: ListenEvents> ListenSocket<L> {
     /// Provider statuses (Wine's stub: [`Error::NOT_IMPLEMENTED`]).
     pub fn local_addr(&self) -> Request<AddressOp> {
         let query = self.table().WskGetLocalAddress;
-        submit_address(self.erased(), AddressCall::Query(query), None)
+        submit_address(self.erased(), AddressCall::Query(query), None, BOUND)
     }
 
     /// Accepts one connection (`WskAccept`) with `handler` for its events;
@@ -346,7 +373,7 @@ impl<L: ListenEvents> ListenSocket<L> {
     /// - The status of enabling the callbacks (other than
     ///   [`Error::NOT_IMPLEMENTED`]); the accepted socket is then closed.
     pub fn accept(&self, handler: L::Connection) -> Request<AcceptOp<L::Connection>> {
-        submit_accept(self.erased(), self.table().WskAccept, handler)
+        submit_accept(self.erased(), self.table().WskAccept, handler, BOUND)
     }
 
     /// Closes the listening socket (`WskCloseSocket`); pending accepts
@@ -383,14 +410,18 @@ impl<L: ListenEvents> core::fmt::Debug for ListenSocket<L> {
 
 /// `WskInspectComplete`.
 pub struct InspectCompleteOp {
-    _core: SocketRef,
+    core: SocketRef,
     id: sys::WSK_INSPECT_ID,
 }
 
 impl Operation for InspectCompleteOp {
     type Output = Result<()>;
     fn complete(self, status: i32, _information: usize) -> Result<()> {
+        self.core.note_status(status);
         Error::check(status).map(drop)
+    }
+    fn inflight(&self) -> &AtomicUsize {
+        self.core.inflight()
     }
 }
 
@@ -404,33 +435,50 @@ pub struct AcceptOp<C: ConnectionEvents> {
     remote: SockAddr,
     /// Keeps the listening socket's core (and its provider) alive until
     /// completion.
-    _listener: SocketRef,
+    listener: SocketRef,
 }
 
 impl<C: ConnectionEvents> Operation for AcceptOp<C> {
     /// The accepted connection and its remote address.
     type Output = Result<(ConnectionSocket<C>, SocketAddr)>;
 
-    fn complete(mut self, status: i32, information: usize) -> Self::Output {
+    fn complete(mut self, status: i32, _information: usize) -> Self::Output {
+        self.listener.note_status(status);
         Error::check(status)?;
-        let socket = information as sys::PWSK_SOCKET;
-        if socket.is_null() {
-            return Err(Error::UNSUCCESSFUL);
-        }
         let (Some(core), Some(live)) = (self.core.take(), self.live.take()) else {
             unreachable!("completed once")
         };
-        core.set_socket(socket);
+        if core.socket().is_null() {
+            return Err(Error::UNSUCCESSFUL);
+        }
         let remote = self.remote.to_socket_addr();
         let connection = ConnectionSocket::from_core(core, live);
         // Events start disabled on a socket WskAccept returns: enable the
         // handler's (dropping the handle on failure closes the socket).
-        enable_events_if_supported(&**connection.core(), ConnectionVtable::<C>::EVENT_MASK)?;
+        enable_events_if_supported(&**connection.core(), ConnectionVtable::<C>::EVENT_MASK, CONNECTED)?;
         Ok((connection, remote?))
     }
 
-    fn abandon(mut self, status: i32, information: usize) {
-        close_abandoned(self.core.take(), status, information);
+    fn abandon(mut self, _status: i32, _information: usize) {
+        close_abandoned(self.core.take());
+    }
+
+    fn inflight(&self) -> &AtomicUsize {
+        self.listener.inflight()
+    }
+
+    const ON_COMPLETION: bool = true;
+    fn completed(&self, status: i32, information: usize) {
+        let socket = information as sys::PWSK_SOCKET;
+        match &self.core {
+            // The socket is known from now on (its events may fire before
+            // the owner takes it), and closed by deregistration if nobody
+            // ever does.
+            Some(core) if sys::NT_SUCCESS(status) && !socket.is_null() => {
+                SocketCore::adopt(core, socket);
+            }
+            _ => self.listener.reg().socket_gone(),
+        }
     }
 }
 
@@ -445,10 +493,14 @@ pub(crate) fn submit_accept<C: ConnectionEvents>(
     listener: SocketRef,
     accept: sys::PFN_WSK_ACCEPT,
     handler: C,
+    need: u32,
 ) -> Request<AcceptOp<C>> {
-    let core = Arc::new(SocketCore::new(Arc::clone(&listener.provider), handler));
-    // An accepted socket is bound (and connected).
-    core.set_flags(BIND_SUBMITTED | BOUND);
+    // An accepted socket has its listener's family.
+    let family = listener.family();
+    let core = SocketCore::new_arc(Arc::clone(&listener.provider), family, false, handler);
+    // An accepted socket is bound and connected; its events start disabled
+    // (a socket WskAccept returns inherits none of the listener's).
+    core.set_flags(BIND_SUBMITTED | BOUND | CONNECTED);
     let socket = listener.socket();
     let statics = listener.provider.reg().static_events();
     let op = AcceptOp {
@@ -456,7 +508,7 @@ pub(crate) fn submit_accept<C: ConnectionEvents>(
         live: Some(listener.provider.live_handle()),
         local: SockAddr::UNSPECIFIED,
         remote: SockAddr::UNSPECIFIED,
-        _listener: listener,
+        listener,
     };
     if let Err(e) = check_static(
         statics,
@@ -465,10 +517,20 @@ pub(crate) fn submit_accept<C: ConnectionEvents>(
     ) {
         return Request::failed(op, e);
     }
+    let listener = SocketRef::clone(&op.listener);
+    let entered = match listener.enter(need) {
+        Ok(entered) => entered,
+        Err(e) => return Request::failed(op, e),
+    };
     let Some(accept) = accept else {
         return Request::failed(op, Error::NOT_IMPLEMENTED);
     };
+    let _entered = entered;
     Request::submit(op, |irp, op| {
+        let op = op.into_mut();
+        // The provider may hand a socket over with the IRP: deregistration
+        // waits for it (the completion routine uncounts it if none comes).
+        op.listener.reg().socket_opening();
         // NULL for a handler without callbacks, as it should be
         // (https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept).
         let context = op

@@ -1,0 +1,562 @@
+//! Issue 11: what safe code must not be able to do — each test drives the
+//! crate through `wsk-sim` into a situation an adversarial review found
+//! and checks that nothing breaks Microsoft's contract.
+
+mod common;
+use common::{passive, setup, teardown};
+
+use std::sync::{Arc, Mutex};
+
+use wsk::events::{
+    ConnectionEvents, EventContext, Indication, ReceiveAction, RetainedIndication, StaticEvents,
+};
+use wsk::tcp::ConnectionSocket;
+use wsk_sim::Sim;
+
+/// Retains every indication and keeps it for the test.
+#[derive(Default, Clone)]
+struct Keeper(Arc<Kept>);
+
+#[derive(Default)]
+struct Kept {
+    held: Mutex<Vec<RetainedIndication>>,
+    refused_retains: Mutex<usize>,
+}
+
+#[wsk::vtable]
+impl ConnectionEvents for Keeper {
+    fn on_receive(&self, _: &EventContext<'_>, data: Option<Indication<'_>>) -> ReceiveAction {
+        let Some(data) = data else {
+            return ReceiveAction::Accept;
+        };
+        match data.retain() {
+            Some(kept) => self.0.held.lock().unwrap().push(kept),
+            None => *self.0.refused_retains.lock().unwrap() += 1,
+        }
+        ReceiveAction::Refuse
+    }
+}
+
+/// 11.1: with static receive events, data that arrives before the owner
+/// has polled its `socket_connect` request is indicated to a socket whose
+/// `PWSK_SOCKET` the crate did not know yet; releasing a list retained then
+/// read a null socket.
+#[test]
+fn a_list_retained_before_the_create_request_is_polled_is_released_on_its_socket() {
+    let sim = Sim::start();
+    let listener = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    provider
+        .set_static_events(StaticEvents::RECEIVE)
+        .expect("before any socket");
+    let keeper = Keeper::default();
+    let request = ConnectionSocket::socket_connect(
+        &provider,
+        "0.0.0.0:0".parse().unwrap(),
+        "10.0.0.2:80".parse().unwrap(),
+        keeper.clone(),
+    );
+    let peer = listener.accept();
+    peer.send(b"early");
+    sim.settle();
+    // The request completed, but its owner has not taken the socket yet:
+    // whatever was retained meanwhile is released on the socket it came from.
+    let held: Vec<_> = keeper.0.held.lock().unwrap().drain(..).collect();
+    let refused = *keeper.0.refused_retains.lock().unwrap();
+    assert_eq!(held.len() + refused, 1, "one indication");
+    drop(held);
+    sim.settle();
+    let socket = request.wait(&p).expect("connected");
+    socket.close().wait(&p).expect("closed");
+    drop(provider);
+    registration.deregister(&p).expect("nothing left");
+    sim.finish();
+}
+
+/// Retains each indication, copies it and drops the handle before the
+/// callback returns (the pattern `if let Some(k) = data.retain() { … }`).
+struct CopyThenDrop(Arc<Mutex<Vec<u8>>>);
+
+#[wsk::vtable]
+impl ConnectionEvents for CopyThenDrop {
+    fn on_receive(&self, _: &EventContext<'_>, data: Option<Indication<'_>>) -> ReceiveAction {
+        let Some(data) = data else {
+            return ReceiveAction::Accept;
+        };
+        if let Some(kept) = data.retain() {
+            let mut bytes = vec![0; kept.len()];
+            let n = kept.copy_to(&mut bytes).expect("socket open");
+            self.0.lock().unwrap().extend_from_slice(&bytes[..n]);
+        }
+        ReceiveAction::Refuse
+    }
+}
+
+/// 11.2: a retained indication dropped before its callback returns was
+/// released (`WskRelease`) although the provider did not consider it
+/// retained yet, and the trampoline still answered `STATUS_PENDING`.
+#[test]
+fn a_list_released_before_its_callback_returns_is_answered_as_taken() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let c = common::connected_to(CopyThenDrop(Arc::clone(&seen)), |_| {});
+    let p = passive();
+    c.peer.send(b"abc");
+    c.sim.settle();
+    assert_eq!(&seen.lock().unwrap()[..], b"abc");
+    assert_eq!(
+        c.sim.stats().statuses(wsk_sim::EventKind::Receive),
+        vec![wsk::sys::STATUS_SUCCESS],
+        "everything was taken"
+    );
+    c.peer.send(b"de");
+    c.sim.settle();
+    assert_eq!(&seen.lock().unwrap()[..], b"abcde");
+    let _ = p;
+    c.finish();
+}
+
+/// 11.1, the accept variant: with static receive events a socket accepted
+/// by request is indicated data before its owner polled the accept request
+/// (a `WskAccept` socket inherits no dynamically enabled event, conformance
+/// M-02, but static events apply to every socket).
+#[test]
+fn a_list_retained_before_the_accept_request_is_polled_is_released_on_its_socket() {
+    use wsk::events::{Incoming, ListenEvents};
+
+    /// Accepts by request only; its connections retain what they get.
+    struct Listener;
+    #[wsk::vtable]
+    impl ListenEvents for Listener {
+        type Connection = Keeper;
+        fn on_accept(&self, _: &EventContext<'_>, _: Option<Incoming<'_, Keeper>>) {}
+    }
+
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    provider
+        .set_static_events(StaticEvents::RECEIVE)
+        .expect("before any socket");
+    let listener = wsk::block_on(
+        &p,
+        wsk::tcp::listen(&provider, "10.0.0.1:7100".parse().unwrap(), Listener),
+    )
+    .expect("listen");
+    let keeper = Keeper::default();
+    let accept = listener.accept(keeper.clone());
+    let peer = sim.peer_connect("10.0.0.1:7100").expect("connected");
+    peer.send(b"early");
+    sim.settle();
+    let held: Vec<_> = keeper.0.held.lock().unwrap().drain(..).collect();
+    let refused = *keeper.0.refused_retains.lock().unwrap();
+    assert!(held.len() + refused <= 1);
+    drop(held);
+    sim.settle();
+    let (socket, _) = accept.wait(&p).expect("accepted");
+    // Whatever was retained after the poll goes back before the close.
+    keeper.0.held.lock().unwrap().clear();
+    socket.close().wait(&p).expect("closed");
+    listener.close().wait(&p).expect("closed");
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+/// Retains each indication and hands it to another thread, which drops it
+/// before the callback returns: a work item that ran at once.
+struct HandOff(Arc<Mutex<Vec<u8>>>);
+
+#[wsk::vtable]
+impl ConnectionEvents for HandOff {
+    fn on_receive(&self, _: &EventContext<'_>, data: Option<Indication<'_>>) -> ReceiveAction {
+        let Some(data) = data else {
+            return ReceiveAction::Accept;
+        };
+        let Some(kept) = data.retain() else {
+            return ReceiveAction::Refuse;
+        };
+        let seen = Arc::clone(&self.0);
+        std::thread::spawn(move || {
+            let mut bytes = vec![0; kept.len()];
+            let n = kept.copy_to(&mut bytes).expect("socket open");
+            seen.lock().unwrap().extend_from_slice(&bytes[..n]);
+            drop(kept);
+        })
+        .join()
+        .expect("work item");
+        ReceiveAction::Refuse
+    }
+}
+
+/// 11.2, the work-item pattern `docs/events.md` recommends: the handle is
+/// dropped on another thread before the callback returns.
+#[test]
+fn a_list_released_on_another_thread_before_its_callback_returns_is_answered_as_taken() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let c = common::connected_to(HandOff(Arc::clone(&seen)), |_| {});
+    c.peer.send(b"xyz");
+    c.sim.settle();
+    assert_eq!(&seen.lock().unwrap()[..], b"xyz");
+    assert_eq!(
+        c.sim.stats().statuses(wsk_sim::EventKind::Receive),
+        vec![wsk::sys::STATUS_SUCCESS]
+    );
+    c.finish();
+}
+
+/// 11.4 and 11.6: handles leaked with `mem::forget` and `Box::leak` — a
+/// socket, a retained indication of another socket, a provider — neither
+/// hang nor bug-check deregistration: it closes and releases them, says so,
+/// and the leaked handles stay safe to use afterwards.
+#[test]
+#[cfg_attr(miri, ignore = "leaks handles on purpose: the leak is what it checks")]
+fn leaked_handles_are_closed_by_deregistration_and_stay_safe() {
+    let sim = Sim::start();
+    let listener = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let keeper = Keeper::default();
+    let kept = wsk::block_on(
+        &p,
+        wsk::tcp::connect(&provider, "10.0.0.2:80".parse().unwrap(), keeper.clone()),
+    )
+    .expect("connect");
+    let kept_peer = listener.accept();
+    kept_peer.send(b"retained");
+    sim.settle();
+    let retained = keeper.0.held.lock().unwrap().pop().expect("retained");
+    // The retaining socket is closed properly; its close waits for the list.
+    assert_eq!(kept.close().wait(&p), Err(wsk::Error::INVALID_DEVICE_STATE));
+    let leaked_retained: &'static RetainedIndication = Box::leak(Box::new(retained));
+
+    let forgotten = wsk::block_on(
+        &p,
+        wsk::tcp::connect(
+            &provider,
+            "10.0.0.2:80".parse().unwrap(),
+            wsk::events::NoEvents,
+        ),
+    )
+    .expect("connect");
+    let _forgotten_peer = listener.accept();
+    core::mem::forget(forgotten);
+    let boxed: &'static ConnectionSocket = Box::leak(Box::new(
+        wsk::block_on(
+            &p,
+            wsk::tcp::connect(
+                &provider,
+                "10.0.0.2:80".parse().unwrap(),
+                wsk::events::NoEvents,
+            ),
+        )
+        .expect("connect"),
+    ));
+    let _boxed_peer = listener.accept();
+    core::mem::forget(provider.clone());
+    drop(provider);
+
+    let left = registration.deregister(&p).expect_err("leaks reported");
+    // The closed socket with the retained list, the forgotten and the boxed
+    // socket; one retained list; one capture (the sockets' own references
+    // are gone with their closes, the forgotten clone is not).
+    assert_eq!(left.sockets, 3, "{left}");
+    assert_eq!(left.retained, 1, "{left}");
+    assert!(left.providers >= 1, "{left}");
+    let lines = sim.stats().debug_output;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("released an indication list")),
+        "{lines:?}"
+    );
+
+    // The leaked handles stay usable, and refuse to reach the provider.
+    let mut buffer = [0u8; 8];
+    assert_eq!(
+        leaked_retained.copy_to(&mut buffer),
+        Err(wsk::Error::FILE_FORCED_CLOSED)
+    );
+    assert!(boxed.must_close());
+    let (sent, _) = boxed
+        .send(wsk::Buffer::from_slice(b"late").unwrap())
+        .wait(&p);
+    assert_eq!(sent, Err(wsk::Error::FILE_FORCED_CLOSED));
+    // Nothing is open, nothing leaked on the provider's side.
+    sim.finish();
+}
+
+/// 11.5: a pending `transport_list_change()` request (which `WskDeregister`
+/// cancels) and a completed receive whose output was never taken do not
+/// keep `WskDeregister` waiting.
+#[test]
+fn requests_still_held_do_not_hang_deregistration() {
+    let sim = Sim::start();
+    let listener = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let change = provider.transport_list_change();
+    let socket = wsk::block_on(
+        &p,
+        wsk::tcp::connect(
+            &provider,
+            "10.0.0.2:80".parse().unwrap(),
+            wsk::events::NoEvents,
+        ),
+    )
+    .expect("connect");
+    let peer = listener.accept();
+    let receive = socket.receive(wsk::Buffer::with_capacity(8).unwrap());
+    peer.send(b"done");
+    sim.settle();
+    assert!(receive.is_complete(), "completed, not taken");
+    socket.close().wait(&p).expect("closed");
+    drop(provider);
+    let left = registration
+        .deregister(&p)
+        .expect_err("the receive holds a capture");
+    assert_eq!((left.sockets, left.retained, left.providers), (0, 0, 1));
+    assert_eq!(
+        change.wait(&p),
+        Err(wsk::Error::CANCELLED),
+        "WskDeregister cancels it"
+    );
+    let (received, buffer) = receive.wait(&p);
+    assert_eq!((received, &buffer[..]), (Ok(4), &b"done"[..]));
+    drop(buffer);
+    sim.finish();
+}
+
+/// An event handler that owns another socket: dropping its core closes
+/// that socket too.
+struct Owner(#[allow(dead_code)] Mutex<Option<ConnectionSocket>>);
+
+#[wsk::vtable]
+impl ConnectionEvents for Owner {
+    fn on_disconnect(&self, _: &EventContext<'_>, _: wsk::events::DisconnectFlags) {}
+}
+
+/// Connects to the simulated peer at 10.0.0.2:80 with `handler`.
+fn connect<H: ConnectionEvents>(
+    p: &wsk::irql::Passive<'_>,
+    provider: &wsk::Provider,
+    handler: H,
+) -> ConnectionSocket<H> {
+    wsk::block_on(
+        p,
+        wsk::tcp::connect(provider, "10.0.0.2:80".parse().unwrap(), handler),
+    )
+    .expect("connect")
+}
+
+/// M-11: the last reference to a socket's core (the background close
+/// completing in a completion routine) dropped its handler there, whose
+/// own socket then called `WskCloseSocket` inside the `IoCompletion` routine
+/// (`CALL_IN_COMPLETION`). Disposal now happens outside it: at the next
+/// request submitted, or at deregistration.
+#[test]
+fn handlers_dropped_by_a_completion_are_dropped_outside_the_completion_routine() {
+    let sim = Sim::start();
+    let listener = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let inner = connect(&p, &provider, wsk::events::NoEvents);
+    let inner_peer = listener.accept();
+    let outer = connect(&p, &provider, Owner(Mutex::new(Some(inner))));
+    let _outer_peer = listener.accept();
+    // Closes complete on the simulator's worker thread, in the completion
+    // routine, with nobody waiting.
+    sim.set_completion_mode(wsk_sim::CompletionMode::Worker);
+    drop(outer);
+    sim.settle();
+    sim.set_completion_mode(wsk_sim::CompletionMode::Inline);
+    assert!(
+        !inner_peer.was_reset(),
+        "not closed inside the completion routine"
+    );
+    // The next request disposes of what the routine queued.
+    let third = connect(&p, &provider, wsk::events::NoEvents);
+    let _third_peer = listener.accept();
+    sim.settle();
+    assert!(inner_peer.was_reset() || inner_peer.is_closed_by_driver());
+    third.close().wait(&p).expect("closed");
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+/// A waker that blocks in `wake` until the test opens its gate: a
+/// completion routine that is still running.
+struct SlowWaker {
+    entered: std::sync::atomic::AtomicBool,
+    gate: Mutex<bool>,
+    opened: std::sync::Condvar,
+    returned: std::sync::atomic::AtomicBool,
+}
+
+impl std::task::Wake for SlowWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.entered.store(true, SeqCst);
+        let mut open = self.gate.lock().unwrap();
+        while !*open {
+            open = self.opened.wait(open).unwrap();
+        }
+        self.returned.store(true, SeqCst);
+    }
+}
+
+/// M-10: `IoSetCompletionRoutine` is for drivers that are not unloaded
+/// before their completion routine finishes. Deregistration returns only
+/// once every completion routine of the registration has returned (here
+/// one blocked in a waker), so the driver may unload then.
+#[test]
+fn deregistration_waits_for_completion_routines_still_running() {
+    use core::future::Future;
+    use std::sync::atomic::Ordering::SeqCst;
+
+    let c = common::connected();
+    let p = passive();
+    let waker = Arc::new(SlowWaker {
+        entered: false.into(),
+        gate: Mutex::new(false),
+        opened: std::sync::Condvar::new(),
+        returned: false.into(),
+    });
+    let mut receive = c.socket.receive(wsk::Buffer::with_capacity(8).unwrap());
+    let task_waker = std::task::Waker::from(Arc::clone(&waker));
+    let mut cx = std::task::Context::from_waker(&task_waker);
+    assert!(core::pin::Pin::new(&mut receive).poll(&mut cx).is_pending());
+    // The peer's data completes the receive on the peer's thread, whose
+    // completion routine then blocks in the waker.
+    let common::Connected {
+        socket,
+        peer,
+        provider,
+        registration,
+        sim,
+    } = c;
+    let sender = std::thread::spawn(move || {
+        peer.send(b"data");
+        peer
+    });
+    while !waker.entered.load(SeqCst) {
+        std::thread::yield_now();
+    }
+    let (received, _) = match core::pin::Pin::new(&mut receive).poll(&mut cx) {
+        core::task::Poll::Ready(out) => out,
+        core::task::Poll::Pending => panic!("completed before the waker ran"),
+    };
+    assert_eq!(received, Ok(4));
+    drop(receive);
+    socket.close().wait(&p).expect("closed");
+    drop(provider);
+    let deregistered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = Arc::clone(&deregistered);
+    let returned_first = Arc::clone(&waker);
+    let unload = std::thread::spawn(move || {
+        let p = passive();
+        let result = registration.deregister(&p);
+        done.store(true, SeqCst);
+        (result, returned_first.returned.load(SeqCst))
+    });
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(
+        !deregistered.load(SeqCst),
+        "deregister returned while a completion routine was running"
+    );
+    *waker.gate.lock().unwrap() = true;
+    waker.opened.notify_all();
+    let (result, routine_done_first) = unload.join().expect("deregister");
+    result.expect("nothing left");
+    assert!(
+        routine_done_first,
+        "the routine returned before deregister did"
+    );
+    let _peer = sender.join().expect("peer");
+    sim.finish();
+}
+
+/// Adversarial review: a pending request forgotten with `mem::forget`, and a
+/// `Provider` leaked with `Box::leak`: deregistration neither hangs nor
+/// bug-checks, and the leaked provider refuses to reach the NPI afterwards.
+#[test]
+#[cfg_attr(miri, ignore = "leaks handles on purpose: the leak is what it checks")]
+fn forgotten_requests_and_leaked_providers_do_not_hang_deregistration() {
+    let c = common::connected();
+    let p = passive();
+    let mut slot = wsk::request::TransferSlot::new().expect("slot");
+    let pending = c.socket.receive_in(
+        &mut slot,
+        wsk::Buffer::with_capacity(8).unwrap(),
+        wsk::tcp::ReceiveFlags::empty(),
+    );
+    assert!(!pending.is_complete());
+    core::mem::forget(pending);
+    assert!(!slot.is_ready(), "the forgotten request kept the block");
+    let leaked: &'static wsk::Provider = Box::leak(Box::new(c.provider.clone()));
+    let common::Connected {
+        socket,
+        peer,
+        provider,
+        registration,
+        sim,
+    } = c;
+    socket.close().wait(&p).expect("closed");
+    drop((peer, provider));
+    let left = registration
+        .deregister(&p)
+        .expect_err("a capture was still held");
+    assert_eq!((left.sockets, left.retained), (0, 0), "{left}");
+    assert!(left.providers >= 1, "{left}");
+    assert_eq!(
+        leaked.transports().err(),
+        Some(wsk::Error::DEVICE_NOT_READY)
+    );
+    let created =
+        ConnectionSocket::new(leaked, wsk::AddressFamily::V4, wsk::events::NoEvents).wait(&p);
+    assert_eq!(created.err(), Some(wsk::Error::DEVICE_NOT_READY));
+    drop(slot);
+    // What the forgotten request held stays leaked — its buffer — and
+    // nothing else: no socket, no capture, no registration.
+    let leaks = sim.leaks();
+    assert!(
+        leaks.len() == 1 && leaks[0].starts_with("MDL"),
+        "only the forgotten buffer: {leaks:?}"
+    );
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(sim)));
+}
+
+/// Adversarial review: a socket has 16 retained slots; a 17th retain is
+/// refused (the callback's own answer applies), and releasing one makes
+/// room again.
+#[test]
+fn retaining_beyond_the_slots_is_refused_cleanly() {
+    let keeper = Keeper::default();
+    let c = common::connected_to(keeper.clone(), |_| {});
+    for i in 0..17u8 {
+        c.peer.send(&[i]);
+        c.sim.settle();
+        // A refused indication stops the provider's indications until a
+        // receive: only the first 16 are retained, the 17th is kept by the
+        // provider.
+    }
+    assert_eq!(keeper.0.held.lock().unwrap().len(), 16);
+    assert_eq!(*keeper.0.refused_retains.lock().unwrap(), 1);
+    let p = passive();
+    let (received, buffer) = c
+        .socket
+        .receive(wsk::Buffer::with_capacity(4).unwrap())
+        .wait(&p);
+    assert_eq!(
+        (received, &buffer[..]),
+        (Ok(1), &[16u8][..]),
+        "the refused byte"
+    );
+    drop((
+        buffer,
+        keeper.0.held.lock().unwrap().drain(..).collect::<Vec<_>>(),
+    ));
+    c.finish();
+}
