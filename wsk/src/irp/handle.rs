@@ -350,6 +350,9 @@ impl<O: Operation> Future for Request<O> {
     type Output = O::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O::Output> {
+        // A task whose requests always complete inline still yields now and
+        // then, so that abort and shutdown reach it (`wsk::task`).
+        core::task::ready!(crate::task::consume_budget(cx));
         match self.inner.try_take(Some(cx.waker()), None) {
             Some(out) => Poll::Ready(out),
             None => Poll::Pending,
@@ -583,6 +586,8 @@ impl<O: Operation> Future for SlotRequest<'_, O> {
     type Output = O::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O::Output> {
+        // As in `Request::poll`.
+        core::task::ready!(crate::task::consume_budget(cx));
         let this = self.get_mut();
         match this
             .inner
