@@ -3,6 +3,7 @@
 //! stream listeners share.
 
 pub(crate) mod events;
+pub(crate) mod queue;
 
 use alloc::sync::Arc;
 use core::net::SocketAddr;
