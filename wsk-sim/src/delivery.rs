@@ -193,6 +193,7 @@ fn next_step(w: &mut World, sid: u64) -> Option<Step> {
             (0..n).step_by(chunk).map(|at| chunk.min(n - at)).collect()
         };
         let data: Vec<u8> = rx.drain(..n).collect();
+        s.indicating = true;
         let shapes = shapes(w, sid, &lens);
         return Some(Step::Receive(data, shapes));
     }
@@ -336,7 +337,16 @@ fn in_callback<R>(name: &'static str, d: Delivery, f: impl FnOnce() -> R) -> R {
 fn run_step(sid: u64, step: Step, d: Delivery, t: &CallbackTarget, out: &mut Out) {
     let ctx = t.context as PVOID;
     match step {
-        Step::Receive(data, shapes) => deliver_receive(sid, &data, &shapes, d, t, out),
+        Step::Receive(data, shapes) => {
+            deliver_receive(sid, &data, &shapes, d, t, out);
+            // The bytes are taken or given back: receive requests that
+            // came meanwhile may be served now.
+            let mut w = world::lock();
+            if let Some(s) = w.net.sockets.get_mut(&sid) {
+                s.indicating = false;
+            }
+            net::progress_conn_socket(&mut w, sid, out);
+        }
         Step::ReceiveFrom(dgrams, shapes) => {
             deliver_receive_from(sid, dgrams, &shapes, d, t, out);
         }

@@ -160,6 +160,10 @@ pub(crate) struct Socket {
     pub(crate) connect_is_socket_connect: bool,
     pub(crate) recv_irps: VecDeque<RecvReq>,
     pub(crate) blocked: bool,
+    /// Received bytes are out in a `WskReceiveEvent` (taken from the
+    /// buffer, not yet accepted or given back): receive requests wait, so
+    /// that none is served bytes that follow them.
+    pub(crate) indicating: bool,
     /// Receive-from indications stopped by a refusal resume with the next
     /// datagram (statically enabled event, [`Behaviour::ReceiveFromDisabledOnRefusal`]).
     pub(crate) resume_on_arrival: bool,
@@ -225,6 +229,7 @@ impl Socket {
             connect_is_socket_connect: false,
             recv_irps: VecDeque::new(),
             blocked: false,
+            indicating: false,
             resume_on_arrival: false,
             aborted_locally: false,
             disconnect_queued: false,
@@ -806,6 +811,10 @@ pub(crate) fn progress_conn_socket(w: &mut World, sid: u64, out: &mut Out) {
         let Some(s) = w.net.sockets.get_mut(&sid) else {
             return;
         };
+        if s.indicating {
+            // Served once the indication is over (see `Socket::indicating`).
+            break;
+        }
         let Some(req) = s.recv_irps.front().cloned() else {
             break;
         };

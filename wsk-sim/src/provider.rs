@@ -1917,7 +1917,9 @@ fn receive_body(
         );
         return Outcome::Done(STATUS_INVALID_PARAMETER, 0);
     }
-    let queue_empty = w.net.sockets[&sid].recv_irps.is_empty();
+    // A receive waits behind received bytes out in an indication, which it
+    // must not overtake (see `Socket::indicating`).
+    let queue_empty = w.net.sockets[&sid].recv_irps.is_empty() && !w.net.sockets[&sid].indicating;
     let mut filled = 0;
     if queue_empty && drain {
         // Discard what is buffered; complete at the end of the stream.

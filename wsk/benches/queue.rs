@@ -15,8 +15,9 @@
 //!   same work written against `wsk-sys` — on the same simulator, whose
 //!   own allocations it counts.
 //!
-//! Instructions: callgrind collects `wsk_bench_queue_round` (the send, the
-//! callback, the read and the release) for both, so the simulator's
+//! Instructions: callgrind collects `wsk_bench_queue_round` and
+//! `wsk_bench_raw_queue_round` (the send, the callback, the read and the
+//! release), so the simulator's
 //! delivery is counted on both sides alike.
 
 mod common;
@@ -38,7 +39,6 @@ const PAYLOAD: [u8; 1024] = [0x5a; 1024];
 
 /// One round through the queue: indicate, read, release.
 #[inline(never)]
-#[unsafe(no_mangle)]
 fn wsk_bench_queue_round(
     peer: &PeerConn,
     socket: &mut ConnectionSocket<ReceiveQueue>,
@@ -67,7 +67,10 @@ fn queue_safe_with(n: u64, mut measure: impl FnMut(&mut dyn FnMut()) -> u64) -> 
     assert!(socket.events_enabled());
     // The first read is a receive request (the design): not measured.
     peer.send(b"first");
-    let (first, buffer) = wsk::block_on(&p, socket.read_into(Buffer::with_capacity(PAYLOAD.len()).unwrap()));
+    let (first, buffer) = wsk::block_on(
+        &p,
+        socket.read_into(Buffer::with_capacity(PAYLOAD.len()).unwrap()),
+    );
     assert_eq!(first, Ok(5));
     let mut buffer = Some(buffer);
     let mut total = 0;
@@ -137,7 +140,8 @@ fn raw_round(peer: &PeerConn, socket: sys::PWSK_SOCKET, out: &mut [u8]) {
             assert!(!base.is_null());
             let n = count.saturating_sub(skip).min(left);
             // SAFETY: `n` mapped bytes of the MDL after `skip`.
-            let bytes = unsafe { std::slice::from_raw_parts(base.cast::<u8>().add(skip), n) };
+            let bytes =
+                unsafe { std::slice::from_raw_parts(base.cast::<u8>().wrapping_add(skip), n) };
             out[copied..copied + n].copy_from_slice(bytes);
             copied += n;
             left -= n;
@@ -196,7 +200,6 @@ fn queue_raw(n: u64) -> u64 {
 
 /// The raw round, under a name callgrind can collect.
 #[inline(never)]
-#[unsafe(no_mangle)]
 fn wsk_bench_raw_queue_round(f: &mut dyn FnMut()) {
     f();
 }
@@ -220,7 +223,7 @@ fn main() {
                 group: "queue_read",
                 role: "safe",
                 name: "queue_read_safe",
-                toggle: "wsk_bench_queue_round",
+                toggle: "*wsk_bench_queue_round*",
                 iters: 1_000,
                 run: queue_safe,
             },
@@ -228,7 +231,7 @@ fn main() {
                 group: "queue_read",
                 role: "raw",
                 name: "queue_read_raw",
-                toggle: "wsk_bench_raw_queue_round",
+                toggle: "*wsk_bench_raw_queue_round*",
                 iters: 1_000,
                 run: queue_raw,
             },

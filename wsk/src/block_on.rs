@@ -141,7 +141,11 @@ fn run<F: Future>(
     // Index 0: the wake-up event (the lowest index wins when several objects
     // are signalled, so a wake-up is always polled first); then the signal's
     // event and the deadline, when there are.
-    let mut objects = [signal.event().cast(), core::ptr::null_mut(), core::ptr::null_mut()];
+    let mut objects = [
+        signal.event().cast(),
+        core::ptr::null_mut(),
+        core::ptr::null_mut(),
+    ];
     let mut count = 1;
     let stop_at = stop.map(|stop| {
         objects[count] = stop.event_object();

@@ -50,9 +50,8 @@ fn a_stop_at_dispatch_level_ends_the_wait() {
     let sim = Sim::start();
     let stop = StopSignal::new();
     let waiting = stop.clone();
-    let waiter = std::thread::spawn(move || {
-        block_on_until(&common::passive(), &waiting, pending::<()>())
-    });
+    let waiter =
+        std::thread::spawn(move || block_on_until(&common::passive(), &waiting, pending::<()>()));
     std::thread::sleep(Duration::from_millis(10));
     // The simulator checks that KeSetEvent and the wakes are legal there.
     sim.at_irql(Irql::Dispatch, || stop.stop());
@@ -72,7 +71,10 @@ fn a_stop_cancels_the_request_a_thread_waits_for() {
     });
     let buffer = Buffer::with_capacity(64).unwrap();
     let received = block_on_until(&p, &stop, connected.socket.receive(buffer));
-    assert!(received.is_none(), "nothing arrived: the receive was dropped");
+    assert!(
+        received.is_none(),
+        "nothing arrived: the receive was dropped"
+    );
     stopper.join().unwrap();
     // The provider ignores cancellation: the close completes the abandoned
     // receive, whose memory the simulator's leak check then finds freed.

@@ -671,7 +671,9 @@ fn a_task_of_inline_requests_yields_and_can_be_aborted() {
             }
         })
         .expect("spawn");
-    eventually("the requests to run", || requests.load(Ordering::Relaxed) > 0);
+    eventually("the requests to run", || {
+        requests.load(Ordering::Relaxed) > 0
+    });
     let other = executor.spawn(async { 5 }).expect("spawn");
     assert_eq!(other.join(&p), Ok(5), "the only worker was shared");
     spinner.abort();
@@ -679,7 +681,11 @@ fn a_task_of_inline_requests_yields_and_can_be_aborted() {
     assert_eq!(aborted, Err(Error::CANCELLED));
     executor.shutdown(&p).expect("shutdown");
     let socket = Arc::into_inner(socket).expect("the task is gone");
-    common::Connected { socket, ..connected }.finish();
+    common::Connected {
+        socket,
+        ..connected
+    }
+    .finish();
 }
 
 #[test]

@@ -107,10 +107,7 @@ impl StopSignal {
         unsafe { self.inner.event.set() };
         // Wake outside the lock: a waker may take other locks (the
         // executor's run queue).
-        let waiters = self
-            .inner
-            .waiters
-            .with(|w| core::mem::take(&mut w.list));
+        let waiters = self.inner.waiters.with(|w| core::mem::take(&mut w.list));
         for (_, waker) in waiters {
             waker.wake();
         }

@@ -13,14 +13,19 @@
 //! - **Back-pressure.** With the ring full, or more than the queue's
 //!   `limit` bytes retained, the callback answers `STATUS_DATA_NOT_ACCEPTED`:
 //!   the transport keeps the data and indicates nothing more "until after the
-//!   WSK application calls the `WskReceive` function"; a zero-length
-//!   `WskReceive` resumes indications without taking data
+//!   WSK application calls the `WskReceive` function"
 //!   (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_event>,
-//!   return values; `WSK_BUF` with `Length` 0 and no MDL:
-//!   <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_buf>).
-//!   The reader issues that zero-length receive once it has emptied the
-//!   ring. Indications flagged `WSK_FLAG_RELEASE_ASAP` are retained only
+//!   return values). So once the reader has emptied the ring, its next read
+//!   is a receive request (into the caller's buffer), which takes the data
+//!   the transport kept; reads go on that way until a callback takes data
+//!   again. Indications flagged `WSK_FLAG_RELEASE_ASAP` are retained only
 //!   into an empty ring (the reader takes them next), refused otherwise.
+//!   The page also allows a zero-length `WskReceive` to resume indications
+//!   without taking data; the queue does not use it, because it would race
+//!   with the refusing callback: issued on the reader's processor after the
+//!   callback decided to refuse but before the provider saw the status (the
+//!   callback's return), it may not count, and then nothing would ever
+//!   resume. A receive that takes data makes progress whatever the order.
 //! - **The reader** (`&mut` the socket, so there is one) takes the oldest
 //!   indication out of the ring, reads it where it lies, and releases it
 //!   (`WskRelease`) as soon as it has read it all.
@@ -30,13 +35,18 @@
 //!   not say whether data or a FIN that arrived before the receive and
 //!   disconnect callbacks were enabled is indicated once they are
 //!   (`docs/conformance.md`, G-1). So the first time the reader would wait
-//!   for an indication, it issues one real `WskReceive` instead (a pending
-//!   receive takes precedence over the receive event, same page, remarks)
-//!   and refuses every indication while that receive is pending: the
-//!   receive takes the oldest data, or the end of the stream, and nothing
-//!   can overtake it. Indications refused meanwhile resume with the
-//!   zero-length receive above. After that first receive, every read is
-//!   served by events.
+//!   for an indication, it issues a `WskReceive` instead (a pending
+//!   receive takes precedence over the receive event, same page, remarks).
+//! - **Order.** While a receive request of the reader's is pending, the
+//!   callback refuses every indication, so that nothing can overtake the
+//!   data the request takes; what the ring holds was indicated before the
+//!   request was issued, and is read first.
+//! - **Releasing.** An indication read to its end goes back to the provider
+//!   (`WskRelease`) once a later receive callback has begun: callbacks are
+//!   serial, so the one that retained it has returned `STATUS_PENDING` by
+//!   then. Released earlier, the list could reach the provider before the
+//!   status that made it ours; so the newest one read waits for the next
+//!   indication, or the close.
 //! - **Requests.** Where the provider has no event callbacks (Wine's
 //!   `WskControlSocket` answers `STATUS_NOT_IMPLEMENTED`), every read is a
 //!   `WskReceive` in one reused [`TransferSlot`]: nothing is allocated per
@@ -51,8 +61,6 @@ use core::future::{Future, poll_fn};
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
-use wsk_sys as sys;
-
 use super::ConnectionSocket;
 use super::events::{
     ConnectionEvents, DisconnectFlags, Indication, IndicationFlags, ReceiveAction,
@@ -61,11 +69,9 @@ use super::events::{
 use super::transfer::{ReceiveFlags, TransferSlot};
 use crate::buffer::{BufResult, Buffer};
 use crate::error::{Error, Result};
-use crate::irp::block::Operation;
-use crate::irp::handle::Request;
 use crate::irql::context::EventContext;
 use crate::irql::{AtMostDispatch, SpinLock};
-use crate::socket::core::{SocketCore, SocketRef};
+use crate::socket::core::SocketCore;
 
 /// How many indications a [`ReceiveQueue`] holds at most.
 const SLOTS: usize = ReceiveQueue::SLOTS;
@@ -141,18 +147,24 @@ unsafe impl Sync for ReceiveQueue {}
 /// The state the receive and disconnect callbacks share with the reader.
 struct Shared {
     /// Retained indications, oldest at `head`.
-    ring: [Option<RetainedIndication>; SLOTS],
+    ring: [Option<Held>; SLOTS],
     head: usize,
     len: usize,
     /// Bytes in `ring`.
     bytes: usize,
-    /// An indication was refused since the last receive was issued: the
-    /// provider indicates nothing more until the next one.
+    /// An indication was refused and none taken since: the provider may
+    /// indicate nothing more until a receive request, so the reader's next
+    /// read is one.
     refused: bool,
-    /// The reader's first receive request is pending: refuse everything.
+    /// A receive request of the reader's is pending: refuse everything.
     refusing: bool,
     /// The handle is closing: the callback retains nothing more.
     closed: bool,
+    /// Receive callbacks entered so far.
+    calls: u64,
+    /// An indication read to its end whose callback may not have returned
+    /// yet: released by the next receive callback (or the close).
+    deferred: Option<Held>,
     /// How the connection ended, once known: `Ok` for a graceful
     /// disconnect, the error otherwise.
     end: Option<Result<()>>,
@@ -166,12 +178,10 @@ struct Shared {
 struct Reader {
     mode: Mode,
     /// The indication being read, and how much of it was read.
-    current: Option<RetainedIndication>,
+    current: Option<Held>,
     consumed: usize,
     /// The first receive request (see the module docs) completed.
     probed: bool,
-    /// A zero-length receive that resumes indications.
-    resume: Option<Request<ResumeOp>>,
     /// The memory of the reader's receive requests.
     slot: Option<TransferSlot>,
     /// Received bytes not read yet ([`ConnectionSocket::read_with`] reads
@@ -179,12 +189,11 @@ struct Reader {
     buffer: Option<Buffer>,
 }
 
-impl Reader {
-    /// Releases the indication read to its end (`WskRelease`).
-    fn release_current(&mut self) {
-        drop(self.current.take());
-        self.consumed = 0;
-    }
+/// A retained indication, and the receive callback that retained it.
+struct Held {
+    indication: RetainedIndication,
+    /// The value of [`Shared::calls`] in that callback.
+    call: u64,
 }
 
 /// How the reader gets data.
@@ -229,7 +238,7 @@ impl ReceiveQueue {
     /// Any (no allocation).
     #[must_use]
     pub fn with_limit(limit: usize) -> Self {
-        const EMPTY: Option<RetainedIndication> = None;
+        const EMPTY: Option<Held> = None;
         Self {
             limit: limit.clamp(1, Buffer::MAX_LEN),
             shared: SpinLock::new(Shared {
@@ -240,6 +249,8 @@ impl ReceiveQueue {
                 refused: false,
                 refusing: false,
                 closed: false,
+                calls: 0,
+                deferred: None,
                 end: None,
                 reader: None,
                 closer: None,
@@ -249,7 +260,6 @@ impl ReceiveQueue {
                 current: None,
                 consumed: 0,
                 probed: false,
-                resume: None,
                 slot: None,
                 buffer: None,
             }),
@@ -267,7 +277,8 @@ impl ReceiveQueue {
         // SAFETY: the reader's side runs at IRQL <= DISPATCH_LEVEL: futures
         // are polled there, sockets closed and dropped there.
         let irql = unsafe { AtMostDispatch::new_unchecked() };
-        self.shared.with_at_most_dispatch(&irql, |shared, _| f(shared))
+        self.shared
+            .with_at_most_dispatch(&irql, |shared, _| f(shared))
     }
 
     /// The reader's state.
@@ -304,24 +315,49 @@ impl ReceiveQueue {
     /// The socket's handle is closing: release every indication held and
     /// retain no more, so that the close is not held back.
     fn close(&self) {
-        const EMPTY: Option<RetainedIndication> = None;
+        const EMPTY: Option<Held> = None;
         let mut held = [EMPTY; SLOTS];
-        let wakers = self.with_shared(|shared| {
+        let (deferred, wakers) = self.with_shared(|shared| {
             shared.closed = true;
             shared.refusing = false;
             core::mem::swap(&mut held, &mut shared.ring);
             shared.len = 0;
             shared.bytes = 0;
-            (shared.reader.take(), shared.closer.take())
+            let wakers = (shared.reader.take(), shared.closer.take());
+            (shared.deferred.take(), wakers)
         });
         // SAFETY: called by the handle's close or drop, which own the socket.
         let reader = unsafe { self.reader() };
         let current = reader.current.take();
-        // Dropping a pending resume cancels it; its request keeps the
-        // socket's state until the provider completes it.
-        let resume = reader.resume.take();
         // Released outside the lock: `WskRelease` calls the provider.
-        drop((held, current, resume, wakers));
+        drop((held, deferred, current, wakers));
+    }
+
+    /// Releases an indication read to its end (`WskRelease`): at once if a
+    /// later receive callback has begun — callbacks are serial, so the one
+    /// that retained it has returned `STATUS_PENDING` —, else when the next
+    /// one begins. Releasing a list before the provider has seen that
+    /// status would give back a list it does not yet hold for us.
+    fn release(&self, held: Held) {
+        let mut held = Some(held);
+        let now = self.with_shared(|shared| {
+            let held = held.take()?;
+            if held.call < shared.calls {
+                return Some(held);
+            }
+            // Only ever the newest: an earlier deferred one is older still.
+            shared.deferred.replace(held)
+        });
+        // Released outside the lock: `WskRelease` calls the provider.
+        drop(now);
+    }
+
+    /// Releases the indication the reader has read to its end.
+    fn release_current(&self, reader: &mut Reader) {
+        if let Some(held) = reader.current.take() {
+            self.release(held);
+        }
+        reader.consumed = 0;
     }
 }
 
@@ -349,41 +385,53 @@ fn wake(waker: Option<Waker>) {
 impl ConnectionEvents for ReceiveQueue {
     fn on_receive(&self, cx: &EventContext<'_>, data: Option<Indication<'_>>) -> ReceiveAction {
         let Some(data) = data else {
-            // The socket no longer works and must be closed.
+            // The socket no longer works and must be closed. (A list left
+            // deferred goes back with the close.)
             self.end(Some(cx), Err(Error::CONNECTION_ABORTED));
             return ReceiveAction::Accept;
         };
         let asap = data.flags().contains(IndicationFlags::RELEASE_ASAP);
         let mut data = Some(data);
-        let (action, reader) = self.shared.with_in_callback(cx, |shared, _| {
+        let (action, reader, deferred) = self.shared.with_in_callback(cx, |shared, _| {
+            // This call proves the previous one returned (they are serial):
+            // the list it left deferred can go back now.
+            shared.calls += 1;
+            let deferred = shared.deferred.take();
             if shared.closed {
                 // Nobody reads any more: the data goes nowhere.
-                return (ReceiveAction::Accept, None);
+                return (ReceiveAction::Accept, None, deferred);
             }
             let Some(indication) = data.take() else {
-                return (ReceiveAction::Refuse, None);
+                return (ReceiveAction::Refuse, None, deferred);
             };
             let len = indication.len();
             let full = shared.len == SLOTS
                 || (shared.len > 0 && (asap || shared.bytes.saturating_add(len) > self.limit));
             if shared.refusing || full {
                 shared.refused = true;
-                return (ReceiveAction::Refuse, None);
+                return (ReceiveAction::Refuse, None, deferred);
             }
             // Retained under the lock, so that a close cannot come between
             // the retain and the push (it would never release this one).
-            let Some(retained) = indication.retain() else {
+            let Some(indication) = indication.retain() else {
                 // The socket is closing, or cannot retain more: the
                 // provider keeps the data for a later receive.
                 shared.refused = true;
-                return (ReceiveAction::Refuse, None);
+                return (ReceiveAction::Refuse, None, deferred);
             };
             let at = (shared.head + shared.len) % SLOTS;
-            shared.ring[at] = Some(retained);
+            shared.ring[at] = Some(Held {
+                indication,
+                call: shared.calls,
+            });
             shared.len += 1;
             shared.bytes += len;
-            (ReceiveAction::Accept, shared.reader.take())
+            // Indications flow again.
+            shared.refused = false;
+            (ReceiveAction::Accept, shared.reader.take(), deferred)
         });
+        // An earlier list, released outside the lock.
+        drop(deferred);
         wake(reader);
         action
     }
@@ -413,8 +461,9 @@ enum Next {
     Data,
     /// The connection ended (after everything queued was read).
     End(Result<()>),
-    /// Nothing was indicated yet: issue the first receive request.
-    Probe,
+    /// Nothing is queued and a receive request is due: the first read, or
+    /// the provider may be waiting for one after a refusal.
+    Request,
 }
 
 impl ConnectionSocket<ReceiveQueue> {
@@ -469,7 +518,7 @@ impl ConnectionSocket<ReceiveQueue> {
                     buffer.set_len(0);
                     return (end.map(|()| 0), buffer);
                 }
-                Next::Probe => return this.probe(reader, buffer).await,
+                Next::Request => return this.probe(reader, buffer).await,
             }
         }
     }
@@ -552,7 +601,7 @@ impl ConnectionSocket<ReceiveQueue> {
             if mode == Mode::Events {
                 if let Some(current) = reader.current.as_ref() {
                     let at = reader.consumed;
-                    let used = with_piece_at(current, at, |piece, last| {
+                    let used = with_piece_at(&current.indication, at, |piece, last| {
                         (!piece.is_empty()).then(|| {
                             let used = lend(piece);
                             (used, last && used == piece.len())
@@ -560,12 +609,12 @@ impl ConnectionSocket<ReceiveQueue> {
                     })?;
                     let Some((used, done)) = used else {
                         // Read to its end already.
-                        reader.release_current();
+                        this.handler().release_current(reader);
                         continue;
                     };
                     reader.consumed += used;
                     if done {
-                        reader.release_current();
+                        this.handler().release_current(reader);
                     }
                     return Ok(used);
                 }
@@ -578,7 +627,7 @@ impl ConnectionSocket<ReceiveQueue> {
                         end?;
                         return Ok(lend(&[]));
                     }
-                    Next::Probe => {}
+                    Next::Request => {}
                 }
             }
             // A request: every read in request mode, the first in event mode.
@@ -648,14 +697,12 @@ impl ConnectionSocket<ReceiveQueue> {
         (received, buffer)
     }
 
-    /// The first receive request of event mode (see the module docs): every
+    /// A receive request in event mode (see the module docs): every
     /// indication is refused while it is pending.
     async fn probe(&self, reader: &mut Reader, buffer: Buffer) -> BufResult<usize> {
-        let queue = self.handler();
         let out = self.receive_request(reader, buffer).await;
-        queue.with_shared(|shared| shared.refusing = false);
+        self.handler().with_shared(|shared| shared.refusing = false);
         reader.probed = true;
-        self.tend_resume(reader, None);
         out
     }
 
@@ -678,16 +725,17 @@ impl ConnectionSocket<ReceiveQueue> {
             let Some(current) = reader.current.as_ref() else {
                 break;
             };
-            let (n, done) = match copy_from(current, reader.consumed, &mut out[copied..]) {
-                Ok(copy) => copy,
-                // What was copied is returned; the error comes next time.
-                Err(_) if copied > 0 => break,
-                Err(e) => return Err(e),
-            };
+            let (n, done) =
+                match copy_from(&current.indication, reader.consumed, &mut out[copied..]) {
+                    Ok(copy) => copy,
+                    // What was copied is returned; the error comes next time.
+                    Err(_) if copied > 0 => break,
+                    Err(e) => return Err(e),
+                };
             copied += n;
             reader.consumed += n;
             if done {
-                reader.release_current();
+                self.handler().release_current(reader);
             }
         }
         Ok(copied)
@@ -704,79 +752,20 @@ impl ConnectionSocket<ReceiveQueue> {
             shared.head = (shared.head + 1) % SLOTS;
             shared.len -= 1;
             if let Some(taken) = &taken {
-                shared.bytes -= taken.len();
+                shared.bytes -= taken.indication.len();
             }
             taken
         });
         let found = popped.is_some();
         reader.current = popped;
         reader.consumed = 0;
-        if found {
-            self.tend_resume(reader, None);
-        }
         found
     }
 
-    /// Resumes indications after a refusal once the ring is empty (a
-    /// zero-length receive), and collects a resume that completed.
-    fn tend_resume(&self, reader: &mut Reader, cx: Option<&mut Context<'_>>) {
-        if let Some(resume) = reader.resume.as_mut() {
-            let mut noop = Context::from_waker(Waker::noop());
-            let cx = match cx {
-                Some(cx) => cx,
-                None if resume.is_complete() => &mut noop,
-                None => return,
-            };
-            match Pin::new(resume).poll(cx) {
-                Poll::Pending => return,
-                Poll::Ready(result) => {
-                    reader.resume = None;
-                    if let Err(e) = result {
-                        self.handler().end(None, Err(e));
-                        return;
-                    }
-                }
-            }
-        }
-        let resume = self.handler().with_shared(|shared| {
-            let due = shared.refused && shared.len == 0 && !shared.refusing && !shared.closed;
-            if due {
-                shared.refused = false;
-            }
-            due
-        });
-        if resume {
-            reader.resume = Some(self.resume_indications());
-        }
-    }
-
-    /// A zero-length `WskReceive`: resumes receive indications without
-    /// taking data.
-    fn resume_indications(&self) -> Request<ResumeOp> {
-        let op = ResumeOp {
-            _core: SocketCore::erase(self.core()),
-            wsk_buf: sys::WSK_BUF {
-                Mdl: core::ptr::null_mut(),
-                Offset: 0,
-                Length: 0,
-            },
-        };
-        let Some(call) = self.transfer.receive else {
-            return Request::failed(op, Error::NOT_IMPLEMENTED);
-        };
-        let socket = self.core().socket();
-        Request::submit(op, |irp, op| {
-            // SAFETY: the socket exists; the empty WSK_BUF lives in the
-            // payload until completion.
-            unsafe { call(socket, &raw mut op.wsk_buf, 0, irp) }
-        })
-    }
-
-    /// Waits until data is queued, the connection ended, or the first
-    /// receive request is due.
+    /// Waits until data is queued, the connection ended, or a receive
+    /// request is due.
     fn poll_next(&self, reader: &mut Reader, cx: &mut Context<'_>) -> Poll<Next> {
-        self.tend_resume(reader, Some(cx));
-        let probe_due = !reader.probed;
+        let first = !reader.probed;
         self.handler().with_shared(|shared| {
             if shared.len > 0 {
                 return Poll::Ready(Next::Data);
@@ -784,11 +773,15 @@ impl ConnectionSocket<ReceiveQueue> {
             if let Some(end) = shared.end {
                 return Poll::Ready(Next::End(end));
             }
-            if probe_due {
+            if first || shared.refused {
                 shared.refusing = true;
-                return Poll::Ready(Next::Probe);
+                return Poll::Ready(Next::Request);
             }
-            if !shared.reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            if !shared
+                .reader
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+            {
                 // Dropping the old waker (at DISPATCH_LEVEL, under the lock)
                 // is allowed, even if it frees a task.
                 shared.reader = Some(cx.waker().clone());
@@ -880,20 +873,4 @@ fn with_pieces<R>(
     f: impl FnOnce(&mut dyn Iterator<Item = &[u8]>) -> R,
 ) -> Result<R> {
     Ok(f(&mut indication.segments()))
-}
-
-/// A zero-length `WskReceive` (see [`ReceiveQueue`]).
-pub(crate) struct ResumeOp {
-    _core: SocketRef,
-    wsk_buf: sys::WSK_BUF,
-}
-
-// SAFETY: the WSK_BUF describes no memory; the core reference is Send.
-unsafe impl Send for ResumeOp {}
-
-impl Operation for ResumeOp {
-    type Output = Result<()>;
-    fn complete(self, status: i32, _information: usize) -> Result<()> {
-        Error::check(status).map(drop)
-    }
 }

@@ -107,7 +107,8 @@ impl<C: ConnectionEvents> AcceptQueue<C> {
     fn with_shared<R>(&self, f: impl FnOnce(&mut Shared<C>) -> R) -> R {
         // SAFETY: futures are polled at IRQL <= DISPATCH_LEVEL.
         let irql = unsafe { AtMostDispatch::new_unchecked() };
-        self.shared.with_at_most_dispatch(&irql, |shared, _| f(shared))
+        self.shared
+            .with_at_most_dispatch(&irql, |shared, _| f(shared))
     }
 }
 
@@ -177,8 +178,8 @@ impl<C: ConnectionEvents> ListenSocket<AcceptQueue<C>> {
     ///
     /// # Errors
     ///
-    /// - [`Error::CONNECTION_ABORTED`] once the provider declared the
-    ///   listening socket unusable (a NULL `AcceptSocket`): close it.
+    /// - [`Error::FILE_CLOSED`] once the provider declared the listening
+    ///   socket unusable (a NULL `AcceptSocket`): close it.
     /// - As [`accept`](Self::accept) with requests, for example
     ///   [`Error::INVALID_CONNECTION`] when a client reset before its
     ///   connection was accepted (accept again).
@@ -198,9 +199,13 @@ impl<C: ConnectionEvents> ListenSocket<AcceptQueue<C>> {
                     }
                 }
                 if shared.failed {
-                    return Poll::Ready(Err(Error::CONNECTION_ABORTED));
+                    return Poll::Ready(Err(Error::FILE_CLOSED));
                 }
-                if !shared.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                if !shared
+                    .waker
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
                     // Dropping the old waker (at DISPATCH_LEVEL, under the
                     // lock) is allowed, even if it frees a task.
                     shared.waker = Some(cx.waker().clone());
