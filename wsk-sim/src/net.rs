@@ -164,6 +164,10 @@ pub(crate) struct Socket {
     /// buffer, not yet accepted or given back): receive requests wait, so
     /// that none is served bytes that follow them.
     pub(crate) indicating: bool,
+    /// How many entries of `retained` belong to the receive indication whose
+    /// callback is running (recorded before the call; see
+    /// `delivery::deliver_receive`): not retained yet.
+    pub(crate) in_callback: usize,
     /// Receive-from indications stopped by a refusal resume with the next
     /// datagram (statically enabled event, [`Behaviour::ReceiveFromDisabledOnRefusal`]).
     pub(crate) resume_on_arrival: bool,
@@ -230,6 +234,7 @@ impl Socket {
             recv_irps: VecDeque::new(),
             blocked: false,
             indicating: false,
+            in_callback: 0,
             resume_on_arrival: false,
             aborted_locally: false,
             disconnect_queued: false,

@@ -189,6 +189,16 @@ struct Reader {
     buffer: Option<Buffer>,
 }
 
+impl Reader {
+    /// The memory of the reader's receive requests, allocated once.
+    fn slot(&mut self) -> Result<&mut TransferSlot> {
+        if self.slot.is_none() {
+            self.slot = Some(TransferSlot::new()?);
+        }
+        self.slot.as_mut().ok_or(Error::INSUFFICIENT_RESOURCES)
+    }
+}
+
 /// A retained indication, and the receive callback that retained it.
 struct Held {
     indication: RetainedIndication,
@@ -312,6 +322,15 @@ impl ReceiveQueue {
         wake(closer);
     }
 
+    /// Records the end of the stream a receive request met.
+    fn note_end(&self, received: &Result<usize>) {
+        match received {
+            Ok(0) => self.end(None, Ok(())),
+            Err(e) if e.is_connection_lost() => self.end(None, Err(*e)),
+            _ => {}
+        }
+    }
+
     /// The socket's handle is closing: release every indication held and
     /// retain no more, so that the close is not held back.
     fn close(&self) {
@@ -392,24 +411,27 @@ impl ConnectionEvents for ReceiveQueue {
         };
         let asap = data.flags().contains(IndicationFlags::RELEASE_ASAP);
         let mut data = Some(data);
-        let (action, reader, deferred) = self.shared.with_in_callback(cx, |shared, _| {
+        let (action, reader) = self.shared.with_in_callback(cx, |shared, _| {
             // This call proves the previous one returned (they are serial):
-            // the list it left deferred can go back now.
+            // the list it left deferred goes back now — under the lock, so
+            // that a close that finds no deferred list finds it released
+            // (`WskRelease` is legal at DISPATCH_LEVEL and calls no
+            // callback of ours: this one is running).
             shared.calls += 1;
-            let deferred = shared.deferred.take();
+            drop(shared.deferred.take());
             if shared.closed {
                 // Nobody reads any more: the data goes nowhere.
-                return (ReceiveAction::Accept, None, deferred);
+                return (ReceiveAction::Accept, None);
             }
             let Some(indication) = data.take() else {
-                return (ReceiveAction::Refuse, None, deferred);
+                return (ReceiveAction::Refuse, None);
             };
             let len = indication.len();
             let full = shared.len == SLOTS
                 || (shared.len > 0 && (asap || shared.bytes.saturating_add(len) > self.limit));
             if shared.refusing || full {
                 shared.refused = true;
-                return (ReceiveAction::Refuse, None, deferred);
+                return (ReceiveAction::Refuse, None);
             }
             // Retained under the lock, so that a close cannot come between
             // the retain and the push (it would never release this one).
@@ -417,7 +439,7 @@ impl ConnectionEvents for ReceiveQueue {
                 // The socket is closing, or cannot retain more: the
                 // provider keeps the data for a later receive.
                 shared.refused = true;
-                return (ReceiveAction::Refuse, None, deferred);
+                return (ReceiveAction::Refuse, None);
             };
             let at = (shared.head + shared.len) % SLOTS;
             shared.ring[at] = Some(Held {
@@ -428,10 +450,8 @@ impl ConnectionEvents for ReceiveQueue {
             shared.bytes += len;
             // Indications flow again.
             shared.refused = false;
-            (ReceiveAction::Accept, shared.reader.take(), deferred)
+            (ReceiveAction::Accept, shared.reader.take())
         });
-        // An earlier list, released outside the lock.
-        drop(deferred);
         wake(reader);
         action
     }
@@ -518,7 +538,15 @@ impl ConnectionSocket<ReceiveQueue> {
                     buffer.set_len(0);
                     return (end.map(|()| 0), buffer);
                 }
-                Next::Request => return this.probe(reader, buffer).await,
+                // Into the queue's buffer; the loop copies from there.
+                Next::Request => match this.probe(reader).await {
+                    Ok(0) => {
+                        buffer.set_len(0);
+                        return (Ok(0), buffer);
+                    }
+                    Ok(_) => {}
+                    Err(e) => return (Err(e), buffer),
+                },
             }
         }
     }
@@ -627,19 +655,20 @@ impl ConnectionSocket<ReceiveQueue> {
                         end?;
                         return Ok(lend(&[]));
                     }
-                    Next::Request => {}
+                    Next::Request => {
+                        if this.probe(reader).await? == 0 {
+                            return Ok(lend(&[]));
+                        }
+                        continue;
+                    }
                 }
             }
-            // A request: every read in request mode, the first in event mode.
+            // Request mode: a receive into the queue's buffer.
             let buffer = match reader.buffer.take() {
                 Some(b) => b,
                 None => Buffer::with_capacity(queue.limit)?,
             };
-            let (received, back) = if mode == Mode::Events {
-                this.probe(reader, buffer).await
-            } else {
-                this.receive_request(reader, buffer).await
-            };
+            let (received, back) = this.receive_request(reader, buffer).await;
             reader.buffer = Some(back);
             if received? == 0 {
                 return Ok(lend(&[]));
@@ -679,31 +708,75 @@ impl ConnectionSocket<ReceiveQueue> {
     /// One `WskReceive` into `buffer` in the queue's slot; records the end
     /// of the stream it meets.
     async fn receive_request(&self, reader: &mut Reader, buffer: Buffer) -> BufResult<usize> {
-        if reader.slot.is_none() {
-            match TransferSlot::new() {
-                Ok(slot) => reader.slot = Some(slot),
-                Err(e) => return (Err(e), buffer),
-            }
-        }
-        let Some(slot) = reader.slot.as_mut() else {
-            return (Err(Error::INSUFFICIENT_RESOURCES), buffer);
+        let slot = match reader.slot() {
+            Ok(slot) => slot,
+            Err(e) => return (Err(e), buffer),
         };
         let (received, buffer) = self.receive_in(slot, buffer, ReceiveFlags::empty()).await;
-        match &received {
-            Ok(0) => self.handler().end(None, Ok(())),
-            Err(e) if e.is_connection_lost() => self.handler().end(None, Err(*e)),
-            _ => {}
-        }
+        self.handler().note_end(&received);
         (received, buffer)
     }
 
-    /// A receive request in event mode (see the module docs): every
-    /// indication is refused while it is pending.
-    async fn probe(&self, reader: &mut Reader, buffer: Buffer) -> BufResult<usize> {
-        let out = self.receive_request(reader, buffer).await;
-        self.handler().with_shared(|shared| shared.refusing = false);
+    /// A receive request in event mode (see the module docs), into the
+    /// queue's buffer (empty when this is called); every indication is
+    /// refused while it is pending. How many bytes it took.
+    ///
+    /// It ends early — dropped, which cancels it (its buffer is freed when
+    /// the provider completes it, at the latest when the socket closes) —
+    /// if the connection ends abortively meanwhile: after a NULL indication
+    /// the provider may never complete it before the socket is closed, which
+    /// the reader's own task does.
+    async fn probe(&self, reader: &mut Reader) -> Result<usize> {
+        let queue = self.handler();
+        let result = self.probe_request(reader).await;
+        queue.with_shared(|shared| shared.refusing = false);
         reader.probed = true;
-        out
+        result
+    }
+
+    async fn probe_request(&self, reader: &mut Reader) -> Result<usize> {
+        let queue = self.handler();
+        let buffer = match reader.buffer.take() {
+            Some(b) => b,
+            None => Buffer::with_capacity(queue.limit)?,
+        };
+        let slot = reader.slot()?;
+        let mut request = self.receive_in(slot, buffer, ReceiveFlags::empty());
+        let out = poll_fn(|cx| {
+            if let Poll::Ready(out) = Pin::new(&mut request).poll(cx) {
+                return Poll::Ready(Some(out));
+            }
+            queue.with_shared(|shared| {
+                if let Some(Err(_)) = shared.end {
+                    return Poll::Ready(None);
+                }
+                if !shared
+                    .reader
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
+                    shared.reader = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            })
+        })
+        .await;
+        drop(request);
+        let Some((received, buffer)) = out else {
+            // Abandoned: the end says why.
+            let end = queue.with_shared(|shared| shared.end);
+            return Err(end
+                .and_then(Result::err)
+                .unwrap_or(Error::CONNECTION_ABORTED));
+        };
+        reader.buffer = Some(buffer);
+        queue.note_end(&received);
+        // A request failed on a socket the provider declared unusable: the
+        // end says why.
+        match (received, queue.with_shared(|shared| shared.end)) {
+            (Err(_), Some(Err(end))) => Err(end),
+            (received, _) => received,
+        }
     }
 
     /// Copies queued bytes into `out` until it is full or nothing is queued;
