@@ -6,10 +6,10 @@
 
 extern crate alloc;
 
-use alloc::sync::Arc;
 #[cfg(test)]
 mod tests;
 
+use alloc::sync::Arc;
 use core::net::SocketAddr;
 use core::time::Duration;
 
@@ -22,68 +22,48 @@ use wsk_driver::dbg_println;
 use wsk_driver::entry::{Driver, DriverObject};
 use wsk_driver::registry::{Parameters, RegistryPath};
 
-// DriverEntry (`driver_entry`) and DriverUnload (`Echo::unload`), the pool
+// DriverEntry (`start`) and DriverUnload (`Echo::unload`), the pool
 // allocator and the panic handler; the runtime hands out the IRQL tokens.
-wsk_driver::entry!(driver_entry, pool_tag: *b"EchM");
+wsk_driver::entry!(start, pool_tag: *b"EchM");
 
-/// What runs between `DriverEntry` and `DriverUnload`.
-pub struct Echo {
-    executor: Executor,
-    listener: Arc<ListenSocket<NoListenEvents>>,
-    provider: Provider,
-    registration: Registration,
-}
+/// How long `DriverEntry` waits for the provider and for the listening socket.
+const TIMEOUT: Duration = Duration::from_secs(5);
 
-fn driver_entry(
-    _: DriverObject,
-    path: RegistryPath<'_>,
-    passive: &mut Passive<'_>,
-) -> Result<Echo, Error> {
-    let port = Parameters::open(path, passive)
-        .and_then(|p| p.dword("Port"))
-        .unwrap_or(7007);
-    let port = u16::try_from(port).map_err(|_| Error::INVALID_PARAMETER)?;
-    let registration = Registration::register(passive)?;
-    match start(
-        passive,
-        &registration,
-        SocketAddr::from(([127, 0, 0, 1], port)),
-    ) {
-        Ok((executor, listener, provider)) => Ok(Echo {
-            executor,
-            listener,
-            provider,
-            registration,
-        }),
+/// What runs between `DriverEntry` and `DriverUnload`: the executor, the
+/// listening socket, the provider and the registration.
+pub struct Echo(
+    Executor,
+    Arc<ListenSocket<NoListenEvents>>,
+    Provider,
+    Registration,
+);
+
+fn start(_: DriverObject, key: RegistryPath<'_>, p: &mut Passive<'_>) -> Result<Echo, Error> {
+    let port = Parameters::open(key, p).and_then(|params| params.dword("Port"));
+    let port = u16::try_from(port.unwrap_or(7007)).map_err(|_| Error::INVALID_PARAMETER)?;
+    let at = SocketAddr::from(([127, 0, 0, 1], port));
+    let registration = Registration::register(p)?;
+    let started = (|| {
+        let provider = registration.capture(p, Some(TIMEOUT))?;
+        let listen = wsk::tcp::listen(&provider, at, NoListenEvents::new());
+        let listener = Arc::new(wsk::block_on_timeout(p, listen, TIMEOUT)?);
+        let executor = Executor::builder().build(p)?;
+        if let Err(e) = executor.spawn(accept(listener.clone(), executor.handle())) {
+            let _ = executor.shutdown(p); // no thread may outlive DriverEntry
+            return Err(e.error());
+        }
+        Ok((executor, listener, provider))
+    })();
+    match started {
+        Ok((executor, listener, provider)) => {
+            dbg_println!("echo-minimal: listening on {at}");
+            Ok(Echo(executor, listener, provider, registration))
+        }
         Err(e) => {
-            let _ = registration.deregister(passive);
+            let _ = registration.deregister(p); // nothing of it is left open
             Err(e)
         }
     }
-}
-
-type Started = (Executor, Arc<ListenSocket<NoListenEvents>>, Provider);
-
-/// Captures the provider, listens, and starts the tasks.
-fn start(
-    passive: &Passive<'_>,
-    registration: &Registration,
-    at: SocketAddr,
-) -> Result<Started, Error> {
-    let provider = registration.capture(passive, Some(Duration::from_secs(5)))?;
-    let listen = wsk::tcp::listen(&provider, at, NoListenEvents::new());
-    let listener = Arc::new(wsk::block_on_timeout(
-        passive,
-        listen,
-        Duration::from_secs(5),
-    )?);
-    let executor = Executor::builder().build(passive)?;
-    if let Err(e) = executor.spawn(accept(listener.clone(), executor.handle())) {
-        let _ = executor.shutdown(passive); // no thread may outlive DriverEntry
-        return Err(e.error());
-    }
-    dbg_println!("echo-minimal: listening on {at}");
-    Ok((executor, listener, provider))
 }
 
 /// Accepts connections (`WskAccept`), a task for each.
@@ -101,43 +81,38 @@ async fn accept(listener: Arc<ListenSocket<NoListenEvents>>, tasks: Handle) {
 }
 
 /// Sends back what arrives until the peer closes, then closes.
-async fn echo(socket: ConnectionSocket) {
-    let Ok(mut buffer) = Buffer::with_capacity(64 * 1024) else {
-        return;
-    };
-    let mut echoed = 0;
+async fn echo(socket: ConnectionSocket) -> Result<(), Error> {
+    let (mut buffer, mut echoed) = (Buffer::with_capacity(64 * 1024)?, 0);
     loop {
         let (received, back) = socket.receive(buffer).await;
-        if !matches!(received, Ok(n) if n > 0) {
+        if received.unwrap_or(0) == 0 {
             break; // 0: the peer closed its side; an error: the connection is gone
         }
         let (sent, back) = socket.send_all(back).await;
+        (echoed, buffer) = (echoed + back.len(), back);
         if sent.is_err() {
             break;
         }
-        echoed += back.len();
-        buffer = back;
     }
     dbg_println!("echo-minimal: connection closed bytes={echoed}");
     let _ = socket.disconnect(None).await; // FIN (Wine: not implemented; the close sends it)
-    let _ = socket.close().await;
+    socket.close().await
 }
 
 impl Driver for Echo {
-    fn unload(self, passive: &mut Passive<'_>) {
+    fn unload(self, p: &mut Passive<'_>) {
+        let Echo(executor, listener, provider, registration) = self;
         // Drops every task, which closes its socket; deregistering waits for the closes.
-        let _ = self.executor.shutdown(passive);
+        let _ = executor.shutdown(p);
         // Closing completes an accept still pending (Wine ignores its cancellation).
-        if let Some(listener) = Arc::into_inner(self.listener) {
-            let _ = listener
-                .close()
-                .wait_or_cancel(passive, Duration::from_secs(2));
+        if let Some(listener) = Arc::into_inner(listener) {
+            let _ = listener.close().wait_or_cancel(p, TIMEOUT);
         }
-        drop(self.provider);
-        if let Err(registration) = self.registration.deregister(passive) {
+        drop(provider);
+        if let Err(left) = registration.deregister(p) {
             dbg_println!(
                 "echo-minimal: {} handle(s) still alive",
-                registration.live_handles()
+                left.live_handles()
             );
         }
         dbg_println!("echo-minimal: unloaded");
