@@ -13,11 +13,8 @@
 
 use alloc::sync::Arc;
 use core::fmt;
-use core::future::{Future, poll_fn};
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
-use core::pin::pin;
 use core::sync::atomic::{AtomicU64, Ordering};
-use core::task::Poll;
 use core::time::Duration;
 
 use wsk::request::TransferSlot;
@@ -148,7 +145,7 @@ pub(crate) async fn accept_loop(
     stop: StopSignal,
 ) {
     loop {
-        let Some(accepted) = unless(&stop, listener.accept_next()).await else {
+        let Some(accepted) = stop.run_until(listener.accept_next()).await else {
             break;
         };
         match accepted {
@@ -166,24 +163,11 @@ pub(crate) async fn accept_loop(
             Err(e) => {
                 dbg_println!("echo-server: accept failed: {e}");
                 // Keep a persistent failure from spinning.
-                let _ = unless(&stop, sleep(Duration::from_millis(100))).await;
+                let _ = stop.run_until(sleep(Duration::from_millis(100))).await;
             }
         }
     }
     let _ = timeout(CLOSE_TIMEOUT, listener.close()).await;
-}
-
-/// `future`'s output, or `None` once `stop` is set first (`future` is then
-/// dropped, which cancels what it waits for).
-async fn unless<F: Future>(stop: &StopSignal, future: F) -> Option<F::Output> {
-    let (mut future, mut stopped) = (pin!(future), pin!(stop.stopped()));
-    poll_fn(|cx| {
-        if stopped.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(None);
-        }
-        future.as_mut().poll(cx).map(Some)
-    })
-    .await
 }
 
 /// A connection's task: echoes until the peer closes or a request fails,

@@ -126,7 +126,7 @@ use core::task::{Context, Poll};
 
 pub use executor::{Builder, Executor, Handle, MAX_THREADS, SpawnError};
 pub use join::JoinHandle;
-pub use stop::{StopSignal, Stopped};
+pub use stop::{RunUntil, StopSignal, Stopped};
 
 use crate::error::Error;
 

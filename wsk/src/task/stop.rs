@@ -135,6 +135,34 @@ impl StopSignal {
         }
     }
 
+    /// Runs `future` until the signal is set: resolves to `Some(output)`,
+    /// or to `None` once the signal is set first — `future` is then
+    /// dropped, which cancels the requests it waits on (tokio-util's
+    /// `run_until_cancelled`).
+    ///
+    /// ```
+    /// # let _sim = wsk_sim::Sim::start();
+    /// # // SAFETY: the doctest's main thread runs at PASSIVE_LEVEL, outside any callback.
+    /// # let passive = unsafe { wsk::irql::Passive::new_unchecked() };
+    /// use core::future::pending;
+    /// use wsk::task::StopSignal;
+    ///
+    /// let stop = StopSignal::new();
+    /// assert_eq!(wsk::block_on(&passive, stop.run_until(async { 5 })), Some(5));
+    /// stop.stop();
+    /// assert_eq!(wsk::block_on(&passive, stop.run_until(pending::<()>())), None);
+    /// ```
+    ///
+    /// # IRQL
+    ///
+    /// Polled and dropped at ≤ `DISPATCH_LEVEL`.
+    pub fn run_until<F: Future>(&self, future: F) -> RunUntil<'_, F> {
+        RunUntil {
+            future,
+            stopped: self.stopped(),
+        }
+    }
+
     /// The notification event set with the signal, for
     /// `KeWaitForMultipleObjects`.
     pub(crate) fn event_object(&self) -> *mut core::ffi::c_void {
@@ -250,5 +278,36 @@ impl core::fmt::Debug for Stopped<'_> {
         f.debug_struct("Stopped")
             .field("stopped", &self.signal.is_stopped())
             .finish()
+    }
+}
+
+/// The future of [`StopSignal::run_until`].
+#[must_use = "futures do nothing unless polled"]
+pub struct RunUntil<'a, F> {
+    future: F,
+    stopped: Stopped<'a>,
+}
+
+impl<F: Future> Future for RunUntil<'_, F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `future` is structurally pinned: never moved out or
+        // accessed unpinned; `stopped` is `Unpin`.
+        let this = unsafe { self.get_unchecked_mut() };
+        if Pin::new(&mut this.stopped).poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        // SAFETY: as above.
+        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        future.poll(cx).map(Some)
+    }
+}
+
+impl<F> core::fmt::Debug for RunUntil<'_, F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RunUntil")
+            .field("stopped", &self.stopped.signal.is_stopped())
+            .finish_non_exhaustive()
     }
 }
