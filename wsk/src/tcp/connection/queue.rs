@@ -56,6 +56,7 @@
 //!   indication the queue holds, and the callback retains no more, so the
 //!   close is not held back (the retain gate, `docs/events.md`).
 
+use alloc::boxed::Box;
 use core::cell::UnsafeCell;
 use core::future::{Future, poll_fn};
 use core::pin::Pin;
@@ -146,8 +147,9 @@ unsafe impl Sync for ReceiveQueue {}
 
 /// The state the receive and disconnect callbacks share with the reader.
 struct Shared {
-    /// Retained indications, oldest at `head`.
-    ring: [Option<Held>; SLOTS],
+    /// Retained indications, oldest at `head` (allocated with the queue:
+    /// nothing is allocated per indication).
+    ring: Box<[Option<Held>; SLOTS]>,
     head: usize,
     len: usize,
     /// Bytes in `ring`.
@@ -216,8 +218,8 @@ enum Mode {
 }
 
 impl ReceiveQueue {
-    /// How many indications a queue holds at most: a fixed ring inside the
-    /// handler, so that an indication costs no allocation.
+    /// How many indications a queue holds at most: a fixed ring allocated
+    /// with the queue, so that an indication costs no allocation.
     pub const SLOTS: usize = 16;
 
     /// The byte limit of [`new`](Self::new), and the size of the buffer
@@ -231,7 +233,7 @@ impl ReceiveQueue {
     ///
     /// # IRQL
     ///
-    /// Any (no allocation).
+    /// ≤ `DISPATCH_LEVEL` (allocates its ring, once).
     #[must_use]
     pub fn new() -> Self {
         Self::with_limit(Self::DEFAULT_LIMIT)
@@ -245,14 +247,13 @@ impl ReceiveQueue {
     ///
     /// # IRQL
     ///
-    /// Any (no allocation).
+    /// ≤ `DISPATCH_LEVEL` (allocates its ring, once).
     #[must_use]
     pub fn with_limit(limit: usize) -> Self {
-        const EMPTY: Option<Held> = None;
         Self {
             limit: limit.clamp(1, Buffer::MAX_LEN),
             shared: SpinLock::new(Shared {
-                ring: [EMPTY; SLOTS],
+                ring: Box::new([const { None }; SLOTS]),
                 head: 0,
                 len: 0,
                 bytes: 0,
@@ -334,12 +335,11 @@ impl ReceiveQueue {
     /// The socket's handle is closing: release every indication held and
     /// retain no more, so that the close is not held back.
     fn close(&self) {
-        const EMPTY: Option<Held> = None;
-        let mut held = [EMPTY; SLOTS];
+        let mut held: [Option<Held>; SLOTS] = [const { None }; SLOTS];
         let (deferred, wakers) = self.with_shared(|shared| {
             shared.closed = true;
             shared.refusing = false;
-            core::mem::swap(&mut held, &mut shared.ring);
+            core::mem::swap(&mut held, &mut *shared.ring);
             shared.len = 0;
             shared.bytes = 0;
             let wakers = (shared.reader.take(), shared.closer.take());

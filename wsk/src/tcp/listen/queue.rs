@@ -28,7 +28,7 @@ use crate::tcp::connection::events::ConnectionEvents;
 use crate::tcp::connection::queue::ReceiveQueue;
 
 /// How many accepted connections an [`AcceptQueue`] holds.
-const BACKLOG: usize = 32;
+const BACKLOG: usize = 16;
 
 /// A listen handler that queues the connections the provider's accept
 /// callback offers, for [`ListenSocket::accept_next`] — which accepts with
@@ -69,8 +69,9 @@ pub struct AcceptQueue<C: ConnectionEvents = ReceiveQueue> {
 
 /// What the accept callback shares with the task that accepts.
 struct Shared<C: ConnectionEvents> {
-    /// Accepted connections and their remote addresses, oldest at `head`.
-    ring: [Option<(ConnectionSocket<C>, SocketAddr)>; BACKLOG],
+    /// Accepted connections and their remote addresses, oldest at `head`
+    /// (allocated with the queue).
+    ring: Box<[Option<(ConnectionSocket<C>, SocketAddr)>; BACKLOG]>,
     head: usize,
     len: usize,
     /// The provider said the listening socket no longer works.
@@ -89,12 +90,12 @@ impl<C: ConnectionEvents> AcceptQueue<C> {
     ///
     /// # IRQL
     ///
-    /// ≤ `DISPATCH_LEVEL` (allocates `make`'s box, once).
+    /// ≤ `DISPATCH_LEVEL` (allocates `make`'s box and the ring, once).
     pub fn new(make: impl Fn() -> C + Send + Sync + 'static) -> Self {
         Self {
             make: Box::new(make),
             shared: SpinLock::new(Shared {
-                ring: [const { None }; BACKLOG],
+                ring: Box::new([const { None }; BACKLOG]),
                 head: 0,
                 len: 0,
                 failed: false,
