@@ -439,11 +439,24 @@ fn deliver_receive(
     let total = data.len();
     let flags = d.flags() | d.receive_flags;
     let mut accepted: usize = total;
+    // Recorded as retained before the call: a `WskRelease` made on another
+    // processor once the callback has returned `STATUS_PENDING` may reach
+    // us before we have seen that status, and the simulator cannot tell it
+    // from one made earlier. A callback that does not answer
+    // `STATUS_PENDING` must not have released the list (checked below).
+    retain_elements(sid, &elems);
     // SAFETY: the client installed this callback; the chain and `accepted`
     // live for the call.
     let st = in_callback("WskReceiveEvent", d, || unsafe {
         f(t.context as PVOID, flags, head, total, &raw mut accepted)
     });
+    if !end_callback(sid, &elems, st == STATUS_PENDING) {
+        callback_violation(format_args!(
+            "WskRelease of an indication during its WskReceiveEvent, which then returned \
+             {st:#x}, not STATUS_PENDING: the list was not retained"
+        ));
+        return;
+    }
     let valid = matches!(
         st,
         STATUS_SUCCESS | STATUS_PENDING | STATUS_DATA_NOT_ACCEPTED
@@ -476,14 +489,8 @@ fn deliver_receive(
                 net::put_back(sid, &data[accepted..], true, out);
             }
         }
-        STATUS_PENDING => {
-            let mut w = world::lock();
-            if let Some(s) = w.net.sockets.get_mut(&sid) {
-                for &(p, size) in &elems {
-                    s.retained.insert(p, (size, false));
-                }
-            }
-        }
+        // Recorded before the call.
+        STATUS_PENDING => {}
         _ => {
             // STATUS_DATA_NOT_ACCEPTED (or a forbidden status): the data
             // stays buffered and indications stop until a WskReceive.
@@ -491,6 +498,39 @@ fn deliver_receive(
             net::put_back(sid, data, true, out);
         }
     }
+}
+
+/// Records the elements of an indication as retained by the client.
+fn retain_elements(sid: u64, elems: &[(usize, usize)]) {
+    let mut w = world::lock();
+    if let Some(s) = w.net.sockets.get_mut(&sid) {
+        for &(p, size) in elems {
+            s.retained.insert(p, (size, false));
+        }
+        s.in_callback = elems.len();
+    }
+}
+
+/// The callback returned: its elements are retained if `kept`, else taken
+/// back (in the same lock hold, so that a close never sees them counted);
+/// false if the client released any of them without keeping them (then
+/// `WskRelease` freed those, and the rest stay recorded as leaks).
+fn end_callback(sid: u64, elems: &[(usize, usize)], kept: bool) -> bool {
+    let mut w = world::lock();
+    let Some(s) = w.net.sockets.get_mut(&sid) else {
+        return true;
+    };
+    s.in_callback = 0;
+    if kept {
+        return true;
+    }
+    if elems.iter().any(|(p, _)| !s.retained.contains_key(p)) {
+        return false;
+    }
+    for (p, _) in elems {
+        s.retained.remove(p);
+    }
+    true
 }
 
 fn deliver_receive_from(

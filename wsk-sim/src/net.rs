@@ -240,6 +240,10 @@ pub(crate) struct Socket {
     pub(crate) connect_is_socket_connect: bool,
     pub(crate) recv_irps: VecDeque<RecvReq>,
     pub(crate) blocked: bool,
+    /// How many entries of `retained` belong to the receive indication whose
+    /// callback is running (recorded before the call; see
+    /// `delivery::deliver_receive`): not retained yet.
+    pub(crate) in_callback: usize,
     /// Receive-from indications stopped by a refusal resume with the next
     /// datagram (statically enabled event, [`Behaviour::ReceiveFromDisabledOnRefusal`]).
     pub(crate) resume_on_arrival: bool,
@@ -329,6 +333,7 @@ impl Socket {
             connect_is_socket_connect: false,
             recv_irps: VecDeque::new(),
             blocked: false,
+            in_callback: 0,
             resume_on_arrival: false,
             aborted_locally: false,
             disconnect_queued: false,

@@ -18,7 +18,7 @@ use crate::ke;
 use crate::pool::{raw_alloc_zeroed, raw_free};
 use crate::script::Routine;
 use crate::verifier::{self, CallbackKind, InCallback, NoUnwind, Rule, violation};
-use crate::world::{self, wviolation};
+use crate::world::{self, World, wviolation};
 
 /// Bytes of the fake `KTHREAD` (only its `DISPATCHER_HEADER` is used).
 const THREAD_OBJECT_SIZE: usize = 0x40;
@@ -107,32 +107,51 @@ pub(crate) unsafe fn read_unicode(s: PUNICODE_STRING) -> Option<String> {
     Some(String::from_utf16_lossy(units))
 }
 
-fn exit_thread(obj: usize) {
-    let mut w = world::lock();
-    if let Some(t) = w.ob.threads.get_mut(&obj) {
-        t.exited = true;
+/// The end of a system thread of the machine of `generation`: signals its
+/// object and drops the thread's own reference — unless that machine was
+/// reset meanwhile (a test finished while the thread was still on its way
+/// out, after its object's waiter had moved on): its objects are gone then,
+/// and the address may belong to a new machine's object.
+fn exit_thread(obj: usize, generation: u64) {
+    let free = {
+        let mut w = world::lock();
+        if w.generation != generation {
+            return;
+        }
+        if let Some(t) = w.ob.threads.get_mut(&obj) {
+            t.exited = true;
+        }
+        // What `ke::signal` does, under the same lock as the generation test.
+        ke::signal_state(obj as *mut u8).store(1, core::sync::atomic::Ordering::Release);
+        w.notify();
+        drop_thread_ref(&mut w, obj)
+    };
+    if free {
+        // SAFETY: the thread object was allocated with this size and its
+        // last reference is gone.
+        unsafe { raw_free(obj as *mut u8, THREAD_OBJECT_SIZE) };
     }
-    drop(w);
-    ke::signal(obj as *mut u8, 1);
-    release_thread_ref(obj);
+}
+
+/// Drops one reference to a thread object; whether it was the last (the
+/// caller frees the object once the lock is released).
+fn drop_thread_ref(w: &mut World, obj: usize) -> bool {
+    match w.ob.threads.get_mut(&obj) {
+        Some(t) => {
+            t.refs -= 1;
+            if t.refs <= 0 {
+                w.ob.threads.remove(&obj);
+                true
+            } else {
+                false
+            }
+        }
+        None => false,
+    }
 }
 
 fn release_thread_ref(obj: usize) {
-    let free = {
-        let mut w = world::lock();
-        match w.ob.threads.get_mut(&obj) {
-            Some(t) => {
-                t.refs -= 1;
-                if t.refs <= 0 {
-                    w.ob.threads.remove(&obj);
-                    true
-                } else {
-                    false
-                }
-            }
-            None => false,
-        }
-    };
+    let free = drop_thread_ref(&mut world::lock(), obj);
     if free {
         // SAFETY: the thread object was allocated with this size and its
         // last reference is gone.
@@ -180,6 +199,7 @@ pub unsafe extern "system" fn PsCreateSystemThread(
     let obj = raw_alloc_zeroed(THREAD_OBJECT_SIZE);
     ke::init_header(obj, ke::THREAD_OBJECT, 0x10, 0);
     let obj_addr = obj as usize;
+    let generation = w.generation;
     // One reference for the handle, one for the running thread.
     w.ob.threads.insert(
         obj_addr,
@@ -199,7 +219,7 @@ pub unsafe extern "system" fn PsCreateSystemThread(
                 // SAFETY: the client passed this routine and context.
                 unsafe { routine(ctx as PVOID) };
             }
-            exit_thread(obj_addr);
+            exit_thread(obj_addr, generation);
         });
     if let Ok(t) = spawned {
         w.threads.push(t);
@@ -246,7 +266,8 @@ pub unsafe extern "system" fn PsTerminateSystemThread(ExitStatus: NTSTATUS) -> N
         return STATUS_INVALID_PARAMETER;
     }
     CURRENT_SYSTEM_THREAD.with(|c| c.set(0));
-    exit_thread(obj);
+    let generation = world::lock().generation;
+    exit_thread(obj, generation);
     loop {
         std::thread::park();
     }

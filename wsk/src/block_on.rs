@@ -1,4 +1,5 @@
-//! Driving a future to completion from `PASSIVE_LEVEL`.
+//! Driving a future to completion from `PASSIVE_LEVEL`: without a limit,
+//! with a total deadline, or until a [`StopSignal`] is set.
 
 use alloc::sync::Arc;
 use alloc::task::Wake;
@@ -13,6 +14,8 @@ use wsk_sys as sys;
 
 use crate::error::Error;
 use crate::irql::Passive;
+use crate::task::StopSignal;
+use crate::task::sys::{Deadline, wait_any};
 
 /// Runs `future` to completion on the current thread, sleeping on a
 /// `KEVENT` between polls.
@@ -25,16 +28,22 @@ use crate::irql::Passive;
 ///
 /// `PASSIVE_LEVEL` (proven by `passive`).
 pub fn block_on<F: Future>(passive: &Passive<'_>, future: F) -> F::Output {
-    match run(passive, future, None) {
+    match run(passive, future, None, None) {
         Ok(out) => out,
-        Err(()) => unreachable!("an infinite wait cannot time out"),
+        Err(Interrupted::TimedOut | Interrupted::Stopped) => {
+            unreachable!("a wait without deadline or signal ends with the future")
+        }
     }
 }
 
 /// Like [`block_on`] for a future that resolves to a `Result`, but gives up
-/// when no wake-up arrives for `timeout` (the limit applies to each wait
-/// between polls, so a future that keeps making progress is not cut off),
-/// dropping the future — which cancels the requests it was waiting on.
+/// once `timeout` has passed since the call — a total deadline, however
+/// often the future makes progress meanwhile — dropping the future, which
+/// cancels the requests it was waiting on.
+///
+/// The deadline is a `KTIMER` without a DPC, set once and waited on
+/// together with the future's wake-up event (`KeWaitForMultipleObjects`),
+/// so nothing polls the clock.
 ///
 /// The time-out joins the future's own errors, so the result is flat:
 /// `block_on_timeout(&passive, tcp::connect(..), timeout)?` is the socket.
@@ -56,14 +65,68 @@ where
     F: Future<Output = Result<T, E>>,
     E: From<Error>,
 {
-    run(passive, future, Some(timeout)).unwrap_or_else(|()| Err(E::from(Error::IO_TIMEOUT)))
+    run(passive, future, Some(timeout), None).unwrap_or_else(|_| Err(E::from(Error::IO_TIMEOUT)))
 }
 
+/// Runs `future` to completion on the current thread, unless `stop` is set
+/// first: then the future is dropped — which cancels the requests it was
+/// waiting on — and the result is `None`. A future that is ready when the
+/// signal is set still returns its output.
+///
+/// The thread sleeps on the future's wake-up event and the signal's
+/// notification event together (`KeWaitForMultipleObjects`): a
+/// [`StopSignal::stop`] from `DriverUnload` (or any code at ≤
+/// `DISPATCH_LEVEL`) ends the wait at once, with no polling interval. A
+/// [`Request`](crate::request::Request) or [`SlotRequest`](crate::request::SlotRequest)
+/// is a future, so this is also how a thread waits for one request until
+/// told to stop:
+///
+/// ```
+/// # let sim = wsk_sim::Sim::start();
+/// # let peer = sim.peer_listen("10.0.0.2:7");
+/// # // SAFETY: a host test thread: PASSIVE_LEVEL, outside any WSK callback.
+/// # let passive = unsafe { wsk::irql::Passive::new_unchecked() };
+/// # let registration = wsk::Registration::register(&passive)?;
+/// # let provider = registration.capture(&passive, None)?;
+/// # let socket = wsk::block_on(&passive, wsk::tcp::connect(&provider, "10.0.0.2:7".parse().unwrap(), wsk::events::NoEvents))?;
+/// use wsk::task::StopSignal;
+/// use wsk::{Buffer, block_on_until};
+///
+/// let stop = StopSignal::new();
+/// stop.stop(); // DriverUnload, say: nothing arrives, the receive is cancelled
+/// let received = block_on_until(&passive, &stop, socket.receive(Buffer::with_capacity(64)?));
+/// assert!(received.is_none());
+/// # socket.close().wait(&passive)?;
+/// # drop((provider, peer));
+/// # registration.deregister(&passive).expect("no handles left");
+/// # Ok::<(), wsk::Error>(())
+/// ```
+///
+/// # IRQL
+///
+/// `PASSIVE_LEVEL` (proven by `passive`).
+pub fn block_on_until<F: Future>(
+    passive: &Passive<'_>,
+    stop: &StopSignal,
+    future: F,
+) -> Option<F::Output> {
+    run(passive, future, None, Some(stop)).ok()
+}
+
+/// Why [`run`] returned without the future's output.
+enum Interrupted {
+    TimedOut,
+    Stopped,
+}
+
+/// Polls `future` until it is ready, sleeping between polls until its waker
+/// is called, the deadline `timeout` from now passes, or `stop` is set.
 fn run<F: Future>(
     passive: &Passive<'_>,
     future: F,
     timeout: Option<Duration>,
-) -> Result<F::Output, ()> {
+    stop: Option<&StopSignal>,
+) -> Result<F::Output, Interrupted> {
     let _ = passive;
     let signal = Arc::new(EventWake(UnsafeCell::new(MaybeUninit::uninit())));
     // SAFETY: the KEVENT lives in the Arc, which every waker clone keeps alive.
@@ -71,28 +134,46 @@ fn run<F: Future>(
     let waker = Waker::from(Arc::clone(&signal));
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
-    let mut timeout = timeout.map(crate::time::relative_timeout);
+    let deadline = pin!(Deadline::new());
+    if let Some(timeout) = timeout {
+        deadline.as_ref().arm(timeout);
+    }
+    // Index 0: the wake-up event (the lowest index wins when several objects
+    // are signalled, so a wake-up is always polled first); then the signal's
+    // event and the deadline, when there are.
+    let mut objects = [
+        signal.event().cast(),
+        core::ptr::null_mut(),
+        core::ptr::null_mut(),
+    ];
+    let mut count = 1;
+    let stop_at = stop.map(|stop| {
+        objects[count] = stop.event_object();
+        count += 1;
+        count - 1
+    });
+    if timeout.is_some() {
+        objects[count] = deadline.as_ref().object();
+        count += 1;
+    }
     loop {
         if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
             return Ok(out);
         }
-        let timeout_ptr = timeout
-            .as_mut()
-            .map_or(core::ptr::null_mut(), core::ptr::from_mut);
-        // SAFETY: PASSIVE_LEVEL proven; the event is initialised and kept alive by `signal`.
-        let status = unsafe {
-            sys::KeWaitForSingleObject(
-                signal.event().cast(),
-                sys::Executive,
-                sys::KernelMode,
-                sys::FALSE,
-                timeout_ptr,
-            )
-        };
-        if status == sys::STATUS_TIMEOUT {
-            // Dropping the future (on return) cancels what it waits on.
-            return Err(());
+        // SAFETY: PASSIVE_LEVEL proven; the wake-up event is initialised and
+        // kept alive by `signal`, the signal's event by `stop`'s `Arc`, the
+        // deadline (armed when listed) is pinned on this frame; all of them
+        // outlive the wait.
+        let woken = unsafe { wait_any(&mut objects[..count]) };
+        if woken == 0 {
+            continue;
         }
+        // Dropping the future (on return) cancels what it waits on.
+        return Err(if Some(woken) == stop_at {
+            Interrupted::Stopped
+        } else {
+            Interrupted::TimedOut
+        });
     }
 }
 

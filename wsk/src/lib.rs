@@ -128,7 +128,7 @@ mod socket;
 mod time;
 
 pub use addr::AddressFamily;
-pub use block_on::{block_on, block_on_timeout};
+pub use block_on::{block_on, block_on_timeout, block_on_until};
 pub use buffer::{BufResult, Buffer};
 pub use error::{Error, Result};
 pub use provider::client::Provider;

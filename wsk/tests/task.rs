@@ -657,6 +657,43 @@ fn a_task_that_never_pends_yields_through_its_budget() {
     sim.finish();
 }
 
+/// A task whose requests always complete inline (the simulator's default)
+/// never returns `Pending` on its own: `Request::poll` spends the task's
+/// budget, so the task yields, other tasks run on its only worker, and abort
+/// reaches it between two requests.
+#[test]
+fn a_task_of_inline_requests_yields_and_can_be_aborted() {
+    let connected = common::connected_with(|sim| sim.set_completion_mode(CompletionMode::Inline));
+    let p = token();
+    let executor = executor(1);
+    let socket = Arc::new(connected.socket);
+    let requests = Arc::new(AtomicUsize::new(0));
+    let (looping, counted) = (Arc::clone(&socket), Arc::clone(&requests));
+    let spinner = executor
+        .spawn(async move {
+            loop {
+                looping.local_addr().await.expect("WskGetLocalAddress");
+                counted.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .expect("spawn");
+    eventually("the requests to run", || {
+        requests.load(Ordering::Relaxed) > 0
+    });
+    let other = executor.spawn(async { 5 }).expect("spawn");
+    assert_eq!(other.join(&p), Ok(5), "the only worker was shared");
+    spinner.abort();
+    let aborted: Result<(), Error> = spinner.join(&p);
+    assert_eq!(aborted, Err(Error::CANCELLED));
+    executor.shutdown(&p).expect("shutdown");
+    let socket = Arc::into_inner(socket).expect("the task is gone");
+    common::Connected {
+        socket,
+        ..connected
+    }
+    .finish();
+}
+
 #[test]
 fn bad_configurations_are_refused() {
     let sim = Sim::start();

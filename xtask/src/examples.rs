@@ -111,7 +111,7 @@ pub(crate) const EXAMPLES: &[Example] = &[
         ],
         peer: ECHO_PEER,
         expect: &[
-            "echo-server: listening on 127.0.0.1:* mode=request-driven",
+            "echo-server: listening on 127.0.0.1:* mode=request-driven buffer=65536",
             "echo-server: connection 1 from 127.0.0.1:",
             "echo-server: connection 2 from 127.0.0.1:",
             "echo-server: connection 3 from 127.0.0.1:",
@@ -168,6 +168,35 @@ pub(crate) const EXAMPLES: &[Example] = &[
             "raw-echo: stopped connections=4 bytes=32853",
         ],
         forbidden: &["connection 5 ", "failed", "cannot close"],
+        timeout_secs: 30,
+    },
+    // The teaching sample: requests only, one task per connection. The peer
+    // opens two connections and serves the second first; the first is still
+    // open when the driver stops, which closes it.
+    Example {
+        name: "echo-minimal",
+        about: "listens on 127.0.0.1:<Port>, echoes each connection in a task until the client closes",
+        params: &[("Port", Param::ListenPort)],
+        peer: Peer::Concurrent(&[
+            Connection {
+                send: b"held open through the stop\n",
+                expect: b"held open through the stop\n",
+                close: Close::Hold,
+            },
+            Connection {
+                send: ECHO_BULK,
+                expect: ECHO_BULK,
+                close: Close::Graceful,
+            },
+        ]),
+        expect: &[
+            "echo-minimal: listening on 127.0.0.1:",
+            "echo-minimal: connection from 127.0.0.1:",
+            "echo-minimal: connection from 127.0.0.1:",
+            "echo-minimal: connection closed bytes=32768",
+        ],
+        after_stop: &["echo-minimal: unloaded"],
+        forbidden: &["failed", "deregistered after closing", "closed bytes=27"],
         timeout_secs: 30,
     },
     // The client resolves "localhost" with WskGetAddressInfo (Wine answers

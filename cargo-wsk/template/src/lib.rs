@@ -1,10 +1,11 @@
-//! A WSK kernel driver: a TCP echo server.
+//! A WSK kernel driver: a TCP echo server on `wsk`'s executor.
 //!
 //! `DriverEntry` reads `Port` and `Address` from the service's `Parameters`
 //! key, registers with WSK, captures the provider and starts the server
-//! ([`server`]) on a system thread; `DriverUnload` stops it, releases the
-//! provider and deregisters. Progress is printed with `DbgPrint` (a kernel
-//! debugger, DebugView, or `cargo wsk wine`).
+//! ([`server`]): one task accepts, one task per connection echoes.
+//! `DriverUnload` stops the tasks, releases the provider and deregisters.
+//! Progress is printed with `DbgPrint` (a kernel debugger, DebugView, or
+//! `cargo wsk wine`).
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
@@ -25,7 +26,8 @@ use wsk_driver::registry::{Parameters, RegistryPath};
 use server::{Config, Server};
 
 // DriverEntry/DriverUnload, the pool allocator (tag "Mydr") and the panic
-// handler.
+// handler. The runtime hands `driver_entry` and `unload` their IRQL tokens;
+// tasks never hold one (whatever waits takes a token, so a task cannot).
 wsk_driver::entry!(driver_entry, pool_tag: *b"Mydr");
 
 /// The name every log line starts with.

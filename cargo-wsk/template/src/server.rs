@@ -1,33 +1,35 @@
-//! The echo server: one listening socket, connections served one at a time
-//! on a system thread with receive and send requests. Where the provider
-//! has event callbacks, each connection also enables the disconnect event,
-//! which tells a graceful close (FIN) from an abortive one (RST); where it
-//! has none (Wine), the server says so and goes on with requests only.
+//! The echo server: a task that accepts connections and a task per
+//! connection that sends back what it receives.
+//!
+//! `tcp::AcceptQueue` and `tcp::ReceiveQueue` take connections and data
+//! from the provider's event callbacks where it has them, and from accept
+//! and receive requests where it has none (Wine): the tasks are the same
+//! either way. Nothing waits inside a task; `DriverUnload` stops the
+//! listener's task with a `StopSignal` and shuts the executor down, which
+//! drops (and so closes) every connection.
 
 use alloc::sync::Arc;
 use core::net::SocketAddr;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
-use wsk::events::{ConnectionEvents, DisconnectFlags, EventContext, NoListenEvents};
 use wsk::irql::Passive;
-use wsk::request::{TransferSlot, Waitable};
-use wsk::tcp::{ConnectionSocket, ListenSocket, ReceiveFlags, SendFlags};
+use wsk::request::TransferSlot;
+use wsk::task::{Executor, Handle, JoinHandle, StopSignal};
+use wsk::tcp::{AcceptQueue, ConnectionSocket, ListenSocket, ReceiveQueue};
+use wsk::timer::timeout;
 use wsk::{Buffer, Error, Provider};
 use wsk_driver::dbg_println;
 use wsk_driver::registry::Parameters;
-use wsk_driver::thread::SystemThread;
 
 use crate::NAME;
 
 /// The port when `Parameters\Port` is absent.
 pub const DEFAULT_PORT: u16 = 7007;
-/// How long each wait lasts before the stop flag is checked again.
-const POLL: Duration = Duration::from_millis(100);
 /// The longest opening the listening socket or closing a socket may take.
 const SOCKET_TIMEOUT: Duration = Duration::from_secs(5);
-/// Receive buffer per connection, reused for the echo.
-const BUFFER_SIZE: usize = 4096;
+/// Each connection's echo buffer.
+const BUFFER_SIZE: usize = 64 * 1024;
 
 /// Where to listen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,172 +64,144 @@ impl Config {
     }
 }
 
-/// The connection handler: records how the peer disconnected, where the
-/// provider delivers the disconnect event.
+/// Counters the tasks and `stop` share.
 #[derive(Default)]
-pub struct Peer {
-    abortive: AtomicBool,
-}
-
-#[wsk::vtable]
-impl ConnectionEvents for Peer {
-    fn on_disconnect(&self, _cx: &EventContext<'_>, flags: DisconnectFlags) {
-        // At IRQL <= DISPATCH_LEVEL, without a token that could wait.
-        if flags.is_abortive() {
-            self.abortive.store(true, Ordering::Relaxed);
-        }
-    }
-}
-
-/// Counters the server thread and `stop` share.
-#[derive(Default)]
-struct Shared {
-    stop: AtomicBool,
+struct Totals {
     connections: AtomicU64,
     bytes: AtomicU64,
 }
 
 /// A running server.
 pub struct Server {
-    shared: Arc<Shared>,
-    thread: SystemThread,
+    executor: Executor,
+    stop: StopSignal,
+    listener: JoinHandle<()>,
+    totals: Arc<Totals>,
 }
 
 impl Server {
-    /// Opens the listening socket and serves on a new system thread until
-    /// [`stop`](Self::stop).
+    /// Listens on `config.address` and starts the tasks.
     ///
     /// # Errors
     ///
     /// Opening the socket failed (for example
-    /// [`Error::ADDRESS_ALREADY_EXISTS`]) or timed out, or the thread could
-    /// not be created.
-    pub fn start(passive: &Passive<'_>, provider: &Provider, config: &Config) -> Result<Server, Error> {
-        let listener = wsk::block_on_timeout(
-            passive,
-            wsk::tcp::listen(provider, config.address, NoListenEvents::<Peer>::new()),
-            SOCKET_TIMEOUT,
-        )?;
-        dbg_println!("{NAME}: listening on {}", config.address);
-        let shared = Arc::new(Shared::default());
-        let serving = Arc::clone(&shared);
-        let thread = SystemThread::spawn(passive, move |passive| serve(passive, listener, &serving))?;
-        Ok(Server { shared, thread })
+    /// [`Error::ADDRESS_ALREADY_EXISTS`]) or timed out, or the executor's
+    /// threads could not be created.
+    pub fn start(
+        passive: &Passive<'_>,
+        provider: &Provider,
+        config: &Config,
+    ) -> Result<Server, Error> {
+        let queue = AcceptQueue::new(ReceiveQueue::new);
+        let listen = wsk::tcp::listen(provider, config.address, queue);
+        let listener = wsk::block_on_timeout(passive, listen, SOCKET_TIMEOUT)?;
+        // Events where the provider has them; requests otherwise (Wine).
+        let mode = if listener.events_enabled() {
+            "event-driven"
+        } else {
+            "request-driven"
+        };
+        dbg_println!("{NAME}: listening on {} mode={mode}", config.address);
+        let executor = Executor::builder()
+            .workers(2)
+            .blocking_threads(0)
+            .build(passive)?;
+        let (stop, totals) = (StopSignal::new(), Arc::new(Totals::default()));
+        let accepting = accept(listener, executor.handle(), totals.clone(), stop.clone());
+        let listener = match executor.spawn(accepting) {
+            Ok(task) => task,
+            Err(refused) => {
+                let _ = executor.shutdown(passive); // no thread may outlive DriverEntry
+                return Err(refused.error());
+            }
+        };
+        Ok(Server {
+            executor,
+            stop,
+            listener,
+            totals,
+        })
     }
 
-    /// Stops serving, waits for the server thread, and returns the number
-    /// of connections and bytes echoed.
+    /// Stops the tasks — the listener's first, which closes its socket,
+    /// then the connections' (dropped: their sockets close) — and returns
+    /// the number of connections and bytes echoed.
     pub fn stop(self, passive: &Passive<'_>) -> (u64, u64) {
-        self.shared.stop.store(true, Ordering::Release);
-        self.thread.join(passive);
+        self.stop.stop();
+        let _ = wsk::block_on_timeout(passive, self.listener, SOCKET_TIMEOUT);
+        if let Err(e) = self.executor.shutdown(passive) {
+            dbg_println!("{NAME}: tasks still running after shutdown: {e}");
+        }
         let totals = (
-            self.shared.connections.load(Ordering::Relaxed),
-            self.shared.bytes.load(Ordering::Relaxed),
+            self.totals.connections.load(Ordering::Relaxed),
+            self.totals.bytes.load(Ordering::Relaxed),
         );
-        dbg_println!("{NAME}: stopped connections={} bytes={}", totals.0, totals.1);
+        dbg_println!(
+            "{NAME}: stopped connections={} bytes={}",
+            totals.0,
+            totals.1
+        );
         totals
     }
 }
 
-/// Waits for `request` in [`POLL`] slices until it completes or the server
-/// stops; then the request is dropped (which cancels it) and `None`
-/// returned.
-fn wait_or_stop<R: Waitable>(passive: &Passive<'_>, mut request: R, shared: &Shared) -> Option<R::Output> {
-    loop {
-        match request.wait_timeout(passive, POLL) {
-            Ok(output) => return Some(output),
-            Err(pending) if shared.stop.load(Ordering::Acquire) => {
-                drop(pending);
-                return None;
-            }
-            Err(pending) => request = pending,
-        }
-    }
-}
-
-/// The server thread: accepts and serves connections until stopped, then
-/// closes the listening socket (which also completes an accept that
-/// cancelling did not, as on Wine).
-fn serve(passive: &Passive<'_>, listener: ListenSocket<NoListenEvents<Peer>>, shared: &Shared) {
-    while !shared.stop.load(Ordering::Acquire) {
-        let Some(accepted) = wait_or_stop(passive, listener.accept(Peer::default()), shared) else {
-            break;
-        };
+/// The listener's task: a task per connection until `stop` is set, then
+/// closes the listening socket (which completes a pending accept request).
+async fn accept(
+    mut listener: ListenSocket<AcceptQueue>,
+    tasks: Handle,
+    totals: Arc<Totals>,
+    stop: StopSignal,
+) {
+    while let Some(accepted) = stop.run_until(listener.accept_next()).await {
         match accepted {
             Ok((socket, remote)) => {
-                let n = shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
+                let n = totals.connections.fetch_add(1, Ordering::Relaxed) + 1;
                 dbg_println!("{NAME}: connection {n} from {remote}");
-                let (bytes, how) = echo(passive, &socket, shared);
-                dbg_println!("{NAME}: connection {n} closed {how} bytes={bytes}");
-                close(passive, socket, how == "graceful");
+                let _ = tasks.spawn(echo(socket, n, totals.clone()));
             }
             // The client reset before its connection was accepted.
             Err(e) if e.is_connection_lost() => {}
             Err(e) => {
                 dbg_println!("{NAME}: accept failed: {e}");
-                passive.sleep(POLL);
+                break;
             }
         }
     }
-    // A close that does not finish in time stays submitted; its memory is
-    // freed when it completes.
-    let _ = listener.close().wait_or_cancel(passive, SOCKET_TIMEOUT);
+    let _ = timeout(SOCKET_TIMEOUT, listener.close()).await;
 }
 
-/// Echoes until the peer closes, a request fails or the server stops;
-/// returns the bytes echoed and how the connection ended.
-fn echo(passive: &Passive<'_>, socket: &ConnectionSocket<Peer>, shared: &Shared) -> (u64, &'static str) {
-    match socket.enable_events() {
-        Ok(()) => dbg_println!("{NAME}: disconnect event enabled"),
-        Err(e) => dbg_println!("{NAME}: no event callbacks ({e}): requests only"),
-    }
+/// A connection's task: echoes until the peer closes or a request fails,
+/// then disconnects gracefully (after a graceful end) and closes.
+async fn echo(mut socket: ConnectionSocket<ReceiveQueue>, n: u64, totals: Arc<Totals>) {
     let (mut buffer, mut slot) = match (Buffer::with_capacity(BUFFER_SIZE), TransferSlot::new()) {
         (Ok(b), Ok(s)) => (b, s),
-        _ => return (0, "failed"),
+        _ => return dbg_println!("{NAME}: connection {n} closed failed"),
     };
     let mut bytes = 0;
-    loop {
-        buffer.clear();
-        let request = socket.receive_in(&mut slot, buffer, ReceiveFlags::empty());
-        let Some((received, back)) = wait_or_stop(passive, request, shared) else {
-            return (bytes, "stopped");
-        };
-        buffer = back;
-        match received {
-            Ok(0) if socket.handler().abortive.load(Ordering::Relaxed) => return (bytes, "abortive"),
-            Ok(0) => return (bytes, "graceful"),
+    let how = loop {
+        // By receive events or receive requests: the queue decides.
+        let (read, back) = socket.read_into(buffer).await;
+        match read {
+            Ok(0) => break "graceful",
             Ok(_) => {}
-            Err(e) if e.is_connection_lost() => return (bytes, "abortive"),
-            Err(_) => return (bytes, "failed"),
+            Err(e) if e.is_connection_lost() => break "abortive",
+            Err(_) => break "failed",
         }
-        while !buffer.is_empty() {
-            let len = buffer.len();
-            let request = socket.send_in(&mut slot, buffer, SendFlags::empty());
-            let Some((sent, back)) = wait_or_stop(passive, request, shared) else {
-                return (bytes, "stopped");
-            };
-            buffer = back;
-            match sent {
-                Ok(n) if n > 0 => {
-                    let n = n.min(len);
-                    bytes += n as u64;
-                    shared.bytes.fetch_add(n as u64, Ordering::Relaxed);
-                    // The rest goes next, from where this send ended (no copy).
-                    buffer.advance(n);
-                }
-                _ => return (bytes, "failed"),
-            }
+        // The rest of a short send goes out from the same memory (no copy).
+        let (sent, back) = socket.send_all_in(&mut slot, back).await;
+        if sent.is_err() {
+            break "failed";
         }
+        bytes += back.len() as u64;
+        totals.bytes.fetch_add(back.len() as u64, Ordering::Relaxed);
+        buffer = back;
+    };
+    dbg_println!("{NAME}: connection {n} closed {how} bytes={bytes}");
+    if how == "graceful" {
+        // Closing alone would reset a connection that is still up (Wine
+        // refuses WskDisconnect and sends FIN on close).
+        let _ = timeout(SOCKET_TIMEOUT, socket.disconnect(None)).await;
     }
-}
-
-/// Disconnects gracefully after a graceful end (closing alone would reset
-/// a connection that is still up), then closes the socket.
-fn close(passive: &Passive<'_>, socket: ConnectionSocket<Peer>, graceful: bool) {
-    if graceful {
-        // Wine refuses WskDisconnect (and sends FIN on close): errors do not
-        // matter, the close follows in any case.
-        let _ = socket.disconnect(None).wait_or_cancel(passive, SOCKET_TIMEOUT);
-    }
-    let _ = socket.close().wait_or_cancel(passive, SOCKET_TIMEOUT);
+    let _ = timeout(SOCKET_TIMEOUT, socket.close()).await;
 }

@@ -1,29 +1,73 @@
-//! The client against the simulated provider, with a scripted echo peer.
+//! Host tests: the driver from `DriverEntry` to `DriverUnload` against
+//! `wsk-sim`, with a scripted echo peer; the report is read from the
+//! driver's `DbgPrint` lines.
 
 use alloc::string::String;
+use std::string::ToString;
 use std::thread;
+use std::time::{Duration, Instant};
+use std::vec::Vec;
 
 use wsk::Error;
-use wsk::irql::Passive;
-use wsk_sim::{EventKind, Irql, Sim};
+use wsk::sys;
+use wsk_sim::{EventKind, Irql, Routine, Sim};
 
 use crate::client::Config;
-use crate::run_once;
 
-/// The test thread's `PASSIVE_LEVEL` token: the one place these tests make one.
-fn passive() -> Passive<'static> {
-    // SAFETY: a host test thread runs at PASSIVE_LEVEL (the simulator raises
-    // a thread's IRQL only inside its own calls and callbacks), never inside
-    // a WSK callback, and the tests never hold a spin lock while they wait.
-    unsafe { Passive::new_unchecked() }
+const SERVICE: &str = r"\Registry\Machine\System\CurrentControlSet\Services\tcp-client";
+
+/// Runs the driver once — `DriverEntry` with `Host`, `Port` and `Message`,
+/// then `DriverUnload`, which waits for the client — and returns its lines.
+fn run(sim: &Sim, host: &str, port: u32, message: &str) -> Vec<String> {
+    let params = format!(r"{SERVICE}\Parameters");
+    sim.registry_set_sz(&params, "Host", host);
+    sim.registry_set_dword(&params, "Port", port);
+    sim.registry_set_sz(&params, "Message", message);
+    let mut path: Vec<u16> = SERVICE.encode_utf16().collect();
+    let bytes = u16::try_from(path.len() * 2).unwrap();
+    let mut registry_path = sys::UNICODE_STRING {
+        Length: bytes,
+        MaximumLength: bytes,
+        Buffer: path.as_mut_ptr(),
+    };
+    // SAFETY: a valid driver object and registry path, at PASSIVE_LEVEL.
+    let status = unsafe { crate::DriverEntry(sim.driver_object(), &raw mut registry_path) };
+    assert_eq!(status, sys::STATUS_SUCCESS);
+    wait_for_line(sim, "tcp-client: done ", "tcp-client: failed: ");
+    let driver = sim.driver_object();
+    // SAFETY: the simulator's driver object is valid; DriverEntry set it up.
+    let unload = unsafe { (*driver).DriverUnload }.expect("DriverEntry sets DriverUnload");
+    // SAFETY: once, after a successful DriverEntry, at PASSIVE_LEVEL.
+    unsafe { unload(driver) };
+    let lines: Vec<String> = sim
+        .stats()
+        .debug_output
+        .iter()
+        .map(|l| l.trim_end().to_string())
+        .collect();
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("tcp-client: unloaded")
+    );
+    lines
 }
 
-fn config(host: &str, port: u16, message: &str) -> Config {
-    Config {
-        host: host.into(),
-        port,
-        message: message.into(),
+/// Waits until a line contains `text` or `or`.
+fn wait_for_line(sim: &Sim, text: &str, or: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !sim
+        .stats()
+        .debug_output
+        .iter()
+        .any(|l| l.contains(text) || l.contains(or))
+    {
+        assert!(Instant::now() < deadline, "{:#?}", sim.stats().debug_output);
+        thread::sleep(Duration::from_millis(5));
     }
+}
+
+fn has(lines: &[String], line: &str) -> bool {
+    lines.iter().any(|l| l == line)
 }
 
 /// A peer at `addr` that echoes one message of `len` bytes, then closes gracefully.
@@ -45,18 +89,24 @@ fn resolves_connects_and_reads_the_echo() {
         sim.set_event_irql(irql);
         sim.add_name("echo.test", &["10.0.0.7"]);
         let peer = echo_peer(&sim, "10.0.0.7:7", 6);
-        let passive = passive();
-
-        let report = run_once(&passive, &config("echo.test", 7, "ping!\n")).expect("run");
+        let lines = run(&sim, "echo.test", 7, "ping!\n");
         assert_eq!(peer.join().unwrap(), b"ping!\n", "the peer got the message");
-        assert_eq!(report.reply, b"ping!\n");
-        assert_eq!(report.sent, 6);
-        assert!(report.events, "the simulated provider supports events");
-        assert_eq!(report.disconnect, Ok(()));
-        assert_eq!(report.remote.to_string(), "10.0.0.7:7");
+        assert!(
+            has(&lines, "tcp-client: connected to 10.0.0.7:7"),
+            "{lines:#?}"
+        );
+        assert!(has(&lines, "tcp-client: received 6 bytes identical=true"));
+        assert!(has(&lines, "tcp-client: disconnect: graceful"));
+        assert!(
+            has(
+                &lines,
+                "tcp-client: done remote=10.0.0.7:7 events=true sent=6 received=6"
+            ),
+            "the simulated provider supports events: {lines:#?}"
+        );
         sim.settle();
         let disconnects = sim.stats().statuses(EventKind::Disconnect);
-        assert!(disconnects.iter().all(|&s| s == wsk::sys::STATUS_SUCCESS));
+        assert!(disconnects.iter().all(|&s| s == sys::STATUS_SUCCESS));
         sim.finish();
     }
 }
@@ -66,24 +116,20 @@ fn falls_back_to_requests_when_events_are_refused() {
     let sim = Sim::start();
     sim.add_name("echo.test", &["10.0.0.7"]);
     let peer = echo_peer(&sim, "10.0.0.7:7", 5);
-    sim.fail_next(
-        wsk_sim::Routine::WskControlSocket,
-        wsk::sys::STATUS_NOT_IMPLEMENTED,
+    sim.fail_next(Routine::WskControlSocket, sys::STATUS_NOT_IMPLEMENTED);
+    sim.fail_next(Routine::WskDisconnect, sys::STATUS_NOT_IMPLEMENTED);
+    let lines = run(&sim, "echo.test", 7, "wine\n");
+    assert!(has(&lines, "tcp-client: received 5 bytes identical=true"));
+    // A clear error, not a hang.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("tcp-client: disconnect: STATUS_NOT_IMPLEMENTED"))
     );
-    sim.fail_next(
-        wsk_sim::Routine::WskDisconnect,
-        wsk::sys::STATUS_NOT_IMPLEMENTED,
-    );
-    let passive = passive();
-
-    let report = run_once(&passive, &config("echo.test", 7, "wine\n")).expect("run");
-    assert!(!report.events);
-    assert_eq!(report.reply, b"wine\n");
-    assert_eq!(
-        report.disconnect,
-        Err(Error::NOT_IMPLEMENTED),
-        "a clear error, not a hang"
-    );
+    assert!(has(
+        &lines,
+        "tcp-client: done remote=10.0.0.7:7 events=false sent=5 received=5"
+    ));
     peer.join().unwrap();
     sim.finish();
 }
@@ -94,10 +140,16 @@ fn tries_the_next_address_when_one_refuses() {
     sim.add_host("10.0.0.8"); // up, but nothing listens: refused
     sim.add_name("multi.test", &["10.0.0.8", "10.0.0.9"]);
     let peer = echo_peer(&sim, "10.0.0.9:7", 3);
-    let passive = passive();
-
-    let report = run_once(&passive, &config("multi.test", 7, "abc")).expect("run");
-    assert_eq!(report.remote.to_string(), "10.0.0.9:7");
+    let lines = run(&sim, "multi.test", 7, "abc");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("tcp-client: connect to 10.0.0.8:7 failed: "))
+    );
+    assert!(has(
+        &lines,
+        "tcp-client: done remote=10.0.0.9:7 events=true sent=3 received=3"
+    ));
     peer.join().unwrap();
     sim.finish();
 }
@@ -105,12 +157,14 @@ fn tries_the_next_address_when_one_refuses() {
 #[test]
 fn an_unknown_host_is_a_clear_error() {
     let sim = Sim::start();
-    let passive = passive();
-    let err = run_once(&passive, &config("nowhere.test", 7, "x")).expect_err("unknown host");
-    assert_ne!(
-        err,
-        Error::IO_TIMEOUT,
-        "resolution fails, it does not hang: {err}"
+    let lines = run(&sim, "nowhere.test", 7, "x");
+    let failed = lines
+        .iter()
+        .find(|l| l.starts_with("tcp-client: failed: "))
+        .expect("reported");
+    assert!(
+        !failed.contains(&Error::IO_TIMEOUT.to_string()),
+        "resolution fails, it does not hang: {failed}"
     );
     sim.finish();
 }

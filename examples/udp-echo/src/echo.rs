@@ -1,18 +1,18 @@
-//! The server's logic, independent of how the driver starts: open a datagram
-//! socket, receive a datagram, send it back to its sender, repeat until
-//! stopped.
+//! The server's logic: open a datagram socket, then a task that receives a
+//! datagram and sends it back to its sender, until the executor shuts down.
 
+use alloc::sync::Arc;
 use core::fmt;
 use core::net::SocketAddr;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
-use wsk::AddressFamily;
 use wsk::events::NoDatagramEvents;
 use wsk::irql::Passive;
-use wsk::request::{ReceiveFromSlot, SendToSlot, Waitable};
+use wsk::request::{ReceiveFromSlot, SendToSlot};
 use wsk::udp::DatagramSocket;
-use wsk::{Buffer, Error, Provider, Registration};
+use wsk::{AddressFamily, Buffer, Error, Provider};
+use wsk_driver::dbg_println;
 
 /// Default `Port`.
 pub const DEFAULT_PORT: u16 = 7008;
@@ -21,17 +21,7 @@ pub const DEFAULT_PORT: u16 = 7008;
 /// buffer this large never truncates one.
 pub const MAX_DATAGRAM: usize = 65_507;
 
-/// How long one wait lasts before the stop flag is checked again: the
-/// longest `DriverUnload` waits for an idle server.
-pub const POLL: Duration = Duration::from_millis(100);
-
-/// The longest the server waits for the WSK provider.
-const CAPTURE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The longest the server waits for its socket to close.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Consecutive receive failures after which the server gives up.
+/// Consecutive receive failures after which the task gives up.
 pub const MAX_RECEIVE_FAILURES: u32 = 10;
 
 /// What the server does, from the service's `Parameters` key.
@@ -72,189 +62,107 @@ impl Config {
     }
 }
 
-/// What a run did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Summary {
-    /// Datagrams received (each echoed once).
-    pub datagrams: u64,
-    /// Bytes received.
-    pub bytes: u64,
+/// What the task did.
+#[derive(Debug, Default)]
+pub struct Stats {
+    datagrams: AtomicU64,
+    bytes: AtomicU64,
 }
 
-impl fmt::Display for Summary {
+impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "datagrams={} bytes={}", self.datagrams, self.bytes)
+        let datagrams = self.datagrams.load(Ordering::Relaxed);
+        let bytes = self.bytes.load(Ordering::Relaxed);
+        write!(f, "datagrams={datagrams} bytes={bytes}")
     }
 }
 
-/// Registers, serves until `stop` is set, deregisters; reports every step
-/// through `log`.
-///
-/// # Errors
-///
-/// The status of the step that failed: `WskRegister`, the capture
-/// ([`Error::DEVICE_NOT_READY`] after 5 s) or [`serve`].
-pub fn run(
-    passive: &Passive<'_>,
-    config: &Config,
-    stop: &AtomicBool,
-    log: &mut dyn FnMut(fmt::Arguments<'_>),
-) -> Result<Summary, Error> {
-    let registration = Registration::register(passive)?;
-    let result = registration
-        .capture(passive, Some(CAPTURE_TIMEOUT))
-        .and_then(|provider| serve(passive, &provider, config, stop, log));
-    if let Err(left) = registration.deregister(passive) {
-        // A handle outlived the server: a bug, which deregistration closed
-        // and released (with a line of its own). Report it.
-        log(format_args!("{left}"));
-    }
-    result
+/// Whether `error` says the provider has no datagram sockets (Wine 8's
+/// `netio.sys` answers `STATUS_NOT_IMPLEMENTED`).
+pub(crate) fn unavailable(error: Error) -> bool {
+    matches!(error, Error::NOT_SUPPORTED | Error::NOT_IMPLEMENTED)
 }
 
-/// Opens the socket on [`Config::local`] and echoes datagrams until `stop`
-/// is set, then closes the socket.
+/// Creates the datagram socket and binds it to [`Config::local`].
 ///
 /// # Errors
 ///
-/// - The status of `WskSocket` — for example [`Error::NOT_SUPPORTED`] or
-///   [`Error::NOT_IMPLEMENTED`] from a provider without datagram sockets —
-///   reported as `datagram sockets unavailable: …`.
-/// - The status of `WskBind` (for example [`Error::ADDRESS_ALREADY_EXISTS`]).
-/// - [`Error::INSUFFICIENT_RESOURCES`] if the receive buffer cannot be
-///   allocated.
-/// - The last status after [`MAX_RECEIVE_FAILURES`] consecutive failed
-///   receives.
-///
-/// A stop during any of these steps is not an error.
-pub fn serve(
+/// The status of `WskSocket` — for example [`Error::NOT_IMPLEMENTED`] from
+/// a provider without datagram sockets, reported as `datagram sockets
+/// unavailable: …` — or of `WskBind` (for example
+/// [`Error::ADDRESS_ALREADY_EXISTS`]); [`Error::IO_TIMEOUT`] after `limit`.
+pub(crate) fn open(
     passive: &Passive<'_>,
     provider: &Provider,
-    config: &Config,
-    stop: &AtomicBool,
-    log: &mut dyn FnMut(fmt::Arguments<'_>),
-) -> Result<Summary, Error> {
-    let buffer = Buffer::with_capacity(MAX_DATAGRAM)?;
+    config: Config,
+    limit: Duration,
+) -> Result<DatagramSocket, Error> {
+    let created = DatagramSocket::new(provider, AddressFamily::V4, NoDatagramEvents);
+    let socket = wsk::block_on_timeout(passive, created, limit).inspect_err(|e| {
+        dbg_println!("udp-echo: datagram sockets unavailable: {e}");
+    })?;
     let local = config.local();
-    let created = wait_or_stop(
-        passive,
-        DatagramSocket::new(provider, AddressFamily::V4, NoDatagramEvents),
-        stop,
-    );
-    let socket = match created {
-        None => return Ok(Summary::default()),
-        Some(Ok(socket)) => socket,
-        Some(Err(e)) => {
-            log(format_args!("datagram sockets unavailable: {e}"));
-            return Err(e);
-        }
-    };
-    let bound = wait_or_stop(passive, socket.bind(local), stop);
-    let result = match bound {
-        None => Ok(Summary::default()),
-        Some(Err(e)) => {
-            log(format_args!("cannot bind {local}: {e}"));
-            Err(e)
-        }
-        Some(Ok(_)) => {
-            log(format_args!("listening on {local}"));
-            echo_until_stopped(passive, &socket, buffer, stop, log)
-        }
-    };
-    // Closing also completes a request abandoned by a stop on providers that
-    // ignore IoCancelIrp (Wine).
-    match socket.close().wait_timeout(passive, CLOSE_TIMEOUT) {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => log(format_args!("close: {e}")),
-        // Its memory is freed when the provider completes it.
-        Err(pending) => {
-            log(format_args!("close still pending after {CLOSE_TIMEOUT:?}"));
-            drop(pending);
-        }
+    if let Err(e) = wsk::block_on_timeout(passive, socket.bind(local), limit) {
+        dbg_println!("udp-echo: cannot bind {local}: {e}");
+        // Closed (and awaited) so that the port is free again.
+        let _ = socket.close().wait_or_cancel(passive, limit);
+        return Err(e);
     }
-    result
+    dbg_println!("udp-echo: listening on {local}");
+    Ok(socket)
 }
 
-/// The receive/send loop.
-fn echo_until_stopped(
-    passive: &Passive<'_>,
-    socket: &DatagramSocket,
-    mut buffer: Buffer,
-    stop: &AtomicBool,
-    log: &mut dyn FnMut(fmt::Arguments<'_>),
-) -> Result<Summary, Error> {
-    let mut summary = Summary::default();
+/// The echo task: receives a datagram, sends it back to its sender, with one
+/// buffer and two reused request slots (nothing allocated per datagram).
+/// Ends after [`MAX_RECEIVE_FAILURES`] failed receives in a row; otherwise
+/// runs until the executor drops it, which cancels the pending receive and
+/// closes the socket.
+pub(crate) async fn serve(socket: DatagramSocket, stats: Arc<Stats>) {
+    let (mut buffer, mut receiving, mut sending) = match (
+        Buffer::with_capacity(MAX_DATAGRAM),
+        ReceiveFromSlot::new(),
+        SendToSlot::new(),
+    ) {
+        (Ok(b), Ok(r), Ok(s)) => (b, r, s),
+        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => {
+            return dbg_println!("udp-echo: not serving: {e}");
+        }
+    };
     let mut failures = 0;
-    // One buffer and two request slots serve every datagram: the loop
-    // allocates nothing per datagram.
-    let mut receive_slot = ReceiveFromSlot::new()?;
-    let mut send_slot = SendToSlot::new()?;
     loop {
-        let request = socket.receive_from_in(&mut receive_slot, buffer);
-        let Some((received, back)) = wait_or_stop(passive, request, stop) else {
-            return Ok(summary);
-        };
+        let (received, back) = socket.receive_from_in(&mut receiving, buffer).await;
         buffer = back;
         let received = match received {
             Ok(r) => r,
-            Err(_) if stopping(stop) => return Ok(summary),
             Err(e) => {
                 // For example STATUS_PORT_UNREACHABLE after an earlier echo
                 // met an ICMP error: the socket itself is fine.
                 failures += 1;
-                log(format_args!("receive failed: {e}"));
+                dbg_println!("udp-echo: receive failed: {e}");
                 if failures >= MAX_RECEIVE_FAILURES {
-                    return Err(e);
+                    return dbg_println!("udp-echo: giving up after {failures} failures");
                 }
-                passive.sleep(POLL);
+                let _ = wsk::timer::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
         failures = 0;
         let remote = received.peer_addr();
-        summary.datagrams += 1;
-        summary.bytes += received.len() as u64;
-        log(format_args!(
-            "datagram {} from {remote} bytes={}",
-            summary.datagrams,
+        let n = stats.datagrams.fetch_add(1, Ordering::Relaxed) + 1;
+        stats
+            .bytes
+            .fetch_add(received.len() as u64, Ordering::Relaxed);
+        dbg_println!(
+            "udp-echo: datagram {n} from {remote} bytes={}",
             received.len()
-        ));
+        );
         if received.is_empty() {
-            // `send_to` refuses an empty buffer; nothing to echo.
-            continue;
+            continue; // `send_to` refuses an empty buffer; nothing to echo
         }
-        let request = socket.send_to_in(&mut send_slot, buffer, remote);
-        let Some((sent, back)) = wait_or_stop(passive, request, stop) else {
-            return Ok(summary);
-        };
+        let (sent, back) = socket.send_to_in(&mut sending, buffer, remote).await;
         buffer = back;
         if let Err(e) = sent {
-            log(format_args!("echo to {remote} failed: {e}"));
-        }
-    }
-}
-
-/// Whether the server was asked to stop.
-fn stopping(stop: &AtomicBool) -> bool {
-    stop.load(Ordering::Acquire)
-}
-
-/// Waits for `request` in [`POLL`] slices; `None` (and the request dropped,
-/// which cancels it) once `stop` is set.
-fn wait_or_stop<R: Waitable>(
-    passive: &Passive<'_>,
-    mut request: R,
-    stop: &AtomicBool,
-) -> Option<R::Output> {
-    loop {
-        match request.wait_timeout(passive, POLL) {
-            Ok(output) => return Some(output),
-            Err(pending) if stopping(stop) => {
-                // Cancelled; its buffer is freed once the provider lets go.
-                drop(pending);
-                return None;
-            }
-            Err(pending) => request = pending,
+            dbg_println!("udp-echo: echo to {remote} failed: {e}");
         }
     }
 }

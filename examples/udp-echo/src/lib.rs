@@ -1,16 +1,15 @@
 //! `udp-echo`: a WSK kernel driver that binds a UDP socket and sends every
 //! datagram it receives back to its sender, written with the safe `wsk` API
-//! only.
+//! only, as one task on `wsk`'s executor.
 //!
 //! - `DriverEntry` reads `Port` (`REG_DWORD`, default 7008) from the
-//!   service's `Parameters` key and runs the server on a system thread
-//!   (`DriverEntry` must return quickly).
-//! - The server ([`echo::run`]) registers with WSK, captures the provider,
-//!   opens a [`wsk::udp::DatagramSocket`] bound to `0.0.0.0:Port` and alternates
-//!   `WskReceiveFrom` and `WskSendTo` requests. Each wait is a short slice
-//!   that checks the stop flag, so `DriverUnload` is prompt.
-//! - `DriverUnload` sets the stop flag and joins the thread, which closes
-//!   the socket, releases the provider and deregisters explicitly.
+//!   service's `Parameters` key, registers with WSK, captures the provider,
+//!   opens a [`wsk::udp::DatagramSocket`] bound to `0.0.0.0:Port` and starts
+//!   the echo task ([`echo::serve`]): `WskReceiveFrom`, then `WskSendTo`,
+//!   through two reused request slots and one buffer.
+//! - `DriverUnload` shuts the executor down — the task is dropped, which
+//!   cancels its pending receive and closes the socket —, releases the
+//!   provider and deregisters (which waits for the close).
 //!
 //! Progress is reported with `DbgPrint` lines starting with `udp-echo:`.
 //! Where the provider has no datagram sockets (Wine 8's `netio.sys`), the
@@ -29,35 +28,55 @@ pub mod echo;
 #[cfg(test)]
 mod tests;
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use alloc::sync::Arc;
+use core::time::Duration;
 
-use wsk::Error;
 use wsk::irql::Passive;
+use wsk::task::Executor;
+use wsk::{Error, Provider, Registration};
 use wsk_driver::dbg_println;
 use wsk_driver::entry::DriverObject;
 use wsk_driver::registry::{Parameters, RegistryPath};
-use wsk_driver::thread::SystemThread;
 
-pub use echo::{Config, DEFAULT_PORT, Summary};
+pub use echo::{Config, DEFAULT_PORT, Stats};
 
-/// Set by `DriverUnload`; the server thread checks it between wait slices.
-static STOP: AtomicBool = AtomicBool::new(false);
+/// The longest `DriverEntry` waits for the WSK provider and for the socket.
+const START_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The running driver: the server's thread, joined by `DriverUnload`.
+/// The running driver: the echo task's executor, its counters, the
+/// provider and the registration — or nothing, where the provider has no
+/// datagram sockets.
 pub struct Echo {
-    thread: SystemThread,
+    serving: Option<(Executor, Arc<Stats>, Provider)>,
+    registration: Option<Registration>,
 }
 
 impl wsk_driver::entry::Driver for Echo {
     fn unload(self, passive: &mut Passive<'_>) {
-        STOP.store(true, Ordering::Release);
-        self.thread.join(passive);
+        if let Some((executor, stats, provider)) = self.serving {
+            // Drops the task: its receive is cancelled and the socket closes.
+            if let Err(e) = executor.shutdown(passive) {
+                dbg_println!("udp-echo: the task still ran after shutdown: {e}");
+            }
+            dbg_println!("udp-echo: stopped {stats}");
+            drop(provider);
+        }
+        if let Some(registration) = self.registration {
+            deregister(passive, registration);
+        }
         dbg_println!("udp-echo: unloaded");
     }
 }
 
-/// `DriverEntry`'s body: reads `Port` and runs the server on a system
-/// thread (`DriverEntry` must return quickly).
+/// Deregisters, waiting for the socket's close; a handle still alive is a
+/// bug, which deregistration closes or releases itself (and reports).
+fn deregister(passive: &Passive<'_>, registration: Registration) {
+    if let Err(left) = registration.deregister(passive) {
+        dbg_println!("udp-echo: {left}");
+    }
+}
+
+/// `DriverEntry`'s body: reads `Port`, opens the socket, starts the task.
 fn driver_entry(
     _driver: DriverObject,
     registry_path: RegistryPath<'_>,
@@ -68,16 +87,43 @@ fn driver_entry(
     drop(params);
     let config =
         config.inspect_err(|e| dbg_println!("udp-echo: invalid Parameters (Port): {e}"))?;
-    STOP.store(false, Ordering::Release);
-    let thread = SystemThread::spawn(passive, move |passive| {
-        let result = echo::run(passive, &config, &STOP, &mut |line| {
-            dbg_println!("udp-echo: {line}");
+    let registration = Registration::register(passive)?;
+    let started = registration
+        .capture(passive, Some(START_TIMEOUT))
+        .and_then(|provider| {
+            let socket = echo::open(passive, &provider, config, START_TIMEOUT)?;
+            let executor = Executor::builder()
+                .workers(1)
+                .blocking_threads(0)
+                .build(passive)?;
+            let stats = Arc::new(Stats::default());
+            match executor.spawn(echo::serve(socket, stats.clone())) {
+                Ok(_detached) => Ok((executor, stats, provider)),
+                Err(refused) => {
+                    // No thread may outlive a failed DriverEntry.
+                    let _ = executor.shutdown(passive);
+                    Err(refused.error())
+                }
+            }
         });
-        match result {
-            Ok(summary) => dbg_println!("udp-echo: stopped {summary}"),
-            Err(e) => dbg_println!("udp-echo: not serving: {e}"),
+    match started {
+        Ok(serving) => Ok(Echo {
+            serving: Some(serving),
+            registration: Some(registration),
+        }),
+        // Wine 8: no datagram sockets. Stay loaded, say so, unload cleanly.
+        Err(e) if echo::unavailable(e) => {
+            dbg_println!("udp-echo: not serving: {e}");
+            deregister(passive, registration);
+            Ok(Echo {
+                serving: None,
+                registration: None,
+            })
         }
-    })
-    .inspect_err(|e| dbg_println!("udp-echo: cannot start the server thread: {e}"))?;
-    Ok(Echo { thread })
+        Err(e) => {
+            dbg_println!("udp-echo: failed to start: {e}");
+            deregister(passive, registration);
+            Err(e)
+        }
+    }
 }

@@ -1,64 +1,59 @@
-//! The server against the simulated provider, with a scripted UDP peer.
+//! Host tests: the driver from `DriverEntry` to `DriverUnload` against
+//! `wsk-sim`, with scripted UDP peers.
 
 use std::string::{String, ToString};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver};
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use wsk::Error;
-use wsk::irql::Passive;
+use wsk::sys;
 use wsk_sim::{Routine, Sim};
 
-use crate::echo::{self, Config, Summary};
+use crate::echo::Config;
 
-/// The test thread's `PASSIVE_LEVEL` token: the one place these tests make one.
-fn passive() -> Passive<'static> {
-    // SAFETY: a host test thread runs at PASSIVE_LEVEL (the simulator raises
-    // a thread's IRQL only inside its own calls and callbacks), never inside
-    // a WSK callback, and the tests never hold a spin lock while they wait.
-    unsafe { Passive::new_unchecked() }
+const SERVICE: &str = r"\Registry\Machine\System\CurrentControlSet\Services\udp-echo";
+
+/// `DriverEntry` with `Port`, as the I/O manager calls it.
+fn load(sim: &Sim, port: u32) -> sys::NTSTATUS {
+    sim.registry_set_dword(&format!(r"{SERVICE}\Parameters"), "Port", port);
+    let mut path: Vec<u16> = SERVICE.encode_utf16().collect();
+    let bytes = u16::try_from(path.len() * 2).unwrap();
+    let mut registry_path = sys::UNICODE_STRING {
+        Length: bytes,
+        MaximumLength: bytes,
+        Buffer: path.as_mut_ptr(),
+    };
+    // SAFETY: a valid driver object and registry path, at PASSIVE_LEVEL.
+    unsafe { crate::DriverEntry(sim.driver_object(), &raw mut registry_path) }
 }
 
-/// A running server: its thread, its stop flag and its log lines.
-struct Running {
-    stop: Arc<AtomicBool>,
-    lines: Receiver<String>,
-    thread: JoinHandle<Result<Summary, Error>>,
+/// The `DriverUnload` that `DriverEntry` installed; how long it took.
+fn unload(sim: &Sim) -> Duration {
+    let driver = sim.driver_object();
+    // SAFETY: the simulator's driver object is valid; DriverEntry set it up.
+    let unload = unsafe { (*driver).DriverUnload }.expect("DriverEntry sets DriverUnload");
+    let started = Instant::now();
+    // SAFETY: once, after a successful DriverEntry, at PASSIVE_LEVEL.
+    unsafe { unload(driver) };
+    started.elapsed()
 }
 
-impl Running {
-    fn start(port: u16) -> Running {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (tx, lines) = mpsc::channel();
-        let flag = Arc::clone(&stop);
-        let thread = thread::spawn(move || {
-            let passive = passive();
-            echo::run(&passive, &Config { port }, &flag, &mut |line| {
-                let _ = tx.send(line.to_string());
-            })
-        });
-        Running {
-            stop,
-            lines,
-            thread,
+fn lines(sim: &Sim) -> Vec<String> {
+    sim.stats().debug_output
+}
+
+fn wait_for_line(sim: &Sim, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(l) = lines(sim).into_iter().find(|l| l.contains(text)) {
+            return l.trim_end().to_string();
         }
-    }
-
-    /// The next log line.
-    fn line(&self) -> String {
-        self.lines
-            .recv_timeout(Duration::from_secs(10))
-            .expect("a log line")
-    }
-
-    /// Sets the stop flag and joins; returns the result and the remaining lines.
-    fn stop(self) -> (Result<Summary, Error>, Vec<String>) {
-        self.stop.store(true, Ordering::Release);
-        let result = self.thread.join().expect("the server thread");
-        (result, self.lines.try_iter().collect())
+        assert!(
+            Instant::now() < deadline,
+            "no line with {text:?}: {:#?}",
+            lines(sim)
+        );
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
@@ -66,36 +61,32 @@ impl Running {
 fn echoes_several_datagrams_byte_exact() {
     let sim = Sim::start();
     let peer = sim.peer_udp("10.0.0.2:9000");
-    let server = Running::start(7008);
-    assert_eq!(server.line(), "listening on 0.0.0.0:7008");
-
+    assert_eq!(load(&sim, 7008), sys::STATUS_SUCCESS);
+    wait_for_line(&sim, "udp-echo: listening on 0.0.0.0:7008");
     let payloads: [&[u8]; 4] = [b"one", b"\x00\xff binary \r\n", &[0x5a; 1400], b"last"];
     for (i, payload) in payloads.iter().enumerate() {
         peer.send_to("10.0.0.1:7008", payload);
         let (from, data) = peer.recv_from();
         assert_eq!(&data, payload, "datagram {i} comes back unchanged");
         assert_eq!(from.to_string(), "10.0.0.1:7008", "from the bound port");
-        assert_eq!(
-            server.line(),
-            format!(
-                "datagram {} from 10.0.0.2:9000 bytes={}",
-                i + 1,
-                payload.len()
-            )
+        let n = i + 1;
+        let line = wait_for_line(&sim, &format!("udp-echo: datagram {n} from "));
+        assert!(
+            line.ends_with(&format!("bytes={}", payload.len())),
+            "{line}"
         );
     }
-
-    let (result, rest) = server.stop();
-    let bytes: usize = payloads.iter().map(|p| p.len()).sum();
-    assert_eq!(
-        result,
-        Ok(Summary {
-            datagrams: 4,
-            bytes: bytes as u64
-        })
+    let took = unload(&sim);
+    assert!(took < Duration::from_secs(2), "unload took {took:?}");
+    wait_for_line(&sim, "udp-echo: stopped datagrams=4 bytes=1419");
+    wait_for_line(&sim, "udp-echo: unloaded");
+    sim.settle();
+    assert_eq!(sim.open_sockets(), 0, "the socket is closed");
+    assert!(
+        !lines(&sim)
+            .iter()
+            .any(|l| l.contains("failed") || l.contains("cannot"))
     );
-    assert!(rest.is_empty(), "no failures: {rest:?}");
-    assert_eq!(sim.open_sockets(), 0);
     sim.finish();
 }
 
@@ -104,67 +95,49 @@ fn echoes_to_each_sender() {
     let sim = Sim::start();
     let a = sim.peer_udp("10.0.0.2:9000");
     let b = sim.peer_udp("10.0.0.3:9001");
-    let server = Running::start(4242);
-    assert_eq!(server.line(), "listening on 0.0.0.0:4242");
+    assert_eq!(load(&sim, 4242), sys::STATUS_SUCCESS);
+    wait_for_line(&sim, "listening on 0.0.0.0:4242");
     a.send_to("127.0.0.1:4242", b"from a");
     assert_eq!(a.recv_from().1, b"from a");
     b.send_to("10.0.0.1:4242", b"from b");
     assert_eq!(b.recv_from().1, b"from b");
     assert!(a.try_recv_from().is_none(), "b's echo went to b only");
-    let (result, _) = server.stop();
-    assert_eq!(result.map(|s| s.datagrams), Ok(2));
+    unload(&sim);
+    wait_for_line(&sim, "stopped datagrams=2 bytes=12");
     sim.finish();
 }
 
 #[test]
-fn stops_promptly_while_idle() {
+fn a_provider_without_datagram_sockets_is_reported_and_unloads() {
     let sim = Sim::start();
-    let server = Running::start(7008);
-    assert_eq!(server.line(), "listening on 0.0.0.0:7008");
-    let asked = Instant::now();
-    let (result, rest) = server.stop();
-    assert!(
-        asked.elapsed() < Duration::from_secs(2),
-        "a stop takes about one poll slice, took {:?}",
-        asked.elapsed()
+    sim.fail_next(Routine::WskSocket, sys::STATUS_NOT_IMPLEMENTED);
+    assert_eq!(load(&sim, 7008), sys::STATUS_SUCCESS, "stays loaded");
+    wait_for_line(
+        &sim,
+        "udp-echo: datagram sockets unavailable: STATUS_NOT_IMPLEMENTED",
     );
-    assert_eq!(result, Ok(Summary::default()));
-    assert!(rest.is_empty(), "{rest:?}");
-    assert_eq!(sim.open_sockets(), 0, "the socket is closed");
+    wait_for_line(&sim, "udp-echo: not serving: STATUS_NOT_IMPLEMENTED");
+    unload(&sim);
+    wait_for_line(&sim, "udp-echo: unloaded");
+    assert!(!lines(&sim).iter().any(|l| l.contains("listening on")));
     sim.finish();
 }
 
 #[test]
-fn a_provider_without_datagram_sockets_is_reported() {
-    let sim = Sim::start();
-    sim.fail_next(Routine::WskSocket, wsk::sys::STATUS_NOT_SUPPORTED);
-    let server = Running::start(7008);
-    let line = server.line();
-    assert!(
-        line.starts_with("datagram sockets unavailable: STATUS_NOT_SUPPORTED"),
-        "{line}"
-    );
-    let (result, _) = server.stop();
-    assert_eq!(result, Err(Error::NOT_SUPPORTED));
-    sim.finish();
-}
-
-#[test]
-fn a_port_in_use_is_reported() {
+fn a_port_in_use_fails_the_load() {
     let sim = Sim::start();
     let _holder = sim.peer_udp("0.0.0.0:7008");
-    let server = Running::start(7008);
-    let line = server.line();
-    assert!(line.starts_with("cannot bind 0.0.0.0:7008: "), "{line}");
-    let (result, _) = server.stop();
-    assert!(result.is_err());
+    assert_ne!(load(&sim, 7008), sys::STATUS_SUCCESS);
+    wait_for_line(&sim, "udp-echo: cannot bind 0.0.0.0:7008: ");
+    sim.settle();
     assert_eq!(sim.open_sockets(), 0);
     sim.finish();
 }
 
 #[test]
 fn invalid_parameters_are_rejected() {
-    assert_eq!(Config::new(Some(70000)), Err(Error::INVALID_PARAMETER));
+    let sim = Sim::start();
+    assert_eq!(load(&sim, 70_000), sys::STATUS_INVALID_PARAMETER);
     assert_eq!(Config::new(Some(0)), Err(Error::INVALID_PARAMETER));
     assert_eq!(Config::new(None), Ok(Config::default()));
     assert_eq!(Config::new(Some(53)).map(|c| c.port), Ok(53));

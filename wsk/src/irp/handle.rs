@@ -105,24 +105,19 @@ impl<O: Operation> Inner<O> {
 }
 
 /// What [`Request`] and [`SlotRequest`] share: code that waits for either
-/// (a helper that waits in slices and gives up on a stop flag, say) takes
-/// `impl Waitable`. Both also implement [`Future`].
+/// takes `impl Waitable`. Both also implement [`Future`], so
+/// [`block_on_until`](crate::block_on_until) waits for one until a
+/// [`StopSignal`](crate::task::StopSignal) says to stop.
 ///
 /// ```
 /// use core::time::Duration;
 /// use wsk::irql::Passive;
 /// use wsk::request::Waitable;
 ///
-/// /// Waits in 100 ms slices until the request completes or `stop()` says so;
-/// /// dropping the request then cancels it.
-/// fn wait_or_stop<R: Waitable>(passive: &Passive<'_>, mut request: R, stop: impl Fn() -> bool) -> Option<R::Output> {
-///     loop {
-///         match request.wait_timeout(passive, Duration::from_millis(100)) {
-///             Ok(output) => return Some(output),
-///             Err(_) if stop() => return None,
-///             Err(pending) => request = pending,
-///         }
-///     }
+/// /// Waits for a close, giving up after `limit` (the close then finishes
+/// /// in the background).
+/// fn close_quietly<R: Waitable>(passive: &Passive<'_>, close: R, limit: Duration) -> bool {
+///     close.wait_or_cancel(passive, limit).is_some()
 /// }
 /// ```
 pub trait Waitable: Sized {
@@ -374,6 +369,9 @@ impl<O: Operation> Future for Request<O> {
     type Output = O::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O::Output> {
+        // A task whose requests always complete inline still yields now and
+        // then, so that abort and shutdown reach it (`wsk::task`).
+        core::task::ready!(crate::task::consume_budget(cx));
         match self.inner.try_take(Some(cx.waker()), None) {
             Some(out) => Poll::Ready(out),
             None => Poll::Pending,
@@ -608,6 +606,8 @@ impl<O: Operation> Future for SlotRequest<'_, O> {
     type Output = O::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O::Output> {
+        // As in `Request::poll`.
+        core::task::ready!(crate::task::consume_budget(cx));
         let this = self.get_mut();
         match this
             .inner

@@ -116,6 +116,7 @@ mod executor;
 mod join;
 mod queue;
 mod raw;
+mod stop;
 pub(crate) mod sys;
 pub(crate) mod waker_slot;
 
@@ -125,6 +126,7 @@ use core::task::{Context, Poll};
 
 pub use executor::{Builder, Executor, Handle, MAX_THREADS, SpawnError};
 pub use join::JoinHandle;
+pub use stop::{RunUntil, StopSignal, Stopped};
 
 use crate::error::Error;
 

@@ -71,7 +71,7 @@ unsafe impl Sync for Semaphore {}
 
 impl Semaphore {
     /// Storage, to be initialised in place with [`init`](Self::init).
-    pub(super) const fn uninit() -> Self {
+    pub(crate) const fn uninit() -> Self {
         Self(UnsafeCell::new(MaybeUninit::uninit()))
     }
 
@@ -130,7 +130,7 @@ impl Semaphore {
 }
 
 /// A notification `KEVENT`, set once.
-pub(super) struct Event(UnsafeCell<MaybeUninit<sys::KEVENT>>);
+pub(crate) struct Event(UnsafeCell<MaybeUninit<sys::KEVENT>>);
 
 // SAFETY: only touched through kernel routines.
 unsafe impl Send for Event {}
@@ -139,11 +139,11 @@ unsafe impl Sync for Event {}
 
 impl Event {
     /// Storage, to be initialised in place with [`init`](Self::init).
-    pub(super) const fn uninit() -> Self {
+    pub(crate) const fn uninit() -> Self {
         Self(UnsafeCell::new(MaybeUninit::uninit()))
     }
 
-    pub(super) fn raw(&self) -> *mut sys::KEVENT {
+    pub(crate) fn raw(&self) -> *mut sys::KEVENT {
         self.0.get().cast()
     }
 
@@ -153,7 +153,7 @@ impl Event {
     ///
     /// Called once, at the event's final (resident) address, before any
     /// other method.
-    pub(super) unsafe fn init(&self) {
+    pub(crate) unsafe fn init(&self) {
         // SAFETY: writable storage at its final address (caller contract).
         unsafe { sys::KeInitializeEvent(self.raw(), sys::NotificationEvent, sys::FALSE) };
     }
@@ -165,7 +165,7 @@ impl Event {
     /// # Safety
     ///
     /// [`init`](Self::init) ran.
-    pub(super) unsafe fn set(&self) {
+    pub(crate) unsafe fn set(&self) {
         // SAFETY: initialised (caller contract); no wait follows.
         unsafe { sys::KeSetEvent(self.raw(), 0, sys::FALSE) };
     }
@@ -178,7 +178,7 @@ impl Event {
 /// Pinned (the kernel keeps its address while it is set), typically on the
 /// waiting thread's stack, which stays resident during kernel-mode waits;
 /// dropping it cancels the timer.
-pub(super) struct Deadline {
+pub(crate) struct Deadline {
     timer: UnsafeCell<MaybeUninit<sys::KTIMER>>,
     armed: core::cell::Cell<bool>,
     _pinned: core::marker::PhantomPinned,
@@ -186,7 +186,7 @@ pub(super) struct Deadline {
 
 impl Deadline {
     /// A deadline not set yet.
-    pub(super) const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self {
             timer: UnsafeCell::new(MaybeUninit::uninit()),
             armed: core::cell::Cell::new(false),
@@ -198,18 +198,31 @@ impl Deadline {
         self.timer.get().cast()
     }
 
-    /// Sets the timer to expire after `timeout`.
+    /// The timer, as a dispatcher object signalled at the deadline (once
+    /// [`arm`](Self::arm)ed), to wait on with other objects ([`wait_any`]).
+    pub(crate) fn object(self: Pin<&Self>) -> *mut core::ffi::c_void {
+        self.timer().cast()
+    }
+
+    /// Sets the timer to expire after at least `timeout`.
     ///
     /// IRQL: ≤ `DISPATCH_LEVEL`.
-    pub(super) fn arm(self: Pin<&Self>, timeout: Duration) {
+    pub(crate) fn arm(self: Pin<&Self>, timeout: Duration) {
         if self.armed.replace(true) {
             return;
         }
         // SAFETY: writable KTIMER storage that stays at this (pinned) address
         // until `drop` cancels the timer.
         unsafe { sys::KeInitializeTimer(self.timer()) };
-        // A zero relative due time would make a wait on the timer a poll.
-        let due = crate::time::relative_timeout(timeout).min(-1);
+        // A relative timer may expire up to a clock tick early
+        // (https://learn.microsoft.com/windows-hardware/drivers/kernel/timer-accuracy):
+        // one tick more makes the deadline at least `timeout` away, as
+        // `timer::sleep` does. A zero due time would make the wait a poll.
+        // SAFETY: no preconditions.
+        let tick = i64::from(unsafe { sys::KeQueryTimeIncrement() });
+        let due = crate::time::relative_timeout(timeout)
+            .saturating_sub(tick)
+            .min(-1);
         // SAFETY: initialised above; no DPC.
         unsafe { sys::KeSetTimer(self.timer(), due, ptr::null_mut()) };
     }
@@ -223,24 +236,9 @@ impl Deadline {
     /// semaphore, thread) in resident memory; the caller runs at
     /// `PASSIVE_LEVEL` and may wait.
     pub(super) unsafe fn wait_for(self: Pin<&Self>, object: *mut core::ffi::c_void) -> bool {
-        let mut objects = [object, self.timer().cast()];
-        let count = sys::ULONG::try_from(objects.len()).unwrap_or(2);
-        // SAFETY: two dispatcher objects (within THREAD_WAIT_OBJECTS, so no
-        // wait-block array); a kernel-mode wait at PASSIVE_LEVEL (caller
-        // contract).
-        let status = unsafe {
-            sys::KeWaitForMultipleObjects(
-                count,
-                objects.as_mut_ptr(),
-                sys::WaitAny,
-                sys::Executive,
-                sys::KernelMode,
-                sys::FALSE,
-                ptr::null_mut(),
-                ptr::null_mut(),
-            )
-        };
-        status == sys::STATUS_WAIT_0
+        // SAFETY: as the caller guarantees; the timer is armed (caller
+        // contract), so it is an initialised dispatcher object.
+        unsafe { wait_any(&mut [object, self.object()]) == 0 }
     }
 }
 
@@ -252,6 +250,40 @@ impl Drop for Deadline {
             unsafe { sys::KeCancelTimer(self.timer()) };
         }
     }
+}
+
+/// Waits until one of `objects` (at most three: `THREAD_WAIT_OBJECTS`, so
+/// the thread's own wait blocks serve) is signalled
+/// (`KeWaitForMultipleObjects`, `WaitAny`, no time-out); returns its index
+/// (the lowest if several are).
+///
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-kewaitformultipleobjects>
+///
+/// # Safety
+///
+/// Every object is an initialised dispatcher object (event, semaphore,
+/// timer, thread) in resident memory that outlives the wait; the caller runs
+/// at `PASSIVE_LEVEL` and may wait.
+pub(crate) unsafe fn wait_any(objects: &mut [*mut core::ffi::c_void]) -> usize {
+    debug_assert!((1..=3).contains(&objects.len()), "THREAD_WAIT_OBJECTS");
+    let count = sys::ULONG::try_from(objects.len()).unwrap_or(1);
+    // SAFETY: at most THREAD_WAIT_OBJECTS objects, so no wait-block array is
+    // needed; a kernel-mode, non-alertable wait without a time-out at
+    // PASSIVE_LEVEL (caller contract).
+    let status = unsafe {
+        sys::KeWaitForMultipleObjects(
+            count,
+            objects.as_mut_ptr(),
+            sys::WaitAny,
+            sys::Executive,
+            sys::KernelMode,
+            sys::FALSE,
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    // STATUS_WAIT_0 + n: object n satisfied the wait.
+    usize::try_from(status - sys::STATUS_WAIT_0).unwrap_or(0)
 }
 
 /// A referenced system thread object, for waiting until the thread ends.

@@ -54,8 +54,10 @@ pub(crate) mod stream;
 use core::net::SocketAddr;
 
 pub use connection::ConnectionSocket;
+pub use connection::queue::{Closed, ReceiveQueue};
 pub use connection::transfer::{ReceiveFlags, SendFlags};
 pub use listen::ListenSocket;
+pub use listen::queue::AcceptQueue;
 pub use stream::{StreamListener, StreamSocket};
 
 use self::connection::events::{ConnectionEvents, ConnectionVtable};

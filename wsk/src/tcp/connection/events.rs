@@ -520,8 +520,176 @@ impl RetainedIndication {
         })?
     }
 
+    /// Copies into `out` the retained bytes from `at` on, mapping only the
+    /// MDLs it copies from (those before `at` are skipped by their byte
+    /// counts); how many, and whether that reached the last byte. A mapping
+    /// that fails after some bytes were copied ends the copy there (the
+    /// error comes with the next call).
+    ///
+    /// For readers that consume a list in parts (`tcp::ReceiveQueue`): a
+    /// mapping failure costs them only the MDLs they need next, and what an
+    /// earlier call mapped stays mapped.
+    pub(crate) fn copy_from(&self, at: usize, out: &mut [u8]) -> Result<(usize, bool)> {
+        let priority = self.mapping_priority();
+        let copied = self.raw.read(|head| {
+            let mut copied = 0;
+            // SAFETY: as in `with_segments`.
+            for span in unsafe { Spans::new(head, at) } {
+                if copied == out.len() {
+                    break;
+                }
+                // SAFETY: as in `with_segments`.
+                let bytes = match span.and_then(|span| unsafe { span.map(priority) }) {
+                    Ok(bytes) => bytes,
+                    // What was copied counts; the error comes next time.
+                    Err(_) if copied > 0 => break,
+                    Err(e) => return Err(e),
+                };
+                let n = bytes.len().min(out.len() - copied);
+                out[copied..copied + n].copy_from_slice(&bytes[..n]);
+                copied += n;
+            }
+            Ok(copied)
+        })??;
+        Ok((copied, at + copied >= self.total))
+    }
+
+    /// Runs `f` with the bytes from `at` to the end of the MDL that holds
+    /// byte `at` (empty at or past the end) and whether no byte follows
+    /// them; maps that MDL only.
+    pub(crate) fn with_piece_at<R>(
+        &self,
+        at: usize,
+        f: impl FnOnce(&[u8], bool) -> R,
+    ) -> Result<R> {
+        let priority = self.mapping_priority();
+        let total = self.total;
+        self.raw.read(|head| {
+            // SAFETY: as in `with_segments`.
+            let Some(span) = (unsafe { Spans::new(head, at) }).next() else {
+                return Ok(f(&[], true));
+            };
+            // SAFETY: as in `with_segments`.
+            let bytes = unsafe { span?.map(priority) }?;
+            Ok(f(bytes, at + bytes.len() >= total))
+        })?
+    }
+
     fn mapping_priority(&self) -> sys::ULONG {
         self.raw.core().provider.mapping_priority()
+    }
+}
+
+/// One MDL's share of a data indication chain, not mapped yet: `len` bytes
+/// from `skip` in the MDL's buffer.
+struct Span<'a> {
+    mdl: sys::PMDL,
+    skip: usize,
+    len: usize,
+    _chain: PhantomData<&'a [u8]>,
+}
+
+impl<'a> Span<'a> {
+    /// The span's bytes, mapped into system space.
+    ///
+    /// # Safety
+    ///
+    /// No other thread maps the MDL meanwhile (`MmGetSystemAddressForMdlSafe`
+    /// allows one caller at a time per MDL).
+    unsafe fn map(&self, priority: sys::ULONG) -> Result<&'a [u8]> {
+        // SAFETY: the MDL describes locked pages of the chain, valid for 'a
+        // (contract of `Spans::new`), mapped by this thread only (caller
+        // contract); legal at <= DISPATCH_LEVEL.
+        let base = unsafe { sys::MmGetSystemAddressForMdlSafe(self.mdl, priority) };
+        if base.is_null() {
+            return Err(crate::Error::INSUFFICIENT_RESOURCES);
+        }
+        let start = base.cast::<u8>().wrapping_add(self.skip);
+        // SAFETY: `[skip, skip + len)` lies within the MDL's mapped bytes,
+        // valid for 'a.
+        Ok(unsafe { core::slice::from_raw_parts(start, self.len) })
+    }
+}
+
+/// The non-empty [`Span`]s of a data indication chain from a byte offset
+/// on, found from the MDLs' byte counts without mapping any; an error ends
+/// the walk.
+struct Spans<'a> {
+    node: *mut sys::WSK_DATA_INDICATION,
+    mdl: sys::PMDL,
+    /// Bytes still to skip in the current MDL: `Offset` for an element's
+    /// first MDL, plus what is left of the offset the walk starts at.
+    skip: usize,
+    /// Bytes of the current element not walked yet.
+    left: usize,
+    /// Bytes of the chain still to pass over before the first span.
+    pass: usize,
+    _chain: PhantomData<&'a [u8]>,
+}
+
+impl Spans<'_> {
+    /// The spans of `head` from byte `at` on.
+    ///
+    /// # Safety
+    ///
+    /// `head` is a chain the provider keeps valid for `'a`.
+    unsafe fn new(head: *mut sys::WSK_DATA_INDICATION, at: usize) -> Self {
+        Self {
+            node: head,
+            mdl: core::ptr::null_mut(),
+            skip: 0,
+            left: 0,
+            pass: at,
+            _chain: PhantomData,
+        }
+    }
+}
+
+impl<'a> Iterator for Spans<'a> {
+    type Item = Result<Span<'a>>;
+
+    fn next(&mut self) -> Option<Result<Span<'a>>> {
+        loop {
+            if self.left == 0 {
+                if self.node.is_null() {
+                    return None;
+                }
+                // SAFETY: the provider keeps the chain valid (contract of
+                // `new`).
+                let element = unsafe { &*self.node };
+                self.node = element.Next;
+                self.mdl = element.Buffer.Mdl;
+                self.skip = element.Buffer.Offset as usize;
+                self.left = element.Buffer.Length;
+                continue;
+            }
+            if self.mdl.is_null() {
+                // The chain describes fewer bytes than `Length`.
+                self.node = core::ptr::null_mut();
+                self.left = 0;
+                return Some(Err(crate::Error::INVALID_BUFFER_SIZE));
+            }
+            let mdl = self.mdl;
+            // SAFETY: a valid MDL of the chain (contract of `new`).
+            let count = unsafe { sys::MmGetMdlByteCount(mdl) } as usize;
+            // SAFETY: as above; `Next` may be read directly.
+            self.mdl = unsafe { (*mdl).Next };
+            let skip = core::mem::take(&mut self.skip);
+            let n = count.saturating_sub(skip).min(self.left);
+            self.left -= n;
+            if n <= self.pass {
+                // Before the start (or empty): passed over unmapped.
+                self.pass -= n;
+                continue;
+            }
+            let pass = core::mem::take(&mut self.pass);
+            return Some(Ok(Span {
+                mdl,
+                skip: skip + pass,
+                len: n - pass,
+                _chain: PhantomData,
+            }));
+        }
     }
 }
 

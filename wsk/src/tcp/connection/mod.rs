@@ -3,6 +3,7 @@
 //! [`transfer`], its events in [`events`].
 
 pub(crate) mod events;
+pub(crate) mod queue;
 pub(crate) mod transfer;
 
 use alloc::sync::Arc;
@@ -717,6 +718,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// - The status of `WskCloseSocket`.
     pub fn close(mut self) -> Request<CloseOp> {
         let core = self.core.take().unwrap_or_else(|| unreachable!());
+        queue::before_close(&core);
         close(SocketCore::erase(&core))
     }
 }
@@ -724,6 +726,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
 impl<H: ConnectionEvents> Drop for ConnectionSocket<H> {
     fn drop(&mut self) {
         if let Some(core) = self.core.take() {
+            queue::before_close(&core);
             close_in_background(SocketCore::erase(&core));
         }
     }

@@ -3,6 +3,7 @@
 //! stream listeners share.
 
 pub(crate) mod events;
+pub(crate) mod queue;
 
 use alloc::sync::Arc;
 use core::net::SocketAddr;
@@ -455,7 +456,11 @@ impl<C: ConnectionEvents> Operation for AcceptOp<C> {
         let connection = ConnectionSocket::from_core(core, live);
         // Events start disabled on a socket WskAccept returns: enable the
         // handler's (dropping the handle on failure closes the socket).
-        enable_events_if_supported(&**connection.core(), ConnectionVtable::<C>::EVENT_MASK, CONNECTED)?;
+        enable_events_if_supported(
+            &**connection.core(),
+            ConnectionVtable::<C>::EVENT_MASK,
+            CONNECTED,
+        )?;
         Ok((connection, remote?))
     }
 
