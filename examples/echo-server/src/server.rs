@@ -1,4 +1,4 @@
-//! The server's tasks: one accepts ([`accept_loop`]), one per connection
+//! The server's tasks: one accepts (`accept_loop`), one per connection
 //! echoes; the configuration, the counters, and the lines reported.
 //!
 //! Report lines (one `DbgPrint` each, parsed by `cargo xtask wine` and the

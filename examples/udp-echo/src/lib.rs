@@ -5,7 +5,7 @@
 //! - `DriverEntry` reads `Port` (`REG_DWORD`, default 7008) from the
 //!   service's `Parameters` key, registers with WSK, captures the provider,
 //!   opens a [`wsk::udp::DatagramSocket`] bound to `0.0.0.0:Port` and starts
-//!   the echo task ([`echo::serve`]): `WskReceiveFrom`, then `WskSendTo`,
+//!   the echo task (`echo::serve`): `WskReceiveFrom`, then `WskSendTo`,
 //!   through two reused request slots and one buffer.
 //! - `DriverUnload` shuts the executor down — the task is dropped, which
 //!   cancels its pending receive and closes the socket —, releases the
