@@ -738,7 +738,15 @@ pub(crate) unsafe extern "system" fn WskControlClient(
                         SocketType: *st,
                         Protocol: *proto,
                         AddressFamily: *af,
-                        ProviderId: wsk_sys::GUID::default(),
+                        // The simulator's own transport-provider GUID,
+                        // {5753494D-0001-4000-8000-77736B2D7369}: not
+                        // Microsoft's, which no client should depend on.
+                        ProviderId: wsk_sys::GUID {
+                            Data1: 0x5753_494D,
+                            Data2: 0x0001,
+                            Data3: 0x4000,
+                            Data4: [0x80, 0x00, 0x77, 0x73, 0x6B, 0x2D, 0x73, 0x69],
+                        },
                     };
                     let slot = out.wrapping_add(i);
                     // SAFETY: `OutputSize >= need`: room for every entry.

@@ -126,9 +126,9 @@ pub struct CachedSecurityDescriptor {
 }
 
 impl CachedSecurityDescriptor {
-    /// The cached descriptor, as the provider returned it.
-    #[must_use]
-    pub fn as_raw(&self) -> sys::PSECURITY_DESCRIPTOR {
+    /// The cached descriptor, as the provider returned it (what
+    /// `SO_WSK_SECURITY` passes).
+    pub(crate) fn as_raw(&self) -> sys::PSECURITY_DESCRIPTOR {
         self.inner.descriptor
     }
 }
@@ -367,11 +367,30 @@ impl Transport {
         self.raw.Protocol
     }
 
-    /// The raw structure, with the socket type and the provider's GUID
-    /// (`ProviderId`).
+    /// The socket type (`SocketType`: `SOCK_STREAM` is 1, `SOCK_DGRAM` 2,
+    /// `SOCK_RAW` 3), for transports that are neither
+    /// [stream](Self::is_stream) nor [datagram](Self::is_datagram).
     #[must_use]
-    pub fn as_raw(&self) -> &sys::WSK_TRANSPORT {
-        &self.raw
+    pub fn socket_type(&self) -> u16 {
+        self.raw.SocketType
+    }
+
+    /// The transport provider's GUID (`ProviderId`), as one number whose
+    /// hexadecimal digits read as the GUID's text form without dashes
+    /// (`Data1`, `Data2`, `Data3`, then `Data4`'s bytes in order).
+    ///
+    /// ```
+    /// # let id: u128 = 0x8d5f_4e6a_1c3b_4a2e_9f10_0123_4567_89ab;
+    /// // {8D5F4E6A-1C3B-4A2E-9F10-0123456789AB}
+    /// assert_eq!(format!("{id:032X}"), "8D5F4E6A1C3B4A2E9F100123456789AB");
+    /// ```
+    #[must_use]
+    pub fn provider_id(&self) -> u128 {
+        let id = self.raw.ProviderId;
+        (u128::from(id.Data1) << 96)
+            | (u128::from(id.Data2) << 80)
+            | (u128::from(id.Data3) << 64)
+            | u128::from(u64::from_be_bytes(id.Data4))
     }
 }
 
