@@ -115,19 +115,7 @@ const KNOWN: &[Known] = &[
         driver: "*",
         scenario: None,
         check: WINE_NETIO_RACE,
-        why: "Wine 8's netio.sys completes an I/O slot whose IRP it already completed: a write to IoStatus.Information of a NULL IRP on one of its thread-pool threads, seen at the close of a listening socket with an accept pending (~1 run in 10 of `many` under raw-echo); Wine's code, not the driver's",
-    },
-    Known {
-        driver: "echo-server",
-        scenario: Some(Scenario::Many),
-        check: "threads",
-        why: "a system thread per connection in request-driven mode (issue 14: tasks on an executor)",
-    },
-    Known {
-        driver: "echo-server",
-        scenario: Some(Scenario::Unload),
-        check: "*",
-        why: "a connection thread checks the stop flag only when its 100 ms wait times out, which does not happen while its requests keep completing sooner: sc stop then gives up after ~10 s; on a loaded machine some waits time out and it unloads (issue 14)",
+        why: "Wine 8's netio.sys completes an I/O slot whose IRP it already completed: a write to IoStatus.Information of a NULL IRP on one of its thread-pool threads, seen at the close of a listening socket with an accept pending (~1 run in 10 of `many` under raw-echo), and in 1 of 14 runs of `unload` under echo-server; Wine's code, not the driver's",
     },
     Known {
         driver: "raw-echo",
