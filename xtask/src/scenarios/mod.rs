@@ -109,25 +109,13 @@ const KNOWN: &[Known] = &[
         driver: "*",
         scenario: None,
         check: WINE_STARTUP_CRASH,
-        why: "a part of Wine crashed while the session started, before the driver was loaded (seen once: Wine's ntoskrnl.exe loading its own wineusb.sys); not the driver's",
+        why: "a part of Wine crashed while the session started, before the driver was loaded (seen twice, each time Wine's ntoskrnl.exe loading its own wineusb.sys); not the driver's",
     },
     Known {
         driver: "*",
         scenario: None,
         check: WINE_NETIO_RACE,
-        why: "Wine 8's netio.sys completes an I/O slot whose IRP it already completed: a write to IoStatus.Information of a NULL IRP on one of its thread-pool threads, seen at the close of a listening socket with an accept pending (~1 run in 10 of `many` under raw-echo); Wine's code, not the driver's",
-    },
-    Known {
-        driver: "echo-server",
-        scenario: Some(Scenario::Many),
-        check: "threads",
-        why: "a system thread per connection in request-driven mode (issue 14: tasks on an executor)",
-    },
-    Known {
-        driver: "echo-server",
-        scenario: Some(Scenario::Unload),
-        check: "*",
-        why: "a connection thread checks the stop flag only when its 100 ms wait times out, which does not happen while its requests keep completing sooner: sc stop then gives up after ~10 s; on a loaded machine some waits time out and it unloads (issue 14)",
+        why: "Wine 8's netio.sys completes an I/O slot whose IRP it already completed: a write to IoStatus.Information of a NULL IRP on one of its thread-pool threads, seen when sockets close with requests pending: a listening socket with an accept pending (~1 run in 10 of `many` under raw-echo) and connections closed by sc stop while clients stream (1 of 17 `unload` runs under echo-server, 1 of 4 under raw-echo); Wine's code, not the driver's",
     },
     Known {
         driver: "raw-echo",
