@@ -126,6 +126,9 @@
 //!   [`Sim::peer_listen`], [`Sim::peer_connect`], [`Sim::peer_udp`].
 //! - Kernel: [`Sim::driver_object`], [`Sim::device_object`],
 //!   [`Sim::registry_set_dword`], [`Sim::at_irql`].
+//! - A whole driver: [`DriverHost`] calls its `DriverEntry` and
+//!   `DriverUnload` the way the I/O manager does, with its service key and
+//!   `Parameters`, and waits for its `DbgPrint` lines.
 //! - Observation: [`Sim::stats`] (every event callback with its flags and
 //!   return value, IRPs completed and cancelled, `DbgPrint` lines),
 //!   [`Sim::leaks`], [`Sim::take_violations`].
@@ -269,6 +272,7 @@ mod addr;
 mod adversary;
 mod delivery;
 mod exports;
+mod host;
 mod indication;
 mod io;
 mod ke;
@@ -286,6 +290,7 @@ mod verifier;
 mod world;
 
 pub use adversary::{Adversary, Behaviour, DEFAULT_SEED, ON_BY_DEFAULT};
+pub use host::{DriverHost, LineMark};
 pub use io::{
     IoAllocateIrp, IoAllocateMdl, IoAllocateWorkItem, IoCancelIrp, IoFreeIrp, IoFreeMdl,
     IoFreeWorkItem, IoInitializeIrp, IoInitializeWorkItem, IoQueueWorkItem, IoQueueWorkItemEx,

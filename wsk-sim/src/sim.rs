@@ -89,7 +89,8 @@ impl Sim {
         Sim { _serial: guard }
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut WorldGuard) -> R) -> R {
+    /// Raises pending violations, then runs `f` on the locked world.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut WorldGuard) -> R) -> R {
         self.check();
         let mut w = world::lock();
         f(&mut w)

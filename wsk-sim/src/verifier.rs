@@ -29,7 +29,9 @@ pub enum Rule {
     /// `STATUS_SUCCESS`; receive: `STATUS_SUCCESS`, `STATUS_PENDING` or
     /// `STATUS_DATA_NOT_ACCEPTED` with `BytesAccepted <= BytesIndicated`;
     /// accept: `STATUS_SUCCESS` or `STATUS_REQUEST_NOT_ACCEPTED`; inspect: a
-    /// `WSK_INSPECT_ACTION` below `WskInspectMax`).
+    /// `WSK_INSPECT_ACTION` below `WskInspectMax`), or a `DriverEntry` that
+    /// [`DriverHost`](crate::DriverHost) called returned neither
+    /// `STATUS_SUCCESS` nor an error status.
     CallbackStatus,
     /// `IRP`: an IRP completed twice, completed with `STATUS_PENDING` or with
     /// a cancel routine still set, passed to WSK while a previous WSK call

@@ -1,51 +1,28 @@
 //! Host tests: the driver from `DriverEntry` to `DriverUnload` against
 //! `wsk-sim`, with and without event support (it uses requests either way).
 
-use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use wsk::sys;
-use wsk_sim::{CompletionMode, Routine, Sim};
+use wsk_sim::{CompletionMode, DriverHost, Routine, Sim};
 
-const SERVICE: &str = r"\Registry\Machine\System\CurrentControlSet\Services\echo-minimal";
-
-/// `DriverEntry` with `Port`, as the I/O manager calls it.
-fn load(sim: &Sim, port: u32) -> sys::NTSTATUS {
-    sim.registry_set_dword(&format!(r"{SERVICE}\Parameters"), "Port", port);
-    let mut path: Vec<u16> = SERVICE.encode_utf16().collect();
-    let bytes = u16::try_from(path.len() * 2).unwrap();
-    let mut registry_path = sys::UNICODE_STRING {
-        Length: bytes,
-        MaximumLength: bytes,
-        Buffer: path.as_mut_ptr(),
-    };
-    // SAFETY: a valid driver object and registry path, at PASSIVE_LEVEL.
-    unsafe { crate::DriverEntry(sim.driver_object(), &raw mut registry_path) }
+/// The driver, installed as the service `echo-minimal`.
+fn driver(sim: &Sim) -> DriverHost<'_> {
+    // SAFETY: `crate::DriverEntry` is this driver's DriverEntry, exported by
+    // `wsk_driver::entry!`.
+    unsafe { DriverHost::new(sim, "echo-minimal", crate::DriverEntry) }
 }
 
-fn unload(sim: &Sim) {
-    let driver = sim.driver_object();
-    // SAFETY: the simulator's driver object is valid; DriverEntry set it up.
-    let unload = unsafe { (*driver).DriverUnload }.expect("DriverEntry sets DriverUnload");
-    // SAFETY: once, after a successful DriverEntry, at PASSIVE_LEVEL.
-    unsafe { unload(driver) };
-}
-
-fn wait_for_line(sim: &Sim, text: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sim.stats().debug_output.iter().any(|l| l.contains(text)) {
-        assert!(
-            Instant::now() < deadline,
-            "no line with {text:?}: {:#?}",
-            sim.stats().debug_output
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+/// `DriverEntry` with `Port`.
+fn load(driver: &mut DriverHost<'_>, port: u32) -> sys::NTSTATUS {
+    driver.set_parameter_dword("Port", port);
+    driver.load()
 }
 
 fn scenario(sim: &Sim) {
-    assert_eq!(load(sim, 7200), sys::STATUS_SUCCESS);
-    wait_for_line(sim, "echo-minimal: listening on 127.0.0.1:7200");
+    let mut driver = driver(sim);
+    assert_eq!(load(&mut driver, 7200), sys::STATUS_SUCCESS);
+    driver.wait_for_line("echo-minimal: listening on 127.0.0.1:7200");
     let a = sim.peer_connect("127.0.0.1:7200").expect("accepted");
     let b = sim.peer_connect("127.0.0.1:7200").expect("accepted");
     // The second is served while the first is open and idle.
@@ -54,18 +31,18 @@ fn scenario(sim: &Sim) {
     assert!(b.recv_exact(data.len()) == data);
     b.close();
     assert!(!b.wait_closed(), "a graceful close is answered gracefully");
-    wait_for_line(sim, "echo-minimal: connection closed bytes=100000");
+    driver.wait_for_line("echo-minimal: connection closed bytes=100000");
     a.send(b"hi");
     assert_eq!(a.recv_exact(2), b"hi");
-    unload(sim);
+    driver.unload();
     assert!(a.wait_closed(), "unloading closes the open connection");
-    wait_for_line(sim, "echo-minimal: unloaded");
+    driver.wait_for_line("echo-minimal: unloaded");
     sim.settle();
     assert!(sim.leaks().is_empty(), "{:#?}", sim.leaks());
     assert_eq!(sim.open_sockets(), 0);
     assert!(
-        !sim.stats()
-            .debug_output
+        !driver
+            .lines()
             .iter()
             .any(|l| l.contains("alive") || l.contains("failed"))
     );
@@ -91,5 +68,8 @@ fn echoes_like_under_wine() {
 #[test]
 fn rejects_a_bad_port() {
     let sim = Sim::start();
-    assert_eq!(load(&sim, 70_000), sys::STATUS_INVALID_PARAMETER);
+    assert_eq!(
+        load(&mut driver(&sim), 70_000),
+        sys::STATUS_INVALID_PARAMETER
+    );
 }

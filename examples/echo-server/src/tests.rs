@@ -3,68 +3,33 @@
 //! leaks; in both modes, under varied completions and IRQLs, with bulk
 //! data, and unloading while clients stream.
 
-use std::string::String;
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use wsk::sys;
-use wsk_sim::{CompletionMode, EventDelivery, EventKind, Irql, PeerConn, Routine, Sim};
+use wsk_sim::{CompletionMode, DriverHost, EventDelivery, EventKind, Irql, PeerConn, Routine, Sim};
 
-const SERVICE: &str = r"\Registry\Machine\System\CurrentControlSet\Services\echo-server";
+/// The driver, installed as the service `echo-server`.
+fn driver(sim: &Sim) -> DriverHost<'_> {
+    // SAFETY: `crate::DriverEntry` is this driver's DriverEntry, exported by
+    // `wsk_driver::entry!`.
+    unsafe { DriverHost::new(sim, "echo-server", crate::DriverEntry) }
+}
 
-/// `DriverEntry` with `Parameters` values, as the I/O manager calls it.
-fn load(sim: &Sim, port: u32, dwords: &[(&str, u32)]) -> sys::NTSTATUS {
+/// `DriverEntry` with `Parameters` values.
+fn load(driver: &mut DriverHost<'_>, port: u32, dwords: &[(&str, u32)]) -> sys::NTSTATUS {
     // The scenarios open several connections: the adversary must not
     // declare the listening socket broken at a random one (its failure has
     // a test of its own, on command).
+    let sim = driver.sim();
     if let Some(adversary) = sim.adversary() {
         sim.set_adversary(Some(adversary.listener_failures_per_mille(0)));
     }
-    let params = format!(r"{SERVICE}\Parameters");
-    sim.registry_set_dword(&params, "Port", port);
+    driver.set_parameter_dword("Port", port);
     for (name, value) in dwords {
-        sim.registry_set_dword(&params, name, *value);
+        driver.set_parameter_dword(name, *value);
     }
-    let mut path: Vec<u16> = SERVICE.encode_utf16().collect();
-    let bytes = u16::try_from(path.len() * 2).unwrap();
-    let mut registry_path = sys::UNICODE_STRING {
-        Length: bytes,
-        MaximumLength: bytes,
-        Buffer: path.as_mut_ptr(),
-    };
-    // SAFETY: a valid driver object and registry path, at PASSIVE_LEVEL.
-    unsafe { crate::DriverEntry(sim.driver_object(), &raw mut registry_path) }
-}
-
-/// The `DriverUnload` that `DriverEntry` installed; how long it took.
-fn unload(sim: &Sim) -> Duration {
-    let driver = sim.driver_object();
-    // SAFETY: the simulator's driver object is valid; DriverEntry set it up.
-    let unload = unsafe { (*driver).DriverUnload }.expect("DriverEntry sets DriverUnload");
-    let started = Instant::now();
-    // SAFETY: once, after a successful DriverEntry, at PASSIVE_LEVEL.
-    unsafe { unload(driver) };
-    started.elapsed()
-}
-
-fn lines(sim: &Sim) -> Vec<String> {
-    sim.stats().debug_output
-}
-
-/// Waits until a `DbgPrint` line contains `text`.
-fn wait_for_line(sim: &Sim, text: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(l) = lines(sim).into_iter().find(|l| l.contains(text)) {
-            return l;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no line with {text:?} in {:#?}",
-            lines(sim)
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    driver.load()
 }
 
 fn connect(sim: &Sim, port: u32) -> PeerConn {
@@ -73,13 +38,14 @@ fn connect(sim: &Sim, port: u32) -> PeerConn {
 }
 
 /// Every connection is closed, nothing leaked, nothing failed.
-fn assert_clean(sim: &Sim) {
+fn assert_clean(driver: &DriverHost<'_>) {
+    let sim = driver.sim();
     // Late completions (delayed, or of requests abandoned at unload) first.
     sim.settle();
     assert_eq!(sim.open_sockets(), 0);
     assert!(sim.leaks().is_empty(), "{:#?}", sim.leaks());
     let bad = ["failed", "cannot", "still running"];
-    let lines = lines(sim);
+    let lines = driver.lines();
     assert!(
         !lines.iter().any(|l| bad.iter().any(|b| l.contains(b))),
         "{lines:#?}"
@@ -89,15 +55,15 @@ fn assert_clean(sim: &Sim) {
 /// Three connections open at once, served out of order; one closes
 /// gracefully, one resets, one is still open at unload.
 fn echo_scenario(sim: &Sim, mode: &str) {
-    assert_eq!(load(sim, 7007, &[]), sys::STATUS_SUCCESS);
-    wait_for_line(
-        sim,
-        &format!("listening on 0.0.0.0:7007 mode={mode} buffer=65536"),
-    );
+    let mut driver = driver(sim);
+    assert_eq!(load(&mut driver, 7007, &[]), sys::STATUS_SUCCESS);
+    driver.wait_for_line(&format!(
+        "listening on 0.0.0.0:7007 mode={mode} buffer=65536"
+    ));
     let a = connect(sim, 7007);
     let b = connect(sim, 7007);
     let c = connect(sim, 7007);
-    wait_for_line(sim, "connection 3 from 10.0.0.2:");
+    driver.wait_for_line("connection 3 from 10.0.0.2:");
 
     c.send(b"third");
     assert_eq!(c.recv_exact(5), b"third");
@@ -111,24 +77,23 @@ fn echo_scenario(sim: &Sim, mode: &str) {
 
     a.close();
     assert!(!a.wait_closed(), "a graceful close is answered gracefully");
-    wait_for_line(sim, "echo-server: connection 1 closed graceful bytes=12");
+    driver.wait_for_line("echo-server: connection 1 closed graceful bytes=12");
     b.abort();
-    wait_for_line(sim, "echo-server: connection 2 closed abortive bytes=17");
+    driver.wait_for_line("echo-server: connection 2 closed abortive bytes=17");
 
-    unload(sim);
+    driver.unload();
     assert!(c.wait_closed(), "unloading closes open connections");
-    let stopped = wait_for_line(sim, "connection 3 closed");
+    let stopped = driver.wait_for_line("connection 3 closed");
     assert!(
         stopped
             .trim_end()
             .ends_with("connection 3 closed stopped bytes=5"),
         "{stopped}"
     );
-    wait_for_line(
-        sim,
-        &format!("echo-server: stopped connections=3 bytes=34 mode={mode}"),
-    );
-    assert_clean(sim);
+    driver.wait_for_line(&format!(
+        "echo-server: stopped connections=3 bytes=34 mode={mode}"
+    ));
+    assert_clean(&driver);
 }
 
 #[test]
@@ -205,11 +170,12 @@ fn pattern(len: usize, salt: u8) -> Vec<u8> {
 /// buffers (and receive queues) far smaller than the data.
 fn bulk_scenario(sim: &Sim, mode: &str) {
     const LEN: usize = 300 * 1024;
+    let mut driver = driver(sim);
     assert_eq!(
-        load(sim, 7008, &[("BufferSize", 4096)]),
+        load(&mut driver, 7008, &[("BufferSize", 4096)]),
         sys::STATUS_SUCCESS
     );
-    wait_for_line(sim, &format!("mode={mode} buffer=4096"));
+    driver.wait_for_line(&format!("mode={mode} buffer=4096"));
     let peers = [connect(sim, 7008), connect(sim, 7008)];
     let data = [pattern(LEN, 0), pattern(LEN, 0x5a)];
     for (peer, data) in peers.iter().zip(&data) {
@@ -222,11 +188,11 @@ fn bulk_scenario(sim: &Sim, mode: &str) {
         peer.close();
         assert!(!peer.wait_closed());
     }
-    wait_for_line(sim, "connection 1 closed graceful bytes=307200");
-    wait_for_line(sim, "connection 2 closed graceful bytes=307200");
-    unload(sim);
-    wait_for_line(sim, "stopped connections=2 bytes=614400");
-    assert_clean(sim);
+    driver.wait_for_line("connection 1 closed graceful bytes=307200");
+    driver.wait_for_line("connection 2 closed graceful bytes=307200");
+    driver.unload();
+    driver.wait_for_line("stopped connections=2 bytes=614400");
+    assert_clean(&driver);
 }
 
 #[test]
@@ -262,7 +228,8 @@ fn unloads_promptly_while_clients_stream() {
         if wine {
             wine_like(&sim);
         }
-        assert_eq!(load(&sim, 7009, &[]), sys::STATUS_SUCCESS);
+        let mut driver = driver(&sim);
+        assert_eq!(load(&mut driver, 7009, &[]), sys::STATUS_SUCCESS);
         let streams: Vec<_> = (0..8)
             .map(|i| {
                 let peer = connect(&sim, 7009);
@@ -279,33 +246,34 @@ fn unloads_promptly_while_clients_stream() {
                 })
             })
             .collect();
-        wait_for_line(&sim, "connection 8 from");
+        driver.wait_for_line("connection 8 from");
         std::thread::sleep(Duration::from_millis(50));
-        let took = unload(&sim);
+        let took = driver.unload();
         assert!(took < Duration::from_secs(2), "unload took {took:?}");
         for stream in streams {
             let peer = stream.join().unwrap();
             assert!(peer.wait_closed());
         }
-        wait_for_line(&sim, "stopped connections=8");
+        driver.wait_for_line("stopped connections=8");
         for n in 1..=8 {
-            wait_for_line(&sim, &format!("connection {n} closed stopped"));
+            driver.wait_for_line(&format!("connection {n} closed stopped"));
         }
-        assert_clean(&sim);
+        assert_clean(&driver);
     }
 }
 
 #[test]
 fn a_provider_close_request_ends_the_connection_and_the_listener() {
     let sim = Sim::start();
-    assert_eq!(load(&sim, 7010, &[]), sys::STATUS_SUCCESS);
+    let mut driver = driver(&sim);
+    assert_eq!(load(&mut driver, 7010, &[]), sys::STATUS_SUCCESS);
     let peer = connect(&sim, 7010);
     peer.send(b"x");
     assert_eq!(peer.recv_exact(1), b"x");
     // NULL indications: the listening socket and the connection must close.
     sim.indicate_close_required();
     assert!(peer.wait_closed());
-    let closed = wait_for_line(&sim, "connection 1 closed ");
+    let closed = driver.wait_for_line("connection 1 closed ");
     // Under the adversary's socket failures, every call on the socket after
     // the NULL indication fails with STATUS_FILE_FORCED_CLOSED, which a
     // read may meet before the indication itself.
@@ -317,56 +285,59 @@ fn a_provider_close_request_ends_the_connection_and_the_listener() {
         forced || closed.contains("closed abortive bytes=1"),
         "{closed}"
     );
-    wait_for_line(&sim, "the listening socket failed");
-    unload(&sim);
-    wait_for_line(&sim, "stopped connections=1 bytes=1");
+    driver.wait_for_line("the listening socket failed");
+    driver.unload();
+    driver.wait_for_line("stopped connections=1 bytes=1");
 }
 
 #[test]
 fn driver_entry_reads_every_parameter() {
     let sim = Sim::start();
     wine_like(&sim);
-    sim.registry_set_sz(&format!(r"{SERVICE}\Parameters"), "Address", "10.0.0.1");
+    let mut driver = driver(&sim);
+    driver.set_parameter_sz("Address", "10.0.0.1");
     assert_eq!(
-        load(&sim, 7100, &[("BufferSize", 1000)]),
+        load(&mut driver, 7100, &[("BufferSize", 1000)]),
         sys::STATUS_SUCCESS
     );
-    wait_for_line(
-        &sim,
-        "listening on 10.0.0.1:7100 mode=request-driven buffer=1000",
-    );
+    driver.wait_for_line("listening on 10.0.0.1:7100 mode=request-driven buffer=1000");
     let peer = connect(&sim, 7100);
     let data = pattern(5000, 3);
     peer.send(&data);
     assert!(peer.recv_exact(5000) == data);
-    unload(&sim);
+    driver.unload();
     assert!(peer.wait_closed());
-    wait_for_line(&sim, "stopped connections=1 bytes=5000 mode=request-driven");
-    assert_clean(&sim);
+    driver.wait_for_line("stopped connections=1 bytes=5000 mode=request-driven");
+    assert_clean(&driver);
 }
 
 #[test]
 fn driver_entry_rejects_bad_parameters() {
     let sim = Sim::start();
-    assert_eq!(load(&sim, 70_000, &[]), sys::STATUS_INVALID_PARAMETER);
+    let mut driver = driver(&sim);
     assert_eq!(
-        load(&sim, 7101, &[("BufferSize", 0)]),
+        load(&mut driver, 70_000, &[]),
         sys::STATUS_INVALID_PARAMETER
     );
-    sim.registry_set_dword(&format!(r"{SERVICE}\Parameters"), "BufferSize", 4096);
-    sim.registry_set_sz(&format!(r"{SERVICE}\Parameters"), "Address", "10.0.0.one");
-    assert_eq!(load(&sim, 7101, &[]), sys::STATUS_INVALID_PARAMETER);
-    wait_for_line(&sim, "invalid Parameters");
+    assert_eq!(
+        load(&mut driver, 7101, &[("BufferSize", 0)]),
+        sys::STATUS_INVALID_PARAMETER
+    );
+    driver.set_parameter_dword("BufferSize", 4096);
+    driver.set_parameter_sz("Address", "10.0.0.one");
+    assert_eq!(load(&mut driver, 7101, &[]), sys::STATUS_INVALID_PARAMETER);
+    driver.wait_for_line("invalid Parameters");
 }
 
 #[test]
 fn driver_entry_fails_cleanly_without_a_provider() {
     let sim = Sim::start();
     sim.set_provider_ready(wsk_sim::Readiness::Never);
+    let mut driver = driver(&sim);
     let t = Instant::now();
-    assert_eq!(load(&sim, 7102, &[]), sys::STATUS_DEVICE_NOT_READY);
+    assert_eq!(load(&mut driver, 7102, &[]), sys::STATUS_DEVICE_NOT_READY);
     assert!(t.elapsed() < Duration::from_secs(8));
-    wait_for_line(&sim, "failed to start: STATUS_DEVICE_NOT_READY");
+    driver.wait_for_line("failed to start: STATUS_DEVICE_NOT_READY");
 }
 
 #[test]
@@ -380,9 +351,18 @@ fn driver_entry_fails_cleanly_without_threads() {
             Routine::PsCreateSystemThread,
             sys::STATUS_INSUFFICIENT_RESOURCES,
         );
-        assert_eq!(load(&sim, 7103, &[]), sys::STATUS_INSUFFICIENT_RESOURCES);
-        wait_for_line(&sim, "failed to start: STATUS_INSUFFICIENT_RESOURCES");
-        assert!(!lines(&sim).iter().any(|l| l.contains("cannot deregister")));
+        let mut driver = driver(&sim);
+        assert_eq!(
+            load(&mut driver, 7103, &[]),
+            sys::STATUS_INSUFFICIENT_RESOURCES
+        );
+        driver.wait_for_line("failed to start: STATUS_INSUFFICIENT_RESOURCES");
+        assert!(
+            !driver
+                .lines()
+                .iter()
+                .any(|l| l.contains("cannot deregister"))
+        );
         assert!(sim.leaks().is_empty(), "{:#?}", sim.leaks());
     }
 }

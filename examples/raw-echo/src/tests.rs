@@ -4,67 +4,32 @@
 //! and the Wine scenarios check; these tests keep its logic honest on the
 //! host.
 
-use std::string::String;
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
-use wsk_sim::{PeerConn, Routine, Sim};
+use wsk_sim::{DriverHost, PeerConn, Routine, Sim};
 use wsk_sys as sys;
 
 use crate::{Config, MAX_BUFFER_SIZE};
 
-const SERVICE: &str = r"\Registry\Machine\System\CurrentControlSet\Services\raw-echo";
-
-fn parameters() -> String {
-    format!(r"{SERVICE}\Parameters")
+/// The driver, installed as the service `raw-echo`.
+fn driver(sim: &Sim) -> DriverHost<'_> {
+    // SAFETY: `crate::DriverEntry` is this driver's DriverEntry, exported by
+    // `wsk_driver::entry!`.
+    unsafe { DriverHost::new(sim, "raw-echo", crate::DriverEntry) }
 }
 
-/// Calls `DriverEntry` as the I/O manager does.
-fn driver_entry(sim: &Sim) -> sys::NTSTATUS {
-    let mut path: Vec<u16> = SERVICE.encode_utf16().collect();
-    let bytes = u16::try_from(path.len() * 2).unwrap();
-    let mut registry_path = sys::UNICODE_STRING {
-        Length: bytes,
-        MaximumLength: bytes,
-        Buffer: path.as_mut_ptr(),
-    };
-    // SAFETY: a valid driver object and registry path, at PASSIVE_LEVEL.
-    unsafe { crate::DriverEntry(sim.driver_object(), &raw mut registry_path) }
-}
-
-/// Calls the `DriverUnload` that `DriverEntry` installed.
-fn driver_unload(sim: &Sim) {
-    let driver = sim.driver_object();
-    // SAFETY: the simulator's driver object is valid; DriverEntry set it up.
-    let unload = unsafe { (*driver).DriverUnload }.expect("DriverEntry sets DriverUnload");
-    // SAFETY: once, after a successful DriverEntry, at PASSIVE_LEVEL.
-    unsafe { unload(driver) };
-}
-
-fn lines(sim: &Sim) -> Vec<String> {
-    sim.stats().debug_output
-}
-
-fn wait_for_line(sim: &Sim, text: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if lines(sim).iter().any(|l| l.contains(text)) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("no line containing {text:?} in {:#?}", lines(sim));
-}
-
-fn start(sim: &Sim, port: u32, buffer: u32) {
-    sim.registry_set_dword(&parameters(), "Port", port);
-    sim.registry_set_sz(&parameters(), "Address", "10.0.0.1");
-    sim.registry_set_dword(&parameters(), "BufferSize", buffer);
-    assert_eq!(driver_entry(sim), sys::STATUS_SUCCESS);
-    wait_for_line(
-        sim,
-        &format!("raw-echo: listening on 10.0.0.1:{port} buffer={buffer}"),
-    );
+/// Loads the driver on `10.0.0.1:port` with `BufferSize` `buffer`.
+fn start(sim: &Sim, port: u32, buffer: u32) -> DriverHost<'_> {
+    let mut driver = driver(sim);
+    driver.set_parameter_dword("Port", port);
+    driver.set_parameter_sz("Address", "10.0.0.1");
+    driver.set_parameter_dword("BufferSize", buffer);
+    assert_eq!(driver.load(), sys::STATUS_SUCCESS);
+    driver.wait_for_line(&format!(
+        "raw-echo: listening on 10.0.0.1:{port} buffer={buffer}"
+    ));
+    driver
 }
 
 fn connect(sim: &Sim, port: u32) -> PeerConn {
@@ -78,10 +43,10 @@ fn connect(sim: &Sim, port: u32) -> PeerConn {
 #[test]
 fn echoes_and_unloads_with_a_connection_open() {
     let sim = Sim::start();
-    start(&sim, 7200, 16);
+    let mut driver = start(&sim, 7200, 16);
     let held = connect(&sim, 7200);
     let peer = connect(&sim, 7200);
-    wait_for_line(&sim, "raw-echo: connection 2 from 10.0.0.2:");
+    driver.wait_for_line("raw-echo: connection 2 from 10.0.0.2:");
     let message: Vec<u8> = (0..100u8).collect();
     peer.send(&message);
     assert_eq!(peer.recv_exact(message.len()), message);
@@ -89,12 +54,12 @@ fn echoes_and_unloads_with_a_connection_open() {
     assert_eq!(held.recv_exact(4), b"held");
     peer.close();
     assert!(!peer.wait_closed(), "a graceful end is answered by a FIN");
-    wait_for_line(&sim, "raw-echo: connection 2 closed graceful bytes=100");
+    driver.wait_for_line("raw-echo: connection 2 closed graceful bytes=100");
 
-    driver_unload(&sim);
+    driver.unload();
     assert!(held.wait_closed(), "closing without a disconnect resets");
-    wait_for_line(&sim, "raw-echo: connection 1 closed stopped bytes=4");
-    wait_for_line(&sim, "raw-echo: stopped connections=2 bytes=104");
+    driver.wait_for_line("raw-echo: connection 1 closed stopped bytes=4");
+    driver.wait_for_line("raw-echo: stopped connections=2 bytes=104");
     assert!(sim.leaks().is_empty(), "{:#?}", sim.leaks());
 }
 
@@ -102,14 +67,14 @@ fn echoes_and_unloads_with_a_connection_open() {
 #[test]
 fn a_reset_ends_the_connection() {
     let sim = Sim::start();
-    start(&sim, 7201, 4096);
+    let mut driver = start(&sim, 7201, 4096);
     let peer = connect(&sim, 7201);
     peer.send(b"x");
     assert_eq!(peer.recv_exact(1), b"x");
     peer.abort();
-    wait_for_line(&sim, "raw-echo: connection 1 closed abortive bytes=1");
-    driver_unload(&sim);
-    wait_for_line(&sim, "raw-echo: stopped connections=1 bytes=1");
+    driver.wait_for_line("raw-echo: connection 1 closed abortive bytes=1");
+    driver.unload();
+    driver.wait_for_line("raw-echo: stopped connections=1 bytes=1");
     assert!(sim.leaks().is_empty(), "{:#?}", sim.leaks());
 }
 
@@ -118,7 +83,7 @@ fn a_reset_ends_the_connection() {
 #[test]
 fn unloads_while_a_client_streams() {
     let sim = Sim::start();
-    start(&sim, 7202, 4096);
+    let mut driver = start(&sim, 7202, 4096);
     let peer = connect(&sim, 7202);
     let streamer = std::thread::spawn(move || {
         let mut echoed = 0usize;
@@ -135,17 +100,16 @@ fn unloads_while_a_client_streams() {
         }
     });
     let deadline = Instant::now() + Duration::from_secs(10);
-    while sim.stats().debug_output.len() < 2 && Instant::now() < deadline {
+    while driver.lines().len() < 2 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
     std::thread::sleep(Duration::from_millis(100));
-    let t = Instant::now();
-    driver_unload(&sim);
-    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let took = driver.unload();
+    assert!(took < Duration::from_secs(5), "{took:?}");
     let echoed = streamer.join().unwrap();
     assert!(echoed > 0);
-    wait_for_line(&sim, "raw-echo: connection 1 closed stopped");
-    wait_for_line(&sim, "raw-echo: stopped connections=1");
+    driver.wait_for_line("raw-echo: connection 1 closed stopped");
+    driver.wait_for_line("raw-echo: stopped connections=1");
     assert!(sim.leaks().is_empty(), "{:#?}", sim.leaks());
 }
 
@@ -154,42 +118,40 @@ fn unloads_while_a_client_streams() {
 #[test]
 fn a_connection_without_a_thread_is_closed() {
     let sim = Sim::start();
-    start(&sim, 7203, 4096);
+    let mut driver = start(&sim, 7203, 4096);
     sim.fail_next(
         Routine::PsCreateSystemThread,
         sys::STATUS_INSUFFICIENT_RESOURCES,
     );
     let first = connect(&sim, 7203);
     assert!(first.wait_closed());
-    wait_for_line(
-        &sim,
-        "raw-echo: connection 1 closed failed:0xC000009A bytes=0",
-    );
+    driver.wait_for_line("raw-echo: connection 1 closed failed:0xC000009A bytes=0");
     let second = connect(&sim, 7203);
     second.send(b"ok");
     assert_eq!(second.recv_exact(2), b"ok");
-    driver_unload(&sim);
-    wait_for_line(&sim, "raw-echo: stopped connections=2 bytes=2");
+    driver.unload();
+    driver.wait_for_line("raw-echo: stopped connections=2 bytes=2");
     assert!(sim.leaks().is_empty(), "{:#?}", sim.leaks());
 }
 
 #[test]
 fn rejects_bad_parameters() {
     let sim = Sim::start();
+    let mut driver = driver(&sim);
     for (name, value) in [
         ("Port", 70_000),
         ("BufferSize", 0),
         ("BufferSize", u32::try_from(MAX_BUFFER_SIZE).unwrap() + 1),
     ] {
-        sim.registry_set_dword(&parameters(), "Port", 7204);
-        sim.registry_set_dword(&parameters(), "BufferSize", 4096);
-        sim.registry_set_dword(&parameters(), name, value);
-        assert_eq!(driver_entry(&sim), sys::STATUS_INVALID_PARAMETER);
+        driver.set_parameter_dword("Port", 7204);
+        driver.set_parameter_dword("BufferSize", 4096);
+        driver.set_parameter_dword(name, value);
+        assert_eq!(driver.load(), sys::STATUS_INVALID_PARAMETER);
     }
-    sim.registry_set_dword(&parameters(), "BufferSize", 4096);
-    sim.registry_set_sz(&parameters(), "Address", "10.0.0.one");
-    assert_eq!(driver_entry(&sim), sys::STATUS_INVALID_PARAMETER);
-    wait_for_line(&sim, "raw-echo: invalid Parameters");
+    driver.set_parameter_dword("BufferSize", 4096);
+    driver.set_parameter_sz("Address", "10.0.0.one");
+    assert_eq!(driver.load(), sys::STATUS_INVALID_PARAMETER);
+    driver.wait_for_line("raw-echo: invalid Parameters");
 }
 
 #[test]
@@ -205,7 +167,8 @@ fn defaults() {
 fn fails_cleanly_without_a_provider() {
     let sim = Sim::start();
     sim.set_provider_ready(wsk_sim::Readiness::Never);
-    assert_eq!(driver_entry(&sim), sys::STATUS_DEVICE_NOT_READY);
-    wait_for_line(&sim, "raw-echo: failed to start: 0xC00000A3");
+    let mut driver = driver(&sim);
+    assert_eq!(driver.load(), sys::STATUS_DEVICE_NOT_READY);
+    driver.wait_for_line("raw-echo: failed to start: 0xC00000A3");
     assert!(sim.leaks().is_empty(), "{:#?}", sim.leaks());
 }

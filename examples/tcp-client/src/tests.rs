@@ -5,65 +5,34 @@
 use alloc::string::String;
 use std::string::ToString;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use std::vec::Vec;
 
 use wsk::Error;
 use wsk::sys;
-use wsk_sim::{EventKind, Irql, Routine, Sim};
+use wsk_sim::{DriverHost, EventKind, Irql, Routine, Sim};
 
 use crate::client::Config;
-
-const SERVICE: &str = r"\Registry\Machine\System\CurrentControlSet\Services\tcp-client";
 
 /// Runs the driver once — `DriverEntry` with `Host`, `Port` and `Message`,
 /// then `DriverUnload`, which waits for the client — and returns its lines.
 fn run(sim: &Sim, host: &str, port: u32, message: &str) -> Vec<String> {
-    let params = format!(r"{SERVICE}\Parameters");
-    sim.registry_set_sz(&params, "Host", host);
-    sim.registry_set_dword(&params, "Port", port);
-    sim.registry_set_sz(&params, "Message", message);
-    let mut path: Vec<u16> = SERVICE.encode_utf16().collect();
-    let bytes = u16::try_from(path.len() * 2).unwrap();
-    let mut registry_path = sys::UNICODE_STRING {
-        Length: bytes,
-        MaximumLength: bytes,
-        Buffer: path.as_mut_ptr(),
-    };
-    // SAFETY: a valid driver object and registry path, at PASSIVE_LEVEL.
-    let status = unsafe { crate::DriverEntry(sim.driver_object(), &raw mut registry_path) };
-    assert_eq!(status, sys::STATUS_SUCCESS);
-    wait_for_line(sim, "tcp-client: done ", "tcp-client: failed: ");
-    let driver = sim.driver_object();
-    // SAFETY: the simulator's driver object is valid; DriverEntry set it up.
-    let unload = unsafe { (*driver).DriverUnload }.expect("DriverEntry sets DriverUnload");
-    // SAFETY: once, after a successful DriverEntry, at PASSIVE_LEVEL.
-    unsafe { unload(driver) };
-    let lines: Vec<String> = sim
-        .stats()
-        .debug_output
-        .iter()
-        .map(|l| l.trim_end().to_string())
-        .collect();
+    // SAFETY: `crate::DriverEntry` is this driver's DriverEntry, exported by
+    // `wsk_driver::entry!`.
+    let mut driver = unsafe { DriverHost::new(sim, "tcp-client", crate::DriverEntry) };
+    driver.set_parameter_sz("Host", host);
+    driver.set_parameter_dword("Port", port);
+    driver.set_parameter_sz("Message", message);
+    assert_eq!(driver.load(), sys::STATUS_SUCCESS);
+    driver.set_line_timeout(Duration::from_secs(20));
+    driver.wait_for_any_line(&["tcp-client: done ", "tcp-client: failed: "]);
+    driver.unload();
+    let lines = driver.lines();
     assert_eq!(
         lines.last().map(String::as_str),
         Some("tcp-client: unloaded")
     );
     lines
-}
-
-/// Waits until a line contains `text` or `or`.
-fn wait_for_line(sim: &Sim, text: &str, or: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !sim
-        .stats()
-        .debug_output
-        .iter()
-        .any(|l| l.contains(text) || l.contains(or))
-    {
-        assert!(Instant::now() < deadline, "{:#?}", sim.stats().debug_output);
-        thread::sleep(Duration::from_millis(5));
-    }
 }
 
 fn has(lines: &[String], line: &str) -> bool {
