@@ -236,8 +236,9 @@ macro_rules! __windows_runtime_symbols {
 /// ```
 ///
 /// The generated `DriverEntry` is a plain `extern "system"` function, also
-/// in host builds, so a unit test can call it with `wsk-sim`'s driver
-/// object ([`entry::driver_entry`] documents what it does).
+/// in host builds, so a host test loads and unloads the whole driver
+/// through `wsk_sim::DriverHost` (`docs/testing.md`;
+/// [`entry::driver_entry`] documents what it does).
 #[cfg(feature = "runtime")]
 #[macro_export]
 macro_rules! entry {
