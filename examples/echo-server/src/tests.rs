@@ -280,7 +280,7 @@ fn a_provider_close_request_ends_the_connection_and_the_listener() {
     let forced = sim
         .adversary()
         .is_some_and(|a| a.has(wsk_sim::Behaviour::SocketFailure))
-        && closed.contains("closed failed:NTSTATUS 0xC00000B6 bytes=1");
+        && closed.contains("closed failed:STATUS_FILE_FORCED_CLOSED (0xC00000B6) bytes=1");
     assert!(
         forced || closed.contains("closed abortive bytes=1"),
         "{closed}"
