@@ -84,7 +84,8 @@ pub use crate::udp::transfer::{ReceiveFromSlot, SendToSlot};
 /// [`Operation::Output`]).
 pub mod ops {
     pub use crate::provider::control::TransportChangeOp;
-    pub use crate::socket::calls::{AddressOp, CloseOp, ControlOp, SecurityOp};
+    pub use crate::socket::calls::{AddressOp, ControlOp, SecurityOp};
+    pub use crate::socket::close::CloseOp;
     pub use crate::socket::create::CreateOp;
     pub use crate::tcp::connection::transfer::{DrainOp, TransferOp};
     pub use crate::tcp::connection::{ConnectExOp, DisconnectOp};

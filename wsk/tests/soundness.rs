@@ -364,21 +364,14 @@ fn handlers_dropped_by_a_completion_are_dropped_outside_the_completion_routine()
     let outer = connect(&p, &provider, Owner(Mutex::new(Some(inner))));
     let _outer_peer = listener.accept();
     // Closes complete on the simulator's worker thread, in the completion
-    // routine, with nobody waiting. The adversary's completion mix is off:
-    // a close it completed inside `WskCloseSocket` would drop the handler
-    // on this thread, outside any routine — legitimately, but then the
-    // deferral this test watches would not happen.
-    if let Some(adversary) = sim.adversary() {
-        sim.set_adversary(Some(adversary.without(wsk_sim::Behaviour::CompletionMix)));
-    }
+    // routine, with nobody waiting: the verifier (CALL_IN_COMPLETION)
+    // fails the test if the handler's own socket is closed there. When the
+    // queued disposal runs is not asserted: the queue is the process's,
+    // and a request of a test running beside this one may run it first.
     sim.set_completion_mode(wsk_sim::CompletionMode::Worker);
     drop(outer);
     sim.settle();
     sim.set_completion_mode(wsk_sim::CompletionMode::Inline);
-    assert!(
-        !inner_peer.was_reset(),
-        "not closed inside the completion routine"
-    );
     // The next request disposes of what the routine queued.
     let third = connect(&p, &provider, wsk::events::NoEvents);
     let _third_peer = listener.accept();

@@ -1,7 +1,8 @@
 //! The calls every socket kind makes, written once against the
-//! handler-free [`SocketRef`]: closing, socket control (options, IOCTLs,
-//! event enabling), the address calls (bind, connect, local and remote
-//! address) and the security descriptor.
+//! handler-free [`SocketRef`]: socket control (options, IOCTLs, event
+//! enabling), the address calls (bind, connect, local and remote address)
+//! and the security descriptor. Closing has a module of its own
+//! ([`close`](super::close)).
 
 use core::marker::PhantomData;
 use core::net::SocketAddr;
@@ -20,96 +21,6 @@ use crate::irp::handle::Request;
 use crate::options::{CONTROL_BYTES, ControlOutput, ControlValue, OptionValue, SocketOption};
 use crate::provider::control::CachedSecurityDescriptor;
 use crate::provider::npi::event_callback_control;
-
-// ---------------------------------------------------------------------------
-// Closing
-
-/// Submits `WskCloseSocket` for `core`.
-///
-/// The request holds the core until the provider completes the close, since
-/// callbacks may run until then. The registration stops tracking the socket
-/// (its close is submitted) and counts it gone once the close completed.
-pub(crate) fn submit_close(core: SocketRef) -> Request<CloseOp> {
-    let socket = core.socket();
-    if socket.is_null() {
-        return Request::ready(Ok(()));
-    }
-    // Dropped after the list's lock is released, and not the last reference
-    // (the close request holds one).
-    let tracked = core.reg().teardown.untrack(core.links_of());
-    drop(tracked);
-    // SAFETY: the socket exists; every socket kind's table starts with the basic one.
-    let close = unsafe { core.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }.WskCloseSocket;
-    let Some(close) = close else {
-        // A provider without WskCloseSocket cannot close anything: do not
-        // let deregistration wait for this socket.
-        core.reg().socket_gone();
-        return Request::failed(CloseOp { core }, Error::NOT_IMPLEMENTED);
-    };
-    Request::submit(CloseOp { core }, |irp, _| {
-        // SAFETY: the socket exists and no other call on it is in progress:
-        // the handle was given up by value, or deregistration shut and
-        // drained the socket's run-down; every retained list was released
-        // (the gate); the payload keeps the core alive until completion.
-        unsafe { close(socket, irp) }
-    })
-}
-
-/// Closes the socket of a handle that is being closed explicitly: the
-/// close request, or — inside the accept callback — nothing (the connection
-/// is rejected instead), or — while retained indications are held — an
-/// [`Error::INVALID_DEVICE_STATE`] request (the last release closes), or —
-/// once deregistration closed it — an [`Error::FILE_FORCED_CLOSED`] request.
-pub(crate) fn close(core: SocketRef) -> Request<CloseOp> {
-    if core.close_in_accept() {
-        // Inside its accept callback: the connection is rejected instead.
-        return Request::ready(Ok(()));
-    }
-    if core.is_shut() {
-        return Request::ready(Err(Error::FILE_FORCED_CLOSED));
-    }
-    if core.begin_close() {
-        submit_close(core)
-    } else {
-        // The last retained indication submits the close.
-        Request::ready(Err(Error::INVALID_DEVICE_STATE))
-    }
-}
-
-/// Starts closing a socket whose handle is gone; the close completes in the
-/// background, or when the last retained indication is released.
-pub(crate) fn close_in_background(core: SocketRef) {
-    if core.close_in_accept() {
-        // The accept trampoline rejects the connection instead.
-        return;
-    }
-    if core.begin_close() {
-        submit_close(core).detach();
-    }
-    // Otherwise the last retained indication submits it (and holds a
-    // reference), or deregistration closed it already.
-}
-
-/// `WskCloseSocket`.
-pub struct CloseOp {
-    core: SocketRef,
-}
-
-impl Operation for CloseOp {
-    type Output = Result<()>;
-    fn complete(self, status: i32, _information: usize) -> Result<()> {
-        Error::check(status).map(drop)
-    }
-    fn inflight(&self) -> &AtomicUsize {
-        self.core.inflight()
-    }
-    const ON_COMPLETION: bool = true;
-    fn completed(&self, _status: i32, _information: usize) {
-        // The socket is gone, whatever the status: deregistration no longer
-        // waits for it.
-        self.core.reg().socket_gone();
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Socket control

@@ -60,7 +60,7 @@ use wsk_sys as sys;
 use crate::error::{Error, Result};
 use crate::provider::npi::{ProviderInner, RegInner};
 use crate::provider::tables::{ProviderTable, read_routine};
-use crate::provider::teardown::{Links, SHUT, Tracked, drain};
+use crate::provider::teardown::{Links, SHUT, Tracked};
 
 /// `gate` bit: closing has begun; no new retention is allowed.
 const CLOSING: usize = 1 << (usize::BITS - 1);
@@ -120,7 +120,7 @@ pub(crate) const RETAIN_SLOTS: usize = 16;
 /// Retained-slot tag: retained inside the callback still running, which has
 /// not answered `STATUS_PENDING` yet. Indication lists are pointer-aligned,
 /// so the low bit is free.
-const IN_CALLBACK: usize = 1;
+pub(super) const IN_CALLBACK: usize = 1;
 
 /// The state of one WSK socket shared by its handle, its requests and the
 /// provider's callbacks (whose `SocketContext` is this struct's address).
@@ -136,7 +136,7 @@ pub(crate) struct SocketCore<H: ?Sized> {
     inflight: Inflight,
     /// Provider calls in progress on the socket (and reads of its retained
     /// lists), plus [`SHUT`] once deregistration closes it under its handle.
-    calls: AtomicU32,
+    pub(super) calls: AtomicU32,
     gate: AtomicUsize,
     flags: AtomicU32,
     /// The last disconnect event's flags with `PEER_DISCONNECTED`, written by
@@ -151,11 +151,11 @@ pub(crate) struct SocketCore<H: ?Sized> {
     family: u16,
     /// A datagram socket: its retained lists are `WSK_DATAGRAM_INDICATION`s,
     /// released with the datagram table's `WskRelease`.
-    datagram: bool,
+    pub(super) datagram: bool,
     /// Indication lists retained from this socket (see the module docs).
-    retained: [AtomicUsize; RETAIN_SLOTS],
+    pub(super) retained: [AtomicUsize; RETAIN_SLOTS],
     /// Its place in the registration's list of open sockets.
-    links: Links,
+    pub(super) links: Links,
     pub(crate) handler: H,
 }
 
@@ -257,69 +257,8 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
     }
 
     /// This core with its handler type erased.
-    fn as_erased(&self) -> &ErasedCore {
+    pub(super) fn as_erased(&self) -> &ErasedCore {
         self
-    }
-
-    /// Deregistration: empties `slot` whatever it holds, releasing the list
-    /// to the provider if it was confirmed, and gives back its counts
-    /// (submitting the close if that was the last); true if it held one.
-    fn release_slot_forced(self: &Arc<Self>, slot: usize) -> bool {
-        let held = self.retained[slot].swap(0, Ordering::AcqRel);
-        if held == 0 {
-            return false;
-        }
-        if held & IN_CALLBACK == 0 {
-            // SAFETY: a list this socket indicated and the callback
-            // confirmed (answered STATUS_PENDING); emptying the slot made it
-            // ours to release, once; the gate count it holds keeps the
-            // close back.
-            unsafe { super::retain::release_list(self.as_erased(), held, self.datagram) };
-        }
-        crate::debug::line(format_args!(
-            "deregister: released an indication list retained from a socket with handler {}",
-            core::any::type_name::<H>()
-        ));
-        self.provider.remove_live();
-        if self.end_retain() {
-            super::calls::submit_close(Arc::clone(self) as SocketRef).detach();
-        }
-        true
-    }
-}
-
-impl<H: Send + Sync + 'static> Tracked for SocketCore<H> {
-    fn links(&self) -> &Links {
-        &self.links
-    }
-
-    fn shut_down(self: Arc<Self>, passive: &crate::irql::Passive<'_>) -> usize {
-        // No call starts from now on; those in progress end quickly (calls
-        // never wait).
-        self.calls.fetch_or(SHUT, Ordering::AcqRel);
-        drain(&self.calls, passive);
-        if self.close_in_accept() {
-            // Its accept callback is running: the trampoline rejects it and
-            // the provider closes it.
-            return 0;
-        }
-        // No retention from now on; the party that brings the gate to
-        // exactly CLOSING submits the close.
-        let close_now = self.begin_close();
-        let mut released = 0;
-        for slot in 0..RETAIN_SLOTS {
-            if self.release_slot_forced(slot) {
-                released += 1;
-            }
-        }
-        if close_now {
-            super::calls::submit_close(self as SocketRef).detach();
-        }
-        released
-    }
-
-    fn describe(&self) -> &'static str {
-        core::any::type_name::<H>()
     }
 }
 

@@ -9,7 +9,7 @@ use core::sync::atomic::AtomicUsize;
 
 use wsk_sys as sys;
 
-use super::calls::{CloseOp, close_in_background};
+use super::close::{CloseOp, close_in_background};
 use super::core::{BIND_SUBMITTED, BOUND, CONNECTED, SocketCore};
 use crate::addr::{AddressFamily, SockAddr};
 use crate::error::{Error, Result};

@@ -56,6 +56,7 @@
 //! G-12), and concurrent retains of one socket take different slots.
 
 pub(crate) mod calls;
+pub(crate) mod close;
 pub(crate) mod core;
 pub(crate) mod create;
 pub(crate) mod retain;

@@ -34,11 +34,11 @@
 //!   by deregistration under a `Box::leak`ed handle.
 
 use alloc::sync::Arc;
-use core::mem::{ManuallyDrop, offset_of};
+use core::mem::ManuallyDrop;
 
 use wsk_sys as sys;
 
-use super::calls::submit_close;
+use super::close::{release_list, submit_close};
 use super::core::{ErasedCore, SocketRef};
 use crate::error::Result;
 
@@ -56,36 +56,6 @@ impl IndicationList for sys::WSK_DATA_INDICATION {
 
 impl IndicationList for sys::WSK_DATAGRAM_INDICATION {
     const DATAGRAM: bool = true;
-}
-
-/// Releases `head` to the provider: the `WskRelease` of a connection (or
-/// stream, or listening) socket, or of a datagram socket if `datagram`.
-///
-/// # Safety
-///
-/// `head` is a list `core`'s socket indicated, retained by answering
-/// `STATUS_PENDING` and released once, now; the socket is not closed (the
-/// retain gate holds the close back).
-pub(crate) unsafe fn release_list(core: &ErasedCore, head: usize, datagram: bool) {
-    if datagram {
-        let offset = offset_of!(sys::WSK_PROVIDER_DATAGRAM_DISPATCH, WskRelease);
-        // SAFETY: the socket exists (it indicated data) and is a datagram
-        // socket; `WskRelease` exists in every version of the table.
-        let release: sys::PFN_WSK_RELEASE_DATAGRAM_INDICATION_LIST =
-            unsafe { core.routine(offset) };
-        if let Some(release) = release {
-            // SAFETY: per the caller.
-            let _ = unsafe { release(core.socket(), head as sys::PWSK_DATAGRAM_INDICATION) };
-        }
-    } else {
-        // SAFETY: the socket exists (it indicated data); a connection socket
-        // (or a stream socket seen through its connection view).
-        let table = unsafe { core.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
-        if let Some(release) = table.WskRelease {
-            // SAFETY: per the caller.
-            let _ = unsafe { release(core.socket(), head as sys::PWSK_DATA_INDICATION) };
-        }
-    }
 }
 
 /// An indication list retained past its callback.

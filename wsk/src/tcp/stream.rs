@@ -23,7 +23,8 @@ use crate::options::SocketOption;
 use crate::provider::client::Provider;
 use crate::provider::npi::LiveHandle;
 use crate::provider::tables::stream_listen;
-use crate::socket::calls::{AddressOp, CloseOp, ControlOp};
+use crate::socket::calls::{AddressOp, ControlOp};
+use crate::socket::close::CloseOp;
 use crate::socket::core::{BOUND, SocketCore, SocketRef};
 use crate::socket::create::{CreateOp, How, Kind, Socket, submit_create};
 

@@ -24,9 +24,10 @@ use crate::provider::client::Provider;
 use crate::provider::control::CachedSecurityDescriptor;
 use crate::provider::npi::LiveHandle;
 use crate::socket::calls::{
-    AddressCall, AddressOp, CloseOp, ControlOp, SecurityOp, close, close_in_background,
-    disable_events, enable_events, get_option, set_option, submit_address, submit_security,
+    AddressCall, AddressOp, ControlOp, SecurityOp, disable_events, enable_events, get_option,
+    set_option, submit_address, submit_security,
 };
+use crate::socket::close::{CloseOp, close, close_in_background};
 use crate::socket::core::{BOUND, EVENTS_ON, FIXED_REMOTE, FIXED_SENDTO, SocketCore, SocketRef};
 use crate::socket::create::{CreateOp, How, Kind, Socket, submit_create};
 

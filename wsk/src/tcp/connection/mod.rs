@@ -23,9 +23,10 @@ use crate::provider::client::Provider;
 use crate::provider::npi::LiveHandle;
 use crate::provider::version::WindowsVersion;
 use crate::socket::calls::{
-    AddressCall, AddressOp, CloseOp, Control, ControlOp, close, close_in_background, control_now,
-    disable_events, enable_events, get_option, ioctl, set_option, submit_address, submit_control,
+    AddressCall, AddressOp, Control, ControlOp, control_now, disable_events, enable_events,
+    get_option, ioctl, set_option, submit_address, submit_control,
 };
+use crate::socket::close::{CloseOp, close, close_in_background};
 use crate::socket::core::{
     ABORTED, BOUND, CONNECTED, EVENTS_ON, SILENCING, SILENT, SocketCore, SocketRef,
 };

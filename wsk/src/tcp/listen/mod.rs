@@ -21,10 +21,10 @@ use crate::provider::client::Provider;
 use crate::provider::control::CachedSecurityDescriptor;
 use crate::provider::npi::{LiveHandle, check_static};
 use crate::socket::calls::{
-    AddressCall, AddressOp, CloseOp, ControlOp, SecurityOp, close, close_in_background,
-    disable_events, enable_events, enable_events_if_supported, get_option, set_option,
-    submit_address, submit_security,
+    AddressCall, AddressOp, ControlOp, SecurityOp, disable_events, enable_events,
+    enable_events_if_supported, get_option, set_option, submit_address, submit_security,
 };
+use crate::socket::close::{CloseOp, close, close_in_background};
 use crate::socket::core::{BIND_SUBMITTED, BOUND, CONNECTED, EVENTS_ON, SocketCore, SocketRef};
 use crate::socket::create::{
     CONNECTION_EVENTS, CreateOp, How, Kind, Socket, close_abandoned, submit_create,
