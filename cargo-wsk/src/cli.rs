@@ -39,13 +39,16 @@ Commands:
 
   wine [--param NAME=VALUE]... [--timeout S] [--expect PATTERN]... [--release]
        [--wine-dir DIR] [-p NAME] [--manifest-path PATH]
-      Build for x86_64 and run the driver as a kernel service in Wine
-      (Debian's wine64): set its Parameters (numbers are REG_DWORD, other
-      values REG_SZ), sc start it, stream its DbgPrint lines, and on Ctrl-C,
-      after S seconds, or once lines matching every --expect pattern (in
-      order; * matches any text) have appeared, sc stop it and report whether
-      it unloaded cleanly. The prefix lives in DIR (default
-      ~/.cache/cargo-wsk/wine; created once, ~700 MB).
+      Build for x86_64 (debug unless --release) and run the driver as a
+      kernel service in Wine (Debian's wine64): set its Parameters (numbers
+      are REG_DWORD, other values REG_SZ), sc start it, stream its DbgPrint
+      lines, and on Ctrl-C, after S seconds, or once lines matching every
+      --expect pattern (in order; * matches any text) have appeared, sc stop
+      it and report whether it unloaded cleanly. Without --timeout or
+      --expect it runs until Ctrl-C; in a script, give it an end:
+        cargo wsk wine --release --timeout 60 --expect \"listening on\"
+      The prefix lives in DIR (default ~/.cache/cargo-wsk/wine; created
+      once, ~700 MB).
 
   help
       This text.
@@ -181,9 +184,7 @@ fn new(a: &Args) -> Result<(), String> {
             repo.display()
         );
     }
-    println!(
-        "next: cd {name} && cargo test && cargo wsk build --release && cargo wsk package && cargo wsk wine"
-    );
+    print!("{}", template::next_steps(name));
     Ok(())
 }
 

@@ -39,6 +39,23 @@ pub const WINE_MESSAGE: &[u8] = b"hello from outside the workspace\n";
 /// Lines the new driver prints once `sc stop` has unloaded it.
 pub const WINE_AFTER_STOP: &[&str] = &[": stopped connections=1 bytes=33", ": unloaded"];
 
+/// What to run in the new crate `name`, as `cargo wsk new` prints it (the
+/// generated README and the repository's README list the same steps).
+#[must_use]
+pub fn next_steps(name: &str) -> String {
+    format!(
+        "next:
+  cd {name}
+  cargo test                        # host tests against wsk-sim
+  cargo wsk build --release         # target/drivers/x86_64/{name}.sys, checked
+  cargo wsk package                 # test-signed .sys, .inf, test certificate
+  cargo wsk wine --param Port=7007  # runs until Ctrl-C: load in Wine, stream DbgPrint
+in a script, give `cargo wsk wine` an end (it unloads the driver and exits with the verdict):
+  cargo wsk wine --release --timeout 60 --expect \"listening on\"
+"
+    )
+}
+
 /// The checkout of the `wsk` repository this binary was built from, if it
 /// was built from one (`cargo install --path <repo>/cargo-wsk`) and it is
 /// still there; `None` when installed from a registry.
@@ -156,6 +173,23 @@ mod tests {
         assert!(!valid_name(""));
         assert_eq!(&pool_tag("mydrv"), b"Mydr");
         assert_eq!(&pool_tag("a-b"), b"Ab__");
+    }
+
+    #[test]
+    fn next_steps_end_in_a_script() {
+        let steps = next_steps("netmon");
+        assert!(steps.contains("cd netmon\n"));
+        assert!(steps.contains("--timeout 60 --expect \"listening on\""));
+        // The generated README shows the same commands.
+        let readme = &files("netmon", None)
+            .into_iter()
+            .find(|(p, _)| *p == "README.md")
+            .unwrap()
+            .1;
+        for line in steps.lines().filter(|l| l.starts_with("  cargo")) {
+            let command = line.split('#').next().unwrap().trim();
+            assert!(readme.contains(command), "README lacks {command:?}");
+        }
     }
 
     #[test]
