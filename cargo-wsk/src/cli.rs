@@ -235,7 +235,8 @@ fn package(a: &Args) -> Result<(), String> {
         .collect();
     println!("  osslsigncode verify: {}", summary.join("; "));
     println!(
-        "  install it on a test-signing machine: see docs/building.md, \"Installing on Windows\""
+        "  to install it on a Windows test machine: the steps head {}",
+        relative(&p.inf).display()
     );
     Ok(())
 }

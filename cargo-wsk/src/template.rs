@@ -5,6 +5,7 @@
 //! has them and from requests where it does not (Wine), so it runs under
 //! `cargo wsk wine` as it is.
 
+use crate::windows::Arch;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -119,6 +120,7 @@ pub fn files(name: &str, checkout: Option<&Path>) -> Vec<(&'static str, String)>
         }
         s
     });
+    let install = crate::package::install_steps(name, Arch::X86_64);
     let tag = pool_tag(name);
     let tag = format!("*b\"{}\"", String::from_utf8_lossy(&tag));
     FILES
@@ -128,6 +130,7 @@ pub fn files(name: &str, checkout: Option<&Path>) -> Vec<(&'static str, String)>
                 .replace("{{name}}", name)
                 .replace("{{version}}", env!("CARGO_PKG_VERSION"))
                 .replace("{{patch}}", &patch)
+                .replace("{{install}}", &install)
                 .replace(TEMPLATE_TAG, &tag);
             (*path, text)
         })
@@ -200,6 +203,8 @@ mod tests {
         assert!(manifest.contains(&format!("wsk = \"{}\"", env!("CARGO_PKG_VERSION"))));
         assert!(!manifest.contains("[patch"));
         assert!(!manifest.contains("{{"));
+        let readme = &plain.iter().find(|(p, _)| *p == "README.md").unwrap().1;
+        assert!(readme.contains("sc create netmon type= kernel"));
         let lib = &plain.iter().find(|(p, _)| *p == "src/lib.rs").unwrap().1;
         assert!(lib.contains("pool_tag: *b\"Netm\""));
         let patched = files("netmon", Some(Path::new("/src/wsk")));
