@@ -56,12 +56,14 @@ const COMMANDS: &[(&str, &str)] = &[
         "  wine [--param NAME=VALUE]... [--timeout S] [--expect PATTERN]... [--release]
        [--wine-dir DIR] [-p NAME] [--manifest-path PATH] [--strict]
       Build for x86_64 (debug unless --release) and run the driver as a
-      kernel service in Wine (Debian's wine64): set its Parameters (numbers
-      are REG_DWORD, other values REG_SZ), sc start it, stream its DbgPrint
-      lines, and on Ctrl-C, after S seconds, or once lines matching every
-      --expect pattern (in order; * matches any text) have appeared, sc stop
-      it and report whether it unloaded cleanly. Without --timeout or
-      --expect it runs until Ctrl-C; in a script, give it an end:
+      kernel service in Wine (Debian's wine64): set its Parameters
+      (VALUE: sz:TEXT is a REG_SZ, dword:N a REG_DWORD; without a prefix a
+      decimal or 0x number below 2^32 is a REG_DWORD and anything else a
+      REG_SZ), sc start it, stream its DbgPrint lines, and on Ctrl-C, after
+      S seconds, or once lines matching every --expect pattern (in order; *
+      matches any text) have appeared, sc stop it and report whether it
+      unloaded cleanly. Without --timeout or --expect it runs until
+      Ctrl-C; in a script, give it an end:
         cargo wsk wine --release --timeout 60 --expect \"listening on\"
       The prefix lives in DIR (default ~/.cache/cargo-wsk/wine; created
       once, ~700 MB).
@@ -157,7 +159,8 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                 let (name, v) = p
                     .split_once('=')
                     .ok_or_else(|| format!("--param {p}: write NAME=VALUE"))?;
-                a.params.push((name.to_string(), RegValue::guess(v)));
+                let v = RegValue::parse(v).map_err(|e| format!("--param {name}={e}"))?;
+                a.params.push((name.to_string(), v));
             }
             "--timeout" => {
                 let t = value("--timeout")?;
@@ -486,6 +489,16 @@ mod tests {
         assert_eq!(a.package.as_deref(), Some("x"));
         assert!(a.release);
         assert!(args("--param Port").is_err());
+        let typed = args("--param Pin=sz:0042 --param Flags=dword:0x10").unwrap();
+        assert_eq!(
+            typed.params,
+            [
+                ("Pin".to_string(), RegValue::Sz("0042".into())),
+                ("Flags".to_string(), RegValue::Dword(16))
+            ]
+        );
+        let bad = args("--param Port=dword:big").unwrap_err();
+        assert!(bad.contains("--param Port=dword:big"), "{bad}");
         assert!(args("--timeout -1").is_err());
         assert!(args("--bogus").is_err());
     }
