@@ -65,8 +65,9 @@ const COMMANDS: &[(&str, &str)] = &[
       unloaded cleanly. Without --timeout or --expect it runs until
       Ctrl-C; in a script, give it an end:
         cargo wsk wine --release --timeout 60 --expect \"listening on\"
-      The prefix lives in DIR (default ~/.cache/cargo-wsk/wine; created
-      once, ~700 MB).
+      Wine's prefix is DIR/prefix, created on first use (~10 s, ~700 MB);
+      the Wine logs and the run lock are in DIR (default
+      ~/.cache/cargo-wsk/wine, or $XDG_CACHE_HOME/cargo-wsk/wine).
 ",
     ),
 ];

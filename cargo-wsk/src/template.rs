@@ -195,6 +195,29 @@ mod tests {
         }
     }
 
+    /// `docs/building.md` shows the generated `Cargo.toml` verbatim (the
+    /// test runs where the repository is, and is skipped in a packaged
+    /// crate, which has no `docs/`).
+    #[test]
+    fn the_guide_shows_the_generated_manifest() {
+        let guide = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/building.md");
+        let Ok(guide) = std::fs::read_to_string(guide) else {
+            return;
+        };
+        let start = "### The crate, complete\n";
+        let shown = guide[guide.find(start).expect("the section")..]
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a toml block");
+        let generated = files("mydrv", None)
+            .into_iter()
+            .find(|(p, _)| *p == "Cargo.toml")
+            .unwrap()
+            .1;
+        assert_eq!(shown.trim_end(), generated.trim_end());
+    }
+
     #[test]
     fn fills_the_template() {
         let plain = files("netmon", None);
