@@ -171,7 +171,7 @@ pub fn unknown_hint(import: &str) -> Option<&'static str> {
     let (_, name) = import.split_once('!')?;
     (name == "__chkstk").then_some(
         "the compiler's stack probe: a function's frame is larger than a page (4 KB), \
-         and Microsoft documents no ntoskrnl.exe export of it. Shrink the frame (often a \
+         and no Microsoft page or WDK header documents an ntoskrnl.exe export of it. Shrink the frame (often a \
          future or buffer moved by value in an unoptimised build): box the value, or set \
          opt-level = 1 in [profile.dev], as `cargo wsk new` does",
     )
