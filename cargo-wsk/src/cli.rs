@@ -10,17 +10,27 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-const HELP: &str = "\
+/// The first lines of `cargo wsk help`.
+const HEADER: &str = "\
 cargo wsk <command> [options]   (Windows WSK kernel drivers in Rust, on any host)
 
 Commands:
-  new NAME [--registry]
+";
+
+/// Each command's name and usage: its synopsis, then what it does.
+const COMMANDS: &[(&str, &str)] = &[
+    (
+        "new",
+        "  new NAME [--registry]
       Create the driver crate NAME/: a TCP echo server using wsk and
       wsk-driver, with host tests through wsk-sim. When cargo-wsk was
       installed from a checkout of the wsk repository, the crate takes wsk's
       crates from that checkout ([patch.crates-io]); --registry: never.
-
-  build [--target x86_64|aarch64] [--release] [-p NAME] [--manifest-path PATH] [--strict]
+",
+    ),
+    (
+        "build",
+        "  build [--target x86_64|aarch64] [--release] [-p NAME] [--manifest-path PATH] [--strict]
       Build the driver crate into <target-dir>/drivers/<arch>/[debug/]NAME.sys
       with the toolchain's rust-lld, and check it: machine, subsystem NATIVE,
       entry point, checksum, NX, imports only from ntoskrnl.exe and netio.sys,
@@ -28,28 +38,66 @@ Commands:
       supports ([package.metadata.wsk] oldest-windows-x86_64 /
       oldest-windows-aarch64; defaults: Vista on x86_64, Windows 10 1709 on
       aarch64). --strict also fails on imports the table does not know.
-
-  package [--target x86_64|aarch64] [--debug] [-p NAME] [--manifest-path PATH]
+",
+    ),
+    (
+        "package",
+        "  package [--target x86_64|aarch64] [--debug] [-p NAME] [--manifest-path PATH] [--strict]
       Build (release by default), then write
       <target-dir>/wsk/package/<arch>/NAME/: NAME.sys with an embedded test
       signature (osslsigncode, SHA-256), NAME.inf (a legacy kernel service)
       and NAME-test.cer (the generated test certificate); verify the
-      signature with osslsigncode verify. Needs: sudo apt-get install
-      osslsigncode openssl.
+      signature with osslsigncode verify. --strict as for build. Needs:
+      sudo apt-get install osslsigncode openssl.
+",
+    ),
+    (
+        "wine",
+        "  wine [--param NAME=VALUE]... [--timeout S] [--expect PATTERN]... [--release]
+       [--wine-dir DIR] [-p NAME] [--manifest-path PATH] [--strict]
+      Build for x86_64 (debug unless --release) and run the driver as a
+      kernel service in Wine (Debian's wine64): set its Parameters
+      (VALUE: sz:TEXT is a REG_SZ, dword:N a REG_DWORD; without a prefix a
+      decimal or 0x number below 2^32 is a REG_DWORD and anything else a
+      REG_SZ), sc start it, stream its DbgPrint lines, and on Ctrl-C, after
+      S seconds, or once lines matching every --expect pattern (in order; *
+      matches any text) have appeared, sc stop it and report whether it
+      unloaded cleanly. Without --timeout or --expect it runs until
+      Ctrl-C; in a script, give it an end:
+        cargo wsk wine --release --timeout 60 --expect \"listening on\"
+      Wine's prefix is DIR/prefix, created on first use (~10 s, ~700 MB);
+      the Wine logs and the run lock are in DIR (default
+      ~/.cache/cargo-wsk/wine, or $XDG_CACHE_HOME/cargo-wsk/wine).
+",
+    ),
+];
 
-  wine [--param NAME=VALUE]... [--timeout S] [--expect PATTERN]... [--release]
-       [--wine-dir DIR] [-p NAME] [--manifest-path PATH]
-      Build for x86_64 and run the driver as a kernel service in Wine
-      (Debian's wine64): set its Parameters (numbers are REG_DWORD, other
-      values REG_SZ), sc start it, stream its DbgPrint lines, and on Ctrl-C,
-      after S seconds, or once lines matching every --expect pattern (in
-      order; * matches any text) have appeared, sc stop it and report whether
-      it unloaded cleanly. The prefix lives in DIR (default
-      ~/.cache/cargo-wsk/wine; created once, ~700 MB).
-
-  help
-      This text.
+/// The usage of `help` itself.
+const HELP_USAGE: &str = "  help [COMMAND]
+      This text, or only COMMAND's part of it (as cargo wsk COMMAND --help
+      or -h prints it).
 ";
+
+/// `cargo wsk help`: every command's usage.
+fn help() -> String {
+    let mut text = HEADER.to_string();
+    for (_, usage) in COMMANDS {
+        text.push_str(usage);
+        text.push('\n');
+    }
+    text.push_str(HELP_USAGE);
+    text
+}
+
+/// `cargo wsk COMMAND --help`: that command's usage; `None` for an unknown
+/// command.
+fn help_for(command: &str) -> Option<String> {
+    let usage = match command {
+        "help" => HELP_USAGE,
+        _ => COMMANDS.iter().find(|(name, _)| *name == command)?.1,
+    };
+    Some(format!("usage: cargo wsk {}", usage.trim_start()))
+}
 
 /// Set by the SIGINT handler.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -83,6 +131,7 @@ struct Args {
     debug: bool,
     strict: bool,
     registry: bool,
+    help: bool,
     package: Option<String>,
     manifest: Option<PathBuf>,
     params: Vec<(String, RegValue)>,
@@ -101,6 +150,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--debug" => a.debug = true,
             "--strict" => a.strict = true,
             "--registry" => a.registry = true,
+            "--help" | "-h" => a.help = true,
             "-p" | "--package" => a.package = Some(value("--package")?),
             "--manifest-path" => a.manifest = Some(value("--manifest-path")?.into()),
             "--wine-dir" => a.wine_dir = Some(value("--wine-dir")?.into()),
@@ -110,7 +160,8 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                 let (name, v) = p
                     .split_once('=')
                     .ok_or_else(|| format!("--param {p}: write NAME=VALUE"))?;
-                a.params.push((name.to_string(), RegValue::guess(v)));
+                let v = RegValue::parse(v).map_err(|e| format!("--param {name}={e}"))?;
+                a.params.push((name.to_string(), v));
             }
             "--timeout" => {
                 let t = value("--timeout")?;
@@ -122,7 +173,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                 a.timeout = Some(Duration::from_secs_f64(secs));
             }
             s if s.starts_with('-') => {
-                return Err(format!("unknown option `{s}`; see `cargo wsk help`"));
+                return Err(format!("unknown option `{s}`"));
             }
             _ => a.positional.push(arg),
         }
@@ -149,12 +200,34 @@ pub fn main() -> ExitCode {
 
 fn run(mut argv: impl Iterator<Item = String>) -> Result<(), String> {
     let command = argv.next().unwrap_or_else(|| "help".into());
-    let a = parse(argv)?;
+    let command = match command.as_str() {
+        "--help" | "-h" => "help".to_string(),
+        _ => command,
+    };
+    let a = parse(argv).map_err(|e| match help_for(&command) {
+        Some(_) => format!("{e}; see `cargo wsk {command} --help`"),
+        None => format!("{e}; see `cargo wsk help`"),
+    })?;
+    if a.help {
+        let usage = help_for(&command)
+            .ok_or_else(|| format!("unknown command `{command}`; see `cargo wsk help`"))?;
+        print!("{usage}");
+        return Ok(());
+    }
     match command.as_str() {
-        "help" | "--help" | "-h" => {
-            print!("{HELP}");
-            Ok(())
-        }
+        "help" => match a.positional.as_slice() {
+            [] => {
+                print!("{}", help());
+                Ok(())
+            }
+            [topic] => {
+                let usage = help_for(topic)
+                    .ok_or_else(|| format!("unknown command `{topic}`; see `cargo wsk help`"))?;
+                print!("{usage}");
+                Ok(())
+            }
+            _ => Err("usage: cargo wsk help [COMMAND]".into()),
+        },
         "new" => new(&a),
         "build" => build(&a).map(drop),
         "package" => package(&a),
@@ -165,7 +238,7 @@ fn run(mut argv: impl Iterator<Item = String>) -> Result<(), String> {
 
 fn new(a: &Args) -> Result<(), String> {
     let [name] = a.positional.as_slice() else {
-        return Err("usage: cargo wsk new NAME [--registry]".into());
+        return Err("usage: cargo wsk new NAME [--registry] (see `cargo wsk new --help`)".into());
     };
     let checkout = if a.registry {
         None
@@ -181,9 +254,7 @@ fn new(a: &Args) -> Result<(), String> {
             repo.display()
         );
     }
-    println!(
-        "next: cd {name} && cargo test && cargo wsk build --release && cargo wsk package && cargo wsk wine"
-    );
+    print!("{}", template::next_steps(name));
     Ok(())
 }
 
@@ -234,7 +305,8 @@ fn package(a: &Args) -> Result<(), String> {
         .collect();
     println!("  osslsigncode verify: {}", summary.join("; "));
     println!(
-        "  install it on a test-signing machine: see docs/building.md, \"Installing on Windows\""
+        "  to install it on a Windows test machine: the steps head {}",
+        relative(&p.inf).display()
     );
     Ok(())
 }
@@ -418,8 +490,58 @@ mod tests {
         assert_eq!(a.package.as_deref(), Some("x"));
         assert!(a.release);
         assert!(args("--param Port").is_err());
+        let typed = args("--param Pin=sz:0042 --param Flags=dword:0x10").unwrap();
+        assert_eq!(
+            typed.params,
+            [
+                ("Pin".to_string(), RegValue::Sz("0042".into())),
+                ("Flags".to_string(), RegValue::Dword(16))
+            ]
+        );
+        let bad = args("--param Port=dword:big").unwrap_err();
+        assert!(bad.contains("--param Port=dword:big"), "{bad}");
         assert!(args("--timeout -1").is_err());
         assert!(args("--bogus").is_err());
+    }
+
+    #[test]
+    fn every_command_has_its_own_help() {
+        for command in ["new", "build", "package", "wine", "help"] {
+            let usage = help_for(command).unwrap();
+            assert!(
+                usage.starts_with(&format!("usage: cargo wsk {command}")),
+                "{usage}"
+            );
+            assert!(
+                help().contains(
+                    usage
+                        .trim_start_matches("usage: cargo wsk ")
+                        .lines()
+                        .next()
+                        .unwrap()
+                )
+            );
+        }
+        assert!(
+            help().contains("\nCommands:\n  new NAME") && help().contains("\n\n  help [COMMAND]")
+        );
+        assert_eq!(help_for("bogus"), None);
+        assert!(args("--help").unwrap().help);
+        assert!(args("-p x -h").unwrap().help);
+        // An option's value is not a request for help.
+        let a = args("--expect --help").unwrap();
+        assert!(!a.help);
+        assert_eq!(a.expect, ["--help"]);
+        // Help is printed before the command runs: nothing is created.
+        let run_with = |s: &str| run(s.split_whitespace().map(String::from));
+        assert_eq!(run_with("new --help"), Ok(()));
+        assert_eq!(run_with("new -h"), Ok(()));
+        assert!(!std::path::Path::new("--help").exists() && !std::path::Path::new("-h").exists());
+        assert_eq!(run_with("help wine"), Ok(()));
+        assert!(run_with("help bogus").is_err());
+        assert!(run_with("bogus --help").is_err());
+        let unknown = run_with("build --bogus").unwrap_err();
+        assert!(unknown.contains("cargo wsk build --help"), "{unknown}");
     }
 
     #[test]

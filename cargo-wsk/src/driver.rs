@@ -240,6 +240,9 @@ impl Built {
                 s,
                 "\n  warning: {u} is not in cargo-wsk's import table: its minimum Windows version is unchecked"
             );
+            if let Some(hint) = imports::unknown_hint(u) {
+                let _ = write!(s, "\n    ({hint})");
+            }
         }
         s
     }
@@ -360,8 +363,9 @@ pub fn check(
     problems.extend(imports.problems.iter().cloned());
     if strict_imports {
         problems.extend(imports.unknown.iter().map(|u| {
+            let hint = imports::unknown_hint(u).map_or_else(String::new, |h| format!(" ({h})"));
             format!(
-                "{u}: not in cargo-wsk's import table, so its minimum Windows version is unknown"
+                "{u}: not in cargo-wsk's import table, so its minimum Windows version is unknown{hint}"
             )
         }));
     }

@@ -164,6 +164,19 @@ pub fn lookup(dll: &str, name: &str) -> Option<&'static Routine> {
         .find(|r| r.name == name && r.dll.eq_ignore_ascii_case(dll))
 }
 
+/// What an import the table does not know usually means, for the ones a
+/// driver gets without asking: `import` is `dll!name`.
+#[must_use]
+pub fn unknown_hint(import: &str) -> Option<&'static str> {
+    let (_, name) = import.split_once('!')?;
+    (name == "__chkstk").then_some(
+        "the compiler's stack probe: a function's frame is larger than a page (4 KB), \
+         and no Microsoft page or WDK header documents an ntoskrnl.exe export of it. Shrink the frame (often a \
+         future or buffer moved by value in an unoptimised build): box the value, or set \
+         opt-level = 1 in [profile.dev], as `cargo wsk new` does",
+    )
+}
+
 /// The result of checking an import list against a release.
 #[derive(Debug, Default, Clone)]
 pub struct ImportCheck {
@@ -263,6 +276,13 @@ mod tests {
         assert!(c.passed());
         assert_eq!(c.unknown, ["ntoskrnl.exe!IoCreateDevice"]);
         assert_eq!(c.checked, 1);
+    }
+
+    #[test]
+    fn the_stack_probe_is_explained_not_listed() {
+        assert!(lookup("ntoskrnl.exe", "__chkstk").is_none());
+        assert!(unknown_hint("ntoskrnl.exe!__chkstk").is_some_and(|h| h.contains("opt-level")));
+        assert_eq!(unknown_hint("ntoskrnl.exe!IoCreateDevice"), None);
     }
 
     #[test]

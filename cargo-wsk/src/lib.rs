@@ -10,7 +10,8 @@
 //! cargo test                      # host tests through wsk-sim
 //! cargo wsk build --release       # target/drivers/x86_64/mydrv.sys, checked
 //! cargo wsk package               # signed .sys + .inf + test certificate
-//! cargo wsk wine                  # load it in Wine, stream DbgPrint, unload
+//! cargo wsk wine                  # load it in Wine, stream DbgPrint until Ctrl-C
+//! cargo wsk wine --timeout 60 --expect "listening on"   # unattended
 //! ```
 //!
 //! The library is what the binary runs, and what the `wsk` repository's

@@ -5,6 +5,7 @@
 //! has them and from requests where it does not (Wine), so it runs under
 //! `cargo wsk wine` as it is.
 
+use crate::windows::Arch;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -38,6 +39,23 @@ pub const WINE_MESSAGE: &[u8] = b"hello from outside the workspace\n";
 
 /// Lines the new driver prints once `sc stop` has unloaded it.
 pub const WINE_AFTER_STOP: &[&str] = &[": stopped connections=1 bytes=33", ": unloaded"];
+
+/// What to run in the new crate `name`, as `cargo wsk new` prints it (the
+/// generated README and the repository's README list the same steps).
+#[must_use]
+pub fn next_steps(name: &str) -> String {
+    format!(
+        "next:
+  cd {name}
+  cargo test                        # host tests against wsk-sim
+  cargo wsk build --release         # target/drivers/x86_64/{name}.sys, checked
+  cargo wsk package                 # test-signed .sys, .inf, test certificate
+  cargo wsk wine --param Port=7007  # runs until Ctrl-C: load in Wine, stream DbgPrint
+in a script, give `cargo wsk wine` an end (it unloads the driver and exits with the verdict):
+  cargo wsk wine --release --timeout 60 --expect \"listening on\"
+"
+    )
+}
 
 /// The checkout of the `wsk` repository this binary was built from, if it
 /// was built from one (`cargo install --path <repo>/cargo-wsk`) and it is
@@ -102,6 +120,7 @@ pub fn files(name: &str, checkout: Option<&Path>) -> Vec<(&'static str, String)>
         }
         s
     });
+    let install = crate::package::install_steps(name, Arch::X86_64);
     let tag = pool_tag(name);
     let tag = format!("*b\"{}\"", String::from_utf8_lossy(&tag));
     FILES
@@ -111,6 +130,7 @@ pub fn files(name: &str, checkout: Option<&Path>) -> Vec<(&'static str, String)>
                 .replace("{{name}}", name)
                 .replace("{{version}}", env!("CARGO_PKG_VERSION"))
                 .replace("{{patch}}", &patch)
+                .replace("{{install}}", &install)
                 .replace(TEMPLATE_TAG, &tag);
             (*path, text)
         })
@@ -159,6 +179,46 @@ mod tests {
     }
 
     #[test]
+    fn next_steps_end_in_a_script() {
+        let steps = next_steps("netmon");
+        assert!(steps.contains("cd netmon\n"));
+        assert!(steps.contains("--timeout 60 --expect \"listening on\""));
+        // The generated README shows the same commands.
+        let readme = &files("netmon", None)
+            .into_iter()
+            .find(|(p, _)| *p == "README.md")
+            .unwrap()
+            .1;
+        for line in steps.lines().filter(|l| l.starts_with("  cargo")) {
+            let command = line.split('#').next().unwrap().trim();
+            assert!(readme.contains(command), "README lacks {command:?}");
+        }
+    }
+
+    /// `docs/building.md` shows the generated `Cargo.toml` verbatim (the
+    /// test runs where the repository is, and is skipped in a packaged
+    /// crate, which has no `docs/`).
+    #[test]
+    fn the_guide_shows_the_generated_manifest() {
+        let guide = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/building.md");
+        let Ok(guide) = std::fs::read_to_string(guide) else {
+            return;
+        };
+        let start = "### The crate, complete\n";
+        let shown = guide[guide.find(start).expect("the section")..]
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a toml block");
+        let generated = files("mydrv", None)
+            .into_iter()
+            .find(|(p, _)| *p == "Cargo.toml")
+            .unwrap()
+            .1;
+        assert_eq!(shown.trim_end(), generated.trim_end());
+    }
+
+    #[test]
     fn fills_the_template() {
         let plain = files("netmon", None);
         let manifest = &plain.iter().find(|(p, _)| *p == "Cargo.toml").unwrap().1;
@@ -166,6 +226,8 @@ mod tests {
         assert!(manifest.contains(&format!("wsk = \"{}\"", env!("CARGO_PKG_VERSION"))));
         assert!(!manifest.contains("[patch"));
         assert!(!manifest.contains("{{"));
+        let readme = &plain.iter().find(|(p, _)| *p == "README.md").unwrap().1;
+        assert!(readme.contains("sc create netmon type= kernel"));
         let lib = &plain.iter().find(|(p, _)| *p == "src/lib.rs").unwrap().1;
         assert!(lib.contains("pool_tag: *b\"Netm\""));
         let patched = files("netmon", Some(Path::new("/src/wsk")));

@@ -232,6 +232,15 @@ pub fn find_forbidden<'l>(log: &'l str, patterns: &[&str]) -> Option<&'l str> {
     log.lines().find(|l| patterns.iter().any(|p| l.contains(p)))
 }
 
+/// A decimal or `0x` hexadecimal number that fits 32 bits.
+fn number(text: &str) -> Option<u32> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => text.parse().ok(),
+        None => None,
+    }
+}
+
 /// A value for the service's `Parameters` key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegValue {
@@ -251,18 +260,31 @@ impl std::fmt::Display for RegValue {
 }
 
 impl RegValue {
+    /// The value of `--param NAME=VALUE`: `sz:TEXT` is the `REG_SZ` `TEXT`
+    /// and `dword:N` the `REG_DWORD` `N` (decimal or `0x` hexadecimal);
+    /// without either prefix the type is [guessed](Self::guess). A string
+    /// that itself starts with `sz:` or `dword:` is written `sz:sz:…`.
+    ///
+    /// # Errors
+    ///
+    /// `dword:` followed by anything but a number that fits 32 bits.
+    pub fn parse(text: &str) -> Result<RegValue, String> {
+        if let Some(s) = text.strip_prefix("sz:") {
+            return Ok(RegValue::Sz(s.to_string()));
+        }
+        if let Some(n) = text.strip_prefix("dword:") {
+            return number(n).map(RegValue::Dword).ok_or_else(|| {
+                format!("{text}: dword: takes a decimal or 0x hexadecimal number below 2^32")
+            });
+        }
+        Ok(RegValue::guess(text))
+    }
+
     /// A decimal or `0x` hexadecimal number that fits 32 bits is a
     /// `REG_DWORD`; anything else a `REG_SZ`.
     #[must_use]
     pub fn guess(text: &str) -> RegValue {
-        let number = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-            Some(hex) => u32::from_str_radix(hex, 16).ok(),
-            None if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
-                text.parse().ok()
-            }
-            None => None,
-        };
-        number.map_or_else(|| RegValue::Sz(text.to_string()), RegValue::Dword)
+        number(text).map_or_else(|| RegValue::Sz(text.to_string()), RegValue::Dword)
     }
 
     fn reg_args(&self) -> (&'static str, String) {
@@ -901,5 +923,33 @@ mod tests {
             RegValue::Sz("99999999999".into())
         );
         assert_eq!(RegValue::guess(""), RegValue::Sz(String::new()));
+    }
+
+    #[test]
+    fn parameter_types_can_be_named() {
+        // A number that must stay a string (a REG_SZ port, a PIN).
+        assert_eq!(RegValue::parse("sz:7007"), Ok(RegValue::Sz("7007".into())));
+        assert_eq!(RegValue::parse("sz:"), Ok(RegValue::Sz(String::new())));
+        assert_eq!(RegValue::parse("sz:sz:x"), Ok(RegValue::Sz("sz:x".into())));
+        assert_eq!(RegValue::parse("dword:0x1F"), Ok(RegValue::Dword(31)));
+        assert_eq!(
+            RegValue::parse("dword:4294967295"),
+            Ok(RegValue::Dword(u32::MAX))
+        );
+        for bad in [
+            "dword:",
+            "dword:4294967296",
+            "dword:-1",
+            "dword:12ab",
+            "dword:0x",
+        ] {
+            assert!(RegValue::parse(bad).is_err(), "{bad}");
+        }
+        // Without a prefix, as before.
+        assert_eq!(RegValue::parse("7007"), Ok(RegValue::Dword(7007)));
+        assert_eq!(
+            RegValue::parse("DWORD:1"),
+            Ok(RegValue::Sz("DWORD:1".into()))
+        );
     }
 }
