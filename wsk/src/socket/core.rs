@@ -300,9 +300,13 @@ impl<H: Send + Sync + 'static> Tracked for SocketCore<H> {
         drain(&self.calls, passive);
         if self.close_in_accept() {
             // Its accept callback is running: the trampoline rejects it and
-            // the provider closes it.
+            // the provider closes it (marked closing first, so that the
+            // handle's later drop closes nothing; `finish_accept`).
             return 0;
         }
+        // From here on `ACCEPTING` is clear: an accepted socket closes
+        // below; one the trampoline rejected is marked closing already, so
+        // `begin_close` answers false and nothing is closed twice.
         // No retention from now on; the party that brings the gate to
         // exactly CLOSING submits the close.
         let close_now = self.begin_close();
@@ -592,9 +596,36 @@ impl<H: ?Sized> SocketCore<H> {
     }
 
     /// Ends the accept callback's window; true if the handle was dropped or
-    /// closed inside it (the connection must then be rejected).
+    /// closed inside it, or deregistration closed it (the connection must
+    /// then be rejected).
+    ///
+    /// A rejected socket is closed by the provider, so nobody may submit
+    /// `WskCloseSocket` for it afterwards: it is marked closing (the
+    /// retain gate's `CLOSING`, which makes every later
+    /// [`begin_close`](Self::begin_close) answer false) *before* `ACCEPTING`
+    /// is cleared. Whoever finds `ACCEPTING` clear — a handle dropped after
+    /// the callback, deregistration's `shut_down` — then finds `CLOSING`
+    /// set too, and closes nothing.
     pub(crate) fn finish_accept(&self) -> bool {
-        self.flags.fetch_and(!ACCEPTING, Ordering::AcqRel) & CLOSED_IN_ACCEPT != 0
+        let mut current = self.flags.load(Ordering::Acquire);
+        loop {
+            if current & CLOSED_IN_ACCEPT != 0 {
+                // CLOSED_IN_ACCEPT is only set while ACCEPTING and never
+                // cleared: the rejection is decided.
+                self.gate.fetch_or(CLOSING, Ordering::AcqRel);
+                self.flags.fetch_and(!ACCEPTING, Ordering::AcqRel);
+                return true;
+            }
+            match self.flags.compare_exchange_weak(
+                current,
+                current & !ACCEPTING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return false,
+                Err(actual) => current = actual,
+            }
+        }
     }
 
     /// Records a close requested inside the accept callback; true if that is
