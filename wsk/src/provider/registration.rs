@@ -205,11 +205,10 @@ impl Registration {
     ///
     /// Each thing closed or released in steps 2 and 3 is reported with a
     /// `DbgPrint` line and counted in the `Err`. Waits are short: calls never
-    /// wait, and creations and accepts complete once their sockets close.
-    ///
-    /// Calling it while this thread reads a retained list (inside
-    /// `RetainedIndication::with_segments`) deadlocks, as re-acquiring a held
-    /// lock does: deregistration waits for that read.
+    /// wait — the closures that read retained lists inside a socket's
+    /// run-down (`RetainedIndication::with_segments`, `read_with`, …) are
+    /// `Send`, so they cannot hold the `Passive` token waiting takes —, and
+    /// creations and accepts complete once their sockets close.
     ///
     /// # IRQL
     ///

@@ -609,6 +609,22 @@ impl ConnectionSocket<ReceiveQueue> {
     /// # Ok::<(), wsk::Error>(())
     /// ```
     ///
+    /// With receive events `read` runs inside the socket's run-down, which
+    /// deregistration waits for before it releases the indication; so it
+    /// is `Send`, and cannot hold the (`!Send`) [`Passive`](crate::irql::Passive)
+    /// token that every wait takes:
+    ///
+    /// ```compile_fail,E0277
+    /// # use wsk::irql::Passive;
+    /// # use wsk::tcp::{ConnectionSocket, ReceiveQueue};
+    /// fn wait_inside(socket: &mut ConnectionSocket<ReceiveQueue>, passive: &Passive<'_>) {
+    ///     let _ = wsk::block_on(passive, socket.read_with(|bytes| {
+    ///         passive.sleep(core::time::Duration::from_secs(1)); // `&Passive` is not `Send`
+    ///         bytes.len()
+    ///     }));
+    /// }
+    /// ```
+    ///
     /// # IRQL
     ///
     /// ≤ `DISPATCH_LEVEL`; `read` runs at the caller's IRQL.
@@ -618,7 +634,7 @@ impl ConnectionSocket<ReceiveQueue> {
     /// As [`read_into`](Self::read_into) (`read` is not called); also
     /// [`Error::INSUFFICIENT_RESOURCES`] if the queue's buffer cannot be
     /// allocated.
-    pub async fn read_with(&mut self, read: impl FnOnce(&[u8]) -> usize) -> Result<usize> {
+    pub async fn read_with(&mut self, read: impl FnOnce(&[u8]) -> usize + Send) -> Result<usize> {
         let this = &*self;
         let queue = this.handler();
         // SAFETY: `&mut self` for the whole call: the only reader.
