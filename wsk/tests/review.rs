@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::future::Future;
 use wsk::events::{EventContext, Incoming, ListenEvents, NoEvents};
 use wsk::tcp::ConnectionSocket;
-use std::future::Future;
 
 use wsk::block_on;
 use wsk_sim::Sim;
@@ -57,11 +57,7 @@ fn a_socket_rejected_because_deregistration_met_its_accept_callback_is_not_close
     let acceptor = SlowAcceptor::default();
     let listener = block_on(
         &p,
-        wsk::tcp::listen(
-            &provider,
-            "0.0.0.0:7100".parse().unwrap(),
-            acceptor.clone(),
-        ),
+        wsk::tcp::listen(&provider, "0.0.0.0:7100".parse().unwrap(), acceptor.clone()),
     )
     .expect("listening");
     std::thread::scope(|scope| {

@@ -40,6 +40,10 @@
 //!   `CLOSING` bit; the party that brings it to exactly `CLOSING` submits
 //!   the close, so every retained list is released before `WskCloseSocket`
 //!   (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_release_data_indication_list>).
+//!   A retain counts the gate, then takes a slot; if `CLOSING` appeared in
+//!   between it gives the slot back, so deregistration's sweep (mark
+//!   `CLOSING`, then empty every slot) never misses a list that would keep
+//!   the gate from draining — the two sides are sequentially consistent.
 //! - A non-zero slot holds one gate count, one live-handle count of the
 //!   registration, and a list the provider indicated. Whoever swaps a slot
 //!   back to zero — the handle's drop, or deregistration — owns the
@@ -265,7 +269,8 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
     /// to the provider if it was confirmed, and gives back its counts
     /// (submitting the close if that was the last); true if it held one.
     fn release_slot_forced(self: &Arc<Self>, slot: usize) -> bool {
-        let held = self.retained[slot].swap(0, Ordering::AcqRel);
+        // Sequentially consistent with `claim_slot`'s re-check (see there).
+        let held = self.retained[slot].swap(0, Ordering::SeqCst);
         if held == 0 {
             return false;
         }
@@ -651,7 +656,8 @@ impl<H: ?Sized> SocketCore<H> {
     /// closing had begun already (deregistration closed the socket, or its
     /// close waits for the last retained list).
     pub(crate) fn begin_close(&self) -> bool {
-        self.gate.fetch_or(CLOSING, Ordering::AcqRel) == 0
+        // Sequentially consistent with `claim_slot`'s re-check (see there).
+        self.gate.fetch_or(CLOSING, Ordering::SeqCst) == 0
     }
 
     /// Uncounts a retained list; true if the caller must now submit the
@@ -689,11 +695,36 @@ impl<H: ?Sized> SocketCore<H> {
                 Err(actual) => current = actual,
             }
         }
+        #[cfg(test)]
+        tests::after_gate_count();
         for (i, slot) in self.retained.iter().enumerate() {
             if slot
-                .compare_exchange(0, head | IN_CALLBACK, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(0, head | IN_CALLBACK, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok()
             {
+                // Closing may have begun since the gate was counted, and
+                // deregistration's sweep of the slots (`shut_down`) may have
+                // passed this one already: then nobody would empty it, the
+                // gate would never drain and the close would never be
+                // submitted. Sequentially consistent with the sweep (which
+                // marks CLOSING, then empties every slot): either this load
+                // sees CLOSING, or the sweep sees this slot.
+                if self.gate.load(Ordering::SeqCst) & CLOSING != 0
+                    && slot
+                        .compare_exchange(
+                            head | IN_CALLBACK,
+                            0,
+                            Ordering::AcqRel,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                {
+                    // Taken back before anyone else emptied it: refused,
+                    // and the count goes back (closing if it was the last).
+                    return (None, self.end_retain());
+                }
+                // Still ours, or emptied by the sweep (which gave the counts
+                // back, and the handle's drop then releases nothing).
                 #[allow(clippy::cast_possible_truncation)] // RETAIN_SLOTS < 256
                 return (Some(i as u8), false);
             }
@@ -758,5 +789,92 @@ fn refusal(flags: u32) -> Error {
         Error::FILE_FORCED_CLOSED
     } else {
         Error::INVALID_DEVICE_STATE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::boxed::Box;
+    use core::cell::Cell;
+    use core::time::Duration;
+
+    use super::*;
+    use crate::events::NoEvents;
+    use crate::irql::Passive;
+
+    std::thread_local! {
+        /// Run by `claim_slot` right after it counted the retained list in
+        /// the gate, before it takes a slot: what another processor may do
+        /// in that moment.
+        static AFTER_GATE_COUNT: Cell<Option<Box<dyn FnOnce()>>> = const { Cell::new(None) };
+    }
+
+    pub(super) fn after_gate_count() {
+        if let Some(step) = AFTER_GATE_COUNT.with(Cell::take) {
+            step();
+        }
+    }
+
+    /// Deregistration closes a socket (`shut_down`) while its receive
+    /// callback is retaining a list: between the callback's gate count and
+    /// its slot. Whatever the interleaving, the list must end up either
+    /// refused or in a slot deregistration empties; a list retained into a
+    /// slot deregistration already passed would keep the close back (the
+    /// gate never drains) and `deregister` would wait forever.
+    #[test]
+    fn a_list_retained_while_deregistration_closes_the_socket_does_not_keep_the_close_back() {
+        let sim = wsk_sim::Sim::start();
+        let peer = sim.peer_listen("10.0.0.2:80");
+        // SAFETY: a host test thread: PASSIVE_LEVEL, outside any callback.
+        let passive = unsafe { Passive::new_unchecked() };
+        let registration = crate::Registration::register(&passive).expect("register");
+        let provider = registration
+            .capture(&passive, Some(Duration::from_secs(10)))
+            .expect("capture");
+        let socket = crate::block_on(
+            &passive,
+            crate::tcp::connect(&provider, "10.0.0.2:80".parse().unwrap(), NoEvents),
+        )
+        .expect("connected");
+        let _conn = peer.accept();
+        let core = Arc::clone(socket.core());
+        let closing = Arc::clone(&core);
+        AFTER_GATE_COUNT.with(|h| {
+            h.set(Some(Box::new(move || {
+                // SAFETY: the test thread, as above.
+                let passive = unsafe { Passive::new_unchecked() };
+                let released = closing.shut_down(&passive);
+                assert_eq!(released, 0, "no list was in a slot yet");
+            })));
+        });
+        // A list pointer as the provider would indicate one (never released:
+        // it is refused, or still tagged as in its callback).
+        let head = 0x1000;
+        let (slot, close) = core.claim_slot(head);
+        assert!(AFTER_GATE_COUNT.with(Cell::take).is_none(), "the step ran");
+        if let Some(slot) = slot {
+            // Retained: deregistration must still own the slot, or the close
+            // waits for a release nobody will make.
+            assert_eq!(
+                core.retained[usize::from(slot)].load(Ordering::Acquire),
+                0,
+                "a list retained into a slot deregistration had passed already"
+            );
+        } else {
+            assert!(
+                close,
+                "the refusal handed back the last gate count: it closes"
+            );
+            crate::socket::calls::submit_close(Arc::clone(&core) as SocketRef).detach();
+        }
+        assert_eq!(
+            core.gate.load(Ordering::Acquire),
+            CLOSING,
+            "the gate drained"
+        );
+        drop((core, socket, provider));
+        // The close was submitted (by the refusal): nothing is left open.
+        registration.deregister(&passive).expect("closed");
+        sim.finish();
     }
 }
