@@ -157,3 +157,142 @@ fn a_forgotten_sleep_does_not_outlive_teardown() {
     wsk::timer::flush_dpcs(&p);
     sim.finish();
 }
+
+/// Deregistration while `ReceiveQueue`s hold indications: one socket still
+/// held (its ring full of retained lists and a list half read), one leaked
+/// with `Box::leak` (its core, handler and retained lists form a cycle no
+/// drop ever breaks). Deregistration releases every list before it closes
+/// the sockets, returns, and the handles stay safe: reads fail, drops do
+/// nothing more.
+#[test]
+fn deregistration_releases_what_receive_queues_hold() {
+    let sim = Sim::start();
+    sim.set_indication_chunk(256);
+    let peer = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let remote = "10.0.0.2:80".parse().unwrap();
+    let mut held = block_on(
+        &p,
+        wsk::tcp::connect(&provider, remote, wsk::tcp::ReceiveQueue::new()),
+    )
+    .expect("connected");
+    let held_peer = peer.accept();
+    let leaked = block_on(
+        &p,
+        wsk::tcp::connect(&provider, remote, wsk::tcp::ReceiveQueue::new()),
+    )
+    .expect("connected");
+    let leaked_peer = peer.accept();
+    let leaked: &'static mut ConnectionSocket<wsk::tcp::ReceiveQueue> = Box::leak(Box::new(leaked));
+    // Each reader takes a few bytes (the first read is a receive request,
+    // later ones come from the ring), so both rings hold indications and
+    // each a list partly read.
+    for (socket, conn) in [(&mut held, &held_peer), (&mut *leaked, &leaked_peer)] {
+        conn.send(&[7; 4096]);
+        let mut read = 0;
+        while read < 300 {
+            let (n, _) = block_on(&p, socket.read_into(wsk::Buffer::with_capacity(100).unwrap()));
+            read += n.expect("read");
+        }
+        conn.send(&[8; 4096]);
+    }
+    sim.settle();
+    drop(provider);
+    let left = registration
+        .deregister(&p)
+        .expect_err("two sockets and their lists were left");
+    assert_eq!(left.sockets, 2);
+    assert!(left.retained >= 2, "the rings' lists were released: {left:?}");
+    // Safe afterwards: the lists are gone, reads say so.
+    for socket in [&mut held, &mut *leaked] {
+        let (read, _) = block_on(&p, socket.read_into(wsk::Buffer::with_capacity(100).unwrap()));
+        assert_eq!(read, Err(wsk::Error::FILE_FORCED_CLOSED));
+    }
+    drop(held);
+    sim.finish();
+}
+
+/// Executor shutdown while tasks own sockets with reads pending (a receive
+/// request in the queue's slot, or a wait on the ring), a task blocked on
+/// a `StopSignal` and one sleeping; then deregistration: the tasks are
+/// dropped at `PASSIVE_LEVEL`, their sockets close in the background, and
+/// nothing is left for deregistration to close.
+#[test]
+fn shutdown_with_tasks_mid_read_leaves_nothing_open() {
+    let sim = Sim::start();
+    let peer = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let executor = wsk::task::Executor::builder()
+        .workers(2)
+        .build(&p)
+        .expect("executor");
+    let stop = wsk::task::StopSignal::new();
+    let mut conns = Vec::new();
+    let mut joins = Vec::new();
+    for i in 0..4 {
+        let mut socket = block_on(
+            &p,
+            wsk::tcp::connect(
+                &provider,
+                "10.0.0.2:80".parse().unwrap(),
+                wsk::tcp::ReceiveQueue::new(),
+            ),
+        )
+        .expect("connected");
+        let conn = peer.accept();
+        if i % 2 == 1 {
+            // Something in the ring, read partly by the first read below.
+            conn.send(&[1; 1000]);
+        }
+        conns.push(conn);
+        let stop = stop.clone();
+        joins.push(
+            executor
+                .spawn(async move {
+                    loop {
+                        let (read, _) = socket
+                            .read_into(wsk::Buffer::with_capacity(64).unwrap())
+                            .await;
+                        if read.is_err() || stop.is_stopped() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| e.error())
+                .expect("spawned"),
+        );
+    }
+    let waiting = stop.clone();
+    joins.push(
+        executor
+            .spawn(async move { waiting.stopped().await })
+            .map_err(|e| e.error())
+            .expect("spawned"),
+    );
+    sim.settle();
+    // After `settle`, which would wait for the hour-long timer.
+    joins.push(
+        executor
+            .spawn(async {
+                let _ = wsk::timer::sleep(Duration::from_secs(3600)).await;
+            })
+            .map_err(|e| e.error())
+            .expect("spawned"),
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    // Join handles dropped at once, or kept across the shutdown.
+    let kept = joins.split_off(3);
+    drop(joins);
+    executor.shutdown(&p).expect("shut down in time");
+    for join in kept {
+        assert_eq!(join.join(&p).err(), Some(wsk::Error::CANCELLED));
+    }
+    for conn in &conns {
+        assert!(conn.wait_closed(), "the task's socket was closed");
+    }
+    drop(provider);
+    registration.deregister(&p).expect("nothing left open");
+    sim.finish();
+}
