@@ -192,7 +192,10 @@ fn deregistration_releases_what_receive_queues_hold() {
         conn.send(&[7; 4096]);
         let mut read = 0;
         while read < 300 {
-            let (n, _) = block_on(&p, socket.read_into(wsk::Buffer::with_capacity(100).unwrap()));
+            let (n, _) = block_on(
+                &p,
+                socket.read_into(wsk::Buffer::with_capacity(100).unwrap()),
+            );
             read += n.expect("read");
         }
         conn.send(&[8; 4096]);
@@ -203,10 +206,16 @@ fn deregistration_releases_what_receive_queues_hold() {
         .deregister(&p)
         .expect_err("two sockets and their lists were left");
     assert_eq!(left.sockets, 2);
-    assert!(left.retained >= 2, "the rings' lists were released: {left:?}");
+    assert!(
+        left.retained >= 2,
+        "the rings' lists were released: {left:?}"
+    );
     // Safe afterwards: the lists are gone, reads say so.
     for socket in [&mut held, &mut *leaked] {
-        let (read, _) = block_on(&p, socket.read_into(wsk::Buffer::with_capacity(100).unwrap()));
+        let (read, _) = block_on(
+            &p,
+            socket.read_into(wsk::Buffer::with_capacity(100).unwrap()),
+        );
         assert_eq!(read, Err(wsk::Error::FILE_FORCED_CLOSED));
     }
     drop(held);
@@ -299,4 +308,62 @@ fn shutdown_with_tasks_mid_read_leaves_nothing_open() {
     drop(provider);
     registration.deregister(&p).expect("nothing left open");
     sim.finish();
+}
+
+/// A slow `ReceiveQueue` reader: the queue fills and refuses indications
+/// (`STATUS_DATA_NOT_ACCEPTED`: the transport keeps the data), or the
+/// provider indicates only part of what it buffered, and then the peer
+/// closes. The disconnect event says no *further* data will come
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_disconnect_event>),
+/// not that the data the transport kept was delivered: the reader must
+/// still get every byte before the end of the stream. Every adversarial
+/// behaviour on, over a range of seeds.
+#[test]
+fn a_graceful_end_after_refused_data_loses_nothing() {
+    let sent: Vec<u8> = (0..20_000_u32)
+        .map(|i| u8::try_from(i % 251).unwrap())
+        .collect();
+    for seed in 100..124 {
+        let sim = Sim::hostile(seed);
+        sim.set_indication_chunk(512);
+        let listener = sim.peer_listen(common::PEER);
+        let p = passive();
+        let (registration, provider) = setup(&p);
+        let mut socket = block_on(
+            &p,
+            wsk::tcp::connect(
+                &provider,
+                common::PEER.parse().unwrap(),
+                wsk::tcp::ReceiveQueue::with_limit(1024),
+            ),
+        )
+        .expect("connected");
+        let peer = listener.accept();
+        peer.send(&sent);
+        peer.close();
+        // The disconnect event has arrived; the queue refused data.
+        assert_eq!(block_on(&p, socket.closed()), Ok(()));
+        let mut got = Vec::new();
+        loop {
+            let (read, buffer) = block_on(
+                &p,
+                socket.read_into(wsk::Buffer::with_capacity(700).unwrap()),
+            );
+            if read.expect("read") == 0 {
+                break;
+            }
+            got.extend_from_slice(&buffer);
+        }
+        assert_eq!(
+            got.len(),
+            sent.len(),
+            "seed {seed}: every byte before the end"
+        );
+        assert_eq!(got, sent, "seed {seed}");
+        let (read, _) = block_on(&p, socket.read_into(wsk::Buffer::with_capacity(8).unwrap()));
+        assert_eq!(read, Ok(0), "seed {seed}: still the end");
+        socket.close().wait(&p).expect("close");
+        common::teardown(&p, registration, provider);
+        sim.finish();
+    }
 }

@@ -30,7 +30,13 @@
 //!   indication out of the ring, reads it where it lies, and releases it
 //!   (`WskRelease`) as soon as it has read it all.
 //! - **The disconnect** event (and a NULL indication) is recorded and wakes
-//!   the reader, which reports it after the data queued before it.
+//!   the reader, which reports it after the data queued before it. A
+//!   graceful disconnect says that no *further* data will be received
+//!   (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_disconnect_event>),
+//!   not that the transport delivered what it kept — indications the queue
+//!   refused, or buffered bytes not indicated yet — so the reader reports
+//!   it only once a receive request found nothing left (completed with no
+//!   data); an abortive one at once.
 //! - **Data and disconnects from before the events were on.** Microsoft does
 //!   not say whether data or a FIN that arrived before the receive and
 //!   disconnect callbacks were enabled is indicated once they are
@@ -184,6 +190,9 @@ struct Reader {
     consumed: usize,
     /// The first receive request (see the module docs) completed.
     probed: bool,
+    /// A receive request completed with no data: the transport holds
+    /// nothing more, so a graceful disconnect can be reported.
+    drained: bool,
     /// The memory of the reader's receive requests.
     slot: Option<TransferSlot>,
     /// Received bytes not read yet ([`ConnectionSocket::read_with`] reads
@@ -277,6 +286,7 @@ impl ReceiveQueue {
                 current: None,
                 consumed: 0,
                 probed: false,
+                drained: false,
                 slot: None,
                 buffer: None,
             }),
@@ -761,6 +771,9 @@ impl ConnectionSocket<ReceiveQueue> {
         let result = self.probe_request(reader).await;
         queue.with_shared(|shared| shared.refusing = false);
         reader.probed = true;
+        if result == Ok(0) {
+            reader.drained = true;
+        }
         result
     }
 
@@ -871,12 +884,24 @@ impl ConnectionSocket<ReceiveQueue> {
     /// request is due.
     fn poll_next(&self, reader: &mut Reader, cx: &mut Context<'_>) -> Poll<Next> {
         let first = !reader.probed;
+        let drained = reader.drained;
         self.handler().with_shared(|shared| {
             if shared.len > 0 {
                 return Poll::Ready(Next::Data);
             }
-            if let Some(end) = shared.end {
-                return Poll::Ready(Next::End(end));
+            match shared.end {
+                // A graceful disconnect says no further data will come,
+                // not that the transport delivered what it kept (refused
+                // indications, or buffered bytes not indicated yet): a
+                // receive request takes them, and completes with no data
+                // once there are none.
+                Some(Ok(())) if !drained => {
+                    shared.refusing = true;
+                    return Poll::Ready(Next::Request);
+                }
+                // After an abortive end nothing more is received.
+                Some(end) => return Poll::Ready(Next::End(end)),
+                None => {}
             }
             if first || shared.refused {
                 shared.refusing = true;
