@@ -367,3 +367,60 @@ fn a_graceful_end_after_refused_data_loses_nothing() {
         sim.finish();
     }
 }
+
+/// A handler that owns its own socket's handle (set after the connect).
+#[derive(Clone, Default)]
+struct SelfOwner(Arc<Mutex<Option<ConnectionSocket<SelfOwner>>>>);
+
+#[wsk::vtable]
+impl wsk::events::ConnectionEvents for SelfOwner {
+    fn on_receive(
+        &self,
+        _: &EventContext<'_>,
+        data: Option<wsk::events::Indication<'_>>,
+    ) -> wsk::events::ReceiveAction {
+        // Drops the last handle of the socket inside its own callback, then
+        // tries to keep the data: the socket is closing, so nothing is kept.
+        let socket = self.0.lock().unwrap().take();
+        drop(socket);
+        if let Some(data) = data {
+            assert!(data.retain().is_none(), "the socket is closing");
+        }
+        wsk::events::ReceiveAction::Accept
+    }
+    fn on_disconnect(&self, _: &EventContext<'_>, _: wsk::events::DisconnectFlags) {
+        drop(self.0.lock().unwrap().take());
+    }
+}
+
+/// Re-entrancy: a handler drops its own socket's last handle inside the
+/// socket's receive callback (the close goes out while the callback runs)
+/// and inside its disconnect callback; nothing breaks a rule, teardown
+/// finds nothing open.
+#[test]
+fn a_handler_may_drop_its_own_socket_inside_its_callbacks() {
+    for disconnect in [false, true] {
+        let sim = Sim::start();
+        let listener = sim.peer_listen(common::PEER);
+        let p = passive();
+        let (registration, provider) = setup(&p);
+        let owner = SelfOwner::default();
+        let socket = block_on(
+            &p,
+            wsk::tcp::connect(&provider, common::PEER.parse().unwrap(), owner.clone()),
+        )
+        .expect("connected");
+        let peer = listener.accept();
+        *owner.0.lock().unwrap() = Some(socket);
+        if disconnect {
+            peer.close();
+        } else {
+            peer.send(b"bye");
+        }
+        assert!(peer.wait_closed(), "the handler closed it");
+        sim.settle();
+        assert!(owner.0.lock().unwrap().is_none());
+        common::teardown(&p, registration, provider);
+        sim.finish();
+    }
+}
