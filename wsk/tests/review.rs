@@ -424,3 +424,91 @@ fn a_handler_may_drop_its_own_socket_inside_its_callbacks() {
         sim.finish();
     }
 }
+
+/// Teardown in the wrong order: deregistration while an executor's tasks
+/// still accept and read (an `AcceptQueue` listener task, `ReceiveQueue`
+/// connection tasks, one blocked in a read, one mid-way through queued
+/// data). Deregistration closes their sockets under them and returns; the
+/// tasks see the sockets closed and end; the executor then shuts down in
+/// time, and nothing breaks a rule.
+#[test]
+fn deregistration_before_executor_shutdown_ends_the_tasks() {
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup(&p);
+    let executor = wsk::task::Executor::builder()
+        .workers(2)
+        .build(&p)
+        .expect("executor");
+    let handle = executor.handle();
+    let mut listener = block_on(
+        &p,
+        wsk::tcp::listen(
+            &provider,
+            "10.0.0.1:7200".parse().unwrap(),
+            wsk::tcp::AcceptQueue::new(wsk::tcp::ReceiveQueue::new),
+        ),
+    )
+    .expect("listening");
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    let readers = Arc::new(Mutex::new(Vec::new()));
+    let reader_handles = Arc::clone(&readers);
+    let server = executor
+        .spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept_next().await else {
+                    return listener;
+                };
+                let reader = handle.spawn(async move {
+                    let mut buffer = wsk::Buffer::with_capacity(64).unwrap();
+                    loop {
+                        let (read, back) = socket.read_into(buffer).await;
+                        match read {
+                            Ok(n) if n > 0 => buffer = back,
+                            _ => return read,
+                        }
+                    }
+                });
+                reader_handles.lock().unwrap().extend(reader.ok());
+                count.fetch_add(1, Ordering::AcqRel);
+            }
+        })
+        .map_err(|e| e.error())
+        .expect("spawned");
+    let peers: Vec<_> = (0..3)
+        .map(|i| {
+            let peer = sim.peer_connect("10.0.0.1:7200").expect("connected");
+            if i == 1 {
+                peer.send(&[9; 5000]);
+            }
+            peer
+        })
+        .collect();
+    while accepted.load(Ordering::Acquire) < 3 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    drop(provider);
+    let left = registration
+        .deregister(&p)
+        .expect_err("the tasks' sockets were open");
+    assert!(left.sockets >= 4, "{left:?}");
+    for peer in &peers {
+        assert!(peer.wait_closed());
+    }
+    // The listener task sees its socket closed and ends with it: its
+    // `accept_next` (waiting for accept events that will not come) ends.
+    let listener =
+        wsk::block_on_timeout(&p, server, Duration::from_secs(5)).expect("the listener task ended");
+    assert!(listener.must_close());
+    drop(listener);
+    // So do the connection tasks waiting in `read_into`.
+    for reader in readers.lock().unwrap().drain(..) {
+        let read = wsk::block_on_timeout(&p, reader, Duration::from_secs(5))
+            .expect("the reader task ended");
+        assert_eq!(read, Err(wsk::Error::FILE_FORCED_CLOSED));
+    }
+    executor.shutdown(&p).expect("tasks ended in time");
+    sim.finish();
+}

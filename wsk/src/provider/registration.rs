@@ -192,8 +192,12 @@ impl Registration {
     ///    name resolution) are refused from now on; those in progress end.
     /// 2. Every socket whose close was not submitted is closed: calls on it
     ///    are refused (`Error::FILE_FORCED_CLOSED`), calls in progress end,
-    ///    its retained indication lists are released (`WskRelease`, which
-    ///    must precede the close), then `WskCloseSocket`. Sockets being
+    ///    futures waiting for its events end too (`tcp::ReceiveQueue`'s
+    ///    reads and `closed()`, `tcp::AcceptQueue`'s `accept_next`, with
+    ///    `Error::FILE_FORCED_CLOSED`: a closed socket has no more
+    ///    callbacks), its retained indication lists are released
+    ///    (`WskRelease`, which must precede the close), then
+    ///    `WskCloseSocket`. Sockets being
     ///    created or accepted are waited for and closed the same way, until
     ///    every close completed.
     /// 3. Captures still held are released (`WskReleaseProviderNPI`); later

@@ -160,8 +160,23 @@ pub(crate) struct SocketCore<H: ?Sized> {
     retained: [AtomicUsize; RETAIN_SLOTS],
     /// Its place in the registration's list of open sockets.
     links: Links,
+    /// Tells the handler that deregistration closed the socket under its
+    /// handle ([`ClosedUnder`]), so that futures waiting for its events
+    /// (which will not come) end.
+    closed_under: Option<ClosedUnder>,
     pub(crate) handler: H,
 }
+
+/// What deregistration calls when it closes a socket under its handle,
+/// with a pointer to the socket's handler: the event-queue handlers
+/// (`tcp::ReceiveQueue`, `tcp::AcceptQueue`) end the futures that wait for
+/// events, since a closed socket has no more callbacks.
+///
+/// # Safety
+///
+/// Called with the address of the handler of the core this function was
+/// made for (its handler type), which stays alive during the call.
+pub(crate) type ClosedUnder = unsafe fn(*const ());
 
 /// A socket's core with its handler type erased: what requests and
 /// retained indications keep alive, so that none of them is generic over
@@ -206,19 +221,29 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
     /// Built here, out of line, so that the callers' frames hold no copy of
     /// the core and its handler (debug builds of drivers would otherwise
     /// need stack probes, `__chkstk`, which the kernel does not export).
+    ///
+    /// `closed_under`, if any, must have been made for `H` (see
+    /// [`ClosedUnder`]).
     #[inline(never)]
     pub(crate) fn new_arc(
         provider: Arc<ProviderInner>,
         family: u16,
         datagram: bool,
         handler: H,
+        closed_under: Option<ClosedUnder>,
     ) -> Arc<Self> {
-        Arc::new(Self::new(provider, family, datagram, handler))
+        Arc::new(Self::new(provider, family, datagram, handler, closed_under))
     }
 
     /// A core for a socket of `family` (`ADDRESS_FAMILY`); `datagram` for
     /// a datagram socket.
-    fn new(provider: Arc<ProviderInner>, family: u16, datagram: bool, handler: H) -> Self {
+    fn new(
+        provider: Arc<ProviderInner>,
+        family: u16,
+        datagram: bool,
+        handler: H,
+        closed_under: Option<ClosedUnder>,
+    ) -> Self {
         let inflight = Inflight(NonNull::from(provider.reg().socket_inflight()));
         Self {
             socket: AtomicPtr::new(core::ptr::null_mut()),
@@ -233,6 +258,7 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
             datagram,
             retained: [const { AtomicUsize::new(0) }; RETAIN_SLOTS],
             links: Links::new(),
+            closed_under,
             handler,
         }
     }
@@ -303,6 +329,11 @@ impl<H: Send + Sync + 'static> Tracked for SocketCore<H> {
         // never wait).
         self.calls.fetch_or(SHUT, Ordering::AcqRel);
         drain(&self.calls, passive);
+        if let Some(closed_under) = self.closed_under {
+            // SAFETY: made for this core's handler type (`new_arc`'s
+            // contract); the handler lives as long as the core we hold.
+            unsafe { closed_under(core::ptr::from_ref(&self.handler).cast()) };
+        }
         if self.close_in_accept() {
             // Its accept callback is running: the trampoline rejects it and
             // the provider closes it (marked closing first, so that the

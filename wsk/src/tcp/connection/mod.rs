@@ -27,7 +27,7 @@ use crate::socket::calls::{
     disable_events, enable_events, get_option, ioctl, set_option, submit_address, submit_control,
 };
 use crate::socket::core::{
-    ABORTED, BOUND, CONNECTED, EVENTS_ON, SILENCING, SILENT, SocketCore, SocketRef,
+    ABORTED, BOUND, CONNECTED, ClosedUnder, EVENTS_ON, SILENCING, SILENT, SocketCore, SocketRef,
 };
 use crate::socket::create::{CreateOp, How, Kind, Socket, submit_create};
 use crate::tcp::inspect::InspectId;
@@ -114,6 +114,9 @@ impl<H: ConnectionEvents> Socket for ConnectionSocket<H> {
     fn close_request(self) -> Request<CloseOp> {
         self.close()
     }
+
+    #[allow(private_interfaces)]
+    const CLOSED_UNDER: Option<ClosedUnder> = Some(queue::closed_under::<H>);
 }
 
 impl<H: ConnectionEvents> ConnectionSocket<H> {

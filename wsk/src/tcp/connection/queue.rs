@@ -482,6 +482,23 @@ impl ConnectionEvents for ReceiveQueue {
     }
 }
 
+/// Deregistration closed the socket under its handle: a [`ReceiveQueue`]
+/// ends its reader's and `closed()`'s waits with
+/// [`Error::FILE_FORCED_CLOSED`] (no event will come any more); nothing
+/// for other handlers. A [`ClosedUnder`](crate::socket::core::ClosedUnder)
+/// for connection handlers of type `H`.
+///
+/// # Safety
+///
+/// `handler` is the address of a live `H`.
+pub(crate) unsafe fn closed_under<H: ConnectionEvents>(handler: *const ()) {
+    // SAFETY: per the caller.
+    let handler = unsafe { &*handler.cast::<H>() };
+    if let Some(queue) = (handler as &dyn core::any::Any).downcast_ref::<ReceiveQueue>() {
+        queue.end(None, Err(Error::FILE_FORCED_CLOSED));
+    }
+}
+
 /// Releases every indication a [`ReceiveQueue`] holds when the socket's
 /// handle closes; nothing for other handlers (the test is resolved at
 /// compile time).
@@ -528,6 +545,9 @@ impl ConnectionSocket<ReceiveQueue> {
     /// - [`Error::CONNECTION_RESET`] after an abortive disconnect,
     ///   [`Error::CONNECTION_ABORTED`] when the provider declared the socket
     ///   unusable (a NULL indication); statuses of `WskReceive`.
+    /// - [`Error::FILE_FORCED_CLOSED`] once
+    ///   [`Registration::deregister`](crate::Registration::deregister)
+    ///   closed the socket (a read waiting for data then ends).
     /// - [`Error::INSUFFICIENT_RESOURCES`] if the provider's buffer still
     ///   could not be mapped after waiting [`MAPPING_PATIENCE`](Self::MAPPING_PATIENCE)
     ///   for it (the data stays queued: read again), or request memory could
