@@ -319,7 +319,7 @@ impl core::fmt::Debug for Indication<'_> {
 /// MDL piece: the `WSK_DATA_INDICATION`s in order (`Next`), and within each
 /// its `WSK_BUF`'s MDL chain from `Offset` for `Length` bytes. Every piece
 /// was mapped when the iterator was made
-/// ([`Indication::segments`], [`RetainedIndication::segments`]).
+/// ([`Indication::segments`], [`RetainedIndication::with_segments`]).
 pub struct Segments<'a> {
     pieces: DataPieces<'a>,
 }

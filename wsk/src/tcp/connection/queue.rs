@@ -549,7 +549,7 @@ impl ConnectionSocket<ReceiveQueue> {
     ///   [`Registration::deregister`](crate::Registration::deregister)
     ///   closed the socket (a read waiting for data then ends).
     /// - [`Error::INSUFFICIENT_RESOURCES`] if the provider's buffer still
-    ///   could not be mapped after waiting [`MAPPING_PATIENCE`](Self::MAPPING_PATIENCE)
+    ///   could not be mapped after waiting [`MAPPING_PATIENCE`](ReceiveQueue::MAPPING_PATIENCE)
     ///   for it (the data stays queued: read again), or request memory could
     ///   not be allocated.
     pub async fn read_into(&mut self, mut buffer: Buffer) -> BufResult<usize> {
