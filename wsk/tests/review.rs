@@ -320,10 +320,14 @@ fn shutdown_with_tasks_mid_read_leaves_nothing_open() {
 /// behaviour on, over a range of seeds.
 #[test]
 fn a_graceful_end_after_refused_data_loses_nothing() {
-    let sent: Vec<u8> = (0..20_000_u32)
-        .map(|i| u8::try_from(i % 251).unwrap())
-        .collect();
-    for seed in 100..124 {
+    // Miri runs a few seeds on a shorter stream (seed 101 lost data).
+    let (seeds, len) = if cfg!(miri) {
+        (100..102, 4_000_u32)
+    } else {
+        (100..124, 20_000_u32)
+    };
+    let sent: Vec<u8> = (0..len).map(|i| u8::try_from(i % 251).unwrap()).collect();
+    for seed in seeds {
         let sim = Sim::hostile(seed);
         sim.set_indication_chunk(512);
         let listener = sim.peer_listen(common::PEER);
