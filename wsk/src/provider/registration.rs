@@ -192,8 +192,12 @@ impl Registration {
     ///    name resolution) are refused from now on; those in progress end.
     /// 2. Every socket whose close was not submitted is closed: calls on it
     ///    are refused (`Error::FILE_FORCED_CLOSED`), calls in progress end,
-    ///    its retained indication lists are released (`WskRelease`, which
-    ///    must precede the close), then `WskCloseSocket`. Sockets being
+    ///    futures waiting for its events end too (`tcp::ReceiveQueue`'s
+    ///    reads and `closed()`, `tcp::AcceptQueue`'s `accept_next`, with
+    ///    `Error::FILE_FORCED_CLOSED`: a closed socket has no more
+    ///    callbacks), its retained indication lists are released
+    ///    (`WskRelease`, which must precede the close), then
+    ///    `WskCloseSocket`. Sockets being
     ///    created or accepted are waited for and closed the same way, until
     ///    every close completed.
     /// 3. Captures still held are released (`WskReleaseProviderNPI`); later
@@ -205,11 +209,10 @@ impl Registration {
     ///
     /// Each thing closed or released in steps 2 and 3 is reported with a
     /// `DbgPrint` line and counted in the `Err`. Waits are short: calls never
-    /// wait, and creations and accepts complete once their sockets close.
-    ///
-    /// Calling it while this thread reads a retained list (inside
-    /// `RetainedIndication::with_segments`) deadlocks, as re-acquiring a held
-    /// lock does: deregistration waits for that read.
+    /// wait — the closures that read retained lists inside a socket's
+    /// run-down (`RetainedIndication::with_segments`, `read_with`, …) are
+    /// `Send`, so they cannot hold the `Passive` token waiting takes —, and
+    /// creations and accepts complete once their sockets close.
     ///
     /// # IRQL
     ///

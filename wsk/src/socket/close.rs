@@ -142,7 +142,8 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
     /// to the provider if it was confirmed, and gives back its counts
     /// (submitting the close if that was the last); true if it held one.
     fn release_slot_forced(self: &Arc<Self>, slot: usize) -> bool {
-        let held = self.retained[slot].swap(0, Ordering::AcqRel);
+        // Sequentially consistent with `claim_slot`'s re-check (see there).
+        let held = self.retained[slot].swap(0, Ordering::SeqCst);
         if held == 0 {
             return false;
         }
@@ -175,11 +176,20 @@ impl<H: Send + Sync + 'static> Tracked for SocketCore<H> {
         // never wait).
         self.calls.fetch_or(SHUT, Ordering::AcqRel);
         drain(&self.calls, passive);
+        if let Some(closed_under) = self.closed_under {
+            // SAFETY: made for this core's handler type (`new_arc`'s
+            // contract); the handler lives as long as the core we hold.
+            unsafe { closed_under(core::ptr::from_ref(&self.handler).cast()) };
+        }
         if self.close_in_accept() {
             // Its accept callback is running: the trampoline rejects it and
-            // the provider closes it.
+            // the provider closes it (marked closing first, so that the
+            // handle's later drop closes nothing; `finish_accept`).
             return 0;
         }
+        // From here on `ACCEPTING` is clear: an accepted socket closes
+        // below; one the trampoline rejected is marked closing already, so
+        // `begin_close` answers false and nothing is closed twice.
         // No retention from now on; the party that brings the gate to
         // exactly CLOSING submits the close.
         let close_now = self.begin_close();

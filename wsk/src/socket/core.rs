@@ -40,6 +40,10 @@
 //!   `CLOSING` bit; the party that brings it to exactly `CLOSING` submits
 //!   the close, so every retained list is released before `WskCloseSocket`
 //!   (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_release_data_indication_list>).
+//!   A retain counts the gate, then takes a slot; if `CLOSING` appeared in
+//!   between it gives the slot back, so deregistration's sweep (mark
+//!   `CLOSING`, then empty every slot) never misses a list that would keep
+//!   the gate from draining — the two sides are sequentially consistent.
 //! - A non-zero slot holds one gate count, one live-handle count of the
 //!   registration, and a list the provider indicated. Whoever swaps a slot
 //!   back to zero — the handle's drop, or deregistration — owns the
@@ -156,8 +160,23 @@ pub(crate) struct SocketCore<H: ?Sized> {
     pub(super) retained: [AtomicUsize; RETAIN_SLOTS],
     /// Its place in the registration's list of open sockets.
     pub(super) links: Links,
+    /// Tells the handler that deregistration closed the socket under its
+    /// handle ([`ClosedUnder`]), so that futures waiting for its events
+    /// (which will not come) end.
+    pub(super) closed_under: Option<ClosedUnder>,
     pub(crate) handler: H,
 }
+
+/// What deregistration calls when it closes a socket under its handle,
+/// with a pointer to the socket's handler: the event-queue handlers
+/// (`tcp::ReceiveQueue`, `tcp::AcceptQueue`) end the futures that wait for
+/// events, since a closed socket has no more callbacks.
+///
+/// # Safety
+///
+/// Called with the address of the handler of the core this function was
+/// made for (its handler type), which stays alive during the call.
+pub(crate) type ClosedUnder = unsafe fn(*const ());
 
 /// A socket's core with its handler type erased: what requests and
 /// retained indications keep alive, so that none of them is generic over
@@ -202,19 +221,29 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
     /// Built here, out of line, so that the callers' frames hold no copy of
     /// the core and its handler (debug builds of drivers would otherwise
     /// need stack probes, `__chkstk`, which the kernel does not export).
+    ///
+    /// `closed_under`, if any, must have been made for `H` (see
+    /// [`ClosedUnder`]).
     #[inline(never)]
     pub(crate) fn new_arc(
         provider: Arc<ProviderInner>,
         family: u16,
         datagram: bool,
         handler: H,
+        closed_under: Option<ClosedUnder>,
     ) -> Arc<Self> {
-        Arc::new(Self::new(provider, family, datagram, handler))
+        Arc::new(Self::new(provider, family, datagram, handler, closed_under))
     }
 
     /// A core for a socket of `family` (`ADDRESS_FAMILY`); `datagram` for
     /// a datagram socket.
-    fn new(provider: Arc<ProviderInner>, family: u16, datagram: bool, handler: H) -> Self {
+    fn new(
+        provider: Arc<ProviderInner>,
+        family: u16,
+        datagram: bool,
+        handler: H,
+        closed_under: Option<ClosedUnder>,
+    ) -> Self {
         let inflight = Inflight(NonNull::from(provider.reg().socket_inflight()));
         Self {
             socket: AtomicPtr::new(core::ptr::null_mut()),
@@ -229,6 +258,7 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
             datagram,
             retained: [const { AtomicUsize::new(0) }; RETAIN_SLOTS],
             links: Links::new(),
+            closed_under,
             handler,
         }
     }
@@ -531,9 +561,36 @@ impl<H: ?Sized> SocketCore<H> {
     }
 
     /// Ends the accept callback's window; true if the handle was dropped or
-    /// closed inside it (the connection must then be rejected).
+    /// closed inside it, or deregistration closed it (the connection must
+    /// then be rejected).
+    ///
+    /// A rejected socket is closed by the provider, so nobody may submit
+    /// `WskCloseSocket` for it afterwards: it is marked closing (the
+    /// retain gate's `CLOSING`, which makes every later
+    /// [`begin_close`](Self::begin_close) answer false) *before* `ACCEPTING`
+    /// is cleared. Whoever finds `ACCEPTING` clear — a handle dropped after
+    /// the callback, deregistration's `shut_down` — then finds `CLOSING`
+    /// set too, and closes nothing.
     pub(crate) fn finish_accept(&self) -> bool {
-        self.flags.fetch_and(!ACCEPTING, Ordering::AcqRel) & CLOSED_IN_ACCEPT != 0
+        let mut current = self.flags.load(Ordering::Acquire);
+        loop {
+            if current & CLOSED_IN_ACCEPT != 0 {
+                // CLOSED_IN_ACCEPT is only set while ACCEPTING and never
+                // cleared: the rejection is decided.
+                self.gate.fetch_or(CLOSING, Ordering::AcqRel);
+                self.flags.fetch_and(!ACCEPTING, Ordering::AcqRel);
+                return true;
+            }
+            match self.flags.compare_exchange_weak(
+                current,
+                current & !ACCEPTING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return false,
+                Err(actual) => current = actual,
+            }
+        }
     }
 
     /// Records a close requested inside the accept callback; true if that is
@@ -559,7 +616,8 @@ impl<H: ?Sized> SocketCore<H> {
     /// closing had begun already (deregistration closed the socket, or its
     /// close waits for the last retained list).
     pub(crate) fn begin_close(&self) -> bool {
-        self.gate.fetch_or(CLOSING, Ordering::AcqRel) == 0
+        // Sequentially consistent with `claim_slot`'s re-check (see there).
+        self.gate.fetch_or(CLOSING, Ordering::SeqCst) == 0
     }
 
     /// Uncounts a retained list; true if the caller must now submit the
@@ -597,11 +655,36 @@ impl<H: ?Sized> SocketCore<H> {
                 Err(actual) => current = actual,
             }
         }
+        #[cfg(test)]
+        tests::after_gate_count();
         for (i, slot) in self.retained.iter().enumerate() {
             if slot
-                .compare_exchange(0, head | IN_CALLBACK, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(0, head | IN_CALLBACK, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok()
             {
+                // Closing may have begun since the gate was counted, and
+                // deregistration's sweep of the slots (`shut_down`) may have
+                // passed this one already: then nobody would empty it, the
+                // gate would never drain and the close would never be
+                // submitted. Sequentially consistent with the sweep (which
+                // marks CLOSING, then empties every slot): either this load
+                // sees CLOSING, or the sweep sees this slot.
+                if self.gate.load(Ordering::SeqCst) & CLOSING != 0
+                    && slot
+                        .compare_exchange(
+                            head | IN_CALLBACK,
+                            0,
+                            Ordering::AcqRel,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                {
+                    // Taken back before anyone else emptied it: refused,
+                    // and the count goes back (closing if it was the last).
+                    return (None, self.end_retain());
+                }
+                // Still ours, or emptied by the sweep (which gave the counts
+                // back, and the handle's drop then releases nothing).
                 #[allow(clippy::cast_possible_truncation)] // RETAIN_SLOTS < 256
                 return (Some(i as u8), false);
             }
@@ -666,5 +749,92 @@ fn refusal(flags: u32) -> Error {
         Error::FILE_FORCED_CLOSED
     } else {
         Error::INVALID_DEVICE_STATE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::boxed::Box;
+    use core::cell::Cell;
+    use core::time::Duration;
+
+    use super::*;
+    use crate::events::NoEvents;
+    use crate::irql::Passive;
+
+    std::thread_local! {
+        /// Run by `claim_slot` right after it counted the retained list in
+        /// the gate, before it takes a slot: what another processor may do
+        /// in that moment.
+        static AFTER_GATE_COUNT: Cell<Option<Box<dyn FnOnce()>>> = const { Cell::new(None) };
+    }
+
+    pub(super) fn after_gate_count() {
+        if let Some(step) = AFTER_GATE_COUNT.with(Cell::take) {
+            step();
+        }
+    }
+
+    /// Deregistration closes a socket (`shut_down`) while its receive
+    /// callback is retaining a list: between the callback's gate count and
+    /// its slot. Whatever the interleaving, the list must end up either
+    /// refused or in a slot deregistration empties; a list retained into a
+    /// slot deregistration already passed would keep the close back (the
+    /// gate never drains) and `deregister` would wait forever.
+    #[test]
+    fn a_list_retained_while_deregistration_closes_the_socket_does_not_keep_the_close_back() {
+        let sim = wsk_sim::Sim::start();
+        let peer = sim.peer_listen("10.0.0.2:80");
+        // SAFETY: a host test thread: PASSIVE_LEVEL, outside any callback.
+        let passive = unsafe { Passive::new_unchecked() };
+        let registration = crate::Registration::register(&passive).expect("register");
+        let provider = registration
+            .capture(&passive, Some(Duration::from_secs(10)))
+            .expect("capture");
+        let socket = crate::block_on(
+            &passive,
+            crate::tcp::connect(&provider, "10.0.0.2:80".parse().unwrap(), NoEvents),
+        )
+        .expect("connected");
+        let _conn = peer.accept();
+        let core = Arc::clone(socket.core());
+        let closing = Arc::clone(&core);
+        AFTER_GATE_COUNT.with(|h| {
+            h.set(Some(Box::new(move || {
+                // SAFETY: the test thread, as above.
+                let passive = unsafe { Passive::new_unchecked() };
+                let released = closing.shut_down(&passive);
+                assert_eq!(released, 0, "no list was in a slot yet");
+            })));
+        });
+        // A list pointer as the provider would indicate one (never released:
+        // it is refused, or still tagged as in its callback).
+        let head = 0x1000;
+        let (slot, close) = core.claim_slot(head);
+        assert!(AFTER_GATE_COUNT.with(Cell::take).is_none(), "the step ran");
+        if let Some(slot) = slot {
+            // Retained: deregistration must still own the slot, or the close
+            // waits for a release nobody will make.
+            assert_eq!(
+                core.retained[usize::from(slot)].load(Ordering::Acquire),
+                0,
+                "a list retained into a slot deregistration had passed already"
+            );
+        } else {
+            assert!(
+                close,
+                "the refusal handed back the last gate count: it closes"
+            );
+            crate::socket::close::submit_close(Arc::clone(&core) as SocketRef).detach();
+        }
+        assert_eq!(
+            core.gate.load(Ordering::Acquire),
+            CLOSING,
+            "the gate drained"
+        );
+        drop((core, socket, provider));
+        // The close was submitted (by the refusal): nothing is left open.
+        registration.deregister(&passive).expect("closed");
+        sim.finish();
     }
 }

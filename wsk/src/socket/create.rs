@@ -10,7 +10,7 @@ use core::sync::atomic::AtomicUsize;
 use wsk_sys as sys;
 
 use super::close::{CloseOp, close_in_background};
-use super::core::{BIND_SUBMITTED, BOUND, CONNECTED, SocketCore};
+use super::core::{BIND_SUBMITTED, BOUND, CONNECTED, ClosedUnder, SocketCore};
 use crate::addr::{AddressFamily, SockAddr};
 use crate::error::{Error, Result};
 use crate::irp::block::Operation;
@@ -36,6 +36,12 @@ pub trait Socket: Sized + Send + 'static {
     /// Closes the socket as a request (the handle's `close`).
     #[doc(hidden)]
     fn close_request(self) -> Request<CloseOp>;
+
+    /// What deregistration tells the handler when it closes the socket
+    /// under its handle, made for [`Handler`](Self::Handler).
+    #[doc(hidden)]
+    #[allow(private_interfaces)]
+    const CLOSED_UNDER: Option<ClosedUnder> = None;
 }
 
 /// The events of a connection socket (`WSK_EVENT_*`).
@@ -203,7 +209,13 @@ pub(crate) fn submit_create<S: Socket>(
         How::Connect { local, .. } => AddressFamily::of(&local),
     };
     let datagram = kind.flags == sys::WSK_FLAG_DATAGRAM_SOCKET;
-    let core = SocketCore::new_arc(Arc::clone(&provider.inner), family.raw(), datagram, handler);
+    let core = SocketCore::new_arc(
+        Arc::clone(&provider.inner),
+        family.raw(),
+        datagram,
+        handler,
+        S::CLOSED_UNDER,
+    );
     let stream = kind.flags == sys::WSK_FLAG_STREAM_SOCKET;
     let (local, remote) = match how {
         How::Socket(_) => (SockAddr::UNSPECIFIED, SockAddr::UNSPECIFIED),

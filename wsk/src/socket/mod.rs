@@ -47,7 +47,9 @@
 //!   until it answered: a handle dropped or closed meanwhile (or a socket
 //!   deregistration is closing) makes it answer `STATUS_REQUEST_NOT_ACCEPTED`
 //!   and the provider closes the socket — closing it too would close it
-//!   twice — and event enabling waits, since the provider learns the
+//!   twice, so the rejected socket is marked closing before the window
+//!   ends and no later drop or deregistration closes it — and event
+//!   enabling waits, since the provider learns the
 //!   socket's context and table only from the answer. Other calls are
 //!   allowed: Microsoft's sample makes some there.
 //!

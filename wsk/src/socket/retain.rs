@@ -30,6 +30,8 @@
 //!   inside the socket's run-down and lends the provider's memory to a
 //!   closure only: deregistration shuts the run-down and waits for readers
 //!   before it releases, and no borrow of the memory outlives the closure.
+//!   The closure is `Send`, so it cannot hold the `!Send` `Passive` token
+//!   and cannot wait: the readers deregistration waits for always end.
 //!   A plain `&[u8]` borrowed from the handle would outlive a release made
 //!   by deregistration under a `Box::leak`ed handle.
 
@@ -125,11 +127,18 @@ impl<T: IndicationList> Retained<T> {
     /// deregistration cannot release the list meanwhile; `f` must not let a
     /// borrow of the list's memory escape.
     ///
+    /// `f` is `Send`: the driver's code it runs (a `with_segments` or
+    /// `read_with` closure) then cannot hold a [`Passive`](crate::irql::Passive)
+    /// token, which is neither `Send` nor `Sync`, and so cannot wait —
+    /// deregistration waits for this run-down to drain before it releases
+    /// the list, and a reader waiting for something only the close would
+    /// end (a receive on the same socket) would hold it forever.
+    ///
     /// # Errors
     ///
     /// [`Error::FILE_FORCED_CLOSED`](crate::Error::FILE_FORCED_CLOSED) once
     /// deregistration closed the socket (and released the list).
-    pub(crate) fn read<R>(&self, f: impl FnOnce(*mut T) -> R) -> Result<R> {
+    pub(crate) fn read<R>(&self, f: impl FnOnce(*mut T) -> R + Send) -> Result<R> {
         let _reading = self.core.enter_rundown()?;
         Ok(f(self.head))
     }

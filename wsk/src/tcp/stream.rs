@@ -25,7 +25,7 @@ use crate::provider::npi::LiveHandle;
 use crate::provider::tables::stream_listen;
 use crate::socket::calls::{AddressOp, ControlOp};
 use crate::socket::close::CloseOp;
-use crate::socket::core::{BOUND, SocketCore, SocketRef};
+use crate::socket::core::{BOUND, ClosedUnder, SocketCore, SocketRef};
 use crate::socket::create::{CreateOp, How, Kind, Socket, submit_create};
 
 /// The `WSK_CLIENT_STREAM_DISPATCH` of a stream socket with connection
@@ -216,6 +216,9 @@ impl<H: ConnectionEvents> Socket for StreamSocket<H> {
     fn close_request(self) -> Request<CloseOp> {
         self.close()
     }
+
+    #[allow(private_interfaces)]
+    const CLOSED_UNDER: Option<ClosedUnder> = <ConnectionSocket<H> as Socket>::CLOSED_UNDER;
 }
 
 impl<H: ConnectionEvents> StreamSocket<H> {

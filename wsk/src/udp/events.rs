@@ -446,6 +446,20 @@ impl RetainedDatagrams {
     /// }
     /// ```
     ///
+    /// `read` runs inside the socket's run-down, which deregistration waits
+    /// for, so it is `Send`: it cannot hold the (`!Send`)
+    /// [`Passive`](crate::irql::Passive) token that waiting takes, as
+    /// [`RetainedIndication::with_segments`](crate::events::RetainedIndication::with_segments)
+    /// explains.
+    ///
+    /// ```compile_fail,E0277
+    /// # use wsk::events::RetainedDatagrams;
+    /// # use wsk::irql::Passive;
+    /// fn wait_inside(kept: &RetainedDatagrams, passive: &Passive<'_>) {
+    ///     let _ = kept.with_datagrams(|_| passive.sleep(core::time::Duration::from_secs(1)));
+    /// }
+    /// ```
+    ///
     /// # IRQL
     ///
     /// ≤ `DISPATCH_LEVEL`.
@@ -454,7 +468,7 @@ impl RetainedDatagrams {
     ///
     /// [`Error::FILE_FORCED_CLOSED`](crate::Error::FILE_FORCED_CLOSED) once
     /// deregistration closed the socket (and released the list).
-    pub fn with_datagrams<R>(&self, read: impl FnOnce(Datagrams<'_>) -> R) -> Result<R> {
+    pub fn with_datagrams<R>(&self, read: impl FnOnce(Datagrams<'_>) -> R + Send) -> Result<R> {
         let priority = self.raw.core().provider.mapping_priority();
         self.raw.read(|head| {
             read(Datagrams {

@@ -475,6 +475,29 @@ impl RetainedIndication {
     /// }
     /// ```
     ///
+    /// `read` runs inside the socket's run-down, which deregistration waits
+    /// for before it can release the list and close the socket; so it must
+    /// not wait, and it cannot: it is `Send`, and the [`Passive`](crate::irql::Passive)
+    /// token everything that waits takes is not (nor is a reference to it).
+    /// A closure that waited for a receive on the same socket would hold
+    /// deregistration — a hung `DriverUnload` — until the peer sent data:
+    ///
+    /// ```compile_fail,E0277
+    /// # use wsk::events::{NoEvents, RetainedIndication};
+    /// # use wsk::irql::Passive;
+    /// # use wsk::tcp::ConnectionSocket;
+    /// fn head_then_body(
+    ///     kept: &RetainedIndication,
+    ///     socket: &ConnectionSocket<NoEvents>,
+    ///     passive: &Passive<'_>,
+    /// ) {
+    ///     let _ = kept.with_segments(|_head| {
+    ///         // Waits inside the run-down: `&Passive` is not `Send`.
+    ///         socket.receive(wsk::Buffer::with_capacity(64).unwrap()).wait(passive)
+    ///     });
+    /// }
+    /// ```
+    ///
     /// # IRQL
     ///
     /// ≤ `DISPATCH_LEVEL`.
@@ -486,7 +509,7 @@ impl RetainedIndication {
     /// [`Error::INSUFFICIENT_RESOURCES`](crate::Error::INSUFFICIENT_RESOURCES)
     /// if a piece cannot be mapped into system space now (a later call may
     /// succeed).
-    pub fn with_segments<R>(&self, read: impl FnOnce(Segments<'_>) -> R) -> Result<R> {
+    pub fn with_segments<R>(&self, read: impl FnOnce(Segments<'_>) -> R + Send) -> Result<R> {
         let priority = self.mapping_priority();
         self.raw.read(|head| {
             // SAFETY: retained, and read inside the socket's run-down: the
@@ -560,7 +583,7 @@ impl RetainedIndication {
     pub(crate) fn with_piece_at<R>(
         &self,
         at: usize,
-        f: impl FnOnce(&[u8], bool) -> R,
+        f: impl FnOnce(&[u8], bool) -> R + Send,
     ) -> Result<R> {
         let priority = self.mapping_priority();
         let total = self.total;

@@ -28,7 +28,7 @@ use crate::socket::calls::{
 };
 use crate::socket::close::{CloseOp, close, close_in_background};
 use crate::socket::core::{
-    ABORTED, BOUND, CONNECTED, EVENTS_ON, SILENCING, SILENT, SocketCore, SocketRef,
+    ABORTED, BOUND, CONNECTED, ClosedUnder, EVENTS_ON, SILENCING, SILENT, SocketCore, SocketRef,
 };
 use crate::socket::create::{CreateOp, How, Kind, Socket, submit_create};
 use crate::tcp::inspect::InspectId;
@@ -115,6 +115,9 @@ impl<H: ConnectionEvents> Socket for ConnectionSocket<H> {
     fn close_request(self) -> Request<CloseOp> {
         self.close()
     }
+
+    #[allow(private_interfaces)]
+    const CLOSED_UNDER: Option<ClosedUnder> = Some(queue::closed_under::<H>);
 }
 
 impl<H: ConnectionEvents> ConnectionSocket<H> {

@@ -30,7 +30,13 @@
 //!   indication out of the ring, reads it where it lies, and releases it
 //!   (`WskRelease`) as soon as it has read it all.
 //! - **The disconnect** event (and a NULL indication) is recorded and wakes
-//!   the reader, which reports it after the data queued before it.
+//!   the reader, which reports it after the data queued before it. A
+//!   graceful disconnect says that no *further* data will be received
+//!   (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_disconnect_event>),
+//!   not that the transport delivered what it kept — indications the queue
+//!   refused, or buffered bytes not indicated yet — so the reader reports
+//!   it only once a receive request found nothing left (completed with no
+//!   data); an abortive one at once.
 //! - **Data and disconnects from before the events were on.** Microsoft does
 //!   not say whether data or a FIN that arrived before the receive and
 //!   disconnect callbacks were enabled is indicated once they are
@@ -184,6 +190,9 @@ struct Reader {
     consumed: usize,
     /// The first receive request (see the module docs) completed.
     probed: bool,
+    /// A receive request completed with no data: the transport holds
+    /// nothing more, so a graceful disconnect can be reported.
+    drained: bool,
     /// The memory of the reader's receive requests.
     slot: Option<TransferSlot>,
     /// Received bytes not read yet ([`ConnectionSocket::read_with`] reads
@@ -277,6 +286,7 @@ impl ReceiveQueue {
                 current: None,
                 consumed: 0,
                 probed: false,
+                drained: false,
                 slot: None,
                 buffer: None,
             }),
@@ -472,6 +482,23 @@ impl ConnectionEvents for ReceiveQueue {
     }
 }
 
+/// Deregistration closed the socket under its handle: a [`ReceiveQueue`]
+/// ends its reader's and `closed()`'s waits with
+/// [`Error::FILE_FORCED_CLOSED`] (no event will come any more); nothing
+/// for other handlers. A [`ClosedUnder`](crate::socket::core::ClosedUnder)
+/// for connection handlers of type `H`.
+///
+/// # Safety
+///
+/// `handler` is the address of a live `H`.
+pub(crate) unsafe fn closed_under<H: ConnectionEvents>(handler: *const ()) {
+    // SAFETY: per the caller.
+    let handler = unsafe { &*handler.cast::<H>() };
+    if let Some(queue) = (handler as &dyn core::any::Any).downcast_ref::<ReceiveQueue>() {
+        queue.end(None, Err(Error::FILE_FORCED_CLOSED));
+    }
+}
+
 /// Releases every indication a [`ReceiveQueue`] holds when the socket's
 /// handle closes; nothing for other handlers (the test is resolved at
 /// compile time).
@@ -518,6 +545,9 @@ impl ConnectionSocket<ReceiveQueue> {
     /// - [`Error::CONNECTION_RESET`] after an abortive disconnect,
     ///   [`Error::CONNECTION_ABORTED`] when the provider declared the socket
     ///   unusable (a NULL indication); statuses of `WskReceive`.
+    /// - [`Error::FILE_FORCED_CLOSED`] once
+    ///   [`Registration::deregister`](crate::Registration::deregister)
+    ///   closed the socket (a read waiting for data then ends).
     /// - [`Error::INSUFFICIENT_RESOURCES`] if the provider's buffer still
     ///   could not be mapped after waiting [`MAPPING_PATIENCE`](ReceiveQueue::MAPPING_PATIENCE)
     ///   for it (the data stays queued: read again), or request memory could
@@ -609,6 +639,22 @@ impl ConnectionSocket<ReceiveQueue> {
     /// # Ok::<(), wsk::Error>(())
     /// ```
     ///
+    /// With receive events `read` runs inside the socket's run-down, which
+    /// deregistration waits for before it releases the indication; so it
+    /// is `Send`, and cannot hold the (`!Send`) [`Passive`](crate::irql::Passive)
+    /// token that every wait takes:
+    ///
+    /// ```compile_fail,E0277
+    /// # use wsk::irql::Passive;
+    /// # use wsk::tcp::{ConnectionSocket, ReceiveQueue};
+    /// fn wait_inside(socket: &mut ConnectionSocket<ReceiveQueue>, passive: &Passive<'_>) {
+    ///     let _ = wsk::block_on(passive, socket.read_with(|bytes| {
+    ///         passive.sleep(core::time::Duration::from_secs(1)); // `&Passive` is not `Send`
+    ///         bytes.len()
+    ///     }));
+    /// }
+    /// ```
+    ///
     /// # IRQL
     ///
     /// ≤ `DISPATCH_LEVEL`; `read` runs at the caller's IRQL.
@@ -618,7 +664,7 @@ impl ConnectionSocket<ReceiveQueue> {
     /// As [`read_into`](Self::read_into) (`read` is not called); also
     /// [`Error::INSUFFICIENT_RESOURCES`] if the queue's buffer cannot be
     /// allocated.
-    pub async fn read_with(&mut self, read: impl FnOnce(&[u8]) -> usize) -> Result<usize> {
+    pub async fn read_with(&mut self, read: impl FnOnce(&[u8]) -> usize + Send) -> Result<usize> {
         let this = &*self;
         let queue = this.handler();
         // SAFETY: `&mut self` for the whole call: the only reader.
@@ -745,6 +791,9 @@ impl ConnectionSocket<ReceiveQueue> {
         let result = self.probe_request(reader).await;
         queue.with_shared(|shared| shared.refusing = false);
         reader.probed = true;
+        if result == Ok(0) {
+            reader.drained = true;
+        }
         result
     }
 
@@ -855,12 +904,24 @@ impl ConnectionSocket<ReceiveQueue> {
     /// request is due.
     fn poll_next(&self, reader: &mut Reader, cx: &mut Context<'_>) -> Poll<Next> {
         let first = !reader.probed;
+        let drained = reader.drained;
         self.handler().with_shared(|shared| {
             if shared.len > 0 {
                 return Poll::Ready(Next::Data);
             }
-            if let Some(end) = shared.end {
-                return Poll::Ready(Next::End(end));
+            match shared.end {
+                // A graceful disconnect says no further data will come,
+                // not that the transport delivered what it kept (refused
+                // indications, or buffered bytes not indicated yet): a
+                // receive request takes them, and completes with no data
+                // once there are none.
+                Some(Ok(())) if !drained => {
+                    shared.refusing = true;
+                    return Poll::Ready(Next::Request);
+                }
+                // After an abortive end nothing more is received.
+                Some(end) => return Poll::Ready(Next::End(end)),
+                None => {}
             }
             if first || shared.refused {
                 shared.refusing = true;

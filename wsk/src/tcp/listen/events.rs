@@ -299,7 +299,13 @@ impl<C: ConnectionEvents> Incoming<'_, C> {
     ///
     /// ≤ `DISPATCH_LEVEL` (inside the accept callback).
     pub fn accept(self, handler: C) -> ConnectionSocket<C> {
-        let core = SocketCore::new_arc(Arc::clone(self.provider), self.family, false, handler);
+        let core = SocketCore::new_arc(
+            Arc::clone(self.provider),
+            self.family,
+            false,
+            handler,
+            <ConnectionSocket<C> as Socket>::CLOSED_UNDER,
+        );
         let inherited = if ConnectionVtable::<C>::EVENT_MASK == 0 {
             0
         } else {

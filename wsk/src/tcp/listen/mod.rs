@@ -25,7 +25,9 @@ use crate::socket::calls::{
     enable_events_if_supported, get_option, set_option, submit_address, submit_security,
 };
 use crate::socket::close::{CloseOp, close, close_in_background};
-use crate::socket::core::{BIND_SUBMITTED, BOUND, CONNECTED, EVENTS_ON, SocketCore, SocketRef};
+use crate::socket::core::{
+    BIND_SUBMITTED, BOUND, CONNECTED, ClosedUnder, EVENTS_ON, SocketCore, SocketRef,
+};
 use crate::socket::create::{
     CONNECTION_EVENTS, CreateOp, How, Kind, Socket, close_abandoned, submit_create,
 };
@@ -87,6 +89,9 @@ impl<L: ListenEvents> Socket for ListenSocket<L> {
     fn close_request(self) -> Request<CloseOp> {
         self.close()
     }
+
+    #[allow(private_interfaces)]
+    const CLOSED_UNDER: Option<ClosedUnder> = Some(queue::closed_under::<L>);
 }
 
 impl<L: ListenEvents> ListenSocket<L> {
@@ -502,7 +507,13 @@ pub(crate) fn submit_accept<C: ConnectionEvents>(
 ) -> Request<AcceptOp<C>> {
     // An accepted socket has its listener's family.
     let family = listener.family();
-    let core = SocketCore::new_arc(Arc::clone(&listener.provider), family, false, handler);
+    let core = SocketCore::new_arc(
+        Arc::clone(&listener.provider),
+        family,
+        false,
+        handler,
+        <ConnectionSocket<C> as Socket>::CLOSED_UNDER,
+    );
     // An accepted socket is bound and connected; its events start disabled
     // (a socket WskAccept returns inherits none of the listener's).
     core.set_flags(BIND_SUBMITTED | BOUND | CONNECTED);

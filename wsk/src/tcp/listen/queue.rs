@@ -79,6 +79,8 @@ struct Shared<C: ConnectionEvents> {
     len: usize,
     /// The provider said the listening socket no longer works.
     failed: bool,
+    /// Deregistration closed the listening socket under its handle.
+    closed_under: bool,
     waker: Option<Waker>,
 }
 
@@ -102,6 +104,7 @@ impl<C: ConnectionEvents> AcceptQueue<C> {
                 head: 0,
                 len: 0,
                 failed: false,
+                closed_under: false,
                 waker: None,
             }),
         }
@@ -167,6 +170,32 @@ impl<C: ConnectionEvents> ListenEvents for AcceptQueue<C> {
     }
 }
 
+/// Deregistration closed the listening socket under its handle: an
+/// [`AcceptQueue`] ends [`ListenSocket::accept_next`]'s wait with
+/// [`Error::FILE_FORCED_CLOSED`] (no accept event will come any more);
+/// nothing for other handlers. A [`ClosedUnder`](crate::socket::core::ClosedUnder)
+/// for listen handlers of type `L` (an `AcceptQueue` among them is an
+/// `AcceptQueue<L::Connection>`).
+///
+/// # Safety
+///
+/// `handler` is the address of a live `L`.
+pub(crate) unsafe fn closed_under<L: ListenEvents>(handler: *const ()) {
+    // SAFETY: per the caller.
+    let handler = unsafe { &*handler.cast::<L>() };
+    let any: &dyn core::any::Any = handler;
+    let Some(queue) = any.downcast_ref::<AcceptQueue<L::Connection>>() else {
+        return;
+    };
+    let waker = queue.with_shared(|shared| {
+        shared.closed_under = true;
+        shared.waker.take()
+    });
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}
+
 impl<C: ConnectionEvents> ListenSocket<AcceptQueue<C>> {
     /// The next connection and its remote address: one the accept callback
     /// queued, where the provider has event callbacks
@@ -184,6 +213,10 @@ impl<C: ConnectionEvents> ListenSocket<AcceptQueue<C>> {
     ///
     /// - [`Error::FILE_CLOSED`] once the provider declared the listening
     ///   socket unusable (a NULL `AcceptSocket`): close it.
+    /// - [`Error::FILE_FORCED_CLOSED`] once
+    ///   [`Registration::deregister`](crate::Registration::deregister)
+    ///   closed the listening socket (connections queued before are still
+    ///   handed out first).
     /// - As [`accept`](Self::accept) with requests, for example
     ///   [`Error::INVALID_CONNECTION`] when a client reset before its
     ///   connection was accepted (accept again).
@@ -204,6 +237,9 @@ impl<C: ConnectionEvents> ListenSocket<AcceptQueue<C>> {
                 }
                 if shared.failed {
                     return Poll::Ready(Err(Error::FILE_CLOSED));
+                }
+                if shared.closed_under {
+                    return Poll::Ready(Err(Error::FILE_FORCED_CLOSED));
                 }
                 if !shared
                     .waker
