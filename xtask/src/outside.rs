@@ -113,6 +113,13 @@ pub(crate) fn outside() -> Result<(), String> {
         std::fs::remove_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
     }
     let target_dir = root.join("target").join("outside");
+    // Cargo takes a registry (or directory-source) package as immutable per
+    // version: artefacts built from an earlier `wsk 0.1.0` would be reused
+    // for today's. Build from nothing, as a new user does.
+    if target_dir.exists() {
+        std::fs::remove_dir_all(&target_dir)
+            .map_err(|e| format!("{}: {e}", target_dir.display()))?;
+    }
 
     // 1. The packages, as `cargo publish` would upload them.
     let mut package = cargo();
