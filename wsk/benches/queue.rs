@@ -29,7 +29,7 @@ use std::task::{Context, Poll, Waker};
 
 use wsk::Buffer;
 use wsk::tcp::{ConnectionSocket, ReceiveQueue};
-use wsk_sim::{PeerConn, Sim};
+use wsk_sim::PeerConn;
 use wsk_sys as sys;
 
 use common::{AllocGroup, Case, PEER, RawClient, SafeClient, counting};
@@ -58,7 +58,7 @@ fn wsk_bench_queue_round(
 
 /// `n` rounds through the safe layer; `measure` wraps each round.
 fn queue_safe_with(n: u64, mut measure: impl FnMut(&mut dyn FnMut()) -> u64) -> (u64, u64) {
-    let sim = Sim::start();
+    let sim = common::benign_sim();
     let listener = sim.peer_listen(PEER);
     let client = SafeClient::new();
     let p = common::passive();
@@ -158,7 +158,7 @@ fn raw_round(peer: &PeerConn, socket: sys::PWSK_SOCKET, out: &mut [u8]) {
 }
 
 fn queue_raw_with(n: u64, mut measure: impl FnMut(&mut dyn FnMut()) -> u64) -> (u64, u64) {
-    let sim = Sim::start();
+    let sim = common::benign_sim();
     let listener = sim.peer_listen(PEER);
     let mut client = RawClient::new();
     let socket = client.connect(
