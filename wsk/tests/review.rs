@@ -16,6 +16,14 @@ use wsk::tcp::ConnectionSocket;
 use wsk::block_on;
 use wsk_sim::Sim;
 
+/// An executor with two workers.
+fn two_workers(p: &wsk::irql::Passive<'_>) -> wsk::task::Executor {
+    wsk::task::Executor::builder()
+        .workers(2)
+        .build(p)
+        .expect("executor")
+}
+
 /// Keeps every connection it accepts, holding the accept callback open
 /// until the test lets it return.
 #[derive(Default, Clone)]
@@ -237,10 +245,7 @@ fn shutdown_with_tasks_mid_read_leaves_nothing_open() {
     let peer = sim.peer_listen("10.0.0.2:80");
     let p = passive();
     let (registration, provider) = setup(&p);
-    let executor = wsk::task::Executor::builder()
-        .workers(2)
-        .build(&p)
-        .expect("executor");
+    let executor = two_workers(&p);
     let stop = wsk::task::StopSignal::new();
     let mut conns = Vec::new();
     let mut joins = Vec::new();
@@ -440,10 +445,7 @@ fn deregistration_before_executor_shutdown_ends_the_tasks() {
     let sim = Sim::start();
     let p = passive();
     let (registration, provider) = setup(&p);
-    let executor = wsk::task::Executor::builder()
-        .workers(2)
-        .build(&p)
-        .expect("executor");
+    let executor = two_workers(&p);
     let handle = executor.handle();
     let mut listener = block_on(
         &p,
