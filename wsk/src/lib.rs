@@ -48,7 +48,10 @@
 //!
 //! **Teardown.** A socket owns its handler and frees it only after
 //! `WskCloseSocket` completes; dropping a socket closes it in the background.
-//! [`Registration::deregister`] then waits for those closes.
+//! [`Registration::deregister`] then waits for those closes. Last in
+//! `DriverUnload`, [`shutdown`] cancels timers still set, waits for the
+//! threads of executors dropped without shutdown and flushes DPCs, so no
+//! code of the driver runs once it is unloaded.
 //!
 //! ```
 //! # let sim = wsk_sim::Sim::start();
@@ -125,6 +128,7 @@ mod error;
 mod irp;
 mod mdl;
 mod socket;
+mod teardown;
 mod time;
 
 pub use addr::AddressFamily;
@@ -133,6 +137,7 @@ pub use buffer::{BufResult, Buffer};
 pub use error::{Error, Result};
 pub use provider::client::Provider;
 pub use provider::registration::Registration;
+pub use teardown::{ShutdownLeftovers, shutdown};
 
 pub use wsk_macros::vtable;
 
