@@ -56,7 +56,7 @@ fn a_live_sleep_cancelled_by_shutdown_ends_with_cancelled_and_drops_safely() {
     let mut live = sleep(Duration::from_secs(3600));
     let mut bounded = timeout(Duration::from_secs(3600), std::future::pending::<()>());
     assert!(poll(&mut live, &waker).is_pending());
-    // SAFETY-free pinning: `Timeout<Pending>` is Unpin.
+    // `Timeout<Pending<()>>` is Unpin: polled in place.
     assert!(poll(&mut bounded, &waker).is_pending());
 
     let left = wsk::shutdown(&p, BOUND).expect_err("two timers were set");
@@ -105,18 +105,18 @@ fn shutdown_while_dpcs_are_queued_or_running() {
     for round in 0..rounds {
         let count = scaled(40, 6);
         let mut kept = Vec::new();
-        let mut dropped = Vec::new();
+        let mut to_drop = Vec::new();
         for i in 0..count {
             // 0 to ~2 ms: expiring before, during and after the walk.
             let timer = sleep(Duration::from_micros(50 + 50 * u64::try_from(i).unwrap()));
             match i % 3 {
                 0 => kept.push(timer),
-                1 => dropped.push(timer),
+                1 => to_drop.push(timer),
                 _ => std::mem::forget(timer),
             }
         }
         let dropper = std::thread::spawn(move || {
-            for timer in dropped {
+            for timer in to_drop {
                 drop(timer);
                 std::thread::yield_now();
             }
