@@ -111,12 +111,16 @@ impl fmt::Display for ShutdownLeftovers {
 /// # let passive = unsafe { wsk::irql::Passive::new_unchecked() };
 /// use core::time::Duration;
 ///
-/// // Safe code can leak a sleep, and with it a timer set to run a DPC …
-/// core::mem::forget(wsk::timer::sleep(Duration::from_secs(3600)));
+/// // A sleep still set (held somewhere, or leaked with `mem::forget`) would
+/// // run its DPC after the driver unloaded …
+/// let sleeping = wsk::timer::sleep(Duration::from_secs(3600));
 /// // … so DriverUnload ends with this.
 /// let left = wsk::shutdown(&passive, Duration::from_secs(5)).unwrap_err();
 /// assert_eq!(left.timers, 1);
 /// assert!(left.may_unload());
+/// // The sleep has ended, and may still be dropped.
+/// assert!(!sleeping.is_elapsed());
+/// drop(sleeping);
 /// # sim.finish();
 /// ```
 ///

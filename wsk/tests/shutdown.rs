@@ -93,7 +93,7 @@ fn a_live_sleep_cancelled_by_shutdown_ends_with_cancelled_and_drops_safely() {
 /// `wsk::shutdown` while timers expire around it: some DPCs are queued
 /// (the sim runs them up to 3 ms late, on another thread), some running,
 /// some timers still set. Owners drop their sleeps on another thread at the
-/// same time, some are leaked. Whichever side comes second frees each
+/// same time, some are leaked (not under Miri). Whichever side comes second frees each
 /// block: the sim reports a DPC whose memory was freed while queued, a
 /// timer left set, a DPC still queued once `shutdown` returned; Miri, a use
 /// after free or a double free.
@@ -112,6 +112,8 @@ fn shutdown_while_dpcs_are_queued_or_running() {
             match i % 3 {
                 0 => kept.push(timer),
                 1 => to_drop.push(timer),
+                // Miri reports the leak itself; the race is the same.
+                _ if cfg!(miri) => kept.push(timer),
                 _ => std::mem::forget(timer),
             }
         }
