@@ -30,10 +30,11 @@
 //! timers in their Unload routines"
 //! ([`KeSetTimer`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-kesettimer)).
 //! The block is linked and its timer set under the lock; the owner's drop
-//! unlinks it and cancels its timer under the lock, the DPC unlinks it
-//! under the lock before anything else, and `wsk::shutdown` touches a block
-//! only under the lock while it is linked.
-//! So a block is never freed while the registry can reach it, and:
+//! unlinks it and cancels its timer under the lock, first; and
+//! `wsk::shutdown` touches a block only under the lock while it is linked.
+//! The DPC never takes the lock: it frees the block only once the owner
+//! has let go (`RELEASED`), which is after the owner unlinked it. So a block
+//! is never freed while the registry can reach it, and:
 //!
 //! - Dropping a sleep that has not expired cancels the timer; if
 //!   `KeCancelTimer` returns `TRUE` the timer was still queued, its DPC will
@@ -45,12 +46,13 @@
 //!   comes second frees the memory (possibly the DPC itself, as the last
 //!   thing it does).
 //! - `wsk::shutdown` unlinks each block it finds and calls `KeCancelTimer`
-//!   under the lock. `TRUE`: the DPC will never run; it sets `FIRED`,
-//!   `CANCELLED` and `DPC_DONE` in one OR and takes the waker, as the DPC
-//!   would have (exactly one of the two ever sets `FIRED`), so the owner's
-//!   later drop — which then gets `FALSE` from `KeCancelTimer` — frees the
-//!   block. `FALSE`: the DPC is queued or running; `wsk::shutdown` leaves
-//!   the block alone and waits for it with `KeFlushQueuedDpcs`.
+//!   under the lock. `TRUE` with `FIRED` clear: the DPC will never run; it
+//!   sets `FIRED`, `CANCELLED` and `DPC_DONE` in one OR and takes the
+//!   waker, as the DPC would have (exactly one of the two ever sets
+//!   `FIRED`), so the owner's later drop — which then gets `FALSE` from
+//!   `KeCancelTimer` — frees the block. `FALSE`: the timer expired and its
+//!   DPC is queued, running or done; `wsk::shutdown` leaves the block alone
+//!   and waits for the DPC with `KeFlushQueuedDpcs`.
 //!
 //! A sleep whose timer `wsk::shutdown` cancelled resolves to
 //! [`Error::CANCELLED`] (and a [`Timeout`] around it to the same error,
@@ -64,7 +66,9 @@
 //! Under Wine, `KeSetTimer` runs the DPC from a thread-pool timer callback,
 //! and `KeCancelTimer` waits for that callback and returns `TRUE` for any
 //! timer it did not cancel before (`dlls/ntoskrnl.exe/sync.c`); both cases
-//! above remain safe.
+//! above remain safe: the DPC is then finished, and `wsk::shutdown` leaves a
+//! block whose DPC set `FIRED` alone. That wait is also why the DPC takes no
+//! lock: `KeCancelTimer` is called with the registry's lock held.
 
 use core::cell::UnsafeCell;
 use core::future::{Future, IntoFuture};
@@ -72,7 +76,7 @@ use core::mem::{MaybeUninit, offset_of};
 use core::pin::Pin;
 use core::ptr::NonNull;
 use core::sync::atomic::AtomicUsize;
-use core::sync::atomic::Ordering::AcqRel;
+use core::sync::atomic::Ordering::{AcqRel, Acquire};
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 
@@ -102,8 +106,8 @@ struct Links {
     linked: bool,
 }
 
-/// The registry of armed timers: every block whose timer was set and that
-/// neither its owner's drop nor its DPC has unlinked yet.
+/// The registry of armed timers: every block whose timer was set and
+/// whose owner has not dropped it (its timer may have expired since).
 ///
 /// # Invariants
 ///
@@ -187,8 +191,9 @@ impl Armed {
 ///
 /// `timer` and `dpc` are initialised, the timer set with the DPC, whose
 /// context is the block. `DPC_DONE` is set once, by the DPC or by
-/// [`cancel_all`] when its `KeCancelTimer` returned `TRUE` (then the DPC
-/// never runs). The block is unlinked from [`ARMED`] before it is freed, and
+/// [`cancel_all`] when its `KeCancelTimer` returned `TRUE` before the DPC
+/// ran (then it never runs). The owner unlinks the block from [`ARMED`]
+/// before it sets `RELEASED` or frees it, and the block is
 /// freed once, by the `Sleep`'s drop if its `KeCancelTimer` returned `TRUE`
 /// or `DPC_DONE` was set, else by the DPC once `RELEASED` is set.
 #[repr(C)]
@@ -236,8 +241,7 @@ impl TimerBlock {
         // SAFETY: no preconditions.
         let tick = i64::from(unsafe { sys::KeQueryTimeIncrement() });
         let due = crate::time::relative_timeout(duration).saturating_sub(tick);
-        // Linked and set in one step: `wsk::shutdown` finds every set timer,
-        // and the DPC (which unlinks first) cannot run before it is linked.
+        // Linked and set in one step: `wsk::shutdown` finds every set timer.
         ARMED.with(|armed| {
             // SAFETY: a live block, not linked yet; under the lock.
             unsafe { armed.link(block) };
@@ -292,8 +296,6 @@ unsafe extern "system" fn timer_expired(
 ) {
     // SAFETY: the context is the block's non-null address (set in `start`).
     let block = unsafe { NonNull::new_unchecked(context.cast::<TimerBlock>()) };
-    // SAFETY: the block lives until DPC_DONE is set (invariants); under the lock.
-    ARMED.with(|armed| unsafe { armed.unlink(block) });
     // SAFETY: the block lives until DPC_DONE is set (invariants); the
     // references below end before that.
     let live = unsafe { block.as_ref() };
@@ -383,9 +385,7 @@ impl Sleep {
         match self.state {
             SleepState::Armed(block) => {
                 // SAFETY: the block lives while the Sleep does (invariants).
-                let state = unsafe { block.as_ref() }
-                    .state
-                    .load(core::sync::atomic::Ordering::Acquire);
+                let state = unsafe { block.as_ref() }.state.load(Acquire);
                 state & (FIRED | CANCELLED) == FIRED
             }
             SleepState::Elapsed => true,
@@ -408,7 +408,7 @@ impl Future for Sleep {
                 };
                 if !fired {
                     Poll::Pending
-                } else if live.state.load(core::sync::atomic::Ordering::Acquire) & CANCELLED != 0 {
+                } else if live.state.load(Acquire) & CANCELLED != 0 {
                     Poll::Ready(Err(Error::CANCELLED))
                 } else {
                     Poll::Ready(Ok(()))
@@ -548,12 +548,18 @@ pub(crate) fn cancel_all() -> usize {
             // unlink it under this lock before anything else); an
             // initialised timer; DISPATCH_LEVEL is fine.
             if unsafe { sys::KeCancelTimer(TimerBlock::timer(block)) } == sys::FALSE {
-                // Expired: its DPC is queued or running and finishes the job.
+                // Expired: its DPC is queued, running or done.
                 return Some(None);
             }
             // SAFETY: as above.
             let live = unsafe { block.as_ref() };
-            // The DPC will never run: this is its part, done once.
+            if live.state.load(Acquire) & FIRED != 0 {
+                // Wine's `TRUE` for an expired timer, after its DPC finished
+                // (module docs): nothing to do.
+                return Some(None);
+            }
+            // The DPC will never run: this is its part, done once. Nobody
+            // else sets FIRED now; the owner may flip WAKER meanwhile.
             let previous = live.state.fetch_or(FIRED | CANCELLED | DPC_DONE, AcqRel);
             // SAFETY: FIRED was just set, once (the DPC never will).
             Some(Some(unsafe {
