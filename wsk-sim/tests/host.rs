@@ -140,12 +140,10 @@ unsafe extern "system" fn DriverUnload(_driver: PDRIVER_OBJECT) {
     assert_eq!(status, STATUS_SUCCESS);
     if LEAVE_TIMER.load(Ordering::Relaxed) {
         let timer = TIMER.0.get().cast::<wsk_sys::KTIMER>();
-        // SAFETY: static (resident) KTIMER storage; PASSIVE_LEVEL; an hour
-        // from now, no DPC.
-        unsafe {
-            wsk_sys::KeInitializeTimer(timer);
-            wsk_sys::KeSetTimer(timer, -36_000_000_000, ptr::null_mut());
-        }
+        // SAFETY: static (resident) KTIMER storage; PASSIVE_LEVEL.
+        unsafe { wsk_sys::KeInitializeTimer(timer) };
+        // SAFETY: initialised above; an hour from now, no DPC.
+        unsafe { wsk_sys::KeSetTimer(timer, -36_000_000_000, ptr::null_mut()) };
     }
     print(c"testdrv: unloaded");
 }
