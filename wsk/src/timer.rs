@@ -331,7 +331,7 @@ pub struct Sleep {
 }
 
 // SAFETY: the block is only touched through its atomic state, the waker slot
-// protocol, and kernel routines callable from any thread.
+// protocol, the registry's lock, and kernel routines callable from any thread.
 unsafe impl Send for Sleep {}
 // SAFETY: `&Sleep` gives access to nothing.
 unsafe impl Sync for Sleep {}
@@ -544,9 +544,9 @@ pub(crate) fn cancel_all() -> usize {
     loop {
         let found = ARMED.with(|armed| {
             let block = armed.pop()?;
-            // SAFETY: it was linked, hence live (its owner's drop and its DPC
-            // unlink it under this lock before anything else); an
-            // initialised timer; DISPATCH_LEVEL is fine.
+            // SAFETY: it was linked, hence live (its owner's drop unlinks it
+            // under this lock before letting go, and the DPC frees it only
+            // after that); an initialised timer; DISPATCH_LEVEL is fine.
             if unsafe { sys::KeCancelTimer(TimerBlock::timer(block)) } == sys::FALSE {
                 // Expired: its DPC is queued, running or done.
                 return Some(None);
