@@ -12,6 +12,7 @@
 //! | wait, lock, and know which IRQL code runs at | [`irql`] |
 //! | wait for, reuse or cancel a WSK call | [`request`] ([`block_on`] for `async` helpers) |
 //! | hand work that must wait to a `PASSIVE_LEVEL` thread | [`defer`] |
+//! | end `DriverUnload`: cancel timers still set, wait for executor threads, flush DPCs | [`shutdown`] |
 //! | set socket options | [`options`] |
 //! | call what the safe layer does not wrap | [`sys`] (`unsafe`) |
 //!
