@@ -19,6 +19,7 @@
 use alloc::boxed::Box;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
+use core::time::Duration;
 use wsk::irql::Passive;
 use wsk_sys as sys;
 
@@ -27,8 +28,13 @@ use crate::registry::RegistryPath;
 /// A running driver: what `DriverEntry` started and `DriverUnload` stops.
 ///
 /// `unload` must leave nothing behind that runs the driver's code or holds
-/// its memory: close sockets, join threads, wait for work items, release the
-/// provider and deregister (each of those takes the `&Passive` given here).
+/// its memory: close sockets, join threads, wait for work items, shut
+/// executors down, release the provider and deregister (each of those takes
+/// the `&Passive` given here). After it returns, `DriverUnload` calls
+/// [`wsk::shutdown`], which cancels the timers of sleeps still set, waits
+/// for the threads of executors dropped without shutdown and flushes DPCs
+/// (see [`SHUTDOWN_TIMEOUT`]); it does the same after a failed
+/// `driver_entry`, whose driver is unloaded without `DriverUnload`.
 pub trait Driver: Send + 'static {
     /// Stops everything `driver_entry` started. Called once, by
     /// `DriverUnload`.
@@ -37,6 +43,28 @@ pub trait Driver: Send + 'static {
     ///
     /// `PASSIVE_LEVEL` (proven by `passive`).
     fn unload(self, passive: &mut Passive<'_>);
+}
+
+/// How long [`wsk::shutdown`] waits, at the end of `DriverUnload` (and of a
+/// failed `DriverEntry`), for executor threads still running.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// [`wsk::shutdown`], with a `DbgPrint` line when it had to clean up (it
+/// prints the details itself). A thread still running past the bound is the
+/// driver's bug; waiting longer than a bound would hang the unload.
+fn shut_down_crate(passive: &Passive<'_>) {
+    if let Err(left) = wsk::shutdown(passive, SHUTDOWN_TIMEOUT) {
+        crate::dbg_println!(
+            "wsk-driver: the driver left timers or executor threads behind ({} timer(s), {} thread(s)); {}",
+            left.timers,
+            left.orphaned_threads + left.running_threads,
+            if left.may_unload() {
+                "cleaned up"
+            } else {
+                "threads still run the driver's code"
+            }
+        );
+    }
 }
 
 /// The driver's `DRIVER_OBJECT`, valid from `DriverEntry` until the driver
@@ -150,6 +178,8 @@ where
             sys::STATUS_SUCCESS
         }
         Err(e) => {
+            // No DriverUnload follows: the image goes once this returns.
+            shut_down_crate(&passive);
             let status = e.into();
             if sys::NT_SUCCESS(status) {
                 sys::STATUS_UNSUCCESSFUL
@@ -161,7 +191,8 @@ where
 }
 
 /// The `DriverUnload` routine [`driver_entry`] installs: mints the
-/// `PASSIVE_LEVEL` token and calls [`Driver::unload`] on the running driver.
+/// `PASSIVE_LEVEL` token, calls [`Driver::unload`] on the running driver,
+/// then [`wsk::shutdown`].
 ///
 /// # Safety
 ///
@@ -173,12 +204,12 @@ pub unsafe extern "system" fn driver_unload(_driver: sys::PDRIVER_OBJECT) {
     // contract); the token lives for this call only.
     let mut passive = unsafe { Passive::new_unchecked() };
     let running = RUNNING.swap(ptr::null_mut(), Ordering::AcqRel);
-    if running.is_null() {
-        return;
+    if !running.is_null() {
+        // SAFETY: `driver_entry` leaked this box; the swap took it exactly once.
+        let running = unsafe { Box::from_raw(running) };
+        // SAFETY: `running.driver` is the `Box<D>` matching `running.unload`,
+        // unloaded once (the box above was taken once).
+        unsafe { (running.unload)(running.driver, &mut passive) };
     }
-    // SAFETY: `driver_entry` leaked this box; the swap took it exactly once.
-    let running = unsafe { Box::from_raw(running) };
-    // SAFETY: `running.driver` is the `Box<D>` matching `running.unload`,
-    // unloaded once (the box above was taken once).
-    unsafe { (running.unload)(running.driver, &mut passive) };
+    shut_down_crate(&passive);
 }

@@ -117,6 +117,14 @@ pub struct LineMark(usize);
 ///   Windows maps a fresh image then, while a test process keeps the
 ///   driver's statics. The host models one load at a time: a load while
 ///   loaded panics.
+/// - Once `DriverUnload` returns the image is gone, so none of the driver's
+///   code may be able to run: a timer still set ("Drivers must cancel any
+///   active timers in their Unload routines",
+///   <https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-kesettimer>),
+///   a DPC still queued or running, or a system thread the driver created
+///   that has not terminated
+///   (<https://learn.microsoft.com/windows-hardware/drivers/kernel/releasing-driver-allocated-resources>)
+///   is then a [`Rule::Leak`] violation, raised by [`unload`](Self::unload).
 ///
 /// Dropping the host does not unload the driver: a test that does not
 /// unload it leaves whatever the driver holds to the [`Sim`] guard's
@@ -303,7 +311,9 @@ impl<'sim> DriverHost<'sim> {
     /// failed, or already unloaded (`DriverUnload` runs once) — if
     /// `DriverEntry` left `DriverUnload` NULL (the driver cannot be
     /// unloaded), if this thread is above `PASSIVE_LEVEL` or inside a
-    /// callback, and with any violation raised meanwhile.
+    /// callback, if the driver's code can still run once `DriverUnload`
+    /// returned (a timer set, a DPC queued or running, a system thread not
+    /// terminated: [`Rule::Leak`]), and with any violation raised meanwhile.
     pub fn unload(&mut self) -> Duration {
         match self.state {
             State::Loaded => {}
@@ -339,6 +349,14 @@ impl<'sim> DriverHost<'sim> {
         // contract of `new` — with the driver's object.
         unsafe { unload(driver) };
         let took = started.elapsed();
+        let outliving = crate::sim::code_outliving_unload();
+        if !outliving.is_empty() {
+            violation!(
+                Rule::Leak,
+                "DriverUnload returned while the driver's code can still run: {}",
+                outliving.join("; ")
+            );
+        }
         self.sim.check();
         took
     }

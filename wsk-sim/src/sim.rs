@@ -626,6 +626,21 @@ pub(crate) fn raise_pending() {
     }
 }
 
+/// What of the driver's code can still run: timers still set, DPCs queued
+/// or running, system threads not terminated. None may be left when
+/// `DriverUnload` returns: "Drivers must cancel any active timers in their
+/// Unload routines"
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-kesettimer>),
+/// and a driver-created thread must have called `PsTerminateSystemThread`
+/// "before the driver is unloaded"
+/// (<https://learn.microsoft.com/windows-hardware/drivers/kernel/releasing-driver-allocated-resources>).
+pub(crate) fn code_outliving_unload() -> Vec<String> {
+    let w = world::lock();
+    let mut out = crate::timer::leaks(&w);
+    out.extend(crate::ps::running_threads(&w.ob));
+    out
+}
+
 fn leak_report(w: &WorldGuard) -> Vec<String> {
     let mut out = Vec::new();
     for (addr, b) in &w.pool.blocks {

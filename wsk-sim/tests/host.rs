@@ -22,6 +22,15 @@ static RETURN: AtomicI32 = AtomicI32::new(STATUS_SUCCESS);
 static INSTALL_UNLOAD: AtomicBool = AtomicBool::new(true);
 /// How long its `DriverUnload` sleeps, in milliseconds.
 static UNLOAD_MS: AtomicU32 = AtomicU32::new(0);
+/// Whether its `DriverUnload` sets a timer and returns with it set.
+static LEAVE_TIMER: AtomicBool = AtomicBool::new(false);
+
+/// A `KTIMER` in the driver's statics.
+struct StaticTimer(core::cell::UnsafeCell<core::mem::MaybeUninit<wsk_sys::KTIMER>>);
+// SAFETY: touched only through the kernel routines, by one test at a time.
+unsafe impl Sync for StaticTimer {}
+static TIMER: StaticTimer =
+    StaticTimer(core::cell::UnsafeCell::new(core::mem::MaybeUninit::uninit()));
 /// What each `DriverEntry` saw: the registry path, `Length`,
 /// `MaximumLength`, the `DriverUnload` it found, and `Parameters\Port`.
 static SEEN: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
@@ -129,6 +138,13 @@ unsafe extern "system" fn DriverUnload(_driver: PDRIVER_OBJECT) {
     // SAFETY: PASSIVE_LEVEL (DriverUnload), a valid interval.
     let status = unsafe { KeDelayExecutionThread(KernelMode, 0, (&raw mut interval).cast()) };
     assert_eq!(status, STATUS_SUCCESS);
+    if LEAVE_TIMER.load(Ordering::Relaxed) {
+        let timer = TIMER.0.get().cast::<wsk_sys::KTIMER>();
+        // SAFETY: static (resident) KTIMER storage; PASSIVE_LEVEL.
+        unsafe { wsk_sys::KeInitializeTimer(timer) };
+        // SAFETY: initialised above; an hour from now, no DPC.
+        unsafe { wsk_sys::KeSetTimer(timer, -36_000_000_000, ptr::null_mut()) };
+    }
     print(c"testdrv: unloaded");
 }
 
@@ -138,6 +154,7 @@ fn machine() -> Sim {
     RETURN.store(STATUS_SUCCESS, Ordering::Relaxed);
     INSTALL_UNLOAD.store(true, Ordering::Relaxed);
     UNLOAD_MS.store(0, Ordering::Relaxed);
+    LEAVE_TIMER.store(false, Ordering::Relaxed);
     SEEN.lock().unwrap().clear();
     sim
 }
@@ -313,4 +330,18 @@ fn waiting_for_a_line_times_out() {
 fn a_service_name_is_one_key() {
     let sim = machine();
     let _ = host_named(&sim, r"a\b");
+}
+
+/// "Drivers must cancel any active timers in their Unload routines"
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-kesettimer>):
+/// a `DriverUnload` that returns with a timer set is a `LEAK` violation,
+/// raised by `unload()` — not only at the end of the test.
+#[test]
+#[should_panic(expected = "DriverUnload returned while the driver's code can still run: timer")]
+fn a_timer_left_set_by_driver_unload_is_a_violation() {
+    let sim = machine();
+    let mut driver = host(&sim);
+    assert_eq!(driver.load(), STATUS_SUCCESS);
+    LEAVE_TIMER.store(true, Ordering::Relaxed);
+    driver.unload();
 }

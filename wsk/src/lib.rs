@@ -12,6 +12,7 @@
 //! | wait, lock, and know which IRQL code runs at | [`irql`] |
 //! | wait for, reuse or cancel a WSK call | [`request`] ([`block_on`] for `async` helpers) |
 //! | hand work that must wait to a `PASSIVE_LEVEL` thread | [`defer`] |
+//! | end `DriverUnload`: cancel timers still set, wait for executor threads, flush DPCs | [`shutdown`] |
 //! | set socket options | [`options`] |
 //! | call what the safe layer does not wrap | [`sys`] (`unsafe`) |
 //!
@@ -48,7 +49,10 @@
 //!
 //! **Teardown.** A socket owns its handler and frees it only after
 //! `WskCloseSocket` completes; dropping a socket closes it in the background.
-//! [`Registration::deregister`] then waits for those closes.
+//! [`Registration::deregister`] then waits for those closes. Last in
+//! `DriverUnload`, [`shutdown`] cancels timers still set, waits for the
+//! threads of executors dropped without shutdown and flushes DPCs, so no
+//! code of the driver runs once it is unloaded.
 //!
 //! ```
 //! # let sim = wsk_sim::Sim::start();
@@ -125,6 +129,7 @@ mod error;
 mod irp;
 mod mdl;
 mod socket;
+mod teardown;
 mod time;
 
 pub use addr::AddressFamily;
@@ -133,6 +138,7 @@ pub use buffer::{BufResult, Buffer};
 pub use error::{Error, Result};
 pub use provider::client::Provider;
 pub use provider::registration::Registration;
+pub use teardown::{ShutdownLeftovers, shutdown};
 
 pub use wsk_macros::vtable;
 

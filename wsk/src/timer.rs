@@ -19,29 +19,56 @@
 //!
 //! The timer's memory is freed only once the kernel can no longer touch it,
 //! as [`KeCancelTimer`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-kecanceltimer)
-//! requires ("the driver must ensure that the DPC has completed before
-//! freeing any resources used by the DPC"):
+//! requires (a DPC already running runs to completion, and the driver must
+//! not free what it uses before then). Three parties may touch a block: its
+//! [`Sleep`] (the owner), its DPC, and [`wsk::shutdown`](crate::shutdown).
+//!
+//! Every set timer is also linked into one registry of armed timers (an
+//! intrusive list under a spin lock, no allocation beyond the block), so
+//! that `DriverUnload` can cancel the timers of sleeps that were leaked
+//! (`mem::forget`) or are still alive: "Drivers must cancel any active
+//! timers in their Unload routines"
+//! ([`KeSetTimer`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-kesettimer)).
+//! The block is linked and its timer set under the lock; the owner's drop
+//! unlinks it and cancels its timer under the lock, first; and
+//! `wsk::shutdown` touches a block only under the lock while it is linked.
+//! The DPC never takes the lock: it frees the block only once the owner
+//! has let go (`RELEASED`), which is after the owner unlinked it. So a block
+//! is never freed while the registry can reach it, and:
 //!
 //! - Dropping a sleep that has not expired cancels the timer; if
 //!   `KeCancelTimer` returns `TRUE` the timer was still queued, its DPC will
 //!   not run, and the memory is freed at once.
-//! - Otherwise the timer expired and its DPC is queued, running or done. The
-//!   DPC's last access to the allocation is one atomic OR that says it is
-//!   done; the drop's is one atomic OR that says the sleep is gone; whichever
+//! - Otherwise the timer expired and its DPC is queued, running or done (or
+//!   `wsk::shutdown` cancelled it, and acts as the DPC that will never run).
+//!   The DPC's last access to the allocation is one atomic OR that sets
+//!   `DPC_DONE`; the drop's is one atomic OR that sets `RELEASED`; whichever
 //!   comes second frees the memory (possibly the DPC itself, as the last
 //!   thing it does).
+//! - `wsk::shutdown` unlinks each block it finds and calls `KeCancelTimer`
+//!   under the lock. `TRUE` with `FIRED` clear: the DPC will never run; it
+//!   sets `FIRED`, `CANCELLED` and `DPC_DONE` in one OR and takes the
+//!   waker, as the DPC would have (exactly one of the two ever sets
+//!   `FIRED`), so the owner's later drop — which then gets `FALSE` from
+//!   `KeCancelTimer` — frees the block. `FALSE`: the timer expired and its
+//!   DPC is queued, running or done; `wsk::shutdown` leaves the block alone
+//!   and waits for the DPC with `KeFlushQueuedDpcs`.
 //!
-//! A DPC is driver code: a DPC still queued when the driver unloads would run
-//! code that is gone, and so would the DPC of a sleep that was leaked
-//! (`mem::forget`) with its timer still set — a leak the driver must not
-//! unload over. [`Executor::shutdown`](crate::task::Executor::shutdown)
-//! calls `KeFlushQueuedDpcs` for that; a driver using timers without an
-//! executor calls [`flush_dpcs`] in `DriverUnload` after dropping its sleeps.
+//! A sleep whose timer `wsk::shutdown` cancelled resolves to
+//! [`Error::CANCELLED`] (and a [`Timeout`] around it to the same error,
+//! dropping its future): teardown ends every wait, and a sleep that ended
+//! before its time must not look like one that lasted it. Sleeps created
+//! afterwards arm normally, so a task that sleeps in a loop waits again
+//! rather than spins (and ends when its executor is shut down). Dropping
+//! it later is safe and frees the block. A sleep leaked with `mem::forget`
+//! keeps its (small) block forever; its timer no longer runs anything.
 //!
 //! Under Wine, `KeSetTimer` runs the DPC from a thread-pool timer callback,
 //! and `KeCancelTimer` waits for that callback and returns `TRUE` for any
 //! timer it did not cancel before (`dlls/ntoskrnl.exe/sync.c`); both cases
-//! above remain safe.
+//! above remain safe: the DPC is then finished, and `wsk::shutdown` leaves a
+//! block whose DPC set `FIRED` alone. That wait is also why the DPC takes no
+//! lock: `KeCancelTimer` is called with the registry's lock held.
 
 use core::cell::UnsafeCell;
 use core::future::{Future, IntoFuture};
@@ -49,13 +76,13 @@ use core::mem::{MaybeUninit, offset_of};
 use core::pin::Pin;
 use core::ptr::NonNull;
 use core::sync::atomic::AtomicUsize;
-use core::sync::atomic::Ordering::AcqRel;
+use core::sync::atomic::Ordering::{AcqRel, Acquire};
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 
 use wsk_sys as sys;
 
-use crate::irql::Passive;
+use crate::task::sys::RawSpinLock;
 use crate::task::waker_slot;
 use crate::{Error, Result};
 
@@ -67,21 +94,115 @@ const WAKER: usize = 1 << 1;
 const DPC_DONE: usize = 1 << 2;
 /// The `Sleep` is gone: whoever comes second frees the block.
 const RELEASED: usize = 1 << 3;
+/// `wsk::shutdown` cancelled the timer (set with `FIRED`): the sleep ended
+/// early.
+const CANCELLED: usize = 1 << 4;
+
+/// The registry's links of a block, guarded by [`ARMED`]'s lock.
+struct Links {
+    prev: *mut TimerBlock,
+    next: *mut TimerBlock,
+    /// In the registry.
+    linked: bool,
+}
+
+/// The registry of armed timers: every block whose timer was set and
+/// whose owner has not dropped it (its timer may have expired since).
+///
+/// # Invariants
+///
+/// `head` starts a doubly-linked list of live blocks through their
+/// [`Links`], each with `linked` set; a block is unlinked before it is
+/// freed.
+struct Armed {
+    head: *mut TimerBlock,
+}
+
+// SAFETY: the blocks it links are reached only under the lock, from any
+// thread (they are non-paged and touched through kernel routines, atomics
+// and the lock).
+unsafe impl Send for Armed {}
+
+static ARMED: RawSpinLock<Armed> = RawSpinLock::new(Armed {
+    head: core::ptr::null_mut(),
+});
+
+impl Armed {
+    /// Links `block` first.
+    ///
+    /// # Safety
+    ///
+    /// `block` is live and not linked; the caller holds the lock (`&mut self`).
+    unsafe fn link(&mut self, block: NonNull<TimerBlock>) {
+        let links = TimerBlock::links(block);
+        // SAFETY: a live block; its links are guarded by the lock we hold.
+        unsafe {
+            *links = Links {
+                prev: core::ptr::null_mut(),
+                next: self.head,
+                linked: true,
+            };
+        }
+        if let Some(head) = NonNull::new(self.head) {
+            // SAFETY: linked, hence live (invariants); under the lock.
+            unsafe { (*TimerBlock::links(head)).prev = block.as_ptr() };
+        }
+        self.head = block.as_ptr();
+    }
+
+    /// Unlinks `block` if it is linked; whether it was.
+    ///
+    /// # Safety
+    ///
+    /// `block` is live; the caller holds the lock.
+    unsafe fn unlink(&mut self, block: NonNull<TimerBlock>) -> bool {
+        let links = TimerBlock::links(block);
+        // SAFETY: a live block; under the lock.
+        let Links { prev, next, linked } = unsafe { links.read() };
+        if !linked {
+            return false;
+        }
+        match NonNull::new(prev) {
+            // SAFETY: its neighbours are linked, hence live; under the lock.
+            Some(prev) => unsafe { (*TimerBlock::links(prev)).next = next },
+            None => self.head = next,
+        }
+        if let Some(next) = NonNull::new(next) {
+            // SAFETY: as above.
+            unsafe { (*TimerBlock::links(next)).prev = prev };
+        }
+        // SAFETY: as above.
+        unsafe { (*links).linked = false };
+        true
+    }
+
+    /// Unlinks and returns the first block.
+    fn pop(&mut self) -> Option<NonNull<TimerBlock>> {
+        let block = NonNull::new(self.head)?;
+        // SAFETY: linked, hence live (invariants); under the lock.
+        unsafe { self.unlink(block) };
+        Some(block)
+    }
+}
 
 /// The allocation behind a set timer.
 ///
 /// # Invariants
 ///
 /// `timer` and `dpc` are initialised, the timer set with the DPC, whose
-/// context is the block. The block is freed once, by the `Sleep`'s drop if
-/// `KeCancelTimer` returned `TRUE` or the DPC had set `DPC_DONE`, else by the
-/// DPC once `RELEASED` is set.
+/// context is the block. `DPC_DONE` is set once, by the DPC or by
+/// [`cancel_all`] when its `KeCancelTimer` returned `TRUE` before the DPC
+/// ran (then it never runs). The owner unlinks the block from [`ARMED`]
+/// before it sets `RELEASED` or frees it, and the block is
+/// freed once, by the `Sleep`'s drop if its `KeCancelTimer` returned `TRUE`
+/// or `DPC_DONE` was set, else by the DPC once `RELEASED` is set.
 #[repr(C)]
 struct TimerBlock {
     timer: UnsafeCell<MaybeUninit<sys::KTIMER>>,
     dpc: UnsafeCell<MaybeUninit<sys::KDPC>>,
     state: AtomicUsize,
     waker: UnsafeCell<Option<Waker>>,
+    links: UnsafeCell<Links>,
 }
 
 impl TimerBlock {
@@ -102,6 +223,11 @@ impl TimerBlock {
                 dpc: UnsafeCell::new(MaybeUninit::uninit()),
                 state: AtomicUsize::new(0),
                 waker: UnsafeCell::new(None),
+                links: UnsafeCell::new(Links {
+                    prev: core::ptr::null_mut(),
+                    next: core::ptr::null_mut(),
+                    linked: false,
+                }),
             });
         }
         let timer = Self::timer(block);
@@ -115,9 +241,14 @@ impl TimerBlock {
         // SAFETY: no preconditions.
         let tick = i64::from(unsafe { sys::KeQueryTimeIncrement() });
         let due = crate::time::relative_timeout(duration).saturating_sub(tick);
-        // SAFETY: both initialised above; relative due time; the DPC's memory
-        // outlives the timer (invariants).
-        unsafe { sys::KeSetTimer(timer, due, Self::dpc(block)) };
+        // Linked and set in one step: `wsk::shutdown` finds every set timer.
+        ARMED.with(|armed| {
+            // SAFETY: a live block, not linked yet; under the lock.
+            unsafe { armed.link(block) };
+            // SAFETY: both initialised above; relative due time; the DPC's
+            // memory outlives the timer (invariants); DISPATCH_LEVEL is fine.
+            unsafe { sys::KeSetTimer(timer, due, Self::dpc(block)) };
+        });
         Some(block)
     }
 
@@ -131,6 +262,12 @@ impl TimerBlock {
     fn dpc(block: NonNull<Self>) -> *mut sys::KDPC {
         let field = block.as_ptr().wrapping_byte_add(offset_of!(Self, dpc));
         UnsafeCell::raw_get(field.cast::<UnsafeCell<MaybeUninit<sys::KDPC>>>()).cast()
+    }
+
+    /// The block's registry links (computed, not read).
+    fn links(block: NonNull<Self>) -> *mut Links {
+        let field = block.as_ptr().wrapping_byte_add(offset_of!(Self, links));
+        UnsafeCell::raw_get(field.cast::<UnsafeCell<Links>>())
     }
 
     /// Frees the block and the waker left in it.
@@ -194,7 +331,7 @@ pub struct Sleep {
 }
 
 // SAFETY: the block is only touched through its atomic state, the waker slot
-// protocol, and kernel routines callable from any thread.
+// protocol, the registry's lock, and kernel routines callable from any thread.
 unsafe impl Send for Sleep {}
 // SAFETY: `&Sleep` gives access to nothing.
 unsafe impl Sync for Sleep {}
@@ -222,7 +359,9 @@ unsafe impl Sync for Sleep {}
 /// # Errors
 ///
 /// The future resolves to [`Error::INSUFFICIENT_RESOURCES`] if the timer
-/// could not be allocated.
+/// could not be allocated, and to [`Error::CANCELLED`] if
+/// [`wsk::shutdown`](crate::shutdown) cancelled it (see the
+/// [module docs](self)).
 pub fn sleep(duration: Duration) -> Sleep {
     let state = if duration.is_zero() {
         SleepState::Elapsed
@@ -236,7 +375,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 }
 
 impl Sleep {
-    /// Whether the timer has expired (the future is ready).
+    /// Whether the timer has expired (the future is ready with `Ok`).
     ///
     /// # IRQL
     ///
@@ -246,10 +385,8 @@ impl Sleep {
         match self.state {
             SleepState::Armed(block) => {
                 // SAFETY: the block lives while the Sleep does (invariants).
-                let state = unsafe { block.as_ref() }
-                    .state
-                    .load(core::sync::atomic::Ordering::Acquire);
-                state & FIRED != 0
+                let state = unsafe { block.as_ref() }.state.load(Acquire);
+                state & (FIRED | CANCELLED) == FIRED
             }
             SleepState::Elapsed => true,
             SleepState::Failed(_) => false,
@@ -269,10 +406,12 @@ impl Future for Sleep {
                 let fired = unsafe {
                     waker_slot::register(&live.state, &live.waker, WAKER, FIRED, cx.waker())
                 };
-                if fired {
-                    Poll::Ready(Ok(()))
-                } else {
+                if !fired {
                     Poll::Pending
+                } else if live.state.load(Acquire) & CANCELLED != 0 {
+                    Poll::Ready(Err(Error::CANCELLED))
+                } else {
+                    Poll::Ready(Ok(()))
                 }
             }
             SleepState::Elapsed => Poll::Ready(Ok(())),
@@ -286,10 +425,18 @@ impl Drop for Sleep {
         let SleepState::Armed(block) = self.state else {
             return;
         };
-        // SAFETY: an initialised timer (invariants); <= DISPATCH_LEVEL.
-        if unsafe { sys::KeCancelTimer(TimerBlock::timer(block)) } != sys::FALSE {
+        // Unlinked and cancelled in one step: once `wsk::shutdown` has
+        // walked the registry, no timer of a sleep is set any more, even one
+        // being dropped meanwhile.
+        let cancelled = ARMED.with(|armed| {
+            // SAFETY: the block lives while the Sleep does; under the lock.
+            unsafe { armed.unlink(block) };
+            // SAFETY: an initialised timer (invariants); DISPATCH_LEVEL.
+            unsafe { sys::KeCancelTimer(TimerBlock::timer(block)) != sys::FALSE }
+        });
+        if cancelled {
             // Still queued: removed, so its DPC will not run.
-            // SAFETY: nothing else touches the block.
+            // SAFETY: nothing else touches the block (unlinked, no DPC).
             unsafe { TimerBlock::free(block) };
             return;
         }
@@ -335,7 +482,9 @@ impl core::fmt::Debug for Sleep {
 ///
 /// [`Error::IO_TIMEOUT`] when the time is up first;
 /// [`Error::INSUFFICIENT_RESOURCES`] if the timer could not be allocated
-/// (after polling `future` once).
+/// (after polling `future` once); [`Error::CANCELLED`] if
+/// [`wsk::shutdown`](crate::shutdown) cancelled the timer (the future is
+/// dropped as on a time-out).
 pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoFuture> {
     Timeout {
         future: future.into_future(),
@@ -383,14 +532,57 @@ impl<F: Future> Future for Timeout<F> {
     }
 }
 
-/// Waits until every DPC already queued on any processor has run
-/// (`KeFlushQueuedDpcs`): after the last [`Sleep`] is dropped, a driver
-/// calls it in `DriverUnload` so that no timer DPC runs after its code is
-/// gone. [`Executor::shutdown`](crate::task::Executor::shutdown) does it.
+/// Cancels the timer of every sleep still armed — leaked or alive — as
+/// `DriverUnload` must ([`KeSetTimer`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-kesettimer)),
+/// wakes their owners (the sleeps resolve to [`Error::CANCELLED`]) and
+/// returns how many it cancelled. Timers that had already expired are left
+/// to their DPCs, which the caller flushes (`KeFlushQueuedDpcs`) afterwards.
 ///
-/// # IRQL
+/// IRQL: ≤ `DISPATCH_LEVEL`.
+pub(crate) fn cancel_all() -> usize {
+    let mut cancelled = 0;
+    loop {
+        let found = ARMED.with(|armed| {
+            let block = armed.pop()?;
+            // SAFETY: it was linked, hence live (its owner's drop unlinks it
+            // under this lock before letting go, and the DPC frees it only
+            // after that); an initialised timer; DISPATCH_LEVEL is fine.
+            if unsafe { sys::KeCancelTimer(TimerBlock::timer(block)) } == sys::FALSE {
+                // Expired: its DPC is queued, running or done.
+                return Some(None);
+            }
+            // SAFETY: as above.
+            let live = unsafe { block.as_ref() };
+            if live.state.load(Acquire) & FIRED != 0 {
+                // Wine's `TRUE` for an expired timer, after its DPC finished
+                // (module docs): nothing to do.
+                return Some(None);
+            }
+            // The DPC will never run: this is its part, done once. Nobody
+            // else sets FIRED now; the owner may flip WAKER meanwhile.
+            let previous = live.state.fetch_or(FIRED | CANCELLED | DPC_DONE, AcqRel);
+            // SAFETY: FIRED was just set, once (the DPC never will).
+            Some(Some(unsafe {
+                waker_slot::take(&live.waker, previous, WAKER)
+            }))
+        });
+        match found {
+            None => return cancelled,
+            Some(None) => {}
+            Some(Some(waker)) => {
+                cancelled += 1;
+                // Outside the lock: a waker runs foreign code.
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            }
+        }
+    }
+}
+
+/// Whether some timer is still armed (set after [`cancel_all`] ran).
 ///
-/// `PASSIVE_LEVEL` (proven by `passive`). Slow: not for hot paths.
-pub fn flush_dpcs(passive: &Passive<'_>) {
-    crate::task::sys::flush_queued_dpcs(passive);
+/// IRQL: ≤ `DISPATCH_LEVEL`.
+pub(crate) fn any_armed() -> bool {
+    ARMED.with(|armed| !armed.head.is_null())
 }

@@ -281,7 +281,7 @@ fn dropped_sleeps_cancel_their_timers_at_every_stage() {
     }
     // A polled sleep dropped after it fired.
     wsk::block_on(&p, sleep(Duration::from_millis(1))).expect("slept");
-    wsk::timer::flush_dpcs(&p);
+    wsk::shutdown(&p, Duration::from_secs(5)).expect("every sleep was dropped");
     sim.finish();
 }
 
@@ -512,9 +512,13 @@ fn shutdown_gives_up_at_its_bound_on_a_closure_that_keeps_waiting() {
             .iter()
             .any(|l| l.contains("shutdown timed out"))
     );
-    // The thread exits once its closure returns.
+    // The thread exits once its closure returns; `wsk::shutdown`
+    // (DriverUnload's last call) waits for the threads the shutdown gave up
+    // on, and drops its references to them.
     release.store(true, Ordering::SeqCst);
     assert_eq!(stuck.join(&p), Ok(()));
+    let left = wsk::shutdown(&p, SHUTDOWN_BOUND).expect_err("orphaned threads");
+    assert_eq!((left.orphaned_threads, left.running_threads), (2, 0));
     eventually("the blocking thread to exit", || sim.leaks().is_empty());
     sim.finish();
 }
@@ -545,6 +549,10 @@ fn an_executor_dropped_without_shutdown_stops_without_waiting() {
     );
     // The workers drop the tasks and exit on their own.
     eventually("the workers to drop every task", || drops.count() == tasks);
+    // `wsk::shutdown` (DriverUnload's last call) waits for them and drops
+    // the references the executor held.
+    let left = wsk::shutdown(&token(), SHUTDOWN_BOUND).expect_err("orphaned threads");
+    assert_eq!((left.orphaned_threads, left.running_threads), (3, 0));
     eventually("the threads to exit", || sim.leaks().is_empty());
     sim.finish();
 }

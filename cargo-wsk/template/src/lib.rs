@@ -3,7 +3,8 @@
 //! `DriverEntry` reads `Port` and `Address` from the service's `Parameters`
 //! key, registers with WSK, captures the provider and starts the server
 //! ([`server`]): one task accepts, one task per connection echoes.
-//! `DriverUnload` stops the tasks, releases the provider and deregisters.
+//! `DriverUnload` stops the tasks, releases the provider and deregisters;
+//! the runtime then calls `wsk::shutdown` (timers and executor threads left).
 //! Progress is printed with `DbgPrint` (a kernel debugger, DebugView, or
 //! `cargo wsk wine`).
 #![cfg_attr(not(test), no_std)]

@@ -39,7 +39,7 @@ use crate::irql::{AtMostDispatch, Passive};
 
 /// Drains the deferred-disposal list until it is empty (waiting for another
 /// thread that drains it).
-fn run_deferred_all(passive: &Passive<'_>) {
+pub(crate) fn run_deferred_all(passive: &Passive<'_>) {
     while has_deferred() {
         if !run_deferred() {
             passive.sleep(Duration::from_millis(1));

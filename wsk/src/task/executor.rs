@@ -6,6 +6,9 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::future::Future;
+use core::ptr;
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use core::sync::atomic::{AtomicPtr, AtomicUsize};
 use core::time::Duration;
 
 use wsk_sys as sys;
@@ -112,27 +115,40 @@ impl Builder {
             return Err(Error::INVALID_PARAMETER);
         }
         let shared = Shared::new(passive);
+        let mut threads = Box::new(ThreadSet {
+            next: ptr::null_mut(),
+            threads: Vec::new(),
+        });
+        let count = self.workers + self.blocking_threads;
+        if threads.threads.try_reserve_exact(count).is_err() {
+            return Err(Error::INSUFFICIENT_RESOURCES);
+        }
         let mut executor = Executor {
             shared,
-            threads: Vec::new(),
+            threads: Some(threads),
             shutdown_timeout: self.shutdown_timeout,
             blocking_threads: self.blocking_threads,
         };
-        let count = self.workers + self.blocking_threads;
-        if executor.threads.try_reserve_exact(count).is_err() {
-            executor.stop_threads();
-            return Err(Error::INSUFFICIENT_RESOURCES);
-        }
         for index in 0..count {
             let start = Box::new(WorkerStart {
                 shared: Arc::clone(&executor.shared),
                 blocking: index >= self.workers,
             });
+            // Counted before the thread can run (and uncount itself).
+            RUNNING.fetch_add(1, Relaxed);
             match SystemThread::spawn(passive, worker_main, start) {
-                Ok(thread) => executor.threads.push(thread),
+                Ok(thread) => {
+                    if let Some(set) = executor.threads.as_mut() {
+                        // Reserved above: no allocation.
+                        set.threads.push(thread);
+                    }
+                }
                 Err(failure) => {
                     let error = match failure {
-                        SpawnThreadError::NotStarted(error) => error,
+                        SpawnThreadError::NotStarted(error) => {
+                            RUNNING.fetch_sub(1, Release);
+                            error
+                        }
                         SpawnThreadError::Detached(error) => {
                             super::sys::debug_print(
                                 c"wsk: an executor thread could not be referenced; it exits \
@@ -164,6 +180,104 @@ struct WorkerStart {
     blocking: bool,
 }
 
+/// An executor's threads, in an allocation of their own so that an
+/// executor dropped without [`Executor::shutdown`] (or whose shutdown gave
+/// up) can hand them to [`ORPHANS`] without allocating.
+struct ThreadSet {
+    /// The next set in [`ORPHANS`].
+    next: *mut ThreadSet,
+    /// Worker threads, then blocking threads.
+    threads: Vec<SystemThread>,
+}
+
+// SAFETY: `next` is only used by `orphan` and `wait_for_threads`, which own
+// the set when they touch it; the thread objects are usable from any thread.
+unsafe impl Send for ThreadSet {}
+// SAFETY: `&ThreadSet` gives access to nothing that is not `Sync`.
+unsafe impl Sync for ThreadSet {}
+
+/// Thread sets of executors whose threads may still run the driver's code
+/// and that nobody waits for any more, pushed by [`orphan`], taken whole by
+/// [`wait_for_threads`] (`wsk::shutdown`): a push-only stack emptied with a
+/// swap, so no ABA.
+static ORPHANS: AtomicPtr<ThreadSet> = AtomicPtr::new(ptr::null_mut());
+
+/// Executor threads started and not yet at the end of their start routine,
+/// of every executor (live ones too).
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Hands `set` to [`ORPHANS`].
+///
+/// IRQL: ≤ `DISPATCH_LEVEL`.
+fn orphan(set: Box<ThreadSet>) {
+    let set = Box::into_raw(set);
+    let mut head = ORPHANS.load(Relaxed);
+    loop {
+        // SAFETY: `set` is ours until the exchange publishes it.
+        unsafe { (*set).next = head };
+        match ORPHANS.compare_exchange_weak(head, set, Release, Relaxed) {
+            Ok(_) => return,
+            Err(now) => head = now,
+        }
+    }
+}
+
+/// What [`wait_for_threads`] found.
+pub(crate) struct ThreadsAtShutdown {
+    /// Threads of dropped executors (or of a shutdown that gave up) that
+    /// were still referenced: waited for.
+    pub(crate) orphaned: usize,
+    /// Executor threads still running at the bound (live executors', or
+    /// orphans that did not exit in time).
+    pub(crate) running: usize,
+}
+
+/// Waits, within `timeout`, for the threads of every executor dropped
+/// without shutdown (or whose shutdown gave up) to end — each thread
+/// object is signalled once the thread has terminated, so none of them runs
+/// the driver's code any more — and then for every executor thread to be
+/// past its last access to driver data.
+///
+/// A thread driver code created must have terminated before the driver
+/// unloads ([Releasing Driver-Allocated Resources](https://learn.microsoft.com/windows-hardware/drivers/kernel/releasing-driver-allocated-resources)).
+pub(crate) fn wait_for_threads(passive: &Passive<'_>, timeout: Duration) -> ThreadsAtShutdown {
+    let deadline = core::pin::pin!(Deadline::new());
+    deadline.as_ref().arm(timeout);
+    let mut orphaned = 0;
+    let mut in_time = true;
+    let mut next = ORPHANS.swap(ptr::null_mut(), Acquire);
+    while !next.is_null() {
+        // SAFETY: pushed by `orphan` from a `Box`; the swap made it ours.
+        let set = unsafe { Box::from_raw(next) };
+        next = set.next;
+        let mut done = true;
+        for thread in &set.threads {
+            orphaned += 1;
+            // SAFETY: armed; a referenced thread object; PASSIVE_LEVEL (token).
+            done &= unsafe { deadline.as_ref().wait_for(thread.object()) };
+        }
+        if !done {
+            // Kept for the next call; dropped (dereferenced) otherwise.
+            in_time = false;
+            orphan(set);
+        }
+    }
+    // Threads that could not be referenced, or of live executors: counted
+    // only. Poll in steps of at least 10 ms, about `timeout` in all, unless
+    // the bound has passed already.
+    let steps = if in_time { timeout.as_millis() / 10 } else { 0 };
+    for _ in 0..steps {
+        if RUNNING.load(Acquire) == 0 {
+            break;
+        }
+        passive.sleep(Duration::from_millis(10));
+    }
+    ThreadsAtShutdown {
+        orphaned,
+        running: RUNNING.load(Acquire),
+    }
+}
+
 /// The start routine of the executor's threads: runs the tasks of its queue
 /// until the executor stops, then ends the thread.
 ///
@@ -179,6 +293,9 @@ unsafe extern "system" fn worker_main(context: sys::PVOID) {
     let passive = unsafe { Passive::new_unchecked() };
     worker_loop(&start.shared, start.blocking, &passive);
     drop(start);
+    // Only the return and `end_current_thread` are left of the driver's
+    // code: `shutdown` waits on the thread object for those, where it has one.
+    RUNNING.fetch_sub(1, Release);
     // SAFETY: last action of the start routine; everything is dropped.
     unsafe { super::sys::end_current_thread() };
 }
@@ -251,8 +368,9 @@ unsafe fn run_next(queue: &RunQueue<Header>) -> bool {
 /// ```
 pub struct Executor {
     shared: Arc<Shared>,
-    /// Worker threads, then blocking threads; empty once shut down.
-    threads: Vec<SystemThread>,
+    /// Worker threads, then blocking threads; `None` once shut down (or
+    /// handed to [`ORPHANS`]).
+    threads: Option<Box<ThreadSet>>,
     shutdown_timeout: Duration,
     blocking_threads: usize,
 }
@@ -351,7 +469,8 @@ impl Executor {
     /// bound. The threads are still told to stop and exit when they can; the
     /// executor's memory stays allocated for as long as they (or wakers) use
     /// it; a `DbgPrint` line says so. The driver must not unload while those
-    /// threads run its code.
+    /// threads run its code: [`wsk::shutdown`](crate::shutdown), in
+    /// `DriverUnload`, waits for them (within its own bound).
     pub fn shutdown(mut self, passive: &Passive<'_>) -> Result<()> {
         let result = self.shutdown_inner(passive);
         if result.is_err() {
@@ -371,7 +490,8 @@ impl Executor {
         // SAFETY: armed; the event lives in `shared`; PASSIVE_LEVEL (token).
         let mut finished = unsafe { deadline.as_ref().wait_for(self.shared.all_done()) };
         self.stop_threads();
-        for thread in core::mem::take(&mut self.threads) {
+        let set = self.threads.take();
+        for thread in set.iter().flat_map(|set| &set.threads) {
             // SAFETY: armed; a referenced thread object; PASSIVE_LEVEL (token).
             finished &= unsafe { deadline.as_ref().wait_for(thread.object()) };
         }
@@ -379,6 +499,10 @@ impl Executor {
         if finished {
             Ok(())
         } else {
+            // Still running the driver's code: `wsk::shutdown` waits again.
+            if let Some(set) = set {
+                orphan(set);
+            }
             Err(Error::IO_TIMEOUT)
         }
     }
@@ -393,17 +517,22 @@ impl Executor {
 impl Drop for Executor {
     /// Without [`shutdown`](Self::shutdown): refuses new tasks and tells the
     /// threads to stop; they drop the remaining tasks and exit on their own.
-    /// Never waits. The driver must not unload until they have exited, which
-    /// only `shutdown` can tell: a `DbgPrint` line says so.
+    /// Never waits: the threads are handed to [`wsk::shutdown`](crate::shutdown),
+    /// which the driver calls in `DriverUnload` and which waits for them. A
+    /// `DbgPrint` line says so.
     fn drop(&mut self) {
-        if self.threads.is_empty() {
+        let Some(set) = self.threads.take() else {
             return;
-        }
+        };
         self.shared.close();
         self.stop_threads();
+        if set.threads.is_empty() {
+            return;
+        }
+        orphan(set);
         super::sys::debug_print(
             c"wsk: Executor dropped without shutdown(): its threads cancel the remaining tasks \
-              and exit on their own; do not unload the driver before they have\n",
+              and exit on their own; wsk::shutdown in DriverUnload waits for them\n",
         );
     }
 }
@@ -411,7 +540,10 @@ impl Drop for Executor {
 impl fmt::Debug for Executor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Executor")
-            .field("threads", &self.threads.len())
+            .field(
+                "threads",
+                &self.threads.as_ref().map_or(0, |set| set.threads.len()),
+            )
             .field("shut_down", &self.shared.is_closed())
             .finish_non_exhaustive()
     }

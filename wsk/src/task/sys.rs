@@ -21,7 +21,7 @@ use crate::error::Error;
 ///
 /// Unlike [`crate::irql::SpinLock`] it needs no IRQL token: wakers, which
 /// take it, are called without one.
-pub(super) struct RawSpinLock<T> {
+pub(crate) struct RawSpinLock<T> {
     lock: UnsafeCell<sys::KSPIN_LOCK>,
     data: UnsafeCell<T>,
 }
@@ -33,7 +33,7 @@ unsafe impl<T: Send> Sync for RawSpinLock<T> {}
 
 impl<T> RawSpinLock<T> {
     /// An unlocked lock (`KeInitializeSpinLock` stores zero).
-    pub(super) const fn new(data: T) -> Self {
+    pub(crate) const fn new(data: T) -> Self {
         Self {
             lock: UnsafeCell::new(0),
             data: UnsafeCell::new(data),
@@ -47,7 +47,7 @@ impl<T> RawSpinLock<T> {
     ///
     /// IRQL: ≤ `DISPATCH_LEVEL`.
     #[inline]
-    pub(super) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         // SAFETY: a valid KSPIN_LOCK in memory that outlives the call; callers
         // run at IRQL <= DISPATCH_LEVEL.
         let old = unsafe { sys::KeAcquireSpinLockRaiseToDpc(self.lock.get()) };
