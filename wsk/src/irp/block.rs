@@ -946,10 +946,13 @@ impl InFlight {
     unsafe fn wake_later(&self, header: *mut Header) {
         // The DPC's own count; the routine's keeps `self` alive meanwhile.
         self.count.fetch_add(1, Relaxed);
+        // SAFETY: the block lives until the DPC is done with it (Header's
+        // invariants); only the link is reached through this reference.
+        let next = unsafe { &(*header).next };
         let mut head = self.wakes.load(Relaxed);
         loop {
             // SAFETY: the block is the routine's alone until it is pushed.
-            unsafe { *(*header).next.get() = head };
+            unsafe { *next.get() = head };
             match self
                 .wakes
                 .compare_exchange_weak(head, header, Release, Relaxed)
