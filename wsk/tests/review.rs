@@ -97,6 +97,21 @@ fn a_socket_rejected_because_deregistration_met_its_accept_callback_is_not_close
     sim.finish();
 }
 
+/// A second connection of `c`'s client, to another peer, for a driver's
+/// waker to own; and the peer's end, to keep until the test ends.
+fn second_connection(
+    c: &common::Connected,
+    p: &wsk::irql::Passive<'_>,
+) -> (ConnectionSocket<NoEvents>, wsk_sim::PeerConn) {
+    let other_peer = c.sim.peer_listen("10.0.0.3:80");
+    let other = block_on(
+        p,
+        wsk::tcp::connect(&c.provider, "10.0.0.3:80".parse().unwrap(), NoEvents),
+    )
+    .expect("second connection");
+    (other, other_peer.accept())
+}
+
 /// A waker of the driver's own (any `alloc::task::Wake` implementation is
 /// safe code) whose `wake` drops the socket it owns.
 struct DropOnWake(Mutex<Option<ConnectionSocket<NoEvents>>>);
@@ -116,13 +131,7 @@ impl std::task::Wake for DropOnWake {
 fn a_foreign_waker_cannot_make_wsk_calls_inside_the_completion_routine() {
     let c = common::connected();
     let p = passive();
-    let other_peer = c.sim.peer_listen("10.0.0.3:80");
-    let other = block_on(
-        &p,
-        wsk::tcp::connect(&c.provider, "10.0.0.3:80".parse().unwrap(), NoEvents),
-    )
-    .expect("second connection");
-    let _other_conn = other_peer.accept();
+    let (other, _other_conn) = second_connection(&c, &p);
     let drops = Arc::new(DropOnWake(Mutex::new(Some(other))));
     let waker = std::task::Waker::from(drops.clone());
     let mut cx = std::task::Context::from_waker(&waker);
@@ -554,13 +563,7 @@ fn a_task_freed_in_a_completion_routine_drops_no_driver_waker() {
     let c = common::connected();
     let p = passive();
     let executor = wsk::task::Executor::builder().build(&p).expect("executor");
-    let other_peer = c.sim.peer_listen("10.0.0.3:80");
-    let other = block_on(
-        &p,
-        wsk::tcp::connect(&c.provider, "10.0.0.3:80".parse().unwrap(), NoEvents),
-    )
-    .expect("second connection");
-    let _other_conn = other_peer.accept();
+    let (other, _other_conn) = second_connection(&c, &p);
     // The request outlives the task, with the task's waker registered.
     let receive = Arc::new(Mutex::new(Some(
         c.socket.receive(wsk::Buffer::with_capacity(16).unwrap()),

@@ -1196,7 +1196,23 @@ mod tests {
         }
     }
 
-    /// Waits (a host thread; the simulator runs DPCs on its worker) until
+    /// A `Counted` request the "provider" pended, with `foreign`'s waker
+    /// registered, that the test then completes (the completion routine
+    /// runs on this thread, as a provider completing inline would call it).
+    fn completed_with_foreign_waker(foreign: &std::sync::Arc<Foreign>) -> RawRequest<Counted> {
+        let waker = Waker::from(foreign.clone());
+        let mut raw = RawRequest::<Counted>::alloc().expect("block");
+        raw.start(Counted, false, |_, _| sys::STATUS_PENDING);
+        assert!(!raw.header().register(&waker), "pending");
+        drop(waker);
+        let header = raw.0.as_ptr().cast::<Header>();
+        // SAFETY: an armed block, completed once, as the provider would.
+        let status = unsafe { on_complete(ptr::null_mut(), ptr::null_mut(), header.cast()) };
+        assert_eq!(status, sys::STATUS_MORE_PROCESSING_REQUIRED);
+        raw
+    }
+
+    /// Waits (a host thread; the simulator runs DPCs on a thread of its own) until
     /// `foreign` was woken and the wake DPC let go of the count.
     fn wait_for_wake(foreign: &Foreign) {
         for _ in 0..10_000 {
@@ -1224,15 +1240,7 @@ mod tests {
         // simulator accepts as resident; no request counts on it now.
         unsafe { WAKE_INFLIGHT.init() };
         let foreign = Foreign::new();
-        let waker = Waker::from(foreign.clone());
-        let mut raw = RawRequest::<Counted>::alloc().expect("block");
-        raw.start(Counted, false, |_, _| sys::STATUS_PENDING);
-        assert!(!raw.header().register(&waker), "pending");
-        drop(waker);
-        let header = raw.0.as_ptr().cast::<Header>();
-        // SAFETY: an armed block, completed once, as the provider would.
-        let status = unsafe { on_complete(ptr::null_mut(), ptr::null_mut(), header.cast()) };
-        assert_eq!(status, sys::STATUS_MORE_PROCESSING_REQUIRED);
+        let raw = completed_with_foreign_waker(&foreign);
         assert!(raw.is_complete(), "the owner sees the completion at once");
         wait_for_wake(&foreign);
         assert!(
@@ -1261,15 +1269,8 @@ mod tests {
         let mut pending_seen = false;
         for _ in 0..20 {
             let foreign = Foreign::new();
-            let waker = Waker::from(foreign.clone());
-            let mut raw = RawRequest::<Counted>::alloc().expect("block");
-            raw.start(Counted, false, |_, _| sys::STATUS_PENDING);
-            assert!(!raw.header().register(&waker), "pending");
-            drop(waker);
-            let header = raw.0.as_ptr().cast::<Header>();
             let abandoned = ABANDONED.load(Acquire);
-            // SAFETY: an armed block, completed once.
-            unsafe { on_complete(ptr::null_mut(), ptr::null_mut(), header.cast()) };
+            let raw = completed_with_foreign_waker(&foreign);
             // None: the DPC had not finished, and disposes of it instead.
             let released = raw.release(false);
             pending_seen |= released.is_none();
