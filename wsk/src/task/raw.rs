@@ -40,9 +40,10 @@
 //! `JoinHandle`'s waker was taken by the completer or by the `JoinHandle`
 //! itself ([`super::waker_slot`]), so freeing only releases memory and a
 //! reference to the executor's shared state (queues, lock, event): no
-//! driver type is dropped and no WSK call made. A waker therefore stays harmless after the task completed and
-//! after the executor shut down: it keeps the header and the executor's
-//! shared state alive, and its wake finds `COMPLETE` and does nothing.
+//! driver type is dropped and no WSK call made. A waker therefore stays
+//! harmless after the task completed and after the executor shut down: it
+//! keeps the header and the executor's shared state alive, and its wake
+//! finds `COMPLETE` and does nothing.
 //!
 //! # Who touches what
 //!
