@@ -16,13 +16,6 @@
 //!   1 KiB, the client receives it (`WSK_FLAG_WAITALL`) and sends it back —
 //!   through a slot and one buffer, against the raw client's reused IRP.
 //!
-//! - `completion_wake`: a receive that pends, then completes when the peer's
-//!   data arrives; collected: the peer's send, which the simulator completes
-//!   the IRP in, so its completion routine. Safe: the request polled inside
-//!   `block_on` (the routine wakes `block_on`'s waker, `KeSetEvent`). Raw:
-//!   the reused IRP whose routine signals the client's event. The
-//!   difference is the completion routine's wake path (no target).
-//!
 //! In every case the buffer (and its MDL) is built once and reused, on both
 //! sides. `cargo xtask bench` collects the inclusive instructions of each
 //! case's `*_once`/`*_round` function, one whole request or round; the peer's
@@ -162,70 +155,6 @@ fn raw_stream_round(
     // SAFETY: as above.
     let (status, bytes) = client.call(|irp| unsafe { send(socket, buf, 0, irp) });
     assert!(status == sys::STATUS_SUCCESS && bytes == CHUNK, "WskSend");
-}
-
-/// The peer's data for a pending safe receive: the simulator completes the
-/// IRP here, so this counts the completion routine and its wake.
-#[inline(never)]
-fn safe_deliver(peer: &PeerConn) {
-    peer.send(&PAYLOAD);
-}
-
-/// The same for a pending raw receive.
-#[inline(never)]
-fn raw_deliver(peer: &PeerConn) {
-    peer.send(&PAYLOAD);
-}
-
-/// One pending receive through the safe layer, completed by the peer while
-/// `block_on`'s waker is registered.
-fn safe_wake_round(
-    socket: &ConnectionSocket<NoEvents>,
-    slot: &mut TransferSlot,
-    buffer: Buffer,
-    peer: &PeerConn,
-    passive: &Passive<'_>,
-) -> Buffer {
-    let mut receive = socket.receive_in(slot, buffer, ReceiveFlags::WAIT_ALL);
-    let mut delivered = false;
-    let (received, buffer) = wsk::block_on(
-        passive,
-        core::future::poll_fn(|cx| {
-            let ready = core::pin::Pin::new(&mut receive).poll(cx);
-            if ready.is_pending() {
-                assert!(!delivered, "woken before the data came");
-                delivered = true;
-                safe_deliver(peer);
-            }
-            ready
-        }),
-    );
-    assert!(delivered, "the receive pended");
-    assert_eq!(received, Ok(PAYLOAD.len()), "WskReceive");
-    buffer
-}
-
-/// The same with raw calls over the client's reused IRP.
-fn raw_wake_round(
-    client: &mut RawClient,
-    receive: TransferFn,
-    socket: sys::PWSK_SOCKET,
-    buf: &mut sys::WSK_BUF,
-    peer: &PeerConn,
-) {
-    let buf = ptr::from_mut(buf);
-    let (status, bytes) = client.call(|irp| {
-        // SAFETY: the socket is connected; the WSK_BUF and its MDL outlive
-        // the call, which completes before `call` returns.
-        let status = unsafe { receive(socket, buf, sys::WSK_FLAG_WAITALL, irp) };
-        assert_eq!(status, sys::STATUS_PENDING, "the receive pended");
-        raw_deliver(peer);
-        status
-    });
-    assert!(
-        status == sys::STATUS_SUCCESS && bytes == PAYLOAD.len(),
-        "WskReceive"
-    );
 }
 
 // ---------------------------------------------------------------------------
@@ -474,46 +403,6 @@ fn stream_raw_with(n: u64, measure: Measure<'_>) -> (u64, u64) {
     (n, total)
 }
 
-/// `n` safe pending receives.
-fn wake_safe_with(n: u64, measure: Measure<'_>) -> (u64, u64) {
-    let side = SafeSide::new();
-    let p = common::passive();
-    let mut slot = TransferSlot::new().expect("slot");
-    let mut buffer = Some(Buffer::with_capacity(PAYLOAD.len()).expect("buffer"));
-    let mut total = 0;
-    for _ in 0..n {
-        total += measure(&mut || {
-            let b = buffer.take().expect("buffer");
-            buffer = Some(safe_wake_round(&side.socket, &mut slot, b, &side.peer, &p));
-        });
-    }
-    drop((slot, buffer));
-    side.finish();
-    (n, total)
-}
-
-/// `n` raw pending receives.
-fn wake_raw_with(n: u64, measure: Measure<'_>) -> (u64, u64) {
-    let mut data = PAYLOAD;
-    let mut side = RawSide::new(&mut data);
-    let receive = side.table().WskReceive.expect("table");
-    let mut total = 0;
-    for _ in 0..n {
-        total += measure(&mut || {
-            raw_wake_round(
-                &mut side.client,
-                receive,
-                side.socket,
-                &mut side.buf,
-                &side.peer,
-            );
-        });
-    }
-    side.finish();
-    black_box(&data);
-    (n, total)
-}
-
 fn run_once(f: &mut dyn FnMut()) -> u64 {
     f();
     0
@@ -541,14 +430,6 @@ entry_points! {
     send_reused_with => send_reused, send_allocs_reused;
     stream_safe_with => stream_safe, stream_allocs_safe;
     stream_raw_with => stream_raw, stream_allocs_raw;
-}
-
-fn wake_safe(n: u64) -> u64 {
-    wake_safe_with(n, &mut run_once).0
-}
-
-fn wake_raw(n: u64) -> u64 {
-    wake_raw_with(n, &mut run_once).0
 }
 
 fn main() {
@@ -601,22 +482,6 @@ fn main() {
                 toggle: "request::raw_stream_round",
                 iters: 500,
                 run: stream_raw,
-            },
-            Case {
-                group: "completion_wake",
-                role: "safe",
-                name: "wake_safe",
-                toggle: "request::safe_deliver",
-                iters: 2_000,
-                run: wake_safe,
-            },
-            Case {
-                group: "completion_wake",
-                role: "raw",
-                name: "wake_raw",
-                toggle: "request::raw_deliver",
-                iters: 2_000,
-                run: wake_raw,
             },
         ],
         &[

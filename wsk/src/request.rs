@@ -63,7 +63,7 @@
 //! [`task`](crate::task)'s wakers itself: they only set an event or queue a
 //! task. Any other waker is the driver's code, which may make WSK calls
 //! (drop a socket, send), and "a WSK application should not call new WSK
-//! functions in the context of the IoCompletion routine"
+//! functions in the context of the `IoCompletion` routine"
 //! ([Using IRPs with Winsock Kernel Functions](https://learn.microsoft.com/windows-hardware/drivers/network/using-irps-with-winsock-kernel-functions)):
 //! it is woken by a DPC of the registration instead, at `DISPATCH_LEVEL`,
 //! after the routine returned (the owner sees the completion at once; the
