@@ -759,6 +759,26 @@ unsafe extern "system" fn on_complete(
         // Nobody to wake: the owner may take and free the block from now on.
         return finish(inflight);
     }
+    // SAFETY: as above: the routine's block, COMPLETING just set by it
+    // with WAKER or WAITER, and not RELEASED.
+    unsafe { serve(header, old, inflight) };
+    finish(inflight)
+}
+
+/// The completion routine's hand-over to the owner's waiter or waker: out
+/// of line, so that the common completion (nobody waiting) stays a short
+/// routine.
+///
+/// # Safety
+///
+/// Called by the completion routine of `header`'s block once, right after
+/// its `fetch_or(COMPLETING)` returned `old`, which has `WAKER` or
+/// `WAITER` and not `RELEASED`; `inflight` is the block's count.
+#[inline(never)]
+unsafe fn serve(header: *mut Header, old: u32, inflight: &InFlight) {
+    // SAFETY: the block lives until COMPLETE (Header's invariants); the
+    // reference is not used after the hand-over.
+    let live = unsafe { &*header };
     let event = if old & WAITER != 0 {
         // SAFETY: WAITER was set, so the owner leaves the pointer alone and
         // the block stays alive until COMPLETE.
@@ -779,13 +799,13 @@ unsafe extern "system" fn on_complete(
                 // SAFETY: as below.
                 unsafe { sys::KeSetEvent(event, 0, sys::FALSE) };
             }
-            return finish(inflight);
+            return;
         }
         slot.take()
     } else {
         None
     };
-    let old = state.fetch_or(COMPLETE, AcqRel);
+    let old = live.state.fetch_or(COMPLETE, AcqRel);
     if old & RELEASED != 0 {
         // The owner let go while this routine was finishing: the block is
         // freed — with the payload, unless the owner took it — by whoever
@@ -808,7 +828,6 @@ unsafe extern "system" fn on_complete(
         // last reference (see `wakes_inline`).
         waker.wake();
     }
-    finish(inflight)
 }
 
 /// The completion routine's last step: it no longer touches anything but
