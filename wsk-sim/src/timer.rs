@@ -473,7 +473,7 @@ pub unsafe extern "system" fn KeInitializeDpc(
 }
 
 /// `KeInsertQueueDpc`: queues the DPC unless it is queued already; returns
-/// whether it queued it. The routine runs later on the worker thread (see
+/// whether it queued it. The routine runs later on a thread of its own (see
 /// the module docs), never inside this call.
 ///
 /// # Safety
