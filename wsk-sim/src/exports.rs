@@ -9,7 +9,7 @@
 //! object code that defines them in the final link.
 
 /// Number of routines `wsk-sys` declares for host builds.
-pub(crate) const EXPORTED: usize = 68;
+pub(crate) const EXPORTED: usize = 69;
 
 macro_rules! exports {
     ($($m:ident :: $name:ident,)*) => {
@@ -79,6 +79,7 @@ exports! {
     timer::KeCancelTimer,
     timer::KeFlushQueuedDpcs,
     timer::KeInitializeDpc,
+    timer::KeInsertQueueDpc,
     timer::KeInitializeTimer,
     timer::KeSetTimer,
     ps::ObReferenceObjectByHandle,

@@ -321,5 +321,8 @@ pub use script::{
 };
 pub use semaphore::{KeInitializeSemaphore, KeReleaseSemaphore};
 pub use sim::{PeerConn, PeerListener, PeerUdp, Sim};
-pub use timer::{KeCancelTimer, KeFlushQueuedDpcs, KeInitializeDpc, KeInitializeTimer, KeSetTimer};
+pub use timer::{
+    KeCancelTimer, KeFlushQueuedDpcs, KeInitializeDpc, KeInitializeTimer, KeInsertQueueDpc,
+    KeSetTimer,
+};
 pub use verifier::Rule;

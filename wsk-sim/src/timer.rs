@@ -1,5 +1,6 @@
 //! Kernel timers and DPCs: `KeInitializeTimer`, `KeSetTimer`,
-//! `KeCancelTimer`, `KeInitializeDpc`, `KeFlushQueuedDpcs`.
+//! `KeCancelTimer`, `KeInitializeDpc`, `KeInsertQueueDpc`,
+//! `KeFlushQueuedDpcs`.
 //!
 //! A set timer is a job of the world's worker thread at its expiry instant.
 //! When it expires, the timer leaves the timer queue (so `KeCancelTimer`
@@ -15,7 +16,18 @@
 //!   returns `FALSE` often finds the DPC still queued ([`KeCancelTimer`](
 //!   https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-kecanceltimer):
 //!   "a DPC that is already running runs to completion", and the driver must
-//!   not free what it uses before it has finished).
+//!   not free what it uses before it has finished);
+//! - a DPC queued with `KeInsertQueueDpc` never runs inside the call, even
+//!   at `PASSIVE_LEVEL`: it runs up to 3 ms later on a thread of its own
+//!   (another processor: the world's worker, which completes IRPs, may be
+//!   busy, and a DPC routine that spins must not stop them), at
+//!   `DISPATCH_LEVEL`, outside whatever callback queued it (an IRP
+//!   completion routine included), so a driver cannot rely on it having
+//!   run, or not, when the call returns. Inserting a DPC that is queued
+//!   returns `FALSE` and changes nothing; one whose routine is running is no
+//!   longer queued, so it is queued again and may run while the first run
+//!   is still going ([`KeInsertQueueDpc`](
+//!   https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keinsertqueuedpc)).
 //!
 //! Verifier rules (`PARAMETER` unless said otherwise): a timer or DPC used
 //! before initialisation, re-initialised while set or queued (a DPC whose
@@ -76,6 +88,9 @@ type DeferredRoutine = unsafe extern "system" fn(*mut KDPC, PVOID, PVOID, PVOID)
 struct DpcRec {
     routine: DeferredRoutine,
     context: usize,
+    /// The system arguments of the queued run (`KeInsertQueueDpc`'s; a
+    /// timer's DPC gets none).
+    args: (usize, usize),
     /// In the DPC queue: its flush sequence number. The kernel takes a DPC
     /// out of the queue before it calls the routine, so a running DPC is not
     /// queued: its memory may be reused as soon as the routine has signalled
@@ -278,18 +293,15 @@ fn expire(generation: u64, timer: usize, seq: u64, expiry: Instant) {
             }
             t.next_seq += 1;
             let flush_seq = t.next_seq;
-            t.dpcs.get_mut(&dpc)?.queued = Some(flush_seq);
+            let rec = t.dpcs.get_mut(&dpc)?;
+            rec.queued = Some(flush_seq);
+            rec.args = (0, 0);
             t.pending.insert(flush_seq);
             Some(dpc)
         })
     };
     if let Some(dpc) = dpc {
-        let delay = jitter(&mut w, DPC_DELAY_MAX);
-        world::queue_job_at(
-            &mut w,
-            Instant::now() + delay,
-            Box::new(move || run_dpc(generation, dpc)),
-        );
+        schedule_dpc(&mut w, dpc);
     }
     drop(w);
     let header = timer as *mut u8;
@@ -304,6 +316,17 @@ fn expire(generation: u64, timer: usize, seq: u64, expiry: Instant) {
     }
 }
 
+/// Has the worker run the DPC just queued, a little later.
+fn schedule_dpc(w: &mut World, dpc: usize) {
+    let generation = w.generation;
+    let delay = jitter(w, DPC_DELAY_MAX);
+    world::queue_job_at(
+        w,
+        Instant::now() + delay,
+        Box::new(move || run_dpc(generation, dpc)),
+    );
+}
+
 /// Runs a queued DPC's routine at `DISPATCH_LEVEL`.
 fn run_dpc(generation: u64, dpc: usize) {
     let _g = NoUnwind::enter();
@@ -315,9 +338,9 @@ fn run_dpc(generation: u64, dpc: usize) {
     let recorded = timers(&w)
         .dpcs
         .get_mut(&dpc)
-        .and_then(|r| Some((r.routine, r.context, r.queued.take()?)));
+        .and_then(|r| Some((r.routine, r.context, r.args, r.queued.take()?)));
     drop(w);
-    let Some((routine, context, seq)) = recorded else {
+    let Some((routine, context, (arg1, arg2), seq)) = recorded else {
         return;
     };
     let kdpc = dpc as *mut KDPC;
@@ -339,16 +362,9 @@ fn run_dpc(generation: u64, dpc: usize) {
         let old = verifier::set_irql(DISPATCH_LEVEL);
         {
             let _cb = InCallback::enter(CallbackKind::Other);
-            // SAFETY: a DPC routine runs at DISPATCH_LEVEL with its DPC object
-            // and context; a timer's DPC gets no system arguments.
-            unsafe {
-                routine(
-                    kdpc,
-                    context as PVOID,
-                    core::ptr::null_mut(),
-                    core::ptr::null_mut(),
-                );
-            };
+            // SAFETY: a DPC routine runs at DISPATCH_LEVEL with its DPC object,
+            // its context and the system arguments it was queued with.
+            unsafe { routine(kdpc, context as PVOID, arg1 as PVOID, arg2 as PVOID) };
         }
         verifier::set_irql(old);
     } else {
@@ -434,6 +450,7 @@ pub unsafe extern "system" fn KeInitializeDpc(
         DpcRec {
             routine,
             context: DeferredContext as usize,
+            args: (0, 0),
             queued: None,
         },
     );
@@ -452,6 +469,64 @@ pub unsafe extern "system" fn KeInitializeDpc(
             SystemArgument2: core::ptr::null_mut(),
             DpcData: core::ptr::null_mut(),
         });
+    }
+}
+
+/// `KeInsertQueueDpc`: queues the DPC unless it is queued already; returns
+/// whether it queued it. The routine runs later on a thread of its own (see
+/// the module docs), never inside this call.
+///
+/// # Safety
+///
+/// `Dpc` must be an initialised `KDPC`, resident until its routine has run.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn KeInsertQueueDpc(
+    Dpc: PRKDPC,
+    SystemArgument1: PVOID,
+    SystemArgument2: PVOID,
+) -> BOOLEAN {
+    let _g = NoUnwind::enter();
+    let mut w = world::lock();
+    let dpc = Dpc as usize;
+    let queued = {
+        let mut t = timers(&w);
+        t.next_seq += 1;
+        let flush_seq = t.next_seq;
+        match t.dpcs.get_mut(&dpc) {
+            None => None,
+            // Only one instance of a DPC can be queued at a time.
+            Some(rec) if rec.queued.is_some() => Some(false),
+            Some(rec) => {
+                rec.queued = Some(flush_seq);
+                rec.args = (SystemArgument1 as usize, SystemArgument2 as usize);
+                t.pending.insert(flush_seq);
+                Some(true)
+            }
+        }
+    };
+    match queued {
+        None => {
+            drop(w);
+            violation!(
+                Rule::Parameter,
+                "KeInsertQueueDpc({Dpc:p}): not an initialised DPC"
+            );
+            FALSE
+        }
+        Some(false) => FALSE,
+        Some(true) => {
+            let generation = w.generation;
+            let delay = jitter(&mut w, DPC_DELAY_MAX);
+            drop(w);
+            std::thread::Builder::new()
+                .name("wsk-sim-dpc".into())
+                .spawn(move || {
+                    std::thread::sleep(delay);
+                    run_dpc(generation, dpc);
+                })
+                .expect("spawn a DPC thread");
+            TRUE
+        }
     }
 }
 

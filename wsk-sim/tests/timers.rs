@@ -184,3 +184,60 @@ fn reinitialising_a_set_timer_is_reported() {
         KeInitializeTimer(&raw mut timer);
     }
 }
+
+/// What `inserted_dpc` saw: its arguments, IRQL and thread.
+struct InsertedRun {
+    runs: AtomicUsize,
+    irql: AtomicU8,
+    args: std::sync::Mutex<Vec<(usize, usize, std::thread::ThreadId)>>,
+}
+
+unsafe extern "system" fn inserted_dpc(_dpc: *mut KDPC, context: PVOID, a1: PVOID, a2: PVOID) {
+    let seen = unsafe { &*context.cast::<InsertedRun>() };
+    seen.irql
+        .store(unsafe { KeGetCurrentIrql() }, Ordering::SeqCst);
+    seen.args
+        .lock()
+        .unwrap()
+        .push((a1 as usize, a2 as usize, std::thread::current().id()));
+    seen.runs.fetch_add(1, Ordering::SeqCst);
+}
+
+/// `KeInsertQueueDpc` queues a DPC once (`FALSE` while it is queued), and
+/// its routine runs later, never inside the call, on another thread at
+/// `DISPATCH_LEVEL`, with the system arguments of the insert that queued
+/// it; once it ran, the DPC can be queued again
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keinsertqueuedpc>).
+#[test]
+fn an_inserted_dpc_runs_once_later_on_another_thread_at_dispatch_level() {
+    let _sim = Sim::start();
+    let seen = InsertedRun {
+        runs: AtomicUsize::new(0),
+        irql: AtomicU8::new(0xFF),
+        args: std::sync::Mutex::new(Vec::new()),
+    };
+    unsafe {
+        let mut dpc: KDPC = core::mem::zeroed();
+        KeInitializeDpc(
+            &raw mut dpc,
+            Some(inserted_dpc),
+            ptr::from_ref(&seen).cast_mut().cast(),
+        );
+        assert_eq!(KeInsertQueueDpc(&raw mut dpc, 1 as PVOID, 2 as PVOID), TRUE);
+        let second = KeInsertQueueDpc(&raw mut dpc, 3 as PVOID, 4 as PVOID);
+        KeFlushQueuedDpcs();
+        let runs = seen.runs.load(Ordering::SeqCst);
+        // The second insert found it queued (FALSE), unless the first run
+        // had already started (then it was queued again: TRUE).
+        assert_eq!(runs, if second == TRUE { 2 } else { 1 });
+        assert_eq!(seen.irql.load(Ordering::SeqCst), DISPATCH_LEVEL);
+        let args = seen.args.lock().unwrap().clone();
+        assert_eq!((args[0].0, args[0].1), (1, 2));
+        let me = std::thread::current().id();
+        assert!(args.iter().all(|&(_, _, thread)| thread != me));
+        // It ran: it may be queued again.
+        assert_eq!(KeInsertQueueDpc(&raw mut dpc, 5 as PVOID, 6 as PVOID), TRUE);
+        KeFlushQueuedDpcs();
+        assert_eq!(seen.runs.load(Ordering::SeqCst), runs + 1);
+    }
+}

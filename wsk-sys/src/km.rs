@@ -1718,6 +1718,16 @@ unsafe extern "system" {
         DeferredContext: PVOID,
     );
 
+    /// Queues an initialised DPC for execution; returns `FALSE` without doing
+    /// anything if it is already in a DPC queue (a DPC object is queued at
+    /// most once at a time). Windows 2000 and later.
+    ///
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keinsertqueuedpc>
+    ///
+    /// IRQL: any level.
+    pub fn KeInsertQueueDpc(Dpc: PRKDPC, SystemArgument1: PVOID, SystemArgument2: PVOID)
+    -> BOOLEAN;
+
     /// Returns once every DPC queued on any processor before the call has run
     /// to completion (DPCs queued during the call are not covered). Slow: not
     /// for critical paths. Windows XP SP2, Windows Server 2003 and later.

@@ -2,12 +2,12 @@
 //! with a total deadline, or until a [`StopSignal`] is set.
 
 use alloc::sync::Arc;
-use alloc::task::Wake;
 use core::cell::UnsafeCell;
 use core::future::Future;
-use core::mem::MaybeUninit;
+use core::mem::{ManuallyDrop, MaybeUninit};
 use core::pin::pin;
-use core::task::{Context, Poll, Waker};
+use core::ptr;
+use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use core::time::Duration;
 
 use wsk_sys as sys;
@@ -131,7 +131,7 @@ fn run<F: Future>(
     let signal = Arc::new(EventWake(UnsafeCell::new(MaybeUninit::uninit())));
     // SAFETY: the KEVENT lives in the Arc, which every waker clone keeps alive.
     unsafe { sys::KeInitializeEvent(signal.event(), sys::SynchronizationEvent, sys::FALSE) };
-    let waker = Waker::from(Arc::clone(&signal));
+    let waker = EventWake::waker(Arc::clone(&signal));
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
     let deadline = pin!(Deadline::new());
@@ -179,6 +179,11 @@ fn run<F: Future>(
 
 /// A waker that signals a synchronization `KEVENT` in the heap, so that a
 /// waker kept beyond [`block_on`] stays harmless.
+///
+/// Its own [`RawWakerVTable`] (not `alloc::task::Wake`), so that
+/// [`is_block_on_waker`] can recognise it: an IRP completion routine wakes
+/// and drops it itself (a `KeSetEvent`, or freeing the `Arc`'s memory),
+/// where it hands any waker it does not know to a DPC.
 struct EventWake(UnsafeCell<MaybeUninit<sys::KEVENT>>);
 
 // SAFETY: the KEVENT is only touched through kernel routines, which are thread-safe.
@@ -186,20 +191,79 @@ unsafe impl Send for EventWake {}
 // SAFETY: as above.
 unsafe impl Sync for EventWake {}
 
+/// The vtable of every `block_on` waker; its address identifies them.
+/// The data pointer is an `Arc<EventWake>`'s (`Arc::into_raw`), one strong
+/// reference per waker.
+static EVENT_WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(clone_event, wake_event, wake_event_by_ref, drop_event);
+
 impl EventWake {
     fn event(&self) -> *mut sys::KEVENT {
         self.0.get().cast()
     }
-}
 
-impl Wake for EventWake {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
+    /// A waker owning `this`.
+    fn waker(this: Arc<Self>) -> Waker {
+        let raw = RawWaker::new(Arc::into_raw(this).cast(), &EVENT_WAKER_VTABLE);
+        // SAFETY: the vtable's contract holds for an `Arc::into_raw` pointer
+        // (see its functions).
+        unsafe { Waker::from_raw(raw) }
     }
 
-    fn wake_by_ref(self: &Arc<Self>) {
-        // SAFETY: initialised before any waker exists; KeSetEvent without
-        // waiting is legal at <= DISPATCH_LEVEL.
+    /// Sets the event: without waiting, legal at ≤ `DISPATCH_LEVEL`.
+    fn set(&self) {
+        // SAFETY: initialised before any waker exists.
         unsafe { sys::KeSetEvent(self.event(), 0, sys::FALSE) };
     }
+}
+
+/// Whether `waker` is a `block_on` waker (see [`EventWake`]).
+pub(crate) fn is_block_on_waker(waker: &Waker) -> bool {
+    ptr::eq(waker.vtable(), &raw const EVENT_WAKER_VTABLE)
+}
+
+/// The waker's `Arc`, borrowed.
+///
+/// # Safety
+///
+/// `data` comes from [`EventWake::waker`] (or a clone) still holding its
+/// reference.
+unsafe fn borrowed(data: *const ()) -> ManuallyDrop<Arc<EventWake>> {
+    // SAFETY: an `Arc::into_raw` pointer with a live reference (caller
+    // contract), not dropped (ManuallyDrop).
+    ManuallyDrop::new(unsafe { Arc::from_raw(data.cast::<EventWake>()) })
+}
+
+/// # Safety
+///
+/// As [`borrowed`].
+unsafe fn clone_event(data: *const ()) -> RawWaker {
+    // SAFETY: forwarded.
+    let this = unsafe { borrowed(data) };
+    RawWaker::new(Arc::into_raw(Arc::clone(&this)).cast(), &EVENT_WAKER_VTABLE)
+}
+
+/// # Safety
+///
+/// As [`borrowed`]; consumes the reference.
+unsafe fn wake_event(data: *const ()) {
+    // SAFETY: forwarded; the waker's reference is dropped here.
+    let this = unsafe { Arc::from_raw(data.cast::<EventWake>()) };
+    this.set();
+}
+
+/// # Safety
+///
+/// As [`borrowed`].
+unsafe fn wake_event_by_ref(data: *const ()) {
+    // SAFETY: forwarded.
+    unsafe { borrowed(data) }.set();
+}
+
+/// # Safety
+///
+/// As [`borrowed`]; consumes the reference.
+unsafe fn drop_event(data: *const ()) {
+    // SAFETY: forwarded; the waker's reference is dropped here.
+    drop(unsafe { Arc::from_raw(data.cast::<EventWake>()) });
 }

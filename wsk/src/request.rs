@@ -57,6 +57,21 @@
 //! inline completion therefore costs the completion routine one atomic
 //! operation and the owner one load, with no kernel call.
 //!
+//! # Where wakers run
+//!
+//! The completion routine wakes [`block_on`](crate::block_on)'s and
+//! [`task`](crate::task)'s wakers itself: they only set an event or queue a
+//! task. Any other waker is the driver's code, which may make WSK calls
+//! (drop a socket, send), and "a WSK application should not call new WSK
+//! functions in the context of the `IoCompletion` routine"
+//! ([Using IRPs with Winsock Kernel Functions](https://learn.microsoft.com/windows-hardware/drivers/network/using-irps-with-winsock-kernel-functions)):
+//! it is woken by a DPC of the registration instead, at `DISPATCH_LEVEL`,
+//! after the routine returned (the owner sees the completion at once; the
+//! request's block goes back to it once the wake was handed over), and
+//! [`Registration::deregister`](crate::Registration::deregister) waits for
+//! those wakes. A waker must be callable at `DISPATCH_LEVEL`, must not wait
+//! or poll, and should be brief.
+//!
 //! # What is here
 //!
 //! - [`Request`], [`RequestSlot`], [`SlotRequest`]: the handles; [`Waitable`]

@@ -97,6 +97,21 @@ fn a_socket_rejected_because_deregistration_met_its_accept_callback_is_not_close
     sim.finish();
 }
 
+/// A second connection of `c`'s client, to another peer, for a driver's
+/// waker to own; and the peer's end, to keep until the test ends.
+fn second_connection(
+    c: &common::Connected,
+    p: &wsk::irql::Passive<'_>,
+) -> (ConnectionSocket<NoEvents>, wsk_sim::PeerConn) {
+    let other_peer = c.sim.peer_listen("10.0.0.3:80");
+    let other = block_on(
+        p,
+        wsk::tcp::connect(&c.provider, "10.0.0.3:80".parse().unwrap(), NoEvents),
+    )
+    .expect("second connection");
+    (other, other_peer.accept())
+}
+
 /// A waker of the driver's own (any `alloc::task::Wake` implementation is
 /// safe code) whose `wake` drops the socket it owns.
 struct DropOnWake(Mutex<Option<ConnectionSocket<NoEvents>>>);
@@ -113,19 +128,12 @@ impl std::task::Wake for DropOnWake {
 /// `IoCompletion` routine, which "a WSK application should not" do
 /// (<https://learn.microsoft.com/windows-hardware/drivers/network/using-irps-with-winsock-kernel-functions>).
 #[test]
-#[ignore = "open: foreign wakers run inside the completion routine (CALL_IN_COMPLETION); \
-            a fix defers them to a DPC, see the review report"]
 fn a_foreign_waker_cannot_make_wsk_calls_inside_the_completion_routine() {
     let c = common::connected();
     let p = passive();
-    let other_peer = c.sim.peer_listen("10.0.0.3:80");
-    let other = block_on(
-        &p,
-        wsk::tcp::connect(&c.provider, "10.0.0.3:80".parse().unwrap(), NoEvents),
-    )
-    .expect("second connection");
-    let _other_conn = other_peer.accept();
-    let waker = std::task::Waker::from(Arc::new(DropOnWake(Mutex::new(Some(other)))));
+    let (other, _other_conn) = second_connection(&c, &p);
+    let drops = Arc::new(DropOnWake(Mutex::new(Some(other))));
+    let waker = std::task::Waker::from(drops.clone());
     let mut cx = std::task::Context::from_waker(&waker);
     let mut receive = c.socket.receive(wsk::Buffer::with_capacity(16).unwrap());
     assert!(std::pin::Pin::new(&mut receive).poll(&mut cx).is_pending());
@@ -133,6 +141,12 @@ fn a_foreign_waker_cannot_make_wsk_calls_inside_the_completion_routine() {
     c.sim.settle();
     let (received, _) = receive.wait(&p);
     assert_eq!(received, Ok(4));
+    // The wake (a DPC, outside the completion routine) dropped the socket.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while drops.0.lock().unwrap().is_some() {
+        assert!(std::time::Instant::now() < deadline, "the waker was woken");
+        std::thread::sleep(Duration::from_millis(1));
+    }
     drop(waker);
     c.finish();
 }
@@ -529,4 +543,83 @@ fn deregistration_before_executor_shutdown_ends_the_tasks() {
     }
     executor.shutdown(&p).expect("tasks ended in time");
     sim.finish();
+}
+
+/// A driver's waker whose drop (not its wake) drops the socket it owns.
+struct DropsOnDrop {
+    _socket: Mutex<ConnectionSocket<NoEvents>>,
+}
+
+impl std::task::Wake for DropsOnDrop {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// A task waker may be the last reference to its task, dropped inside a
+/// request's completion routine (the routine wakes it and the task is
+/// complete). Freeing the task must drop no driver type there: a
+/// `JoinHandle` that registered the driver's waker and was dropped before
+/// the task completed left that waker in the task, whose drop here closes
+/// a socket — a new WSK call in the `IoCompletion` routine
+/// (<https://learn.microsoft.com/windows-hardware/drivers/network/using-irps-with-winsock-kernel-functions>).
+/// The worker that completes the task drops it instead.
+#[test]
+fn a_task_freed_in_a_completion_routine_drops_no_driver_waker() {
+    let c = common::connected();
+    let p = passive();
+    let executor = wsk::task::Executor::builder().build(&p).expect("executor");
+    let (other, _other_conn) = second_connection(&c, &p);
+    // The request outlives the task, with the task's waker registered.
+    let receive = Arc::new(Mutex::new(Some(
+        c.socket.receive(wsk::Buffer::with_capacity(16).unwrap()),
+    )));
+    let task_waker: Arc<Mutex<Option<std::task::Waker>>> = Arc::default();
+    let mut polls = 0;
+    let task = executor
+        .spawn({
+            let (receive, task_waker) = (receive.clone(), task_waker.clone());
+            std::future::poll_fn(move |cx| {
+                polls += 1;
+                if polls > 1 {
+                    return std::task::Poll::Ready(());
+                }
+                let mut slot = receive.lock().unwrap();
+                let request = slot.as_mut().unwrap();
+                assert!(std::pin::Pin::new(request).poll(cx).is_pending());
+                *task_waker.lock().unwrap() = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            })
+        })
+        .map_err(|e| e.error())
+        .expect("spawned");
+    while task_waker.lock().unwrap().is_none() {
+        std::thread::yield_now();
+    }
+    // The JoinHandle registers the driver's waker, then goes.
+    let mut task = task;
+    let drops = Arc::new(DropsOnDrop {
+        _socket: Mutex::new(other),
+    });
+    let dropped = Arc::downgrade(&drops);
+    let drops = std::task::Waker::from(drops);
+    let mut cx = std::task::Context::from_waker(&drops);
+    assert!(std::pin::Pin::new(&mut task).poll(&mut cx).is_pending());
+    drop((task, drops));
+    // Let the task finish; only the request's copy of its waker is left.
+    let wake = task_waker.lock().unwrap().take().unwrap();
+    wake.wake();
+    // The task completes on a worker, which drops the JoinHandle's waker
+    // (the old code left it in the task: the test then goes on after a
+    // second, and the completion routine below drops it).
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while dropped.strong_count() != 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // The request completes: its routine wakes (and frees) the task.
+    c.peer.send(b"free");
+    c.sim.settle();
+    let request = receive.lock().unwrap().take().unwrap();
+    let (received, _) = request.wait(&p);
+    assert_eq!(received, Ok(4));
+    executor.shutdown(&p).expect("shut down");
+    c.finish();
 }

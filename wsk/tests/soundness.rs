@@ -382,8 +382,9 @@ fn handlers_dropped_by_a_completion_are_dropped_outside_the_completion_routine()
     sim.finish();
 }
 
-/// A waker that blocks in `wake` until the test opens its gate: a
-/// completion routine that is still running.
+/// A waker that blocks in `wake` until the test opens its gate. A driver's
+/// waker is woken by its registration's wake DPC, after the completion
+/// routine returned: a wake still running there.
 struct SlowWaker {
     entered: std::sync::atomic::AtomicBool,
     gate: Mutex<bool>,
@@ -408,8 +409,9 @@ impl std::task::Wake for SlowWaker {
 
 /// M-10: `IoSetCompletionRoutine` is for drivers that are not unloaded
 /// before their completion routine finishes. Deregistration returns only
-/// once every completion routine of the registration has returned (here
-/// one blocked in a waker), so the driver may unload then.
+/// once every completion routine of the registration has returned, and
+/// every wake it handed to the wake DPC (here one blocked in the driver's
+/// waker), so the driver may unload then.
 #[test]
 fn deregistration_waits_for_completion_routines_still_running() {
     use core::future::Future;
@@ -427,8 +429,8 @@ fn deregistration_waits_for_completion_routines_still_running() {
     let task_waker = std::task::Waker::from(Arc::clone(&waker));
     let mut cx = std::task::Context::from_waker(&task_waker);
     assert!(core::pin::Pin::new(&mut receive).poll(&mut cx).is_pending());
-    // The peer's data completes the receive on the peer's thread, whose
-    // completion routine then blocks in the waker.
+    // The peer's data completes the receive; the wake DPC then blocks in
+    // the waker.
     let common::Connected {
         socket,
         peer,
@@ -463,7 +465,7 @@ fn deregistration_waits_for_completion_routines_still_running() {
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert!(
         !deregistered.load(SeqCst),
-        "deregister returned while a completion routine was running"
+        "deregister returned while a wake was running"
     );
     *waker.gate.lock().unwrap() = true;
     waker.opened.notify_all();
@@ -471,7 +473,7 @@ fn deregistration_waits_for_completion_routines_still_running() {
     result.expect("nothing left");
     assert!(
         routine_done_first,
-        "the routine returned before deregister did"
+        "the wake returned before deregister did"
     );
     let _peer = sender.join().expect("peer");
     sim.finish();

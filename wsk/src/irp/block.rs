@@ -1,7 +1,9 @@
 //! The block behind every request — its IRP, completion state and payload
 //! in one allocation — and the lock-free hand-off between the owner and the
-//! completion routine. The soundness argument is in [`Header`]'s invariants
-//! and at each `unsafe` block; the request handles in
+//! completion routine (or the registration's wake DPC, which wakes wakers
+//! that are not this crate's outside the routine: [`InFlight`]). The
+//! soundness argument is in [`Header`]'s and [`InFlight`]'s invariants and
+//! at each `unsafe` block; the request handles in
 //! [`handle`](super::handle) use only the operations defined here.
 
 use core::cell::UnsafeCell;
@@ -50,13 +52,13 @@ pub trait Operation: Send + 'static {
         let _ = (status, information);
     }
 
-    /// The count of IRPs of this request's registration whose completion
-    /// routine has not finished: incremented when the IRP is armed,
-    /// decremented as the routine's last touch of anything but its own
-    /// stack, so that deregistration can wait until no completion routine
-    /// of the registration is running before the driver unloads.
+    /// The registration's count of IRPs whose completion (routine, and the
+    /// DPC that wakes a foreign waker) has not finished: incremented when
+    /// the IRP is armed, decremented as the last touch of anything but the
+    /// stack, so that deregistration can wait until none is running before
+    /// the driver unloads. See [`InFlight`].
     #[doc(hidden)]
-    fn inflight(&self) -> &AtomicUsize;
+    fn inflight(&self) -> &InFlight;
 
     /// Whether [`completed`](Self::completed) must run in the completion
     /// routine.
@@ -91,13 +93,16 @@ struct IrpWithStack {
 /// The owner is blocked on the event `event` points to: the completion
 /// routine signals it.
 const WAITER: u32 = 1 << 0;
-/// `waker` holds the owner's waker: the completion routine takes and wakes it.
+/// `waker` holds the owner's waker: the completion routine takes and wakes it
+/// (this crate's wakers), or hands the block to its registration's wake DPC,
+/// which does (any other waker).
 const WAKER: u32 = 1 << 1;
 /// The IRP completed: its `IoStatus` is final and the owner may take the
 /// output.
 const COMPLETING: u32 = 1 << 2;
-/// The completion routine is done with the block. Set only when it had a
-/// waker or a waiter to serve; without either, `COMPLETING` means the same.
+/// The completion routine (or the wake DPC it handed the block to) is done
+/// with the block. Set only when it had a waker or a waiter to serve;
+/// without either, `COMPLETING` means the same.
 const COMPLETE: u32 = 1 << 3;
 /// The owner let go of the block: whichever party finishes last frees it.
 const RELEASED: u32 = 1 << 4;
@@ -127,14 +132,26 @@ const fn finished(state: u32) -> bool {
 ///   initialised `KEVENT` on the waiting thread's stack, which stays valid
 ///   until the completion routine has signalled it or the owner has cleared
 ///   `WAITER`.
+/// - "The completion routine" below includes the wake DPC: a routine that
+///   finds `WAKER` with a waker that is not this crate's own hands the
+///   block over to its registration's [`InFlight`] (after its last read of
+///   the block, with `COMPLETING` set and `COMPLETE` clear) and the DPC
+///   finishes what the routine would have done — takes the waker, sets
+///   `COMPLETE`, defers a released block, wakes — so the owner's side of
+///   the state machine does not change. The routine still signals the
+///   waiter's event itself.
 /// - `ops` is the block's [`BlockOps`], for the completion routine.
 /// - `inflight` is written by the owner when it arms the block (and the
 ///   counter it points to incremented), read by the completion routine,
 ///   which decrements that counter as its last access to anything outside
-///   its stack. The counter outlives the routine: it is the registration's,
-///   and deregistration waits for it to reach zero.
-/// - `next` links the block into the deferred-disposal list once the
-///   completion routine found `RELEASED`; only that list touches it.
+///   its stack; a routine that hands the block to the wake DPC counts one
+///   more first, which the DPC decrements as its last access to the block
+///   and the registration. The counter outlives both: it is the
+///   registration's, and deregistration waits for it to reach zero.
+/// - `next` links the block into its registration's wake list while the
+///   wake DPC has it, then into the deferred-disposal list once the
+///   completion routine (or the DPC) found `RELEASED`; only those lists
+///   touch it, one after the other.
 /// - Exactly one party frees the block: the owner if it sees the completion
 ///   routine `finished`, else the completion routine once `RELEASED` is set
 ///   (or, for a block with a payload, whoever drains the deferred list).
@@ -144,7 +161,7 @@ pub(crate) struct Header {
     state: AtomicU32,
     event: UnsafeCell<*mut sys::KEVENT>,
     waker: UnsafeCell<Option<Waker>>,
-    inflight: UnsafeCell<*const AtomicUsize>,
+    inflight: UnsafeCell<*const InFlight>,
     next: UnsafeCell<*mut Header>,
     ops: &'static BlockOps,
 }
@@ -277,8 +294,8 @@ impl Header {
     /// the right to access all of it (not derived from `&self`, which covers
     /// only the header).
     #[inline]
-    unsafe fn arm(&self, reuse: bool, block: sys::PVOID, inflight: &AtomicUsize) -> sys::PIRP {
-        inflight.fetch_add(1, Relaxed);
+    unsafe fn arm(&self, reuse: bool, block: sys::PVOID, inflight: &InFlight) -> sys::PIRP {
+        inflight.count.fetch_add(1, Relaxed);
         // SAFETY: the block is idle: the completion routine does not read
         // the field now (caller contract).
         unsafe { *self.inflight.get() = inflight };
@@ -336,7 +353,7 @@ impl Header {
             let inflight = unsafe { *header.inflight.get() };
             // SAFETY: the registration's counter, which outlives every armed
             // block's completion (Header's invariants).
-            unsafe { (*inflight).fetch_sub(1, Release) };
+            unsafe { (*inflight).count.fetch_sub(1, Release) };
         }
     }
 
@@ -682,7 +699,25 @@ impl<O: Operation> Drop for RawRequest<O> {
     }
 }
 
+/// Whether the completion routine may wake `waker` itself: it is one of this
+/// crate's own, whose wake and drop make no WSK call and drop no driver type
+/// (an executor task's — see `task::raw`'s module docs — or `block_on`'s).
+/// Recognised by the address of its `RawWakerVTable`, a `static` of this
+/// crate; any other waker runs arbitrary driver code.
+#[inline]
+fn wakes_inline(waker: &Waker) -> bool {
+    crate::task::is_task_waker(waker) || crate::block_on::is_block_on_waker(waker)
+}
+
 /// The completion routine of every request.
+///
+/// It wakes this crate's own wakers itself. Any other waker is the
+/// driver's code (any `alloc::task::Wake` implementation is safe code), and
+/// may drop a socket, send, or release a retained list: a new WSK call,
+/// which "a WSK application should not" make "in the context of the
+/// `IoCompletion` routine"
+/// (<https://learn.microsoft.com/windows-hardware/drivers/network/using-irps-with-winsock-kernel-functions>).
+/// Such a block goes to the registration's wake DPC instead ([`InFlight`]).
 ///
 /// # Safety
 ///
@@ -724,13 +759,26 @@ unsafe extern "system" fn on_complete(
         // Nobody to wake: the owner may take and free the block from now on.
         return finish(inflight);
     }
-    let waker = if old & WAKER != 0 {
-        // SAFETY: WAKER was set, so the owner leaves the slot alone and the
-        // block stays alive until COMPLETE (Header's invariants).
-        unsafe { (*live.waker.get()).take() }
-    } else {
-        None
-    };
+    // SAFETY: as above: the routine's block, COMPLETING just set by it
+    // with WAKER or WAITER, and not RELEASED.
+    unsafe { serve(header, old, inflight) };
+    finish(inflight)
+}
+
+/// The completion routine's hand-over to the owner's waiter or waker: out
+/// of line, so that the common completion (nobody waiting) stays a short
+/// routine.
+///
+/// # Safety
+///
+/// Called by the completion routine of `header`'s block once, right after
+/// its `fetch_or(COMPLETING)` returned `old`, which has `WAKER` or
+/// `WAITER` and not `RELEASED`; `inflight` is the block's count.
+#[inline(never)]
+unsafe fn serve(header: *mut Header, old: u32, inflight: &InFlight) {
+    // SAFETY: the block lives until COMPLETE (Header's invariants); the
+    // reference is not used after the hand-over.
+    let live = unsafe { &*header };
     let event = if old & WAITER != 0 {
         // SAFETY: WAITER was set, so the owner leaves the pointer alone and
         // the block stays alive until COMPLETE.
@@ -738,7 +786,26 @@ unsafe extern "system" fn on_complete(
     } else {
         None
     };
-    let old = state.fetch_or(COMPLETE, AcqRel);
+    let waker = if old & WAKER != 0 {
+        // SAFETY: WAKER was set, so the owner leaves the slot alone and the
+        // block stays alive until COMPLETE (Header's invariants).
+        let slot = unsafe { &mut *live.waker.get() };
+        if slot.as_ref().is_some_and(|waker| !wakes_inline(waker)) {
+            // SAFETY: a block whose IRP completed, with WAKER set and
+            // COMPLETE clear, that this routine no longer reads.
+            unsafe { inflight.wake_later(header) };
+            // The block may be gone: only the waiter's event is touched.
+            if let Some(event) = event {
+                // SAFETY: as below.
+                unsafe { sys::KeSetEvent(event, 0, sys::FALSE) };
+            }
+            return;
+        }
+        slot.take()
+    } else {
+        None
+    };
+    let old = live.state.fetch_or(COMPLETE, AcqRel);
     if old & RELEASED != 0 {
         // The owner let go while this routine was finishing: the block is
         // freed — with the payload, unless the owner took it — by whoever
@@ -756,20 +823,220 @@ unsafe extern "system" fn on_complete(
         unsafe { sys::KeSetEvent(event, 0, sys::FALSE) };
     }
     if let Some(waker) = waker {
-        // The waker must not poll inline (see `crate::request`): it runs
-        // in the completion routine.
+        // One of this crate's wakers: it queues a task or sets an event,
+        // makes no WSK call and drops no driver type, even if this is its
+        // last reference (see `wakes_inline`).
         waker.wake();
     }
-    finish(inflight)
 }
 
 /// The completion routine's last step: it no longer touches anything but
 /// its stack, so deregistration may let the registration (and the driver)
 /// go once every routine has been here.
 #[inline]
-fn finish(inflight: &AtomicUsize) -> sys::NTSTATUS {
-    inflight.fetch_sub(1, Release);
+fn finish(inflight: &InFlight) -> sys::NTSTATUS {
+    inflight.count.fetch_sub(1, Release);
     sys::STATUS_MORE_PROCESSING_REQUIRED
+}
+
+// ---------------------------------------------------------------------------
+// In-flight requests and the wake DPC
+
+/// A registration's count of requests whose completion has not finished,
+/// and the DPC that wakes the foreign wakers of its requests outside their
+/// completion routine.
+///
+/// The completion routine wakes this crate's wakers itself; a block whose
+/// waker is any other goes on `wakes` (linked through `Header::next`) and
+/// the DPC takes, completes and wakes it at `DISPATCH_LEVEL`: a
+/// [`CustomDpc`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nc-wdm-kdeferred_routine)
+/// routine runs in its own context, not the completion routine's, and may
+/// make the WSK calls allowed at `DISPATCH_LEVEL`. A DPC needs no
+/// allocation and no device object (a work item needs an `IoObject`, which
+/// a registration does not have), and a foreign waker already had to be
+/// callable at `DISPATCH_LEVEL`, where completion routines may run.
+///
+/// - [`KeInitializeDpc`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keinitializedpc)
+///   (any IRQL, Windows 2000) once, when the registration is made: the
+///   `KDPC` lives in the registration, in non-paged memory allocated by
+///   the driver, as the page requires of its storage.
+/// - [`KeInsertQueueDpc`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keinsertqueuedpc)
+///   (any IRQL, Windows 2000) by the completion routine that makes the list
+///   non-empty. A DPC object is queued at most once at a time (a second
+///   insert returns `FALSE` and does nothing), and one whose routine has
+///   started is no longer queued (a `TRUE` from
+///   [`KeRemoveQueueDpc`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keremovequeuedpc)
+///   means it was removed "before the DPC routine started to run"). Each
+///   run takes the whole list once, so the run a push onto the empty list
+///   queues is the first to take it after that push: every run finds
+///   blocks (a `FALSE` would mean a queued run that has not taken the list
+///   yet, which then takes the new block too).
+/// - [`KeFlushQueuedDpcs`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keflushqueueddpcs)
+///   (`PASSIVE_LEVEL`, Windows XP SP2 / Server 2003) by deregistration, if
+///   the DPC was ever queued, once the count reached zero (see
+///   [`quiesce`](Self::quiesce)).
+///
+/// # Invariants
+///
+/// - `count` is the number of armed requests whose completion routine has
+///   not finished, plus the blocks handed to the DPC and not yet woken.
+///   The completion routine counts a block it hands over before it pushes
+///   it and uncounts itself after `KeInsertQueueDpc` returned; the DPC
+///   uncounts a block as its last access to it and to `self`. So while
+///   `count` is not zero the DPC may run and `self` must stay; once it is,
+///   neither a completion routine nor the DPC touches `self` again.
+/// - `dpc` is initialised by [`init`](Self::init) before any request of the
+///   registration is armed, at `self`'s final address, which does not
+///   change until `count` is zero and the DPC flushed.
+#[repr(C)]
+pub struct InFlight {
+    count: AtomicUsize,
+    /// Blocks whose waker the DPC wakes.
+    wakes: AtomicPtr<Header>,
+    /// Whether `dpc` was ever queued.
+    used: AtomicBool,
+    dpc: UnsafeCell<MaybeUninit<sys::KDPC>>,
+}
+
+// SAFETY: the KDPC is touched only through kernel routines (thread-safe);
+// the rest is atomics.
+unsafe impl Send for InFlight {}
+// SAFETY: as above.
+unsafe impl Sync for InFlight {}
+
+impl InFlight {
+    /// A count of zero with an uninitialised DPC; see [`init`](Self::init).
+    pub(crate) const fn new() -> Self {
+        Self {
+            count: AtomicUsize::new(0),
+            wakes: AtomicPtr::new(ptr::null_mut()),
+            used: AtomicBool::new(false),
+            dpc: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+
+    /// Initialises the DPC (`KeInitializeDpc`, any IRQL) with `self` as its
+    /// context.
+    ///
+    /// # Safety
+    ///
+    /// Once, before any request counts on `self`, at the address `self`
+    /// keeps until [`quiesce`](Self::quiesce) returned, in non-paged memory.
+    pub(crate) unsafe fn init(&self) {
+        // SAFETY: resident KDPC storage owned by `self`, not queued (no
+        // request yet); the routine's context is `self`, which outlives
+        // every run (caller contract and invariants).
+        unsafe {
+            sys::KeInitializeDpc(
+                self.dpc.get().cast(),
+                Some(wake_foreign),
+                ptr::from_ref(self).cast_mut().cast(),
+            );
+        }
+    }
+
+    /// Whether no request counts on `self`.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.count.load(Acquire) == 0
+    }
+
+    /// Once [`is_idle`](Self::is_idle): flushes the DPCs if the wake DPC
+    /// was ever queued, so that no run of it is left queued when `self` and
+    /// the driver go. (Its last run returns right after its last decrement;
+    /// that return is the same window a completion routine leaves after
+    /// its own, narrowed here by the flush.)
+    ///
+    /// # IRQL
+    ///
+    /// `PASSIVE_LEVEL` (proven by `passive`), outside any callback.
+    pub(crate) fn quiesce(&self, passive: &Passive<'_>) {
+        if self.used.load(Acquire) {
+            crate::task::sys::flush_queued_dpcs(passive);
+        }
+    }
+
+    /// Hands a completed block whose waker is foreign to the DPC.
+    ///
+    /// # Safety
+    ///
+    /// Called by the completion routine of `header`'s block, which counts
+    /// on `self`, found `WAKER` set and `COMPLETE` clear, and touches the
+    /// block no more (the DPC may finish it at once).
+    unsafe fn wake_later(&self, header: *mut Header) {
+        // The DPC's own count; the routine's keeps `self` alive meanwhile.
+        self.count.fetch_add(1, Relaxed);
+        // SAFETY: the block lives until the DPC is done with it (Header's
+        // invariants); only the link is reached through this reference.
+        let next = unsafe { &(*header).next };
+        let mut head = self.wakes.load(Relaxed);
+        loop {
+            // SAFETY: the block is the routine's alone until it is pushed.
+            unsafe { *next.get() = head };
+            match self
+                .wakes
+                .compare_exchange_weak(head, header, Release, Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => head = now,
+            }
+        }
+        if head.is_null() {
+            if !self.used.load(Relaxed) {
+                self.used.store(true, Release);
+            }
+            // SAFETY: initialised before any request (invariant); any IRQL.
+            // A FALSE (already queued) means a run that has not taken the
+            // list yet, which then takes this block too.
+            unsafe {
+                sys::KeInsertQueueDpc(self.dpc.get().cast(), ptr::null_mut(), ptr::null_mut())
+            };
+        }
+    }
+}
+
+/// The wake DPC (`KDEFERRED_ROUTINE`): for every block handed to it, takes
+/// the waker, marks the block `COMPLETE` (deferring it if the owner let
+/// go, as the completion routine does), wakes the waker, and uncounts the
+/// block last.
+///
+/// # Safety
+///
+/// Run by the kernel at `DISPATCH_LEVEL` for a DPC initialised by
+/// [`InFlight::init`], whose context is that `InFlight`.
+unsafe extern "system" fn wake_foreign(
+    _dpc: *mut sys::KDPC,
+    context: sys::PVOID,
+    _argument1: sys::PVOID,
+    _argument2: sys::PVOID,
+) {
+    let inflight = context.cast_const().cast::<InFlight>();
+    // SAFETY: this run was queued for a block that is still counted, so
+    // `inflight` is alive (invariants).
+    let mut next = unsafe { &(*inflight).wakes }.swap(ptr::null_mut(), Acquire);
+    while !next.is_null() {
+        let header = next;
+        // SAFETY: handed over by its completion routine, still counted: the
+        // block lives until COMPLETE (Header's invariants).
+        let live = unsafe { &*header };
+        // SAFETY: written by `wake_later` before the push this swap saw.
+        next = unsafe { *live.next.get() };
+        // SAFETY: WAKER is set and COMPLETE clear: the owner leaves the slot
+        // alone, and the routine handed it here.
+        let waker = unsafe { (*live.waker.get()).take() };
+        if live.state.fetch_or(COMPLETE, AcqRel) & RELEASED != 0 {
+            // SAFETY: the owner is gone; nobody else touches the block.
+            unsafe { defer(header) };
+        }
+        // The block may be gone (`live` is not used again): the driver's
+        // waker runs here, at DISPATCH_LEVEL, outside any completion
+        // routine.
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        // SAFETY: still counted until this decrement (invariants); nothing
+        // of `inflight` or the block is touched after the last one.
+        unsafe { &(*inflight).count }.fetch_sub(1, Release);
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -883,20 +1150,168 @@ mod tests {
     /// A payload without resources.
     struct Nothing;
 
-    /// The in-flight counter of the test's requests.
-    static INFLIGHT: AtomicUsize = AtomicUsize::new(0);
+    /// The in-flight count of the tests' `Nothing` requests.
+    static INFLIGHT: InFlight = InFlight::new();
 
     impl Operation for Nothing {
         type Output = ();
         fn complete(self, _status: i32, _information: usize) {}
-        fn inflight(&self) -> &AtomicUsize {
+        fn inflight(&self) -> &InFlight {
             &INFLIGHT
         }
+    }
+
+    /// The in-flight count of the foreign-waker tests' requests (their own,
+    /// so that they can watch it while other tests run).
+    static WAKE_INFLIGHT: InFlight = InFlight::new();
+
+    /// Abandoned `Counted` payloads.
+    static ABANDONED: AtomicUsize = AtomicUsize::new(0);
+
+    /// A payload whose disposal is counted.
+    struct Counted;
+
+    impl Operation for Counted {
+        type Output = ();
+        fn complete(self, _status: i32, _information: usize) {}
+        fn abandon(self, _status: i32, _information: usize) {
+            ABANDONED.fetch_add(1, Relaxed);
+        }
+        fn inflight(&self) -> &InFlight {
+            &WAKE_INFLIGHT
+        }
+    }
+
+    /// A driver's own waker: records each wake, whether it ran on the
+    /// thread that called the completion routine, and whether the request
+    /// was still counted in flight then (so deregistration waits for it).
+    struct Foreign {
+        wakes: AtomicUsize,
+        counted: AtomicBool,
+        inline: AtomicBool,
+        caller: std::thread::ThreadId,
+    }
+
+    impl Foreign {
+        fn new() -> std::sync::Arc<Self> {
+            std::sync::Arc::new(Self {
+                wakes: AtomicUsize::new(0),
+                counted: AtomicBool::new(false),
+                inline: AtomicBool::new(false),
+                caller: std::thread::current().id(),
+            })
+        }
+    }
+
+    impl std::task::Wake for Foreign {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            self.counted.store(!WAKE_INFLIGHT.is_idle(), Relaxed);
+            let inline = std::thread::current().id() == self.caller;
+            self.inline.store(inline, Relaxed);
+            self.wakes.fetch_add(1, Release);
+        }
+    }
+
+    /// A `Counted` request the "provider" pended, with `foreign`'s waker
+    /// registered, that the test then completes (the completion routine
+    /// runs on this thread, as a provider completing inline would call it).
+    fn completed_with_foreign_waker(foreign: &std::sync::Arc<Foreign>) -> RawRequest<Counted> {
+        let waker = Waker::from(foreign.clone());
+        let mut raw = RawRequest::<Counted>::alloc().expect("block");
+        raw.start(Counted, false, |_, _| sys::STATUS_PENDING);
+        assert!(!raw.header().register(&waker), "pending");
+        drop(waker);
+        let header = raw.0.as_ptr().cast::<Header>();
+        // SAFETY: an armed block, completed once, as the provider would.
+        let status = unsafe { on_complete(ptr::null_mut(), ptr::null_mut(), header.cast()) };
+        assert_eq!(status, sys::STATUS_MORE_PROCESSING_REQUIRED);
+        raw
+    }
+
+    /// Waits (a host thread; the simulator runs DPCs on a thread of its own) until
+    /// `foreign` was woken and the wake DPC let go of the count.
+    fn wait_for_wake(foreign: &Foreign) {
+        for _ in 0..10_000 {
+            if foreign.wakes.load(Acquire) == 1 && WAKE_INFLIGHT.is_idle() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("the wake DPC did not run");
     }
 
     /// A block's header.
     #[derive(Clone, Copy)]
     struct HeaderPtr(*mut Header);
+
+    /// F6: a waker that is not this crate's own is woken by the wake DPC,
+    /// after the completion routine returned, with the request still
+    /// counted in flight (deregistration waits for it); the owner sees the
+    /// completion at once and takes the output while the DPC is pending,
+    /// and the block goes back to the owner only once the DPC is done.
+    #[test]
+    fn a_foreign_waker_is_woken_by_the_dpc_not_the_completion_routine() {
+        let _sim = wsk_sim::Sim::start();
+        // SAFETY: a static, so at its final address, in memory the
+        // simulator accepts as resident; no request counts on it now.
+        unsafe { WAKE_INFLIGHT.init() };
+        let foreign = Foreign::new();
+        let raw = completed_with_foreign_waker(&foreign);
+        assert!(raw.is_complete(), "the owner sees the completion at once");
+        wait_for_wake(&foreign);
+        assert!(
+            !foreign.inline.load(Relaxed),
+            "woken by the DPC, not inside the completion routine"
+        );
+        assert!(foreign.counted.load(Relaxed), "woken while still counted");
+        let ((), back) = raw.take();
+        let back = back.expect("the DPC is done: the block is the owner's again");
+        drop(back);
+        // SAFETY: a test thread: PASSIVE_LEVEL, outside any callback.
+        WAKE_INFLIGHT.quiesce(&unsafe { Passive::new_unchecked() });
+    }
+
+    /// F6: the owner lets go of a request (its payload inside) while the
+    /// wake DPC for its foreign waker is pending: neither frees the block
+    /// early; the DPC finds `RELEASED`, defers it, wakes, and the deferred
+    /// list disposes of the payload once. (The simulator runs the DPC up to
+    /// 3 ms after the routine queued it, so the owner almost always lets go
+    /// first; the test retries until it did, and checks every run.)
+    #[test]
+    fn the_owner_may_let_go_while_the_wake_dpc_is_pending() {
+        let _sim = wsk_sim::Sim::start();
+        // SAFETY: as above.
+        unsafe { WAKE_INFLIGHT.init() };
+        let mut pending_seen = false;
+        for _ in 0..20 {
+            let foreign = Foreign::new();
+            let abandoned = ABANDONED.load(Acquire);
+            let raw = completed_with_foreign_waker(&foreign);
+            // None: the DPC had not finished, and disposes of it instead.
+            let released = raw.release(false);
+            pending_seen |= released.is_none();
+            drop(released);
+            wait_for_wake(&foreign);
+            assert!(!foreign.inline.load(Relaxed), "woken by the DPC");
+            while has_deferred() {
+                run_deferred();
+            }
+            assert_eq!(
+                ABANDONED.load(Acquire),
+                abandoned + 1,
+                "the payload was disposed of once"
+            );
+            if pending_seen {
+                break;
+            }
+        }
+        assert!(pending_seen, "the owner let go while the DPC was pending");
+        // SAFETY: as above.
+        WAKE_INFLIGHT.quiesce(&unsafe { Passive::new_unchecked() });
+    }
 
     /// 11.7: the owner lets go of a pending request (`RawRequest::release`)
     /// and, at that very moment, the completion routine sees `RELEASED` and
@@ -906,12 +1321,15 @@ mod tests {
     #[test]
     fn the_completion_routine_may_free_the_block_the_moment_the_owner_lets_go() {
         let _sim = wsk_sim::Sim::start();
+        // SAFETY: a static, so at its final address; no request counts on it
+        // now, and its DPC is never queued (no waker).
+        unsafe { INFLIGHT.init() };
         let mut raw = RawRequest::<Nothing>::alloc().expect("block");
         // A "provider" that pends; the test completes the IRP itself.
         raw.start(Nothing, false, |_, _| sys::STATUS_PENDING);
         HAND_OVER.with(|h| h.set(Some(HeaderPtr(raw.0.as_ptr().cast()))));
         assert!(raw.release(false).is_none(), "the routine frees it");
         assert!(HAND_OVER.with(Cell::take).is_none(), "the routine ran");
-        assert_eq!(INFLIGHT.load(Acquire), 0, "the routine finished");
+        assert!(INFLIGHT.is_idle(), "the routine finished");
     }
 }

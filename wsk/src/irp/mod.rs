@@ -13,6 +13,7 @@
 //! |---|---|---|
 //! | the provider | the IRP and whatever the payload's pointers describe | from the WSK call until it completes the IRP |
 //! | the completion routine ([`block`]'s `on_complete`) | `state`; the payload by shared reference (the operation's `completed` hook); the waker slot and event pointer if the owner published them (`WAKER`, `WAITER`); `next` | once per armed IRP, at ≤ `DISPATCH_LEVEL` |
+//! | the registration's wake DPC ([`block`]'s `wake_foreign`), for a block whose waker is not this crate's | what the completion routine would have touched after its `fetch_or(COMPLETING)`: the waker slot, `state`, `next` | once, after the routine handed the block over, at `DISPATCH_LEVEL` |
 //! | the owner (`Request`, `SlotRequest`) | everything, while the block is idle; afterwards only `state` (with atomics), the waker slot while `WAKER` is clear, the event pointer while `WAITER` is clear, the payload once `COMPLETING` is set | from submission until it lets go |
 //!
 //! Why each hand-over holds:
@@ -47,16 +48,20 @@
 //!   The routine only updates atomics, runs the operation's `completed`
 //!   hook (which records what the provider did — a socket it handed over,
 //!   a bind that succeeded — and makes no WSK call), signals a waiting
-//!   thread's event and wakes the waker. A block whose owner is gone holds a
-//!   payload whose disposal may close sockets and drop a handler: the
-//!   routine queues it on a lock-free list, which the next submission (from
-//!   any context where submitting is legal) or deregistration drains. A
-//!   waker runs inside the routine, so wakers must not poll, wait, or drop
-//!   the last reference to anything that makes WSK calls (`block_on`'s and
-//!   the executor's do neither).
+//!   thread's event and wakes `block_on`'s or an executor task's waker
+//!   (which only set an event or queue a task, and whose drop frees memory
+//!   only). A block whose owner is gone holds a payload whose disposal may
+//!   close sockets and drop a handler: the routine queues it on a lock-free
+//!   list, which the next submission (from any context where submitting is
+//!   legal) or deregistration drains. Any other waker is the driver's code
+//!   (it may drop a socket): the routine hands its block to the
+//!   registration's wake DPC (`block::InFlight`), which wakes it at
+//!   `DISPATCH_LEVEL` outside the routine. Wakers must not poll or wait.
 //! - **No completion routine runs in an unloaded driver.** Arming a block
 //!   increments its registration's in-flight count and the routine
-//!   decrements it as its very last access outside its stack;
+//!   decrements it as its very last access outside its stack (a block
+//!   handed to the wake DPC is counted once more, until the DPC woke its
+//!   waker; deregistration then also flushes queued DPCs);
 //!   deregistration waits for the count to reach zero after
 //!   `WskDeregister`, before which every IRP was completed. That leaves only
 //!   the routine's return instructions running when the driver may unload:

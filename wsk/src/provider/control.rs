@@ -5,14 +5,13 @@
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::AtomicUsize;
 
 use wsk_sys as sys;
 
 use super::npi::{CachedEntry, LiveHandle, ProviderInner, RegInner, event_callback_control};
 use crate::addr::AddressFamily;
 use crate::error::{Error, Result};
-use crate::irp::block::Operation;
+use crate::irp::block::{InFlight, Operation};
 use crate::irp::handle::Request;
 
 bitflags::bitflags! {
@@ -112,7 +111,7 @@ impl Operation for TransportChangeOp {
     fn complete(self, status: i32, _information: usize) -> Result<()> {
         Error::check(status).map(drop)
     }
-    fn inflight(&self) -> &AtomicUsize {
+    fn inflight(&self) -> &InFlight {
         self.reg.inflight()
     }
 }

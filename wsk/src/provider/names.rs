@@ -12,7 +12,6 @@ use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
-use core::sync::atomic::AtomicUsize;
 
 use wsk_sys as sys;
 
@@ -20,7 +19,7 @@ use super::npi::ProviderInner;
 use super::version::WindowsVersion;
 use crate::addr::{AddressFamily, SockAddr};
 use crate::error::{Error, Result};
-use crate::irp::block::Operation;
+use crate::irp::block::{InFlight, Operation};
 use crate::irp::handle::Request;
 use crate::irql::Passive;
 
@@ -148,7 +147,7 @@ impl Operation for ResolveOp {
             head: self.result,
         })
     }
-    fn inflight(&self) -> &AtomicUsize {
+    fn inflight(&self) -> &InFlight {
         self.provider.reg().inflight()
     }
 }
@@ -283,7 +282,7 @@ impl Operation for NameInfoOp {
         let service = Self::text(&self.service);
         Ok((host, (!service.is_empty()).then_some(service)))
     }
-    fn inflight(&self) -> &AtomicUsize {
+    fn inflight(&self) -> &InFlight {
         self.provider.reg().inflight()
     }
 }

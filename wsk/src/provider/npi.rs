@@ -16,6 +16,7 @@ use super::tables::StreamTables;
 use super::teardown::Teardown;
 use super::version::{Version, WindowsVersion};
 use crate::error::{Error, Result};
+use crate::irp::block::InFlight;
 use crate::irql::{AtMostDispatch, Passive, SpinLock};
 
 /// `NPI_WSK_INTERFACE_ID` at a fixed address, for the
@@ -63,13 +64,14 @@ pub(crate) struct RegInner {
     /// them itself.
     captures: AtomicUsize,
     /// Client-level IRPs (`WskSocket`, `WskControlClient`, name
-    /// resolution) of this registration whose completion routine has not
-    /// finished (see [`Operation::inflight`](crate::request::Operation::inflight)).
-    inflight: AtomicUsize,
+    /// resolution) of this registration whose completion (routine, or the
+    /// DPC waking a foreign waker) has not finished (see
+    /// [`Operation::inflight`](crate::request::Operation::inflight)).
+    inflight: InFlight,
     /// The same for IRPs passed to a socket's routines: these all complete
     /// once the socket is closed, so deregistration waits for them before
     /// it counts the captures still held.
-    socket_inflight: AtomicUsize,
+    socket_inflight: InFlight,
     /// Security descriptors cached (`WSK_CACHE_SD`) and not released yet:
     /// whoever removes one from the list releases it — its handle's last
     /// drop, or deregistration.
@@ -126,12 +128,18 @@ impl RegInner {
             teardown: Teardown::new(),
             open_sockets: AtomicUsize::new(0),
             captures: AtomicUsize::new(0),
-            inflight: AtomicUsize::new(0),
-            socket_inflight: AtomicUsize::new(0),
+            inflight: InFlight::new(),
+            socket_inflight: InFlight::new(),
             security: SpinLock::new(Vec::new()),
         });
         // SAFETY: the Arc's contents never move; nobody else has access yet.
         unsafe { (*inner.client_npi.get()).Dispatch = &raw const inner.client_dispatch };
+        // SAFETY: once, before any request (none can exist before the
+        // registration is returned), in the Arc's non-paged memory, which
+        // outlives deregistration's `quiesce` (a deregistration holds it).
+        unsafe { inner.inflight.init() };
+        // SAFETY: as above.
+        unsafe { inner.socket_inflight.init() };
         // SAFETY: PASSIVE_LEVEL is proven; both structures live until
         // WskDeregister (invariant).
         let status = unsafe { sys::WskRegister(inner.client_npi.get(), inner.registration()) };
@@ -167,14 +175,14 @@ impl RegInner {
     }
 
     /// The count of this registration's client-level IRPs whose completion
-    /// routine has not finished.
-    pub(crate) fn inflight(&self) -> &AtomicUsize {
+    /// has not finished.
+    pub(crate) fn inflight(&self) -> &InFlight {
         &self.inflight
     }
 
     /// The count of this registration's socket-level IRPs whose completion
-    /// routine has not finished.
-    pub(crate) fn socket_inflight(&self) -> &AtomicUsize {
+    /// has not finished.
+    pub(crate) fn socket_inflight(&self) -> &InFlight {
         &self.socket_inflight
     }
 

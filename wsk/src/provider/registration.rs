@@ -22,7 +22,6 @@
 //!   `DbgPrint` line.
 
 use alloc::sync::Arc;
-use core::sync::atomic::Ordering;
 use core::time::Duration;
 
 use wsk_sys as sys;
@@ -205,7 +204,11 @@ impl Registration {
     /// 4. `WskDeregister`, which also cancels a pending
     ///    [`Provider::transport_list_change`] request.
     /// 5. It waits until every completion routine of the registration's
-    ///    requests has finished, so none runs in a driver being unloaded.
+    ///    requests has finished, and every wake of a driver's own waker
+    ///    that a completion routine handed to a DPC (wakers other than this
+    ///    crate's run outside the completion routine: see
+    ///    [`Request`](crate::request::Request)), so none runs in a driver
+    ///    being unloaded.
     ///
     /// Each thing closed or released in steps 2 and 3 is reported with a
     /// `DbgPrint` line and counted in the `Err`. Waits are short: calls never
@@ -243,10 +246,7 @@ impl Registration {
             // Every socket closed, every IRP of a socket completed (closing
             // completes them) and disposed of: what still holds a capture
             // now is a handle the driver kept.
-            if reg.open_sockets() == 0
-                && reg.socket_inflight().load(Ordering::Acquire) == 0
-                && !has_deferred()
-            {
+            if reg.open_sockets() == 0 && reg.socket_inflight().is_idle() && !has_deferred() {
                 break;
             }
             passive.sleep(Duration::from_millis(1));
@@ -271,12 +271,12 @@ impl Registration {
         // SAFETY: PASSIVE_LEVEL proven; nothing it waits for remains.
         unsafe { reg.deregister() };
         // 5. Completion routines that are still running (their IRPs are
-        //    complete now) finish in moments.
-        while reg.inflight().load(Ordering::Acquire) != 0
-            || reg.socket_inflight().load(Ordering::Acquire) != 0
-        {
+        //    complete now) and wake DPCs still queued finish in moments.
+        while !reg.inflight().is_idle() || !reg.socket_inflight().is_idle() {
             passive.sleep(Duration::from_millis(1));
         }
+        reg.inflight().quiesce(passive);
+        reg.socket_inflight().quiesce(passive);
         run_deferred_all(passive);
         if left.is_empty() {
             Ok(())

@@ -6,7 +6,6 @@
 
 use core::marker::PhantomData;
 use core::net::SocketAddr;
-use core::sync::atomic::AtomicUsize;
 
 use wsk_sys as sys;
 
@@ -16,7 +15,7 @@ use super::core::{
 };
 use crate::addr::SockAddr;
 use crate::error::{Error, Result};
-use crate::irp::block::Operation;
+use crate::irp::block::{InFlight, Operation};
 use crate::irp::handle::Request;
 use crate::options::{CONTROL_BYTES, ControlOutput, ControlValue, OptionValue, SocketOption};
 use crate::provider::control::CachedSecurityDescriptor;
@@ -53,7 +52,7 @@ impl<D: ControlValue> Operation for ControlOp<D> {
         // (https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_control_socket).
         D::from_output(&ControlOutput::new(self.output.0, information))
     }
-    fn inflight(&self) -> &AtomicUsize {
+    fn inflight(&self) -> &InFlight {
         self.core.inflight()
     }
     const ON_COMPLETION: bool = true;
@@ -399,7 +398,7 @@ impl Operation for AddressOp {
         Error::check(status)?;
         self.addr.to_socket_addr()
     }
-    fn inflight(&self) -> &AtomicUsize {
+    fn inflight(&self) -> &InFlight {
         self.core.inflight()
     }
     const ON_COMPLETION: bool = true;
@@ -504,7 +503,7 @@ impl Operation for SecurityOp {
         self.core.note_status(status);
         Error::check(status).map(drop)
     }
-    fn inflight(&self) -> &AtomicUsize {
+    fn inflight(&self) -> &InFlight {
         self.core.inflight()
     }
 }

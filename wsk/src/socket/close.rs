@@ -10,13 +10,13 @@
 
 use alloc::sync::Arc;
 use core::mem::offset_of;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::Ordering;
 
 use wsk_sys as sys;
 
 use super::core::{ErasedCore, IN_CALLBACK, RETAIN_SLOTS, SocketCore, SocketRef};
 use crate::error::{Error, Result};
-use crate::irp::block::Operation;
+use crate::irp::block::{InFlight, Operation};
 use crate::irp::handle::Request;
 use crate::provider::teardown::{Links, SHUT, Tracked, drain};
 
@@ -96,7 +96,7 @@ impl Operation for CloseOp {
     fn complete(self, status: i32, _information: usize) -> Result<()> {
         Error::check(status).map(drop)
     }
-    fn inflight(&self) -> &AtomicUsize {
+    fn inflight(&self) -> &InFlight {
         self.core.inflight()
     }
     const ON_COMPLETION: bool = true;

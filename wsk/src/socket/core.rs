@@ -62,6 +62,7 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use wsk_sys as sys;
 
 use crate::error::{Error, Result};
+use crate::irp::block::InFlight;
 use crate::provider::npi::{ProviderInner, RegInner};
 use crate::provider::tables::{ProviderTable, read_routine};
 use crate::provider::teardown::{Links, SHUT, Tracked};
@@ -196,9 +197,10 @@ pub(crate) type SocketRef = Arc<ErasedCore>;
 ///
 /// Points to the `socket_inflight` counter of the registration that the core's
 /// `provider` holds, so it is valid as long as the core.
-struct Inflight(NonNull<AtomicUsize>);
+struct Inflight(NonNull<InFlight>);
 
-// SAFETY: a pointer to an atomic, valid for the core's life (invariant).
+// SAFETY: a pointer to the registration's (thread-safe) count, valid for
+// the core's life (invariant).
 unsafe impl Send for Inflight {}
 // SAFETY: as above; only shared references are made from it.
 unsafe impl Sync for Inflight {}
@@ -333,7 +335,7 @@ impl<H: ?Sized> SocketCore<H> {
     /// The registration's count of socket-level IRPs whose completion
     /// routine has not finished.
     #[inline]
-    pub(crate) fn inflight(&self) -> &AtomicUsize {
+    pub(crate) fn inflight(&self) -> &InFlight {
         // SAFETY: the registration's counter, kept alive by `provider`,
         // which this core holds.
         unsafe { self.inflight.0.as_ref() }

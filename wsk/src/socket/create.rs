@@ -5,7 +5,6 @@
 use alloc::sync::Arc;
 use core::ffi::c_void;
 use core::net::SocketAddr;
-use core::sync::atomic::AtomicUsize;
 
 use wsk_sys as sys;
 
@@ -13,7 +12,7 @@ use super::close::{CloseOp, close_in_background};
 use super::core::{BIND_SUBMITTED, BOUND, CONNECTED, ClosedUnder, SocketCore};
 use crate::addr::{AddressFamily, SockAddr};
 use crate::error::{Error, Result};
-use crate::irp::block::Operation;
+use crate::irp::block::{InFlight, Operation};
 use crate::irp::handle::Request;
 use crate::provider::client::Provider;
 use crate::provider::npi::{LiveHandle, ProviderInner, RegInner};
@@ -137,7 +136,7 @@ impl<S: Socket> Operation for CreateOp<S> {
         Ok(S::from_core(core, live))
     }
 
-    fn inflight(&self) -> &AtomicUsize {
+    fn inflight(&self) -> &InFlight {
         self.reg.inflight()
     }
 

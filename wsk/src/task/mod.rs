@@ -127,6 +127,7 @@ use core::task::{Context, Poll};
 pub use executor::{Builder, Executor, Handle, MAX_THREADS, SpawnError};
 pub(crate) use executor::{ThreadsAtShutdown, wait_for_threads};
 pub use join::JoinHandle;
+pub(crate) use raw::is_task_waker;
 pub use stop::{RunUntil, StopSignal, Stopped};
 
 use crate::error::Error;

@@ -32,12 +32,18 @@
 //! The task's memory lives while any reference does: the list of live
 //! tasks', the run queue's (while queued), the `JoinHandle`'s, each
 //! `Waker`'s, and the one a thread holds while it runs or cancels the task.
-//! The last one frees it, at whatever IRQL that happens; by then the future
-//! has always been dropped, at `PASSIVE_LEVEL`, by a worker or by shutdown,
-//! so freeing only releases memory (and the output, if no `JoinHandle`
-//! read it). A waker therefore stays harmless after the task completed and
-//! after the executor shut down: it keeps the header and the executor's
-//! shared state alive, and its wake finds `COMPLETE` and does nothing.
+//! The last one frees it, at whatever IRQL that happens — in an IRP
+//! completion routine, if a request's task waker is the last reference; by
+//! then the future has always been dropped, at `PASSIVE_LEVEL`, by a worker
+//! or by shutdown, the output was read or dropped by the `JoinHandle`
+//! (which holds a reference until then) or by the completer, and the
+//! `JoinHandle`'s waker was taken by the completer or by the `JoinHandle`
+//! itself ([`super::waker_slot`]), so freeing only releases memory and a
+//! reference to the executor's shared state (queues, lock, event): no
+//! driver type is dropped and no WSK call made. A waker therefore stays
+//! harmless after the task completed and after the executor shut down: it
+//! keeps the header and the executor's shared state alive, and its wake
+//! finds `COMPLETE` and does nothing.
 //!
 //! # Who touches what
 //!
@@ -681,16 +687,18 @@ unsafe fn complete(task: NonNull<Header>) {
     // RUNNING is set and COMPLETE clear: one XOR clears one and sets the other.
     let previous = head.state.fetch_xor(RUNNING | COMPLETE, AcqRel);
     debug_assert!(previous & (RUNNING | COMPLETE) == RUNNING);
+    // SAFETY: COMPLETE was just set by this thread.
+    let waker = unsafe { waker_slot::take(&head.join_waker, previous, JOIN_WAKER) };
     if previous & JOIN_INTEREST == 0 {
-        // Nobody will read the output: drop it now, on this thread.
+        // Nobody will read the output: drop it now, on this thread, and
+        // the waker a JoinHandle dropped since left behind (the driver's,
+        // which may drop driver types): not with the task's memory, which
+        // the last task waker may free inside a completion routine.
         // SAFETY: without JOIN_INTEREST the completer owns the stage.
         unsafe { (head.vtable.drop_stage)(task) };
-    } else {
-        // SAFETY: COMPLETE was just set by this thread.
-        let waker = unsafe { waker_slot::take(&head.join_waker, previous, JOIN_WAKER) };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        drop(waker);
+    } else if let Some(waker) = waker {
+        waker.wake();
     }
     let shared = Header::shared(task);
     let (was_linked, all_done) = shared.owned.with(|owned| {
@@ -811,12 +819,20 @@ unsafe fn drop_waker(data: *const ()) {
     unsafe { Header::ref_dec(task) };
 }
 
+/// Whether `waker` is a task waker of an executor (of this crate). Its wake
+/// queues the task or does nothing, and its drop may free the task, which
+/// releases only memory and the executor's shared state (see the module
+/// docs): an IRP completion routine may wake and drop it itself.
+pub(crate) fn is_task_waker(waker: &Waker) -> bool {
+    ptr::eq(waker.vtable(), &raw const WAKER_VTABLE)
+}
+
 /// The budget of the task whose waker `cx` carries: `false` (and a wake, so
 /// the task runs again soon) once it polled [`BUDGET`] leaf futures in this
 /// run. Always `true` outside this executor's tasks.
 pub(super) fn budget(cx: &Context<'_>) -> bool {
     let waker = cx.waker();
-    if !ptr::eq(waker.vtable(), &raw const WAKER_VTABLE) {
+    if !is_task_waker(waker) {
         return true;
     }
     // SAFETY: a task waker's data is the header of a live task (the waker

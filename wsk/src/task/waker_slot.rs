@@ -60,10 +60,16 @@ pub(crate) unsafe fn register(
     // and the owner is its only other user.
     unsafe { *slot.get() = Some(waker.clone()) };
     // Publish it, unless `done` was set meanwhile (then the completer did not
-    // look at the slot, whose waker is dropped with it).
+    // look at the slot).
     current = state.load(Acquire);
     loop {
         if current & done != 0 {
+            // Drop the waker here, in the owner's context, not with the
+            // slot's memory, which the completer's side may free wherever it
+            // lets go of its last reference (a task's, in a completion
+            // routine).
+            // SAFETY: `registered` is clear: the slot is still the owner's.
+            drop(unsafe { (*slot.get()).take() });
             return true;
         }
         match state.compare_exchange_weak(current, current | registered, AcqRel, Acquire) {

@@ -7,7 +7,6 @@
 use alloc::sync::Arc;
 use core::marker::PhantomData;
 use core::net::SocketAddr;
-use core::sync::atomic::AtomicUsize;
 
 use wsk_sys as sys;
 
@@ -17,7 +16,7 @@ use super::listen::events::{ListenEvents, ListenVtable};
 use super::listen::{AcceptOp, submit_accept};
 use crate::addr::AddressFamily;
 use crate::error::{Error, Result};
-use crate::irp::block::Operation;
+use crate::irp::block::{InFlight, Operation};
 use crate::irp::handle::Request;
 use crate::options::SocketOption;
 use crate::provider::client::Provider;
@@ -120,7 +119,7 @@ impl Operation for ListenOp {
         self.core.note_status(status);
         Error::check(status).map(drop)
     }
-    fn inflight(&self) -> &AtomicUsize {
+    fn inflight(&self) -> &InFlight {
         self.core.inflight()
     }
 }

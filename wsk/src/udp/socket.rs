@@ -10,14 +10,13 @@
 use alloc::sync::Arc;
 use core::mem::offset_of;
 use core::net::SocketAddr;
-use core::sync::atomic::AtomicUsize;
 
 use wsk_sys as sys;
 
 use super::events::{DatagramEvents, DatagramVtable, NoDatagramEvents};
 use crate::addr::{AddressFamily, SockAddr};
 use crate::error::{Error, Result};
-use crate::irp::block::Operation;
+use crate::irp::block::{InFlight, Operation};
 use crate::irp::handle::Request;
 use crate::options::{SocketOption, is_conditional_accept};
 use crate::provider::client::Provider;
@@ -486,7 +485,7 @@ pub struct FixedAddressOp {
 
 impl Operation for FixedAddressOp {
     type Output = Result<()>;
-    fn inflight(&self) -> &AtomicUsize {
+    fn inflight(&self) -> &InFlight {
         self.core.inflight()
     }
     fn complete(self, status: i32, _information: usize) -> Result<()> {

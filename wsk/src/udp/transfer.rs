@@ -4,7 +4,6 @@
 use alloc::vec::Vec;
 use core::mem::offset_of;
 use core::net::SocketAddr;
-use core::sync::atomic::AtomicUsize;
 
 use wsk_sys as sys;
 
@@ -13,7 +12,7 @@ use super::socket::DatagramSocket;
 use crate::addr::SockAddr;
 use crate::buffer::{BufResult, Buffer};
 use crate::error::{Error, Result};
-use crate::irp::block::{Operation, Payload};
+use crate::irp::block::{InFlight, Operation, Payload};
 use crate::irp::handle::{Prepared, Request, RequestSlot, SlotRequest};
 use crate::provider::version::WindowsVersion;
 use crate::socket::core::{BOUND, FIXED_REMOTE, FIXED_SENDTO, SocketCore, SocketRef};
@@ -377,7 +376,7 @@ impl Operation for SendToOp {
         }
     }
     #[inline]
-    fn inflight(&self) -> &AtomicUsize {
+    fn inflight(&self) -> &InFlight {
         self.core.inflight()
     }
 }
@@ -407,7 +406,7 @@ impl Operation for ReceiveFromOp {
     /// What was received, and the buffer.
     type Output = BufResult<ReceivedFrom>;
     #[inline]
-    fn inflight(&self) -> &AtomicUsize {
+    fn inflight(&self) -> &InFlight {
         self.core.inflight()
     }
     fn complete(mut self, status: i32, information: usize) -> Self::Output {
@@ -523,7 +522,7 @@ impl Operation for SendMessagesOp {
             Err(e) => (Err(e), self.buffers),
         }
     }
-    fn inflight(&self) -> &AtomicUsize {
+    fn inflight(&self) -> &InFlight {
         self.core.inflight()
     }
 }

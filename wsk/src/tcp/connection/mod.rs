@@ -8,7 +8,6 @@ pub(crate) mod transfer;
 
 use alloc::sync::Arc;
 use core::net::SocketAddr;
-use core::sync::atomic::AtomicUsize;
 
 use wsk_sys as sys;
 
@@ -16,7 +15,7 @@ use self::events::{ConnectionEvents, ConnectionVtable, NoEvents};
 use crate::addr::{AddressFamily, SockAddr};
 use crate::buffer::{BufResult, Buffer};
 use crate::error::{Error, Result};
-use crate::irp::block::{Operation, has_deferred, run_deferred};
+use crate::irp::block::{InFlight, Operation, has_deferred, run_deferred};
 use crate::irp::handle::Request;
 use crate::options::{SocketOption, is_conditional_accept};
 use crate::provider::client::Provider;
@@ -764,7 +763,7 @@ impl Operation for ConnectExOp {
         let result = Error::check(status).and_then(|_| self.addr.to_socket_addr());
         (result, self.buffer)
     }
-    fn inflight(&self) -> &AtomicUsize {
+    fn inflight(&self) -> &InFlight {
         self.core.inflight()
     }
     const ON_COMPLETION: bool = true;
@@ -808,7 +807,7 @@ impl Operation for DisconnectOp {
             self.core.end_send();
         }
     }
-    fn inflight(&self) -> &AtomicUsize {
+    fn inflight(&self) -> &InFlight {
         self.core.inflight()
     }
 }

@@ -2,15 +2,13 @@
 //! one-shot requests, requests in a reused [`TransferSlot`], and the
 //! stream helpers built on them.
 
-use core::sync::atomic::AtomicUsize;
-
 use wsk_sys as sys;
 
 use super::ConnectionSocket;
 use super::events::ConnectionEvents;
 use crate::buffer::{BufResult, Buffer};
 use crate::error::Error;
-use crate::irp::block::{Operation, Payload};
+use crate::irp::block::{InFlight, Operation, Payload};
 use crate::irp::handle::{Prepared, Request, RequestSlot, SlotRequest};
 use crate::socket::core::{SocketCore, SocketRef};
 
@@ -410,7 +408,7 @@ impl Operation for DrainOp {
         self.core.note_status(status);
         Error::check(status).map(drop)
     }
-    fn inflight(&self) -> &AtomicUsize {
+    fn inflight(&self) -> &InFlight {
         self.core.inflight()
     }
 }
@@ -461,7 +459,7 @@ impl Operation for TransferOp {
         }
     }
     #[inline]
-    fn inflight(&self) -> &AtomicUsize {
+    fn inflight(&self) -> &InFlight {
         self.core.inflight()
     }
 }

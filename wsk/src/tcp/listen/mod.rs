@@ -7,14 +7,13 @@ pub(crate) mod queue;
 
 use alloc::sync::Arc;
 use core::net::SocketAddr;
-use core::sync::atomic::AtomicUsize;
 
 use wsk_sys as sys;
 
 use self::events::{ListenEvents, ListenVtable, NoListenEvents};
 use crate::addr::{AddressFamily, SockAddr};
 use crate::error::{Error, Result};
-use crate::irp::block::Operation;
+use crate::irp::block::{InFlight, Operation};
 use crate::irp::handle::Request;
 use crate::options::{SocketOption, is_conditional_accept};
 use crate::provider::client::Provider;
@@ -426,7 +425,7 @@ impl Operation for InspectCompleteOp {
         self.core.note_status(status);
         Error::check(status).map(drop)
     }
-    fn inflight(&self) -> &AtomicUsize {
+    fn inflight(&self) -> &InFlight {
         self.core.inflight()
     }
 }
@@ -473,7 +472,7 @@ impl<C: ConnectionEvents> Operation for AcceptOp<C> {
         close_abandoned(self.core.take());
     }
 
-    fn inflight(&self) -> &AtomicUsize {
+    fn inflight(&self) -> &InFlight {
         self.listener.inflight()
     }
 
