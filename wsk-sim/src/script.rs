@@ -118,6 +118,12 @@ pub struct Config {
     /// stream) with `status` — what Wine's `netio.sys` does (see
     /// [`Sim::imitate_wine_netio`](crate::Sim::imitate_wine_netio)).
     pub other_socket_kinds_refused: Option<NTSTATUS>,
+    /// `WskCloseSocket` on a connection not yet closed both ways sends FIN
+    /// instead of resetting it — what Wine's `netio.sys` does (it closes a
+    /// host socket). Microsoft's providers disconnect abortively
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_close_socket>),
+    /// the default.
+    pub close_sends_fin: bool,
     /// The Windows version `RtlGetVersion` reports: major, minor, build
     /// (default 10.0.22631, Windows 11 23H2).
     pub windows_version: (u32, u32, u32),
@@ -164,6 +170,7 @@ impl Default for Config {
             lowest_version: 0x0100,
             stream_sockets: true,
             other_socket_kinds_refused: None,
+            close_sends_fin: false,
             windows_version: (10, 0, 22631),
             deregister_timeout: Duration::from_secs(2),
             peer_timeout: Duration::from_secs(10),

@@ -344,6 +344,10 @@ impl Sim {
     ///   source (`dlls/netio.sys/netio.c`, `wsk_socket`) completes such a
     ///   request with `STATUS_NOT_IMPLEMENTED`
     ///   ([`Config::other_socket_kinds_refused`](crate::Config::other_socket_kinds_refused));
+    /// - `WskCloseSocket` sends FIN where Microsoft's providers reset the
+    ///   connection ([`Config::close_sends_fin`](crate::Config::close_sends_fin)):
+    ///   with `WskDisconnect` a stub, closing is how a driver ends a
+    ///   connection gracefully there;
     /// - every request returns `STATUS_PENDING`, even when complete
     ///   ([`CompletionMode::InlineReturnPending`]);
     /// - `IoCancelIrp` does nothing ([`set_ignore_cancel`](Self::set_ignore_cancel)).
@@ -356,6 +360,7 @@ impl Sim {
                 w.faults.stub_out(r, wsk_sys::STATUS_NOT_IMPLEMENTED);
             }
             w.cfg.other_socket_kinds_refused = Some(wsk_sys::STATUS_NOT_IMPLEMENTED);
+            w.cfg.close_sends_fin = true;
             w.cfg.completion = CompletionMode::InlineReturnPending;
             w.pinned.0 = true;
             w.cfg.ignore_cancel = true;
