@@ -185,6 +185,8 @@ fn imitating_wine_netio_stubs_what_it_lacks_and_keeps_the_rest() {
     assert!(!r.done());
     assert_eq!(close(s), STATUS_SUCCESS);
     assert_eq!(r.wait(st).0, STATUS_CANCELLED);
+    // Closing without `WskDisconnect` ended the connection with FIN.
+    assert!(!p.wait_closed(), "FIN, not a reset");
     drop((r, b));
     assert_eq!(close(l), STATUS_SUCCESS);
     c.finish();
