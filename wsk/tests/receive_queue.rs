@@ -564,8 +564,9 @@ fn a_plain_socket_is_not_touched() {
 
 /// Mapping a queued indication fails now and then
 /// (`MmGetSystemAddressForMdlSafe` may return NULL when resources are
-/// short, and a later call may succeed): the reads wait and try again, and
-/// every byte arrives in order.
+/// short; that a later call may succeed is the crate's assumption,
+/// conformance G-18, and the sim's seeded failures let it): the reads wait
+/// and try again, and every byte arrives in order.
 #[test]
 fn reads_wait_out_mapping_failures() {
     let flaky = Adversary::none(31)
