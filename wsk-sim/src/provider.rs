@@ -720,104 +720,98 @@ pub(crate) unsafe extern "system" fn WskControlClient(
     if crate::netio::check_client(&mut w, Client, "WskControlClient").is_none() {
         return STATUS_INVALID_HANDLE;
     }
-    if let Some(st) = w.faults.stubbed(Routine::WskControlClient) {
+    if let Some(Fault::Fail(st)) = w.faults.take(Routine::WskControlClient) {
         return st;
     }
-    let (status, written) = if let Some(Fault::Fail(st)) = w.faults.take(Routine::WskControlClient)
-    {
-        // A failure with an IRP completes it like any other outcome.
-        (st, 0)
-    } else {
-        match ControlCode {
-            wsk_sys::WSK_TRANSPORT_LIST_QUERY => {
-                if !Irp.is_null() || OutputSizeReturned.is_null() {
-                    wviolation!(
-                        w,
-                        Rule::Parameter,
-                        "WSK_TRANSPORT_LIST_QUERY needs Irp == NULL and OutputSizeReturned != NULL"
-                    );
-                    return STATUS_INVALID_PARAMETER;
-                }
-                let need = TRANSPORTS.len() * core::mem::size_of::<wsk_sys::WSK_TRANSPORT>();
-                if OutputSize < need || OutputBuffer.is_null() {
-                    let too_small = if w.adversary(crate::Behaviour::DocumentedStatuses) {
-                        wsk_sys::STATUS_BUFFER_OVERFLOW
-                    } else {
-                        wsk_sys::STATUS_BUFFER_TOO_SMALL
-                    };
-                    (too_small, need)
-                } else {
-                    let out: *mut wsk_sys::WSK_TRANSPORT = OutputBuffer.cast();
-                    for (i, (st, proto, af)) in TRANSPORTS.iter().enumerate() {
-                        let t = wsk_sys::WSK_TRANSPORT {
-                            Version: 0x0100,
-                            SocketType: *st,
-                            Protocol: *proto,
-                            AddressFamily: *af,
-                            // The simulator's own transport-provider GUID,
-                            // {5753494D-0001-4000-8000-77736B2D7369}: not
-                            // Microsoft's, which no client should depend on.
-                            ProviderId: wsk_sys::GUID {
-                                Data1: 0x5753_494D,
-                                Data2: 0x0001,
-                                Data3: 0x4000,
-                                Data4: [0x80, 0x00, 0x77, 0x73, 0x6B, 0x2D, 0x73, 0x69],
-                            },
-                        };
-                        let slot = out.wrapping_add(i);
-                        // SAFETY: `OutputSize >= need`: room for every entry.
-                        unsafe { slot.write_unaligned(t) };
-                    }
-                    (STATUS_SUCCESS, need)
-                }
+    let (status, written) = match ControlCode {
+        wsk_sys::WSK_TRANSPORT_LIST_QUERY => {
+            if !Irp.is_null() || OutputSizeReturned.is_null() {
+                wviolation!(
+                    w,
+                    Rule::Parameter,
+                    "WSK_TRANSPORT_LIST_QUERY needs Irp == NULL and OutputSizeReturned != NULL"
+                );
+                return STATUS_INVALID_PARAMETER;
             }
-            wsk_sys::WSK_SET_STATIC_EVENT_CALLBACKS => {
-                if InputBuffer.is_null()
-                    || InputSize < core::mem::size_of::<wsk_sys::WSK_EVENT_CALLBACK_CONTROL>()
-                {
-                    return STATUS_INVALID_PARAMETER;
-                }
-                // SAFETY: checked size; the client passes a valid structure.
-                let ctl = unsafe {
-                    InputBuffer
-                        .cast::<wsk_sys::WSK_EVENT_CALLBACK_CONTROL>()
-                        .read_unaligned()
+            let need = TRANSPORTS.len() * core::mem::size_of::<wsk_sys::WSK_TRANSPORT>();
+            if OutputSize < need || OutputBuffer.is_null() {
+                let too_small = if w.adversary(crate::Behaviour::DocumentedStatuses) {
+                    wsk_sys::STATUS_BUFFER_OVERFLOW
+                } else {
+                    wsk_sys::STATUS_BUFFER_TOO_SMALL
                 };
-                let has_sockets = w.net.sockets.values().any(|s| s.client == Client as usize);
-                if has_sockets {
-                    // "before the client creates any socket"
-                    // (https://learn.microsoft.com/windows-hardware/drivers/network/wsk-set-static-event-callbacks;
-                    // docs/conformance.md CC-STATIC-1, M-24).
-                    wviolation!(
-                        w,
-                        Rule::Parameter,
-                        "WSK_SET_STATIC_EVENT_CALLBACKS after the client created a socket"
-                    );
-                    (STATUS_INVALID_DEVICE_STATE, 0)
-                } else {
-                    w.net
-                        .static_events
-                        .insert(Client as usize, ctl.EventMask & !WSK_EVENT_DISABLE);
-                    (STATUS_SUCCESS, 0)
+                (too_small, need)
+            } else {
+                let out: *mut wsk_sys::WSK_TRANSPORT = OutputBuffer.cast();
+                for (i, (st, proto, af)) in TRANSPORTS.iter().enumerate() {
+                    let t = wsk_sys::WSK_TRANSPORT {
+                        Version: 0x0100,
+                        SocketType: *st,
+                        Protocol: *proto,
+                        AddressFamily: *af,
+                        // The simulator's own transport-provider GUID,
+                        // {5753494D-0001-4000-8000-77736B2D7369}: not
+                        // Microsoft's, which no client should depend on.
+                        ProviderId: wsk_sys::GUID {
+                            Data1: 0x5753_494D,
+                            Data2: 0x0001,
+                            Data3: 0x4000,
+                            Data4: [0x80, 0x00, 0x77, 0x73, 0x6B, 0x2D, 0x73, 0x69],
+                        },
+                    };
+                    let slot = out.wrapping_add(i);
+                    // SAFETY: `OutputSize >= need`: room for every entry.
+                    unsafe { slot.write_unaligned(t) };
                 }
+                (STATUS_SUCCESS, need)
             }
-            wsk_sys::WSK_CACHE_SD | wsk_sys::WSK_RELEASE_SD => {
-                match security_descriptor_control(
-                    &mut w,
-                    ControlCode,
-                    (InputBuffer, InputSize),
-                    (OutputBuffer, OutputSize),
-                    Irp,
-                ) {
-                    Ok(done) => done,
-                    Err(st) => return st,
-                }
-            }
-            wsk_sys::WSK_TDI_DEVICENAME_MAPPING | wsk_sys::WSK_TDI_BEHAVIOR => {
-                (STATUS_NOT_SUPPORTED, 0)
-            }
-            _ => (STATUS_INVALID_PARAMETER, 0),
         }
+        wsk_sys::WSK_SET_STATIC_EVENT_CALLBACKS => {
+            if InputBuffer.is_null()
+                || InputSize < core::mem::size_of::<wsk_sys::WSK_EVENT_CALLBACK_CONTROL>()
+            {
+                return STATUS_INVALID_PARAMETER;
+            }
+            // SAFETY: checked size; the client passes a valid structure.
+            let ctl = unsafe {
+                InputBuffer
+                    .cast::<wsk_sys::WSK_EVENT_CALLBACK_CONTROL>()
+                    .read_unaligned()
+            };
+            let has_sockets = w.net.sockets.values().any(|s| s.client == Client as usize);
+            if has_sockets {
+                // "before the client creates any socket"
+                // (https://learn.microsoft.com/windows-hardware/drivers/network/wsk-set-static-event-callbacks;
+                // docs/conformance.md CC-STATIC-1, M-24).
+                wviolation!(
+                    w,
+                    Rule::Parameter,
+                    "WSK_SET_STATIC_EVENT_CALLBACKS after the client created a socket"
+                );
+                (STATUS_INVALID_DEVICE_STATE, 0)
+            } else {
+                w.net
+                    .static_events
+                    .insert(Client as usize, ctl.EventMask & !WSK_EVENT_DISABLE);
+                (STATUS_SUCCESS, 0)
+            }
+        }
+        wsk_sys::WSK_CACHE_SD | wsk_sys::WSK_RELEASE_SD => {
+            match security_descriptor_control(
+                &mut w,
+                ControlCode,
+                (InputBuffer, InputSize),
+                (OutputBuffer, OutputSize),
+                Irp,
+            ) {
+                Ok(done) => done,
+                Err(st) => return st,
+            }
+        }
+        wsk_sys::WSK_TDI_DEVICENAME_MAPPING | wsk_sys::WSK_TDI_BEHAVIOR => {
+            (STATUS_NOT_SUPPORTED, 0)
+        }
+        _ => (STATUS_INVALID_PARAMETER, 0),
     };
     drop(w);
     if !OutputSizeReturned.is_null() {

@@ -203,6 +203,19 @@ impl Early {
     }
 }
 
+/// Connects with the handler `make` builds and sends each of `sends`,
+/// checking after each what [`Early`] saw.
+fn released_early<H: ConnectionEvents>(make: impl FnOnce(Arc<Early>) -> H, sends: &[&[u8]]) {
+    let early = Arc::new(Early::default());
+    let c = common::connected_to(make(Arc::clone(&early)), |_| {});
+    for data in sends {
+        c.peer.send(data);
+        c.sim.settle();
+        early.check(&c.sim, data);
+    }
+    c.finish();
+}
+
 /// Retains each indication, copies it and drops the handle before the
 /// callback returns (the pattern `if let Some(k) = data.retain() { … }`).
 struct CopyThenDrop(Arc<Early>);
@@ -224,15 +237,7 @@ impl ConnectionEvents for CopyThenDrop {
 /// retained yet, and the trampoline still answered `STATUS_PENDING`.
 #[test]
 fn a_list_released_before_its_callback_returns_is_answered_as_taken() {
-    let early = Arc::new(Early::default());
-    let c = common::connected_to(CopyThenDrop(Arc::clone(&early)), |_| {});
-    c.peer.send(b"abc");
-    c.sim.settle();
-    early.check(&c.sim, b"abc");
-    c.peer.send(b"de");
-    c.sim.settle();
-    early.check(&c.sim, b"de");
-    c.finish();
+    released_early(CopyThenDrop, &[b"abc", b"de"]);
 }
 
 /// Retains each indication and hands it to another thread, which drops it
@@ -258,12 +263,7 @@ impl ConnectionEvents for HandOff {
 /// dropped on another thread before the callback returns.
 #[test]
 fn a_list_released_on_another_thread_before_its_callback_returns_is_answered_as_taken() {
-    let early = Arc::new(Early::default());
-    let c = common::connected_to(HandOff(Arc::clone(&early)), |_| {});
-    c.peer.send(b"xyz");
-    c.sim.settle();
-    early.check(&c.sim, b"xyz");
-    c.finish();
+    released_early(HandOff, &[b"xyz"]);
 }
 
 /// 11.4 and 11.6: handles leaked with `mem::forget` and `Box::leak` — a
