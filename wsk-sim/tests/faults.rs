@@ -86,10 +86,7 @@ fn clear_faults_also_forgets_queued_faults() {
 #[test]
 fn a_stub_returns_at_once_and_never_completes_its_irp() {
     let sim = benign();
-    let peer = sim.peer_listen("10.0.0.2:80");
-    let c = Client::new();
-    let s = connected(&c, "10.0.0.2:80", ptr::null_mut(), ptr::null());
-    let p = peer.accept();
+    let (c, s, p) = client_connected_to_peer(&sim, "10.0.0.2:80");
     sim.stub_out(Routine::WskDisconnect, STATUS_NOT_IMPLEMENTED);
     let mut r = Req::new();
     for _ in 0..3 {
