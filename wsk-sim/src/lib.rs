@@ -118,7 +118,10 @@
 //!   [`Sim::set_provider_ready`], [`Sim::with_seed`], [`Sim::hostile`] and
 //!   [`Sim::set_adversary`] (see [the adversary](#the-adversary)).
 //! - Faults: [`Sim::fail_next`] (any routine, including pool, IRP and MDL
-//!   allocation and MDL mapping), [`Sim::hang_next`] (a request that
+//!   allocation and MDL mapping), [`Sim::fail_always`] and
+//!   [`Sim::clear_faults`] (a routine the provider does not offer),
+//!   [`Sim::imitate_wine_netio`] (what Wine's `netio.sys` lacks and how it
+//!   answers), [`Sim::hang_next`] (a request that
 //!   completes only when cancelled or closed),
 //!   [`Sim::indicate_close_required`] (NULL indications, `InspectID` and
 //!   `AcceptSocket`).
@@ -318,6 +321,7 @@ pub use ps::{
 };
 pub use script::{
     CompletionMode, Config, EventDelivery, EventKind, EventRecord, Irql, Readiness, Routine, Stats,
+    WINE_NETIO_STUBS,
 };
 pub use semaphore::{KeInitializeSemaphore, KeReleaseSemaphore};
 pub use sim::{PeerConn, PeerListener, PeerUdp, Sim};

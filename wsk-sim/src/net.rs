@@ -1705,7 +1705,11 @@ pub(crate) fn close_socket(w: &mut World, sid: u64, out: &mut Out) {
             .is_some_and(|c| c.ends[e].tx_fin && (c.ends[e].rx_fin || c.ends[e].rx_reset));
         let silent = w.net.sockets.get(&sid).is_some_and(|s| s.silent);
         if !fully && !silent {
-            conn_reset(w, c, e, out);
+            if w.cfg.close_sends_fin {
+                conn_fin(w, c, e, out);
+            } else {
+                conn_reset(w, c, e, out);
+            }
         }
         if let Some(cc) = w.net.conns.get_mut(&c) {
             cc.ends[e].owner = Owner::Gone;

@@ -273,6 +273,9 @@ fn socket_irp_call(
     let name = r.name();
     verifier::check_irql_max(name, DISPATCH_LEVEL);
     verifier::check_not_in_completion(name);
+    if let Some(st) = world::lock().faults.stubbed(r) {
+        return st;
+    }
     if let Err(st) = io::irp_enter(irp, name) {
         return st;
     }
@@ -405,6 +408,9 @@ fn client_irp_call(
 ) -> NTSTATUS {
     let name = r.name();
     verifier::check_not_in_completion(name);
+    if let Some(st) = world::lock().faults.stubbed(r) {
+        return st;
+    }
     if let Err(st) = io::irp_enter(irp, name) {
         return st;
     }
@@ -488,6 +494,11 @@ fn new_socket(
 ) -> Result<u64, NTSTATUS> {
     if kind == Kind::Stream && !w.cfg.stream_sockets {
         return Err(STATUS_INVALID_PARAMETER);
+    }
+    if let Some(st) = w.cfg.other_socket_kinds_refused {
+        if kind != Kind::Listen && kind != Kind::Connection {
+            return Err(st);
+        }
     }
     if family != AF_INET && family != AF_INET6 {
         return Err(STATUS_NOT_SUPPORTED);

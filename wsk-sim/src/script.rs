@@ -113,6 +113,17 @@ pub struct Config {
     pub lowest_version: u16,
     /// Whether `WSK_FLAG_STREAM_SOCKET` (Windows 10 1703+) is supported.
     pub stream_sockets: bool,
+    /// `Some(status)`: `WskSocket` creates listen and connection sockets
+    /// only, and completes a request for any other kind (basic, datagram,
+    /// stream) with `status` — what Wine's `netio.sys` does (see
+    /// [`Sim::imitate_wine_netio`](crate::Sim::imitate_wine_netio)).
+    pub other_socket_kinds_refused: Option<NTSTATUS>,
+    /// `WskCloseSocket` on a connection not yet closed both ways sends FIN
+    /// instead of resetting it — what Wine's `netio.sys` does (it closes a
+    /// host socket). Microsoft's providers disconnect abortively
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_close_socket>),
+    /// the default.
+    pub close_sends_fin: bool,
     /// The Windows version `RtlGetVersion` reports: major, minor, build
     /// (default 10.0.22631, Windows 11 23H2).
     pub windows_version: (u32, u32, u32),
@@ -158,6 +169,8 @@ impl Default for Config {
             highest_version: 0x0100,
             lowest_version: 0x0100,
             stream_sockets: true,
+            other_socket_kinds_refused: None,
+            close_sends_fin: false,
             windows_version: (10, 0, 22631),
             deregister_timeout: Duration::from_secs(2),
             peer_timeout: Duration::from_secs(10),
@@ -168,7 +181,7 @@ impl Default for Config {
     }
 }
 
-/// A routine whose next call a test can make fail or hang.
+/// A routine whose calls a test can make fail or hang.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 #[allow(missing_docs)] // each variant is the routine of the same name
@@ -247,6 +260,22 @@ impl Routine {
     }
 }
 
+/// The routines Wine 8's `netio.sys` only stubs: each returns
+/// `STATUS_NOT_IMPLEMENTED` (measured: `/work/shared/notes/wine.md`, "What
+/// Wine's `netio.sys` (8.0) does"). Wine's `WskRelease` is a stub too; it has
+/// no [`Routine`] because only retained indications, which need the event
+/// callbacks `WskControlSocket` refuses, reach it.
+pub const WINE_NETIO_STUBS: &[Routine] = &[
+    Routine::WskDisconnect,
+    Routine::WskControlSocket,
+    Routine::WskSocketConnect,
+    Routine::WskControlClient,
+    Routine::WskGetNameInfo,
+    Routine::WskGetLocalAddress,
+    Routine::WskGetRemoteAddress,
+    Routine::WskInspectComplete,
+];
+
 /// A scripted outcome for the next call of a routine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Fault {
@@ -256,10 +285,21 @@ pub(crate) enum Fault {
     Hang,
 }
 
-/// Queued faults per routine.
+/// Faults per routine: one-shot faults queued for the next calls, then a
+/// persistent failure for every call after them.
 #[derive(Default, Debug)]
 pub(crate) struct Faults {
     queue: BTreeMap<Routine, VecDeque<Fault>>,
+    always: BTreeMap<Routine, Persistent>,
+}
+
+/// A failure of every call of a routine.
+#[derive(Clone, Copy, Debug)]
+struct Persistent {
+    status: NTSTATUS,
+    /// `false`: the routine returns `status` without touching its IRP (a
+    /// stub), rather than completing the IRP with it.
+    completes: bool,
 }
 
 impl Faults {
@@ -267,13 +307,61 @@ impl Faults {
         self.queue.entry(r).or_default().push_back(f);
     }
 
-    pub(crate) fn take(&mut self, r: Routine) -> Option<Fault> {
-        let q = self.queue.get_mut(&r)?;
-        let f = q.pop_front();
-        if q.is_empty() {
-            self.queue.remove(&r);
+    /// Makes every call of `r` fail with `status` once its queued faults are
+    /// used up.
+    pub(crate) fn fail_always(&mut self, r: Routine, status: NTSTATUS) {
+        self.always.insert(
+            r,
+            Persistent {
+                status,
+                completes: true,
+            },
+        );
+    }
+
+    /// Makes `r` a stub: every call returns `status` at once, before
+    /// anything else (its IRP untouched), once its queued faults are used up.
+    pub(crate) fn stub_out(&mut self, r: Routine, status: NTSTATUS) {
+        self.always.insert(
+            r,
+            Persistent {
+                status,
+                completes: false,
+            },
+        );
+    }
+
+    /// The status a stubbed `r` returns without taking its IRP, if it is a
+    /// stub and no queued fault comes first.
+    pub(crate) fn stubbed(&self, r: Routine) -> Option<NTSTATUS> {
+        if self.queue.contains_key(&r) {
+            return None;
         }
-        f
+        self.always
+            .get(&r)
+            .filter(|p| !p.completes)
+            .map(|p| p.status)
+    }
+
+    /// Forgets every fault of `r`, queued or persistent.
+    pub(crate) fn clear(&mut self, r: Routine) {
+        self.queue.remove(&r);
+        self.always.remove(&r);
+    }
+
+    /// The fault of the call of `r` being made: the oldest queued one, else
+    /// the persistent failure.
+    pub(crate) fn take(&mut self, r: Routine) -> Option<Fault> {
+        if let Some(q) = self.queue.get_mut(&r) {
+            let f = q.pop_front();
+            if q.is_empty() {
+                self.queue.remove(&r);
+            }
+            if f.is_some() {
+                return f;
+            }
+        }
+        self.always.get(&r).map(|p| Fault::Fail(p.status))
     }
 
     /// Whether the next allocation by `r` must fail.

@@ -300,6 +300,73 @@ impl Sim {
         self.with(|w| w.faults.push(r, Fault::Fail(status)));
     }
 
+    /// Makes every call of `r` fail with `status` from now on, once the
+    /// faults queued by [`fail_next`](Self::fail_next) and
+    /// [`hang_next`](Self::hang_next) are used up, until
+    /// [`clear_faults`](Self::clear_faults): a provider that does not offer
+    /// `r`, with no count of calls to get right. Allocation routines return
+    /// NULL; IRP-based routines complete their IRP with `status`, as
+    /// Microsoft's providers do for any non-pending return.
+    pub fn fail_always(&self, r: Routine, status: NTSTATUS) {
+        self.with(|w| w.faults.fail_always(r, status));
+    }
+
+    /// Makes `r` a stub from now on, like Wine's `netio.sys` stubs: every
+    /// call returns `status` at once and never completes its IRP (nor
+    /// consumes its stack location, nor reads its arguments), until
+    /// [`clear_faults`](Self::clear_faults). This is outside Microsoft's
+    /// contract — the WSK subsystem completes the IRP of every call
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/network/using-irps-with-winsock-kernel-functions>) —
+    /// and is for clients that must also run under Wine
+    /// (`/work/shared/notes/wine.md`). Faults queued by
+    /// [`fail_next`](Self::fail_next) and [`hang_next`](Self::hang_next)
+    /// come first; a routine without an IRP just returns `status`;
+    /// allocation routines return NULL.
+    pub fn stub_out(&self, r: Routine, status: NTSTATUS) {
+        self.with(|w| w.faults.stub_out(r, status));
+    }
+
+    /// Forgets every fault of `r`: queued ones and a persistent one
+    /// ([`fail_always`](Self::fail_always), [`stub_out`](Self::stub_out)).
+    pub fn clear_faults(&self, r: Routine) {
+        self.with(|w| w.faults.clear(r));
+    }
+
+    /// Makes the provider behave like Wine 8's `netio.sys`, as measured in
+    /// `/work/shared/notes/wine.md` ("What Wine's `netio.sys` (8.0) does"):
+    ///
+    /// - every routine of [`WINE_NETIO_STUBS`](crate::WINE_NETIO_STUBS) is
+    ///   a stub answering `STATUS_NOT_IMPLEMENTED` without completing its
+    ///   IRP ([`stub_out`](Self::stub_out)): no event callbacks
+    ///   (`WskControlSocket`), no `WskDisconnect`, no `WskSocketConnect`…;
+    /// - `WskSocket` creates listen and connection sockets only: the note
+    ///   says other kinds are refused without giving the status; Wine's
+    ///   source (`dlls/netio.sys/netio.c`, `wsk_socket`) completes such a
+    ///   request with `STATUS_NOT_IMPLEMENTED`
+    ///   ([`Config::other_socket_kinds_refused`](crate::Config::other_socket_kinds_refused));
+    /// - `WskCloseSocket` sends FIN where Microsoft's providers reset the
+    ///   connection ([`Config::close_sends_fin`](crate::Config::close_sends_fin)):
+    ///   with `WskDisconnect` a stub, closing is how a driver ends a
+    ///   connection gracefully there;
+    /// - every request returns `STATUS_PENDING`, even when complete
+    ///   ([`CompletionMode::InlineReturnPending`]);
+    /// - `IoCancelIrp` does nothing ([`set_ignore_cancel`](Self::set_ignore_cancel)).
+    ///
+    /// Later setters override each part (a test may want another
+    /// completion mode). The adversary stays as it was.
+    pub fn imitate_wine_netio(&self) {
+        self.with(|w| {
+            for &r in crate::WINE_NETIO_STUBS {
+                w.faults.stub_out(r, wsk_sys::STATUS_NOT_IMPLEMENTED);
+            }
+            w.cfg.other_socket_kinds_refused = Some(wsk_sys::STATUS_NOT_IMPLEMENTED);
+            w.cfg.close_sends_fin = true;
+            w.cfg.completion = CompletionMode::InlineReturnPending;
+            w.pinned.0 = true;
+            w.cfg.ignore_cancel = true;
+        });
+    }
+
     /// Makes the next call of the IRP-based routine `r` keep its IRP
     /// pending until it is cancelled or its socket closes.
     pub fn hang_next(&self, r: Routine) {

@@ -532,10 +532,7 @@ fn completions_mix_inline_pending_and_other_threads() {
         );
         cfg
     });
-    let peer = sim.peer_listen("10.0.0.2:81");
-    let c = Client::new();
-    let s = connected(&c, "10.0.0.2:81", ptr::null_mut(), ptr::null());
-    let p = peer.accept();
+    let (c, s, p) = client_connected_to_peer(&sim, "10.0.0.2:81");
     let seen: Mutex<Vec<(u8, std::thread::ThreadId)>> = Mutex::default();
     let (mut inline, mut pending) = (0, 0);
     let mut b = Buf::new(b"x");

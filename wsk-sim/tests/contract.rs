@@ -728,10 +728,7 @@ fn a_refused_receive_stops_indications_until_a_zero_length_receive() {
 #[test]
 fn a_drain_receive_discards_data_until_the_peer_closes() {
     let sim = benign();
-    let peer = sim.peer_listen("10.0.0.2:6801");
-    let c = Client::new();
-    let s = connected(&c, "10.0.0.2:6801", ptr::null_mut(), ptr::null());
-    let p = peer.accept();
+    let (c, s, p) = client_connected_to_peer(&sim, "10.0.0.2:6801");
     p.send(b"old");
     let (mut r, mut b) = (Req::new(), Buf::zeroed(1));
     let st = receive_with(s, &mut r, &mut b, 0, WSK_FLAG_DRAIN);
@@ -750,10 +747,7 @@ fn a_drain_receive_discards_data_until_the_peer_closes() {
 #[should_panic(expected = "WSK_FLAG_DRAIN needs a zero-length buffer")]
 fn a_drain_receive_with_a_buffer_is_reported() {
     let sim = benign();
-    let peer = sim.peer_listen("10.0.0.2:6802");
-    let c = Client::new();
-    let s = connected(&c, "10.0.0.2:6802", ptr::null_mut(), ptr::null());
-    let _p = peer.accept();
+    let (_c, s, _p) = client_connected_to_peer(&sim, "10.0.0.2:6802");
     let (mut r, mut b) = (Req::new(), Buf::zeroed(4));
     let st = receive_with(s, &mut r, &mut b, 4, WSK_FLAG_DRAIN);
     let _ = r.wait(st);
@@ -944,10 +938,7 @@ fn a_receive_event_can_race_a_pending_receive() {
 #[test]
 fn a_stuck_graceful_disconnect_completes_when_aborted() {
     let sim = always(Behaviour::GracefulDisconnectStuck);
-    let peer = sim.peer_listen("10.0.0.2:6402");
-    let c = Client::new();
-    let s = connected(&c, "10.0.0.2:6402", ptr::null_mut(), ptr::null());
-    let p = peer.accept();
+    let (c, s, p) = client_connected_to_peer(&sim, "10.0.0.2:6402");
     let mut r = Req::new();
     let irp = r.arm();
     let st = unsafe { (conn(s).WskDisconnect.unwrap())(s, ptr::null_mut(), 0, irp) };
@@ -1066,10 +1057,7 @@ fn an_unknown_name_is_no_match() {
 #[test]
 fn a_send_completes_only_when_the_receiver_reads() {
     let sim = contract(Behaviour::LateSends);
-    let peer = sim.peer_listen("10.0.0.2:6409");
-    let c = Client::new();
-    let s = connected(&c, "10.0.0.2:6409", ptr::null_mut(), ptr::null());
-    let p = peer.accept();
+    let (c, s, p) = client_connected_to_peer(&sim, "10.0.0.2:6409");
     // More than the largest window (64 KiB).
     let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
     let mut r = Req::new();
@@ -1103,10 +1091,7 @@ fn a_send_completes_only_when_the_receiver_reads() {
 #[test]
 fn closing_cancels_sends_waiting_for_the_receiver() {
     let sim = contract(Behaviour::LateSends);
-    let peer = sim.peer_listen("10.0.0.2:6410");
-    let c = Client::new();
-    let s = connected(&c, "10.0.0.2:6410", ptr::null_mut(), ptr::null());
-    let _p = peer.accept();
+    let (c, s, _p) = client_connected_to_peer(&sim, "10.0.0.2:6410");
     let data = vec![7u8; 100_000];
     let mut r = Req::new();
     let mut b = Buf::new(&data);
@@ -1275,10 +1260,7 @@ fn set_silent_mode(s: PWSK_SOCKET) {
 #[test]
 fn silent_mode_puts_nothing_on_the_wire() {
     let sim = benign();
-    let peer = sim.peer_listen("10.0.0.2:6407");
-    let c = Client::new();
-    let s = connected(&c, "10.0.0.2:6407", ptr::null_mut(), ptr::null());
-    let p = peer.accept();
+    let (c, s, p) = client_connected_to_peer(&sim, "10.0.0.2:6407");
     set_silent_mode(s);
     p.send(b"dropped");
     p.close();
@@ -1296,10 +1278,7 @@ fn silent_mode_puts_nothing_on_the_wire() {
 #[should_panic(expected = "rule: SOCKET_STATE")]
 fn a_send_in_silent_mode_is_reported() {
     let sim = benign();
-    let peer = sim.peer_listen("10.0.0.2:6408");
-    let c = Client::new();
-    let s = connected(&c, "10.0.0.2:6408", ptr::null_mut(), ptr::null());
-    let _p = peer.accept();
+    let (_c, s, _p) = client_connected_to_peer(&sim, "10.0.0.2:6408");
     set_silent_mode(s);
     let _ = send(s, b"x");
     close(s);

@@ -510,10 +510,7 @@ fn bad_socket_flags_are_reported() {
 #[test]
 fn connect_send_receive_half_close() {
     let sim = benign();
-    let peer = sim.peer_listen("10.0.0.2:80");
-    let c = Client::new();
-    let s = connected(&c, "10.0.0.2:80", ptr::null_mut(), ptr::null());
-    let p = peer.accept();
+    let (c, s, p) = client_connected_to_peer(&sim, "10.0.0.2:80");
     assert_eq!(p.remote_addr().ip().to_string(), "10.0.0.1");
     assert_eq!(local_addr(s, conn(s).WskGetLocalAddress), p.remote_addr());
 
@@ -537,10 +534,7 @@ fn connect_send_receive_half_close() {
 #[test]
 fn abortive_peer_close_resets_a_pending_receive() {
     let sim = benign();
-    let peer = sim.peer_listen("10.0.0.2:81");
-    let c = Client::new();
-    let s = connected(&c, "10.0.0.2:81", ptr::null_mut(), ptr::null());
-    let p = peer.accept();
+    let (c, s, p) = client_connected_to_peer(&sim, "10.0.0.2:81");
     let mut r = Req::new();
     let mut b = Buf::zeroed(16);
     let irp = r.arm();
@@ -953,10 +947,7 @@ fn disconnect_with_final_data_and_abortive_disconnect() {
 #[test]
 fn close_and_cancel_complete_pending_irps() {
     let sim = benign();
-    let peer = sim.peer_listen("10.0.0.2:91");
-    let c = Client::new();
-    let s = connected(&c, "10.0.0.2:91", ptr::null_mut(), ptr::null());
-    let _p = peer.accept();
+    let (c, s, _p) = client_connected_to_peer(&sim, "10.0.0.2:91");
     let mut b = Buf::zeroed(4);
     let mut r1 = Req::new();
     let irp = r1.arm();
@@ -982,10 +973,7 @@ fn close_and_cancel_complete_pending_irps() {
 #[test]
 fn hung_requests_complete_only_when_cancelled() {
     let sim = benign();
-    let peer = sim.peer_listen("10.0.0.2:92");
-    let c = Client::new();
-    let s = connected(&c, "10.0.0.2:92", ptr::null_mut(), ptr::null());
-    let _p = peer.accept();
+    let (c, s, _p) = client_connected_to_peer(&sim, "10.0.0.2:92");
     sim.hang_next(Routine::WskSend);
     let mut r = Req::new();
     let mut b = Buf::new(b"stuck");
@@ -1064,10 +1052,7 @@ fn an_irp_without_completion_routine_is_reported() {
 #[should_panic(expected = "still owned by a pending WskReceive")]
 fn reusing_a_pending_irp_is_reported() {
     let sim = benign();
-    let peer = sim.peer_listen("10.0.0.2:93");
-    let c = Client::new();
-    let s = connected(&c, "10.0.0.2:93", ptr::null_mut(), ptr::null());
-    let _p = peer.accept();
+    let (c, s, _p) = client_connected_to_peer(&sim, "10.0.0.2:93");
     let mut r = Req::new();
     let mut b = Buf::zeroed(4);
     let irp = r.arm();
@@ -1081,10 +1066,7 @@ fn reusing_a_pending_irp_is_reported() {
 #[should_panic(expected = "rule: MDL")]
 fn an_unmapped_mdl_is_reported() {
     let sim = benign();
-    let peer = sim.peer_listen("10.0.0.2:94");
-    let c = Client::new();
-    let s = connected(&c, "10.0.0.2:94", ptr::null_mut(), ptr::null());
-    let _p = peer.accept();
+    let (c, s, _p) = client_connected_to_peer(&sim, "10.0.0.2:94");
     let mut data = [1u8; 4];
     unsafe {
         let mdl = IoAllocateMdl(data.as_mut_ptr().cast(), 4, FALSE, FALSE, ptr::null_mut());

@@ -10,7 +10,7 @@ use std::vec::Vec;
 
 use wsk::Error;
 use wsk::sys;
-use wsk_sim::{DriverHost, EventKind, Irql, Routine, Sim};
+use wsk_sim::{DriverHost, EventKind, Irql, Sim};
 
 use crate::client::Config;
 
@@ -85,8 +85,8 @@ fn falls_back_to_requests_when_events_are_refused() {
     let sim = Sim::start();
     sim.add_name("echo.test", &["10.0.0.7"]);
     let peer = echo_peer(&sim, "10.0.0.7:7", 5);
-    sim.fail_next(Routine::WskControlSocket, sys::STATUS_NOT_IMPLEMENTED);
-    sim.fail_next(Routine::WskDisconnect, sys::STATUS_NOT_IMPLEMENTED);
+    // No event callbacks, no WskDisconnect (closing sends FIN).
+    sim.imitate_wine_netio();
     let lines = run(&sim, "echo.test", 7, "wine\n");
     assert!(has(&lines, "tcp-client: received 5 bytes identical=true"));
     // A clear error, not a hang.
@@ -99,6 +99,7 @@ fn falls_back_to_requests_when_events_are_refused() {
         &lines,
         "tcp-client: done remote=10.0.0.7:7 events=false sent=5 received=5"
     ));
+    assert!(sim.events().is_empty(), "requests only");
     peer.join().unwrap();
     sim.finish();
 }

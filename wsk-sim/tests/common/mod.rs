@@ -392,6 +392,20 @@ pub(crate) fn connected(c: &Client, to: &str, ctx: PVOID, dispatch: PCVOID) -> P
     s
 }
 
+/// A registered client with a bound connection socket (no callbacks)
+/// connected to a peer that `sim` makes listen at `addr`: the client, the
+/// socket and the peer's end of the connection.
+pub(crate) fn client_connected_to_peer(
+    sim: &wsk_sim::Sim,
+    addr: &str,
+) -> (Client, PWSK_SOCKET, wsk_sim::PeerConn) {
+    let peer = sim.peer_listen(addr);
+    let c = Client::new();
+    let s = connected(&c, addr, ptr::null_mut(), ptr::null());
+    let p = peer.accept();
+    (c, s, p)
+}
+
 pub(crate) fn send(s: PWSK_SOCKET, data: &[u8]) -> (NTSTATUS, usize) {
     let mut r = Req::new();
     let mut b = Buf::new(data);

@@ -224,6 +224,16 @@ impl StreamLog {
         }
     }
 
+    /// Records bytes the handler read itself (from a list it released).
+    pub(crate) fn push_read(&self, bytes: Vec<u8>) {
+        self.entries.lock().unwrap().push(StreamEntry::Read(bytes));
+    }
+
+    /// Records a list the handler retained, to be read by [`take`](Self::take).
+    pub(crate) fn push_kept(&self, kept: wsk::events::RetainedIndication) {
+        self.entries.lock().unwrap().push(StreamEntry::Kept(kept));
+    }
+
     /// Keeps the indication (retains it); the answer for the callback.
     pub(crate) fn retain(&self, data: wsk::events::Indication<'_>) -> wsk::events::ReceiveAction {
         let mut entries = self.entries.lock().unwrap();

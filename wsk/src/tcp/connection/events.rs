@@ -507,8 +507,9 @@ impl RetainedIndication {
     /// [`Error::FILE_FORCED_CLOSED`](crate::Error::FILE_FORCED_CLOSED) once
     /// deregistration closed the socket (and released the list);
     /// [`Error::INSUFFICIENT_RESOURCES`](crate::Error::INSUFFICIENT_RESOURCES)
-    /// if a piece cannot be mapped into system space now (a later call may
-    /// succeed).
+    /// if a piece cannot be mapped into system space now (nothing is
+    /// consumed and the call may be made again; whether a later mapping
+    /// succeeds is not documented: `docs/conformance.md` G-18).
     pub fn with_segments<R>(&self, read: impl FnOnce(Segments<'_>) -> R + Send) -> Result<R> {
         let priority = self.mapping_priority();
         self.raw.read(|head| {

@@ -235,6 +235,16 @@ impl ReceiveQueue {
     /// whose mapping into system space failed (waits doubling from 1 ms to
     /// 16 ms) before it returns [`Error::INSUFFICIENT_RESOURCES`]; nothing
     /// queued is lost either way.
+    ///
+    /// That trying again can help is an assumption: Microsoft documents that
+    /// `MmGetSystemAddressForMdlSafe` returns NULL when the mapping fails
+    /// and that a `NormalPagePriority` mapping "can fail if the system is
+    /// very low on resources"
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-mmgetsystemaddressformdlsafe>),
+    /// not whether a later call for the same MDL may succeed
+    /// (`docs/conformance.md` G-18). Calling again is allowed (the same page
+    /// lets one thread call it more than once for an MDL), so the cost of a
+    /// wrong assumption is this wait, once per read that meets the failure.
     pub const MAPPING_PATIENCE: core::time::Duration = core::time::Duration::from_secs(1);
 
     /// The byte limit of [`new`](Self::new), and the size of the buffer
@@ -969,9 +979,21 @@ impl core::fmt::Debug for Closed<'_> {
 }
 
 /// The waits of a read between attempts to map a queued indication whose
-/// mapping failed: `MmGetSystemAddressForMdlSafe` returns NULL when system
-/// resources are short, and a later call may succeed
+/// mapping failed: `MmGetSystemAddressForMdlSafe` returns NULL when the
+/// mapping fails, which a `NormalPagePriority` request may do when the
+/// system is very low on resources
 /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-mmgetsystemaddressformdlsafe>).
+///
+/// **Assumption** (`docs/conformance.md` G-18): that a later call for the
+/// same MDL may succeed. No Microsoft page says so, nor the opposite; the
+/// crate retries because resources short now may be freed, because calling
+/// again is allowed (one thread may call it more than once for an MDL, same
+/// page), and because giving up at once would make a transient shortage a
+/// read error. If the mapping keeps failing, the read returns
+/// [`Error::INSUFFICIENT_RESOURCES`] after [`ReceiveQueue::MAPPING_PATIENCE`]
+/// and the indication stays queued: nothing is lost and a later read tries
+/// again; the connection is not ended.
+///
 /// An attempt maps the pieces it can, which stay mapped, so each failure
 /// is met further along the chain. Waits double from 1 ms up to 16 ms; once
 /// they add up to [`ReceiveQueue::MAPPING_PATIENCE`] the reader gets the
