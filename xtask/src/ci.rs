@@ -22,6 +22,8 @@ pub(crate) enum Action {
     Wine,
     /// `xtask wine-bench --smoke`.
     WineBench,
+    /// `xtask stack-frames`: copies of a future in unoptimised frames.
+    StackFrames,
     /// `xtask bench`: instruction-count and allocation targets.
     Bench,
     /// A `cargo wsk new` driver outside the workspace (`outside.rs`).
@@ -132,6 +134,11 @@ pub(crate) const STEPS: &[Step] = &[
         },
     },
     Step {
+        name: "stack-frames",
+        about: "no unoptimised (opt-level 0) frame of wsk copies a spawned or blocked-on future more than allowed",
+        action: Action::StackFrames,
+    },
+    Step {
         name: "drivers",
         about: "every example as a checked .sys (x86_64, aarch64; release, debug)",
         action: Action::Drivers,
@@ -185,6 +192,7 @@ fn run_step(step: &Step) -> Result<(), String> {
             }
         }
         Action::Bench => crate::bench::bench(false),
+        Action::StackFrames => crate::frames::stack_frames(),
         Action::Drivers => {
             let names = driver::example_drivers();
             if names.is_empty() {
