@@ -155,7 +155,7 @@ pub(crate) const STEPS: &[Step] = &[
     },
     Step {
         name: "outside",
-        about: "`cargo wsk new` outside the workspace from the packaged crates: test, build x64+arm64, package+verify, Wine",
+        about: "`cargo wsk new` outside the workspace from the packaged crates: test, build x64+arm64 (release, debug), package+verify, Wine",
         action: Action::Outside,
     },
     Step {
