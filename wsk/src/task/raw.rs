@@ -555,8 +555,8 @@ impl<F: Future> FutureTask<F> {
     /// future.
     unsafe fn poll(task: NonNull<Header>) -> bool {
         // SAFETY: RUNNING gives this thread the stage (caller contract).
-        let stage = unsafe { &mut *stage(task) };
-        assert!(*stage == Stage::Pending, "a running task holds its future");
+        let held = unsafe { *stage(task) };
+        assert!(held == Stage::Pending, "a running task holds its future");
         // SAFETY: the slot holds the future; RUNNING makes this the only
         // reference to it.
         let future = unsafe { &mut *pending::<F, F::Output>(task) };
@@ -572,6 +572,8 @@ impl<F: Future> FutureTask<F> {
         let Poll::Ready(output) = future.poll(&mut cx) else {
             return false;
         };
+        // SAFETY: RUNNING gives this thread the stage; the poll is over.
+        let stage = unsafe { &mut *stage(task) };
         *stage = Stage::Consumed;
         // Drops the future here, at PASSIVE_LEVEL, on the worker, in place.
         // SAFETY: the future was there (and is no longer marked so).
