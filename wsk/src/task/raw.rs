@@ -572,7 +572,21 @@ impl<F: Future> FutureTask<F> {
         let Poll::Ready(output) = future.poll(&mut cx) else {
             return false;
         };
-        // SAFETY: RUNNING gives this thread the stage; the poll is over.
+        // SAFETY: RUNNING is still held; the poll is over.
+        unsafe { Self::finish(task, output) };
+        true
+    }
+
+    /// Replaces the future by its output, in place. Not inlined: the poll
+    /// that returns `Pending`, the common case, keeps a smaller frame.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `RUNNING` and a reference; the stage holds the
+    /// future, which is not borrowed any more.
+    #[inline(never)]
+    unsafe fn finish(task: NonNull<Header>, output: F::Output) {
+        // SAFETY: RUNNING gives this thread the stage (caller contract).
         let stage = unsafe { &mut *stage(task) };
         *stage = Stage::Consumed;
         // Drops the future here, at PASSIVE_LEVEL, on the worker, in place.
@@ -581,7 +595,6 @@ impl<F: Future> FutureTask<F> {
         // SAFETY: the slot is empty and sized for the output.
         unsafe { finished::<F, F::Output>(task).write(output) };
         *stage = Stage::Finished;
-        true
     }
 }
 
