@@ -142,12 +142,19 @@ fn llvm_objdump() -> Result<PathBuf, String> {
     if on_path.is_ok_and(|o| o.status.success()) {
         return Ok("llvm-objdump".into());
     }
-    let sysroot = Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .map_err(|e| format!("cannot run rustc: {e}"))?;
-    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
-    let host = std::env::consts::ARCH.to_string() + "-unknown-linux-gnu";
+    let rustc = |args: &[&str]| {
+        Command::new("rustc")
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .map_err(|e| format!("cannot run rustc: {e}"))
+    };
+    let sysroot = PathBuf::from(rustc(&["--print", "sysroot"])?.trim());
+    let version = rustc(&["-vV"])?;
+    let host = version
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .unwrap_or_default();
     let tool = sysroot
         .join("lib/rustlib")
         .join(host)
