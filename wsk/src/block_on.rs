@@ -5,7 +5,7 @@ use alloc::sync::Arc;
 use core::cell::UnsafeCell;
 use core::future::Future;
 use core::mem::{ManuallyDrop, MaybeUninit};
-use core::pin::pin;
+use core::pin::{Pin, pin};
 use core::ptr;
 use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use core::time::Duration;
@@ -27,7 +27,9 @@ use crate::task::sys::{Deadline, wait_any};
 /// # IRQL
 ///
 /// `PASSIVE_LEVEL` (proven by `passive`).
-pub fn block_on<F: Future>(passive: &Passive<'_>, future: F) -> F::Output {
+pub fn block_on<F: Future>(passive: &Passive<'_>, mut future: F) -> F::Output {
+    // SAFETY: pinned where the caller put it (see `pin_in_place`).
+    let future = unsafe { pin_in_place(&mut future) };
     match run(passive, future, None, None) {
         Ok(out) => out,
         Err(Interrupted::TimedOut | Interrupted::Stopped) => {
@@ -58,13 +60,15 @@ pub fn block_on<F: Future>(passive: &Passive<'_>, future: F) -> F::Output {
 /// it did not finish in time.
 pub fn block_on_timeout<F, T, E>(
     passive: &Passive<'_>,
-    future: F,
+    mut future: F,
     timeout: Duration,
 ) -> Result<T, E>
 where
     F: Future<Output = Result<T, E>>,
     E: From<Error>,
 {
+    // SAFETY: pinned where the caller put it (see `pin_in_place`).
+    let future = unsafe { pin_in_place(&mut future) };
     run(passive, future, Some(timeout), None).unwrap_or_else(|_| Err(E::from(Error::IO_TIMEOUT)))
 }
 
@@ -108,8 +112,10 @@ where
 pub fn block_on_until<F: Future>(
     passive: &Passive<'_>,
     stop: &StopSignal,
-    future: F,
+    mut future: F,
 ) -> Option<F::Output> {
+    // SAFETY: pinned where the caller put it (see `pin_in_place`).
+    let future = unsafe { pin_in_place(&mut future) };
     run(passive, future, None, Some(stop)).ok()
 }
 
@@ -119,11 +125,27 @@ enum Interrupted {
     Stopped,
 }
 
+/// Pins a future in the argument slot it was passed in, instead of moving it
+/// into a local as `core::pin::pin!` does: in unoptimised builds each move
+/// of a future is a copy on the stack, and a frame with a large future
+/// (more than a page) needs the stack probe `__chkstk`, which
+/// `cargo wsk build --strict` refuses (see `Executor::spawn`).
+///
+/// # Safety
+///
+/// `future` is a by-value parameter of the calling function, which shadows
+/// it with the result and never moves it: the future then stays where it is
+/// until it is dropped in place when the function returns.
+unsafe fn pin_in_place<F>(future: &mut F) -> Pin<&mut F> {
+    // SAFETY: never moved again (caller contract).
+    unsafe { Pin::new_unchecked(future) }
+}
+
 /// Polls `future` until it is ready, sleeping between polls until its waker
 /// is called, the deadline `timeout` from now passes, or `stop` is set.
 fn run<F: Future>(
     passive: &Passive<'_>,
-    future: F,
+    mut future: Pin<&mut F>,
     timeout: Option<Duration>,
     stop: Option<&StopSignal>,
 ) -> Result<F::Output, Interrupted> {
@@ -133,7 +155,6 @@ fn run<F: Future>(
     unsafe { sys::KeInitializeEvent(signal.event(), sys::SynchronizationEvent, sys::FALSE) };
     let waker = EventWake::waker(Arc::clone(&signal));
     let mut cx = Context::from_waker(&waker);
-    let mut future = pin!(future);
     let deadline = pin!(Deadline::new());
     if let Some(timeout) = timeout {
         deadline.as_ref().arm(timeout);

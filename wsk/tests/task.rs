@@ -130,6 +130,62 @@ fn spawned_tasks_run_and_join() {
     sim.finish();
 }
 
+/// The task holds its future, then its output, in one slot sized for the
+/// larger: a future larger than its output and one smaller, each holding a
+/// buffer across an `.await`, keep their contents; an output nobody reads is
+/// dropped, and so is a future aborted while it waits.
+#[test]
+fn futures_and_outputs_of_any_size_keep_their_contents_and_are_dropped() {
+    const BIG: usize = 4096;
+    let sim = Sim::start();
+    let p = token();
+    let executor = executor(1);
+    let large_future = executor
+        .spawn(async {
+            let buffer: [u8; BIG] = core::array::from_fn(|i| i.to_le_bytes()[0]);
+            yield_now().await;
+            buffer.iter().map(|&b| usize::from(b)).sum::<usize>()
+        })
+        .expect("spawn");
+    let large_output = executor
+        .spawn(async {
+            yield_now().await;
+            core::array::from_fn::<u8, BIG, _>(|i| (i % 7).to_le_bytes()[0])
+        })
+        .expect("spawn");
+    let expected: usize = (0..BIG).map(|i| i % 256).sum();
+    assert_eq!(large_future.join(&p), Ok(expected));
+    let output = large_output.join(&p).expect("output");
+    assert!(
+        output
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| usize::from(b) == i % 7)
+    );
+
+    // An output nobody reads, and a future aborted while it waits.
+    let drops = Drops::default();
+    let guard = drops.guard();
+    drop(
+        executor
+            .spawn(async move { (guard, [0u8; BIG]) })
+            .expect("spawn"),
+    );
+    let guard = drops.guard();
+    let aborted = executor
+        .spawn(async move {
+            let _guard = guard;
+            pending::<()>().await;
+            [0u8; BIG]
+        })
+        .expect("spawn");
+    aborted.abort();
+    assert!(aborted.join(&p) == Err(Error::CANCELLED));
+    eventually("both guards dropped", || drops.count() == 2);
+    executor.shutdown(&p).expect("shutdown");
+    sim.finish();
+}
+
 #[test]
 fn many_tasks_interleave_on_few_workers() {
     let sim = Sim::start();

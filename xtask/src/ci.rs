@@ -27,6 +27,8 @@ pub(crate) enum Action {
         args: &'static [&'static str],
         seeds: &'static [&'static str],
     },
+    /// `xtask stack-frames`: copies of a future in unoptimised frames.
+    StackFrames,
     /// `xtask bench`: instruction-count and allocation targets.
     Bench,
     /// A `cargo wsk new` driver outside the workspace (`outside.rs`).
@@ -147,6 +149,11 @@ pub(crate) const STEPS: &[Step] = &[
         },
     },
     Step {
+        name: "stack-frames",
+        about: "no unoptimised (opt-level 0) frame of wsk copies a spawned or blocked-on future more than allowed",
+        action: Action::StackFrames,
+    },
+    Step {
         name: "drivers",
         about: "every example as a checked .sys (x86_64, aarch64; release, debug)",
         action: Action::Drivers,
@@ -163,7 +170,7 @@ pub(crate) const STEPS: &[Step] = &[
     },
     Step {
         name: "outside",
-        about: "`cargo wsk new` outside the workspace from the packaged crates: test, build x64+arm64, package+verify, Wine",
+        about: "`cargo wsk new` outside the workspace from the packaged crates: test, build x64+arm64 (release, debug), package+verify, Wine",
         action: Action::Outside,
     },
     Step {
@@ -217,6 +224,7 @@ fn run_step(step: &Step) -> Result<(), String> {
             Ok(())
         }
         Action::Bench => crate::bench::bench(false),
+        Action::StackFrames => crate::frames::stack_frames(),
         Action::Drivers => {
             let names = driver::example_drivers();
             if names.is_empty() {

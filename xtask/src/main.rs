@@ -70,6 +70,14 @@
 //! allocations natively, prints a table and `bench …` lines and fails if a
 //! target of `docs/performance.md` is missed (`xtask/src/bench.rs`).
 //!
+//! # `cargo xtask stack-frames`
+//!
+//! Builds `xtask/fixtures/stack-frames` for `x86_64-pc-windows-msvc` at
+//! `opt-level = 0`, reads every function's frame size from its prologue
+//! (`llvm-objdump`) and fails if a frame of `wsk` holds more copies of a
+//! 16 KiB future than `xtask/src/frames.rs` allows (`__chkstk`, kernel
+//! stack size).
+//!
 //! # `cargo xtask demo`
 //!
 //! Builds the `echo-server` example (or the first example driver there is),
@@ -79,6 +87,7 @@ mod bench;
 mod ci;
 mod driver;
 mod examples;
+mod frames;
 mod load;
 mod outside;
 mod peer;
@@ -136,6 +145,13 @@ Commands:
       callgrind: instructions per event dispatch and per request, safe layer
       vs raw wsk-sys calls, and heap allocations per event and per request.
       Prints a table; fails if a target of docs/performance.md is missed.
+
+  stack-frames
+      Build xtask/fixtures/stack-frames (every wsk entry point taking a
+      future or closure by value, given one of 16 KiB) for
+      x86_64-pc-windows-msvc at opt-level 0, read each function's frame size
+      with llvm-objdump, and fail if a frame of wsk holds more copies of the
+      future than xtask/src/frames.rs allows.
 
   demo
       Build the echo-server example, run it under Wine against the loopback
@@ -268,6 +284,7 @@ fn run() -> Result<(), String> {
             ci::ci(&a.skip, &a.only)
         }
         "bench" => bench::bench(a.verbose),
+        "stack-frames" => frames::stack_frames(),
         "demo" => demo(a.verbose),
         other => Err(format!("unknown command `{other}`; see `cargo xtask help`")),
     }

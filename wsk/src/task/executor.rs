@@ -6,7 +6,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::future::Future;
-use core::ptr;
+use core::ptr::{self, NonNull};
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use core::sync::atomic::{AtomicPtr, AtomicUsize};
 use core::time::Duration;
@@ -413,7 +413,7 @@ impl Executor {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawn(&self.shared, future)
+        spawn_task!(future, &self.shared, future: F => F::Output)
     }
 
     /// Runs a closure that may wait on a blocking thread; see
@@ -431,7 +431,7 @@ impl Executor {
         F: FnOnce(&mut Passive<'_>) -> R + Send + 'static,
         R: Send + 'static,
     {
-        spawn_blocking(&self.shared, self.blocking_threads > 0, f)
+        spawn_task!(blocking, &self.shared, self.blocking_threads > 0, f: F => R)
     }
 
     /// Cancels every task and waits for the executor's threads to exit.
@@ -585,7 +585,7 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawn(&self.shared, future)
+        spawn_task!(future, &self.shared, future: F => F::Output)
     }
 
     /// Runs `f` on one of the executor's blocking threads, where it may wait:
@@ -632,7 +632,7 @@ impl Handle {
         F: FnOnce(&mut Passive<'_>) -> R + Send + 'static,
         R: Send + 'static,
     {
-        spawn_blocking(&self.shared, self.blocking, f)
+        spawn_task!(blocking, &self.shared, self.blocking, f: F => R)
     }
 
     /// Whether the executor was shut down or dropped (spawning fails).
@@ -654,40 +654,74 @@ impl fmt::Debug for Handle {
     }
 }
 
-fn spawn<F>(shared: &Arc<Shared>, future: F) -> Result<JoinHandle<F::Output>, SpawnError<F>>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    raw::spawn_future(shared, future)
-        .map(join_handle)
-        .map_err(|(value, error)| SpawnError { error, value })
+/// The body of the spawn functions: allocates the task, moves `$value` (the
+/// future or closure) into it, and starts it, or hands `$value` back in a
+/// [`SpawnError`].
+///
+/// A macro, not a function, so that the future is moved by value in the
+/// public function's frame only. In unoptimised builds (`opt-level = 0`)
+/// every call that takes a value by argument copies it onto the caller's
+/// stack first: a helper function between the public one and the task's
+/// allocation would put one more copy of the future on the stack, and a
+/// future of a few kilobytes (a buffer held across an `.await`) would make
+/// frames larger than a page, which need the stack probe `__chkstk`, an
+/// import `cargo wsk build --strict` refuses (no Microsoft page documents it
+/// as an `ntoskrnl.exe` export). Written this way, the frame holds two slots
+/// of the future's size (one for the move into the allocation, one for the
+/// `SpawnError` of a failed allocation), as the caller's frame does (the
+/// future, and the `Result` holding a `SpawnError`).
+/// `xtask stack-frames` checks it.
+macro_rules! spawn_task {
+    // A future `$value: $p` producing `$t`.
+    (future, $shared:expr, $value:ident: $p:ty => $t:ty) => {
+        spawn_task!(@ $shared, $value: $p => $t, raw::future_vtable::<$p>(), false, true)
+    };
+    // A blocking closure, refused if the executor has no blocking threads.
+    (blocking, $shared:expr, $has_threads:expr, $value:ident: $p:ty => $t:ty) => {
+        spawn_task!(@ $shared, $value: $p => $t, raw::blocking_vtable::<$p, $t>(), true, $has_threads)
+    };
+    (@ $shared:expr, $value:ident: $p:ty => $t:ty, $vtable:expr, $blocking:expr, $has_threads:expr) => {{
+        let shared: &Arc<Shared> = $shared;
+        let allocated = if $has_threads {
+            raw::allocate::<$p, $t>(shared, $vtable, $blocking)
+        } else {
+            Err(Error::NOT_SUPPORTED)
+        };
+        match allocated {
+            Err(error) => Err(SpawnError {
+                error,
+                value: $value,
+            }),
+            Ok(task) => {
+                // SAFETY: `allocate` made the task for this type and output,
+                // with an empty slot that nothing else reaches yet.
+                unsafe { core::ptr::write(raw::pending::<$p, $t>(task), $value) };
+                // SAFETY: allocated above, not shared, its value written.
+                match unsafe { raw::start(task) } {
+                    // SAFETY: a started task's pointer carries the
+                    // JoinHandle's reference; its output type is the one
+                    // allocated for.
+                    Ok(()) => Ok(unsafe { JoinHandle::from_raw(task) }),
+                    Err(error) => refused(task, error),
+                }
+            }
+        }
+    }};
 }
+use spawn_task;
 
-fn spawn_blocking<F, R>(
-    shared: &Arc<Shared>,
-    has_threads: bool,
-    f: F,
-) -> Result<JoinHandle<R>, SpawnError<F>>
-where
-    F: FnOnce(&mut Passive<'_>) -> R + Send + 'static,
-    R: Send + 'static,
-{
-    if !has_threads {
-        return Err(SpawnError {
-            error: Error::NOT_SUPPORTED,
-            value: f,
-        });
-    }
-    raw::spawn_blocking(shared, f)
-        .map(join_handle)
-        .map_err(|(value, error)| SpawnError { error, value })
-}
-
-fn join_handle<T>(task: core::ptr::NonNull<Header>) -> JoinHandle<T> {
-    // SAFETY: a new task's pointer carries the JoinHandle's reference, and
-    // its output type is `T`.
-    unsafe { JoinHandle::from_raw(task) }
+/// A spawn [`raw::start`] refused: the future or closure comes back out of
+/// the task's memory into the `SpawnError`. Its own function, never inlined,
+/// so that its copies of the value stay out of the spawn function's frame.
+#[cold]
+#[inline(never)]
+fn refused<P, T>(task: NonNull<Header>, error: Error) -> Result<JoinHandle<T>, SpawnError<P>> {
+    Err(SpawnError {
+        error,
+        // SAFETY: `start` refused the task, which was allocated for a `P`
+        // producing `T` and written.
+        value: unsafe { raw::unspawn::<P, T>(task) },
+    })
 }
 
 /// Why a spawn failed, with the future (or closure) handed back.

@@ -1,6 +1,6 @@
-//! The task core: one allocation per task (a [`Header`] followed by the
-//! future, then its output), an atomic state word, reference counts, the run
-//! queues, the list of live tasks, and the waker.
+//! The task core: one allocation per task (a [`Header`] followed by one
+//! slot for the future, then its output), an atomic state word, reference
+//! counts, the run queues, the list of live tasks, and the waker.
 //!
 //! # State
 //!
@@ -47,7 +47,8 @@
 //!
 //! # Who touches what
 //!
-//! - The future/output cell (`stage`): the holder of `RUNNING` before
+//! - The future/output slot and its tag (`stage`): the spawner until the
+//!   task is started, then the holder of `RUNNING` before
 //!   `COMPLETE`; after `COMPLETE`, the `JoinHandle` if `JOIN_INTEREST` was
 //!   set when `COMPLETE` was, else the completer.
 //! - `queue_next`: the run queue the task is in, under its lock.
@@ -61,7 +62,7 @@ use alloc::sync::Arc;
 use core::cell::UnsafeCell;
 use core::future::Future;
 use core::marker::PhantomData;
-use core::mem::offset_of;
+use core::mem::{ManuallyDrop, offset_of};
 use core::pin::Pin;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
@@ -124,6 +125,8 @@ pub(super) struct Header {
     /// Whether the task runs a blocking closure (on the blocking queue)
     /// rather than a future.
     blocking: bool,
+    /// What the task's [`Slot`] holds.
+    stage: UnsafeCell<Stage>,
     queue_next: UnsafeCell<Option<NonNull<Header>>>,
     owned: UnsafeCell<OwnedLinks>,
     budget: AtomicU32,
@@ -146,30 +149,65 @@ fn owned_links(task: NonNull<Header>) -> *mut OwnedLinks {
     UnsafeCell::raw_get(field.cast())
 }
 
-/// The address of the stage of a task that is a `Cell<P, T>` (computed, not
-/// read).
-fn stage<P, T>(task: NonNull<Header>) -> *mut Stage<P, T> {
-    let field = task
-        .as_ptr()
-        .wrapping_byte_add(offset_of!(Cell<P, T>, stage));
+/// The address of a task's stage tag (computed, not read).
+fn stage(task: NonNull<Header>) -> *mut Stage {
+    let field = task.as_ptr().wrapping_byte_add(offset_of!(Header, stage));
     UnsafeCell::raw_get(field.cast())
 }
 
-/// What a task holds besides its header.
-enum Stage<P, T> {
+/// The address of the future or closure of a task that is a `Cell<P, T>`
+/// (computed, not read; valid while the stage is [`Stage::Pending`]).
+pub(super) fn pending<P, T>(task: NonNull<Header>) -> *mut P {
+    slot::<P, T>(task).cast()
+}
+
+/// The address of the output of a task that is a `Cell<P, T>` (computed, not
+/// read; valid while the stage is [`Stage::Finished`]).
+fn finished<P, T>(task: NonNull<Header>) -> *mut T {
+    slot::<P, T>(task).cast()
+}
+
+fn slot<P, T>(task: NonNull<Header>) -> *mut Slot<P, T> {
+    let field = task
+        .as_ptr()
+        .wrapping_byte_add(offset_of!(Cell<P, T>, slot));
+    UnsafeCell::raw_get(field.cast())
+}
+
+/// What a task's [`Slot`] holds.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Stage {
     /// The future or closure, not finished.
-    Pending(P),
+    Pending,
     /// The output, not read yet.
-    Finished(T),
-    /// Nothing (read, dropped or cancelled).
+    Finished,
+    /// Nothing (not written yet, read, dropped or cancelled).
     Consumed,
+}
+
+/// The future or closure, then its output, as the header's [`Stage`] says.
+///
+/// A union with a separate tag rather than an enum, so that each is written,
+/// polled, read and dropped in place. Unoptimised code (`opt-level = 0`,
+/// the dev profile) builds every enum value whole in a temporary of the
+/// enum's size — the size of the future — before moving it, so writing
+/// `Finished(output)` or `Consumed` over a large future would cost a stack
+/// frame of the future's size on the worker, and a frame over a page makes
+/// the compiler call `__chkstk` (see `Executor::spawn`).
+///
+/// Both fields start at offset 0 (`repr(C)`), so [`pending`] and
+/// [`finished`] are casts of the union's address.
+#[repr(C)]
+union Slot<P, T> {
+    pending: ManuallyDrop<P>,
+    finished: ManuallyDrop<T>,
 }
 
 /// The whole allocation of a task running `P` to produce `T`.
 #[repr(C)]
 struct Cell<P, T> {
     header: Header,
-    stage: UnsafeCell<Stage<P, T>>,
+    slot: UnsafeCell<Slot<P, T>>,
 }
 
 /// A borrowed view of a live header.
@@ -373,45 +411,74 @@ unsafe fn unlink(owned: &mut Owned, task: NonNull<Header>) {
 // ---------------------------------------------------------------------------
 // Spawning
 
-/// Allocates a task running `pending`, links it into the live-task list and
-/// queues it: on the blocking queue if `blocking`, else on the task queue.
-/// The returned pointer carries the `JoinHandle`'s reference.
+// The future (or closure) is moved by value only in the public spawn
+// functions (`executor.rs`, `spawn_task!`), straight into the allocation
+// these functions prepare: unoptimised code copies a by-value argument onto
+// the caller's stack at every call, so each frame that passed the future on
+// would hold one more copy of it.
+
+/// Allocates a task for a `P` producing `T`, with its header written and its
+/// stage empty: the caller writes the future or closure at [`pending`] and
+/// then calls [`start`] (or [`unspawn`] if that fails). The task is not shared
+/// yet.
 ///
 /// IRQL: ≤ `DISPATCH_LEVEL`.
-fn spawn<P: Send + 'static, T: Send + 'static>(
+///
+/// # Errors
+///
+/// [`Error::INSUFFICIENT_RESOURCES`] if the allocation fails.
+pub(super) fn allocate<P, T>(
     shared: &Arc<Shared>,
-    pending: P,
     vtable: &'static Vtable,
     blocking: bool,
-) -> Result<NonNull<Header>, (P, Error)> {
+) -> Result<NonNull<Header>, Error> {
     let layout = core::alloc::Layout::new::<Cell<P, T>>();
     // SAFETY: the layout has a non-zero size (it holds a header).
-    let Some(cell) = NonNull::new(unsafe { alloc::alloc::alloc(layout) }.cast::<Cell<P, T>>())
-    else {
-        return Err((pending, Error::INSUFFICIENT_RESOURCES));
-    };
-    // SAFETY: fresh memory with the cell's layout.
+    let cell = unsafe { alloc::alloc::alloc(layout) }.cast::<Cell<P, T>>();
+    let task = NonNull::new(cell.cast::<Header>()).ok_or(Error::INSUFFICIENT_RESOURCES)?;
+    // SAFETY: fresh memory with the cell's layout, whose header is first.
     unsafe {
-        cell.write(Cell {
-            header: Header {
-                // The list's, the queue's and the JoinHandle's references.
-                state: AtomicUsize::new(NOTIFIED | JOIN_INTEREST | (3 * REF_ONE)),
-                vtable,
-                shared: Arc::clone(shared),
-                blocking,
-                queue_next: UnsafeCell::new(None),
-                owned: UnsafeCell::new(OwnedLinks {
-                    prev: None,
-                    next: None,
-                    linked: false,
-                }),
-                budget: AtomicU32::new(BUDGET),
-                join_waker: UnsafeCell::new(None),
-            },
-            stage: UnsafeCell::new(Stage::Pending(pending)),
+        task.write(Header {
+            // The list's, the queue's and the JoinHandle's references.
+            state: AtomicUsize::new(NOTIFIED | JOIN_INTEREST | (3 * REF_ONE)),
+            vtable,
+            shared: Arc::clone(shared),
+            blocking,
+            stage: UnsafeCell::new(Stage::Consumed),
+            queue_next: UnsafeCell::new(None),
+            owned: UnsafeCell::new(OwnedLinks {
+                prev: None,
+                next: None,
+                linked: false,
+            }),
+            budget: AtomicU32::new(BUDGET),
+            join_waker: UnsafeCell::new(None),
         });
     }
-    let task = cell.cast::<Header>();
+    Ok(task)
+}
+
+/// Starts a task [`allocate`]d and given its future or closure: links it
+/// into the live-task list and queues it, on the blocking queue if it is a
+/// blocking task. On success the pointer carries the `JoinHandle`'s
+/// reference.
+///
+/// IRQL: ≤ `DISPATCH_LEVEL`.
+///
+/// # Errors
+///
+/// `STATUS_DELETE_PENDING` if the executor is closed: the task is not
+/// shared, and the caller takes its future or closure back with
+/// [`unspawn`].
+///
+/// # Safety
+///
+/// `task` comes from [`allocate`], is not shared, and its future or closure
+/// has been written at [`pending`].
+pub(super) unsafe fn start(task: NonNull<Header>) -> Result<(), Error> {
+    // SAFETY: not shared yet: the stage is this thread's.
+    unsafe { *stage(task) = Stage::Pending };
+    let shared = Header::shared(task);
     let linked = shared.owned.with(|owned| {
         if owned.closed {
             return false;
@@ -433,47 +500,43 @@ fn spawn<P: Send + 'static, T: Send + 'static>(
         true
     });
     if !linked {
-        // SAFETY: never shared: take the closure or future back out and free
-        // the memory (allocated with the cell's layout, as a Box is).
-        let cell = unsafe { alloc::boxed::Box::from_raw(cell.as_ptr()) };
-        let Stage::Pending(pending) = cell.stage.into_inner() else {
-            unreachable!("a new task holds its future")
-        };
-        return Err((pending, super::SHUT_DOWN));
+        return Err(super::SHUT_DOWN);
     }
-    let queue = if blocking {
+    // SAFETY: the caller's reference (the task is live).
+    let queue = if unsafe { header(task) }.blocking {
         &shared.blocking
     } else {
         &shared.tasks
     };
     // SAFETY: the task is live and in no queue; the queue takes the
-    // reference counted for it above.
+    // reference counted for it in `allocate`.
     unsafe { queue.push(task) };
-    Ok(task)
+    Ok(())
 }
 
-/// Spawns `future` (see [`spawn`]).
-pub(super) fn spawn_future<F>(
-    shared: &Arc<Shared>,
-    future: F,
-) -> Result<NonNull<Header>, (F, Error)>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    spawn::<F, F::Output>(shared, future, &FutureTask::<F>::VTABLE, false)
+/// Takes the future or closure back out of a task [`start`] refused, and
+/// frees the task.
+///
+/// # Safety
+///
+/// `task` is a `Cell<P, T>` [`start`] refused (so never shared).
+pub(super) unsafe fn unspawn<P, T>(task: NonNull<Header>) -> P {
+    // SAFETY: never shared; `start` marked the stage pending after the
+    // caller wrote the future there.
+    let pending = unsafe { pending::<P, T>(task).read() };
+    // SAFETY: never shared; the slot was just read out.
+    unsafe { free::<P, T>(task) };
+    pending
 }
 
-/// Spawns `f` on the blocking threads (see [`spawn`]).
-pub(super) fn spawn_blocking<F, R>(
-    shared: &Arc<Shared>,
-    f: F,
-) -> Result<NonNull<Header>, (F, Error)>
-where
-    F: FnOnce(&mut Passive<'_>) -> R + Send + 'static,
-    R: Send + 'static,
-{
-    spawn::<F, R>(shared, f, &BlockingTask::<F, R>::VTABLE, true)
+/// The vtable of tasks running the future `F`.
+pub(super) fn future_vtable<F: Future>() -> &'static Vtable {
+    &FutureTask::<F>::VTABLE
+}
+
+/// The vtable of blocking tasks running the closure `F`.
+pub(super) fn blocking_vtable<F: FnOnce(&mut Passive<'_>) -> R, R>() -> &'static Vtable {
+    &BlockingTask::<F, R>::VTABLE
 }
 
 // ---------------------------------------------------------------------------
@@ -498,10 +561,11 @@ impl<F: Future> FutureTask<F> {
     /// future.
     unsafe fn poll(task: NonNull<Header>) -> bool {
         // SAFETY: RUNNING gives this thread the stage (caller contract).
-        let stage = unsafe { &mut *stage::<F, F::Output>(task) };
-        let Stage::Pending(future) = stage else {
-            unreachable!("a running task holds its future")
-        };
+        let held = unsafe { *stage(task) };
+        assert!(held == Stage::Pending, "a running task holds its future");
+        // SAFETY: the slot holds the future; RUNNING makes this the only
+        // reference to it.
+        let future = unsafe { &mut *pending::<F, F::Output>(task) };
         // The caller's reference keeps the task alive during the poll, so the
         // waker handed to it borrows that reference; clones add their own.
         let raw = RawWaker::new(task.as_ptr().cast_const().cast(), &WAKER_VTABLE);
@@ -511,14 +575,32 @@ impl<F: Future> FutureTask<F> {
         // SAFETY: the future is never moved out of the task's allocation
         // while it is pending.
         let future = unsafe { Pin::new_unchecked(future) };
-        match future.poll(&mut cx) {
-            Poll::Ready(output) => {
-                // Drops the future here, at PASSIVE_LEVEL, on the worker.
-                *stage = Stage::Finished(output);
-                true
-            }
-            Poll::Pending => false,
-        }
+        let Poll::Ready(output) = future.poll(&mut cx) else {
+            return false;
+        };
+        // SAFETY: RUNNING is still held; the poll is over.
+        unsafe { Self::finish(task, output) };
+        true
+    }
+
+    /// Replaces the future by its output, in place. Not inlined: the poll
+    /// that returns `Pending`, the common case, keeps a smaller frame.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `RUNNING` and a reference; the stage holds the
+    /// future, which is not borrowed any more.
+    #[inline(never)]
+    unsafe fn finish(task: NonNull<Header>, output: F::Output) {
+        // SAFETY: RUNNING gives this thread the stage (caller contract).
+        let stage = unsafe { &mut *stage(task) };
+        *stage = Stage::Consumed;
+        // Drops the future here, at PASSIVE_LEVEL, on the worker, in place.
+        // SAFETY: the future was there (and is no longer marked so).
+        unsafe { ptr::drop_in_place(pending::<F, F::Output>(task)) };
+        // SAFETY: the slot is empty and sized for the output.
+        unsafe { finished::<F, F::Output>(task).write(output) };
+        *stage = Stage::Finished;
     }
 }
 
@@ -543,13 +625,18 @@ impl<F: FnOnce(&mut Passive<'_>) -> R, R> BlockingTask<F, R> {
     /// lock, and may wait.
     unsafe fn call(task: NonNull<Header>) -> bool {
         // SAFETY: RUNNING gives this thread the stage (caller contract).
-        let stage = unsafe { &mut *stage::<F, R>(task) };
-        let Stage::Pending(f) = core::mem::replace(stage, Stage::Consumed) else {
-            unreachable!("a running task holds its closure")
-        };
+        let stage = unsafe { &mut *stage(task) };
+        assert!(*stage == Stage::Pending, "a running task holds its closure");
+        *stage = Stage::Consumed;
+        // SAFETY: the closure was there, and is read out once (the stage now
+        // says the slot is empty).
+        let f = unsafe { pending::<F, R>(task).read() };
         // SAFETY: a blocking thread may wait (caller contract).
         let mut passive = unsafe { Passive::new_unchecked() };
-        *stage = Stage::Finished(f(&mut passive));
+        let output = f(&mut passive);
+        // SAFETY: the slot is empty and sized for the output.
+        unsafe { finished::<F, R>(task).write(output) };
+        *stage = Stage::Finished;
         true
     }
 }
@@ -561,7 +648,16 @@ impl<F: FnOnce(&mut Passive<'_>) -> R, R> BlockingTask<F, R> {
 /// `task` is a live `Cell<P, T>` whose stage the caller owns.
 unsafe fn drop_stage<P, T>(task: NonNull<Header>) {
     // SAFETY: the caller owns the stage.
-    unsafe { *stage::<P, T>(task) = Stage::Consumed };
+    let stage = unsafe { &mut *stage(task) };
+    let held = core::mem::replace(stage, Stage::Consumed);
+    match held {
+        // SAFETY: the slot holds the future or closure, dropped once (the
+        // stage now says the slot is empty).
+        Stage::Pending => unsafe { ptr::drop_in_place(pending::<P, T>(task)) },
+        // SAFETY: as above, for the output.
+        Stage::Finished => unsafe { ptr::drop_in_place(finished::<P, T>(task)) },
+        Stage::Consumed => {}
+    }
 }
 
 /// Moves the output out, into `*out: Option<T>`.
@@ -572,8 +668,12 @@ unsafe fn drop_stage<P, T>(task: NonNull<Header>) {
 /// to an `Option<T>`.
 unsafe fn take_output<P, T>(task: NonNull<Header>, out: *mut ()) {
     // SAFETY: the caller owns the stage.
-    let stage = unsafe { &mut *stage::<P, T>(task) };
-    if let Stage::Finished(output) = core::mem::replace(stage, Stage::Consumed) {
+    let stage = unsafe { &mut *stage(task) };
+    if *stage == Stage::Finished {
+        *stage = Stage::Consumed;
+        // SAFETY: the slot holds the output, read out once (the stage now
+        // says the slot is empty).
+        let output = unsafe { finished::<P, T>(task).read() };
         // SAFETY: `out` is an `Option<T>` (caller contract).
         unsafe { *out.cast::<Option<T>>() = Some(output) };
     }
@@ -585,8 +685,25 @@ unsafe fn take_output<P, T>(task: NonNull<Header>, out: *mut ()) {
 ///
 /// `task` is a `Cell<P, T>` with no reference left.
 unsafe fn dealloc<P, T>(task: NonNull<Header>) {
-    // SAFETY: allocated with the cell's layout (as a Box is) and unshared.
-    drop(unsafe { alloc::boxed::Box::from_raw(task.cast::<Cell<P, T>>().as_ptr()) });
+    // SAFETY: unshared, so the stage is this thread's.
+    unsafe { drop_stage::<P, T>(task) };
+    // SAFETY: unshared, the stage emptied.
+    unsafe { free::<P, T>(task) };
+}
+
+/// Drops the header and frees the memory of a task whose slot is empty.
+///
+/// # Safety
+///
+/// `task` is an unshared `Cell<P, T>` from [`allocate`], its slot empty (or
+/// moved out); it is not used afterwards.
+unsafe fn free<P, T>(task: NonNull<Header>) {
+    // SAFETY: unshared: the header is dropped once (the slot has no drop glue
+    // of its own).
+    unsafe { ptr::drop_in_place(task.as_ptr()) };
+    let layout = core::alloc::Layout::new::<Cell<P, T>>();
+    // SAFETY: allocated by `allocate` with this layout.
+    unsafe { alloc::alloc::dealloc(task.as_ptr().cast(), layout) };
 }
 
 // ---------------------------------------------------------------------------
