@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use common::passive;
 use wsk::events::NoEvents;
-use wsk::task::Executor;
 use wsk::tcp::{AcceptQueue, ConnectionSocket, ReceiveQueue};
 use wsk::{AddressFamily, Buffer, Error, Provider, block_on};
 use wsk_sim::{Adversary, Behaviour, CompletionMode, EventKind, Irql, PeerConn, Routine, Sim};
@@ -468,7 +467,7 @@ fn echo_tasks(sim: &Sim, connections: usize, len: usize) {
     let listener = sim.peer_listen(common::PEER);
     let p = passive();
     let (registration, provider) = common::setup(&p);
-    let executor = Executor::builder().workers(2).build(&p).unwrap();
+    let executor = common::executor(&p, 2);
     let mut peers = Vec::new();
     let mut tasks = Vec::new();
     for i in 0..connections {

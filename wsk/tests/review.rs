@@ -16,14 +16,6 @@ use wsk::tcp::ConnectionSocket;
 use wsk::block_on;
 use wsk_sim::Sim;
 
-/// An executor with two workers.
-fn two_workers(p: &wsk::irql::Passive<'_>) -> wsk::task::Executor {
-    wsk::task::Executor::builder()
-        .workers(2)
-        .build(p)
-        .expect("executor")
-}
-
 /// Keeps every connection it accepts, holding the accept callback open
 /// until the test lets it return.
 #[derive(Default, Clone)]
@@ -164,7 +156,7 @@ fn a_foreign_waker_cannot_make_wsk_calls_inside_the_completion_routine() {
 fn a_forgotten_sleep_does_not_outlive_teardown() {
     let sim = Sim::start();
     let p = passive();
-    let executor = wsk::task::Executor::builder().build(&p).expect("executor");
+    let executor = common::executor(&p, 2);
     std::mem::forget(wsk::timer::sleep(Duration::from_secs(3600)));
     let task = executor
         .spawn(async {
@@ -271,7 +263,7 @@ fn shutdown_with_tasks_mid_read_leaves_nothing_open() {
     let peer = sim.peer_listen("10.0.0.2:80");
     let p = passive();
     let (registration, provider) = setup(&p);
-    let executor = two_workers(&p);
+    let executor = common::executor(&p, 2);
     let stop = wsk::task::StopSignal::new();
     let mut conns = Vec::new();
     let mut joins = Vec::new();
@@ -471,7 +463,7 @@ fn deregistration_before_executor_shutdown_ends_the_tasks() {
     let sim = Sim::start();
     let p = passive();
     let (registration, provider) = setup(&p);
-    let executor = two_workers(&p);
+    let executor = common::executor(&p, 2);
     let handle = executor.handle();
     let mut listener = block_on(
         &p,
@@ -566,7 +558,7 @@ impl std::task::Wake for DropsOnDrop {
 fn a_task_freed_in_a_completion_routine_drops_no_driver_waker() {
     let c = common::connected();
     let p = passive();
-    let executor = wsk::task::Executor::builder().build(&p).expect("executor");
+    let executor = common::executor(&p, 2);
     let (other, _other_conn) = second_connection(&c, &p);
     // The request outlives the task, with the task's waker registered.
     let receive = Arc::new(Mutex::new(Some(

@@ -9,7 +9,7 @@ mod common;
 use std::future::pending;
 use std::time::{Duration, Instant};
 
-use wsk::task::{Executor, StopSignal};
+use wsk::task::StopSignal;
 use wsk::timer::sleep;
 use wsk::{Buffer, Error, block_on, block_on_timeout, block_on_until};
 use wsk_sim::{CompletionMode, Irql, Sim};
@@ -85,7 +85,7 @@ fn a_stop_cancels_the_request_a_thread_waits_for() {
 fn tasks_awaiting_a_stop_signal_all_finish() {
     let sim = Sim::start();
     let p = common::passive();
-    let executor = Executor::builder().workers(2).build(&p).unwrap();
+    let executor = common::executor(&p, 2);
     let stop = StopSignal::new();
     let waiting: Vec<_> = (0..12)
         .map(|i| {

@@ -462,13 +462,28 @@ fn shutdown_cancels_busy_pending_and_sleeping_tasks_within_its_bound() {
     }
     let spawned = handles.len();
     // A blocking closure queued behind a running one (one blocking thread):
-    // the running one finishes, the queued one is dropped unrun.
+    // the running one finishes, the queued one is dropped unrun. The running
+    // one returns only once shutdown has cancelled the queued one (or after
+    // a bound that fails the test), so no timing decides the outcome.
     let started = Arc::new(AtomicBool::new(false));
     let start_flag = Arc::clone(&started);
+    let queued_slot: Arc<Mutex<Option<wsk::task::JoinHandle<()>>>> = Arc::default();
+    let watched = Arc::clone(&queued_slot);
     let running = executor
         .spawn_blocking(move |p| {
             start_flag.store(true, Ordering::SeqCst);
-            p.sleep(Duration::from_millis(200));
+            let start = Instant::now();
+            while start.elapsed() < SHUTDOWN_BOUND {
+                let cancelled = watched
+                    .lock()
+                    .unwrap()
+                    .as_ref()
+                    .is_some_and(wsk::task::JoinHandle::is_finished);
+                if cancelled {
+                    break;
+                }
+                p.sleep(Duration::from_millis(1));
+            }
         })
         .expect("spawn_blocking");
     let ran = Arc::new(AtomicBool::new(false));
@@ -476,6 +491,7 @@ fn shutdown_cancels_busy_pending_and_sleeping_tasks_within_its_bound() {
     let queued = executor
         .spawn_blocking(move |_| ran2.store(true, Ordering::SeqCst))
         .expect("spawn_blocking");
+    *queued_slot.lock().unwrap() = Some(queued);
     eventually("the first closure to start", || {
         started.load(Ordering::SeqCst)
     });
@@ -490,6 +506,7 @@ fn shutdown_cancels_busy_pending_and_sleeping_tasks_within_its_bound() {
         assert_eq!(handle.join(&p), Err(Error::CANCELLED));
     }
     assert_eq!(running.join(&p), Ok(()), "a running closure finishes");
+    let queued = queued_slot.lock().unwrap().take().expect("queued handle");
     assert_eq!(queued.join(&p), Err(Error::CANCELLED));
     assert!(!ran.load(Ordering::SeqCst));
     // After shutdown, spawning hands the future back.

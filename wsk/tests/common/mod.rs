@@ -325,3 +325,20 @@ fn retry_mapping(mut read: impl FnMut() -> wsk::Result<usize>) -> usize {
     }
     panic!("a retained list never mapped")
 }
+
+/// An executor with `workers` workers for a test. Its shutdown bound is the
+/// default's (5 s) natively and a minute under Miri, which runs the same
+/// steps hundreds of times slower on a loaded machine: the tests check that
+/// shutdown ends within a bound, not how fast it is.
+pub(crate) fn executor(p: &Passive<'_>, workers: usize) -> wsk::task::Executor {
+    let bound = if cfg!(miri) {
+        Duration::from_secs(60)
+    } else {
+        Duration::from_secs(5)
+    };
+    wsk::task::Executor::builder()
+        .workers(workers)
+        .shutdown_timeout(bound)
+        .build(p)
+        .expect("executor")
+}
