@@ -10,9 +10,10 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
 
 use wsk::events::{
-    ConnectionEvents, EventContext, Indication, ReceiveAction, RetainedIndication, StaticEvents,
+    ConnectionEvents, EventContext, Incoming, Indication, ListenEvents, ReceiveAction,
+    RetainedIndication, StaticEvents,
 };
-use wsk::tcp::ConnectionSocket;
+use wsk::tcp::{ConnectionSocket, ListenSocket};
 use wsk_sim::Sim;
 
 /// Retains every indication and keeps it for the test.
@@ -37,6 +38,53 @@ impl ConnectionEvents for Keeper {
         }
         ReceiveAction::Refuse
     }
+}
+
+/// Registers and captures the provider with the receive event enabled on
+/// every socket from its creation (`WSK_SET_STATIC_EVENT_CALLBACKS`), so a
+/// socket can be indicated data before the crate knows it.
+fn setup_static_receive(p: &wsk::irql::Passive<'_>) -> (wsk::Registration, wsk::Provider) {
+    let (registration, provider) = setup(p);
+    provider
+        .set_static_events(StaticEvents::RECEIVE)
+        .expect("before any socket");
+    (registration, provider)
+}
+
+/// Creates a socket and connects it to the peer at 10.0.0.2:80 in one
+/// request (`WskSocketConnect`), with a clone of `keeper` as its handler.
+fn socket_connect_to_peer(
+    provider: &wsk::Provider,
+    keeper: &Keeper,
+) -> wsk::request::Request<wsk::request::ops::CreateOp<ConnectionSocket<Keeper>>> {
+    ConnectionSocket::socket_connect(
+        provider,
+        "0.0.0.0:0".parse().unwrap(),
+        "10.0.0.2:80".parse().unwrap(),
+        keeper.clone(),
+    )
+}
+
+/// Accepts by request only; its connections are [`Keeper`]s.
+struct ByRequest;
+
+#[wsk::vtable]
+impl ListenEvents for ByRequest {
+    type Connection = Keeper;
+    fn on_accept(&self, _: &EventContext<'_>, _: Option<Incoming<'_, Keeper>>) {}
+}
+
+/// Listens on `local` for [`ByRequest`] accepts.
+fn listen_by_request(
+    p: &wsk::irql::Passive<'_>,
+    provider: &wsk::Provider,
+    local: &str,
+) -> ListenSocket<ByRequest> {
+    wsk::block_on(
+        p,
+        wsk::tcp::listen(provider, local.parse().unwrap(), ByRequest),
+    )
+    .expect("listen")
 }
 
 /// Checks what a [`Keeper`] got before its socket's owner took the socket:
@@ -71,17 +119,9 @@ fn a_list_retained_before_the_create_request_is_polled_is_released_on_its_socket
     let sim = Sim::start();
     let listener = sim.peer_listen("10.0.0.2:80");
     let p = passive();
-    let (registration, provider) = setup(&p);
-    provider
-        .set_static_events(StaticEvents::RECEIVE)
-        .expect("before any socket");
+    let (registration, provider) = setup_static_receive(&p);
     let keeper = Keeper::default();
-    let request = ConnectionSocket::socket_connect(
-        &provider,
-        "0.0.0.0:0".parse().unwrap(),
-        "10.0.0.2:80".parse().unwrap(),
-        keeper.clone(),
-    );
+    let request = socket_connect_to_peer(&provider, &keeper);
     let peer = listener.accept();
     // Completions the adversary deferred run now: the request is complete,
     // not polled.
@@ -104,27 +144,10 @@ fn a_list_retained_before_the_create_request_is_polled_is_released_on_its_socket
 /// socket).
 #[test]
 fn a_list_retained_before_the_accept_request_is_polled_is_released_on_its_socket() {
-    use wsk::events::{Incoming, ListenEvents};
-
-    /// Accepts by request only; its connections retain what they get.
-    struct Listener;
-    #[wsk::vtable]
-    impl ListenEvents for Listener {
-        type Connection = Keeper;
-        fn on_accept(&self, _: &EventContext<'_>, _: Option<Incoming<'_, Keeper>>) {}
-    }
-
     let sim = Sim::start();
     let p = passive();
-    let (registration, provider) = setup(&p);
-    provider
-        .set_static_events(StaticEvents::RECEIVE)
-        .expect("before any socket");
-    let listener = wsk::block_on(
-        &p,
-        wsk::tcp::listen(&provider, "10.0.0.1:7100".parse().unwrap(), Listener),
-    )
-    .expect("listen");
+    let (registration, provider) = setup_static_receive(&p);
+    let listener = listen_by_request(&p, &provider, "10.0.0.1:7100");
     let keeper = Keeper::default();
     let accept = listener.accept(keeper.clone());
     let peer = sim.peer_connect("10.0.0.1:7100").expect("connected");
@@ -142,9 +165,13 @@ fn a_list_retained_before_the_accept_request_is_polled_is_released_on_its_socket
     sim.finish();
 }
 
-/// Checks what a [`Keeper`] got while the request that made its socket was
-/// held pending (the provider had the socket, the completion routine had
-/// not run, so the crate did not know the `PWSK_SOCKET`): exactly one
+/// Has `peer` send 5 bytes while `request`, which made `keeper`'s socket,
+/// is held pending (the caller set
+/// [`CompletionMode::Manual`](wsk_sim::CompletionMode::Manual) before
+/// making it: the provider has the socket, the completion routine has not run, so the
+/// crate does not know the `PWSK_SOCKET`), then lets the completion run.
+///
+/// Checks what `keeper` got meanwhile: exactly one
 /// indication, of at most `sent` bytes (the adversary may indicate a
 /// prefix), whose retain was refused — `Indication::retain` returned
 /// `None` and the handler's own answer, `ReceiveAction::Refuse`, went to
@@ -159,7 +186,15 @@ fn a_list_retained_before_the_accept_request_is_polled_is_released_on_its_socket
 /// it would fault before the sim's verifier saw a call), and dropping it
 /// after would release it on the right socket: these assertions are what
 /// notices a missing refusal.
-fn refused_while_the_socket_was_unknown(sim: &Sim, keeper: &Keeper, sent: usize) {
+fn send_while_the_socket_is_unknown<O: wsk::request::Operation>(
+    sim: &Sim,
+    keeper: &Keeper,
+    request: &wsk::request::Request<O>,
+    peer: &wsk_sim::PeerConn,
+) {
+    const SENT: usize = 5;
+    peer.send(b"early");
+    assert!(!request.is_complete(), "the completion is held");
     assert!(keeper.0.held.lock().unwrap().is_empty(), "nothing retained");
     assert_eq!(*keeper.0.refused_retains.lock().unwrap(), 1, "refused");
     let receives: Vec<_> = sim
@@ -169,8 +204,12 @@ fn refused_while_the_socket_was_unknown(sim: &Sim, keeper: &Keeper, sent: usize)
         .collect();
     assert_eq!(receives.len(), 1, "{receives:?}");
     assert_eq!(receives[0].status, wsk::sys::STATUS_DATA_NOT_ACCEPTED);
-    assert!((1..=sent).contains(&receives[0].indicated), "{receives:?}");
+    assert!((1..=SENT).contains(&receives[0].indicated), "{receives:?}");
     assert_eq!(receives[0].accepted, 0);
+
+    assert!(sim.run_pending() > 0, "the held completion ran");
+    sim.set_completion_mode(wsk_sim::CompletionMode::Inline);
+    assert!(request.is_complete());
 }
 
 /// Reads the `sent` bytes a refused indication left buffered, with
@@ -232,26 +271,12 @@ fn data_indicated_before_the_create_request_completes_is_refused_and_kept() {
     let sim = Sim::start();
     let listener = sim.peer_listen("10.0.0.2:80");
     let p = passive();
-    let (registration, provider) = setup(&p);
-    provider
-        .set_static_events(StaticEvents::RECEIVE)
-        .expect("before any socket");
+    let (registration, provider) = setup_static_receive(&p);
     let keeper = Keeper::default();
     sim.set_completion_mode(wsk_sim::CompletionMode::Manual);
-    let request = ConnectionSocket::socket_connect(
-        &provider,
-        "0.0.0.0:0".parse().unwrap(),
-        "10.0.0.2:80".parse().unwrap(),
-        keeper.clone(),
-    );
+    let request = socket_connect_to_peer(&provider, &keeper);
     let peer = listener.accept();
-    peer.send(b"early");
-    assert!(!request.is_complete(), "the completion is held");
-    refused_while_the_socket_was_unknown(&sim, &keeper, 5);
-
-    assert!(sim.run_pending() > 0, "the held completion ran");
-    sim.set_completion_mode(wsk_sim::CompletionMode::Inline);
-    assert!(request.is_complete());
+    send_while_the_socket_is_unknown(&sim, &keeper, &request, &peer);
     let socket = request.wait(&p).expect("connected");
     assert_eq!(read_what_was_refused(&p, &socket, 5), b"early");
     socket.close().wait(&p).expect("closed");
@@ -269,39 +294,15 @@ fn data_indicated_before_the_create_request_completes_is_refused_and_kept() {
 /// nothing about static ones before the completion.
 #[test]
 fn data_indicated_before_the_accept_request_completes_is_refused_and_kept() {
-    use wsk::events::{Incoming, ListenEvents};
-
-    /// Accepts by request only; its connections retain what they can.
-    struct Listener;
-    #[wsk::vtable]
-    impl ListenEvents for Listener {
-        type Connection = Keeper;
-        fn on_accept(&self, _: &EventContext<'_>, _: Option<Incoming<'_, Keeper>>) {}
-    }
-
     let sim = Sim::start();
     let p = passive();
-    let (registration, provider) = setup(&p);
-    provider
-        .set_static_events(StaticEvents::RECEIVE)
-        .expect("before any socket");
-    let listener = wsk::block_on(
-        &p,
-        wsk::tcp::listen(&provider, "10.0.0.1:7101".parse().unwrap(), Listener),
-    )
-    .expect("listen");
-    sim.settle();
+    let (registration, provider) = setup_static_receive(&p);
+    let listener = listen_by_request(&p, &provider, "10.0.0.1:7101");
     let keeper = Keeper::default();
     sim.set_completion_mode(wsk_sim::CompletionMode::Manual);
     let accept = listener.accept(keeper.clone());
     let peer = sim.peer_connect("10.0.0.1:7101").expect("connected");
-    peer.send(b"early");
-    assert!(!accept.is_complete(), "the completion is held");
-    refused_while_the_socket_was_unknown(&sim, &keeper, 5);
-
-    assert!(sim.run_pending() > 0, "the held completion ran");
-    sim.set_completion_mode(wsk_sim::CompletionMode::Inline);
-    assert!(accept.is_complete());
+    send_while_the_socket_is_unknown(&sim, &keeper, &accept, &peer);
     let (socket, _) = accept.wait(&p).expect("accepted");
     assert_eq!(read_what_was_refused(&p, &socket, 5), b"early");
     socket.close().wait(&p).expect("closed");
