@@ -172,7 +172,7 @@ fn a_list_retained_before_the_accept_request_is_polled_is_released_on_its_socket
 /// crate does not know the `PWSK_SOCKET`), then lets the completion run.
 ///
 /// Checks what `keeper` got meanwhile: exactly one
-/// indication, of at most `sent` bytes (the adversary may indicate a
+/// indication, of at most the 5 bytes sent (the adversary may indicate a
 /// prefix), whose retain was refused — `Indication::retain` returned
 /// `None` and the handler's own answer, `ReceiveAction::Refuse`, went to
 /// the provider as `STATUS_DATA_NOT_ACCEPTED`. After that answer the
