@@ -10,9 +10,10 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
 
 use wsk::events::{
-    ConnectionEvents, EventContext, Indication, ReceiveAction, RetainedIndication, StaticEvents,
+    ConnectionEvents, EventContext, Incoming, Indication, ListenEvents, ReceiveAction,
+    RetainedIndication, StaticEvents,
 };
-use wsk::tcp::ConnectionSocket;
+use wsk::tcp::{ConnectionSocket, ListenSocket};
 use wsk_sim::Sim;
 
 /// Retains every indication and keeps it for the test.
@@ -37,6 +38,53 @@ impl ConnectionEvents for Keeper {
         }
         ReceiveAction::Refuse
     }
+}
+
+/// Registers and captures the provider with the receive event enabled on
+/// every socket from its creation (`WSK_SET_STATIC_EVENT_CALLBACKS`), so a
+/// socket can be indicated data before the crate knows it.
+fn setup_static_receive(p: &wsk::irql::Passive<'_>) -> (wsk::Registration, wsk::Provider) {
+    let (registration, provider) = setup(p);
+    provider
+        .set_static_events(StaticEvents::RECEIVE)
+        .expect("before any socket");
+    (registration, provider)
+}
+
+/// Creates a socket and connects it to the peer at 10.0.0.2:80 in one
+/// request (`WskSocketConnect`), with a clone of `keeper` as its handler.
+fn socket_connect_to_peer(
+    provider: &wsk::Provider,
+    keeper: &Keeper,
+) -> wsk::request::Request<wsk::request::ops::CreateOp<ConnectionSocket<Keeper>>> {
+    ConnectionSocket::socket_connect(
+        provider,
+        "0.0.0.0:0".parse().unwrap(),
+        "10.0.0.2:80".parse().unwrap(),
+        keeper.clone(),
+    )
+}
+
+/// Accepts by request only; its connections are [`Keeper`]s.
+struct ByRequest;
+
+#[wsk::vtable]
+impl ListenEvents for ByRequest {
+    type Connection = Keeper;
+    fn on_accept(&self, _: &EventContext<'_>, _: Option<Incoming<'_, Keeper>>) {}
+}
+
+/// Listens on `local` for [`ByRequest`] accepts.
+fn listen_by_request(
+    p: &wsk::irql::Passive<'_>,
+    provider: &wsk::Provider,
+    local: &str,
+) -> ListenSocket<ByRequest> {
+    wsk::block_on(
+        p,
+        wsk::tcp::listen(provider, local.parse().unwrap(), ByRequest),
+    )
+    .expect("listen")
 }
 
 /// Checks what a [`Keeper`] got before its socket's owner took the socket:
@@ -71,17 +119,9 @@ fn a_list_retained_before_the_create_request_is_polled_is_released_on_its_socket
     let sim = Sim::start();
     let listener = sim.peer_listen("10.0.0.2:80");
     let p = passive();
-    let (registration, provider) = setup(&p);
-    provider
-        .set_static_events(StaticEvents::RECEIVE)
-        .expect("before any socket");
+    let (registration, provider) = setup_static_receive(&p);
     let keeper = Keeper::default();
-    let request = ConnectionSocket::socket_connect(
-        &provider,
-        "0.0.0.0:0".parse().unwrap(),
-        "10.0.0.2:80".parse().unwrap(),
-        keeper.clone(),
-    );
+    let request = socket_connect_to_peer(&provider, &keeper);
     let peer = listener.accept();
     // Completions the adversary deferred run now: the request is complete,
     // not polled.
@@ -104,27 +144,10 @@ fn a_list_retained_before_the_create_request_is_polled_is_released_on_its_socket
 /// socket).
 #[test]
 fn a_list_retained_before_the_accept_request_is_polled_is_released_on_its_socket() {
-    use wsk::events::{Incoming, ListenEvents};
-
-    /// Accepts by request only; its connections retain what they get.
-    struct Listener;
-    #[wsk::vtable]
-    impl ListenEvents for Listener {
-        type Connection = Keeper;
-        fn on_accept(&self, _: &EventContext<'_>, _: Option<Incoming<'_, Keeper>>) {}
-    }
-
     let sim = Sim::start();
     let p = passive();
-    let (registration, provider) = setup(&p);
-    provider
-        .set_static_events(StaticEvents::RECEIVE)
-        .expect("before any socket");
-    let listener = wsk::block_on(
-        &p,
-        wsk::tcp::listen(&provider, "10.0.0.1:7100".parse().unwrap(), Listener),
-    )
-    .expect("listen");
+    let (registration, provider) = setup_static_receive(&p);
+    let listener = listen_by_request(&p, &provider, "10.0.0.1:7100");
     let keeper = Keeper::default();
     let accept = listener.accept(keeper.clone());
     let peer = sim.peer_connect("10.0.0.1:7100").expect("connected");
@@ -136,6 +159,152 @@ fn a_list_retained_before_the_accept_request_is_polled_is_released_on_its_socket
     sim.settle();
     release_what_was_retained_early(&sim, &keeper, 5);
     let (socket, _) = accept.wait(&p).expect("accepted");
+    socket.close().wait(&p).expect("closed");
+    listener.close().wait(&p).expect("closed");
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+/// Has `peer` send 5 bytes while `request`, which made `keeper`'s socket,
+/// is held pending (the caller set
+/// [`CompletionMode::Manual`](wsk_sim::CompletionMode::Manual) before
+/// making it: the provider has the socket, the completion routine has not run, so the
+/// crate does not know the `PWSK_SOCKET`), then lets the completion run.
+///
+/// Checks what `keeper` got meanwhile: exactly one
+/// indication, of at most the 5 bytes sent (the adversary may indicate a
+/// prefix), whose retain was refused — `Indication::retain` returned
+/// `None` and the handler's own answer, `ReceiveAction::Refuse`, went to
+/// the provider as `STATUS_DATA_NOT_ACCEPTED`. After that answer the
+/// provider keeps the data buffered and calls `WskReceiveEvent` again only
+/// after a `WskReceive`
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_event>),
+/// so one callback is all there can be. Nothing was retained, so nothing
+/// can be released on the unknown socket. Had a list been retained here,
+/// dropping it before the completion would call `WskRelease` through a
+/// null `PWSK_SOCKET` (the crate reads the dispatch table through it, so
+/// it would fault before the sim's verifier saw a call), and dropping it
+/// after would release it on the right socket: these assertions are what
+/// notices a missing refusal.
+fn send_while_the_socket_is_unknown<O: wsk::request::Operation>(
+    sim: &Sim,
+    keeper: &Keeper,
+    request: &wsk::request::Request<O>,
+    peer: &wsk_sim::PeerConn,
+) {
+    const SENT: usize = 5;
+    peer.send(b"early");
+    assert!(!request.is_complete(), "the completion is held");
+    assert!(keeper.0.held.lock().unwrap().is_empty(), "nothing retained");
+    assert_eq!(*keeper.0.refused_retains.lock().unwrap(), 1, "refused");
+    let receives: Vec<_> = sim
+        .events()
+        .into_iter()
+        .filter(|e| e.kind == wsk_sim::EventKind::Receive)
+        .collect();
+    assert_eq!(receives.len(), 1, "{receives:?}");
+    assert_eq!(receives[0].status, wsk::sys::STATUS_DATA_NOT_ACCEPTED);
+    assert!((1..=SENT).contains(&receives[0].indicated), "{receives:?}");
+    assert_eq!(receives[0].accepted, 0);
+
+    assert!(sim.run_pending() > 0, "the held completion ran");
+    sim.set_completion_mode(wsk_sim::CompletionMode::Inline);
+    assert!(request.is_complete());
+}
+
+/// Reads the `sent` bytes a refused indication left buffered, with
+/// `WskReceive` requests: the provider keeps refused data for a later
+/// receive
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_event>).
+/// Once a receive has run the provider may indicate what is left; the
+/// socket is known by then, so [`Keeper`] retains it, and it is read and
+/// released here, on its socket.
+fn read_what_was_refused(
+    p: &wsk::irql::Passive<'_>,
+    socket: &ConnectionSocket<Keeper>,
+    sent: usize,
+) -> Vec<u8> {
+    let mut got = Vec::new();
+    while got.len() < sent {
+        // Taken out of the lock first: dropping a list calls `WskRelease`,
+        // which may indicate the rest to the handler on this thread.
+        let held: Vec<_> = socket.handler().0.held.lock().unwrap().drain(..).collect();
+        for kept in held {
+            got.extend(common::read_retained(&kept));
+        }
+        if got.len() >= sent {
+            break;
+        }
+        let (received, buffer) = socket
+            .receive(wsk::Buffer::with_capacity(16).unwrap())
+            .wait(p);
+        let n = received.expect("the refused data is readable");
+        assert!(n > 0, "the connection is open");
+        got.extend_from_slice(&buffer[..n]);
+    }
+    assert_eq!(*socket.handler().0.refused_retains.lock().unwrap(), 1);
+    got
+}
+
+/// 11.1, the window the test above no longer covers: with static receive
+/// events, data indicated after the provider created the socket of a
+/// `socket_connect` request but before that request's completion routine
+/// ran. The crate learns the `PWSK_SOCKET` only there, so the handler's
+/// retain is refused, the provider is told `STATUS_DATA_NOT_ACCEPTED`, and
+/// the data is read later by a receive request.
+///
+/// Whether a provider may call a static event callback of a socket before
+/// the `WskSocketConnect` IRP completes, Microsoft does not say: the
+/// function's page says only that the IRP completes after the socket was
+/// created
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_socket_connect>),
+/// and static callbacks are enabled on every socket the application
+/// creates
+/// (<https://learn.microsoft.com/windows-hardware/drivers/network/wsk-set-static-event-callbacks>),
+/// without ordering the two. Nothing rules it out, so the crate must
+/// survive it; the sim holds the completion back with
+/// [`CompletionMode::Manual`](wsk_sim::CompletionMode::Manual) (every
+/// completion waits for `run_pending`) and the peer's data is indicated
+/// inline on this thread meanwhile.
+#[test]
+fn data_indicated_before_the_create_request_completes_is_refused_and_kept() {
+    let sim = Sim::start();
+    let listener = sim.peer_listen("10.0.0.2:80");
+    let p = passive();
+    let (registration, provider) = setup_static_receive(&p);
+    let keeper = Keeper::default();
+    sim.set_completion_mode(wsk_sim::CompletionMode::Manual);
+    let request = socket_connect_to_peer(&provider, &keeper);
+    let peer = listener.accept();
+    send_while_the_socket_is_unknown(&sim, &keeper, &request, &peer);
+    let socket = request.wait(&p).expect("connected");
+    assert_eq!(read_what_was_refused(&p, &socket, 5), b"early");
+    socket.close().wait(&p).expect("closed");
+    teardown(&p, registration, provider);
+    sim.finish();
+}
+
+/// 11.1, the accept variant of the test above: with static receive events,
+/// data indicated on a socket the provider accepted for a pending
+/// `WskAccept` before that request's completion routine ran. As for
+/// `WskSocketConnect`, Microsoft does not say whether this can happen: the
+/// accept page says the IRP is completed when a connection arrives and
+/// that the accepted socket's dynamic callbacks start disabled
+/// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept>),
+/// nothing about static ones before the completion.
+#[test]
+fn data_indicated_before_the_accept_request_completes_is_refused_and_kept() {
+    let sim = Sim::start();
+    let p = passive();
+    let (registration, provider) = setup_static_receive(&p);
+    let listener = listen_by_request(&p, &provider, "10.0.0.1:7101");
+    let keeper = Keeper::default();
+    sim.set_completion_mode(wsk_sim::CompletionMode::Manual);
+    let accept = listener.accept(keeper.clone());
+    let peer = sim.peer_connect("10.0.0.1:7101").expect("connected");
+    send_while_the_socket_is_unknown(&sim, &keeper, &accept, &peer);
+    let (socket, _) = accept.wait(&p).expect("accepted");
+    assert_eq!(read_what_was_refused(&p, &socket, 5), b"early");
     socket.close().wait(&p).expect("closed");
     listener.close().wait(&p).expect("closed");
     teardown(&p, registration, provider);
