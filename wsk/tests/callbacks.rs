@@ -382,3 +382,59 @@ fn an_accept_callback_without_memory_for_the_ring_still_accepts() {
     common::teardown(&p, registration, provider);
     sim.finish();
 }
+
+// ---------------------------------------------------------------------------
+// Panics in callbacks
+
+/// A handler whose disconnect callback panics.
+struct Panicking;
+
+#[wsk::vtable]
+impl wsk::events::ConnectionEvents for Panicking {
+    fn on_disconnect(&self, _: &wsk::events::EventContext<'_>, _: wsk::events::DisconnectFlags) {
+        panic!("the handler panicked");
+    }
+}
+
+/// A panic in an event callback does not unwind into the provider: the
+/// trampoline is `extern "system"`, so the process aborts (in a driver,
+/// built with `panic = "abort"`, the panic handler runs first: a bug
+/// check). Observed in a child process running this test.
+#[test]
+#[cfg_attr(miri, ignore = "spawns a process")]
+fn a_panic_in_a_callback_ends_the_process_instead_of_unwinding() {
+    const CHILD: &str = "WSK_TEST_PANIC_IN_CALLBACK";
+    if std::env::var_os(CHILD).is_some() {
+        let c = common::connected_to(Panicking, |s| {
+            s.set_event_delivery(wsk_sim::EventDelivery::Inline);
+        });
+        c.peer.close(); // the disconnect event runs on this thread
+        c.sim.check();
+        eprintln!("survived the panic");
+        c.finish();
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_panic_in_a_callback_ends_the_process_instead_of_unwinding",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .expect("run the child");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("the handler panicked"), "{stderr}");
+    assert!(
+        stderr.contains("panic in a function that cannot unwind"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("survived the panic"), "{stderr}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(6), "SIGABRT: {stderr}");
+    }
+}
