@@ -3,13 +3,16 @@
 //!
 //! - Wakers are the driver's code. One whose `clone` or `drop` causes an
 //!   event on the same socket, on the same thread (the simulator delivers
-//!   events inline, as a loopback send may), must not find the queue's
-//!   spin lock held by its own thread — the simulator reports that as a
-//!   deadlock.
+//!   events inline, on the thread whose action caused them), must not find
+//!   the queue's spin lock held by its own thread — the simulator reports
+//!   that as a deadlock, or spins.
 //! - Allocations made inside callbacks fail cleanly: this binary's global
 //!   allocator fails the allocations a test asks it to, on the test's
 //!   thread, and a `ReceiveQueue` made without memory for its ring still
 //!   delivers every byte (with receive requests).
+//! - A panic in a callback ends the process rather than unwinding into the
+//!   provider.
+//! - Accept callbacks overlap (`concurrent-accepts`).
 
 mod common;
 
@@ -213,6 +216,17 @@ fn read_first(c: &mut common::Connected<ReceiveQueue>) {
     assert_eq!(got, b"first");
 }
 
+/// Ends a test whose read returned `read` into `back`: the rest of the
+/// peer's `again` is read, then the test finishes.
+fn read_again(mut c: common::Connected<ReceiveQueue>, read: wsk::Result<usize>, back: Buffer) {
+    let n = read.expect("read");
+    let mut got = back[..n].to_vec();
+    drop(back); // before the simulator's leak check
+    got.extend(read_exactly(&mut c.socket, 5 - n));
+    assert_eq!(got, b"again");
+    c.finish();
+}
+
 /// The reader's waker is cloned outside the queue's lock: its clone makes
 /// the peer send, which indicates the data inline, on this thread.
 #[test]
@@ -232,12 +246,7 @@ fn a_readers_waker_clone_may_cause_a_receive_event() {
         },
     );
     assert!(cloned, "the waker was cloned");
-    let n = read.expect("read");
-    let mut got = back[..n].to_vec();
-    drop(back); // before the simulator's leak check
-    got.extend(read_exactly(&mut c.socket, 5 - n));
-    assert_eq!(got, b"again");
-    c.finish();
+    read_again(c, read, back);
 }
 
 /// A waker the reader's next poll replaces is dropped outside the lock:
@@ -265,12 +274,7 @@ fn a_replaced_readers_waker_may_cause_a_receive_event() {
         },
     );
     assert!(dropped, "the replaced waker was dropped");
-    let n = read.expect("read");
-    let mut got = back[..n].to_vec();
-    drop(back); // before the simulator's leak check
-    got.extend(read_exactly(&mut c.socket, 5 - n));
-    assert_eq!(got, b"again");
-    c.finish();
+    read_again(c, read, back);
 }
 
 /// `closed()` registers its waker outside the lock: the clone makes the
@@ -289,6 +293,19 @@ fn a_closed_futures_waker_clone_may_cause_a_disconnect_event() {
     c.finish();
 }
 
+/// A listening socket at `local` with accept events into an
+/// [`AcceptQueue`] whose connections get `make()`'s queues.
+fn listening(
+    provider: &wsk::Provider,
+    local: &str,
+    make: impl Fn() -> ReceiveQueue + Send + Sync + 'static,
+) -> wsk::tcp::ListenSocket<AcceptQueue> {
+    let listen = wsk::tcp::listen(provider, local.parse().unwrap(), AcceptQueue::new(make));
+    let listener = block_on(&passive(), listen).expect("listen");
+    assert!(listener.events_enabled());
+    listener
+}
+
 /// `accept_next` registers its waker outside the lock: the clone makes a
 /// peer connect, whose accept event queues the connection inline.
 #[test]
@@ -296,16 +313,7 @@ fn an_accept_waker_clone_may_cause_an_accept_event() {
     let sim = wsk_sim::Sim::start();
     let p = passive();
     let (registration, provider) = common::setup(&p);
-    let mut listener = block_on(
-        &p,
-        wsk::tcp::listen(
-            &provider,
-            "10.0.0.1:9100".parse().unwrap(),
-            AcceptQueue::new(ReceiveQueue::new),
-        ),
-    )
-    .expect("listen");
-    assert!(listener.events_enabled());
+    let mut listener = listening(&provider, "10.0.0.1:9100", ReceiveQueue::new);
     let peer = RefCell::new(None);
     let (accepted, cloned) = with_hook(
         &ON_CLONE,
@@ -358,19 +366,11 @@ fn an_accept_callback_without_memory_for_the_ring_still_accepts() {
     let (registration, provider) = common::setup(&p);
     let made = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let count = made.clone();
-    let mut listener = block_on(
-        &p,
-        wsk::tcp::listen(
-            &provider,
-            "10.0.0.1:9101".parse().unwrap(),
-            AcceptQueue::new(move || {
-                let (queue, failed) = failing_one(ReceiveQueue::new);
-                count.fetch_add(failed, std::sync::atomic::Ordering::Relaxed);
-                queue
-            }),
-        ),
-    )
-    .expect("listen");
+    let mut listener = listening(&provider, "10.0.0.1:9101", move || {
+        let (queue, failed) = failing_one(ReceiveQueue::new);
+        count.fetch_add(failed, std::sync::atomic::Ordering::Relaxed);
+        queue
+    });
     let peer = sim.peer_connect("10.0.0.1:9101").expect("connect");
     let (mut socket, _) = block_on(&p, listener.accept_next()).expect("accepted");
     assert_eq!(made.load(std::sync::atomic::Ordering::Relaxed), 1);
@@ -437,4 +437,91 @@ fn a_panic_in_a_callback_ends_the_process_instead_of_unwinding() {
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(out.status.signal(), Some(6), "SIGABRT: {stderr}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// Overlapping accept callbacks
+
+/// A listen handler that records how many of its accept callbacks ran at
+/// once; each waits (briefly: a test) until two have begun.
+struct Overlap {
+    begun: std::sync::atomic::AtomicUsize,
+    inside: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    kept: wsk::irql::SpinLock<Vec<ConnectionSocket<wsk::events::NoEvents>>>,
+}
+
+#[wsk::vtable]
+impl wsk::events::ListenEvents for Overlap {
+    type Connection = wsk::events::NoEvents;
+
+    fn on_accept(
+        &self,
+        cx: &wsk::events::EventContext<'_>,
+        incoming: Option<wsk::events::Incoming<'_, wsk::events::NoEvents>>,
+    ) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let Some(incoming) = incoming else { return };
+        let inside = self.inside.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(inside, SeqCst);
+        self.begun.fetch_add(1, SeqCst);
+        let until = Instant::now() + Duration::from_secs(2);
+        while self.begun.load(SeqCst) < 2 && Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        let socket = incoming.accept(wsk::events::NoEvents);
+        // (The Vec has room: no allocation here.)
+        self.kept.with_in_callback(cx, |kept, _| kept.push(socket));
+        self.inside.fetch_sub(1, SeqCst);
+    }
+}
+
+/// `concurrent-accepts`: two connections waiting to be offered are offered
+/// at once, on two threads (only the receive event is documented as
+/// serial); both are accepted.
+#[test]
+fn two_waiting_connections_are_offered_at_once() {
+    let sim = wsk_sim::Sim::start();
+    sim.set_adversary(Some(
+        wsk_sim::Adversary::none(wsk_sim::DEFAULT_SEED).with(wsk_sim::Behaviour::ConcurrentAccepts),
+    ));
+    let mut p = passive();
+    let (registration, provider) = common::setup(&p);
+    let handler = Overlap {
+        begun: 0.into(),
+        inside: 0.into(),
+        most: 0.into(),
+        kept: wsk::irql::SpinLock::new(Vec::with_capacity(4)),
+    };
+    let listener = block_on(
+        &p,
+        wsk::tcp::listen(&provider, "10.0.0.1:9102".parse().unwrap(), handler),
+    )
+    .expect("listen");
+    // Both connections wait for the worker, which this thread runs.
+    sim.set_event_delivery(wsk_sim::EventDelivery::Worker);
+    sim.set_completion_mode(wsk_sim::CompletionMode::Manual);
+    let peers: Vec<_> = (0..2)
+        .map(|_| sim.peer_connect_start("10.0.0.1:9102").expect("connect"))
+        .collect();
+    let _ = sim.run_pending();
+    for peer in &peers {
+        peer.established().expect("accepted");
+    }
+    let overlap = &listener.handler().most;
+    assert_eq!(overlap.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let kept: Vec<_> = listener
+        .handler()
+        .kept
+        .with(&mut p, |kept, _| std::mem::take(kept));
+    assert_eq!(kept.len(), 2);
+    for socket in kept {
+        socket.close().wait(&p).expect("close");
+    }
+    listener.close().wait(&p).expect("close");
+    for peer in peers {
+        peer.close();
+    }
+    common::teardown(&p, registration, provider);
+    sim.finish();
 }

@@ -7,12 +7,13 @@
 //! executor's, or a hand-written `RawWakerVTable`), which safe code may
 //! make do anything at ≤ `DISPATCH_LEVEL`: take the same queue's lock again
 //! (a spin lock is not recursive: the processor would spin forever), or
-//! cause an event callback of the same socket on the same thread (a send
-//! on a loopback connection can indicate data inline), whose trampoline
-//! takes that lock. So the queues clone, wake and drop wakers only after
-//! releasing their lock: [`poll_registered`] clones the waker before it
-//! takes the lock a second time and drops the one it replaced after, and
-//! the callbacks take the waker out under the lock and wake it after.
+//! make a provider call during which an event callback of the same socket
+//! runs on the same thread (no page rules that out; the simulator does it),
+//! whose trampoline takes that lock. So the queues clone, wake and drop
+//! wakers only after releasing their lock: [`poll_registered`] clones the
+//! waker before it takes the lock a second time and drops the one it
+//! replaced after, and the callbacks take the waker out under the lock and
+//! wake it after.
 
 use core::task::{Context, Poll, Waker};
 
