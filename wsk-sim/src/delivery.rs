@@ -4,7 +4,10 @@
 //!
 //! One thread at a time delivers a socket's events ("WSK calls this callback
 //! serially",
-//! <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_event>).
+//! <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_event>),
+//! except that under [`Behaviour::ConcurrentAccepts`] a second waiting
+//! accept runs on another thread at the same time: no page says the accept
+//! callback is serial.
 
 use wsk_sys::{
     NTSTATUS, PVOID, PWSK_SOCKET, STATUS_DATA_NOT_ACCEPTED, STATUS_PENDING,
@@ -253,6 +256,7 @@ pub(crate) fn deliver_events(sid: u64) {
             return;
         };
         let d = delivery(&mut w);
+        let second = second_accept(&mut w, sid, &step);
         let Some(s) = w.net.sockets.get_mut(&sid) else {
             return;
         };
@@ -266,12 +270,35 @@ pub(crate) fn deliver_events(sid: u64) {
             dgram: dgram_table(s),
         };
         drop(w);
+        // The second accept runs on its own thread, at the same time.
+        let concurrent = second.map(|(child, d)| {
+            let snapshot = snapshot.clone();
+            std::thread::spawn(move || {
+                let mut out = Out::default();
+                {
+                    let _no_unwind = crate::verifier::NoUnwind::enter();
+                    deliver_accept(child, d, &snapshot, &mut out);
+                }
+                out
+            })
+        });
         let mut out = Out::default();
         {
             // Violations found while delivering are recorded and raised by
             // the caller once the socket's delivery state is consistent.
             let _no_unwind = crate::verifier::NoUnwind::enter();
             run_step(sid, step, d, &snapshot, &mut out);
+        }
+        if let Some(thread) = concurrent {
+            // Its actions run with this thread's, once both callbacks
+            // returned (it counted as a callback in progress until then).
+            let theirs = thread.join().unwrap_or_default();
+            out.done.extend(theirs.done);
+            out.deliver.extend(theirs.deliver);
+            out.deliver_later.extend(theirs.deliver_later);
+            if let Some(s) = world::lock().net.sockets.get_mut(&sid) {
+                s.callbacks_in_progress -= 1;
+            }
         }
         let mut w = world::lock();
         let mut close_done = None;
@@ -293,7 +320,26 @@ pub(crate) fn deliver_events(sid: u64) {
     }
 }
 
+/// [`Behaviour::ConcurrentAccepts`]: when `step` offers a connection and
+/// the next queued event of the listening socket offers another, takes that
+/// one too (counted as a callback in progress), to be offered at the same
+/// time on another thread, with its own IRQL and flags.
+fn second_accept(w: &mut World, sid: u64, step: &Step) -> Option<(u64, Delivery)> {
+    if !matches!(step, Step::Queued(Ev::Accept(_))) || !w.adversary(Behaviour::ConcurrentAccepts) {
+        return None;
+    }
+    let s = w.net.sockets.get_mut(&sid)?;
+    let Some(Ev::Accept(child)) = s.ev_queue.front() else {
+        return None;
+    };
+    let child = *child;
+    s.ev_queue.pop_front();
+    s.callbacks_in_progress += 1;
+    Some((child, delivery(w)))
+}
+
 /// What a callback needs from its socket.
+#[derive(Clone)]
 struct CallbackTarget {
     context: usize,
     conn: Option<WSK_CLIENT_CONNECTION_DISPATCH>,

@@ -36,6 +36,35 @@
 //!   backlog, abort) return `()`: the trampoline returns `STATUS_SUCCESS`, so
 //!   the contract holds by construction.
 //!
+//! # What a callback may do
+//!
+//! The provider waits for the callback's answer, at up to
+//! `DISPATCH_LEVEL`, so a callback must not wait (next section), and
+//! should not fail in ways it cannot answer:
+//!
+//! - **Panics end the system.** The trampolines are `extern "system"`
+//!   functions: a panic cannot unwind through them into the provider. A
+//!   driver builds with `panic = "abort"`, so its panic handler runs where
+//!   the handler panicked — `wsk-driver`'s bug-checks — and a host build
+//!   aborts the process ("panic in a function that cannot unwind";
+//!   `wsk/tests/callbacks.rs`). The crate does not catch panics: a
+//!   callback that can fail should answer the provider instead — refuse the
+//!   data ([`ReceiveAction::Refuse`], [`DatagramAction::Refuse`]), reject
+//!   the connection (do not call [`Incoming::accept`]) — and leave the
+//!   rest to a task or a work item.
+//! - **Allocation failures are panics** with `Box::new`, `Arc::new` or
+//!   `Vec::push` (Rust's allocation-error handler panics), so allocate
+//!   fallibly in callbacks ([`Buffer::with_capacity`](crate::Buffer::with_capacity),
+//!   `Vec::try_reserve`) and refuse when it fails. The crate's own callback
+//!   paths allocate nothing per event; the exceptions are
+//!   [`Incoming::accept`], which allocates the accepted socket's state with
+//!   `Arc::new` (infallible), and [`tcp::ReceiveQueue::new`](crate::tcp::ReceiveQueue::new),
+//!   which survives a failed allocation of its ring.
+//! - **Wakers run driver code.** A waker's `wake`, `clone` and `drop` may
+//!   do anything, including causing another callback of the same socket on
+//!   the same thread: call them outside spin locks that a callback takes,
+//!   as the crate's queues do.
+//!
 //! # `#[wsk::vtable]` is required
 //!
 //! An impl block of an event trait without [`#[wsk::vtable]`](crate::vtable)

@@ -50,6 +50,7 @@ pub(crate) mod connection;
 pub(crate) mod inspect;
 pub(crate) mod listen;
 pub(crate) mod stream;
+mod waiter;
 
 use core::net::SocketAddr;
 

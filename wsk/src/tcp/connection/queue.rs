@@ -10,6 +10,12 @@
 //!   retains each indication (`STATUS_PENDING`) into a ring of
 //!   [`ReceiveQueue::SLOTS`] places under a spin lock, and wakes the reader outside it.
 //!   Nothing is allocated or copied: the reader reads the provider's buffers.
+//!   The ring is allocated with the queue, which may happen inside an
+//!   accept callback; if no memory is left for it, the queue refuses every
+//!   indication and wakes the reader, whose reads are then receive requests.
+//! - **Wakers** are cloned, woken and dropped outside the lock
+//!   (`tcp::waiter`): they run the driver's code, which may take the lock
+//!   again or cause a callback of this socket on the same thread.
 //! - **Back-pressure.** With the ring full, or more than the queue's
 //!   `limit` bytes retained, the callback answers `STATUS_DATA_NOT_ACCEPTED`:
 //!   the transport keeps the data and indicates nothing more "until after the
@@ -66,6 +72,7 @@ use alloc::boxed::Box;
 use core::cell::UnsafeCell;
 use core::future::{Future, poll_fn};
 use core::pin::Pin;
+use core::ptr::NonNull;
 use core::task::{Context, Poll, Waker};
 
 use super::ConnectionSocket;
@@ -79,6 +86,7 @@ use crate::error::{Error, Result};
 use crate::irql::context::EventContext;
 use crate::irql::{AtMostDispatch, SpinLock};
 use crate::socket::core::SocketCore;
+use crate::tcp::waiter::{poll_registered, wake};
 
 /// How many indications a [`ReceiveQueue`] holds at most.
 const SLOTS: usize = ReceiveQueue::SLOTS;
@@ -154,8 +162,10 @@ unsafe impl Sync for ReceiveQueue {}
 /// The state the receive and disconnect callbacks share with the reader.
 struct Shared {
     /// Retained indications, oldest at `head` (allocated with the queue:
-    /// nothing is allocated per indication).
-    ring: Box<[Option<Held>; SLOTS]>,
+    /// nothing is allocated per indication); `None` if that allocation
+    /// failed: every indication is then refused, and the reader reads with
+    /// receive requests.
+    ring: Option<Box<Ring>>,
     head: usize,
     len: usize,
     /// Bytes in `ring`.
@@ -180,6 +190,25 @@ struct Shared {
     reader: Option<Waker>,
     /// The waker of [`Closed`].
     closer: Option<Waker>,
+}
+
+/// The places of [`Shared::ring`].
+type Ring = [Option<Held>; SLOTS];
+
+/// An empty ring, or `None` if no memory is left for one. Fallible, unlike
+/// `Box::new`, whose failure would panic — a bug check in a driver — and
+/// the queue may be made inside an accept callback (an
+/// [`AcceptQueue`](crate::tcp::AcceptQueue)'s connection handlers are).
+fn try_ring() -> Option<Box<Ring>> {
+    let layout = core::alloc::Layout::new::<Ring>();
+    // SAFETY: the layout is not zero-sized (a ring holds `SLOTS` places).
+    let ring = NonNull::new(unsafe { alloc::alloc::alloc(layout) })?.cast::<Ring>();
+    // SAFETY: freshly allocated for a `Ring`, valid for writes and aligned.
+    unsafe { ring.as_ptr().write([const { None }; SLOTS]) };
+    // SAFETY: allocated by the global allocator with `Layout::new::<Ring>()`
+    // and initialised: what `Box::from_raw` accepts (`Box`'s "Memory
+    // layout").
+    Some(unsafe { Box::from_raw(ring.as_ptr()) })
 }
 
 /// What the reader alone touches.
@@ -256,9 +285,15 @@ impl ReceiveQueue {
     /// [`DEFAULT_LIMIT`](Self::DEFAULT_LIMIT) bytes (or
     /// [`SLOTS`](Self::SLOTS) indications) are waiting to be read.
     ///
+    /// It allocates its ring of [`SLOTS`](Self::SLOTS) places, once, and
+    /// does not fail if no memory is left for it: it then refuses every
+    /// indication, and its reads are receive requests, which take the data
+    /// the provider kept — slower, nothing lost (see
+    /// [`with_limit`](Self::with_limit)).
+    ///
     /// # IRQL
     ///
-    /// ≤ `DISPATCH_LEVEL` (allocates its ring, once).
+    /// ≤ `DISPATCH_LEVEL` (one non-paged allocation).
     #[must_use]
     pub fn new() -> Self {
         Self::with_limit(Self::DEFAULT_LIMIT)
@@ -270,15 +305,26 @@ impl ReceiveQueue {
     /// requests and [`read_with`](ConnectionSocket::read_with) has `limit`
     /// bytes (at least 1).
     ///
+    /// If the ring cannot be allocated (low memory), the queue still works,
+    /// reading with receive requests only, and says so on the kernel
+    /// debugger (`DbgPrint`): an accept callback that makes one under
+    /// memory pressure must not bug-check the system.
+    ///
     /// # IRQL
     ///
-    /// ≤ `DISPATCH_LEVEL` (allocates its ring, once).
+    /// ≤ `DISPATCH_LEVEL` (one non-paged allocation).
     #[must_use]
     pub fn with_limit(limit: usize) -> Self {
+        let ring = try_ring();
+        if ring.is_none() {
+            crate::debug::line(format_args!(
+                "ReceiveQueue: no memory for its ring: it refuses indications and reads with receive requests"
+            ));
+        }
         Self {
             limit: limit.clamp(1, Buffer::MAX_LEN),
             shared: SpinLock::new(Shared {
-                ring: Box::new([const { None }; SLOTS]),
+                ring,
                 head: 0,
                 len: 0,
                 bytes: 0,
@@ -365,7 +411,9 @@ impl ReceiveQueue {
         let (deferred, wakers) = self.with_shared(|shared| {
             shared.closed = true;
             shared.refusing = false;
-            core::mem::swap(&mut held, &mut *shared.ring);
+            if let Some(ring) = shared.ring.as_deref_mut() {
+                core::mem::swap(&mut held, ring);
+            }
             shared.len = 0;
             shared.bytes = 0;
             let wakers = (shared.reader.take(), shared.closer.take());
@@ -420,12 +468,6 @@ impl core::fmt::Debug for ReceiveQueue {
     }
 }
 
-fn wake(waker: Option<Waker>) {
-    if let Some(waker) = waker {
-        waker.wake();
-    }
-}
-
 #[crate::vtable]
 impl ConnectionEvents for ReceiveQueue {
     fn on_receive(&self, cx: &EventContext<'_>, data: Option<Indication<'_>>) -> ReceiveAction {
@@ -441,8 +483,12 @@ impl ConnectionEvents for ReceiveQueue {
             // This call proves the previous one returned (they are serial):
             // the list it left deferred goes back now — under the lock, so
             // that a close that finds no deferred list finds it released
-            // (`WskRelease` is legal at DISPATCH_LEVEL and calls no
-            // callback of ours: this one is running).
+            // (and its own close request is not held back by it). That
+            // runs no client code: no waker, no handler — `WskRelease` is
+            // legal at DISPATCH_LEVEL and calls no callback of ours (this
+            // one is running); it cannot submit the close (the handle's
+            // close empties `deferred` before it begins closing) nor drop
+            // the last reference to this core (the socket is open).
             shared.calls += 1;
             drop(shared.deferred.take());
             if shared.closed {
@@ -451,6 +497,13 @@ impl ConnectionEvents for ReceiveQueue {
             }
             let Some(indication) = data.take() else {
                 return (ReceiveAction::Refuse, None);
+            };
+            let Some(ring) = shared.ring.as_deref_mut() else {
+                // No ring (no memory when the queue was made): the provider
+                // keeps the data for the reader, whom this wakes to take it
+                // with a receive request.
+                shared.refused = true;
+                return (ReceiveAction::Refuse, shared.reader.take());
             };
             let len = indication.len();
             let full = shared.len == SLOTS
@@ -468,7 +521,7 @@ impl ConnectionEvents for ReceiveQueue {
                 return (ReceiveAction::Refuse, None);
             };
             let at = (shared.head + shared.len) % SLOTS;
-            shared.ring[at] = Some(Held {
+            ring[at] = Some(Held {
                 indication,
                 call: shared.calls,
             });
@@ -819,18 +872,14 @@ impl ConnectionSocket<ReceiveQueue> {
             if let Poll::Ready(out) = Pin::new(&mut request).poll(cx) {
                 return Poll::Ready(Some(out));
             }
-            queue.with_shared(|shared| {
-                if let Some(Err(_)) = shared.end {
-                    return Poll::Ready(None);
-                }
-                if !shared
-                    .reader
-                    .as_ref()
-                    .is_some_and(|w| w.will_wake(cx.waker()))
-                {
-                    shared.reader = Some(cx.waker().clone());
-                }
-                Poll::Pending
+            poll_registered(cx, |fresh| {
+                queue.with_shared(|shared| {
+                    if let Some(Err(_)) = shared.end {
+                        return Poll::Ready(None);
+                    }
+                    fresh.register(&mut shared.reader);
+                    Poll::Pending
+                })
             })
         })
         .await;
@@ -896,7 +945,7 @@ impl ConnectionSocket<ReceiveQueue> {
             if shared.len == 0 {
                 return None;
             }
-            let taken = shared.ring[shared.head].take();
+            let taken = shared.ring.as_deref_mut()?[shared.head].take();
             shared.head = (shared.head + 1) % SLOTS;
             shared.len -= 1;
             if let Some(taken) = &taken {
@@ -915,38 +964,33 @@ impl ConnectionSocket<ReceiveQueue> {
     fn poll_next(&self, reader: &mut Reader, cx: &mut Context<'_>) -> Poll<Next> {
         let first = !reader.probed;
         let drained = reader.drained;
-        self.handler().with_shared(|shared| {
-            if shared.len > 0 {
-                return Poll::Ready(Next::Data);
-            }
-            match shared.end {
-                // A graceful disconnect says no further data will come,
-                // not that the transport delivered what it kept (refused
-                // indications, or buffered bytes not indicated yet): a
-                // receive request takes them, and completes with no data
-                // once there are none.
-                Some(Ok(())) if !drained => {
+        let queue = self.handler();
+        poll_registered(cx, |fresh| {
+            queue.with_shared(|shared| {
+                if shared.len > 0 {
+                    return Poll::Ready(Next::Data);
+                }
+                match shared.end {
+                    // A graceful disconnect says no further data will come,
+                    // not that the transport delivered what it kept (refused
+                    // indications, or buffered bytes not indicated yet): a
+                    // receive request takes them, and completes with no data
+                    // once there are none.
+                    Some(Ok(())) if !drained => {
+                        shared.refusing = true;
+                        return Poll::Ready(Next::Request);
+                    }
+                    // After an abortive end nothing more is received.
+                    Some(end) => return Poll::Ready(Next::End(end)),
+                    None => {}
+                }
+                if first || shared.refused {
                     shared.refusing = true;
                     return Poll::Ready(Next::Request);
                 }
-                // After an abortive end nothing more is received.
-                Some(end) => return Poll::Ready(Next::End(end)),
-                None => {}
-            }
-            if first || shared.refused {
-                shared.refusing = true;
-                return Poll::Ready(Next::Request);
-            }
-            if !shared
-                .reader
-                .as_ref()
-                .is_some_and(|w| w.will_wake(cx.waker()))
-            {
-                // Dropping the old waker (at DISPATCH_LEVEL, under the lock)
-                // is allowed, even if it frees a task.
-                shared.reader = Some(cx.waker().clone());
-            }
-            Poll::Pending
+                fresh.register(&mut shared.reader);
+                Poll::Pending
+            })
         })
     }
 }
@@ -961,14 +1005,15 @@ impl Future for Closed<'_> {
     type Output = Result<()>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let (end, old) = self.queue.with_shared(|shared| match shared.end {
-            Some(end) => (Some(end), None),
-            None => (None, shared.closer.replace(cx.waker().clone())),
-        });
-        // A replaced waker is dropped outside the lock (it may be the last
-        // reference to another task).
-        drop(old);
-        end.map_or(Poll::Pending, Poll::Ready)
+        poll_registered(cx, |fresh| {
+            self.queue.with_shared(|shared| {
+                if let Some(end) = shared.end {
+                    return Poll::Ready(end);
+                }
+                fresh.register(&mut shared.closer);
+                Poll::Pending
+            })
+        })
     }
 }
 

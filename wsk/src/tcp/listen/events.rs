@@ -298,6 +298,13 @@ impl<C: ConnectionEvents> Incoming<'_, C> {
     /// # IRQL
     ///
     /// ≤ `DISPATCH_LEVEL` (inside the accept callback).
+    ///
+    /// # Panics
+    ///
+    /// If no memory is left for the socket's state, one `Arc::new`
+    /// (Rust's allocation-error handler panics; in a driver, a bug check).
+    /// Stable Rust has no fallible `Arc` constructor; see the
+    /// [events docs](crate::events#what-a-callback-may-do).
     pub fn accept(self, handler: C) -> ConnectionSocket<C> {
         let core = SocketCore::new_arc(
             Arc::clone(self.provider),

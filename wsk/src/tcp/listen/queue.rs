@@ -26,6 +26,7 @@ use crate::irql::{AtMostDispatch, SpinLock};
 use crate::tcp::connection::ConnectionSocket;
 use crate::tcp::connection::events::ConnectionEvents;
 use crate::tcp::connection::queue::ReceiveQueue;
+use crate::tcp::waiter::{poll_registered, wake};
 
 /// How many accepted connections an [`AcceptQueue`] holds.
 const BACKLOG: usize = 16;
@@ -135,9 +136,7 @@ impl<C: ConnectionEvents> ListenEvents for AcceptQueue<C> {
                 shared.failed = true;
                 shared.waker.take()
             });
-            if let Some(waker) = waker {
-                waker.wake();
-            }
+            wake(waker);
             return;
         };
         let full = |shared: &Shared<C>| shared.len == Self::BACKLOG;
@@ -164,9 +163,7 @@ impl<C: ConnectionEvents> ListenEvents for AcceptQueue<C> {
         // Still here if the ring filled meanwhile: dropping the handle inside
         // the callback rejects the connection (the provider closes it).
         drop(entry);
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        wake(waker);
     }
 }
 
@@ -191,9 +188,7 @@ pub(crate) unsafe fn closed_under<L: ListenEvents>(handler: *const ()) {
         shared.closed_under = true;
         shared.waker.take()
     });
-    if let Some(waker) = waker {
-        waker.wake();
-    }
+    wake(waker);
 }
 
 impl<C: ConnectionEvents> ListenSocket<AcceptQueue<C>> {
@@ -226,31 +221,25 @@ impl<C: ConnectionEvents> ListenSocket<AcceptQueue<C>> {
             return self.accept((queue.make)()).await;
         }
         poll_fn(|cx| {
-            queue.with_shared(|shared| {
-                if shared.len > 0 {
-                    let taken = shared.ring[shared.head].take();
-                    shared.head = (shared.head + 1) % BACKLOG;
-                    shared.len -= 1;
-                    if let Some(taken) = taken {
-                        return Poll::Ready(Ok(taken));
+            poll_registered(cx, |fresh| {
+                queue.with_shared(|shared| {
+                    if shared.len > 0 {
+                        let taken = shared.ring[shared.head].take();
+                        shared.head = (shared.head + 1) % BACKLOG;
+                        shared.len -= 1;
+                        if let Some(taken) = taken {
+                            return Poll::Ready(Ok(taken));
+                        }
                     }
-                }
-                if shared.failed {
-                    return Poll::Ready(Err(Error::FILE_CLOSED));
-                }
-                if shared.closed_under {
-                    return Poll::Ready(Err(Error::FILE_FORCED_CLOSED));
-                }
-                if !shared
-                    .waker
-                    .as_ref()
-                    .is_some_and(|w| w.will_wake(cx.waker()))
-                {
-                    // Dropping the old waker (at DISPATCH_LEVEL, under the
-                    // lock) is allowed, even if it frees a task.
-                    shared.waker = Some(cx.waker().clone());
-                }
-                Poll::Pending
+                    if shared.failed {
+                        return Poll::Ready(Err(Error::FILE_CLOSED));
+                    }
+                    if shared.closed_under {
+                        return Poll::Ready(Err(Error::FILE_FORCED_CLOSED));
+                    }
+                    fresh.register(&mut shared.waker);
+                    Poll::Pending
+                })
             })
         })
         .await
