@@ -623,3 +623,78 @@ fn a_task_freed_in_a_completion_routine_drops_no_driver_waker() {
     executor.shutdown(&p).expect("shut down");
     c.finish();
 }
+
+// ---------------------------------------------------------------------------
+// Review 3: issue 11 (wake DPC, wsk::shutdown)
+
+/// A driver's waker that, each time it is woken, sets a new timer and
+/// registers itself on it (what a waker that polls its task inline does
+/// with a task that sleeps in a loop and ignores the error), until `stop`.
+/// The sleeps stay in `held` (not leaked).
+struct RearmOnWake {
+    held: Mutex<Vec<wsk::timer::Sleep>>,
+    stop: AtomicBool,
+    wakes: std::sync::atomic::AtomicUsize,
+}
+
+impl std::task::Wake for RearmOnWake {
+    fn wake(self: Arc<Self>) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+        if self.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut again = wsk::timer::sleep(Duration::from_secs(3600));
+        let waker = std::task::Waker::from(self.clone());
+        let polled = std::pin::Pin::new(&mut again).poll(&mut std::task::Context::from_waker(&waker));
+        assert!(polled.is_pending());
+        self.held.lock().unwrap().push(again);
+    }
+}
+
+/// `wsk::shutdown` cancels every armed timer and wakes its owner; an owner
+/// that sets a new timer each time it is woken made its walk of the
+/// registry endless (each cancel linked a new block where the walk took the
+/// next one): `DriverUnload` hung. The walk now takes only the timers set
+/// before it started (a few rounds, as documented), and a timer still set
+/// at the end is reported: the driver may not unload with it (its DPC would
+/// run in an unloaded image).
+#[test]
+fn shutdown_ends_and_reports_a_timer_that_each_wake_sets_again() {
+    let sim = Sim::start();
+    let p = passive();
+    let owner = Arc::new(RearmOnWake {
+        held: Mutex::new(Vec::new()),
+        stop: AtomicBool::new(false),
+        wakes: std::sync::atomic::AtomicUsize::new(0),
+    });
+    std::task::Wake::wake(owner.clone());
+    assert_eq!(owner.held.lock().unwrap().len(), 1, "one timer set");
+
+    let (done, finished) = std::sync::mpsc::channel();
+    let shutting = std::thread::spawn(move || {
+        let p = passive();
+        let _ = done.send(wsk::shutdown(&p, Duration::from_secs(5)));
+    });
+    let result = finished.recv_timeout(Duration::from_secs(10));
+    // Let a hung walk end, whatever happened, before asserting.
+    owner.stop.store(true, Ordering::SeqCst);
+    shutting.join().expect("shutdown thread");
+    let left = result
+        .expect("wsk::shutdown returned within its bound")
+        .expect_err("timers were cancelled");
+    assert!(
+        left.timers <= 8,
+        "a bounded number of rounds, not {} cancellations",
+        left.timers
+    );
+    assert_eq!(left.timers_still_set, 1, "the timer set by the last wake");
+    assert!(!left.may_unload(), "a timer is still set");
+
+    // Stopped: the next call cancels the last one, and nothing is left.
+    let left = wsk::shutdown(&p, Duration::from_secs(5)).expect_err("one timer set");
+    assert_eq!((left.timers, left.timers_still_set), (1, 0));
+    assert!(left.may_unload());
+    assert!(sim.leaks().is_empty(), "{:?}", sim.leaks());
+    drop(std::mem::take(&mut *owner.held.lock().unwrap()));
+    sim.finish();
+}
