@@ -727,3 +727,146 @@ fn a_forgotten_executor_does_not_outlive_teardown() {
     );
     sim.finish();
 }
+
+/// A driver's waker that owns the request it is registered on: its wake
+/// (run by the registration's wake DPC) polls the request again with a
+/// clone of itself (registering again once the request completed), drops a
+/// clone, drops the request, and counts.
+struct OwnsItsRequest<R> {
+    request: Mutex<Option<R>>,
+    /// Another socket, closed by the wake.
+    also: Mutex<Option<ConnectionSocket<NoEvents>>>,
+    woken: std::sync::atomic::AtomicUsize,
+}
+
+impl<R: Future + Unpin + Send + 'static> std::task::Wake for OwnsItsRequest<R> {
+    fn wake(self: Arc<Self>) {
+        let again = std::task::Waker::from(self.clone());
+        let mut slot = self.request.lock().unwrap();
+        if let Some(request) = slot.as_mut() {
+            let polled = std::pin::Pin::new(request).poll(&mut std::task::Context::from_waker(&again));
+            assert!(polled.is_ready(), "woken once complete");
+        }
+        drop(again.clone());
+        drop(slot.take());
+        drop(self.also.lock().unwrap().take());
+        drop(again);
+        self.woken.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// F6 re-entrancy: foreign wakers woken by the wake DPC poll, clone and
+/// drop the very requests they are registered on, one of them is the last
+/// owner of another socket (closed inside the DPC: a new WSK call, legal
+/// there), while deregistration closes the socket the requests wait on.
+/// Deregistration returns only once every wake ran (its step 5), and the
+/// verifier sees no DPC queued or freed while queued, no call inside a
+/// completion routine, nothing left at the end.
+#[test]
+fn foreign_wakers_that_drop_their_requests_inside_the_wake_dpc_meet_deregistration() {
+    let c = common::connected();
+    let p = passive();
+    let (other, _other_conn) = second_connection(&c, &p);
+    let common::Connected {
+        socket,
+        peer,
+        provider,
+        registration,
+        sim,
+    } = c;
+    let mut owners = Vec::new();
+    let mut other = Some(other);
+    for _ in 0..4 {
+        let owner = Arc::new(OwnsItsRequest {
+            request: Mutex::new(Some(socket.receive(wsk::Buffer::with_capacity(16).unwrap()))),
+            also: Mutex::new(other.take()),
+            woken: std::sync::atomic::AtomicUsize::new(0),
+        });
+        let waker = std::task::Waker::from(owner.clone());
+        let mut guard = owner.request.lock().unwrap();
+        let request = guard.as_mut().unwrap();
+        assert!(std::pin::Pin::new(request).poll(&mut std::task::Context::from_waker(&waker)).is_pending());
+        drop(guard);
+        owners.push(owner);
+    }
+    peer.send(b"one");
+    drop(provider);
+    let left = registration
+        .deregister(&p)
+        .expect_err("the socket the requests wait on was still held");
+    // That one, and the other if no wake had closed it yet.
+    assert!((1..=2).contains(&left.sockets), "{left}");
+    for owner in &owners {
+        assert_eq!(
+            owner.woken.load(Ordering::SeqCst),
+            1,
+            "deregistration waited for every wake"
+        );
+        assert!(owner.request.lock().unwrap().is_none());
+        assert!(owner.also.lock().unwrap().is_none(), "the wake closed it");
+    }
+    drop(socket);
+    drop(owners);
+    drop(peer);
+    sim.finish();
+}
+
+/// A foreign waker that records wakes.
+#[derive(Default)]
+struct Counts(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Counts {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// F6 and reusable requests: a slot's request with a foreign waker (and a
+/// waiter: polled, then waited on) completes; its wake DPC may still be
+/// pending when the owner takes the output and submits the next request
+/// on the same slot at once. The slot must not get the block back before
+/// the DPC let go of it (it allocates a new one instead): the verifier
+/// sees no IRP reused while the DPC still links the block, and every wake
+/// runs at most once (a wait round's at least once: the owner blocks until
+/// the completion routine ran and found the waker; a poll that re-registers
+/// the waker just as the IRP completes sees the completion itself, unwoken).
+#[test]
+fn a_slot_reused_while_its_wake_dpc_is_pending() {
+    let c = common::connected();
+    let p = passive();
+    let counts = Arc::new(Counts::default());
+    let waker = std::task::Waker::from(counts.clone());
+    let mut slot = wsk::request::TransferSlot::new().expect("slot");
+    let rounds = 40;
+    for round in 0..rounds {
+        let mut request = c.socket.receive_in(
+            &mut slot,
+            wsk::Buffer::with_capacity(8).unwrap(),
+            wsk::tcp::ReceiveFlags::empty(),
+        );
+        assert!(std::pin::Pin::new(&mut request).poll(&mut std::task::Context::from_waker(&waker)).is_pending());
+        c.peer.send(b"r");
+        let (received, _) = if round % 2 == 0 {
+            request.wait(&p)
+        } else {
+            loop {
+                if let std::task::Poll::Ready(out) =
+                    std::pin::Pin::new(&mut request).poll(&mut std::task::Context::from_waker(&waker))
+                {
+                    break out;
+                }
+                std::thread::yield_now();
+            }
+        };
+        assert_eq!(received, Ok(1), "round {round}");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while counts.0.load(Ordering::SeqCst) < rounds / 2 {
+        assert!(std::time::Instant::now() < deadline, "every wait round's wake ran");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(slot);
+    c.sim.settle();
+    assert!(counts.0.load(Ordering::SeqCst) <= rounds, "no wake ran twice");
+    c.finish();
+}
