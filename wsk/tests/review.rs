@@ -870,3 +870,57 @@ fn a_slot_reused_while_its_wake_dpc_is_pending() {
     assert!(counts.0.load(Ordering::SeqCst) <= rounds, "no wake ran twice");
     c.finish();
 }
+
+/// A driver's waker registered on a sleep that it owns: woken by the
+/// sleep's timer DPC, it drops that very sleep (its block, which the DPC
+/// is done with), drops another sleep still set (the registry's lock and
+/// `KeCancelTimer` inside a timer DPC) and sets a new one. Nothing is
+/// touched after it is freed (sim verifier; Miri), and `wsk::shutdown`
+/// cancels the new one.
+struct DropsItsSleep {
+    own: Mutex<Option<wsk::timer::Sleep>>,
+    other: Mutex<Option<wsk::timer::Sleep>>,
+    new: Mutex<Option<wsk::timer::Sleep>>,
+    woken: AtomicBool,
+}
+
+impl std::task::Wake for DropsItsSleep {
+    fn wake(self: Arc<Self>) {
+        drop(self.own.lock().unwrap().take());
+        drop(self.other.lock().unwrap().take());
+        *self.new.lock().unwrap() = Some(wsk::timer::sleep(Duration::from_secs(3600)));
+        self.woken.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_timer_dpc_waker_may_drop_its_own_sleep_and_others() {
+    let sim = Sim::start();
+    let p = passive();
+    for _ in 0..20 {
+        let owner = Arc::new(DropsItsSleep {
+            own: Mutex::new(Some(wsk::timer::sleep(Duration::from_millis(1)))),
+            other: Mutex::new(Some(wsk::timer::sleep(Duration::from_secs(3600)))),
+            new: Mutex::new(None),
+            woken: AtomicBool::new(false),
+        });
+        let waker = std::task::Waker::from(owner.clone());
+        {
+            let mut own = owner.own.lock().unwrap();
+            let polled = std::pin::Pin::new(own.as_mut().unwrap())
+                .poll(&mut std::task::Context::from_waker(&waker));
+            assert!(polled.is_pending());
+        }
+        drop(waker);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !owner.woken.load(Ordering::SeqCst) {
+            assert!(std::time::Instant::now() < deadline, "the timer DPC woke it");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let left = wsk::shutdown(&p, Duration::from_secs(5)).expect_err("the new sleep");
+        assert_eq!((left.timers, left.timers_still_set), (1, 0));
+        drop(owner.new.lock().unwrap().take());
+        assert!(sim.leaks().is_empty(), "{:?}", sim.leaks());
+    }
+    sim.finish();
+}
