@@ -813,9 +813,7 @@ fn foreign_wakers_that_drop_their_requests_inside_the_wake_dpc_meet_deregistrati
         assert!(owner.request.lock().unwrap().is_none());
         assert!(owner.also.lock().unwrap().is_none(), "the wake closed it");
     }
-    drop(socket);
-    drop(owners);
-    drop(peer);
+    drop((socket, owners, peer));
     sim.finish();
 }
 

@@ -869,7 +869,7 @@ fn finish(inflight: &InFlight) -> sys::NTSTATUS {
 ///   means it was removed "before the DPC routine started to run"; the
 ///   page says so from Windows Vista SP1 on, and that before, the routine
 ///   "might occasionally run" after a `TRUE`: on Vista RTM, the oldest
-///   x86_64 target, that a running DPC is no longer queued is an
+///   `x86_64` target, that a running DPC is no longer queued is an
 ///   inference no page states). Each
 ///   run takes the whole list once, so the run a push onto the empty list
 ///   queues is the first to take it after that push: every run finds
