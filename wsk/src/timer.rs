@@ -550,7 +550,7 @@ impl<F: Future> Future for Timeout<F> {
 /// A woken owner may set a new timer at once, on this thread: the walk
 /// takes at most as many blocks as were linked when it started, oldest
 /// first, so it ends however often that happens (the caller checks
-/// [`any_armed`] and walks again a bounded number of times).
+/// [`armed`] and walks again a bounded number of times).
 ///
 /// IRQL: ≤ `DISPATCH_LEVEL`.
 pub(crate) fn cancel_all() -> usize {
