@@ -61,7 +61,7 @@ fn shut_down_crate(passive: &Passive<'_>) {
             if left.may_unload() {
                 "cleaned up"
             } else {
-                "threads still run the driver's code"
+                "threads still run the driver's code, or timers are still set"
             }
         );
     }

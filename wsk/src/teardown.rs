@@ -26,7 +26,7 @@ use crate::task::{ThreadsAtShutdown, sys::flush_queued_dpcs, wait_for_threads};
 use crate::timer;
 
 /// How many rounds of cancelling and flushing [`shutdown`] makes at most:
-/// a DPC that the flush ran may wake code that sets a new timer.
+/// an owner a cancel woke, or a DPC the flush ran, may set a new timer.
 const TIMER_ROUNDS: usize = 4;
 
 /// What [`shutdown`] found still running and cleaned up, or could not.
@@ -48,6 +48,11 @@ pub struct ShutdownLeftovers {
     /// alive (neither shut down nor dropped), or that did not exit in time.
     /// While this is not zero the driver must not unload: they run its code.
     pub running_threads: usize,
+    /// Timers still set when `shutdown` returned: set again, by code still
+    /// running (a waker `shutdown` woke, a thread), after each of its
+    /// rounds. While this is not zero the driver must not unload: their
+    /// DPCs would run its code.
+    pub timers_still_set: usize,
 }
 
 impl ShutdownLeftovers {
@@ -62,14 +67,15 @@ impl ShutdownLeftovers {
     }
 
     /// Whether the driver may unload: no executor thread runs its code any
-    /// more ([`running_threads`](Self::running_threads) is zero).
+    /// more and no timer is set ([`running_threads`](Self::running_threads)
+    /// and [`timers_still_set`](Self::timers_still_set) are zero).
     ///
     /// # IRQL
     ///
     /// Any.
     #[must_use]
     pub fn may_unload(&self) -> bool {
-        self.running_threads == 0
+        self.running_threads == 0 && self.timers_still_set == 0
     }
 }
 
@@ -77,8 +83,8 @@ impl fmt::Display for ShutdownLeftovers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "shutdown cancelled {} timer(s) still set, waited for {} thread(s) of executors not shut down; {} executor thread(s) still running",
-            self.timers, self.orphaned_threads, self.running_threads
+            "shutdown cancelled {} timer(s) still set, waited for {} thread(s) of executors not shut down; {} executor thread(s) still running, {} timer(s) set again",
+            self.timers, self.orphaned_threads, self.running_threads, self.timers_still_set
         )
     }
 }
@@ -101,7 +107,11 @@ impl fmt::Display for ShutdownLeftovers {
 ///    [`Error::CANCELLED`](crate::Error::CANCELLED), and a later drop is
 ///    safe: see [`timer`](crate::timer)) and waits for every DPC already
 ///    queued (`KeFlushQueuedDpcs`) — timer DPCs, and any other the crate
-///    queued — repeating a few times if a DPC set a new timer.
+///    queued — repeating a few times if a DPC, or an owner it woke, set a
+///    new timer. Each round cancels only the timers set before it began, so
+///    code that sets a timer each time it is woken cannot keep it going; a
+///    timer still set after the last round is reported
+///    ([`ShutdownLeftovers::timers_still_set`]).
 ///
 /// Sleeps created afterwards arm normally: this is an end, not a mode.
 ///
@@ -134,8 +144,9 @@ impl fmt::Display for ShutdownLeftovers {
 /// [`ShutdownLeftovers`] when it had to clean up what the driver left:
 /// timers, or threads of executors dropped without shutdown. When
 /// [`ShutdownLeftovers::may_unload`] is `false`, executor threads still
-/// run the driver's code: the driver must not return from `DriverUnload`
-/// yet (shut the executor down, or call this again).
+/// run the driver's code, or code woken by a cancelled timer set a new one
+/// each time: the driver must not return from `DriverUnload` yet (shut the
+/// executor down, stop what sets timers, or call this again).
 pub fn shutdown(passive: &Passive<'_>, timeout: Duration) -> Result<(), ShutdownLeftovers> {
     let ThreadsAtShutdown { orphaned, running } = wait_for_threads(passive, timeout);
     run_deferred_all(passive);
@@ -143,7 +154,7 @@ pub fn shutdown(passive: &Passive<'_>, timeout: Duration) -> Result<(), Shutdown
     for _ in 0..TIMER_ROUNDS {
         timers += timer::cancel_all();
         flush_queued_dpcs(passive);
-        if !timer::any_armed() {
+        if timer::armed() == 0 {
             break;
         }
     }
@@ -151,8 +162,9 @@ pub fn shutdown(passive: &Passive<'_>, timeout: Duration) -> Result<(), Shutdown
         timers,
         orphaned_threads: orphaned,
         running_threads: running,
+        timers_still_set: timer::armed(),
     };
-    if timer::any_armed() {
+    if left.timers_still_set != 0 {
         debug::line(format_args!(
             "shutdown: timers are still being set; the driver still runs code that sets them"
         ));

@@ -111,11 +111,13 @@ struct Links {
 ///
 /// # Invariants
 ///
-/// `head` starts a doubly-linked list of live blocks through their
-/// [`Links`], each with `linked` set; a block is unlinked before it is
-/// freed.
+/// `head` starts (and `tail` ends) a doubly-linked list of `len` live
+/// blocks through their [`Links`], newest first, each with `linked` set; a
+/// block is unlinked before it is freed.
 struct Armed {
     head: *mut TimerBlock,
+    tail: *mut TimerBlock,
+    len: usize,
 }
 
 // SAFETY: the blocks it links are reached only under the lock, from any
@@ -125,6 +127,8 @@ unsafe impl Send for Armed {}
 
 static ARMED: RawSpinLock<Armed> = RawSpinLock::new(Armed {
     head: core::ptr::null_mut(),
+    tail: core::ptr::null_mut(),
+    len: 0,
 });
 
 impl Armed {
@@ -143,11 +147,13 @@ impl Armed {
                 linked: true,
             };
         }
-        if let Some(head) = NonNull::new(self.head) {
+        match NonNull::new(self.head) {
             // SAFETY: linked, hence live (invariants); under the lock.
-            unsafe { (*TimerBlock::links(head)).prev = block.as_ptr() };
+            Some(head) => unsafe { (*TimerBlock::links(head)).prev = block.as_ptr() },
+            None => self.tail = block.as_ptr(),
         }
         self.head = block.as_ptr();
+        self.len += 1;
     }
 
     /// Unlinks `block` if it is linked; whether it was.
@@ -167,18 +173,21 @@ impl Armed {
             Some(prev) => unsafe { (*TimerBlock::links(prev)).next = next },
             None => self.head = next,
         }
-        if let Some(next) = NonNull::new(next) {
+        match NonNull::new(next) {
             // SAFETY: as above.
-            unsafe { (*TimerBlock::links(next)).prev = prev };
+            Some(next) => unsafe { (*TimerBlock::links(next)).prev = prev },
+            None => self.tail = prev,
         }
         // SAFETY: as above.
         unsafe { (*links).linked = false };
+        self.len -= 1;
         true
     }
 
-    /// Unlinks and returns the first block.
-    fn pop(&mut self) -> Option<NonNull<TimerBlock>> {
-        let block = NonNull::new(self.head)?;
+    /// Unlinks and returns the oldest block: blocks linked meanwhile (by
+    /// wakers [`cancel_all`] runs) come after every block linked before.
+    fn pop_oldest(&mut self) -> Option<NonNull<TimerBlock>> {
+        let block = NonNull::new(self.tail)?;
         // SAFETY: linked, hence live (invariants); under the lock.
         unsafe { self.unlink(block) };
         Some(block)
@@ -532,18 +541,25 @@ impl<F: Future> Future for Timeout<F> {
     }
 }
 
-/// Cancels the timer of every sleep still armed — leaked or alive — as
-/// `DriverUnload` must ([`KeSetTimer`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-kesettimer)),
+/// Cancels the timer of every sleep armed when it starts — leaked or alive
+/// — as `DriverUnload` must ([`KeSetTimer`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-kesettimer)),
 /// wakes their owners (the sleeps resolve to [`Error::CANCELLED`]) and
 /// returns how many it cancelled. Timers that had already expired are left
 /// to their DPCs, which the caller flushes (`KeFlushQueuedDpcs`) afterwards.
 ///
+/// A woken owner may set a new timer at once, on this thread: the walk
+/// takes at most as many blocks as were linked when it started, oldest
+/// first, so it ends however often that happens (the caller checks
+/// [`armed`] and walks again a bounded number of times).
+///
 /// IRQL: ≤ `DISPATCH_LEVEL`.
 pub(crate) fn cancel_all() -> usize {
     let mut cancelled = 0;
-    loop {
+    let mut left = ARMED.with(|armed| armed.len);
+    while left > 0 {
+        left -= 1;
         let found = ARMED.with(|armed| {
-            let block = armed.pop()?;
+            let block = armed.pop_oldest()?;
             // SAFETY: it was linked, hence live (its owner's drop unlinks it
             // under this lock before letting go, and the DPC frees it only
             // after that); an initialised timer; DISPATCH_LEVEL is fine.
@@ -567,7 +583,7 @@ pub(crate) fn cancel_all() -> usize {
             }))
         });
         match found {
-            None => return cancelled,
+            None => break,
             Some(None) => {}
             Some(Some(waker)) => {
                 cancelled += 1;
@@ -578,11 +594,12 @@ pub(crate) fn cancel_all() -> usize {
             }
         }
     }
+    cancelled
 }
 
-/// Whether some timer is still armed (set after [`cancel_all`] ran).
+/// How many timers are still armed (set after [`cancel_all`] ran).
 ///
 /// IRQL: ≤ `DISPATCH_LEVEL`.
-pub(crate) fn any_armed() -> bool {
-    ARMED.with(|armed| !armed.head.is_null())
+pub(crate) fn armed() -> usize {
+    ARMED.with(|armed| armed.len)
 }

@@ -866,7 +866,11 @@ fn finish(inflight: &InFlight) -> sys::NTSTATUS {
 ///   insert returns `FALSE` and does nothing), and one whose routine has
 ///   started is no longer queued (a `TRUE` from
 ///   [`KeRemoveQueueDpc`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keremovequeuedpc)
-///   means it was removed "before the DPC routine started to run"). Each
+///   means it was removed "before the DPC routine started to run"; the
+///   page says so from Windows Vista SP1 on, and that before, the routine
+///   "might occasionally run" after a `TRUE`: on Vista RTM, the oldest
+///   `x86_64` target, that a running DPC is no longer queued is an
+///   inference no page states). Each
 ///   run takes the whole list once, so the run a push onto the empty list
 ///   queues is the first to take it after that push: every run finds
 ///   blocks (a `FALSE` would mean a queued run that has not taken the list
@@ -944,7 +948,11 @@ impl InFlight {
     /// was ever queued, so that no run of it is left queued when `self` and
     /// the driver go. (Its last run returns right after its last decrement;
     /// that return is the same window a completion routine leaves after
-    /// its own, narrowed here by the flush.)
+    /// its own. The page documents waiting for DPCs "currently queued",
+    /// which a running one no longer is: that the flush also waits for a
+    /// run in progress is inferred only from the `KeCancelTimer` page's
+    /// remark that the system calls `KeFlushQueuedDpcs` before it frees a
+    /// driver's global variables.)
     ///
     /// # IRQL
     ///

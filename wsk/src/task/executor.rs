@@ -234,9 +234,11 @@ pub(crate) struct ThreadsAtShutdown {
 
 /// Waits, within `timeout`, for the threads of every executor dropped
 /// without shutdown (or whose shutdown gave up) to end — each thread
-/// object is signalled once the thread has terminated, so none of them runs
-/// the driver's code any more — and then for every executor thread to be
-/// past its last access to driver data.
+/// object is signalled once the thread has terminated
+/// (`PsTerminateSystemThread` "satisfies as many waits as possible for the
+/// current thread object", [kernel routines index](https://learn.microsoft.com/windows-hardware/drivers/ddi/_kernel/)),
+/// so none of them runs the driver's code any more — and then for every
+/// executor thread to be past its last access to driver data.
 ///
 /// A thread driver code created must have terminated before the driver
 /// unloads ([Releasing Driver-Allocated Resources](https://learn.microsoft.com/windows-hardware/drivers/kernel/releasing-driver-allocated-resources)).
