@@ -474,7 +474,9 @@ pub unsafe extern "system" fn KeInitializeDpc(
 
 /// `KeInsertQueueDpc`: queues the DPC unless it is queued already; returns
 /// whether it queued it. The routine runs later on a thread of its own (see
-/// the module docs), never inside this call.
+/// the module docs), never inside this call. With
+/// [`Config::queued_dpcs_never_run`](crate::Config::queued_dpcs_never_run)
+/// (Wine's stub) it returns `TRUE` and does nothing.
 ///
 /// # Safety
 ///
@@ -488,6 +490,10 @@ pub unsafe extern "system" fn KeInsertQueueDpc(
     let _g = NoUnwind::enter();
     let mut w = world::lock();
     let dpc = Dpc as usize;
+    if w.cfg.queued_dpcs_never_run {
+        // Wine's stub (`Sim::set_queued_dpcs_never_run`): not even checked.
+        return TRUE;
+    }
     let queued = {
         let mut t = timers(&w);
         t.next_seq += 1;
