@@ -106,10 +106,6 @@ pub struct Config {
     /// Do not set cancel routines on pending IRPs (like Wine): `IoCancelIrp`
     /// then has no effect and only closing the socket completes them.
     pub ignore_cancel: bool,
-    /// `KeInsertQueueDpc` returns `TRUE` and never runs the DPC — what Wine
-    /// 8's `ntoskrnl.exe` does (see
-    /// [`Sim::set_queued_dpcs_never_run`](crate::Sim::set_queued_dpcs_never_run)).
-    pub queued_dpcs_never_run: bool,
     /// `WSK_PROVIDER_CHARACTERISTICS.HighestVersion` and the
     /// `WSK_PROVIDER_DISPATCH.Version` reported (default 1.0).
     pub highest_version: u16,
@@ -170,7 +166,6 @@ impl Default for Config {
             event_delivery: EventDelivery::Inline,
             seed: None,
             ignore_cancel: false,
-            queued_dpcs_never_run: false,
             highest_version: 0x0100,
             lowest_version: 0x0100,
             stream_sockets: true,

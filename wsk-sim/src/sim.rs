@@ -170,7 +170,7 @@ impl Sim {
     /// `dlls/ntoskrnl.exe/sync.c`). Wine's `KeFlushQueuedDpcs` is a stub
     /// too; the simulator's still waits for queued timer DPCs.
     pub fn set_queued_dpcs_never_run(&self, on: bool) {
-        self.with(|w| w.cfg.queued_dpcs_never_run = on);
+        self.with(|w| crate::timer::set_queued_dpcs_never_run(w, on));
     }
 
     /// The provider's version range (`MAKE_WSK_VERSION` values; default
