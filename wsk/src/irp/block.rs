@@ -844,7 +844,7 @@ fn finish(inflight: &InFlight) -> sys::NTSTATUS {
 // In-flight requests and the wake DPC
 
 /// A registration's count of requests whose completion has not finished,
-/// and the wake run that wakes the foreign wakers of its requests outside
+/// and the wake DPC that wakes the foreign wakers of its requests outside
 /// their completion routine.
 ///
 /// The completion routine wakes this crate's wakers itself; a block whose
@@ -928,13 +928,14 @@ fn finish(inflight: &InFlight) -> sys::NTSTATUS {
 /// # Invariants
 ///
 /// - `count` is the number of armed requests whose completion routine has
-///   not finished, plus the blocks handed to the wake run and not yet
-///   woken, plus one while `state` is not `IDLE` or a claimant that set it
+///   not finished, plus the blocks handed to the wake DPC and not yet
+///   woken (plus one transiently, below), plus one while `state` is not `IDLE` or a claimant that set it
 ///   `IDLE` has not returned (the schedule's token: taken by the routine
 ///   that schedules, handed to the run that claims, dropped by that run as
 ///   its last access to `self`). The completion routine counts a block it
-///   hands over before it pushes it and uncounts itself after it fired
-///   the triggers; the run uncounts a block as its last access to it. So
+///   hands over, and a token, before it pushes it (and uncounts the token
+///   if it does not schedule), and uncounts itself after it fired the
+///   triggers; the run uncounts a block as its last access to it. So
 ///   while `count` is not zero a claimant may run and `self` must stay;
 ///   once it is, only a run that claims nothing (it reads `state` and
 ///   returns) may still reach `self`, and deregistration's cancel and
@@ -1051,7 +1052,7 @@ impl InFlight {
         }
     }
 
-    /// Hands a completed block whose waker is foreign to the wake run.
+    /// Hands a completed block whose waker is foreign to the wake DPC.
     ///
     /// # Safety
     ///
@@ -1059,8 +1060,11 @@ impl InFlight {
     /// on `self`, found `WAKER` set and `COMPLETE` clear, and touches the
     /// block no more (a run may finish it at once).
     unsafe fn wake_later(&self, header: *mut Header) {
-        // The block's own count; the routine's keeps `self` alive meanwhile.
-        self.count.fetch_add(1, Relaxed);
+        // The block's own count, and the schedule's token in case this
+        // routine schedules (counted before the schedule can be seen: a
+        // stray run may claim it at once and drop the token); the routine's
+        // own count keeps `self` alive meanwhile.
+        self.count.fetch_add(2, Relaxed);
         // SAFETY: the block lives until the run is done with it (Header's
         // invariants); only the link is reached through this reference.
         let next = unsafe { &(*header).next };
@@ -1083,11 +1087,10 @@ impl InFlight {
             .compare_exchange(IDLE, SCHEDULED, SeqCst, Relaxed)
             .is_err()
         {
-            // Scheduled or claimed: that run takes this block too.
+            // Scheduled or claimed: that run takes this block too. No token.
+            self.count.fetch_sub(1, Relaxed);
             return;
         }
-        // The schedule's token (invariants).
-        self.count.fetch_add(1, Relaxed);
         if !self.used.load(Relaxed) {
             self.used.store(true, Release);
         }
@@ -1111,7 +1114,7 @@ impl InFlight {
     }
 }
 
-/// The wake run (`KDEFERRED_ROUTINE` of both of [`InFlight`]'s DPCs):
+/// The wake DPC routine (`KDEFERRED_ROUTINE` of both of [`InFlight`]'s DPCs):
 /// claims a scheduled run or returns; then, for every block handed to it,
 /// takes the waker, marks the block `COMPLETE` (deferring it if the owner
 /// let go, as the completion routine does), wakes the waker, and uncounts
@@ -1167,7 +1170,7 @@ unsafe extern "system" fn wake_foreign(
     }
 }
 
-/// Finishes one block handed to the wake run: reads its successor into
+/// Finishes one block handed to the wake DPC: reads its successor into
 /// `next`, takes the waker, marks the block `COMPLETE` (deferring it if the
 /// owner let go), wakes, and uncounts the block.
 ///
