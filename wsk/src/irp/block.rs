@@ -870,8 +870,8 @@ fn finish(inflight: &InFlight) -> sys::NTSTATUS {
 ///   on `dpc`: on Windows the run that wakes, as soon as the processor
 ///   allows;
 /// - `KeSetTimer` on `timer`, due 100 ns from now (a negative `DueTime` is
-///   relative, in 100 ns units; the expiry waits for a clock tick,
-///   [Timer Accuracy](https://learn.microsoft.com/windows-hardware/drivers/kernel/timer-accuracy)),
+///   relative, in 100 ns units; the page adds that expiry is detected only
+///   as finely as the system clock's granularity allows),
 ///   with `timer_dpc`: the fallback. On Windows it normally runs after the
 ///   DPC has done the work and finds nothing to do. Wine 8's
 ///   `ntoskrnl.exe` makes `KeInsertQueueDpc` a stub that returns `TRUE`
@@ -899,8 +899,8 @@ fn finish(inflight: &InFlight) -> sys::NTSTATUS {
 /// end. So the scheduling routine calls `KeCancelTimer` itself first (its
 /// wait then holds no lock, and the callback it waits for is at most a
 /// claimant's last steps or a run that found nothing), and `KeSetTimer`
-/// then finds the timer cancelled. Both are legal at `DISPATCH_LEVEL` on
-/// Windows and cheap there.
+/// then finds the timer cancelled. Both may be called at ≤
+/// `DISPATCH_LEVEL` (their pages' requirements).
 ///
 /// - [`KeInitializeDpc`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keinitializedpc)
 ///   and [`KeInitializeTimer`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keinitializetimer)
@@ -929,8 +929,8 @@ fn finish(inflight: &InFlight) -> sys::NTSTATUS {
 ///
 /// - `count` is the number of armed requests whose completion routine has
 ///   not finished, plus the blocks handed to the wake DPC and not yet
-///   woken (plus one transiently, below), plus one while `state` is not `IDLE` or a claimant that set it
-///   `IDLE` has not returned (the schedule's token: taken by the routine
+///   woken (plus one transiently, below), plus one while `state` is not
+///   `IDLE` or a claimant that set it `IDLE` has not returned (the schedule's token: taken by the routine
 ///   that schedules, handed to the run that claims, dropped by that run as
 ///   its last access to `self`). The completion routine counts a block it
 ///   hands over, and a token, before it pushes it (and uncounts the token
@@ -1084,10 +1084,12 @@ impl InFlight {
         }
         if self
             .state
-            .compare_exchange(IDLE, SCHEDULED, SeqCst, Relaxed)
+            .compare_exchange(IDLE, SCHEDULED, SeqCst, SeqCst)
             .is_err()
         {
-            // Scheduled or claimed: that run takes this block too. No token.
+            // Scheduled or claimed: that run takes this block too (the
+            // failure's load is SeqCst too, so it does not see a claimant's
+            // state from before its last look). No token.
             self.count.fetch_sub(1, Relaxed);
             return;
         }
