@@ -114,7 +114,8 @@
 //!   [`Sim::set_event_irql`] / [`Sim::set_completion_irql`] (callbacks at
 //!   `PASSIVE_LEVEL` or at `DISPATCH_LEVEL` with
 //!   `WSK_FLAG_AT_DISPATCH_LEVEL`), [`Sim::set_ignore_cancel`] (Wine's
-//!   provider ignores `IoCancelIrp`), [`Sim::set_provider_version`],
+//!   provider ignores `IoCancelIrp`), [`Sim::set_queued_dpcs_never_run`]
+//!   (Wine's `KeInsertQueueDpc` stub), [`Sim::set_provider_version`],
 //!   [`Sim::set_provider_ready`], [`Sim::with_seed`], [`Sim::hostile`] and
 //!   [`Sim::set_adversary`] (see [the adversary](#the-adversary)).
 //! - Faults: [`Sim::fail_next`] (any routine, including pool, IRP and MDL

@@ -159,6 +159,20 @@ impl Sim {
         self.with(|w| w.cfg.ignore_cancel = on);
     }
 
+    /// Makes `KeInsertQueueDpc` a stub from now on (`on`), as Wine 8's
+    /// `ntoskrnl.exe` has it (`dlls/ntoskrnl.exe/ntoskrnl.c`: it logs a
+    /// `FIXME` and returns `TRUE`): the call returns `TRUE` and the DPC never
+    /// runs. This is outside Microsoft's contract — the DPC is queued "for
+    /// execution"
+    /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keinsertqueuedpc>) —
+    /// and is for clients that must also run under Wine. A timer's DPC
+    /// still runs (Wine runs it from a thread-pool timer callback,
+    /// `dlls/ntoskrnl.exe/sync.c`). Wine's `KeFlushQueuedDpcs` is a stub
+    /// too; the simulator's still waits for queued timer DPCs.
+    pub fn set_queued_dpcs_never_run(&self, on: bool) {
+        self.with(|w| crate::timer::set_queued_dpcs_never_run(w, on));
+    }
+
     /// The provider's version range (`MAKE_WSK_VERSION` values; default
     /// 1.0 – 1.0). Clients whose version lies outside get
     /// `STATUS_NOINTERFACE` from `WskCaptureProviderNPI`.

@@ -109,6 +109,9 @@ struct Timers {
     /// ([`KeFlushQueuedDpcs`] waits for them).
     pending: BTreeSet<u64>,
     next_seq: u64,
+    /// `KeInsertQueueDpc` is Wine's stub
+    /// ([`Sim::set_queued_dpcs_never_run`](crate::Sim::set_queued_dpcs_never_run)).
+    queued_dpcs_never_run: bool,
 }
 
 static TIMERS: Mutex<Timers> = Mutex::new(Timers {
@@ -117,7 +120,13 @@ static TIMERS: Mutex<Timers> = Mutex::new(Timers {
     dpcs: BTreeMap::new(),
     pending: BTreeSet::new(),
     next_seq: 0,
+    queued_dpcs_never_run: false,
 });
+
+/// Makes `KeInsertQueueDpc` on `w`'s machine Wine's stub (`on`) or not.
+pub(crate) fn set_queued_dpcs_never_run(w: &World, on: bool) {
+    timers(w).queued_dpcs_never_run = on;
+}
 
 /// The records of `w`'s machine. Lock order: the world, then this.
 fn timers(w: &World) -> MutexGuard<'static, Timers> {
@@ -474,7 +483,9 @@ pub unsafe extern "system" fn KeInitializeDpc(
 
 /// `KeInsertQueueDpc`: queues the DPC unless it is queued already; returns
 /// whether it queued it. The routine runs later on a thread of its own (see
-/// the module docs), never inside this call.
+/// the module docs), never inside this call. After
+/// [`Sim::set_queued_dpcs_never_run`](crate::Sim::set_queued_dpcs_never_run)
+/// (Wine's stub) it returns `TRUE` and does nothing.
 ///
 /// # Safety
 ///
@@ -488,6 +499,10 @@ pub unsafe extern "system" fn KeInsertQueueDpc(
     let _g = NoUnwind::enter();
     let mut w = world::lock();
     let dpc = Dpc as usize;
+    if timers(&w).queued_dpcs_never_run {
+        // Wine's stub (`Sim::set_queued_dpcs_never_run`): not even checked.
+        return TRUE;
+    }
     let queued = {
         let mut t = timers(&w);
         t.next_seq += 1;

@@ -121,7 +121,24 @@ impl std::task::Wake for DropOnWake {
 /// (<https://learn.microsoft.com/windows-hardware/drivers/network/using-irps-with-winsock-kernel-functions>).
 #[test]
 fn a_foreign_waker_cannot_make_wsk_calls_inside_the_completion_routine() {
+    foreign_waker_drops_a_socket(false);
+}
+
+/// The same under Wine 8's `ntoskrnl.exe`, whose `KeInsertQueueDpc` returns
+/// `TRUE` and never runs the DPC (`dlls/ntoskrnl.exe/ntoskrnl.c`): the wake
+/// DPC's timer fallback wakes the waker, and deregistration, which waits
+/// for the handed-over block, returns.
+#[test]
+fn a_foreign_waker_is_woken_where_queued_dpcs_never_run() {
+    foreign_waker_drops_a_socket(true);
+}
+
+/// A receive whose foreign waker drops another socket: the waker is woken
+/// (within a bound, so that a lost wake fails rather than hangs) outside
+/// the completion routine, and deregistration returns.
+fn foreign_waker_drops_a_socket(queued_dpcs_never_run: bool) {
     let c = common::connected();
+    c.sim.set_queued_dpcs_never_run(queued_dpcs_never_run);
     let p = passive();
     let (other, _other_conn) = second_connection(&c, &p);
     let drops = Arc::new(DropOnWake(Mutex::new(Some(other))));

@@ -10,7 +10,7 @@ use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::mem::{ManuallyDrop, MaybeUninit};
 use core::ptr::{self, NonNull};
-use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize};
 use core::task::Waker;
 use core::time::Duration;
@@ -146,7 +146,8 @@ const fn finished(state: u32) -> bool {
 ///   which decrements that counter as its last access to anything outside
 ///   its stack; a routine that hands the block to the wake DPC counts one
 ///   more first, which the DPC decrements as its last access to the block
-///   and the registration. The counter outlives both: it is the
+///   (the DPC's run holds a count of its own on the registration until it
+///   returns, see [`InFlight`]). The counter outlives both: it is the
 ///   registration's, and deregistration waits for it to reach zero.
 /// - `next` links the block into its registration's wake list while the
 ///   wake DPC has it, then into the deferred-disposal list once the
@@ -843,12 +844,13 @@ fn finish(inflight: &InFlight) -> sys::NTSTATUS {
 // In-flight requests and the wake DPC
 
 /// A registration's count of requests whose completion has not finished,
-/// and the DPC that wakes the foreign wakers of its requests outside their
-/// completion routine.
+/// and the wake DPC that wakes the foreign wakers of its requests outside
+/// their completion routine.
 ///
 /// The completion routine wakes this crate's wakers itself; a block whose
-/// waker is any other goes on `wakes` (linked through `Header::next`) and
-/// the DPC takes, completes and wakes it at `DISPATCH_LEVEL`: a
+/// waker is any other goes on `wakes` (linked through `Header::next`) and a
+/// run of [`wake_foreign`] takes, completes and wakes it at
+/// `DISPATCH_LEVEL`: a
 /// [`CustomDpc`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nc-wdm-kdeferred_routine)
 /// routine runs in its own context, not the completion routine's, and may
 /// make the WSK calls allowed at `DISPATCH_LEVEL`. A DPC needs no
@@ -856,87 +858,161 @@ fn finish(inflight: &InFlight) -> sys::NTSTATUS {
 /// a registration does not have), and a foreign waker already had to be
 /// callable at `DISPATCH_LEVEL`, where completion routines may run.
 ///
-/// - [`KeInitializeDpc`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keinitializedpc)
-///   (any IRQL, Windows 2000) once, when the registration is made: the
-///   `KDPC` lives in the registration, in non-paged memory allocated by
-///   the driver, as the page requires of its storage.
+/// # Two triggers, one run
+///
+/// The routine that schedules a run starts it two ways, through two `KDPC`s
+/// with the same routine and context (the
+/// [`KeSetTimer`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-kesettimer)
+/// page says the DPC given to it "should not be passed to"
+/// `KeInsertQueueDpc`):
+///
 /// - [`KeInsertQueueDpc`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keinsertqueuedpc)
-///   (any IRQL, Windows 2000) by the completion routine that makes the list
-///   non-empty. A DPC object is queued at most once at a time (a second
-///   insert returns `FALSE` and does nothing), and one whose routine has
-///   started is no longer queued (a `TRUE` from
+///   on `dpc`: on Windows the run that wakes, as soon as the processor
+///   allows;
+/// - `KeSetTimer` on `timer`, due 100 ns from now (a negative `DueTime` is
+///   relative, in 100 ns units; the page adds that expiry is detected only
+///   as finely as the system clock's granularity allows),
+///   with `timer_dpc`: the fallback. On Windows it normally runs after the
+///   DPC has done the work and finds nothing to do. Wine 8's
+///   `ntoskrnl.exe` makes `KeInsertQueueDpc` a stub that returns `TRUE`
+///   and never runs the DPC (and `KeFlushQueuedDpcs` a stub that returns
+///   at once), but runs a timer's DPC from a thread-pool timer callback
+///   (`dlls/ntoskrnl.exe/ntoskrnl.c`, `sync.c`): there the timer's run does
+///   the work. Without it a foreign waker would never be woken there, and
+///   deregistration would wait for its count forever.
+///
+/// `state` makes the two one run: the completion routine that moves it
+/// from `IDLE` to `SCHEDULED` fires both triggers; the first run to start
+/// claims the schedule (`SCHEDULED` to `RUNNING`), the other finds `IDLE`
+/// or `RUNNING` and returns at once. The claimant takes the whole list
+/// until it finds it empty, then sets `IDLE` and looks once more (a block
+/// pushed after its last take either made its pusher schedule anew, or is
+/// seen here and claimed again: sequentially consistent store and load
+/// against the pusher's push and swap). So every block is taken by exactly
+/// one run, and a run is scheduled whenever the list is non-empty and no
+/// claimant will look again. Both triggers fire only from `IDLE`, so never
+/// while a claimant runs wakers: Wine's `KeSetTimer` on a timer that was
+/// set before cancels it first, and its `KeCancelTimer` waits for the
+/// timer's callback (`sync.c`) — from inside that callback it would wait
+/// for itself, and from `KeSetTimer`, which keeps Wine's timer lock held
+/// during that wait while the callback takes it as it ends, it would never
+/// end. So the scheduling routine calls `KeCancelTimer` itself first (its
+/// wait then holds no lock, and the callback it waits for is at most a
+/// claimant's last steps or a run that found nothing), and `KeSetTimer`
+/// then finds the timer cancelled. Both may be called at ≤
+/// `DISPATCH_LEVEL` (their pages' requirements).
+///
+/// - [`KeInitializeDpc`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keinitializedpc)
+///   and [`KeInitializeTimer`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keinitializetimer)
+///   once, when the registration is made: the objects live in the
+///   registration, in non-paged memory allocated by the driver, as the
+///   pages require of their storage.
+/// - A DPC object is queued at most once at a time (a second
+///   `KeInsertQueueDpc` returns `FALSE` and does nothing), and one whose
+///   routine has started is no longer queued (a `TRUE` from
 ///   [`KeRemoveQueueDpc`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keremovequeuedpc)
 ///   means it was removed "before the DPC routine started to run"; the
 ///   page says so from Windows Vista SP1 on, and that before, the routine
 ///   "might occasionally run" after a `TRUE`: on Vista RTM, the oldest
 ///   `x86_64` target, that a running DPC is no longer queued is an
-///   inference no page states). Each
-///   run takes the whole list once, so the run a push onto the empty list
-///   queues is the first to take it after that push: every run finds
-///   blocks (a `FALSE` would mean a queued run that has not taken the list
-///   yet, which then takes the new block too).
-/// - [`KeFlushQueuedDpcs`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keflushqueueddpcs)
-///   (`PASSIVE_LEVEL`, Windows XP SP2 / Server 2003) by deregistration, if
-///   the DPC was ever queued, once the count reached zero (see
-///   [`quiesce`](Self::quiesce)).
+///   inference no page states). Either way a run claims only a
+///   `SCHEDULED` state, so a stray run does nothing.
+/// - Deregistration ([`quiesce`](Self::quiesce)), once the count reached
+///   zero, cancels the timer
+///   ([`KeCancelTimer`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-kecanceltimer):
+///   `TRUE` means it was still queued and its DPC will not run; under Wine
+///   it also waits for a running callback) and then calls
+///   [`KeFlushQueuedDpcs`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keflushqueueddpcs)
+///   (Windows XP SP2 / Server 2003) for the DPCs still queued.
 ///
 /// # Invariants
 ///
 /// - `count` is the number of armed requests whose completion routine has
-///   not finished, plus the blocks handed to the DPC and not yet woken.
-///   The completion routine counts a block it hands over before it pushes
-///   it and uncounts itself after `KeInsertQueueDpc` returned; the DPC
-///   uncounts a block as its last access to it and to `self`. So while
-///   `count` is not zero the DPC may run and `self` must stay; once it is,
-///   neither a completion routine nor the DPC touches `self` again.
-/// - `dpc` is initialised by [`init`](Self::init) before any request of the
-///   registration is armed, at `self`'s final address, which does not
-///   change until `count` is zero and the DPC flushed.
+///   not finished, plus the blocks handed to the wake DPC and not yet
+///   woken (plus one transiently, below), plus one while `state` is not
+///   `IDLE` or a claimant that set it `IDLE` has not returned (the schedule's token: taken by the routine
+///   that schedules, handed to the run that claims, dropped by that run as
+///   its last access to `self`). The completion routine counts a block it
+///   hands over, and a token, before it pushes it (and uncounts the token
+///   if it does not schedule), and uncounts itself after it fired the
+///   triggers; the run uncounts a block as its last access to it. So
+///   while `count` is not zero a claimant may run and `self` must stay;
+///   once it is, only a run that claims nothing (it reads `state` and
+///   returns) may still reach `self`, and deregistration's cancel and
+///   flush wait for it.
+/// - `dpc`, `timer` and `timer_dpc` are initialised by [`init`](Self::init)
+///   before any request of the registration is armed, at `self`'s final
+///   address, which does not change until [`quiesce`](Self::quiesce)
+///   returned.
+/// - `wakes` is changed only by a push (the completion routine) and by the
+///   claimant's swap.
 #[repr(C)]
 pub struct InFlight {
     count: AtomicUsize,
-    /// Blocks whose waker the DPC wakes.
+    /// Blocks whose waker the run wakes.
     wakes: AtomicPtr<Header>,
-    /// Whether `dpc` was ever queued.
+    /// `IDLE`, `SCHEDULED` or `RUNNING`.
+    state: AtomicU32,
+    /// Whether the triggers were ever fired.
     used: AtomicBool,
     dpc: UnsafeCell<MaybeUninit<sys::KDPC>>,
+    timer: UnsafeCell<MaybeUninit<sys::KTIMER>>,
+    timer_dpc: UnsafeCell<MaybeUninit<sys::KDPC>>,
 }
 
-// SAFETY: the KDPC is touched only through kernel routines (thread-safe);
-// the rest is atomics.
+/// [`InFlight::state`]: no run is scheduled or claimed.
+const IDLE: u32 = 0;
+/// The triggers were fired; no run has claimed the schedule yet.
+const SCHEDULED: u32 = 1;
+/// A run claimed the schedule and takes the list until it is empty.
+const RUNNING: u32 = 2;
+
+/// The timer's due time: 100 ns from now (negative: relative, in 100 ns
+/// units, [`KeSetTimer`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-kesettimer)),
+/// the earliest a relative timer can be asked to expire.
+const FALLBACK_DUE: sys::LARGE_INTEGER = -1;
+
+// SAFETY: the KDPCs and the KTIMER are touched only through kernel routines
+// (thread-safe); the rest is atomics.
 unsafe impl Send for InFlight {}
 // SAFETY: as above.
 unsafe impl Sync for InFlight {}
 
 impl InFlight {
-    /// A count of zero with an uninitialised DPC; see [`init`](Self::init).
+    /// A count of zero with uninitialised kernel objects; see
+    /// [`init`](Self::init).
     pub(crate) const fn new() -> Self {
         Self {
             count: AtomicUsize::new(0),
             wakes: AtomicPtr::new(ptr::null_mut()),
+            state: AtomicU32::new(IDLE),
             used: AtomicBool::new(false),
             dpc: UnsafeCell::new(MaybeUninit::uninit()),
+            timer: UnsafeCell::new(MaybeUninit::uninit()),
+            timer_dpc: UnsafeCell::new(MaybeUninit::uninit()),
         }
     }
 
-    /// Initialises the DPC (`KeInitializeDpc`, any IRQL) with `self` as its
-    /// context.
+    /// Initialises both DPCs (`KeInitializeDpc`, any IRQL) with `self` as
+    /// their context, and the timer (`KeInitializeTimer`, ≤
+    /// `DISPATCH_LEVEL`).
     ///
     /// # Safety
     ///
-    /// Once, before any request counts on `self`, at the address `self`
-    /// keeps until [`quiesce`](Self::quiesce) returned, in non-paged memory.
+    /// Once, at ≤ `DISPATCH_LEVEL`, before any request counts on `self`, at
+    /// the address `self` keeps until [`quiesce`](Self::quiesce) returned,
+    /// in non-paged memory.
     pub(crate) unsafe fn init(&self) {
-        // SAFETY: resident KDPC storage owned by `self`, not queued (no
-        // request yet); the routine's context is `self`, which outlives
-        // every run (caller contract and invariants).
-        unsafe {
-            sys::KeInitializeDpc(
-                self.dpc.get().cast(),
-                Some(wake_foreign),
-                ptr::from_ref(self).cast_mut().cast(),
-            );
+        let context = ptr::from_ref(self).cast_mut().cast();
+        for dpc in [&self.dpc, &self.timer_dpc] {
+            // SAFETY: resident KDPC storage owned by `self`, not queued (no
+            // request yet); the routine's context is `self`, which outlives
+            // every run (caller contract and invariants).
+            unsafe { sys::KeInitializeDpc(dpc.get().cast(), Some(wake_foreign), context) };
         }
+        // SAFETY: resident KTIMER storage owned by `self`, not set (no
+        // request yet); ≤ DISPATCH_LEVEL (caller contract).
+        unsafe { sys::KeInitializeTimer(self.timer.get().cast()) };
     }
 
     /// Whether no request counts on `self`.
@@ -944,68 +1020,108 @@ impl InFlight {
         self.count.load(Acquire) == 0
     }
 
-    /// Once [`is_idle`](Self::is_idle): flushes the DPCs if the wake DPC
-    /// was ever queued, so that no run of it is left queued when `self` and
-    /// the driver go. (Its last run returns right after its last decrement;
-    /// that return is the same window a completion routine leaves after
-    /// its own. The page documents waiting for DPCs "currently queued",
-    /// which a running one no longer is: that the flush also waits for a
-    /// run in progress is inferred only from the `KeCancelTimer` page's
-    /// remark that the system calls `KeFlushQueuedDpcs` before it frees a
-    /// driver's global variables.)
+    /// Once [`is_idle`](Self::is_idle), if the triggers were ever fired:
+    /// cancels the timer, then flushes the DPCs, so that no run is left
+    /// queued or set when `self` and the driver go ("Drivers must cancel
+    /// any active timers in their Unload routines",
+    /// [`KeSetTimer`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-kesettimer)).
+    ///
+    /// With the count at zero no claimant is left; a run may still be
+    /// queued or set that will claim nothing. `KeCancelTimer` returning
+    /// `TRUE` means the timer's run will not happen; `FALSE` that it
+    /// expired and its DPC was queued, which the flush waits for, like a
+    /// queued `dpc` ([`KeFlushQueuedDpcs`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keflushqueueddpcs)
+    /// documents waiting for DPCs "currently queued"). Under Wine, where
+    /// the flush is a stub, `KeCancelTimer` waits for a running timer
+    /// callback (`dlls/ntoskrnl.exe/sync.c`) and `dpc` never runs. A run
+    /// that has started and not returned on Windows reads `state` once:
+    /// that the flush also waits for it is inferred only from the
+    /// `KeCancelTimer` page's remark that the system calls
+    /// `KeFlushQueuedDpcs` before it frees a driver's global variables
+    /// (the same window a completion routine leaves after its last
+    /// decrement).
     ///
     /// # IRQL
     ///
     /// `PASSIVE_LEVEL` (proven by `passive`), outside any callback.
     pub(crate) fn quiesce(&self, passive: &Passive<'_>) {
         if self.used.load(Acquire) {
+            // SAFETY: initialised (invariant); ≤ DISPATCH_LEVEL.
+            unsafe { sys::KeCancelTimer(self.timer.get().cast()) };
             crate::task::sys::flush_queued_dpcs(passive);
         }
     }
 
-    /// Hands a completed block whose waker is foreign to the DPC.
+    /// Hands a completed block whose waker is foreign to the wake DPC.
     ///
     /// # Safety
     ///
     /// Called by the completion routine of `header`'s block, which counts
     /// on `self`, found `WAKER` set and `COMPLETE` clear, and touches the
-    /// block no more (the DPC may finish it at once).
+    /// block no more (a run may finish it at once).
     unsafe fn wake_later(&self, header: *mut Header) {
-        // The DPC's own count; the routine's keeps `self` alive meanwhile.
-        self.count.fetch_add(1, Relaxed);
-        // SAFETY: the block lives until the DPC is done with it (Header's
+        // The block's own count, and the schedule's token in case this
+        // routine schedules (counted before the schedule can be seen: a
+        // stray run may claim it at once and drop the token); the routine's
+        // own count keeps `self` alive meanwhile.
+        self.count.fetch_add(2, Relaxed);
+        // SAFETY: the block lives until the run is done with it (Header's
         // invariants); only the link is reached through this reference.
         let next = unsafe { &(*header).next };
         let mut head = self.wakes.load(Relaxed);
         loop {
             // SAFETY: the block is the routine's alone until it is pushed.
             unsafe { *next.get() = head };
+            // SeqCst: against the claimant's store of IDLE and load of the
+            // list (see the type's docs).
             match self
                 .wakes
-                .compare_exchange_weak(head, header, Release, Relaxed)
+                .compare_exchange_weak(head, header, SeqCst, Relaxed)
             {
                 Ok(_) => break,
                 Err(now) => head = now,
             }
         }
-        if head.is_null() {
-            if !self.used.load(Relaxed) {
-                self.used.store(true, Release);
-            }
-            // SAFETY: initialised before any request (invariant); any IRQL.
-            // A FALSE (already queued) means a run that has not taken the
-            // list yet, which then takes this block too.
-            unsafe {
-                sys::KeInsertQueueDpc(self.dpc.get().cast(), ptr::null_mut(), ptr::null_mut())
-            };
+        if self
+            .state
+            .compare_exchange(IDLE, SCHEDULED, SeqCst, SeqCst)
+            .is_err()
+        {
+            // Scheduled or claimed: that run takes this block too (the
+            // failure's load is SeqCst too, so it does not see a claimant's
+            // state from before its last look). No token.
+            self.count.fetch_sub(1, Relaxed);
+            return;
         }
+        if !self.used.load(Relaxed) {
+            self.used.store(true, Release);
+        }
+        // SAFETY: initialised before any request (invariant); ≤
+        // DISPATCH_LEVEL. Cancelled first so that Wine's KeSetTimer does
+        // not wait for a callback itself (see the type's docs).
+        unsafe { sys::KeCancelTimer(self.timer.get().cast()) };
+        // SAFETY: as above; the timer DPC is initialised and only ever
+        // given to this timer.
+        unsafe {
+            sys::KeSetTimer(
+                self.timer.get().cast(),
+                FALLBACK_DUE,
+                self.timer_dpc.get().cast(),
+            )
+        };
+        // SAFETY: initialised before any request (invariant); any IRQL. A
+        // FALSE (already queued) means a run that will claim this schedule
+        // or find nothing.
+        unsafe { sys::KeInsertQueueDpc(self.dpc.get().cast(), ptr::null_mut(), ptr::null_mut()) };
     }
 }
 
-/// The wake DPC (`KDEFERRED_ROUTINE`): for every block handed to it, takes
-/// the waker, marks the block `COMPLETE` (deferring it if the owner let
-/// go, as the completion routine does), wakes the waker, and uncounts the
-/// block last.
+/// The wake DPC routine (`KDEFERRED_ROUTINE` of both of [`InFlight`]'s DPCs):
+/// claims a scheduled run or returns; then, for every block handed to it,
+/// takes the waker, marks the block `COMPLETE` (deferring it if the owner
+/// let go, as the completion routine does), wakes the waker, and uncounts
+/// the block; once the list stays empty it lets go of the schedule and
+/// drops its token last.
 ///
 /// # Safety
 ///
@@ -1018,33 +1134,72 @@ unsafe extern "system" fn wake_foreign(
     _argument2: sys::PVOID,
 ) {
     let inflight = context.cast_const().cast::<InFlight>();
-    // SAFETY: this run was queued for a block that is still counted, so
-    // `inflight` is alive (invariants).
-    let mut next = unsafe { &(*inflight).wakes }.swap(ptr::null_mut(), Acquire);
-    while !next.is_null() {
-        let header = next;
-        // SAFETY: handed over by its completion routine, still counted: the
-        // block lives until COMPLETE (Header's invariants).
-        let live = unsafe { &*header };
-        // SAFETY: written by `wake_later` before the push this swap saw.
-        next = unsafe { *live.next.get() };
-        // SAFETY: WAKER is set and COMPLETE clear: the owner leaves the slot
-        // alone, and the routine handed it here.
-        let waker = unsafe { (*live.waker.get()).take() };
-        if live.state.fetch_or(COMPLETE, AcqRel) & RELEASED != 0 {
-            // SAFETY: the owner is gone; nobody else touches the block.
-            unsafe { defer(header) };
-        }
-        // The block may be gone (`live` is not used again): the driver's
-        // waker runs here, at DISPATCH_LEVEL, outside any completion
-        // routine.
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-        // SAFETY: still counted until this decrement (invariants); nothing
-        // of `inflight` or the block is touched after the last one.
-        unsafe { &(*inflight).count }.fetch_sub(1, Release);
+    // SAFETY: a run is queued or set only while `inflight` is alive: a
+    // claimant holds the token, and deregistration cancels and flushes the
+    // others before `inflight` goes (invariants).
+    let state = unsafe { &(*inflight).state };
+    if state
+        .compare_exchange(SCHEDULED, RUNNING, Acquire, Relaxed)
+        .is_err()
+    {
+        // The other trigger's run claimed it (or nothing was scheduled).
+        return;
     }
+    // SAFETY: the token just claimed keeps `inflight` alive until it is
+    // dropped below.
+    let live = unsafe { &*inflight };
+    loop {
+        let mut next = live.wakes.swap(ptr::null_mut(), Acquire);
+        if next.is_null() {
+            // Let go, then look once more: a push before the store is seen
+            // here, one after it schedules anew (SeqCst both sides).
+            state.store(IDLE, SeqCst);
+            if live.wakes.load(SeqCst).is_null()
+                || state
+                    .compare_exchange(IDLE, RUNNING, SeqCst, Relaxed)
+                    .is_err()
+            {
+                // The token, last: nothing of `inflight` is touched after.
+                live.count.fetch_sub(1, Release);
+                return;
+            }
+            continue;
+        }
+        while !next.is_null() {
+            // SAFETY: the block is counted until its decrement below.
+            unsafe { wake_one(next, &mut next, &live.count) };
+        }
+    }
+}
+
+/// Finishes one block handed to the wake DPC: reads its successor into
+/// `next`, takes the waker, marks the block `COMPLETE` (deferring it if the
+/// owner let go), wakes, and uncounts the block.
+///
+/// # Safety
+///
+/// `header` was taken off the wake list by the claimant; it is still
+/// counted on `count`.
+unsafe fn wake_one(header: *mut Header, next: &mut *mut Header, count: &AtomicUsize) {
+    // SAFETY: handed over by its completion routine, still counted: the
+    // block lives until COMPLETE (Header's invariants).
+    let live = unsafe { &*header };
+    // SAFETY: written by `wake_later` before the push the swap saw.
+    *next = unsafe { *live.next.get() };
+    // SAFETY: WAKER is set and COMPLETE clear: the owner leaves the slot
+    // alone, and the routine handed it here.
+    let waker = unsafe { (*live.waker.get()).take() };
+    if live.state.fetch_or(COMPLETE, AcqRel) & RELEASED != 0 {
+        // SAFETY: the owner is gone; nobody else touches the block.
+        unsafe { defer(header) };
+    }
+    // The block may be gone (`live` is not used again): the driver's waker
+    // runs here, at DISPATCH_LEVEL, outside any completion routine.
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+    // The run's token keeps `count` alive past this.
+    count.fetch_sub(1, Release);
 }
 
 // ---------------------------------------------------------------------------
@@ -1319,6 +1474,80 @@ mod tests {
         assert!(pending_seen, "the owner let go while the DPC was pending");
         // SAFETY: as above.
         WAKE_INFLIGHT.quiesce(&unsafe { Passive::new_unchecked() });
+    }
+
+    /// The wake DPC's two triggers (`KeInsertQueueDpc` and the fallback
+    /// timer, each run up to 3 ms late by the simulator, from threads of
+    /// their own) race, with completion routines on several threads, some
+    /// owners letting go at once: every foreign waker is woken exactly
+    /// once and the count returns to zero. Seeded machines; odd seeds
+    /// imitate Wine's `KeInsertQueueDpc` stub, where only the timer runs.
+    #[test]
+    fn the_two_wake_triggers_wake_each_waker_exactly_once() {
+        const THREADS: usize = if cfg!(miri) { 2 } else { 4 };
+        const PER_THREAD: usize = if cfg!(miri) { 3 } else { 25 };
+        for seed in 0..if cfg!(miri) { 2 } else { 6 } {
+            let sim = wsk_sim::Sim::with_seed(seed);
+            sim.set_queued_dpcs_never_run(seed % 2 == 1);
+            // SAFETY: a static, at its final address; no request counts on
+            // it now (the previous round quiesced it).
+            unsafe { WAKE_INFLIGHT.init() };
+            let abandoned = ABANDONED.load(Acquire);
+            let foreign: std::vec::Vec<_> = std::thread::scope(|s| {
+                let threads: std::vec::Vec<_> = (0..THREADS)
+                    .map(|t| {
+                        s.spawn(move || {
+                            (0..PER_THREAD)
+                                .map(|i| {
+                                    let foreign = Foreign::new();
+                                    let raw = completed_with_foreign_waker(&foreign);
+                                    if (t + i) % 2 == 0 {
+                                        drop(raw.release(false));
+                                    } else {
+                                        let ((), back) = raw.take();
+                                        drop(back);
+                                    }
+                                    foreign
+                                })
+                                .collect::<std::vec::Vec<_>>()
+                        })
+                    })
+                    .collect();
+                threads
+                    .into_iter()
+                    .flat_map(|t| t.join().expect("thread"))
+                    .collect()
+            });
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while foreign.iter().any(|f| f.wakes.load(Acquire) == 0) || !WAKE_INFLIGHT.is_idle() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "a wake was lost (seed {seed})"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // Let a late second run do whatever it would.
+            std::thread::sleep(Duration::from_millis(20));
+            for f in &foreign {
+                assert_eq!(f.wakes.load(Acquire), 1, "woken once (seed {seed})");
+                assert!(!f.inline.load(Relaxed), "woken by the DPC");
+            }
+            while has_deferred() {
+                run_deferred();
+            }
+            let released = (0..THREADS)
+                .flat_map(|t| (0..PER_THREAD).map(move |i| t + i))
+                .filter(|n| n % 2 == 0)
+                .count();
+            assert_eq!(
+                ABANDONED.load(Acquire),
+                abandoned + released,
+                "disposed of once"
+            );
+            // SAFETY: a test thread: PASSIVE_LEVEL, outside any callback.
+            WAKE_INFLIGHT.quiesce(&unsafe { Passive::new_unchecked() });
+            drop(sim);
+        }
     }
 
     /// 11.7: the owner lets go of a pending request (`RawRequest::release`)

@@ -56,12 +56,16 @@
 //!   legal) or deregistration drains. Any other waker is the driver's code
 //!   (it may drop a socket): the routine hands its block to the
 //!   registration's wake DPC (`block::InFlight`), which wakes it at
-//!   `DISPATCH_LEVEL` outside the routine. Wakers must not poll or wait.
+//!   `DISPATCH_LEVEL` outside the routine (queued with `KeInsertQueueDpc`
+//!   and, for Wine 8 whose `KeInsertQueueDpc` never runs the DPC, by a
+//!   timer due at once: the first run to start does the work). Wakers must not poll or wait.
 //! - **No completion routine runs in an unloaded driver.** Arming a block
 //!   increments its registration's in-flight count and the routine
 //!   decrements it as its very last access outside its stack (a block
 //!   handed to the wake DPC is counted once more, until the DPC woke its
-//!   waker; deregistration then also flushes queued DPCs);
+//!   waker, and the DPC's run holds one count of its own until it returns;
+//!   deregistration then also cancels the DPC's fallback timer and flushes
+//!   queued DPCs);
 //!   deregistration waits for the count to reach zero after
 //!   `WskDeregister`, before which every IRP was completed. That leaves only
 //!   the routine's return instructions running when the driver may unload:
