@@ -16,7 +16,7 @@ use wsk_sys as sys;
 use super::join::JoinHandle;
 use super::queue::RunQueue;
 use super::raw::{self, Header, Shared};
-use super::sys::{Deadline, SpawnThreadError, SystemThread};
+use super::sys::{Deadline, RawSpinLock, SpawnThreadError, SystemThread};
 use crate::Result;
 use crate::error::Error;
 use crate::irql::Passive;
@@ -115,34 +115,27 @@ impl Builder {
             return Err(Error::INVALID_PARAMETER);
         }
         let shared = Shared::new(passive);
-        let mut threads = Box::new(ThreadSet {
+        let mut set = Box::new(ThreadSet {
             next: ptr::null_mut(),
+            listed_prev: ptr::null_mut(),
+            listed_next: ptr::null_mut(),
+            shared: Arc::clone(&shared),
             threads: Vec::new(),
         });
         let count = self.workers + self.blocking_threads;
-        if threads.threads.try_reserve_exact(count).is_err() {
+        if set.threads.try_reserve_exact(count).is_err() {
             return Err(Error::INSUFFICIENT_RESOURCES);
         }
-        let mut executor = Executor {
-            shared,
-            threads: Some(threads),
-            shutdown_timeout: self.shutdown_timeout,
-            blocking_threads: self.blocking_threads,
-        };
         for index in 0..count {
             let start = Box::new(WorkerStart {
-                shared: Arc::clone(&executor.shared),
+                shared: Arc::clone(&shared),
                 blocking: index >= self.workers,
             });
             // Counted before the thread can run (and uncount itself).
             RUNNING.fetch_add(1, Relaxed);
             match SystemThread::spawn(passive, worker_main, start) {
-                Ok(thread) => {
-                    if let Some(set) = executor.threads.as_mut() {
-                        // Reserved above: no allocation.
-                        set.threads.push(thread);
-                    }
-                }
+                // Reserved above: no allocation.
+                Ok(thread) => set.threads.push(thread),
                 Err(failure) => {
                     let error = match failure {
                         SpawnThreadError::NotStarted(error) => {
@@ -159,12 +152,21 @@ impl Builder {
                     };
                     // Nothing was spawned yet: closing and stopping makes the
                     // threads exit at once.
-                    let _ = executor.shutdown_inner(passive);
+                    let _ = stop_and_wait(&shared, Some(set), self.shutdown_timeout, passive);
                     return Err(error);
                 }
             }
         }
-        Ok(executor)
+        // Listed once every thread runs: `wsk::shutdown` takes whole sets.
+        let set = NonNull::from(Box::leak(set));
+        // SAFETY: a live set, just leaked, in no list; under the lock.
+        LISTED.with(|listed| unsafe { listed.link(set) });
+        Ok(Executor {
+            shared,
+            threads: Some(ListedSet(set)),
+            shutdown_timeout: self.shutdown_timeout,
+            blocking_threads: self.blocking_threads,
+        })
     }
 }
 
@@ -180,21 +182,198 @@ struct WorkerStart {
     blocking: bool,
 }
 
-/// An executor's threads, in an allocation of their own so that an
-/// executor dropped without [`Executor::shutdown`] (or whose shutdown gave
-/// up) can hand them to [`ORPHANS`] without allocating.
+/// An executor's threads, in an allocation of their own, listed in
+/// [`LISTED`] while the executor runs, so that [`wsk::shutdown`](crate::shutdown)
+/// can stop an executor nobody shuts down (leaked with `mem::forget`, or
+/// still alive) and an executor dropped without [`Executor::shutdown`] (or
+/// whose shutdown gave up) can hand its threads to [`ORPHANS`], both
+/// without allocating.
 struct ThreadSet {
     /// The next set in [`ORPHANS`].
     next: *mut ThreadSet,
+    /// The newer neighbour in [`LISTED`] (under its lock).
+    listed_prev: *mut ThreadSet,
+    /// The older neighbour in [`LISTED`] (under its lock).
+    listed_next: *mut ThreadSet,
+    /// The executor's shared state, for `wsk::shutdown` to close and stop.
+    shared: Arc<Shared>,
     /// Worker threads, then blocking threads.
     threads: Vec<SystemThread>,
 }
 
-// SAFETY: `next` is only used by `orphan` and `wait_for_threads`, which own
-// the set when they touch it; the thread objects are usable from any thread.
+// SAFETY: the links are only used by whoever owns the set (`orphan`,
+// `wait_for_threads`) or under `LISTED`'s lock; the thread objects are
+// usable from any thread; `Shared` is `Send + Sync`.
 unsafe impl Send for ThreadSet {}
 // SAFETY: `&ThreadSet` gives access to nothing that is not `Sync`.
 unsafe impl Sync for ThreadSet {}
+
+/// The registry of listed executors: the thread set of every executor
+/// built and neither shut down nor dropped — alive, or leaked with
+/// `mem::forget` — which `wsk::shutdown` stops ([`stop_listed`]).
+///
+/// A set linked here belongs to the registry: whoever unlinks it under the
+/// lock owns it. The executor unlinks its own in `shutdown` and `Drop`
+/// ([`Executor::unlist`]) unless `wsk::shutdown` took it first, which it
+/// learns from [`Shared::taken_at_teardown`], set under the same lock (the
+/// set itself may be freed by then). So exactly one side takes the threads.
+///
+/// # Invariants
+///
+/// `head` starts a doubly-linked list of `len` live sets, newest first,
+/// through `listed_prev` / `listed_next`; a linked set's
+/// `shared.taken_at_teardown` is `false`.
+struct Listed {
+    head: *mut ThreadSet,
+    len: usize,
+}
+
+// SAFETY: the sets it links are touched only under the lock, from any
+// thread (`ThreadSet` is `Send`).
+unsafe impl Send for Listed {}
+
+static LISTED: RawSpinLock<Listed> = RawSpinLock::new(Listed {
+    head: ptr::null_mut(),
+    len: 0,
+});
+
+impl Listed {
+    /// Links `set` first.
+    ///
+    /// # Safety
+    ///
+    /// `set` is live, leaked from its `Box` and in no list; the caller holds
+    /// the lock (`&mut self`).
+    unsafe fn link(&mut self, set: NonNull<ThreadSet>) {
+        let set = set.as_ptr();
+        // SAFETY: a live set nobody else reaches yet.
+        unsafe {
+            (*set).listed_prev = ptr::null_mut();
+            (*set).listed_next = self.head;
+        }
+        if !self.head.is_null() {
+            // SAFETY: linked, hence live (invariants); under the lock.
+            unsafe { (*self.head).listed_prev = set };
+        }
+        self.head = set;
+        self.len += 1;
+    }
+
+    /// Unlinks `set`.
+    ///
+    /// # Safety
+    ///
+    /// `set` is linked in this list; the caller holds the lock.
+    unsafe fn unlink(&mut self, set: NonNull<ThreadSet>) {
+        let set = set.as_ptr();
+        // SAFETY: linked, hence live (invariants); its links are ours under
+        // the lock.
+        let (prev, next) = unsafe { ((*set).listed_prev, (*set).listed_next) };
+        if prev.is_null() {
+            self.head = next;
+        } else {
+            // SAFETY: a linked neighbour, live; under the lock.
+            unsafe { (*prev).listed_next = next };
+        }
+        if !next.is_null() {
+            // SAFETY: as above.
+            unsafe { (*next).listed_prev = prev };
+        }
+        self.len -= 1;
+    }
+
+    /// Unlinks the newest set and marks its executor's state taken: the
+    /// caller owns the set from now on.
+    fn take_newest(&mut self) -> Option<Box<ThreadSet>> {
+        let set = NonNull::new(self.head)?;
+        // SAFETY: the head is linked; under the lock.
+        unsafe { self.unlink(set) };
+        // SAFETY: unlinked: the registry's ownership of the set, leaked from
+        // a `Box` in `build`, passes to the caller. Its executor learns it
+        // from the flag, under this lock, and no longer touches the set.
+        let set = unsafe { Box::from_raw(set.as_ptr()) };
+        set.shared.taken_at_teardown.store(true, Relaxed);
+        Some(set)
+    }
+}
+
+/// An executor's own [`ThreadSet`], linked in [`LISTED`]: the registry owns
+/// it while it is linked.
+struct ListedSet(NonNull<ThreadSet>);
+
+// SAFETY: the set is reached only under `LISTED`'s lock (`ThreadSet` is
+// `Send + Sync`).
+unsafe impl Send for ListedSet {}
+// SAFETY: as above.
+unsafe impl Sync for ListedSet {}
+
+/// For [`wsk::shutdown`](crate::shutdown): closes and stops every executor
+/// still listed — neither shut down nor dropped: leaked with `mem::forget`
+/// or still alive — as dropping it would (new spawns are refused, the
+/// threads drop the remaining tasks at `PASSIVE_LEVEL` and exit), and
+/// hands its threads to [`ORPHANS`], for [`wait_for_threads`]. Returns how
+/// many executors it stopped.
+///
+/// An executor built meanwhile may be taken too; the walk takes at most as
+/// many as were listed when it started, so it ends.
+///
+/// IRQL: ≤ `DISPATCH_LEVEL`.
+pub(crate) fn stop_listed() -> usize {
+    let mut stopped = 0;
+    let mut left = LISTED.with(|listed| listed.len);
+    while left > 0 {
+        left -= 1;
+        let Some(set) = LISTED.with(Listed::take_newest) else {
+            break;
+        };
+        set.shared.close();
+        stop_threads(&set.shared);
+        orphan(set);
+        stopped += 1;
+    }
+    stopped
+}
+
+/// Tells every thread of the executor to exit once its queue is empty.
+///
+/// IRQL: ≤ `DISPATCH_LEVEL`.
+fn stop_threads(shared: &Shared) {
+    shared.tasks.stop();
+    shared.blocking.stop();
+}
+
+/// What [`Executor::shutdown`] does (and `build` when a thread could not be
+/// started): refuses new spawns, cancels every task, waits for the tasks,
+/// stops the threads and waits for those of `set`, all within `timeout`.
+/// Threads still running at the bound go to [`ORPHANS`].
+fn stop_and_wait(
+    shared: &Shared,
+    set: Option<Box<ThreadSet>>,
+    timeout: Duration,
+    passive: &Passive<'_>,
+) -> Result<()> {
+    let deadline = core::pin::pin!(Deadline::new());
+    deadline.as_ref().arm(timeout);
+    shared.close();
+    shared.cancel_all(passive);
+    // SAFETY: armed; the event lives in `shared`; PASSIVE_LEVEL (token).
+    let mut finished = unsafe { deadline.as_ref().wait_for(shared.all_done()) };
+    stop_threads(shared);
+    for thread in set.iter().flat_map(|set| &set.threads) {
+        // SAFETY: armed; a referenced thread object; PASSIVE_LEVEL (token).
+        finished &= unsafe { deadline.as_ref().wait_for(thread.object()) };
+    }
+    super::sys::flush_queued_dpcs(passive);
+    if finished {
+        Ok(())
+    } else {
+        // Still running the driver's code: `wsk::shutdown` waits again.
+        if let Some(set) = set {
+            orphan(set);
+        }
+        Err(Error::IO_TIMEOUT)
+    }
+}
 
 /// Thread sets of executors whose threads may still run the driver's code
 /// and that nobody waits for any more, pushed by [`orphan`], taken whole by
@@ -370,9 +549,9 @@ unsafe fn run_next(queue: &RunQueue<Header>) -> bool {
 /// ```
 pub struct Executor {
     shared: Arc<Shared>,
-    /// Worker threads, then blocking threads; `None` once shut down (or
-    /// handed to [`ORPHANS`]).
-    threads: Option<Box<ThreadSet>>,
+    /// Worker threads, then blocking threads, listed in [`LISTED`]; `None`
+    /// once taken back ([`unlist`](Self::unlist)).
+    threads: Option<ListedSet>,
     shutdown_timeout: Duration,
     blocking_threads: usize,
 }
@@ -474,7 +653,8 @@ impl Executor {
     /// threads run its code: [`wsk::shutdown`](crate::shutdown), in
     /// `DriverUnload`, waits for them (within its own bound).
     pub fn shutdown(mut self, passive: &Passive<'_>) -> Result<()> {
-        let result = self.shutdown_inner(passive);
+        let set = self.unlist();
+        let result = stop_and_wait(&self.shared, set, self.shutdown_timeout, passive);
         if result.is_err() {
             super::sys::debug_print(
                 c"wsk: Executor::shutdown timed out: tasks or blocking closures were still \
@@ -484,35 +664,38 @@ impl Executor {
         result
     }
 
-    fn shutdown_inner(&mut self, passive: &Passive<'_>) -> Result<()> {
-        let deadline = core::pin::pin!(Deadline::new());
-        deadline.as_ref().arm(self.shutdown_timeout);
-        self.shared.close();
-        self.shared.cancel_all(passive);
-        // SAFETY: armed; the event lives in `shared`; PASSIVE_LEVEL (token).
-        let mut finished = unsafe { deadline.as_ref().wait_for(self.shared.all_done()) };
-        self.stop_threads();
-        let set = self.threads.take();
-        for thread in set.iter().flat_map(|set| &set.threads) {
-            // SAFETY: armed; a referenced thread object; PASSIVE_LEVEL (token).
-            finished &= unsafe { deadline.as_ref().wait_for(thread.object()) };
-        }
-        super::sys::flush_queued_dpcs(passive);
-        if finished {
-            Ok(())
-        } else {
-            // Still running the driver's code: `wsk::shutdown` waits again.
-            if let Some(set) = set {
-                orphan(set);
+    /// Takes the executor's thread set back from [`LISTED`]; `None` if
+    /// [`wsk::shutdown`](crate::shutdown) took it first (it has stopped the
+    /// executor and waits for the threads), or if it was taken back before.
+    fn unlist(&mut self) -> Option<Box<ThreadSet>> {
+        let ListedSet(set) = self.threads.take()?;
+        LISTED.with(|listed| {
+            if self.shared.taken_at_teardown.load(Relaxed) {
+                return None;
             }
-            Err(Error::IO_TIMEOUT)
-        }
+            // SAFETY: not taken, so still linked (invariants), and we hold
+            // the lock.
+            unsafe { listed.unlink(set) };
+            // SAFETY: unlinked: the registry's ownership of the set, leaked
+            // from a `Box` in `build`, comes back.
+            Some(unsafe { Box::from_raw(set.as_ptr()) })
+        })
     }
 
-    /// Tells every thread to exit once its queue is empty.
-    fn stop_threads(&self) {
-        self.shared.tasks.stop();
-        self.shared.blocking.stop();
+    /// The number of threads the executor still owns.
+    fn thread_count(&self) -> usize {
+        let Some(ListedSet(set)) = self.threads else {
+            return 0;
+        };
+        LISTED.with(|_| {
+            if self.shared.taken_at_teardown.load(Relaxed) {
+                0
+            } else {
+                // SAFETY: not taken, so still linked and live (invariants);
+                // under the lock, which `wsk::shutdown` takes to take it.
+                unsafe { (*set.as_ptr()).threads.len() }
+            }
+        })
     }
 }
 
@@ -523,14 +706,11 @@ impl Drop for Executor {
     /// which the driver calls in `DriverUnload` and which waits for them. A
     /// `DbgPrint` line says so.
     fn drop(&mut self) {
-        let Some(set) = self.threads.take() else {
+        let Some(set) = self.unlist() else {
             return;
         };
         self.shared.close();
-        self.stop_threads();
-        if set.threads.is_empty() {
-            return;
-        }
+        stop_threads(&self.shared);
         orphan(set);
         super::sys::debug_print(
             c"wsk: Executor dropped without shutdown(): its threads cancel the remaining tasks \
@@ -542,10 +722,7 @@ impl Drop for Executor {
 impl fmt::Debug for Executor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Executor")
-            .field(
-                "threads",
-                &self.threads.as_ref().map_or(0, |set| set.threads.len()),
-            )
+            .field("threads", &self.thread_count())
             .field("shut_down", &self.shared.is_closed())
             .finish_non_exhaustive()
     }

@@ -125,7 +125,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 pub use executor::{Builder, Executor, Handle, MAX_THREADS, SpawnError};
-pub(crate) use executor::{ThreadsAtShutdown, wait_for_threads};
+pub(crate) use executor::{ThreadsAtShutdown, stop_listed, wait_for_threads};
 pub use join::JoinHandle;
 pub(crate) use raw::is_task_waker;
 pub use stop::{RunUntil, StopSignal, Stopped};
