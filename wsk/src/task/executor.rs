@@ -1,5 +1,16 @@
 //! The executor: its worker and blocking threads, the handle that spawns
 //! onto it, and shutdown.
+//!
+//! Each executor's threads live in a [`ThreadSet`] of their own, which is
+//! listed in [`LISTED`] from the end of `build` until the executor's
+//! shutdown or drop, and then, if threads may still run, pushed onto
+//! [`ORPHANS`]. [`wsk::shutdown`](crate::shutdown) stops every executor
+//! still listed (leaked with `mem::forget`, or alive) and waits for every
+//! orphan, so that no thread runs the driver's code once `DriverUnload`
+//! returns ("the *Unload* routine also must cause the driver-created thread
+//! to be run so that the thread itself can call `PsTerminateSystemThread`
+//! before the driver is unloaded",
+//! [Releasing Driver-Allocated Resources](https://learn.microsoft.com/windows-hardware/drivers/kernel/releasing-driver-allocated-resources)).
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -638,6 +649,11 @@ impl Executor {
     /// does) and [`Registration::deregister`](crate::Registration::deregister)
     /// are what wait for the provider.
     ///
+    /// If [`wsk::shutdown`](crate::shutdown) already stopped this executor
+    /// (it was still alive when `wsk::shutdown` ran, maybe at the same
+    /// time), its threads are `wsk::shutdown`'s to wait for and report:
+    /// this waits only for the tasks.
+    ///
     /// # IRQL
     ///
     /// `PASSIVE_LEVEL` (proven by `passive`). Not from one of this executor's
@@ -704,7 +720,8 @@ impl Drop for Executor {
     /// threads to stop; they drop the remaining tasks and exit on their own.
     /// Never waits: the threads are handed to [`wsk::shutdown`](crate::shutdown),
     /// which the driver calls in `DriverUnload` and which waits for them. A
-    /// `DbgPrint` line says so.
+    /// `DbgPrint` line says so. Nothing of that if `wsk::shutdown` stopped
+    /// the executor already.
     fn drop(&mut self) {
         let Some(set) = self.unlist() else {
             return;

@@ -50,7 +50,11 @@
 //!   bounded set of threads.
 //! - **Shutdown.** [`Executor::shutdown`] cancels every task by dropping it
 //!   and waits, within a bound, for the threads; dropping an executor
-//!   without it never waits (see [`Executor`]'s `Drop`).
+//!   without it never waits (see [`Executor`]'s `Drop`). An executor
+//!   neither shut down nor dropped — leaked with `mem::forget`, or still
+//!   alive — is stopped by [`wsk::shutdown`](crate::shutdown), the last call
+//!   of `DriverUnload`: every executor is listed in a registry from `build`
+//!   until its shutdown or drop (see `docs/tasks.md`).
 //!
 //! # Tokens inside tasks
 //!
