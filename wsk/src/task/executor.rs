@@ -231,11 +231,12 @@ unsafe impl Sync for ThreadSet {}
 ///
 /// # Invariants
 ///
-/// `head` starts a doubly-linked list of `len` live sets, newest first,
-/// through `listed_prev` / `listed_next`; a linked set's
-/// `shared.taken_at_teardown` is `false`.
+/// `head` starts (and `tail` ends) a doubly-linked list of `len` live
+/// sets, newest first, through `listed_prev` / `listed_next`; a linked
+/// set's `shared.taken_at_teardown` is `false`.
 struct Listed {
     head: *mut ThreadSet,
+    tail: *mut ThreadSet,
     len: usize,
 }
 
@@ -245,6 +246,7 @@ unsafe impl Send for Listed {}
 
 static LISTED: RawSpinLock<Listed> = RawSpinLock::new(Listed {
     head: ptr::null_mut(),
+    tail: ptr::null_mut(),
     len: 0,
 });
 
@@ -262,7 +264,9 @@ impl Listed {
             (*set).listed_prev = ptr::null_mut();
             (*set).listed_next = self.head;
         }
-        if !self.head.is_null() {
+        if self.head.is_null() {
+            self.tail = set;
+        } else {
             // SAFETY: linked, hence live (invariants); under the lock.
             unsafe { (*self.head).listed_prev = set };
         }
@@ -286,18 +290,20 @@ impl Listed {
             // SAFETY: a linked neighbour, live; under the lock.
             unsafe { (*prev).listed_next = next };
         }
-        if !next.is_null() {
+        if next.is_null() {
+            self.tail = prev;
+        } else {
             // SAFETY: as above.
             unsafe { (*next).listed_prev = prev };
         }
         self.len -= 1;
     }
 
-    /// Unlinks the newest set and marks its executor's state taken: the
+    /// Unlinks the oldest set and marks its executor's state taken: the
     /// caller owns the set from now on.
-    fn take_newest(&mut self) -> Option<Box<ThreadSet>> {
-        let set = NonNull::new(self.head)?;
-        // SAFETY: the head is linked; under the lock.
+    fn take_oldest(&mut self) -> Option<Box<ThreadSet>> {
+        let set = NonNull::new(self.tail)?;
+        // SAFETY: the tail is linked; under the lock.
         unsafe { self.unlink(set) };
         // SAFETY: unlinked: the registry's ownership of the set, leaked from
         // a `Box` in `build`, passes to the caller. Its executor learns it
@@ -325,8 +331,10 @@ unsafe impl Sync for ListedSet {}
 /// hands its threads to [`ORPHANS`], for [`wait_for_threads`]. Returns how
 /// many executors it stopped.
 ///
-/// An executor built meanwhile may be taken too; the walk takes at most as
-/// many as were listed when it started, so it ends.
+/// The walk takes at most as many as were listed when it started, oldest
+/// first, so it ends, and an executor built meanwhile does not keep an
+/// older one from being stopped (one built meanwhile is left to the
+/// count of running threads, and to the next call).
 ///
 /// IRQL: ≤ `DISPATCH_LEVEL`.
 pub(crate) fn stop_listed() -> usize {
@@ -334,7 +342,7 @@ pub(crate) fn stop_listed() -> usize {
     let mut left = LISTED.with(|listed| listed.len);
     while left > 0 {
         left -= 1;
-        let Some(set) = LISTED.with(Listed::take_newest) else {
+        let Some(set) = LISTED.with(Listed::take_oldest) else {
             break;
         };
         set.shared.close();
