@@ -260,10 +260,9 @@ impl Listed {
     unsafe fn link(&mut self, set: NonNull<ThreadSet>) {
         let set = set.as_ptr();
         // SAFETY: a live set nobody else reaches yet.
-        unsafe {
-            (*set).listed_prev = ptr::null_mut();
-            (*set).listed_next = self.head;
-        }
+        let links = unsafe { &mut *set };
+        links.listed_prev = ptr::null_mut();
+        links.listed_next = self.head;
         if self.head.is_null() {
             self.tail = set;
         } else {
@@ -282,8 +281,9 @@ impl Listed {
     unsafe fn unlink(&mut self, set: NonNull<ThreadSet>) {
         let set = set.as_ptr();
         // SAFETY: linked, hence live (invariants); its links are ours under
-        // the lock.
-        let (prev, next) = unsafe { ((*set).listed_prev, (*set).listed_next) };
+        // the lock, and nothing else holds a reference to it.
+        let links = unsafe { &*set };
+        let (prev, next) = (links.listed_prev, links.listed_next);
         if prev.is_null() {
             self.head = next;
         } else {
@@ -422,16 +422,19 @@ fn orphan(set: Box<ThreadSet>) {
 
 /// What [`wait_for_threads`] found.
 pub(crate) struct ThreadsAtShutdown {
-    /// Threads of dropped executors (or of a shutdown that gave up) that
-    /// were still referenced: waited for.
+    /// Threads of dropped executors (or of a shutdown that gave up, or of
+    /// executors [`stop_listed`] stopped) that were still referenced:
+    /// waited for.
     pub(crate) orphaned: usize,
-    /// Executor threads still running at the bound (live executors', or
-    /// orphans that did not exit in time).
+    /// Executor threads still running at the bound (orphans that did not
+    /// exit in time, threads that could not be referenced, threads of an
+    /// executor built while `wsk::shutdown` ran).
     pub(crate) running: usize,
 }
 
 /// Waits, within `timeout`, for the threads of every executor dropped
-/// without shutdown (or whose shutdown gave up) to end — each thread
+/// without shutdown (or whose shutdown gave up, or that [`stop_listed`]
+/// stopped) to end — each thread
 /// object is signalled once the thread has terminated
 /// (`PsTerminateSystemThread` "satisfies as many waits as possible for the
 /// current thread object", [kernel routines index](https://learn.microsoft.com/windows-hardware/drivers/ddi/_kernel/)),
@@ -462,8 +465,8 @@ pub(crate) fn wait_for_threads(passive: &Passive<'_>, timeout: Duration) -> Thre
             orphan(set);
         }
     }
-    // Threads that could not be referenced, or of live executors: counted
-    // only. Poll in steps of at least 10 ms, about `timeout` in all, unless
+    // Threads that could not be referenced, or of an executor built (and
+    // listed) after `stop_listed` walked: counted only. Poll in steps of at least 10 ms, about `timeout` in all, unless
     // the bound has passed already.
     let steps = if in_time { timeout.as_millis() / 10 } else { 0 };
     for _ in 0..steps {
