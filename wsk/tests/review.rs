@@ -706,7 +706,10 @@ fn shutdown_ends_and_reports_a_timer_that_each_wake_sets_again() {
 ///
 /// `wsk::shutdown` now stops every executor still listed: its thread ends.
 #[test]
-#[cfg_attr(miri, ignore = "leaks an executor on purpose: the leak is what it checks")]
+#[cfg_attr(
+    miri,
+    ignore = "leaks an executor on purpose: the leak is what it checks"
+)]
 fn a_forgotten_executor_does_not_outlive_teardown() {
     let sim = Sim::start();
     let p = passive();
@@ -721,7 +724,11 @@ fn a_forgotten_executor_does_not_outlive_teardown() {
         "the forgotten executor's thread still runs: {left}"
     );
     assert_eq!(
-        (left.executors_stopped, left.orphaned_threads, left.running_threads),
+        (
+            left.executors_stopped,
+            left.orphaned_threads,
+            left.running_threads
+        ),
         (1, 2, 0),
         "one worker and the default blocking thread"
     );

@@ -235,7 +235,11 @@ fn shutdown_stops_an_executor_still_alive_and_its_handle_refuses_spawns() {
 
     let left = wsk::shutdown(&p, BOUND).expect_err("an executor was alive");
     assert_eq!(
-        (left.executors_stopped, left.orphaned_threads, left.running_threads),
+        (
+            left.executors_stopped,
+            left.orphaned_threads,
+            left.running_threads
+        ),
         (1, 2, 0)
     );
     assert!(left.may_unload());
@@ -243,15 +247,16 @@ fn shutdown_stops_an_executor_still_alive_and_its_handle_refuses_spawns() {
     assert_eq!(drops.load(Ordering::SeqCst), 1, "the task was dropped");
     assert_eq!(waiting.join(&p), Err(wsk::Error::CANCELLED));
     assert!(handle.is_shut_down());
-    let refused = handle
-        .spawn(async {})
-        .expect_err("the executor is stopped");
+    let refused = handle.spawn(async {}).expect_err("the executor is stopped");
     assert_eq!(refused.error().as_raw(), wsk_sys::STATUS_DELETE_PENDING);
     let refused = executor
         .spawn_blocking(|_| ())
         .expect_err("the executor is stopped");
     assert_eq!(refused.error().as_raw(), wsk_sys::STATUS_DELETE_PENDING);
-    assert!(format!("{executor:?}").contains("threads: 0"), "{executor:?}");
+    assert!(
+        format!("{executor:?}").contains("threads: 0"),
+        "{executor:?}"
+    );
     executor.shutdown(&p).expect("nothing left to wait for");
     drop(handle);
     wsk::shutdown(&p, BOUND).expect("nothing left");
@@ -358,7 +363,10 @@ fn shutdown_stops_a_forgotten_executor_with_running_pending_and_sleeping_tasks()
         "{left}"
     );
     assert!(left.may_unload());
-    assert!(finished.load(Ordering::SeqCst), "the closure finished first");
+    assert!(
+        finished.load(Ordering::SeqCst),
+        "the closure finished first"
+    );
     assert_eq!(drops.load(Ordering::SeqCst), 3, "every task was dropped");
     assert!(sim.leaks().is_empty(), "{:?}", sim.leaks());
     assert!(
