@@ -151,7 +151,9 @@ fn shutdown_while_dpcs_are_queued_or_running() {
 }
 
 /// An executor dropped without `shutdown` leaves its threads to exit on
-/// their own, later — here a blocking closure keeps one busy for 200 ms.
+/// their own, later — here a blocking closure keeps one busy until after
+/// the drop (a flag, not a fixed time: under Miri on a loaded machine a
+/// drop may take longer than any short sleep), then 50 ms more.
 /// `wsk::shutdown` waits for them (the closure finished, each thread
 /// terminated) and reports them; without it, the sim finds a system thread
 /// still running at the end of the test.
@@ -166,11 +168,19 @@ fn shutdown_waits_for_the_threads_of_an_executor_dropped_without_shutdown() {
         .expect("executor");
     let started = Arc::new(AtomicBool::new(false));
     let finished = Arc::new(AtomicBool::new(false));
-    let (s, f) = (Arc::clone(&started), Arc::clone(&finished));
+    let release = Arc::new(AtomicBool::new(false));
+    let (s, f, r) = (
+        Arc::clone(&started),
+        Arc::clone(&finished),
+        Arc::clone(&release),
+    );
     let busy = executor
         .spawn_blocking(move |passive| {
             s.store(true, Ordering::SeqCst);
-            passive.sleep(Duration::from_millis(200));
+            while !r.load(Ordering::SeqCst) {
+                passive.sleep(Duration::from_millis(1));
+            }
+            passive.sleep(Duration::from_millis(50));
             f.store(true, Ordering::SeqCst);
         })
         .map_err(|e| e.error())
@@ -186,6 +196,7 @@ fn shutdown_waits_for_the_threads_of_an_executor_dropped_without_shutdown() {
     drop((busy, parked));
     drop(executor);
     assert!(!finished.load(Ordering::SeqCst), "the drop did not wait");
+    release.store(true, Ordering::SeqCst);
 
     let left = wsk::shutdown(&p, BOUND).expect_err("three threads were orphaned");
     assert!(
