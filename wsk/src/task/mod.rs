@@ -122,6 +122,7 @@ mod queue;
 mod raw;
 mod stop;
 pub(crate) mod sys;
+mod threads;
 pub(crate) mod waker_slot;
 
 use core::future::Future;
@@ -129,10 +130,10 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 pub use executor::{Builder, Executor, Handle, MAX_THREADS, SpawnError};
-pub(crate) use executor::{ThreadsAtShutdown, stop_listed, wait_for_threads};
 pub use join::JoinHandle;
 pub(crate) use raw::is_task_waker;
 pub use stop::{RunUntil, StopSignal, Stopped};
+pub(crate) use threads::{ThreadsAtShutdown, stop_listed, wait_for_threads};
 
 use crate::error::Error;
 
