@@ -55,8 +55,9 @@ pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 fn shut_down_crate(passive: &Passive<'_>) {
     if let Err(left) = wsk::shutdown(passive, SHUTDOWN_TIMEOUT) {
         crate::dbg_println!(
-            "wsk-driver: the driver left timers or executor threads behind ({} timer(s), {} thread(s)); {}",
+            "wsk-driver: the driver left timers or executors behind ({} timer(s), {} executor(s) not shut down, {} thread(s)); {}",
             left.timers,
+            left.executors_stopped,
             left.orphaned_threads + left.running_threads,
             if left.may_unload() {
                 "cleaned up"

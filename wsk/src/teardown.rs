@@ -11,7 +11,12 @@
 //! Safe code can leave all three behind: a [`Sleep`](crate::timer::Sleep)
 //! leaked with `mem::forget`, an [`Executor`](crate::task::Executor)
 //! dropped without [`shutdown`](crate::task::Executor::shutdown) (its
-//! threads exit on their own, later). Each registration's
+//! threads exit on their own, later), an executor leaked with
+//! `mem::forget` (nobody ever tells its threads to stop). Like armed
+//! timers, every executor built and neither shut down nor dropped is
+//! listed in a registry (an intrusive list under a spin lock, through the
+//! allocation that holds its threads), so that `shutdown` can stop it.
+//! Each registration's
 //! [`deregister`](crate::Registration::deregister) cleans up what belongs
 //! to it; these belong to the driver as a whole, so one call at the end of
 //! `DriverUnload` cleans them up.
@@ -22,7 +27,7 @@ use core::time::Duration;
 use crate::debug;
 use crate::irql::Passive;
 use crate::provider::registration::run_deferred_all;
-use crate::task::{ThreadsAtShutdown, sys::flush_queued_dpcs, wait_for_threads};
+use crate::task::{ThreadsAtShutdown, stop_listed, sys::flush_queued_dpcs, wait_for_threads};
 use crate::timer;
 
 /// How many rounds of cancelling and flushing [`shutdown`] makes at most:
@@ -40,13 +45,22 @@ pub struct ShutdownLeftovers {
     /// [`Error::CANCELLED`](crate::Error::CANCELLED); dropping them later
     /// is safe.
     pub timers: usize,
+    /// Executors neither shut down nor dropped — leaked with `mem::forget`,
+    /// or still alive: closed and stopped as a drop would (new spawns are
+    /// refused, their threads drop the remaining tasks and exit); their
+    /// threads are counted in [`orphaned_threads`](Self::orphaned_threads).
+    /// A leaked executor's own memory stays leaked; one still alive may be
+    /// shut down or dropped later, which is then quick and safe.
+    pub executors_stopped: usize,
     /// Threads of executors dropped without
     /// [`Executor::shutdown`](crate::task::Executor::shutdown), or whose
-    /// shutdown gave up: waited for.
+    /// shutdown gave up, or that `shutdown` stopped
+    /// ([`executors_stopped`](Self::executors_stopped)): waited for.
     pub orphaned_threads: usize,
-    /// Executor threads still running at the bound: of an executor still
-    /// alive (neither shut down nor dropped), or that did not exit in time.
-    /// While this is not zero the driver must not unload: they run its code.
+    /// Executor threads still running at the bound: threads that did not
+    /// exit in time (a poll or blocking closure that does not return), or of
+    /// an executor built while `shutdown` ran. While this is not zero the
+    /// driver must not unload: they run its code.
     pub running_threads: usize,
     /// Timers still set when `shutdown` returned: set again, by code still
     /// running (a waker `shutdown` woke, a thread), after each of its
@@ -83,8 +97,12 @@ impl fmt::Display for ShutdownLeftovers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "shutdown cancelled {} timer(s) still set, waited for {} thread(s) of executors not shut down; {} executor thread(s) still running, {} timer(s) set again",
-            self.timers, self.orphaned_threads, self.running_threads, self.timers_still_set
+            "shutdown cancelled {} timer(s) still set, stopped {} executor(s) neither shut down nor dropped, waited for {} thread(s) of executors not shut down; {} executor thread(s) still running, {} timer(s) set again",
+            self.timers,
+            self.executors_stopped,
+            self.orphaned_threads,
+            self.running_threads,
+            self.timers_still_set
         )
     }
 }
@@ -96,13 +114,19 @@ impl fmt::Display for ShutdownLeftovers {
 ///
 /// In order:
 ///
-/// 1. Waits, within `timeout`, for the threads of executors dropped without
+/// 1. Closes and stops every executor neither shut down nor dropped —
+///    leaked with `mem::forget`, or still alive — as dropping it would: new
+///    spawns (through any [`Handle`](crate::task::Handle)) are refused, and
+///    its threads drop the remaining tasks at `PASSIVE_LEVEL` and exit. A
+///    blocking closure that is running finishes first.
+/// 2. Waits, within `timeout`, for the threads of those executors and of
+///    executors dropped without
 ///    [`shutdown`](crate::task::Executor::shutdown) (or whose shutdown gave
 ///    up) to terminate, then (within the same bound again) for every other
 ///    executor thread to finish.
-/// 2. Disposes of requests whose owners let go before their completion
+/// 3. Disposes of requests whose owners let go before their completion
 ///    routine ran (as [`deregister`](crate::Registration::deregister) does).
-/// 3. Cancels the timer of every [`Sleep`](crate::timer::Sleep) still set
+/// 4. Cancels the timer of every [`Sleep`](crate::timer::Sleep) still set
 ///    (`KeCancelTimer`; such a sleep resolves to
 ///    [`Error::CANCELLED`](crate::Error::CANCELLED), and a later drop is
 ///    safe: see [`timer`](crate::timer)) and waits for every DPC already
@@ -113,7 +137,8 @@ impl fmt::Display for ShutdownLeftovers {
 ///    timer still set after the last round is reported
 ///    ([`ShutdownLeftovers::timers_still_set`]).
 ///
-/// Sleeps created afterwards arm normally: this is an end, not a mode.
+/// Sleeps created and executors built afterwards work normally: this is an
+/// end, not a mode (the next call stops them again).
 ///
 /// ```
 /// # let sim = wsk_sim::Sim::start();
@@ -142,12 +167,20 @@ impl fmt::Display for ShutdownLeftovers {
 /// # Errors
 ///
 /// [`ShutdownLeftovers`] when it had to clean up what the driver left:
-/// timers, or threads of executors dropped without shutdown. When
+/// timers, executors not shut down, or threads of executors dropped
+/// without shutdown. When
 /// [`ShutdownLeftovers::may_unload`] is `false`, executor threads still
-/// run the driver's code, or code woken by a cancelled timer set a new one
-/// each time: the driver must not return from `DriverUnload` yet (shut the
-/// executor down, stop what sets timers, or call this again).
+/// run the driver's code (a poll or a blocking closure that does not
+/// return), or code woken by a cancelled timer set a new one each time: the
+/// driver must not return from `DriverUnload` yet (end what keeps the
+/// thread busy, stop what sets timers, or call this again).
 pub fn shutdown(passive: &Passive<'_>, timeout: Duration) -> Result<(), ShutdownLeftovers> {
+    let executors_stopped = stop_listed();
+    if executors_stopped != 0 {
+        debug::line(format_args!(
+            "shutdown: {executors_stopped} executor(s) were neither shut down nor dropped (leaked with mem::forget, or still alive): stopped"
+        ));
+    }
     let ThreadsAtShutdown { orphaned, running } = wait_for_threads(passive, timeout);
     run_deferred_all(passive);
     let mut timers = 0;
@@ -160,6 +193,7 @@ pub fn shutdown(passive: &Passive<'_>, timeout: Duration) -> Result<(), Shutdown
     }
     let left = ShutdownLeftovers {
         timers,
+        executors_stopped,
         orphaned_threads: orphaned,
         running_threads: running,
         timers_still_set: timer::armed(),

@@ -1,14 +1,16 @@
 //! The executor: its worker and blocking threads, the handle that spawns
 //! onto it, and shutdown.
+//!
+//! Each executor's threads live in a [`ThreadSet`] of their own, listed
+//! for [`wsk::shutdown`](crate::shutdown) while the executor runs (see
+//! [`super::threads`]).
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::fmt;
 use core::future::Future;
-use core::ptr::{self, NonNull};
-use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use core::sync::atomic::{AtomicPtr, AtomicUsize};
+use core::ptr::NonNull;
+use core::sync::atomic::Ordering::{Relaxed, Release};
 use core::time::Duration;
 
 use wsk_sys as sys;
@@ -16,7 +18,8 @@ use wsk_sys as sys;
 use super::join::JoinHandle;
 use super::queue::RunQueue;
 use super::raw::{self, Header, Shared};
-use super::sys::{Deadline, SpawnThreadError, SystemThread};
+use super::sys::{SpawnThreadError, SystemThread};
+use super::threads::{ListedSet, RUNNING, ThreadSet, orphan, stop_and_wait, stop_threads};
 use crate::Result;
 use crate::error::Error;
 use crate::irql::Passive;
@@ -115,34 +118,18 @@ impl Builder {
             return Err(Error::INVALID_PARAMETER);
         }
         let shared = Shared::new(passive);
-        let mut threads = Box::new(ThreadSet {
-            next: ptr::null_mut(),
-            threads: Vec::new(),
-        });
         let count = self.workers + self.blocking_threads;
-        if threads.threads.try_reserve_exact(count).is_err() {
-            return Err(Error::INSUFFICIENT_RESOURCES);
-        }
-        let mut executor = Executor {
-            shared,
-            threads: Some(threads),
-            shutdown_timeout: self.shutdown_timeout,
-            blocking_threads: self.blocking_threads,
-        };
+        let mut set = ThreadSet::with_capacity(Arc::clone(&shared), count)
+            .ok_or(Error::INSUFFICIENT_RESOURCES)?;
         for index in 0..count {
             let start = Box::new(WorkerStart {
-                shared: Arc::clone(&executor.shared),
+                shared: Arc::clone(&shared),
                 blocking: index >= self.workers,
             });
             // Counted before the thread can run (and uncount itself).
             RUNNING.fetch_add(1, Relaxed);
             match SystemThread::spawn(passive, worker_main, start) {
-                Ok(thread) => {
-                    if let Some(set) = executor.threads.as_mut() {
-                        // Reserved above: no allocation.
-                        set.threads.push(thread);
-                    }
-                }
+                Ok(thread) => set.push(thread),
                 Err(failure) => {
                     let error = match failure {
                         SpawnThreadError::NotStarted(error) => {
@@ -159,12 +146,18 @@ impl Builder {
                     };
                     // Nothing was spawned yet: closing and stopping makes the
                     // threads exit at once.
-                    let _ = executor.shutdown_inner(passive);
+                    let _ = stop_and_wait(&shared, Some(set), self.shutdown_timeout, passive);
                     return Err(error);
                 }
             }
         }
-        Ok(executor)
+        // Listed once every thread runs: `wsk::shutdown` takes whole sets.
+        Ok(Executor {
+            shared,
+            threads: Some(ListedSet::list(set)),
+            shutdown_timeout: self.shutdown_timeout,
+            blocking_threads: self.blocking_threads,
+        })
     }
 }
 
@@ -178,106 +171,6 @@ impl Default for Builder {
 struct WorkerStart {
     shared: Arc<Shared>,
     blocking: bool,
-}
-
-/// An executor's threads, in an allocation of their own so that an
-/// executor dropped without [`Executor::shutdown`] (or whose shutdown gave
-/// up) can hand them to [`ORPHANS`] without allocating.
-struct ThreadSet {
-    /// The next set in [`ORPHANS`].
-    next: *mut ThreadSet,
-    /// Worker threads, then blocking threads.
-    threads: Vec<SystemThread>,
-}
-
-// SAFETY: `next` is only used by `orphan` and `wait_for_threads`, which own
-// the set when they touch it; the thread objects are usable from any thread.
-unsafe impl Send for ThreadSet {}
-// SAFETY: `&ThreadSet` gives access to nothing that is not `Sync`.
-unsafe impl Sync for ThreadSet {}
-
-/// Thread sets of executors whose threads may still run the driver's code
-/// and that nobody waits for any more, pushed by [`orphan`], taken whole by
-/// [`wait_for_threads`] (`wsk::shutdown`): a push-only stack emptied with a
-/// swap, so no ABA.
-static ORPHANS: AtomicPtr<ThreadSet> = AtomicPtr::new(ptr::null_mut());
-
-/// Executor threads started and not yet at the end of their start routine,
-/// of every executor (live ones too).
-static RUNNING: AtomicUsize = AtomicUsize::new(0);
-
-/// Hands `set` to [`ORPHANS`].
-///
-/// IRQL: ≤ `DISPATCH_LEVEL`.
-fn orphan(set: Box<ThreadSet>) {
-    let set = Box::into_raw(set);
-    let mut head = ORPHANS.load(Relaxed);
-    loop {
-        // SAFETY: `set` is ours until the exchange publishes it.
-        unsafe { (*set).next = head };
-        match ORPHANS.compare_exchange_weak(head, set, Release, Relaxed) {
-            Ok(_) => return,
-            Err(now) => head = now,
-        }
-    }
-}
-
-/// What [`wait_for_threads`] found.
-pub(crate) struct ThreadsAtShutdown {
-    /// Threads of dropped executors (or of a shutdown that gave up) that
-    /// were still referenced: waited for.
-    pub(crate) orphaned: usize,
-    /// Executor threads still running at the bound (live executors', or
-    /// orphans that did not exit in time).
-    pub(crate) running: usize,
-}
-
-/// Waits, within `timeout`, for the threads of every executor dropped
-/// without shutdown (or whose shutdown gave up) to end — each thread
-/// object is signalled once the thread has terminated
-/// (`PsTerminateSystemThread` "satisfies as many waits as possible for the
-/// current thread object", [kernel routines index](https://learn.microsoft.com/windows-hardware/drivers/ddi/_kernel/)),
-/// so none of them runs the driver's code any more — and then for every
-/// executor thread to be past its last access to driver data.
-///
-/// A thread driver code created must have terminated before the driver
-/// unloads ([Releasing Driver-Allocated Resources](https://learn.microsoft.com/windows-hardware/drivers/kernel/releasing-driver-allocated-resources)).
-pub(crate) fn wait_for_threads(passive: &Passive<'_>, timeout: Duration) -> ThreadsAtShutdown {
-    let deadline = core::pin::pin!(Deadline::new());
-    deadline.as_ref().arm(timeout);
-    let mut orphaned = 0;
-    let mut in_time = true;
-    let mut next = ORPHANS.swap(ptr::null_mut(), Acquire);
-    while !next.is_null() {
-        // SAFETY: pushed by `orphan` from a `Box`; the swap made it ours.
-        let set = unsafe { Box::from_raw(next) };
-        next = set.next;
-        let mut done = true;
-        for thread in &set.threads {
-            orphaned += 1;
-            // SAFETY: armed; a referenced thread object; PASSIVE_LEVEL (token).
-            done &= unsafe { deadline.as_ref().wait_for(thread.object()) };
-        }
-        if !done {
-            // Kept for the next call; dropped (dereferenced) otherwise.
-            in_time = false;
-            orphan(set);
-        }
-    }
-    // Threads that could not be referenced, or of live executors: counted
-    // only. Poll in steps of at least 10 ms, about `timeout` in all, unless
-    // the bound has passed already.
-    let steps = if in_time { timeout.as_millis() / 10 } else { 0 };
-    for _ in 0..steps {
-        if RUNNING.load(Acquire) == 0 {
-            break;
-        }
-        passive.sleep(Duration::from_millis(10));
-    }
-    ThreadsAtShutdown {
-        orphaned,
-        running: RUNNING.load(Acquire),
-    }
 }
 
 /// The start routine of the executor's threads: runs the tasks of its queue
@@ -370,9 +263,9 @@ unsafe fn run_next(queue: &RunQueue<Header>) -> bool {
 /// ```
 pub struct Executor {
     shared: Arc<Shared>,
-    /// Worker threads, then blocking threads; `None` once shut down (or
-    /// handed to [`ORPHANS`]).
-    threads: Option<Box<ThreadSet>>,
+    /// Worker threads, then blocking threads, listed for `wsk::shutdown`;
+    /// `None` once taken back ([`unlist`](Self::unlist)).
+    threads: Option<ListedSet>,
     shutdown_timeout: Duration,
     blocking_threads: usize,
 }
@@ -459,6 +352,11 @@ impl Executor {
     /// does) and [`Registration::deregister`](crate::Registration::deregister)
     /// are what wait for the provider.
     ///
+    /// If [`wsk::shutdown`](crate::shutdown) already stopped this executor
+    /// (it was still alive when `wsk::shutdown` ran, maybe at the same
+    /// time), its threads are `wsk::shutdown`'s to wait for and report:
+    /// this waits only for the tasks.
+    ///
     /// # IRQL
     ///
     /// `PASSIVE_LEVEL` (proven by `passive`). Not from one of this executor's
@@ -474,7 +372,8 @@ impl Executor {
     /// threads run its code: [`wsk::shutdown`](crate::shutdown), in
     /// `DriverUnload`, waits for them (within its own bound).
     pub fn shutdown(mut self, passive: &Passive<'_>) -> Result<()> {
-        let result = self.shutdown_inner(passive);
+        let set = self.unlist();
+        let result = stop_and_wait(&self.shared, set, self.shutdown_timeout, passive);
         if result.is_err() {
             super::sys::debug_print(
                 c"wsk: Executor::shutdown timed out: tasks or blocking closures were still \
@@ -484,35 +383,11 @@ impl Executor {
         result
     }
 
-    fn shutdown_inner(&mut self, passive: &Passive<'_>) -> Result<()> {
-        let deadline = core::pin::pin!(Deadline::new());
-        deadline.as_ref().arm(self.shutdown_timeout);
-        self.shared.close();
-        self.shared.cancel_all(passive);
-        // SAFETY: armed; the event lives in `shared`; PASSIVE_LEVEL (token).
-        let mut finished = unsafe { deadline.as_ref().wait_for(self.shared.all_done()) };
-        self.stop_threads();
-        let set = self.threads.take();
-        for thread in set.iter().flat_map(|set| &set.threads) {
-            // SAFETY: armed; a referenced thread object; PASSIVE_LEVEL (token).
-            finished &= unsafe { deadline.as_ref().wait_for(thread.object()) };
-        }
-        super::sys::flush_queued_dpcs(passive);
-        if finished {
-            Ok(())
-        } else {
-            // Still running the driver's code: `wsk::shutdown` waits again.
-            if let Some(set) = set {
-                orphan(set);
-            }
-            Err(Error::IO_TIMEOUT)
-        }
-    }
-
-    /// Tells every thread to exit once its queue is empty.
-    fn stop_threads(&self) {
-        self.shared.tasks.stop();
-        self.shared.blocking.stop();
+    /// Takes the executor's thread set back; `None` if
+    /// [`wsk::shutdown`](crate::shutdown) took it first (it has stopped the
+    /// executor and waits for the threads), or if it was taken back before.
+    fn unlist(&mut self) -> Option<Box<ThreadSet>> {
+        self.threads.take()?.take_back(&self.shared)
     }
 }
 
@@ -521,16 +396,14 @@ impl Drop for Executor {
     /// threads to stop; they drop the remaining tasks and exit on their own.
     /// Never waits: the threads are handed to [`wsk::shutdown`](crate::shutdown),
     /// which the driver calls in `DriverUnload` and which waits for them. A
-    /// `DbgPrint` line says so.
+    /// `DbgPrint` line says so. Nothing of that if `wsk::shutdown` stopped
+    /// the executor already.
     fn drop(&mut self) {
-        let Some(set) = self.threads.take() else {
+        let Some(set) = self.unlist() else {
             return;
         };
         self.shared.close();
-        self.stop_threads();
-        if set.threads.is_empty() {
-            return;
-        }
+        stop_threads(&self.shared);
         orphan(set);
         super::sys::debug_print(
             c"wsk: Executor dropped without shutdown(): its threads cancel the remaining tasks \
@@ -544,7 +417,10 @@ impl fmt::Debug for Executor {
         f.debug_struct("Executor")
             .field(
                 "threads",
-                &self.threads.as_ref().map_or(0, |set| set.threads.len()),
+                &self
+                    .threads
+                    .as_ref()
+                    .map_or(0, |set| set.thread_count(&self.shared)),
             )
             .field("shut_down", &self.shared.is_closed())
             .finish_non_exhaustive()

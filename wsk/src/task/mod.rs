@@ -50,7 +50,11 @@
 //!   bounded set of threads.
 //! - **Shutdown.** [`Executor::shutdown`] cancels every task by dropping it
 //!   and waits, within a bound, for the threads; dropping an executor
-//!   without it never waits (see [`Executor`]'s `Drop`).
+//!   without it never waits (see [`Executor`]'s `Drop`). An executor
+//!   neither shut down nor dropped — leaked with `mem::forget`, or still
+//!   alive — is stopped by [`wsk::shutdown`](crate::shutdown), the last call
+//!   of `DriverUnload`: every executor is listed in a registry from `build`
+//!   until its shutdown or drop (see `docs/tasks.md`).
 //!
 //! # Tokens inside tasks
 //!
@@ -118,6 +122,7 @@ mod queue;
 mod raw;
 mod stop;
 pub(crate) mod sys;
+mod threads;
 pub(crate) mod waker_slot;
 
 use core::future::Future;
@@ -125,10 +130,10 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 pub use executor::{Builder, Executor, Handle, MAX_THREADS, SpawnError};
-pub(crate) use executor::{ThreadsAtShutdown, wait_for_threads};
 pub use join::JoinHandle;
 pub(crate) use raw::is_task_waker;
 pub use stop::{RunUntil, StopSignal, Stopped};
+pub(crate) use threads::{ThreadsAtShutdown, stop_listed, wait_for_threads};
 
 use crate::error::Error;
 

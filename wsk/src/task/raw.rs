@@ -288,6 +288,11 @@ pub(super) struct Shared {
     all_done: Event,
     /// No new tasks; tasks not started yet are dropped instead of run.
     closed: AtomicBool,
+    /// [`wsk::shutdown`](crate::shutdown) took the executor's thread set
+    /// out of the registry of listed executors (`executor::LISTED`), so
+    /// the executor must not touch it again. Read and written only under
+    /// that registry's lock, which orders it.
+    pub(super) taken_at_teardown: AtomicBool,
 }
 
 impl Shared {
@@ -307,6 +312,7 @@ impl Shared {
             }),
             all_done: Event::uninit(),
             closed: AtomicBool::new(false),
+            taken_at_teardown: AtomicBool::new(false),
         });
         // SAFETY: once, at the final (heap) address, at PASSIVE_LEVEL, before
         // the state is shared with any thread.
