@@ -52,6 +52,19 @@ fn assert_clean(driver: &DriverHost<'_>) {
     );
 }
 
+/// The number the driver gave `peer`'s connection (its "connection N from
+/// ADDRESS" line). Not the order the peers connected in: accept callbacks
+/// may overlap (the adversary's `concurrent-accepts`), and then the
+/// connections are numbered in whichever order the callbacks count them.
+fn connection_number(driver: &DriverHost<'_>, peer: &PeerConn) -> u32 {
+    let from = format!(" from {}", peer.local_addr());
+    let line = driver.wait_for_line(&from);
+    line.strip_suffix(from.as_str())
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no connection number in {line:?}"))
+}
+
 /// Three connections open at once, served out of order; one closes
 /// gracefully, one resets, one is still open at unload.
 fn echo_scenario(sim: &Sim, mode: &str) {
@@ -63,7 +76,10 @@ fn echo_scenario(sim: &Sim, mode: &str) {
     let a = connect(sim, 7007);
     let b = connect(sim, 7007);
     let c = connect(sim, 7007);
-    driver.wait_for_line("connection 3 from 10.0.0.2:");
+    let [na, nb, nc] = [&a, &b, &c].map(|peer| connection_number(&driver, peer));
+    let mut numbers = [na, nb, nc];
+    numbers.sort_unstable();
+    assert_eq!(numbers, [1, 2, 3], "each connection numbered once");
 
     c.send(b"third");
     assert_eq!(c.recv_exact(5), b"third");
@@ -77,9 +93,13 @@ fn echo_scenario(sim: &Sim, mode: &str) {
 
     a.close();
     assert!(!a.wait_closed(), "a graceful close is answered gracefully");
-    driver.wait_for_line("echo-server: connection 1 closed graceful bytes=12");
+    driver.wait_for_line(&format!(
+        "echo-server: connection {na} closed graceful bytes=12"
+    ));
     b.abort();
-    driver.wait_for_line("echo-server: connection 2 closed abortive bytes=17");
+    driver.wait_for_line(&format!(
+        "echo-server: connection {nb} closed abortive bytes=17"
+    ));
 
     driver.unload();
     // The request-driven runs are against `wine_like`, whose close sends
@@ -89,11 +109,11 @@ fn echo_scenario(sim: &Sim, mode: &str) {
         mode == "event-driven",
         "unloading closes open connections"
     );
-    let stopped = driver.wait_for_line("connection 3 closed");
+    let stopped = driver.wait_for_line(&format!("connection {nc} closed"));
     assert!(
         stopped
             .trim_end()
-            .ends_with("connection 3 closed stopped bytes=5"),
+            .ends_with(&format!("connection {nc} closed stopped bytes=5")),
         "{stopped}"
     );
     driver.wait_for_line(&format!(
