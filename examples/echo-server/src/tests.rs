@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use wsk::sys;
-use wsk_sim::{CompletionMode, DriverHost, EventDelivery, EventKind, Irql, PeerConn, Routine, Sim};
+use wsk_sim::{
+    Adversary, Behaviour, CompletionMode, DriverHost, EventDelivery, EventKind, Irql, PeerConn,
+    Routine, Sim,
+};
 
 /// The driver, installed as the service `echo-server`.
 fn driver(sim: &Sim) -> DriverHost<'_> {
@@ -146,6 +149,22 @@ fn event_driven_with_completions_and_callbacks_on_other_threads() {
     sim.set_completion_mode(CompletionMode::Worker);
     sim.set_event_delivery(EventDelivery::Worker);
     echo_scenario(&sim, "event-driven");
+}
+
+/// Overlapping accept callbacks (the adversary's `concurrent-accepts`, in
+/// which the later connection's callback often begins first) number the
+/// connections in either order; every connection is still served whole.
+#[test]
+fn event_driven_when_accept_callbacks_overlap() {
+    for seed in 1..=12 {
+        let sim = Sim::start();
+        sim.set_adversary(Some(
+            Adversary::none(seed).with(Behaviour::ConcurrentAccepts),
+        ));
+        sim.set_completion_mode(CompletionMode::Worker);
+        sim.set_event_delivery(EventDelivery::Worker);
+        echo_scenario(&sim, "event-driven");
+    }
 }
 
 #[test]
