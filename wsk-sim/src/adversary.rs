@@ -281,8 +281,8 @@ pub enum Behaviour {
     /// `concurrent-accepts`: with two connections waiting to be offered on
     /// a listening socket, both `WskAcceptEvent` callbacks run at once, on
     /// two threads; one time in two the later connection's callback begins
-    /// first (the other starts once it has). Microsoft says only of `WskReceiveEvent` that it is
-    /// called serially
+    /// first (the other starts once it has). Microsoft says only of
+    /// `WskReceiveEvent` that it is called serially
     /// ([`WskReceiveEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_event),
     /// remarks); the accept event's page promises no such thing
     /// ([`WskAcceptEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept_event)),
