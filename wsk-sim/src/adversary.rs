@@ -280,20 +280,14 @@ pub enum Behaviour {
     LateSends,
     /// `concurrent-accepts`: with two connections waiting to be offered on
     /// a listening socket, both `WskAcceptEvent` callbacks run at once, on
-    /// two threads. Microsoft says only of `WskReceiveEvent` that it is
-    /// called serially
+    /// two threads; one time in two the later connection's callback begins
+    /// first (the other starts once it has). Microsoft says only of
+    /// `WskReceiveEvent` that it is called serially
     /// ([`WskReceiveEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_event),
     /// remarks); the accept event's page promises no such thing
     /// ([`WskAcceptEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept_event)),
-    /// so a handler must expect overlapping accepts.
-    ///
-    /// Opt-in: [`Adversary::all`] leaves it off (turn it on with
-    /// [`Adversary::with`] or `WSK_SIM_ADVERSARY=…,concurrent-accepts`).
-    /// With it on, `examples/echo-server`'s
-    /// `event_driven_with_completions_and_callbacks_on_other_threads`
-    /// stalls in a few runs in a hundred: a connection accepted by the
-    /// second callback gets part of its data and never its disconnect.
-    /// Whether the sim or the crate is at fault is not known yet.
+    /// so a handler must expect overlapping accepts — and that whatever it
+    /// counts or logs in them (a connection number) comes in either order.
     ///
     /// `docs/conformance.md`: A-27 (EV-GEN-6, G-12).
     ConcurrentAccepts,
@@ -464,9 +458,7 @@ pub struct Adversary {
 }
 
 impl Adversary {
-    /// Every behaviour on but the opt-in
-    /// [`ConcurrentAccepts`](Behaviour::ConcurrentAccepts), seeded with
-    /// `seed`; 1 mapping in 8 fails
+    /// Every behaviour on, seeded with `seed`; 1 mapping in 8 fails
     /// (125 ‰). No incoming connection finds its listener declared
     /// non-functional unless a rate is set with
     /// [`listener_failures_per_mille`](Self::listener_failures_per_mille):
@@ -480,10 +472,7 @@ impl Adversary {
         let mut behaviours = 0;
         let mut i = 0;
         while i < Behaviour::ALL.len() {
-            // `concurrent-accepts` is opt-in (`with`): see its docs.
-            if !matches!(Behaviour::ALL[i], Behaviour::ConcurrentAccepts) {
-                behaviours |= Behaviour::ALL[i].bit();
-            }
+            behaviours |= Behaviour::ALL[i].bit();
             i += 1;
         }
         Adversary {

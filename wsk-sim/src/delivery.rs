@@ -270,17 +270,27 @@ pub(crate) fn deliver_events(sid: u64) {
             dgram: dgram_table(s),
         };
         drop(w);
-        // The second accept runs on its own thread, at the same time.
-        let concurrent = second.map(|(child, d)| {
+        // The second accept runs on its own thread, at the same time; when
+        // it leads, this thread's callback starts only once it has begun, so
+        // the later connection's callback is often the first to act.
+        let concurrent = second.map(|(child, d, leads)| {
             let snapshot = snapshot.clone();
-            std::thread::spawn(move || {
+            let (entered, begun) = std::sync::mpsc::sync_channel(1);
+            let thread = std::thread::spawn(move || {
                 let mut out = Out::default();
                 {
                     let _no_unwind = crate::verifier::NoUnwind::enter();
-                    deliver_accept(child, d, &snapshot, &mut out);
+                    deliver_accept(child, d, &snapshot, &mut out, || {
+                        let _ = entered.try_send(());
+                    });
                 }
                 out
-            })
+            });
+            if leads {
+                // Err once the thread ended without calling back: no wait.
+                let _ = begun.recv();
+            }
+            thread
         });
         let mut out = Out::default();
         {
@@ -323,8 +333,9 @@ pub(crate) fn deliver_events(sid: u64) {
 /// [`Behaviour::ConcurrentAccepts`]: when `step` offers a connection and
 /// the next queued event of the listening socket offers another, takes that
 /// one too (counted as a callback in progress), to be offered at the same
-/// time on another thread, with its own IRQL and flags.
-fn second_accept(w: &mut World, sid: u64, step: &Step) -> Option<(u64, Delivery)> {
+/// time on another thread, with its own IRQL and flags, and whether it
+/// leads (one time in two: its callback begins first).
+fn second_accept(w: &mut World, sid: u64, step: &Step) -> Option<(u64, Delivery, bool)> {
     if !matches!(step, Step::Queued(Ev::Accept(_))) || !w.adversary(Behaviour::ConcurrentAccepts) {
         return None;
     }
@@ -335,7 +346,8 @@ fn second_accept(w: &mut World, sid: u64, step: &Step) -> Option<(u64, Delivery)
     let child = *child;
     s.ev_queue.pop_front();
     s.callbacks_in_progress += 1;
-    Some((child, delivery(w)))
+    let leads = w.adv_rng.below(2) == 0;
+    Some((child, delivery(w), leads))
 }
 
 /// What a callback needs from its socket.
@@ -423,7 +435,7 @@ fn run_step(sid: u64, step: Step, d: Delivery, t: &CallbackTarget, out: &mut Out
                 ));
             }
         }
-        Step::Queued(Ev::Accept(child)) => deliver_accept(child, d, t, out),
+        Step::Queued(Ev::Accept(child)) => deliver_accept(child, d, t, out, || ()),
         Step::Queued(Ev::Inspect(conn)) => deliver_inspect(sid, conn, d, t, out),
         Step::Queued(Ev::Abort(id)) => {
             let Some(f) = t.listen.and_then(|l| l.WskAbortEvent) else {
@@ -650,7 +662,15 @@ fn deliver_receive_from(
     }
 }
 
-fn deliver_accept(child: u64, d: Delivery, t: &CallbackTarget, out: &mut Out) {
+/// Offers `child` to the listening socket's `WskAcceptEvent`; `entering`
+/// runs just before the callback (not at all without one).
+fn deliver_accept(
+    child: u64,
+    d: Delivery,
+    t: &CallbackTarget,
+    out: &mut Out,
+    entering: impl FnOnce(),
+) {
     let Some(f) = t.listen.and_then(|l| l.WskAcceptEvent) else {
         return;
     };
@@ -673,6 +693,7 @@ fn deliver_accept(child: u64, d: Delivery, t: &CallbackTarget, out: &mut Out) {
     let mut ctx_out: PVOID = core::ptr::null_mut();
     let mut disp_out: *const WSK_CLIENT_CONNECTION_DISPATCH = core::ptr::null();
     let flags = d.flags();
+    entering();
     // SAFETY: the client installed this callback; every pointer argument
     // lives for the call.
     let st = in_callback("WskAcceptEvent", d, || unsafe {

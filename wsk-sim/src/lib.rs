@@ -168,7 +168,7 @@
 //! | `newer-minor-version` | the provider reports a higher minor WSK version than asked for | [`WSK_PROVIDER_DISPATCH`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_provider_dispatch) |
 //! | `control-info` | datagrams carry `IP_PKTINFO`/`IPV6_PKTINFO` control information (in indications and `WskReceiveFrom`, cut with `MSG_CTRUNC`) | [`WSK_DATAGRAM_INDICATION`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_datagram_indication) |
 //! | `late-sends` | a `WskSend` completes only once its bytes fit in the receiver's window (its `SO_RCVBUF`, 64 KiB by default), on the thread that reads them | [`WskSend`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send) (remarks: no buffering) |
-//! | `concurrent-accepts` | (opt-in) two connections waiting to be offered on a listening socket are offered at once, on two threads (only `WskReceiveEvent` is documented as serial) | [`WskAcceptEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept_event), [`WskReceiveEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_event) |
+//! | `concurrent-accepts` | two connections waiting to be offered on a listening socket are offered at once, on two threads, the later one often first (only `WskReceiveEvent` is documented as serial) | [`WskAcceptEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept_event), [`WskReceiveEvent`](https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_event) |
 //!
 //! The rare events (`callbacks-race-requests`, `graceful-disconnect-stuck`,
 //! `abort-after-inspect`) and the listeners that die under `socket-failure`

@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use wsk::sys;
-use wsk_sim::{CompletionMode, DriverHost, EventDelivery, EventKind, Irql, PeerConn, Routine, Sim};
+use wsk_sim::{
+    Adversary, Behaviour, CompletionMode, DriverHost, EventDelivery, EventKind, Irql, PeerConn,
+    Routine, Sim,
+};
 
 /// The driver, installed as the service `echo-server`.
 fn driver(sim: &Sim) -> DriverHost<'_> {
@@ -52,6 +55,19 @@ fn assert_clean(driver: &DriverHost<'_>) {
     );
 }
 
+/// The number the driver gave `peer`'s connection (its "connection N from
+/// ADDRESS" line). Not the order the peers connected in: accept callbacks
+/// may overlap (the adversary's `concurrent-accepts`), and then the
+/// connections are numbered in whichever order the callbacks count them.
+fn connection_number(driver: &DriverHost<'_>, peer: &PeerConn) -> u32 {
+    let from = format!(" from {}", peer.local_addr());
+    let line = driver.wait_for_line(&from);
+    line.strip_suffix(from.as_str())
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no connection number in {line:?}"))
+}
+
 /// Three connections open at once, served out of order; one closes
 /// gracefully, one resets, one is still open at unload.
 fn echo_scenario(sim: &Sim, mode: &str) {
@@ -63,7 +79,10 @@ fn echo_scenario(sim: &Sim, mode: &str) {
     let a = connect(sim, 7007);
     let b = connect(sim, 7007);
     let c = connect(sim, 7007);
-    driver.wait_for_line("connection 3 from 10.0.0.2:");
+    let [na, nb, nc] = [&a, &b, &c].map(|peer| connection_number(&driver, peer));
+    let mut numbers = [na, nb, nc];
+    numbers.sort_unstable();
+    assert_eq!(numbers, [1, 2, 3], "each connection numbered once");
 
     c.send(b"third");
     assert_eq!(c.recv_exact(5), b"third");
@@ -77,9 +96,13 @@ fn echo_scenario(sim: &Sim, mode: &str) {
 
     a.close();
     assert!(!a.wait_closed(), "a graceful close is answered gracefully");
-    driver.wait_for_line("echo-server: connection 1 closed graceful bytes=12");
+    driver.wait_for_line(&format!(
+        "echo-server: connection {na} closed graceful bytes=12"
+    ));
     b.abort();
-    driver.wait_for_line("echo-server: connection 2 closed abortive bytes=17");
+    driver.wait_for_line(&format!(
+        "echo-server: connection {nb} closed abortive bytes=17"
+    ));
 
     driver.unload();
     // The request-driven runs are against `wine_like`, whose close sends
@@ -89,11 +112,11 @@ fn echo_scenario(sim: &Sim, mode: &str) {
         mode == "event-driven",
         "unloading closes open connections"
     );
-    let stopped = driver.wait_for_line("connection 3 closed");
+    let stopped = driver.wait_for_line(&format!("connection {nc} closed"));
     assert!(
         stopped
             .trim_end()
-            .ends_with("connection 3 closed stopped bytes=5"),
+            .ends_with(&format!("connection {nc} closed stopped bytes=5")),
         "{stopped}"
     );
     driver.wait_for_line(&format!(
@@ -126,6 +149,22 @@ fn event_driven_with_completions_and_callbacks_on_other_threads() {
     sim.set_completion_mode(CompletionMode::Worker);
     sim.set_event_delivery(EventDelivery::Worker);
     echo_scenario(&sim, "event-driven");
+}
+
+/// Overlapping accept callbacks (the adversary's `concurrent-accepts`, in
+/// which the later connection's callback often begins first) number the
+/// connections in either order; every connection is still served whole.
+#[test]
+fn event_driven_when_accept_callbacks_overlap() {
+    for seed in 1..=12 {
+        let sim = Sim::start();
+        sim.set_adversary(Some(
+            Adversary::none(seed).with(Behaviour::ConcurrentAccepts),
+        ));
+        sim.set_completion_mode(CompletionMode::Worker);
+        sim.set_event_delivery(EventDelivery::Worker);
+        echo_scenario(&sim, "event-driven");
+    }
 }
 
 #[test]
