@@ -4,7 +4,6 @@
 //!
 //! See [`StreamSocket`] for the design.
 
-use alloc::sync::Arc;
 use core::marker::PhantomData;
 use core::net::SocketAddr;
 
@@ -14,6 +13,7 @@ use super::connection::ConnectionSocket;
 use super::connection::events::{ConnectionEvents, ConnectionVtable, NoEvents};
 use super::listen::events::{ListenEvents, ListenVtable};
 use super::listen::{AcceptOp, submit_accept};
+use crate::core_ref::CoreRef;
 use crate::addr::AddressFamily;
 use crate::error::{Error, Result};
 use crate::irp::block::{InFlight, Operation};
@@ -206,7 +206,7 @@ impl<H: ConnectionEvents> Socket for StreamSocket<H> {
     type Handler = H;
 
     #[allow(private_interfaces)]
-    fn from_core(core: Arc<SocketCore<H>>, live: LiveHandle) -> Self {
+    fn from_core(core: CoreRef<SocketCore<H>>, live: LiveHandle) -> Self {
         Self {
             socket: ConnectionSocket::from_core(core, live),
         }

@@ -148,7 +148,12 @@ impl<C: ConnectionEvents> ListenEvents for AcceptQueue<C> {
             return;
         };
         // Made outside the lock: `make` is the driver's code.
-        let socket = incoming.accept((self.make)());
+        let Ok(socket) = incoming.accept((self.make)()) else {
+            // No memory for the socket: rejected (the provider closes it);
+            // `accept_next` waits for the next connection, as it would
+            // have without this one.
+            return;
+        };
         let mut entry = Some((socket, peer));
         let waker = self.shared.with_in_callback(cx, |shared, _| {
             // Accept callbacks may run concurrently: look again.
