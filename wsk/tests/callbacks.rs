@@ -403,7 +403,10 @@ impl wsk::events::ListenEvents for Starved {
     ) {
         let Some(incoming) = incoming else { return };
         let accept = || incoming.accept(wsk::events::NoEvents);
-        let accepted = if self.fail_next.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        let accepted = if self
+            .fail_next
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
             let (accepted, failed) = failing_one(accept);
             assert_eq!(failed, 1, "the socket state's allocation failed");
             accepted
@@ -446,7 +449,9 @@ fn an_accept_without_memory_for_the_socket_rejects_the_connection() {
         refused.is_err() || refused.as_ref().is_ok_and(wsk_sim::PeerConn::wait_closed),
         "the first connection was reset"
     );
-    let peer = sim.peer_connect("10.0.0.1:9103").expect("the next is accepted");
+    let peer = sim
+        .peer_connect("10.0.0.1:9103")
+        .expect("the next is accepted");
     sim.settle();
     assert_eq!(
         *listener.handler().answers.lock().unwrap(),
@@ -454,7 +459,10 @@ fn an_accept_without_memory_for_the_socket_rejects_the_connection() {
     );
     assert_eq!(
         sim.stats().statuses(EventKind::Accept),
-        vec![wsk_sys::STATUS_REQUEST_NOT_ACCEPTED, wsk_sys::STATUS_SUCCESS]
+        vec![
+            wsk_sys::STATUS_REQUEST_NOT_ACCEPTED,
+            wsk_sys::STATUS_SUCCESS
+        ]
     );
     let kept = std::mem::take(&mut *listener.handler().kept.lock().unwrap());
     assert_eq!(kept.len(), 1);

@@ -286,7 +286,8 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
     /// A handler-free strong reference (for a request's payload).
     #[inline]
     pub(crate) fn erase(this: &CoreRef<Self>) -> SocketRef {
-        let erased: NonNull<RcInner<ErasedCore>> = CoreRef::<Self>::into_inner(CoreRef::clone(this));
+        let erased: NonNull<RcInner<ErasedCore>> =
+            CoreRef::<Self>::into_inner(CoreRef::clone(this));
         // SAFETY: the reference just given up, only unsized.
         unsafe { CoreRef::from_inner(erased) }
     }
@@ -297,7 +298,8 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
     /// the request that made it or in the accept callback.
     pub(crate) fn adopt(this: &CoreRef<Self>, socket: sys::PWSK_SOCKET) {
         this.set_socket(socket);
-        let tracked: NonNull<RcInner<dyn Tracked>> = CoreRef::<Self>::into_inner(CoreRef::clone(this));
+        let tracked: NonNull<RcInner<dyn Tracked>> =
+            CoreRef::<Self>::into_inner(CoreRef::clone(this));
         // SAFETY: the reference just given up, only unsized.
         let tracked = unsafe { CoreRef::from_inner(tracked) };
         this.provider.reg().teardown.track(tracked);

@@ -10,8 +10,8 @@ use wsk_sys as sys;
 
 use super::close::{CloseOp, close_in_background};
 use super::core::{BIND_SUBMITTED, BOUND, CONNECTED, ClosedUnder, SocketCore};
-use crate::core_ref::CoreRef;
 use crate::addr::{AddressFamily, SockAddr};
+use crate::core_ref::CoreRef;
 use crate::error::{Error, Result};
 use crate::irp::block::{InFlight, Operation};
 use crate::irp::handle::Request;

@@ -13,8 +13,8 @@ use core::net::SocketAddr;
 use wsk_sys as sys;
 
 use super::events::{DatagramEvents, DatagramVtable, NoDatagramEvents};
-use crate::core_ref::CoreRef;
 use crate::addr::{AddressFamily, SockAddr};
+use crate::core_ref::CoreRef;
 use crate::error::{Error, Result};
 use crate::irp::block::{InFlight, Operation};
 use crate::irp::handle::Request;
@@ -127,7 +127,7 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     /// # Errors
     ///
     /// The request resolves to the status of `WskSocket`, for example
-    /// [`Error::INSUFFICIENT_RESOURCES`] or [`Error::NOT_SUPPORTED`].
+    /// [`Error::INSUFFICIENT_RESOURCES`] (also without a provider call when no memory is left for the socket's state or its request) or [`Error::NOT_SUPPORTED`].
     pub fn new(provider: &Provider, family: AddressFamily, handler: H) -> Request<CreateOp<Self>> {
         let kind = Kind {
             flags: sys::WSK_FLAG_DATAGRAM_SOCKET,

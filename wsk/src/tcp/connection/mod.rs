@@ -11,9 +11,9 @@ use core::net::SocketAddr;
 use wsk_sys as sys;
 
 use self::events::{ConnectionEvents, ConnectionVtable, NoEvents};
-use crate::core_ref::CoreRef;
 use crate::addr::{AddressFamily, SockAddr};
 use crate::buffer::{BufResult, Buffer};
+use crate::core_ref::CoreRef;
 use crate::error::{Error, Result};
 use crate::irp::block::{InFlight, Operation, has_deferred, run_deferred};
 use crate::irp::handle::Request;
@@ -169,7 +169,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// # Errors
     ///
     /// The request resolves to the status of `WskSocket`, for example
-    /// [`Error::INSUFFICIENT_RESOURCES`] or [`Error::NOT_SUPPORTED`];
+    /// [`Error::INSUFFICIENT_RESOURCES`] (also without a provider call when no memory is left for the socket's state or its request) or [`Error::NOT_SUPPORTED`];
     /// [`Error::INVALID_PARAMETER`] without a provider call if static event
     /// callbacks ([`Provider::set_static_events`]) enable a connection event
     /// `H` does not implement.
@@ -195,6 +195,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///   different families.
     /// - [`Error::NOT_IMPLEMENTED`]: the provider lacks `WskSocketConnect`
     ///   (Wine's `netio.sys` stub).
+    /// - [`Error::INSUFFICIENT_RESOURCES`] without a provider call when no memory is left for the socket's state or its request.
     /// - Provider statuses, as for [`bind`](Self::bind) and
     ///   [`connect`](Self::connect), for example [`Error::CONNECTION_REFUSED`].
     ///   On failure the provider has already closed the socket.

@@ -10,8 +10,8 @@ use core::net::SocketAddr;
 
 use wsk_sys as sys;
 
-use crate::core_ref::CoreRef;
 use crate::addr::SockAddr;
+use crate::core_ref::CoreRef;
 use crate::error::Result;
 use crate::irql::context::EventContext;
 use crate::provider::npi::ProviderInner;

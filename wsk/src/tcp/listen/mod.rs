@@ -11,8 +11,8 @@ use core::net::SocketAddr;
 use wsk_sys as sys;
 
 use self::events::{ListenEvents, ListenVtable, NoListenEvents};
-use crate::core_ref::CoreRef;
 use crate::addr::{AddressFamily, SockAddr};
+use crate::core_ref::CoreRef;
 use crate::error::{Error, Result};
 use crate::irp::block::{InFlight, Operation};
 use crate::irp::handle::Request;
@@ -124,7 +124,8 @@ impl<L: ListenEvents> ListenSocket<L> {
     ///
     /// # Errors
     ///
-    /// The status of `WskSocket`; [`Error::INVALID_PARAMETER`] without a
+    /// The status of `WskSocket`; [`Error::INSUFFICIENT_RESOURCES`] without a provider call when no memory is left for the socket's state or its request;
+    /// [`Error::INVALID_PARAMETER`] without a
     /// provider call if static event callbacks
     /// ([`Provider::set_static_events`]) enable an event `L` lacks.
     pub fn new(provider: &Provider, family: AddressFamily, handler: L) -> Request<CreateOp<Self>> {
@@ -378,6 +379,7 @@ impl<L: ListenEvents> ListenSocket<L> {
     ///   [`Error::CANCELLED`] when the listening socket closed.
     /// - The status of enabling the callbacks (other than
     ///   [`Error::NOT_IMPLEMENTED`]); the accepted socket is then closed.
+    /// - [`Error::INSUFFICIENT_RESOURCES`] without a provider call when no memory is left for the socket's state or its request.
     pub fn accept(&self, handler: L::Connection) -> Request<AcceptOp<L::Connection>> {
         submit_accept(self.erased(), self.table().WskAccept, handler, BOUND)
     }
