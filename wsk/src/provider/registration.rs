@@ -241,7 +241,7 @@ impl Registration {
                     "deregister: closing a socket with handler {} whose handle is still held or was leaked",
                     socket.describe()
                 ));
-                left.retained += teardown::shut_down(socket, passive);
+                left.retained += teardown::shut_down(&socket, passive);
             }
             // Every socket closed, every IRP of a socket completed (closing
             // completes them) and disposed of: what still holds a capture

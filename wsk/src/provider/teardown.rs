@@ -68,8 +68,8 @@ pub(crate) trait Tracked: Send + Sync + 'static {
 
 /// Closes `socket` under its handle ([`Tracked::shut_down`]); how many
 /// retained lists were released.
-pub(crate) fn shut_down(socket: CoreRef<dyn Tracked>, passive: &Passive<'_>) -> usize {
-    let this = CoreRef::clone(&socket);
+pub(crate) fn shut_down(socket: &CoreRef<dyn Tracked>, passive: &Passive<'_>) -> usize {
+    let this = CoreRef::clone(socket);
     // SAFETY: `this` is a reference to the value `socket` derefs to.
     unsafe { socket.shut_down(this, passive) }
 }

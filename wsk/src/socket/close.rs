@@ -198,7 +198,7 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
             }
         }
         if close_now {
-            submit_close(SocketCore::erase(&this)).detach();
+            submit_close(SocketCore::into_erased(this)).detach();
         }
         released
     }

@@ -286,8 +286,13 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
     /// A handler-free strong reference (for a request's payload).
     #[inline]
     pub(crate) fn erase(this: &CoreRef<Self>) -> SocketRef {
-        let erased: NonNull<RcInner<ErasedCore>> =
-            CoreRef::<Self>::into_inner(CoreRef::clone(this));
+        Self::into_erased(CoreRef::clone(this))
+    }
+
+    /// This reference, with the handler type erased.
+    #[inline]
+    pub(crate) fn into_erased(this: CoreRef<Self>) -> SocketRef {
+        let erased: NonNull<RcInner<ErasedCore>> = CoreRef::<Self>::into_inner(this);
         // SAFETY: the reference just given up, only unsized.
         unsafe { CoreRef::from_inner(erased) }
     }

@@ -311,7 +311,9 @@ impl<C: ConnectionEvents> Incoming<'_, C> {
     /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept_event>)
     /// and `handler` is dropped. The callback cannot wait for memory: it
     /// can count the refusal or leave a note for a task, and the listener
-    /// keeps accepting.
+    /// keeps accepting. A `Result` rather than a separate `try_accept`:
+    /// every accept callback runs where the pool can be empty, so every
+    /// caller decides what a refusal means to it.
     pub fn accept(self, handler: C) -> Result<ConnectionSocket<C>> {
         let core = SocketCore::try_new(
             Arc::clone(self.provider),
