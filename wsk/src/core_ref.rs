@@ -311,14 +311,26 @@ mod tests {
         }
     }
 
+    /// A probe whose payload is all `byte`, in a new `CoreRef`.
+    fn probe(dropped: &AtomicUsize, byte: u8) -> CoreRef<Probe<'_>> {
+        CoreRef::try_new_with(|| Probe {
+            dropped,
+            payload: [byte; 100],
+        })
+        .expect("memory")
+    }
+
+    /// `typed`, with its type erased to `dyn Named`.
+    fn erase(typed: CoreRef<Probe<'_>>) -> CoreRef<dyn Named + '_> {
+        let inner: NonNull<RcInner<dyn Named + '_>> = CoreRef::<Probe<'_>>::into_inner(typed);
+        // SAFETY: from `into_inner`, only unsized.
+        unsafe { CoreRef::from_inner(inner) }
+    }
+
     #[test]
     fn clones_dropped_on_other_threads_drop_the_value_once() {
         let dropped = AtomicUsize::new(0);
-        let first = CoreRef::try_new_with(|| Probe {
-            dropped: &dropped,
-            payload: [7; 100],
-        })
-        .expect("memory");
+        let first = probe(&dropped, 7);
         std::thread::scope(|s| {
             for _ in 0..4 {
                 let mine = first.clone();
@@ -341,16 +353,9 @@ mod tests {
     #[test]
     fn an_erased_reference_frees_with_the_values_layout() {
         let dropped = AtomicUsize::new(0);
-        let mut probe = Probe {
-            dropped: &dropped,
-            payload: [0; 100],
-        };
-        probe.payload[99] = 42;
-        let typed = CoreRef::try_new_with(|| probe).expect("memory");
+        let typed = probe(&dropped, 42);
         let keep = typed.clone();
-        let inner: NonNull<RcInner<dyn Named + '_>> = CoreRef::<Probe<'_>>::into_inner(typed);
-        // SAFETY: from `into_inner`, only unsized.
-        let erased = unsafe { CoreRef::from_inner(inner) };
+        let erased = erase(typed);
         assert_eq!(erased.byte(), 42);
         assert!(core::ptr::addr_eq(
             CoreRef::as_ptr(&erased),
@@ -367,14 +372,7 @@ mod tests {
     #[test]
     fn raw_pointers_go_back_to_the_count_through_an_erased_type() {
         let dropped = AtomicUsize::new(0);
-        let typed = CoreRef::try_new_with(|| Probe {
-            dropped: &dropped,
-            payload: [3; 100],
-        })
-        .expect("memory");
-        let inner: NonNull<RcInner<dyn Named + '_>> = CoreRef::<Probe<'_>>::into_inner(typed);
-        // SAFETY: from `into_inner`, only unsized.
-        let erased = unsafe { CoreRef::from_inner(inner) };
+        let erased = erase(probe(&dropped, 3));
         let raw = CoreRef::as_ptr(&erased);
         // SAFETY: from `as_ptr`; `erased` keeps the allocation alive.
         unsafe { CoreRef::increment_strong_count(raw) };
