@@ -478,6 +478,61 @@ fn an_accept_without_memory_for_the_socket_rejects_the_connection() {
     sim.finish();
 }
 
+/// An [`AcceptQueue`] whose accept callback finds no memory for a
+/// connection's state rejects that connection; `accept_next` hands out the
+/// next one.
+#[test]
+fn an_accept_queue_without_memory_for_a_connection_rejects_it_and_takes_the_next() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    let sim = wsk_sim::Sim::start();
+    // Inline: the callback runs on this thread, where the failure is armed.
+    sim.set_event_delivery(wsk_sim::EventDelivery::Inline);
+    let p = passive();
+    let (registration, provider) = common::setup(&p);
+    let starve = std::sync::Arc::new(AtomicBool::new(true));
+    let first = std::sync::Arc::clone(&starve);
+    let queue = AcceptQueue::new(move || {
+        if first.swap(false, SeqCst) {
+            // The next allocation on this thread is the socket state's.
+            FAIL_NEXT.with(|n| n.set(1));
+        }
+        wsk::events::NoEvents
+    });
+    let listen = wsk::tcp::listen(&provider, "10.0.0.1:9104".parse().unwrap(), queue);
+    let mut listener = block_on(&p, listen).expect("listen");
+    let before = FAILED.with(Cell::get);
+    let refused = sim.peer_connect("10.0.0.1:9104");
+    assert_eq!(
+        FAILED.with(Cell::get) - before,
+        1,
+        "the state's allocation failed"
+    );
+    assert!(
+        refused.is_err() || refused.as_ref().is_ok_and(wsk_sim::PeerConn::wait_closed),
+        "the first connection was reset"
+    );
+    let peer = sim
+        .peer_connect("10.0.0.1:9104")
+        .expect("the next is accepted");
+    let (socket, from) = block_on(&p, listener.accept_next()).expect("the next connection");
+    assert_eq!(from, peer.local_addr());
+    assert_eq!(
+        sim.stats().statuses(wsk_sim::EventKind::Accept),
+        vec![
+            wsk_sys::STATUS_REQUEST_NOT_ACCEPTED,
+            wsk_sys::STATUS_SUCCESS
+        ]
+    );
+    socket.close().wait(&p).expect("close");
+    listener.close().wait(&p).expect("close");
+    peer.close();
+    if let Ok(refused) = refused {
+        refused.close();
+    }
+    common::teardown(&p, registration, provider);
+    sim.finish();
+}
+
 // ---------------------------------------------------------------------------
 // Panics in callbacks
 

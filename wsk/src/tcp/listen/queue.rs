@@ -61,7 +61,9 @@ const BACKLOG: usize = 16;
 /// With the ring full ([`BACKLOG`](Self::BACKLOG) connections not taken
 /// yet), the callback rejects further connections
 /// (`STATUS_REQUEST_NOT_ACCEPTED`: the provider closes them) until the
-/// task takes some.
+/// task takes some. So does it when no memory is left for a connection's
+/// state ([`Incoming::accept`] fails); `accept_next` then waits for the
+/// next connection.
 pub struct AcceptQueue<C: ConnectionEvents = ReceiveQueue> {
     /// Makes the handler of each accepted connection.
     make: Box<dyn Fn() -> C + Send + Sync>,
