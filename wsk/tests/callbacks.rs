@@ -430,7 +430,6 @@ impl wsk::events::ListenEvents for Starved {
 /// and nothing leaks.
 #[test]
 fn an_accept_without_memory_for_the_socket_rejects_the_connection() {
-    use wsk_sim::EventKind;
     let sim = wsk_sim::Sim::start();
     let p = passive();
     let (registration, provider) = common::setup(&p);
@@ -444,25 +443,10 @@ fn an_accept_without_memory_for_the_socket_rejects_the_connection() {
         wsk::tcp::listen(&provider, "10.0.0.1:9103".parse().unwrap(), handler),
     )
     .expect("listen");
-    let refused = sim.peer_connect("10.0.0.1:9103");
-    assert!(
-        refused.is_err() || refused.as_ref().is_ok_and(wsk_sim::PeerConn::wait_closed),
-        "the first connection was reset"
-    );
-    let peer = sim
-        .peer_connect("10.0.0.1:9103")
-        .expect("the next is accepted");
-    sim.settle();
+    let (refused, peer) = refused_then_accepted(&sim, "10.0.0.1:9103");
     assert_eq!(
         *listener.handler().answers.lock().unwrap(),
         vec![Err(wsk::Error::INSUFFICIENT_RESOURCES), Ok(())]
-    );
-    assert_eq!(
-        sim.stats().statuses(EventKind::Accept),
-        vec![
-            wsk_sys::STATUS_REQUEST_NOT_ACCEPTED,
-            wsk_sys::STATUS_SUCCESS
-        ]
     );
     let kept = std::mem::take(&mut *listener.handler().kept.lock().unwrap());
     assert_eq!(kept.len(), 1);
@@ -471,11 +455,36 @@ fn an_accept_without_memory_for_the_socket_rejects_the_connection() {
     }
     listener.close().wait(&p).expect("close");
     peer.close();
-    if let Ok(refused) = refused {
+    if let Some(refused) = refused {
         refused.close();
     }
     common::teardown(&p, registration, provider);
     sim.finish();
+}
+
+/// Connects to `addr` twice, where the listener's accept callback finds no
+/// memory for the first connection: asserts that it was rejected (the
+/// peer reset, the callback answered `STATUS_REQUEST_NOT_ACCEPTED`) and the
+/// second accepted; the peers (the first if it got as far as connecting).
+fn refused_then_accepted(
+    sim: &wsk_sim::Sim,
+    addr: &str,
+) -> (Option<wsk_sim::PeerConn>, wsk_sim::PeerConn) {
+    let refused = sim.peer_connect(addr).ok();
+    assert!(
+        refused.as_ref().is_none_or(wsk_sim::PeerConn::wait_closed),
+        "the first connection was reset"
+    );
+    let peer = sim.peer_connect(addr).expect("the next is accepted");
+    sim.settle();
+    assert_eq!(
+        sim.stats().statuses(wsk_sim::EventKind::Accept),
+        vec![
+            wsk_sys::STATUS_REQUEST_NOT_ACCEPTED,
+            wsk_sys::STATUS_SUCCESS
+        ]
+    );
+    (refused, peer)
 }
 
 /// An [`AcceptQueue`] whose accept callback finds no memory for a
@@ -501,32 +510,18 @@ fn an_accept_queue_without_memory_for_a_connection_rejects_it_and_takes_the_next
     let listen = wsk::tcp::listen(&provider, "10.0.0.1:9104".parse().unwrap(), queue);
     let mut listener = block_on(&p, listen).expect("listen");
     let before = FAILED.with(Cell::get);
-    let refused = sim.peer_connect("10.0.0.1:9104");
+    let (refused, peer) = refused_then_accepted(&sim, "10.0.0.1:9104");
     assert_eq!(
         FAILED.with(Cell::get) - before,
         1,
         "the state's allocation failed"
     );
-    assert!(
-        refused.is_err() || refused.as_ref().is_ok_and(wsk_sim::PeerConn::wait_closed),
-        "the first connection was reset"
-    );
-    let peer = sim
-        .peer_connect("10.0.0.1:9104")
-        .expect("the next is accepted");
     let (socket, from) = block_on(&p, listener.accept_next()).expect("the next connection");
     assert_eq!(from, peer.local_addr());
-    assert_eq!(
-        sim.stats().statuses(wsk_sim::EventKind::Accept),
-        vec![
-            wsk_sys::STATUS_REQUEST_NOT_ACCEPTED,
-            wsk_sys::STATUS_SUCCESS
-        ]
-    );
     socket.close().wait(&p).expect("close");
     listener.close().wait(&p).expect("close");
     peer.close();
-    if let Ok(refused) = refused {
+    if let Some(refused) = refused {
         refused.close();
     }
     common::teardown(&p, registration, provider);
