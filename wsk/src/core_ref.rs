@@ -83,8 +83,8 @@ const MAX_REFS: usize = isize::MAX as usize;
 
 impl<T> CoreRef<T> {
     /// The value `make` returns, in a new allocation with one reference;
-    /// `make` runs only once the memory is there, so the value can be
-    /// written into it directly.
+    /// `make` runs only once the memory is there, so nothing is built (and
+    /// dropped again) when there is none.
     ///
     /// # Errors
     ///

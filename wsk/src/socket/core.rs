@@ -223,11 +223,10 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
     ///
     /// Fallible, because the accept callback makes cores and must be able
     /// to reject the connection instead of bug-checking when the pool is
-    /// empty (see [`CoreRef`]). Built here, out of line, and written
-    /// straight into the new memory, so that the callers' frames hold no
-    /// copy of the core and its handler (debug builds of drivers would
-    /// otherwise need stack probes, `__chkstk`, which the kernel does not
-    /// export).
+    /// empty (see [`CoreRef`]). Built here, out of line, so that the
+    /// callers' frames hold no copy of the core and its handler (debug
+    /// builds of drivers would otherwise need stack probes, `__chkstk`,
+    /// which the kernel does not export).
     ///
     /// `closed_under`, if any, must have been made for `H` (see
     /// [`ClosedUnder`]).
