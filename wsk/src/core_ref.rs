@@ -274,12 +274,6 @@ impl<T: ?Sized> Drop for CoreRef<T> {
     }
 }
 
-impl<T: ?Sized> core::fmt::Debug for CoreRef<T> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_tuple("CoreRef").field(&self.ptr).finish()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use alloc::vec::Vec;
