@@ -56,10 +56,11 @@
 //!   `Vec::push` (Rust's allocation-error handler panics), so allocate
 //!   fallibly in callbacks ([`Buffer::with_capacity`](crate::Buffer::with_capacity),
 //!   `Vec::try_reserve`) and refuse when it fails. The crate's own callback
-//!   paths allocate nothing per event; the exceptions are
-//!   [`Incoming::accept`], which allocates the accepted socket's state with
-//!   `Arc::new` (infallible), and [`tcp::ReceiveQueue::new`](crate::tcp::ReceiveQueue::new),
-//!   which survives a failed allocation of its ring.
+//!   paths allocate nothing per event; the exceptions allocate fallibly:
+//!   [`Incoming::accept`] allocates the accepted socket's state and, without
+//!   memory, returns [`Error::INSUFFICIENT_RESOURCES`](crate::Error::INSUFFICIENT_RESOURCES)
+//!   and rejects the connection, and [`tcp::ReceiveQueue::new`](crate::tcp::ReceiveQueue::new)
+//!   survives a failed allocation of its ring.
 //! - **Wakers run driver code.** A waker's `wake`, `clone` and `drop` may
 //!   do anything, including causing another callback of the same socket on
 //!   the same thread: call them outside spin locks that a callback takes,

@@ -124,6 +124,7 @@ pub mod udp;
 mod addr;
 mod block_on;
 mod buffer;
+mod core_ref;
 mod debug;
 mod error;
 mod irp;

@@ -523,7 +523,9 @@ impl ListenEvents for Racing {
             }
         }
         self.shared.log.lock().unwrap().push("accept".into());
-        let socket = incoming.accept(RaceConn(std::sync::Arc::clone(&self.shared)));
+        let socket = incoming
+            .accept(RaceConn(std::sync::Arc::clone(&self.shared)))
+            .expect("memory for the socket");
         self.accepted.lock().unwrap().push(socket);
     }
 }

@@ -9,7 +9,8 @@
 //! - Allocations made inside callbacks fail cleanly: this binary's global
 //!   allocator fails the allocations a test asks it to, on the test's
 //!   thread, and a `ReceiveQueue` made without memory for its ring still
-//!   delivers every byte (with receive requests).
+//!   delivers every byte (with receive requests), and an accept callback
+//!   without memory for the socket's state rejects the connection.
 //! - A panic in a callback ends the process rather than unwinding into the
 //!   provider.
 //! - Accept callbacks overlap (`concurrent-accepts`).
@@ -383,6 +384,150 @@ fn an_accept_callback_without_memory_for_the_ring_still_accepts() {
     sim.finish();
 }
 
+/// A listen handler whose next accept finds no memory for the socket's
+/// state; it keeps what `accept` answered.
+struct Starved {
+    fail_next: std::sync::atomic::AtomicBool,
+    answers: std::sync::Mutex<Vec<Result<(), wsk::Error>>>,
+    kept: std::sync::Mutex<Vec<ConnectionSocket<wsk::events::NoEvents>>>,
+}
+
+#[wsk::vtable]
+impl wsk::events::ListenEvents for Starved {
+    type Connection = wsk::events::NoEvents;
+
+    fn on_accept(
+        &self,
+        _: &wsk::events::EventContext<'_>,
+        incoming: Option<wsk::events::Incoming<'_, wsk::events::NoEvents>>,
+    ) {
+        let Some(incoming) = incoming else { return };
+        let accept = || incoming.accept(wsk::events::NoEvents);
+        let accepted = if self
+            .fail_next
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            let (accepted, failed) = failing_one(accept);
+            assert_eq!(failed, 1, "the socket state's allocation failed");
+            accepted
+        } else {
+            accept()
+        };
+        let mut answers = self.answers.lock().unwrap();
+        match accepted {
+            Ok(socket) => {
+                answers.push(Ok(()));
+                self.kept.lock().unwrap().push(socket);
+            }
+            Err(e) => answers.push(Err(e)),
+        }
+    }
+}
+
+/// `Incoming::accept` without memory for the socket's state: `Err`, and
+/// the connection is rejected (`STATUS_REQUEST_NOT_ACCEPTED`, the peer is
+/// reset) instead of a panic; the listener accepts the next connection,
+/// and nothing leaks.
+#[test]
+fn an_accept_without_memory_for_the_socket_rejects_the_connection() {
+    let sim = wsk_sim::Sim::start();
+    let p = passive();
+    let (registration, provider) = common::setup(&p);
+    let handler = Starved {
+        fail_next: true.into(),
+        answers: std::sync::Mutex::new(Vec::new()),
+        kept: std::sync::Mutex::new(Vec::new()),
+    };
+    let listener = block_on(
+        &p,
+        wsk::tcp::listen(&provider, "10.0.0.1:9103".parse().unwrap(), handler),
+    )
+    .expect("listen");
+    let (refused, peer) = refused_then_accepted(&sim, "10.0.0.1:9103");
+    assert_eq!(
+        *listener.handler().answers.lock().unwrap(),
+        vec![Err(wsk::Error::INSUFFICIENT_RESOURCES), Ok(())]
+    );
+    let kept = std::mem::take(&mut *listener.handler().kept.lock().unwrap());
+    assert_eq!(kept.len(), 1);
+    for socket in kept {
+        socket.close().wait(&p).expect("close");
+    }
+    listener.close().wait(&p).expect("close");
+    peer.close();
+    if let Some(refused) = refused {
+        refused.close();
+    }
+    common::teardown(&p, registration, provider);
+    sim.finish();
+}
+
+/// Connects to `addr` twice, where the listener's accept callback finds no
+/// memory for the first connection: asserts that it was rejected (the
+/// peer reset, the callback answered `STATUS_REQUEST_NOT_ACCEPTED`) and the
+/// second accepted; the peers (the first if it got as far as connecting).
+fn refused_then_accepted(
+    sim: &wsk_sim::Sim,
+    addr: &str,
+) -> (Option<wsk_sim::PeerConn>, wsk_sim::PeerConn) {
+    let refused = sim.peer_connect(addr).ok();
+    assert!(
+        refused.as_ref().is_none_or(wsk_sim::PeerConn::wait_closed),
+        "the first connection was reset"
+    );
+    let peer = sim.peer_connect(addr).expect("the next is accepted");
+    sim.settle();
+    assert_eq!(
+        sim.stats().statuses(wsk_sim::EventKind::Accept),
+        vec![
+            wsk_sys::STATUS_REQUEST_NOT_ACCEPTED,
+            wsk_sys::STATUS_SUCCESS
+        ]
+    );
+    (refused, peer)
+}
+
+/// An [`AcceptQueue`] whose accept callback finds no memory for a
+/// connection's state rejects that connection; `accept_next` hands out the
+/// next one.
+#[test]
+fn an_accept_queue_without_memory_for_a_connection_rejects_it_and_takes_the_next() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    let sim = wsk_sim::Sim::start();
+    // Inline: the callback runs on this thread, where the failure is armed.
+    sim.set_event_delivery(wsk_sim::EventDelivery::Inline);
+    let p = passive();
+    let (registration, provider) = common::setup(&p);
+    let starve = std::sync::Arc::new(AtomicBool::new(true));
+    let first = std::sync::Arc::clone(&starve);
+    let queue = AcceptQueue::new(move || {
+        if first.swap(false, SeqCst) {
+            // The next allocation on this thread is the socket state's.
+            FAIL_NEXT.with(|n| n.set(1));
+        }
+        wsk::events::NoEvents
+    });
+    let listen = wsk::tcp::listen(&provider, "10.0.0.1:9104".parse().unwrap(), queue);
+    let mut listener = block_on(&p, listen).expect("listen");
+    let before = FAILED.with(Cell::get);
+    let (refused, peer) = refused_then_accepted(&sim, "10.0.0.1:9104");
+    assert_eq!(
+        FAILED.with(Cell::get) - before,
+        1,
+        "the state's allocation failed"
+    );
+    let (socket, from) = block_on(&p, listener.accept_next()).expect("the next connection");
+    assert_eq!(from, peer.local_addr());
+    socket.close().wait(&p).expect("close");
+    listener.close().wait(&p).expect("close");
+    peer.close();
+    if let Some(refused) = refused {
+        refused.close();
+    }
+    common::teardown(&p, registration, provider);
+    sim.finish();
+}
+
 // ---------------------------------------------------------------------------
 // Panics in callbacks
 
@@ -469,7 +614,9 @@ impl wsk::events::ListenEvents for Overlap {
         while self.begun.load(SeqCst) < 2 && Instant::now() < until {
             std::hint::spin_loop();
         }
-        let socket = incoming.accept(wsk::events::NoEvents);
+        let socket = incoming
+            .accept(wsk::events::NoEvents)
+            .expect("memory for the socket");
         // (The Vec has room: no allocation here.)
         self.kept.with_in_callback(cx, |kept, _| kept.push(socket));
         self.inside.fetch_sub(1, SeqCst);

@@ -47,7 +47,7 @@ impl ListenEvents for Gate {
 
     fn on_accept(&self, _cx: &EventContext<'_>, incoming: Option<Incoming<'_, NoEvents>>) {
         if let Some(incoming) = incoming {
-            let socket = incoming.accept(NoEvents);
+            let socket = incoming.accept(NoEvents).expect("memory for the socket");
             self.accepted.lock().unwrap().push(socket);
         } else {
             *self.dead.lock().unwrap() += 1;

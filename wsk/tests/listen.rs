@@ -211,9 +211,11 @@ impl ListenEvents for Server {
             .lock()
             .unwrap()
             .push(incoming.peer_addr().unwrap());
-        let socket = incoming.accept(Peer {
-            disconnects: Mutex::new(Vec::new()),
-        });
+        let socket = incoming
+            .accept(Peer {
+                disconnects: Mutex::new(Vec::new()),
+            })
+            .expect("memory for the socket");
         if std::mem::take(&mut *self.reject_next.lock().unwrap()) {
             drop(socket); // dropping inside the callback rejects the connection
         } else {

@@ -33,7 +33,7 @@ impl ListenEvents for SlowAcceptor {
     type Connection = NoEvents;
     fn on_accept(&self, _: &EventContext<'_>, incoming: Option<Incoming<'_, NoEvents>>) {
         let Some(incoming) = incoming else { return };
-        let socket = incoming.accept(NoEvents);
+        let socket = incoming.accept(NoEvents).expect("memory for the socket");
         self.0.kept.lock().unwrap().push(socket);
         self.0.inside.store(true, Ordering::Release);
         // A callback that takes its time (a host thread spinning: no wait

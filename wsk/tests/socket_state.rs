@@ -254,7 +254,7 @@ fn the_accepted_socket_is_usable_inside_its_accept_callback() {
         type Connection = Events;
         fn on_accept(&self, _: &EventContext<'_>, incoming: Option<Incoming<'_, Events>>) {
             let Some(incoming) = incoming else { return };
-            let socket = incoming.accept(Events);
+            let socket = incoming.accept(Events).expect("memory for the socket");
             *self.enable_in_callback.lock().unwrap() = Some(socket.enable_events());
             // A request started inside the callback reaches the provider.
             drop(socket.send(Buffer::from_slice(b"hello").unwrap()));

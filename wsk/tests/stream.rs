@@ -464,7 +464,9 @@ impl wsk::events::ListenEvents for StreamServer {
             .lock()
             .unwrap()
             .push(incoming.peer_addr().unwrap());
-        let socket = incoming.accept(Disconnects::default());
+        let socket = incoming
+            .accept(Disconnects::default())
+            .expect("memory for the socket");
         self.accepted.lock().unwrap().push(socket);
     }
 }

@@ -29,7 +29,7 @@ use wsk_sys as sys;
 use super::client::Provider;
 use super::control::release_security;
 use super::npi::{ProviderInner, RegInner};
-use super::teardown::Leftovers;
+use super::teardown::{self, Leftovers};
 use super::version::Version;
 use crate::debug;
 use crate::error::Result;
@@ -241,7 +241,7 @@ impl Registration {
                     "deregister: closing a socket with handler {} whose handle is still held or was leaked",
                     socket.describe()
                 ));
-                left.retained += socket.shut_down(passive);
+                left.retained += teardown::shut_down(&socket, passive);
             }
             // Every socket closed, every IRP of a socket completed (closing
             // completes them) and disposed of: what still holds a capture

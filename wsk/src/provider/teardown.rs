@@ -33,13 +33,13 @@
 //! captures are released; a leaked `Provider` then gets
 //! `Error::DEVICE_NOT_READY`, the status of a capture after `WskDeregister`.
 
-use alloc::sync::Arc;
 use core::cell::UnsafeCell;
 use core::fmt;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 
+use crate::core_ref::{CoreRef, RcInner};
 use crate::error::{Error, Result};
 use crate::irql::{AtMostDispatch, Passive, SpinLock};
 
@@ -53,10 +53,25 @@ pub(crate) trait Tracked: Send + Sync + 'static {
     /// `WskCloseSocket` (or leaves it to the last release, or to the accept
     /// callback that will reject it). Returns how many retained lists were
     /// released.
-    fn shut_down(self: Arc<Self>, passive: &Passive<'_>) -> usize;
+    ///
+    /// `this` is a reference to `self` (the receiver only selects the
+    /// implementation: stable Rust has no `self: CoreRef<Self>`).
+    ///
+    /// # Safety
+    ///
+    /// `this` points to `self`.
+    unsafe fn shut_down(&self, this: CoreRef<dyn Tracked>, passive: &Passive<'_>) -> usize;
 
     /// What to call the socket in a diagnostic: its handler's type.
     fn describe(&self) -> &'static str;
+}
+
+/// Closes `socket` under its handle ([`Tracked::shut_down`]); how many
+/// retained lists were released.
+pub(crate) fn shut_down(socket: &CoreRef<dyn Tracked>, passive: &Passive<'_>) -> usize {
+    let this = CoreRef::clone(socket);
+    // SAFETY: `this` is a reference to the value `socket` derefs to.
+    unsafe { socket.shut_down(this, passive) }
 }
 
 /// A socket's place in its registration's list.
@@ -65,14 +80,14 @@ pub(crate) trait Tracked: Send + Sync + 'static {
 ///
 /// Read and written only under the lock of the registration's
 /// [`SocketList`]. While `this` is set, the list owns one strong reference
-/// to the socket (`this` came from `Arc::into_raw`).
+/// to the socket (`this` came from `CoreRef::into_inner`).
 pub(crate) struct Links(UnsafeCell<LinkState>);
 
 #[derive(Clone, Copy)]
 struct LinkState {
-    this: Option<NonNull<dyn Tracked>>,
-    prev: Option<NonNull<dyn Tracked>>,
-    next: Option<NonNull<dyn Tracked>>,
+    this: Option<NonNull<RcInner<dyn Tracked>>>,
+    prev: Option<NonNull<RcInner<dyn Tracked>>>,
+    next: Option<NonNull<RcInner<dyn Tracked>>>,
 }
 
 // SAFETY: only touched under the list's lock (invariant).
@@ -93,7 +108,7 @@ impl Links {
 /// The sockets of one registration whose close was not submitted, as an
 /// intrusive doubly linked list (O(1) insertion and removal, no allocation).
 pub(crate) struct SocketList {
-    head: Option<NonNull<dyn Tracked>>,
+    head: Option<NonNull<RcInner<dyn Tracked>>>,
 }
 
 // SAFETY: the pointers are strong references to `Send + Sync` sockets,
@@ -112,9 +127,9 @@ impl SocketList {
 ///
 /// `node` is in the list (or is being inserted), alive because the list
 /// holds a strong reference; the caller holds the list's lock.
-unsafe fn state<'a>(node: NonNull<dyn Tracked>) -> &'a mut LinkState {
+unsafe fn state<'a>(node: NonNull<RcInner<dyn Tracked>>) -> &'a mut LinkState {
     // SAFETY: alive (caller contract).
-    let links = unsafe { node.as_ref() }.links().0.get();
+    let links = unsafe { node.as_ref() }.value().links().0.get();
     // SAFETY: the links are only touched under the lock, which the caller
     // holds, so the access is exclusive.
     unsafe { &mut *links }
@@ -149,9 +164,8 @@ impl Teardown {
 
     /// Tracks `socket` until [`untrack`](Self::untrack) (its close is
     /// submitted) or deregistration closes it.
-    pub(crate) fn track(&self, socket: Arc<dyn Tracked>) {
-        // SAFETY: `Arc::into_raw` never returns null.
-        let node = unsafe { NonNull::new_unchecked(Arc::into_raw(socket).cast_mut()) };
+    pub(crate) fn track(&self, socket: CoreRef<dyn Tracked>) {
+        let node = CoreRef::into_inner(socket);
         self.locked(|list| {
             // SAFETY: the list now owns the reference just made; lock held.
             let s = unsafe { state(node) };
@@ -171,7 +185,7 @@ impl Teardown {
 
     /// Stops tracking `socket` (its close is being submitted); returns the
     /// list's reference, to be dropped by the caller outside the lock.
-    pub(crate) fn untrack(&self, links: &Links) -> Option<Arc<dyn Tracked>> {
+    pub(crate) fn untrack(&self, links: &Links) -> Option<CoreRef<dyn Tracked>> {
         self.locked(|list| {
             // SAFETY: lock held; `links` belongs to a live socket.
             let s = unsafe { &mut *links.0.get() };
@@ -179,18 +193,18 @@ impl Teardown {
             // SAFETY: `node` is in the list; lock held.
             unsafe { unlink(list, node) };
             // SAFETY: the list's strong reference, given to the caller.
-            Some(unsafe { Arc::from_raw(node.as_ptr().cast_const()) })
+            Some(unsafe { CoreRef::from_inner(node) })
         })
     }
 
     /// Takes one tracked socket out of the list (deregistration).
-    pub(crate) fn pop(&self) -> Option<Arc<dyn Tracked>> {
+    pub(crate) fn pop(&self) -> Option<CoreRef<dyn Tracked>> {
         self.locked(|list| {
             let node = list.head?;
             // SAFETY: in the list; lock held.
             unsafe { unlink(list, node) };
             // SAFETY: the list's strong reference, given to the caller.
-            Some(unsafe { Arc::from_raw(node.as_ptr().cast_const()) })
+            Some(unsafe { CoreRef::from_inner(node) })
         })
     }
 
@@ -222,7 +236,7 @@ impl Teardown {
 /// # Safety
 ///
 /// `node` is in `list`; the caller holds the list's lock.
-unsafe fn unlink(list: &mut SocketList, node: NonNull<dyn Tracked>) {
+unsafe fn unlink(list: &mut SocketList, node: NonNull<RcInner<dyn Tracked>>) {
     // SAFETY: per the caller.
     let s = unsafe { state(node) };
     let (prev, next) = (s.prev, s.next);

@@ -8,16 +8,18 @@
 //! imports nothing from here, and the modules that close (the socket
 //! kinds, `create`, `retain`) import this one.
 
-use alloc::sync::Arc;
 use core::mem::offset_of;
+use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
 
 use wsk_sys as sys;
 
 use super::core::{ErasedCore, IN_CALLBACK, RETAIN_SLOTS, SocketCore, SocketRef};
+use crate::core_ref::{CoreRef, RcInner};
 use crate::error::{Error, Result};
 use crate::irp::block::{InFlight, Operation};
 use crate::irp::handle::Request;
+use crate::irql::Passive;
 use crate::provider::teardown::{Links, SHUT, Tracked, drain};
 
 /// Submits `WskCloseSocket` for `core`.
@@ -141,9 +143,9 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
     /// Deregistration: empties `slot` whatever it holds, releasing the list
     /// to the provider if it was confirmed, and gives back its counts
     /// (submitting the close if that was the last); true if it held one.
-    fn release_slot_forced(self: &Arc<Self>, slot: usize) -> bool {
+    fn release_slot_forced(this: &CoreRef<Self>, slot: usize) -> bool {
         // Sequentially consistent with `claim_slot`'s re-check (see there).
-        let held = self.retained[slot].swap(0, Ordering::SeqCst);
+        let held = this.retained[slot].swap(0, Ordering::SeqCst);
         if held == 0 {
             return false;
         }
@@ -152,36 +154,32 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
             // confirmed (answered STATUS_PENDING); emptying the slot made it
             // ours to release, once; the gate count it holds keeps the
             // close back.
-            unsafe { release_list(self.as_erased(), held, self.datagram) };
+            unsafe { release_list(this.as_erased(), held, this.datagram) };
         }
         crate::debug::line(format_args!(
             "deregister: released an indication list retained from a socket with handler {}",
             core::any::type_name::<H>()
         ));
-        self.provider.remove_live();
-        if self.end_retain() {
-            submit_close(Arc::clone(self) as SocketRef).detach();
+        this.provider.remove_live();
+        if this.end_retain() {
+            submit_close(SocketCore::erase(this)).detach();
         }
         true
     }
-}
 
-impl<H: Send + Sync + 'static> Tracked for SocketCore<H> {
-    fn links(&self) -> &Links {
-        &self.links
-    }
-
-    fn shut_down(self: Arc<Self>, passive: &crate::irql::Passive<'_>) -> usize {
+    /// Deregistration closes the socket under its handle (see
+    /// [`Tracked::shut_down`]); how many retained lists were released.
+    pub(crate) fn close_under_handle(this: CoreRef<Self>, passive: &Passive<'_>) -> usize {
         // No call starts from now on; those in progress end quickly (calls
         // never wait).
-        self.calls.fetch_or(SHUT, Ordering::AcqRel);
-        drain(&self.calls, passive);
-        if let Some(closed_under) = self.closed_under {
-            // SAFETY: made for this core's handler type (`new_arc`'s
+        this.calls.fetch_or(SHUT, Ordering::AcqRel);
+        drain(&this.calls, passive);
+        if let Some(closed_under) = this.closed_under {
+            // SAFETY: made for this core's handler type (`try_new`'s
             // contract); the handler lives as long as the core we hold.
-            unsafe { closed_under(core::ptr::from_ref(&self.handler).cast()) };
+            unsafe { closed_under(core::ptr::from_ref(&this.handler).cast()) };
         }
-        if self.close_in_accept() {
+        if this.close_in_accept() {
             // Its accept callback is running: the trampoline rejects it and
             // the provider closes it (marked closing first, so that the
             // handle's later drop closes nothing; `finish_accept`).
@@ -192,17 +190,31 @@ impl<H: Send + Sync + 'static> Tracked for SocketCore<H> {
         // `begin_close` answers false and nothing is closed twice.
         // No retention from now on; the party that brings the gate to
         // exactly CLOSING submits the close.
-        let close_now = self.begin_close();
+        let close_now = this.begin_close();
         let mut released = 0;
         for slot in 0..RETAIN_SLOTS {
-            if self.release_slot_forced(slot) {
+            if Self::release_slot_forced(&this, slot) {
                 released += 1;
             }
         }
         if close_now {
-            submit_close(self as SocketRef).detach();
+            submit_close(SocketCore::into_erased(this)).detach();
         }
         released
+    }
+}
+
+impl<H: Send + Sync + 'static> Tracked for SocketCore<H> {
+    fn links(&self) -> &Links {
+        &self.links
+    }
+
+    unsafe fn shut_down(&self, this: CoreRef<dyn Tracked>, passive: &Passive<'_>) -> usize {
+        let this: NonNull<RcInner<Self>> = CoreRef::into_inner(this).cast();
+        // SAFETY: `this` points to `self` (caller contract), a
+        // `SocketCore<H>`: the reference given up, cast back to the type it
+        // was made with.
+        Self::close_under_handle(unsafe { CoreRef::from_inner(this) }, passive)
     }
 
     fn describe(&self) -> &'static str {

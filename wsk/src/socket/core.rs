@@ -61,6 +61,7 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
 use wsk_sys as sys;
 
+use crate::core_ref::{CoreRef, RcInner};
 use crate::error::{Error, Result};
 use crate::irp::block::InFlight;
 use crate::provider::npi::{ProviderInner, RegInner};
@@ -187,9 +188,9 @@ pub(crate) type ClosedUnder = unsafe fn(*const ());
 pub(crate) type ErasedCore = SocketCore<dyn Send + Sync>;
 
 /// A strong reference to an [`ErasedCore`]: a pointer and a `'static`
-/// vtable, cloned and dropped with one atomic operation each, as an
-/// `Arc<SocketCore<H>>` is.
-pub(crate) type SocketRef = Arc<ErasedCore>;
+/// vtable, cloned and dropped with one atomic operation each, as a
+/// `CoreRef<SocketCore<H>>` is.
+pub(crate) type SocketRef = CoreRef<ErasedCore>;
 
 /// A pointer to the registration's in-flight count.
 ///
@@ -217,24 +218,32 @@ impl Drop for Entered<'_> {
 }
 
 impl<H: Send + Sync + 'static> SocketCore<H> {
-    /// A core for a socket of `family` (`ADDRESS_FAMILY`), in its `Arc`;
-    /// `datagram` for a datagram socket.
+    /// A core for a socket of `family` (`ADDRESS_FAMILY`), in its own
+    /// allocation; `datagram` for a datagram socket.
     ///
-    /// Built here, out of line, so that the callers' frames hold no copy of
-    /// the core and its handler (debug builds of drivers would otherwise
-    /// need stack probes, `__chkstk`, which the kernel does not export).
+    /// Fallible, because the accept callback makes cores and must be able
+    /// to reject the connection instead of bug-checking when the pool is
+    /// empty (see [`CoreRef`]). Built here, out of line, so that the
+    /// callers' frames hold no copy of the core and its handler (debug
+    /// builds of drivers would otherwise need stack probes, `__chkstk`,
+    /// which the kernel does not export).
     ///
     /// `closed_under`, if any, must have been made for `H` (see
     /// [`ClosedUnder`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::INSUFFICIENT_RESOURCES`] without memory for the core
+    /// (`handler` is dropped).
     #[inline(never)]
-    pub(crate) fn new_arc(
+    pub(crate) fn try_new(
         provider: Arc<ProviderInner>,
         family: u16,
         datagram: bool,
         handler: H,
         closed_under: Option<ClosedUnder>,
-    ) -> Arc<Self> {
-        Arc::new(Self::new(provider, family, datagram, handler, closed_under))
+    ) -> Result<CoreRef<Self>> {
+        CoreRef::try_new_with(move || Self::new(provider, family, datagram, handler, closed_under))
     }
 
     /// A core for a socket of `family` (`ADDRESS_FAMILY`); `datagram` for
@@ -266,26 +275,38 @@ impl<H: Send + Sync + 'static> SocketCore<H> {
     }
 
     /// The socket context to hand to the provider.
-    pub(crate) fn context(this: &Arc<Self>) -> sys::PVOID {
-        Arc::as_ptr(this).cast_mut().cast()
+    ///
+    /// The pointer has the provenance of the whole allocation, so the
+    /// callbacks can count references from it (`Retained::retain`).
+    pub(crate) fn context(this: &CoreRef<Self>) -> sys::PVOID {
+        CoreRef::as_ptr(this).cast_mut().cast()
     }
 
     /// A handler-free strong reference (for a request's payload).
     #[inline]
-    pub(crate) fn erase(this: &Arc<Self>) -> SocketRef {
-        Arc::clone(this) as SocketRef
+    pub(crate) fn erase(this: &CoreRef<Self>) -> SocketRef {
+        Self::into_erased(CoreRef::clone(this))
+    }
+
+    /// This reference, with the handler type erased.
+    #[inline]
+    pub(crate) fn into_erased(this: CoreRef<Self>) -> SocketRef {
+        let erased: NonNull<RcInner<ErasedCore>> = CoreRef::<Self>::into_inner(this);
+        // SAFETY: the reference just given up, only unsized.
+        unsafe { CoreRef::from_inner(erased) }
     }
 
     /// Records the socket the provider handed over and has the registration
     /// track it until its close is submitted (deregistration closes it if
     /// the driver never does). Called once, in the completion routine of
     /// the request that made it or in the accept callback.
-    pub(crate) fn adopt(this: &Arc<Self>, socket: sys::PWSK_SOCKET) {
+    pub(crate) fn adopt(this: &CoreRef<Self>, socket: sys::PWSK_SOCKET) {
         this.set_socket(socket);
-        this.provider
-            .reg()
-            .teardown
-            .track(Arc::clone(this) as Arc<dyn Tracked>);
+        let tracked: NonNull<RcInner<dyn Tracked>> =
+            CoreRef::<Self>::into_inner(CoreRef::clone(this));
+        // SAFETY: the reference just given up, only unsized.
+        let tracked = unsafe { CoreRef::from_inner(tracked) };
+        this.provider.reg().teardown.track(tracked);
     }
 
     /// This core with its handler type erased.
@@ -799,13 +820,13 @@ mod tests {
         )
         .expect("connected");
         let _conn = peer.accept();
-        let core = Arc::clone(socket.core());
-        let closing = Arc::clone(&core);
+        let core = CoreRef::clone(socket.core());
+        let closing = CoreRef::clone(&core);
         AFTER_GATE_COUNT.with(|h| {
             h.set(Some(Box::new(move || {
                 // SAFETY: the test thread, as above.
                 let passive = unsafe { Passive::new_unchecked() };
-                let released = closing.shut_down(&passive);
+                let released = SocketCore::close_under_handle(closing, &passive);
                 assert_eq!(released, 0, "no list was in a slot yet");
             })));
         });
@@ -827,7 +848,7 @@ mod tests {
                 close,
                 "the refusal handed back the last gate count: it closes"
             );
-            crate::socket::close::submit_close(Arc::clone(&core) as SocketRef).detach();
+            crate::socket::close::submit_close(SocketCore::erase(&core)).detach();
         }
         assert_eq!(
             core.gate.load(Ordering::Acquire),

@@ -11,6 +11,7 @@ use wsk_sys as sys;
 use super::close::{CloseOp, close_in_background};
 use super::core::{BIND_SUBMITTED, BOUND, CONNECTED, ClosedUnder, SocketCore};
 use crate::addr::{AddressFamily, SockAddr};
+use crate::core_ref::CoreRef;
 use crate::error::{Error, Result};
 use crate::irp::block::{InFlight, Operation};
 use crate::irp::handle::Request;
@@ -30,7 +31,7 @@ pub trait Socket: Sized + Send + 'static {
     /// Builds the handle.
     #[doc(hidden)]
     #[allow(private_interfaces)]
-    fn from_core(core: Arc<SocketCore<Self::Handler>>, live: LiveHandle) -> Self;
+    fn from_core(core: CoreRef<SocketCore<Self::Handler>>, live: LiveHandle) -> Self;
 
     /// Closes the socket as a request (the handle's `close`).
     #[doc(hidden)]
@@ -100,7 +101,7 @@ pub(crate) enum How {
 
 /// `WskSocket` and `WskSocketConnect`.
 pub struct CreateOp<S: Socket> {
-    core: Option<Arc<SocketCore<S::Handler>>>,
+    core: Option<CoreRef<SocketCore<S::Handler>>>,
     live: Option<LiveHandle>,
     /// `WskSocketConnect`'s addresses (unused by `WskSocket`).
     local: SockAddr,
@@ -180,7 +181,7 @@ impl<S: Socket> Operation for CreateOp<S> {
 /// Closes in the background the socket an abandoned create or accept
 /// request made (its completion routine recorded it): nobody waits for it
 /// any more.
-pub(crate) fn close_abandoned<H: Send + Sync + 'static>(core: Option<Arc<SocketCore<H>>>) {
+pub(crate) fn close_abandoned<H: Send + Sync + 'static>(core: Option<CoreRef<SocketCore<H>>>) {
     if let Some(core) = core {
         if !core.socket().is_null() {
             close_in_background(SocketCore::erase(&core));
@@ -208,13 +209,16 @@ pub(crate) fn submit_create<S: Socket>(
         How::Connect { local, .. } => AddressFamily::of(&local),
     };
     let datagram = kind.flags == sys::WSK_FLAG_DATAGRAM_SOCKET;
-    let core = SocketCore::new_arc(
+    let core = match SocketCore::try_new(
         Arc::clone(&provider.inner),
         family.raw(),
         datagram,
         handler,
         S::CLOSED_UNDER,
-    );
+    ) {
+        Ok(core) => core,
+        Err(e) => return Request::ready(Err(e)),
+    };
     let stream = kind.flags == sys::WSK_FLAG_STREAM_SOCKET;
     let (local, remote) = match how {
         How::Socket(_) => (SockAddr::UNSPECIFIED, SockAddr::UNSPECIFIED),

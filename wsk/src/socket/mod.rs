@@ -24,7 +24,7 @@
 //! dispatch table installed it. Each one:
 //!
 //! - turns `SocketContext` into `&SocketCore<H>`: the context is the
-//!   address of the core in its `Arc` (`SocketCore::context`), given only
+//!   address of the core in its `CoreRef` (`SocketCore::context`), given only
 //!   with `H`'s own table, and the core lives until the close request that
 //!   holds it completes — after the socket's last callback returned;
 //! - builds an [`EventContext`](crate::events::EventContext) from `Flags`:

@@ -35,13 +35,13 @@
 //!   A plain `&[u8]` borrowed from the handle would outlive a release made
 //!   by deregistration under a `Box::leak`ed handle.
 
-use alloc::sync::Arc;
 use core::mem::ManuallyDrop;
 
 use wsk_sys as sys;
 
 use super::close::{release_list, submit_close};
 use super::core::{ErasedCore, SocketRef};
+use crate::core_ref::CoreRef;
 use crate::error::Result;
 
 /// A provider indication list (`WSK_DATA_INDICATION` or
@@ -89,8 +89,8 @@ impl<T: IndicationList> Retained<T> {
     /// # Safety
     ///
     /// Called inside the callback that indicated `head`, with `ptr` the
-    /// socket's context, a core inside an `Arc` (and a pointer with the
-    /// provenance of the whole `Arc` allocation, not one derived from a
+    /// socket's context, a core inside a [`CoreRef`] (and a pointer with the
+    /// provenance of the whole allocation, not one derived from a
     /// reference to the core).
     pub(crate) unsafe fn retain(ptr: *const ErasedCore, head: *mut T) -> Option<Self> {
         // SAFETY: the core is alive during the callback (caller contract).
@@ -98,17 +98,17 @@ impl<T: IndicationList> Retained<T> {
         if close {
             // The socket started closing while the count was taken; the
             // refusal handed back the last count, so the close is ours.
-            // SAFETY: a core inside an Arc, alive during the callback.
-            unsafe { Arc::increment_strong_count(ptr) };
+            // SAFETY: a core inside a CoreRef, alive during the callback.
+            unsafe { CoreRef::increment_strong_count(ptr) };
             // SAFETY: the strong reference just taken.
-            submit_close(unsafe { Arc::from_raw(ptr) }).detach();
+            submit_close(unsafe { CoreRef::from_raw(ptr) }).detach();
         }
         let slot = slot?;
-        // SAFETY: the context is a core inside an Arc, alive during the
+        // SAFETY: the context is a core inside a CoreRef, alive during the
         // callback (caller contract).
-        unsafe { Arc::increment_strong_count(ptr) };
+        unsafe { CoreRef::increment_strong_count(ptr) };
         // SAFETY: the strong reference just taken, now owned here.
-        let core = unsafe { Arc::from_raw(ptr) };
+        let core = unsafe { CoreRef::from_raw(ptr) };
         // Diagnostics count retained lists as live handles.
         core.provider.add_live();
         Some(Self {

@@ -4,7 +4,6 @@
 //!
 //! See [`StreamSocket`] for the design.
 
-use alloc::sync::Arc;
 use core::marker::PhantomData;
 use core::net::SocketAddr;
 
@@ -15,6 +14,7 @@ use super::connection::events::{ConnectionEvents, ConnectionVtable, NoEvents};
 use super::listen::events::{ListenEvents, ListenVtable};
 use super::listen::{AcceptOp, submit_accept};
 use crate::addr::AddressFamily;
+use crate::core_ref::CoreRef;
 use crate::error::{Error, Result};
 use crate::irp::block::{InFlight, Operation};
 use crate::irp::handle::Request;
@@ -206,7 +206,7 @@ impl<H: ConnectionEvents> Socket for StreamSocket<H> {
     type Handler = H;
 
     #[allow(private_interfaces)]
-    fn from_core(core: Arc<SocketCore<H>>, live: LiveHandle) -> Self {
+    fn from_core(core: CoreRef<SocketCore<H>>, live: LiveHandle) -> Self {
         Self {
             socket: ConnectionSocket::from_core(core, live),
         }
@@ -236,7 +236,7 @@ impl<H: ConnectionEvents> StreamSocket<H> {
     ///   provider does not know stream sockets (it answers
     ///   `STATUS_INVALID_PARAMETER`).
     /// - Other statuses of `WskSocket`, for example
-    ///   [`Error::INSUFFICIENT_RESOURCES`].
+    ///   [`Error::INSUFFICIENT_RESOURCES`] (also without a provider call when no memory is left for the socket's state or its request).
     pub fn new(provider: &Provider, family: AddressFamily, handler: H) -> Request<CreateOp<Self>> {
         let kind = Kind {
             flags: sys::WSK_FLAG_STREAM_SOCKET,
@@ -405,6 +405,7 @@ impl<H: ConnectionEvents> StreamListener<H> {
     /// - Provider statuses, for example [`Error::CANCELLED`] when the
     ///   listener closed; [`Error::NOT_IMPLEMENTED`] if the provider's table
     ///   lacks `WskAccept`.
+    /// - [`Error::INSUFFICIENT_RESOURCES`] without a provider call when no memory is left for the socket's state or its request.
     pub fn accept<C: ConnectionEvents>(&self, handler: C) -> Request<AcceptOp<C>> {
         let core = self.socket.socket.core();
         // SAFETY: the socket exists; a stream socket, seen through its listen view.

@@ -147,7 +147,7 @@ pub struct DatagramIndication<'a> {
     /// list was released before the callback returned.
     pub(crate) retained: &'a Cell<Option<u8>>,
     /// The indicating socket's core (the callback's context, with the
-    /// provenance of the whole `Arc` allocation), to retain the list with.
+    /// provenance of the whole `CoreRef` allocation), to retain the list with.
     pub(crate) core: *const ErasedCore,
 }
 
@@ -540,7 +540,7 @@ unsafe extern "system" fn receive_from_event<H: DatagramEvents>(
     data: sys::PWSK_DATAGRAM_INDICATION,
 ) -> sys::NTSTATUS {
     // The context pointer itself (not one derived from a reference) keeps
-    // the provenance of the whole `Arc` allocation, which retaining needs.
+    // the provenance of the whole `CoreRef` allocation, which retaining needs.
     let core_ptr = context.cast::<SocketCore<H>>().cast_const();
     // SAFETY: the context is a live SocketCore<H> until its close completes.
     let core = unsafe { &*core_ptr };

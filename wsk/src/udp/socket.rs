@@ -7,7 +7,6 @@
 //! [`Error::ADDRESS_NOT_ASSOCIATED`] without reaching the provider (events
 //! and the local address with [`Error::INVALID_DEVICE_STATE`]).
 
-use alloc::sync::Arc;
 use core::mem::offset_of;
 use core::net::SocketAddr;
 
@@ -15,6 +14,7 @@ use wsk_sys as sys;
 
 use super::events::{DatagramEvents, DatagramVtable, NoDatagramEvents};
 use crate::addr::{AddressFamily, SockAddr};
+use crate::core_ref::CoreRef;
 use crate::error::{Error, Result};
 use crate::irp::block::{InFlight, Operation};
 use crate::irp::handle::Request;
@@ -69,7 +69,7 @@ use crate::socket::create::{CreateOp, How, Kind, Socket, submit_create};
 /// # Ok::<(), wsk::Error>(())
 /// ```
 pub struct DatagramSocket<H: DatagramEvents = NoDatagramEvents> {
-    core: Option<Arc<SocketCore<H>>>,
+    core: Option<CoreRef<SocketCore<H>>>,
     _live: LiveHandle,
 }
 
@@ -77,7 +77,7 @@ impl<H: DatagramEvents> Socket for DatagramSocket<H> {
     type Handler = H;
 
     #[allow(private_interfaces)]
-    fn from_core(core: Arc<SocketCore<H>>, live: LiveHandle) -> Self {
+    fn from_core(core: CoreRef<SocketCore<H>>, live: LiveHandle) -> Self {
         Self {
             core: Some(core),
             _live: live,
@@ -90,7 +90,7 @@ impl<H: DatagramEvents> Socket for DatagramSocket<H> {
 }
 
 impl<H: DatagramEvents> DatagramSocket<H> {
-    pub(crate) fn core(&self) -> &Arc<SocketCore<H>> {
+    pub(crate) fn core(&self) -> &CoreRef<SocketCore<H>> {
         // Only `close` takes the core, and it consumes the handle.
         self.core.as_ref().unwrap_or_else(|| unreachable!())
     }
@@ -127,7 +127,7 @@ impl<H: DatagramEvents> DatagramSocket<H> {
     /// # Errors
     ///
     /// The request resolves to the status of `WskSocket`, for example
-    /// [`Error::INSUFFICIENT_RESOURCES`] or [`Error::NOT_SUPPORTED`].
+    /// [`Error::INSUFFICIENT_RESOURCES`] (also without a provider call when no memory is left for the socket's state or its request) or [`Error::NOT_SUPPORTED`].
     pub fn new(provider: &Provider, family: AddressFamily, handler: H) -> Request<CreateOp<Self>> {
         let kind = Kind {
             flags: sys::WSK_FLAG_DATAGRAM_SOCKET,

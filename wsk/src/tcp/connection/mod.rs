@@ -6,7 +6,6 @@ pub(crate) mod events;
 pub(crate) mod queue;
 pub(crate) mod transfer;
 
-use alloc::sync::Arc;
 use core::net::SocketAddr;
 
 use wsk_sys as sys;
@@ -14,6 +13,7 @@ use wsk_sys as sys;
 use self::events::{ConnectionEvents, ConnectionVtable, NoEvents};
 use crate::addr::{AddressFamily, SockAddr};
 use crate::buffer::{BufResult, Buffer};
+use crate::core_ref::CoreRef;
 use crate::error::{Error, Result};
 use crate::irp::block::{InFlight, Operation, has_deferred, run_deferred};
 use crate::irp::handle::Request;
@@ -77,7 +77,7 @@ use crate::tcp::inspect::InspectId;
 /// # Ok::<(), wsk::Error>(())
 /// ```
 pub struct ConnectionSocket<H: ConnectionEvents = NoEvents> {
-    core: Option<Arc<SocketCore<H>>>,
+    core: Option<CoreRef<SocketCore<H>>>,
     /// `WskSend` and `WskReceive`, read from the provider's table once: the
     /// hot path of every transfer skips the table lookup.
     transfer: TransferCalls,
@@ -96,7 +96,7 @@ impl<H: ConnectionEvents> Socket for ConnectionSocket<H> {
     type Handler = H;
 
     #[allow(private_interfaces)]
-    fn from_core(core: Arc<SocketCore<H>>, live: LiveHandle) -> Self {
+    fn from_core(core: CoreRef<SocketCore<H>>, live: LiveHandle) -> Self {
         // SAFETY: every caller has set the provider's socket (and learned a
         // stream socket's table) first; a connection (or stream) socket.
         let table = unsafe { core.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
@@ -125,7 +125,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_connect_ex>).
     pub const MAX_CONNECT_DATA: usize = 65_535;
 
-    pub(crate) fn core(&self) -> &Arc<SocketCore<H>> {
+    pub(crate) fn core(&self) -> &CoreRef<SocketCore<H>> {
         // Only `close` takes the core, and it consumes the handle.
         self.core.as_ref().unwrap_or_else(|| unreachable!())
     }
@@ -169,7 +169,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     /// # Errors
     ///
     /// The request resolves to the status of `WskSocket`, for example
-    /// [`Error::INSUFFICIENT_RESOURCES`] or [`Error::NOT_SUPPORTED`];
+    /// [`Error::INSUFFICIENT_RESOURCES`] (also without a provider call when no memory is left for the socket's state or its request) or [`Error::NOT_SUPPORTED`];
     /// [`Error::INVALID_PARAMETER`] without a provider call if static event
     /// callbacks ([`Provider::set_static_events`]) enable a connection event
     /// `H` does not implement.
@@ -195,6 +195,7 @@ impl<H: ConnectionEvents> ConnectionSocket<H> {
     ///   different families.
     /// - [`Error::NOT_IMPLEMENTED`]: the provider lacks `WskSocketConnect`
     ///   (Wine's `netio.sys` stub).
+    /// - [`Error::INSUFFICIENT_RESOURCES`] without a provider call when no memory is left for the socket's state or its request.
     /// - Provider statuses, as for [`bind`](Self::bind) and
     ///   [`connect`](Self::connect), for example [`Error::CONNECTION_REFUSED`].
     ///   On failure the provider has already closed the socket.

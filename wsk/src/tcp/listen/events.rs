@@ -11,6 +11,7 @@ use core::net::SocketAddr;
 use wsk_sys as sys;
 
 use crate::addr::SockAddr;
+use crate::core_ref::CoreRef;
 use crate::error::Result;
 use crate::irql::context::EventContext;
 use crate::provider::npi::ProviderInner;
@@ -45,7 +46,8 @@ use crate::tcp::inspect::{InspectAction, InspectId};
 ///     fn on_accept(&self, cx: &EventContext<'_>, incoming: Option<Incoming<'_, NoEvents>>) {
 ///         let Some(incoming) = incoming else { return }; // the listener must be closed
 ///         // Keep the handle: dropping it here would reject the connection.
-///         let socket = incoming.accept(NoEvents);
+///         // Without memory for the socket, `Err`: the connection is rejected.
+///         let Ok(socket) = incoming.accept(NoEvents) else { return };
 ///         self.connections.with_in_callback(cx, |list, _| list.push(socket));
 ///     }
 /// }
@@ -66,7 +68,8 @@ pub trait ListenEvents: Send + Sync + 'static {
     /// A connection was accepted (`WskAcceptEvent`); the handshake is done.
     ///
     /// Call [`Incoming::accept`] to keep it (the provider is answered
-    /// `STATUS_SUCCESS`); otherwise it is rejected
+    /// `STATUS_SUCCESS`); otherwise, or if `accept` fails (no memory for the
+    /// socket's state), it is rejected
     /// (`STATUS_REQUEST_NOT_ACCEPTED`) and the provider closes it. `None`
     /// means the listening socket no longer works and must be closed.
     ///
@@ -248,7 +251,7 @@ pub struct Incoming<'a, C: ConnectionEvents> {
     remote: *const sys::SOCKADDR,
     provider: &'a Arc<ProviderInner>,
     /// Set on acceptance: the new socket's core.
-    accepted: &'a Cell<Option<Arc<SocketCore<C>>>>,
+    accepted: &'a Cell<Option<CoreRef<SocketCore<C>>>>,
 }
 
 impl<C: ConnectionEvents> Incoming<'_, C> {
@@ -299,20 +302,26 @@ impl<C: ConnectionEvents> Incoming<'_, C> {
     ///
     /// ≤ `DISPATCH_LEVEL` (inside the accept callback).
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If no memory is left for the socket's state, one `Arc::new`
-    /// (Rust's allocation-error handler panics; in a driver, a bug check).
-    /// Stable Rust has no fallible `Arc` constructor; see the
-    /// [events docs](crate::events#what-a-callback-may-do).
-    pub fn accept(self, handler: C) -> ConnectionSocket<C> {
-        let core = SocketCore::new_arc(
+    /// [`Error::INSUFFICIENT_RESOURCES`](crate::Error::INSUFFICIENT_RESOURCES)
+    /// if no memory is left for the socket's state: the connection is
+    /// rejected (`STATUS_REQUEST_NOT_ACCEPTED`, and the provider closes the
+    /// socket,
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept_event>)
+    /// and `handler` is dropped. The callback cannot wait for memory: it
+    /// can count the refusal or leave a note for a task, and the listener
+    /// keeps accepting. A `Result` rather than a separate `try_accept`:
+    /// every accept callback runs where the pool can be empty, so every
+    /// caller decides what a refusal means to it.
+    pub fn accept(self, handler: C) -> Result<ConnectionSocket<C>> {
+        let core = SocketCore::try_new(
             Arc::clone(self.provider),
             self.family,
             false,
             handler,
             <ConnectionSocket<C> as Socket>::CLOSED_UNDER,
-        );
+        )?;
         let inherited = if ConnectionVtable::<C>::EVENT_MASK == 0 {
             0
         } else {
@@ -323,9 +332,9 @@ impl<C: ConnectionEvents> Incoming<'_, C> {
         // the trampoline rejects it.
         self.provider.reg().socket_opening();
         SocketCore::adopt(&core, self.socket);
-        self.accepted.set(Some(Arc::clone(&core)));
+        self.accepted.set(Some(CoreRef::clone(&core)));
         let live = self.provider.live_handle();
-        ConnectionSocket::from_core(core, live)
+        Ok(ConnectionSocket::from_core(core, live))
     }
 }
 

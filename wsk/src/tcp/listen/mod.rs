@@ -12,6 +12,7 @@ use wsk_sys as sys;
 
 use self::events::{ListenEvents, ListenVtable, NoListenEvents};
 use crate::addr::{AddressFamily, SockAddr};
+use crate::core_ref::CoreRef;
 use crate::error::{Error, Result};
 use crate::irp::block::{InFlight, Operation};
 use crate::irp::handle::Request;
@@ -70,7 +71,7 @@ use crate::tcp::inspect::{InspectAction, InspectId};
 /// # Ok::<(), wsk::Error>(())
 /// ```
 pub struct ListenSocket<L: ListenEvents = NoListenEvents> {
-    core: Option<Arc<SocketCore<L>>>,
+    core: Option<CoreRef<SocketCore<L>>>,
     _live: LiveHandle,
 }
 
@@ -78,7 +79,7 @@ impl<L: ListenEvents> Socket for ListenSocket<L> {
     type Handler = L;
 
     #[allow(private_interfaces)]
-    fn from_core(core: Arc<SocketCore<L>>, live: LiveHandle) -> Self {
+    fn from_core(core: CoreRef<SocketCore<L>>, live: LiveHandle) -> Self {
         Self {
             core: Some(core),
             _live: live,
@@ -94,7 +95,7 @@ impl<L: ListenEvents> Socket for ListenSocket<L> {
 }
 
 impl<L: ListenEvents> ListenSocket<L> {
-    pub(crate) fn core(&self) -> &Arc<SocketCore<L>> {
+    pub(crate) fn core(&self) -> &CoreRef<SocketCore<L>> {
         // Only `close` takes the core, and it consumes the handle.
         self.core.as_ref().unwrap_or_else(|| unreachable!())
     }
@@ -123,7 +124,8 @@ impl<L: ListenEvents> ListenSocket<L> {
     ///
     /// # Errors
     ///
-    /// The status of `WskSocket`; [`Error::INVALID_PARAMETER`] without a
+    /// The status of `WskSocket`; [`Error::INSUFFICIENT_RESOURCES`] without a provider call when no memory is left for the socket's state or its request;
+    /// [`Error::INVALID_PARAMETER`] without a
     /// provider call if static event callbacks
     /// ([`Provider::set_static_events`]) enable an event `L` lacks.
     pub fn new(provider: &Provider, family: AddressFamily, handler: L) -> Request<CreateOp<Self>> {
@@ -377,6 +379,7 @@ impl<L: ListenEvents> ListenSocket<L> {
     ///   [`Error::CANCELLED`] when the listening socket closed.
     /// - The status of enabling the callbacks (other than
     ///   [`Error::NOT_IMPLEMENTED`]); the accepted socket is then closed.
+    /// - [`Error::INSUFFICIENT_RESOURCES`] without a provider call when no memory is left for the socket's state or its request.
     pub fn accept(&self, handler: L::Connection) -> Request<AcceptOp<L::Connection>> {
         submit_accept(self.erased(), self.table().WskAccept, handler, BOUND)
     }
@@ -434,7 +437,7 @@ impl Operation for InspectCompleteOp {
 /// [`StreamListener`](crate::tcp::StreamListener): the new socket's core
 /// and addresses until completion.
 pub struct AcceptOp<C: ConnectionEvents> {
-    core: Option<Arc<SocketCore<C>>>,
+    core: Option<CoreRef<SocketCore<C>>>,
     live: Option<LiveHandle>,
     local: SockAddr,
     remote: SockAddr,
@@ -506,13 +509,16 @@ pub(crate) fn submit_accept<C: ConnectionEvents>(
 ) -> Request<AcceptOp<C>> {
     // An accepted socket has its listener's family.
     let family = listener.family();
-    let core = SocketCore::new_arc(
+    let core = match SocketCore::try_new(
         Arc::clone(&listener.provider),
         family,
         false,
         handler,
         <ConnectionSocket<C> as Socket>::CLOSED_UNDER,
-    );
+    ) {
+        Ok(core) => core,
+        Err(e) => return Request::ready(Err(e)),
+    };
     // An accepted socket is bound and connected; its events start disabled
     // (a socket WskAccept returns inherits none of the listener's).
     core.set_flags(BIND_SUBMITTED | BOUND | CONNECTED);

@@ -61,7 +61,9 @@ const BACKLOG: usize = 16;
 /// With the ring full ([`BACKLOG`](Self::BACKLOG) connections not taken
 /// yet), the callback rejects further connections
 /// (`STATUS_REQUEST_NOT_ACCEPTED`: the provider closes them) until the
-/// task takes some.
+/// task takes some. So does it when no memory is left for a connection's
+/// state ([`Incoming::accept`] fails); `accept_next` then waits for the
+/// next connection.
 pub struct AcceptQueue<C: ConnectionEvents = ReceiveQueue> {
     /// Makes the handler of each accepted connection.
     make: Box<dyn Fn() -> C + Send + Sync>,
@@ -148,7 +150,12 @@ impl<C: ConnectionEvents> ListenEvents for AcceptQueue<C> {
             return;
         };
         // Made outside the lock: `make` is the driver's code.
-        let socket = incoming.accept((self.make)());
+        let Ok(socket) = incoming.accept((self.make)()) else {
+            // No memory for the socket: rejected (the provider closes it);
+            // `accept_next` waits for the next connection, as it would
+            // have without this one.
+            return;
+        };
         let mut entry = Some((socket, peer));
         let waker = self.shared.with_in_callback(cx, |shared, _| {
             // Accept callbacks may run concurrently: look again.
