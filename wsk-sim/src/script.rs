@@ -261,8 +261,10 @@ impl Routine {
 }
 
 /// The routines Wine 8's `netio.sys` only stubs: each returns
-/// `STATUS_NOT_IMPLEMENTED` (measured: `/work/shared/notes/wine.md`, "What
-/// Wine's `netio.sys` (8.0) does"). Wine's `WskRelease` is a stub too; it has
+/// `STATUS_NOT_IMPLEMENTED` without completing its IRP (the project's Wine
+/// notes, `/work/shared/notes/wine.md`, "What Wine's `netio.sys` (8.0)
+/// does"; the `wine` CI step logs that status for `WskControlSocket` and
+/// `WskDisconnect`). Wine's `WskRelease` is a stub too; it has
 /// no [`Routine`] because only retained indications, which need the event
 /// callbacks `WskControlSocket` refuses, reach it.
 pub const WINE_NETIO_STUBS: &[Routine] = &[
