@@ -357,8 +357,8 @@ impl Sim {
     ///   says other kinds are refused without giving the status; Wine's
     ///   source (`dlls/netio.sys/netio.c`, `wsk_socket`) completes such a
     ///   request with `STATUS_NOT_IMPLEMENTED`, and so does Wine 8 in the
-    ///   `wine` CI step (`udp-echo` logs "datagram sockets unavailable:
-    ///   STATUS_NOT_IMPLEMENTED")
+    ///   `wine` CI step (`udp-echo` logs that datagram sockets are
+    ///   unavailable with `STATUS_NOT_IMPLEMENTED`)
     ///   ([`Config::other_socket_kinds_refused`](crate::Config::other_socket_kinds_refused));
     /// - `WskCloseSocket` sends FIN where Microsoft's providers reset the
     ///   connection ([`Config::close_sends_fin`](crate::Config::close_sends_fin)):
